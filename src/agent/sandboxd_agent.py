@@ -1,0 +1,458 @@
+# sandboxd in-sandbox agent.
+#
+# The daemon starts this once per sandbox over one long-lived engine exec and sends its
+# source on stdin (so nothing has to be copied into a read-only root). After that, stdin and
+# stdout carry frames: >I length (of everything after it), >B kind, >I channel, payload.
+# Each run is a child process group; the agent streams its output, applies its deadline,
+# delivers signals and stdin, and reports how it ended. Stdlib only, Python 3.7+.
+import errno
+import fcntl
+import heapq
+import json
+import os
+import selectors
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+VERSION = 1
+
+# daemon -> agent
+K_START = 1
+K_STDIN = 2
+K_STDIN_CLOSE = 3
+K_SIGNAL = 4
+K_KILL = 5
+K_REQUEST = 6
+# agent -> daemon
+K_HELLO = 16
+K_STARTED = 17
+K_STDOUT = 18
+K_STDERR = 19
+K_EXIT = 20
+K_RESULT = 21
+K_LOG = 22
+
+HEADER = struct.Struct(">IBI")
+READ_CHUNK = 65536
+DRAIN_GRACE = 0.2  # seconds to wait for pipes after the leader exits
+
+SIGNALS = {
+    "SIGINT": signal.SIGINT,
+    "SIGTERM": signal.SIGTERM,
+    "SIGKILL": signal.SIGKILL,
+    "SIGHUP": signal.SIGHUP,
+    "SIGUSR1": signal.SIGUSR1,
+    "SIGUSR2": signal.SIGUSR2,
+    "SIGQUIT": signal.SIGQUIT,
+    "SIGSTOP": signal.SIGSTOP,
+    "SIGCONT": signal.SIGCONT,
+}
+
+
+def set_nonblocking(fd):
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+
+
+def write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except InterruptedError:
+            continue
+        view = view[n:]
+
+
+def send(kind, channel, payload=b""):
+    write_all(1, HEADER.pack(len(payload) + 5, kind, channel) + payload)
+
+
+def send_json(kind, channel, obj):
+    send(kind, channel, json.dumps(obj, separators=(",", ":")).encode())
+
+
+def oom_kill_count():
+    # cgroup v2 first, then v1; the container sees its own cgroup at these paths.
+    for path, key in (
+        ("/sys/fs/cgroup/memory.events", "oom_kill"),
+        ("/sys/fs/cgroup/memory/memory.oom_control", "oom_kill"),
+    ):
+        try:
+            with open(path) as f:
+                for line in f:
+                    parts = line.split()
+                    if len(parts) == 2 and parts[0] == key:
+                        return int(parts[1])
+        except OSError:
+            continue
+    return None
+
+
+class Run:
+    def __init__(self, channel, spec):
+        self.channel = channel
+        self.max_output = int(spec.get("max_output") or 0)
+        self.output_bytes = 0
+        self.counts = {K_STDOUT: 0, K_STDERR: 0}
+        self.truncated = False
+        self.outcome = None  # "timeout" | "cancelled" set by the agent
+        self.status = None  # waitpid status once the leader exited
+        self.leader_exited_at = None
+        self.stdin_fd = None
+        self.stdin_pending = bytearray()
+        self.stdin_close_pending = False
+        self.fds = {}
+        self.started = time.monotonic()
+        self.oom_before = oom_kill_count()
+        timeout_ms = int(spec.get("timeout_ms") or 0)
+        self.deadline = self.started + timeout_ms / 1000.0 if timeout_ms > 0 else None
+        env = spec.get("env")
+        if env is not None:
+            merged = dict(os.environ)
+            merged.update(env)
+            env = merged
+        stdin_mode = spec.get("stdin", "none")
+        self.proc = subprocess.Popen(
+            spec["argv"],
+            cwd=spec.get("cwd") or None,
+            env=env,
+            stdin=subprocess.PIPE if stdin_mode == "pipe" else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            close_fds=True,
+            bufsize=0,
+        )
+        self.pid = self.proc.pid
+        for f, kind in ((self.proc.stdout, K_STDOUT), (self.proc.stderr, K_STDERR)):
+            fd = f.fileno()
+            set_nonblocking(fd)
+            self.fds[fd] = kind
+        if self.proc.stdin is not None:
+            self.stdin_fd = self.proc.stdin.fileno()
+            set_nonblocking(self.stdin_fd)
+
+    def killpg(self, sig):
+        try:
+            os.killpg(self.pid, sig)
+        except OSError:
+            pass
+
+
+class Agent:
+    def __init__(self):
+        self.sel = selectors.DefaultSelector()
+        self.runs = {}
+        self.fd_owner = {}  # output fd -> run
+        self.inbuf = bytearray()
+        self.timers = []  # (when, channel)
+        rfd, wfd = os.pipe()
+        set_nonblocking(rfd)
+        set_nonblocking(wfd)
+        self.wake_r = rfd
+        signal.set_wakeup_fd(wfd)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        set_nonblocking(0)
+        self.sel.register(0, selectors.EVENT_READ, "stdin")
+        self.sel.register(rfd, selectors.EVENT_READ, "wake")
+
+    # -- daemon messages --------------------------------------------------------------
+    def handle(self, kind, channel, payload):
+        if kind == K_START:
+            self.start(channel, json.loads(payload))
+        elif kind == K_STDIN:
+            run = self.runs.get(channel)
+            if run is not None and run.stdin_fd is not None:
+                run.stdin_pending += payload
+                self.flush_stdin(run)
+        elif kind == K_STDIN_CLOSE:
+            run = self.runs.get(channel)
+            if run is not None and run.stdin_fd is not None:
+                run.stdin_close_pending = True
+                self.flush_stdin(run)
+        elif kind == K_SIGNAL:
+            run = self.runs.get(channel)
+            sig = SIGNALS.get(payload.decode())
+            if run is not None and sig is not None and run.status is None:
+                run.killpg(sig)
+        elif kind == K_KILL:
+            run = self.runs.get(channel)
+            if run is not None:
+                if run.status is None and run.outcome is None:
+                    run.outcome = payload.decode() or "cancelled"
+                run.killpg(signal.SIGKILL)
+        elif kind == K_REQUEST:
+            self.request(channel, json.loads(payload))
+
+    def request(self, channel, req):
+        try:
+            op = req.get("op")
+            if op == "write_file":
+                path = req["path"]
+                os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+                data = bytes.fromhex(req.get("hex", ""))
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, int(req.get("mode", 0o644)))
+                try:
+                    write_all(fd, data)
+                finally:
+                    os.close(fd)
+                send_json(K_RESULT, channel, {"ok": True})
+            elif op == "ping":
+                send_json(K_RESULT, channel, {"ok": True, "runs": len(self.runs)})
+            else:
+                send_json(K_RESULT, channel, {"ok": False, "error": "unknown op %r" % (op,)})
+        except Exception as e:  # report, never die on one request
+            send_json(K_RESULT, channel, {"ok": False, "error": str(e)})
+
+    def start(self, channel, spec):
+        try:
+            run = Run(channel, spec)
+        except OSError as e:
+            # Same convention as a shell: 127 for not found, 126 for not executable.
+            code = 127 if e.errno == errno.ENOENT else 126
+            argv0 = spec.get("argv", ["?"])[0]
+            msg = ("sandboxd: %s: %s\n" % (argv0, e.strerror or e)).encode()
+            send(K_STDERR, channel, msg)
+            send_json(K_EXIT, channel, {
+                "status": "exited", "code": code, "signal": 0, "duration_ms": 0,
+                "stdout_bytes": 0, "stderr_bytes": len(msg), "truncated": False,
+                "error": str(e),
+            })
+            return
+        self.runs[channel] = run
+        for fd in run.fds:
+            self.fd_owner[fd] = run
+            self.sel.register(fd, selectors.EVENT_READ, "out")
+        if run.deadline is not None:
+            heapq.heappush(self.timers, (run.deadline, channel))
+        send_json(K_STARTED, channel, {"pid": run.pid})
+        initial = spec.get("stdin_hex")
+        if initial:
+            run.stdin_pending += bytes.fromhex(initial)
+        if spec.get("stdin_close"):
+            run.stdin_close_pending = True
+        if run.stdin_fd is not None:
+            self.flush_stdin(run)
+
+    def flush_stdin(self, run):
+        fd = run.stdin_fd
+        if fd is None:
+            return
+        while run.stdin_pending:
+            try:
+                n = os.write(fd, run.stdin_pending)
+            except BlockingIOError:
+                break
+            except OSError:  # the child closed its stdin: drop what it will never read
+                run.stdin_pending.clear()
+                run.stdin_close_pending = True
+                break
+            del run.stdin_pending[:n]
+        registered = fd in self.sel.get_map()
+        if run.stdin_pending:
+            if not registered:
+                self.sel.register(fd, selectors.EVENT_WRITE, "stdin-child")
+            return
+        if registered:
+            self.sel.unregister(fd)
+        if run.stdin_close_pending:
+            os.close(fd)
+            run.stdin_fd = None
+            run.proc.stdin = None
+
+    # -- child output and exits -------------------------------------------------------
+    def read_output(self, fd):
+        run = self.fd_owner.get(fd)
+        if run is None:
+            return
+        kind = run.fds[fd]
+        try:
+            data = os.read(fd, READ_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.close_output(run, fd)
+            return
+        self.forward(run, kind, data)
+
+    def forward(self, run, kind, data):
+        if run.max_output:
+            room = run.max_output - run.output_bytes
+            if room <= 0:
+                run.truncated = True
+                return
+            if len(data) > room:
+                data = data[:room]
+                run.truncated = True
+        run.output_bytes += len(data)
+        run.counts[kind] += len(data)
+        send(kind, run.channel, data)
+
+    def close_output(self, run, fd):
+        try:
+            self.sel.unregister(fd)
+        except (KeyError, ValueError):
+            pass
+        self.fd_owner.pop(fd, None)
+        run.fds.pop(fd, None)
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+        self.maybe_finish(run)
+
+    def reap(self):
+        for run in list(self.runs.values()):
+            if run.status is not None:
+                continue
+            try:
+                pid, status = os.waitpid(run.pid, os.WNOHANG)
+            except ChildProcessError:
+                pid, status = run.pid, 0
+            if pid == 0:
+                continue
+            run.status = status
+            run.proc.returncode = 0  # we reaped it; keep subprocess from waiting again
+            run.leader_exited_at = time.monotonic()
+            heapq.heappush(self.timers, (run.leader_exited_at + DRAIN_GRACE, run.channel))
+            self.maybe_finish(run)
+
+    def maybe_finish(self, run, force=False):
+        if run.status is None:
+            return
+        if run.fds and not force:
+            return
+        # The run is over: nothing of its process group outlives it.
+        run.killpg(signal.SIGKILL)
+        for fd in list(run.fds):
+            # Drain what is already buffered, then stop listening.
+            while True:
+                try:
+                    data = os.read(fd, READ_CHUNK)
+                except OSError:
+                    break
+                if not data:
+                    break
+                self.forward(run, run.fds[fd], data)
+            try:
+                self.sel.unregister(fd)
+            except (KeyError, ValueError):
+                pass
+            self.fd_owner.pop(fd, None)
+            run.fds.pop(fd, None)
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if run.stdin_fd is not None:
+            try:
+                self.sel.unregister(run.stdin_fd)
+            except (KeyError, ValueError):
+                pass
+            try:
+                os.close(run.stdin_fd)
+            except OSError:
+                pass
+            run.stdin_fd = None
+            run.proc.stdin = None
+        st = run.status
+        code, sig = 0, 0
+        if os.WIFSIGNALED(st):
+            sig = os.WTERMSIG(st)
+            status = "killed"
+        else:
+            code = os.WEXITSTATUS(st)
+            status = "exited"
+        if run.outcome is not None and (sig != 0 or run.outcome == "cancelled"):
+            status = run.outcome
+        elif sig == signal.SIGKILL:
+            after = oom_kill_count()
+            if after is not None and run.oom_before is not None and after > run.oom_before:
+                status = "oom"
+        elapsed = int((time.monotonic() - run.started) * 1000)
+        send_json(K_EXIT, run.channel, {
+            "status": status, "code": code, "signal": sig, "duration_ms": elapsed,
+            "stdout_bytes": run.counts[K_STDOUT], "stderr_bytes": run.counts[K_STDERR],
+            "truncated": run.truncated,
+        })
+        del self.runs[run.channel]
+
+    def fire_timers(self):
+        now = time.monotonic()
+        while self.timers and self.timers[0][0] <= now:
+            _, channel = heapq.heappop(self.timers)
+            run = self.runs.get(channel)
+            if run is None:
+                continue
+            if run.status is None:
+                if run.deadline is not None and run.deadline <= now and run.outcome is None:
+                    run.outcome = "timeout"
+                    run.killpg(signal.SIGKILL)
+            elif run.leader_exited_at is not None and now - run.leader_exited_at >= DRAIN_GRACE:
+                self.maybe_finish(run, force=True)
+
+    # -- main loop ----------------------------------------------------------------------
+    def read_stdin(self):
+        try:
+            data = os.read(0, READ_CHUNK * 4)
+        except BlockingIOError:
+            return True
+        if not data:
+            return False
+        self.inbuf += data
+        while len(self.inbuf) >= 4:
+            (length,) = struct.unpack_from(">I", self.inbuf, 0)
+            if len(self.inbuf) < 4 + length:
+                break
+            kind, channel = struct.unpack_from(">BI", self.inbuf, 4)
+            payload = bytes(self.inbuf[9 : 4 + length])
+            del self.inbuf[: 4 + length]
+            self.handle(kind, channel, payload)
+        return True
+
+    def loop(self):
+        send_json(K_HELLO, 0, {"version": VERSION, "pid": os.getpid(), "python": sys.version.split()[0]})
+        while True:
+            timeout = None
+            if self.timers:
+                timeout = max(0.0, self.timers[0][0] - time.monotonic())
+            for key, _ in self.sel.select(timeout):
+                tag = key.data
+                if tag == "stdin":
+                    if not self.read_stdin():
+                        self.shutdown()
+                        return
+                elif tag == "wake":
+                    try:
+                        while os.read(self.wake_r, 512):
+                            pass
+                    except BlockingIOError:
+                        pass
+                elif tag == "out":
+                    self.read_output(key.fd)
+                elif tag == "stdin-child":
+                    run = next((r for r in self.runs.values() if r.stdin_fd == key.fd), None)
+                    if run is not None:
+                        self.flush_stdin(run)
+            self.reap()
+            self.fire_timers()
+
+    def shutdown(self):
+        # The daemon went away: no run outlives the channel that reports it.
+        for run in list(self.runs.values()):
+            run.killpg(signal.SIGKILL)
+
+
+def main():
+    os.umask(0o022)
+    Agent().loop()
+
+
+main()

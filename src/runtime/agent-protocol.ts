@@ -1,0 +1,69 @@
+/**
+ * Framing of the agent channel (see src/agent/sandboxd_agent.py): every frame is
+ * u32 length (of what follows) | u8 kind | u32 channel | payload, big-endian.
+ */
+export const FrameKind = {
+  Start: 1,
+  Stdin: 2,
+  StdinClose: 3,
+  Signal: 4,
+  Kill: 5,
+  Request: 6,
+  Hello: 16,
+  Started: 17,
+  Stdout: 18,
+  Stderr: 19,
+  Exit: 20,
+  Result: 21,
+  Log: 22,
+} as const;
+export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
+
+export interface Frame {
+  kind: number;
+  channel: number;
+  payload: Buffer;
+}
+
+const headerSize = 9;
+/** A frame bigger than this means a corrupted channel, not a big message. */
+export const maxFrameBytes = 64 * 1024 * 1024;
+
+export function encodeFrame(kind: number, channel: number, payload: Uint8Array = new Uint8Array(0)): Buffer {
+  const out = Buffer.allocUnsafe(headerSize + payload.byteLength);
+  out.writeUInt32BE(payload.byteLength + 5, 0);
+  out.writeUInt8(kind, 4);
+  out.writeUInt32BE(channel, 5);
+  out.set(payload, headerSize);
+  return out;
+}
+
+/** Incremental decoder: feed chunks, get whole frames. */
+export class FrameDecoder {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+
+  push(chunk: Buffer): Frame[] {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    const frames: Frame[] = [];
+    if (this.buffered < 4) return frames;
+    let buf = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.buffered);
+    let pos = 0;
+    while (buf.length - pos >= 4) {
+      const length = buf.readUInt32BE(pos);
+      if (length < 5 || length > maxFrameBytes) throw new Error(`corrupt agent frame (length ${length})`);
+      if (buf.length - pos < 4 + length) break;
+      frames.push({
+        kind: buf.readUInt8(pos + 4),
+        channel: buf.readUInt32BE(pos + 5),
+        payload: buf.subarray(pos + headerSize, pos + 4 + length),
+      });
+      pos += 4 + length;
+    }
+    buf = buf.subarray(pos);
+    this.chunks = buf.length > 0 ? [buf] : [];
+    this.buffered = buf.length;
+    return frames;
+  }
+}

@@ -1,0 +1,87 @@
+import { spawn } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { silentLogger } from "../common/logger.js";
+import { AgentRunner } from "./agent-runner.js";
+import type { ContainerRuntime, ExecOptions, ExecSession } from "./container-runtime.js";
+import type { ProcessEvent, RunningProcess } from "./process.js";
+
+/** Runs the agent as a local child process: the real agent code, without an engine. */
+function localRuntime(): ContainerRuntime {
+  const exec = async (_id: string, options: ExecOptions): Promise<ExecSession> => {
+    const [cmd, ...args] = options.argv;
+    const child = spawn(cmd as string, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const exited = new Promise<number>((resolve) => child.once("close", (code) => resolve(code ?? -1)));
+    return {
+      stdin: child.stdin,
+      stdout: child.stdout,
+      stderr: child.stderr,
+      wait: () => exited,
+      destroy: () => child.kill("SIGKILL"),
+    };
+  };
+  return { exec } as unknown as ContainerRuntime;
+}
+
+async function collect(p: RunningProcess) {
+  const events: ProcessEvent[] = [];
+  for await (const e of p) events.push(e);
+  const text = (t: "stdout" | "stderr") =>
+    Buffer.concat(events.flatMap((e) => (e.type === t ? [Buffer.from(e.data)] : []))).toString();
+  const last = events.at(-1);
+  if (last?.type !== "exit") throw new Error("no exit event");
+  return { events, stdout: text("stdout"), stderr: text("stderr"), exit: last.exit };
+}
+
+describe("agent runner (local process)", () => {
+  it("runs processes with separate streams, exact exit codes and signals", async () => {
+    await using agent = await startAgent();
+    const ok = await collect(await agent.start({ argv: ["sh", "-c", "echo out; echo err >&2; exit 3"], timeoutMs: 0, maxOutputBytes: 1 << 20 }));
+    expect(ok.stdout).toBe("out\n");
+    expect(ok.stderr).toBe("err\n");
+    expect(ok.exit).toMatchObject({ kind: "exited", exitCode: 3, stdoutBytes: 4, stderrBytes: 4 });
+
+    const killed = await collect(await agent.start({ argv: ["sh", "-c", "kill -TERM $$"], timeoutMs: 0, maxOutputBytes: 1024 }));
+    expect(killed.exit).toMatchObject({ kind: "killed", signal: 15 });
+
+    const missing = await collect(await agent.start({ argv: ["no-such-program-xyz"], timeoutMs: 0, maxOutputBytes: 1024 }));
+    expect(missing.exit.exitCode).toBe(127);
+    expect(missing.stderr).toContain("no-such-program-xyz");
+  });
+
+  it("kills the whole process tree at the deadline", async () => {
+    await using agent = await startAgent();
+    const t0 = Date.now();
+    const r = await collect(
+      await agent.start({ argv: ["sh", "-c", "sleep 30 & sleep 30; echo never"], timeoutMs: 300, maxOutputBytes: 1024 }),
+    );
+    expect(r.exit.kind).toBe("timeout");
+    expect(r.stdout).toBe("");
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
+  it("feeds stdin and caps output", async () => {
+    await using agent = await startAgent();
+    const echo = await collect(await agent.start({ argv: ["cat"], stdin: Buffer.from("hello stdin"), timeoutMs: 5000, maxOutputBytes: 1024 }));
+    expect(echo.stdout).toBe("hello stdin");
+    const flood = await collect(await agent.start({ argv: ["sh", "-c", "head -c 1000000 /dev/zero"], timeoutMs: 5000, maxOutputBytes: 1000 }));
+    expect(flood.stdout.length).toBe(1000);
+    expect(flood.exit.truncated).toBe(true);
+  });
+
+  it("runs several processes concurrently over one channel", async () => {
+    await using agent = await startAgent();
+    const runs = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => agent.start({ argv: ["sh", "-c", `sleep 0.5; echo ${i}`], timeoutMs: 5000, maxOutputBytes: 1024 })),
+    );
+    const t0 = Date.now();
+    const results = await Promise.all(runs.map(collect));
+    expect(results.map((r) => r.stdout)).toEqual(Array.from({ length: 8 }, (_, i) => `${i}\n`));
+    // Eight 0.5 s sleeps in series would take 4 s; together they overlap.
+    expect(Date.now() - t0).toBeLessThan(3000);
+  });
+});
+
+async function startAgent() {
+  const agent = await AgentRunner.start({ runtime: localRuntime(), containerId: "local", logger: silentLogger() });
+  return Object.assign(agent, { [Symbol.asyncDispose]: () => agent.close() });
+}

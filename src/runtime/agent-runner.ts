@@ -1,0 +1,273 @@
+import { readFileSync } from "node:fs";
+import { AsyncQueue } from "../common/async-queue.js";
+import { describeError, unavailable } from "../common/errors.js";
+import type { Logger } from "../common/logger.js";
+import { FrameDecoder, FrameKind, encodeFrame, type Frame } from "./agent-protocol.js";
+import type { ContainerRuntime, ExecSession } from "./container-runtime.js";
+import type { ExitKind, ProcessEvent, ProcessExit, ProcessRunner, ProcessSpec, RunningProcess } from "./process.js";
+
+const agentSource = readFileSync(new URL("../agent/sandboxd_agent.py", import.meta.url));
+
+// Reads exactly one length-prefixed program from stdin and runs it; stdin then carries frames.
+const loader = [
+  "import os",
+  "def r(n):",
+  "    b = b''",
+  "    while len(b) < n:",
+  "        c = os.read(0, n - len(b))",
+  "        if not c: raise SystemExit(3)",
+  "        b += c",
+  "    return b",
+  "exec(compile(r(int.from_bytes(r(4), 'big')), 'sandboxd-agent', 'exec'), {'__name__': 'sandboxd_agent'})",
+].join("\n");
+
+export interface AgentRunnerOptions {
+  runtime: ContainerRuntime;
+  containerId: string;
+  logger: Logger;
+  /** How long the agent may take to say hello. */
+  helloTimeoutMs?: number;
+  /** Called once when the channel closes unexpectedly. */
+  onDeath?: (reason: string) => void;
+}
+
+interface Pending {
+  queue: AsyncQueue<ProcessEvent>;
+  spec: ProcessSpec;
+}
+
+/**
+ * The daemon's end of the resident agent: one long-lived exec per sandbox, many
+ * concurrent runs multiplexed over it by channel number.
+ */
+export class AgentRunner implements ProcessRunner {
+  readonly kind = "agent" as const;
+  private readonly runs = new Map<number, Pending>();
+  private readonly requests = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+  private nextChannel = 1;
+  private closed = false;
+  private dead: string | undefined;
+
+  private constructor(
+    private readonly exec: ExecSession,
+    private readonly log: Logger,
+    private readonly onDeath: ((reason: string) => void) | undefined,
+  ) {}
+
+  /** Starts the agent and resolves once it said hello; rejects when it cannot run here. */
+  static async start(options: AgentRunnerOptions): Promise<AgentRunner> {
+    const exec = await options.runtime.exec(options.containerId, {
+      argv: ["python3", "-u", "-c", loader],
+      stdin: true,
+    });
+    const log = options.logger.child({ component: "agent" });
+    const runner = new AgentRunner(exec, log, options.onDeath);
+    const hello = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(unavailable("the sandbox agent did not start in time")),
+        options.helloTimeoutMs ?? 15_000,
+      );
+      runner.helloWaiter = {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+    });
+    runner.listen();
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(agentSource.length, 0);
+    exec.stdin?.write(Buffer.concat([header, agentSource]));
+    try {
+      await hello;
+    } catch (err) {
+      exec.destroy();
+      throw err;
+    }
+    return runner;
+  }
+
+  private helloWaiter: { resolve: () => void; reject: (e: unknown) => void } | undefined;
+  private stderrTail = "";
+
+  get alive(): boolean {
+    return !this.closed && this.dead === undefined;
+  }
+
+  private listen(): void {
+    const decoder = new FrameDecoder();
+    this.exec.stdout.on("data", (chunk: Buffer) => {
+      let frames: Frame[];
+      try {
+        frames = decoder.push(chunk);
+      } catch (err) {
+        this.die(`agent channel corrupted: ${describeError(err)}`);
+        return;
+      }
+      for (const f of frames) this.onFrame(f);
+    });
+    this.exec.stderr.on("data", (chunk: Buffer) => {
+      this.stderrTail = (this.stderrTail + chunk.toString("utf8")).slice(-4096);
+    });
+    void this.exec.wait().then(
+      (code) => this.die(`agent exited with code ${code}${this.stderrTail ? `: ${this.stderrTail.trim()}` : ""}`),
+      (err: unknown) => this.die(`agent channel lost: ${describeError(err)}`),
+    );
+  }
+
+  private die(reason: string): void {
+    if (this.dead !== undefined) return;
+    this.dead = reason;
+    const err = unavailable(this.closed ? "sandbox agent closed" : `sandbox agent died: ${reason}`);
+    this.helloWaiter?.reject(err);
+    this.helloWaiter = undefined;
+    for (const [, r] of this.runs) {
+      r.queue.push({ type: "exit", exit: lostExit(this.closed ? "the sandbox was closed" : reason) });
+      r.queue.end();
+    }
+    this.runs.clear();
+    for (const [, req] of this.requests) req.reject(err);
+    this.requests.clear();
+    if (!this.closed) {
+      this.log.warn({ reason }, "sandbox agent died");
+      this.onDeath?.(reason);
+    }
+  }
+
+  private onFrame(f: Frame): void {
+    switch (f.kind) {
+      case FrameKind.Hello:
+        this.helloWaiter?.resolve();
+        this.helloWaiter = undefined;
+        return;
+      case FrameKind.Started: {
+        const { pid } = JSON.parse(f.payload.toString("utf8")) as { pid: number };
+        this.runs.get(f.channel)?.queue.push({ type: "started", pid });
+        return;
+      }
+      case FrameKind.Stdout:
+        // Copy: the payload is a view into a chunk the decoder may reuse.
+        this.runs.get(f.channel)?.queue.push({ type: "stdout", data: Buffer.from(f.payload) });
+        return;
+      case FrameKind.Stderr:
+        this.runs.get(f.channel)?.queue.push({ type: "stderr", data: Buffer.from(f.payload) });
+        return;
+      case FrameKind.Exit: {
+        const run = this.runs.get(f.channel);
+        if (!run) return;
+        this.runs.delete(f.channel);
+        const e = JSON.parse(f.payload.toString("utf8")) as {
+          status: ExitKind;
+          code: number;
+          signal: number;
+          duration_ms: number;
+          stdout_bytes: number;
+          stderr_bytes: number;
+          truncated: boolean;
+        };
+        const exit: ProcessExit = {
+          kind: e.status,
+          exitCode: e.code,
+          signal: e.signal,
+          durationMs: e.duration_ms,
+          stdoutBytes: e.stdout_bytes,
+          stderrBytes: e.stderr_bytes,
+          truncated: e.truncated,
+        };
+        run.queue.push({ type: "exit", exit });
+        run.queue.end();
+        return;
+      }
+      case FrameKind.Result: {
+        const req = this.requests.get(f.channel);
+        if (!req) return;
+        this.requests.delete(f.channel);
+        const res = JSON.parse(f.payload.toString("utf8")) as { ok: boolean; error?: string };
+        if (res.ok) req.resolve(res);
+        else req.reject(unavailable(`agent request failed: ${res.error ?? "unknown"}`));
+        return;
+      }
+      default:
+        this.log.debug({ kind: f.kind }, "unknown agent frame");
+    }
+  }
+
+  private send(kind: number, channel: number, payload?: Uint8Array): void {
+    if (!this.alive) return;
+    this.exec.stdin?.write(encodeFrame(kind, channel, payload));
+  }
+
+  private allocChannel(): number {
+    const ch = this.nextChannel;
+    this.nextChannel = this.nextChannel >= 0xffff_fff0 ? 1 : this.nextChannel + 1;
+    return ch;
+  }
+
+  async start(spec: ProcessSpec): Promise<RunningProcess> {
+    if (!this.alive) throw unavailable(`sandbox agent is not running${this.dead ? `: ${this.dead}` : ""}`);
+    const channel = this.allocChannel();
+    const queue = new AsyncQueue<ProcessEvent>();
+    this.runs.set(channel, { queue, spec });
+    const pipeStdin = spec.keepStdinOpen === true || (spec.stdin !== undefined && spec.stdin.byteLength > 0);
+    const start: Record<string, unknown> = {
+      argv: spec.argv,
+      stdin: pipeStdin ? "pipe" : "none",
+      timeout_ms: spec.timeoutMs,
+      max_output: spec.maxOutputBytes,
+    };
+    if (spec.env) start["env"] = spec.env;
+    if (spec.cwd) start["cwd"] = spec.cwd;
+    this.send(FrameKind.Start, channel, Buffer.from(JSON.stringify(start)));
+    if (spec.stdin && spec.stdin.byteLength > 0) this.send(FrameKind.Stdin, channel, spec.stdin);
+    if (pipeStdin && spec.keepStdinOpen !== true) this.send(FrameKind.StdinClose, channel);
+    return {
+      [Symbol.asyncIterator]: () => queue[Symbol.asyncIterator](),
+      writeStdin: (data) => this.send(FrameKind.Stdin, channel, data),
+      closeStdin: () => this.send(FrameKind.StdinClose, channel),
+      signal: (name) => this.send(FrameKind.Signal, channel, Buffer.from(name)),
+      kill: (reason) => this.send(FrameKind.Kill, channel, Buffer.from(reason)),
+    };
+  }
+
+  async writeFile(path: string, data: Uint8Array, mode: number): Promise<void> {
+    await this.request({ op: "write_file", path, mode, hex: Buffer.from(data).toString("hex") });
+  }
+
+  private request(body: Record<string, unknown>): Promise<unknown> {
+    if (!this.alive) return Promise.reject(unavailable("sandbox agent is not running"));
+    const channel = this.allocChannel();
+    return new Promise((resolve, reject) => {
+      this.requests.set(channel, { resolve, reject });
+      this.send(FrameKind.Request, channel, Buffer.from(JSON.stringify(body)));
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // EOF on its stdin makes the agent kill its runs and exit.
+    this.exec.stdin?.end();
+    const exited = this.exec.wait().catch(() => 0);
+    const timer = new Promise((r) => setTimeout(r, 2000).unref());
+    await Promise.race([exited, timer]);
+    this.exec.destroy();
+    this.die("closed");
+  }
+}
+
+export function lostExit(message: string): ProcessExit {
+  return {
+    kind: "lost",
+    exitCode: -1,
+    signal: 0,
+    durationMs: 0,
+    stdoutBytes: 0,
+    stderrBytes: 0,
+    truncated: false,
+    message,
+  };
+}

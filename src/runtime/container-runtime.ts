@@ -1,0 +1,92 @@
+import type { Readable, Writable } from "node:stream";
+
+/** What the daemon asks of an engine to create one sandbox container. */
+export interface ContainerSpec {
+  name: string;
+  image: string;
+  labels: Record<string, string>;
+  env: Record<string, string>;
+  workdir: string;
+  /** uid[:gid] the container's processes run as. */
+  user: string;
+  memoryBytes: number;
+  cpus: number;
+  pids: number;
+  /** Size of each tmpfs (workdir and /tmp). */
+  diskBytes: number;
+  network: "none" | "bridge";
+  readOnlyRoot: boolean;
+  /** Podman here needs explicit nofile/nproc ulimits below the host's hard limits. */
+  ulimits?: { name: string; soft: number; hard: number }[];
+}
+
+export interface ExecOptions {
+  argv: string[];
+  env?: Record<string, string>;
+  workdir?: string;
+  user?: string;
+  /** Attach stdin; otherwise the process reads EOF. */
+  stdin?: boolean;
+}
+
+/** One engine exec with separate stdio streams. */
+export interface ExecSession {
+  /** Present when ExecOptions.stdin was set; end() closes the process's stdin. */
+  readonly stdin: Writable | null;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+  /** Resolves with the exit code once the process ended and its output was read. */
+  wait(): Promise<number>;
+  /** Tears the connection down (the process itself is not signalled). */
+  destroy(): void;
+}
+
+export interface ContainerInfo {
+  id: string;
+  name: string;
+  image: string;
+  labels: Record<string, string>;
+  running: boolean;
+  oomKilled: boolean;
+  createdAt: Date;
+}
+
+export interface ImageBuildOptions {
+  dockerfile: string;
+  contextFiles: Record<string, Uint8Array>;
+  labels?: Record<string, string>;
+  signal?: AbortSignal;
+  onProgress?: (line: string) => void;
+}
+
+export interface ContainerStats {
+  memoryBytes: number;
+  pids: number;
+}
+
+/**
+ * The one interface every backend implements (Docker, Podman, Kubernetes). Methods map
+ * engine errors to SandboxdError: UNAVAILABLE when the engine is unreachable, NOT_FOUND
+ * for a missing container or image.
+ */
+export interface ContainerRuntime {
+  readonly name: string;
+  ping(signal?: AbortSignal): Promise<void>;
+  imageExists(image: string): Promise<boolean>;
+  buildImage(tag: string, options: ImageBuildOptions): Promise<void>;
+  create(spec: ContainerSpec): Promise<string>;
+  start(id: string): Promise<void>;
+  exec(id: string, options: ExecOptions): Promise<ExecSession>;
+  inspect(id: string): Promise<ContainerInfo | undefined>;
+  list(labels: Record<string, string>): Promise<ContainerInfo[]>;
+  /** Force-removes the container; false when it did not exist. */
+  remove(id: string): Promise<boolean>;
+  commit(id: string, image: string): Promise<string>;
+  stats(id: string): Promise<ContainerStats>;
+  /** A tar stream of `path` inside the container. */
+  getArchive(id: string, path: string): Promise<Readable>;
+  /** Unpacks a tar stream into `path` inside the container. */
+  putArchive(id: string, path: string, tar: Readable): Promise<void>;
+  /** Calls `onDie` with the container id whenever one of the daemon's containers stops. */
+  watchDeaths(labels: Record<string, string>, onDie: (id: string) => void, signal: AbortSignal): void;
+}

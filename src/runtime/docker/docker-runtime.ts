@@ -1,0 +1,380 @@
+import { PassThrough, Readable } from "node:stream";
+import Docker from "dockerode";
+import { pack as tarPack } from "tar-stream";
+import { ErrorCode, SandboxdError, describeError, notFound, unavailable } from "../../common/errors.js";
+import type { Logger } from "../../common/logger.js";
+import type {
+  ContainerInfo,
+  ContainerRuntime,
+  ContainerSpec,
+  ContainerStats,
+  ExecOptions,
+  ExecSession,
+  ImageBuildOptions,
+} from "../container-runtime.js";
+
+export interface DockerRuntimeOptions {
+  /** "docker" or "podman": the same API, with Podman's ulimit needs. */
+  name: "docker" | "podman";
+  socketPath?: string;
+  host?: string;
+  port?: number;
+  tls?: { ca: Buffer; cert: Buffer; key: Buffer };
+  /** Run an init process as PID 1 so orphans are reaped. */
+  init: boolean;
+  logger: Logger;
+}
+
+const connectionErrors = new Set(["ECONNREFUSED", "ENOENT", "EACCES", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH"]);
+
+/** Maps dockerode/engine errors to the daemon's error codes. */
+export function engineError(err: unknown, what: string, engine: string): SandboxdError {
+  if (err instanceof SandboxdError) return err;
+  const e = err as { statusCode?: number; code?: string; json?: { message?: string }; message?: string };
+  const detail = e?.json?.message ?? e?.message ?? describeError(err);
+  if (e?.code !== undefined && connectionErrors.has(e.code)) {
+    return unavailable(`container engine (${engine}) is unreachable: ${detail}`, { reason: "ENGINE_UNAVAILABLE", cause: err });
+  }
+  if (e?.statusCode === 404) return notFound(`${what}: ${detail}`, { cause: err });
+  if (e?.statusCode === 409) {
+    return new SandboxdError(ErrorCode.FailedPrecondition, `${what}: ${detail}`, { cause: err });
+  }
+  if (e?.statusCode === 400) {
+    return new SandboxdError(ErrorCode.InvalidArgument, `${what}: ${detail}`, { cause: err });
+  }
+  return new SandboxdError(ErrorCode.Internal, `${what}: ${detail}`, { cause: err });
+}
+
+function labelFilters(labels: Record<string, string>): string[] {
+  return Object.entries(labels).map(([k, v]) => `${k}=${v}`);
+}
+
+/** The Docker (and Podman-compatible) backend. The only module that imports dockerode. */
+export class DockerRuntime implements ContainerRuntime {
+  readonly name: string;
+  private readonly docker: Docker;
+  private readonly log: Logger;
+  private readonly init: boolean;
+
+  constructor(options: DockerRuntimeOptions) {
+    this.name = options.name;
+    this.log = options.logger;
+    this.init = options.init;
+    const opts: Docker.DockerOptions = {};
+    if (options.host !== undefined) {
+      opts.host = options.host;
+      if (options.port !== undefined) opts.port = options.port;
+      if (options.tls) {
+        opts.protocol = "https";
+        opts.ca = options.tls.ca;
+        opts.cert = options.tls.cert;
+        opts.key = options.tls.key;
+      } else {
+        opts.protocol = "http";
+      }
+    } else {
+      opts.socketPath = options.socketPath ?? "/var/run/docker.sock";
+    }
+    this.docker = new Docker(opts);
+  }
+
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw engineError(err, what, this.name);
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.call("ping", () => this.docker.ping());
+  }
+
+  async imageExists(image: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(image).inspect();
+      return true;
+    } catch (err) {
+      const mapped = engineError(err, `image ${image}`, this.name);
+      if (mapped.code === ErrorCode.NotFound) return false;
+      throw mapped;
+    }
+  }
+
+  async buildImage(tag: string, options: ImageBuildOptions): Promise<void> {
+    const tar = tarPack();
+    tar.entry({ name: "Dockerfile" }, options.dockerfile);
+    for (const [path, data] of Object.entries(options.contextFiles)) {
+      tar.entry({ name: path }, Buffer.from(data));
+    }
+    tar.finalize();
+    const buildOpts: Record<string, unknown> = { t: tag, rm: true, forcerm: true };
+    if (options.labels) buildOpts["labels"] = JSON.stringify(options.labels);
+    if (options.signal) buildOpts["abortSignal"] = options.signal;
+    const stream = await this.call(`build ${tag}`, () => this.docker.buildImage(tar as unknown as NodeJS.ReadableStream, buildOpts));
+    await new Promise<void>((resolve, reject) => {
+      this.docker.modem.followProgress(
+        stream,
+        (err: Error | null, output: { error?: string }[]) => {
+          const failed = output?.find((o) => o.error !== undefined);
+          if (err) reject(engineError(err, `build ${tag}`, this.name));
+          else if (failed) {
+            reject(new SandboxdError(ErrorCode.InvalidArgument, `image build failed: ${failed.error}`, { reason: "IMAGE_BUILD_FAILED" }));
+          } else resolve();
+        },
+        (event: { stream?: string }) => {
+          if (event.stream && options.onProgress) options.onProgress(event.stream.trimEnd());
+        },
+      );
+    });
+  }
+
+  async create(spec: ContainerSpec): Promise<string> {
+    const tmpfsOpts = (extra: string) => `rw,nosuid,nodev,size=${spec.diskBytes}${extra}`;
+    const [uid, gid] = spec.user.split(":");
+    const owner = uid !== undefined && /^\d+$/.test(uid) ? `,uid=${uid},gid=${gid ?? uid}` : "";
+    const hostConfig: Docker.HostConfig = {
+      NetworkMode: spec.network,
+      CapDrop: ["ALL"],
+      SecurityOpt: ["no-new-privileges"],
+      ReadonlyRootfs: spec.readOnlyRoot,
+      Tmpfs: {
+        "/tmp": tmpfsOpts(",mode=1777,exec"),
+        [spec.workdir]: tmpfsOpts(`,mode=0755,exec${owner}`),
+      },
+      Memory: spec.memoryBytes,
+      MemorySwap: spec.memoryBytes,
+      NanoCpus: Math.round(spec.cpus * 1e9),
+      PidsLimit: spec.pids,
+      Init: this.init,
+    };
+    if (spec.ulimits) {
+      hostConfig.Ulimits = spec.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard }));
+    }
+    const container = await this.call(`create container from ${spec.image}`, () =>
+      this.docker.createContainer({
+        name: spec.name,
+        Image: spec.image,
+        Cmd: ["sleep", "infinity"],
+        Entrypoint: [],
+        Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+        WorkingDir: spec.workdir,
+        User: spec.user,
+        Labels: spec.labels,
+        HostConfig: hostConfig,
+        NetworkDisabled: spec.network === "none",
+        AttachStdin: false,
+        AttachStdout: false,
+        AttachStderr: false,
+        Tty: false,
+      }),
+    );
+    return container.id;
+  }
+
+  async start(id: string): Promise<void> {
+    await this.call(`start container ${id}`, () => this.docker.getContainer(id).start());
+  }
+
+  async exec(id: string, options: ExecOptions): Promise<ExecSession> {
+    const container = this.docker.getContainer(id);
+    const createOpts: Docker.ExecCreateOptions = {
+      Cmd: options.argv,
+      AttachStdin: options.stdin === true,
+      AttachStdout: true,
+      AttachStderr: true,
+      Tty: false,
+    };
+    if (options.env) createOpts.Env = Object.entries(options.env).map(([k, v]) => `${k}=${v}`);
+    if (options.workdir) createOpts.WorkingDir = options.workdir;
+    if (options.user) createOpts.User = options.user;
+    const exec = await this.call(`exec in ${id}`, () => container.exec(createOpts));
+    const stream = (await this.call(`exec start in ${id}`, () =>
+      exec.start({ hijack: true, stdin: options.stdin === true, Detach: false, Tty: false }),
+    )) as import("node:stream").Duplex;
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    this.docker.modem.demuxStream(stream, stdout, stderr);
+    const ended = new Promise<void>((resolve) => {
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        stdout.end();
+        stderr.end();
+        resolve();
+      };
+      stream.once("end", finish);
+      stream.once("close", finish);
+      stream.once("error", (err) => {
+        this.log.debug({ err: describeError(err), containerId: id }, "exec stream error");
+        finish();
+      });
+    });
+    let stdinClosed = false;
+    const stdin =
+      options.stdin === true
+        ? new (class extends PassThrough {})()
+        : null;
+    if (stdin) {
+      // Forward writes; end() half-closes the hijacked connection, which closes the
+      // process's stdin while its output keeps flowing.
+      stdin.on("data", (chunk: Buffer) => {
+        if (!stream.destroyed) stream.write(chunk);
+      });
+      stdin.on("end", () => {
+        stdinClosed = true;
+        if (!stream.destroyed) stream.end();
+      });
+    }
+    const wait = async (): Promise<number> => {
+      await ended;
+      for (let attempt = 0; attempt < 50; attempt++) {
+        const info = await this.call(`exec inspect in ${id}`, () => exec.inspect());
+        if (!info.Running && info.ExitCode !== null) return info.ExitCode;
+        await new Promise((r) => setTimeout(r, 10 + attempt * 5));
+      }
+      throw unavailable(`exec in ${id} did not report an exit code`);
+    };
+    return {
+      stdin,
+      stdout,
+      stderr,
+      wait,
+      destroy: () => {
+        if (!stdinClosed) stdin?.destroy();
+        stream.destroy();
+      },
+    };
+  }
+
+  async inspect(id: string): Promise<ContainerInfo | undefined> {
+    try {
+      const info = await this.docker.getContainer(id).inspect();
+      return {
+        id: info.Id,
+        name: info.Name.replace(/^\//, ""),
+        image: info.Config.Image,
+        labels: info.Config.Labels ?? {},
+        running: info.State.Running,
+        oomKilled: info.State.OOMKilled,
+        createdAt: new Date(info.Created),
+      };
+    } catch (err) {
+      const mapped = engineError(err, `inspect ${id}`, this.name);
+      if (mapped.code === ErrorCode.NotFound) return undefined;
+      throw mapped;
+    }
+  }
+
+  async list(labels: Record<string, string>): Promise<ContainerInfo[]> {
+    const items = await this.call("list containers", () =>
+      this.docker.listContainers({ all: true, filters: { label: labelFilters(labels) } }),
+    );
+    return items.map((c) => ({
+      id: c.Id,
+      name: (c.Names[0] ?? "").replace(/^\//, ""),
+      image: c.Image,
+      labels: c.Labels ?? {},
+      running: c.State === "running",
+      oomKilled: false,
+      createdAt: new Date(c.Created * 1000),
+    }));
+  }
+
+  async remove(id: string): Promise<boolean> {
+    try {
+      await this.docker.getContainer(id).remove({ force: true, v: true });
+      return true;
+    } catch (err) {
+      const mapped = engineError(err, `remove ${id}`, this.name);
+      if (mapped.code === ErrorCode.NotFound) return false;
+      // 409 "removal already in progress" means someone else is removing it.
+      if (mapped.code === ErrorCode.FailedPrecondition) return false;
+      throw mapped;
+    }
+  }
+
+  async commit(id: string, image: string): Promise<string> {
+    const [repo, tag] = splitImage(image);
+    const result = await this.call(`commit ${id}`, () =>
+      this.docker.getContainer(id).commit({ repo, tag, pause: true }),
+    );
+    return (result as { Id?: string }).Id ?? image;
+  }
+
+  async stats(id: string): Promise<ContainerStats> {
+    const s = (await this.call(`stats ${id}`, () => this.docker.getContainer(id).stats({ stream: false }))) as {
+      memory_stats?: { usage?: number };
+      pids_stats?: { current?: number };
+    };
+    return { memoryBytes: s.memory_stats?.usage ?? 0, pids: s.pids_stats?.current ?? 0 };
+  }
+
+  async getArchive(id: string, path: string): Promise<Readable> {
+    const stream = await this.call(`read ${path}`, () => this.docker.getContainer(id).getArchive({ path }));
+    return stream as unknown as Readable;
+  }
+
+  async putArchive(id: string, path: string, tar: Readable): Promise<void> {
+    await this.call(`write ${path}`, () => this.docker.getContainer(id).putArchive(tar, { path }));
+  }
+
+  watchDeaths(labels: Record<string, string>, onDie: (id: string) => void, signal: AbortSignal): void {
+    const connect = async (attempt: number): Promise<void> => {
+      if (signal.aborted) return;
+      try {
+        const stream = (await this.docker.getEvents({
+          filters: { type: ["container"], event: ["die"], label: labelFilters(labels) },
+        })) as unknown as Readable;
+        const stop = () => stream.destroy();
+        signal.addEventListener("abort", stop, { once: true });
+        let buf = "";
+        stream.on("data", (chunk: Buffer) => {
+          buf += chunk.toString("utf8");
+          let nl: number;
+          while ((nl = buf.indexOf("\n")) >= 0) {
+            const line = buf.slice(0, nl).trim();
+            buf = buf.slice(nl + 1);
+            if (!line) continue;
+            try {
+              const ev = JSON.parse(line) as { id?: string; Actor?: { ID?: string } };
+              const cid = ev.id ?? ev.Actor?.ID;
+              if (cid) onDie(cid);
+            } catch {
+              this.log.warn({ line }, "unparseable engine event");
+            }
+          }
+        });
+        await new Promise<void>((resolve) => {
+          stream.once("close", resolve);
+          stream.once("end", resolve);
+          stream.once("error", resolve);
+        });
+        signal.removeEventListener("abort", stop);
+        if (!signal.aborted) setTimeout(() => void connect(0), 500).unref();
+      } catch (err) {
+        const delay = Math.min(5000, 250 * 2 ** attempt);
+        this.log.debug({ err: describeError(err), delay }, "engine event stream unavailable; retrying");
+        if (!signal.aborted) setTimeout(() => void connect(attempt + 1), delay).unref();
+      }
+    };
+    void connect(0);
+  }
+}
+
+function splitImage(image: string): [string, string] {
+  const slash = image.lastIndexOf("/");
+  const colon = image.lastIndexOf(":");
+  if (colon > slash) return [image.slice(0, colon), image.slice(colon + 1)];
+  return [image, "latest"];
+}
+
+/** Collects a readable into one buffer (small archives only). */
+export async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(Buffer.from(c as Buffer));
+  return Buffer.concat(chunks);
+}
+
+export { Readable };

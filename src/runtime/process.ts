@@ -1,0 +1,67 @@
+/**
+ * The one process-execution interface every run goes through. Two implementations: the
+ * resident agent (one long-lived exec per sandbox, a fork per run) and the per-run engine
+ * exec fallback for images the agent cannot start in. Services never know which one ran.
+ */
+export interface ProcessSpec {
+  argv: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Bytes written to stdin at start. */
+  stdin?: Uint8Array;
+  /** Keep stdin open after the initial bytes (WriteInput feeds it); otherwise EOF follows. */
+  keepStdinOpen?: boolean;
+  /** Server-enforced deadline; 0 for none. The whole process group is killed when it fires. */
+  timeoutMs: number;
+  /** Output beyond this many bytes (both streams) is dropped and the exit says truncated. */
+  maxOutputBytes: number;
+}
+
+export type ExitKind = "exited" | "killed" | "timeout" | "oom" | "cancelled" | "lost";
+
+export interface ProcessExit {
+  kind: ExitKind;
+  exitCode: number;
+  signal: number;
+  durationMs: number;
+  stdoutBytes: number;
+  stderrBytes: number;
+  truncated: boolean;
+  message?: string;
+}
+
+export type ProcessEvent =
+  | { type: "started"; pid: number }
+  | { type: "stdout"; data: Uint8Array }
+  | { type: "stderr"; data: Uint8Array }
+  | { type: "exit"; exit: ProcessExit };
+
+/** A started process. Iterate for its events; the last one is always `exit`. */
+export interface RunningProcess extends AsyncIterable<ProcessEvent> {
+  writeStdin(data: Uint8Array): void;
+  closeStdin(): void;
+  /** Sends a signal (by name, e.g. SIGINT) to the process group. */
+  signal(name: string): void;
+  /** Kills the whole process tree; the exit reports `reason`. */
+  kill(reason: "cancelled" | "timeout"): void;
+}
+
+export interface ProcessRunner {
+  readonly kind: "agent" | "exec";
+  start(spec: ProcessSpec): Promise<RunningProcess>;
+  /** Writes a small file (helper programs, hooks) into the sandbox. */
+  writeFile(path: string, data: Uint8Array, mode: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const signalNames: Record<string, number> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGKILL: 9,
+  SIGUSR1: 10,
+  SIGUSR2: 12,
+  SIGTERM: 15,
+  SIGCONT: 18,
+  SIGSTOP: 19,
+};
