@@ -220,6 +220,9 @@ export class AgentRunner implements ProcessRunner {
       max_output: spec.maxOutputBytes,
     };
     if (spec.env) start["env"] = spec.env;
+    if (spec.files) {
+      start["files"] = spec.files.map((f) => ({ path: f.path, mode: f.mode, hex: Buffer.from(f.data).toString("hex") }));
+    }
     if (spec.cwd) start["cwd"] = spec.cwd;
     this.send(FrameKind.Start, channel, Buffer.from(JSON.stringify(start)));
     if (spec.stdin && spec.stdin.byteLength > 0) this.send(FrameKind.Stdin, channel, spec.stdin);

@@ -3,8 +3,16 @@
  * resident agent (one long-lived exec per sandbox, a fork per run) and the per-run engine
  * exec fallback for images the agent cannot start in. Services never know which one ran.
  */
+export interface ProcessFile {
+  path: string;
+  data: Uint8Array;
+  mode: number;
+}
+
 export interface ProcessSpec {
   argv: string[];
+  /** Files written (parents created) just before the process starts. */
+  files?: ProcessFile[];
   env?: Record<string, string>;
   cwd?: string;
   /** Bytes written to stdin at start. */

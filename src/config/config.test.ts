@@ -1,0 +1,40 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig, parseBytes, parseDuration } from "./config.js";
+
+describe("config", () => {
+  it("layers flags over env over defaults", () => {
+    const c = loadConfig(["--listen", "127.0.0.1:9000", "--defaults.memory-bytes=1g"], {
+      SANDBOXD_LOG_LEVEL: "debug",
+      SANDBOXD_LISTEN: "127.0.0.1:1",
+      SANDBOXD_DEFAULTS__EXECUTION_TIMEOUT_MS: "5s",
+    });
+    expect(c.listen).toBe("127.0.0.1:9000");
+    expect(c.logLevel).toBe("debug");
+    expect(c.defaults.memoryBytes).toBe(1024 ** 3);
+    expect(c.defaults.executionTimeoutMs).toBe(5000);
+  });
+
+  it("rejects unknown settings and bad values with the setting named", () => {
+    expect(() => loadConfig(["--no-such-thing", "1"], {})).toThrow(/unknown setting "no-such-thing"/);
+    expect(() => loadConfig(["--backend", "lxc"], {})).toThrow(ConfigError);
+    expect(() => loadConfig(["--defaults.memory-bytes", "lots"], {})).toThrow(/invalid size/);
+    expect(() => loadConfig(["--listen", "nowhere"], {})).toThrow(/listen/);
+  });
+
+  it("ignores SANDBOXD_* variables that belong to clients", () => {
+    expect(loadConfig([], { SANDBOXD_ADDRESS: "127.0.0.1:1", SANDBOXD_TOKEN: "x" }).listen).toBe("127.0.0.1:50051");
+  });
+
+  it("parses sizes and durations", () => {
+    expect(parseBytes("512m")).toBe(512 * 1024 * 1024);
+    expect(parseBytes("2048")).toBe(2048);
+    expect(parseDuration("1.5s")).toBe(1500);
+    expect(parseDuration("250")).toBe(250);
+    expect(() => parseDuration("soon")).toThrow(ConfigError);
+  });
+
+  it("accepts image overrides per language", () => {
+    const c = loadConfig(["--images.python", "my/python:3"], {});
+    expect(c.images).toEqual({ python: "my/python:3" });
+  });
+});

@@ -1,0 +1,282 @@
+import { readFileSync } from "node:fs";
+
+/**
+ * The daemon's configuration: defaults, then an optional JSON file (--config), then
+ * SANDBOXD_* environment variables, then --flags. Parsed and validated once into this
+ * typed object; nothing else reads process.env or argv.
+ */
+export interface Config {
+  /** host:port (TCP) or unix:/path. */
+  listen: string;
+  daemonId: string;
+  logLevel: string;
+  backend: "docker" | "podman";
+  /** Engine endpoint: unix socket path or tcp://host:port. Empty: the backend's default. */
+  engineEndpoint: string;
+  engineTlsDir: string;
+  /** Run an init process as PID 1 in sandboxes so orphans are reaped. */
+  sandboxInit: boolean;
+  sandboxUser: string;
+  defaults: {
+    memoryBytes: number;
+    cpus: number;
+    pids: number;
+    diskBytes: number;
+    executionTimeoutMs: number;
+    ttlMs: number;
+    idleTimeoutMs: number;
+    workdir: string;
+  };
+  limits: {
+    maxMemoryBytes: number;
+    maxCpus: number;
+    maxPids: number;
+    maxDiskBytes: number;
+    maxTimeoutMs: number;
+    maxCodeBytes: number;
+    maxMessageBytes: number;
+  };
+  /** Output beyond this many bytes per run is dropped (truncated). */
+  maxOutputBytes: number;
+  /** Bytes of output each run keeps for Attach. */
+  replayBytes: number;
+  /** How long a finished run stays attachable. */
+  runRetentionMs: number;
+  keepaliveMs: number;
+  shutdownGraceMs: number;
+  reaperIntervalMs: number;
+  /** language -> image overrides. */
+  images: Record<string, string>;
+  /** Use the resident agent when the image can run it. */
+  agent: boolean;
+  podmanUlimits: { nofile: number; nproc: number };
+}
+
+export const defaultConfig: Config = {
+  listen: "127.0.0.1:50051",
+  daemonId: "default",
+  logLevel: "info",
+  backend: "docker",
+  engineEndpoint: "",
+  engineTlsDir: "",
+  sandboxInit: true,
+  sandboxUser: "1000:1000",
+  defaults: {
+    memoryBytes: 512 * 1024 * 1024,
+    cpus: 1,
+    pids: 256,
+    diskBytes: 512 * 1024 * 1024,
+    executionTimeoutMs: 30_000,
+    ttlMs: 60 * 60 * 1000,
+    idleTimeoutMs: 15 * 60 * 1000,
+    workdir: "/sandbox",
+  },
+  limits: {
+    maxMemoryBytes: 16 * 1024 * 1024 * 1024,
+    maxCpus: 64,
+    maxPids: 32768,
+    maxDiskBytes: 64 * 1024 * 1024 * 1024,
+    maxTimeoutMs: 24 * 60 * 60 * 1000,
+    maxCodeBytes: 4 * 1024 * 1024,
+    maxMessageBytes: 8 * 1024 * 1024,
+  },
+  maxOutputBytes: 16 * 1024 * 1024,
+  replayBytes: 8 * 1024 * 1024,
+  runRetentionMs: 5 * 60 * 1000,
+  keepaliveMs: 15_000,
+  shutdownGraceMs: 10_000,
+  reaperIntervalMs: 1_000,
+  images: {},
+  agent: true,
+  podmanUlimits: { nofile: 4096, nproc: 4096 },
+};
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+type Flat = Record<string, string>;
+
+/** Flattens nested config keys to kebab-case paths: defaults.memoryBytes -> defaults.memory-bytes. */
+function kebab(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+function parseArgs(argv: readonly string[]): { flat: Flat; configFile?: string } {
+  const flat: Flat = {};
+  let configFile: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (!arg.startsWith("--")) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)}`);
+    let key = arg.slice(2);
+    let value: string;
+    const eq = key.indexOf("=");
+    if (eq >= 0) {
+      value = key.slice(eq + 1);
+      key = key.slice(0, eq);
+    } else if (i + 1 < argv.length && !(argv[i + 1] as string).startsWith("--")) {
+      value = argv[++i] as string;
+    } else {
+      value = "true";
+    }
+    if (key === "config") configFile = value;
+    else flat[key] = value;
+  }
+  return configFile === undefined ? { flat } : { flat, configFile };
+}
+
+function fromEnv(env: NodeJS.ProcessEnv): Flat {
+  const flat: Flat = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (!k.startsWith("SANDBOXD_") || v === undefined) continue;
+    // SANDBOXD_DEFAULTS__MEMORY_BYTES -> defaults.memory-bytes
+    const key = k
+      .slice("SANDBOXD_".length)
+      .toLowerCase()
+      .split("__")
+      .map((p) => p.replace(/_/g, "-"))
+      .join(".");
+    flat[key] = v;
+  }
+  return flat;
+}
+
+const sizeUnits: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };
+const timeUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, "": 1 };
+
+/** Parses "512m", "1g", "1048576" into bytes. */
+export function parseBytes(v: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(v);
+  const unit = sizeUnits[(m?.[2] ?? "x").toLowerCase()];
+  if (!m || unit === undefined) throw new ConfigError(`invalid size ${JSON.stringify(v)}`);
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** Parses "30s", "5m", "1500ms", "1500" (ms) into milliseconds. */
+export function parseDuration(v: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/i.exec(v);
+  const unit = timeUnits[(m?.[2] ?? "").toLowerCase()];
+  if (!m || unit === undefined) throw new ConfigError(`invalid duration ${JSON.stringify(v)}`);
+  return Math.round(Number(m[1]) * unit);
+}
+
+function setPath(target: Record<string, unknown>, path: string, raw: string, template: Record<string, unknown>): void {
+  const parts = path.split(".");
+  let obj = target;
+  let tmpl: unknown = template;
+  for (let i = 0; i < parts.length; i++) {
+    const camel = (parts[i] as string).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    const last = i === parts.length - 1;
+    const t = (tmpl as Record<string, unknown>)[camel];
+    if (t === undefined && !(tmpl === template.images)) {
+      throw new ConfigError(`unknown setting ${JSON.stringify(path)}`);
+    }
+    if (last) {
+      obj[camel] = coerce(path, raw, t);
+      return;
+    }
+    if (camel === "images" && i === parts.length - 2) {
+      (obj["images"] as Record<string, string>)[parts[i + 1] as string] = raw;
+      return;
+    }
+    obj = obj[camel] as Record<string, unknown>;
+    tmpl = t;
+  }
+}
+
+function coerce(path: string, raw: string, template: unknown): unknown {
+  if (typeof template === "boolean") {
+    if (!["true", "false", "1", "0"].includes(raw)) throw new ConfigError(`${path}: expected true or false, got ${JSON.stringify(raw)}`);
+    return raw === "true" || raw === "1";
+  }
+  if (typeof template === "number") {
+    if (/bytes$/i.test(path)) return parseBytes(raw);
+    if (/ms$/i.test(path)) return parseDuration(raw);
+    const n = Number(raw);
+    if (!Number.isFinite(n)) throw new ConfigError(`${path}: expected a number, got ${JSON.stringify(raw)}`);
+    return n;
+  }
+  if (typeof template === "object" && template !== null) {
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      throw new ConfigError(`${path}: expected JSON`);
+    }
+  }
+  return raw;
+}
+
+function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>, at = ""): void {
+  for (const [k, v] of Object.entries(over)) {
+    const path = at ? `${at}.${k}` : k;
+    if (!(k in base) && at !== "images") throw new ConfigError(`unknown setting ${JSON.stringify(path)} in config file`);
+    const b = base[k];
+    if (b !== null && typeof b === "object" && !Array.isArray(b) && v !== null && typeof v === "object") {
+      deepMerge(b as Record<string, unknown>, v as Record<string, unknown>, path);
+    } else {
+      base[k] = v;
+    }
+  }
+}
+
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Config {
+  const cfg = structuredClone(defaultConfig) as unknown as Record<string, unknown>;
+  const { flat: flagFlat, configFile } = parseArgs(argv);
+  const envFlat = fromEnv(env);
+  const file = configFile ?? envFlat["config"];
+  delete envFlat["config"];
+  if (file) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, "utf8"));
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+    }
+    deepMerge(cfg, parsed as Record<string, unknown>);
+  }
+  const template = defaultConfig as unknown as Record<string, unknown>;
+  for (const [k, v] of Object.entries(envFlat)) {
+    // SANDBOXD_ADDRESS, SANDBOXD_TOKEN and friends belong to clients: unknown env names are not errors.
+    try {
+      setPath(cfg, k, v, template);
+    } catch (err) {
+      if (!(err instanceof ConfigError && err.message.startsWith("unknown setting"))) throw err;
+    }
+  }
+  for (const [k, v] of Object.entries(flagFlat)) setPath(cfg, k, v, template);
+  const config = cfg as unknown as Config;
+  validate(config);
+  return config;
+}
+
+function validate(c: Config): void {
+  if (!["docker", "podman"].includes(c.backend)) throw new ConfigError(`backend must be docker or podman, got ${JSON.stringify(c.backend)}`);
+  if (!/^[a-z0-9][a-z0-9-]{0,40}$/.test(c.daemonId)) throw new ConfigError("daemon-id must be lowercase letters, digits and dashes");
+  if (!c.listen.startsWith("unix:") && !/^[^\s]+:\d+$/.test(c.listen)) throw new ConfigError(`listen must be host:port or unix:/path, got ${JSON.stringify(c.listen)}`);
+  const positive: [string, number][] = [
+    ["defaults.memory-bytes", c.defaults.memoryBytes],
+    ["defaults.cpus", c.defaults.cpus],
+    ["defaults.pids", c.defaults.pids],
+    ["defaults.disk-bytes", c.defaults.diskBytes],
+    ["max-output-bytes", c.maxOutputBytes],
+    ["replay-bytes", c.replayBytes],
+    ["keepalive-ms", c.keepaliveMs],
+  ];
+  for (const [name, v] of positive) if (!(v > 0)) throw new ConfigError(`${name} must be positive`);
+  if (!c.defaults.workdir.startsWith("/")) throw new ConfigError("defaults.workdir must be absolute");
+  if (!["trace", "debug", "info", "warn", "error", "fatal", "silent"].includes(c.logLevel)) throw new ConfigError(`invalid log-level ${c.logLevel}`);
+}
+
+/** The configuration table for --help and the README. */
+export function describeConfig(): string {
+  const rows: string[] = [];
+  const walk = (obj: Record<string, unknown>, prefix: string) => {
+    for (const [k, v] of Object.entries(obj)) {
+      const key = prefix + kebab(k);
+      if (v !== null && typeof v === "object" && !Array.isArray(v) && k !== "images") walk(v as Record<string, unknown>, `${key}.`);
+      else rows.push(`  --${key}  (default ${JSON.stringify(v)})`);
+    }
+  };
+  walk(defaultConfig as unknown as Record<string, unknown>, "");
+  return rows.join("\n");
+}

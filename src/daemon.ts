@@ -1,0 +1,129 @@
+import { mkdirSync, rmSync } from "node:fs";
+import { dirname } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import type { Config } from "./config/config.js";
+import { describeError } from "./common/errors.js";
+import type { Logger } from "./common/logger.js";
+import { InteractiveService } from "./gen/sandboxd/v1/interactive_service_pb.js";
+import { SandboxService } from "./gen/sandboxd/v1/sandbox_service_pb.js";
+import { CallTracker, bindService } from "./rpc/grpc-adapter.js";
+import { RpcServer } from "./rpc/server.js";
+import type { ContainerRuntime } from "./runtime/container-runtime.js";
+import { LanguageRegistry } from "./sandbox/languages.js";
+import { RunManager } from "./sandbox/run-manager.js";
+import { SandboxManager } from "./sandbox/sandbox-manager.js";
+import { createSandboxService, type RunHooks } from "./services/sandbox-service.js";
+
+export type DaemonState = "STARTING" | "RUNNING" | "DRAINING" | "STOPPED" | "FAILED";
+
+export interface DaemonDeps {
+  config: Config;
+  logger: Logger;
+  runtime: ContainerRuntime;
+}
+
+/**
+ * The daemon's life: start (adopt sandboxes, bind, serve), then drain on shutdown: no new
+ * calls, running calls get a grace time, then the sandboxes it owns are removed.
+ */
+export class Daemon {
+  state: DaemonState = "STARTING";
+  address = "";
+  readonly sandboxes: SandboxManager;
+  readonly runs: RunManager;
+  readonly languages = new LanguageRegistry();
+  private readonly server: RpcServer;
+  private readonly shutdownController = new AbortController();
+  private readonly tracker = new CallTracker();
+  private readonly log: Logger;
+  private readonly serviceNames = [SandboxService.typeName, InteractiveService.typeName];
+  private engineWatch: NodeJS.Timeout | undefined;
+  private engineUp = true;
+
+  constructor(private readonly deps: DaemonDeps) {
+    const { config, logger, runtime } = deps;
+    this.log = logger.child({ component: "daemon" });
+    this.sandboxes = new SandboxManager({ config, runtime, languages: this.languages, logger });
+    this.runs = new RunManager(config, logger);
+    this.server = new RpcServer({ maxMessageBytes: config.limits.maxMessageBytes, credentials: grpc.ServerCredentials.createInsecure(), logger });
+    const adapterOptions = {
+      logger: logger.child({ component: "rpc" }),
+      shutdownSignal: this.shutdownController.signal,
+      authenticate: () => "default",
+      tracker: this.tracker,
+    };
+    const hooks: RunHooks = {};
+    const sandboxService = bindService(
+      SandboxService,
+      createSandboxService({ config, sandboxes: this.sandboxes, runs: this.runs, languages: this.languages, hooks }),
+      adapterOptions,
+    );
+    this.server.addService(SandboxService.typeName, sandboxService.definition, sandboxService.implementation);
+    const interactive = bindService(InteractiveService, {}, adapterOptions);
+    this.server.addService(InteractiveService.typeName, interactive.definition, interactive.implementation);
+  }
+
+  async start(): Promise<string> {
+    const { config, runtime } = this.deps;
+    try {
+      await runtime.ping();
+    } catch (err) {
+      // The daemon serves anyway: calls fail fast with UNAVAILABLE until the engine is back.
+      this.engineUp = false;
+      this.log.error({ err: describeError(err) }, "container engine unreachable at start");
+    }
+    if (this.engineUp) await this.sandboxes.start();
+    if (config.listen.startsWith("unix:")) {
+      const path = config.listen.slice("unix:".length).replace(/^\/\//, "");
+      mkdirSync(dirname(path), { recursive: true });
+      rmSync(path, { force: true });
+    }
+    this.address = await this.server.listen(config.listen);
+    this.state = "RUNNING";
+    this.server.setServing(this.engineUp ? "SERVING" : "NOT_SERVING", this.serviceNames);
+    this.watchEngine();
+    this.log.info({ address: this.address, backend: config.backend, daemonId: config.daemonId }, "sandboxd listening");
+    return this.address;
+  }
+
+  /** Health follows the engine: NOT_SERVING while it is unreachable, and adoption on return. */
+  private watchEngine(): void {
+    this.engineWatch = setInterval(() => {
+      void this.deps.runtime.ping().then(
+        async () => {
+          if (this.engineUp) return;
+          this.engineUp = true;
+          this.log.info("container engine is back");
+          await this.sandboxes.start().catch((err: unknown) => this.log.warn({ err: describeError(err) }, "adoption failed"));
+          if (this.state === "RUNNING") this.server.setServing("SERVING", this.serviceNames);
+        },
+        () => {
+          if (!this.engineUp) return;
+          this.engineUp = false;
+          this.log.error("container engine unreachable");
+          this.server.setServing("NOT_SERVING", this.serviceNames);
+        },
+      );
+    }, 2000);
+    this.engineWatch.unref();
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.state === "DRAINING" || this.state === "STOPPED") return;
+    this.state = "DRAINING";
+    const { config } = this.deps;
+    this.log.info({ inFlight: this.tracker.inFlight, graceMs: config.shutdownGraceMs }, "draining");
+    if (this.engineWatch) clearInterval(this.engineWatch);
+    this.server.setServing("NOT_SERVING", this.serviceNames);
+    const grace = new Promise<void>((r) => setTimeout(r, config.shutdownGraceMs).unref());
+    const serverDown = this.server.shutdown(config.shutdownGraceMs);
+    await Promise.race([this.tracker.idle(), grace]);
+    // Whatever still runs is told the daemon is going away.
+    this.shutdownController.abort();
+    this.runs.clear();
+    await serverDown;
+    await this.sandboxes.shutdown(true);
+    this.state = "STOPPED";
+    this.log.info("stopped");
+  }
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+// Composition root: config -> logger -> runtime -> daemon -> signal handlers. No logic here.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ConfigError, describeConfig, loadConfig, type Config } from "./config/config.js";
+import { describeError } from "./common/errors.js";
+import { createLogger } from "./common/logger.js";
+import { Daemon } from "./daemon.js";
+import { DockerRuntime } from "./runtime/docker/docker-runtime.js";
+
+function engineOptions(config: Config) {
+  const endpoint = config.engineEndpoint || (config.backend === "podman" ? "/run/podman/podman.sock" : "/var/run/docker.sock");
+  if (endpoint.startsWith("tcp://")) {
+    const url = new URL(endpoint);
+    const tls = config.engineTlsDir
+      ? { ca: readFileSync(join(config.engineTlsDir, "ca.pem")), cert: readFileSync(join(config.engineTlsDir, "cert.pem")), key: readFileSync(join(config.engineTlsDir, "key.pem")) }
+      : undefined;
+    return { host: url.hostname, port: Number(url.port || 2375), ...(tls ? { tls } : {}) };
+  }
+  return { socketPath: endpoint.replace(/^unix:\/\//, "") };
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(`sandboxd: runs untrusted code in containers, streamed over gRPC\n\nSettings (flags, SANDBOXD_* env, or a JSON --config file):\n${describeConfig()}\n`);
+    return;
+  }
+  let config: Config;
+  try {
+    config = loadConfig(argv, process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`sandboxd: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger({ level: config.logLevel });
+  const runtime = new DockerRuntime({ name: config.backend, init: config.sandboxInit, logger: logger.child({ component: "runtime" }), ...engineOptions(config) });
+  const daemon = new Daemon({ config, logger, runtime });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutdown requested");
+    daemon.shutdown().then(
+      () => {
+        logger.flush();
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err: describeError(err) }, "shutdown failed");
+        logger.flush();
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("unhandledRejection", (err) => logger.error({ err: describeError(err) }, "unhandled rejection"));
+  const address = await daemon.start();
+  // One machine-readable line on stdout-adjacent stderr so scripts and tests can find the port.
+  process.stderr.write(`sandboxd listening on ${address}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`sandboxd: ${describeError(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,262 @@
+import { once } from "node:events";
+import * as grpc from "@grpc/grpc-js";
+import { fromBinary, toBinary, create, type DescMessage, type DescMethod, type DescService, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import type { GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import { SandboxdError, ErrorCode, invalidArgument } from "../common/errors.js";
+import { newId } from "../common/ids.js";
+import type { Logger } from "../common/logger.js";
+import { toStatus } from "./status.js";
+
+/** What every handler gets: who calls, and a signal for deadline, client cancel and shutdown. */
+export interface CallContext {
+  readonly signal: AbortSignal;
+  readonly tenant: string;
+  readonly log: Logger;
+  readonly requestId: string;
+  readonly method: string;
+  readonly peer: string;
+  readonly metadata: grpc.Metadata;
+}
+
+type Unary<I extends DescMessage, O extends DescMessage> = (req: MessageShape<I>, ctx: CallContext) => Promise<MessageInitShape<O>>;
+type ServerStream<I extends DescMessage, O extends DescMessage> = (req: MessageShape<I>, ctx: CallContext) => AsyncIterable<MessageInitShape<O>>;
+type ClientStream<I extends DescMessage, O extends DescMessage> = (reqs: AsyncIterable<MessageShape<I>>, ctx: CallContext) => Promise<MessageInitShape<O>>;
+type BiDi<I extends DescMessage, O extends DescMessage> = (reqs: AsyncIterable<MessageShape<I>>, ctx: CallContext) => AsyncIterable<MessageInitShape<O>>;
+
+type HandlerFor<M> = M extends { methodKind: "unary"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+  ? Unary<I, O>
+  : M extends { methodKind: "server_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+    ? ServerStream<I, O>
+    : M extends { methodKind: "client_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+      ? ClientStream<I, O>
+      : M extends { methodKind: "bidi_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+        ? BiDi<I, O>
+        : never;
+
+/** A service implementation; a missing method answers UNIMPLEMENTED. */
+export type ServiceImpl<M extends GenServiceMethods> = { [K in keyof M]?: HandlerFor<M[K]> };
+
+export interface AdapterOptions {
+  logger: Logger;
+  /** Fires on server shutdown: every running handler's signal aborts. */
+  shutdownSignal: AbortSignal;
+  /** Resolves the caller's tenant from metadata; throws UNAUTHENTICATED. */
+  authenticate: (metadata: grpc.Metadata, peer: string) => string;
+  /** Counts calls in flight, for draining. */
+  tracker: CallTracker;
+}
+
+/** Calls in flight, so shutdown can wait for them with a grace time. */
+export class CallTracker {
+  private active = 0;
+  private waiters: (() => void)[] = [];
+
+  enter(): void {
+    this.active++;
+  }
+
+  leave(): void {
+    this.active--;
+    if (this.active === 0) for (const w of this.waiters.splice(0)) w();
+  }
+
+  get inFlight(): number {
+    return this.active;
+  }
+
+  idle(): Promise<void> {
+    return this.active === 0 ? Promise.resolve() : new Promise((r) => this.waiters.push(r));
+  }
+}
+
+function decode<I extends DescMessage>(schema: I, buf: Buffer): MessageShape<I> {
+  try {
+    return fromBinary(schema, buf);
+  } catch (err) {
+    throw invalidArgument(`malformed ${schema.typeName} message: ${(err as Error).message}`, { reason: "MALFORMED_MESSAGE" });
+  }
+}
+
+function encode<O extends DescMessage>(schema: O, msg: MessageInitShape<O>): Buffer {
+  return Buffer.from(toBinary(schema, create(schema, msg)));
+}
+
+/** Reads a client stream as an async iterable without destroying the call on early return. */
+async function* decodeStream<I extends DescMessage>(schema: I, call: grpc.ServerReadableStream<Buffer, Buffer> | grpc.ServerDuplexStream<Buffer, Buffer>): AsyncGenerator<MessageShape<I>> {
+  const it = (call as unknown as { iterator(o: { destroyOnReturn: boolean }): AsyncIterable<Buffer> }).iterator({ destroyOnReturn: false });
+  for await (const buf of it) yield decode(schema, buf);
+}
+
+/**
+ * Builds a grpc-js service definition from a protobuf-es service descriptor and binds the
+ * implementation. Messages cross the wire as raw bytes and are decoded here, so a
+ * malformed message is INVALID_ARGUMENT, not a transport failure.
+ */
+export function bindService<M extends GenServiceMethods>(
+  service: DescService & { method: { [K in keyof M]: DescMethod } },
+  impl: ServiceImpl<M>,
+  options: AdapterOptions,
+): { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation } {
+  const definition: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
+  const implementation: grpc.UntypedServiceImplementation = {};
+  const identity = (b: Buffer) => b;
+  for (const method of service.methods) {
+    const path = `/${service.typeName}/${method.name}`;
+    const key = method.localName as keyof M;
+    definition[method.name] = {
+      path,
+      requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
+      responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
+      requestSerialize: identity,
+      requestDeserialize: identity,
+      responseSerialize: identity,
+      responseDeserialize: identity,
+      originalName: method.localName,
+    };
+    const handler = impl[key] as ((...args: unknown[]) => unknown) | undefined;
+    implementation[method.name] = wrap(method, path, handler, options);
+  }
+  return { definition: definition as grpc.ServiceDefinition, implementation };
+}
+
+type AnyCall = grpc.ServerUnaryCall<Buffer, Buffer> | grpc.ServerReadableStream<Buffer, Buffer> | grpc.ServerWritableStream<Buffer, Buffer> | grpc.ServerDuplexStream<Buffer, Buffer>;
+
+function makeContext(call: AnyCall, path: string, options: AdapterOptions): { ctx: CallContext; done: () => void } {
+  const controller = new AbortController();
+  const onCancel = () => controller.abort(new SandboxdError(ErrorCode.Cancelled, "call cancelled by the client or its deadline"));
+  const emitter = call as unknown as import("node:events").EventEmitter;
+  emitter.on("cancelled", onCancel);
+  const onShutdown = () => controller.abort(new SandboxdError(ErrorCode.Unavailable, "the daemon is shutting down"));
+  options.shutdownSignal.addEventListener("abort", onShutdown, { once: true });
+  const requestId = newId("req", 12);
+  const peer = call.getPeer();
+  const tenant = options.authenticate(call.metadata, peer);
+  const ctx: CallContext = {
+    signal: controller.signal,
+    tenant,
+    log: options.logger.child({ requestId, method: path, tenant }),
+    requestId,
+    method: path,
+    peer,
+    metadata: call.metadata,
+  };
+  return {
+    ctx,
+    done: () => {
+      emitter.removeListener("cancelled", onCancel);
+      options.shutdownSignal.removeEventListener("abort", onShutdown);
+    },
+  };
+}
+
+function wrap(method: DescMethod, path: string, handler: ((...args: unknown[]) => unknown) | undefined, options: AdapterOptions): grpc.UntypedHandleCall {
+  const log = options.logger;
+  const unimplemented = () => new SandboxdError(ErrorCode.Unimplemented, `${path} is not implemented yet`);
+  const fail = (err: unknown, requestId: string, ctxLog: Logger) => {
+    const st = toStatus(err, ctxLog, requestId);
+    if (st.code !== grpc.status.CANCELLED) ctxLog.info({ code: grpc.status[st.code], message: st.details }, "call failed");
+    return st;
+  };
+  switch (method.methodKind) {
+    case "unary":
+      return (async (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+        options.tracker.enter();
+        let ctxLog = log;
+        let requestId = "";
+        try {
+          const { ctx, done } = makeContext(call, path, options);
+          ctxLog = ctx.log;
+          requestId = ctx.requestId;
+          try {
+            if (!handler) throw unimplemented();
+            const res = (await handler(decode(method.input, call.request), ctx)) as MessageInitShape<DescMessage>;
+            callback(null, encode(method.output, res));
+          } finally {
+            done();
+          }
+        } catch (err) {
+          callback(fail(err, requestId, ctxLog) as grpc.ServiceError);
+        } finally {
+          options.tracker.leave();
+        }
+      }) as grpc.handleUnaryCall<Buffer, Buffer>;
+    case "server_streaming":
+      return (async (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
+        options.tracker.enter();
+        let ctxLog = log;
+        let requestId = "";
+        try {
+          const { ctx, done } = makeContext(call, path, options);
+          ctxLog = ctx.log;
+          requestId = ctx.requestId;
+          try {
+            if (!handler) throw unimplemented();
+            const out = handler(decode(method.input, call.request), ctx) as AsyncIterable<MessageInitShape<DescMessage>>;
+            await writeAll(call, method.output, out, ctx.signal);
+            call.end();
+          } finally {
+            done();
+          }
+        } catch (err) {
+          call.emit("error", fail(err, requestId, ctxLog));
+        } finally {
+          options.tracker.leave();
+        }
+      }) as grpc.handleServerStreamingCall<Buffer, Buffer>;
+    case "client_streaming":
+      return (async (call: grpc.ServerReadableStream<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+        options.tracker.enter();
+        let ctxLog = log;
+        let requestId = "";
+        try {
+          const { ctx, done } = makeContext(call, path, options);
+          ctxLog = ctx.log;
+          requestId = ctx.requestId;
+          try {
+            if (!handler) throw unimplemented();
+            const res = (await handler(decodeStream(method.input, call), ctx)) as MessageInitShape<DescMessage>;
+            callback(null, encode(method.output, res));
+          } finally {
+            done();
+          }
+        } catch (err) {
+          callback(fail(err, requestId, ctxLog) as grpc.ServiceError);
+        } finally {
+          options.tracker.leave();
+        }
+      }) as grpc.handleClientStreamingCall<Buffer, Buffer>;
+    case "bidi_streaming":
+      return (async (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+        options.tracker.enter();
+        let ctxLog = log;
+        let requestId = "";
+        try {
+          const { ctx, done } = makeContext(call, path, options);
+          ctxLog = ctx.log;
+          requestId = ctx.requestId;
+          try {
+            if (!handler) throw unimplemented();
+            const out = handler(decodeStream(method.input, call), ctx) as AsyncIterable<MessageInitShape<DescMessage>>;
+            await writeAll(call, method.output, out, ctx.signal);
+            call.end();
+          } finally {
+            done();
+          }
+        } catch (err) {
+          call.emit("error", fail(err, requestId, ctxLog));
+        } finally {
+          options.tracker.leave();
+        }
+      }) as grpc.handleBidiStreamingCall<Buffer, Buffer>;
+  }
+}
+
+/** Writes every message, waiting for 'drain' so a slow client slows us instead of filling memory. */
+async function writeAll(call: grpc.ServerWritableStream<Buffer, Buffer> | grpc.ServerDuplexStream<Buffer, Buffer>, schema: DescMessage, out: AsyncIterable<MessageInitShape<DescMessage>>, signal: AbortSignal): Promise<void> {
+  for await (const msg of out) {
+    if (signal.aborted) break;
+    if (!call.write(encode(schema, msg))) {
+      await Promise.race([once(call, "drain"), once(signal, "abort")]);
+    }
+  }
+}

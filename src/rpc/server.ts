@@ -1,0 +1,89 @@
+import { readdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
+import { loadSync } from "@grpc/proto-loader";
+import { ReflectionService } from "@grpc/reflection";
+import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from "grpc-health-check";
+import type { Logger } from "../common/logger.js";
+
+const protoRoot = fileURLToPath(new URL("../../proto", import.meta.url));
+
+function protoFiles(dir: string, base = dir): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const full = join(dir, e.name);
+    if (e.isDirectory()) return protoFiles(full, base);
+    return e.name.endsWith(".proto") ? [full.slice(base.length + 1)] : [];
+  });
+}
+
+export interface ServerOptions {
+  maxMessageBytes: number;
+  credentials: grpc.ServerCredentials;
+  logger: Logger;
+}
+
+/**
+ * The grpc-js server with health and reflection (so grpcurl works with no proto files at
+ * hand). Services are added by the caller through `addService`.
+ */
+export class RpcServer {
+  readonly grpc: grpc.Server;
+  readonly health = new HealthImplementation({ "": "NOT_SERVING" });
+  private readonly log: Logger;
+
+  constructor(private readonly options: ServerOptions) {
+    this.log = options.logger.child({ component: "server" });
+    this.grpc = new grpc.Server({
+      "grpc.max_receive_message_length": options.maxMessageBytes,
+      "grpc.max_send_message_length": options.maxMessageBytes,
+      "grpc.keepalive_permit_without_calls": 1,
+      "grpc.keepalive_time_ms": 60_000,
+    });
+    this.health.addToServer(this.grpc);
+    const pkg = loadSync([...protoFiles(protoRoot), healthProtoPath], {
+      includeDirs: [protoRoot, dirname(healthProtoPath)],
+      keepCase: true,
+    });
+    new ReflectionService(pkg).addToServer(this.grpc);
+  }
+
+  addService(name: string, definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
+    this.grpc.addService(definition, implementation);
+    this.health.setStatus(name, "NOT_SERVING");
+  }
+
+  setServing(status: ServingStatus, services: string[]): void {
+    this.health.setStatus("", status);
+    for (const s of services) this.health.setStatus(s, status);
+  }
+
+  /** Binds `host:port` or `unix:/path`; resolves the bound address (port 0 picks one). */
+  listen(address: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.grpc.bindAsync(address, this.options.credentials, (err, port) => {
+        if (err) {
+          reject(err);
+          return;
+        }
+        if (address.startsWith("unix:")) resolve(address);
+        else resolve(`${address.slice(0, address.lastIndexOf(":"))}:${port}`);
+      });
+    });
+  }
+
+  /** Stops accepting calls, waits for running ones up to `graceMs`, then cuts the rest. */
+  async shutdown(graceMs: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.log.warn("grace time over; cancelling remaining calls");
+        this.grpc.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.grpc.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}

@@ -1,0 +1,148 @@
+import { randomBytes } from "node:crypto";
+import { AsyncQueue } from "../common/async-queue.js";
+import { describeError } from "../common/errors.js";
+import type { Logger } from "../common/logger.js";
+import type { ContainerRuntime } from "./container-runtime.js";
+import { lostExit } from "./agent-runner.js";
+import { signalNames, type ExitKind, type ProcessEvent, type ProcessRunner, type ProcessSpec, type RunningProcess } from "./process.js";
+
+/**
+ * The fallback runner: one engine exec per run, for images the agent cannot start in
+ * (no python3). Each run is wrapped in `setsid` so its process group can be killed; the
+ * group id is left in a pid file that kill and signal execs read. Limits: a program that
+ * exits with 128+N is reported as killed by signal N (a shell cannot tell them apart), and
+ * OOM is not distinguished from SIGKILL.
+ */
+export class ExecRunner implements ProcessRunner {
+  readonly kind = "exec" as const;
+
+  constructor(
+    private readonly runtime: ContainerRuntime,
+    private readonly containerId: string,
+    private readonly log: Logger,
+  ) {}
+
+  private async sh(script: string, stdin?: Uint8Array): Promise<number> {
+    const exec = await this.runtime.exec(this.containerId, { argv: ["sh", "-c", script], stdin: stdin !== undefined });
+    exec.stdout.resume();
+    exec.stderr.resume();
+    if (stdin !== undefined) exec.stdin?.end(Buffer.from(stdin));
+    return exec.wait();
+  }
+
+  async writeFile(path: string, data: Uint8Array, mode: number): Promise<void> {
+    const q = shellQuote(path);
+    const code = await this.sh(`mkdir -p "$(dirname ${q})" && cat > ${q} && chmod ${mode.toString(8)} ${q}`, data);
+    if (code !== 0) throw new Error(`writing ${path} failed with exit code ${code}`);
+  }
+
+  async start(spec: ProcessSpec): Promise<RunningProcess> {
+    for (const f of spec.files ?? []) await this.writeFile(f.path, f.data, f.mode);
+    const pidFile = `/tmp/.sandboxd-run-${randomBytes(6).toString("hex")}.pid`;
+    const wrapped = ["setsid", "-w", "sh", "-c", 'echo $$ > "$0"; exec "$@"', pidFile, ...spec.argv];
+    const keepOpen = spec.keepStdinOpen === true;
+    const hasStdin = keepOpen || (spec.stdin !== undefined && spec.stdin.byteLength > 0);
+    const options: Parameters<ContainerRuntime["exec"]>[1] = { argv: wrapped, stdin: hasStdin };
+    if (spec.env) options.env = spec.env;
+    if (spec.cwd) options.workdir = spec.cwd;
+    const exec = await this.runtime.exec(this.containerId, options);
+    const queue = new AsyncQueue<ProcessEvent>();
+    const started = Date.now();
+    let outcome: ExitKind | undefined;
+    let total = 0;
+    let truncated = false;
+    const counts = { stdout: 0, stderr: 0 };
+    const forward = (type: "stdout" | "stderr") => (chunk: Buffer) => {
+      let data = chunk;
+      if (spec.maxOutputBytes > 0) {
+        const room = spec.maxOutputBytes - total;
+        if (room <= 0) {
+          truncated = true;
+          return;
+        }
+        if (data.length > room) {
+          data = data.subarray(0, room);
+          truncated = true;
+        }
+      }
+      total += data.length;
+      counts[type] += data.length;
+      queue.push({ type, data });
+    };
+    exec.stdout.on("data", forward("stdout"));
+    exec.stderr.on("data", forward("stderr"));
+    queue.push({ type: "started", pid: 0 });
+    if (spec.stdin && spec.stdin.byteLength > 0) exec.stdin?.write(Buffer.from(spec.stdin));
+    if (hasStdin && !keepOpen) exec.stdin?.end();
+
+    const killTree = (signal: string) =>
+      this.sh(`pg=$(cat ${pidFile} 2>/dev/null) && kill -s ${signal.replace(/^SIG/, "")} -- -$pg 2>/dev/null; true`).catch(
+        (err: unknown) => this.log.warn({ err: describeError(err) }, "signalling a run failed"),
+      );
+    const timer =
+      spec.timeoutMs > 0
+        ? setTimeout(() => {
+            outcome ??= "timeout";
+            void killTree("SIGKILL");
+          }, spec.timeoutMs)
+        : undefined;
+
+    void exec
+      .wait()
+      .then(
+        (code) => {
+          let kind: ExitKind = "exited";
+          let signal = 0;
+          let exitCode = code;
+          if (code > 128 && code - 128 <= 64) {
+            kind = "killed";
+            signal = code - 128;
+            exitCode = 0;
+          }
+          if (outcome !== undefined && kind === "killed") kind = outcome;
+          queue.push({
+            type: "exit",
+            exit: {
+              kind,
+              exitCode,
+              signal,
+              durationMs: Date.now() - started,
+              stdoutBytes: counts.stdout,
+              stderrBytes: counts.stderr,
+              truncated,
+            },
+          });
+        },
+        (err: unknown) => queue.push({ type: "exit", exit: lostExit(describeError(err)) }),
+      )
+      .finally(() => {
+        if (timer) clearTimeout(timer);
+        queue.end();
+        void this.sh(`rm -f ${pidFile}`).catch(() => {});
+      });
+
+    return {
+      [Symbol.asyncIterator]: () => queue[Symbol.asyncIterator](),
+      writeStdin: (data) => {
+        exec.stdin?.write(Buffer.from(data));
+      },
+      closeStdin: () => {
+        exec.stdin?.end();
+      },
+      signal: (name) => {
+        if (name in signalNames) void killTree(name);
+      },
+      kill: (reason) => {
+        outcome ??= reason;
+        void killTree("SIGKILL");
+      },
+    };
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Single-quotes a string for POSIX sh. */
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,179 @@
+import type { Config } from "../config/config.js";
+import { describeError, notFound } from "../common/errors.js";
+import { newId } from "../common/ids.js";
+import type { Logger } from "../common/logger.js";
+import type { ProcessExit, ProcessFile } from "../runtime/process.js";
+import type { Command } from "./languages.js";
+import { Run, type Phase, type RunExit } from "./run.js";
+import type { Sandbox } from "./sandbox.js";
+
+export interface RunStep {
+  phase: Phase;
+  command: Command;
+  cwd: string;
+  files?: ProcessFile[];
+  /** Only the last step gets the caller's stdin. */
+  stdin?: Uint8Array;
+  keepStdinOpen?: boolean;
+}
+
+export interface RunPlan {
+  steps: RunStep[];
+  /** One deadline for the whole run; 0 for none. */
+  timeoutMs: number;
+  env: Record<string, string>;
+  /** Runs after the last step, before the exit event (artifacts are announced here). */
+  beforeExit?: (run: Run) => Promise<void>;
+}
+
+const failureMessages: Record<Phase, string> = {
+  install: "installing libraries failed",
+  compile: "compilation failed",
+  run: "",
+};
+
+/**
+ * Starts runs in sandboxes and keeps them attachable for a while after they end. A run is
+ * a sequence of steps (install, compile, run) under one deadline; the first step that
+ * fails ends it, and the exit says which phase that was.
+ */
+export class RunManager {
+  private readonly runs = new Map<string, Run>();
+  private readonly log: Logger;
+
+  constructor(
+    private readonly config: Config,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ component: "runs" });
+  }
+
+  get active(): number {
+    let n = 0;
+    for (const r of this.runs.values()) if (!r.done) n++;
+    return n;
+  }
+
+  /** The caller's run, or NOT_FOUND (another tenant's run is not found either). */
+  get(tenant: string, runId: string): Run {
+    const run = this.runs.get(runId);
+    if (!run || run.tenant !== tenant) throw notFound(`run ${JSON.stringify(runId)} not found`, { reason: "RUN_NOT_FOUND" });
+    return run;
+  }
+
+  start(sandbox: Sandbox, plan: RunPlan): Run {
+    const run = new Run(newId("run"), sandbox.id, sandbox.tenant, this.config.replayBytes);
+    this.runs.set(run.id, run);
+    sandbox.runs.add(run);
+    sandbox.touch();
+    void this.execute(run, sandbox, plan).finally(() => {
+      sandbox.runs.delete(run);
+      sandbox.touch();
+      setTimeout(() => this.runs.delete(run.id), this.config.runRetentionMs).unref();
+    });
+    return run;
+  }
+
+  private async execute(run: Run, sandbox: Sandbox, plan: RunPlan): Promise<void> {
+    const started = Date.now();
+    const deadline = plan.timeoutMs > 0 ? started + plan.timeoutMs : 0;
+    const log = this.log.child({ sandboxId: sandbox.id, runId: run.id });
+    let stdoutBytes = 0;
+    let stderrBytes = 0;
+    let truncated = false;
+    const finish = async (exit: Omit<RunExit, "durationMs" | "stdoutBytes" | "stderrBytes" | "truncated" | "kernelRestarted">) => {
+      if (plan.beforeExit) {
+        await plan.beforeExit(run).catch((err: unknown) => log.warn({ err: describeError(err) }, "collecting run results failed"));
+      }
+      run.append({
+        type: "exited",
+        exit: { ...exit, durationMs: Date.now() - started, stdoutBytes, stderrBytes, truncated, kernelRestarted: false },
+      });
+    };
+    try {
+      const runner = await sandbox.runner();
+      for (const step of plan.steps) {
+        if (run.cancelled) {
+          await finish({ status: run.cancelled, exitCode: 0, signal: 0, phase: step.phase, message: run.cancelled === "timeout" ? `the run's deadline of ${plan.timeoutMs} ms passed` : "cancelled" });
+          return;
+        }
+        const remaining = deadline > 0 ? deadline - Date.now() : 0;
+        if (deadline > 0 && remaining <= 0) {
+          await finish({ status: "timeout", exitCode: 0, signal: 9, phase: step.phase, message: `the run's deadline of ${plan.timeoutMs} ms passed` });
+          return;
+        }
+        const spec = {
+          argv: step.command.argv,
+          env: { ...plan.env, ...step.command.env },
+          cwd: step.cwd,
+          timeoutMs: remaining,
+          maxOutputBytes: Math.max(1, this.config.maxOutputBytes - stdoutBytes - stderrBytes),
+          ...(step.files ? { files: step.files } : {}),
+          ...(step.stdin ? { stdin: step.stdin } : {}),
+          ...(step.keepStdinOpen ? { keepStdinOpen: true } : {}),
+        };
+        const proc = await runner.start(spec);
+        run.process = proc;
+        if (run.cancelled) proc.kill(run.cancelled);
+        let exit: ProcessExit | undefined;
+        for await (const ev of proc) {
+          switch (ev.type) {
+            case "started":
+              run.append({ type: "started", runId: run.id, pid: ev.pid, phase: step.phase, sandboxId: sandbox.id });
+              break;
+            case "stdout":
+            case "stderr":
+              if (ev.type === "stdout") stdoutBytes += ev.data.byteLength;
+              else stderrBytes += ev.data.byteLength;
+              run.append({ type: "output", stream: ev.type, data: ev.data, offset: 0, streamOffset: 0, phase: step.phase });
+              break;
+            case "exit":
+              exit = ev.exit;
+              break;
+          }
+        }
+        run.process = undefined;
+        if (!exit) throw new Error("process ended without an exit status");
+        truncated ||= exit.truncated;
+        const failed = exit.kind !== "exited" || exit.exitCode !== 0;
+        if (failed || step === plan.steps[plan.steps.length - 1]) {
+          await finish({
+            status: exit.kind,
+            exitCode: exit.exitCode,
+            signal: exit.signal,
+            phase: step.phase,
+            message: describeExit(exit, step.phase, plan.timeoutMs),
+          });
+          return;
+        }
+      }
+      await finish({ status: "exited", exitCode: 0, signal: 0, phase: "run", message: "" });
+    } catch (err) {
+      log.warn({ err: describeError(err) }, "run failed");
+      await finish({ status: "lost", exitCode: -1, signal: 0, phase: "run", message: describeError(err) });
+    }
+  }
+
+  /** Forgets every run (daemon shutdown). */
+  clear(): void {
+    for (const run of this.runs.values()) run.cancel("cancelled");
+    this.runs.clear();
+  }
+}
+
+function describeExit(exit: ProcessExit, phase: Phase, timeoutMs: number): string {
+  switch (exit.kind) {
+    case "timeout":
+      return `the run's deadline of ${timeoutMs} ms passed; its process tree was killed`;
+    case "oom":
+      return "the process was killed by the out-of-memory killer";
+    case "killed":
+      return `the process was killed by signal ${exit.signal}`;
+    case "cancelled":
+      return "the run was cancelled";
+    case "lost":
+      return exit.message ?? "the process was lost";
+    case "exited":
+      return exit.exitCode !== 0 ? failureMessages[phase] : "";
+  }
+}

@@ -1,0 +1,147 @@
+import type { Config } from "../config/config.js";
+import { invalidArgument } from "../common/errors.js";
+import type { LanguageHandler, LanguageRegistry } from "./languages.js";
+
+export interface ResourceLimits {
+  memoryBytes: number;
+  cpus: number;
+  pids: number;
+  diskBytes: number;
+}
+
+export interface PolicyPatternSpec {
+  pattern: string;
+  description: string;
+  severity: string;
+}
+
+export interface PolicySpec {
+  severityThreshold: string;
+  patterns: PolicyPatternSpec[];
+  restrictedModules: { name: string; description: string; severity: string }[];
+}
+
+/** A sandbox's effective configuration, defaults filled in. Stored in a container label. */
+export interface SandboxConfig {
+  language: string;
+  image: string;
+  dockerfile?: { content: string; contextFiles: Record<string, string> };
+  resources: ResourceLimits;
+  network: "none" | "bridge";
+  env: Record<string, string>;
+  workdir: string;
+  user: string;
+  executionTimeoutMs: number;
+  ttlMs: number;
+  idleTimeoutMs: number;
+  securityPreset?: string;
+  securityPolicy?: PolicySpec;
+  labels: Record<string, string>;
+  commitOnClose?: string;
+  containerId?: string;
+  capturePlots: boolean;
+  outputDir: string;
+}
+
+/** What a client asked for; zero values mean "default". */
+export interface SandboxRequest {
+  language: string;
+  image: string;
+  dockerfile?: { content: string; contextFiles: Record<string, Uint8Array> } | undefined;
+  resources: ResourceLimits;
+  network: "unspecified" | "none" | "bridge";
+  env: Record<string, string>;
+  workdir: string;
+  user: string;
+  executionTimeoutMs: number;
+  ttlMs: number;
+  idleTimeoutMs: number;
+  securityPreset?: string | undefined;
+  securityPolicy?: PolicySpec | undefined;
+  labels: Record<string, string>;
+  commitOnClose: string;
+  containerId: string;
+  disablePlotCapture: boolean;
+  outputDir: string;
+}
+
+const labelKey = /^[a-zA-Z0-9][a-zA-Z0-9._\/-]{0,62}$/;
+const envKey = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const imageRef = /^[a-z0-9][a-z0-9._\/:@-]{0,254}$/i;
+
+function checkAbsolutePath(field: string, p: string): void {
+  if (!p.startsWith("/") || p.includes("\0") || p.split("/").includes("..") || p.length > 1024) {
+    throw invalidArgument(`${field} must be an absolute path without '..', got ${JSON.stringify(p.slice(0, 200))}`, { reason: "INVALID_PATH" });
+  }
+}
+
+function limit(field: string, value: number, fallback: number, max: number): number {
+  if (!Number.isFinite(value) || value < 0) throw invalidArgument(`${field} must not be negative`, { reason: "INVALID_LIMIT" });
+  if (value === 0) return fallback;
+  if (value > max) throw invalidArgument(`${field} ${value} is above the daemon's maximum ${max}`, { reason: "INVALID_LIMIT" });
+  return value;
+}
+
+/** Validates a client's request and fills in defaults: the one place sandbox input is checked. */
+export function resolveSandboxConfig(req: SandboxRequest, config: Config, languages: LanguageRegistry): { config: SandboxConfig; handler: LanguageHandler } {
+  const handler = languages.get(req.language);
+  const d = config.defaults;
+  const l = config.limits;
+  const resources: ResourceLimits = {
+    memoryBytes: limit("resources.memory_bytes", req.resources.memoryBytes, d.memoryBytes, l.maxMemoryBytes),
+    cpus: limit("resources.cpus", req.resources.cpus, d.cpus, l.maxCpus),
+    pids: limit("resources.pids", req.resources.pids, d.pids, l.maxPids),
+    diskBytes: limit("resources.disk_bytes", req.resources.diskBytes, d.diskBytes, l.maxDiskBytes),
+  };
+  if (resources.memoryBytes < 16 * 1024 * 1024) throw invalidArgument("resources.memory_bytes must be at least 16 MiB", { reason: "INVALID_LIMIT" });
+  if (resources.pids < 8) throw invalidArgument("resources.pids must be at least 8", { reason: "INVALID_LIMIT" });
+  if (resources.cpus < 0.01) throw invalidArgument("resources.cpus must be at least 0.01", { reason: "INVALID_LIMIT" });
+  const workdir = req.workdir || d.workdir;
+  checkAbsolutePath("workdir", workdir);
+  if (workdir === "/" || workdir === "/tmp") throw invalidArgument(`workdir cannot be ${workdir}`, { reason: "INVALID_PATH" });
+  for (const [k, v] of Object.entries(req.env)) {
+    if (!envKey.test(k)) throw invalidArgument(`invalid environment variable name ${JSON.stringify(k)}`);
+    if (v.includes("\0")) throw invalidArgument(`environment variable ${k} contains a NUL byte`);
+  }
+  for (const k of Object.keys(req.labels)) {
+    if (!labelKey.test(k)) throw invalidArgument(`invalid label key ${JSON.stringify(k)}`);
+  }
+  const image = req.image || config.images[handler.name] || handler.image;
+  if (!imageRef.test(image)) throw invalidArgument(`invalid image reference ${JSON.stringify(image)}`);
+  if (req.user && !/^[a-z0-9_][a-z0-9_.-]{0,31}(?::[a-z0-9_][a-z0-9_.-]{0,31})?$/i.test(req.user)) {
+    throw invalidArgument(`invalid user ${JSON.stringify(req.user)}`);
+  }
+  if (req.user === "root" || req.user === "0" || req.user.startsWith("0:") || req.user.startsWith("root:")) {
+    throw invalidArgument("sandboxes do not run as root", { reason: "ROOT_NOT_ALLOWED" });
+  }
+  if (req.commitOnClose && !imageRef.test(req.commitOnClose)) throw invalidArgument(`invalid commit_on_close image name ${JSON.stringify(req.commitOnClose)}`);
+  if (req.containerId && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/.test(req.containerId)) throw invalidArgument("invalid container_id");
+  const outputDir = req.outputDir || `${workdir}/output`;
+  checkAbsolutePath("artifacts.output_dir", outputDir);
+  const out: SandboxConfig = {
+    language: handler.name,
+    image,
+    resources,
+    network: req.network === "bridge" ? "bridge" : "none",
+    env: { ...req.env },
+    workdir,
+    user: req.user || config.sandboxUser,
+    executionTimeoutMs: limit("execution_timeout_ms", req.executionTimeoutMs, d.executionTimeoutMs, l.maxTimeoutMs),
+    ttlMs: limit("ttl_ms", req.ttlMs, d.ttlMs, l.maxTimeoutMs),
+    idleTimeoutMs: limit("idle_timeout_ms", req.idleTimeoutMs, d.idleTimeoutMs, l.maxTimeoutMs),
+    labels: { ...req.labels },
+    capturePlots: !req.disablePlotCapture && handler.plots,
+    outputDir,
+  };
+  if (req.dockerfile && req.dockerfile.content.trim() !== "") {
+    out.dockerfile = {
+      content: req.dockerfile.content,
+      contextFiles: Object.fromEntries(Object.entries(req.dockerfile.contextFiles).map(([k, v]) => [k, Buffer.from(v).toString("base64")])),
+    };
+  }
+  if (req.securityPreset) out.securityPreset = req.securityPreset;
+  if (req.securityPolicy) out.securityPolicy = req.securityPolicy;
+  if (req.commitOnClose) out.commitOnClose = req.commitOnClose;
+  if (req.containerId) out.containerId = req.containerId;
+  return { config: out, handler };
+}

@@ -1,0 +1,325 @@
+import { createHash } from "node:crypto";
+import type { Config } from "../config/config.js";
+import { ErrorCode, SandboxdError, describeError, failedPrecondition, notFound } from "../common/errors.js";
+import { newId } from "../common/ids.js";
+import type { Logger } from "../common/logger.js";
+import type { ContainerRuntime, ContainerSpec } from "../runtime/container-runtime.js";
+import { Label } from "./labels.js";
+import type { LanguageRegistry } from "./languages.js";
+import { Sandbox } from "./sandbox.js";
+import { resolveSandboxConfig, type SandboxConfig, type SandboxRequest } from "./sandbox-config.js";
+
+export interface SandboxManagerOptions {
+  config: Config;
+  runtime: ContainerRuntime;
+  languages: LanguageRegistry;
+  logger: Logger;
+}
+
+interface Tombstone {
+  tenant: string;
+  reason: "expired" | "destroyed" | "stopped";
+  detail: string;
+}
+
+const maxTombstones = 10_000;
+
+/**
+ * Owns every sandbox of this daemon: creates containers with their state in labels, finds
+ * them again after a restart, reaps expired ones, and answers for each by tenant.
+ */
+export class SandboxManager {
+  private readonly sandboxes = new Map<string, Sandbox>();
+  private readonly tombstones = new Map<string, Tombstone>();
+  private readonly builds = new Map<string, Promise<string>>();
+  private readonly log: Logger;
+  private readonly config: Config;
+  private readonly runtime: ContainerRuntime;
+  private readonly languages: LanguageRegistry;
+  private reaper: NodeJS.Timeout | undefined;
+  private readonly lifetime = new AbortController();
+  /** Called before a sandbox is removed (sessions, artifacts clean up). */
+  readonly beforeDestroy: ((sandbox: Sandbox) => Promise<void>)[] = [];
+
+  constructor(options: SandboxManagerOptions) {
+    this.config = options.config;
+    this.runtime = options.runtime;
+    this.languages = options.languages;
+    this.log = options.logger.child({ component: "sandboxes" });
+  }
+
+  get size(): number {
+    return this.sandboxes.size;
+  }
+
+  /** Labels selecting this daemon's containers. */
+  ownLabels(): Record<string, string> {
+    return { [Label.managed]: "true", [Label.daemon]: this.config.daemonId };
+  }
+
+  async start(): Promise<void> {
+    await this.adopt();
+    this.reaper = setInterval(() => void this.reap(), this.config.reaperIntervalMs);
+    this.reaper.unref();
+    this.runtime.watchDeaths(this.ownLabels(), (cid) => this.onContainerDied(cid), this.lifetime.signal);
+  }
+
+  resolve(req: SandboxRequest) {
+    return resolveSandboxConfig(req, this.config, this.languages);
+  }
+
+  /** Creates, starts and registers a sandbox. */
+  async create(tenant: string, req: SandboxRequest, options: { signal?: AbortSignal } = {}): Promise<Sandbox> {
+    const { config, handler } = this.resolve(req);
+    if (config.containerId) return this.attach(tenant, config);
+    const image = await this.ensureImage(config, options.signal);
+    const id = newId("sbx");
+    const createdAt = new Date();
+    const spec = this.containerSpec(id, tenant, config, image, createdAt);
+    const containerId = await this.runtime.create(spec);
+    try {
+      await this.runtime.start(containerId);
+    } catch (err) {
+      await this.runtime.remove(containerId).catch(() => false);
+      throw err;
+    }
+    const sandbox = this.register(id, tenant, config, containerId, image, createdAt, false);
+    sandbox.warm();
+    this.log.info({ sandboxId: id, tenant, image, containerId: containerId.slice(0, 12) }, "sandbox created");
+    return sandbox;
+  }
+
+  private register(id: string, tenant: string, config: SandboxConfig, containerId: string, image: string, createdAt: Date, attached: boolean): Sandbox {
+    const sandbox = new Sandbox({
+      id,
+      tenant,
+      config,
+      handler: this.languages.get(config.language),
+      containerId,
+      image,
+      createdAt,
+      attached,
+      fromPool: false,
+      runtime: this.runtime,
+      logger: this.log.child({ sandboxId: id }),
+      useAgent: this.config.agent,
+    });
+    this.sandboxes.set(id, sandbox);
+    return sandbox;
+  }
+
+  private async attach(tenant: string, config: SandboxConfig): Promise<Sandbox> {
+    const info = await this.runtime.inspect(config.containerId as string);
+    if (!info) throw notFound(`container ${config.containerId} does not exist`);
+    if (!info.running) throw failedPrecondition(`container ${config.containerId} is not running`);
+    const id = newId("sbx");
+    const sandbox = this.register(id, tenant, config, info.id, info.image, new Date(), true);
+    sandbox.warm();
+    this.log.info({ sandboxId: id, containerId: info.id.slice(0, 12) }, "attached to existing container");
+    return sandbox;
+  }
+
+  containerSpec(id: string, tenant: string, config: SandboxConfig, image: string, createdAt: Date): ContainerSpec {
+    const labels: Record<string, string> = {
+      ...this.ownLabels(),
+      [Label.sandboxId]: id,
+      [Label.tenant]: tenant,
+      [Label.createdAt]: String(createdAt.getTime()),
+      [Label.expiresAt]: String(createdAt.getTime() + config.ttlMs),
+      [Label.config]: JSON.stringify(config),
+    };
+    for (const [k, v] of Object.entries(config.labels)) labels[Label.userPrefix + k] = v;
+    const spec: ContainerSpec = {
+      name: `sandboxd-${this.config.daemonId}-${id}`,
+      image,
+      labels,
+      env: { ...(config.language ? this.languages.get(config.language).env : {}), ...config.env, HOME: config.workdir },
+      workdir: config.workdir,
+      user: config.user,
+      memoryBytes: config.resources.memoryBytes,
+      cpus: config.resources.cpus,
+      pids: config.resources.pids,
+      diskBytes: config.resources.diskBytes,
+      network: config.network,
+      // A committed sandbox keeps its changes in the container layer, so its root is writable.
+      readOnlyRoot: config.commitOnClose === undefined,
+    };
+    if (this.config.backend === "podman") {
+      const u = this.config.podmanUlimits;
+      spec.ulimits = [
+        { name: "nofile", soft: u.nofile, hard: u.nofile },
+        { name: "nproc", soft: u.nproc, hard: u.nproc },
+      ];
+    }
+    return spec;
+  }
+
+  /** Resolves the image: the configured one must exist; a Dockerfile is built once per content hash. */
+  private async ensureImage(config: SandboxConfig, signal?: AbortSignal): Promise<string> {
+    if (config.dockerfile) {
+      const hash = createHash("sha256").update(JSON.stringify(config.dockerfile)).digest("hex").slice(0, 20);
+      const tag = `sandboxd-build/${hash}:latest`;
+      let build = this.builds.get(hash);
+      if (!build) {
+        build = (async () => {
+          if (await this.runtime.imageExists(tag)) return tag;
+          this.log.info({ tag }, "building image from Dockerfile");
+          const contextFiles = Object.fromEntries(
+            Object.entries(config.dockerfile?.contextFiles ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64")]),
+          );
+          await this.runtime.buildImage(tag, {
+            dockerfile: config.dockerfile?.content ?? "",
+            contextFiles,
+            labels: { [Label.managed]: "true" },
+            ...(signal ? { signal } : {}),
+          });
+          return tag;
+        })();
+        this.builds.set(hash, build);
+        build.catch(() => this.builds.delete(hash));
+      }
+      return build;
+    }
+    if (!(await this.runtime.imageExists(config.image))) {
+      const handler = this.languages.get(config.language);
+      const hint = config.image === handler.image ? `; build it with: deploy/images/build.sh ${handler.imageDir}` : "";
+      throw new SandboxdError(ErrorCode.FailedPrecondition, `image ${config.image} is not present on the ${this.runtime.name} engine${hint}`, {
+        reason: "IMAGE_MISSING",
+        metadata: { image: config.image },
+      });
+    }
+    return config.image;
+  }
+
+  /** The caller's sandbox, or NOT_FOUND (another tenant's sandbox is not found either). */
+  get(tenant: string, id: string): Sandbox {
+    const sandbox = this.sandboxes.get(id);
+    if (sandbox && sandbox.tenant === tenant) {
+      if (sandbox.state === "expired") throw failedPrecondition(`sandbox ${id} expired`, { reason: "SANDBOX_EXPIRED" });
+      if (sandbox.state === "stopped") throw failedPrecondition(`sandbox ${id} is stopped: its container is no longer running`, { reason: "SANDBOX_STOPPED" });
+      return sandbox;
+    }
+    const t = this.tombstones.get(id);
+    if (t && t.tenant === tenant) {
+      if (t.reason === "expired") throw failedPrecondition(`sandbox ${id} expired (${t.detail}) and was removed`, { reason: "SANDBOX_EXPIRED" });
+      if (t.reason === "stopped") throw failedPrecondition(`sandbox ${id} stopped: ${t.detail}`, { reason: "SANDBOX_STOPPED" });
+      throw notFound(`sandbox ${id} was destroyed`, { reason: "SANDBOX_DESTROYED" });
+    }
+    throw notFound(`sandbox ${JSON.stringify(id)} not found`, { reason: "SANDBOX_NOT_FOUND" });
+  }
+
+  /** Like get, but expired or stopped sandboxes are returned too (for Get and List). */
+  peek(tenant: string, id: string): Sandbox {
+    const sandbox = this.sandboxes.get(id);
+    if (sandbox && sandbox.tenant === tenant) return sandbox;
+    return this.get(tenant, id);
+  }
+
+  list(tenant: string, labels: Record<string, string>): Sandbox[] {
+    return [...this.sandboxes.values()]
+      .filter((s) => s.tenant === tenant && Object.entries(labels).every(([k, v]) => s.config.labels[k] === v))
+      .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+  }
+
+  all(): Sandbox[] {
+    return [...this.sandboxes.values()];
+  }
+
+  /** Idempotent: false when there was nothing to destroy. */
+  async destroy(tenant: string, id: string): Promise<{ destroyed: boolean; committedImage?: string }> {
+    const sandbox = this.sandboxes.get(id);
+    if (!sandbox || sandbox.tenant !== tenant) {
+      const t = this.tombstones.get(id);
+      if (t && t.tenant === tenant) return { destroyed: false };
+      throw notFound(`sandbox ${JSON.stringify(id)} not found`, { reason: "SANDBOX_NOT_FOUND" });
+    }
+    return this.remove(sandbox, "destroyed", "destroyed by request");
+  }
+
+  private async remove(sandbox: Sandbox, reason: Tombstone["reason"], detail: string): Promise<{ destroyed: boolean; committedImage?: string }> {
+    if (!this.sandboxes.has(sandbox.id)) return { destroyed: false };
+    this.sandboxes.delete(sandbox.id);
+    this.tombstones.set(sandbox.id, { tenant: sandbox.tenant, reason, detail });
+    if (this.tombstones.size > maxTombstones) {
+      const oldest = this.tombstones.keys().next().value;
+      if (oldest !== undefined) this.tombstones.delete(oldest);
+    }
+    for (const hook of this.beforeDestroy) {
+      await hook(sandbox).catch((err: unknown) => this.log.warn({ err: describeError(err), sandboxId: sandbox.id }, "cleanup hook failed"));
+    }
+    await sandbox.close();
+    let committedImage: string | undefined;
+    if (sandbox.config.commitOnClose && reason === "destroyed") {
+      await this.runtime.commit(sandbox.containerId, sandbox.config.commitOnClose);
+      committedImage = sandbox.config.commitOnClose;
+    }
+    if (!sandbox.attached) await this.runtime.remove(sandbox.containerId);
+    this.log.info({ sandboxId: sandbox.id, reason, detail }, "sandbox removed");
+    return committedImage ? { destroyed: true, committedImage } : { destroyed: true };
+  }
+
+  /** Removes sandboxes whose TTL or idle timeout passed. */
+  async reap(): Promise<void> {
+    const now = Date.now();
+    for (const sandbox of [...this.sandboxes.values()]) {
+      const why = sandbox.expiryReason(now);
+      if (!why) continue;
+      sandbox.state = "expired";
+      await this.remove(sandbox, "expired", why).catch((err: unknown) =>
+        this.log.warn({ err: describeError(err), sandboxId: sandbox.id }, "reaping failed; will retry"),
+      );
+    }
+  }
+
+  private onContainerDied(containerId: string): void {
+    for (const sandbox of this.sandboxes.values()) {
+      if (sandbox.containerId !== containerId || sandbox.state !== "running") continue;
+      sandbox.state = "stopped";
+      this.log.warn({ sandboxId: sandbox.id }, "sandbox container stopped from outside");
+      void this.remove(sandbox, "stopped", "its container stopped outside the daemon").catch((err: unknown) =>
+        this.log.warn({ err: describeError(err), sandboxId: sandbox.id }, "removing a stopped sandbox failed"),
+      );
+    }
+  }
+
+  /** Re-adopts this daemon's live sandboxes from their labels; removes expired and broken ones. */
+  async adopt(): Promise<void> {
+    const containers = await this.runtime.list(this.ownLabels());
+    const now = Date.now();
+    for (const c of containers) {
+      const id = c.labels[Label.sandboxId];
+      const tenant = c.labels[Label.tenant];
+      const expires = Number(c.labels[Label.expiresAt]);
+      let config: SandboxConfig | undefined;
+      try {
+        config = JSON.parse(c.labels[Label.config] ?? "") as SandboxConfig;
+      } catch {
+        config = undefined;
+      }
+      if (c.labels[Label.pool] !== undefined || !id || !tenant || !config || !c.running || !(expires > now)) {
+        await this.runtime.remove(c.id).catch(() => false);
+        this.log.info({ containerId: c.id.slice(0, 12), sandboxId: id }, "removed leftover container");
+        continue;
+      }
+      const sandbox = this.register(id, tenant, config, c.id, c.image, new Date(Number(c.labels[Label.createdAt]) || c.createdAt.getTime()), false);
+      sandbox.warm();
+      this.log.info({ sandboxId: id, tenant }, "re-adopted sandbox");
+    }
+  }
+
+  /** Stops the reaper; with `removeAll`, removes every sandbox this daemon owns. */
+  async shutdown(removeAll: boolean): Promise<void> {
+    if (this.reaper) clearInterval(this.reaper);
+    this.lifetime.abort();
+    const all = [...this.sandboxes.values()];
+    if (removeAll) {
+      await Promise.all(
+        all.map((s) => this.remove(s, "destroyed", "daemon shutdown").catch((err: unknown) => this.log.warn({ err: describeError(err) }, "cleanup failed"))),
+      );
+    } else {
+      await Promise.all(all.map((s) => s.close()));
+    }
+  }
+}
+
+export { SandboxdError };

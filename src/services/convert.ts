@@ -1,0 +1,191 @@
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import {
+  ExitStatus,
+  NetworkMode,
+  RunPhase,
+  SandboxState,
+  SecuritySeverity,
+  Stream,
+  type RunEventSchema,
+  type SandboxSchema,
+  type SandboxSpec,
+  type ArtifactSchema,
+  type SecurityPolicy,
+  Backend,
+} from "../gen/sandboxd/v1/common_pb.js";
+import type { ArtifactInfo, Phase, RunEvent } from "../sandbox/run.js";
+import type { Sandbox } from "../sandbox/sandbox.js";
+import type { PolicySpec, SandboxConfig, SandboxRequest } from "../sandbox/sandbox-config.js";
+import type { ExitKind } from "../runtime/process.js";
+
+const severityNames: Record<number, string> = {
+  [SecuritySeverity.UNSPECIFIED]: "SAFE",
+  [SecuritySeverity.SAFE]: "SAFE",
+  [SecuritySeverity.LOW]: "LOW",
+  [SecuritySeverity.MEDIUM]: "MEDIUM",
+  [SecuritySeverity.HIGH]: "HIGH",
+};
+
+export function severityName(s: SecuritySeverity): string {
+  return severityNames[s] ?? "SAFE";
+}
+
+export function severityValue(s: string): SecuritySeverity {
+  const map: Record<string, SecuritySeverity> = { SAFE: SecuritySeverity.SAFE, LOW: SecuritySeverity.LOW, MEDIUM: SecuritySeverity.MEDIUM, HIGH: SecuritySeverity.HIGH };
+  return map[s.toUpperCase()] ?? SecuritySeverity.UNSPECIFIED;
+}
+
+export function policyFromProto(p: SecurityPolicy): PolicySpec {
+  return {
+    severityThreshold: severityName(p.severityThreshold),
+    patterns: p.patterns.map((x) => ({ pattern: x.pattern, description: x.description, severity: severityName(x.severity) })),
+    restrictedModules: p.restrictedModules.map((m) => ({ name: m.name, description: m.description, severity: severityName(m.severity) })),
+  };
+}
+
+export function policyToProto(p: PolicySpec): MessageInitShape<typeof import("../gen/sandboxd/v1/common_pb.js").SecurityPolicySchema> {
+  return {
+    severityThreshold: severityValue(p.severityThreshold),
+    patterns: p.patterns.map((x) => ({ pattern: x.pattern, description: x.description, severity: severityValue(x.severity) })),
+    restrictedModules: p.restrictedModules.map((m) => ({ name: m.name, description: m.description, severity: severityValue(m.severity) })),
+  };
+}
+
+/** A client's SandboxSpec as the domain's request (zero values mean default). */
+export function sandboxRequestFromProto(spec: SandboxSpec | undefined, languageOverride?: string): SandboxRequest {
+  const s = spec;
+  return {
+    language: languageOverride || s?.language || "",
+    image: s?.image ?? "",
+    dockerfile: s?.dockerfile ? { content: s.dockerfile.content, contextFiles: s.dockerfile.contextFiles } : undefined,
+    resources: {
+      memoryBytes: Number(s?.resources?.memoryBytes ?? 0n),
+      cpus: s?.resources?.cpus ?? 0,
+      pids: s?.resources?.pids ?? 0,
+      diskBytes: Number(s?.resources?.diskBytes ?? 0n),
+    },
+    network: s?.network === NetworkMode.BRIDGE ? "bridge" : s?.network === NetworkMode.NONE ? "none" : "unspecified",
+    env: { ...(s?.env ?? {}) },
+    workdir: s?.workdir ?? "",
+    user: s?.user ?? "",
+    executionTimeoutMs: s?.executionTimeoutMs ?? 0,
+    ttlMs: s?.ttlMs ?? 0,
+    idleTimeoutMs: s?.idleTimeoutMs ?? 0,
+    securityPreset: s?.security.case === "securityPreset" ? s.security.value : undefined,
+    securityPolicy: s?.security.case === "securityPolicy" ? policyFromProto(s.security.value) : undefined,
+    labels: { ...(s?.labels ?? {}) },
+    commitOnClose: s?.commitOnClose ?? "",
+    containerId: s?.containerId ?? "",
+    disablePlotCapture: s?.artifacts?.disablePlotCapture ?? false,
+    outputDir: s?.artifacts?.outputDir ?? "",
+  };
+}
+
+export function specToProto(c: SandboxConfig): MessageInitShape<typeof import("../gen/sandboxd/v1/common_pb.js").SandboxSpecSchema> {
+  const security = c.securityPreset
+    ? { case: "securityPreset" as const, value: c.securityPreset }
+    : c.securityPolicy
+      ? { case: "securityPolicy" as const, value: policyToProto(c.securityPolicy) }
+      : { case: undefined };
+  return {
+    language: c.language,
+    image: c.image,
+    resources: { memoryBytes: BigInt(c.resources.memoryBytes), cpus: c.resources.cpus, pids: c.resources.pids, diskBytes: BigInt(c.resources.diskBytes) },
+    network: c.network === "bridge" ? NetworkMode.BRIDGE : NetworkMode.NONE,
+    env: c.env,
+    workdir: c.workdir,
+    user: c.user,
+    executionTimeoutMs: c.executionTimeoutMs,
+    ttlMs: c.ttlMs,
+    idleTimeoutMs: c.idleTimeoutMs,
+    security,
+    labels: c.labels,
+    commitOnClose: c.commitOnClose ?? "",
+    containerId: c.containerId ?? "",
+    artifacts: { disablePlotCapture: !c.capturePlots, outputDir: c.outputDir },
+  };
+}
+
+const states = { creating: SandboxState.CREATING, running: SandboxState.RUNNING, stopped: SandboxState.STOPPED, expired: SandboxState.EXPIRED } as const;
+
+export function sandboxToProto(s: Sandbox, backend: string): MessageInitShape<typeof SandboxSchema> {
+  return {
+    id: s.id,
+    spec: specToProto(s.config),
+    state: states[s.state],
+    image: s.image,
+    containerId: s.containerId,
+    createdAt: timestampFromDate(s.createdAt),
+    expiresAt: timestampFromDate(s.expiresAt),
+    fromPool: s.fromPool,
+    backend: backend === "podman" ? Backend.PODMAN : Backend.DOCKER,
+  };
+}
+
+const phases: Record<Phase, RunPhase> = { install: RunPhase.INSTALL, compile: RunPhase.COMPILE, run: RunPhase.RUN };
+const exitStatuses: Record<ExitKind, ExitStatus> = {
+  exited: ExitStatus.EXITED,
+  timeout: ExitStatus.TIMEOUT,
+  killed: ExitStatus.KILLED,
+  oom: ExitStatus.OOM,
+  cancelled: ExitStatus.CANCELLED,
+  lost: ExitStatus.LOST,
+};
+
+export function exitStatusToProto(kind: ExitKind): ExitStatus {
+  return exitStatuses[kind];
+}
+
+export function artifactToProto(a: ArtifactInfo): MessageInitShape<typeof ArtifactSchema> {
+  return { ...a, size: BigInt(a.size), createdAt: timestampFromDate(a.createdAt) };
+}
+
+export function runEventToProto(ev: RunEvent): MessageInitShape<typeof RunEventSchema> {
+  const b = ev.body;
+  switch (b.type) {
+    case "started":
+      return { seq: BigInt(ev.seq), event: { case: "started", value: { runId: b.runId, pid: b.pid, phase: phases[b.phase], sandboxId: b.sandboxId } } };
+    case "output":
+      return {
+        seq: BigInt(ev.seq),
+        event: {
+          case: "output",
+          value: { stream: b.stream === "stdout" ? Stream.STDOUT : Stream.STDERR, data: b.data, offset: BigInt(b.offset), streamOffset: BigInt(b.streamOffset), phase: phases[b.phase] },
+        },
+      };
+    case "artifact":
+      return { seq: BigInt(ev.seq), event: { case: "artifact", value: artifactToProto(b.artifact) } };
+    case "display":
+      return { seq: BigInt(ev.seq), event: { case: "display", value: { data: b.data, metadataJson: b.metadataJson, artifactId: b.artifactId } } };
+    case "result":
+      return { seq: BigInt(ev.seq), event: { case: "result", value: { executionCount: b.executionCount, data: b.data } } };
+    case "error":
+      return { seq: BigInt(ev.seq), event: { case: "error", value: { name: b.name, value: b.value, traceback: b.traceback } } };
+    case "exited":
+      return {
+        seq: BigInt(ev.seq),
+        event: {
+          case: "exited",
+          value: {
+            status: exitStatuses[b.exit.status],
+            exitCode: b.exit.exitCode,
+            signal: b.exit.signal,
+            durationMs: b.exit.durationMs,
+            stdoutBytes: BigInt(b.exit.stdoutBytes),
+            stderrBytes: BigInt(b.exit.stderrBytes),
+            truncated: b.exit.truncated,
+            phase: phases[b.exit.phase],
+            message: b.exit.message,
+            kernelRestarted: b.exit.kernelRestarted,
+          },
+        },
+      };
+  }
+}
+
+export function keepaliveEvent(): MessageInitShape<typeof RunEventSchema> {
+  return { seq: 0n, event: { case: "keepalive", value: { at: timestampFromDate(new Date()) } } };
+}
+
+export { create };

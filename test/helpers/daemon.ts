@@ -1,0 +1,109 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, mkdirSync, readFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import Docker from "dockerode";
+import { InteractiveService } from "../../src/gen/sandboxd/v1/interactive_service_pb.js";
+import { SandboxService } from "../../src/gen/sandboxd/v1/sandbox_service_pb.js";
+import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import { createClient, type CallOptions, type Client } from "./client.js";
+
+type MethodsOf<S> = S extends GenService<infer M extends GenServiceMethods> ? M : never;
+
+export const repoRoot = new URL("../..", import.meta.url).pathname;
+export const docker = new Docker({ socketPath: process.env["SANDBOXD_TEST_ENGINE_SOCKET"] ?? "/var/run/docker.sock" });
+/** Every test daemon's id starts with this, so the leftover check finds their containers. */
+export const testDaemonPrefix = "test-";
+
+export interface DaemonHandle {
+  address: string;
+  daemonId: string;
+  process: ChildProcess;
+  logFile: string;
+  sandbox: Client<MethodsOf<typeof SandboxService>>;
+  interactive: Client<MethodsOf<typeof InteractiveService>>;
+  /** Sends SIGTERM and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  rssBytes(): number;
+  logs(): string;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export interface StartOptions {
+  args?: string[];
+  env?: Record<string, string>;
+  daemonId?: string;
+  clientOptions?: CallOptions;
+}
+
+/** Starts a real sandboxd process on a free loopback port. */
+export async function startDaemon(options: StartOptions = {}): Promise<DaemonHandle> {
+  const daemonId = options.daemonId ?? `${testDaemonPrefix}${randomBytes(4).toString("hex")}`;
+  const logDir = join(repoRoot, ".cache", "test-logs");
+  mkdirSync(logDir, { recursive: true });
+  const logFile = join(logDir, `${daemonId}.log`);
+  const log = createWriteStream(logFile, { flags: "a" });
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", join(repoRoot, "src/main.ts"), "--listen", "127.0.0.1:0", "--daemon-id", daemonId, "--log-level", "debug", "--shutdown-grace-ms", "5000", ...(options.args ?? [])],
+    { cwd: repoRoot, env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  child.stdout?.pipe(log);
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const address = await new Promise<string>((resolve, reject) => {
+    let buf = "";
+    const timer = setTimeout(() => reject(new Error(`daemon did not start; see ${logFile}`)), 30_000);
+    child.stderr?.on("data", (chunk: Buffer) => {
+      log.write(chunk);
+      buf += chunk.toString();
+      const m = /sandboxd listening on (\S+)/.exec(buf);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`daemon exited with ${code} before listening: ${buf}`));
+    });
+  });
+  const sandbox = createClient(SandboxService, address, options.clientOptions);
+  const interactive = createClient(InteractiveService, address, options.clientOptions);
+  let stopped: Promise<number | null> | undefined;
+  const stop = (signal: NodeJS.Signals = "SIGTERM") => {
+    if (!stopped) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      stopped = exited.finally(() => {
+        sandbox.close();
+        interactive.close();
+        log.end();
+      });
+    }
+    return stopped;
+  };
+  return {
+    address,
+    daemonId,
+    process: child,
+    logFile,
+    sandbox,
+    interactive,
+    stop,
+    rssBytes: () => {
+      const status = readFileSync(`/proc/${child.pid}/status`, "utf8");
+      const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      return kb * 1024;
+    },
+    logs: () => readFileSync(logFile, "utf8"),
+    [Symbol.asyncDispose]: async () => {
+      await stop();
+    },
+  };
+}
+
+/** Containers any test daemon left behind. */
+export async function leftoverContainers(daemonId?: string) {
+  const label = daemonId ? [`org.sandboxd.daemon=${daemonId}`] : ["org.sandboxd.managed=true"];
+  const all = await docker.listContainers({ all: true, filters: { label } });
+  return all.filter((c) => (c.Labels["org.sandboxd.daemon"] ?? "").startsWith(testDaemonPrefix));
+}
