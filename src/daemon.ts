@@ -45,7 +45,7 @@ export class Daemon {
     this.log = logger.child({ component: "daemon" });
     this.sandboxes = new SandboxManager({ config, runtime, languages: this.languages, logger });
     this.runs = new RunManager(config, logger);
-    this.server = new RpcServer({ maxMessageBytes: config.limits.maxMessageBytes, credentials: grpc.ServerCredentials.createInsecure(), logger });
+    this.server = new RpcServer({ files: [SandboxService.file, InteractiveService.file], maxMessageBytes: config.limits.maxMessageBytes, credentials: grpc.ServerCredentials.createInsecure(), logger });
     const adapterOptions = {
       logger: logger.child({ component: "rpc" }),
       shutdownSignal: this.shutdownController.signal,

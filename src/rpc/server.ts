@@ -1,23 +1,27 @@
-import { readdirSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { dirname } from "node:path";
 import * as grpc from "@grpc/grpc-js";
+import { toBinary, type DescFile } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { loadSync } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from "grpc-health-check";
 import type { Logger } from "../common/logger.js";
 
-const protoRoot = fileURLToPath(new URL("../../proto", import.meta.url));
-
-function protoFiles(dir: string, base = dir): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const full = join(dir, e.name);
-    if (e.isDirectory()) return protoFiles(full, base);
-    return e.name.endsWith(".proto") ? [full.slice(base.length + 1)] : [];
-  });
+/** Every file a service's descriptors need, dependencies included (well-known types too). */
+function fileDescriptors(files: readonly DescFile[]): Buffer[] {
+  const seen = new Map<string, Buffer>();
+  const visit = (f: DescFile) => {
+    if (seen.has(f.proto.name)) return;
+    seen.set(f.proto.name, Buffer.from(toBinary(FileDescriptorProtoSchema, f.proto)));
+    f.dependencies.forEach(visit);
+  };
+  files.forEach(visit);
+  return [...seen.values()];
 }
 
 export interface ServerOptions {
+  /** Files whose services are reflected (from the generated descriptors). */
+  files: readonly DescFile[];
   maxMessageBytes: number;
   credentials: grpc.ServerCredentials;
   logger: Logger;
@@ -41,11 +45,11 @@ export class RpcServer {
       "grpc.keepalive_time_ms": 60_000,
     });
     this.health.addToServer(this.grpc);
-    const pkg = loadSync([...protoFiles(protoRoot), healthProtoPath], {
-      includeDirs: [protoRoot, dirname(healthProtoPath)],
-      keepCase: true,
-    });
-    new ReflectionService(pkg).addToServer(this.grpc);
+    // Reflection reads serialized FileDescriptorProtos from a proto-loader-shaped object;
+    // ours come straight from the protobuf-es descriptors, health's from its own proto.
+    const health = loadSync(healthProtoPath, { includeDirs: [dirname(healthProtoPath)], keepCase: true });
+    const pkg = { ...health, "sandboxd.descriptors": { fileDescriptorProtos: fileDescriptors(options.files) } };
+    new ReflectionService(pkg as unknown as ConstructorParameters<typeof ReflectionService>[0]).addToServer(this.grpc);
   }
 
   addService(name: string, definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {

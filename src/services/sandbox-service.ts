@@ -1,7 +1,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import type { Config } from "../config/config.js";
-import { failedPrecondition, invalidArgument } from "../common/errors.js";
+import { failedPrecondition, invalidArgument, unavailable } from "../common/errors.js";
 import type { RunEventSchema } from "../gen/sandboxd/v1/common_pb.js";
 import type { SandboxService, RunRequest, ExecRequest } from "../gen/sandboxd/v1/sandbox_service_pb.js";
 import type { CallContext, ServiceImpl } from "../rpc/grpc-adapter.js";
@@ -75,6 +75,9 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<Meth
     const run = runs.start(sandbox, plan);
     ctx.log.debug({ runId: run.id, sandboxId: sandbox.id }, "run started");
     yield* streamRun(run, 0, ctx, config.keepaliveMs, !detach);
+    // A run whose process was lost (engine or agent gone) ends the call UNAVAILABLE, after
+    // its exit event, so clients both see the event and get a retryable status.
+    if (run.exit?.status === "lost") throw unavailable(`the run was lost: ${run.exit.message}`, { reason: "RUN_LOST" });
   };
 
   const buildRunPlan = (sandbox: Sandbox, req: RunRequest): RunPlan => {

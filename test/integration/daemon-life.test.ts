@@ -1,0 +1,104 @@
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { ExitStatus } from "../../src/gen/sandboxd/v1/common_pb.js";
+import { docker, repoRoot, startDaemon } from "../helpers/daemon.js";
+import { EngineProxy } from "../helpers/engine-proxy.js";
+import { collect } from "../helpers/events.js";
+import { checkHealth } from "../helpers/health.js";
+
+const run = promisify(execFile);
+
+async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await fn().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe("daemon life", () => {
+  it("serves health and reflection so grpcurl works out of the box", async () => {
+    await using d = await startDaemon();
+    expect(await checkHealth(d.address)).toBe("SERVING");
+    expect(await checkHealth(d.address, "sandboxd.v1.SandboxService")).toBe("SERVING");
+    const grpcurl = process.env["GRPCURL"] ?? "grpcurl";
+    const { stdout } = await run(grpcurl, ["-plaintext", d.address, "list"]);
+    expect(stdout.split("\n")).toEqual(expect.arrayContaining(["sandboxd.v1.SandboxService", "sandboxd.v1.InteractiveService", "grpc.health.v1.Health"]));
+    const desc = await run(grpcurl, ["-plaintext", d.address, "describe", "sandboxd.v1.SandboxService.Run"]);
+    expect(desc.stdout).toMatch(/returns \( stream \.sandboxd\.v1\.RunResponse \)/);
+  });
+
+  it("drains on SIGTERM: running calls finish, new ones are refused, sandboxes are removed, exit 0", async () => {
+    const d = await startDaemon();
+    const { sandbox } = await d.sandbox.createSandbox({ spec: { language: "python" } });
+    const running = collect(d.sandbox.exec({ sandboxId: sandbox!.id, shell: "sleep 1.5; echo finished" }));
+    await new Promise((r) => setTimeout(r, 300));
+    const exitCode = d.stop("SIGTERM");
+    const r = await running;
+    expect(r.stdout).toBe("finished\n");
+    expect(r.exit.status).toBe(ExitStatus.EXITED);
+    expect(await exitCode).toBe(0);
+    const left = await docker.listContainers({ all: true, filters: { label: [`org.sandboxd.daemon=${d.daemonId}`] } });
+    expect(left).toEqual([]);
+    expect(d.logs()).toMatch(/"msg":"stopped"/);
+  });
+
+  it("starts without the engine, answers UNAVAILABLE, and recovers when it comes back", async () => {
+    const proxy = new EngineProxy(join(tmpdir(), `sandboxd-engine-${process.pid}.sock`));
+    await using d = await startDaemon({ args: ["--engine-endpoint", proxy.path] });
+    try {
+      expect(await checkHealth(d.address, "sandboxd.v1.SandboxService")).toBe("NOT_SERVING");
+      await expect(d.sandbox.createSandbox({ spec: { language: "python" } })).rejects.toMatchObject({
+        code: 14,
+        details: expect.stringMatching(/engine.*unreachable/),
+      });
+
+      await proxy.start();
+      await waitFor("health SERVING", async () => (await checkHealth(d.address, "sandboxd.v1.SandboxService")) === "SERVING");
+      const { sandbox } = await d.sandbox.createSandbox({ spec: { language: "python" } });
+      const id = sandbox!.id;
+      expect((await collect(d.sandbox.run({ sandboxId: id, code: "print('up')" }))).stdout).toBe("up\n");
+
+      // The engine goes away mid-run: the run ends UNAVAILABLE with a clear message.
+      const stream = d.sandbox.exec({ sandboxId: id, shell: "echo begun; sleep 30" });
+      const it = stream[Symbol.asyncIterator]();
+      for (;;) {
+        const n = await it.next();
+        if (n.value?.event?.event.case === "output") break;
+      }
+      await proxy.stop();
+      const failure = await (async () => {
+        try {
+          for (;;) if ((await it.next()).done) return undefined;
+        } catch (err) {
+          return err as { code: number; details: string };
+        }
+      })();
+      expect(failure).toMatchObject({ code: 14, details: expect.stringMatching(/agent|engine/) });
+      // New calls fail fast while it is gone.
+      const t0 = Date.now();
+      await expect(d.sandbox.createSandbox({ spec: { language: "python" } })).rejects.toMatchObject({ code: 14 });
+      expect(Date.now() - t0).toBeLessThan(5000);
+      await waitFor("health NOT_SERVING", async () => (await checkHealth(d.address, "sandboxd.v1.SandboxService")) === "NOT_SERVING");
+
+      // Back again: the same sandbox works (a fresh agent is started).
+      await proxy.start();
+      await waitFor("health SERVING again", async () => (await checkHealth(d.address, "sandboxd.v1.SandboxService")) === "SERVING");
+      expect((await collect(d.sandbox.run({ sandboxId: id, code: "print('again')" }))).stdout).toBe("again\n");
+      await d.sandbox.destroySandbox({ sandboxId: id });
+    } finally {
+      await proxy.start().catch(() => {});
+      await d.stop();
+      await proxy.stop();
+    }
+  });
+
+  it("refuses bad configuration with a clear message and exit code 2", async () => {
+    const err = await run(process.execPath, ["--import", "tsx", join(repoRoot, "src/main.ts"), "--backend", "lxc"], { cwd: repoRoot }).catch((e: { code: number; stderr: string }) => e);
+    expect(err).toMatchObject({ code: 2, stderr: expect.stringMatching(/backend must be docker or podman/) });
+  });
+});
