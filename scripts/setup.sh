@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Brings a fresh Debian machine to the point where sandboxd runs and its tests pass:
+# the Docker engine (installed from Debian packages and started if absent), npm
+# dependencies, grpcurl, and the sandbox images (built offline if absent).
+#
+# Usage: scripts/setup.sh [image names...]   (default: the images the tests use)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+apt_updated=0
+apt_install() {
+  if [[ $apt_updated -eq 0 ]]; then
+    as_root apt-get update -qq
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# 1. The Docker engine.
+if ! command -v dockerd >/dev/null 2>&1; then
+  log "installing the Docker engine (docker.io) from Debian packages"
+  apt_install docker.io
+fi
+command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
+if ! docker info >/dev/null 2>&1; then
+  log "starting dockerd"
+  mkdir -p /var/log
+  as_root sh -c 'nohup dockerd >/var/log/sandboxd-dockerd.log 2>&1 &'
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  docker info >/dev/null 2>&1 || { log "dockerd did not start; see /var/log/sandboxd-dockerd.log"; exit 1; }
+fi
+
+# 2. Node dependencies (a lockfile install, no scripts needed).
+if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  log "installing npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# 3. grpcurl, for the README's examples and the reflection test.
+if ! command -v grpcurl >/dev/null 2>&1; then
+  log "installing grpcurl (Go module)"
+  GOBIN=/usr/local/bin go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3
+fi
+
+# 4. Sandbox images, built offline from Debian packages when missing.
+images=("$@")
+if [[ ${#images[@]} -eq 0 ]]; then images=(all); fi
+deploy/images/build.sh "${images[@]}"
+log "ready"

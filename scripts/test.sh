@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (README: `npm test`): the proto contract (lint,
+# format, breaking changes, generated code up to date), types, unit and integration tests
+# against a real daemon and a real engine, then each generated client against a live daemon.
+# Ends with one line: "sandboxd: N passed, N failed".
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+mkdir -p .cache
+passed=0
+failed=0
+step() {
+  local name=$1
+  shift
+  printf '\n=== %s\n' "$name"
+  if "$@"; then
+    printf '=== %s: ok\n' "$name"
+  else
+    printf '=== %s: FAILED\n' "$name"
+    failed=$((failed + 1))
+    failed_steps+=("$name")
+  fi
+}
+failed_steps=()
+
+proto_checks() {
+  npx buf lint || return 1
+  npx buf format --diff --exit-code || return 1
+  # Breaking-change check against the previous commit that changed the contract.
+  local base
+  base=$(git log -n 2 --format=%H -- proto | sed -n 2p)
+  if [[ -n "$base" ]]; then
+    npx buf breaking proto --against ".git#ref=${base},subdir=proto" || return 1
+  fi
+  npx buf generate || return 1
+  if ! git diff --exit-code --stat -- src/gen clients; then
+    echo "generated code is out of date: run 'npx buf generate' and commit the result" >&2
+    return 1
+  fi
+  local untracked
+  untracked=$(git ls-files --others --exclude-standard -- src/gen clients | grep -E '_pb|pb2|\.pb\.go' || true)
+  if [[ -n "$untracked" ]]; then
+    echo "generated files not committed: $untracked" >&2
+    return 1
+  fi
+}
+
+vitest_suite() {
+  npx vitest run --reporter=default --reporter=json --outputFile.json=.cache/vitest.json
+  local rc=$?
+  if [[ -f .cache/vitest.json ]]; then
+    local counts
+    counts=$(node -e 'const r=require("./.cache/vitest.json");console.log(r.numPassedTests, r.numFailedTests)')
+    passed=$((passed + ${counts% *}))
+    failed=$((failed + ${counts#* }))
+  fi
+  return $rc
+}
+
+step "proto contract" proto_checks
+step "typecheck" npx tsc -p tsconfig.json --noEmit
+step "unit and integration tests" vitest_suite
+for extra in scripts/test-*.sh; do
+  [[ -f "$extra" ]] || continue
+  step "$(basename "$extra" .sh)" bash "$extra"
+done
+
+printf '\n'
+if ((${#failed_steps[@]})); then
+  printf 'failed steps: %s\n' "${failed_steps[*]}"
+fi
+echo "sandboxd: ${passed} passed, ${failed} failed"
+[[ ${#failed_steps[@]} -eq 0 ]]
