@@ -47,6 +47,10 @@ export interface Config {
   reaperIntervalMs: number;
   /** language -> image overrides. */
   images: Record<string, string>;
+  /** language -> number of warm sandboxes kept ready (default settings only). */
+  pools: Record<string, number>;
+  /** Pool members created at once. */
+  poolRefillConcurrency: number;
   /** Use the resident agent when the image can run it. */
   agent: boolean;
   podmanUlimits: { nofile: number; nproc: number };
@@ -87,6 +91,8 @@ export const defaultConfig: Config = {
   shutdownGraceMs: 10_000,
   reaperIntervalMs: 1_000,
   images: {},
+  pools: {},
+  poolRefillConcurrency: 2,
   agent: true,
   podmanUlimits: { nofile: 4096, nproc: 4096 },
 };
@@ -168,15 +174,22 @@ function setPath(target: Record<string, unknown>, path: string, raw: string, tem
     const camel = (parts[i] as string).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
     const last = i === parts.length - 1;
     const t = (tmpl as Record<string, unknown>)[camel];
-    if (t === undefined && !(tmpl === template.images)) {
+    if (t === undefined && !(tmpl === template["images"] || tmpl === template["pools"])) {
       throw new ConfigError(`unknown setting ${JSON.stringify(path)}`);
     }
     if (last) {
       obj[camel] = coerce(path, raw, t);
       return;
     }
-    if (camel === "images" && i === parts.length - 2) {
-      (obj["images"] as Record<string, string>)[parts[i + 1] as string] = raw;
+    if ((camel === "images" || camel === "pools") && i === parts.length - 2) {
+      const key = parts[i + 1] as string;
+      if (camel === "pools") {
+        const n = Number(raw);
+        if (!Number.isInteger(n) || n < 0 || n > 1000) throw new ConfigError(`${path}: expected a pool size from 0 to 1000, got ${JSON.stringify(raw)}`);
+        (obj["pools"] as Record<string, number>)[key] = n;
+      } else {
+        (obj["images"] as Record<string, string>)[key] = raw;
+      }
       return;
     }
     obj = obj[camel] as Record<string, unknown>;
@@ -209,7 +222,7 @@ function coerce(path: string, raw: string, template: unknown): unknown {
 function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>, at = ""): void {
   for (const [k, v] of Object.entries(over)) {
     const path = at ? `${at}.${k}` : k;
-    if (!(k in base) && at !== "images") throw new ConfigError(`unknown setting ${JSON.stringify(path)} in config file`);
+    if (!(k in base) && at !== "images" && at !== "pools") throw new ConfigError(`unknown setting ${JSON.stringify(path)} in config file`);
     const b = base[k];
     if (b !== null && typeof b === "object" && !Array.isArray(b) && v !== null && typeof v === "object") {
       deepMerge(b as Record<string, unknown>, v as Record<string, unknown>, path);
@@ -273,7 +286,7 @@ export function describeConfig(): string {
   const walk = (obj: Record<string, unknown>, prefix: string) => {
     for (const [k, v] of Object.entries(obj)) {
       const key = prefix + kebab(k);
-      if (v !== null && typeof v === "object" && !Array.isArray(v) && k !== "images") walk(v as Record<string, unknown>, `${key}.`);
+      if (v !== null && typeof v === "object" && !Array.isArray(v) && k !== "images" && k !== "pools") walk(v as Record<string, unknown>, `${key}.`);
       else rows.push(`  --${key}  (default ${JSON.stringify(v)})`);
     }
   };

@@ -15,6 +15,7 @@ import { signalNames, type ExitKind, type ProcessEvent, type ProcessRunner, type
  */
 export class ExecRunner implements ProcessRunner {
   readonly kind = "exec" as const;
+  readonly alive = true;
 
   constructor(
     private readonly runtime: ContainerRuntime,

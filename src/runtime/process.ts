@@ -56,6 +56,8 @@ export interface RunningProcess extends AsyncIterable<ProcessEvent> {
 
 export interface ProcessRunner {
   readonly kind: "agent" | "exec";
+  /** False once the runner's channel died; the sandbox then starts a new one. */
+  readonly alive: boolean;
   start(spec: ProcessSpec): Promise<RunningProcess>;
   /** Writes a small file (helper programs, hooks) into the sandbox. */
   writeFile(path: string, data: Uint8Array, mode: number): Promise<void>;

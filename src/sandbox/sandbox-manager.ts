@@ -6,8 +6,39 @@ import type { Logger } from "../common/logger.js";
 import type { ContainerRuntime, ContainerSpec } from "../runtime/container-runtime.js";
 import { Label } from "./labels.js";
 import type { LanguageRegistry } from "./languages.js";
-import { Sandbox } from "./sandbox.js";
+import { Sandbox, startProcessRunner } from "./sandbox.js";
 import { resolveSandboxConfig, type SandboxConfig, type SandboxRequest } from "./sandbox-config.js";
+import { WarmPool, poolLabels, type PooledContainer } from "./warm-pool.js";
+import type { ProcessRunner } from "../runtime/process.js";
+
+/** Where a pooled sandbox records who it was handed to (its labels are fixed at creation). */
+export const ownerFile = "/tmp/.sandboxd/owner.json";
+
+interface OwnerRecord {
+  sandboxId: string;
+  tenant: string;
+  createdAt: number;
+  config: SandboxConfig;
+}
+
+/** True when a request asks for nothing a warm pool member does not already have. */
+export function poolCompatible(req: SandboxRequest, defaultImage: string, defaultWorkdir: string): boolean {
+  const r = req.resources;
+  return (
+    (req.image === "" || req.image === defaultImage) &&
+    (req.dockerfile === undefined || req.dockerfile.content.trim() === "") &&
+    r.memoryBytes === 0 &&
+    r.cpus === 0 &&
+    r.pids === 0 &&
+    r.diskBytes === 0 &&
+    req.network !== "bridge" &&
+    Object.keys(req.env).length === 0 &&
+    (req.workdir === "" || req.workdir === defaultWorkdir) &&
+    req.user === "" &&
+    req.commitOnClose === "" &&
+    req.containerId === ""
+  );
+}
 
 export interface SandboxManagerOptions {
   config: Config;
@@ -38,6 +69,7 @@ export class SandboxManager {
   private readonly languages: LanguageRegistry;
   private reaper: NodeJS.Timeout | undefined;
   private readonly lifetime = new AbortController();
+  readonly pool: WarmPool;
   /** Called before a sandbox is removed (sessions, artifacts clean up). */
   readonly beforeDestroy: ((sandbox: Sandbox) => Promise<void>)[] = [];
 
@@ -46,6 +78,21 @@ export class SandboxManager {
     this.runtime = options.runtime;
     this.languages = options.languages;
     this.log = options.logger.child({ component: "sandboxes" });
+    this.pool = new WarmPool(this.runtime, this.config, options.logger);
+    for (const [language, size] of Object.entries(this.config.pools)) {
+      if (size <= 0) continue;
+      const { config, handler } = this.resolve(emptyRequest(language));
+      this.pool.addProfile({
+        key: handler.name,
+        size,
+        spec: (id, createdAt) => {
+          const spec = this.containerSpec(id, "", config, config.image, createdAt);
+          spec.labels = { ...spec.labels, ...poolLabels(handler.name) };
+          return spec;
+        },
+        startRunner: (containerId) => startProcessRunner(this.runtime, containerId, this.log, this.config.agent),
+      });
+    }
   }
 
   get size(): number {
@@ -62,6 +109,7 @@ export class SandboxManager {
     this.reaper = setInterval(() => void this.reap(), this.config.reaperIntervalMs);
     this.reaper.unref();
     this.runtime.watchDeaths(this.ownLabels(), (cid) => this.onContainerDied(cid), this.lifetime.signal);
+    this.pool.refill();
   }
 
   resolve(req: SandboxRequest) {
@@ -72,6 +120,10 @@ export class SandboxManager {
   async create(tenant: string, req: SandboxRequest, options: { signal?: AbortSignal } = {}): Promise<Sandbox> {
     const { config, handler } = this.resolve(req);
     if (config.containerId) return this.attach(tenant, config);
+    if (this.pool.has(handler.name) && poolCompatible(req, this.config.images[handler.name] || handler.image, this.config.defaults.workdir)) {
+      const member = this.pool.take(handler.name);
+      if (member) return this.handOut(tenant, config, member);
+    }
     const image = await this.ensureImage(config, options.signal);
     const id = newId("sbx");
     const createdAt = new Date();
@@ -89,7 +141,33 @@ export class SandboxManager {
     return sandbox;
   }
 
-  private register(id: string, tenant: string, config: SandboxConfig, containerId: string, image: string, createdAt: Date, attached: boolean): Sandbox {
+  /** Gives a warm member to a caller; the TTL counts from now. Ownership is written into it. */
+  private async handOut(tenant: string, config: SandboxConfig, member: PooledContainer): Promise<Sandbox> {
+    const createdAt = new Date();
+    const sandbox = this.register(member.sandboxId, tenant, config, member.containerId, member.image, createdAt, false, { runner: member.runner, fromPool: true });
+    const owner: OwnerRecord = { sandboxId: member.sandboxId, tenant, createdAt: createdAt.getTime(), config };
+    try {
+      await member.runner.writeFile(ownerFile, Buffer.from(JSON.stringify(owner)), 0o600);
+    } catch (err) {
+      this.sandboxes.delete(sandbox.id);
+      await sandbox.close();
+      await this.runtime.remove(member.containerId).catch(() => false);
+      throw err;
+    }
+    this.log.info({ sandboxId: sandbox.id, tenant, fromPool: true }, "sandbox handed out from the warm pool");
+    return sandbox;
+  }
+
+  private register(
+    id: string,
+    tenant: string,
+    config: SandboxConfig,
+    containerId: string,
+    image: string,
+    createdAt: Date,
+    attached: boolean,
+    extra: { runner?: ProcessRunner; fromPool?: boolean } = {},
+  ): Sandbox {
     const sandbox = new Sandbox({
       id,
       tenant,
@@ -99,10 +177,11 @@ export class SandboxManager {
       image,
       createdAt,
       attached,
-      fromPool: false,
+      fromPool: extra.fromPool ?? false,
       runtime: this.runtime,
       logger: this.log.child({ sandboxId: id }),
       useAgent: this.config.agent,
+      ...(extra.runner ? { runner: extra.runner } : {}),
     });
     this.sandboxes.set(id, sandbox);
     return sandbox;
@@ -296,6 +375,15 @@ export class SandboxManager {
       } catch {
         config = undefined;
       }
+      if (c.labels[Label.pool] !== undefined && c.running) {
+        const owner = await this.readOwner(c.id);
+        if (owner && owner.createdAt + owner.config.ttlMs > now) {
+          const sandbox = this.register(owner.sandboxId, owner.tenant, owner.config, c.id, c.image, new Date(owner.createdAt), false, { fromPool: true });
+          sandbox.warm();
+          this.log.info({ sandboxId: owner.sandboxId, tenant: owner.tenant }, "re-adopted pooled sandbox");
+          continue;
+        }
+      }
       if (c.labels[Label.pool] !== undefined || !id || !tenant || !config || !c.running || !(expires > now)) {
         await this.runtime.remove(c.id).catch(() => false);
         this.log.info({ containerId: c.id.slice(0, 12), sandboxId: id }, "removed leftover container");
@@ -307,10 +395,26 @@ export class SandboxManager {
     }
   }
 
+  /** The owner record of a handed-out pool member, if it has one. */
+  private async readOwner(containerId: string): Promise<OwnerRecord | undefined> {
+    try {
+      const exec = await this.runtime.exec(containerId, { argv: ["cat", ownerFile] });
+      const chunks: Buffer[] = [];
+      exec.stdout.on("data", (c: Buffer) => chunks.push(c));
+      exec.stderr.resume();
+      if ((await exec.wait()) !== 0) return undefined;
+      const owner = JSON.parse(Buffer.concat(chunks).toString("utf8")) as OwnerRecord;
+      return owner.sandboxId && owner.tenant && owner.config ? owner : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Stops the reaper; with `removeAll`, removes every sandbox this daemon owns. */
   async shutdown(removeAll: boolean): Promise<void> {
     if (this.reaper) clearInterval(this.reaper);
     this.lifetime.abort();
+    await this.pool.shutdown();
     const all = [...this.sandboxes.values()];
     if (removeAll) {
       await Promise.all(
@@ -323,3 +427,23 @@ export class SandboxManager {
 }
 
 export { SandboxdError };
+
+function emptyRequest(language: string): SandboxRequest {
+  return {
+    language,
+    image: "",
+    resources: { memoryBytes: 0, cpus: 0, pids: 0, diskBytes: 0 },
+    network: "unspecified",
+    env: {},
+    workdir: "",
+    user: "",
+    executionTimeoutMs: 0,
+    ttlMs: 0,
+    idleTimeoutMs: 0,
+    labels: {},
+    commitOnClose: "",
+    containerId: "",
+    disablePlotCapture: false,
+    outputDir: "",
+  };
+}

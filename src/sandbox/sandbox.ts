@@ -24,6 +24,8 @@ export interface SandboxInit {
   runtime: ContainerRuntime;
   logger: Logger;
   useAgent: boolean;
+  /** A runner already started (a warm pool member's agent). */
+  runner?: ProcessRunner;
 }
 
 /**
@@ -46,6 +48,7 @@ export class Sandbox {
   /** Per-sandbox plot counter and state owned by the artifacts component. */
   readonly extensions = new Map<string, unknown>();
   private runnerPromise: Promise<ProcessRunner> | undefined;
+  private current: ProcessRunner | undefined;
   private readonly runtime: ContainerRuntime;
   private readonly log: Logger;
   private readonly useAgent: boolean;
@@ -64,6 +67,10 @@ export class Sandbox {
     this.runtime = init.runtime;
     this.log = init.logger;
     this.useAgent = init.useAgent;
+    if (init.runner) {
+      this.current = init.runner;
+      this.runnerPromise = Promise.resolve(init.runner);
+    }
   }
 
   get expiresAt(): Date {
@@ -90,34 +97,29 @@ export class Sandbox {
 
   /** The runner for this sandbox, started once and restarted if its agent died. */
   runner(): Promise<ProcessRunner> {
+    if (this.current && !this.current.alive) {
+      // Its agent died (reported on the runs it had); the next run gets a fresh one.
+      this.current = undefined;
+      this.runnerPromise = undefined;
+    }
     if (!this.runnerPromise) {
-      this.runnerPromise = this.startRunner();
-      this.runnerPromise.catch(() => {
-        this.runnerPromise = undefined;
-      });
+      const p = this.startRunner();
+      this.runnerPromise = p;
+      p.then(
+        (r) => {
+          if (this.runnerPromise === p) this.current = r;
+        },
+        () => {
+          if (this.runnerPromise === p) this.runnerPromise = undefined;
+        },
+      );
     }
     return this.runnerPromise;
   }
 
   private async startRunner(): Promise<ProcessRunner> {
     if (this.closed) throw new Error("sandbox closed");
-    if (this.useAgent) {
-      try {
-        return await AgentRunner.start({
-          runtime: this.runtime,
-          containerId: this.containerId,
-          logger: this.log,
-          onDeath: () => {
-            // The next run starts a fresh agent.
-            this.runnerPromise = undefined;
-          },
-        });
-      } catch (err) {
-        if ((err as { code?: string }).code === "UNAVAILABLE" && /engine/.test(describeError(err))) throw err;
-        this.log.info({ err: describeError(err) }, "agent unavailable in this image; using one engine exec per run");
-      }
-    }
-    return new ExecRunner(this.runtime, this.containerId, this.log);
+    return startProcessRunner(this.runtime, this.containerId, this.log, this.useAgent);
   }
 
   async close(): Promise<void> {
@@ -125,6 +127,7 @@ export class Sandbox {
     for (const run of this.runs) run.cancel("cancelled");
     const p = this.runnerPromise;
     this.runnerPromise = undefined;
+    this.current = undefined;
     if (p) {
       try {
         await (await p).close();
@@ -133,4 +136,20 @@ export class Sandbox {
       }
     }
   }
+}
+
+/**
+ * Starts the resident agent in a container, or falls back to one engine exec per run when
+ * the image cannot run it (no python3). An unreachable engine is an error, not a fallback.
+ */
+export async function startProcessRunner(runtime: ContainerRuntime, containerId: string, log: Logger, useAgent: boolean): Promise<ProcessRunner> {
+  if (useAgent) {
+    try {
+      return await AgentRunner.start({ runtime, containerId, logger: log });
+    } catch (err) {
+      if ((err as { code?: string }).code === "UNAVAILABLE" && /engine/.test(describeError(err))) throw err;
+      log.info({ err: describeError(err) }, "agent unavailable in this image; using one engine exec per run");
+    }
+  }
+  return new ExecRunner(runtime, containerId, log);
 }
