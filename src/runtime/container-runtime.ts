@@ -16,6 +16,8 @@ export interface ContainerSpec {
   diskBytes: number;
   network: "none" | "bridge";
   readOnlyRoot: boolean;
+  /** Mount a size-limited tmpfs at the workdir (false: the workdir lives in the container layer). */
+  workdirTmpfs: boolean;
   /** Podman here needs explicit nofile/nproc ulimits below the host's hard limits. */
   ulimits?: { name: string; soft: number; hard: number }[];
 }
@@ -73,6 +75,8 @@ export interface ContainerRuntime {
   readonly name: string;
   ping(signal?: AbortSignal): Promise<void>;
   imageExists(image: string): Promise<boolean>;
+  /** The image's labels, or undefined when the image does not exist. */
+  imageLabels(image: string): Promise<Record<string, string> | undefined>;
   buildImage(tag: string, options: ImageBuildOptions): Promise<void>;
   create(spec: ContainerSpec): Promise<string>;
   start(id: string): Promise<void>;
@@ -81,7 +85,7 @@ export interface ContainerRuntime {
   list(labels: Record<string, string>): Promise<ContainerInfo[]>;
   /** Force-removes the container; false when it did not exist. */
   remove(id: string): Promise<boolean>;
-  commit(id: string, image: string): Promise<string>;
+  commit(id: string, image: string, labels?: Record<string, string>): Promise<string>;
   stats(id: string): Promise<ContainerStats>;
   /** A tar stream of `path` inside the container. */
   getArchive(id: string, path: string): Promise<Readable>;

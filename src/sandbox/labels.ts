@@ -9,4 +9,6 @@ export const Label = {
   config: "org.sandboxd.config",
   pool: "org.sandboxd.pool",
   userPrefix: "org.sandboxd.user.",
+  /** On images made by commit_on_close: their workdir content lives in the image. */
+  committed: "org.sandboxd.committed",
 } as const;

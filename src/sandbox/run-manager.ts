@@ -15,6 +15,8 @@ export interface RunStep {
   /** Only the last step gets the caller's stdin. */
   stdin?: Uint8Array;
   keepStdinOpen?: boolean;
+  /** Called when this step exited 0 (e.g. remember installed libraries). */
+  onSuccess?: () => void;
 }
 
 export interface RunPlan {
@@ -136,6 +138,7 @@ export class RunManager {
         if (!exit) throw new Error("process ended without an exit status");
         truncated ||= exit.truncated;
         const failed = exit.kind !== "exited" || exit.exitCode !== 0;
+        if (!failed) step.onSuccess?.();
         if (failed || step === plan.steps[plan.steps.length - 1]) {
           await finish({
             status: exit.kind,

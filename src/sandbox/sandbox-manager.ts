@@ -128,6 +128,11 @@ export class SandboxManager {
     const id = newId("sbx");
     const createdAt = new Date();
     const spec = this.containerSpec(id, tenant, config, image, createdAt);
+    if (spec.workdirTmpfs && (await this.runtime.imageLabels(image))?.[Label.committed] === "true") {
+      // A committed image carries its workdir: a tmpfs would hide it.
+      spec.workdirTmpfs = false;
+      spec.readOnlyRoot = false;
+    }
     const containerId = await this.runtime.create(spec);
     try {
       await this.runtime.start(containerId);
@@ -220,8 +225,10 @@ export class SandboxManager {
       pids: config.resources.pids,
       diskBytes: config.resources.diskBytes,
       network: config.network,
-      // A committed sandbox keeps its changes in the container layer, so its root is writable.
+      // A sandbox committed on close keeps its changes (workdir included) in the container
+      // layer, so its root is writable and its workdir is not a tmpfs.
       readOnlyRoot: config.commitOnClose === undefined,
+      workdirTmpfs: config.commitOnClose === undefined,
     };
     if (this.config.backend === "podman") {
       const u = this.config.podmanUlimits;
@@ -329,7 +336,7 @@ export class SandboxManager {
     await sandbox.close();
     let committedImage: string | undefined;
     if (sandbox.config.commitOnClose && reason === "destroyed") {
-      await this.runtime.commit(sandbox.containerId, sandbox.config.commitOnClose);
+      await this.runtime.commit(sandbox.containerId, sandbox.config.commitOnClose, { [Label.committed]: "true" });
       committedImage = sandbox.config.commitOnClose;
     }
     if (!sandbox.attached) await this.runtime.remove(sandbox.containerId);

@@ -45,6 +45,8 @@ export class Sandbox {
   state: SandboxState = "running";
   lastUsedAt = Date.now();
   readonly runs = new Set<Run>();
+  /** Libraries installed successfully in this sandbox: later runs do not reinstall them. */
+  readonly installed = new Set<string>();
   /** Per-sandbox plot counter and state owned by the artifacts component. */
   readonly extensions = new Map<string, unknown>();
   private runnerPromise: Promise<ProcessRunner> | undefined;

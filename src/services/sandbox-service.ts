@@ -85,8 +85,9 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<Meth
     const runId = Math.random().toString(36).slice(2, 10);
     const layout = { workdir: sandbox.config.workdir, runDir: `/tmp/.sandboxd/runs/${runId}`, runId };
     const steps: RunStep[] = [];
-    if (req.libraries.length > 0 && h.install) {
-      steps.push({ phase: "install", command: h.install(req.libraries, layout), cwd: layout.workdir });
+    const missing = req.libraries.filter((l) => !sandbox.installed.has(l));
+    if (missing.length > 0 && h.install) {
+      steps.push({ phase: "install", command: h.install(missing, layout), cwd: layout.workdir, onSuccess: () => missing.forEach((l) => sandbox.installed.add(l)) });
     }
     const source = h.sourcePath(req.code, layout);
     const file = { path: source, data: Buffer.from(req.code, "utf8"), mode: 0o644 };
@@ -188,7 +189,7 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<Meth
       const install = h.install?.(req.libraries, layout);
       if (!install) throw invalidArgument(`installing libraries is not supported for ${h.name}`);
       const plan: RunPlan = {
-        steps: [{ phase: "install", command: install, cwd: sandbox.config.workdir }],
+        steps: [{ phase: "install", command: install, cwd: sandbox.config.workdir, onSuccess: () => req.libraries.forEach((l) => sandbox.installed.add(l)) }],
         timeoutMs: req.timeoutMs || Math.max(sandbox.config.executionTimeoutMs, 300_000),
         env: { ...(h.env ?? {}), ...sandbox.config.env },
       };

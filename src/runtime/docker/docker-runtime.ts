@@ -91,12 +91,16 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async imageExists(image: string): Promise<boolean> {
+    return (await this.imageLabels(image)) !== undefined;
+  }
+
+  async imageLabels(image: string): Promise<Record<string, string> | undefined> {
     try {
-      await this.docker.getImage(image).inspect();
-      return true;
+      const info = await this.docker.getImage(image).inspect();
+      return info.Config?.Labels ?? {};
     } catch (err) {
       const mapped = engineError(err, `image ${image}`, this.name);
-      if (mapped.code === ErrorCode.NotFound) return false;
+      if (mapped.code === ErrorCode.NotFound) return undefined;
       throw mapped;
     }
   }
@@ -140,7 +144,7 @@ export class DockerRuntime implements ContainerRuntime {
       ReadonlyRootfs: spec.readOnlyRoot,
       Tmpfs: {
         "/tmp": tmpfsOpts(",mode=1777,exec"),
-        [spec.workdir]: tmpfsOpts(`,mode=0755,exec${owner}`),
+        ...(spec.workdirTmpfs ? { [spec.workdir]: tmpfsOpts(`,mode=0755,exec${owner}`) } : {}),
       },
       Memory: spec.memoryBytes,
       MemorySwap: spec.memoryBytes,
@@ -194,7 +198,7 @@ export class DockerRuntime implements ContainerRuntime {
     )) as import("node:stream").Duplex;
     const stdout = new PassThrough();
     const stderr = new PassThrough();
-    this.docker.modem.demuxStream(stream, stdout, stderr);
+    demuxWithBackpressure(stream, stdout, stderr);
     const ended = new Promise<void>((resolve) => {
       let done = false;
       const finish = () => {
@@ -220,7 +224,11 @@ export class DockerRuntime implements ContainerRuntime {
       // Forward writes; end() half-closes the hijacked connection, which closes the
       // process's stdin while its output keeps flowing.
       stdin.on("data", (chunk: Buffer) => {
-        if (!stream.destroyed) stream.write(chunk);
+        // Backpressure: a full connection pauses stdin, so writers see write() === false.
+        if (!stream.destroyed && !stream.write(chunk)) {
+          stdin.pause();
+          stream.once("drain", () => stdin.resume());
+        }
       });
       stdin.on("end", () => {
         stdinClosed = true;
@@ -295,10 +303,11 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
-  async commit(id: string, image: string): Promise<string> {
+  async commit(id: string, image: string, labels: Record<string, string> = {}): Promise<string> {
     const [repo, tag] = splitImage(image);
+    const changes = Object.entries(labels).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`);
     const result = await this.call(`commit ${id}`, () =>
-      this.docker.getContainer(id).commit({ repo, tag, pause: true }),
+      this.docker.getContainer(id).commit({ repo, tag, pause: true, changes }),
     );
     return (result as { Id?: string }).Id ?? image;
   }
@@ -361,6 +370,47 @@ export class DockerRuntime implements ContainerRuntime {
     };
     void connect(0);
   }
+}
+
+/**
+ * Splits the engine's multiplexed exec stream (8-byte frame headers) into stdout and
+ * stderr. Unlike dockerode's demuxStream it honours backpressure: while either side is
+ * full the connection is paused, so a slow reader slows the process instead of filling
+ * the daemon's memory. Readers that attach 'data' listeners never see a pause.
+ */
+function demuxWithBackpressure(source: import("node:stream").Duplex, stdout: PassThrough, stderr: PassThrough): void {
+  let header = Buffer.alloc(0);
+  let kind = 1;
+  let remaining = 0;
+  const resume = () => {
+    if (!stdout.writableNeedDrain && !stderr.writableNeedDrain) source.resume();
+  };
+  stdout.on("drain", resume);
+  stderr.on("drain", resume);
+  source.on("data", (chunk: Buffer) => {
+    let buf = header.length > 0 ? Buffer.concat([header, chunk]) : chunk;
+    header = Buffer.alloc(0);
+    let off = 0;
+    let full = false;
+    while (off < buf.length) {
+      if (remaining === 0) {
+        if (buf.length - off < 8) {
+          header = Buffer.from(buf.subarray(off));
+          break;
+        }
+        kind = buf[off] === 2 ? 2 : 1;
+        remaining = buf.readUInt32BE(off + 4);
+        off += 8;
+        continue;
+      }
+      const n = Math.min(remaining, buf.length - off);
+      if (!(kind === 2 ? stderr : stdout).write(buf.subarray(off, off + n))) full = true;
+      off += n;
+      remaining -= n;
+    }
+    buf = Buffer.alloc(0);
+    if (full) source.pause();
+  });
 }
 
 function splitImage(image: string): [string, string] {

@@ -1,0 +1,116 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ExitStatus, RunPhase } from "../../src/gen/sandboxd/v1/common_pb.js";
+import { docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { collect } from "../helpers/events.js";
+import { makeWheelCode } from "../helpers/packages.js";
+
+let d: DaemonHandle;
+
+beforeAll(async () => {
+  d = await startDaemon();
+});
+
+afterAll(async () => {
+  await d?.stop();
+});
+
+describe("libraries", () => {
+  it("installs a local wheel before running, streams the installer, and does not reinstall", async () => {
+    const { sandbox } = await d.sandbox.createSandbox({ spec: { language: "python" } });
+    const id = sandbox!.id;
+    try {
+      const built = await collect(d.sandbox.run({ sandboxId: id, code: makeWheelCode("hello_sbx", "1.0", "/sandbox/wheels") }));
+      const wheel = built.stdout.trim();
+      const first = await collect(d.sandbox.run({ sandboxId: id, code: "import hello_sbx\nprint(hello_sbx.hello())", libraries: [wheel] }));
+      expect(first.stdout).toContain("hello from the wheel\n");
+      const phases = new Set(first.events.flatMap((e) => (e.event.case === "output" ? [e.event.value.phase] : [])));
+      expect(phases).toContain(RunPhase.INSTALL);
+      expect(first.stdout).toMatch(/Successfully installed hello-sbx-1.0|Successfully installed hello_sbx-1.0/);
+      const second = await collect(d.sandbox.run({ sandboxId: id, code: "import hello_sbx\nprint(hello_sbx.hello())", libraries: [wheel] }));
+      expect(second.stdout).toBe("hello from the wheel\n");
+      expect(second.events.some((e) => e.event.case === "started" && e.event.value.phase === RunPhase.INSTALL)).toBe(false);
+    } finally {
+      await d.sandbox.destroySandbox({ sandboxId: id });
+    }
+  });
+
+  it("a failing install ends the run in the install phase with a clear message", async () => {
+    const r = await collect(d.sandbox.run({ language: "python", code: "print('never')", libraries: ["/sandbox/missing-1.0-py3-none-any.whl"] }));
+    expect(r.exit.phase).toBe(RunPhase.INSTALL);
+    expect(r.exit.exitCode).not.toBe(0);
+    expect(r.exit.message).toBe("installing libraries failed");
+    expect(r.stdout).not.toContain("never");
+  });
+
+  it("Install streams the package manager's output", async () => {
+    const { sandbox } = await d.sandbox.createSandbox({ spec: { language: "python" } });
+    try {
+      const wheel = (await collect(d.sandbox.run({ sandboxId: sandbox!.id, code: makeWheelCode("other_sbx", "2.0", "/tmp/w") }))).stdout.trim();
+      const r = await collect(d.sandbox.install({ sandboxId: sandbox!.id, libraries: [wheel] }));
+      expect(r.exit.status).toBe(ExitStatus.EXITED);
+      expect(r.exit.exitCode).toBe(0);
+      expect(r.stdout).toMatch(/Successfully installed other/);
+      expect((await collect(d.sandbox.run({ sandboxId: sandbox!.id, code: "import other_sbx; print('ok')" }))).stdout).toBe("ok\n");
+    } finally {
+      await d.sandbox.destroySandbox({ sandboxId: sandbox!.id });
+    }
+  });
+});
+
+describe("images", () => {
+  it("builds a Dockerfile once per content and runs in it", async () => {
+    const dockerfile = { content: "FROM sandboxd/python:latest\nCOPY greeting.txt /opt/greeting.txt\n", contextFiles: { "greeting.txt": Buffer.from("built from a Dockerfile\n") } };
+    const a = await d.sandbox.createSandbox({ spec: { language: "python", dockerfile } });
+    const b = await d.sandbox.createSandbox({ spec: { language: "python", dockerfile } });
+    try {
+      expect(a.sandbox?.image).toMatch(/^sandboxd-build\//);
+      expect(b.sandbox?.image).toBe(a.sandbox?.image);
+      const r = await collect(d.sandbox.run({ sandboxId: a.sandbox!.id, code: "print(open('/opt/greeting.txt').read(), end='')" }));
+      expect(r.stdout).toBe("built from a Dockerfile\n");
+    } finally {
+      await d.sandbox.destroySandbox({ sandboxId: a.sandbox!.id });
+      await d.sandbox.destroySandbox({ sandboxId: b.sandbox!.id });
+    }
+    await docker.getImage(a.sandbox!.image).remove({ force: true });
+  });
+
+  it("a bad Dockerfile fails with INVALID_ARGUMENT and the builder's message", async () => {
+    await expect(d.sandbox.createSandbox({ spec: { language: "python", dockerfile: { content: "FROM sandboxd/python:latest\nRUN exit 3\n" } } })).rejects.toMatchObject({
+      code: 3,
+      details: expect.stringMatching(/build failed/),
+    });
+  });
+
+  it("commit_on_close saves the sandbox as an image a later sandbox can use", async () => {
+    const tag = `sandboxd-test/committed-${Date.now()}:latest`;
+    const { sandbox } = await d.sandbox.createSandbox({ spec: { language: "python", commitOnClose: tag } });
+    await collect(d.sandbox.exec({ sandboxId: sandbox!.id, shell: "echo kept > /sandbox/kept.txt" }));
+    const res = await d.sandbox.destroySandbox({ sandboxId: sandbox!.id });
+    expect(res.committedImage).toBe(tag);
+    const again = await d.sandbox.createSandbox({ spec: { language: "python", image: tag, commitOnClose: "" , workdir: "/sandbox"} });
+    try {
+      // The committed image carries the state (a committed sandbox keeps its changes in the container layer).
+      const r = await collect(d.sandbox.exec({ sandboxId: again.sandbox!.id, shell: "cat /sandbox/kept.txt 2>&1 || ls -la /sandbox" }));
+      expect(r.stdout).toBe("kept\n");
+    } finally {
+      await d.sandbox.destroySandbox({ sandboxId: again.sandbox!.id });
+      await docker.getImage(tag).remove({ force: true });
+    }
+  });
+
+  it("attaches to an existing container and never removes it", async () => {
+    const container = await docker.createContainer({ Image: "sandboxd/python:latest", Cmd: ["sleep", "infinity"], User: "1000:1000", HostConfig: { NetworkMode: "none" } });
+    await container.start();
+    try {
+      const { sandbox } = await d.sandbox.createSandbox({ spec: { language: "python", containerId: container.id } });
+      expect(sandbox?.containerId).toBe(container.id);
+      const r = await collect(d.sandbox.run({ sandboxId: sandbox!.id, code: "import socket; print(socket.gethostname())" }));
+      expect(r.stdout.trim()).toBe(container.id.slice(0, 12));
+      expect((await d.sandbox.destroySandbox({ sandboxId: sandbox!.id })).destroyed).toBe(true);
+      expect((await container.inspect()).State.Running).toBe(true);
+    } finally {
+      await container.remove({ force: true });
+    }
+    await expect(d.sandbox.createSandbox({ spec: { language: "python", containerId: "doesnotexist123" } })).rejects.toMatchObject({ code: 5 });
+  });
+});
