@@ -1,0 +1,385 @@
+"""What the sync and asyncio clients share: connection settings, status decoding, request
+building and turning a stream of run events into a result. Nothing here does I/O."""
+
+from __future__ import annotations
+
+import codecs
+import io
+import logging
+import os
+import tarfile
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import grpc
+
+from .const import SandboxBackend
+from .data import ConsoleOutput, ExecutionResult, FileType, PlotOutput
+from .exceptions import (
+    CommandFailedError,
+    ContainerError,
+    RunCancelledError,
+    SandboxError,
+    SandboxTimeoutError,
+    make_error,
+)
+from .security import SecurityPolicy, Violation, apply_policy
+from .v1 import common_pb2
+
+log = logging.getLogger("sandboxd")
+
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
+CHUNK_SIZE = 256 * 1024
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+EXIT_STATUS_NAMES = {v.number: v.name.removeprefix("EXIT_STATUS_") for v in common_pb2.ExitStatus.DESCRIPTOR.values}
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where the daemon is and how to authenticate; arguments win over the environment."""
+
+    address: str
+    token: str | None
+    secure: bool = False
+    root_certificates: bytes | None = None
+
+    @classmethod
+    def resolve(cls, address: str | None = None, token: str | None = None, *, secure: bool | None = None, root_certificates: bytes | None = None) -> Connection:
+        addr = address or os.environ.get("SANDBOXD_ADDRESS") or DEFAULT_ADDRESS
+        tok = token if token is not None else os.environ.get("SANDBOXD_TOKEN") or None
+        use_tls = secure if secure is not None else os.environ.get("SANDBOXD_TLS", "") in {"1", "true", "yes"}
+        return cls(_grpc_target(addr), tok, use_tls, root_certificates)
+
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.token}"),) if self.token else ()
+
+    def channel_options(self) -> list[tuple[str, Any]]:
+        return [
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.primary_user_agent", "sandboxd-python/0.1"),
+        ]
+
+
+def _grpc_target(address: str) -> str:
+    # The daemon's --listen accepts unix:/path; gRPC wants unix:/path or unix:///path.
+    if address.startswith("unix://") or address.startswith("unix:"):
+        return address
+    return address.removeprefix("http://").removeprefix("grpc://")
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+def error_from_rpc(err: grpc.RpcError) -> SandboxError:
+    """The typed exception for a failed call, read from the status and its details."""
+    code: grpc.StatusCode | None = err.code() if hasattr(err, "code") else None  # type: ignore[attr-defined]
+    message: str = (err.details() if hasattr(err, "details") else "") or ""  # type: ignore[attr-defined]
+    trailers: Iterable[tuple[str, Any]] = ()
+    if hasattr(err, "trailing_metadata"):
+        trailers = err.trailing_metadata() or ()  # type: ignore[attr-defined]
+    reason = ""
+    metadata: dict[str, str] = {}
+    violations: list[Violation] = []
+    for key, value in trailers:
+        if key == STATUS_DETAILS_KEY:
+            status = common_pb2.ErrorStatus.FromString(value if isinstance(value, bytes) else value.encode("latin-1"))
+            for anydetail in status.details:
+                detail = common_pb2.ErrorDetail()
+                if anydetail.Unpack(detail):
+                    reason = detail.reason or reason
+                    metadata.update(detail.metadata)
+                    violations.extend(Violation.from_proto(v) for v in detail.violations)
+        elif key == "sandboxd-reason" and not reason:
+            reason = value if isinstance(value, str) else value.decode()
+    return make_error(code, message or (code.name if code else "unknown error"), reason, metadata, violations)
+
+
+# ---------------------------------------------------------------------------- specs
+
+_MEMORY_UNITS = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_memory(value: str | int) -> int:
+    """Docker-style sizes: 512m, 1g, 1GB, or a number of bytes."""
+    if isinstance(value, int):
+        return value
+    s = value.strip().lower().removesuffix("ib").removesuffix("b")
+    if s and s[-1] in _MEMORY_UNITS:
+        return int(float(s[:-1]) * _MEMORY_UNITS[s[-1]])
+    return int(float(s or "0"))
+
+
+def _seconds_to_ms(value: float | None) -> int:
+    return 0 if value is None else max(1, int(round(value * 1000)))
+
+
+def apply_runtime_configs(spec: common_pb2.SandboxSpec, configs: dict[str, Any] | None) -> None:
+    """Maps the docker-py style ``runtime_configs`` llm-sandbox passes to the engine."""
+    for key, value in (configs or {}).items():
+        if key in {"mem_limit", "memory"}:
+            spec.resources.memory_bytes = parse_memory(value)
+        elif key == "nano_cpus":
+            spec.resources.cpus = value / 1e9
+        elif key in {"cpus", "cpu_count"}:
+            spec.resources.cpus = float(value)
+        elif key == "cpu_quota":
+            spec.resources.cpus = value / float(configs.get("cpu_period", 100_000) or 100_000)  # type: ignore[union-attr]
+        elif key == "cpu_period":
+            continue
+        elif key == "pids_limit":
+            spec.resources.pids = int(value)
+        elif key in {"environment", "env"}:
+            items = value.items() if isinstance(value, dict) else (str(e).split("=", 1) for e in value)
+            for k, v in items:
+                spec.env[k] = v
+        elif key == "network_mode":
+            spec.network = common_pb2.NETWORK_MODE_NONE if value in {"none", None} else common_pb2.NETWORK_MODE_BRIDGE
+        elif key == "network_disabled":
+            if value:
+                spec.network = common_pb2.NETWORK_MODE_NONE
+        elif key == "user":
+            spec.user = str(value)
+        elif key == "labels":
+            spec.labels.update(value)
+        elif key == "working_dir":
+            spec.workdir = value
+        else:
+            # The daemon applies its own hardening (read-only root, no capabilities, ...);
+            # engine options beyond these have no equivalent over the API.
+            warnings.warn(f"sandboxd: runtime_configs[{key!r}] has no sandboxd equivalent and is ignored", stacklevel=4)
+
+
+def dockerfile_to_proto(path: str | os.PathLike[str], spec: common_pb2.SandboxSpec, max_context_bytes: int = 32 * 1024 * 1024) -> None:
+    """A Dockerfile path becomes its content plus the files beside it (the build context)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "Dockerfile"
+    spec.dockerfile.content = p.read_text(encoding="utf-8")
+    total = 0
+    for f in sorted(p.parent.rglob("*")):
+        if not f.is_file() or f == p or ".git" in f.relative_to(p.parent).parts:
+            continue
+        data = f.read_bytes()
+        total += len(data)
+        if total > max_context_bytes:
+            msg = f"the build context beside {p} is over {max_context_bytes} bytes"
+            raise ValueError(msg)
+        spec.dockerfile.context_files[f.relative_to(p.parent).as_posix()] = data
+
+
+@dataclass
+class SessionOptions:
+    """llm-sandbox's constructor arguments, kept as given, turned into a SandboxSpec once."""
+
+    lang: str = "python"
+    image: str | None = None
+    dockerfile: str | None = None
+    backend: SandboxBackend | str = SandboxBackend.DOCKER
+    workdir: str | None = "/sandbox"
+    runtime_configs: dict[str, Any] | None = None
+    security_policy: SecurityPolicy | str | None = None
+    default_timeout: float | None = None
+    execution_timeout: float | None = None
+    session_timeout: float | None = None
+    idle_timeout: float | None = None
+    keep_template: bool = False
+    commit_container: bool | str = False
+    container_id: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    enable_plotting: bool = True
+
+    def to_spec(self) -> common_pb2.SandboxSpec:
+        spec = common_pb2.SandboxSpec(language=str(self.lang))
+        if self.image:
+            spec.image = self.image
+        if self.dockerfile:
+            dockerfile_to_proto(self.dockerfile, spec)
+        spec.backend = SandboxBackend(self.backend).to_proto()
+        if self.workdir:
+            spec.workdir = self.workdir
+        apply_runtime_configs(spec, self.runtime_configs)
+        apply_policy(spec, self.security_policy)
+        timeout = self.execution_timeout if self.execution_timeout is not None else self.default_timeout
+        spec.execution_timeout_ms = _seconds_to_ms(timeout)
+        spec.ttl_ms = _seconds_to_ms(self.session_timeout)
+        spec.idle_timeout_ms = _seconds_to_ms(self.idle_timeout)
+        if self.commit_container:
+            spec.commit_on_close = self.commit_container if isinstance(self.commit_container, str) else (self.image or f"sandboxd/{self.lang}") .split(":")[0] + ":committed"
+        if self.container_id:
+            spec.container_id = self.container_id
+        spec.env.update(self.env)
+        spec.labels.update(self.labels)
+        if not self.enable_plotting:
+            spec.artifacts.disable_plot_capture = True
+        return spec
+
+
+SESSION_OPTION_NAMES = set(SessionOptions.__dataclass_fields__)
+# llm-sandbox arguments that mean nothing for a daemon-hosted sandbox.
+IGNORED_OPTIONS = {"client", "stream", "skip_environment_setup", "kube_namespace", "pod_manifest", "env_vars", "mounts", "encoding_errors"}
+
+
+def session_options(kwargs: dict[str, Any]) -> SessionOptions:
+    known = {k: v for k, v in kwargs.items() if k in SESSION_OPTION_NAMES and v is not None}
+    for k in kwargs:
+        if k in IGNORED_OPTIONS:
+            if k == "env_vars" and isinstance(kwargs[k], dict):
+                known.setdefault("env", {}).update(kwargs[k])
+            continue
+        if k not in SESSION_OPTION_NAMES:
+            msg = f"SandboxSession() got an unexpected keyword argument {k!r}"
+            raise TypeError(msg)
+    return SessionOptions(**known)
+
+
+# ---------------------------------------------------------------------------- runs
+
+TextCallback = Callable[[str], Any]
+
+
+class RunCollector:
+    """Folds a run's events into a result, calling the output callbacks as data arrives.
+
+    Output of an install phase is kept apart: llm-sandbox's ``run`` returns what the code
+    printed, not what pip printed.
+    """
+
+    def __init__(self, on_stdout: TextCallback | None = None, on_stderr: TextCallback | None = None) -> None:
+        self.on_stdout = on_stdout
+        self.on_stderr = on_stderr
+        self._decoders = {s: codecs.getincrementaldecoder("utf-8")("replace") for s in (common_pb2.STREAM_STDOUT, common_pb2.STREAM_STDERR)}
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self.install_output: list[str] = []
+        self.artifacts: list[common_pb2.Artifact] = []
+        self.displays: list[common_pb2.DisplayData] = []
+        self.errors: list[common_pb2.CellError] = []
+        self.run_id = ""
+        self.exited: common_pb2.RunExited | None = None
+
+    def feed(self, event: common_pb2.RunEvent) -> list[tuple[TextCallback, str]]:
+        """Records one event; returns the callbacks to call (the async client awaits them)."""
+        kind = event.WhichOneof("event")
+        calls: list[tuple[TextCallback, str]] = []
+        if kind == "started":
+            if not self.run_id:
+                self.run_id = event.started.run_id
+        elif kind == "output":
+            out = event.output
+            text = self._decoders[out.stream].decode(out.data)
+            if out.phase == common_pb2.RUN_PHASE_INSTALL:
+                self.install_output.append(text)
+            elif out.stream == common_pb2.STREAM_STDERR:
+                self.stderr.append(text)
+                if self.on_stderr and text:
+                    calls.append((self.on_stderr, text))
+            else:
+                self.stdout.append(text)
+                if self.on_stdout and text:
+                    calls.append((self.on_stdout, text))
+        elif kind == "artifact":
+            self.artifacts.append(event.artifact)
+        elif kind == "display":
+            self.displays.append(event.display)
+        elif kind == "error":
+            self.errors.append(event.error)
+        elif kind == "exited":
+            self.exited = event.exited
+            for stream, decoder in self._decoders.items():
+                tail = decoder.decode(b"", final=True)
+                if tail:
+                    (self.stderr if stream == common_pb2.STREAM_STDERR else self.stdout).append(tail)
+        return calls
+
+    def result(self, timeout: float | None = None, command: str = "") -> ConsoleOutput:
+        """The console output, or the llm-sandbox exception for how the run ended."""
+        ex = self.exited
+        stdout, stderr = "".join(self.stdout), "".join(self.stderr)
+        if ex is None:
+            msg = "the run's stream ended without an exit event"
+            raise ContainerError(msg)
+        status = EXIT_STATUS_NAMES.get(ex.status, "UNSPECIFIED")
+        exit_code = ex.exit_code
+        if ex.status in (common_pb2.EXIT_STATUS_KILLED, common_pb2.EXIT_STATUS_OOM, common_pb2.EXIT_STATUS_TIMEOUT):
+            exit_code = 128 + (ex.signal or 9)
+        if self.errors and exit_code == 0:
+            exit_code = 1  # an IPython cell that raised
+        result = ConsoleOutput(
+            exit_code=exit_code,
+            stdout=stdout,
+            stderr=stderr,
+            status=status,
+            signal=ex.signal,
+            duration_ms=ex.duration_ms,
+            truncated=ex.truncated,
+            run_id=self.run_id,
+        )
+        if ex.status == common_pb2.EXIT_STATUS_TIMEOUT:
+            limit = timeout if timeout is not None else None
+            msg = ex.message or "execution timed out"
+            raise SandboxTimeoutError(msg, limit, result=result, reason="RUN_TIMEOUT")
+        if ex.status == common_pb2.EXIT_STATUS_CANCELLED:
+            raise RunCancelledError(ex.message or "the run was cancelled", reason="RUN_CANCELLED")
+        if ex.status == common_pb2.EXIT_STATUS_LOST:
+            raise ContainerError(ex.message or "the run was lost", reason="RUN_LOST")
+        if ex.phase == common_pb2.RUN_PHASE_INSTALL and exit_code != 0:
+            raise CommandFailedError(command or "library installation", exit_code, "".join(self.install_output))
+        return result
+
+
+def execution_result(out: ConsoleOutput, plots: list[PlotOutput]) -> ExecutionResult:
+    fields = {k: getattr(out, k) for k in ConsoleOutput.__dataclass_fields__}
+    return ExecutionResult(**fields, plots=plots)
+
+
+def plot_output(artifact: common_pb2.Artifact, content: bytes) -> PlotOutput:
+    import base64
+
+    return PlotOutput(
+        format=FileType.from_format(artifact.format, artifact.mime_type),
+        content_base64=base64.b64encode(content).decode("ascii"),
+        width=artifact.width or None,
+        height=artifact.height or None,
+        dpi=artifact.dpi or None,
+        id=artifact.id,
+        name=artifact.name,
+        index=artifact.index,
+    )
+
+
+# ---------------------------------------------------------------------------- files
+
+
+def tar_directory(src: Path) -> bytes:
+    """A directory as an uncompressed tar, paths relative to it, no symlinks followed."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for entry in sorted(src.rglob("*")):
+            tar.add(entry, arcname=entry.relative_to(src).as_posix(), recursive=False)
+    return buf.getvalue()
+
+
+def extract_tar_safely(data: bytes, dest: Path) -> None:
+    """Unpacks a tar from the sandbox, refusing absolute paths, '..' and links."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+        members = []
+        for m in tar.getmembers():
+            parts = PurePosixPath(m.name).parts
+            if m.name.startswith("/") or ".." in parts or m.issym() or m.islnk() or not (m.isfile() or m.isdir()):
+                log.warning("sandboxd: skipping unsafe archive member %s", m.name)
+                continue
+            members.append(m)
+        tar.extractall(dest, members=members, filter="data") if hasattr(tarfile, "data_filter") else tar.extractall(dest, members=members)  # noqa: S202
+
+
+def chunks(data: bytes, size: int = CHUNK_SIZE) -> Iterable[bytes]:
+    for i in range(0, len(data), size):
+        yield data[i : i + size]

@@ -1,0 +1,193 @@
+"""The asyncio low-level client: the same calls as :class:`sandboxd.Client`, awaited."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from .._core import CHUNK_SIZE, Connection, error_from_rpc
+from ..exceptions import ContainerError
+from ..v1 import common_pb2, interactive_service_pb2 as isvc, interactive_service_pb2_grpc, sandbox_service_pb2 as svc, sandbox_service_pb2_grpc
+
+
+class Client:
+    """A grpc.aio connection to sandboxd; create it inside the running event loop."""
+
+    def __init__(
+        self,
+        address: str | None = None,
+        token: str | None = None,
+        *,
+        secure: bool | None = None,
+        root_certificates: bytes | None = None,
+        channel: grpc.aio.Channel | None = None,
+        timeout: float | None = 120.0,
+    ) -> None:
+        self.connection = Connection.resolve(address, token, secure=secure, root_certificates=root_certificates)
+        self._owns_channel = channel is None
+        if channel is None:
+            opts = self.connection.channel_options()
+            if self.connection.secure:
+                channel = grpc.aio.secure_channel(self.connection.address, grpc.ssl_channel_credentials(self.connection.root_certificates), options=opts)
+            else:
+                channel = grpc.aio.insecure_channel(self.connection.address, options=opts)
+        self.channel = channel
+        self.timeout = timeout
+        self.sandboxes = sandbox_service_pb2_grpc.SandboxServiceStub(channel)
+        self.interactive = interactive_service_pb2_grpc.InteractiveServiceStub(channel)
+
+    async def _unary(self, method: Any, request: Any, timeout: float | None = None) -> Any:
+        try:
+            return await method(request, metadata=self.connection.metadata(), timeout=timeout or self.timeout)
+        except grpc.RpcError as err:
+            raise error_from_rpc(err) from None
+
+    async def _events(self, method: Any, request: Any) -> AsyncIterator[common_pb2.RunEvent]:
+        call = method(request, metadata=self.connection.metadata())
+        try:
+            async for response in call:
+                yield response.event
+        except grpc.RpcError as err:
+            raise error_from_rpc(err) from None
+        finally:
+            call.cancel()
+
+    async def close(self) -> None:
+        if self._owns_channel:
+            await self.channel.close()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # sandboxes
+    async def create_sandbox(self, spec: common_pb2.SandboxSpec) -> common_pb2.Sandbox:
+        return (await self._unary(self.sandboxes.CreateSandbox, svc.CreateSandboxRequest(spec=spec), timeout=3600)).sandbox
+
+    async def get_sandbox(self, sandbox_id: str) -> common_pb2.Sandbox:
+        return (await self._unary(self.sandboxes.GetSandbox, svc.GetSandboxRequest(sandbox_id=sandbox_id))).sandbox
+
+    async def list_sandboxes(self, labels: Mapping[str, str] | None = None) -> list[common_pb2.Sandbox]:
+        return list((await self._unary(self.sandboxes.ListSandboxes, svc.ListSandboxesRequest(labels=dict(labels or {})))).sandboxes)
+
+    async def destroy_sandbox(self, sandbox_id: str) -> svc.DestroySandboxResponse:
+        return await self._unary(self.sandboxes.DestroySandbox, svc.DestroySandboxRequest(sandbox_id=sandbox_id), timeout=600)
+
+    # runs
+    def run(self, request: svc.RunRequest) -> AsyncIterator[common_pb2.RunEvent]:
+        return self._events(self.sandboxes.Run, request)
+
+    def exec(self, request: svc.ExecRequest) -> AsyncIterator[common_pb2.RunEvent]:
+        return self._events(self.sandboxes.Exec, request)
+
+    def install(self, sandbox_id: str, libraries: list[str], timeout_ms: int = 0) -> AsyncIterator[common_pb2.RunEvent]:
+        return self._events(self.sandboxes.Install, svc.InstallRequest(sandbox_id=sandbox_id, libraries=libraries, timeout_ms=timeout_ms))
+
+    def attach(self, run_id: str, offset: int = 0) -> AsyncIterator[common_pb2.RunEvent]:
+        return self._events(self.sandboxes.Attach, svc.AttachRequest(run_id=run_id, offset=offset))
+
+    async def signal(self, run_id: str, signal: str) -> None:
+        await self._unary(self.sandboxes.Signal, svc.SignalRequest(run_id=run_id, signal=signal))
+
+    async def write_input(self, run_id: str, data: bytes = b"", close: bool = False) -> None:
+        await self._unary(self.sandboxes.WriteInput, svc.WriteInputRequest(run_id=run_id, data=data, close=close))
+
+    # files
+    async def upload(self, sandbox_id: str, path: str, data: bytes, kind: int = svc.TRANSFER_KIND_FILE, mode: int = 0, progress: Callable[[int, int], None] | None = None) -> svc.UploadFilesResponse:
+        async def requests() -> AsyncIterator[svc.UploadFilesRequest]:
+            yield svc.UploadFilesRequest(header=svc.UploadHeader(sandbox_id=sandbox_id, path=path, kind=kind, mode=mode))
+            sent = 0
+            for i in range(0, len(data), CHUNK_SIZE):
+                chunk = data[i : i + CHUNK_SIZE]
+                sent += len(chunk)
+                yield svc.UploadFilesRequest(chunk=chunk)
+                if progress:
+                    progress(sent, len(data))
+
+        res = await self._unary(self.sandboxes.UploadFiles, requests(), timeout=3600)
+        if res.sha256 and res.sha256 != hashlib.sha256(data).hexdigest():
+            msg = f"upload to {path} was corrupted in transit (sha256 mismatch)"
+            raise ContainerError(msg)
+        return res
+
+    async def download(self, sandbox_id: str, path: str, kind: int = svc.TRANSFER_KIND_UNSPECIFIED, progress: Callable[[int, int], None] | None = None) -> tuple[svc.DownloadHeader, bytes]:
+        call = self.sandboxes.DownloadFiles(svc.DownloadFilesRequest(sandbox_id=sandbox_id, path=path, kind=kind), metadata=self.connection.metadata())
+        header = svc.DownloadHeader()
+        parts: list[bytes] = []
+        digest = hashlib.sha256()
+        trailer: svc.DownloadTrailer | None = None
+        try:
+            async for res in call:
+                which = res.WhichOneof("message")
+                if which == "header":
+                    header = res.header
+                elif which == "chunk":
+                    parts.append(res.chunk)
+                    digest.update(res.chunk)
+                    if progress:
+                        progress(sum(len(p) for p in parts), header.size)
+                elif which == "trailer":
+                    trailer = res.trailer
+        except grpc.RpcError as err:
+            raise error_from_rpc(err) from None
+        finally:
+            call.cancel()
+        if trailer is not None and trailer.sha256 and trailer.sha256 != digest.hexdigest():
+            msg = f"download of {path} was corrupted in transit (sha256 mismatch)"
+            raise ContainerError(msg)
+        return header, b"".join(parts)
+
+    # artifacts
+    async def list_artifacts(self, sandbox_id: str) -> list[common_pb2.Artifact]:
+        return list((await self._unary(self.sandboxes.ListArtifacts, svc.ListArtifactsRequest(sandbox_id=sandbox_id))).artifacts)
+
+    async def download_artifact(self, sandbox_id: str, artifact_id: str) -> tuple[common_pb2.Artifact, bytes]:
+        call = self.sandboxes.DownloadArtifact(svc.DownloadArtifactRequest(sandbox_id=sandbox_id, artifact_id=artifact_id), metadata=self.connection.metadata())
+        artifact = common_pb2.Artifact()
+        parts: list[bytes] = []
+        try:
+            async for res in call:
+                which = res.WhichOneof("message")
+                if which == "artifact":
+                    artifact = res.artifact
+                elif which == "chunk":
+                    parts.append(res.chunk)
+        except grpc.RpcError as err:
+            raise error_from_rpc(err) from None
+        finally:
+            call.cancel()
+        return artifact, b"".join(parts)
+
+    async def clear_artifacts(self, sandbox_id: str) -> int:
+        return (await self._unary(self.sandboxes.ClearArtifacts, svc.ClearArtifactsRequest(sandbox_id=sandbox_id))).cleared
+
+    async def check_code(self, request: svc.CheckCodeRequest) -> svc.CheckCodeResponse:
+        return await self._unary(self.sandboxes.CheckCode, request)
+
+    # interactive sessions
+    async def create_session(self, request: isvc.CreateSessionRequest) -> isvc.Session:
+        return (await self._unary(self.interactive.CreateSession, request, timeout=600)).session
+
+    def session_run(self, session_id: str, code: str, timeout_ms: int = 0, stdin: bytes = b"") -> AsyncIterator[common_pb2.RunEvent]:
+        return self._events(self.interactive.Run, isvc.InteractiveServiceRunRequest(session_id=session_id, code=code, timeout_ms=timeout_ms, stdin=stdin))
+
+    async def interrupt_session(self, session_id: str) -> bool:
+        return (await self._unary(self.interactive.Interrupt, isvc.InterruptRequest(session_id=session_id))).interrupted
+
+    async def reset_session(self, session_id: str) -> None:
+        await self._unary(self.interactive.Reset, isvc.ResetRequest(session_id=session_id))
+
+    async def session_history(self, session_id: str, limit: int = 0) -> list[isvc.HistoryEntry]:
+        return list((await self._unary(self.interactive.GetHistory, isvc.GetHistoryRequest(session_id=session_id, limit=limit))).entries)
+
+    async def list_sessions(self, sandbox_id: str = "") -> list[isvc.Session]:
+        return list((await self._unary(self.interactive.ListSessions, isvc.ListSessionsRequest(sandbox_id=sandbox_id))).sessions)
+
+    async def close_session(self, session_id: str) -> None:
+        await self._unary(self.interactive.CloseSession, isvc.CloseSessionRequest(session_id=session_id))

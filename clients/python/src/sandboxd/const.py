@@ -1,0 +1,56 @@
+"""Names shared with llm-sandbox: backends and languages."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from .v1 import common_pb2
+
+
+class StrEnum(str, Enum):
+    """A str enum that compares equal to its value and looks values up case-insensitively."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    @classmethod
+    def _missing_(cls, value: object) -> StrEnum | None:
+        if isinstance(value, str):
+            for member in cls:
+                if member.value.lower() == value.lower():
+                    return member
+        return None
+
+
+class SandboxBackend(StrEnum):
+    """Container engines the daemon can host a sandbox on."""
+
+    DOCKER = "docker"
+    KUBERNETES = "kubernetes"
+    PODMAN = "podman"
+    MICROMAMBA = "micromamba"  # llm-sandbox's name; the daemon has no such backend
+
+    def to_proto(self) -> int:
+        return _BACKENDS[self]
+
+
+_BACKENDS = {
+    SandboxBackend.DOCKER: common_pb2.BACKEND_DOCKER,
+    SandboxBackend.KUBERNETES: common_pb2.BACKEND_KUBERNETES,
+    SandboxBackend.PODMAN: common_pb2.BACKEND_PODMAN,
+    SandboxBackend.MICROMAMBA: common_pb2.BACKEND_UNSPECIFIED,
+}
+
+
+class SupportedLanguage(StrEnum):
+    """Languages the daemon runs."""
+
+    PYTHON = "python"
+    JAVA = "java"
+    JAVASCRIPT = "javascript"
+    TYPESCRIPT = "typescript"
+    CPP = "cpp"
+    GO = "go"
+    RUBY = "ruby"
+    R = "r"
+    BASH = "bash"

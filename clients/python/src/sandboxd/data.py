@@ -1,0 +1,85 @@
+"""Results as llm-sandbox returns them, plus what the daemon adds (status, signal, timing)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+
+
+class FileType(Enum):
+    """Formats of captured artifacts."""
+
+    PNG = "png"
+    JPEG = "jpeg"
+    PDF = "pdf"
+    SVG = "svg"
+    CSV = "csv"
+    JSON = "json"
+    TXT = "txt"
+    HTML = "html"
+
+    @classmethod
+    def from_format(cls, fmt: str, mime_type: str = "") -> FileType:
+        key = (fmt or mime_type.rsplit("/", 1)[-1]).lower().replace("jpg", "jpeg").replace("svg+xml", "svg")
+        for member in cls:
+            if member.value == key:
+                return member
+        return cls.PNG if mime_type.startswith("image/") else cls.TXT
+
+
+@dataclass(frozen=True)
+class PlotOutput:
+    """A plot or other captured artifact, content base64 encoded."""
+
+    format: FileType
+    content_base64: str
+    width: int | None = None
+    height: int | None = None
+    dpi: int | None = None
+    # sandboxd: the artifact's id, name and per-sandbox plot counter.
+    id: str = ""
+    name: str = ""
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class ConsoleOutput:
+    """stdout, stderr and the exit code of code or a command.
+
+    ``status`` says how it ended (``EXITED``, ``KILLED``, ``OOM``, ...); for a process
+    killed by a signal ``exit_code`` is ``128 + signal``, as a shell reports it.
+    """
+
+    exit_code: int = 0
+    stderr: str = ""
+    stdout: str = ""
+    status: str = "EXITED"
+    signal: int = 0
+    duration_ms: int = 0
+    truncated: bool = False
+    run_id: str = ""
+
+    def text(self) -> str:
+        """Deprecated in llm-sandbox: use ``stdout``."""
+        return self.stdout
+
+    def success(self) -> bool:
+        """True when the exit code is 0."""
+        return not self.exit_code
+
+    def to_json(self, include_plots: bool = False) -> str:
+        result = asdict(self)
+        if not include_plots:
+            result.pop("plots", None)
+        else:
+            for p in result.get("plots", []):
+                p["format"] = p["format"].value
+        return json.dumps(result, indent=2)
+
+
+@dataclass(frozen=True)
+class ExecutionResult(ConsoleOutput):
+    """A run's console output plus the plots it produced."""
+
+    plots: list[PlotOutput] = field(default_factory=list)

@@ -1,0 +1,268 @@
+"""Exceptions, named as llm-sandbox names them so existing ``except`` clauses keep working.
+
+Every error the daemon sends becomes one of these through :func:`error_from_rpc`: the gRPC
+status code picks the family and the machine-readable reason from the status details
+(``sandboxd.v1.ErrorDetail``) picks the exact class. Each carries ``code`` (the
+``grpc.StatusCode``), ``reason``, ``metadata`` and ``violations`` for programs that want
+more than the message.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+if TYPE_CHECKING:
+    from .security import SecurityIssueSeverity, SecurityPattern, Violation
+
+
+class SandboxError(Exception):
+    """Base exception for all sandbox related errors."""
+
+    code: grpc.StatusCode | None = None
+    reason: str = ""
+    metadata: dict[str, str]
+    violations: list[Violation]
+
+    def __init__(self, message: str = "", **info: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.metadata = {}
+        self.violations = []
+        _attach(self, info)
+
+    @property
+    def request_id(self) -> str:
+        """The daemon's request id, for its log."""
+        return self.metadata.get("request_id", "")
+
+
+def _attach(err: SandboxError, info: dict[str, Any]) -> None:
+    for key in ("code", "reason", "metadata", "violations"):
+        if key in info and info[key] is not None:
+            setattr(err, key, info[key])
+
+
+class ContainerError(SandboxError):
+    """Raised when container operations fail."""
+
+
+class SecurityError(SandboxError):
+    """Raised for security related issues."""
+
+
+class ResourceError(SandboxError):
+    """Raised when resource limits are exceeded."""
+
+
+class ValidationError(SandboxError):
+    """Raised when input validation fails."""
+
+
+class ExtraArgumentsError(SandboxError):
+    """Raised when extra arguments are provided."""
+
+
+class LanguageNotSupportedError(SandboxError):
+    """Raised when the language is not supported."""
+
+    def __init__(self, lang: str, message: str | None = None, **info: Any) -> None:
+        super().__init__(message or f"Language {lang} is not supported", **info)
+        self.lang = lang
+
+
+class ImageNotFoundError(SandboxError):
+    """Raised when the image is not found."""
+
+    def __init__(self, image: str, message: str | None = None, **info: Any) -> None:
+        super().__init__(message or f"Image {image} not found", **info)
+        self.image = image
+
+
+class NotOpenSessionError(SandboxError):
+    """Raised when the session is not open."""
+
+    def __init__(self, message: str | None = None, **info: Any) -> None:
+        super().__init__(message or "Session is not open. Please call open() method before running code.", **info)
+
+
+class LibraryInstallationNotSupportedError(SandboxError):
+    """Raised when the library installation is not supported."""
+
+    def __init__(self, lang: str, message: str | None = None, **info: Any) -> None:
+        super().__init__(message or f"Library installation is not supported for {lang}", **info)
+        self.lang = lang
+
+
+class CommandEmptyError(SandboxError):
+    """Raised when the command is empty."""
+
+    def __init__(self, message: str | None = None, **info: Any) -> None:
+        super().__init__(message or "Command cannot be empty", **info)
+
+
+class CommandFailedError(SandboxError):
+    """Raised when a command fails."""
+
+    def __init__(self, command: str, exit_code: int, output: str, **info: Any) -> None:
+        super().__init__(f"Command {command} failed with exit code {exit_code}:\n{output}", **info)
+        self.command = command
+        self.exit_code = exit_code
+        self.output = output
+
+
+class UnsupportedBackendError(SandboxError):
+    """Raised when an unsupported backend is provided."""
+
+    def __init__(self, backend: str, message: str | None = None, **info: Any) -> None:
+        super().__init__(message or f"Unsupported backend: {backend}", **info)
+        self.backend = backend
+
+
+class MissingDependencyError(SandboxError):
+    """Raised when a required dependency is not installed."""
+
+
+class LanguageNotSupportPlotError(SandboxError):
+    """Raised when the language does not support plot detection."""
+
+    def __init__(self, lang: str, message: str | None = None, **info: Any) -> None:
+        super().__init__(message or f"Language {lang} does not support plot detection", **info)
+        self.lang = lang
+
+
+class InvalidRegexPatternError(SandboxError):
+    """Raised when a regex pattern is invalid."""
+
+    def __init__(self, pattern: str, message: str | None = None, **info: Any) -> None:
+        super().__init__(message or f"Invalid regex pattern: {pattern}", **info)
+        self.pattern = pattern
+
+
+class SecurityViolationError(SandboxError):
+    """Raised when a security policy is violated; ``violations`` lists what matched."""
+
+
+class SecurityPolicyViolation(SecurityViolationError):  # noqa: N818 - llm-sandbox's name
+    """Raised when the policy blocks code; carries the violations and the threshold."""
+
+    def __init__(
+        self,
+        violations: list[SecurityPattern] | list[Violation],
+        severity_threshold: SecurityIssueSeverity | None = None,
+        message: str | None = None,
+        **info: Any,
+    ) -> None:
+        self.severity_threshold = severity_threshold
+        super().__init__(message or _violation_message(violations, severity_threshold), **info)
+        self.violations = list(violations)  # type: ignore[arg-type]
+
+
+def _violation_message(violations: list[Any], threshold: Any) -> str:
+    if not violations:
+        return "Security policy violation: code blocked by enforced security policy"
+    part = f" (threshold: {threshold.name})" if threshold is not None else ""
+    items = [f"  - [{v.severity.name}] {v.description} (pattern: {getattr(v, 'pattern', getattr(v, 'rule', ''))})" for v in violations]
+    return f"Security policy violation{part}: {len(violations)} issue(s) detected\n" + "\n".join(items)
+
+
+class SandboxTimeoutError(SandboxError):
+    """Raised when an operation times out.
+
+    ``timeout_duration`` is the limit in seconds; for a run that hit its deadline,
+    ``result`` holds what it printed before it was killed.
+    """
+
+    def __init__(self, message: str, timeout_duration: float | None = None, **info: Any) -> None:
+        super().__init__(message, **info)
+        self.timeout_duration = timeout_duration
+        self.result: Any = info.get("result")
+
+
+# sandboxd-specific refinements; each still derives from the llm-sandbox family above.
+
+
+class AuthenticationError(SecurityError):
+    """The daemon refused the call's credentials (missing or wrong bearer token)."""
+
+
+class PermissionDeniedError(SecurityError):
+    """The caller may not do this (another tenant's sandbox, a refused library, ...)."""
+
+
+class SandboxNotFoundError(ContainerError):
+    """No sandbox (or run, session, artifact) with that id exists for this caller."""
+
+
+class SandboxStateError(ContainerError):
+    """The sandbox cannot do this now: it stopped, expired or is being destroyed."""
+
+
+class DaemonUnavailableError(ContainerError):
+    """The daemon or its container engine cannot be reached."""
+
+
+class RunCancelledError(SandboxError):
+    """The run was cancelled or interrupted before it finished."""
+
+
+class UnimplementedError(SandboxError):
+    """The daemon does not implement this call (an older daemon, or a feature turned off)."""
+
+
+_REASONS: dict[str, type[SandboxError]] = {
+    "LANGUAGE_NOT_SUPPORTED": LanguageNotSupportedError,
+    "LANGUAGE_MISMATCH": ValidationError,
+    "IMAGE_MISSING": ImageNotFoundError,
+    "IMAGE_BUILD_FAILED": ContainerError,
+    "INSTALL_NOT_SUPPORTED": LibraryInstallationNotSupportedError,
+    "POLICY_VIOLATION": SecurityPolicyViolation,
+    "SANDBOX_NOT_FOUND": SandboxNotFoundError,
+    "RUN_NOT_FOUND": SandboxNotFoundError,
+    "SESSION_NOT_FOUND": SandboxNotFoundError,
+    "SANDBOX_EXPIRED": SandboxStateError,
+    "SANDBOX_STOPPED": SandboxStateError,
+    "SANDBOX_DESTROYED": SandboxStateError,
+    "ENGINE_UNAVAILABLE": DaemonUnavailableError,
+    "INVALID_REGEX": InvalidRegexPatternError,
+}
+
+_CODES: dict[grpc.StatusCode, type[SandboxError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: ValidationError,
+    grpc.StatusCode.OUT_OF_RANGE: ValidationError,
+    grpc.StatusCode.NOT_FOUND: SandboxNotFoundError,
+    grpc.StatusCode.ALREADY_EXISTS: ContainerError,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
+    grpc.StatusCode.UNAUTHENTICATED: AuthenticationError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceError,
+    grpc.StatusCode.FAILED_PRECONDITION: SandboxStateError,
+    grpc.StatusCode.UNAVAILABLE: DaemonUnavailableError,
+    grpc.StatusCode.DEADLINE_EXCEEDED: SandboxTimeoutError,
+    grpc.StatusCode.CANCELLED: RunCancelledError,
+    grpc.StatusCode.UNIMPLEMENTED: UnimplementedError,
+}
+
+
+def make_error(code: grpc.StatusCode | None, message: str, reason: str, metadata: dict[str, str], violations: list[Violation]) -> SandboxError:
+    """Builds the exception for a status: the reason decides first, then the code."""
+    cls = _REASONS.get(reason)
+    if cls is None and violations:
+        cls = SecurityPolicyViolation
+    if cls is None:
+        cls = _CODES.get(code, SandboxError) if code is not None else SandboxError
+    info: dict[str, Any] = {"code": code, "reason": reason, "metadata": metadata, "violations": violations}
+    err: SandboxError
+    if cls is LanguageNotSupportedError or cls is LibraryInstallationNotSupportedError or cls is LanguageNotSupportPlotError:
+        err = cls(metadata.get("language", ""), message, **info)  # type: ignore[call-arg]
+    elif cls is ImageNotFoundError:
+        err = ImageNotFoundError(metadata.get("image", ""), message, **info)
+    elif cls is InvalidRegexPatternError:
+        err = InvalidRegexPatternError(metadata.get("pattern", ""), message, **info)
+    elif cls is SecurityPolicyViolation:
+        err = SecurityPolicyViolation(violations, None, message, **info)
+    elif cls is SandboxTimeoutError:
+        err = SandboxTimeoutError(message, None, **info)
+    else:
+        err = cls(message, **info)
+    return err

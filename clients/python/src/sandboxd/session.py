@@ -1,0 +1,392 @@
+"""llm-sandbox's sessions, hosted by sandboxd: change the import, keep the code.
+
+    from sandboxd import SandboxSession   # was: from llm_sandbox import SandboxSession
+
+    with SandboxSession(lang="python") as session:
+        print(session.run("print('hi')").stdout)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from . import _core
+from ._core import RunCollector, TextCallback, session_options
+from .client import Client
+from .const import SandboxBackend, SupportedLanguage
+from .data import ConsoleOutput, ExecutionResult, PlotOutput
+from .exceptions import CommandEmptyError, NotOpenSessionError, UnimplementedError
+from .security import SecurityPolicy, Violation
+from .v1 import common_pb2, interactive_service_pb2 as isvc, sandbox_service_pb2 as svc
+
+log = logging.getLogger("sandboxd")
+
+
+class SandboxSession:
+    """A sandbox on a sandboxd daemon, with llm-sandbox's session API.
+
+    Takes llm-sandbox's arguments (``lang``, ``image``, ``dockerfile``, ``backend``,
+    ``workdir``, ``runtime_configs``, ``security_policy``, ``default_timeout``,
+    ``execution_timeout``, ``session_timeout``, ``keep_template``, ``commit_container``,
+    ``container_id``, ``verbose``) plus sandboxd's own: ``address`` and ``token`` (default
+    ``SANDBOXD_ADDRESS`` / ``SANDBOXD_TOKEN``), ``client`` (share one connection),
+    ``sandbox_id`` (use an existing sandbox; it is left running on close), ``env``,
+    ``labels`` and ``idle_timeout``. Timeouts are in seconds.
+    """
+
+    def __init__(
+        self,
+        backend: SandboxBackend | str = SandboxBackend.DOCKER,
+        *,
+        address: str | None = None,
+        token: str | None = None,
+        client: Client | None = None,
+        sandbox_id: str | None = None,
+        verbose: bool = False,
+        **options: Any,
+    ) -> None:
+        if isinstance(client, Client) or client is None:
+            self._client = client
+        else:  # llm-sandbox passes a docker/podman client as `client`: not ours.
+            self._client = None
+        self._owns_client = self._client is None
+        self._address, self._token = address, token
+        self.options = session_options({"backend": backend, **options})
+        self.config = self.options  # llm-sandbox code reads session.config.lang and friends
+        self.verbose = verbose
+        self.sandbox_id = sandbox_id or ""
+        self._owns_sandbox = sandbox_id is None
+        self.sandbox: common_pb2.Sandbox | None = None
+        self.is_open = False
+        if verbose and not log.handlers:
+            logging.basicConfig(level=logging.INFO)
+            log.setLevel(logging.DEBUG)
+
+    # -------------------------------------------------------------- lifecycle
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            self._client = Client(self._address, self._token)
+        return self._client
+
+    @property
+    def container(self) -> common_pb2.Sandbox | None:
+        """llm-sandbox code checks ``session.container``; here it is the sandbox."""
+        return self.sandbox if self.is_open else None
+
+    @property
+    def container_id(self) -> str:
+        return self.sandbox.container_id if self.sandbox else ""
+
+    @property
+    def lang(self) -> str:
+        return str(self.options.lang)
+
+    def open(self) -> None:
+        """Creates the sandbox (or looks up ``sandbox_id``)."""
+        if self.is_open:
+            return
+        if self.sandbox_id:
+            self.sandbox = self.client.get_sandbox(self.sandbox_id)
+        else:
+            self.sandbox = self.client.create_sandbox(self.options.to_spec())
+            self.sandbox_id = self.sandbox.id
+        self.is_open = True
+        log.debug("sandbox %s open (container %s)", self.sandbox_id, self.sandbox.container_id)
+
+    def close(self) -> None:
+        """Destroys the sandbox this session created; safe to call twice."""
+        try:
+            if self.is_open and self._owns_sandbox and self.sandbox_id:
+                self.client.destroy_sandbox(self.sandbox_id)
+                log.debug("sandbox %s destroyed", self.sandbox_id)
+        finally:
+            self.is_open = False
+            if self._owns_client and self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def __enter__(self) -> SandboxSession:
+        self.open()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def _require_open(self) -> str:
+        if not self.is_open or not self.sandbox_id:
+            raise NotOpenSessionError
+        return self.sandbox_id
+
+    # -------------------------------------------------------------- running code
+
+    def _timeout_s(self, timeout: float | None) -> float | None:
+        if timeout is not None:
+            return timeout
+        return self.options.execution_timeout if self.options.execution_timeout is not None else self.options.default_timeout
+
+    def _collect(self, events: Iterator[common_pb2.RunEvent], collector: RunCollector) -> RunCollector:
+        for event in events:
+            for callback, text in collector.feed(event):
+                callback(text)
+        return collector
+
+    def stream(
+        self,
+        code: str,
+        libraries: list[str] | None = None,
+        timeout: float | None = None,
+        *,
+        stdin: bytes | str = b"",
+        args: list[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        clear_artifacts: bool = False,
+    ) -> Iterator[common_pb2.RunEvent]:
+        """The run's raw events, in order, as they happen (sandboxd's ``RunEvent``)."""
+        request = svc.RunRequest(
+            sandbox_id=self._require_open(),
+            code=code,
+            libraries=list(libraries or []),
+            stdin=stdin.encode() if isinstance(stdin, str) else stdin,
+            timeout_ms=_core._seconds_to_ms(timeout),
+            args=list(args or []),
+            env=dict(env or {}),
+            clear_artifacts=clear_artifacts,
+        )
+        return self.client.run(request)
+
+    def run(
+        self,
+        code: str,
+        libraries: list[str] | None = None,
+        timeout: float | None = None,
+        on_stdout: TextCallback | None = None,
+        on_stderr: TextCallback | None = None,
+        *,
+        stdin: bytes | str = b"",
+        args: list[str] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> ExecutionResult:
+        """Runs code in the sandbox's language; ``libraries`` are installed first.
+
+        Output reaches ``on_stdout`` / ``on_stderr`` as it is printed. Raises
+        ``SandboxTimeoutError`` when the deadline fires (``err.result`` has the output).
+        """
+        collector = self._collect(self.stream(code, libraries, timeout, stdin=stdin, args=args, env=env), RunCollector(on_stdout, on_stderr))
+        return _core.execution_result(collector.result(self._timeout_s(timeout)), [])
+
+    def execute_command(
+        self,
+        command: str | list[str],
+        workdir: str | None = None,
+        *,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        stdin: bytes | str = b"",
+        on_stdout: TextCallback | None = None,
+        on_stderr: TextCallback | None = None,
+    ) -> ConsoleOutput:
+        """Runs a command: a string goes through ``/bin/sh -c``, a list is an argv."""
+        if not command:
+            raise CommandEmptyError
+        request = svc.ExecRequest(
+            sandbox_id=self._require_open(),
+            workdir=workdir or "",
+            env=dict(env or {}),
+            stdin=stdin.encode() if isinstance(stdin, str) else stdin,
+            timeout_ms=_core._seconds_to_ms(timeout),
+        )
+        if isinstance(command, str):
+            request.shell = command
+        else:
+            request.argv.extend(command)
+        collector = self._collect(self.client.exec(request), RunCollector(on_stdout, on_stderr))
+        return collector.result(self._timeout_s(timeout), command if isinstance(command, str) else " ".join(command))
+
+    def execute_commands(self, commands: list[str | tuple[str, str | None]], workdir: str | None = None) -> ConsoleOutput:
+        """Runs commands in order; returns the first failure's output or the last one's."""
+        output = ConsoleOutput(exit_code=0)
+        for command in commands:
+            if isinstance(command, (tuple, list)) and len(command) == 2 and (command[1] is None or isinstance(command[1], str)):  # noqa: PLR2004
+                output = self.execute_command(command[0], workdir=command[1])  # type: ignore[arg-type]
+            else:
+                output = self.execute_command(command, workdir=workdir)  # type: ignore[arg-type]
+            if output.exit_code:
+                return output
+        return output
+
+    def install(self, libraries: list[str] | None = None, timeout: float | None = None) -> ConsoleOutput | None:
+        """Installs libraries with the language's package manager."""
+        if not libraries:
+            return None
+        collector = self._collect(self.client.install(self._require_open(), list(libraries), _core._seconds_to_ms(timeout)), RunCollector())
+        # Install output is all install-phase output: give it back as the result's stdout.
+        out = collector.result(timeout, "install " + " ".join(libraries))
+        return ConsoleOutput(exit_code=out.exit_code, stdout="".join(collector.install_output) + out.stdout, stderr=out.stderr, status=out.status, duration_ms=out.duration_ms, run_id=out.run_id)
+
+    # -------------------------------------------------------------- files
+
+    def copy_to_runtime(self, src: str | os.PathLike[str], dest: str, progress: Any = None) -> None:
+        """Copies a local file or directory into the sandbox at ``dest``."""
+        sandbox_id = self._require_open()
+        path = Path(src)
+        if not path.exists():
+            msg = f"Source path {src} does not exist or is not accessible"
+            raise FileNotFoundError(msg)
+        if path.is_dir():
+            self.client.upload(sandbox_id, dest, _core.tar_directory(path), svc.TRANSFER_KIND_TAR, progress=progress)
+        else:
+            self.client.upload(sandbox_id, dest, path.read_bytes(), svc.TRANSFER_KIND_FILE, path.stat().st_mode & 0o777, progress=progress)
+
+    def copy_from_runtime(self, src: str, dest: str | os.PathLike[str], progress: Any = None) -> None:
+        """Copies a file or directory from the sandbox to the local ``dest``."""
+        header, data = self.client.download(self._require_open(), src, progress=progress)
+        target = Path(dest)
+        if header.kind == svc.TRANSFER_KIND_TAR:
+            _core.extract_tar_safely(data, target)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            if header.mode:
+                target.chmod(header.mode & 0o777)
+
+    # -------------------------------------------------------------- policy
+
+    def is_safe(self, code: str) -> tuple[bool, list[Violation]]:
+        """Checks code against the sandbox's policy, on the daemon; nothing runs."""
+        if self.options.security_policy is None and self._owns_sandbox:
+            return True, []
+        request = svc.CheckCodeRequest(language=self.lang, code=code)
+        if self.is_open:
+            request.sandbox_id = self.sandbox_id
+        elif isinstance(self.options.security_policy, str):
+            request.preset = self.options.security_policy
+        elif isinstance(self.options.security_policy, SecurityPolicy):
+            if self.options.security_policy.preset:
+                request.preset = self.options.security_policy.preset
+            else:
+                request.inline.CopyFrom(self.options.security_policy.to_proto())
+        res = self.client.check_code(request)
+        return res.safe, [Violation.from_proto(v) for v in res.violations]
+
+    # -------------------------------------------------------------- shell sessions
+
+    def session(self, shell: str = "/bin/sh", env: Mapping[str, str] | None = None, timeout: float | None = None) -> ShellSession:
+        """A persistent shell in this sandbox: cwd, env, functions survive between commands."""
+        return ShellSession(self.client, self._require_open(), shell=shell, env=env, timeout=timeout)
+
+
+def create_session(backend: SandboxBackend | str = SandboxBackend.DOCKER, *args: Any, **kwargs: Any) -> SandboxSession:
+    """llm-sandbox's factory; every backend is served by the daemon."""
+    if args:
+        msg = "create_session() takes keyword arguments only (besides backend)"
+        raise TypeError(msg)
+    return SandboxSession(backend, **kwargs)
+
+
+class ArtifactSandboxSession(SandboxSession):
+    """A session whose runs return the plots they made (matplotlib, seaborn, plotly, ...)."""
+
+    def __init__(
+        self,
+        backend: SandboxBackend | str = SandboxBackend.DOCKER,
+        image: str | None = None,
+        dockerfile: str | None = None,
+        lang: str = SupportedLanguage.PYTHON,
+        *,
+        enable_plotting: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(backend, image=image, dockerfile=dockerfile, lang=lang, enable_plotting=enable_plotting, **kwargs)
+        self.enable_plotting = enable_plotting
+
+    def run(  # type: ignore[override]
+        self,
+        code: str,
+        libraries: list[str] | None = None,
+        timeout: float | None = None,
+        clear_plots: bool = False,
+        on_stdout: TextCallback | None = None,
+        on_stderr: TextCallback | None = None,
+        **kwargs: Any,
+    ) -> ExecutionResult:
+        """Runs code and downloads the plots it produced; ``clear_plots`` drops earlier ones first."""
+        events = self.stream(code, libraries, timeout, clear_artifacts=clear_plots, **kwargs)
+        collector = self._collect(events, RunCollector(on_stdout, on_stderr))
+        out = collector.result(self._timeout_s(timeout))
+        plots: list[PlotOutput] = []
+        if self.enable_plotting:
+            for artifact in collector.artifacts:
+                meta, content = self.client.download_artifact(self.sandbox_id, artifact.id)
+                plots.append(_core.plot_output(meta if meta.id else artifact, content))
+        return _core.execution_result(out, plots)
+
+    def clear_plots(self) -> int:
+        """Forgets the sandbox's plots; the plot counter starts again."""
+        return self.client.clear_artifacts(self._require_open())
+
+    def list_plots(self) -> list[common_pb2.Artifact]:
+        return self.client.list_artifacts(self._require_open())
+
+
+class ShellSession:
+    """A persistent shell (``/bin/sh``, bash, zsh) inside a sandbox.
+
+    ``exec`` runs one command line and returns its own stdout, stderr and exit code; the
+    working directory, exported variables, aliases, functions and background jobs carry
+    over to the next command. Closing the session ends its background processes.
+    """
+
+    def __init__(self, client: Client, sandbox_id: str, *, shell: str = "/bin/sh", env: Mapping[str, str] | None = None, timeout: float | None = None) -> None:
+        self.client = client
+        self.sandbox_id = sandbox_id
+        self.shell = shell
+        self.env = dict(env or {})
+        self.timeout = timeout
+        self.session_id = ""
+
+    def open(self) -> ShellSession:
+        if not self.session_id:
+            settings = isvc.SessionSettings(cell_timeout_ms=_core._seconds_to_ms(self.timeout))
+            session = self.client.create_session(isvc.CreateSessionRequest(sandbox_id=self.sandbox_id, kind=isvc.SESSION_KIND_SHELL, shell=self.shell, env=self.env, settings=settings))
+            self.session_id = session.id
+        return self
+
+    def exec(self, command: str, timeout: float | None = None, *, stdin: bytes | str = b"", on_stdout: TextCallback | None = None, on_stderr: TextCallback | None = None) -> ConsoleOutput:
+        if not command:
+            raise CommandEmptyError
+        if not self.session_id:
+            raise NotOpenSessionError
+        collector = RunCollector(on_stdout, on_stderr)
+        events = self.client.session_run(self.session_id, command, _core._seconds_to_ms(timeout), stdin.encode() if isinstance(stdin, str) else stdin)
+        for event in events:
+            for callback, text in collector.feed(event):
+                callback(text)
+        return collector.result(timeout if timeout is not None else self.timeout, command)
+
+    run = exec
+
+    def interrupt(self) -> bool:
+        return self.client.interrupt_session(self.session_id)
+
+    def close(self) -> None:
+        if self.session_id:
+            sid, self.session_id = self.session_id, ""
+            try:
+                self.client.close_session(sid)
+            except UnimplementedError:
+                raise
+            except Exception:  # noqa: BLE001 - the sandbox may already be gone; closing stays safe
+                log.debug("closing shell session %s failed", sid, exc_info=True)
+
+    def __enter__(self) -> ShellSession:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,251 @@
+"""The shared conformance scenarios (clients/CONFORMANCE.md), through the sync client."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sandboxd import (
+    ArtifactSandboxSession,
+    Client,
+    InteractiveSandboxSession,
+    LanguageNotSupportedError,
+    SandboxNotFoundError,
+    SandboxSession,
+    SandboxStateError,
+    SandboxTimeoutError,
+    SecurityIssueSeverity,
+    SecurityPattern,
+    SecurityPolicy,
+    SecurityPolicyViolation,
+    ValidationError,
+)
+from sandboxd._core import RunCollector
+from sandboxd.v1 import common_pb2
+
+
+@pytest.fixture(scope="module")
+def session(daemon) -> Iterator[SandboxSession]:  # noqa: ANN001
+    with SandboxSession(lang="python", address=daemon.address) as s:
+        yield s
+
+
+def test_c01_hello(session: SandboxSession) -> None:
+    result = session.run("print('hello')")
+    assert result.stdout == "hello\n"
+    assert result.stderr == ""
+    assert result.exit_code == 0
+    assert result.success()
+    assert result.status == "EXITED"
+
+
+def test_c02_streams_kept_apart_and_exit_code(session: SandboxSession) -> None:
+    result = session.run("import sys\nprint('to out')\nprint('to err', file=sys.stderr)\nsys.exit(7)")
+    assert result.stdout == "to out\n"
+    assert result.stderr == "to err\n"
+    assert result.exit_code == 7
+    assert not result.success()
+
+
+def test_c03_output_is_live_and_ordered(session: SandboxSession) -> None:
+    code = "import os, time\nprint('first', flush=True)\nwhile not os.path.exists('/tmp/c03-go'):\n    time.sleep(0.02)\nprint('second', flush=True)"
+    seen: list[str] = []
+
+    def on_stdout(text: str) -> None:
+        seen.append(text)
+        if "first" in text:
+            # The program waits for this file: buffered output would hang the run.
+            assert session.execute_command("touch /tmp/c03-go").exit_code == 0
+
+    result = session.run(code, timeout=20, on_stdout=on_stdout)
+    assert "".join(seen) == "first\nsecond\n"
+    assert result.stdout == "first\nsecond\n"
+
+
+def test_c04_events_are_numbered_with_offsets(session: SandboxSession) -> None:
+    code = "import sys\nfor i in range(30):\n    print('x' * 10, flush=True)\n    print('y' * 5, file=sys.stderr, flush=True)"
+    events = list(session.stream(code))
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    offset = 0
+    out = b""
+    for e in events:
+        if e.WhichOneof("event") == "output":
+            assert e.output.offset == offset
+            offset += len(e.output.data)
+            if e.output.stream == common_pb2.STREAM_STDOUT:
+                out += e.output.data
+    assert out == b"xxxxxxxxxx\n" * 30
+    assert events[-1].WhichOneof("event") == "exited"
+
+
+def test_c05_death_by_signal(session: SandboxSession) -> None:
+    result = session.run("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
+    assert result.status == "KILLED"
+    assert result.signal == 9
+    assert result.exit_code == 137
+
+
+def test_c06_timeout_raises_and_sandbox_stays_usable(session: SandboxSession) -> None:
+    started = time.monotonic()
+    with pytest.raises(SandboxTimeoutError) as info:
+        session.run("import time\nprint('before', flush=True)\ntime.sleep(60)", timeout=1)
+    assert time.monotonic() - started < 15
+    assert info.value.timeout_duration == 1
+    assert info.value.result.stdout == "before\n"
+    assert info.value.result.status == "TIMEOUT"
+    assert session.run("print('still here')").stdout == "still here\n"
+
+
+def test_c07_exec_argv_shell_workdir_env(session: SandboxSession) -> None:
+    argv = session.execute_command(["sh", "-c", "echo $1-$FOO", "sh", "arg"], env={"FOO": "bar"})
+    assert argv.stdout == "arg-bar\n"
+    shell = session.execute_command("pwd; exit 3", workdir="/tmp")
+    assert shell.stdout == "/tmp\n"
+    assert shell.exit_code == 3
+
+
+def test_c08_stdin_reaches_the_program(session: SandboxSession) -> None:
+    result = session.run("import sys\nprint(sys.stdin.read().upper())", stdin=b"from stdin")
+    assert result.stdout == "FROM STDIN\n"
+
+
+def test_c09_lifecycle(daemon) -> None:  # noqa: ANN001
+    with Client(daemon.address) as c:
+        label = f"c09-{time.time_ns()}"
+        sandbox = c.create_sandbox(common_pb2.SandboxSpec(language="python", labels={"suite": label}))
+        try:
+            assert c.get_sandbox(sandbox.id).id == sandbox.id
+            assert [s.id for s in c.list_sandboxes({"suite": label})] == [sandbox.id]
+        finally:
+            assert c.destroy_sandbox(sandbox.id).destroyed
+        assert not c.destroy_sandbox(sandbox.id).destroyed
+        with pytest.raises((SandboxNotFoundError, SandboxStateError)) as info:
+            c.get_sandbox(sandbox.id)
+        assert info.value.reason in {"SANDBOX_NOT_FOUND", "SANDBOX_DESTROYED"}
+
+
+def test_c10_typed_errors(daemon) -> None:  # noqa: ANN001
+    with pytest.raises(LanguageNotSupportedError) as info:
+        with SandboxSession(lang="cobol", address=daemon.address):
+            pass
+    assert info.value.reason == "LANGUAGE_NOT_SUPPORTED"
+    assert info.value.code.name == "INVALID_ARGUMENT"
+    assert isinstance(info.value, ValidationError) is False  # its own class, as in llm-sandbox
+    with pytest.raises(SandboxNotFoundError):
+        with SandboxSession(sandbox_id="sbx_does_not_exist", address=daemon.address):
+            pass
+
+
+def test_c11_cancel_ends_the_run(session: SandboxSession) -> None:
+    events = session.stream("import time\nprint('running', flush=True)\ntime.sleep(60)", timeout=120)
+    run_id = ""
+    for event in events:
+        kind = event.WhichOneof("event")
+        if kind == "started":
+            run_id = event.started.run_id
+        if kind == "output":
+            break
+    events.close()  # cancels the call; the daemon cancels the run
+    collector = RunCollector()
+    for event in session.client.attach(run_id):
+        collector.feed(event)
+    assert collector.exited is not None
+    assert collector.exited.status == common_pb2.EXIT_STATUS_CANCELLED
+    assert session.run("print('ok')").stdout == "ok\n"
+
+
+def test_c12_attach_replays_from_an_offset(session: SandboxSession) -> None:
+    result = session.run("print('abcdefghij', end='')")
+    replayed = RunCollector()
+    for event in session.client.attach(result.run_id, offset=3):
+        replayed.feed(event)
+    assert "".join(replayed.stdout) == "defghij"
+
+
+@pytest.mark.feature("files")
+def test_c13_files_round_trip(session: SandboxSession, tmp_path: Path) -> None:
+    payload = bytes(range(256)) * 4096  # 1 MiB, every byte value
+    src = tmp_path / "data.bin"
+    src.write_bytes(payload)
+    session.copy_to_runtime(str(src), "/sandbox/in/data.bin")
+    check = session.execute_command("sha256sum /sandbox/in/data.bin")
+    import hashlib
+
+    assert check.stdout.split()[0] == hashlib.sha256(payload).hexdigest()
+    back = tmp_path / "back.bin"
+    session.copy_from_runtime("/sandbox/in/data.bin", str(back))
+    assert back.read_bytes() == payload
+
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "a.txt").write_text("A")
+    (tree / "sub" / "b.txt").write_text("B")
+    session.copy_to_runtime(str(tree), "/sandbox/tree")
+    assert session.execute_command("cat /sandbox/tree/a.txt /sandbox/tree/sub/b.txt").stdout == "AB"
+    out = tmp_path / "out"
+    session.copy_from_runtime("/sandbox/tree", str(out))
+    assert (out / "a.txt").read_text() == "A"
+    assert (out / "sub" / "b.txt").read_text() == "B"
+
+
+@pytest.mark.feature("artifacts")
+def test_c14_artifacts(daemon) -> None:  # noqa: ANN001
+    code = "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.title('squares')\nplt.show()"
+    with ArtifactSandboxSession(lang="python", address=daemon.address) as s:
+        result = s.run(code)
+        assert result.exit_code == 0, result.stderr
+        assert len(result.plots) == 1
+        plot = result.plots[0]
+        assert plot.format.value == "png"
+        assert base64.b64decode(plot.content_base64).startswith(b"\x89PNG\r\n\x1a\n")
+        assert plot.width and plot.height
+        assert "matplotlib" not in result.stdout
+        s.clear_plots()
+        assert s.list_plots() == []
+
+
+@pytest.mark.feature("interactive")
+def test_c15_ipython_state(daemon) -> None:  # noqa: ANN001
+    with InteractiveSandboxSession(lang="python", address=daemon.address) as s:
+        assert s.run("x = 41").exit_code == 0
+        assert s.run("print(x + 1)").stdout == "42\n"
+        failed = s.run("1 / 0")
+        assert failed.exit_code != 0
+        assert "ZeroDivisionError" in failed.stderr + failed.stdout
+        assert s.run("print(x)").stdout == "41\n"
+
+
+@pytest.mark.feature("interactive")
+def test_c16_shell_state(session: SandboxSession) -> None:
+    with session.session(shell="/bin/sh", env={"GREETING": "hi"}) as sh:
+        assert sh.exec("cd /tmp").exit_code == 0
+        assert sh.exec("pwd").stdout == "/tmp\n"
+        assert sh.exec("export FOO=bar").exit_code == 0
+        assert sh.exec("echo $FOO $GREETING").stdout == "bar hi\n"
+        failed = sh.exec("echo oops >&2; false")
+        assert failed.exit_code == 1
+        assert failed.stderr == "oops\n"
+        assert failed.stdout == ""
+
+
+@pytest.mark.feature("policy")
+def test_c17_policy(daemon) -> None:  # noqa: ANN001
+    policy = SecurityPolicy(
+        severity_threshold=SecurityIssueSeverity.MEDIUM,
+        patterns=[SecurityPattern(pattern=r"\bos\.system\s*\(", description="System command execution", severity=SecurityIssueSeverity.HIGH)],
+    )
+    with SandboxSession(lang="python", security_policy=policy, address=daemon.address) as s:
+        safe, violations = s.is_safe("import os\n\nos.system('ls')")
+        assert not safe
+        assert violations[0].line == 3
+        assert violations[0].severity == SecurityIssueSeverity.HIGH
+        assert s.is_safe("print(1)") == (True, [])
+        with pytest.raises(SecurityPolicyViolation) as info:
+            s.run("import os\nos.system('ls')")
+        assert info.value.reason == "POLICY_VIOLATION"
+        assert info.value.code.name == "PERMISSION_DENIED"
+        assert info.value.violations
