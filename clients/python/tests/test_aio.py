@@ -1,0 +1,58 @@
+"""The asyncio flavour: the core conformance scenarios through sandboxd.aio."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from sandboxd import LanguageNotSupportedError, SandboxTimeoutError
+from sandboxd.aio import Client, SandboxSession
+from sandboxd.v1 import common_pb2
+
+
+async def test_c01_c02_run_and_streams() -> None:
+    async with SandboxSession(lang="python") as s:
+        hello = await s.run("print('hello')")
+        assert (hello.stdout, hello.stderr, hello.exit_code) == ("hello\n", "", 0)
+        r = await s.run("import sys\nprint('to out')\nprint('to err', file=sys.stderr)\nsys.exit(7)")
+        assert (r.stdout, r.stderr, r.exit_code) == ("to out\n", "to err\n", 7)
+
+
+async def test_c03_live_output_with_async_callback() -> None:
+    async with SandboxSession(lang="python") as s:
+        seen: list[str] = []
+
+        async def on_stdout(text: str) -> None:
+            seen.append(text)
+            if "first" in text:
+                assert (await s.execute_command("touch /tmp/go")).exit_code == 0
+
+        code = "import os, time\nprint('first', flush=True)\nwhile not os.path.exists('/tmp/go'):\n    time.sleep(0.02)\nprint('second')"
+        await s.run(code, timeout=20, on_stdout=on_stdout)
+        assert "".join(seen) == "first\nsecond\n"
+
+
+async def test_c06_timeout_and_c07_exec() -> None:
+    async with SandboxSession(lang="python") as s:
+        with pytest.raises(SandboxTimeoutError) as info:
+            await s.run("import time\ntime.sleep(60)", timeout=1)
+        assert info.value.timeout_duration == 1
+        out = await s.execute_command("echo $FOO; exit 4", env={"FOO": "bar"})
+        assert (out.stdout, out.exit_code) == ("bar\n", 4)
+
+
+async def test_concurrent_runs_in_one_sandbox() -> None:
+    async with SandboxSession(lang="python") as s:
+        results = await asyncio.gather(*(s.run(f"print({i} * {i})") for i in range(4)))
+        assert [r.stdout for r in results] == [f"{i * i}\n" for i in range(4)]
+
+
+async def test_c09_c10_lifecycle_and_errors() -> None:
+    async with Client() as c:
+        sandbox = await c.create_sandbox(common_pb2.SandboxSpec(language="python"))
+        assert (await c.destroy_sandbox(sandbox.id)).destroyed
+        assert not (await c.destroy_sandbox(sandbox.id)).destroyed
+    with pytest.raises(LanguageNotSupportedError):
+        async with SandboxSession(lang="cobol"):
+            pass
