@@ -12,6 +12,7 @@ import type { ContainerRuntime } from "./runtime/container-runtime.js";
 import { LanguageRegistry } from "./sandbox/languages.js";
 import { RunManager } from "./sandbox/run-manager.js";
 import { SandboxManager } from "./sandbox/sandbox-manager.js";
+import { createFilesService } from "./services/files-service.js";
 import { createSandboxService, type RunHooks } from "./services/sandbox-service.js";
 
 export type DaemonState = "STARTING" | "RUNNING" | "DRAINING" | "STOPPED" | "FAILED";
@@ -55,7 +56,14 @@ export class Daemon {
     const hooks: RunHooks = {};
     const sandboxService = bindService(
       SandboxService,
-      createSandboxService({ config, sandboxes: this.sandboxes, runs: this.runs, languages: this.languages, hooks }),
+      createSandboxService({
+        config,
+        sandboxes: this.sandboxes,
+        runs: this.runs,
+        languages: this.languages,
+        hooks,
+        extra: { ...createFilesService({ sandboxes: this.sandboxes, runtime }) },
+      }),
       adapterOptions,
     );
     this.server.addService(SandboxService.typeName, sandboxService.definition, sandboxService.implementation);

@@ -1,0 +1,295 @@
+import { createHash, randomBytes } from "node:crypto";
+import type { Writable } from "node:stream";
+import { ErrorCode, SandboxdError, invalidArgument } from "../common/errors.js";
+import type { ContainerRuntime, ExecSession } from "../runtime/container-runtime.js";
+import { repackTar } from "./tar-guard.js";
+import { downloadScript, uploadFileScript, uploadTarScript } from "./transfer-scripts.js";
+
+/** The sandbox a transfer reads from or writes into. */
+export interface TransferTarget {
+  runtime: ContainerRuntime;
+  containerId: string;
+  workdir: string;
+}
+
+export interface UploadResult {
+  bytes: number;
+  files: number;
+  sha256: string;
+}
+
+export type DownloadPart =
+  | { type: "header"; kind: "file" | "tar"; mode: number; size: number }
+  | { type: "chunk"; data: Uint8Array }
+  | { type: "trailer"; bytes: number; sha256: string };
+
+/** Download chunks are gathered up to this size: fewer, larger gRPC messages. */
+const chunkBytes = 256 * 1024;
+const maxReport = 8 * 1024;
+
+const scriptErrors: Record<string, { code: ErrorCode; reason: string }> = {
+  INVALID_ARGUMENT: { code: ErrorCode.InvalidArgument, reason: "INVALID_PATH" },
+  PERMISSION_DENIED: { code: ErrorCode.PermissionDenied, reason: "PATH_NOT_ALLOWED" },
+  NOT_FOUND: { code: ErrorCode.NotFound, reason: "PATH_NOT_FOUND" },
+  FAILED_PRECONDITION: { code: ErrorCode.FailedPrecondition, reason: "SANDBOX_BROKEN" },
+  ABORTED: { code: ErrorCode.Cancelled, reason: "UPLOAD_INCOMPLETE" },
+};
+
+/** Turns a script's `ERR CODE message` line (and its stderr) into the daemon's error. */
+function scriptError(line: string, stderr: string, exitCode: number): SandboxdError {
+  const m = /^ERR (\S+) (.*)$/.exec(line);
+  const detail = stderr.trim().split("\n").slice(-3).join("; ");
+  if (/No space left on device|Disk quota exceeded/i.test(stderr)) {
+    return new SandboxdError(ErrorCode.ResourceExhausted, `the sandbox's disk is full${m ? `: ${m[2]}` : ""}`, { reason: "DISK_FULL" });
+  }
+  if (m?.[1] !== undefined && m[2] !== undefined) {
+    const mapped = scriptErrors[m[1]];
+    if (mapped) return new SandboxdError(mapped.code, m[2], { reason: mapped.reason });
+    return new SandboxdError(ErrorCode.FailedPrecondition, `${m[2]}${detail ? ` (${detail})` : ""}`, { reason: "TRANSFER_FAILED" });
+  }
+  return new SandboxdError(ErrorCode.Unavailable, `the transfer ended with exit code ${exitCode}${detail ? `: ${detail}` : ""}`, { reason: "TRANSFER_FAILED" });
+}
+
+/** Collects at most `max` bytes of a stream as text, draining the rest. */
+function collectText(stream: NodeJS.ReadableStream, max: number): Promise<string> {
+  return new Promise((resolve) => {
+    let text = "";
+    stream.on("data", (chunk: Buffer) => {
+      if (text.length < max) text += chunk.toString("utf8", 0, Math.min(chunk.length, max - text.length));
+    });
+    stream.once("end", () => resolve(text));
+    stream.once("close", () => resolve(text));
+  });
+}
+
+/**
+ * Writes into an exec's stdin with backpressure: resolves when the chunk is accepted, or
+ * false as soon as the process is gone (it stopped reading, e.g. refused the path).
+ */
+class StdinPump {
+  private exited = false;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    private readonly stdin: Writable,
+    finished: Promise<unknown>,
+  ) {
+    void finished.finally(() => {
+      this.exited = true;
+      this.wake?.();
+    });
+  }
+
+  async write(chunk: Uint8Array): Promise<boolean> {
+    if (this.exited || this.stdin.destroyed || this.stdin.writableEnded) return false;
+    if (this.stdin.write(chunk)) return true;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        this.stdin.removeListener("drain", done);
+        this.wake = undefined;
+        resolve();
+      };
+      this.wake = done;
+      this.stdin.once("drain", done);
+    });
+    return !this.exited;
+  }
+
+  end(): void {
+    if (!this.stdin.destroyed && !this.stdin.writableEnded) this.stdin.end();
+  }
+}
+
+interface ScriptRun {
+  exec: ExecSession;
+  /** Resolves when the script exited: its exit code, stdout (uploads only) and stderr. */
+  finished: Promise<{ code: number; stdout: string; stderr: string }>;
+}
+
+async function startScript(target: TransferTarget, script: string, args: string[], withStdin: boolean, collectStdout: boolean): Promise<ScriptRun> {
+  const exec = await target.runtime.exec(target.containerId, { argv: ["sh", "-c", script, "sandboxd-transfer", target.workdir, ...args], stdin: withStdin });
+  const stderr = collectText(exec.stderr, maxReport);
+  const stdout = collectStdout ? collectText(exec.stdout, maxReport) : Promise.resolve("");
+  const finished = (async () => {
+    const code = await exec.wait().catch(() => -1);
+    return { code, stdout: await stdout, stderr: await stderr };
+  })();
+  return { exec, finished };
+}
+
+/** Waits for the script, or destroys it when the call is cancelled. */
+async function awaitScript(run: ScriptRun, signal: AbortSignal): Promise<{ code: number; stdout: string; stderr: string }> {
+  if (signal.aborted) run.exec.destroy();
+  const onAbort = () => run.exec.destroy();
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    return await run.finished;
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+function lastLine(text: string): string {
+  const lines = text.trim().split("\n");
+  return lines[lines.length - 1] ?? "";
+}
+
+/**
+ * Streams a client's chunks into one file inside the sandbox. Nothing is buffered beyond
+ * the pipes: each chunk is written only when the exec's stdin has room, so the gRPC flow
+ * control slows the client down. The file appears only once complete (see the script).
+ */
+export async function uploadFile(target: TransferTarget, path: string, mode: number, chunks: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<UploadResult> {
+  const token = randomBytes(16).toString("hex");
+  const run = await startScript(target, uploadFileScript, [path, mode.toString(8), token], true, true);
+  const pump = new StdinPump(run.exec.stdin as Writable, run.finished);
+  const hash = createHash("sha256");
+  let bytes = 0;
+  let failure: unknown;
+  try {
+    let open = true;
+    for await (const chunk of chunks) {
+      if (signal.aborted) throw signal.reason;
+      hash.update(chunk);
+      bytes += chunk.byteLength;
+      if (!(await pump.write(chunk))) {
+        open = false;
+        break;
+      }
+    }
+    if (open) await pump.write(Buffer.from(token, "ascii"));
+  } catch (err) {
+    failure = err;
+  }
+  pump.end();
+  const result = await awaitScript(run, signal);
+  if (failure !== undefined) throw failure;
+  const line = lastLine(result.stdout);
+  if (result.code !== 0 || line !== "OK") throw scriptError(line, result.stderr, result.code);
+  return { bytes, files: 1, sha256: hash.digest("hex") };
+}
+
+/** Streams a client's tar into a directory: checked and re-packed on the way (see repackTar). */
+export async function uploadTar(target: TransferTarget, path: string, chunks: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<UploadResult> {
+  const token = randomBytes(16).toString("hex");
+  const run = await startScript(target, uploadTarScript, [path, token], true, true);
+  const pump = new StdinPump(run.exec.stdin as Writable, run.finished);
+  const hash = createHash("sha256");
+  let bytes = 0;
+  const counted = (async function* () {
+    for await (const chunk of chunks) {
+      hash.update(chunk);
+      bytes += chunk.byteLength;
+      yield chunk;
+    }
+  })();
+  const local = new AbortController();
+  const onAbort = () => local.abort(signal.reason);
+  signal.addEventListener("abort", onAbort, { once: true });
+  let failure: unknown;
+  let files = 0;
+  try {
+    const res = await repackTar(
+      counted,
+      async (chunk) => {
+        if (!(await pump.write(chunk))) {
+          // The script stopped reading: its own error explains why.
+          throw new ScriptGone();
+        }
+      },
+      `.sandboxd-commit-${token}`,
+      local.signal,
+    );
+    files = res.files;
+  } catch (err) {
+    failure = err;
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+  pump.end();
+  const result = await awaitScript(run, signal);
+  if (failure !== undefined && !(failure instanceof ScriptGone)) throw failure;
+  const line = lastLine(result.stdout);
+  if (result.code !== 0 || line !== "OK") throw scriptError(line, result.stderr, result.code);
+  return { bytes, files, sha256: hash.digest("hex") };
+}
+
+class ScriptGone extends Error {}
+
+/**
+ * Streams a file, or a directory as tar, out of the sandbox: header, chunks, trailer. The
+ * exec's output is read only as fast as the caller consumes the generator (the gRPC
+ * writer waits for 'drain'), so a slow client holds the process back instead of the daemon
+ * buffering. Leaving the generator early kills the transfer.
+ */
+export async function* download(target: TransferTarget, path: string, kind: "auto" | "file" | "tar", signal: AbortSignal): AsyncGenerator<DownloadPart> {
+  const run = await startScript(target, downloadScript, [path, kind], false, false);
+  const it = run.exec.stdout[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let completed = false;
+  const onAbort = () => run.exec.destroy();
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    // The header line comes first; anything after its newline is already content.
+    let head = Buffer.alloc(0);
+    let rest: Buffer | undefined;
+    for (;;) {
+      const n = await it.next();
+      if (n.done) break;
+      head = Buffer.concat([head, n.value]);
+      const nl = head.indexOf(0x0a);
+      if (nl >= 0) {
+        rest = head.subarray(nl + 1);
+        head = head.subarray(0, nl);
+        break;
+      }
+      if (head.length > maxReport) break;
+    }
+    const line = head.toString("utf8");
+    const ok = /^OK (FILE|TAR) ([0-7]+) (\d+)$/.exec(line);
+    if (!ok) {
+      const result = await run.finished;
+      throw scriptError(line, result.stderr, result.code);
+    }
+    const isTar = ok[1] === "TAR";
+    yield { type: "header", kind: isTar ? "tar" : "file", mode: parseInt(ok[2] ?? "0", 8), size: Number(ok[3]) };
+    const hash = createHash("sha256");
+    let bytes = 0;
+    let pending: Buffer[] = rest && rest.length > 0 ? [rest] : [];
+    let pendingBytes = rest?.length ?? 0;
+    const flush = (): DownloadPart => {
+      const data = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, pendingBytes);
+      pending = [];
+      pendingBytes = 0;
+      hash.update(data);
+      bytes += data.length;
+      return { type: "chunk", data };
+    };
+    for (;;) {
+      if (pendingBytes >= chunkBytes) yield flush();
+      const n = await it.next();
+      if (n.done) break;
+      pending.push(n.value);
+      pendingBytes += n.value.length;
+    }
+    if (pendingBytes > 0) yield flush();
+    if (signal.aborted) throw signal.reason;
+    const result = await run.finished;
+    // GNU tar exits 1 when a file changed while it was read; the archive is still whole.
+    if (result.code !== 0 && !(isTar && result.code === 1)) {
+      throw new SandboxdError(ErrorCode.Unavailable, `reading ${path} failed with exit code ${result.code}${result.stderr ? `: ${result.stderr.trim().slice(0, 500)}` : ""}`, { reason: "TRANSFER_FAILED" });
+    }
+    completed = true;
+    yield { type: "trailer", bytes, sha256: hash.digest("hex") };
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    if (!completed) run.exec.destroy();
+    await it.return?.().catch(() => undefined);
+  }
+}
+
+/** Mode bits of a FILE upload: 0 means the default 0644; anything beyond 07777 is refused. */
+export function uploadMode(mode: number): number {
+  if (mode === 0) return 0o644;
+  if (mode > 0o7777 || mode < 0) throw invalidArgument(`mode ${mode.toString(8)} is not a file mode (at most 07777)`, { reason: "INVALID_MODE" });
+  return mode;
+}

@@ -1,0 +1,95 @@
+import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import { invalidArgument, permissionDenied } from "../common/errors.js";
+import { download, uploadFile, uploadMode, uploadTar, type TransferTarget } from "../files/file-transfer.js";
+import { allowedRoots, isWithinRoots, resolveClientPath } from "../files/sandbox-paths.js";
+import { TransferKind, type SandboxService, type UploadFilesRequest } from "../gen/sandboxd/v1/sandbox_service_pb.js";
+import type { ServiceImpl } from "../rpc/grpc-adapter.js";
+import type { ContainerRuntime } from "../runtime/container-runtime.js";
+import type { Sandbox } from "../sandbox/sandbox.js";
+import type { SandboxManager } from "../sandbox/sandbox-manager.js";
+
+type Methods = typeof SandboxService extends GenService<infer M extends GenServiceMethods> ? M : never;
+
+export interface FilesServiceDeps {
+  sandboxes: SandboxManager;
+  runtime: ContainerRuntime;
+}
+
+function target(runtime: ContainerRuntime, sandbox: Sandbox): TransferTarget {
+  return { runtime, containerId: sandbox.containerId, workdir: sandbox.config.workdir };
+}
+
+/** The absolute path of a client's path, refused early when it plainly leaves the allowed roots. */
+function checkedPath(sandbox: Sandbox, path: string): string {
+  const abs = resolveClientPath(sandbox.config.workdir, path);
+  if (!isWithinRoots(abs, allowedRoots(sandbox.config.workdir))) {
+    throw permissionDenied(`${JSON.stringify(path.slice(0, 200))} is outside the sandbox's workdir (${sandbox.config.workdir}) and /tmp, the only places files can be transferred`, {
+      reason: "PATH_NOT_ALLOWED",
+    });
+  }
+  return abs;
+}
+
+/**
+ * UploadFiles and DownloadFiles. Bytes move through an engine exec's stdio (the workdir and
+ * /tmp are tmpfs mounts the engine's archive API cannot see into), streamed both ways with
+ * backpressure so the daemon's memory stays flat whatever the size. Paths are relative to
+ * the workdir; only the workdir and /tmp are reachable, checked inside the sandbox after
+ * symlinks are resolved.
+ */
+export function createFilesService(deps: FilesServiceDeps): Pick<ServiceImpl<Methods>, "uploadFiles" | "downloadFiles"> {
+  const { sandboxes, runtime } = deps;
+  return {
+    async uploadFiles(reqs, ctx) {
+      const it = reqs[Symbol.asyncIterator]();
+      const first = await it.next();
+      if (first.done || first.value.message.case !== "header") {
+        throw invalidArgument("the first UploadFiles message must be the header", { reason: "MISSING_HEADER" });
+      }
+      const header = first.value.message.value;
+      if (header.sandboxId === "") throw invalidArgument("header.sandbox_id is required");
+      const sandbox = sandboxes.get(ctx.tenant, header.sandboxId);
+      sandbox.touch();
+      const isTar = header.kind === TransferKind.TAR;
+      if (!isTar && header.path.trim() === "") throw invalidArgument("header.path is required for a FILE upload", { reason: "INVALID_PATH" });
+      const path = checkedPath(sandbox, header.path);
+      const mode = isTar ? 0 : uploadMode(header.mode);
+      const chunks = (async function* (): AsyncGenerator<Uint8Array> {
+        for (;;) {
+          const n: IteratorResult<UploadFilesRequest> = await it.next();
+          if (n.done) return;
+          if (n.value.message.case === "chunk") yield n.value.message.value;
+          else throw invalidArgument("only chunks may follow the UploadFiles header", { reason: "UNEXPECTED_MESSAGE" });
+        }
+      })();
+      const log = ctx.log.child({ sandboxId: sandbox.id });
+      const started = Date.now();
+      const res = isTar ? await uploadTar(target(runtime, sandbox), path, chunks, ctx.signal) : await uploadFile(target(runtime, sandbox), path, mode, chunks, ctx.signal);
+      sandbox.touch();
+      log.info({ path, kind: isTar ? "tar" : "file", bytes: res.bytes, files: res.files, ms: Date.now() - started }, "upload stored");
+      return { bytes: BigInt(res.bytes), files: res.files, sha256: res.sha256 };
+    },
+
+    async *downloadFiles(req, ctx) {
+      if (req.sandboxId === "") throw invalidArgument("sandbox_id is required");
+      const sandbox = sandboxes.get(ctx.tenant, req.sandboxId);
+      sandbox.touch();
+      const path = checkedPath(sandbox, req.path);
+      const kind = req.kind === TransferKind.FILE ? "file" : req.kind === TransferKind.TAR ? "tar" : "auto";
+      for await (const part of download(target(runtime, sandbox), path, kind, ctx.signal)) {
+        switch (part.type) {
+          case "header":
+            yield { message: { case: "header", value: { kind: part.kind === "tar" ? TransferKind.TAR : TransferKind.FILE, mode: part.mode, size: BigInt(part.size) } } };
+            break;
+          case "chunk":
+            yield { message: { case: "chunk", value: part.data } };
+            break;
+          case "trailer":
+            yield { message: { case: "trailer", value: { bytes: BigInt(part.bytes), sha256: part.sha256 } } };
+            break;
+        }
+      }
+      sandbox.touch();
+    },
+  };
+}
