@@ -1,0 +1,16 @@
+/**
+ * @sandboxd/client: sandboxes on a sandboxd daemon from TypeScript.
+ *
+ * Streams are async iterables, every call takes an AbortSignal, sandboxes and sessions
+ * are AsyncDisposable (`await using`), and failures are SandboxdError with the gRPC code
+ * and the daemon's reason.
+ */
+export { createClient, SandboxdClient, Sandbox, Session } from "./client.js";
+export type { ClientOptions, RunOptions, ExecOptions, TransferOptions, SandboxSpec, SessionSettings } from "./client.js";
+export { Code, SandboxdError, toSandboxdError } from "./errors.js";
+export type { Severity, Violation } from "./errors.js";
+export { Execution, RunCollector } from "./run.js";
+export type { RunResult, ExitStatusName, OutputCallbacks } from "./run.js";
+export type { CallOptions } from "./transport.js";
+export { Transport } from "./transport.js";
+export * as pb from "./proto.js";
