@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { AsyncQueue } from "../common/async-queue.js";
-import { describeError, unavailable } from "../common/errors.js";
+import { ErrorCode, SandboxdError, describeError, unavailable } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { FrameDecoder, FrameKind, encodeFrame, type Frame } from "./agent-protocol.js";
 import type { ContainerRuntime, ExecSession } from "./container-runtime.js";
@@ -114,16 +114,20 @@ export class AgentRunner implements ProcessRunner {
       this.stderrTail = (this.stderrTail + chunk.toString("utf8")).slice(-4096);
     });
     void this.exec.wait().then(
-      (code) => this.die(`agent exited with code ${code}${this.stderrTail ? `: ${this.stderrTail.trim()}` : ""}`),
+      (code) => this.die(`agent exited with code ${code}${this.stderrTail ? `: ${this.stderrTail.trim()}` : ""}`, code),
       (err: unknown) => this.die(`agent channel lost: ${describeError(err)}`),
     );
   }
 
-  private die(reason: string): void {
+  private die(reason: string, exitCode?: number): void {
     if (this.dead !== undefined) return;
     this.dead = reason;
     const err = unavailable(this.closed ? "sandbox agent closed" : `sandbox agent died: ${reason}`);
-    this.helloWaiter?.reject(err);
+    // 126/127 before hello: the image cannot run the agent (no python3), not a failure.
+    const unsupported = exitCode === 126 || exitCode === 127;
+    this.helloWaiter?.reject(
+      unsupported ? new SandboxdError(ErrorCode.FailedPrecondition, `the image cannot run the agent: ${reason}`, { reason: "AGENT_UNSUPPORTED" }) : err,
+    );
     this.helloWaiter = undefined;
     for (const [, r] of this.runs) {
       r.queue.push({ type: "exit", exit: lostExit(this.closed ? "the sandbox was closed" : reason) });

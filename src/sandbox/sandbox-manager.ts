@@ -90,7 +90,8 @@ export class SandboxManager {
           spec.labels = { ...spec.labels, ...poolLabels(handler.name) };
           return spec;
         },
-        startRunner: (containerId) => startProcessRunner(this.runtime, containerId, this.log, this.config.agent),
+        startRunner: (containerId) =>
+          startProcessRunner(this.runtime, containerId, this.log, this.config.agent, () => this.checkContainer(containerId)),
       });
     }
   }
@@ -186,6 +187,7 @@ export class SandboxManager {
       runtime: this.runtime,
       logger: this.log.child({ sandboxId: id }),
       useAgent: this.config.agent,
+      onRunnerDeath: (cid) => this.checkContainer(cid),
       ...(extra.runner ? { runner: extra.runner } : {}),
     });
     this.sandboxes.set(id, sandbox);
@@ -355,6 +357,22 @@ export class SandboxManager {
         this.log.warn({ err: describeError(err), sandboxId: sandbox.id }, "reaping failed; will retry"),
       );
     }
+  }
+
+  /**
+   * An agent channel died: if its container is gone or stopped, the sandbox is. Engine
+   * events say the same, but not every engine filters them by label (Podman), and an agent
+   * always notices.
+   */
+  private checkContainer(containerId: string): void {
+    void this.runtime.inspect(containerId).then(
+      (info) => {
+        if (!info || !info.running) this.onContainerDied(containerId);
+      },
+      () => {
+        // The engine itself is unreachable: that is not the container's death.
+      },
+    );
   }
 
   private onContainerDied(containerId: string): void {

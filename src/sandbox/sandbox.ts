@@ -26,6 +26,8 @@ export interface SandboxInit {
   useAgent: boolean;
   /** A runner already started (a warm pool member's agent). */
   runner?: ProcessRunner;
+  /** Called when the sandbox's agent died: its container may have stopped. */
+  onRunnerDeath?: (containerId: string) => void;
 }
 
 /**
@@ -54,6 +56,7 @@ export class Sandbox {
   private readonly runtime: ContainerRuntime;
   private readonly log: Logger;
   private readonly useAgent: boolean;
+  private readonly onRunnerDeath: ((containerId: string) => void) | undefined;
   private closed = false;
 
   constructor(init: SandboxInit) {
@@ -69,6 +72,7 @@ export class Sandbox {
     this.runtime = init.runtime;
     this.log = init.logger;
     this.useAgent = init.useAgent;
+    this.onRunnerDeath = init.onRunnerDeath;
     if (init.runner) {
       this.current = init.runner;
       this.runnerPromise = Promise.resolve(init.runner);
@@ -121,7 +125,7 @@ export class Sandbox {
 
   private async startRunner(): Promise<ProcessRunner> {
     if (this.closed) throw new Error("sandbox closed");
-    return startProcessRunner(this.runtime, this.containerId, this.log, this.useAgent);
+    return startProcessRunner(this.runtime, this.containerId, this.log, this.useAgent, () => this.onRunnerDeath?.(this.containerId));
   }
 
   async close(): Promise<void> {
@@ -144,12 +148,22 @@ export class Sandbox {
  * Starts the resident agent in a container, or falls back to one engine exec per run when
  * the image cannot run it (no python3). An unreachable engine is an error, not a fallback.
  */
-export async function startProcessRunner(runtime: ContainerRuntime, containerId: string, log: Logger, useAgent: boolean): Promise<ProcessRunner> {
+export async function startProcessRunner(
+  runtime: ContainerRuntime,
+  containerId: string,
+  log: Logger,
+  useAgent: boolean,
+  onDeath?: (reason: string) => void,
+): Promise<ProcessRunner> {
   if (useAgent) {
     try {
-      return await AgentRunner.start({ runtime, containerId, logger: log });
+      return await AgentRunner.start({ runtime, containerId, logger: log, ...(onDeath ? { onDeath } : {}) });
     } catch (err) {
-      if ((err as { code?: string }).code === "UNAVAILABLE" && /engine/.test(describeError(err))) throw err;
+      if ((err as { reason?: string }).reason !== "AGENT_UNSUPPORTED") {
+        // The engine or the container failed, not the image: let the owner check the container.
+        onDeath?.(describeError(err));
+        throw err;
+      }
       log.info({ err: describeError(err) }, "agent unavailable in this image; using one engine exec per run");
     }
   }

@@ -11,7 +11,11 @@ import { createClient, type CallOptions, type Client } from "./client.js";
 type MethodsOf<S> = S extends GenService<infer M extends GenServiceMethods> ? M : never;
 
 export const repoRoot = new URL("../..", import.meta.url).pathname;
-export const docker = new Docker({ socketPath: process.env["SANDBOXD_TEST_ENGINE_SOCKET"] ?? "/var/run/docker.sock" });
+/** The backend the integration suite runs against: the same tests prove Docker and Podman. */
+export const backend = (process.env["SANDBOXD_TEST_BACKEND"] ?? "docker") as "docker" | "podman";
+export const engineSocket = process.env["SANDBOXD_TEST_ENGINE_SOCKET"] ?? (backend === "podman" ? "/run/podman/podman.sock" : "/var/run/docker.sock");
+/** A client of the same engine the daemon uses, for checks behind the daemon's back. */
+export const docker = new Docker({ socketPath: engineSocket });
 /** Every test daemon's id starts with this, so the leftover check finds their containers. */
 export const testDaemonPrefix = "test-";
 
@@ -45,7 +49,24 @@ export async function startDaemon(options: StartOptions = {}): Promise<DaemonHan
   const log = createWriteStream(logFile, { flags: "a" });
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", join(repoRoot, "src/main.ts"), "--listen", "127.0.0.1:0", "--daemon-id", daemonId, "--log-level", "debug", "--shutdown-grace-ms", "5000", ...(options.args ?? [])],
+    [
+      "--import",
+      "tsx",
+      join(repoRoot, "src/main.ts"),
+      "--listen",
+      "127.0.0.1:0",
+      "--daemon-id",
+      daemonId,
+      "--log-level",
+      "debug",
+      "--shutdown-grace-ms",
+      "5000",
+      "--backend",
+      backend,
+      "--engine-endpoint",
+      engineSocket,
+      ...(options.args ?? []),
+    ],
     { cwd: repoRoot, env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] },
   );
   child.stdout?.pipe(log);

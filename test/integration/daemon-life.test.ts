@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { ExitStatus } from "../../src/gen/sandboxd/v1/common_pb.js";
-import { docker, repoRoot, startDaemon } from "../helpers/daemon.js";
+import { docker, engineSocket, repoRoot, startDaemon } from "../helpers/daemon.js";
 import { EngineProxy } from "../helpers/engine-proxy.js";
 import { collect } from "../helpers/events.js";
 import { checkHealth } from "../helpers/health.js";
@@ -48,7 +48,7 @@ describe("daemon life", () => {
   });
 
   it("starts without the engine, answers UNAVAILABLE, and recovers when it comes back", async () => {
-    const proxy = new EngineProxy(join(tmpdir(), `sandboxd-engine-${process.pid}.sock`));
+    const proxy = new EngineProxy(join(tmpdir(), `sandboxd-engine-${process.pid}.sock`), engineSocket);
     await using d = await startDaemon({ args: ["--engine-endpoint", proxy.path] });
     try {
       expect(await checkHealth(d.address, "sandboxd.v1.SandboxService")).toBe("NOT_SERVING");

@@ -1,15 +1,13 @@
-import Docker from "dockerode";
-import { leftoverContainers } from "../helpers/daemon.js";
+import { docker, leftoverContainers } from "../helpers/daemon.js";
 
 const requiredImages = (process.env["SANDBOXD_TEST_IMAGES"] ?? "sandboxd/python:latest,sandboxd/node:latest,sandboxd/base:latest").split(",");
 
 /** Integration tests need the real engine and the images; say exactly what is missing. */
 export async function setup(): Promise<void> {
-  const docker = new Docker({ socketPath: process.env["SANDBOXD_TEST_ENGINE_SOCKET"] ?? "/var/run/docker.sock" });
   try {
     await docker.ping();
   } catch (err) {
-    throw new Error(`integration tests need a running Docker engine: ${(err as Error).message}`);
+    throw new Error(`integration tests need a running engine (${process.env["SANDBOXD_TEST_BACKEND"] ?? "docker"}): ${(err as Error).message}`);
   }
   for (const image of requiredImages) {
     try {
@@ -26,7 +24,6 @@ export async function setup(): Promise<void> {
 export async function teardown(): Promise<void> {
   const left = await leftoverContainers();
   if (left.length > 0) {
-    const docker = new Docker({ socketPath: process.env["SANDBOXD_TEST_ENGINE_SOCKET"] ?? "/var/run/docker.sock" });
     for (const c of left) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
     throw new Error(`tests left ${left.length} containers behind: ${left.map((c) => `${c.Names[0]} (${c.Labels["org.sandboxd.daemon"]})`).join(", ")}`);
   }

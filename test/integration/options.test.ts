@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitStatus, RunPhase } from "../../src/gen/sandboxd/v1/common_pb.js";
-import { docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { backend, docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
 import { collect } from "../helpers/events.js";
 import { makeWheelCode } from "../helpers/packages.js";
 
@@ -99,7 +99,9 @@ describe("images", () => {
   });
 
   it("attaches to an existing container and never removes it", async () => {
-    const container = await docker.createContainer({ Image: "sandboxd/python:latest", Cmd: ["sleep", "infinity"], User: "1000:1000", HostConfig: { NetworkMode: "none" } });
+    // Podman here needs explicit ulimits below the host's hard limits.
+    const ulimits = backend === "podman" ? [{ Name: "nofile", Soft: 4096, Hard: 4096 }, { Name: "nproc", Soft: 4096, Hard: 4096 }] : [];
+    const container = await docker.createContainer({ Image: "sandboxd/python:latest", Cmd: ["sleep", "infinity"], User: "1000:1000", HostConfig: { NetworkMode: "none", Ulimits: ulimits } });
     await container.start();
     try {
       const { sandbox } = await d.sandbox.createSandbox({ spec: { language: "python", containerId: container.id } });

@@ -136,7 +136,11 @@ export class DockerRuntime implements ContainerRuntime {
   async create(spec: ContainerSpec): Promise<string> {
     const tmpfsOpts = (extra: string) => `rw,nosuid,nodev,size=${spec.diskBytes}${extra}`;
     const [uid, gid] = spec.user.split(":");
-    const owner = uid !== undefined && /^\d+$/.test(uid) ? `,uid=${uid},gid=${gid ?? uid}` : "";
+    // The workdir tmpfs belongs to the sandbox user: Docker takes uid/gid options, Podman
+    // has none (and ignores mode with a read-only root) but chowns to the user with `U`.
+    const numericUser = uid !== undefined && /^\d+$/.test(uid);
+    const owner = this.name === "podman" ? ",U" : numericUser ? `,uid=${uid},gid=${gid ?? uid}` : "";
+    const workdirMode = "0755";
     const hostConfig: Docker.HostConfig = {
       NetworkMode: spec.network,
       CapDrop: ["ALL"],
@@ -144,7 +148,7 @@ export class DockerRuntime implements ContainerRuntime {
       ReadonlyRootfs: spec.readOnlyRoot,
       Tmpfs: {
         "/tmp": tmpfsOpts(",mode=1777,exec"),
-        ...(spec.workdirTmpfs ? { [spec.workdir]: tmpfsOpts(`,mode=0755,exec${owner}`) } : {}),
+        ...(spec.workdirTmpfs ? { [spec.workdir]: tmpfsOpts(`,mode=${workdirMode},exec${owner}`) } : {}),
       },
       Memory: spec.memoryBytes,
       MemorySwap: spec.memoryBytes,
