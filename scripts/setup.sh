@@ -25,6 +25,7 @@ if ! command -v dockerd >/dev/null 2>&1; then
   apt_install docker.io
 fi
 command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
+command -v curl >/dev/null 2>&1 || apt_install curl
 if ! docker info >/dev/null 2>&1; then
   log "starting dockerd"
   mkdir -p /var/log
@@ -52,4 +53,26 @@ fi
 images=("$@")
 if [[ ${#images[@]} -eq 0 ]]; then images=(all); fi
 deploy/images/build.sh "${images[@]}"
+
+# 5. Podman (SANDBOXD_PODMAN=0 skips it): its Docker-compatible API service, and the same
+#    images copied over from Docker's store, so the integration suite runs on both.
+if [[ "${SANDBOXD_PODMAN:-1}" == "1" ]]; then
+  command -v podman >/dev/null 2>&1 || apt_install podman
+  command -v catatonit >/dev/null 2>&1 || apt_install catatonit
+  if [[ ! -S /run/podman/podman.sock ]] || ! curl -sf --unix-socket /run/podman/podman.sock http://d/_ping >/dev/null 2>&1; then
+    log "starting podman system service"
+    as_root mkdir -p /run/podman
+    as_root sh -c 'nohup podman system service --time=0 unix:///run/podman/podman.sock >/var/log/sandboxd-podman.log 2>&1 &'
+    for _ in $(seq 1 60); do
+      curl -sf --unix-socket /run/podman/podman.sock http://d/_ping >/dev/null 2>&1 && break
+      sleep 0.5
+    done
+  fi
+  for ref in $(docker images --format '{{.Repository}}:{{.Tag}}' 'sandboxd/*'); do
+    if ! podman image exists "$ref"; then
+      log "copying $ref into Podman's image store"
+      docker save "$ref" | podman load -q >/dev/null
+    fi
+  done
+fi
 log "ready"
