@@ -1,6 +1,9 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
+import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
+import { ConfigError } from "./config/config.js";
+import { TokenTable, isLocalAddress } from "./rpc/auth.js";
 import type { Config } from "./config/config.js";
 import { describeError } from "./common/errors.js";
 import type { Logger } from "./common/logger.js";
@@ -12,6 +15,8 @@ import type { ContainerRuntime } from "./runtime/container-runtime.js";
 import { LanguageRegistry } from "./sandbox/languages.js";
 import { RunManager } from "./sandbox/run-manager.js";
 import { SandboxManager } from "./sandbox/sandbox-manager.js";
+import { SessionManager, defaultInteractive } from "./interactive/session-manager.js";
+import { createInteractiveService } from "./services/interactive-service.js";
 import { createFilesService } from "./services/files-service.js";
 import { createSandboxService, type RunHooks } from "./services/sandbox-service.js";
 
@@ -32,6 +37,7 @@ export class Daemon {
   address = "";
   readonly sandboxes: SandboxManager;
   readonly runs: RunManager;
+  readonly sessions: SessionManager;
   readonly languages = new LanguageRegistry();
   private readonly server: RpcServer;
   private readonly shutdownController = new AbortController();
@@ -46,13 +52,29 @@ export class Daemon {
     this.log = logger.child({ component: "daemon" });
     this.sandboxes = new SandboxManager({ config, runtime, languages: this.languages, logger });
     this.runs = new RunManager(config, logger);
-    this.server = new RpcServer({ files: [SandboxService.file, InteractiveService.file], maxMessageBytes: config.limits.maxMessageBytes, credentials: grpc.ServerCredentials.createInsecure(), logger });
+    this.sessions = new SessionManager(this.sandboxes, { ...defaultInteractive, maxOutputBytes: config.maxOutputBytes, replayBytes: config.replayBytes }, logger);
+    const tokens = TokenTable.load(config.auth.tokensFile, config.auth.tokens);
+    const tls = config.tls.certFile !== "";
+    if (!isLocalAddress(config.listen) && (!tls || tokens.size === 0) && !config.insecure) {
+      throw new ConfigError(
+        `refusing to listen on ${config.listen} without TLS and bearer tokens; configure tls.cert-file, tls.key-file and auth.tokens-file, or pass --insecure`,
+      );
+    }
+    const credentials = tls
+      ? grpc.ServerCredentials.createSsl(
+          config.tls.clientCaFile ? readFileSync(config.tls.clientCaFile) : null,
+          [{ private_key: readFileSync(config.tls.keyFile), cert_chain: readFileSync(config.tls.certFile) }],
+          config.tls.clientCaFile !== "",
+        )
+      : grpc.ServerCredentials.createInsecure();
+    this.server = new RpcServer({ files: [SandboxService.file, InteractiveService.file], maxMessageBytes: config.limits.maxMessageBytes, credentials, logger });
     const adapterOptions = {
       logger: logger.child({ component: "rpc" }),
       shutdownSignal: this.shutdownController.signal,
-      authenticate: () => "default",
+      authenticate: (metadata: grpc.Metadata) => tokens.authenticate(metadata),
       tracker: this.tracker,
     };
+    this.log.info({ tenants: tokens.size, tls, mtls: config.tls.clientCaFile !== "" }, "authentication configured");
     const hooks: RunHooks = {};
     const sandboxService = bindService(
       SandboxService,
@@ -67,7 +89,7 @@ export class Daemon {
       adapterOptions,
     );
     this.server.addService(SandboxService.typeName, sandboxService.definition, sandboxService.implementation);
-    const interactive = bindService(InteractiveService, {}, adapterOptions);
+    const interactive = bindService(InteractiveService, createInteractiveService({ config, sandboxes: this.sandboxes, sessions: this.sessions }), adapterOptions);
     this.server.addService(InteractiveService.typeName, interactive.definition, interactive.implementation);
   }
 
@@ -129,6 +151,7 @@ export class Daemon {
     // Whatever still runs is told the daemon is going away.
     this.shutdownController.abort();
     this.runs.clear();
+    this.sessions.shutdown();
     await serverDown;
     await this.sandboxes.shutdown(true);
     this.state = "STOPPED";

@@ -38,7 +38,16 @@ async function main(): Promise<void> {
   }
   const logger = createLogger({ level: config.logLevel });
   const runtime = new DockerRuntime({ name: config.backend, init: config.sandboxInit, logger: logger.child({ component: "runtime" }), ...engineOptions(config) });
-  const daemon = new Daemon({ config, logger, runtime });
+  let daemon: Daemon;
+  try {
+    daemon = new Daemon({ config, logger, runtime });
+  } catch (err) {
+    if (err instanceof ConfigError || (err as NodeJS.ErrnoException).code === "ENOENT") {
+      process.stderr.write(`sandboxd: ${describeError(err)}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -54,6 +54,26 @@ export interface Config {
   /** Use the resident agent when the image can run it. */
   agent: boolean;
   podmanUlimits: { nofile: number; nproc: number };
+  auth: {
+    /** File of `<tenant> <sha256 hex of token>` lines. */
+    tokensFile: string;
+    /** The same entries, comma-separated (env SANDBOXD_AUTH__TOKENS). */
+    tokens: string;
+  };
+  tls: {
+    certFile: string;
+    keyFile: string;
+    /** When set, clients must present a certificate signed by this CA (mTLS). */
+    clientCaFile: string;
+  };
+  /** Allow listening off loopback without TLS and tokens. */
+  insecure: boolean;
+  /** Per-tenant limits; 0 means unlimited. */
+  quotas: {
+    maxSandboxes: number;
+    maxConcurrentRuns: number;
+    maxMemoryBytes: number;
+  };
 }
 
 export const defaultConfig: Config = {
@@ -95,6 +115,10 @@ export const defaultConfig: Config = {
   poolRefillConcurrency: 2,
   agent: true,
   podmanUlimits: { nofile: 4096, nproc: 4096 },
+  auth: { tokensFile: "", tokens: "" },
+  tls: { certFile: "", keyFile: "", clientCaFile: "" },
+  insecure: false,
+  quotas: { maxSandboxes: 0, maxConcurrentRuns: 0, maxMemoryBytes: 0 },
 };
 
 export class ConfigError extends Error {
@@ -278,6 +302,9 @@ function validate(c: Config): void {
   for (const [name, v] of positive) if (!(v > 0)) throw new ConfigError(`${name} must be positive`);
   if (!c.defaults.workdir.startsWith("/")) throw new ConfigError("defaults.workdir must be absolute");
   if (!["trace", "debug", "info", "warn", "error", "fatal", "silent"].includes(c.logLevel)) throw new ConfigError(`invalid log-level ${c.logLevel}`);
+  if ((c.tls.certFile === "") !== (c.tls.keyFile === "")) throw new ConfigError("tls.cert-file and tls.key-file go together");
+  if (c.tls.clientCaFile && !c.tls.certFile) throw new ConfigError("tls.client-ca-file (mTLS) needs tls.cert-file and tls.key-file");
+  for (const [name, v] of Object.entries(c.quotas)) if (!(v >= 0)) throw new ConfigError(`quotas.${kebab(name)} must not be negative`);
 }
 
 /** The configuration table for --help and the README. */

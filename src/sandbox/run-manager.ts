@@ -1,5 +1,5 @@
 import type { Config } from "../config/config.js";
-import { describeError, notFound } from "../common/errors.js";
+import { describeError, notFound, resourceExhausted } from "../common/errors.js";
 import { newId } from "../common/ids.js";
 import type { Logger } from "../common/logger.js";
 import type { ProcessExit, ProcessFile } from "../runtime/process.js";
@@ -64,6 +64,17 @@ export class RunManager {
   }
 
   start(sandbox: Sandbox, plan: RunPlan): Run {
+    const max = this.config.quotas.maxConcurrentRuns;
+    if (max > 0) {
+      let mine = 0;
+      for (const r of this.runs.values()) if (!r.done && r.tenant === sandbox.tenant) mine++;
+      if (mine >= max) {
+        throw resourceExhausted(`tenant ${sandbox.tenant} reached its quota of ${max} concurrent runs (quota max-concurrent-runs)`, {
+          reason: "QUOTA_EXCEEDED",
+          metadata: { quota: "max-concurrent-runs", limit: String(max) },
+        });
+      }
+    }
     const run = new Run(newId("run"), sandbox.id, sandbox.tenant, this.config.replayBytes);
     this.runs.set(run.id, run);
     sandbox.runs.add(run);
@@ -136,6 +147,9 @@ export class RunManager {
         }
         run.process = undefined;
         if (!exit) throw new Error("process ended without an exit status");
+        // A run cancelled by its sandbox's destruction may lose its channel before the agent
+        // reports the kill: it still ended because it was cancelled.
+        if (exit.kind === "lost" && run.cancelled) exit = { ...exit, kind: run.cancelled, message: "the run was cancelled" };
         truncated ||= exit.truncated;
         const failed = exit.kind !== "exited" || exit.exitCode !== 0;
         if (!failed) step.onSuccess?.();

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Config } from "../config/config.js";
-import { ErrorCode, SandboxdError, describeError, failedPrecondition, notFound } from "../common/errors.js";
+import { ErrorCode, SandboxdError, describeError, failedPrecondition, notFound, resourceExhausted } from "../common/errors.js";
 import { newId } from "../common/ids.js";
 import type { Logger } from "../common/logger.js";
 import type { ContainerRuntime, ContainerSpec } from "../runtime/container-runtime.js";
@@ -117,8 +117,51 @@ export class SandboxManager {
     return resolveSandboxConfig(req, this.config, this.languages);
   }
 
+  private readonly pending = new Map<string, { count: number; memory: number }>();
+
+  /** Per-tenant quotas; a creation counts from the moment it is asked for. */
+  private reserve(tenant: string, memoryBytes: number): () => void {
+    const q = this.config.quotas;
+    const mine = this.list(tenant, {});
+    const p = this.pending.get(tenant) ?? { count: 0, memory: 0 };
+    if (q.maxSandboxes > 0 && mine.length + p.count >= q.maxSandboxes) {
+      throw resourceExhausted(`tenant ${tenant} reached its quota of ${q.maxSandboxes} sandboxes (quota max-sandboxes)`, {
+        reason: "QUOTA_EXCEEDED",
+        metadata: { quota: "max-sandboxes", limit: String(q.maxSandboxes) },
+      });
+    }
+    const used = mine.reduce((sum, s) => sum + s.config.resources.memoryBytes, 0) + p.memory;
+    if (q.maxMemoryBytes > 0 && used + memoryBytes > q.maxMemoryBytes) {
+      throw resourceExhausted(`tenant ${tenant} would use ${used + memoryBytes} bytes of sandbox memory; its quota is ${q.maxMemoryBytes} (quota max-memory-bytes)`, {
+        reason: "QUOTA_EXCEEDED",
+        metadata: { quota: "max-memory-bytes", limit: String(q.maxMemoryBytes) },
+      });
+    }
+    p.count++;
+    p.memory += memoryBytes;
+    this.pending.set(tenant, p);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      p.count--;
+      p.memory -= memoryBytes;
+      if (p.count === 0) this.pending.delete(tenant);
+    };
+  }
+
   /** Creates, starts and registers a sandbox. */
   async create(tenant: string, req: SandboxRequest, options: { signal?: AbortSignal } = {}): Promise<Sandbox> {
+    const { config } = this.resolve(req);
+    const release = this.reserve(tenant, config.resources.memoryBytes);
+    try {
+      return await this.createReserved(tenant, req, options);
+    } finally {
+      release();
+    }
+  }
+
+  private async createReserved(tenant: string, req: SandboxRequest, options: { signal?: AbortSignal }): Promise<Sandbox> {
     const { config, handler } = this.resolve(req);
     if (config.containerId) return this.attach(tenant, config);
     if (this.pool.has(handler.name) && poolCompatible(req, this.config.images[handler.name] || handler.image, this.config.defaults.workdir)) {

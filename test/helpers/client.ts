@@ -36,9 +36,14 @@ function callOpts(options?: CallOptions): grpc.CallOptions {
 }
 
 /** A typed grpc-js client for a protobuf-es service descriptor (tests only). */
-export function createClient<M extends GenServiceMethods>(service: GenService<M>, address: string, defaults: CallOptions = {}): Client<M> {
+export function createClient<M extends GenServiceMethods>(
+  service: GenService<M>,
+  address: string,
+  defaults: CallOptions = {},
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+): Client<M> {
   const desc = service as unknown as DescService;
-  const channel = new grpc.Client(address, grpc.credentials.createInsecure(), {
+  const channel = new grpc.Client(address, credentials, {
     "grpc.max_receive_message_length": 64 * 1024 * 1024,
     "grpc.max_send_message_length": 64 * 1024 * 1024,
   });

@@ -38,6 +38,7 @@ export interface StartOptions {
   env?: Record<string, string>;
   daemonId?: string;
   clientOptions?: CallOptions;
+  credentials?: import("@grpc/grpc-js").ChannelCredentials;
 }
 
 /** Starts a real sandboxd process on a free loopback port. */
@@ -88,8 +89,8 @@ export async function startDaemon(options: StartOptions = {}): Promise<DaemonHan
       reject(new Error(`daemon exited with ${code} before listening: ${buf}`));
     });
   });
-  const sandbox = createClient(SandboxService, address, options.clientOptions);
-  const interactive = createClient(InteractiveService, address, options.clientOptions);
+  const sandbox = createClient(SandboxService, address, options.clientOptions, options.credentials);
+  const interactive = createClient(InteractiveService, address, options.clientOptions, options.credentials);
   let stopped: Promise<number | null> | undefined;
   const stop = (signal: NodeJS.Signals = "SIGTERM") => {
     if (!stopped) {
