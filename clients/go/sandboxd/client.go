@@ -1,0 +1,156 @@
+// Package sandboxd is a small client for the sandboxd daemon: sandboxes, runs streamed as
+// iterators of events, typed errors. Every call takes a context; cancelling the context of
+// a run cancels the run on the daemon. The generated stubs are in
+// github.com/sandboxd/sandboxd/clients/go/gen/sandboxd/v1 for everything else.
+package sandboxd
+
+import (
+	"context"
+	"crypto/tls"
+	"os"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+
+	pb "github.com/sandboxd/sandboxd/clients/go/gen/sandboxd/v1"
+)
+
+// DefaultAddress is used when neither an address nor SANDBOXD_ADDRESS is given.
+const DefaultAddress = "127.0.0.1:50051"
+
+// Client is a connection to sandboxd. It is safe for concurrent use.
+type Client struct {
+	conn        *grpc.ClientConn
+	Sandboxes   pb.SandboxServiceClient
+	Interactive pb.InteractiveServiceClient
+}
+
+type options struct {
+	token    string
+	tls      *tls.Config
+	dialOpts []grpc.DialOption
+}
+
+// Option configures New.
+type Option func(*options)
+
+// WithToken sends "authorization: Bearer <token>" on every call (default: SANDBOXD_TOKEN).
+func WithToken(token string) Option { return func(o *options) { o.token = token } }
+
+// WithTLS connects over TLS.
+func WithTLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
+
+// WithDialOptions adds gRPC dial options.
+func WithDialOptions(opts ...grpc.DialOption) Option {
+	return func(o *options) { o.dialOpts = append(o.dialOpts, opts...) }
+}
+
+type bearer struct {
+	token  string
+	secure bool
+}
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + b.token}, nil
+}
+
+// The daemon accepts tokens in plaintext on loopback and unix sockets only.
+func (b bearer) RequireTransportSecurity() bool { return b.secure }
+
+// New connects to the daemon at address ("" means SANDBOXD_ADDRESS, then DefaultAddress;
+// "unix:/path" for a unix socket). The connection is made lazily.
+func New(address string, opts ...Option) (*Client, error) {
+	if address == "" {
+		address = os.Getenv("SANDBOXD_ADDRESS")
+	}
+	if address == "" {
+		address = DefaultAddress
+	}
+	o := options{token: os.Getenv("SANDBOXD_TOKEN")}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	dial := []grpc.DialOption{
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)),
+		grpc.WithUserAgent("sandboxd-go/0.1"),
+	}
+	if o.tls != nil {
+		dial = append(dial, grpc.WithTransportCredentials(credentials.NewTLS(o.tls)))
+	} else {
+		dial = append(dial, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	}
+	if o.token != "" {
+		dial = append(dial, grpc.WithPerRPCCredentials(bearer{token: o.token, secure: o.tls != nil}))
+	}
+	conn, err := grpc.NewClient(address, append(dial, o.dialOpts...)...)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{conn: conn, Sandboxes: pb.NewSandboxServiceClient(conn), Interactive: pb.NewInteractiveServiceClient(conn)}, nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// CreateSandbox creates a sandbox; call Destroy (or defer it) when done.
+func (c *Client) CreateSandbox(ctx context.Context, spec *pb.SandboxSpec) (*Sandbox, error) {
+	res, err := c.Sandboxes.CreateSandbox(ctx, &pb.CreateSandboxRequest{Spec: spec})
+	if err != nil {
+		return nil, wrapError(err)
+	}
+	return &Sandbox{c: c, Info: res.GetSandbox(), ID: res.GetSandbox().GetId()}, nil
+}
+
+// GetSandbox returns a handle on an existing sandbox.
+func (c *Client) GetSandbox(ctx context.Context, id string) (*Sandbox, error) {
+	res, err := c.Sandboxes.GetSandbox(ctx, &pb.GetSandboxRequest{SandboxId: id})
+	if err != nil {
+		return nil, wrapError(err)
+	}
+	return &Sandbox{c: c, Info: res.GetSandbox(), ID: id}, nil
+}
+
+// ListSandboxes lists the caller's sandboxes carrying all of labels.
+func (c *Client) ListSandboxes(ctx context.Context, labels map[string]string) ([]*pb.Sandbox, error) {
+	res, err := c.Sandboxes.ListSandboxes(ctx, &pb.ListSandboxesRequest{Labels: labels})
+	if err != nil {
+		return nil, wrapError(err)
+	}
+	return res.GetSandboxes(), nil
+}
+
+// DestroySandbox is idempotent: it reports false when the sandbox was already gone.
+func (c *Client) DestroySandbox(ctx context.Context, id string) (bool, error) {
+	res, err := c.Sandboxes.DestroySandbox(ctx, &pb.DestroySandboxRequest{SandboxId: id})
+	if err != nil {
+		return false, wrapError(err)
+	}
+	return res.GetDestroyed(), nil
+}
+
+// RunEphemeral runs code in a throwaway sandbox of the request's language.
+func (c *Client) RunEphemeral(ctx context.Context, req *pb.RunRequest) Events {
+	return streamEvents(ctx, func(ctx context.Context) (eventStream, error) {
+		return events[pb.RunResponse](c.Sandboxes.Run(ctx, req))
+	})
+}
+
+// Attach follows a run again from a byte offset: what was missed, then live.
+func (c *Client) Attach(ctx context.Context, runID string, offset uint64) Events {
+	return streamEvents(ctx, func(ctx context.Context) (eventStream, error) {
+		return events[pb.AttachResponse](c.Sandboxes.Attach(ctx, &pb.AttachRequest{RunId: runID, Offset: offset}))
+	})
+}
+
+// Signal sends a signal (SIGINT, SIGTERM, SIGKILL, ...) to a run's process group.
+func (c *Client) Signal(ctx context.Context, runID, signal string) error {
+	_, err := c.Sandboxes.Signal(ctx, &pb.SignalRequest{RunId: runID, Signal: signal})
+	return wrapError(err)
+}
+
+// WriteInput writes to a run's stdin, and closes it when close is set.
+func (c *Client) WriteInput(ctx context.Context, runID string, data []byte, close bool) error {
+	_, err := c.Sandboxes.WriteInput(ctx, &pb.WriteInputRequest{RunId: runID, Data: data, Close: close})
+	return wrapError(err)
+}

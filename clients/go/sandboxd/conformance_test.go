@@ -1,0 +1,391 @@
+package sandboxd_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	pb "github.com/sandboxd/sandboxd/clients/go/gen/sandboxd/v1"
+	"github.com/sandboxd/sandboxd/clients/go/sandboxd"
+)
+
+// The shared scenarios of clients/CONFORMANCE.md through the Go client.
+
+var (
+	sharedOnce    sync.Once
+	sharedSandbox *sandboxd.Sandbox
+	sharedErr     error
+	features      sync.Map
+)
+
+// shared is one python sandbox for the scenarios that do not need their own.
+func shared(t *testing.T) *sandboxd.Sandbox {
+	t.Helper()
+	sharedOnce.Do(func() {
+		sharedSandbox, sharedErr = client.CreateSandbox(context.Background(), &pb.SandboxSpec{Language: "python"})
+	})
+	if sharedErr != nil {
+		t.Fatalf("create sandbox: %v", sharedErr)
+	}
+	return sharedSandbox
+}
+
+// requireFeature skips, with the reason in the log, when the daemon answers UNIMPLEMENTED;
+// SANDBOXD_TEST_REQUIRE_ALL=1 makes that a failure.
+func requireFeature(t *testing.T, name string) {
+	t.Helper()
+	v, ok := features.Load(name)
+	if !ok {
+		ctx := testContext(t)
+		var err error
+		switch name {
+		case "files":
+			s, e := client.Sandboxes.DownloadFiles(ctx, &pb.DownloadFilesRequest{Path: "/x"})
+			if e == nil {
+				_, e = s.Recv()
+			}
+			err = e
+		case "artifacts":
+			_, err = client.Sandboxes.ListArtifacts(ctx, &pb.ListArtifactsRequest{})
+		case "interactive":
+			_, err = client.Interactive.ListSessions(ctx, &pb.ListSessionsRequest{})
+		case "policy":
+			_, err = client.Sandboxes.CheckCode(ctx, &pb.CheckCodeRequest{Language: "python", Code: "x = 1"})
+		}
+		v = sandboxd.CodeOf(err) != codes.Unimplemented
+		features.Store(name, v)
+	}
+	if !v.(bool) {
+		msg := fmt.Sprintf("daemon does not implement feature %s yet (UNIMPLEMENTED)", name)
+		if os.Getenv("SANDBOXD_TEST_REQUIRE_ALL") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+}
+
+func mustCollect(t *testing.T, evs sandboxd.Events) *sandboxd.Result {
+	t.Helper()
+	r, err := sandboxd.Collect(evs)
+	if err != nil {
+		t.Fatalf("run failed: %v", err)
+	}
+	return r
+}
+
+func eq[T comparable](t *testing.T, what string, got, want T) {
+	t.Helper()
+	if got != want {
+		t.Fatalf("%s: got %#v, want %#v", what, got, want)
+	}
+}
+
+func TestC01Hello(t *testing.T) {
+	r := mustCollect(t, shared(t).Run(testContext(t), "print('hello')"))
+	eq(t, "stdout", r.Stdout, "hello\n")
+	eq(t, "stderr", r.Stderr, "")
+	eq(t, "exit code", r.ExitCode, 0)
+	eq(t, "status", r.Status, pb.ExitStatus_EXIT_STATUS_EXITED)
+	eq(t, "ok", r.OK(), true)
+}
+
+func TestC02StreamsKeptApartAndExitCode(t *testing.T) {
+	r := mustCollect(t, shared(t).Run(testContext(t), "import sys\nprint('to out')\nprint('to err', file=sys.stderr)\nsys.exit(7)"))
+	eq(t, "stdout", r.Stdout, "to out\n")
+	eq(t, "stderr", r.Stderr, "to err\n")
+	eq(t, "exit code", r.ExitCode, 7)
+}
+
+func TestC03OutputIsLiveAndOrdered(t *testing.T) {
+	ctx := testContext(t)
+	sb := shared(t)
+	code := "import os, time\nprint('first', flush=True)\nwhile not os.path.exists('/tmp/c03-go'):\n    time.sleep(0.02)\nprint('second', flush=True)"
+	var seen strings.Builder
+	for ev, err := range sb.Run(ctx, code, sandboxd.WithRunTimeout(20*time.Second)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out := ev.GetOutput(); out != nil {
+			seen.Write(out.GetData())
+			if strings.Contains(string(out.GetData()), "first") {
+				touch, err := sb.Command(ctx, "touch", "/tmp/c03-go")
+				if err != nil || touch.ExitCode != 0 {
+					t.Fatalf("touch: %v %v", err, touch)
+				}
+			}
+		}
+	}
+	eq(t, "output", seen.String(), "first\nsecond\n")
+}
+
+func TestC04EventNumberingAndOffsets(t *testing.T) {
+	r := mustCollect(t, shared(t).Run(testContext(t), "import sys\nfor i in range(30):\n    print('x' * 10, flush=True)\n    print('y' * 5, file=sys.stderr, flush=True)"))
+	var offset uint64
+	for i, ev := range r.Events {
+		eq(t, "seq", ev.GetSeq(), uint64(i+1))
+		if out := ev.GetOutput(); out != nil {
+			eq(t, "offset", out.GetOffset(), offset)
+			offset += uint64(len(out.GetData()))
+		}
+	}
+	eq(t, "stdout", r.Stdout, strings.Repeat("xxxxxxxxxx\n", 30))
+	if r.Events[len(r.Events)-1].GetExited() == nil {
+		t.Fatal("the last event is not exited")
+	}
+}
+
+func TestC05DeathBySignal(t *testing.T) {
+	r := mustCollect(t, shared(t).Run(testContext(t), "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"))
+	eq(t, "status", r.Status, pb.ExitStatus_EXIT_STATUS_KILLED)
+	eq(t, "signal", r.Signal, 9)
+}
+
+func TestC06TimeoutAndSandboxStaysUsable(t *testing.T) {
+	ctx := testContext(t)
+	start := time.Now()
+	r := mustCollect(t, shared(t).Run(ctx, "import time\nprint('before', flush=True)\ntime.sleep(60)", sandboxd.WithRunTimeout(time.Second)))
+	if time.Since(start) > 15*time.Second {
+		t.Fatalf("the deadline took %v", time.Since(start))
+	}
+	eq(t, "status", r.Status, pb.ExitStatus_EXIT_STATUS_TIMEOUT)
+	eq(t, "stdout", r.Stdout, "before\n")
+	eq(t, "after", mustCollect(t, shared(t).Run(ctx, "print('still here')")).Stdout, "still here\n")
+}
+
+func TestC07Exec(t *testing.T) {
+	ctx := testContext(t)
+	sb := shared(t)
+	argv := mustCollect(t, sb.Exec(ctx, &pb.ExecRequest{Argv: []string{"sh", "-c", "echo $1-$FOO", "sh", "arg"}, Env: map[string]string{"FOO": "bar"}}))
+	eq(t, "argv stdout", argv.Stdout, "arg-bar\n")
+	shell := mustCollect(t, sb.Exec(ctx, &pb.ExecRequest{Shell: "pwd; exit 3", Workdir: "/tmp"}))
+	eq(t, "shell stdout", shell.Stdout, "/tmp\n")
+	eq(t, "exit code", shell.ExitCode, 3)
+}
+
+func TestC08Stdin(t *testing.T) {
+	r := mustCollect(t, shared(t).Run(testContext(t), "import sys\nprint(sys.stdin.read().upper())", sandboxd.WithStdin([]byte("from stdin"))))
+	eq(t, "stdout", r.Stdout, "FROM STDIN\n")
+}
+
+func TestC09Lifecycle(t *testing.T) {
+	ctx := testContext(t)
+	label := fmt.Sprintf("c09-%d", time.Now().UnixNano())
+	sb, err := client.CreateSandbox(ctx, &pb.SandboxSpec{Language: "python", Labels: map[string]string{"suite": label}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.GetSandbox(ctx, sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	list, err := client.ListSandboxes(ctx, map[string]string{"suite": label})
+	if err != nil || len(list) != 1 || list[0].GetId() != sb.ID {
+		t.Fatalf("list: %v %v", list, err)
+	}
+	destroyed, err := sb.Destroy(ctx)
+	eq(t, "destroyed", destroyed, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := sb.Destroy(ctx)
+	eq(t, "destroyed again", again, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = client.GetSandbox(ctx, sb.ID)
+	if !sandboxd.IsReason(err, "SANDBOX_NOT_FOUND") && !sandboxd.IsReason(err, "SANDBOX_DESTROYED") {
+		t.Fatalf("get after destroy: %v", err)
+	}
+}
+
+func TestC10TypedErrors(t *testing.T) {
+	ctx := testContext(t)
+	_, err := client.CreateSandbox(ctx, &pb.SandboxSpec{Language: "cobol"})
+	var e *sandboxd.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("not a *sandboxd.Error: %v", err)
+	}
+	eq(t, "code", e.Code, codes.InvalidArgument)
+	eq(t, "reason", e.Reason, "LANGUAGE_NOT_SUPPORTED")
+	eq(t, "metadata", e.Metadata["language"], "cobol")
+	_, err = client.GetSandbox(ctx, "sbx_does_not_exist")
+	eq(t, "not found code", sandboxd.CodeOf(err), codes.NotFound)
+	eq(t, "not found reason", sandboxd.IsReason(err, "SANDBOX_NOT_FOUND"), true)
+}
+
+func TestC11CancelEndsTheRun(t *testing.T) {
+	ctx := testContext(t)
+	sb := shared(t)
+	runCtx, cancel := context.WithCancel(ctx)
+	runID := ""
+	var lastErr error
+	for ev, err := range sb.Run(runCtx, "import time\nprint('running', flush=True)\ntime.sleep(60)", sandboxd.WithRunTimeout(2*time.Minute)) {
+		if err != nil {
+			lastErr = err
+			break
+		}
+		if s := ev.GetStarted(); s != nil {
+			runID = s.GetRunId()
+		}
+		if ev.GetOutput() != nil {
+			cancel()
+		}
+	}
+	cancel()
+	eq(t, "code after cancel", sandboxd.CodeOf(lastErr), codes.Canceled)
+	after := mustCollect(t, client.Attach(ctx, runID, 0))
+	eq(t, "status", after.Status, pb.ExitStatus_EXIT_STATUS_CANCELLED)
+	eq(t, "after", mustCollect(t, sb.Run(ctx, "print('ok')")).Stdout, "ok\n")
+}
+
+func TestC12AttachFromOffset(t *testing.T) {
+	ctx := testContext(t)
+	r := mustCollect(t, shared(t).Run(ctx, "print('abcdefghij', end='')"))
+	replay := mustCollect(t, client.Attach(ctx, r.RunID, 3))
+	eq(t, "replayed", replay.Stdout, "defghij")
+}
+
+func TestC13Files(t *testing.T) {
+	requireFeature(t, "files")
+	ctx := testContext(t)
+	sb := shared(t)
+	payload := make([]byte, 1<<20)
+	for i := range payload {
+		payload[i] = byte(i)
+	}
+	if err := sb.Upload(ctx, "/sandbox/in/data.bin", payload, pb.TransferKind_TRANSFER_KIND_FILE, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(payload)
+	got, err := sb.Shell(ctx, "sha256sum /sandbox/in/data.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "sha256", strings.Fields(got.Stdout)[0], hex.EncodeToString(sum[:]))
+	back, _, err := sb.Download(ctx, "/sandbox/in/data.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "round trip", bytes.Equal(back, payload), true)
+
+	var tarball bytes.Buffer
+	tw := tar.NewWriter(&tarball)
+	for name, body := range map[string]string{"a.txt": "A", "sub/b.txt": "B"} {
+		_ = tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+		_, _ = tw.Write([]byte(body))
+	}
+	_ = tw.Close()
+	if err := sb.Upload(ctx, "/sandbox/tree", tarball.Bytes(), pb.TransferKind_TRANSFER_KIND_TAR, 0); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := sb.Shell(ctx, "cat /sandbox/tree/a.txt /sandbox/tree/sub/b.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "tree", cat.Stdout, "AB")
+	_, header, err := sb.Download(ctx, "/sandbox/tree")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "kind", header.GetKind(), pb.TransferKind_TRANSFER_KIND_TAR)
+}
+
+func TestC14Artifacts(t *testing.T) {
+	requireFeature(t, "artifacts")
+	ctx := testContext(t)
+	sb, err := client.CreateSandbox(ctx, &pb.SandboxSpec{Language: "python"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = sb.Destroy(context.Background()) })
+	r := mustCollect(t, sb.Run(ctx, "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.show()"))
+	eq(t, "exit code", r.ExitCode, 0)
+	eq(t, "artifacts", len(r.Artifacts), 1)
+	eq(t, "format", r.Artifacts[0].GetFormat(), "png")
+	if r.Artifacts[0].GetWidth() == 0 || r.Artifacts[0].GetHeight() == 0 {
+		t.Fatal("no width/height")
+	}
+	if _, err := client.Sandboxes.ClearArtifacts(ctx, &pb.ClearArtifactsRequest{SandboxId: sb.ID}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := client.Sandboxes.ListArtifacts(ctx, &pb.ListArtifactsRequest{SandboxId: sb.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "after clear", len(list.GetArtifacts()), 0)
+}
+
+func TestC15IPythonState(t *testing.T) {
+	requireFeature(t, "interactive")
+	ctx := testContext(t)
+	s, err := shared(t).NewSession(ctx, pb.SessionKind_SESSION_KIND_IPYTHON, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	eq(t, "assign", mustCollect(t, s.Run(ctx, "x = 41")).ExitCode, 0)
+	eq(t, "read", mustCollect(t, s.Run(ctx, "print(x + 1)")).Stdout, "42\n")
+	failed := mustCollect(t, s.Run(ctx, "1 / 0"))
+	if failed.OK() {
+		t.Fatal("a raising cell reported success")
+	}
+	eq(t, "state kept", mustCollect(t, s.Run(ctx, "print(x)")).Stdout, "41\n")
+}
+
+func TestC16ShellState(t *testing.T) {
+	requireFeature(t, "interactive")
+	ctx := testContext(t)
+	s, err := shared(t).NewSession(ctx, pb.SessionKind_SESSION_KIND_SHELL, "/bin/sh", map[string]string{"GREETING": "hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	eq(t, "cd", mustCollect(t, s.Run(ctx, "cd /tmp")).ExitCode, 0)
+	eq(t, "pwd", mustCollect(t, s.Run(ctx, "pwd")).Stdout, "/tmp\n")
+	mustCollect(t, s.Run(ctx, "export FOO=bar"))
+	eq(t, "env", mustCollect(t, s.Run(ctx, "echo $FOO $GREETING")).Stdout, "bar hi\n")
+	failed := mustCollect(t, s.Run(ctx, "echo oops >&2; false"))
+	eq(t, "exit code", failed.ExitCode, 1)
+	eq(t, "stderr", failed.Stderr, "oops\n")
+	eq(t, "stdout", failed.Stdout, "")
+}
+
+func TestC17Policy(t *testing.T) {
+	requireFeature(t, "policy")
+	ctx := testContext(t)
+	policy := &pb.SecurityPolicy{
+		SeverityThreshold: pb.SecuritySeverity_SECURITY_SEVERITY_MEDIUM,
+		Patterns:          []*pb.SecurityPattern{{Pattern: `\bos\.system\s*\(`, Description: "System command execution", Severity: pb.SecuritySeverity_SECURITY_SEVERITY_HIGH}},
+	}
+	sb, err := client.CreateSandbox(ctx, &pb.SandboxSpec{Language: "python", Security: &pb.SandboxSpec_SecurityPolicy{SecurityPolicy: policy}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = sb.Destroy(context.Background()) })
+	check, err := client.Sandboxes.CheckCode(ctx, &pb.CheckCodeRequest{Code: "import os\n\nos.system('ls')", Policy: &pb.CheckCodeRequest_SandboxId{SandboxId: sb.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "safe", check.GetSafe(), false)
+	eq(t, "line", check.GetViolations()[0].GetLine(), uint32(3))
+	_, err = sandboxd.Collect(sb.Run(ctx, "import os\nos.system('ls')"))
+	var e *sandboxd.Error
+	if !errors.As(err, &e) || e.Code != codes.PermissionDenied || e.Reason != "POLICY_VIOLATION" || len(e.Violations) == 0 {
+		t.Fatalf("policy refusal: %v", err)
+	}
+}
+
+func TestEphemeralRun(t *testing.T) {
+	r := mustCollect(t, client.RunEphemeral(testContext(t), &pb.RunRequest{Language: "python", Code: "print(6 * 7)"}))
+	eq(t, "stdout", r.Stdout, "42\n")
+}
