@@ -224,11 +224,11 @@ class Agent:
         try:
             self.write_files(spec.get("files") or ())
             run = Run(channel, spec)
-        except OSError as e:
+        except Exception as e:  # a bad spec must fail its run, never the agent
             # Same convention as a shell: 127 for not found, 126 for not executable.
-            code = 127 if e.errno == errno.ENOENT else 126
-            argv0 = spec.get("argv", ["?"])[0]
-            msg = ("sandboxd: %s: %s\n" % (argv0, e.strerror or e)).encode()
+            code = 127 if getattr(e, "errno", None) == errno.ENOENT else 126
+            argv0 = (spec.get("argv") or ["?"])[0]
+            msg = ("sandboxd: %s: %s\n" % (argv0, getattr(e, "strerror", None) or e)).encode()
             send(K_STDERR, channel, msg)
             send_json(K_EXIT, channel, {
                 "status": "exited", "code": code, "signal": 0, "duration_ms": 0,
@@ -426,7 +426,10 @@ class Agent:
             kind, channel = struct.unpack_from(">BI", self.inbuf, 4)
             payload = bytes(self.inbuf[9 : 4 + length])
             del self.inbuf[: 4 + length]
-            self.handle(kind, channel, payload)
+            try:
+                self.handle(kind, channel, payload)
+            except Exception as e:  # one bad message must not take the other runs down
+                send_json(K_LOG, channel, {"error": "frame %d rejected: %s" % (kind, e)})
         return True
 
     def loop(self):

@@ -85,3 +85,16 @@ async function startAgent() {
   const agent = await AgentRunner.start({ runtime: localRuntime(), containerId: "local", logger: silentLogger() });
   return Object.assign(agent, { [Symbol.asyncDispose]: () => agent.close() });
 }
+
+describe("agent robustness", () => {
+  it("a spec the OS rejects fails its run, not the agent", async () => {
+    await using agent = await startAgent();
+    const bad = await collect(await agent.start({ argv: ["echo", "a\0b"], cwd: "/tmp", timeoutMs: 0, maxOutputBytes: 1024 }));
+    expect(bad.exit.exitCode).toBe(126);
+    expect(bad.stderr).toMatch(/null byte/);
+    const badCwd = await collect(await agent.start({ argv: ["pwd"], cwd: "/no/such/dir", timeoutMs: 0, maxOutputBytes: 1024 }));
+    expect(badCwd.exit.exitCode).not.toBe(0);
+    const ok = await collect(await agent.start({ argv: ["echo", "still alive"], timeoutMs: 0, maxOutputBytes: 1024 }));
+    expect(ok.stdout).toBe("still alive\n");
+  });
+});

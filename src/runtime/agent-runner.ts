@@ -195,6 +195,9 @@ export class AgentRunner implements ProcessRunner {
         else req.reject(unavailable(`agent request failed: ${res.error ?? "unknown"}`));
         return;
       }
+      case FrameKind.Log:
+        this.log.warn({ agent: f.payload.toString("utf8").slice(0, 1000) }, "agent reported an error");
+        return;
       default:
         this.log.debug({ kind: f.kind }, "unknown agent frame");
     }

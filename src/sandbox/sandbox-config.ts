@@ -96,6 +96,7 @@ export function resolveSandboxConfig(req: SandboxRequest, config: Config, langua
   if (resources.memoryBytes < 16 * 1024 * 1024) throw invalidArgument("resources.memory_bytes must be at least 16 MiB", { reason: "INVALID_LIMIT" });
   if (resources.pids < 8) throw invalidArgument("resources.pids must be at least 8", { reason: "INVALID_LIMIT" });
   if (resources.cpus < 0.01) throw invalidArgument("resources.cpus must be at least 0.01", { reason: "INVALID_LIMIT" });
+  if (resources.diskBytes < 4 * 1024 * 1024) throw invalidArgument("resources.disk_bytes must be at least 4 MiB", { reason: "INVALID_LIMIT" });
   const workdir = req.workdir || d.workdir;
   checkAbsolutePath("workdir", workdir);
   if (workdir === "/" || workdir === "/tmp") throw invalidArgument(`workdir cannot be ${workdir}`, { reason: "INVALID_PATH" });

@@ -118,7 +118,7 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<Meth
     checkEnv(req.env);
     checkTimeout(req.timeoutMs, config.limits.maxTimeoutMs);
     const workdir = req.workdir || sandbox.config.workdir;
-    if (!workdir.startsWith("/") || workdir.split("/").includes("..")) throw invalidArgument(`workdir must be an absolute path without '..', got ${JSON.stringify(workdir.slice(0, 200))}`, { reason: "INVALID_PATH" });
+    if (!workdir.startsWith("/") || workdir.split("/").includes("..") || workdir.includes("\0")) throw invalidArgument(`workdir must be an absolute path without '..', got ${JSON.stringify(workdir.slice(0, 200))}`, { reason: "INVALID_PATH" });
     const step: RunStep = { phase: "run", command: { argv: hasArgv ? req.argv : ["/bin/sh", "-c", req.shell] }, cwd: workdir };
     if (req.stdin.byteLength > 0) step.stdin = req.stdin;
     if (req.keepStdinOpen) step.keepStdinOpen = true;
