@@ -1,0 +1,180 @@
+import { describeError, failedPrecondition, notFound } from "../common/errors.js";
+import { newId } from "../common/ids.js";
+import type { Logger } from "../common/logger.js";
+import type { Sandbox } from "../sandbox/sandbox.js";
+import type { SandboxManager } from "../sandbox/sandbox-manager.js";
+import type { SessionKind } from "./kernel.js";
+import { Session, type SessionOptions, type SessionSettings } from "./session.js";
+
+/** Defaults for what a client leaves at zero, and the daemon-side knobs. */
+export interface InteractiveDefaults extends SessionOptions {
+  /** llm-sandbox's default per-cell timeout is 300 s. */
+  cellTimeoutMs: number;
+  historySize: number;
+  /** 0: the sandbox's own idle timeout. */
+  idleTimeoutMs: number;
+  reapIntervalMs: number;
+}
+
+export const defaultInteractive: InteractiveDefaults = {
+  cellTimeoutMs: 300_000,
+  historySize: 1000,
+  idleTimeoutMs: 0,
+  reapIntervalMs: 1000,
+  interruptGraceMs: 2000,
+  shellInterruptGraceMs: 5000,
+  helloTimeoutMs: 60_000,
+  closeGraceMs: 3000,
+  maxOutputBytes: 16 * 1024 * 1024,
+  replayBytes: 8 * 1024 * 1024,
+};
+
+export interface CreateSessionParams {
+  sandbox: Sandbox;
+  ownsSandbox: boolean;
+  kind: SessionKind;
+  shell: string;
+  env: Record<string, string>;
+  /** Zeros mean the defaults. */
+  settings: SessionSettings;
+}
+
+interface Tombstone {
+  tenant: string;
+  reason: string;
+}
+
+const maxTombstones = 10_000;
+
+/**
+ * Every interactive session of the daemon, by tenant. Closes sessions that idled out, and
+ * the sessions of a sandbox before it is destroyed; a session that created its own
+ * sandbox destroys it when it closes.
+ */
+export class SessionManager {
+  private readonly sessions = new Map<string, Session>();
+  private readonly tombstones = new Map<string, Tombstone>();
+  private readonly log: Logger;
+  private readonly reaper: NodeJS.Timeout;
+
+  constructor(
+    private readonly sandboxes: SandboxManager,
+    private readonly defaults: InteractiveDefaults,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ component: "sessions" });
+    sandboxes.beforeDestroy.push((sandbox) => this.closeForSandbox(sandbox));
+    this.reaper = setInterval(() => this.tick(), defaults.reapIntervalMs);
+    this.reaper.unref();
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  resolveSettings(s: SessionSettings, sandbox: Sandbox): SessionSettings {
+    return {
+      cellTimeoutMs: s.cellTimeoutMs || this.defaults.cellTimeoutMs,
+      historySize: s.historySize || this.defaults.historySize,
+      memoryLimitBytes: s.memoryLimitBytes,
+      idleTimeoutMs: s.idleTimeoutMs || this.defaults.idleTimeoutMs || sandbox.config.idleTimeoutMs,
+    };
+  }
+
+  /** Creates a session and starts its kernel; the kernel's failure to start is the error. */
+  async create(tenant: string, params: CreateSessionParams): Promise<Session> {
+    const id = newId("ses");
+    const session = new Session({
+      id,
+      tenant,
+      sandbox: params.sandbox,
+      kind: params.kind,
+      shell: params.shell,
+      env: params.env,
+      settings: this.resolveSettings(params.settings, params.sandbox),
+      ownsSandbox: params.ownsSandbox,
+      options: this.defaults,
+      logger: this.log.child({ sessionId: id, sandboxId: params.sandbox.id }),
+    });
+    this.sessions.set(id, session);
+    try {
+      await session.start();
+    } catch (err) {
+      this.sessions.delete(id);
+      await session.close("its kernel did not start");
+      throw err;
+    }
+    this.log.info({ sessionId: id, sandboxId: params.sandbox.id, kind: params.kind, tenant }, "session created");
+    return session;
+  }
+
+  /** The caller's open session; another tenant's session is not found either. */
+  get(tenant: string, id: string): Session {
+    const session = this.sessions.get(id);
+    if (session && session.tenant === tenant) return session;
+    const t = this.tombstones.get(id);
+    if (t && t.tenant === tenant) throw failedPrecondition(`session ${id} is closed: ${t.reason}`, { reason: "SESSION_CLOSED" });
+    throw notFound(`session ${JSON.stringify(id)} not found`, { reason: "SESSION_NOT_FOUND" });
+  }
+
+  list(tenant: string, sandboxId: string): Session[] {
+    return [...this.sessions.values()]
+      .filter((s) => s.tenant === tenant && (sandboxId === "" || s.sandbox.id === sandboxId))
+      .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+  }
+
+  /** Closes the caller's session; closing it again is not an error. */
+  async close(tenant: string, id: string): Promise<void> {
+    const session = this.sessions.get(id);
+    if (!session || session.tenant !== tenant) {
+      const t = this.tombstones.get(id);
+      if (t && t.tenant === tenant) return;
+      throw notFound(`session ${JSON.stringify(id)} not found`, { reason: "SESSION_NOT_FOUND" });
+    }
+    await this.closeSession(session, "closed by request", true);
+  }
+
+  private async closeSession(session: Session, reason: string, destroyOwnedSandbox: boolean): Promise<void> {
+    if (this.sessions.get(session.id) === session) {
+      this.sessions.delete(session.id);
+      this.tombstones.set(session.id, { tenant: session.tenant, reason });
+      if (this.tombstones.size > maxTombstones) {
+        const oldest = this.tombstones.keys().next().value;
+        if (oldest !== undefined) this.tombstones.delete(oldest);
+      }
+    }
+    await session.close(reason);
+    if (destroyOwnedSandbox && session.ownsSandbox) {
+      await this.sandboxes.destroy(session.tenant, session.sandbox.id).catch((err: unknown) =>
+        this.log.warn({ err: describeError(err), sessionId: session.id }, "destroying the session's sandbox failed"),
+      );
+    }
+  }
+
+  /** A sandbox is going away: its sessions close first (their processes die with it anyway). */
+  private async closeForSandbox(sandbox: Sandbox): Promise<void> {
+    const doomed = [...this.sessions.values()].filter((s) => s.sandbox === sandbox);
+    await Promise.all(doomed.map((s) => this.closeSession(s, `its sandbox ${sandbox.id} was removed`, false)));
+  }
+
+  /** Closes sessions idle past their timeout; an open session keeps its sandbox in use. */
+  private tick(): void {
+    const now = Date.now();
+    for (const session of [...this.sessions.values()]) {
+      const since = session.idleSince();
+      if (since !== undefined && now - since >= session.settings.idleTimeoutMs) {
+        this.log.info({ sessionId: session.id, idleMs: now - since }, "closing idle session");
+        void this.closeSession(session, `it was idle for ${session.settings.idleTimeoutMs} ms`, true).catch((err: unknown) =>
+          this.log.warn({ err: describeError(err), sessionId: session.id }, "closing an idle session failed"),
+        );
+        continue;
+      }
+      session.sandbox.touch();
+    }
+  }
+
+  /** Stops the idle reaper; sessions close with their sandboxes. */
+  shutdown(): void {
+    clearInterval(this.reaper);
+  }
+}

@@ -1,0 +1,232 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { AsyncQueue } from "../common/async-queue.js";
+import { invalidArgument } from "../common/errors.js";
+import type { Config } from "../config/config.js";
+import {
+  InteractiveService,
+  SessionKind,
+  SessionState,
+  type CreateSessionRequest,
+  type ExecuteRequest,
+  type ExecuteResponseSchema,
+  type HistoryEntrySchema,
+  type SessionSchema,
+} from "../gen/sandboxd/v1/interactive_service_pb.js";
+import type { CallContext, ServiceImpl } from "../rpc/grpc-adapter.js";
+import type { Cell, HistoryEntry, Session } from "../interactive/session.js";
+import type { SessionManager } from "../interactive/session-manager.js";
+import type { Sandbox } from "../sandbox/sandbox.js";
+import type { SandboxManager } from "../sandbox/sandbox-manager.js";
+import { exitStatusToProto, keepaliveEvent, runEventToProto, sandboxRequestFromProto } from "./convert.js";
+import { withKeepalive } from "./streams.js";
+
+type Methods = typeof InteractiveService extends GenService<infer M extends GenServiceMethods> ? M : never;
+
+export interface InteractiveServiceDeps {
+  config: Config;
+  sandboxes: SandboxManager;
+  sessions: SessionManager;
+}
+
+const envKey = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const shellName = /^[A-Za-z0-9_.+\/-]+$/;
+
+const states = { idle: SessionState.IDLE, busy: SessionState.BUSY, closed: SessionState.CLOSED } as const;
+
+function sessionToProto(s: Session): MessageInitShape<typeof SessionSchema> {
+  return {
+    id: s.id,
+    sandboxId: s.sandbox.id,
+    kind: s.kind === "shell" ? SessionKind.SHELL : SessionKind.IPYTHON,
+    shell: s.shell,
+    state: states[s.state],
+    settings: {
+      cellTimeoutMs: s.settings.cellTimeoutMs,
+      historySize: s.settings.historySize,
+      memoryLimitBytes: BigInt(s.settings.memoryLimitBytes),
+      idleTimeoutMs: s.settings.idleTimeoutMs,
+    },
+    executionCount: s.executionCount,
+    createdAt: timestampFromDate(s.createdAt),
+    ownsSandbox: s.ownsSandbox,
+  };
+}
+
+function historyToProto(h: HistoryEntry): MessageInitShape<typeof HistoryEntrySchema> {
+  return {
+    cellId: h.cellId,
+    code: h.code,
+    executionCount: h.executionCount,
+    status: exitStatusToProto(h.status),
+    exitCode: h.exitCode,
+    ...(h.error ? { error: h.error } : {}),
+    startedAt: timestampFromDate(h.startedAt),
+    durationMs: h.durationMs,
+  };
+}
+
+/**
+ * InteractiveService: persistent IPython and shell sessions (see docs/interactive.md).
+ * A client that goes away does not stop its cells: they run to their end (or timeout) and
+ * their outcome stays in the history; Interrupt stops them.
+ */
+export function createInteractiveService(deps: InteractiveServiceDeps): ServiceImpl<Methods> {
+  const { config, sandboxes, sessions } = deps;
+
+  const checkCell = (code: string, timeoutMs: number) => {
+    if (Buffer.byteLength(code) > config.limits.maxCodeBytes) {
+      throw invalidArgument(`code is ${Buffer.byteLength(code)} bytes; the limit is ${config.limits.maxCodeBytes}`, { reason: "CODE_TOO_LARGE" });
+    }
+    if (timeoutMs > config.limits.maxTimeoutMs) throw invalidArgument(`timeout_ms ${timeoutMs} is above the daemon's maximum ${config.limits.maxTimeoutMs}`, { reason: "INVALID_LIMIT" });
+  };
+
+  const validateCreate = (req: CreateSessionRequest): { kind: "ipython" | "shell"; shell: string } => {
+    if (req.kind !== SessionKind.UNSPECIFIED && req.kind !== SessionKind.IPYTHON && req.kind !== SessionKind.SHELL) {
+      throw invalidArgument(`unknown session kind ${req.kind}`);
+    }
+    const kind = req.kind === SessionKind.SHELL ? "shell" : "ipython";
+    if (kind === "ipython" && req.shell !== "") throw invalidArgument("shell applies to SHELL sessions only");
+    const shell = req.shell || "/bin/sh";
+    if (!shellName.test(shell) || shell.split("/").includes("..")) throw invalidArgument(`invalid shell ${JSON.stringify(shell.slice(0, 100))}`);
+    for (const [k, v] of Object.entries(req.env)) {
+      if (!envKey.test(k)) throw invalidArgument(`invalid environment variable name ${JSON.stringify(k.slice(0, 100))}`);
+      if (v.includes("\0")) throw invalidArgument(`environment variable ${k} contains a NUL byte`);
+    }
+    const s = req.settings;
+    if (s) {
+      if (s.cellTimeoutMs > config.limits.maxTimeoutMs) throw invalidArgument(`cell_timeout_ms ${s.cellTimeoutMs} is above the daemon's maximum ${config.limits.maxTimeoutMs}`, { reason: "INVALID_LIMIT" });
+      if (s.memoryLimitBytes !== 0n && s.memoryLimitBytes < 64n * 1024n * 1024n) throw invalidArgument("memory_limit_bytes must be at least 64 MiB", { reason: "INVALID_LIMIT" });
+    }
+    return { kind, shell: kind === "shell" ? shell : "" };
+  };
+
+  /** Streams one cell's events (with keepalives on quiet stretches) until its exit. */
+  const followCell = (cell: Cell, ctx: CallContext) => withKeepalive(cell.run.follow(0, ctx.signal), config.keepaliveMs, () => null, ctx.signal);
+
+  const impl: ServiceImpl<Methods> = {
+    async createSession(req, ctx) {
+      const { kind, shell } = validateCreate(req);
+      let sandbox: Sandbox;
+      let owns = false;
+      if (req.target.case === "sandboxId") {
+        sandbox = sandboxes.get(ctx.tenant, req.target.value);
+      } else if (req.target.case === "sandbox") {
+        const request = sandboxRequestFromProto(req.target.value);
+        // Sessions run in Python (the runner); a spec without language or image gets Python's.
+        if (!request.language && !request.image && !request.dockerfile) request.language = "python";
+        sandbox = await sandboxes.create(ctx.tenant, request, { signal: ctx.signal });
+        owns = true;
+      } else {
+        throw invalidArgument("either sandbox_id or sandbox is required");
+      }
+      try {
+        const s = req.settings;
+        const session = await sessions.create(ctx.tenant, {
+          sandbox,
+          ownsSandbox: owns,
+          kind,
+          shell,
+          env: { ...req.env },
+          settings: {
+            cellTimeoutMs: s?.cellTimeoutMs ?? 0,
+            historySize: s?.historySize ?? 0,
+            memoryLimitBytes: Number(s?.memoryLimitBytes ?? 0n),
+            idleTimeoutMs: s?.idleTimeoutMs ?? 0,
+          },
+        });
+        return { session: sessionToProto(session) };
+      } catch (err) {
+        if (owns) await sandboxes.destroy(ctx.tenant, sandbox.id).catch((e: unknown) => ctx.log.warn({ err: e }, "removing the session's sandbox failed"));
+        throw err;
+      }
+    },
+
+    async *run(req, ctx) {
+      const session = sessions.get(ctx.tenant, req.sessionId);
+      checkCell(req.code, req.timeoutMs);
+      const detach = session.attachStream();
+      try {
+        const cell = session.submit({ cellId: "", code: req.code, timeoutMs: req.timeoutMs, stdin: req.stdin });
+        for await (const ev of followCell(cell, ctx)) yield { event: ev === null ? keepaliveEvent() : runEventToProto(ev) };
+      } finally {
+        detach();
+      }
+    },
+
+    async *execute(reqs, ctx) {
+      const it = reqs[Symbol.asyncIterator]();
+      const first = await it.next();
+      if (first.done) return;
+      if (first.value.sessionId === "") throw invalidArgument("session_id is required on the first message");
+      const session = sessions.get(ctx.tenant, first.value.sessionId);
+      const detach = session.attachStream();
+      // Cells are followed in the order they were sent; reading goes on meanwhile, so an
+      // interrupt message reaches the running cell.
+      const submitted = new AsyncQueue<Cell>();
+      const handle = (msg: ExecuteRequest) => {
+        if (msg.sessionId !== "" && msg.sessionId !== session.id) throw invalidArgument(`this stream is bound to session ${session.id}, not ${msg.sessionId}`);
+        switch (msg.message.case) {
+          case "cell": {
+            const c = msg.message.value;
+            checkCell(c.code, c.timeoutMs);
+            submitted.push(session.submit({ cellId: c.cellId, code: c.code, timeoutMs: c.timeoutMs, stdin: c.stdin }));
+            return;
+          }
+          case "interrupt":
+            session.interrupt(msg.message.value.cellId);
+            return;
+          default:
+            session.touch();
+        }
+      };
+      const reading = (async () => {
+        handle(first.value);
+        for (let n = await it.next(); !n.done; n = await it.next()) handle(n.value);
+      })();
+      // After the client half-closes, the queued cells finish, then the stream ends.
+      reading.then(
+        () => submitted.end(),
+        (err: unknown) => submitted.fail(err),
+      );
+      async function* events(): AsyncGenerator<MessageInitShape<typeof ExecuteResponseSchema>> {
+        for await (const cell of submitted) {
+          for await (const ev of cell.run.follow(0, ctx.signal)) yield { cellId: cell.cellId, event: runEventToProto(ev) };
+        }
+      }
+      try {
+        yield* withKeepalive(events(), config.keepaliveMs, () => ({ cellId: "", event: keepaliveEvent() }), ctx.signal);
+      } finally {
+        detach();
+      }
+    },
+
+    async interrupt(req, ctx) {
+      const session = sessions.get(ctx.tenant, req.sessionId);
+      return { interrupted: session.interrupt() };
+    },
+
+    async reset(req, ctx) {
+      await sessions.get(ctx.tenant, req.sessionId).reset();
+      return {};
+    },
+
+    async getHistory(req, ctx) {
+      const session = sessions.get(ctx.tenant, req.sessionId);
+      session.touch();
+      return { entries: session.historyEntries(req.limit).map(historyToProto) };
+    },
+
+    async listSessions(req, ctx) {
+      return { sessions: sessions.list(ctx.tenant, req.sandboxId).map(sessionToProto) };
+    },
+
+    async closeSession(req, ctx) {
+      if (req.sessionId === "") throw invalidArgument("session_id is required");
+      await sessions.close(ctx.tenant, req.sessionId);
+      return {};
+    },
+  };
+  return impl;
+}
