@@ -1,0 +1,359 @@
+#!/usr/bin/env node
+/**
+ * sandboxctl: sandboxd from a terminal or a script. Human-readable by default, `--json`
+ * for scripts; `run` and `exec` stream output live and pass the exit code through.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { basename, dirname, extname, join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { parseArgs } from "node:util";
+import { createClient, type SandboxdClient } from "./client.js";
+import { SandboxdError } from "./errors.js";
+import { SandboxState, type Sandbox as SandboxInfo } from "./gen/sandboxd/v1/common_pb.js";
+import { TransferKind } from "./gen/sandboxd/v1/sandbox_service_pb.js";
+import type { Execution, RunResult } from "./run.js";
+
+const USAGE = `usage: sandboxctl [--address HOST:PORT] [--token T] [--json] <command> ...
+
+  run FILE [--lang L] [--sandbox ID] [--timeout SEC] [--lib PKG]... [-- ARGS...]
+                         run a file (ephemeral sandbox unless --sandbox); live output, exit code passed through
+  exec ID [--workdir D] [--env K=V]... [--timeout SEC] -- CMD [ARGS...]
+  exec ID --sh 'LINE'    run a command in a sandbox
+  create [--lang L] [--image I] [--label K=V]...   create a sandbox, print its id
+  ls [--label K=V]...    list sandboxes
+  rm ID...               destroy sandboxes
+  shell ID [--shell /bin/bash]   interactive persistent shell session
+  repl ID | repl --lang python   interactive IPython session
+  cp SRC DEST            copy files; one side is ID:/path (directories as tar)
+  artifacts ID [--out DIR]       list plots and other artifacts; --out downloads them
+
+environment: SANDBOXD_ADDRESS, SANDBOXD_TOKEN`;
+
+const extensions: Record<string, string> = {
+  ".py": "python", ".js": "javascript", ".mjs": "javascript", ".ts": "typescript", ".java": "java", ".cpp": "cpp", ".cc": "cpp",
+  ".go": "go", ".rb": "ruby", ".r": "r", ".R": "r", ".sh": "bash",
+};
+
+class UsageError extends Error {}
+
+interface Globals {
+  json: boolean;
+  client: SandboxdClient;
+}
+
+function kv(list: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list ?? []) {
+    const at = item.indexOf("=");
+    if (at <= 0) throw new UsageError(`expected KEY=VALUE, got ${JSON.stringify(item)}`);
+    out[item.slice(0, at)] = item.slice(at + 1);
+  }
+  return out;
+}
+
+function print(g: Globals, value: unknown, human: () => string): void {
+  process.stdout.write(g.json ? `${JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? Number(v) : v instanceof Uint8Array ? Buffer.from(v).toString("base64") : v))}\n` : human());
+}
+
+/** A shell's exit code for how a run ended: 128+signal when killed, 124 on timeout (as timeout(1)). */
+function exitCodeOf(r: RunResult): number {
+  if (r.status === "EXITED") return r.exitCode;
+  if (r.status === "TIMEOUT") return 124;
+  if (r.status === "KILLED" || r.status === "OOM") return 128 + (r.signal || 9);
+  if (r.status === "CANCELLED") return 130;
+  return 1;
+}
+
+/** Streams a run to this terminal (or collects it for --json) and returns its exit code. */
+async function follow(g: Globals, execution: Execution): Promise<number> {
+  const r = await execution.result();
+  if (g.json) {
+    print(g, { runId: r.runId, status: r.status, exitCode: r.exitCode, signal: r.signal, durationMs: r.durationMs, stdout: r.stdout, stderr: r.stderr, truncated: r.truncated, artifacts: r.artifacts.map((a) => ({ id: a.id, name: a.name, format: a.format })) }, () => "");
+  } else if (r.status !== "EXITED") {
+    process.stderr.write(`sandboxctl: run ${r.runId} ended ${r.status}${r.message ? `: ${r.message}` : ""}\n`);
+  }
+  return exitCodeOf(r);
+}
+
+function liveCallbacks(g: Globals) {
+  return g.json ? {} : { onStdout: (_t: string, d: Uint8Array) => void process.stdout.write(d), onStderr: (_t: string, d: Uint8Array) => void process.stderr.write(d) };
+}
+
+function interruptible(): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const onSig = () => controller.abort(new Error("interrupted"));
+  process.once("SIGINT", onSig);
+  return { signal: controller.signal, dispose: () => process.off("SIGINT", onSig) };
+}
+
+async function cmdRun(g: Globals, argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { lang: { type: "string" }, sandbox: { type: "string" }, timeout: { type: "string" }, lib: { type: "string", multiple: true }, env: { type: "string", multiple: true } } });
+  const [file, ...args] = positionals;
+  if (!file) throw new UsageError("run needs a FILE");
+  const code = readFileSync(file === "-" ? 0 : file, "utf8");
+  const language = values.lang ?? extensions[extname(file)] ?? "";
+  const stop = interruptible();
+  try {
+    const options = { ...liveCallbacks(g), signal: stop.signal, args, libraries: values.lib ?? [], env: kv(values.env), ...(values.timeout ? { runTimeoutMs: Math.round(Number(values.timeout) * 1000) } : {}) };
+    if (values.sandbox) {
+      const sandbox = await g.client.getSandbox(values.sandbox);
+      return await follow(g, sandbox.run(code, options));
+    }
+    if (!language) throw new UsageError(`cannot tell the language of ${file}; pass --lang`);
+    return await follow(g, g.client.runEphemeral(language, code, options));
+  } finally {
+    stop.dispose();
+  }
+}
+
+async function cmdExec(g: Globals, argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { workdir: { type: "string" }, env: { type: "string", multiple: true }, timeout: { type: "string" }, sh: { type: "string" } } });
+  const [id, ...command] = positionals;
+  if (!id || (command.length === 0 && !values.sh)) throw new UsageError("exec needs ID and a command (after --) or --sh");
+  const sandbox = await g.client.getSandbox(id);
+  const stop = interruptible();
+  try {
+    return await follow(g, sandbox.exec(values.sh ?? command, { ...liveCallbacks(g), signal: stop.signal, env: kv(values.env), ...(values.workdir ? { workdir: values.workdir } : {}), ...(values.timeout ? { runTimeoutMs: Math.round(Number(values.timeout) * 1000) } : {}) }));
+  } finally {
+    stop.dispose();
+  }
+}
+
+function summary(s: SandboxInfo) {
+  return {
+    id: s.id,
+    language: s.spec?.language ?? "",
+    state: SandboxState[s.state] ?? "UNSPECIFIED",
+    image: s.image,
+    labels: s.spec?.labels ?? {},
+    createdAt: s.createdAt ? new Date(Number(s.createdAt.seconds) * 1000).toISOString() : "",
+    expiresAt: s.expiresAt ? new Date(Number(s.expiresAt.seconds) * 1000).toISOString() : "",
+  };
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd()).join("\n") + "\n";
+}
+
+async function cmdCreate(g: Globals, argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { lang: { type: "string", default: "python" }, image: { type: "string" }, label: { type: "string", multiple: true } } });
+  const sandbox = await g.client.createSandbox({ language: values.lang, image: values.image ?? "", labels: kv(values.label) });
+  print(g, summary(sandbox.info), () => `${sandbox.id}\n`);
+  return 0;
+}
+
+async function cmdLs(g: Globals, argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { label: { type: "string", multiple: true } } });
+  const list = (await g.client.listSandboxes(kv(values.label))).map(summary);
+  print(g, list, () => table([["ID", "LANGUAGE", "STATE", "IMAGE", "CREATED", "EXPIRES"], ...list.map((s) => [s.id, s.language, s.state, s.image, s.createdAt, s.expiresAt])]));
+  return 0;
+}
+
+async function cmdRm(g: Globals, argv: string[]): Promise<number> {
+  if (argv.length === 0) throw new UsageError("rm needs at least one ID");
+  const results: { id: string; destroyed: boolean }[] = [];
+  for (const id of argv) results.push({ id, destroyed: await g.client.destroySandbox(id) });
+  print(g, results, () => results.map((r) => `${r.id} ${r.destroyed ? "destroyed" : "already gone"}\n`).join(""));
+  return 0;
+}
+
+/** A line-at-a-time session in the terminal; Ctrl-C interrupts the running command. */
+async function interactiveLoop(g: Globals, session: Awaited<ReturnType<Awaited<ReturnType<SandboxdClient["getSandbox"]>>["createSession"]>>, prompt: string, continuation: ((buf: string[]) => boolean) | null): Promise<number> {
+  const rl = createInterface({ input: process.stdin, output: process.stdout, prompt, terminal: process.stdin.isTTY });
+  let running: AbortController | null = null;
+  rl.on("SIGINT", () => {
+    if (running) void session.interrupt().catch(() => undefined);
+    else rl.close();
+  });
+  // Prompts only for a person at a terminal; piped input gets output alone.
+  const showPrompt = () => {
+    if (process.stdin.isTTY) rl.prompt();
+  };
+  let buffer: string[] = [];
+  showPrompt();
+  let last = 0;
+  for await (const line of rl) {
+    buffer.push(line);
+    if (continuation?.(buffer)) {
+      rl.setPrompt("... ");
+      showPrompt();
+      continue;
+    }
+    const code = buffer.join("\n");
+    buffer = [];
+    rl.setPrompt(prompt);
+    if (code.trim() === "") {
+      showPrompt();
+      continue;
+    }
+    running = new AbortController();
+    const r = await session.run(code, { ...liveCallbacks(g), signal: running.signal }).result();
+    running = null;
+    for (const err of r.errors) process.stderr.write(`${err.traceback.join("\n") || `${err.name}: ${err.value}`}\n`);
+    if (g.json) print(g, { status: r.status, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr }, () => "");
+    last = exitCodeOf(r);
+    showPrompt();
+  }
+  await session.close();
+  return last;
+}
+
+async function cmdShell(g: Globals, argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { shell: { type: "string", default: "/bin/sh" }, env: { type: "string", multiple: true } } });
+  const [id] = positionals;
+  if (!id) throw new UsageError("shell needs a sandbox ID");
+  const sandbox = await g.client.getSandbox(id);
+  const session = await sandbox.createSession({ kind: "shell", shell: values.shell, env: kv(values.env) });
+  return interactiveLoop(g, session, "$ ", null);
+}
+
+async function cmdRepl(g: Globals, argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { lang: { type: "string" } } });
+  const [id] = positionals;
+  if (!id && !values.lang) throw new UsageError("repl needs a sandbox ID or --lang python");
+  const sandbox = id ? await g.client.getSandbox(id) : await g.client.createSandbox({ language: values.lang ?? "python" });
+  try {
+    const session = await sandbox.createSession({ kind: "ipython" });
+    // A block (a line ending in ':' or indented lines after it) runs at the first empty line.
+    const more = (buf: string[]) => {
+      const first = buf[0] ?? "";
+      const last = buf[buf.length - 1] ?? "";
+      return first.trimEnd().endsWith(":") ? last.trim() !== "" : false;
+    };
+    return await interactiveLoop(g, session, ">>> ", more);
+  } finally {
+    if (!id) await sandbox.destroy();
+  }
+}
+
+/** Progress on stderr for long transfers, when it is a terminal. */
+function progress(label: string): (done: number, total: number) => void {
+  if (!process.stderr.isTTY) return () => undefined;
+  let lastDraw = 0;
+  return (done, total) => {
+    const now = Date.now();
+    if (now - lastDraw < 100 && done !== total) return;
+    lastDraw = now;
+    const mib = (n: number) => (n / 1048576).toFixed(1);
+    process.stderr.write(`\r${label} ${mib(done)} MiB${total ? ` / ${mib(total)} MiB (${Math.floor((done / total) * 100)}%)` : ""}`);
+    if (total && done >= total) process.stderr.write("\n");
+  };
+}
+
+async function cmdCp(g: Globals, argv: string[]): Promise<number> {
+  const [src, dest] = argv;
+  if (!src || !dest) throw new UsageError("cp needs SRC and DEST");
+  const remote = (p: string) => /^([A-Za-z0-9_-]+):(\/.*|[^/].*)$/.exec(p);
+  const from = remote(src);
+  const to = remote(dest);
+  if (!!from === !!to) throw new UsageError("exactly one of SRC and DEST must be ID:/path");
+  if (to) {
+    const sandbox = await g.client.getSandbox(to[1] ?? "");
+    const path = to[2] ?? "";
+    const isDir = statSync(src).isDirectory();
+    const data = isDir ? execFileSync("tar", ["-C", src, "-cf", "-", "."], { maxBuffer: 1 << 30 }) : readFileSync(src);
+    const res = await sandbox.upload(path, data, { kind: isDir ? TransferKind.TAR : TransferKind.FILE, mode: isDir ? 0 : statSync(src).mode & 0o777, onProgress: data.byteLength > 1 << 20 ? progress(`uploading ${basename(src)}`) : () => undefined });
+    print(g, { path, bytes: res.bytes, sha256: res.sha256 }, () => `${src} -> ${dest} (${res.bytes} bytes)\n`);
+  } else if (from) {
+    const sandbox = await g.client.getSandbox(from[1] ?? "");
+    const { header, data } = await sandbox.download(from[2] ?? "", { onProgress: progress(`downloading ${basename(from[2] ?? "")}`) });
+    if (header?.kind === TransferKind.TAR) {
+      mkdirSync(dest, { recursive: true });
+      const r = spawnSync("tar", ["-C", dest, "-xf", "-", "--no-same-owner"], { input: data });
+      if (r.status !== 0) throw new Error(`tar failed: ${r.stderr.toString()}`);
+    } else {
+      mkdirSync(dirname(resolve(dest)), { recursive: true });
+      writeFileSync(dest, data, { mode: header?.mode || 0o644 });
+    }
+    print(g, { path: dest, bytes: data.byteLength }, () => `${src} -> ${dest} (${data.byteLength} bytes)\n`);
+  }
+  return 0;
+}
+
+async function cmdArtifacts(g: Globals, argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { out: { type: "string" } } });
+  const [id] = positionals;
+  if (!id) throw new UsageError("artifacts needs a sandbox ID");
+  const sandbox = await g.client.getSandbox(id);
+  const list = await sandbox.listArtifacts();
+  const rows: { id: string; name: string; format: string; size: number; width: number; height: number; index: number; runId: string; file: string }[] = [];
+  for (const a of list) {
+    let file = "";
+    if (values.out) {
+      mkdirSync(values.out, { recursive: true });
+      const { data } = await sandbox.downloadArtifact(a.id, { onProgress: Number(a.size) > 1 << 20 ? progress(`downloading ${a.name}`) : () => undefined });
+      file = join(values.out, a.name || `${String(a.index).padStart(6, "0")}.${a.format || "bin"}`);
+      writeFileSync(file, data);
+    }
+    rows.push({ id: a.id, name: a.name, format: a.format, size: Number(a.size), width: a.width, height: a.height, index: a.index, runId: a.runId, file });
+  }
+  print(g, rows, () => table([["ID", "NAME", "FORMAT", "SIZE", "WIDTHxHEIGHT", "FILE"], ...rows.map((r) => [r.id, r.name, r.format, String(r.size), `${r.width}x${r.height}`, r.file])]));
+  return 0;
+}
+
+const commands: Record<string, (g: Globals, argv: string[]) => Promise<number>> = {
+  run: cmdRun,
+  exec: cmdExec,
+  create: cmdCreate,
+  ls: cmdLs,
+  rm: cmdRm,
+  shell: cmdShell,
+  repl: cmdRepl,
+  cp: cmdCp,
+  artifacts: cmdArtifacts,
+};
+
+export async function main(argv: string[]): Promise<number> {
+  // Global flags come before the command; everything after it belongs to the command.
+  let i = 0;
+  const globals: { address?: string; token?: string; json: boolean } = { json: false };
+  for (; i < argv.length; i++) {
+    const a = argv[i] ?? "";
+    if (a === "--json") globals.json = true;
+    else if (a === "--address" || a === "--token") globals[a.slice(2) as "address" | "token"] = argv[++i] ?? "";
+    else if (a === "-h" || a === "--help") {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    } else break;
+  }
+  const name = argv[i];
+  const rest = argv.slice(i + 1).filter((a) => {
+    if (a === "--json") globals.json = true;
+    return a !== "--json";
+  });
+  const command = name ? commands[name] : undefined;
+  if (!command) {
+    process.stderr.write(`${USAGE}\n`);
+    return 2;
+  }
+  const client = createClient({ ...(globals.address ? { address: globals.address } : {}), ...(globals.token ? { token: globals.token } : {}) });
+  try {
+    return await command({ json: globals.json, client }, rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`sandboxctl: ${err.message}\n${USAGE}\n`);
+      return 2;
+    }
+    const e = err instanceof SandboxdError ? err : null;
+    if (globals.json && e) process.stdout.write(`${JSON.stringify({ error: { code: e.code, reason: e.reason, message: e.message, metadata: e.metadata } })}\n`);
+    process.stderr.write(`sandboxctl: ${e ? `${e.code}${e.reason !== e.code ? ` (${e.reason})` : ""}: ${e.message}` : err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  } finally {
+    client.close();
+  }
+}
+
+const invokedDirectly = process.argv[1] && /sandboxctl(\.[jt]s)?$/.test(process.argv[1]);
+if (invokedDirectly) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`sandboxctl: ${String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,128 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createClient, type Sandbox, type SandboxdClient } from "../../../clients/typescript/src/index.js";
+import { repoRoot } from "../../helpers/daemon.js";
+import { startDaemon, stopDaemon } from "./daemon.js";
+
+let d: Awaited<ReturnType<typeof startDaemon>>;
+let client: SandboxdClient;
+let sandbox: Sandbox;
+const dir = mkdtempSync(join(tmpdir(), "sandboxctl-"));
+
+beforeAll(async () => {
+  d = await startDaemon();
+  client = createClient({ address: d.address });
+  sandbox = await client.createSandbox({ language: "python" });
+});
+
+afterAll(async () => {
+  await sandbox?.[Symbol.asyncDispose]();
+  client?.close();
+  if (d) await stopDaemon(d);
+});
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs sandboxctl as a user would; `onStdout` sees output as it arrives. */
+function sandboxctl(args: string[], options: { input?: string; onStdout?: (text: string) => void } = {}): Promise<Ran> {
+  const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "clients/typescript/src/sandboxctl.ts"), ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, SANDBOXD_ADDRESS: d.address },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (b: Buffer) => {
+    stdout += b.toString();
+    options.onStdout?.(b.toString());
+  });
+  child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
+  child.stdin.end(options.input ?? "");
+  return new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
+}
+
+describe("sandboxctl", () => {
+  it("run: live output, exit code passed through, args", async () => {
+    const file = join(dir, "live.py");
+    writeFileSync(file, "import os, sys, time\nprint('first', sys.argv[1:], flush=True)\nwhile not os.path.exists('/tmp/ctl-go'):\n    time.sleep(0.02)\nprint('second')\nsys.exit(5)\n");
+    let released = false;
+    const r = await sandboxctl(["run", file, "--sandbox", sandbox.id, "--", "a", "b"], {
+      onStdout: (text) => {
+        if (text.includes("first") && !released) {
+          released = true; // the program only goes on once the CLI has shown its first line
+          void sandbox.exec(["touch", "/tmp/ctl-go"]).result();
+        }
+      },
+    });
+    expect(r.stdout).toBe("first ['a', 'b']\nsecond\n");
+    expect(r.code).toBe(5);
+  });
+
+  it("run --json in an ephemeral sandbox; timeout exits 124", async () => {
+    const file = join(dir, "hello.py");
+    writeFileSync(file, "import sys\nprint('hi')\nprint('err', file=sys.stderr)\n");
+    const r = await sandboxctl(["--json", "run", file]);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { status: string; exitCode: number; stdout: string; stderr: string };
+    expect(out).toMatchObject({ status: "EXITED", exitCode: 0, stdout: "hi\n", stderr: "err\n" });
+    const slow = join(dir, "slow.py");
+    writeFileSync(slow, "import time\ntime.sleep(60)\n");
+    const t = await sandboxctl(["run", slow, "--sandbox", sandbox.id, "--timeout", "1"]);
+    expect(t.code).toBe(124);
+    expect(t.stderr).toMatch(/TIMEOUT/);
+  });
+
+  it("create, ls, exec, rm", async () => {
+    const label = `ctl-${Date.now()}`;
+    const created = await sandboxctl(["create", "--lang", "python", "--label", `suite=${label}`]);
+    expect(created.code).toBe(0);
+    const id = created.stdout.trim();
+    const ls = await sandboxctl(["--json", "ls", "--label", `suite=${label}`]);
+    expect((JSON.parse(ls.stdout) as { id: string; state: string }[]).map((s) => [s.id, s.state])).toEqual([[id, "RUNNING"]]);
+    expect((await sandboxctl(["ls"])).stdout).toContain(id);
+    const ex = await sandboxctl(["exec", id, "--", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    expect([ex.code, ex.stdout, ex.stderr]).toEqual([3, "out\n", "err\n"]);
+    const sh = await sandboxctl(["exec", id, "--workdir", "/tmp", "--sh", "pwd"]);
+    expect(sh.stdout).toBe("/tmp\n");
+    const rm = await sandboxctl(["--json", "rm", id]);
+    expect(JSON.parse(rm.stdout)).toEqual([{ id, destroyed: true }]);
+    expect((await sandboxctl(["rm", id])).stdout).toBe(`${id} already gone\n`);
+  });
+
+  it("errors: code and reason on stderr, exit 1; usage exit 2", async () => {
+    const r = await sandboxctl(["exec", "sbx_nope", "--", "true"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("NOT_FOUND (SANDBOX_NOT_FOUND)");
+    expect((await sandboxctl(["frobnicate"])).code).toBe(2);
+  });
+
+  it("cp to and from a sandbox, files and directories", async () => {
+    const probe = await sandbox.download("/nonexistent").catch((e: unknown) => e);
+    expect(String(probe)).not.toMatch(/not implemented/);
+    const src = join(dir, "data.txt");
+    writeFileSync(src, "payload\n");
+    expect((await sandboxctl(["cp", src, `${sandbox.id}:/sandbox/data.txt`])).code).toBe(0);
+    expect((await sandbox.exec("cat /sandbox/data.txt").result()).stdout).toBe("payload\n");
+    const back = join(dir, "back.txt");
+    expect((await sandboxctl(["cp", `${sandbox.id}:/sandbox/data.txt`, back])).code).toBe(0);
+    expect(readFileSync(back, "utf8")).toBe("payload\n");
+    await sandbox.exec("mkdir -p /sandbox/d/sub && echo x > /sandbox/d/sub/f").result();
+    const out = join(dir, "d");
+    expect((await sandboxctl(["cp", `${sandbox.id}:/sandbox/d`, out])).code).toBe(0);
+    expect(readFileSync(join(out, "sub", "f"), "utf8")).toBe("x\n");
+  });
+
+  it("shell and repl sessions from piped input", async () => {
+    const sh = await sandboxctl(["shell", sandbox.id], { input: "cd /tmp\npwd\nexport A=1\necho $A\n" });
+    expect(sh.stdout).toBe("/tmp\n1\n");
+    const repl = await sandboxctl(["repl", sandbox.id], { input: "x = 5\ndef f(y):\n    return x * y\n\nprint(f(3))\n" });
+    expect(repl.stdout).toBe("15\n");
+  });
+});
