@@ -28,6 +28,12 @@ var (
 	client     *sandboxd.Client
 )
 
+type daemon struct {
+	cmd  *exec.Cmd
+	addr string
+	id   string
+}
+
 func repoRoot() (string, error) {
 	if root := os.Getenv("SANDBOXD_REPO"); root != "" {
 		return root, nil
@@ -44,7 +50,7 @@ func repoRoot() (string, error) {
 	return "", fmt.Errorf("no sandboxd repository (src/main.ts) above %s", dir)
 }
 
-func startDaemon() (*exec.Cmd, error) {
+func startDaemon(env ...string) (*daemon, error) {
 	root, err := repoRoot()
 	if err != nil {
 		return nil, err
@@ -52,17 +58,18 @@ func startDaemon() (*exec.Cmd, error) {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	// Not "test-": the integration suite removes every "test-*" daemon's containers.
-	daemonID = "e2e-go-" + hex.EncodeToString(b)
+	id := "e2e-go-" + hex.EncodeToString(b)
 	logDir := filepath.Join(root, ".cache", "test-logs")
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return nil, err
 	}
-	logFile, err := os.Create(filepath.Join(logDir, daemonID+".log"))
+	logFile, err := os.Create(filepath.Join(logDir, id+".log"))
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command("node", "--import", "tsx", "src/main.ts", "--listen", "127.0.0.1:0", "--daemon-id", daemonID, "--shutdown-grace-ms", "5000")
+	cmd := exec.Command("node", "--import", "tsx", "src/main.ts", "--listen", "127.0.0.1:0", "--daemon-id", id, "--shutdown-grace-ms", "5000")
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout = logFile
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -94,33 +101,54 @@ func startDaemon() (*exec.Cmd, error) {
 			_ = cmd.Wait()
 			return nil, fmt.Errorf("daemon exited before listening; log: %s", logFile.Name())
 		}
-		daemonAddr = addr
-		return cmd, nil
+		return &daemon{cmd: cmd, addr: addr, id: id}, nil
 	case <-time.After(60 * time.Second):
 		_ = cmd.Process.Kill()
 		return nil, fmt.Errorf("daemon did not listen within 60s; log: %s", logFile.Name())
 	}
 }
 
-func leftovers() []string {
-	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=org.sandboxd.daemon="+daemonID).Output()
+func leftovers(id string) []string {
+	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=org.sandboxd.daemon="+id).Output()
 	if err != nil {
 		return []string{"docker ps failed: " + err.Error()}
 	}
 	return strings.Fields(string(out))
 }
 
+// stop ends the daemon; it returns the containers it left behind (and removes them).
+func (d *daemon) stop() []string {
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- d.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = d.cmd.Process.Kill()
+	}
+	left := leftovers(d.id)
+	for i := 0; i < 20 && len(left) > 0; i++ {
+		time.Sleep(500 * time.Millisecond)
+		left = leftovers(d.id)
+	}
+	if len(left) > 0 {
+		_ = exec.Command("docker", append([]string{"rm", "-f"}, left...)...).Run()
+	}
+	return left
+}
+
 func TestMain(m *testing.M) {
-	var cmd *exec.Cmd
+	var main *daemon
 	if addr := os.Getenv("SANDBOXD_TEST_ADDRESS"); addr != "" {
 		daemonAddr = addr
 	} else {
 		var err error
-		cmd, err = startDaemon()
+		main, err = startDaemon()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "FAIL: cannot start sandboxd:", err)
 			os.Exit(1)
 		}
+		daemonAddr, daemonID = main.addr, main.id
 	}
 	// The README example reads the address like a user's program would.
 	_ = os.Setenv("SANDBOXD_ADDRESS", daemonAddr)
@@ -135,23 +163,9 @@ func TestMain(m *testing.M) {
 		_, _ = sharedSandbox.Destroy(context.Background())
 	}
 	_ = client.Close()
-	if cmd != nil {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-		left := leftovers()
-		for i := 0; i < 20 && len(left) > 0; i++ {
-			time.Sleep(500 * time.Millisecond)
-			left = leftovers()
-		}
-		if len(left) > 0 {
-			fmt.Fprintf(os.Stderr, "FAIL: daemon %s left containers behind: %v\n", daemonID, left)
-			_ = exec.Command("docker", append([]string{"rm", "-f"}, left...)...).Run()
+	if main != nil {
+		if left := main.stop(); len(left) > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: daemon %s left containers behind: %v\n", main.id, left)
 			code = 1
 		}
 	}
