@@ -17,6 +17,8 @@ import { RunManager } from "./sandbox/run-manager.js";
 import { SandboxManager } from "./sandbox/sandbox-manager.js";
 import { SessionManager, defaultInteractive } from "./interactive/session-manager.js";
 import { createInteractiveService } from "./services/interactive-service.js";
+import { ArtifactManager } from "./artifacts/artifact-manager.js";
+import { createArtifactsService } from "./services/artifacts-service.js";
 import { createFilesService } from "./services/files-service.js";
 import { createSandboxService, type RunHooks } from "./services/sandbox-service.js";
 
@@ -76,6 +78,8 @@ export class Daemon {
     };
     this.log.info({ tenants: tokens.size, tls, mtls: config.tls.clientCaFile !== "" }, "authentication configured");
     const hooks: RunHooks = {};
+    const artifacts = new ArtifactManager(runtime, logger);
+    hooks.prepareRun = (sandbox, plan, options) => artifacts.prepareRun(sandbox, plan, options);
     const sandboxService = bindService(
       SandboxService,
       createSandboxService({
@@ -84,7 +88,7 @@ export class Daemon {
         runs: this.runs,
         languages: this.languages,
         hooks,
-        extra: { ...createFilesService({ sandboxes: this.sandboxes, runtime }) },
+        extra: { ...createFilesService({ sandboxes: this.sandboxes, runtime }), ...createArtifactsService({ sandboxes: this.sandboxes, artifacts }) },
       }),
       adapterOptions,
     );

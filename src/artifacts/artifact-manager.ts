@@ -1,0 +1,256 @@
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { posix } from "node:path";
+import { invalidArgument, notFound } from "../common/errors.js";
+import { newId } from "../common/ids.js";
+import type { Logger } from "../common/logger.js";
+import { download, type DownloadPart } from "../files/file-transfer.js";
+import type { ContainerRuntime } from "../runtime/container-runtime.js";
+import type { ProcessFile, ProcessRunner } from "../runtime/process.js";
+import type { RunPlan, RunStep } from "../sandbox/run-manager.js";
+import type { ArtifactInfo, Run } from "../sandbox/run.js";
+import type { Sandbox } from "../sandbox/sandbox.js";
+import { clearScript, collectorScript } from "./collector-script.js";
+
+/** Everything of the capture machinery lives under here inside a sandbox. */
+export const artifactsRoot = "/tmp/.sandboxd/artifacts";
+const storeDir = `${artifactsRoot}/store`;
+const spoolRoot = `${artifactsRoot}/spool`;
+const hookRoot = "/tmp/.sandboxd/capture";
+
+const pythonHook = readFileSync(new URL("./capture/python/sitecustomize.py", import.meta.url));
+const rProfile = readFileSync(new URL("./capture/r/Rprofile.R", import.meta.url));
+
+/** Plot capture per language: the files put into the sandbox and the environment of the run. */
+const captureHooks: Record<string, { files: ProcessFile[]; env: (spool: string, env: Record<string, string>) => Record<string, string> }> = {
+  python: {
+    files: [{ path: `${hookRoot}/python/sitecustomize.py`, data: pythonHook, mode: 0o644 }],
+    env: (spool, env) => ({
+      PYTHONPATH: env["PYTHONPATH"] ? `${hookRoot}/python:${env["PYTHONPATH"]}` : `${hookRoot}/python`,
+      SANDBOXD_CAPTURE_DIR: spool,
+    }),
+  },
+  r: {
+    files: [{ path: `${hookRoot}/r/Rprofile.R`, data: rProfile, mode: 0o644 }],
+    env: (spool) => ({ R_PROFILE_USER: `${hookRoot}/r/Rprofile.R`, SANDBOXD_CAPTURE_DIR: spool }),
+  },
+};
+
+const mimeTypes: Record<string, string> = {
+  png: "image/png",
+  jpeg: "image/jpeg",
+  gif: "image/gif",
+  webp: "image/webp",
+  svg: "image/svg+xml",
+  pdf: "application/pdf",
+  eps: "application/postscript",
+  html: "text/html",
+  csv: "text/csv",
+  tsv: "text/tab-separated-values",
+  txt: "text/plain",
+  md: "text/markdown",
+  json: "application/json",
+  xml: "application/xml",
+  parquet: "application/vnd.apache.parquet",
+  xlsx: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+  zip: "application/zip",
+  gz: "application/gzip",
+  mp4: "video/mp4",
+};
+
+/** format (png, jpeg, html, ...) of a file name, from its extension. */
+export function formatOf(name: string): string {
+  const ext = posix.extname(name).slice(1).toLowerCase();
+  return ({ jpg: "jpeg", htm: "html", svgz: "svg", text: "txt" } as Record<string, string>)[ext] ?? ext;
+}
+
+export function mimeOf(format: string): string {
+  return mimeTypes[format] ?? "application/octet-stream";
+}
+
+interface StoredArtifact {
+  info: ArtifactInfo;
+  /** Where the bytes are inside the sandbox. */
+  path: string;
+}
+
+/** Per-sandbox artifact state, kept in Sandbox.extensions. The bytes stay in the sandbox. */
+interface SandboxArtifacts {
+  /** The plot counter: the index of the last artifact; ClearArtifacts resets it. */
+  counter: number;
+  artifacts: Map<string, StoredArtifact>;
+  /** Output-dir files already announced, by path, with their size and mtime then. */
+  seenOutputs: Map<string, string>;
+  /** Collections and clears of one sandbox run one at a time. */
+  queue: Promise<unknown>;
+}
+
+const extensionKey = "artifacts";
+const maxPerRun = 1000;
+const u32 = (v: string | undefined) => Math.min(0xffffffff, Math.max(0, Math.round(Number(v) || 0)));
+
+/**
+ * Plots and output files of runs. Before a Run starts, `prepareRun` adds the language's
+ * capture hook (Python: a sitecustomize on PYTHONPATH; R: a user profile) and a per-run
+ * spool directory; after the program exited (RunPlan.beforeExit, so before the `exited`
+ * event) one small collector process in the sandbox moves the run's plots into the
+ * sandbox's store under their index and lists new files of the output dir. Each becomes
+ * an `artifact` event of the run and an entry of ListArtifacts. Plots accumulate across
+ * runs with one counter per sandbox until ClearArtifacts (or a run's clear_artifacts).
+ */
+export class ArtifactManager {
+  private readonly log: Logger;
+
+  constructor(
+    private readonly runtime: ContainerRuntime,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ component: "artifacts" });
+  }
+
+  private state(sandbox: Sandbox): SandboxArtifacts {
+    let s = sandbox.extensions.get(extensionKey) as SandboxArtifacts | undefined;
+    if (!s) {
+      s = { counter: 0, artifacts: new Map(), seenOutputs: new Map(), queue: Promise.resolve() };
+      sandbox.extensions.set(extensionKey, s);
+    }
+    return s;
+  }
+
+  private serialize<T>(sandbox: Sandbox, fn: () => Promise<T>): Promise<T> {
+    const s = this.state(sandbox);
+    const next = s.queue.then(fn, fn);
+    s.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** True when plots of this sandbox's language can be captured. */
+  static supportsPlots(language: string): boolean {
+    return language in captureHooks;
+  }
+
+  /**
+   * Wires capture into a run plan. Only plans of Run (code in the sandbox's language; the
+   * last step carries the program file) get artifacts; Exec and Install do not.
+   */
+  async prepareRun(sandbox: Sandbox, plan: RunPlan, options: { clearArtifacts: boolean }): Promise<void> {
+    const step = plan.steps[plan.steps.length - 1];
+    const isRun = step !== undefined && step.phase === "run" && (step.files?.length ?? 0) > 0;
+    if (options.clearArtifacts) await this.clear(sandbox);
+    if (!isRun) return;
+    const spool = `${spoolRoot}/${randomBytes(8).toString("hex")}`;
+    const hook = sandbox.config.capturePlots ? captureHooks[sandbox.handler.name] : undefined;
+    if (hook) addCapture(step, plan, hook, spool);
+    const startedAt = Date.now();
+    const before = plan.beforeExit;
+    plan.beforeExit = async (run) => {
+      if (before) await before(run);
+      await this.collect(sandbox, run, spool, startedAt);
+    };
+  }
+
+  private collect(sandbox: Sandbox, run: Run, spool: string, startedAt: number): Promise<void> {
+    return this.serialize(sandbox, async () => {
+      const s = this.state(sandbox);
+      const runner = await sandbox.runner();
+      const since = ((startedAt - 1000) / 1000).toFixed(3);
+      const out = await runScript(runner, [collectorScript, spool, storeDir, String(s.counter + 1), sandbox.config.outputDir, since]);
+      const announced: ArtifactInfo[] = [];
+      for (const line of out.split("\n")) {
+        const f = line.split("\t");
+        if (announced.length >= maxPerRun) break;
+        if (f[0] === "P" && f.length === 8) {
+          const index = u32(f[1]);
+          const path = f[2] ?? "";
+          if (index !== s.counter + 1 || !path.startsWith(`${storeDir}/`)) continue;
+          const format = (f[3] ?? "").toLowerCase().replace(/[^a-z0-9]/g, "").slice(0, 16);
+          s.counter = index;
+          announced.push(this.add(s, sandbox, run, path, `${String(index).padStart(6, "0")}.${format}`, format, index, u32(f[7]), u32(f[4]), u32(f[5]), u32(f[6])));
+        } else if (f[0] === "O" && f.length === 6) {
+          const path = f[1] ?? "";
+          const signature = `${f[2]} ${f[3]}`;
+          if (!path.startsWith(`${sandbox.config.outputDir}/`) || s.seenOutputs.get(path) === signature) continue;
+          s.seenOutputs.set(path, signature);
+          const format = formatOf(path);
+          s.counter += 1;
+          announced.push(this.add(s, sandbox, run, path, path.slice(sandbox.config.outputDir.length + 1), format, s.counter, u32(f[2]), u32(f[4]), u32(f[5]), 0));
+        }
+      }
+      for (const artifact of announced) run.append({ type: "artifact", artifact });
+      if (announced.length > 0) this.log.debug({ sandboxId: sandbox.id, runId: run.id, count: announced.length }, "artifacts collected");
+    });
+  }
+
+  private add(s: SandboxArtifacts, sandbox: Sandbox, run: Run, path: string, name: string, format: string, index: number, size: number, width: number, height: number, dpi: number): ArtifactInfo {
+    const info: ArtifactInfo = {
+      id: newId("art"),
+      sandboxId: sandbox.id,
+      name,
+      mimeType: mimeOf(format),
+      format,
+      size,
+      width,
+      height,
+      dpi,
+      index,
+      runId: run.id,
+      createdAt: new Date(),
+    };
+    // A newer plot stored under the same path (after a clear) replaces the older entry.
+    for (const [id, a] of s.artifacts) if (a.path === path) s.artifacts.delete(id);
+    s.artifacts.set(info.id, { info, path });
+    return info;
+  }
+
+  /** The sandbox's artifacts, oldest first. */
+  list(sandbox: Sandbox): ArtifactInfo[] {
+    return [...this.state(sandbox).artifacts.values()].map((a) => a.info).sort((a, b) => a.index - b.index || a.createdAt.getTime() - b.createdAt.getTime());
+  }
+
+  /** Deletes the stored plots and resets the counter. Output-dir files are the program's: they stay, only forgotten. */
+  clear(sandbox: Sandbox): Promise<number> {
+    return this.serialize(sandbox, async () => {
+      const s = this.state(sandbox);
+      const cleared = s.artifacts.size;
+      const runner = await sandbox.runner();
+      await runScript(runner, [clearScript, storeDir]);
+      s.artifacts.clear();
+      s.counter = 0;
+      return cleared;
+    });
+  }
+
+  /** The artifact's metadata, then its bytes streamed from the sandbox, then a trailer. */
+  async *download(sandbox: Sandbox, artifactId: string, signal: AbortSignal): AsyncGenerator<{ type: "artifact"; info: ArtifactInfo } | DownloadPart> {
+    if (artifactId === "") throw invalidArgument("artifact_id is required");
+    const stored = this.state(sandbox).artifacts.get(artifactId);
+    if (!stored) throw notFound(`artifact ${JSON.stringify(artifactId.slice(0, 100))} not found in sandbox ${sandbox.id}`, { reason: "ARTIFACT_NOT_FOUND" });
+    const target = { runtime: this.runtime, containerId: sandbox.containerId, workdir: sandbox.config.workdir };
+    for await (const part of download(target, stored.path, "file", signal)) {
+      if (part.type === "header") yield { type: "artifact", info: { ...stored.info, size: part.size } };
+      else yield part;
+    }
+  }
+}
+
+function addCapture(step: RunStep, plan: RunPlan, hook: (typeof captureHooks)[string], spool: string): void {
+  step.files = [...(step.files ?? []), ...hook.files];
+  const env = { ...plan.env, ...step.command.env };
+  step.command = { ...step.command, env: { ...step.command.env, ...hook.env(spool, env) } };
+}
+
+/** Runs one of the artifact scripts through the sandbox's runner (a fork, with the agent) and returns its stdout. */
+async function runScript(runner: ProcessRunner, args: string[]): Promise<string> {
+  const [script, ...rest] = args;
+  const proc = await runner.start({ argv: ["sh", "-c", script ?? "", "sandboxd-artifacts", ...rest], timeoutMs: 30_000, maxOutputBytes: 4 * 1024 * 1024 });
+  const out: Buffer[] = [];
+  let err = "";
+  for await (const ev of proc) {
+    if (ev.type === "stdout") out.push(Buffer.from(ev.data));
+    else if (ev.type === "stderr") err += Buffer.from(ev.data).toString("utf8").slice(0, 2000);
+    else if (ev.type === "exit" && (ev.exit.kind !== "exited" || ev.exit.exitCode !== 0)) {
+      throw new Error(`artifact script failed (${ev.exit.kind} ${ev.exit.exitCode}): ${err.trim() || ev.exit.message || ""}`);
+    }
+  }
+  return Buffer.concat(out).toString("utf8");
+}
