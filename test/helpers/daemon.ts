@@ -18,6 +18,11 @@ export const engineSocket = process.env["SANDBOXD_TEST_ENGINE_SOCKET"] ?? (backe
 export const docker = new Docker({ socketPath: engineSocket });
 /** Every test daemon's id starts with this, so the leftover check finds their containers. */
 export const testDaemonPrefix = "test-";
+/**
+ * This test run's own prefix (set by the global setup and inherited by workers), so that
+ * concurrent runs on one engine never clean up each other's containers.
+ */
+export const runPrefix = `${testDaemonPrefix}${process.env["SANDBOXD_TEST_RUN"] ?? "x"}-`;
 
 export interface DaemonHandle {
   address: string;
@@ -43,7 +48,7 @@ export interface StartOptions {
 
 /** Starts a real sandboxd process on a free loopback port. */
 export async function startDaemon(options: StartOptions = {}): Promise<DaemonHandle> {
-  const daemonId = options.daemonId ?? `${testDaemonPrefix}${randomBytes(4).toString("hex")}`;
+  const daemonId = options.daemonId ?? `${runPrefix}${randomBytes(4).toString("hex")}`;
   const logDir = join(repoRoot, ".cache", "test-logs");
   mkdirSync(logDir, { recursive: true });
   const logFile = join(logDir, `${daemonId}.log`);
@@ -123,9 +128,8 @@ export async function startDaemon(options: StartOptions = {}): Promise<DaemonHan
   };
 }
 
-/** Containers any test daemon left behind. */
-export async function leftoverContainers(daemonId?: string) {
-  const label = daemonId ? [`org.sandboxd.daemon=${daemonId}`] : ["org.sandboxd.managed=true"];
-  const all = await docker.listContainers({ all: true, filters: { label } });
-  return all.filter((c) => (c.Labels["org.sandboxd.daemon"] ?? "").startsWith(testDaemonPrefix));
+/** Containers this run's test daemons left behind (or, with a prefix, any test run's). */
+export async function leftoverContainers(prefix = runPrefix) {
+  const all = await docker.listContainers({ all: true, filters: { label: ["org.sandboxd.managed=true"] } });
+  return all.filter((c) => (c.Labels["org.sandboxd.daemon"] ?? "").startsWith(prefix));
 }

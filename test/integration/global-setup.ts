@@ -1,4 +1,9 @@
-import { docker, leftoverContainers } from "../helpers/daemon.js";
+import { randomBytes } from "node:crypto";
+import { docker, leftoverContainers, testDaemonPrefix } from "../helpers/daemon.js";
+
+// Workers inherit this: their daemons' ids start with test-<run>-.
+process.env["SANDBOXD_TEST_RUN"] ??= randomBytes(3).toString("hex");
+const staleAfterMs = 60 * 60 * 1000;
 
 const requiredImages = (process.env["SANDBOXD_TEST_IMAGES"] ?? "sandboxd/python:latest,sandboxd/node:latest,sandboxd/base:latest").split(",");
 
@@ -16,8 +21,9 @@ export async function setup(): Promise<void> {
       throw new Error(`image ${image} is missing; build it with deploy/images/build.sh ${image.replace(/^sandboxd\//, "").replace(/:.*$/, "")}`);
     }
   }
-  const stale = await leftoverContainers();
-  for (const c of stale) await docker.getContainer(c.Id).remove({ force: true });
+  // Containers of test runs that died without cleaning up; a concurrent run's are young.
+  const stale = (await leftoverContainers(testDaemonPrefix)).filter((c) => Date.now() - c.Created * 1000 > staleAfterMs);
+  for (const c of stale) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
 }
 
 /** Fails the run when any test daemon left a container behind. */
