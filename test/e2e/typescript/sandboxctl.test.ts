@@ -125,4 +125,21 @@ describe("sandboxctl", () => {
     const repl = await sandboxctl(["repl", sandbox.id], { input: "x = 5\ndef f(y):\n    return x * y\n\nprint(f(3))\n" });
     expect(repl.stdout).toBe("15\n");
   });
+
+  it("artifacts: lists and downloads plots", async (ctx) => {
+    const probe = await sandbox.listArtifacts().catch((e: unknown) => e);
+    if (probe instanceof Error && /not implemented/.test(probe.message)) {
+      if (process.env["SANDBOXD_TEST_REQUIRE_ALL"] === "1") throw probe;
+      ctx.skip("daemon does not implement feature artifacts yet (UNIMPLEMENTED)");
+    }
+    const file = join(dir, "plot.py");
+    writeFileSync(file, "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()\n");
+    expect((await sandboxctl(["run", file, "--sandbox", sandbox.id])).code).toBe(0);
+    const out = join(dir, "plots");
+    const r = await sandboxctl(["--json", "artifacts", sandbox.id, "--out", out]);
+    expect(r.code).toBe(0);
+    const [plot] = JSON.parse(r.stdout) as { format: string; file: string }[];
+    expect(plot?.format).toBe("png");
+    expect(readFileSync(plot?.file ?? "").subarray(0, 4).toString("latin1")).toBe("\x89PNG");
+  });
 });
