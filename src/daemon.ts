@@ -21,6 +21,7 @@ import { ArtifactManager } from "./artifacts/artifact-manager.js";
 import { createArtifactsService } from "./services/artifacts-service.js";
 import { createFilesService } from "./services/files-service.js";
 import { createSandboxService, type RunHooks } from "./services/sandbox-service.js";
+import { enforceCodePolicy, enforceLibraryPolicy, validateSandboxPolicy } from "./services/code-policy.js";
 
 export type DaemonState = "STARTING" | "RUNNING" | "DRAINING" | "STOPPED" | "FAILED";
 
@@ -77,7 +78,8 @@ export class Daemon {
       tracker: this.tracker,
     };
     this.log.info({ tenants: tokens.size, tls, mtls: config.tls.clientCaFile !== "" }, "authentication configured");
-    const hooks: RunHooks = {};
+    this.sandboxes.validators.push(validateSandboxPolicy);
+    const hooks: RunHooks = { checkCode: enforceCodePolicy, checkLibraries: enforceLibraryPolicy };
     const artifacts = new ArtifactManager(runtime, logger);
     hooks.prepareRun = (sandbox, plan, options) => artifacts.prepareRun(sandbox, plan, options);
     const sandboxService = bindService(

@@ -70,6 +70,8 @@ export class SandboxManager {
   private reaper: NodeJS.Timeout | undefined;
   private readonly lifetime = new AbortController();
   readonly pool: WarmPool;
+  /** Checks run on every new sandbox's config before anything is created (policies). */
+  readonly validators: ((config: SandboxConfig) => void)[] = [];
   /** Called before a sandbox is removed (sessions, artifacts clean up). */
   readonly beforeDestroy: ((sandbox: Sandbox) => Promise<void>)[] = [];
 
@@ -114,7 +116,9 @@ export class SandboxManager {
   }
 
   resolve(req: SandboxRequest) {
-    return resolveSandboxConfig(req, this.config, this.languages);
+    const resolved = resolveSandboxConfig(req, this.config, this.languages);
+    for (const validate of this.validators) validate(resolved.config);
+    return resolved;
   }
 
   private readonly pending = new Map<string, { count: number; memory: number }>();

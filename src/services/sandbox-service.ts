@@ -11,7 +11,8 @@ import type { Run } from "../sandbox/run.js";
 import type { RunManager, RunPlan, RunStep } from "../sandbox/run-manager.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
-import { keepaliveEvent, runEventToProto, sandboxRequestFromProto, sandboxToProto } from "./convert.js";
+import { compileFor, checkWithPolicy } from "./code-policy.js";
+import { keepaliveEvent, policyFromProto, runEventToProto, sandboxRequestFromProto, sandboxToProto, severityValue } from "./convert.js";
 import { withKeepalive } from "./streams.js";
 
 type Methods = typeof SandboxService extends GenService<infer M extends GenServiceMethods> ? M : never;
@@ -208,6 +209,36 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<Meth
       if (run.done || !run.process) throw failedPrecondition(`run ${run.id} is not running`);
       run.process.signal(name);
       return {};
+    },
+
+    async checkCode(req, ctx) {
+      let language = req.language;
+      let policy;
+      switch (req.policy.case) {
+        case "preset":
+          policy = compileFor(req.policy.value, undefined);
+          break;
+        case "inline":
+          policy = compileFor(undefined, policyFromProto(req.policy.value));
+          break;
+        case "sandboxId": {
+          const sandbox = sandboxes.get(ctx.tenant, req.policy.value);
+          language ||= sandbox.handler.name;
+          policy = compileFor(sandbox.config.securityPreset, sandbox.config.securityPolicy);
+          if (!policy) throw failedPrecondition(`sandbox ${sandbox.id} has no security policy`, { reason: "NO_POLICY" });
+          break;
+        }
+        default:
+          throw invalidArgument("one of preset, inline or sandbox_id is required");
+      }
+      if (!policy) throw invalidArgument("a security policy is required");
+      if (Buffer.byteLength(req.code) > config.limits.maxCodeBytes) throw invalidArgument(`code is larger than ${config.limits.maxCodeBytes} bytes`, { reason: "CODE_TOO_LARGE" });
+      const handlerName = languages.get(language).name;
+      const result = checkWithPolicy(handlerName, req.code, policy);
+      return {
+        safe: result.safe,
+        violations: result.violations.map((v) => ({ rule: v.rule, description: v.description, severity: severityValue(v.severity), line: v.line, column: v.column, snippet: v.snippet })),
+      };
     },
 
     async writeInput(req, ctx) {
