@@ -56,3 +56,26 @@ async def test_c09_c10_lifecycle_and_errors() -> None:
     with pytest.raises(LanguageNotSupportedError):
         async with SandboxSession(lang="cobol"):
             pass
+
+
+@pytest.mark.feature("files")
+async def test_c13_files(tmp_path) -> None:  # noqa: ANN001
+    src = tmp_path / "in.txt"
+    src.write_text("data\n")
+    async with SandboxSession(lang="python") as s:
+        await s.copy_to_runtime(str(src), "/sandbox/in.txt")
+        assert (await s.execute_command("cat /sandbox/in.txt")).stdout == "data\n"
+        await s.copy_from_runtime("/sandbox/in.txt", str(tmp_path / "out.txt"))
+        assert (tmp_path / "out.txt").read_text() == "data\n"
+
+
+@pytest.mark.feature("interactive")
+async def test_c15_c16_sessions() -> None:
+    from sandboxd.aio import InteractiveSandboxSession
+
+    async with InteractiveSandboxSession(lang="python") as ipy:
+        await ipy.run("x = 41")
+        assert (await ipy.run("print(x + 1)")).stdout == "42\n"
+        async with ipy.session(shell="/bin/sh") as sh:
+            await sh.exec("cd /tmp")
+            assert (await sh.exec("pwd")).stdout == "/tmp\n"
