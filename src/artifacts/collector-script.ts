@@ -3,13 +3,14 @@
  * sandbox's process runner after the program exits). Args: spool dir, store dir, the next
  * plot index, output dir, run start (epoch seconds). It moves the run's captured plots
  * from the spool into the store, named by their index, in the order the hook captured
- * them (manifest.tsv), then any file the hook did not list (R's png devices), oldest
- * first; then lists files in the output dir modified since the run started. Output lines:
+ * them (manifest.tsv), then any file the hook did not list (R's devices), by name (the R
+ * profile names files in the order it makes them); then lists files in the output dir modified since the run started. Output lines:
  *   P <index> <path> <format> <width> <height> <dpi> <size>
  *   O <path> <size> <mtime> <width> <height>
  * Fields are tab-separated; width/height of PNGs come from their IHDR chunk.
  */
 export const collectorScript = String.raw`spool=$1; store=$2; next=$3; out=$4; since=$5
+export LC_ALL=C
 tab=$(printf '\t')
 dims() {
   od -An -v -tu1 -N24 -- "$1" 2>/dev/null | awk '{ for (i = 1; i <= NF; i++) b[n++] = $i }
@@ -32,7 +33,7 @@ if [ -d "$spool" ]; then
     done < "$spool/manifest.tsv"
     rm -f -- "$spool/manifest.tsv"
   fi
-  for file in $(ls -1tr -- "$spool"); do
+  for file in $(ls -1 -- "$spool"); do
     case $file in *.part|manifest.tsv) continue ;; esac
     [ -f "$spool/$file" ] || continue
     fmt=$(printf %s "${"${file##*.}"}" | tr 'A-Z' 'a-z')

@@ -135,7 +135,7 @@ export async function repackTar(
 
   const feed = async () => {
     for await (const chunk of source) {
-      if (failure !== undefined) return;
+      if (failure !== undefined || extract.destroyed) return;
       if (!extract.write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))) {
         await waitDrain(extract);
       }
@@ -211,10 +211,11 @@ export async function repackTar(
   }
 }
 
-type Emitter = { once(event: string, fn: () => void): unknown; removeListener(event: string, fn: () => void): unknown };
+type Emitter = { destroyed?: boolean; once(event: string, fn: () => void): unknown; removeListener(event: string, fn: () => void): unknown };
 
 function waitDrain(stream: Emitter): Promise<void> {
   return new Promise((resolve) => {
+    if (stream.destroyed) return resolve();
     const done = () => {
       stream.removeListener("drain", done);
       stream.removeListener("close", done);

@@ -22,7 +22,11 @@ local({
   widgets <- 0L
   save_widget <- function(x, ...) {
     widgets <<- widgets + 1L
-    file <- file.path(dir, sprintf("widget-%03d.html", widgets))
+    # Named to sort right after the page being drawn now (or the last page written), so
+    # the daemon announces plots in the order the program made them.
+    written <- length(list.files(dir, pattern = sprintf("^Rplot-%03d-[0-9]+[.]png$", devices)))
+    drawing <- devices > 0L && grDevices::dev.cur() > 1L
+    file <- file.path(dir, sprintf("Rplot-%03d-%04d~w%03d.html", devices, written + drawing, widgets))
     try({
       tags <- htmltools::renderTags(htmltools::as.tags(x, standalone = TRUE))
       deps <- htmltools::resolveDependencies(tags$dependencies)
