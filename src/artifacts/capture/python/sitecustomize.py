@@ -27,11 +27,9 @@ def _chain_site_customize():
         candidate = _os.path.join(entry or ".", "sitecustomize.py")
         if entry and _os.path.isfile(candidate) and _os.path.dirname(_os.path.abspath(candidate)) != _HOOK_DIR:
             try:
-                import importlib.util as _util
-
-                spec = _util.spec_from_file_location("_sandboxd_shadowed_sitecustomize", candidate)
-                if spec and spec.loader:
-                    spec.loader.exec_module(_util.module_from_spec(spec))
+                with open(candidate, "rb") as f:
+                    code = compile(f.read(), candidate, "exec")
+                exec(code, {"__name__": "sitecustomize", "__file__": candidate, "__builtins__": __builtins__})
             except Exception:
                 pass
             return
