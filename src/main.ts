@@ -37,7 +37,13 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger({ level: config.logLevel });
-  const runtime = new DockerRuntime({ name: config.backend, init: config.sandboxInit, logger: logger.child({ component: "runtime" }), ...engineOptions(config) });
+  const runtime = new DockerRuntime({
+    name: config.backend,
+    init: config.sandboxInit,
+    callTimeoutMs: config.engineCallTimeoutMs,
+    logger: logger.child({ component: "runtime" }),
+    ...engineOptions(config),
+  });
   let daemon: Daemon;
   try {
     daemon = new Daemon({ config, logger, runtime });

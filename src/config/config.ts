@@ -14,6 +14,8 @@ export interface Config {
   /** Engine endpoint: unix socket path or tcp://host:port. Empty: the backend's default. */
   engineEndpoint: string;
   engineTlsDir: string;
+  /** An engine call slower than this fails (DEADLINE_EXCEEDED) instead of hanging a client call. */
+  engineCallTimeoutMs: number;
   /** Run an init process as PID 1 in sandboxes so orphans are reaped. */
   sandboxInit: boolean;
   sandboxUser: string;
@@ -83,6 +85,7 @@ export const defaultConfig: Config = {
   backend: "docker",
   engineEndpoint: "",
   engineTlsDir: "",
+  engineCallTimeoutMs: 60_000,
   sandboxInit: true,
   sandboxUser: "1000:1000",
   defaults: {

@@ -9,6 +9,8 @@ import { rmSync } from "node:fs";
 export class EngineProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  /** When set, new connections are accepted and then never answered (a hung engine). */
+  stalled = false;
 
   constructor(
     readonly path: string,
@@ -18,6 +20,12 @@ export class EngineProxy {
   async start(): Promise<void> {
     rmSync(this.path, { force: true });
     this.server = createServer((client) => {
+      if (this.stalled) {
+        this.sockets.add(client);
+        client.on("error", () => this.sockets.delete(client));
+        client.resume();
+        return;
+      }
       const upstream = createConnection(this.target);
       this.sockets.add(client).add(upstream);
       const drop = () => {

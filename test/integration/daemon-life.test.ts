@@ -97,6 +97,41 @@ describe("daemon life", () => {
     }
   });
 
+  it("a hung engine call fails with DEADLINE_EXCEEDED instead of hanging the client", async () => {
+    const proxy = new EngineProxy(join(tmpdir(), `sandboxd-hung-${process.pid}.sock`), engineSocket);
+    await proxy.start();
+    await using d = await startDaemon({ args: ["--engine-endpoint", proxy.path, "--engine-call-timeout-ms", "1500"] });
+    try {
+      proxy.stalled = true;
+      const t0 = Date.now();
+      await expect(d.sandbox.createSandbox({ spec: { language: "python" } })).rejects.toMatchObject({
+        code: 4,
+        details: expect.stringMatching(/did not answer .* within 1500 ms/),
+      });
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      await waitFor("health NOT_SERVING", async () => (await checkHealth(d.address, "sandboxd.v1.SandboxService")) === "NOT_SERVING");
+      proxy.stalled = false;
+      await waitFor("health SERVING", async () => (await checkHealth(d.address, "sandboxd.v1.SandboxService")) === "SERVING");
+    } finally {
+      await d.stop();
+      await proxy.stop();
+    }
+  });
+
+  it("sends keepalive events on quiet streams", async () => {
+    await using d = await startDaemon({ args: ["--keepalive-ms", "200"] });
+    const { sandbox } = await d.sandbox.createSandbox({ spec: { language: "python" } });
+    const r = await collect(d.sandbox.exec({ sandboxId: sandbox!.id, shell: "sleep 1.2; echo late" }));
+    const keepalives = r.events.filter((e) => e.event.case === "keepalive");
+    expect(keepalives.length).toBeGreaterThanOrEqual(3);
+    expect(keepalives.every((e) => e.seq === 0n)).toBe(true);
+    expect(r.stdout).toBe("late\n");
+    // Run events stay numbered 1, 2, 3... without the keepalives.
+    const seqs = r.events.filter((e) => e.event.case !== "keepalive").map((e) => Number(e.seq));
+    expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+    await d.sandbox.destroySandbox({ sandboxId: sandbox!.id });
+  });
+
   it("refuses bad configuration with a clear message and exit code 2", async () => {
     const err = await run(process.execPath, ["--import", "tsx", join(repoRoot, "src/main.ts"), "--backend", "lxc"], { cwd: repoRoot }).catch((e: { code: number; stderr: string }) => e);
     expect(err).toMatchObject({ code: 2, stderr: expect.stringMatching(/backend must be docker or podman/) });

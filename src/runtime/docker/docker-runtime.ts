@@ -22,6 +22,8 @@ export interface DockerRuntimeOptions {
   tls?: { ca: Buffer; cert: Buffer; key: Buffer };
   /** Run an init process as PID 1 so orphans are reaped. */
   init: boolean;
+  /** An engine call slower than this fails with DEADLINE_EXCEEDED instead of hanging. */
+  callTimeoutMs?: number;
   logger: Logger;
 }
 
@@ -55,11 +57,13 @@ export class DockerRuntime implements ContainerRuntime {
   private readonly docker: Docker;
   private readonly log: Logger;
   private readonly init: boolean;
+  private readonly callTimeoutMs: number;
 
   constructor(options: DockerRuntimeOptions) {
     this.name = options.name;
     this.log = options.logger;
     this.init = options.init;
+    this.callTimeoutMs = options.callTimeoutMs ?? 60_000;
     const opts: Docker.DockerOptions = {};
     if (options.host !== undefined) {
       opts.host = options.host;
@@ -78,11 +82,20 @@ export class DockerRuntime implements ContainerRuntime {
     this.docker = new Docker(opts);
   }
 
-  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  private async call<T>(what: string, fn: () => Promise<T>, timeoutMs = this.callTimeoutMs): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const slow = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new SandboxdError(ErrorCode.DeadlineExceeded, `the ${this.name} engine did not answer "${what}" within ${timeoutMs} ms`, { reason: "ENGINE_TIMEOUT" })),
+        timeoutMs,
+      );
+    });
     try {
-      return await fn();
+      return await Promise.race([fn(), slow]);
     } catch (err) {
       throw engineError(err, what, this.name);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -96,12 +109,11 @@ export class DockerRuntime implements ContainerRuntime {
 
   async imageLabels(image: string): Promise<Record<string, string> | undefined> {
     try {
-      const info = await this.docker.getImage(image).inspect();
+      const info = await this.call(`inspect image ${image}`, () => this.docker.getImage(image).inspect());
       return info.Config?.Labels ?? {};
     } catch (err) {
-      const mapped = engineError(err, `image ${image}`, this.name);
-      if (mapped.code === ErrorCode.NotFound) return undefined;
-      throw mapped;
+      if ((err as SandboxdError).code === ErrorCode.NotFound) return undefined;
+      throw err;
     }
   }
 
@@ -115,7 +127,7 @@ export class DockerRuntime implements ContainerRuntime {
     const buildOpts: Record<string, unknown> = { t: tag, rm: true, forcerm: true };
     if (options.labels) buildOpts["labels"] = JSON.stringify(options.labels);
     if (options.signal) buildOpts["abortSignal"] = options.signal;
-    const stream = await this.call(`build ${tag}`, () => this.docker.buildImage(tar as unknown as NodeJS.ReadableStream, buildOpts));
+    const stream = await this.call(`build ${tag}`, () => this.docker.buildImage(tar as unknown as NodeJS.ReadableStream, buildOpts), 30 * 60_000);
     await new Promise<void>((resolve, reject) => {
       this.docker.modem.followProgress(
         stream,
@@ -262,7 +274,7 @@ export class DockerRuntime implements ContainerRuntime {
 
   async inspect(id: string): Promise<ContainerInfo | undefined> {
     try {
-      const info = await this.docker.getContainer(id).inspect();
+      const info = await this.call(`inspect ${id}`, () => this.docker.getContainer(id).inspect());
       return {
         id: info.Id,
         name: info.Name.replace(/^\//, ""),
@@ -273,9 +285,8 @@ export class DockerRuntime implements ContainerRuntime {
         createdAt: new Date(info.Created),
       };
     } catch (err) {
-      const mapped = engineError(err, `inspect ${id}`, this.name);
-      if (mapped.code === ErrorCode.NotFound) return undefined;
-      throw mapped;
+      if ((err as SandboxdError).code === ErrorCode.NotFound) return undefined;
+      throw err;
     }
   }
 
@@ -296,10 +307,10 @@ export class DockerRuntime implements ContainerRuntime {
 
   async remove(id: string): Promise<boolean> {
     try {
-      await this.docker.getContainer(id).remove({ force: true, v: true });
+      await this.call(`remove ${id}`, () => this.docker.getContainer(id).remove({ force: true, v: true }));
       return true;
     } catch (err) {
-      const mapped = engineError(err, `remove ${id}`, this.name);
+      const mapped = err as SandboxdError;
       if (mapped.code === ErrorCode.NotFound) return false;
       // 409 "removal already in progress" means someone else is removing it.
       if (mapped.code === ErrorCode.FailedPrecondition) return false;
