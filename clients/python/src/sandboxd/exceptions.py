@@ -260,7 +260,7 @@ def make_error(code: grpc.StatusCode | None, message: str, reason: str, metadata
     elif cls is InvalidRegexPatternError:
         err = InvalidRegexPatternError(metadata.get("pattern", ""), message, **info)
     elif cls is SecurityPolicyViolation:
-        err = SecurityPolicyViolation(violations, None, message, **info)
+        err = SecurityPolicyViolation(violations, None, message, **{k: v for k, v in info.items() if k != "violations"})
     elif cls is SandboxTimeoutError:
         err = SandboxTimeoutError(message, None, **info)
     else:
