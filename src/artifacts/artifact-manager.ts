@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { posix } from "node:path";
-import { invalidArgument, notFound } from "../common/errors.js";
+import { describeError, invalidArgument, notFound } from "../common/errors.js";
 import { newId } from "../common/ids.js";
 import type { Logger } from "../common/logger.js";
 import { download, type DownloadPart } from "../files/file-transfer.js";
@@ -15,6 +15,8 @@ import { clearScript, collectorScript } from "./collector-script.js";
 /** Everything of the capture machinery lives under here inside a sandbox. */
 export const artifactsRoot = "/tmp/.sandboxd/artifacts";
 const storeDir = `${artifactsRoot}/store`;
+/** The sandbox's artifact metadata, so a restarted daemon that re-adopts the sandbox finds them again. */
+const indexFile = `${artifactsRoot}/index.json`;
 const spoolRoot = `${artifactsRoot}/spool`;
 const hookRoot = "/tmp/.sandboxd/capture";
 
@@ -83,6 +85,14 @@ interface SandboxArtifacts {
   seenOutputs: Map<string, string>;
   /** Collections and clears of one sandbox run one at a time. */
   queue: Promise<unknown>;
+  /** Whether the metadata kept in the sandbox was read (only re-adopted sandboxes have any). */
+  loaded: boolean;
+}
+
+interface PersistedIndex {
+  counter: number;
+  artifacts: { info: Omit<ArtifactInfo, "createdAt"> & { createdAt: number }; path: string }[];
+  seenOutputs: [string, string][];
 }
 
 const extensionKey = "artifacts";
@@ -100,6 +110,8 @@ const u32 = (v: string | undefined) => Math.min(0xffffffff, Math.max(0, Math.rou
  */
 export class ArtifactManager {
   private readonly log: Logger;
+  /** Sandboxes created before this instance existed were re-adopted: their metadata is read back. */
+  private readonly startedAt = Date.now();
 
   constructor(
     private readonly runtime: ContainerRuntime,
@@ -111,7 +123,7 @@ export class ArtifactManager {
   private state(sandbox: Sandbox): SandboxArtifacts {
     let s = sandbox.extensions.get(extensionKey) as SandboxArtifacts | undefined;
     if (!s) {
-      s = { counter: 0, artifacts: new Map(), seenOutputs: new Map(), queue: Promise.resolve() };
+      s = { counter: 0, artifacts: new Map(), seenOutputs: new Map(), queue: Promise.resolve(), loaded: sandbox.createdAt.getTime() >= this.startedAt - 1000 };
       sandbox.extensions.set(extensionKey, s);
     }
     return s;
@@ -119,9 +131,60 @@ export class ArtifactManager {
 
   private serialize<T>(sandbox: Sandbox, fn: () => Promise<T>): Promise<T> {
     const s = this.state(sandbox);
-    const next = s.queue.then(fn, fn);
+    const run = async () => {
+      await this.load(sandbox, s);
+      return fn();
+    };
+    const next = s.queue.then(run, run);
     s.queue = next.catch(() => undefined);
     return next;
+  }
+
+  /** Reads back what an earlier daemon recorded in a re-adopted sandbox. */
+  private async load(sandbox: Sandbox, s: SandboxArtifacts): Promise<void> {
+    if (s.loaded) return;
+    s.loaded = true;
+    try {
+      const runner = await sandbox.runner();
+      const text = await runScript(runner, [`cat -- "$1" 2>/dev/null; exit 0`, indexFile]);
+      if (text.trim() === "") return;
+      const index = JSON.parse(text) as PersistedIndex;
+      const outputPrefix = `${sandbox.config.outputDir}/`;
+      for (const a of index.artifacts ?? []) {
+        if (typeof a.path !== "string" || !(a.path.startsWith(`${storeDir}/`) || a.path.startsWith(outputPrefix))) continue;
+        if (typeof a.info?.id !== "string" || !/^art_[a-z0-9]+$/.test(a.info.id)) continue;
+        const info: ArtifactInfo = {
+          id: a.info.id,
+          sandboxId: sandbox.id,
+          name: String(a.info.name ?? ""),
+          mimeType: mimeOf(String(a.info.format ?? "")),
+          format: String(a.info.format ?? ""),
+          size: u32(String(a.info.size)),
+          width: u32(String(a.info.width)),
+          height: u32(String(a.info.height)),
+          dpi: u32(String(a.info.dpi)),
+          index: u32(String(a.info.index)),
+          runId: String(a.info.runId ?? ""),
+          createdAt: new Date(Number(a.info.createdAt) || Date.now()),
+        };
+        s.artifacts.set(info.id, { info, path: a.path });
+      }
+      s.counter = u32(String(index.counter));
+      for (const [path, sig] of index.seenOutputs ?? []) if (typeof path === "string" && typeof sig === "string") s.seenOutputs.set(path, sig);
+      this.log.info({ sandboxId: sandbox.id, artifacts: s.artifacts.size, counter: s.counter }, "artifact metadata read back from the sandbox");
+    } catch (err) {
+      this.log.warn({ sandboxId: sandbox.id, err: describeError(err) }, "reading artifact metadata back failed; starting empty");
+    }
+  }
+
+  /** Records the metadata inside the sandbox (state lives with the container). */
+  private async persist(runner: ProcessRunner, s: SandboxArtifacts): Promise<void> {
+    const index: PersistedIndex = {
+      counter: s.counter,
+      artifacts: [...s.artifacts.values()].map((a) => ({ info: { ...a.info, createdAt: a.info.createdAt.getTime() }, path: a.path })),
+      seenOutputs: [...s.seenOutputs],
+    };
+    await runner.writeFile(indexFile, Buffer.from(JSON.stringify(index)), 0o600);
   }
 
   /** True when plots of this sandbox's language can be captured. */
@@ -177,6 +240,7 @@ export class ArtifactManager {
         }
       }
       for (const artifact of announced) run.append({ type: "artifact", artifact });
+      if (announced.length > 0) await this.persist(runner, s).catch((err: unknown) => this.log.warn({ err: describeError(err) }, "recording artifact metadata failed"));
       if (announced.length > 0) this.log.debug({ sandboxId: sandbox.id, runId: run.id, count: announced.length }, "artifacts collected");
     });
   }
@@ -203,8 +267,10 @@ export class ArtifactManager {
   }
 
   /** The sandbox's artifacts, oldest first. */
-  list(sandbox: Sandbox): ArtifactInfo[] {
-    return [...this.state(sandbox).artifacts.values()].map((a) => a.info).sort((a, b) => a.index - b.index || a.createdAt.getTime() - b.createdAt.getTime());
+  list(sandbox: Sandbox): Promise<ArtifactInfo[]> {
+    return this.serialize(sandbox, async () =>
+      [...this.state(sandbox).artifacts.values()].map((a) => a.info).sort((a, b) => a.index - b.index || a.createdAt.getTime() - b.createdAt.getTime()),
+    );
   }
 
   /** Deletes the stored plots and resets the counter. Output-dir files are the program's: they stay, only forgotten. */
@@ -216,6 +282,7 @@ export class ArtifactManager {
       await runScript(runner, [clearScript, storeDir]);
       s.artifacts.clear();
       s.counter = 0;
+      await this.persist(runner, s).catch((err: unknown) => this.log.warn({ err: describeError(err) }, "recording artifact metadata failed"));
       return cleared;
     });
   }
@@ -223,7 +290,7 @@ export class ArtifactManager {
   /** The artifact's metadata, then its bytes streamed from the sandbox, then a trailer. */
   async *download(sandbox: Sandbox, artifactId: string, signal: AbortSignal): AsyncGenerator<{ type: "artifact"; info: ArtifactInfo } | DownloadPart> {
     if (artifactId === "") throw invalidArgument("artifact_id is required");
-    const stored = this.state(sandbox).artifacts.get(artifactId);
+    const stored = await this.serialize(sandbox, async () => this.state(sandbox).artifacts.get(artifactId));
     if (!stored) throw notFound(`artifact ${JSON.stringify(artifactId.slice(0, 100))} not found in sandbox ${sandbox.id}`, { reason: "ARTIFACT_NOT_FOUND" });
     const target = { runtime: this.runtime, containerId: sandbox.containerId, workdir: sandbox.config.workdir };
     for await (const part of download(target, stored.path, "file", signal)) {

@@ -28,7 +28,7 @@ export function createArtifactsService(deps: ArtifactsServiceDeps): Pick<Service
   };
   return {
     async listArtifacts(req, ctx) {
-      return { artifacts: artifacts.list(sandboxOf(ctx.tenant, req.sandboxId)).map(artifactToProto) };
+      return { artifacts: (await artifacts.list(sandboxOf(ctx.tenant, req.sandboxId))).map(artifactToProto) };
     },
 
     async *downloadArtifact(req, ctx) {
