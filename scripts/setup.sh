@@ -40,7 +40,8 @@ fi
 # 2. Node dependencies (a lockfile install, no scripts needed).
 if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
   log "installing npm dependencies"
-  npm ci --no-audit --no-fund --loglevel=error
+  # `npm install` honours the lockfile; `npm ci` refuses lockfiles that list only this platform's optional packages.
+  npm install --no-audit --no-fund --loglevel=error
 fi
 
 # 3. grpcurl, for the README's examples and the reflection test.
