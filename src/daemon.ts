@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { ConfigError } from "./config/config.js";
 import { TokenTable, isLocalAddress } from "./rpc/auth.js";
+import { processGauges, startMetricsServer, type Gauge } from "./metrics/metrics-server.js";
 import type { Config } from "./config/config.js";
 import { describeError } from "./common/errors.js";
 import type { Logger } from "./common/logger.js";
@@ -115,6 +116,10 @@ export class Daemon {
       rmSync(path, { force: true });
     }
     this.address = await this.server.listen(config.listen);
+    if (config.metricsListen) {
+      this.metrics = await startMetricsServer(config.metricsListen, this.gauges());
+      this.log.info({ address: config.metricsListen }, "metrics listening");
+    }
     this.state = "RUNNING";
     this.server.setServing(this.engineUp ? "SERVING" : "NOT_SERVING", this.serviceNames);
     this.watchEngine();
@@ -144,6 +149,29 @@ export class Daemon {
     this.engineWatch.unref();
   }
 
+  private metrics: import("node:http").Server | undefined;
+
+  private gauges(): Gauge[] {
+    const pool = this.sandboxes.pool;
+    const perProfile = (pick: (s: NonNullable<ReturnType<typeof pool.statsFor>>) => number) => () =>
+      pool.keys().flatMap((key) => {
+        const s = pool.statsFor(key);
+        return s ? [{ labels: { profile: key }, value: pick(s) }] : [];
+      });
+    return [
+      { name: "sandboxd_sandboxes", help: "Sandboxes this daemon holds.", samples: () => [{ value: this.sandboxes.size }] },
+      { name: "sandboxd_runs_active", help: "Runs in progress.", samples: () => [{ value: this.runs.active }] },
+      { name: "sandboxd_calls_in_flight", help: "gRPC calls in progress.", samples: () => [{ value: this.tracker.inFlight }] },
+      { name: "sandboxd_pool_ready", help: "Warm sandboxes ready per profile.", samples: perProfile((s) => s.ready) },
+      { name: "sandboxd_pool_creating", help: "Warm sandboxes being created per profile.", samples: perProfile((s) => s.creating) },
+      { name: "sandboxd_pool_hits_total", help: "Creations served from the pool.", samples: perProfile((s) => s.hits) },
+      { name: "sandboxd_pool_misses_total", help: "Creations the pool could not serve.", samples: perProfile((s) => s.misses) },
+      { name: "sandboxd_pool_last_refill_ms", help: "Time the last pool member took to become ready.", samples: perProfile((s) => s.lastRefillMs) },
+      { name: "sandboxd_engine_up", help: "1 when the container engine answers.", samples: () => [{ value: this.engineUp ? 1 : 0 }] },
+      ...processGauges(),
+    ];
+  }
+
   async shutdown(): Promise<void> {
     if (this.state === "DRAINING" || this.state === "STOPPED") return;
     this.state = "DRAINING";
@@ -160,6 +188,7 @@ export class Daemon {
     this.sessions.shutdown();
     await serverDown;
     await this.sandboxes.shutdown(true);
+    this.metrics?.close();
     this.state = "STOPPED";
     this.log.info("stopped");
   }

@@ -70,6 +70,8 @@ export interface Config {
   };
   /** Allow listening off loopback without TLS and tokens. */
   insecure: boolean;
+  /** host:port of a Prometheus-format /metrics endpoint; empty: off. */
+  metricsListen: string;
   /** Per-tenant limits; 0 means unlimited. */
   quotas: {
     maxSandboxes: number;
@@ -121,6 +123,7 @@ export const defaultConfig: Config = {
   auth: { tokensFile: "", tokens: "" },
   tls: { certFile: "", keyFile: "", clientCaFile: "" },
   insecure: false,
+  metricsListen: "",
   quotas: { maxSandboxes: 0, maxConcurrentRuns: 0, maxMemoryBytes: 0 },
 };
 

@@ -64,6 +64,10 @@ export class WarmPool {
     this.stats.set(profile.key, { ready: 0, creating: 0, hits: 0, misses: 0, lastRefillMs: 0 });
   }
 
+  keys(): string[] {
+    return [...this.profiles.keys()];
+  }
+
   has(key: string): boolean {
     return this.profiles.has(key);
   }

@@ -18,7 +18,8 @@ async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs = 30_
 
 describe("warm pools", () => {
   it("hands out a ready sandbox once, never returns it, and refills", async () => {
-    await using d = await startDaemon({ args: ["--pools.python", "2"] });
+    const metricsAddress = `127.0.0.1:${20000 + Math.floor(Math.random() * 20000)}`;
+    await using d = await startDaemon({ args: ["--pools.python", "2", "--metrics-listen", metricsAddress] });
     await waitFor("2 warm members", async () => d.logs().split("pool member ready").length - 1 >= 2);
     const first = await d.sandbox.createSandbox({ spec: { language: "python" } });
     expect(first.sandbox?.fromPool).toBe(true);
@@ -46,6 +47,12 @@ describe("warm pools", () => {
     const eph = await collect(d.sandbox.run({ language: "python", code: "print('quick')" }));
     expect(eph.stdout).toBe("quick\n");
     await d.sandbox.destroySandbox({ sandboxId: next.sandbox!.id });
+
+    // Pool size, hits, misses and refill time are visible as metrics.
+    const metrics = await (await fetch(`http://${metricsAddress}/metrics`)).text();
+    expect(metrics).toMatch(/sandboxd_pool_hits_total\{profile="python"\} [3-9]/);
+    expect(metrics).toMatch(/sandboxd_pool_last_refill_ms\{profile="python"\} [1-9]\d*/);
+    expect(metrics).toMatch(/sandboxd_pool_ready\{profile="python"\} \d/);
   });
 });
 

@@ -1,0 +1,59 @@
+import { readdirSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+
+export interface Gauge {
+  name: string;
+  help: string;
+  /** Each sample: label set and value. */
+  samples: () => { labels?: Record<string, string>; value: number }[];
+}
+
+function render(gauges: readonly Gauge[]): string {
+  const lines: string[] = [];
+  for (const g of gauges) {
+    lines.push(`# HELP ${g.name} ${g.help}`, `# TYPE ${g.name} gauge`);
+    for (const s of g.samples()) {
+      const labels = s.labels && Object.keys(s.labels).length > 0 ? `{${Object.entries(s.labels).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(",")}}` : "";
+      lines.push(`${g.name}${labels} ${Number.isFinite(s.value) ? s.value : 0}`);
+    }
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** Process gauges every daemon reports: memory and open file descriptors. */
+export function processGauges(): Gauge[] {
+  return [
+    { name: "sandboxd_process_resident_memory_bytes", help: "Resident set size of the daemon.", samples: () => [{ value: process.memoryUsage.rss() }] },
+    {
+      name: "sandboxd_process_open_fds",
+      help: "Open file descriptors of the daemon.",
+      samples: () => {
+        try {
+          return [{ value: readdirSync("/proc/self/fd").length }];
+        } catch {
+          return [];
+        }
+      },
+    },
+  ];
+}
+
+/**
+ * A plain-text metrics endpoint in the Prometheus exposition format (GET /metrics), off by
+ * default; meant for loopback scraping.
+ */
+export function startMetricsServer(listen: string, gauges: readonly Gauge[]): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.method === "GET" && req.url === "/metrics") {
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
+      res.end(render(gauges));
+      return;
+    }
+    res.writeHead(404).end();
+  });
+  const colon = listen.lastIndexOf(":");
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(Number(listen.slice(colon + 1)), listen.slice(0, colon), () => resolve(server));
+  });
+}
