@@ -44,7 +44,13 @@ if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json
   npm install --no-audit --no-fund --loglevel=error
 fi
 
-# 3. grpcurl, for the README's examples and the reflection test.
+# 3. Client toolchains: the pinned Python generator (buf runs its protoc), the Python client
+#    with its test dependencies, and the Go client's modules (plugins are `go tool` deps).
+python3 -m pip install -q --disable-pip-version-check -r clients/python/requirements-codegen.txt
+python3 -m pip install -q --disable-pip-version-check -e './clients/python[test]'
+(cd clients/go && go mod download)
+
+# 3b. grpcurl, for the README's examples and the reflection test.
 if ! command -v grpcurl >/dev/null 2>&1; then
   log "installing grpcurl (Go module)"
   GOBIN=/usr/local/bin go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3

@@ -68,10 +68,57 @@ if [[ -S /run/podman/podman.sock && "${SANDBOXD_PODMAN:-1}" == "1" ]]; then
     failed=$((failed + ${counts#* }))
   fi
 fi
-for extra in scripts/test-*.sh; do
-  [[ -f "$extra" ]] || continue
-  step "$(basename "$extra" .sh)" bash "$extra"
-done
+# Each generated client against a live daemon (every client starts its own).
+typescript_client() {
+  npx tsc -p clients/typescript/tsconfig.json --noEmit || return 1
+  npx vitest run --config test/e2e/vitest.config.ts --reporter=default --reporter=json --outputFile.json=.cache/vitest-e2e.json
+  local rc=$?
+  if [[ -f .cache/vitest-e2e.json ]]; then
+    local counts
+    counts=$(node -e 'const r=require("./.cache/vitest-e2e.json");console.log(r.numPassedTests, r.numFailedTests)')
+    passed=$((passed + ${counts% *}))
+    failed=$((failed + ${counts#* }))
+  fi
+  return $rc
+}
+python_client() {
+  (cd clients/python && python3 -m pytest -q -rs --junitxml=../../.cache/pytest.xml)
+  local rc=$?
+  if [[ -f .cache/pytest.xml ]]; then
+    local counts
+    counts=$(python3 -c 'import xml.etree.ElementTree as E; s=E.parse(".cache/pytest.xml").getroot(); s=s if s.tag=="testsuite" else s[0]; t,f,e,k=(int(s.get(x,0)) for x in ("tests","failures","errors","skipped")); print(t-f-e-k, f+e)')
+    passed=$((passed + ${counts% *}))
+    failed=$((failed + ${counts#* }))
+  fi
+  return $rc
+}
+go_client() {
+  (cd clients/go && go vet ./... && go test -count=1 -json ./... >../../.cache/go-test.json)
+  local rc=$?
+  if [[ -f .cache/go-test.json ]]; then
+    local counts
+    counts=$(python3 -c 'import json,sys
+p=f=0
+for line in open(".cache/go-test.json"):
+    try: e=json.loads(line)
+    except ValueError: continue
+    if e.get("Test") and e.get("Action")=="pass": p+=1
+    if e.get("Test") and e.get("Action")=="fail": f+=1
+print(p, f)')
+    passed=$((passed + ${counts% *}))
+    failed=$((failed + ${counts#* }))
+    python3 -c 'import json
+for line in open(".cache/go-test.json"):
+    try: e=json.loads(line)
+    except ValueError: continue
+    if e.get("Action") in ("pass","fail") and e.get("Test"): print(e["Action"].upper(), e["Test"])' | tail -50
+  fi
+  return $rc
+}
+export SANDBOXD_TEST_REQUIRE_ALL=1
+step "typescript client" typescript_client
+step "python client" python_client
+step "go client" go_client
 
 printf '\n'
 if ((${#failed_steps[@]})); then
