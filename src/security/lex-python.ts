@@ -1,0 +1,185 @@
+import { LexBuilder, isBlank, isIdentifierStart, isLineBreak, lineBreakLength, wordEnd } from "./lex-builder.js";
+import type { LexedSource } from "./lex-builder.js";
+import { decodeEscapes } from "./string-escapes.js";
+
+const STRING_PREFIXES = new Set(["r", "u", "b", "f", "t", "br", "rb", "fr", "rf", "tr", "rt"]);
+
+/**
+ * Python: `#` comments; strings with prefixes, triple quotes and escapes (a docstring is
+ * a string, not a comment); f-/t-string replacement fields lexed as the code they are.
+ * Newline tokens mark logical line ends (not inside brackets or after a backslash).
+ */
+export function lexPython(text: string): LexedSource {
+  const builder = new LexBuilder(text);
+  new PythonLexer(builder).run();
+  return builder.finish();
+}
+
+class PythonLexer {
+  private readonly b: LexBuilder;
+  private readonly text: string;
+  private i = 0;
+  /** Bracket depth, to know which line breaks end a logical line. */
+  private depth = 0;
+
+  constructor(builder: LexBuilder) {
+    this.b = builder;
+    this.text = builder.text;
+  }
+
+  run(): void {
+    this.code(false);
+  }
+
+  /**
+   * Lex code. In a replacement field (`inField`), stop before the `}`, `:` or `!` that
+   * ends the expression at its own bracket depth.
+   */
+  private code(inField: boolean): void {
+    const { b, text } = this;
+    const n = b.length;
+    let fieldDepth = 0;
+    while (this.i < n) {
+      const i = this.i;
+      const code = text.charCodeAt(i);
+      if (code === 0x23 /* # */) {
+        const end = b.lineEnd(i);
+        b.comment(i, end);
+        this.i = end;
+        continue;
+      }
+      const breakLength = lineBreakLength(text, i);
+      if (breakLength > 0) {
+        if (this.depth === 0 && !inField) b.token("newline", i, i + breakLength);
+        this.i += breakLength;
+        continue;
+      }
+      if (isBlank(code)) {
+        this.i++;
+        continue;
+      }
+      if (code === 0x5c /* \ */ && lineBreakLength(text, i + 1) > 0) {
+        this.i = i + 1 + lineBreakLength(text, i + 1);
+        continue;
+      }
+      if (code === 0x22 || code === 0x27) {
+        this.string(i, 0);
+        continue;
+      }
+      if (isIdentifierStart(code) || (code >= 0x30 && code <= 0x39)) {
+        const end = wordEnd(text, i);
+        const next = text.charCodeAt(end);
+        if ((next === 0x22 || next === 0x27) && end - i <= 2 && STRING_PREFIXES.has(text.slice(i, end).toLowerCase())) {
+          this.string(i, end - i);
+          continue;
+        }
+        b.token("word", i, end);
+        this.i = end;
+        continue;
+      }
+      const c = text[i];
+      if (inField && fieldDepth === 0 && (c === "}" || c === ":" || (c === "!" && text[i + 1] !== "="))) return;
+      if (c === "(" || c === "[" || c === "{") {
+        fieldDepth++;
+        this.depth++;
+      } else if (c === ")" || c === "]" || c === "}") {
+        fieldDepth = Math.max(0, fieldDepth - 1);
+        this.depth = Math.max(0, this.depth - 1);
+      }
+      b.token("punct", i, i + 1);
+      this.i = i + 1;
+    }
+  }
+
+  /** A string literal at `start` with a prefix of `prefixLength` letters. */
+  private string(start: number, prefixLength: number): void {
+    const { b, text } = this;
+    const n = b.length;
+    const prefix = text.slice(start, start + prefixLength).toLowerCase();
+    const raw = prefix.includes("r");
+    const formatted = prefix.includes("f") || prefix.includes("t");
+    const quote = text[start + prefixLength] ?? '"';
+    const triple = text.startsWith(quote.repeat(3), start + prefixLength);
+    const delimiter = triple ? quote.repeat(3) : quote;
+    const bodyStart = start + prefixLength + delimiter.length;
+    const slot = formatted ? b.reserve() : -1;
+    let dynamic = false;
+    let bodyEnd = n;
+    let end = n;
+    let i = bodyStart;
+    while (i < n) {
+      const c = text[i];
+      if (c === "\\") {
+        i += 1 + Math.max(1, lineBreakLength(text, i + 1));
+        continue;
+      }
+      if (triple ? text.startsWith(delimiter, i) : c === quote) {
+        bodyEnd = i;
+        end = i + delimiter.length;
+        break;
+      }
+      if (!triple && isLineBreak(text.charCodeAt(i))) {
+        bodyEnd = end = i; // unterminated: Python stops here too
+        break;
+      }
+      if (formatted && (c === "{" || c === "}")) {
+        if (text[i + 1] === c) {
+          i += 2;
+          continue;
+        }
+        if (c === "{") {
+          dynamic = true;
+          this.i = i + 1;
+          this.b.nested(() => this.field(quote));
+          i = this.i;
+          continue;
+        }
+      }
+      i++;
+    }
+    bodyEnd = Math.min(bodyEnd, n);
+    const body = text.slice(bodyStart, bodyEnd);
+    const value = dynamic ? null : raw ? body : decodeEscapes(body, "python");
+    if (slot >= 0) {
+      b.fill(slot, "string", start, end, value);
+    } else {
+      b.token("string", start, end, value);
+    }
+    this.i = end;
+  }
+
+  /** An f-string replacement field after its `{`: expression, `!conversion`, `:spec`, `}`. */
+  private field(quote: string): void {
+    const { text } = this;
+    const n = this.b.length;
+    this.b.nested(() => this.code(true));
+    while (this.i < n) {
+      const c = text[this.i];
+      if (c === "}") {
+        this.i++;
+        return;
+      }
+      if (c === "!") {
+        this.i = wordEnd(text, this.i + 1);
+        continue;
+      }
+      if (c === ":") {
+        // A format spec is text, except for nested fields like {width}.
+        let i = this.i + 1;
+        while (i < n && text[i] !== "}" && text[i] !== quote) {
+          if (text[i] === "{") {
+            this.i = i + 1;
+            this.b.nested(() => this.field(quote));
+            i = this.i;
+            continue;
+          }
+          i++;
+        }
+        this.i = i;
+        if (text[i] === "}") this.i++;
+        return;
+      }
+      return; // malformed; let the string scanner carry on
+    }
+  }
+}

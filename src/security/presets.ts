@@ -1,0 +1,188 @@
+import { PolicyError } from "./policy-error.js";
+import type { RestrictedModule, SecurityPattern, SecurityPolicy, Severity } from "./policy.js";
+
+/**
+ * Named policies, so a client can say `security_preset: "production"` instead of shipping
+ * a policy. Contents (patterns, descriptions, severities, modules, thresholds) are
+ * llm-sandbox's seven presets from `examples/security_policy_presets.py`
+ * (`get_security_policy(name)`), kept value for value so code judged by llm-sandbox is
+ * judged the same here. Like llm-sandbox's, they are written for Python; for other
+ * languages the restricted module names are matched with that language's import forms.
+ *
+ * Note: llm-sandbox also ships `llm_sandbox/security_presets.py` (`get_security_preset`),
+ * with only four presets of the same names but different contents (e.g. its `production`
+ * has threshold MEDIUM). We follow the seven-preset set, the only one with all names.
+ */
+export const PRESET_NAMES = [
+  "development",
+  "production",
+  "educational",
+  "data_science",
+  "web_scraping",
+  "minimal",
+  "strict",
+] as const;
+export type PresetName = (typeof PRESET_NAMES)[number];
+
+function pattern(source: string, description: string, severity: Severity): SecurityPattern {
+  return Object.freeze({ pattern: source, description, severity });
+}
+
+function restricted(name: string, description: string, severity: Severity): RestrictedModule {
+  return Object.freeze({ name, description, severity });
+}
+
+function policy(
+  severityThreshold: Severity,
+  patterns: SecurityPattern[],
+  restrictedModules: RestrictedModule[],
+): SecurityPolicy {
+  return Object.freeze({
+    severityThreshold,
+    patterns: Object.freeze(patterns),
+    restrictedModules: Object.freeze(restrictedModules),
+  });
+}
+
+const r = String.raw;
+
+const PRESETS: Readonly<Record<PresetName, SecurityPolicy>> = Object.freeze({
+  // Permissive: blocks only what damages the machine outright.
+  development: policy(
+    "HIGH",
+    [
+      pattern(r`\bos\.system\s*\(`, "Direct system command execution", "HIGH"),
+      pattern(r`\brm\s+-rf\s+/`, "Dangerous recursive file deletion", "HIGH"),
+      pattern(r`\bformat\s+[A-Za-z]:[/\\]`, "Disk formatting commands", "HIGH"),
+    ],
+    [restricted("ctypes", "Direct system call access", "HIGH")],
+  ),
+  production: policy(
+    "LOW",
+    [
+      pattern(r`\bos\.system\s*\(`, "System command execution", "HIGH"),
+      pattern(r`\bsubprocess\.(run|call|Popen|check_output)\s*\(`, "Subprocess execution", "HIGH"),
+      pattern(r`\beval\s*\(`, "Dynamic code evaluation", "MEDIUM"),
+      pattern(r`\bexec\s*\(`, "Dynamic code execution", "MEDIUM"),
+      pattern(r`\bopen\s*\([^)]*['\"][wa]['\"][^)]*\)`, "File write operations", "MEDIUM"),
+      pattern(r`\bos\.(remove|unlink|rmdir)\s*\(`, "File deletion operations", "HIGH"),
+      pattern(r`\bos\.environ`, "Environment variable access", "LOW"),
+      pattern(r`\bsocket\.socket\s*\(`, "Raw socket creation", "MEDIUM"),
+    ],
+    [
+      restricted("os", "Operating system interface", "HIGH"),
+      restricted("subprocess", "Subprocess management", "HIGH"),
+      restricted("ctypes", "Foreign function library", "HIGH"),
+      restricted("socket", "Network socket operations", "MEDIUM"),
+      restricted("multiprocessing", "Process-based parallelism", "MEDIUM"),
+    ],
+  ),
+  educational: policy(
+    "MEDIUM",
+    [
+      pattern(r`\bos\.system\s*\(`, "System command execution", "HIGH"),
+      pattern(r`\bsubprocess\.(run|call|Popen)\s*\(`, "Subprocess execution", "HIGH"),
+      pattern(r`\bos\.(remove|unlink|rmdir)\s*\(`, "File deletion operations", "HIGH"),
+      pattern(r`\bshutil\.rmtree\s*\(`, "Directory tree deletion", "HIGH"),
+      pattern(r`\bsocket\.socket\s*\([^)]*SOCK_RAW`, "Raw socket creation", "MEDIUM"),
+      pattern(r`\beval\s*\(`, "Dynamic code evaluation (educational warning)", "LOW"),
+    ],
+    [
+      restricted("os", "Operating system interface", "HIGH"),
+      restricted("subprocess", "Subprocess management", "HIGH"),
+      restricted("ctypes", "Foreign function library", "MEDIUM"),
+      restricted("socket", "Network socket operations", "LOW"),
+    ],
+  ),
+  data_science: policy(
+    "MEDIUM",
+    [
+      pattern(r`\bos\.system\s*\(`, "System command execution", "HIGH"),
+      pattern(r`\bsubprocess\.(run|call|Popen)\s*\(`, "Subprocess execution", "HIGH"),
+      pattern(r`\bopen\s*\([^)]*['\"]w['\"][^)]*\)`, "File write operations", "LOW"),
+      pattern(r`\bos\.(remove|unlink|rmdir)\s*\(`, "File deletion operations", "HIGH"),
+      pattern(r`\bsocket\.socket\s*\(`, "Raw socket creation", "MEDIUM"),
+      pattern(r`\bpickle\.loads?\s*\(`, "Pickle deserialization (potential security risk)", "LOW"),
+    ],
+    [
+      restricted("os", "Operating system interface", "HIGH"),
+      restricted("subprocess", "Subprocess management", "HIGH"),
+      restricted("ctypes", "Foreign function library", "MEDIUM"),
+      restricted("urllib", "URL handling library", "LOW"),
+      restricted("requests", "HTTP requests library", "LOW"),
+    ],
+  ),
+  web_scraping: policy(
+    "MEDIUM",
+    [
+      pattern(r`\bos\.system\s*\(`, "System command execution", "HIGH"),
+      pattern(r`\bsubprocess\.(run|call|Popen)\s*\(`, "Subprocess execution", "HIGH"),
+      pattern(r`\bos\.(remove|unlink|rmdir)\s*\(`, "File deletion operations", "HIGH"),
+      pattern(r`\bopen\s*\([^)]*['\"]w['\"][^)]*\)`, "File write operations", "LOW"),
+      pattern(r`\btime\.sleep\s*\(\s*[0-9]*\.?[0-9]+\s*\)`, "Sleep operations (potential rate limiting bypass)", "LOW"),
+    ],
+    [
+      restricted("os", "Operating system interface", "HIGH"),
+      restricted("subprocess", "Subprocess management", "HIGH"),
+      restricted("ctypes", "Foreign function library", "HIGH"),
+      restricted("urllib", "URL handling library", "LOW"),
+      restricted("requests", "HTTP requests library", "LOW"),
+      restricted("socket", "Network socket operations", "MEDIUM"),
+    ],
+  ),
+  // The bare minimum: only destructive shell commands and ctypes.
+  minimal: policy(
+    "HIGH",
+    [
+      pattern(r`\bos\.system\s*\([^)]*(?:rm|del|format)[^)]*\)`, "Dangerous file deletion commands", "HIGH"),
+      pattern(r`\bsubprocess\.(run|call)\s*\([^)]*(?:rm|del|format)[^)]*\)`, "Dangerous subprocess commands", "HIGH"),
+    ],
+    [restricted("ctypes", "Direct system call access", "HIGH")],
+  ),
+  // For untrusted code: nearly everything that reaches outside the interpreter is refused.
+  strict: policy(
+    "LOW",
+    [
+      pattern(r`\bos\.\w+\s*\(`, "Any os module function call", "HIGH"),
+      pattern(r`\bsubprocess\.[\w]+\s*\(`, "Any subprocess module function call", "HIGH"),
+      pattern(r`\b(eval|exec|compile)\s*\(`, "Dynamic code execution functions", "HIGH"),
+      pattern(r`\bopen\s*\(`, "File operations", "MEDIUM"),
+      pattern(r`\b__import__\s*\(`, "Dynamic imports", "MEDIUM"),
+      pattern(r`\b(getattr|setattr|delattr)\s*\(`, "Dynamic attribute access", "LOW"),
+      pattern(r`\bsocket\.[\w]+\s*\(`, "Socket operations", "MEDIUM"),
+    ],
+    [
+      restricted("os", "Operating system interface", "HIGH"),
+      restricted("sys", "System-specific parameters", "HIGH"),
+      restricted("subprocess", "Subprocess management", "HIGH"),
+      restricted("ctypes", "Foreign function library", "HIGH"),
+      restricted("socket", "Network socket operations", "MEDIUM"),
+      restricted("urllib", "URL handling library", "MEDIUM"),
+      restricted("requests", "HTTP requests library", "MEDIUM"),
+      restricted("multiprocessing", "Process-based parallelism", "MEDIUM"),
+      restricted("threading", "Thread-based parallelism", "LOW"),
+      restricted("pickle", "Python object serialization", "LOW"),
+      restricted("marshal", "Internal Python object serialization", "LOW"),
+      restricted("shelve", "Python object persistence", "LOW"),
+    ],
+  ),
+});
+
+/** Whether `name` is a preset name as spelled in PRESET_NAMES. */
+export function isPresetName(name: string): name is PresetName {
+  return (PRESET_NAMES as readonly string[]).includes(name);
+}
+
+/**
+ * The preset policy called `name` (case-insensitive; `data-science` is accepted for
+ * `data_science`). Presets are frozen and shared.
+ *
+ * @throws PolicyError (field `preset`) for an unknown name, listing the known ones.
+ */
+export function getPreset(name: string): SecurityPolicy {
+  const normalized = name.trim().toLowerCase().replaceAll("-", "_");
+  if (!isPresetName(normalized)) {
+    throw new PolicyError("preset", `unknown security preset ${JSON.stringify(name)}; known presets: ${PRESET_NAMES.join(", ")}`);
+  }
+  return PRESETS[normalized];
+}
