@@ -172,11 +172,11 @@ export class SandboxManager {
       const member = this.pool.take(handler.name);
       if (member) return this.handOut(tenant, config, member);
     }
-    const image = await this.ensureImage(config, options.signal);
+    const { image, labels: imageLabels } = await this.ensureImage(config, options.signal);
     const id = newId("sbx");
     const createdAt = new Date();
     const spec = this.containerSpec(id, tenant, config, image, createdAt);
-    if (spec.workdirTmpfs && (await this.runtime.imageLabels(image))?.[Label.committed] === "true") {
+    if (spec.workdirTmpfs && imageLabels[Label.committed] === "true") {
       // A committed image carries its workdir: a tmpfs would hide it.
       spec.workdirTmpfs = false;
       spec.readOnlyRoot = false;
@@ -290,14 +290,14 @@ export class SandboxManager {
   }
 
   /** Resolves the image: the configured one must exist; a Dockerfile is built once per content hash. */
-  private async ensureImage(config: SandboxConfig, signal?: AbortSignal): Promise<string> {
+  private async ensureImage(config: SandboxConfig, signal?: AbortSignal): Promise<{ image: string; labels: Record<string, string> }> {
     if (config.dockerfile) {
       const hash = createHash("sha256").update(JSON.stringify(config.dockerfile)).digest("hex").slice(0, 20);
       const tag = `sandboxd-build/${hash}:latest`;
       let build = this.builds.get(hash);
       if (!build) {
         build = (async () => {
-          if (await this.runtime.imageExists(tag)) return tag;
+          if ((await this.runtime.imageLabels(tag)) !== undefined) return tag;
           this.log.info({ tag }, "building image from Dockerfile");
           const contextFiles = Object.fromEntries(
             Object.entries(config.dockerfile?.contextFiles ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64")]),
@@ -313,9 +313,10 @@ export class SandboxManager {
         this.builds.set(hash, build);
         build.catch(() => this.builds.delete(hash));
       }
-      return build;
+      return { image: await build, labels: {} };
     }
-    if (!(await this.runtime.imageExists(config.image))) {
+    const labels = await this.runtime.imageLabels(config.image);
+    if (labels === undefined) {
       const handler = this.languages.get(config.language);
       const hint = config.image === handler.image ? `; build it with: deploy/images/build.sh ${handler.imageDir}` : "";
       throw new SandboxdError(ErrorCode.FailedPrecondition, `image ${config.image} is not present on the ${this.runtime.name} engine${hint}`, {
@@ -323,7 +324,7 @@ export class SandboxManager {
         metadata: { image: config.image },
       });
     }
-    return config.image;
+    return { image: config.image, labels };
   }
 
   /** The caller's sandbox, or NOT_FOUND (another tenant's sandbox is not found either). */

@@ -53,6 +53,13 @@ describe("bad input gets the right status and a clear message", () => {
     expect(await firstError(d.sandbox.run({ sandboxId, code: "print(1)", timeoutMs: 4_000_000_000 }))).toMatchObject({ code: 3 });
   });
 
+  it("a missing image: FAILED_PRECONDITION naming the image", async () => {
+    await expect(d.sandbox.createSandbox({ spec: { language: "python", image: "sandboxd/not-built:latest" } })).rejects.toMatchObject({
+      code: 9,
+      details: expect.stringMatching(/image sandboxd\/not-built:latest is not present/),
+    });
+  });
+
   it("unknown and destroyed sandboxes: NOT_FOUND", async () => {
     await expect(d.sandbox.getSandbox({ sandboxId: "sbx_doesnotexist" })).rejects.toMatchObject({ code: 5, details: expect.stringMatching(/not found/) });
     const tmp = (await d.sandbox.createSandbox({ spec: { language: "python" } })).sandbox!.id;
