@@ -25,12 +25,10 @@ failed_steps=()
 proto_checks() {
   npx buf lint || return 1
   npx buf format --diff --exit-code || return 1
-  # Breaking-change check against the previous commit that changed the contract.
+  # Breaking-change check against the published contract (proto/BASELINE).
   local base
-  base=$(git log -n 2 --format=%H -- proto | sed -n 2p)
-  if [[ -n "$base" ]]; then
-    npx buf breaking proto --against ".git#ref=${base},subdir=proto" || return 1
-  fi
+  base=$(grep -v '^#' proto/BASELINE | head -1)
+  npx buf breaking proto --against ".git#ref=${base},subdir=proto" || return 1
   npx buf generate || return 1
   if ! git diff --exit-code --stat -- src/gen clients; then
     echo "generated code is out of date: run 'npx buf generate' and commit the result" >&2
