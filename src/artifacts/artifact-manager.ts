@@ -193,12 +193,14 @@ export class ArtifactManager {
   }
 
   /**
-   * Wires capture into a run plan. Only plans of Run (code in the sandbox's language; the
-   * last step carries the program file) get artifacts; Exec and Install do not.
+   * Wires capture into a run plan. Only plans of Run (code in the sandbox's language) get
+   * artifacts; Exec and Install do not.
    */
   async prepareRun(sandbox: Sandbox, plan: RunPlan, options: { clearArtifacts: boolean }): Promise<void> {
     const step = plan.steps[plan.steps.length - 1];
-    const isRun = step !== undefined && step.phase === "run" && (step.files?.length ?? 0) > 0;
+    // Run plans carry the program file (on the run step, or the compile step of compiled
+    // languages); Exec and Install plans carry none.
+    const isRun = step !== undefined && step.phase === "run" && plan.steps.some((st) => (st.files?.length ?? 0) > 0);
     if (options.clearArtifacts) await this.clear(sandbox);
     if (!isRun) return;
     const spool = `${spoolRoot}/${randomBytes(8).toString("hex")}`;

@@ -244,6 +244,11 @@ except Exception as e:
 
     const bash = await collect(d.sandbox.run({ language: "bash", code: "mkdir -p output && printf 'x' > output/from-bash.txt" }));
     expect(artifactsOf(bash).map((a) => a.name)).toEqual(["from-bash.txt"]);
+    // Compiled languages too (their program file rides on the compile step).
+    const cpp = await collect(
+      d.sandbox.run({ language: "cpp", code: '#include <fstream>\n#include <sys/stat.h>\nint main() { mkdir("output", 0755); std::ofstream("output/from-cpp.txt") << "c"; }' }),
+    );
+    expect(artifactsOf(cpp).map((a) => a.name)).toEqual(["from-cpp.txt"]);
   });
 
   it("does not capture plots when the sandbox turned capture off", async () => {
