@@ -212,6 +212,21 @@ describe("UploadFiles / DownloadFiles", () => {
     expect(left).toBe("0\n");
   });
 
+  it("answers RESOURCE_EXHAUSTED when the sandbox's disk is full, keeping nothing", async () => {
+    const { sandbox } = await d.sandbox.createSandbox({ spec: { language: "python", resources: { diskBytes: BigInt(16 * 1024 * 1024) } } });
+    const id = sandbox?.id ?? "";
+    try {
+      const big = Buffer.alloc(24 * 1024 * 1024, 1);
+      const msgs = [...uploadMessages("too-big.bin", big, { chunk: 1024 * 1024 })].map((m) => (m.message?.case === "header" ? { message: { case: "header" as const, value: { ...m.message.value, sandboxId: id } } } : m));
+      const err = await d.sandbox.uploadFiles(msgs).catch((e: unknown) => e);
+      expect(code(err)).toBe(8);
+      const left = await collect(d.sandbox.exec({ sandboxId: id, shell: "ls -A /sandbox | wc -l" }));
+      expect(left.stdout).toBe("0\n");
+    } finally {
+      await d.sandbox.destroySandbox({ sandboxId: id });
+    }
+  });
+
   it("rejects a stream that does not start with a header, and another tenant's or unknown sandbox", async () => {
     const noHeader = await d.sandbox.uploadFiles([{ message: { case: "chunk", value: Buffer.from("x") } }]).catch((e: unknown) => e);
     expect(code(noHeader)).toBe(3);
