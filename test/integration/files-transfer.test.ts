@@ -128,6 +128,12 @@ describe("UploadFiles / DownloadFiles", () => {
     await d.sandbox.uploadFiles(uploadMessages("work/proj", await tarOf([{ name: "extra.txt", data: "more" }, { name: "lib/util.py", data: "new" }]), { kind: TransferKind.TAR }));
     const merged = await sh("cd work/proj && cat extra.txt lib/util.py main.py | head -c 200");
     expect(merged.stdout).toBe("morenewfrom lib.util import f\nprint(f())\n");
+
+    // An empty path is the workdir itself: a project's files land beside the program.
+    const top = await d.sandbox.uploadFiles(uploadMessages("", await tarOf([{ name: "top.txt", data: "top" }, { name: "pkg/m.py", data: "X = 1" }]), { kind: TransferKind.TAR }));
+    expect(top.files).toBe(2);
+    const imported = await collect(d.sandbox.run({ sandboxId, code: "import pkg.m\nprint(open('top.txt').read(), pkg.m.X)" }));
+    expect(imported.stdout).toBe("top 1\n");
   });
 
   it("downloads one file as TAR when asked", async () => {
