@@ -22,7 +22,7 @@ import { ArtifactManager } from "./artifacts/artifact-manager.js";
 import { createArtifactsService } from "./services/artifacts-service.js";
 import { createFilesService } from "./services/files-service.js";
 import { createSandboxService, type RunHooks } from "./services/sandbox-service.js";
-import { enforceCodePolicy, enforceLibraryPolicy, validateSandboxPolicy } from "./services/code-policy.js";
+import { CodePolicies, validateSandboxPolicy } from "./services/code-policy.js";
 
 export type DaemonState = "STARTING" | "RUNNING" | "DRAINING" | "STOPPED" | "FAILED";
 
@@ -47,6 +47,7 @@ export class Daemon {
   private readonly shutdownController = new AbortController();
   private readonly tracker = new CallTracker();
   private readonly log: Logger;
+  private readonly policies: CodePolicies;
   private readonly serviceNames = [SandboxService.typeName, InteractiveService.typeName];
   private engineWatch: NodeJS.Timeout | undefined;
   private engineUp = true;
@@ -80,7 +81,12 @@ export class Daemon {
     };
     this.log.info({ tenants: tokens.size, tls, mtls: config.tls.clientCaFile !== "" }, "authentication configured");
     this.sandboxes.validators.push(validateSandboxPolicy);
-    const hooks: RunHooks = { checkCode: enforceCodePolicy, checkLibraries: enforceLibraryPolicy };
+    this.policies = new CodePolicies(config.policyCheckTimeoutMs, logger);
+    const policies = this.policies;
+    const hooks: RunHooks = {
+      checkCode: (sandbox, code) => policies.enforceCode(sandbox, code),
+      checkLibraries: (sandbox, libraries) => policies.enforceLibraries(sandbox, libraries),
+    };
     const artifacts = new ArtifactManager(runtime, logger);
     hooks.prepareRun = (sandbox, plan, options) => artifacts.prepareRun(sandbox, plan, options);
     const sandboxService = bindService(
@@ -91,6 +97,7 @@ export class Daemon {
         runs: this.runs,
         languages: this.languages,
         hooks,
+        policies,
         extra: { ...createFilesService({ sandboxes: this.sandboxes, runtime }), ...createArtifactsService({ sandboxes: this.sandboxes, artifacts }) },
       }),
       adapterOptions,
@@ -189,6 +196,7 @@ export class Daemon {
     await serverDown;
     await this.sandboxes.shutdown(true);
     this.metrics?.close();
+    await this.policies.close();
     this.state = "STOPPED";
     this.log.info("stopped");
   }

@@ -72,6 +72,8 @@ export interface Config {
   insecure: boolean;
   /** host:port of a Prometheus-format /metrics endpoint; empty: off. */
   metricsListen: string;
+  /** A policy check slower than this refuses the code (regexes can backtrack on hostile input). */
+  policyCheckTimeoutMs: number;
   /** Per-tenant limits; 0 means unlimited. */
   quotas: {
     maxSandboxes: number;
@@ -124,6 +126,7 @@ export const defaultConfig: Config = {
   tls: { certFile: "", keyFile: "", clientCaFile: "" },
   insecure: false,
   metricsListen: "",
+  policyCheckTimeoutMs: 2_000,
   quotas: { maxSandboxes: 0, maxConcurrentRuns: 0, maxMemoryBytes: 0 },
 };
 

@@ -1,22 +1,13 @@
 import { SandboxdError, ErrorCode, invalidArgument, permissionDenied } from "../common/errors.js";
+import type { Logger } from "../common/logger.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import type { PolicySpec, SandboxConfig } from "../sandbox/sandbox-config.js";
-import {
-  PolicyError,
-  checkCode,
-  checkLibraries,
-  compilePolicy,
-  getPreset,
-  isSeverity,
-  type CheckCodeResult,
-  type CompiledPolicy,
-  type SecurityPolicy,
-  type Violation,
-} from "../security/index.js";
+import { PolicyError, checkLibraries, compilePolicy, getPreset, isSeverity, type CheckCodeResult, type SecurityPolicy, type Violation } from "../security/index.js";
+import { PolicyChecker } from "./policy-checker.js";
 
 const policyKey = "code-policy";
 
-/** A client's policy as the engine's type; severities are checked by compilePolicy. */
+/** A client's policy as the engine's type. */
 function fromSpec(spec: PolicySpec): SecurityPolicy {
   const sev = (s: string, field: string) => {
     const up = s.toUpperCase();
@@ -30,12 +21,15 @@ function fromSpec(spec: PolicySpec): SecurityPolicy {
   };
 }
 
-/** Compiles a preset or an inline policy; INVALID_ARGUMENT names what is wrong. */
-export function compileFor(preset: string | undefined, inline: PolicySpec | undefined): CompiledPolicy | undefined {
+/**
+ * A preset or an inline policy, validated (every regex compiled) before it is accepted;
+ * INVALID_ARGUMENT names what is wrong.
+ */
+export function resolvePolicy(preset: string | undefined, inline: PolicySpec | undefined): SecurityPolicy | undefined {
   try {
-    if (preset) return compilePolicy(getPreset(preset));
-    if (inline) return compilePolicy(fromSpec(inline));
-    return undefined;
+    const policy = preset ? getPreset(preset) : inline ? fromSpec(inline) : undefined;
+    if (policy) compilePolicy(policy);
+    return policy;
   } catch (err) {
     if (err instanceof PolicyError) throw invalidArgument(`invalid security policy: ${err.message}`, { reason: "INVALID_POLICY", cause: err });
     throw err;
@@ -44,50 +38,66 @@ export function compileFor(preset: string | undefined, inline: PolicySpec | unde
 
 /** Validates a sandbox's policy at creation (nothing is created with a broken policy). */
 export function validateSandboxPolicy(config: SandboxConfig): void {
-  compileFor(config.securityPreset, config.securityPolicy);
+  resolvePolicy(config.securityPreset, config.securityPolicy);
 }
 
-function policyOf(sandbox: Sandbox): CompiledPolicy | undefined {
+function policyOf(sandbox: Sandbox): SecurityPolicy | undefined {
   if (!sandbox.extensions.has(policyKey)) {
-    sandbox.extensions.set(policyKey, compileFor(sandbox.config.securityPreset, sandbox.config.securityPolicy));
+    sandbox.extensions.set(policyKey, resolvePolicy(sandbox.config.securityPreset, sandbox.config.securityPolicy));
   }
-  return sandbox.extensions.get(policyKey) as CompiledPolicy | undefined;
+  return sandbox.extensions.get(policyKey) as SecurityPolicy | undefined;
 }
 
 function toErrorViolations(vs: readonly Violation[]) {
   return vs.map((v) => ({ rule: v.rule, description: v.description, severity: v.severity, line: v.line, column: v.column, snippet: v.snippet }));
 }
 
-export function checkWithPolicy(language: string, code: string, policy: CompiledPolicy): CheckCodeResult {
-  return checkCode(language, code, policy);
-}
-
 /**
- * Refuses code the sandbox's policy forbids, before anything runs: PERMISSION_DENIED with
- * every violation in the status details.
+ * The daemon's use of the policy engine: CheckCode, and refusing code and installs a
+ * sandbox's policy forbids, before anything runs. Checks run in a worker with a deadline.
  */
-export function enforceCodePolicy(sandbox: Sandbox, code: string): void {
-  const policy = policyOf(sandbox);
-  if (!policy) return;
-  const result = checkCode(sandbox.handler.name, code, policy);
-  if (result.safe) return;
-  const blocking = result.violations.filter((v) => v.severity !== "SAFE");
-  const first = blocking[0] ?? result.violations[0];
-  throw permissionDenied(
-    `code violates the sandbox's security policy: ${first ? `${first.description || first.rule} (line ${first.line})` : "unsafe"}${result.violations.length > 1 ? ` and ${result.violations.length - 1} more` : ""}`,
-    { reason: "POLICY_VIOLATION", violations: toErrorViolations(result.violations) },
-  );
-}
+export class CodePolicies {
+  private readonly checker: PolicyChecker;
 
-/** Refuses installing libraries the sandbox's policy restricts. */
-export function enforceLibraryPolicy(sandbox: Sandbox, libraries: readonly string[]): void {
-  const policy = policyOf(sandbox);
-  if (!policy || libraries.length === 0) return;
-  const result = checkLibraries(sandbox.handler.name, libraries, policy);
-  if (result.allowed) return;
-  throw new SandboxdError(
-    ErrorCode.PermissionDenied,
-    `installing ${result.refused.map((r) => r.library).join(", ")} is not allowed by the sandbox's security policy (restricted: ${result.refused.map((r) => r.module.name).join(", ")})`,
-    { reason: "POLICY_VIOLATION", metadata: { libraries: result.refused.map((r) => r.library).join(",") } },
-  );
+  constructor(deadlineMs: number, logger: Logger) {
+    this.checker = new PolicyChecker(deadlineMs, logger.child({ component: "policy" }));
+  }
+
+  check(language: string, code: string, policy: SecurityPolicy): Promise<CheckCodeResult> {
+    return this.checker.check(language, code, policy);
+  }
+
+  /** PERMISSION_DENIED with every violation in the status details when the code is unsafe. */
+  async enforceCode(sandbox: Sandbox, code: string): Promise<void> {
+    const policy = policyOf(sandbox);
+    if (!policy) return;
+    const result = await this.checker.check(sandbox.handler.name, code, policy);
+    if (result.safe) return;
+    const first = result.violations[0];
+    throw permissionDenied(
+      `code violates the sandbox's security policy: ${first ? `${first.description || first.rule} (line ${first.line})` : "unsafe"}${result.violations.length > 1 ? ` and ${result.violations.length - 1} more` : ""}`,
+      { reason: "POLICY_VIOLATION", violations: toErrorViolations(result.violations) },
+    );
+  }
+
+  /** Refuses installing libraries the sandbox's policy restricts. */
+  enforceLibraries(sandbox: Sandbox, libraries: readonly string[]): void {
+    const policy = policyOf(sandbox);
+    if (!policy || libraries.length === 0) return;
+    const result = checkLibraries(sandbox.handler.name, libraries, policy);
+    if (result.allowed) return;
+    throw new SandboxdError(
+      ErrorCode.PermissionDenied,
+      `installing ${result.refused.map((r) => r.library).join(", ")} is not allowed by the sandbox's security policy (restricted: ${result.refused.map((r) => r.module.name).join(", ")})`,
+      { reason: "POLICY_VIOLATION", metadata: { libraries: result.refused.map((r) => r.library).join(",") } },
+    );
+  }
+
+  policyOf(sandbox: Sandbox): SecurityPolicy | undefined {
+    return policyOf(sandbox);
+  }
+
+  close(): Promise<void> {
+    return this.checker.close();
+  }
 }

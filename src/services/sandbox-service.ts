@@ -11,7 +11,7 @@ import type { Run } from "../sandbox/run.js";
 import type { RunManager, RunPlan, RunStep } from "../sandbox/run-manager.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
-import { compileFor, checkWithPolicy } from "./code-policy.js";
+import { resolvePolicy, type CodePolicies } from "./code-policy.js";
 import { keepaliveEvent, policyFromProto, runEventToProto, sandboxRequestFromProto, sandboxToProto, severityValue } from "./convert.js";
 import { withKeepalive } from "./streams.js";
 
@@ -19,8 +19,8 @@ type Methods = typeof SandboxService extends GenService<infer M extends GenServi
 
 /** Extension points later components plug into (policy checks, artifact capture, files). */
 export interface RunHooks {
-  /** Throws PERMISSION_DENIED when the sandbox's policy refuses the code. */
-  checkCode?: (sandbox: Sandbox, code: string) => void;
+  /** Rejects with PERMISSION_DENIED when the sandbox's policy refuses the code. */
+  checkCode?: (sandbox: Sandbox, code: string) => Promise<void>;
   /** Throws when a library may not be installed under the sandbox's policy. */
   checkLibraries?: (sandbox: Sandbox, libraries: readonly string[]) => void;
   /** Adjusts a run plan (plot capture env, `beforeExit` collection) before it starts. */
@@ -33,6 +33,7 @@ export interface SandboxServiceDeps {
   runs: RunManager;
   languages: LanguageRegistry;
   hooks: RunHooks;
+  policies: CodePolicies;
   extra?: Partial<ServiceImpl<Methods>>;
 }
 
@@ -164,7 +165,7 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<Meth
       }
       try {
         languages.validateLibraries(sandbox.handler, req.libraries);
-        hooks.checkCode?.(sandbox, req.code);
+        await hooks.checkCode?.(sandbox, req.code);
         hooks.checkLibraries?.(sandbox, req.libraries);
         yield* wrapEvents(runStreaming(sandbox, buildRunPlan(sandbox, req), ctx, req.detachOnCancel && !ephemeral, req.clearArtifacts));
       } finally {
@@ -216,15 +217,15 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<Meth
       let policy;
       switch (req.policy.case) {
         case "preset":
-          policy = compileFor(req.policy.value, undefined);
+          policy = resolvePolicy(req.policy.value, undefined);
           break;
         case "inline":
-          policy = compileFor(undefined, policyFromProto(req.policy.value));
+          policy = resolvePolicy(undefined, policyFromProto(req.policy.value));
           break;
         case "sandboxId": {
           const sandbox = sandboxes.get(ctx.tenant, req.policy.value);
           language ||= sandbox.handler.name;
-          policy = compileFor(sandbox.config.securityPreset, sandbox.config.securityPolicy);
+          policy = deps.policies.policyOf(sandbox);
           if (!policy) throw failedPrecondition(`sandbox ${sandbox.id} has no security policy`, { reason: "NO_POLICY" });
           break;
         }
@@ -234,7 +235,7 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<Meth
       if (!policy) throw invalidArgument("a security policy is required");
       if (Buffer.byteLength(req.code) > config.limits.maxCodeBytes) throw invalidArgument(`code is larger than ${config.limits.maxCodeBytes} bytes`, { reason: "CODE_TOO_LARGE" });
       const handlerName = languages.get(language).name;
-      const result = checkWithPolicy(handlerName, req.code, policy);
+      const result = await deps.policies.check(handlerName, req.code, policy);
       return {
         safe: result.safe,
         violations: result.violations.map((v) => ({ rule: v.rule, description: v.description, severity: severityValue(v.severity), line: v.line, column: v.column, snippet: v.snippet })),

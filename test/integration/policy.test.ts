@@ -84,3 +84,19 @@ describe("sandboxes with a policy", () => {
     expect((await d.sandbox.listSandboxes({})).sandboxes.length).toBe(before);
   });
 });
+
+describe("policy checks cannot stall the daemon", () => {
+  it("a pathological input for a preset's regex is refused in bounded time while other calls keep working", async () => {
+    // llm-sandbox's production preset has `open\s*\([^)]*...` patterns that backtrack on this.
+    const hostile = "open(".repeat(200_000);
+    const t0 = Date.now();
+    const check = d.sandbox.checkCode({ language: "python", code: hostile, policy: { case: "preset", value: "production" } }).catch((e: { code: number; details: string }) => e);
+    // Meanwhile the daemon answers.
+    expect((await d.sandbox.listSandboxes({})).sandboxes).toBeDefined();
+    const res = await check;
+    expect(res).toMatchObject({ code: 7, details: expect.stringMatching(/could not be checked .* within 2000 ms/) });
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    // The checker recovered.
+    expect((await d.sandbox.checkCode({ language: "python", code: "import os", policy: { case: "preset", value: "production" } })).safe).toBe(false);
+  });
+});
