@@ -34,6 +34,7 @@ export function createArtifactsService(deps: ArtifactsServiceDeps): Pick<Service
     async *downloadArtifact(req, ctx) {
       const sandbox = sandboxOf(ctx.tenant, req.sandboxId);
       for await (const part of artifacts.download(sandbox, req.artifactId, ctx.signal)) {
+        sandbox.touch();
         switch (part.type) {
           case "artifact":
             yield { message: { case: "artifact", value: artifactToProto(part.info) } };

@@ -58,6 +58,8 @@ export function createFilesService(deps: FilesServiceDeps): Pick<ServiceImpl<Met
         for (;;) {
           const n: IteratorResult<UploadFilesRequest> = await it.next();
           if (n.done) return;
+          // A long transfer keeps the sandbox from being reaped as idle.
+          sandbox.touch();
           if (n.value.message.case === "chunk") yield n.value.message.value;
           else throw invalidArgument("only chunks may follow the UploadFiles header", { reason: "UNEXPECTED_MESSAGE" });
         }
@@ -77,6 +79,7 @@ export function createFilesService(deps: FilesServiceDeps): Pick<ServiceImpl<Met
       const path = checkedPath(sandbox, req.path);
       const kind = req.kind === TransferKind.FILE ? "file" : req.kind === TransferKind.TAR ? "tar" : "auto";
       for await (const part of download(target(runtime, sandbox), path, kind, ctx.signal)) {
+        sandbox.touch();
         switch (part.type) {
           case "header":
             yield { message: { case: "header", value: { kind: part.kind === "tar" ? TransferKind.TAR : TransferKind.FILE, mode: part.mode, size: BigInt(part.size) } } };
