@@ -52,6 +52,7 @@ class _Capture:
         self.directory = directory
         self.seq = 0
         self._lock = None
+        self._pid = _os.getpid()
 
     def lock(self):
         if self._lock is None:
@@ -72,7 +73,9 @@ class _Capture:
             with self.lock():
                 _os.makedirs(self.directory, exist_ok=True)
                 self.seq += 1
-                name = "%04d.%s" % (self.seq, fmt)
+                # A forked child (multiprocessing) shares the spool: its names carry its pid.
+                pid = _os.getpid()
+                name = "%04d.%s" % (self.seq, fmt) if pid == self._pid else "%04d-%d.%s" % (self.seq, pid, fmt)
                 path = _os.path.join(self.directory, name)
                 write(path + ".part")
                 _os.replace(path + ".part", path)
