@@ -36,6 +36,9 @@ K_RESULT = 21
 K_LOG = 22
 
 HEADER = struct.Struct(">IBI")
+# Process groups of live runs, one empty file each: a restarted agent kills what a dead
+# one left running (orphans would otherwise outlive the runs that owned them).
+PGROUP_DIR = os.path.join(os.environ.pop("SANDBOXD_AGENT_STATE_DIR", "/tmp/.sandboxd"), "pgroups")
 READ_CHUNK = 65536
 DRAIN_GRACE = 0.2  # seconds to wait for pipes after the leader exits
 
@@ -73,6 +76,38 @@ def send(kind, channel, payload=b""):
 
 def send_json(kind, channel, obj):
     send(kind, channel, json.dumps(obj, separators=(",", ":")).encode())
+
+
+def mark_pgroup(pgid):
+    try:
+        os.makedirs(PGROUP_DIR, exist_ok=True)
+        os.close(os.open(os.path.join(PGROUP_DIR, str(pgid)), os.O_WRONLY | os.O_CREAT, 0o600))
+    except OSError:
+        pass
+
+
+def unmark_pgroup(pgid):
+    try:
+        os.unlink(os.path.join(PGROUP_DIR, str(pgid)))
+    except OSError:
+        pass
+
+
+def kill_orphaned_pgroups():
+    try:
+        names = os.listdir(PGROUP_DIR)
+    except OSError:
+        return 0
+    killed = 0
+    for name in names:
+        if name.isdigit() and int(name) != os.getpgrp():
+            try:
+                os.killpg(int(name), signal.SIGKILL)
+                killed += 1
+            except OSError:
+                pass
+        unmark_pgroup(name)
+    return killed
 
 
 def oom_kill_count():
@@ -128,6 +163,7 @@ class Run:
             bufsize=0,
         )
         self.pid = self.proc.pid
+        mark_pgroup(self.pid)
         for f, kind in ((self.proc.stdout, K_STDOUT), (self.proc.stderr, K_STDERR)):
             fd = f.fileno()
             set_nonblocking(fd)
@@ -395,6 +431,7 @@ class Agent:
             "truncated": run.truncated,
         })
         del self.runs[run.channel]
+        unmark_pgroup(run.pid)
 
     def fire_timers(self):
         now = time.monotonic()
@@ -433,7 +470,8 @@ class Agent:
         return True
 
     def loop(self):
-        send_json(K_HELLO, 0, {"version": VERSION, "pid": os.getpid(), "python": sys.version.split()[0]})
+        orphans = kill_orphaned_pgroups()
+        send_json(K_HELLO, 0, {"version": VERSION, "pid": os.getpid(), "python": sys.version.split()[0], "orphans_killed": orphans})
         while True:
             timeout = None
             if self.timers:
@@ -463,6 +501,7 @@ class Agent:
         # The daemon went away: no run outlives the channel that reports it.
         for run in list(self.runs.values()):
             run.killpg(signal.SIGKILL)
+            unmark_pgroup(run.pid)
 
 
 def main():

@@ -1,4 +1,7 @@
 import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { silentLogger } from "../common/logger.js";
 import { AgentRunner } from "./agent-runner.js";
@@ -9,7 +12,7 @@ import type { ProcessEvent, RunningProcess } from "./process.js";
 function localRuntime(): ContainerRuntime {
   const exec = async (_id: string, options: ExecOptions): Promise<ExecSession> => {
     const [cmd, ...args] = options.argv;
-    const child = spawn(cmd as string, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(cmd as string, args, { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, ...options.env } });
     const exited = new Promise<number>((resolve) => child.once("close", (code) => resolve(code ?? -1)));
     return {
       stdin: child.stdin,
@@ -81,8 +84,8 @@ describe("agent runner (local process)", () => {
   });
 });
 
-async function startAgent() {
-  const agent = await AgentRunner.start({ runtime: localRuntime(), containerId: "local", logger: silentLogger() });
+async function startAgent(stateDir = mkdtempSync(join(tmpdir(), "agent-state-"))) {
+  const agent = await AgentRunner.start({ runtime: localRuntime(), containerId: "local", logger: silentLogger(), env: { SANDBOXD_AGENT_STATE_DIR: stateDir } });
   return Object.assign(agent, { [Symbol.asyncDispose]: () => agent.close() });
 }
 
@@ -96,5 +99,31 @@ describe("agent robustness", () => {
     expect(badCwd.exit.exitCode).not.toBe(0);
     const ok = await collect(await agent.start({ argv: ["echo", "still alive"], timeoutMs: 0, maxOutputBytes: 1024 }));
     expect(ok.stdout).toBe("still alive\n");
+  });
+});
+
+describe("agent restarts", () => {
+  it("a new agent kills the process groups a dead agent left running", async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), "agent-state-"));
+    const first = await startAgent(stateDir);
+    const proc = await first.start({ argv: ["sh", "-c", "echo $$; exec sleep 300"], timeoutMs: 0, maxOutputBytes: 1024 });
+    let pid = 0;
+    for await (const e of proc) {
+      if (e.type === "stdout") {
+        pid = Number(Buffer.from(e.data).toString().trim());
+        break;
+      }
+    }
+    expect(existsSync(`/proc/${pid}`)).toBe(true);
+    // The agent dies without cleaning up (SIGKILL of its process, as an OOM kill would).
+    (first as unknown as { exec: { destroy(): void } }).exec.destroy();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(existsSync(`/proc/${pid}`)).toBe(true);
+    await using second = await startAgent(stateDir);
+    await new Promise((r) => setTimeout(r, 100));
+    const stat = existsSync(`/proc/${pid}/stat`) ? (await import("node:fs")).readFileSync(`/proc/${pid}/stat`, "utf8") : "";
+    // Gone, or a zombie waiting for its (dead) parent's reaper.
+    expect(stat === "" || / Z /.test(stat)).toBe(true);
+    void second;
   });
 });

@@ -29,6 +29,8 @@ export interface AgentRunnerOptions {
   helloTimeoutMs?: number;
   /** Called once when the channel closes unexpectedly. */
   onDeath?: (reason: string) => void;
+  /** Environment of the agent process (tests point its state directory elsewhere). */
+  env?: Record<string, string>;
 }
 
 interface Pending {
@@ -59,6 +61,7 @@ export class AgentRunner implements ProcessRunner {
     const exec = await options.runtime.exec(options.containerId, {
       argv: ["python3", "-u", "-c", loader],
       stdin: true,
+      ...(options.env ? { env: options.env } : {}),
     });
     const log = options.logger.child({ component: "agent" });
     const runner = new AgentRunner(exec, log, options.onDeath);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitStatus, RunPhase, Stream } from "../../src/gen/sandboxd/v1/common_pb.js";
-import { startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
 import { collect } from "../helpers/events.js";
 
 let d: DaemonHandle;
@@ -200,5 +200,39 @@ describe("Exec", () => {
     }
     expect(exit?.status).toBe(ExitStatus.KILLED);
     expect(exit?.signal).toBe(9);
+  });
+});
+
+describe("the resident agent", () => {
+  it("when it dies, its runs end LOST (UNAVAILABLE), their processes are killed, and a new agent serves the next run", async () => {
+    const { sandbox } = await d.sandbox.createSandbox({ spec: { language: "python" } });
+    const id = sandbox!.id;
+    try {
+      const stream = d.sandbox.exec({ sandboxId: id, shell: "echo up; exec sleep 300" });
+      const it = stream[Symbol.asyncIterator]();
+      for (;;) {
+        const n = await it.next();
+        if (n.value?.event?.event.case === "output") break;
+      }
+      // Kill the agent behind the daemon's back, as an OOM kill or a bug would.
+      const exec = await docker.getContainer(sandbox!.containerId).exec({ Cmd: ["pkill", "-9", "-f", "sandboxd-agent"], AttachStdout: true, AttachStderr: true });
+      const s = await exec.start({});
+      s.resume();
+      await new Promise((r) => s.on("end", r));
+      const err = await (async () => {
+        try {
+          for (;;) if ((await it.next()).done) return undefined;
+        } catch (e) {
+          return e as { code: number; details: string };
+        }
+      })();
+      expect(err).toMatchObject({ code: 14, details: expect.stringMatching(/agent/) });
+      const next = await collect(d.sandbox.run({ sandboxId: id, code: "print('new agent')" }));
+      expect(next.stdout).toBe("new agent\n");
+      const ps = await collect(d.sandbox.exec({ sandboxId: id, argv: ["ps", "-eo", "args"] }));
+      expect(ps.stdout).not.toMatch(/sleep 300/);
+    } finally {
+      await d.sandbox.destroySandbox({ sandboxId: id });
+    }
   });
 });
