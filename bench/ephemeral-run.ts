@@ -52,8 +52,8 @@ async function measureSandboxd(d: DaemonHandle, iterations: number, warmup: numb
 
 export function run(): Promise<BenchResult> {
   return runBenchmark("ephemeral-run", "Ephemeral Run from the warm pool vs llm-sandbox SandboxSession + run", async (ctx) => {
-    const iterations = envInt("BENCH_EPHEMERAL_ITERATIONS", 20);
-    const llmIterations = envInt("BENCH_LLM_ITERATIONS", 10);
+    const iterations = envInt("BENCH_EPHEMERAL_ITERATIONS", 12);
+    const llmIterations = envInt("BENCH_LLM_ITERATIONS", 6);
     const warmup = envInt("BENCH_WARMUP_EPHEMERAL", 2);
     const poolSize = envInt("BENCH_POOL_SIZE", 4);
     const pauseMs = envInt("BENCH_POOL_REFILL_WAIT_MS", 1500);
@@ -84,6 +84,11 @@ export function run(): Promise<BenchResult> {
         ctx.metrics["sandboxd_pool"] = { ...s, pool_hits: handedOut, runs: iterations + warmup };
         if (handedOut < iterations + warmup) ctx.notes.push(`only ${handedOut} of ${iterations + warmup} ephemeral runs took a pooled sandbox`);
         ctx.goals.push(goal("ephemeral_pool_p50_ratio", "ephemeral Run (pool) p50 / llm-sandbox session+run p50", "<=", 0.1, ratio(s.total_ms.p50, llmTotal.p50)));
+        ctx.reported.push(
+          { metric: "ephemeral_pool_p50", description: "ephemeral Run from the pool, call to end of stream (sandbox removed), p50", value: s.total_ms.p50, unit: "ms" },
+          { metric: "ephemeral_pool_exit_p50", description: "ephemeral Run from the pool, call to exit event, p50", value: s.to_exit_event_ms.p50, unit: "ms" },
+          { metric: "llm_sandbox_session_run_p50", description: "llm-sandbox SandboxSession open + run + close, p50", value: llmTotal.p50, unit: "ms" },
+        );
       } finally {
         await d.stop();
       }
@@ -95,7 +100,7 @@ export function run(): Promise<BenchResult> {
     // Cold ephemeral runs, for reference (what every run costs without a pool).
     const d = await startBenchDaemon();
     try {
-      const s = await measureSandboxd(d, Math.max(5, Math.round(iterations / 2)), 1, 300);
+      const s = await measureSandboxd(d, Math.max(4, Math.round(iterations / 2)), 1, 300);
       ctx.metrics["sandboxd_cold"] = { ...s, ratio_p50_vs_llm_sandbox: ratio(s.total_ms.p50, llmTotal.p50) };
     } finally {
       await d.stop();

@@ -76,6 +76,8 @@ export function run(): Promise<BenchResult> {
     ctx.metrics["llm_sandbox_session_setup_ms"] = Number(llm.setup_ms.toFixed(1));
     const value = sandboxdCells ? ratio(summarize(sandboxdCells).p50, llmCells.p50) : null;
     ctx.goals.push(goal("interactive_cell_p50_ratio", "interactive cell p50 / llm-sandbox InteractiveSandboxSession.run p50", "<=", 0.05, value));
+    if (sandboxdCells) ctx.reported.push({ metric: "interactive_cell_p50", description: "interactive cell round trip, sandboxd p50", value: summarize(sandboxdCells).p50, unit: "ms" });
+    ctx.reported.push({ metric: "llm_sandbox_cell_p50", description: "llm-sandbox InteractiveSandboxSession.run, p50", value: llmCells.p50, unit: "ms" });
   });
 }
 

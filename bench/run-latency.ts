@@ -36,7 +36,7 @@ async function measurePair(pair: Pair, iterations: number, warmup: number) {
 
 export function run(): Promise<BenchResult> {
   return runBenchmark("run-latency", "Trivial run in an existing sandbox vs one raw engine exec", async (ctx) => {
-    const iterations = envInt("BENCH_RUN_ITERATIONS", 200);
+    const iterations = envInt("BENCH_RUN_ITERATIONS", 150);
     const warmup = envInt("BENCH_WARMUP", 10);
     ctx.config = { iterations, warmup, image: "sandboxd/python:latest", measured: "call start to end of stream (sandboxd); exec create to exit code (engine)" };
     const d = await startBenchDaemon();
@@ -66,11 +66,17 @@ export function run(): Promise<BenchResult> {
         },
       };
       const exec = await measurePair(execTrue, iterations, warmup);
-      const runP = await measurePair(runPrint, Math.max(1, Math.round(iterations / 2)), warmup);
+      const runP = await measurePair(runPrint, Math.max(1, Math.round(iterations / 2.5)), warmup);
       ctx.metrics["exec_true"] = exec;
       ctx.metrics["run_print"] = runP;
       ctx.goals.push(goal("exec_true_p50_ratio", "Exec `true`: sandboxd p50 / engine exec p50", "<=", 0.3, exec.ratio_p50));
       ctx.goals.push(goal("run_print_p50_ratio", "Run `print(1)`: sandboxd p50 / engine exec p50", "<=", 0.3, runP.ratio_p50));
+      ctx.reported.push(
+        { metric: "exec_true_p50", description: "Exec `true` in an existing sandbox, sandboxd p50", value: exec.sandboxd_ms.p50, unit: "ms" },
+        { metric: "engine_exec_true_p50", description: "one raw engine exec of `true`, p50", value: exec.engine_exec_ms.p50, unit: "ms" },
+        { metric: "run_print_p50", description: "Run `print(1)` in an existing sandbox, sandboxd p50", value: runP.sandboxd_ms.p50, unit: "ms" },
+        { metric: "engine_run_print_p50", description: "one raw engine exec of `python3 -c 'print(1)'`, p50", value: runP.engine_exec_ms.p50, unit: "ms" },
+      );
       if (/agent unavailable/.test(d.logs())) ctx.notes.push("the daemon fell back to one engine exec per run (agent unavailable)");
     } finally {
       client.close();
