@@ -35,20 +35,31 @@ export interface LanguageHandler {
   install?(libraries: readonly string[], layout: Omit<RunLayout, "runDir" | "runId">): Command;
   /** Which library names the package manager accepts (checked before anything runs). */
   readonly libraryPattern?: RegExp;
+  /** What a library is for this language; ends the message of a rejected library name. */
+  readonly libraryHint?: string;
   /** Environment every program of this language gets. */
   readonly env?: Record<string, string>;
 }
 
-const pep508 = /^(?:[A-Za-z0-9][A-Za-z0-9._-]*(?:\[[A-Za-z0-9,._-]+\])?(?:(?:===|==|!=|~=|<=|>=|<|>)[A-Za-z0-9.*+!_-]+(?:,(?:===|==|!=|~=|<=|>=|<|>)[A-Za-z0-9.*+!_-]+)*)?|\/[A-Za-z0-9._\/+-]+\.(?:whl|tar\.gz|zip))$/;
-const npmName = /^(?:(?:@[a-z0-9][a-z0-9._-]*\/)?[a-z0-9][a-z0-9._-]*(?:@[A-Za-z0-9.^~<>=*|+ -]+)?|\/[A-Za-z0-9._\/+-]+\.tgz)$/;
+/** An absolute path inside the sandbox ending in one of these extensions (a local package). */
+const localPath = (ext: string) => String.raw`\/[A-Za-z0-9._\/+-]+\.(?:${ext})`;
+const pep508 = new RegExp(
+  String.raw`^(?:[A-Za-z0-9][A-Za-z0-9._-]*(?:\[[A-Za-z0-9,._-]+\])?(?:(?:===|==|!=|~=|<=|>=|<|>)[A-Za-z0-9.*+!_-]+(?:,(?:===|==|!=|~=|<=|>=|<|>)[A-Za-z0-9.*+!_-]+)*)?|${localPath(String.raw`whl|tar\.gz|zip`)})$`,
+);
+const npmName = new RegExp(String.raw`^(?:(?:@[a-z0-9][a-z0-9._-]*\/)?[a-z0-9][a-z0-9._-]*(?:@[A-Za-z0-9.^~<>=*|+ -]+)?|${localPath("tgz")})$`);
 const goModule = /^[A-Za-z0-9][A-Za-z0-9._~\/-]*(?:@[A-Za-z0-9._+-]+)?$/;
-const gemName = /^(?:[A-Za-z0-9][A-Za-z0-9._-]*(?::[0-9][A-Za-z0-9.]*)?|\/[A-Za-z0-9._\/+-]+\.gem)$/;
-const rName = /^(?:[A-Za-z][A-Za-z0-9.]*|\/[A-Za-z0-9._\/+-]+\.tar\.gz)$/;
-const debName = /^[a-z0-9][a-z0-9.+-]+$/;
+const gemName = new RegExp(String.raw`^(?:[A-Za-z0-9][A-Za-z0-9._-]*(?::[0-9][A-Za-z0-9.]*)?|${localPath("gem")})$`);
+const rName = new RegExp(String.raw`^(?:[A-Za-z][A-Za-z0-9.]*|${localPath(String.raw`tar\.gz`)})$`);
+const jarPath = new RegExp(String.raw`^${localPath("jar")}$`);
+const headerArchive = new RegExp(String.raw`^${localPath(String.raw`tar|tar\.gz|tgz`)}$`);
 
 function runFile(layout: RunLayout, ext: string): string {
   // In the workdir so the program imports files uploaded beside it, hidden and unique per run.
   return `${layout.workdir}/.sandboxd-${layout.runId}${ext}`;
+}
+
+function baseName(path: string): string {
+  return path.slice(path.lastIndexOf("/") + 1);
 }
 
 const python: LanguageHandler = {
@@ -60,11 +71,15 @@ const python: LanguageHandler = {
   env: { PYTHONUNBUFFERED: "1", PYTHONDONTWRITEBYTECODE: "1", PIP_DISABLE_PIP_VERSION_CHECK: "1" },
   sourcePath: (_code, layout) => runFile(layout, ".py"),
   run: (source, _layout, args) => ({ argv: ["python3", "-u", source, ...args] }),
+  // --user: into ~/.local (HOME is the workdir), which Python puts on sys.path.
   install: (libraries) => ({
     argv: ["python3", "-m", "pip", "install", "--user", "--break-system-packages", "--no-input", "--progress-bar", "off", "--", ...libraries],
   }),
   libraryPattern: pep508,
+  libraryHint: "a library is a PEP 508 requirement (name, name==1.2, name[extra]>=1) or the absolute path of a .whl, .tar.gz or .zip in the sandbox",
 };
+
+const npmHint = "a library is an npm package spec (name, @scope/name, name@range) or the absolute path of a .tgz in the sandbox";
 
 const javascript: LanguageHandler = {
   name: "javascript",
@@ -74,10 +89,12 @@ const javascript: LanguageHandler = {
   plots: false,
   sourcePath: (_code, layout) => runFile(layout, ".js"),
   run: (source, layout, args) => ({ argv: ["node", source, ...args], env: { NODE_PATH: `${layout.workdir}/node_modules` } }),
+  // Into <workdir>/node_modules, recorded in <workdir>/package.json.
   install: (libraries, layout) => ({
     argv: ["npm", "install", "--no-audit", "--no-fund", "--no-progress", "--prefix", layout.workdir, "--", ...libraries],
   }),
   libraryPattern: npmName,
+  libraryHint: npmHint,
 };
 
 const typescript: LanguageHandler = {
@@ -86,22 +103,63 @@ const typescript: LanguageHandler = {
   image: "sandboxd/node:latest",
   imageDir: "node",
   plots: false,
-  sourcePath: (_code, layout) => `${layout.runDir}/main.ts`,
+  // In the workdir (like JavaScript) so that imports resolve <workdir>/node_modules and
+  // files uploaded beside the code; compiled into the run's own directory.
+  sourcePath: (_code, layout) => runFile(layout, ".ts"),
   compile: (source, layout) => ({
-    argv: ["tsc", "--outDir", layout.runDir, "--target", "es2020", "--module", "commonjs", "--esModuleInterop", "--skipLibCheck", "--types", "node", "--typeRoots", "/usr/lib/node_modules/@types:/usr/share/nodejs/@types", source],
+    // tsc prints its diagnostics on stdout; a compile error belongs on stderr.
+    argv: [
+      "sh",
+      "-c",
+      'exec tsc "$@" >&2',
+      "tsc",
+      "--outDir",
+      layout.runDir,
+      "--rootDir",
+      layout.workdir,
+      "--target",
+      "es2022",
+      "--module",
+      "commonjs",
+      "--esModuleInterop",
+      "--skipLibCheck",
+      "--types",
+      "node",
+      // A comma list: installed @types first, then Node's own (Debian's libnode ships them).
+      "--typeRoots",
+      `${layout.workdir}/node_modules/@types,/usr/share/nodejs/@types`,
+      source,
+    ],
   }),
-  run: (_source, layout, args) => ({
-    argv: ["node", `${layout.runDir}/main.js`, ...args],
+  run: (source, layout, args) => ({
+    argv: ["node", `${layout.runDir}/${baseName(source).replace(/\.ts$/, ".js")}`, ...args],
     env: { NODE_PATH: `${layout.workdir}/node_modules` },
   }),
   install: javascript.install!,
   libraryPattern: npmName,
+  libraryHint: npmHint,
 };
 
-/** Java needs the file named after its public class; code without one is compiled as Main. */
+/**
+ * The name a Java source file must have, which is also the class the run starts: its public
+ * top-level type (javac requires the match); without one, the class declaring `main`
+ * (any file name is allowed then); else Main.
+ */
 export function javaClassName(code: string): string {
-  const m = /\bpublic\s+(?:final\s+|abstract\s+)*class\s+([A-Za-z_$][A-Za-z0-9_$]*)/.exec(code);
-  return m?.[1] ?? "Main";
+  const pub = /^\s*public\s+(?:(?:final|abstract|sealed|non-sealed|strictfp)\s+)*(?:class|interface|enum|record)\s+([A-Za-z_$][A-Za-z0-9_$]*)/m.exec(code);
+  if (pub?.[1]) return pub[1];
+  const main = /\bstatic\s+(?:final\s+)?void\s+main\s*\(/.exec(code);
+  if (main) {
+    let owner: string | undefined;
+    for (const m of code.slice(0, main.index).matchAll(/\b(?:class|enum|record)\s+([A-Za-z_$][A-Za-z0-9_$]*)/g)) owner = m[1];
+    if (owner) return owner;
+  }
+  return "Main";
+}
+
+/** The package a Java compilation unit declares, or "" for the default package. */
+export function javaPackage(code: string): string {
+  return /^\s*package\s+([A-Za-z_$][A-Za-z0-9_$]*(?:\s*\.\s*[A-Za-z_$][A-Za-z0-9_$]*)*)\s*;/m.exec(code)?.[1]?.replace(/\s+/g, "") ?? "";
 }
 
 const java: LanguageHandler = {
@@ -109,13 +167,36 @@ const java: LanguageHandler = {
   image: "sandboxd/java:latest",
   imageDir: "java",
   plots: false,
-  sourcePath: (code, layout) => `${layout.runDir}/${javaClassName(code)}.java`,
+  // <runDir>/<package dirs>/<Class>.java: the run derives the class's full name from it.
+  sourcePath: (code, layout) => {
+    const pkg = javaPackage(code);
+    return `${layout.runDir}/${pkg === "" ? "" : `${pkg.replaceAll(".", "/")}/`}${javaClassName(code)}.java`;
+  },
   compile: (source, layout) => ({ argv: ["javac", "-d", layout.runDir, "-cp", `${layout.workdir}:${layout.workdir}/lib/*`, source] }),
   run: (source, layout, args) => {
-    const cls = source.slice(source.lastIndexOf("/") + 1).replace(/\.java$/, "");
+    const rel = source.startsWith(`${layout.runDir}/`) ? source.slice(layout.runDir.length + 1) : baseName(source);
+    const cls = rel.replace(/\.java$/, "").replaceAll("/", ".");
     return { argv: ["java", "-cp", `${layout.runDir}:${layout.workdir}:${layout.workdir}/lib/*`, cls, ...args] };
   },
+  // Jars are copied into <workdir>/lib, which compile and run put on the classpath.
+  install: (libraries, layout) => ({ argv: ["install", "-v", "-D", "-m", "0644", "-t", `${layout.workdir}/lib`, "--", ...libraries] }),
+  libraryPattern: jarPath,
+  libraryHint: "a library is the absolute path of a .jar in the sandbox; it is copied into <workdir>/lib, which is on the classpath",
 };
+
+/**
+ * Unpacks header archives into a prefix. A fixed script: the archives arrive as arguments,
+ * never inside the script text.
+ */
+const unpackHeaders = [
+  'prefix=$1; shift; mkdir -p "$prefix" || exit 1',
+  "for a do",
+  '  [ -f "$a" ] || { echo "$a: no such file" >&2; exit 1; }',
+  `  tar -tf "$a" | grep -Eq '^(\\./)?include/' || { echo "$a: no include/ directory at the top of the archive (lay it out as include/<name>/<header>)" >&2; exit 1; }`,
+  '  tar -xf "$a" -C "$prefix" || exit 1',
+  '  echo "unpacked $a into $prefix"',
+  "done",
+].join("\n");
 
 const cpp: LanguageHandler = {
   name: "cpp",
@@ -124,11 +205,20 @@ const cpp: LanguageHandler = {
   imageDir: "cpp",
   plots: false,
   sourcePath: (_code, layout) => `${layout.runDir}/main.cpp`,
-  compile: (source, layout) => ({ argv: ["g++", "-std=c++17", "-O1", "-o", `${layout.runDir}/main`, source] }),
+  // -iquote: `#include "x.h"` finds headers uploaded to the workdir; -I: installed libraries.
+  compile: (source, layout) => ({
+    argv: ["g++", "-std=c++17", "-O1", "-iquote", layout.workdir, "-I", `${layout.workdir}/.local/include`, "-o", `${layout.runDir}/main`, source],
+  }),
   // stdbuf makes C stdio line-buffered on a pipe so output streams live.
   run: (_source, layout, args) => ({ argv: ["stdbuf", "-oL", "-eL", `${layout.runDir}/main`, ...args] }),
-  install: (libraries) => ({ argv: ["apt-get", "install", "-y", "--no-install-recommends", "--", ...libraries] }),
-  libraryPattern: debName,
+  // apt cannot run as the sandbox's non-root user on a read-only root without network, so
+  // a library is a header archive laid out as a prefix (include/...), unpacked into ~/.local.
+  install: (libraries, layout) => ({ argv: ["sh", "-c", unpackHeaders, "sandboxd-install", `${layout.workdir}/.local`, ...libraries] }),
+  libraryPattern: headerArchive,
+  libraryHint:
+    "a library is the absolute path of a .tar, .tar.gz or .tgz in the sandbox holding headers under include/ (header-only libraries); " +
+    "it is unpacked into <workdir>/.local, whose include/ is on the compiler's include path. " +
+    "Debian packages need root and network: create the sandbox from a Dockerfile (FROM sandboxd/cpp:latest, USER root, RUN apt-get install -y ..., USER 1000:1000)",
 };
 
 const go: LanguageHandler = {
@@ -137,11 +227,16 @@ const go: LanguageHandler = {
   image: "sandboxd/go:latest",
   imageDir: "go",
   plots: false,
+  // Build cache and module cache off the read-only root, whatever the image says.
+  env: { GOCACHE: "/tmp/go-cache", GOPATH: "/tmp/go" },
   sourcePath: (_code, layout) => `${layout.runDir}/main.go`,
+  // Built from the workdir, so a go.mod there (written by installs) resolves the imports.
   compile: (source, layout) => ({ argv: ["go", "build", "-o", `${layout.runDir}/main`, source] }),
   run: (_source, layout, args) => ({ argv: [`${layout.runDir}/main`, ...args] }),
-  install: (libraries, layout) => ({ argv: ["go", "install", ...libraries], env: { GOBIN: `${layout.workdir}/bin` } }),
+  // `go get` into <workdir>/go.mod (created on first use), modules from GOPROXY.
+  install: (libraries) => ({ argv: ["sh", "-c", 'test -f go.mod || go mod init sandbox || exit 1; exec go get -- "$@"', "sandboxd-install", ...libraries] }),
   libraryPattern: goModule,
+  libraryHint: "a library is a Go module path with an optional @version (example.com/mod@v1.2.3), fetched through GOPROXY into <workdir>/go.mod",
 };
 
 const ruby: LanguageHandler = {
@@ -151,11 +246,29 @@ const ruby: LanguageHandler = {
   imageDir: "ruby",
   plots: false,
   sourcePath: (_code, layout) => runFile(layout, ".rb"),
-  // -e runs first: unbuffered stdout/stderr so output streams live.
-  run: (source, _layout, args) => ({ argv: ["ruby", "-e", "$stdout.sync = true; $stderr.sync = true; load ARGV.shift", source, ...args] }),
-  install: (libraries) => ({ argv: ["gem", "install", "--no-document", "--user-install", "--", ...libraries] }),
+  // -e runs first: unbuffered stdout/stderr so output streams live; $0 is the program so
+  // `if __FILE__ == $0` holds.
+  run: (source, _layout, args) => ({ argv: ["ruby", "-e", "$stdout.sync = true; $stderr.sync = true; $0 = ARGV.shift; load $0", source, ...args] }),
+  // --user-install: into ~/.local/share/gem (HOME is the workdir), which RubyGems searches.
+  // No `--`: gem passes what follows it to extension builds; names cannot start with '-'.
+  install: (libraries) => ({ argv: ["gem", "install", "--no-document", "--user-install", ...libraries] }),
   libraryPattern: gemName,
+  libraryHint: "a library is a gem name with an optional :version (name:1.2.3) or the absolute path of a .gem in the sandbox",
 };
+
+/** Installs into R_LIBS_USER; install.packages only warns on failure, so each is checked. */
+const rInstall = [
+  "lib <- path.expand(Sys.getenv('R_LIBS_USER', '~/.R/library'))",
+  "dir.create(lib, recursive = TRUE, showWarnings = FALSE)",
+  ".libPaths(c(lib, .libPaths()))",
+  "a <- commandArgs(TRUE)",
+  "local <- startsWith(a, '/')",
+  "if (any(local)) install.packages(a[local], lib = lib, repos = NULL, type = 'source')",
+  "if (any(!local)) install.packages(a[!local], lib = lib, repos = Sys.getenv('R_REPOS', 'https://cloud.r-project.org'))",
+  "pkgs <- ifelse(local, sub('_.*$', '', basename(a)), a)",
+  "ok <- vapply(pkgs, requireNamespace, logical(1), lib.loc = .libPaths(), quietly = TRUE)",
+  "if (!all(ok)) { message('not installed: ', paste(pkgs[!ok], collapse = ', ')); quit(status = 1) }",
+].join("; ");
 
 const r: LanguageHandler = {
   name: "r",
@@ -165,20 +278,11 @@ const r: LanguageHandler = {
   plots: true,
   sourcePath: (_code, layout) => runFile(layout, ".R"),
   run: (source, _layout, args) => ({ argv: ["Rscript", source, ...args] }),
-  install: (libraries, layout) => ({
-    argv: [
-      "Rscript",
-      "-e",
-      "lib <- Sys.getenv('R_LIBS_USER'); dir.create(lib, recursive = TRUE, showWarnings = FALSE); a <- commandArgs(TRUE); " +
-        "local <- grepl('^/', a); if (any(local)) install.packages(a[local], lib = lib, repos = NULL, type = 'source'); " +
-        "if (any(!local)) install.packages(a[!local], lib = lib, repos = Sys.getenv('R_REPOS', 'https://cloud.r-project.org')); " +
-        "for (p in basename(sub('_.*$', '', a))) if (!requireNamespace(p, lib.loc = c(lib, .libPaths()), quietly = TRUE)) quit(status = 1)",
-      ...libraries,
-    ],
-    env: { R_LIBS_USER: `${layout.workdir}/.R/library` },
-  }),
+  install: (libraries) => ({ argv: ["Rscript", "-e", rInstall, ...libraries] }),
   libraryPattern: rName,
-  env: { R_LIBS_USER: "/sandbox/.R/library" },
+  libraryHint: "a library is a CRAN package name (from R_REPOS) or the absolute path of a source package .tar.gz in the sandbox",
+  // R expands ~ (HOME is the workdir) and puts the folder on .libPaths() once it exists.
+  env: { R_LIBS_USER: "~/.R/library" },
 };
 
 const bash: LanguageHandler = {
@@ -189,6 +293,7 @@ const bash: LanguageHandler = {
   plots: false,
   sourcePath: (_code, layout) => runFile(layout, ".sh"),
   run: (source, _layout, args) => ({ argv: ["bash", source, ...args] }),
+  libraryHint: "bash has no package manager: use a sandbox image built from a Dockerfile with the tools installed",
 };
 
 /** The registry of language handlers; `register` adds a custom one. */
@@ -222,12 +327,13 @@ export class LanguageRegistry {
   /** Validates library names for a language before anything is installed. */
   validateLibraries(handler: LanguageHandler, libraries: readonly string[]): void {
     if (libraries.length === 0) return;
+    const hint = handler.libraryHint ? `; ${handler.libraryHint}` : "";
     if (!handler.install || !handler.libraryPattern) {
-      throw invalidArgument(`installing libraries is not supported for ${handler.name}`, { reason: "INSTALL_NOT_SUPPORTED" });
+      throw invalidArgument(`installing libraries is not supported for ${handler.name}${hint}`, { reason: "INSTALL_NOT_SUPPORTED" });
     }
     for (const lib of libraries) {
       if (lib.length > 200 || !handler.libraryPattern.test(lib)) {
-        throw invalidArgument(`invalid library name for ${handler.name}: ${JSON.stringify(lib.slice(0, 200))}`, {
+        throw invalidArgument(`invalid library name for ${handler.name}: ${JSON.stringify(lib.slice(0, 200))}${hint}`, {
           reason: "INVALID_LIBRARY",
           metadata: { library: lib.slice(0, 200) },
         });
