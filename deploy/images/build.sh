@@ -103,9 +103,8 @@ import_changes() {
 unmount_below() {
   local dir="$1" mnt
   [[ "$dir" == /?*/?* ]] || return 0
-  { awk '{print $2}' /proc/mounts | grep -E "^${dir}(/|$)" || true; } | sort -r | while read -r mnt; do
-    umount -l "$mnt" 2>/dev/null || true
-  done
+  awk -v dir="$dir" '$2 == dir || index($2, dir "/") == 1 {print $2}' /proc/mounts | sort -r |
+    while read -r mnt; do umount -l "$mnt" 2>/dev/null || true; done
 }
 
 # dpkg settings for the root: the same excludes as debian:bookworm-slim (kept in the
@@ -165,7 +164,7 @@ configure_root() {
   rm -f "$root/etc/dpkg/dpkg.cfg.d/sandboxd-build-unsafe-io"
   # Docker provides these at run time; the build host's copies must not leak in.
   rm -f "$root/etc/resolv.conf" "$root/etc/hostname"
-  : >"$root/etc/machine-id" 2>/dev/null || true
+  [[ ! -s "$root/etc/machine-id" ]] || : >"$root/etc/machine-id"
   rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin \
     "$root"/var/cache/apt/archives/*.deb "$root"/var/cache/apt/archives/partial/* \
     "$root"/var/cache/debconf/*-old "$root"/var/lib/dpkg/*-old \
