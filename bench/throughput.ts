@@ -3,9 +3,10 @@
  * (each its own connection, each a closed loop: one call at a time). Reports runs/s and
  * the latency under that load. Goal: >= 1000 runs/s on 2 cores (Exec `true`).
  * Also measures Run `print(1)` the same way, which is bound by python's start-up instead.
- * The clients run in this process on the same 2 cores as the daemon and the engine.
+ * The clients run in this process on the same 2 cores as the daemon and the engine; the
+ * CPU used by each party during the window is reported, with the machine's load average.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { sandboxClient, type SandboxClient } from "./lib/client.js";
 import { collect, envInt, readySandbox } from "./lib/common.js";
 import { processStats, startBenchDaemon } from "./lib/daemon.js";
@@ -19,12 +20,46 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** CPU seconds of every process whose command name is one of `names` (dockerd, containerd-shim...). */
+function cpuSecondsByName(names: readonly string[]): number {
+  let total = 0;
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const comm = /\((.*)\)/.exec(stat)?.[1] ?? "";
+      if (names.some((n) => comm.startsWith(n))) total += cpuSeconds(Number(entry));
+    } catch {
+      // the process ended
+    }
+  }
+  return total;
+}
+
+/** CPU seconds used inside the given containers (cgroup v1 cpuacct or v2 cpu.stat), when readable. */
+function containerCpuSeconds(containerIds: readonly string[]): number | null {
+  let total = 0;
+  for (const id of containerIds) {
+    try {
+      total += Number(readFileSync(`/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`, "utf8")) / 1e9;
+    } catch {
+      try {
+        const stat = readFileSync(`/sys/fs/cgroup/system.slice/docker-${id}.scope/cpu.stat`, "utf8");
+        total += Number(/usage_usec (\d+)/.exec(stat)?.[1] ?? NaN) / 1e6;
+      } catch {
+        return null;
+      }
+    }
+  }
+  return total;
+}
+
 interface Load {
   name: string;
   call: (client: SandboxClient, sandboxId: string) => Promise<boolean>;
 }
 
-async function drive(load: Load, clients: SandboxClient[], sandboxes: string[], warmupMs: number, durationMs: number, daemonPid: number) {
+async function drive(load: Load, clients: SandboxClient[], sandboxes: string[], containerIds: string[], warmupMs: number, durationMs: number, daemonPid: number) {
   const latencies: number[] = [];
   let completed = 0;
   let failed = 0;
@@ -34,10 +69,15 @@ async function drive(load: Load, clients: SandboxClient[], sandboxes: string[], 
   const measureFrom = start + warmupMs;
   const stopAt = measureFrom + durationMs;
   let cpu0 = 0;
+  let engine0 = 0;
+  let sandboxes0: number | null = null;
   let selfCpu0 = process.cpuUsage();
+  const engineNames = ["dockerd", "containerd"];
   const timer = setTimeout(() => {
     measuring = true;
     cpu0 = cpuSeconds(daemonPid);
+    engine0 = cpuSecondsByName(engineNames);
+    sandboxes0 = containerCpuSeconds(containerIds);
     selfCpu0 = process.cpuUsage();
   }, warmupMs);
   await Promise.all(
@@ -64,6 +104,8 @@ async function drive(load: Load, clients: SandboxClient[], sandboxes: string[], 
   );
   clearTimeout(timer);
   const daemonCpu = cpuSeconds(daemonPid) - cpu0;
+  const engineCpu = cpuSecondsByName(engineNames) - engine0;
+  const sandboxes1 = containerCpuSeconds(containerIds);
   const self = process.cpuUsage(selfCpu0);
   const seconds = durationMs / 1000;
   return {
@@ -72,7 +114,11 @@ async function drive(load: Load, clients: SandboxClient[], sandboxes: string[], 
     failed,
     errors: Object.fromEntries(errors),
     latency_ms: summarize(latencies),
+    // Where the two cores went: the daemon, the engine (dockerd, containerd and its shims,
+    // which carry every agent frame), the sandboxes (agents and programs), this client.
     daemon_cpu_cores: round(daemonCpu / seconds, 2),
+    engine_cpu_cores: round(engineCpu / seconds, 2),
+    sandboxes_cpu_cores: sandboxes0 !== null && sandboxes1 !== null ? round((sandboxes1 - sandboxes0) / seconds, 2) : null,
     client_cpu_cores: round((self.user + self.system) / 1e6 / seconds, 2),
   };
 }
@@ -88,10 +134,12 @@ export function run(): Promise<BenchResult> {
     const admin = sandboxClient(d.address);
     const clients = Array.from({ length: clientCount }, () => sandboxClient(d.address, { ownConnection: true }));
     const sandboxes: string[] = [];
+    const containerIds: string[] = [];
     try {
       for (let i = 0; i < sandboxCount; i += 4) {
         const batch = await Promise.all(Array.from({ length: Math.min(4, sandboxCount - i) }, () => readySandbox(admin)));
         sandboxes.push(...batch.map((b) => b.id));
+        containerIds.push(...batch.map((b) => b.containerId));
       }
       const pid = d.process.pid as number;
       const execTrue: Load = {
@@ -102,9 +150,9 @@ export function run(): Promise<BenchResult> {
         name: "run_print",
         call: async (c, sandboxId) => (await collect(c.run({ sandboxId, code: "print(1)" }))).stdout === "1\n",
       };
-      const exec = await drive(execTrue, clients, sandboxes, warmupMs, durationMs, pid);
+      const exec = await drive(execTrue, clients, sandboxes, containerIds, warmupMs, durationMs, pid);
       ctx.metrics["exec_true"] = exec;
-      const runP = await drive(runPrint, clients, sandboxes, warmupMs, Math.round(durationMs / 2), pid);
+      const runP = await drive(runPrint, clients, sandboxes, containerIds, warmupMs, Math.round(durationMs / 2), pid);
       ctx.metrics["run_print"] = runP;
       ctx.metrics["daemon_after"] = processStats(pid);
       ctx.goals.push(goal("exec_true_runs_per_second", `Exec \`true\` runs/s, ${clientCount} clients over ${sandboxCount} sandboxes`, ">=", 1000, exec.runs_per_second));
