@@ -1,6 +1,9 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ExitStatus, RunPhase, Stream, type RunEvent } from "../../src/gen/sandboxd/v1/common_pb.js";
+import { ExitStatus, NetworkMode, RunPhase, Stream, type RunEvent } from "../../src/gen/sandboxd/v1/common_pb.js";
 import { startDaemon, type DaemonHandle } from "../helpers/daemon.js";
 import { collect, type Collected } from "../helpers/events.js";
 import {
@@ -417,5 +420,106 @@ describe("bash", () => {
     await rejected(collect(d.sandbox.run({ sandboxId: id(), code: "echo never", libraries: ["jq"] })), 3, /installing libraries is not supported for bash; bash has no package manager/);
     await rejected(collect(d.sandbox.install({ sandboxId: id(), libraries: ["jq"] })), 3, /not supported for bash/);
     await rejected(collect(d.sandbox.run({ language: "bash", code: "echo never", libraries: ["jq"] })), 3, /not supported for bash/);
+  });
+});
+
+describe("egress: libraries by name from a package index (NETWORK_MODE_BRIDGE and the index in env)", () => {
+  // A package index served by the test on the host, reached through the engine's bridge:
+  // what README's "Languages" section tells users to configure for a real index.
+  const files = new Map<string, { body: Buffer; type: string }>();
+  const requested: string[] = [];
+  let server: Server;
+  let port = 0;
+  let gateway = "";
+  const sandboxes: string[] = [];
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      requested.push(req.url ?? "");
+      const f = files.get((req.url ?? "").split("?")[0] ?? "");
+      if (!f) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { "content-type": f.type, "content-length": f.body.byteLength }).end(f.body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "0.0.0.0", resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+
+  afterAll(async () => {
+    for (const sandboxId of sandboxes) await d.sandbox.destroySandbox({ sandboxId });
+    await new Promise((resolve) => server?.close(resolve));
+  });
+
+  /** A bridge-networked sandbox; the index's address is its default gateway (the host). */
+  async function bridged(language: string, env: (base: string) => Record<string, string>): Promise<{ id: string; base: string }> {
+    if (!gateway) {
+      const probe = await d.sandbox.createSandbox({ spec: { language: "bash", network: NetworkMode.BRIDGE } });
+      sandboxes.push(probe.sandbox!.id);
+      const route = await shell(probe.sandbox!.id, "awk '$2 == \"00000000\" { print $3; exit }' /proc/net/route");
+      const hex = route.stdout.trim();
+      gateway = [6, 4, 2, 0].map((i) => parseInt(hex.slice(i, i + 2), 16)).join(".");
+    }
+    const base = `http://${gateway}:${port}`;
+    const res = await d.sandbox.createSandbox({ spec: { language, network: NetworkMode.BRIDGE, env: env(base) } });
+    sandboxes.push(res.sandbox!.id);
+    return { id: res.sandbox!.id, base };
+  }
+
+  async function fetchFile(sandboxId: string, path: string): Promise<Buffer> {
+    const r = await collect(d.sandbox.exec({ sandboxId, argv: ["base64", "-w0", path] }));
+    expect(r.exit.exitCode).toBe(0);
+    return Buffer.from(r.stdout, "base64");
+  }
+
+  it("python: pip installs by name from PIP_INDEX_URL", async () => {
+    const { id, base } = await bridged("python", (b) => ({ PIP_INDEX_URL: `${b}/simple`, PIP_TRUSTED_HOST: gateway }));
+    const wheel = (await collect(d.sandbox.run({ sandboxId: id, code: makeWheelCode("sbx_net", "1.0", "/tmp/build") }))).stdout.trim();
+    const body = await fetchFile(id, wheel);
+    const name = wheel.slice(wheel.lastIndexOf("/") + 1);
+    files.set(`/files/${name}`, { body, type: "application/octet-stream" });
+    const sha = createHash("sha256").update(body).digest("hex");
+    files.set("/simple/sbx-net/", { body: Buffer.from(`<html><body><a href="${base}/files/${name}#sha256=${sha}">${name}</a></body></html>`), type: "text/html" });
+    await installAndKeep(id, "sbx-net==1.0", "import sbx_net\nprint(sbx_net.hello())", "hello from the wheel\n");
+    expect(requested).toContain("/simple/sbx-net/");
+  });
+
+  it("javascript: npm installs by name from NPM_CONFIG_REGISTRY", async () => {
+    const { id, base } = await bridged("javascript", (b) => ({ NPM_CONFIG_REGISTRY: `${b}/npm/` }));
+    const pkg = npmTarballScript("/tmp/build", "sbx-net", "1.0.0", { "index.js": 'exports.hello = () => "hello over npm";' });
+    await shell(id, pkg);
+    const body = await fetchFile(id, pkg.path);
+    const tarball = `${base}/npm/sbx-net/-/sbx-net-1.0.0.tgz`;
+    files.set("/npm/sbx-net/-/sbx-net-1.0.0.tgz", { body, type: "application/octet-stream" });
+    const dist = { tarball, shasum: createHash("sha1").update(body).digest("hex"), integrity: `sha512-${createHash("sha512").update(body).digest("base64")}` };
+    const packument = { name: "sbx-net", "dist-tags": { latest: "1.0.0" }, versions: { "1.0.0": { name: "sbx-net", version: "1.0.0", main: "index.js", dist } } };
+    files.set("/npm/sbx-net", { body: Buffer.from(JSON.stringify(packument)), type: "application/json" });
+    await installAndKeep(id, "sbx-net@^1.0.0", 'console.log(require("sbx-net").hello());', "hello over npm\n");
+    expect(requested).toContain("/npm/sbx-net");
+  });
+
+  it("go: go get fetches from GOPROXY", async () => {
+    const { id } = await bridged("go", (b) => ({ GOPROXY: `${b}/goproxy`, GONOSUMDB: "example.com" }));
+    const mod = goProxyModuleScript("/tmp/goproxy", "example.com/net", "v1.0.0", { "net.go": 'package net\n\nfunc Hello() string { return "hello over goproxy" }\n' });
+    await shell(id, mod);
+    for (const f of ["list", "v1.0.0.info", "v1.0.0.mod", "v1.0.0.zip"]) {
+      files.set(`/goproxy/example.com/net/@v/${f}`, { body: await fetchFile(id, `${mod.path}/${f}`), type: "application/octet-stream" });
+    }
+    const code = 'package main\n\nimport (\n\t"fmt"\n\n\t"example.com/net"\n)\n\nfunc main() {\n\tfmt.Println(net.Hello())\n}';
+    await installAndKeep(id, "example.com/net@v1.0.0", code, "hello over goproxy\n");
+    expect(requested).toContain("/goproxy/example.com/net/@v/v1.0.0.zip");
+  });
+
+  it("r: install.packages by name from R_REPOS", async () => {
+    const { id } = await bridged("r", (b) => ({ R_REPOS: `${b}/cran` }));
+    const pkg = rPackageScript("/tmp/build", "sbxnet", "1.0", ["hello"], 'hello <- function() "hello over cran"\n');
+    await shell(id, pkg);
+    files.set("/cran/src/contrib/sbxnet_1.0.tar.gz", { body: await fetchFile(id, pkg.path), type: "application/x-gzip" });
+    const index = Buffer.from("Package: sbxnet\nVersion: 1.0\nNeedsCompilation: no\n\n");
+    files.set("/cran/src/contrib/PACKAGES", { body: index, type: "text/plain" });
+    files.set("/cran/src/contrib/PACKAGES.gz", { body: gzipSync(index), type: "application/x-gzip" });
+    await installAndKeep(id, "sbxnet", 'library(sbxnet)\ncat(hello(), "\\n", sep = "")', "hello over cran\n");
+    expect(requested).toContain("/cran/src/contrib/sbxnet_1.0.tar.gz");
   });
 });
