@@ -33,6 +33,8 @@ afterAll(async () => {
 });
 
 const stdinText = "line one\nzwei ü\n";
+/** For tests that compile several times (tsc and javac take seconds of CPU each). */
+const slow = 300_000;
 
 interface Programs {
   language: string;
@@ -56,7 +58,7 @@ async function rejected(run: Promise<unknown>, code: number, details: RegExp): P
 }
 
 async function shell(sandboxId: string, pkg: PackageScript | string): Promise<Collected> {
-  const r = await collect(d.sandbox.exec({ sandboxId, shell: typeof pkg === "string" ? pkg : pkg.shell, timeoutMs: 120_000 }));
+  const r = await collect(d.sandbox.exec({ sandboxId, shell: typeof pkg === "string" ? pkg : pkg.shell, timeoutMs: 110_000 }));
   expect({ exit: r.exit.exitCode, stderr: r.stderr }).toMatchObject({ exit: 0 });
   return r;
 }
@@ -70,7 +72,8 @@ function languageBasics(p: Programs, spec: { env?: Record<string, string> } = {}
   const compiled = p.compileError !== undefined;
 
   beforeAll(async () => {
-    const res = await d.sandbox.createSandbox({ spec: { language: p.language, env: spec.env ?? {} } });
+    // A generous deadline: tsc and javac take seconds of CPU, many times that on a loaded machine.
+    const res = await d.sandbox.createSandbox({ spec: { language: p.language, env: spec.env ?? {}, executionTimeoutMs: 110_000 } });
     sandboxId = res.sandbox?.id ?? "";
   });
 
@@ -125,7 +128,7 @@ function languageBasics(p: Programs, spec: { env?: Record<string, string> } = {}
     const chunks: string[] = [];
     let opened = false;
     let exit: Extract<RunEvent["event"], { case: "exited" }>["value"] | undefined;
-    for await (const { event } of d.sandbox.run({ sandboxId, code: p.live(gate), timeoutMs: 60_000 })) {
+    for await (const { event } of d.sandbox.run({ sandboxId, code: p.live(gate), timeoutMs: 110_000 })) {
       const e = event?.event;
       if (e?.case === "output" && e.value.phase === RunPhase.RUN && e.value.stream === Stream.STDOUT) {
         chunks.push(Buffer.from(e.value.data).toString());
@@ -151,7 +154,7 @@ function languageBasics(p: Programs, spec: { env?: Record<string, string> } = {}
  * install, and a run that does not list it still uses it.
  */
 async function installAndKeep(sandboxId: string, library: string, code: string, expected: string): Promise<Collected> {
-  const first = await collect(d.sandbox.run({ sandboxId, code, libraries: [library], timeoutMs: 120_000 }));
+  const first = await collect(d.sandbox.run({ sandboxId, code, libraries: [library], timeoutMs: 110_000 }));
   expect(first.exit.phase, first.stderr).toBe(RunPhase.RUN);
   expect(first.exit.exitCode, first.stderr).toBe(0);
   expect(started(first, RunPhase.INSTALL)).toBe(true);
@@ -242,14 +245,14 @@ describe("typescript", () => {
     const wrong = await collect(d.sandbox.run({ sandboxId: id(), code: 'import { hello } from "sbx-typed";\nconst n: number = hello();\nconsole.log(n);' }));
     expect(wrong.exit.phase).toBe(RunPhase.COMPILE);
     expect(wrong.stderr).toMatch(/TS2322/);
-  });
+  }, slow);
 
   it("uses node's types and imports a TypeScript file uploaded beside the code", async () => {
     await shell(id(), "printf 'export const twice = (n: number): number => n * 2;\\n' > /sandbox/util.ts");
     const r = await collect(d.sandbox.run({ sandboxId: id(), code: 'import { twice } from "./util";\nimport { platform } from "node:os";\nconsole.log(twice(21), platform());' }));
     expect(r.stderr).toBe("");
     expect(r.stdout).toBe("42 linux\n");
-  });
+  }, slow);
 });
 
 describe("java", () => {
@@ -271,7 +274,7 @@ describe("java", () => {
     expect(plain.stdout).toBe("no public class\n");
     const packaged = await collect(d.sandbox.run({ sandboxId: id(), code: 'package demo.app;\n\npublic final class Tool {\n  public static void main(String[] args) {\n    System.out.println(Tool.class.getName());\n  }\n}' }));
     expect(packaged.stdout).toBe("demo.app.Tool\n");
-  });
+  }, slow);
 
   it("installs a jar built in the sandbox onto the classpath", async () => {
     const jar = jarScript("/sandbox/pkgs/greet-1.0.jar", { "greet/Greet.java": 'package greet;\n\npublic class Greet {\n  public static String hello() { return "hello from the jar"; }\n}' });
@@ -279,7 +282,7 @@ describe("java", () => {
     const code = "import greet.Greet;\n\npublic class Main {\n  public static void main(String[] args) {\n    System.out.println(Greet.hello());\n  }\n}";
     const first = await installAndKeep(id(), jar.path, code, "hello from the jar\n");
     expect(first.stdout).toContain("/sandbox/lib/greet-1.0.jar");
-  });
+  }, slow);
 
   it("refuses a library that is not a local jar", async () => {
     await refusesLibrary(id(), "com.google.guava:guava:33.0", /invalid library name for java: .*absolute path of a \.jar/);
@@ -462,7 +465,7 @@ describe("egress: libraries by name from a package index (NETWORK_MODE_BRIDGE an
       gateway = [6, 4, 2, 0].map((i) => parseInt(hex.slice(i, i + 2), 16)).join(".");
     }
     const base = `http://${gateway}:${port}`;
-    const res = await d.sandbox.createSandbox({ spec: { language, network: NetworkMode.BRIDGE, env: env(base) } });
+    const res = await d.sandbox.createSandbox({ spec: { language, network: NetworkMode.BRIDGE, env: env(base), executionTimeoutMs: 110_000 } });
     sandboxes.push(res.sandbox!.id);
     return { id: res.sandbox!.id, base };
   }
