@@ -122,15 +122,25 @@ async function startScript(target: TransferTarget, script: string, args: string[
   return { exec, finished };
 }
 
-/** Waits for the script, or destroys it when the call is cancelled. */
+/** Grace a cancelled upload's script gets to remove what it staged before it is cut off. */
+const cleanupGraceMs = 10_000;
+
+/**
+ * Waits for the script. When the call was cancelled the script still gets a moment to see
+ * its stdin end without the commit token and clean up; then the connection is torn down.
+ */
 async function awaitScript(run: ScriptRun, signal: AbortSignal): Promise<{ code: number; stdout: string; stderr: string }> {
-  if (signal.aborted) run.exec.destroy();
-  const onAbort = () => run.exec.destroy();
-  signal.addEventListener("abort", onAbort, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  const cutOff = () => {
+    timer ??= setTimeout(() => run.exec.destroy(), cleanupGraceMs);
+  };
+  if (signal.aborted) cutOff();
+  signal.addEventListener("abort", cutOff, { once: true });
   try {
     return await run.finished;
   } finally {
-    signal.removeEventListener("abort", onAbort);
+    signal.removeEventListener("abort", cutOff);
+    if (timer) clearTimeout(timer);
   }
 }
 
@@ -164,13 +174,15 @@ export async function uploadFile(target: TransferTarget, path: string, mode: num
         break;
       }
     }
+    await endSettled(signal);
+    if (signal.aborted) throw signal.reason;
     if (open) await pump.write(Buffer.from(token, "ascii"));
   } catch (err) {
     failure = err;
   }
   pump.end();
   const result = await awaitScript(run, signal);
-  if (failure !== undefined) throw failure;
+  if (failure !== undefined) throw signal.aborted ? signal.reason : failure;
   const line = lastLine(result.stdout);
   if (result.code !== 0 || line !== "OK") throw scriptError(line, result.stderr, result.code);
   return { bytes, files: 1, sha256: hash.digest("hex") };
@@ -191,6 +203,8 @@ export async function uploadTar(target: TransferTarget, path: string, chunks: As
       garbage.add(chunk.byteLength);
       yield chunk;
     }
+    await endSettled(signal);
+    if (signal.aborted) throw signal.reason;
   })();
   const local = new AbortController();
   const onAbort = () => local.abort(signal.reason);
@@ -217,13 +231,39 @@ export async function uploadTar(target: TransferTarget, path: string, chunks: As
   }
   pump.end();
   const result = await awaitScript(run, signal);
-  if (failure !== undefined && !(failure instanceof ScriptGone)) throw failure;
+  if (failure !== undefined && !(failure instanceof ScriptGone)) throw signal.aborted ? signal.reason : failure;
   const line = lastLine(result.stdout);
   if (result.code !== 0 || line !== "OK") throw scriptError(line, result.stderr, result.code);
   return { bytes, files, sha256: hash.digest("hex") };
 }
 
 class ScriptGone extends Error {}
+
+const settleTurns = 20;
+const settleMinMs = 250;
+const settleMaxMs = 2000;
+
+/**
+ * A cancelled upload must never land, but its end can look like a clean one: Node's HTTP/2
+ * client ends its stream (END_STREAM) and then resets it, and grpc-js reports the end to
+ * the handler before it reports the cancellation (measured here: 15–90 ms later on a loaded
+ * machine). So an upload is committed only after a settling pause (at least 250 ms and 20
+ * event-loop turns, at most 2 s) without cancellation. A client that really finished waits
+ * for the response meanwhile; the pause is the price of never committing a cut-off file.
+ * (The adapter could tell at once: the HTTP/2 stream emits 'aborted' on the reset, but
+ * grpc-js does not expose it to handlers.)
+ */
+async function endSettled(signal: AbortSignal): Promise<void> {
+  // The reset reaches grpc-js's cancel notification after a few event-loop turns (the
+  // stream's writable side has to finish first); count turns, not only time, so a loaded
+  // daemon waits longer.
+  const started = Date.now();
+  for (let turn = 0; !signal.aborted; turn++) {
+    const waited = Date.now() - started;
+    if ((turn >= settleTurns && waited >= settleMinMs) || waited >= settleMaxMs) break;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
 
 /**
  * Streams a file, or a directory as tar, out of the sandbox: header, chunks, trailer. The

@@ -122,6 +122,11 @@ export async function repackTar(
 ): Promise<RepackResult> {
   const extract = tarExtract();
   const pack = tarPack();
+  // Failures travel through the promises below; an 'error' event nobody listens to would
+  // take the whole daemon down.
+  const ignore = () => undefined;
+  extract.on("error", ignore);
+  pack.on("error", ignore);
   const guard = new TarEntryGuard();
   const result: RepackResult = { files: 0, directories: 0, symlinks: 0 };
   let failure: unknown;
@@ -146,6 +151,7 @@ export async function repackTar(
   const repack = async () => {
     try {
       for await (const entry of extract) {
+        entry.on("error", ignore);
         const accepted = guard.check(entry.header);
         if (!accepted) {
           for await (const _ of entry) void _;
@@ -155,6 +161,7 @@ export async function repackTar(
           result.files++;
           await new Promise<void>((resolve, reject) => {
             const sink = pack.entry({ name: accepted.name, type: "file", mode: accepted.mode, size: accepted.size, mtime: accepted.mtime }, (err) => (err ? reject(err) : resolve()));
+            sink.on("error", ignore);
             void (async () => {
               try {
                 for await (const data of entry) {

@@ -44,14 +44,18 @@ async function sh(script: string) {
 
 async function tarOf(entries: { name: string; type?: "file" | "directory" | "symlink" | "link" | "character-device" | "fifo"; data?: string; linkname?: string; mode?: number }[]): Promise<Buffer> {
   const p = tarPack();
+  const chunks: Buffer[] = [];
+  // Read while packing: the pack stream holds back entries nobody reads.
+  const read = (async () => {
+    for await (const c of p) chunks.push(Buffer.from(c as Uint8Array));
+  })();
   for (const e of entries) {
     const type = e.type ?? "file";
     const header = { name: e.name, type, mode: e.mode ?? (type === "directory" ? 0o755 : 0o644), ...(e.linkname ? { linkname: e.linkname } : {}) };
     await new Promise<void>((resolve, reject) => p.entry(header, type === "file" ? (e.data ?? "") : undefined as never, (err) => (err ? reject(err) : resolve())));
   }
   p.finalize();
-  const chunks: Buffer[] = [];
-  for await (const c of p) chunks.push(Buffer.from(c as Uint8Array));
+  await read;
   return Buffer.concat(chunks);
 }
 
@@ -199,23 +203,29 @@ describe("UploadFiles / DownloadFiles", () => {
     expect(left.stdout).toBe("ls: cannot access '/sandbox/bad-upload': No such file or directory\n0\n0\n");
   });
 
-  it("keeps nothing of an upload the client abandons midway", async () => {
-    async function* abandoned(): AsyncGenerator<UploadMsg> {
-      yield { message: { case: "header", value: { sandboxId, path: "abandoned/file.bin", kind: TransferKind.FILE } } };
-      for (let i = 0; i < 20; i++) yield { message: { case: "chunk", value: randomBytes(64 * 1024) } };
-      await new Promise((r) => setTimeout(r, 300));
-      // The client helper cancels the call when its message source fails.
-      throw new Error("client gave up");
+  it("keeps nothing of an upload the client abandons midway (FILE and TAR)", async () => {
+    const tar = await tarOf(Array.from({ length: 40 }, (_, i) => ({ name: `f${i}.bin`, data: randomBytes(30_000).toString("hex") })));
+    for (const [kind, path, data] of [
+      [TransferKind.FILE, "abandoned/file.bin", randomBytes(20 * 64 * 1024)],
+      [TransferKind.TAR, "abandoned-tree/dir", tar.subarray(0, tar.length - 200_000)],
+    ] as const) {
+      async function* abandoned(): AsyncGenerator<UploadMsg> {
+        yield* uploadMessages(path, data, { kind });
+        await new Promise((r) => setTimeout(r, 300));
+        // The client helper cancels the call when its message source fails.
+        throw new Error("client gave up");
+      }
+      await expect(d.sandbox.uploadFiles(abandoned())).rejects.toThrow("client gave up");
+      // The daemon never commits a cancelled upload, and removes what it staged (and the
+      // parent it created) within moments.
+      let left = "";
+      for (let i = 0; i < 50; i++) {
+        left = (await sh("ls -A /sandbox | grep -c abandoned; true")).stdout;
+        if (left === "0\n") break;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      expect(left, `${kind}`).toBe("0\n");
     }
-    await expect(d.sandbox.uploadFiles(abandoned())).rejects.toThrow("client gave up");
-    // The daemon ends the transfer and removes what it staged (the parent it created too).
-    let left = "";
-    for (let i = 0; i < 50; i++) {
-      left = (await sh("ls -A /sandbox | grep -c abandoned; true")).stdout;
-      if (left === "0\n") break;
-      await new Promise((res) => setTimeout(res, 100));
-    }
-    expect(left).toBe("0\n");
   });
 
   it("answers RESOURCE_EXHAUSTED when the sandbox's disk is full, keeping nothing", async () => {
