@@ -174,9 +174,11 @@ export async function uploadFile(target: TransferTarget, path: string, mode: num
         break;
       }
     }
-    await endSettled(signal);
-    if (signal.aborted) throw signal.reason;
-    if (open) await pump.write(Buffer.from(token, "ascii"));
+    if (open) {
+      await endSettled(signal);
+      if (signal.aborted) throw signal.reason;
+      await pump.write(Buffer.from(token, "ascii"));
+    }
   } catch (err) {
     failure = err;
   }
