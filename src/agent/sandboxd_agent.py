@@ -78,6 +78,13 @@ def send_json(kind, channel, obj):
     send(kind, channel, json.dumps(obj, separators=(",", ":")).encode())
 
 
+def take_fd(f):
+    """A duplicate of a file object's fd, owned by the caller; the file object is closed."""
+    fd = os.dup(f.fileno())
+    f.close()
+    return fd
+
+
 def mark_pgroup(pgid):
     try:
         os.makedirs(PGROUP_DIR, exist_ok=True)
@@ -165,12 +172,16 @@ class Run:
         self.pid = self.proc.pid
         mark_pgroup(self.pid)
         for f, kind in ((self.proc.stdout, K_STDOUT), (self.proc.stderr, K_STDERR)):
-            fd = f.fileno()
+            fd = take_fd(f)
             set_nonblocking(fd)
             self.fds[fd] = kind
         if self.proc.stdin is not None:
-            self.stdin_fd = self.proc.stdin.fileno()
+            self.stdin_fd = take_fd(self.proc.stdin)
             set_nonblocking(self.stdin_fd)
+        # The agent closes these fds itself (os.close). Popen's file objects would close the
+        # same numbers again when collected, possibly much later (the cyclic GC runs at any
+        # allocation), when they may be another run's pipes: that run then loses its output.
+        self.proc.stdin = self.proc.stdout = self.proc.stderr = None
 
     def killpg(self, sig):
         try:
@@ -265,6 +276,8 @@ class Agent:
             code = 127 if getattr(e, "errno", None) == errno.ENOENT else 126
             argv0 = (spec.get("argv") or ["?"])[0]
             msg = ("sandboxd: %s: %s\n" % (argv0, getattr(e, "strerror", None) or e)).encode()
+            # Every run starts with a started event, even one that never got a process.
+            send_json(K_STARTED, channel, {"pid": 0})
             send(K_STDERR, channel, msg)
             send_json(K_EXIT, channel, {
                 "status": "exited", "code": code, "signal": 0, "duration_ms": 0,

@@ -127,3 +127,20 @@ describe("agent restarts", () => {
     void second;
   });
 });
+
+describe("agent under concurrency", () => {
+  it("keeps every run's output its own across many overlapping runs", async () => {
+    await using agent = await startAgent();
+    for (let batch = 0; batch < 10; batch++) {
+      const runs = await Promise.all(
+        Array.from({ length: 16 }, (_, i) => agent.start({ argv: ["sh", "-c", `echo out-${batch}-${i}; echo err-${batch}-${i} >&2`], timeoutMs: 5000, maxOutputBytes: 1024 })),
+      );
+      const results = await Promise.all(runs.map(collect));
+      results.forEach((r, i) => {
+        expect(r.stdout).toBe(`out-${batch}-${i}\n`);
+        expect(r.stderr).toBe(`err-${batch}-${i}\n`);
+        expect(r.exit.kind).toBe("exited");
+      });
+    }
+  });
+});

@@ -83,7 +83,14 @@ export class WarmPool {
     const list = this.ready.get(key);
     const stats = this.stats.get(key);
     if (!list || !stats) return undefined;
-    const member = list.shift();
+    let member = list.shift();
+    // A member whose agent died (its container was removed or killed) is not handed out.
+    while (member && !member.runner.alive) {
+      this.log.warn({ profile: key, containerId: member.containerId.slice(0, 12) }, "dropping a dead pool member");
+      const dead = member;
+      void this.runtime.remove(dead.containerId).catch(() => false);
+      member = list.shift();
+    }
     if (member) stats.hits++;
     else stats.misses++;
     this.log.debug({ profile: key, hit: member !== undefined, ready: list.length, hits: stats.hits, misses: stats.misses }, "pool take");

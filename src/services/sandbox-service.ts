@@ -170,7 +170,8 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<Meth
         yield* wrapEvents(runStreaming(sandbox, buildRunPlan(sandbox, req), ctx, req.detachOnCancel && !ephemeral, req.clearArtifacts));
       } finally {
         if (ephemeral) {
-          await sandboxes.destroy(ctx.tenant, sandbox.id).catch((err: unknown) => ctx.log.warn({ err }, "removing an ephemeral sandbox failed"));
+          // The caller has its exit event: the container goes away in the background.
+          void sandboxes.destroy(ctx.tenant, sandbox.id).catch((err: unknown) => ctx.log.warn({ err }, "removing an ephemeral sandbox failed"));
         }
       }
     },

@@ -5,16 +5,19 @@
 export async function* withKeepalive<T>(source: AsyncIterable<T>, ms: number, keepalive: () => T, signal: AbortSignal): AsyncGenerator<T> {
   const it = source[Symbol.asyncIterator]();
   let pending: Promise<IteratorResult<T>> | undefined;
+  // One abort listener for the whole stream (not one per event).
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<"abort">((resolve) => {
+    onAbort = () => resolve("abort");
+    if (signal.aborted) resolve("abort");
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
   try {
     for (;;) {
       pending ??= it.next();
       let timer: NodeJS.Timeout | undefined;
       const tick = new Promise<"tick">((resolve) => {
         timer = setTimeout(() => resolve("tick"), ms);
-      });
-      const aborted = new Promise<"abort">((resolve) => {
-        if (signal.aborted) resolve("abort");
-        signal.addEventListener("abort", () => resolve("abort"), { once: true });
       });
       const r = await Promise.race([pending, tick, aborted]);
       clearTimeout(timer);
@@ -28,6 +31,7 @@ export async function* withKeepalive<T>(source: AsyncIterable<T>, ms: number, ke
       yield r.value;
     }
   } finally {
+    if (onAbort) signal.removeEventListener("abort", onAbort);
     await it.return?.();
   }
 }
