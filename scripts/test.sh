@@ -113,6 +113,23 @@ for line in open(".cache/go-test.json"):
   fi
   return $rc
 }
+# Short load, soak and resumable-stream runs (the full ones: test/load/*.ts, docs/benchmarks.md).
+load_tests() {
+  node --import tsx test/load/ci.ts | tee .cache/load.log
+  local rc=${PIPESTATUS[0]}
+  local line
+  line=$(grep -E '^load tests: [0-9]+ passed, [0-9]+ failed' .cache/load.log | tail -1)
+  if [[ -n "$line" ]]; then
+    local p f
+    p=$(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$line")
+    f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+    passed=$((passed + p))
+    failed=$((failed + f))
+  fi
+  return "$rc"
+}
+step "load, soak and resume (short)" load_tests
+
 export SANDBOXD_TEST_REQUIRE_ALL=1
 step "typescript client" typescript_client
 step "python client" python_client
