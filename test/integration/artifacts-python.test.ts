@@ -157,10 +157,14 @@ print(open("chart.svg").read().startswith("<?xml"))
     const arts = artifactsOf(r);
     expect(arts.map((a) => a.format)).toEqual(["svg", "pdf", "jpeg", "png", "png"]);
     expect(arts.map((a) => a.mimeType)).toEqual(["image/svg+xml", "application/pdf", "image/jpeg", "image/png", "image/png"]);
-    const svg = (await fetchArtifact(arts[0]?.id ?? "")).data.toString("utf8");
-    expect(svg).toMatch(/^<\?xml[\s\S]*<svg[\s\S]*<\/svg>\s*$/);
-    expect((await fetchArtifact(arts[1]?.id ?? "")).data.subarray(0, 5).toString("latin1")).toBe("%PDF-");
-    expect((await fetchArtifact(arts[2]?.id ?? "")).data.subarray(0, 3).equals(Buffer.from([0xff, 0xd8, 0xff]))).toBe(true);
+    const svg = (await fetchArtifact(arts[0]?.id ?? "")).data;
+    expect(parseWithPython(svg, "import sys, xml.etree.ElementTree as E; print(E.fromstring(sys.stdin.buffer.read()).tag)")).toBe("{http://www.w3.org/2000/svg}svg");
+    const pdf = (await fetchArtifact(arts[1]?.id ?? "")).data;
+    expect(pdf.subarray(0, 5).toString("latin1")).toBe("%PDF-");
+    expect(pdf.subarray(-6).toString("latin1")).toMatch(/%%EOF\s*$/);
+    const jpeg = (await fetchArtifact(arts[2]?.id ?? "")).data;
+    expect(jpeg.subarray(0, 3).equals(Buffer.from([0xff, 0xd8, 0xff]))).toBe(true);
+    expect(jpeg.subarray(-2).equals(Buffer.from([0xff, 0xd9]))).toBe(true);
     expect(pngSize((await fetchArtifact(arts[3]?.id ?? "")).data)).toEqual({ width: 200, height: 200 });
     // The seaborn histogram was never shown or saved: captured when the program ended.
     expect(pngSize((await fetchArtifact(arts[4]?.id ?? "")).data).width).toBeGreaterThan(100);
@@ -203,11 +207,13 @@ print("plotted")
         const size = pngSize((await fetchArtifact(a.id, id)).data);
         expect([size.width, size.height]).toEqual([a.width, a.height]);
       }
-      const plotly = (await fetchArtifact(arts[2]?.id ?? "", id)).data.toString("utf8");
-      expect(plotly).toMatch(/^<html>[\s\S]*Plotly\.newPlot[\s\S]*<\/html>\s*$/);
+      const plotly = (await fetchArtifact(arts[2]?.id ?? "", id)).data;
+      expect(plotly.toString("utf8")).toMatch(/^<html>[\s\S]*Plotly\.newPlot[\s\S]*<\/html>\s*$/);
+      expect(htmlTags(plotly)).toMatchObject({ html: 1, body: 1 });
       if (wheels.length > 0) {
-        const bokeh = (await fetchArtifact(arts[3]?.id ?? "", id)).data.toString("utf8");
-        expect(bokeh).toMatch(/<!DOCTYPE html>[\s\S]*Bokeh[\s\S]*<\/html>\s*$/);
+        const bokeh = (await fetchArtifact(arts[3]?.id ?? "", id)).data;
+        expect(bokeh.toString("utf8")).toMatch(/<!DOCTYPE html>[\s\S]*Bokeh[\s\S]*<\/html>\s*$/);
+        expect(htmlTags(bokeh)).toMatchObject({ html: 1, body: 1 });
         expect([arts[3]?.width, arts[3]?.height]).toEqual([300, 200]);
       }
     } finally {
@@ -285,6 +291,24 @@ except Exception as e:
     }
   });
 });
+
+/** Runs a real parser (the host's Python standard library) over artifact bytes. */
+function parseWithPython(data: Buffer, program: string): string {
+  return execFileSync("python3", ["-c", program], { input: data, encoding: "utf8" }).trim();
+}
+
+/** Counts of the tags an HTML parser finds (html.parser from the host's Python). */
+function htmlTags(data: Buffer): Record<string, number> {
+  const program = [
+    "import sys, json, collections, html.parser",
+    "c = collections.Counter()",
+    "class P(html.parser.HTMLParser):",
+    "    def handle_starttag(self, tag, attrs): c[tag] += 1",
+    "P().feed(sys.stdin.read())",
+    "print(json.dumps(c))",
+  ].join("\n");
+  return JSON.parse(parseWithPython(data, program)) as Record<string, number>;
+}
 
 /** Bokeh is not in the image; its wheels come from PyPI into .cache once (no network in sandboxes). */
 function bokehWheels(): string[] {
