@@ -129,6 +129,7 @@ export class Session {
   private pumping = false;
   private streams = 0;
   private readonly history: HistoryEntry[] = [];
+  private readonly reaping = new Set<Promise<void>>();
 
   constructor(init: SessionInit) {
     this.id = init.id;
@@ -241,12 +242,18 @@ export class Session {
   private onKernelExit(kernel: Kernel): void {
     const restartNow = kernel === this.kernel && this.current?.endedBy !== undefined;
     if (kernel === this.kernel) this.kernel = undefined;
-    // Whatever of it escaped its process group (setsid, double fork) goes too.
-    void this.reap(`${kernelVar}=${kernel.spec.kernelId}`, kernel.sid, false);
+    // Whatever of it escaped its process group (setsid, double fork) goes too; on close,
+    // the session-wide reap does it.
+    if (!this.closed) this.track(this.reap(`${kernelVar}=${kernel.spec.kernelId}`, kernel.sid, false));
     if (restartNow && !this.closed) {
       // It was killed to end a cell: the session goes on with a fresh kernel right away.
       this.ensureKernel().catch((err: unknown) => this.log.warn({ err: describeError(err) }, "restarting the kernel failed"));
     }
+  }
+
+  private track(p: Promise<void>): void {
+    this.reaping.add(p);
+    void p.finally(() => this.reaping.delete(p));
   }
 
   /** Kills the processes carrying `marker` (and of process session `sid`) in the sandbox. */
@@ -388,7 +395,7 @@ export class Session {
     if (interrupted) {
       const what = status === "timeout" ? `the cell's timeout of ${cell.timeoutMs} ms passed` : "the cell was interrupted";
       message = restarted
-        ? `${what}; it did not stop on SIGINT or SIGKILL, so its shell was restarted (cwd, variables and functions are reset)`
+        ? `${what}; it did not end on SIGINT, so its shell was restarted (cwd, variables and functions are reset)`
         : `${what}; it was stopped with SIGINT and the ${this.kind === "ipython" ? "kernel" : "shell"} kept its state`;
     } else if (done.status === "error") {
       message = cell.error ? `${cell.error.name}: ${cell.error.value}` : "the cell raised an error";
@@ -514,6 +521,7 @@ export class Session {
         this.dropQueued(`the session was closed (${reason})`);
         await this.stopKernel(`the session was closed (${reason})`);
         await this.reap(`${sessionVar}=${this.id}`, this.lastSid, true);
+        await Promise.all([...this.reaping]);
         this.log.info({ reason }, "session closed");
       })();
     }
@@ -533,10 +541,13 @@ interface CellExit {
   kernelRestarted?: boolean;
 }
 
-/** How each shell is started: no rc files, so the session starts from a known state. */
+/**
+ * How each shell is started: interactive (so an interrupt abandons the whole command line,
+ * like Ctrl-C in a terminal), without rc files or line editing, from a known state.
+ */
 export function shellArgv(shell: string): string[] {
   const name = shell.slice(shell.lastIndexOf("/") + 1);
-  if (name === "bash") return [shell, "--noprofile", "--norc"];
-  if (name === "zsh") return [shell, "-f"];
-  return [shell];
+  if (name === "bash") return [shell, "--noprofile", "--norc", "--noediting", "-i"];
+  if (name === "zsh") return [shell, "-f", "-i"];
+  return [shell, "-i"];
 }

@@ -460,9 +460,10 @@ describe("IPython sessions: management", () => {
       await cell("who = 'b'", { session: b });
       expect((await cell("who", { session: a })).results[0]?.text).toBe("'a'");
       expect((await cell("who", { session: b })).results[0]?.text).toBe("'b'");
-      const started = Date.now();
-      await Promise.all([cell("import time; time.sleep(1.5)", { session: a }), cell("import time; time.sleep(1.5)", { session: b })]);
-      expect(Date.now() - started).toBeLessThan(2900);
+      // A waits for something only B does: they must run at the same time.
+      const waiting = cell("import os, time\nwhile not os.path.exists('/tmp/b-was-here'):\n    time.sleep(0.02)\nprint('a saw b')", { session: a, timeoutMs: 60_000 });
+      await cell("open('/tmp/b-was-here', 'w').close()", { session: b });
+      expect((await waiting).stdout).toBe("a saw b\n");
     } finally {
       await d.interactive.closeSession({ sessionId: a });
       await d.interactive.closeSession({ sessionId: b });

@@ -1,6 +1,7 @@
 # sandboxd shell runner: one persistent shell per session (see sandboxd_session.py for the
-# framing). The shell reads commands from a pipe; its stdout and stderr are two more pipes
-# that stay apart. Each command is sent as
+# framing). The shell runs in interactive mode (`-i`, prompts empty, no job control: there
+# is no terminal) in its own process group, reading commands from a pipe; its stdout and
+# stderr are two more pipes that stay apart. Each command is sent as
 #
 #     { command eval '<command>'
 #     } <stdin-file-or-/dev/null 3>&-
@@ -11,10 +12,14 @@
 # status arrives on fd 3 tagged with a random per-command token that its output can
 # neither contain nor forge. `command eval` keeps a syntax error from ending the shell.
 #
-# Interrupts and timeouts: the processes the command started (found in /proc: this
-# runner's process session, minus what existed before the command) get SIGINT, then
-# SIGKILL; a command that still has not ended (a loop of builtins) ends with its shell,
-# which is restarted, and the DONE frame says so.
+# Interrupts and timeouts work like Ctrl-C in a terminal: SIGINT to the shell's process
+# group ends the foreground command and makes the interactive shell abandon the rest of
+# the command line (background jobs ignore it). Some shells drop their buffered input on
+# SIGINT, so the status line is asked for again. A command that has not ended after the
+# grace time (it or the shell ignores SIGINT, a loop of builtins) ends with its shell: the
+# shell and what the command started are killed, a new shell starts, and DONE says so.
+# (Killing only the command's processes is not safe: a shell goes on with the rest of the
+# line when a child dies of anything but SIGINT.)
 import errno
 import json
 import os
@@ -28,8 +33,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sandboxd_session as sx  # noqa: E402
 
-SIGINT_GRACE = 1.0  # seconds between SIGINT and SIGKILL of the command's processes
-KILL_GRACE = 1.0  # seconds after SIGKILL before the shell itself is restarted
+SIGINT_GRACE = 2.0  # seconds a command has to end after SIGINT before its shell is restarted
+PROBE_AFTER = (0.2, 1.0)  # when to ask for the status line again after SIGINT
 
 
 def quote(s):
@@ -44,23 +49,23 @@ class Command:
         self.stdin_path = stdin_path
         self.started = time.monotonic()
         self.before = set()  # (pid, starttime) that existed when it started
-        self.interrupted = None  # reason
-        self.stage = 0
-        self.deadline = None  # next escalation step
+        self.interrupted = None  # when SIGINT was sent
+        self.probes = []  # times to ask for the status again
 
 
 class Runner:
     def __init__(self, config):
         self.config = config
-        self.session_id = config.get("session_id", "")
         self.directory = config.get("dir", "")
-        self.shell_argv = config.get("argv") or ["/bin/sh"]
+        self.shell_argv = config.get("argv") or ["/bin/sh", "-i"]
         self.cwd = config.get("cwd") or None
         self.channel = sx.Channel(0, 1)
         self.sel = selectors.DefaultSelector()
         self.proc = None
         self.status_r = None
         self.status_buf = b""
+        self.startup_token = None  # the shell is ready once this status arrives
+        self.hello_sent = False
         self.command = None
         self.pending = []  # commands that arrived while the shell (re)started
         wake_r, wake_w = os.pipe()
@@ -80,21 +85,30 @@ class Runner:
         status_r, status_w = os.pipe()
 
         def child_setup():
+            os.setpgid(0, 0)
             os.dup2(status_w, 3)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
-        self.proc = subprocess.Popen(
-            self.shell_argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=self.cwd,
-            close_fds=False,  # every fd but 0-2 is close-on-exec; fd 3 is made in child_setup
-            preexec_fn=child_setup,
-            bufsize=0,
-        )
-        os.close(status_w)
+        env = dict(os.environ)
+        # An interactive shell would source $ENV at start; the user's ENV is set afterwards.
+        user_env_file = env.pop("ENV", None)
+        env.update({"PS1": "", "PS2": "", "PROMPT": "", "RPROMPT": "", "HISTFILE": ""})
+        env.pop("PROMPT_COMMAND", None)
+        try:
+            self.proc = subprocess.Popen(
+                self.shell_argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=self.cwd,
+                env=env,
+                close_fds=False,  # every fd but 0-2 is close-on-exec; fd 3 is made in child_setup
+                preexec_fn=child_setup,
+                bufsize=0,
+            )
+        finally:
+            os.close(status_w)
         self.status_r = status_r
         self.status_buf = b""
         for f, tag in ((self.proc.stdout, sx.K_STDOUT), (self.proc.stderr, sx.K_STDERR)):
@@ -103,8 +117,17 @@ class Runner:
         os.set_blocking(status_r, False)
         self.sel.register(status_r, selectors.EVENT_READ, "status")
         name = os.path.basename(self.shell_argv[0])
+        setup = []
         if name == "bash":
-            self.write_shell("shopt -s expand_aliases\n")
+            setup.append("set +H +o history; shopt -s expand_aliases")
+        elif name == "zsh":
+            setup.append("unsetopt BANG_HIST; setopt INTERACTIVE_COMMENTS")
+        if user_env_file is not None:
+            setup.append("export ENV=%s" % quote(user_env_file))
+        # What the shell says while starting (no job control, ...) is nobody's output: the
+        # session is ready when the startup status arrives, and output until then is dropped.
+        self.startup_token = secrets.token_hex(16)
+        self.write_shell("".join(s + " 2>/dev/null\n" for s in setup) + "printf '%%s %%d\\n' %s \"$?\" >&3\n" % self.startup_token)
 
     def write_shell(self, text):
         data = text.encode()
@@ -121,9 +144,12 @@ class Runner:
             data = data[n:]
         return True
 
-    def stop_shell(self):
+    def stop_shell(self, doomed=()):
+        """Kills the shell (and `doomed` processes) and forgets its pipes."""
         if self.proc is None:
             return
+        for pid in doomed:
+            self.signal(pid, signal.SIGKILL)
         try:
             self.proc.kill()
         except OSError:
@@ -151,11 +177,32 @@ class Runner:
         except OSError:
             pass
         self.proc = None
+        self.startup_token = None
+
+    @property
+    def ready(self):
+        return self.proc is not None and self.startup_token is None
+
+    def on_ready(self):
+        if not self.hello_sent:
+            self.hello_sent = True
+            self.channel.send_json(sx.K_HELLO, 0, {
+                "pid": os.getpid(),
+                "sid": self.sid,
+                "shell_pid": self.proc.pid,
+                "python": sys.version.split()[0],
+            })
+        if self.pending and self.command is None:
+            cell, req = self.pending.pop(0)
+            self.execute(cell, req)
 
     # -- commands ---------------------------------------------------------------------
     def execute(self, cell, req):
         if self.proc is None:
             self.start_shell()
+        if not self.ready:
+            self.pending.append((cell, req))
+            return
         token = secrets.token_hex(16)
         stdin_path = "/dev/null"
         stdin = bytes.fromhex(req.get("stdin_hex") or "")
@@ -167,16 +214,15 @@ class Runner:
             finally:
                 os.close(fd)
         cmd = Command(cell, req, token, stdin_path)
-        table = sx.processes()
-        cmd.before = {(pid, st[2]) for pid, st in table.items()}
+        cmd.before = {(pid, st[2]) for pid, st in sx.processes().items()}
         self.command = cmd
-        script = "{ command eval %s\n} <%s 3>&-\nprintf '%%s %%d\\n' %s \"$?\" >&3\n" % (
-            quote(req.get("code", "")),
-            quote(stdin_path),
-            token,
-        )
+        script = "{ command eval %s\n} <%s 3>&-\n%s" % (quote(req.get("code", "")), quote(stdin_path), self.status_line(token))
         if not self.write_shell(script):
             self.shell_ended()
+
+    @staticmethod
+    def status_line(token):
+        return "printf '%%s %%d\\n' %s \"$?\" >&3\n" % token
 
     def command_processes(self):
         """Processes the running command started: in this runner's process session or
@@ -186,46 +232,38 @@ class Runner:
         shell_pid = self.proc.pid if self.proc else -1
         mine = {pid for pid, (_, sid, _) in table.items() if sid == self.sid}
         mine |= sx.descendants(table, {shell_pid})
-        out = []
-        for pid in mine:
-            if pid in (os.getpid(), shell_pid):
-                continue
-            if (pid, table[pid][2]) in cmd.before:
-                continue
-            out.append(pid)
-        return out
+        return [pid for pid in mine if pid not in (os.getpid(), shell_pid) and (pid, table[pid][2]) not in cmd.before]
 
-    def interrupt(self, reason):
+    def interrupt(self):
         cmd = self.command
         if cmd is None or cmd.interrupted is not None:
             return
-        cmd.interrupted = reason
-        self.escalate()
+        now = time.monotonic()
+        cmd.interrupted = now
+        cmd.probes = [now + t for t in PROBE_AFTER]
+        try:
+            os.killpg(self.proc.pid, signal.SIGINT)
+        except OSError:
+            pass
 
-    def escalate(self):
+    def next_deadline(self):
         cmd = self.command
-        if cmd is None:
+        if cmd is None or cmd.interrupted is None:
+            return None
+        return min(cmd.probes + [cmd.interrupted + SIGINT_GRACE])
+
+    def on_timer(self):
+        cmd = self.command
+        if cmd is None or cmd.interrupted is None:
             return
-        cmd.stage += 1
-        if cmd.stage == 1:
-            pids = self.command_processes()
-            for pid in pids:
-                self.signal(pid, signal.SIGINT)
-            # No process to interrupt: the shell itself is busy (builtins); a short wait
-            # lets a command that is just ending report its own status first.
-            cmd.deadline = time.monotonic() + (SIGINT_GRACE if pids else 0.2)
-            if not pids:
-                cmd.stage = 2
-        elif cmd.stage == 2:
-            for pid in self.command_processes():
-                self.signal(pid, signal.SIGKILL)
-            cmd.deadline = time.monotonic() + KILL_GRACE
-        else:
+        now = time.monotonic()
+        if cmd.probes and cmd.probes[0] <= now:
+            cmd.probes.pop(0)
+            self.write_shell(self.status_line(cmd.token))
+        if now >= cmd.interrupted + SIGINT_GRACE:
             # Still running: end it with its shell; the session gets a fresh one.
-            for pid in self.command_processes():
-                self.signal(pid, signal.SIGKILL)
-            self.stop_shell()
-            self.finish({"status": "interrupted", "exit_code": -1, "restarted": True})
+            self.stop_shell(self.command_processes())
+            self.finish({"status": "interrupted", "exit_code": 130, "restarted": True})
             self.start_shell()
 
     @staticmethod
@@ -253,7 +291,7 @@ class Runner:
     def forward(self, kind, data):
         cmd = self.command
         if cmd is None:
-            return  # a background job wrote while no command ran
+            return  # the shell starting, or a background job writing between commands
         data = cmd.output.admit(kind, data)
         if data:
             self.channel.send(kind, cmd.cell, data)
@@ -270,16 +308,22 @@ class Runner:
         while b"\n" in self.status_buf:
             line, self.status_buf = self.status_buf.split(b"\n", 1)
             parts = line.decode(errors="replace").split()
+            if len(parts) != 2:
+                continue
+            if self.startup_token is not None and parts[0] == self.startup_token:
+                self.drain_all()  # startup chatter, dropped
+                self.startup_token = None
+                self.on_ready()
+                continue
             cmd = self.command
-            if cmd is None or len(parts) != 2 or parts[0] != cmd.token:
-                continue  # not ours: stale or forged
+            if cmd is None or parts[0] != cmd.token:
+                continue  # not ours: a repeated status, or forged
             # The shell wrote the status after the command ended: all of its output is in
             # the pipes already.
             self.drain_all()
-            done = {"status": "ok", "exit_code": int(parts[1])}
-            if cmd.interrupted is not None:
-                done["status"] = "interrupted"
-            self.finish(done)
+            code = int(parts[1])
+            self.finish({"status": "interrupted" if cmd.interrupted is not None else "ok", "exit_code": code})
+            self.on_ready()
 
     def shell_ended(self):
         """The shell exited (`exit`, `exec`, a signal): report the running command."""
@@ -291,10 +335,15 @@ class Runner:
         except subprocess.TimeoutExpired:
             proc.kill()
             code = proc.wait()
+        starting = self.startup_token is not None and not self.hello_sent
         self.stop_shell()
+        if starting:
+            raise SystemExit("the shell exited while starting (exit status %s)" % code)
         if self.command is not None:
             status = "interrupted" if self.command.interrupted is not None else "exited"
             self.finish({"status": status, "exit_code": code if code >= 0 else 128 - code, "shell_exited": True})
+        if self.pending:
+            self.start_shell()
 
     def finish(self, done):
         cmd = self.command
@@ -316,18 +365,11 @@ class Runner:
         try:
             self.start_shell()
         except OSError as e:
-            self.channel.send_json(sx.K_HELLO, 0, {"error": "cannot start %s: %s" % (self.shell_argv[0], e.strerror or e)})
+            self.channel.send_json(sx.K_HELLO, 0, {"error": "cannot start the shell %s: %s" % (self.shell_argv[0], e.strerror or e)})
             return
-        self.channel.send_json(sx.K_HELLO, 0, {
-            "pid": os.getpid(),
-            "sid": self.sid,
-            "shell_pid": self.proc.pid,
-            "python": sys.version.split()[0],
-        })
         while True:
-            timeout = None
-            if self.command is not None and self.command.deadline is not None:
-                timeout = max(0.0, self.command.deadline - time.monotonic())
+            deadline = self.next_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             for key, _ in self.sel.select(timeout):
                 tag = key.data
                 if tag == "daemon":
@@ -337,7 +379,7 @@ class Runner:
                         if kind == sx.K_EXECUTE:
                             self.execute(cell, json.loads(payload))
                         elif kind == sx.K_INTERRUPT:
-                            self.interrupt(json.loads(payload or b"{}").get("reason", "cancelled"))
+                            self.interrupt()
                         elif kind == sx.K_SHUTDOWN:
                             return
                 elif tag == "wake":
@@ -353,13 +395,11 @@ class Runner:
                             self.read_status()
                         self.shell_ended()
                 elif tag == "status":
-                    self.read_status()
+                    if self.status_r is not None:
+                        self.read_status()
                 elif self.proc is not None:
                     self.drain(key.fd, tag)
-            cmd = self.command
-            if cmd is not None and cmd.deadline is not None and time.monotonic() >= cmd.deadline:
-                cmd.deadline = None
-                self.escalate()
+            self.on_timer()
 
     def shutdown(self):
         sx.kill_session_processes(sx.kernel_marker(), self.sid)
