@@ -521,8 +521,5 @@ describe("IPython sessions: management", () => {
     await expect(d.interactive.createSession({ target: { case: "sandboxId", value: sandboxId }, env: { "BAD-NAME": "x" } })).rejects.toMatchObject({ code: 3 });
   });
 
-  // Tenancy: sessions are stored and looked up by ctx.tenant, but the daemon has no
-  // authentication yet (every caller is tenant "default"), so another tenant cannot be
-  // simulated through the API. Add the test when tokens exist.
-  it.skip("another tenant's session is NOT_FOUND (needs authentication)", () => {});
+  // Tenancy is tested with real tokens in interactive-tenants.test.ts.
 });
