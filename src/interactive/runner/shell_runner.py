@@ -37,6 +37,14 @@ SIGINT_GRACE = 2.0  # seconds a command has to end after SIGINT before its shell
 PROBE_AFTER = (0.2, 1.0)  # when to ask for the status line again after SIGINT
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def boot_ticks():
+    """Now, in the unit of a process's start time in /proc/<pid>/stat (ticks since boot)."""
+    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * CLK_TCK)
+
+
 def quote(s):
     return "'" + s.replace("'", "'\\''") + "'"
 
@@ -48,7 +56,7 @@ class Command:
         self.token = token
         self.stdin_path = stdin_path
         self.started = time.monotonic()
-        self.before = set()  # (pid, starttime) that existed when it started
+        self.start_tick = boot_ticks()  # processes started since then are the command's
         self.interrupted = None  # when SIGINT was sent
         self.probes = []  # times to ask for the status again
 
@@ -214,7 +222,6 @@ class Runner:
             finally:
                 os.close(fd)
         cmd = Command(cell, req, token, stdin_path)
-        cmd.before = {(pid, st[2]) for pid, st in sx.processes().items()}
         self.command = cmd
         script = "{ command eval %s\n} <%s 3>&-\n%s" % (quote(req.get("code", "")), quote(stdin_path), self.status_line(token))
         if not self.write_shell(script):
@@ -226,13 +233,15 @@ class Runner:
 
     def command_processes(self):
         """Processes the running command started: in this runner's process session or
-        below the shell, and not there before the command."""
+        below the shell, and started since the command did. Start times have a resolution
+        of one clock tick (10 ms): a background job started by the previous command in the
+        same tick counts as this command's (this only matters when a shell is restarted)."""
         cmd = self.command
         table = sx.processes()
         shell_pid = self.proc.pid if self.proc else -1
         mine = {pid for pid, (_, sid, _) in table.items() if sid == self.sid}
         mine |= sx.descendants(table, {shell_pid})
-        return [pid for pid in mine if pid not in (os.getpid(), shell_pid) and (pid, table[pid][2]) not in cmd.before]
+        return [pid for pid in mine if pid not in (os.getpid(), shell_pid) and table[pid][2] >= cmd.start_tick]
 
     def interrupt(self):
         cmd = self.command
