@@ -221,6 +221,8 @@ describe("shell sessions: commands", () => {
     const r = await sh(s, "trap '' INT; sleep 302; touch /tmp/not-reached-2", { timeoutMs: 1000 });
     expect(r.exit.status).toBe(ExitStatus.TIMEOUT);
     expect(r.exit.kernelRestarted).toBe(true);
+    expect(r.exit.exitCode).toBe(-1);
+    expect(r.exit.message).toMatch(/restarted/);
     expect(await eventually(async () => !/sleep 302/.test(await processes()))).toBe(true);
     expect((await sh(s, "echo \"kept=$KEPT\"; ls /tmp/not-reached-2")).stdout).toBe("kept=\n");
   });

@@ -272,7 +272,7 @@ class Runner:
         if now >= cmd.interrupted + SIGINT_GRACE:
             # Still running: end it with its shell; the session gets a fresh one.
             self.stop_shell(self.command_processes())
-            self.finish({"status": "interrupted", "exit_code": 130, "restarted": True})
+            self.finish({"status": "interrupted", "exit_code": -1, "restarted": True})
             self.start_shell()
 
     @staticmethod
