@@ -1,0 +1,146 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { silentLogger } from "../common/logger.js";
+import { AgentRunner } from "../runtime/agent-runner.js";
+import type { ContainerRuntime, ExecOptions, ExecSession } from "../runtime/container-runtime.js";
+import { Kernel, type KernelEvent, type KernelSpec } from "./kernel.js";
+import { decodeBundle } from "./runner-protocol.js";
+import { shellArgv } from "./session.js";
+
+/** The real agent as a local child process: runners start exactly as in a sandbox. */
+function localRuntime(): ContainerRuntime {
+  const exec = async (_id: string, options: ExecOptions): Promise<ExecSession> => {
+    const [cmd, ...args] = options.argv;
+    const child = spawn(cmd as string, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const exited = new Promise<number>((resolve) => child.once("close", (code) => resolve(code ?? -1)));
+    return { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, wait: () => exited, destroy: () => child.kill("SIGKILL") };
+  };
+  return { exec } as unknown as ContainerRuntime;
+}
+
+let agent: AgentRunner;
+let dir: string;
+
+beforeAll(async () => {
+  agent = await AgentRunner.start({ runtime: localRuntime(), containerId: "local", logger: silentLogger() });
+  dir = mkdtempSync(join(tmpdir(), "sandboxd-kernel-"));
+});
+
+afterAll(async () => {
+  await agent?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+let generation = 0;
+function shellSpec(): KernelSpec {
+  const n = ++generation;
+  return {
+    kind: "shell",
+    sessionId: `ses_unit${process.pid}`,
+    kernelId: `ses_unit${process.pid}.${n}`,
+    dir: join(dir, String(n)),
+    cwd: dir,
+    env: {},
+    shellArgv: shellArgv("/bin/sh"),
+    memoryLimitBytes: 0,
+    helloTimeoutMs: 20_000,
+  };
+}
+
+interface CellResult {
+  stdout: string;
+  stderr: string;
+  last: KernelEvent;
+}
+
+let cellNo = 0;
+function run(kernel: Kernel, code: string, options: { stdin?: string; onStarted?: () => void } = {}): Promise<CellResult> {
+  return new Promise((resolve) => {
+    let stdout = "";
+    let stderr = "";
+    kernel.execute(++cellNo, { code, stdin: Buffer.from(options.stdin ?? ""), maxOutputBytes: 1 << 20 }, (ev) => {
+      if (ev.type === "stdout") stdout += Buffer.from(ev.data).toString();
+      if (ev.type === "stderr") stderr += Buffer.from(ev.data).toString();
+      if (ev.type === "done" || ev.type === "lost") resolve({ stdout, stderr, last: ev });
+    });
+    options.onStarted?.();
+  });
+}
+
+describe("shell kernel (real runner, local agent)", () => {
+  it("keeps state across commands, streams apart, reports exit codes", async () => {
+    const kernel = await Kernel.start(agent, shellSpec(), silentLogger());
+    try {
+      expect(kernel.pid).toBeGreaterThan(0);
+      await run(kernel, "cd /; export X=kept; f() { echo \"f:$1\"; }");
+      const r = await run(kernel, "pwd; echo $X; f 1; echo err >&2; (exit 4)");
+      expect(r.stdout).toBe("/\nkept\nf:1\n");
+      expect(r.stderr).toBe("err\n");
+      expect(r.last).toMatchObject({ type: "done", done: { status: "ok", exit_code: 4, stdout_bytes: 11, stderr_bytes: 4 } });
+      const fed = await run(kernel, "cat; echo; cat", { stdin: "in" });
+      expect(fed.stdout).toBe("in\n");
+    } finally {
+      await kernel.close(3000);
+    }
+  });
+
+  it("an interrupt ends the whole command line, like Ctrl-C", async () => {
+    const kernel = await Kernel.start(agent, shellSpec(), silentLogger());
+    try {
+      const r = await run(kernel, "echo go; sleep 30; echo not-reached", { onStarted: () => setTimeout(() => kernel.interrupt("cancelled"), 300) });
+      expect(r.stdout).toBe("go\n");
+      expect(r.last).toMatchObject({ type: "done", done: { status: "interrupted", interrupted: true, exit_code: 130 } });
+      expect((await run(kernel, "echo alive")).stdout).toBe("alive\n");
+    } finally {
+      await kernel.close(3000);
+    }
+  });
+
+  it("a command that ignores SIGINT ends with its shell, which is replaced", async () => {
+    const kernel = await Kernel.start(agent, shellSpec(), silentLogger());
+    try {
+      await run(kernel, "X=lost");
+      const r = await run(kernel, "trap '' INT; sleep 30", { onStarted: () => setTimeout(() => kernel.interrupt("timeout"), 200) });
+      expect(r.last).toMatchObject({ type: "done", done: { status: "interrupted", restarted: true, exit_code: -1 } });
+      expect((await run(kernel, "echo \"x=$X\"")).stdout).toBe("x=\n");
+    } finally {
+      await kernel.close(3000);
+    }
+  });
+
+  it("reports `exit` on its command and dies with its runner's close, background jobs too", async () => {
+    const kernel = await Kernel.start(agent, shellSpec(), silentLogger());
+    const ended = await run(kernel, "exit 9");
+    expect(ended.last).toMatchObject({ type: "done", done: { status: "exited", exit_code: 9, shell_exited: true } });
+    const bg = await run(kernel, "sleep 300 & echo $!");
+    const pid = Number(bg.stdout.trim());
+    expect(() => process.kill(pid, 0)).not.toThrow();
+    const exit = await kernel.close(3000);
+    expect(exit).toMatchObject({ kind: "exited", exitCode: 0 });
+    expect(() => process.kill(pid, 0)).toThrow();
+  });
+
+  it("a shell that does not exist fails the start with a clear message", async () => {
+    await expect(Kernel.start(agent, { ...shellSpec(), shellArgv: ["/no/such/shell", "-i"] }, silentLogger())).rejects.toMatchObject({
+      code: "FAILED_PRECONDITION",
+      message: expect.stringMatching(/\/no\/such\/shell/),
+    });
+  });
+});
+
+describe("pure helpers", () => {
+  it("decodes MIME bundles: text as UTF-8, binary ones from base64", () => {
+    const b = decodeBundle({ data: { "text/plain": "héllo", "image/png": Buffer.from([0x89, 0x50]).toString("base64") }, binary: ["image/png"], metadata: {} });
+    expect(Buffer.from(b["text/plain"] ?? []).toString()).toBe("héllo");
+    expect([...(b["image/png"] ?? [])]).toEqual([0x89, 0x50]);
+  });
+
+  it("starts every shell interactive, without rc files", () => {
+    expect(shellArgv("/bin/sh")).toEqual(["/bin/sh", "-i"]);
+    expect(shellArgv("bash")).toEqual(["bash", "--noprofile", "--norc", "--noediting", "-i"]);
+    expect(shellArgv("/usr/bin/zsh")).toEqual(["/usr/bin/zsh", "-f", "-i"]);
+  });
+});
