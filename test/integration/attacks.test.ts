@@ -78,7 +78,7 @@ describe("hostile programs are contained", () => {
           "chown 1000 /etc/passwd 2>/dev/null && echo chowned || echo no-chown",
           "python3 -c \"import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)\" 2>/dev/null && echo raw || echo no-raw",
           // PID 1 is the sandbox's own init (a PID namespace): no host process, no host environment.
-          "tr '\\0' ' ' </proc/1/cmdline | grep -qE '^(/sbin/docker-init|catatonit|/usr/bin/catatonit|sleep)' && echo own-init || echo host-init",
+          "tr '\\0' ' ' </proc/1/cmdline | grep -qE '^(/sbin/docker-init|/run/podman-init|catatonit|/usr/bin/catatonit|sleep)' && echo own-init || echo host-init",
           "cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c s3cr3t-of-the-host",
           "ls /var/run/docker.sock /run/docker.sock /run/podman/podman.sock 2>/dev/null | wc -l",
           "su -c id root </dev/null >/dev/null 2>&1 && echo su || echo no-su",
