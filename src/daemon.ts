@@ -103,7 +103,12 @@ export class Daemon {
       adapterOptions,
     );
     this.server.addService(SandboxService.typeName, sandboxService.definition, sandboxService.implementation);
-    const interactive = bindService(InteractiveService, createInteractiveService({ config, sandboxes: this.sandboxes, sessions: this.sessions }), adapterOptions);
+    const interactive = bindService(InteractiveService, createInteractiveService({
+        config,
+        sandboxes: this.sandboxes,
+        sessions: this.sessions,
+        checkCode: (sandbox, language, code) => policies.enforceCode(sandbox, code, language),
+      }), adapterOptions);
     this.server.addService(InteractiveService.typeName, interactive.definition, interactive.implementation);
   }
 

@@ -67,11 +67,14 @@ export class CodePolicies {
     return this.checker.check(language, code, policy);
   }
 
-  /** PERMISSION_DENIED with every violation in the status details when the code is unsafe. */
-  async enforceCode(sandbox: Sandbox, code: string): Promise<void> {
+  /**
+   * PERMISSION_DENIED with every violation in the status details when the code is unsafe.
+   * `language` defaults to the sandbox's (a shell session's commands are bash).
+   */
+  async enforceCode(sandbox: Sandbox, code: string, language = sandbox.handler.name): Promise<void> {
     const policy = policyOf(sandbox);
     if (!policy) return;
-    const result = await this.checker.check(sandbox.handler.name, code, policy);
+    const result = await this.checker.check(language, code, policy);
     if (result.safe) return;
     const first = result.violations[0];
     throw permissionDenied(

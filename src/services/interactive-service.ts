@@ -28,6 +28,8 @@ export interface InteractiveServiceDeps {
   config: Config;
   sandboxes: SandboxManager;
   sessions: SessionManager;
+  /** Rejects (PERMISSION_DENIED) a cell the sandbox's security policy forbids, before it runs. */
+  checkCode?: (sandbox: Sandbox, language: string, code: string) => Promise<void>;
 }
 
 const envKey = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -72,6 +74,11 @@ function historyToProto(h: HistoryEntry): MessageInitShape<typeof HistoryEntrySc
  * A client that goes away does not stop its cells: they run to their end (or timeout) and
  * their outcome stays in the history; Interrupt stops them.
  */
+/** Cells are Python in IPython sessions and shell commands in shell sessions. */
+function cellLanguage(session: { kind: string }): string {
+  return session.kind === "shell" ? "bash" : "python";
+}
+
 export function createInteractiveService(deps: InteractiveServiceDeps): ServiceImpl<Methods> {
   const { config, sandboxes, sessions } = deps;
 
@@ -146,6 +153,7 @@ export function createInteractiveService(deps: InteractiveServiceDeps): ServiceI
     async *run(req, ctx) {
       const session = sessions.get(ctx.tenant, req.sessionId);
       checkCell(req.code, req.timeoutMs);
+      await deps.checkCode?.(session.sandbox, cellLanguage(session), req.code);
       const detach = session.attachStream();
       try {
         const cell = session.submit({ cellId: "", code: req.code, timeoutMs: req.timeoutMs, stdin: req.stdin });
@@ -165,12 +173,14 @@ export function createInteractiveService(deps: InteractiveServiceDeps): ServiceI
       // Cells are followed in the order they were sent; reading goes on meanwhile, so an
       // interrupt message reaches the running cell.
       const submitted = new AsyncQueue<Cell>();
-      const handle = (msg: ExecuteRequest) => {
+      const handle = async (msg: ExecuteRequest) => {
         if (msg.sessionId !== "" && msg.sessionId !== session.id) throw invalidArgument(`this stream is bound to session ${session.id}, not ${msg.sessionId}`);
         switch (msg.message.case) {
           case "cell": {
             const c = msg.message.value;
             checkCell(c.code, c.timeoutMs);
+            // A cell the policy refuses ends the stream with PERMISSION_DENIED; nothing of it runs.
+            await deps.checkCode?.(session.sandbox, cellLanguage(session), c.code);
             submitted.push(session.submit({ cellId: c.cellId, code: c.code, timeoutMs: c.timeoutMs, stdin: c.stdin }));
             return;
           }
@@ -182,8 +192,8 @@ export function createInteractiveService(deps: InteractiveServiceDeps): ServiceI
         }
       };
       const reading = (async () => {
-        handle(first.value);
-        for (let n = await it.next(); !n.done; n = await it.next()) handle(n.value);
+        await handle(first.value);
+        for (let n = await it.next(); !n.done; n = await it.next()) await handle(n.value);
       })();
       // After the client half-closes, the queued cells finish, then the stream ends.
       reading.then(

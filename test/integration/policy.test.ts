@@ -100,3 +100,39 @@ describe("policy checks cannot stall the daemon", () => {
     expect((await d.sandbox.checkCode({ language: "python", code: "import os", policy: { case: "preset", value: "production" } })).safe).toBe(false);
   });
 });
+
+describe("interactive cells under a policy", () => {
+  it("refuses a violating cell (Run and Execute) before it runs; safe cells run", async () => {
+    const { sandbox } = await d.sandbox.createSandbox({ spec: { language: "python", security: { case: "securityPolicy", value: noSubprocess } } });
+    const id = sandbox!.id;
+    try {
+      const { session } = await d.interactive.createSession({ target: { case: "sandboxId", value: id } });
+      const sid = session!.id;
+      const ok = await collect(d.interactive.run({ sessionId: sid, code: "x = 41\nprint(x + 1)" }));
+      expect(ok.stdout).toBe("42\n");
+      const refused = await collect(d.interactive.run({ sessionId: sid, code: "x = 0\nimport subprocess" })).catch((e: unknown) => e);
+      expect(refused).toMatchObject({ code: 7 });
+      expect(detailOf(refused)?.violations.map((v) => v.rule)).toEqual(["import:subprocess"]);
+      // Nothing of the refused cell ran: x is still 41.
+      expect((await collect(d.interactive.run({ sessionId: sid, code: "print(x)" }))).stdout).toBe("41\n");
+
+      const stream = d.interactive.execute();
+      stream.send({ sessionId: sid, message: { case: "cell", value: { cellId: "c1", code: "print('first')" } } });
+      stream.send({ sessionId: sid, message: { case: "cell", value: { cellId: "c2", code: "import subprocess" } } });
+      stream.end();
+      const seen: string[] = [];
+      const err = await (async () => {
+        try {
+          for await (const r of stream.responses) if (r.event?.event.case === "output") seen.push(Buffer.from(r.event.event.value.data).toString());
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(err).toMatchObject({ code: 7 });
+      expect(seen.join("")).not.toContain("Traceback");
+      await d.interactive.closeSession({ sessionId: sid });
+    } finally {
+      await d.sandbox.destroySandbox({ sandboxId: id });
+    }
+  });
+});
