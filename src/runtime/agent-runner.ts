@@ -108,6 +108,13 @@ export class AgentRunner implements ProcessRunner {
       try {
         frames = decoder.push(chunk);
       } catch (err) {
+        if (this.helloWaiter) {
+          // Before hello, bytes that are not frames are the engine saying the agent could not
+          // start (e.g. "OCI runtime exec failed: ... python3: not found").
+          const text = chunk.toString("utf8").replace(/\s+/g, " ").trim().slice(0, 300);
+          this.helloWaiter.reject(new SandboxdError(ErrorCode.FailedPrecondition, `the image cannot run the agent: ${text}`, { reason: "AGENT_UNSUPPORTED" }));
+          this.helloWaiter = undefined;
+        }
         this.die(`agent channel corrupted: ${describeError(err)}`);
         return;
       }

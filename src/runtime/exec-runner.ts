@@ -8,8 +8,8 @@ import { signalNames, type ExitKind, type ProcessEvent, type ProcessRunner, type
 
 /**
  * The fallback runner: one engine exec per run, for images the agent cannot start in
- * (no python3). Each run is wrapped in `setsid` so its process group can be killed; the
- * group id is left in a pid file that kill and signal execs read. Limits: a program that
+ * (no python3). Each run's process group id is left in a pid file that kill and signal
+ * execs read. Limits: a program that
  * exits with 128+N is reported as killed by signal N (a shell cannot tell them apart), and
  * OOM is not distinguished from SIGKILL.
  */
@@ -40,7 +40,9 @@ export class ExecRunner implements ProcessRunner {
   async start(spec: ProcessSpec): Promise<RunningProcess> {
     for (const f of spec.files ?? []) await this.writeFile(f.path, f.data, f.mode);
     const pidFile = `/tmp/.sandboxd-run-${randomBytes(6).toString("hex")}.pid`;
-    const wrapped = ["setsid", "-w", "sh", "-c", 'echo $$ > "$0"; exec "$@"', pidFile, ...spec.argv];
+    // An engine exec's process leads its own process group (runc and crun make it one), so
+    // its pid is the group to kill; the pid file tells later signal execs which it is.
+    const wrapped = ["sh", "-c", 'echo $$ > "$0"; exec "$@"', pidFile, ...spec.argv];
     const keepOpen = spec.keepStdinOpen === true;
     const hasStdin = keepOpen || (spec.stdin !== undefined && spec.stdin.byteLength > 0);
     const options: Parameters<ContainerRuntime["exec"]>[1] = { argv: wrapped, stdin: hasStdin };
@@ -77,7 +79,7 @@ export class ExecRunner implements ProcessRunner {
     if (hasStdin && !keepOpen) exec.stdin?.end();
 
     const killTree = (signal: string) =>
-      this.sh(`pg=$(cat ${pidFile} 2>/dev/null) && kill -s ${signal.replace(/^SIG/, "")} -- -$pg 2>/dev/null; true`).catch(
+      this.sh(`pg=$(cat ${pidFile} 2>/dev/null) && { kill -s ${signal.replace(/^SIG/, "")} -- -$pg 2>/dev/null || kill -s ${signal.replace(/^SIG/, "")} $pg 2>/dev/null; }; true`).catch(
         (err: unknown) => this.log.warn({ err: describeError(err) }, "signalling a run failed"),
       );
     const timer =
@@ -100,7 +102,11 @@ export class ExecRunner implements ProcessRunner {
             signal = code - 128;
             exitCode = 0;
           }
-          if (outcome !== undefined && kind === "killed") kind = outcome;
+          // The deadline or a cancel killed it: that is how it ended, whatever the code says.
+          if (outcome !== undefined) {
+            kind = outcome;
+            if (signal === 0) signal = 9;
+          }
           queue.push({
             type: "exit",
             exit: {
