@@ -88,6 +88,7 @@ export class Daemon {
       checkLibraries: (sandbox, libraries) => policies.enforceLibraries(sandbox, libraries),
     };
     const artifacts = new ArtifactManager(runtime, logger);
+    this.sessions.recordImage = (sandbox, runId, format, data) => artifacts.recordImage(sandbox, runId, format, data);
     hooks.prepareRun = (sandbox, plan, options) => artifacts.prepareRun(sandbox, plan, options);
     const sandboxService = bindService(
       SandboxService,

@@ -268,6 +268,42 @@ export class ArtifactManager {
     return info;
   }
 
+  /**
+   * Records an image a session cell displayed (IPython `display_data`) as an artifact of
+   * the sandbox, numbered by the same counter as plots. The id is assigned at once, so the
+   * stream can announce it in order; the bytes are written into the sandbox in the
+   * background (downloads wait for that through the same queue).
+   */
+  recordImage(sandbox: Sandbox, runId: string, format: "png" | "svg", data: Uint8Array): ArtifactInfo | undefined {
+    if (!sandbox.config.capturePlots) return undefined;
+    const s = this.state(sandbox);
+    const index = ++s.counter;
+    const id = newId("art");
+    const path = `${storeDir}/${id}.${format}`;
+    const size = format === "png" ? pngSize(data) : { width: 0, height: 0 };
+    const info: ArtifactInfo = {
+      id,
+      sandboxId: sandbox.id,
+      name: `display_${index}.${format}`,
+      mimeType: mimeOf(format),
+      format,
+      size: data.byteLength,
+      width: size.width,
+      height: size.height,
+      dpi: 0,
+      index,
+      runId,
+      createdAt: new Date(),
+    };
+    s.artifacts.set(id, { info, path });
+    void this.serialize(sandbox, async () => {
+      const runner = await sandbox.runner();
+      await runner.writeFile(path, data, 0o600);
+      await this.persist(runner, s);
+    }).catch((err: unknown) => this.log.warn({ sandboxId: sandbox.id, err: describeError(err) }, "storing a displayed image failed"));
+    return info;
+  }
+
   /** The sandbox's artifacts, oldest first. */
   list(sandbox: Sandbox): Promise<ArtifactInfo[]> {
     return this.serialize(sandbox, async () =>
@@ -322,4 +358,11 @@ async function runScript(runner: ProcessRunner, args: string[]): Promise<string>
     }
   }
   return Buffer.concat(out).toString("utf8");
+}
+
+/** Width and height from a PNG's IHDR chunk (0 when it is not a PNG). */
+function pngSize(data: Uint8Array): { width: number; height: number } {
+  const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (b.length < 24 || b.readUInt32BE(0) !== 0x89504e47 || b.toString("latin1", 12, 16) !== "IHDR") return { width: 0, height: 0 };
+  return { width: b.readUInt32BE(16), height: b.readUInt32BE(20) };
 }

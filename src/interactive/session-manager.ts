@@ -4,7 +4,7 @@ import type { Logger } from "../common/logger.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
 import type { SessionKind } from "./kernel.js";
-import { Session, type SessionOptions, type SessionSettings } from "./session.js";
+import { Session, type ImageRecorder, type SessionOptions, type SessionSettings } from "./session.js";
 
 /** Defaults for what a client leaves at zero, and the daemon-side knobs. */
 export interface InteractiveDefaults extends SessionOptions {
@@ -57,6 +57,9 @@ export class SessionManager {
   private readonly log: Logger;
   private readonly reaper: NodeJS.Timeout;
 
+  /** Set by the daemon: displayed images become artifacts. */
+  recordImage: ImageRecorder | undefined;
+
   constructor(
     private readonly sandboxes: SandboxManager,
     private readonly defaults: InteractiveDefaults,
@@ -95,6 +98,7 @@ export class SessionManager {
       ownsSandbox: params.ownsSandbox,
       options: this.defaults,
       logger: this.log.child({ sessionId: id, sandboxId: params.sandbox.id }),
+      ...(this.recordImage ? { recordImage: this.recordImage } : {}),
     });
     this.sessions.set(id, session);
     try {

@@ -2,7 +2,7 @@ import { describeError, failedPrecondition } from "../common/errors.js";
 import { newId } from "../common/ids.js";
 import type { Logger } from "../common/logger.js";
 import type { ExitKind } from "../runtime/process.js";
-import { Run, type RunExit } from "../sandbox/run.js";
+import { Run, type ArtifactInfo, type RunExit } from "../sandbox/run.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import { Kernel, kernelVar, sessionVar, type KernelEvent, type SessionKind } from "./kernel.js";
 import { decodeBundle, runnerSources, type DoneFrame } from "./runner-protocol.js";
@@ -94,7 +94,11 @@ export interface SessionInit {
   ownsSandbox: boolean;
   options: SessionOptions;
   logger: Logger;
+  /** Makes a displayed image an artifact of the sandbox (undefined: capture is off). */
+  recordImage?: ImageRecorder;
 }
+
+export type ImageRecorder = (sandbox: Sandbox, runId: string, format: "png" | "svg", data: Uint8Array) => ArtifactInfo | undefined;
 
 const sessionsRoot = "/tmp/.sandboxd/sessions";
 
@@ -107,6 +111,7 @@ export class Session {
   readonly id: string;
   readonly tenant: string;
   readonly sandbox: Sandbox;
+  private readonly recordImage: ImageRecorder | undefined;
   readonly kind: SessionKind;
   readonly shell: string;
   readonly settings: SessionSettings;
@@ -135,6 +140,7 @@ export class Session {
     this.id = init.id;
     this.tenant = init.tenant;
     this.sandbox = init.sandbox;
+    this.recordImage = init.recordImage;
     this.kind = init.kind;
     this.shell = init.shell;
     this.env = init.env;
@@ -356,9 +362,20 @@ export class Session {
         else cell.stderrBytes += ev.data.byteLength;
         run.append({ type: "output", stream: ev.type, data: ev.data, offset: 0, streamOffset: 0, phase: "run" });
         return;
-      case "display":
-        run.append({ type: "display", data: decodeBundle(ev.bundle), metadataJson: JSON.stringify(ev.bundle.metadata ?? {}), artifactId: "" });
+      case "display": {
+        const data = decodeBundle(ev.bundle);
+        // Images become artifacts, announced in the stream just before their display event.
+        let artifactId = "";
+        const png = data["image/png"];
+        const svg = data["image/svg+xml"];
+        const artifact = png ? this.recordImage?.(this.sandbox, run.id, "png", png) : svg ? this.recordImage?.(this.sandbox, run.id, "svg", svg) : undefined;
+        if (artifact) {
+          run.append({ type: "artifact", artifact });
+          artifactId = artifact.id;
+        }
+        run.append({ type: "display", data, metadataJson: JSON.stringify(ev.bundle.metadata ?? {}), artifactId });
         return;
+      }
       case "result":
         run.append({ type: "result", executionCount: ev.bundle.execution_count ?? 0, data: decodeBundle(ev.bundle) });
         return;

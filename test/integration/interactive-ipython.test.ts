@@ -244,6 +244,30 @@ describe("IPython sessions: output", () => {
     expect(implicit.displays.filter((b) => b["image/png"])).toHaveLength(1);
   });
 
+  it("displayed images become artifacts of the sandbox, announced before their display event", async () => {
+    const r = await cell("import matplotlib.pyplot as plt\nplt.figure(figsize=(4, 3), dpi=50)\nplt.plot([1, 2], [3, 4])\nplt.show()");
+    const kinds = r.events.map((e) => e.event.case);
+    const a = kinds.indexOf("artifact");
+    expect(a).toBeGreaterThanOrEqual(0);
+    expect(kinds[a + 1]).toBe("display");
+    const artifactEvent = r.events[a]?.event;
+    const displayEvent = r.events[a + 1]?.event;
+    const artifact = artifactEvent?.case === "artifact" ? artifactEvent.value : undefined;
+    const display = displayEvent?.case === "display" ? displayEvent.value : undefined;
+    expect(display?.artifactId).toBe(artifact?.id);
+    // Width and height are the PNG's own (the inline backend crops to the drawing).
+    const png = Buffer.from(display?.data["image/png"] ?? []);
+    expect(artifact).toMatchObject({ format: "png", mimeType: "image/png", width: png.readUInt32BE(16), height: png.readUInt32BE(20), sandboxId, size: BigInt(png.byteLength) });
+    expect(artifact?.width).toBeGreaterThan(100);
+    const listed = await d.sandbox.listArtifacts({ sandboxId });
+    expect(listed.artifacts.map((x) => x.id)).toContain(artifact?.id);
+    const chunks: Buffer[] = [];
+    for await (const m of d.sandbox.downloadArtifact({ sandboxId, artifactId: artifact!.id })) {
+      if (m.message.case === "chunk") chunks.push(Buffer.from(m.message.value));
+    }
+    expect(Buffer.concat(chunks).equals(Buffer.from(display?.data["image/png"] ?? []))).toBe(true);
+  });
+
   it("input() reads the cell's stdin bytes", async () => {
     const r = await collect(d.interactive.run({ sessionId, code: "name = input()\nprint('hello', name)", stdin: Buffer.from("world\n") }));
     expect(r.stdout).toBe("hello world\n");
