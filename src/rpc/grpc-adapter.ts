@@ -150,104 +150,68 @@ function makeContext(call: AnyCall, path: string, options: AdapterOptions): { ct
 }
 
 function wrap(method: DescMethod, path: string, handler: ((...args: unknown[]) => unknown) | undefined, options: AdapterOptions): grpc.UntypedHandleCall {
-  const log = options.logger;
-  const unimplemented = () => new SandboxdError(ErrorCode.Unimplemented, `${path} is not implemented yet`);
-  const fail = (err: unknown, requestId: string, ctxLog: Logger) => {
-    const st = toStatus(err, ctxLog, requestId);
-    if (st.code !== grpc.status.CANCELLED) ctxLog.info({ code: grpc.status[st.code], message: st.details }, "call failed");
-    return st;
+  /**
+   * The life of every call, whatever its shape: tracked for draining, a context with its
+   * signal, the handler, and any error mapped to a status (logged, never thrown at grpc-js).
+   */
+  const serve = async (call: AnyCall, body: (ctx: CallContext, run: (...args: unknown[]) => unknown) => Promise<void>, onError: (st: grpc.StatusObject) => void) => {
+    options.tracker.enter();
+    let ctxLog = options.logger;
+    let requestId = "";
+    try {
+      const { ctx, done } = makeContext(call, path, options);
+      ctxLog = ctx.log;
+      requestId = ctx.requestId;
+      try {
+        if (!handler) throw new SandboxdError(ErrorCode.Unimplemented, `${path} is not implemented yet`);
+        await body(ctx, handler);
+      } finally {
+        done();
+      }
+    } catch (err) {
+      const st = toStatus(err, ctxLog, requestId);
+      if (st.code !== grpc.status.CANCELLED) ctxLog.info({ code: grpc.status[st.code], message: st.details }, "call failed");
+      onError(st as grpc.StatusObject);
+    } finally {
+      options.tracker.leave();
+    }
   };
+  type Out = MessageInitShape<DescMessage>;
   switch (method.methodKind) {
     case "unary":
-      return (async (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
-        options.tracker.enter();
-        let ctxLog = log;
-        let requestId = "";
-        try {
-          const { ctx, done } = makeContext(call, path, options);
-          ctxLog = ctx.log;
-          requestId = ctx.requestId;
-          try {
-            if (!handler) throw unimplemented();
-            const res = (await handler(decode(method.input, call.request), ctx)) as MessageInitShape<DescMessage>;
-            callback(null, encode(method.output, res));
-          } finally {
-            done();
-          }
-        } catch (err) {
-          callback(fail(err, requestId, ctxLog) as grpc.ServiceError);
-        } finally {
-          options.tracker.leave();
-        }
-      }) as grpc.handleUnaryCall<Buffer, Buffer>;
+      return ((call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) =>
+        serve(
+          call,
+          async (ctx, run) => callback(null, encode(method.output, (await run(decode(method.input, call.request), ctx)) as Out)),
+          (st) => callback(st as grpc.ServiceError),
+        )) as grpc.handleUnaryCall<Buffer, Buffer>;
     case "server_streaming":
-      return (async (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
-        options.tracker.enter();
-        let ctxLog = log;
-        let requestId = "";
-        try {
-          const { ctx, done } = makeContext(call, path, options);
-          ctxLog = ctx.log;
-          requestId = ctx.requestId;
-          try {
-            if (!handler) throw unimplemented();
-            const out = handler(decode(method.input, call.request), ctx) as AsyncIterable<MessageInitShape<DescMessage>>;
-            await writeAll(call, method.output, out, ctx.signal);
+      return ((call: grpc.ServerWritableStream<Buffer, Buffer>) =>
+        serve(
+          call,
+          async (ctx, run) => {
+            await writeAll(call, method.output, run(decode(method.input, call.request), ctx) as AsyncIterable<Out>, ctx.signal);
             call.end();
-          } finally {
-            done();
-          }
-        } catch (err) {
-          call.emit("error", fail(err, requestId, ctxLog));
-        } finally {
-          options.tracker.leave();
-        }
-      }) as grpc.handleServerStreamingCall<Buffer, Buffer>;
+          },
+          (st) => call.emit("error", st),
+        )) as grpc.handleServerStreamingCall<Buffer, Buffer>;
     case "client_streaming":
-      return (async (call: grpc.ServerReadableStream<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
-        options.tracker.enter();
-        let ctxLog = log;
-        let requestId = "";
-        try {
-          const { ctx, done } = makeContext(call, path, options);
-          ctxLog = ctx.log;
-          requestId = ctx.requestId;
-          try {
-            if (!handler) throw unimplemented();
-            const res = (await handler(decodeStream(method.input, call), ctx)) as MessageInitShape<DescMessage>;
-            callback(null, encode(method.output, res));
-          } finally {
-            done();
-          }
-        } catch (err) {
-          callback(fail(err, requestId, ctxLog) as grpc.ServiceError);
-        } finally {
-          options.tracker.leave();
-        }
-      }) as grpc.handleClientStreamingCall<Buffer, Buffer>;
+      return ((call: grpc.ServerReadableStream<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) =>
+        serve(
+          call,
+          async (ctx, run) => callback(null, encode(method.output, (await run(decodeStream(method.input, call), ctx)) as Out)),
+          (st) => callback(st as grpc.ServiceError),
+        )) as grpc.handleClientStreamingCall<Buffer, Buffer>;
     case "bidi_streaming":
-      return (async (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
-        options.tracker.enter();
-        let ctxLog = log;
-        let requestId = "";
-        try {
-          const { ctx, done } = makeContext(call, path, options);
-          ctxLog = ctx.log;
-          requestId = ctx.requestId;
-          try {
-            if (!handler) throw unimplemented();
-            const out = handler(decodeStream(method.input, call), ctx) as AsyncIterable<MessageInitShape<DescMessage>>;
-            await writeAll(call, method.output, out, ctx.signal);
+      return ((call: grpc.ServerDuplexStream<Buffer, Buffer>) =>
+        serve(
+          call,
+          async (ctx, run) => {
+            await writeAll(call, method.output, run(decodeStream(method.input, call), ctx) as AsyncIterable<Out>, ctx.signal);
             call.end();
-          } finally {
-            done();
-          }
-        } catch (err) {
-          call.emit("error", fail(err, requestId, ctxLog));
-        } finally {
-          options.tracker.leave();
-        }
-      }) as grpc.handleBidiStreamingCall<Buffer, Buffer>;
+          },
+          (st) => call.emit("error", st),
+        )) as grpc.handleBidiStreamingCall<Buffer, Buffer>;
   }
 }
 
