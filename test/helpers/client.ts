@@ -41,11 +41,13 @@ export function createClient<M extends GenServiceMethods>(
   address: string,
   defaults: CallOptions = {},
   credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  channelOptions: grpc.ChannelOptions = {},
 ): Client<M> {
   const desc = service as unknown as DescService;
   const channel = new grpc.Client(address, credentials, {
     "grpc.max_receive_message_length": 64 * 1024 * 1024,
     "grpc.max_send_message_length": 64 * 1024 * 1024,
+    ...channelOptions,
   });
   const out: Record<string, unknown> = { close: () => channel.close() };
   for (const method of desc.methods) {
