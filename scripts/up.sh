@@ -3,7 +3,7 @@
 # it to listen, and makes a first streaming run. Logs: .cache/sandboxd.log.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-scripts/setup.sh python node base
+scripts/setup.sh
 mkdir -p .cache
 if ! grpcurl -plaintext 127.0.0.1:50051 list >/dev/null 2>&1; then
   nohup node --import tsx src/main.ts --listen 127.0.0.1:50051 >.cache/sandboxd.log 2>&1 &
