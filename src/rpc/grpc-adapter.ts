@@ -220,7 +220,13 @@ async function writeAll(call: grpc.ServerWritableStream<Buffer, Buffer> | grpc.S
   for await (const msg of out) {
     if (signal.aborted) break;
     if (!call.write(encode(schema, msg))) {
-      await Promise.race([once(call, "drain"), once(signal, "abort")]);
+      // Both waits are cancelled once either fires, so no listener outlives this write.
+      const settled = new AbortController();
+      try {
+        await Promise.race([once(call, "drain", { signal: settled.signal }), once(signal, "abort", { signal: settled.signal })]);
+      } finally {
+        settled.abort();
+      }
     }
   }
 }

@@ -199,14 +199,12 @@ export class SandboxManager {
     const createdAt = new Date();
     const sandbox = this.register(member.sandboxId, tenant, config, member.containerId, member.image, createdAt, false, { runner: member.runner, fromPool: true });
     const owner: OwnerRecord = { sandboxId: member.sandboxId, tenant, createdAt: createdAt.getTime(), config };
-    try {
-      await member.runner.writeFile(ownerFile, Buffer.from(JSON.stringify(owner)), 0o600);
-    } catch (err) {
-      this.sandboxes.delete(sandbox.id);
-      await sandbox.close();
-      await this.runtime.remove(member.containerId).catch(() => false);
-      throw err;
-    }
+    // Not awaited: the agent handles its channel in order, so any run of this sandbox starts
+    // after the record is written; only a daemon crash in the next milliseconds loses it
+    // (the member is then removed at restart instead of re-adopted).
+    member.runner.writeFile(ownerFile, Buffer.from(JSON.stringify(owner)), 0o600).catch((err: unknown) =>
+      this.log.warn({ sandboxId: sandbox.id, err: describeError(err) }, "recording a pooled sandbox's owner failed"),
+    );
     this.log.info({ sandboxId: sandbox.id, tenant, fromPool: true }, "sandbox handed out from the warm pool");
     return sandbox;
   }
