@@ -29,7 +29,7 @@ command -v curl >/dev/null 2>&1 || apt_install curl
 if ! docker info >/dev/null 2>&1; then
   log "starting dockerd"
   mkdir -p /var/log
-  as_root sh -c 'nohup dockerd >/var/log/sandboxd-dockerd.log 2>&1 &'
+  as_root sh -c 'cd / && nohup dockerd >/var/log/sandboxd-dockerd.log 2>&1 &'
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && break
     sleep 0.5
