@@ -69,7 +69,8 @@ if [[ "${SANDBOXD_PODMAN:-1}" == "1" ]]; then
   if [[ ! -S /run/podman/podman.sock ]] || ! curl -sf --unix-socket /run/podman/podman.sock http://d/_ping >/dev/null 2>&1; then
     log "starting podman system service"
     as_root mkdir -p /run/podman
-    as_root sh -c 'nohup podman system service --time=0 unix:///run/podman/podman.sock >/var/log/sandboxd-podman.log 2>&1 &'
+    # From /: conmon drops files (an `oom` marker) into its working directory.
+    as_root sh -c 'cd / && nohup podman system service --time=0 unix:///run/podman/podman.sock >/var/log/sandboxd-podman.log 2>&1 &'
     for _ in $(seq 1 60); do
       curl -sf --unix-socket /run/podman/podman.sock http://d/_ping >/dev/null 2>&1 && break
       sleep 0.5
