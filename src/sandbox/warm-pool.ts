@@ -44,6 +44,8 @@ export class WarmPool {
   private readonly stats = new Map<string, PoolStats>();
   private readonly profiles = new Map<string, PoolProfile>();
   private inFlight = 0;
+  /** Creations under way, so shutdown can wait for them (each removes itself once stopped). */
+  private readonly creations = new Set<Promise<void>>();
   private stopped = false;
   private failures = 0;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -108,11 +110,13 @@ export class WarmPool {
       ) {
         this.inFlight++;
         this.creating.set(key, (this.creating.get(key) ?? 0) + 1);
-        void this.createMember(profile).finally(() => {
+        const creation = this.createMember(profile).finally(() => {
+          this.creations.delete(creation);
           this.inFlight--;
           this.creating.set(key, (this.creating.get(key) ?? 1) - 1);
           this.refill();
         });
+        this.creations.add(creation);
       }
     }
   }
@@ -157,6 +161,8 @@ export class WarmPool {
   async shutdown(): Promise<void> {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    // Members still being created remove themselves when they see `stopped`.
+    await Promise.allSettled([...this.creations]);
     const all = [...this.ready.values()].flat();
     for (const list of this.ready.values()) list.length = 0;
     await Promise.all(

@@ -20,9 +20,14 @@ export const docker = new Docker({ socketPath: engineSocket });
 export const testDaemonPrefix = "test-";
 /**
  * This test run's own prefix (set by the global setup and inherited by workers), so that
- * concurrent runs on one engine never clean up each other's containers.
+ * concurrent runs on one engine never clean up each other's containers. Read when called:
+ * the global setup imports this module before it sets the variable.
  */
-export const runPrefix = `${testDaemonPrefix}${process.env["SANDBOXD_TEST_RUN"] ?? "x"}-`;
+export function runPrefix(): string {
+  const run = process.env["SANDBOXD_TEST_RUN"];
+  if (!run) throw new Error("SANDBOXD_TEST_RUN is not set: run the integration tests through vitest's global setup");
+  return `${testDaemonPrefix}${run}-`;
+}
 
 export interface DaemonHandle {
   address: string;
@@ -48,7 +53,7 @@ export interface StartOptions {
 
 /** Starts a real sandboxd process on a free loopback port. */
 export async function startDaemon(options: StartOptions = {}): Promise<DaemonHandle> {
-  const daemonId = options.daemonId ?? `${runPrefix}${randomBytes(4).toString("hex")}`;
+  const daemonId = options.daemonId ?? `${runPrefix()}${randomBytes(4).toString("hex")}`;
   const logDir = join(repoRoot, ".cache", "test-logs");
   mkdirSync(logDir, { recursive: true });
   const logFile = join(logDir, `${daemonId}.log`);
@@ -129,7 +134,7 @@ export async function startDaemon(options: StartOptions = {}): Promise<DaemonHan
 }
 
 /** Containers this run's test daemons left behind (or, with a prefix, any test run's). */
-export async function leftoverContainers(prefix = runPrefix) {
+export async function leftoverContainers(prefix = runPrefix()) {
   const all = await docker.listContainers({ all: true, filters: { label: ["org.sandboxd.managed=true"] } });
   return all.filter((c) => (c.Labels["org.sandboxd.daemon"] ?? "").startsWith(prefix));
 }

@@ -58,7 +58,7 @@ describe("warm pools", () => {
 
 describe("restarts", () => {
   it("kill -9 then restart re-adopts live sandboxes (pooled or not) and removes the rest", async () => {
-    const daemonId = `${runPrefix}${randomBytes(4).toString("hex")}`;
+    const daemonId = `${runPrefix()}${randomBytes(4).toString("hex")}`;
     const d1 = await startDaemon({ daemonId, args: ["--pools.python", "1"] });
     await waitFor("warm member", async () => d1.logs().includes("pool member ready"));
     const pooled = (await d1.sandbox.createSandbox({ spec: { language: "python", labels: { kind: "pooled" } } })).sandbox!;
