@@ -391,12 +391,15 @@ describe("IPython sessions: Execute", () => {
     const byCell = new Map<string, RunEvent[]>();
     const order: string[] = [];
     let interrupted = false;
+    let bText = "";
     for await (const res of call.responses) {
       if (!res.event || res.event.event.case === "keepalive") continue;
       if (order.at(-1) !== res.cellId) order.push(res.cellId);
       byCell.set(res.cellId, [...(byCell.get(res.cellId) ?? []), res.event]);
       const e = res.event.event;
-      if (res.cellId === "b" && e.case === "output" && !interrupted) {
+      if (res.cellId === "b" && e.case === "output") bText += Buffer.from(e.value.data).toString();
+      // Interrupt once the whole line arrived: a SIGINT inside print() would cut it, as Ctrl-C does.
+      if (res.cellId === "b" && bText.includes("\n") && !interrupted) {
         interrupted = true;
         call.send({ message: { case: "interrupt", value: { cellId: "b" } } });
         call.end();
