@@ -74,6 +74,11 @@ export interface Config {
   metricsListen: string;
   /** A policy check slower than this refuses the code (regexes can backtrack on hostile input). */
   policyCheckTimeoutMs: number;
+  /**
+   * Attaching to containers sandboxd did not create (`SandboxSpec.container_id`): off
+   * unless tenants are listed; see src/sandbox/attach-policy.ts.
+   */
+  attach: { tenants: string; names: string; labels: string };
   /** Per-tenant limits; 0 means unlimited. */
   quotas: {
     maxSandboxes: number;
@@ -127,6 +132,7 @@ export const defaultConfig: Config = {
   insecure: false,
   metricsListen: "",
   policyCheckTimeoutMs: 2_000,
+  attach: { tenants: "", names: "", labels: "" },
   quotas: { maxSandboxes: 0, maxConcurrentRuns: 0, maxMemoryBytes: 0 },
 };
 

@@ -4,6 +4,7 @@ import { ErrorCode, SandboxdError, describeError, failedPrecondition, notFound, 
 import { newId } from "../common/ids.js";
 import type { Logger } from "../common/logger.js";
 import type { ContainerRuntime, ContainerSpec } from "../runtime/container-runtime.js";
+import { AttachPolicy } from "./attach-policy.js";
 import { Label } from "./labels.js";
 import type { LanguageRegistry } from "./languages.js";
 import { Sandbox, startProcessRunner } from "./sandbox.js";
@@ -69,6 +70,7 @@ export class SandboxManager {
   private readonly languages: LanguageRegistry;
   private reaper: NodeJS.Timeout | undefined;
   private readonly lifetime = new AbortController();
+  private readonly attachPolicy: AttachPolicy;
   readonly pool: WarmPool;
   /** Checks run on every new sandbox's config before anything is created (policies). */
   readonly validators: ((config: SandboxConfig) => void)[] = [];
@@ -80,6 +82,7 @@ export class SandboxManager {
     this.runtime = options.runtime;
     this.languages = options.languages;
     this.log = options.logger.child({ component: "sandboxes" });
+    this.attachPolicy = new AttachPolicy(this.config.attach);
     this.pool = new WarmPool(this.runtime, this.config, options.logger);
     for (const [language, size] of Object.entries(this.config.pools)) {
       if (size <= 0) continue;
@@ -239,14 +242,24 @@ export class SandboxManager {
     return sandbox;
   }
 
+  /**
+   * Makes a sandbox of an existing container, when the operator allows this tenant that
+   * container. Every refusal answers exactly like a missing container, so a caller learns
+   * nothing about containers it may not have; the log (audit) says why.
+   */
   private async attach(tenant: string, config: SandboxConfig): Promise<Sandbox> {
-    const info = await this.runtime.inspect(config.containerId as string);
-    if (!info) throw notFound(`container ${config.containerId} does not exist`);
-    if (!info.running) throw failedPrecondition(`container ${config.containerId} is not running`);
+    const requested = config.containerId as string;
+    const info = await this.runtime.inspect(requested);
+    const refusal = this.attachPolicy.refusal(tenant, requested, info);
+    if (refusal || !info) {
+      this.log.warn({ audit: "attach", tenant, requested, containerId: info?.id, refusal }, "attach refused");
+      throw notFound(`container ${JSON.stringify(requested)} not found`, { reason: "CONTAINER_NOT_FOUND" });
+    }
+    if (!info.running) throw failedPrecondition(`container ${requested} is not running`);
     const id = newId("sbx");
     const sandbox = this.register(id, tenant, config, info.id, info.image, new Date(), true);
     sandbox.warm();
-    this.log.info({ sandboxId: id, containerId: info.id.slice(0, 12) }, "attached to existing container");
+    this.log.info({ audit: "attach", tenant, sandboxId: id, containerId: info.id, name: info.name }, "attached to existing container");
     return sandbox;
   }
 

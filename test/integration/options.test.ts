@@ -7,7 +7,7 @@ import { makeWheelCode } from "../helpers/packages.js";
 let d: DaemonHandle;
 
 beforeAll(async () => {
-  d = await startDaemon();
+  d = await startDaemon({ args: ["--attach.tenants", "default"] });
 });
 
 afterAll(async () => {
