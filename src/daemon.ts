@@ -65,6 +65,9 @@ export class Daemon {
         `refusing to listen on ${config.listen} without TLS and bearer tokens; configure tls.cert-file, tls.key-file and auth.tokens-file, or pass --insecure`,
       );
     }
+    if (config.metricsListen && !isLocalAddress(config.metricsListen) && !config.metricsInsecure) {
+      throw new ConfigError(`refusing to serve metrics on ${config.metricsListen} off loopback (no authentication); pass --metrics-insecure to allow it`);
+    }
     const credentials = tls
       ? grpc.ServerCredentials.createSsl(
           config.tls.clientCaFile ? readFileSync(config.tls.clientCaFile) : null,

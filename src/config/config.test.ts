@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig, parseBytes, parseDuration } from "./config.js";
 
@@ -36,5 +39,20 @@ describe("config", () => {
   it("accepts image overrides per language", () => {
     const c = loadConfig(["--images.python", "my/python:3"], {});
     expect(c.images).toEqual({ python: "my/python:3" });
+  });
+
+  it("keeps one daemon id per state directory", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sandboxd-id-"));
+    try {
+      const id = loadConfig(["--state-dir", dir], {}).daemonId;
+      expect(id).toMatch(/^[a-z0-9-]+-[0-9a-f]{8}$/);
+      expect(loadConfig(["--state-dir", dir], {}).daemonId).toBe(id);
+      expect(loadConfig(["--state-dir", dir, "--daemon-id", "explicit"], {}).daemonId).toBe("explicit");
+      const other = mkdtempSync(join(tmpdir(), "sandboxd-id-"));
+      expect(loadConfig(["--state-dir", other], {}).daemonId).not.toBe(id);
+      rmSync(other, { recursive: true });
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
   });
 });

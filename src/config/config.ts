@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { defaultStateDir, persistentDaemonId } from "./daemon-id.js";
 
 /**
  * The daemon's configuration: defaults, then an optional JSON file (--config), then
@@ -8,7 +9,10 @@ import { readFileSync } from "node:fs";
 export interface Config {
   /** host:port (TCP) or unix:/path. */
   listen: string;
+  /** Names this daemon's sandboxes; empty: the persistent id of this host and state dir. */
   daemonId: string;
+  /** What outlives the daemon on this host (its id); empty: /var/lib/sandboxd or ~/.local/state/sandboxd. */
+  stateDir: string;
   logLevel: string;
   backend: "docker" | "podman";
   /** Engine endpoint: unix socket path or tcp://host:port. Empty: the backend's default. */
@@ -37,6 +41,8 @@ export interface Config {
     maxTimeoutMs: number;
     maxCodeBytes: number;
     maxMessageBytes: number;
+    /** Comma-separated directories a sandbox's workdir may be, or be under. */
+    workdirRoots: string;
   };
   /** Output beyond this many bytes per run is dropped (truncated). */
   maxOutputBytes: number;
@@ -72,6 +78,8 @@ export interface Config {
   insecure: boolean;
   /** host:port of a Prometheus-format /metrics endpoint; empty: off. */
   metricsListen: string;
+  /** Allow the metrics endpoint off loopback (it has no authentication). */
+  metricsInsecure: boolean;
   /** A policy check slower than this refuses the code (regexes can backtrack on hostile input). */
   policyCheckTimeoutMs: number;
   /**
@@ -89,7 +97,8 @@ export interface Config {
 
 export const defaultConfig: Config = {
   listen: "127.0.0.1:50051",
-  daemonId: "default",
+  daemonId: "",
+  stateDir: "",
   logLevel: "info",
   backend: "docker",
   engineEndpoint: "",
@@ -115,6 +124,7 @@ export const defaultConfig: Config = {
     maxTimeoutMs: 24 * 60 * 60 * 1000,
     maxCodeBytes: 4 * 1024 * 1024,
     maxMessageBytes: 8 * 1024 * 1024,
+    workdirRoots: "/sandbox,/workspace,/work,/home,/app,/code,/data,/mnt",
   },
   maxOutputBytes: 16 * 1024 * 1024,
   replayBytes: 8 * 1024 * 1024,
@@ -131,6 +141,7 @@ export const defaultConfig: Config = {
   tls: { certFile: "", keyFile: "", clientCaFile: "" },
   insecure: false,
   metricsListen: "",
+  metricsInsecure: false,
   policyCheckTimeoutMs: 2_000,
   attach: { tenants: "", names: "", labels: "" },
   quotas: { maxSandboxes: 0, maxConcurrentRuns: 0, maxMemoryBytes: 0 },
@@ -298,12 +309,20 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   for (const [k, v] of Object.entries(flagFlat)) setPath(cfg, k, v, template);
   const config = cfg as unknown as Config;
   validate(config);
+  if (config.stateDir === "") config.stateDir = defaultStateDir(env);
+  if (config.daemonId === "") {
+    try {
+      config.daemonId = persistentDaemonId(config.stateDir);
+    } catch (err) {
+      throw new ConfigError(`cannot keep a daemon id in ${config.stateDir}: ${(err as Error).message} (set --state-dir or --daemon-id)`);
+    }
+  }
   return config;
 }
 
 function validate(c: Config): void {
   if (!["docker", "podman"].includes(c.backend)) throw new ConfigError(`backend must be docker or podman, got ${JSON.stringify(c.backend)}`);
-  if (!/^[a-z0-9][a-z0-9-]{0,40}$/.test(c.daemonId)) throw new ConfigError("daemon-id must be lowercase letters, digits and dashes");
+  if (c.daemonId !== "" && !/^[a-z0-9][a-z0-9-]{0,40}$/.test(c.daemonId)) throw new ConfigError("daemon-id must be lowercase letters, digits and dashes");
   if (!c.listen.startsWith("unix:") && !/^[^\s]+:\d+$/.test(c.listen)) throw new ConfigError(`listen must be host:port or unix:/path, got ${JSON.stringify(c.listen)}`);
   const positive: [string, number][] = [
     ["defaults.memory-bytes", c.defaults.memoryBytes],

@@ -66,6 +66,22 @@ export interface ContainerStats {
   pids: number;
 }
 
+/** What makes a lease: a name the engine keeps unique, and where its holder is described. */
+export interface LeaseSpec {
+  name: string;
+  labels: Record<string, string>;
+  /** An image with `cat` (any sandbox image), for backends whose lease is a container. */
+  image: string;
+  ulimits?: { name: string; soft: number; hard: number }[];
+}
+
+/** A held lease. It ends with release(), or by itself when the holding process dies. */
+export interface Lease {
+  /** Resolves when the lease ended without release() (the engine dropped it). */
+  readonly lost: Promise<void>;
+  release(): Promise<void>;
+}
+
 /**
  * The one interface every backend implements (Docker, Podman, Kubernetes). Methods map
  * engine errors to SandboxdError: UNAVAILABLE when the engine is unreachable, NOT_FOUND
@@ -91,6 +107,11 @@ export interface ContainerRuntime {
   getArchive(id: string, path: string): Promise<Readable>;
   /** Unpacks a tar stream into `path` inside the container. */
   putArchive(id: string, path: string, tar: Readable): Promise<void>;
+  /**
+   * Takes the named lease, or reports the live holder. The engine arbitrates (two callers
+   * cannot both win), and a holder killed with SIGKILL loses it within seconds.
+   */
+  acquireLease(spec: LeaseSpec): Promise<Lease | { heldBy: ContainerInfo }>;
   /** Calls `onDie` with the container id whenever one of the daemon's containers stops. */
   watchDeaths(labels: Record<string, string>, onDie: (id: string) => void, signal: AbortSignal): void;
 }

@@ -11,6 +11,9 @@ export const Label = {
   config: "org.sandboxd.config",
   pool: "org.sandboxd.pool",
   userPrefix: "org.sandboxd.user.",
+  /** On the container that is a daemon id's lease (src/sandbox/daemon-lease.ts). */
+  lease: "org.sandboxd.lease",
+  leaseHolder: "org.sandboxd.lease-holder",
   /** On images made by commit_on_close: their workdir content lives in the image. */
   committed: "org.sandboxd.committed",
 } as const;

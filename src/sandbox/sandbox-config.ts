@@ -65,6 +65,11 @@ export interface SandboxRequest {
   outputDir: string;
 }
 
+// Labels live in container labels (pod labels on Kubernetes), which engines bound: a large
+// value makes the engine answer 431 instead of a clear error.
+const maxLabels = 64;
+const maxLabelValueBytes = 1024;
+const maxLabelBytes = 16 * 1024;
 const labelKey = /^[a-zA-Z0-9][a-zA-Z0-9._\/-]{0,62}$/;
 const envKey = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const imageRef = /^[a-z0-9][a-z0-9._\/:@-]{0,254}$/i;
@@ -76,7 +81,8 @@ function checkAbsolutePath(field: string, p: string): void {
 }
 
 function limit(field: string, value: number, fallback: number, max: number): number {
-  if (!Number.isFinite(value) || value < 0) throw invalidArgument(`${field} must not be negative`, { reason: "INVALID_LIMIT" });
+  if (!Number.isFinite(value)) throw invalidArgument(`${field} must be a finite number, got ${value}`, { reason: "INVALID_LIMIT" });
+  if (value < 0) throw invalidArgument(`${field} must not be negative`, { reason: "INVALID_LIMIT" });
   if (value === 0) return fallback;
   if (value > max) throw invalidArgument(`${field} ${value} is above the daemon's maximum ${max}`, { reason: "INVALID_LIMIT" });
   return value;
@@ -99,14 +105,27 @@ export function resolveSandboxConfig(req: SandboxRequest, config: Config, langua
   if (resources.diskBytes < 4 * 1024 * 1024) throw invalidArgument("resources.disk_bytes must be at least 4 MiB", { reason: "INVALID_LIMIT" });
   const workdir = req.workdir || d.workdir;
   checkAbsolutePath("workdir", workdir);
-  if (workdir === "/" || workdir === "/tmp") throw invalidArgument(`workdir cannot be ${workdir}`, { reason: "INVALID_PATH" });
+  // The workdir becomes a tmpfs owned by the sandbox user: over /etc it would hand that user
+  // the system's files, over /usr/lib it would hide them. Only the allowed roots qualify.
+  const roots = config.limits.workdirRoots.split(",").map((r) => r.trim().replace(/\/+$/, "")).filter((r) => r !== "");
+  if (!roots.some((r) => workdir === r || workdir.startsWith(`${r}/`))) {
+    throw invalidArgument(`workdir ${JSON.stringify(workdir)} is not under an allowed root (${roots.join(", ")}; setting limits.workdir-roots)`, { reason: "INVALID_PATH" });
+  }
   for (const [k, v] of Object.entries(req.env)) {
     if (!envKey.test(k)) throw invalidArgument(`invalid environment variable name ${JSON.stringify(k)}`);
     if (v.includes("\0")) throw invalidArgument(`environment variable ${k} contains a NUL byte`);
   }
-  for (const k of Object.keys(req.labels)) {
-    if (!labelKey.test(k)) throw invalidArgument(`invalid label key ${JSON.stringify(k)}`);
+  const labelEntries = Object.entries(req.labels);
+  if (labelEntries.length > maxLabels) throw invalidArgument(`at most ${maxLabels} labels, got ${labelEntries.length}`, { reason: "INVALID_LABEL" });
+  let labelBytes = 0;
+  for (const [k, v] of labelEntries) {
+    if (!labelKey.test(k)) throw invalidArgument(`invalid label key ${JSON.stringify(k.slice(0, 100))}`, { reason: "INVALID_LABEL" });
+    const size = Buffer.byteLength(v, "utf8");
+    if (size > maxLabelValueBytes) throw invalidArgument(`label ${k}: a value has at most ${maxLabelValueBytes} bytes, got ${size}`, { reason: "INVALID_LABEL" });
+    if (v.includes("\0")) throw invalidArgument(`label ${k} contains a NUL byte`, { reason: "INVALID_LABEL" });
+    labelBytes += k.length + size;
   }
+  if (labelBytes > maxLabelBytes) throw invalidArgument(`labels take at most ${maxLabelBytes} bytes in all, got ${labelBytes}`, { reason: "INVALID_LABEL" });
   const image = req.image || config.images[handler.name] || handler.image;
   if (!imageRef.test(image)) throw invalidArgument(`invalid image reference ${JSON.stringify(image)}`);
   if (req.user && !/^[a-z0-9_][a-z0-9_.-]{0,31}(?::[a-z0-9_][a-z0-9_.-]{0,31})?$/i.test(req.user)) {

@@ -3,8 +3,9 @@ import type { Config } from "../config/config.js";
 import { ErrorCode, SandboxdError, describeError, failedPrecondition, notFound, resourceExhausted } from "../common/errors.js";
 import { newId } from "../common/ids.js";
 import type { Logger } from "../common/logger.js";
-import type { ContainerRuntime, ContainerSpec } from "../runtime/container-runtime.js";
+import type { ContainerRuntime, ContainerSpec, LeaseSpec } from "../runtime/container-runtime.js";
 import { AttachPolicy } from "./attach-policy.js";
+import { DaemonLease, leaseLabels } from "./daemon-lease.js";
 import { Label } from "./labels.js";
 import type { LanguageRegistry } from "./languages.js";
 import { Sandbox, startProcessRunner } from "./sandbox.js";
@@ -71,6 +72,7 @@ export class SandboxManager {
   private reaper: NodeJS.Timeout | undefined;
   private readonly lifetime = new AbortController();
   private readonly attachPolicy: AttachPolicy;
+  private readonly lease: DaemonLease;
   readonly pool: WarmPool;
   /** Checks run on every new sandbox's config before anything is created (policies). */
   readonly validators: ((config: SandboxConfig) => void)[] = [];
@@ -83,6 +85,7 @@ export class SandboxManager {
     this.languages = options.languages;
     this.log = options.logger.child({ component: "sandboxes" });
     this.attachPolicy = new AttachPolicy(this.config.attach);
+    this.lease = new DaemonLease(this.runtime, () => this.leaseSpec(), this.config.daemonId, options.logger);
     this.pool = new WarmPool(this.runtime, this.config, options.logger);
     for (const [language, size] of Object.entries(this.config.pools)) {
       if (size <= 0) continue;
@@ -110,12 +113,38 @@ export class SandboxManager {
     return { [Label.managed]: "true", [Label.daemon]: this.config.daemonId };
   }
 
+  /** Takes the daemon id's lease, then adopts; again when the engine comes back. */
   async start(): Promise<void> {
+    await this.lease.acquire();
     await this.adopt();
+    if (this.reaper) return;
     this.reaper = setInterval(() => void this.reap(), this.config.reaperIntervalMs);
     this.reaper.unref();
     this.runtime.watchDeaths(this.ownLabels(), (cid) => this.onContainerDied(cid), this.lifetime.signal);
     this.pool.refill();
+  }
+
+  /** The lease is a tiny container of any sandbox image present (the base image first). */
+  private async leaseSpec(): Promise<LeaseSpec> {
+    const candidates = ["bash", "python"].map((l) => this.config.images[l] || this.languages.get(l).image);
+    let image = candidates[0] as string;
+    for (const c of candidates) {
+      if ((await this.runtime.imageLabels(c)) !== undefined) {
+        image = c;
+        break;
+      }
+    }
+    const spec: LeaseSpec = { name: `sandboxd-lease-${this.config.daemonId}`, image, labels: leaseLabels(this.config.daemonId) };
+    if (this.config.backend === "podman") spec.ulimits = this.podmanUlimits();
+    return spec;
+  }
+
+  private podmanUlimits(): { name: string; soft: number; hard: number }[] {
+    const u = this.config.podmanUlimits;
+    return [
+      { name: "nofile", soft: u.nofile, hard: u.nofile },
+      { name: "nproc", soft: u.nproc, hard: u.nproc },
+    ];
   }
 
   resolve(req: SandboxRequest) {
@@ -290,13 +319,7 @@ export class SandboxManager {
       readOnlyRoot: config.commitOnClose === undefined,
       workdirTmpfs: config.commitOnClose === undefined,
     };
-    if (this.config.backend === "podman") {
-      const u = this.config.podmanUlimits;
-      spec.ulimits = [
-        { name: "nofile", soft: u.nofile, hard: u.nofile },
-        { name: "nproc", soft: u.nproc, hard: u.nproc },
-      ];
-    }
+    if (this.config.backend === "podman") spec.ulimits = this.podmanUlimits();
     return spec;
   }
 
@@ -507,6 +530,7 @@ export class SandboxManager {
     } else {
       await Promise.all(all.map((s) => s.close()));
     }
+    await this.lease.release().catch((err: unknown) => this.log.warn({ err: describeError(err) }, "releasing the daemon id lease failed"));
   }
 }
 

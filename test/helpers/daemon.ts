@@ -47,6 +47,8 @@ export interface StartOptions {
   args?: string[];
   env?: Record<string, string>;
   daemonId?: string;
+  /** Start without --daemon-id: the daemon takes its persistent id from its state directory. */
+  defaultDaemonId?: boolean;
   clientOptions?: CallOptions;
   credentials?: import("@grpc/grpc-js").ChannelCredentials;
 }
@@ -66,8 +68,7 @@ export async function startDaemon(options: StartOptions = {}): Promise<DaemonHan
       join(repoRoot, "src/main.ts"),
       "--listen",
       "127.0.0.1:0",
-      "--daemon-id",
-      daemonId,
+      ...(options.defaultDaemonId ? [] : ["--daemon-id", daemonId]),
       "--log-level",
       "debug",
       "--shutdown-grace-ms",

@@ -53,6 +53,28 @@ describe("bad input gets the right status and a clear message", () => {
     expect(await firstError(d.sandbox.run({ sandboxId, code: "print(1)", timeoutMs: 4_000_000_000 }))).toMatchObject({ code: 3 });
   });
 
+  it("a workdir outside the allowed roots (/etc would hand uid 1000 the system's files)", async () => {
+    for (const workdir of ["/etc", "/usr/lib", "/proc/self", "/var", "/sandboxes"]) {
+      await expect(d.sandbox.createSandbox({ spec: { language: "python", workdir } }), workdir).rejects.toMatchObject({ code: 3, details: expect.stringMatching(/not under an allowed root/) });
+    }
+    const ok = (await d.sandbox.createSandbox({ spec: { language: "python", workdir: "/home/user" } })).sandbox!.id;
+    const r = await collect(d.sandbox.exec({ sandboxId: ok, shell: "pwd; touch /home/user/f && echo writable" }));
+    expect(r.stdout).toBe("/home/user\nwritable\n");
+    await d.sandbox.destroySandbox({ sandboxId: ok });
+  });
+
+  it("labels too large or too many: INVALID_ARGUMENT, not the engine's 431", async () => {
+    await expect(d.sandbox.createSandbox({ spec: { language: "python", labels: { big: "x".repeat(1024 * 1024) } } })).rejects.toMatchObject({ code: 3, details: expect.stringMatching(/at most 1024 bytes/) });
+    const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, "v"]));
+    await expect(d.sandbox.createSandbox({ spec: { language: "python", labels: many } })).rejects.toMatchObject({ code: 3, details: expect.stringMatching(/at most 64 labels/) });
+  });
+
+  it("NaN and infinite limits: 'must be a finite number'", async () => {
+    for (const cpus of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      await expect(d.sandbox.createSandbox({ spec: { language: "python", resources: { cpus } } })).rejects.toMatchObject({ code: 3, details: expect.stringMatching(/resources.cpus must be a finite number/) });
+    }
+  });
+
   it("a missing image: FAILED_PRECONDITION naming the image", async () => {
     await expect(d.sandbox.createSandbox({ spec: { language: "python", image: "sandboxd/not-built:latest" } })).rejects.toMatchObject({
       code: 9,

@@ -101,6 +101,12 @@ describe("listening off loopback", () => {
     await insecure.stop();
   });
 
+  it("refuses to serve metrics off loopback unless --metrics-insecure", async () => {
+    await expect(startDaemon({ args: ["--metrics-listen", "0.0.0.0:0"] })).rejects.toThrow(/refusing to serve metrics on 0.0.0.0:0 off loopback/);
+    const allowed = await startDaemon({ args: ["--metrics-listen", "0.0.0.0:0", "--metrics-insecure"] });
+    await allowed.stop();
+  });
+
   it("serves TLS with mutual authentication and tokens", async () => {
     const dir = mkdtempSync(join(tmpdir(), "sandboxd-tls-"));
     const ssl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });

@@ -11,6 +11,8 @@ import type {
   ExecOptions,
   ExecSession,
   ImageBuildOptions,
+  Lease,
+  LeaseSpec,
 } from "../container-runtime.js";
 
 export interface DockerRuntimeOptions {
@@ -342,6 +344,78 @@ export class DockerRuntime implements ContainerRuntime {
 
   async putArchive(id: string, path: string, tar: Readable): Promise<void> {
     await this.call(`write ${path}`, () => this.docker.getContainer(id).putArchive(tar, { path }));
+  }
+
+  /**
+   * The lease is a container named after it, running `cat` on a stdin that only this
+   * process holds (attached, StdinOnce): when the holder dies its connection closes, `cat`
+   * reads EOF and the container exits and removes itself. The engine's unique names
+   * decide between two claimants.
+   */
+  async acquireLease(spec: LeaseSpec): Promise<Lease | { heldBy: ContainerInfo }> {
+    for (let attempt = 0; ; attempt++) {
+      let container: Docker.Container;
+      try {
+        container = await this.call(`create lease ${spec.name}`, () =>
+          this.docker.createContainer({
+            name: spec.name,
+            Image: spec.image,
+            Entrypoint: [],
+            Cmd: ["cat"],
+            User: "65534:65534",
+            Labels: spec.labels,
+            OpenStdin: true,
+            StdinOnce: true,
+            AttachStdin: true,
+            NetworkDisabled: true,
+            HostConfig: {
+              AutoRemove: true,
+              NetworkMode: "none",
+              ReadonlyRootfs: true,
+              CapDrop: ["ALL"],
+              SecurityOpt: ["no-new-privileges"],
+              Memory: 16 * 1024 * 1024,
+              PidsLimit: 8,
+              ...(spec.ulimits ? { Ulimits: spec.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })) } : {}),
+            },
+          }),
+        );
+      } catch (err) {
+        if ((err as SandboxdError).code !== ErrorCode.FailedPrecondition || attempt >= 20) throw err;
+        // The name is taken: by a live holder, or by one that is just exiting.
+        const holder = await this.inspect(spec.name);
+        if (holder?.running && attempt >= 12) return { heldBy: holder };
+        if (holder && !holder.running) await this.remove(holder.id);
+        await new Promise((r) => setTimeout(r, 250));
+        continue;
+      }
+      try {
+        const stream = (await this.call(`attach lease ${spec.name}`, () =>
+          container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }),
+        )) as unknown as import("node:stream").Duplex;
+        stream.resume();
+        const lost = new Promise<void>((resolve) => {
+          stream.once("close", () => resolve());
+          stream.once("end", () => resolve());
+          stream.once("error", () => resolve());
+        });
+        await this.call(`start lease ${spec.name}`, () => container.start());
+        let released = false;
+        return {
+          lost: lost.then(() => (released ? new Promise<void>(() => {}) : undefined)),
+          release: async () => {
+            if (released) return;
+            released = true;
+            stream.end();
+            stream.destroy();
+            await this.remove(container.id).catch(() => false);
+          },
+        };
+      } catch (err) {
+        await this.remove(container.id).catch(() => false);
+        throw err;
+      }
+    }
   }
 
   watchDeaths(labels: Record<string, string>, onDie: (id: string) => void, signal: AbortSignal): void {

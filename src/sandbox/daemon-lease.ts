@@ -1,0 +1,73 @@
+import { hostname } from "node:os";
+import { SandboxdError, ErrorCode, describeError } from "../common/errors.js";
+import type { Logger } from "../common/logger.js";
+import type { ContainerRuntime, Lease, LeaseSpec } from "../runtime/container-runtime.js";
+import { Label } from "./labels.js";
+
+/**
+ * One live daemon per daemon id. Sandboxes are found again by the id in their labels, so
+ * two daemons sharing one would adopt, and on shutdown remove, each other's sandboxes. The
+ * engine arbitrates the lease; a daemon killed with SIGKILL loses it within seconds, so its
+ * restart is not blocked.
+ */
+export class DaemonLease {
+  private lease: Lease | undefined;
+  private stopped = false;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly runtime: ContainerRuntime,
+    private readonly spec: () => Promise<LeaseSpec>,
+    private readonly daemonId: string,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ component: "lease" });
+  }
+
+  get held(): boolean {
+    return this.lease !== undefined;
+  }
+
+  /** Takes the lease, or fails with FAILED_PRECONDITION naming the live holder. */
+  async acquire(): Promise<void> {
+    if (this.lease || this.stopped) return;
+    const spec = await this.spec();
+    const got = await this.runtime.acquireLease(spec);
+    if ("heldBy" in got) {
+      const holder = got.heldBy.labels[Label.leaseHolder] ?? "unknown";
+      throw new SandboxdError(
+        ErrorCode.FailedPrecondition,
+        `another live sandboxd holds daemon id ${this.daemonId} (${holder}, lease ${spec.name}); give this one its own --daemon-id or state directory`,
+        { reason: "DAEMON_ID_IN_USE" },
+      );
+    }
+    this.lease = got;
+    this.log.info({ daemonId: this.daemonId, lease: spec.name }, "daemon id lease taken");
+    void got.lost.then(() => {
+      if (this.lease !== got || this.stopped) return;
+      this.lease = undefined;
+      this.log.error({ daemonId: this.daemonId }, "daemon id lease lost (engine connection dropped); taking it again");
+      this.retake(1000);
+    });
+  }
+
+  private retake(delayMs: number): void {
+    setTimeout(() => {
+      this.acquire().catch((err: unknown) => {
+        this.log.error({ err: describeError(err) }, "retaking the daemon id lease failed; retrying");
+        this.retake(Math.min(delayMs * 2, 30_000));
+      });
+    }, delayMs).unref();
+  }
+
+  async release(): Promise<void> {
+    this.stopped = true;
+    const lease = this.lease;
+    this.lease = undefined;
+    await lease?.release();
+  }
+}
+
+export function leaseLabels(daemonId: string): Record<string, string> {
+  return { [Label.lease]: daemonId, [Label.leaseHolder]: `${hostname()} pid ${process.pid} since ${new Date().toISOString()}` };
+}
