@@ -2,11 +2,13 @@
 // Composition root: config -> logger -> runtime -> daemon -> signal handlers. No logic here.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ConfigError, describeConfig, loadConfig, type Config } from "./config/config.js";
+import { createHash } from "node:crypto";
+import { ConfigError, describeConfig, hostAllowPorts, loadConfig, type Config } from "./config/config.js";
 import { describeError } from "./common/errors.js";
 import { createLogger } from "./common/logger.js";
 import { Daemon } from "./daemon.js";
 import { DockerRuntime } from "./runtime/docker/docker-runtime.js";
+import { HostFirewall } from "./runtime/host-firewall.js";
 
 function engineOptions(config: Config) {
   const endpoint = config.engineEndpoint || (config.backend === "podman" ? "/run/podman/podman.sock" : "/var/run/docker.sock");
@@ -37,8 +39,15 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger({ level: config.logLevel });
+  const firewall = new HostFirewall({
+    mode: config.network.hostFirewall as "iptables" | "off",
+    daemonTag: createHash("sha256").update(config.daemonId).digest("hex").slice(0, 4),
+    allowPorts: hostAllowPorts(config),
+    logger,
+  });
   const runtime = new DockerRuntime({
     name: config.backend,
+    firewall,
     init: config.sandboxInit,
     callTimeoutMs: config.engineCallTimeoutMs,
     logger: logger.child({ component: "runtime" }),
@@ -59,7 +68,10 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "shutdown requested");
-    daemon.shutdown().then(
+    daemon
+      .shutdown()
+      .then(() => firewall.close())
+      .then(
       () => {
         logger.flush();
         process.exit(0);

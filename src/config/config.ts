@@ -78,6 +78,13 @@ export interface Config {
   insecure: boolean;
   /** host:port of a Prometheus-format /metrics endpoint; empty: off. */
   metricsListen: string;
+  /** Bridged sandboxes (NETWORK_MODE_BRIDGE): each on its own network, kept off the host. */
+  network: {
+    /** "iptables": the daemon installs the host rules; "off": the operator has their own. */
+    hostFirewall: string;
+    /** Comma-separated TCP ports of the host that bridged sandboxes may reach (e.g. a package mirror). */
+    hostAllowPorts: string;
+  };
   /** Allow the metrics endpoint off loopback (it has no authentication). */
   metricsInsecure: boolean;
   /** A policy check slower than this refuses the code (regexes can backtrack on hostile input). */
@@ -142,6 +149,7 @@ export const defaultConfig: Config = {
   insecure: false,
   metricsListen: "",
   metricsInsecure: false,
+  network: { hostFirewall: "iptables", hostAllowPorts: "" },
   policyCheckTimeoutMs: 2_000,
   attach: { tenants: "", names: "", labels: "" },
   quotas: { maxSandboxes: 0, maxConcurrentRuns: 0, maxMemoryBytes: 0 },
@@ -338,7 +346,17 @@ function validate(c: Config): void {
   if (!["trace", "debug", "info", "warn", "error", "fatal", "silent"].includes(c.logLevel)) throw new ConfigError(`invalid log-level ${c.logLevel}`);
   if ((c.tls.certFile === "") !== (c.tls.keyFile === "")) throw new ConfigError("tls.cert-file and tls.key-file go together");
   if (c.tls.clientCaFile && !c.tls.certFile) throw new ConfigError("tls.client-ca-file (mTLS) needs tls.cert-file and tls.key-file");
+  if (!["iptables", "off"].includes(c.network.hostFirewall)) throw new ConfigError(`network.host-firewall must be iptables or off, got ${JSON.stringify(c.network.hostFirewall)}`);
+  for (const p of hostAllowPorts(c)) if (!(Number.isInteger(p) && p > 0 && p < 65536)) throw new ConfigError(`network.host-allow-ports: ${p} is not a TCP port`);
   for (const [name, v] of Object.entries(c.quotas)) if (!(v >= 0)) throw new ConfigError(`quotas.${kebab(name)} must not be negative`);
+}
+
+export function hostAllowPorts(c: Config): number[] {
+  return c.network.hostAllowPorts
+    .split(",")
+    .map((p) => p.trim())
+    .filter((p) => p !== "")
+    .map(Number);
 }
 
 /** The configuration table for --help and the README. */

@@ -14,7 +14,8 @@ export interface ContainerSpec {
   pids: number;
   /** Size of each tmpfs (workdir and /tmp). */
   diskBytes: number;
-  network: "none" | "bridge";
+  /** "none", or the name of the sandbox's own network (createSandboxNetwork). */
+  network: string;
   readOnlyRoot: boolean;
   /** Mount a size-limited tmpfs at the workdir (false: the workdir lives in the container layer). */
   workdirTmpfs: boolean;
@@ -112,6 +113,15 @@ export interface ContainerRuntime {
    * cannot both win), and a holder killed with SIGKILL loses it within seconds.
    */
   acquireLease(spec: LeaseSpec): Promise<Lease | { heldBy: ContainerInfo }>;
+  /**
+   * A network for one sandbox: it may reach out, but not the host's addresses, other
+   * sandboxes or link-local services. Returns its name, for ContainerSpec.network.
+   */
+  createSandboxNetwork(labels: Record<string, string>): Promise<string>;
+  /** Removes a network; false when it did not exist. */
+  removeNetwork(name: string): Promise<boolean>;
+  /** The networks carrying all these labels. */
+  listNetworks(labels: Record<string, string>): Promise<{ name: string; labels: Record<string, string> }[]>;
   /** Calls `onDie` with the container id whenever one of the daemon's containers stops. */
   watchDeaths(labels: Record<string, string>, onDie: (id: string) => void, signal: AbortSignal): void;
 }

@@ -22,6 +22,9 @@ function list(s: string): string[] {
     .filter((p) => p !== "");
 }
 
+/** Labels that make a container sandboxd's own (images may carry others, such as org.sandboxd.image). */
+const ownershipLabels = [Label.managed, Label.daemon, Label.sandboxId, Label.tenant, Label.pool, Label.lease];
+
 export class AttachPolicy {
   private readonly tenants: Set<string>;
   private readonly names: Set<string>;
@@ -52,7 +55,7 @@ export class AttachPolicy {
     const byId = requested === info.id && /^[0-9a-f]{64}$/.test(requested);
     const byName = this.names.has(requested) && info.name === requested;
     if (!byId && !byName) return "only a full container id, or a name listed in attach.names, may be attached to";
-    if (Object.keys(info.labels).some((k) => k.startsWith(Label.prefix))) {
+    if (ownershipLabels.some((k) => info.labels[k] !== undefined)) {
       return "the container is managed by sandboxd (a sandbox or pool member)";
     }
     for (const [k, v] of this.labels) {

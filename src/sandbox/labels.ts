@@ -1,7 +1,5 @@
 /** Container labels: the daemon's state lives with the containers (DESIGN principle 6). */
 export const Label = {
-  /** Every label sandboxd writes starts with this. */
-  prefix: "org.sandboxd.",
   managed: "org.sandboxd.managed",
   daemon: "org.sandboxd.daemon",
   sandboxId: "org.sandboxd.sandbox-id",

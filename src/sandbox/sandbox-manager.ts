@@ -213,11 +213,20 @@ export class SandboxManager {
       spec.workdirTmpfs = false;
       spec.readOnlyRoot = false;
     }
-    const containerId = await this.runtime.create(spec);
+    // A bridged sandbox gets a network of its own: it reaches out, never the host or a peer.
+    if (config.network === "bridge") spec.network = await this.runtime.createSandboxNetwork({ ...this.ownLabels(), [Label.sandboxId]: id });
+    let containerId: string;
+    try {
+      containerId = await this.runtime.create(spec);
+    } catch (err) {
+      if (spec.network !== "none") await this.runtime.removeNetwork(spec.network).catch(() => false);
+      throw err;
+    }
     try {
       await this.runtime.start(containerId);
     } catch (err) {
       await this.runtime.remove(containerId).catch(() => false);
+      if (spec.network !== "none") await this.runtime.removeNetwork(spec.network).catch(() => false);
       throw err;
     }
     const sandbox = this.register(id, tenant, config, containerId, image, createdAt, false);
@@ -278,7 +287,11 @@ export class SandboxManager {
    */
   private async attach(tenant: string, config: SandboxConfig): Promise<Sandbox> {
     const requested = config.containerId as string;
-    const info = await this.runtime.inspect(requested);
+    // An ambiguous prefix makes the engine fail the lookup: that is a refusal like any other.
+    const info = await this.runtime.inspect(requested).catch((err: unknown) => {
+      if (err instanceof SandboxdError && (err.code === ErrorCode.Unavailable || err.code === ErrorCode.DeadlineExceeded)) throw err;
+      return undefined;
+    });
     const refusal = this.attachPolicy.refusal(tenant, requested, info);
     if (refusal || !info) {
       this.log.warn({ audit: "attach", tenant, requested, containerId: info?.id, refusal }, "attach refused");
@@ -313,7 +326,7 @@ export class SandboxManager {
       cpus: config.resources.cpus,
       pids: config.resources.pids,
       diskBytes: config.resources.diskBytes,
-      network: config.network,
+      network: "none",
       // A sandbox committed on close keeps its changes (workdir included) in the container
       // layer, so its root is writable and its workdir is not a tmpfs.
       readOnlyRoot: config.commitOnClose === undefined,
@@ -423,7 +436,10 @@ export class SandboxManager {
       await this.runtime.commit(sandbox.containerId, sandbox.config.commitOnClose, { [Label.committed]: "true" });
       committedImage = sandbox.config.commitOnClose;
     }
-    if (!sandbox.attached) await this.runtime.remove(sandbox.containerId);
+    if (!sandbox.attached) {
+      await this.runtime.remove(sandbox.containerId);
+      if (sandbox.config.network === "bridge") await this.removeNetworks(sandbox.id);
+    }
     this.log.info({ sandboxId: sandbox.id, reason, detail }, "sandbox removed");
     return committedImage ? { destroyed: true, committedImage } : { destroyed: true };
   }
@@ -499,6 +515,22 @@ export class SandboxManager {
       const sandbox = this.register(id, tenant, config, c.id, c.image, new Date(Number(c.labels[Label.createdAt]) || c.createdAt.getTime()), false);
       sandbox.warm();
       this.log.info({ sandboxId: id, tenant }, "re-adopted sandbox");
+    }
+    await this.removeLeftoverNetworks();
+  }
+
+  private async removeNetworks(sandboxId: string): Promise<void> {
+    for (const net of await this.runtime.listNetworks({ ...this.ownLabels(), [Label.sandboxId]: sandboxId })) {
+      await this.runtime.removeNetwork(net.name).catch((err: unknown) => this.log.warn({ err: describeError(err), network: net.name }, "removing a sandbox network failed"));
+    }
+  }
+
+  /** Networks of sandboxes this daemon no longer has (it died before removing them). */
+  private async removeLeftoverNetworks(): Promise<void> {
+    for (const net of await this.runtime.listNetworks(this.ownLabels())) {
+      const owner = net.labels[Label.sandboxId];
+      if (owner !== undefined && this.sandboxes.has(owner)) continue;
+      if (await this.runtime.removeNetwork(net.name).catch(() => false)) this.log.info({ network: net.name }, "removed leftover network");
     }
   }
 

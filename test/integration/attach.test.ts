@@ -73,7 +73,7 @@ describe("attaching to existing containers is a capability the operator grants",
     const missing = await refusal(closed.sandbox, missingId);
     expect(missing.code).toBe(grpc.status.NOT_FOUND);
     expect(await refusal(closed.sandbox, workbench.id)).toEqual(missing);
-    expect(closed.logs()).toMatch(/attach refused.*attaching is not enabled/);
+    expect(closed.logs()).toMatch(/"refusal":"attaching is not enabled for tenant default.*"msg":"attach refused"/);
   });
 
   it("an allowed tenant attaches by exact full id or a listed name, and the log audits it", async () => {
@@ -110,8 +110,10 @@ describe("attaching to existing containers is a capability the operator grants",
       // Not even the owner may wrap its own sandbox's container a second time.
       expect(await refusal(beta, sandbox!.containerId)).toEqual(await refusal(beta, missingId));
       // A foreign container that merely carries sandboxd's labels is refused too.
-      const fake = await plainContainer(`attach-fake-${suffix}`, { team: "data", "org.sandboxd.managed": "true" });
-      expect(await refusal(open.sandbox, fake.id)).toEqual(missing);
+      for (const label of ["org.sandboxd.managed", "org.sandboxd.daemon", "org.sandboxd.sandbox-id", "org.sandboxd.pool"]) {
+        const fake = await plainContainer(`attach-fake-${label.slice(13)}-${suffix}`, { team: "data", [label]: "x" });
+        expect(await refusal(open.sandbox, fake.id), label).toEqual(missing);
+      }
     } finally {
       await beta.destroySandbox({ sandboxId: sandbox!.id });
       beta.close();

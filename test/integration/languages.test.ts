@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitStatus, NetworkMode, RunPhase, Stream, type RunEvent } from "../../src/gen/sandboxd/v1/common_pb.js";
 import { startDaemon, type DaemonHandle } from "../helpers/daemon.js";
 import { collect, type Collected } from "../helpers/events.js";
+import { freePort } from "../helpers/ports.js";
 import {
   gemScript,
   goProxyModuleScript,
@@ -23,9 +24,12 @@ import {
 // sandbox, kept for later runs and not reinstalled.
 
 let d: DaemonHandle;
+/** The package index's port: the one host port bridged sandboxes of this daemon may reach. */
+let indexPort = 0;
 
 beforeAll(async () => {
-  d = await startDaemon();
+  indexPort = await freePort();
+  d = await startDaemon({ args: ["--network.host-allow-ports", String(indexPort)] });
 });
 
 afterAll(async () => {
@@ -427,8 +431,9 @@ describe("bash", () => {
 });
 
 describe("egress: libraries by name from a package index (NETWORK_MODE_BRIDGE and the index in env)", () => {
-  // A package index served by the test on the host, reached through the engine's bridge:
-  // what README's "Languages" section tells users to configure for a real index.
+  // A package index served by the test on the host, reached through the engine's bridge on
+  // the one host port the daemon lets bridged sandboxes reach (--network.host-allow-ports):
+  // what README's "Languages" section tells users to configure for a local mirror.
   const files = new Map<string, { body: Buffer; type: string }>();
   const requested: string[] = [];
   let server: Server;
@@ -446,7 +451,7 @@ describe("egress: libraries by name from a package index (NETWORK_MODE_BRIDGE an
       }
       res.writeHead(200, { "content-type": f.type, "content-length": f.body.byteLength }).end(f.body);
     });
-    await new Promise<void>((resolve) => server.listen(0, "0.0.0.0", resolve));
+    await new Promise<void>((resolve) => server.listen(indexPort, "0.0.0.0", resolve));
     port = (server.address() as AddressInfo).port;
   });
 

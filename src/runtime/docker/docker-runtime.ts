@@ -1,8 +1,10 @@
+import { randomBytes } from "node:crypto";
 import { PassThrough, Readable } from "node:stream";
 import Docker from "dockerode";
 import { pack as tarPack } from "tar-stream";
 import { ErrorCode, SandboxdError, describeError, notFound, unavailable } from "../../common/errors.js";
 import type { Logger } from "../../common/logger.js";
+import type { HostFirewall } from "../host-firewall.js";
 import type {
   ContainerInfo,
   ContainerRuntime,
@@ -26,6 +28,8 @@ export interface DockerRuntimeOptions {
   init: boolean;
   /** An engine call slower than this fails with DEADLINE_EXCEEDED instead of hanging. */
   callTimeoutMs?: number;
+  /** Keeps bridged sandboxes off the host; its rules go in before any sandbox network. */
+  firewall: HostFirewall;
   logger: Logger;
 }
 
@@ -60,9 +64,11 @@ export class DockerRuntime implements ContainerRuntime {
   private readonly log: Logger;
   private readonly init: boolean;
   private readonly callTimeoutMs: number;
+  private readonly firewall: HostFirewall;
 
   constructor(options: DockerRuntimeOptions) {
     this.name = options.name;
+    this.firewall = options.firewall;
     this.log = options.logger;
     this.init = options.init;
     this.callTimeoutMs = options.callTimeoutMs ?? 60_000;
@@ -416,6 +422,42 @@ export class DockerRuntime implements ContainerRuntime {
         throw err;
       }
     }
+  }
+
+  async createSandboxNetwork(labels: Record<string, string>): Promise<string> {
+    await this.firewall.ensure();
+    const bridge = `${this.firewall.bridgeNamePrefix}${randomBytes(4).toString("hex")}`;
+    const name = `sandboxd-${bridge}`;
+    await this.call(`create network ${name}`, () =>
+      this.docker.createNetwork({
+        Name: name,
+        Driver: "bridge",
+        CheckDuplicate: true,
+        Labels: labels,
+        EnableIPv6: false,
+        Options: {
+          "com.docker.network.bridge.name": bridge,
+          // One sandbox per network; inter-container traffic is off all the same.
+          "com.docker.network.bridge.enable_icc": "false",
+        },
+      }),
+    );
+    return name;
+  }
+
+  async removeNetwork(name: string): Promise<boolean> {
+    try {
+      await this.call(`remove network ${name}`, () => this.docker.getNetwork(name).remove());
+      return true;
+    } catch (err) {
+      if ((err as SandboxdError).code === ErrorCode.NotFound) return false;
+      throw err;
+    }
+  }
+
+  async listNetworks(labels: Record<string, string>): Promise<{ name: string; labels: Record<string, string> }[]> {
+    const nets = await this.call("list networks", () => this.docker.listNetworks({ filters: { label: labelFilters(labels) } }));
+    return nets.map((n) => ({ name: n.Name, labels: n.Labels ?? {} }));
   }
 
   watchDeaths(labels: Record<string, string>, onDie: (id: string) => void, signal: AbortSignal): void {

@@ -1,0 +1,112 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { ErrorCode, SandboxdError, describeError } from "../common/errors.js";
+import type { Logger } from "../common/logger.js";
+
+const run = promisify(execFile);
+
+/** Every sandbox bridge is named `sbd<daemon tag><random>`, so one wildcard rule covers them all. */
+export const bridgePrefix = "sbd";
+const inputChain = "SANDBOXD-INPUT";
+const forwardChain = "SANDBOXD-FORWARD";
+
+export interface HostFirewallOptions {
+  /** "iptables": the daemon installs the rules; "off": the operator vouches for their own. */
+  mode: "iptables" | "off";
+  /** Four hex digits naming this daemon's bridges (`sbd<tag>…`), for its own exceptions. */
+  daemonTag: string;
+  /** TCP ports of the host this daemon's bridged sandboxes may reach (a local package mirror). */
+  allowPorts: number[];
+  logger: Logger;
+}
+
+/**
+ * Keeps bridged sandboxes off the host and off each other. A packet from a sandbox bridge
+ * to any of the host's own addresses enters INPUT (dropped, bar the operator's listed
+ * ports); one to another sandbox bridge or to link-local addresses (cloud metadata) is
+ * forwarded (dropped). The rules sit first in INPUT and FORWARD, before the engine's.
+ */
+export class HostFirewall {
+  private ready: Promise<void> | undefined;
+  private readonly log: Logger;
+
+  constructor(private readonly options: HostFirewallOptions) {
+    this.log = options.logger.child({ component: "host-firewall" });
+  }
+
+  get bridgeNamePrefix(): string {
+    return `${bridgePrefix}${this.options.daemonTag}`;
+  }
+
+  /** Installs the rules once (idempotent across daemons); FAILED_PRECONDITION when it cannot. */
+  ensure(): Promise<void> {
+    if (this.options.mode === "off") return Promise.resolve();
+    this.ready ??= this.install().catch((err: unknown) => {
+      this.ready = undefined;
+      throw new SandboxdError(
+        ErrorCode.FailedPrecondition,
+        `bridge networking needs host firewall rules that keep sandboxes off the host, and installing them failed: ${describeError(err)}. Run the daemon as root (CAP_NET_ADMIN) with iptables installed, or install equivalent rules yourself and pass --network.host-firewall off (docs/security.md)`,
+        { reason: "HOST_FIREWALL_UNAVAILABLE", cause: err },
+      );
+    });
+    return this.ready;
+  }
+
+  private async install(): Promise<void> {
+    const any = `${bridgePrefix}+`;
+    for (const cmd of ["iptables", "ip6tables"]) {
+      await this.chain(cmd, inputChain);
+      await this.chain(cmd, forwardChain);
+      await this.rule(cmd, ["INPUT", "-i", any, "-j", inputChain], "insert");
+      await this.rule(cmd, ["FORWARD", "-i", any, "-j", forwardChain], "insert");
+      await this.rule(cmd, [inputChain, "-j", "DROP"], "append");
+      await this.rule(cmd, [forwardChain, "-o", any, "-j", "DROP"], "append");
+    }
+    await this.rule("iptables", [forwardChain, "-d", "169.254.0.0/16", "-j", "DROP"], "append");
+    await this.rule("ip6tables", [forwardChain, "-d", "fe80::/10", "-j", "DROP"], "append");
+    for (const port of this.options.allowPorts) {
+      await this.rule("iptables", this.allowRule(port), "insert");
+    }
+    this.log.info({ allowPorts: this.options.allowPorts }, "host firewall rules for sandbox bridges in place");
+  }
+
+  private allowRule(port: number): string[] {
+    return [inputChain, "-i", `${this.bridgeNamePrefix}+`, "-p", "tcp", "--dport", String(port), "-j", "ACCEPT"];
+  }
+
+  /** Removes this daemon's own exceptions; the shared drop rules stay for other daemons. */
+  async close(): Promise<void> {
+    if (this.options.mode === "off" || !this.ready) return;
+    for (const port of this.options.allowPorts) {
+      await this.iptables("iptables", ["-D", ...this.allowRule(port)]).catch(() => undefined);
+    }
+  }
+
+  private async chain(cmd: string, name: string): Promise<void> {
+    try {
+      await this.iptables(cmd, ["-N", name]);
+    } catch (err) {
+      if (!/exists/i.test(describeError(err))) throw err;
+    }
+  }
+
+  private async rule(cmd: string, spec: string[], how: "insert" | "append"): Promise<void> {
+    const [chain, ...rest] = spec as [string, ...string[]];
+    try {
+      await this.iptables(cmd, ["-C", chain, ...rest]);
+      return;
+    } catch {
+      // Not there yet.
+    }
+    await this.iptables(cmd, how === "insert" ? ["-I", chain, "1", ...rest] : ["-A", chain, ...rest]);
+  }
+
+  private async iptables(cmd: string, args: string[]): Promise<void> {
+    try {
+      await run(cmd, ["-w", "5", ...args], { timeout: 10_000 });
+    } catch (err) {
+      const e = err as { stderr?: string; message?: string };
+      throw new Error(`${cmd} ${args.join(" ")}: ${(e.stderr || e.message || "failed").trim()}`);
+    }
+  }
+}
