@@ -70,6 +70,41 @@ export class HostFirewall {
     this.log.info({ allowPorts: this.options.allowPorts }, "host firewall rules for sandbox bridges in place");
   }
 
+  /**
+   * Engines insert their own ACCEPT rules at the top of FORWARD (and INPUT) when they make
+   * a network, above ours. Called after each sandbox network is made and before its
+   * container starts: puts the jumps back in first place.
+   */
+  async reassert(): Promise<void> {
+    if (this.options.mode === "off") return;
+    await this.ensure();
+    const task = this.serial.then(async () => {
+      const any = `${bridgePrefix}+`;
+      for (const cmd of ["iptables", "ip6tables"]) {
+        await this.first(cmd, ["INPUT", "-i", any, "-j", inputChain]);
+        await this.first(cmd, ["FORWARD", "-i", any, "-j", forwardChain]);
+      }
+    });
+    this.serial = task.catch(() => undefined);
+    await task;
+  }
+
+  private serial: Promise<void> = Promise.resolve();
+
+  private async first(cmd: string, spec: string[]): Promise<void> {
+    const [chain, ...rest] = spec as [string, ...string[]];
+    const rules = (await this.iptablesOut(cmd, ["-S", chain])).split("\n").filter((l) => l.startsWith("-A "));
+    if (rules[0] === `-A ${chain} ${rest.join(" ")}`) return;
+    for (;;) {
+      try {
+        await this.iptables(cmd, ["-D", chain, ...rest]);
+      } catch {
+        break;
+      }
+    }
+    await this.iptables(cmd, ["-I", chain, "1", ...rest]);
+  }
+
   private allowRule(port: number): string[] {
     return [inputChain, "-i", `${this.bridgeNamePrefix}+`, "-p", "tcp", "--dport", String(port), "-j", "ACCEPT"];
   }
@@ -102,8 +137,12 @@ export class HostFirewall {
   }
 
   private async iptables(cmd: string, args: string[]): Promise<void> {
+    await this.iptablesOut(cmd, args);
+  }
+
+  private async iptablesOut(cmd: string, args: string[]): Promise<string> {
     try {
-      await run(cmd, ["-w", "5", ...args], { timeout: 10_000 });
+      return (await run(cmd, ["-w", "5", ...args], { timeout: 10_000 })).stdout;
     } catch (err) {
       const e = err as { stderr?: string; message?: string };
       throw new Error(`${cmd} ${args.join(" ")}: ${(e.stderr || e.message || "failed").trim()}`);

@@ -2,14 +2,16 @@ import { createServer, type Server } from "node:http";
 import { networkInterfaces } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NetworkMode } from "../../src/gen/sandboxd/v1/common_pb.js";
-import { docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import type Dockerode from "dockerode";
+import { backend, docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
 import { collect } from "../helpers/events.js";
 import { freePort } from "../helpers/ports.js";
 
 // NETWORK_MODE_BRIDGE gives a sandbox a way out, never a way to the host or to a peer.
 // Every target is a server this test starts on this machine: host services on 0.0.0.0
-// (an HTTP server and the daemon's own metrics listener), a peer sandbox's server, and one
-// host port the operator allowed (the positive control: reachability is really tested).
+// (an HTTP server and the daemon's own metrics listener), a peer sandbox's server, a plain
+// container on the engine's default network, and one host port the operator allowed (the
+// positive control: reachability is really tested).
 let d: DaemonHandle;
 const servers: Server[] = [];
 let hostPort = 0;
@@ -33,7 +35,27 @@ beforeAll(async () => {
   });
 });
 
+const containers: Dockerode.Container[] = [];
+
+/** A plain container on the engine's default network serving HTTP; its address. */
+async function engineContainer(): Promise<string> {
+  const ulimits = backend === "podman" ? [{ Name: "nofile", Soft: 4096, Hard: 4096 }, { Name: "nproc", Soft: 4096, Hard: 4096 }] : [];
+  const c = await docker.createContainer({
+    Image: "sandboxd/python:latest",
+    Cmd: ["python3", "-m", "http.server", "8000"],
+    User: "1000:1000",
+    HostConfig: { Ulimits: ulimits },
+  });
+  containers.push(c);
+  await c.start();
+  const info = await c.inspect();
+  const ip = info.NetworkSettings.IPAddress || Object.values(info.NetworkSettings.Networks ?? {})[0]?.IPAddress || "";
+  expect(ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+  return ip;
+}
+
 afterAll(async () => {
+  for (const c of containers) await c.remove({ force: true }).catch(() => {});
   await d?.stop();
   for (const s of servers) await new Promise((r) => s.close(r));
 });
@@ -65,9 +87,10 @@ async function shell(sandboxId: string, cmd: string): Promise<string> {
 }
 
 describe("bridged sandboxes reach neither the host nor each other", () => {
-  it("the host's services, a peer sandbox and link-local addresses are unreachable; an allowed host port is", async () => {
+  it("the host's services, a peer sandbox and other containers are unreachable; an allowed host port is", async () => {
     const a = (await d.sandbox.createSandbox({ spec: { language: "python", network: NetworkMode.BRIDGE } })).sandbox!.id;
     const b = (await d.sandbox.createSandbox({ spec: { language: "python", network: NetworkMode.BRIDGE } })).sandbox!.id;
+    const engineContainerIp = await engineContainer();
     const peerServer = collect(d.sandbox.exec({ sandboxId: b, argv: ["python3", "-m", "http.server", "8000", "--bind", "0.0.0.0"], timeoutMs: 120_000 })).catch(() => undefined);
     try {
       const hex = await shell(a, "awk '$2 == \"00000000\" { print $3; exit }' /proc/net/route");
@@ -83,7 +106,7 @@ describe("bridged sandboxes reach neither the host nor each other", () => {
         "gateway service": [gateway, hostPort],
         "gateway metrics": [gateway, metricsPort],
         "peer sandbox": [peerIp, 8000],
-        "link-local metadata": ["169.254.169.254", 80],
+        "engine container": [engineContainerIp, 8000],
         "allowed host port": [gateway, allowedPort],
       };
       // Every other address of this host, as a sandbox might guess it.

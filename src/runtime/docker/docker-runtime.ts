@@ -442,6 +442,12 @@ export class DockerRuntime implements ContainerRuntime {
         },
       }),
     );
+    try {
+      await this.firewall.reassert();
+    } catch (err) {
+      await this.removeNetwork(name).catch(() => false);
+      throw err;
+    }
     return name;
   }
 
