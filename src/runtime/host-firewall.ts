@@ -10,6 +10,9 @@ export const bridgePrefix = "sbd";
 const inputChain = "SANDBOXD-INPUT";
 const forwardChain = "SANDBOXD-FORWARD";
 
+const privateV4 = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "192.0.0.0/24", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4"];
+const privateV6 = ["fc00::/7", "fe80::/10", "ff00::/8"];
+
 export interface HostFirewallOptions {
   /** "iptables": the daemon installs the rules; "off": the operator vouches for their own. */
   mode: "iptables" | "off";
@@ -23,8 +26,9 @@ export interface HostFirewallOptions {
 /**
  * Keeps bridged sandboxes off the host and off each other. A packet from a sandbox bridge
  * to any of the host's own addresses enters INPUT (dropped, bar the operator's listed
- * ports); one to another sandbox bridge or to link-local addresses (cloud metadata) is
- * forwarded (dropped). The rules sit first in INPUT and FORWARD, before the engine's.
+ * ports); one to another sandbox bridge, another network of the engine, the LAN or
+ * link-local addresses (cloud metadata) is forwarded (dropped). The rules sit first in
+ * INPUT and FORWARD, before the engine's.
  */
 export class HostFirewall {
   private ready: Promise<void> | undefined;
@@ -62,8 +66,10 @@ export class HostFirewall {
       await this.rule(cmd, [inputChain, "-j", "DROP"], "append");
       await this.rule(cmd, [forwardChain, "-o", any, "-j", "DROP"], "append");
     }
-    await this.rule("iptables", [forwardChain, "-d", "169.254.0.0/16", "-j", "DROP"], "append");
-    await this.rule("ip6tables", [forwardChain, "-d", "fe80::/10", "-j", "DROP"], "append");
+    // Beyond the host: other engines' networks, the LAN, link-local (cloud metadata) and
+    // other non-public ranges. A bridged sandbox reaches public addresses only.
+    for (const cidr of privateV4) await this.rule("iptables", [forwardChain, "-d", cidr, "-j", "DROP"], "append");
+    for (const cidr of privateV6) await this.rule("ip6tables", [forwardChain, "-d", cidr, "-j", "DROP"], "append");
     for (const port of this.options.allowPorts) {
       await this.rule("iptables", this.allowRule(port), "insert");
     }

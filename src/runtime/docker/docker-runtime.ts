@@ -44,7 +44,8 @@ export function engineError(err: unknown, what: string, engine: string): Sandbox
     return unavailable(`container engine (${engine}) is unreachable: ${detail}`, { reason: "ENGINE_UNAVAILABLE", cause: err });
   }
   if (e?.statusCode === 404) return notFound(`${what}: ${detail}`, { cause: err });
-  if (e?.statusCode === 409) {
+  // Podman answers a name conflict with 500 "... is already in use": a conflict all the same.
+  if (e?.statusCode === 409 || /name .* is already in use/.test(detail)) {
     return new SandboxdError(ErrorCode.FailedPrecondition, `${what}: ${detail}`, { cause: err });
   }
   if (e?.statusCode === 400) {
