@@ -9,6 +9,7 @@ import { createLogger } from "./common/logger.js";
 import { Daemon } from "./daemon.js";
 import { DockerRuntime } from "./runtime/docker/docker-runtime.js";
 import { HostFirewall } from "./runtime/host-firewall.js";
+import { writePodmanSeccompProfile } from "./runtime/docker/podman-seccomp.js";
 
 function engineOptions(config: Config) {
   const endpoint = config.engineEndpoint || (config.backend === "podman" ? "/run/podman/podman.sock" : "/var/run/docker.sock");
@@ -45,9 +46,17 @@ async function main(): Promise<void> {
     allowPorts: hostAllowPorts(config),
     logger,
   });
+  let seccompProfile: string | undefined;
+  try {
+    if (config.backend === "podman") seccompProfile = writePodmanSeccompProfile(config.stateDir, config.podmanSeccompBase);
+  } catch (err) {
+    process.stderr.write(`sandboxd: ${describeError(err)}\n`);
+    process.exit(2);
+  }
   const runtime = new DockerRuntime({
     name: config.backend,
     firewall,
+    ...(seccompProfile ? { seccompProfile } : {}),
     init: config.sandboxInit,
     callTimeoutMs: config.engineCallTimeoutMs,
     logger: logger.child({ component: "runtime" }),

@@ -62,6 +62,8 @@ export interface Config {
   /** Use the resident agent when the image can run it. */
   agent: boolean;
   podmanUlimits: { nofile: number; nproc: number };
+  /** Podman's own default seccomp profile, hardened into the one its sandboxes get. */
+  podmanSeccompBase: string;
   auth: {
     /** File of `<tenant> <sha256 hex of token>` lines. */
     tokensFile: string;
@@ -144,6 +146,7 @@ export const defaultConfig: Config = {
   poolRefillConcurrency: 2,
   agent: true,
   podmanUlimits: { nofile: 4096, nproc: 4096 },
+  podmanSeccompBase: "/usr/share/containers/seccomp.json",
   auth: { tokensFile: "", tokens: "" },
   tls: { certFile: "", keyFile: "", clientCaFile: "" },
   insecure: false,

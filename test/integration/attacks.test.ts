@@ -90,6 +90,22 @@ describe("hostile programs are contained", () => {
     expect(lines.slice(0, 7)).toEqual(["no-mount", "no-chown", "no-raw", "own-init", "0", "0", "no-su"]);
   });
 
+  it("cannot make a user namespace (and so cannot mount, even inside one)", async () => {
+    const r = await collect(
+      d.sandbox.exec({
+        sandboxId: victim,
+        shell: [
+          "unshare -Urm sh -c 'mount -t tmpfs none /mnt && echo mounted-in-userns' 2>/dev/null || echo no-userns",
+          "unshare -U true 2>/dev/null && echo userns || echo no-userns",
+          "python3 -c \"import os; os.unshare(os.CLONE_NEWUSER); print('unshared')\" 2>/dev/null || echo no-unshare",
+          // Ordinary process creation still works (clone without namespace flags, threads).
+          "python3 -c \"import subprocess, threading; t = threading.Thread(target=print, args=('thread',)); t.start(); t.join(); print(subprocess.run(['echo', 'spawned'], capture_output=True, text=True).stdout.strip())\"",
+        ].join("; "),
+      }),
+    );
+    expect(r.stdout.trim().split("\n")).toEqual(["no-userns", "no-userns", "no-unshare", "thread", "spawned"]);
+  });
+
   it("the daemon kept serving through all of it", async () => {
     await bystanderOk();
     const list = await d.sandbox.listSandboxes({});

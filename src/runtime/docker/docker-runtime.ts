@@ -28,6 +28,8 @@ export interface DockerRuntimeOptions {
   init: boolean;
   /** An engine call slower than this fails with DEADLINE_EXCEEDED instead of hanging. */
   callTimeoutMs?: number;
+  /** A seccomp profile path on the engine's host for sandboxes (Podman: podman-seccomp.ts). */
+  seccompProfile?: string;
   /** Keeps bridged sandboxes off the host; its rules go in before any sandbox network. */
   firewall: HostFirewall;
   logger: Logger;
@@ -66,9 +68,11 @@ export class DockerRuntime implements ContainerRuntime {
   private readonly init: boolean;
   private readonly callTimeoutMs: number;
   private readonly firewall: HostFirewall;
+  private readonly securityOpt: string[];
 
   constructor(options: DockerRuntimeOptions) {
     this.name = options.name;
+    this.securityOpt = ["no-new-privileges", ...(options.seccompProfile ? [`seccomp=${options.seccompProfile}`] : [])];
     this.firewall = options.firewall;
     this.log = options.logger;
     this.init = options.init;
@@ -165,7 +169,7 @@ export class DockerRuntime implements ContainerRuntime {
     const hostConfig: Docker.HostConfig = {
       NetworkMode: spec.network,
       CapDrop: ["ALL"],
-      SecurityOpt: ["no-new-privileges"],
+      SecurityOpt: this.securityOpt,
       ReadonlyRootfs: spec.readOnlyRoot,
       Tmpfs: {
         "/tmp": tmpfsOpts(",mode=1777,exec"),
