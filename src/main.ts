@@ -57,6 +57,7 @@ async function main(): Promise<void> {
     name: config.backend,
     firewall,
     ...(seccompProfile ? { seccompProfile } : {}),
+    ...(config.sandboxRuntime ? { ociRuntime: config.sandboxRuntime } : {}),
     init: config.sandboxInit,
     callTimeoutMs: config.engineCallTimeoutMs,
     logger: logger.child({ component: "runtime" }),

@@ -23,6 +23,8 @@ export interface Config {
   /** Run an init process as PID 1 in sandboxes so orphans are reaped. */
   sandboxInit: boolean;
   sandboxUser: string;
+  /** The engine's OCI runtime for sandboxes (e.g. runsc for gVisor); empty: the engine's default. */
+  sandboxRuntime: string;
   defaults: {
     memoryBytes: number;
     cpus: number;
@@ -115,6 +117,7 @@ export const defaultConfig: Config = {
   engineCallTimeoutMs: 60_000,
   sandboxInit: true,
   sandboxUser: "1000:1000",
+  sandboxRuntime: "",
   defaults: {
     memoryBytes: 512 * 1024 * 1024,
     cpus: 1,
@@ -349,6 +352,10 @@ function validate(c: Config): void {
   if (!["trace", "debug", "info", "warn", "error", "fatal", "silent"].includes(c.logLevel)) throw new ConfigError(`invalid log-level ${c.logLevel}`);
   if ((c.tls.certFile === "") !== (c.tls.keyFile === "")) throw new ConfigError("tls.cert-file and tls.key-file go together");
   if (c.tls.clientCaFile && !c.tls.certFile) throw new ConfigError("tls.client-ca-file (mTLS) needs tls.cert-file and tls.key-file");
+  if (c.sandboxRuntime !== "" && c.backend === "podman") {
+    // Podman's Docker-compatible API ignores HostConfig.Runtime: the sandbox would silently run under runc.
+    throw new ConfigError("sandbox-runtime is not honoured by Podman's API; set the runtime in Podman's containers.conf ([engine] runtime = \"runsc\") instead");
+  }
   if (!["iptables", "off"].includes(c.network.hostFirewall)) throw new ConfigError(`network.host-firewall must be iptables or off, got ${JSON.stringify(c.network.hostFirewall)}`);
   for (const p of hostAllowPorts(c)) if (!(Number.isInteger(p) && p > 0 && p < 65536)) throw new ConfigError(`network.host-allow-ports: ${p} is not a TCP port`);
   for (const [name, v] of Object.entries(c.quotas)) if (!(v >= 0)) throw new ConfigError(`quotas.${kebab(name)} must not be negative`);

@@ -116,3 +116,29 @@ describe("images", () => {
     await expect(d.sandbox.createSandbox({ spec: { language: "python", containerId: "doesnotexist123" } })).rejects.toMatchObject({ code: 5 });
   });
 });
+
+describe("the engine's OCI runtime for sandboxes (--sandbox-runtime: runsc for gVisor, kata-runtime, ...)", () => {
+  it("sandboxes run under the named runtime; an unknown one is a clear error, not INTERNAL", async () => {
+    if (backend === "podman") {
+      // Podman's compatible API ignores a per-container runtime: refusing beats a silent runc.
+      await expect(startDaemon({ args: ["--sandbox-runtime", "runc"] })).rejects.toThrow(/not honoured by Podman's API; set the runtime in Podman's containers.conf/);
+      return;
+    }
+    const named = await startDaemon({ args: ["--sandbox-runtime", "runc"] });
+    try {
+      const { sandbox } = await named.sandbox.createSandbox({ spec: { language: "python" } });
+      expect((await docker.getContainer(sandbox!.containerId).inspect()).HostConfig.Runtime).toBe("runc");
+      expect((await collect(named.sandbox.run({ sandboxId: sandbox!.id, code: "print('under runc')" }))).stdout).toBe("under runc\n");
+    } finally {
+      await named.stop();
+    }
+    const unknown = await startDaemon({ args: ["--sandbox-runtime", "no-such-runtime"] });
+    try {
+      const err = await unknown.sandbox.createSandbox({ spec: { language: "python" } }).catch((e: { code: number; details: string }) => e);
+      expect(err).toMatchObject({ code: expect.any(Number), details: expect.stringMatching(/no-such-runtime/) });
+      expect([3, 9]).toContain((err as { code: number }).code);
+    } finally {
+      await unknown.stop();
+    }
+  });
+});

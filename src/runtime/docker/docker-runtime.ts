@@ -28,6 +28,8 @@ export interface DockerRuntimeOptions {
   init: boolean;
   /** An engine call slower than this fails with DEADLINE_EXCEEDED instead of hanging. */
   callTimeoutMs?: number;
+  /** The OCI runtime for sandboxes (runsc, kata-runtime, ...); undefined: the engine's default. */
+  ociRuntime?: string;
   /** A seccomp profile path on the engine's host for sandboxes (Podman: podman-seccomp.ts). */
   seccompProfile?: string;
   /** Keeps bridged sandboxes off the host; its rules go in before any sandbox network. */
@@ -69,9 +71,11 @@ export class DockerRuntime implements ContainerRuntime {
   private readonly callTimeoutMs: number;
   private readonly firewall: HostFirewall;
   private readonly securityOpt: string[];
+  private readonly ociRuntime: string | undefined;
 
   constructor(options: DockerRuntimeOptions) {
     this.name = options.name;
+    this.ociRuntime = options.ociRuntime;
     this.securityOpt = ["no-new-privileges", ...(options.seccompProfile ? [`seccomp=${options.seccompProfile}`] : [])];
     this.firewall = options.firewall;
     this.log = options.logger;
@@ -180,6 +184,7 @@ export class DockerRuntime implements ContainerRuntime {
       NanoCpus: Math.round(spec.cpus * 1e9),
       PidsLimit: spec.pids,
       Init: this.init,
+      ...(this.ociRuntime ? { Runtime: this.ociRuntime } : {}),
     };
     if (spec.ulimits) {
       hostConfig.Ulimits = spec.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard }));
