@@ -29,23 +29,39 @@ describe("a full disk is the program's ENOSPC", () => {
     const { sandbox } = await d.sandbox.createSandbox({ spec: { language: "python", resources: { memoryBytes: 128n * MiB } } });
     const sandboxId = sandbox?.id ?? "";
     try {
+      const sh = (shell: string) => collect(d.sandbox.exec({ sandboxId, shell, timeoutMs: 60_000 }));
       for (const dir of ["/sandbox", "/tmp"]) {
-        const dd = await collect(d.sandbox.exec({ sandboxId, shell: `dd if=/dev/zero of=${dir}/fill-dd bs=1M`, timeoutMs: 60_000 }));
+        const dd = await sh(`dd if=/dev/zero of=${dir}/fill-dd bs=1M`);
         expect(dd.exit.status, `dd ${dir}`).toBe(ExitStatus.EXITED);
         expect(dd.exit.exitCode).not.toBe(0);
         expect(dd.stderr).toMatch(/No space left on device/);
-        await collect(d.sandbox.exec({ sandboxId, shell: `rm -f ${dir}/fill-dd` }));
+        await sh(`rm -f ${dir}/fill-dd`);
         const py = await collect(
           d.sandbox.run({ sandboxId, code: `f = open("${dir}/fill-py", "wb")\nwhile True:\n    f.write(b"x" * 1048576)\n    f.flush()`, timeoutMs: 60_000 }),
         );
         expect(py.exit.status, `python ${dir}`).toBe(ExitStatus.EXITED);
         expect(py.exit.exitCode).toBe(1);
         expect(py.stderr).toMatch(/No space left on device/);
-        // The file stays: both tmpfs are full when the next checks run.
+        // Full, and still serving.
+        expect((await sh("echo still serving")).stdout).toBe("still serving\n");
+        if (dir === "/sandbox") {
+          // A Run's source goes into the workdir (beside the user's files): with no room, the
+          // run says so, as its own error.
+          const noRoom = await collect(d.sandbox.run({ sandboxId, code: "print('no room')" }));
+          expect(noRoom.exit.status).toBe(ExitStatus.EXITED);
+          expect(noRoom.stderr).toMatch(/No space left on device/);
+        }
+        await sh(`rm -f ${dir}/fill-py`);
         const ok = await collect(d.sandbox.run({ sandboxId, code: "print('still serving')" }));
         expect(ok.stdout).toBe("still serving\n");
         expect(ok.exit.status).toBe(ExitStatus.EXITED);
       }
+      // Both full at once: that is all the tmpfs there is, and the processes still have room.
+      for (const dir of ["/sandbox", "/tmp"]) expect((await sh(`dd if=/dev/zero of=${dir}/fill bs=1M`)).stderr).toMatch(/No space left on device/);
+      expect((await sh("python3 -c 'print(sum(range(10**6)))'")).stdout).toBe("499999500000\n");
+      expect(await state(sandboxId)).toBe(SandboxState.RUNNING);
+      await sh("rm -f /sandbox/fill /tmp/fill");
+      expect((await collect(d.sandbox.run({ sandboxId, code: "print('after')" }))).stdout).toBe("after\n");
       expect(await state(sandboxId)).toBe(SandboxState.RUNNING);
     } finally {
       await d.sandbox.destroySandbox({ sandboxId });
