@@ -193,6 +193,41 @@ def process_table():
     return table
 
 
+def descendant_table(root):
+    """Like process_table, for the processes below `root` only, found through the kernel's
+    per-thread children lists (much cheaper when root has few descendants among many
+    processes). None when the kernel has no such lists."""
+    table = {}
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        try:
+            tids = os.listdir("/proc/%d/task" % pid)
+        except OSError:
+            if pid == root:
+                return None
+            continue
+        for tid in tids:
+            try:
+                with open("/proc/%d/task/%s/children" % (pid, tid), "rb") as f:
+                    kids = f.read().split()
+            except FileNotFoundError:
+                if pid == root:
+                    return None
+                continue
+            except OSError:
+                continue
+            for k in kids:
+                c = int(k)
+                if c in table:
+                    continue
+                st = proc_stat(c)
+                if st is not None:
+                    table[c] = st
+                    stack.append(c)
+    return table
+
+
 def pipe_links(pid):
     """The pipes a process holds open ("pipe:[inode]"), best effort."""
     out = set()
@@ -309,6 +344,7 @@ class Agent:
         self.timers = []  # (when, channel)
         self.pid = os.getpid()
         self.subreaper = set_subreaper()
+        self.children_lists = True  # /proc/<pid>/task/<tid>/children, until it is missing
         self.leaders = {}  # pid -> run, until its exit status is collected
         self.exited = []  # runs whose leader's status was collected, to finish
         self.last_scan = 0.0
@@ -491,7 +527,8 @@ class Agent:
     # -- the processes of runs ---------------------------------------------------------
     def collect_children(self):
         """Reaps every exited child: a run leader's status is kept for its run, adopted
-        orphans (the agent is their subreaper) just go. True when something was reaped."""
+        orphans (the agent is their subreaper) just go. True when an orphan was reaped (a
+        leader's end rescans anyway, when its run is finished)."""
         reaped = False
         while True:
             try:
@@ -505,10 +542,11 @@ class Agent:
                 break
             if pid == 0:
                 break
-            reaped = True
             run = self.leaders.get(pid)
             if run is not None:
                 self.leader_exited(run, status)
+            else:
+                reaped = True
         return reaped
 
     def leader_exited(self, run, status):
@@ -539,7 +577,11 @@ class Agent:
         several, to those whose process group or session it is in, else to those whose
         pipes it holds, else to all of them (it dies with the last). Processes that belong
         to no live run are left over from one that ended: they are killed."""
-        table = process_table()
+        table = descendant_table(self.pid) if self.subreaper and self.children_lists else None
+        if table is None:
+            # No children lists (or no subreaper: orphans are not below the agent): all of /proc.
+            self.children_lists = False
+            table = process_table()
         self.last_scan = time.monotonic()
         runs = list(self.runs.values())
         me = self.pid
