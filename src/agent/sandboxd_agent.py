@@ -290,7 +290,7 @@ class Run:
         self.start_tick = boot_ticks()  # processes started before this are not the run's
         self.procs = set()  # (pid, start time) of every process seen in the run
         self.pipes = set()  # "pipe:[inode]" of its stdio pipes: held open by its processes
-        self.marked = set()  # escapee records in PGROUP_DIR
+        self.marked = set()  # (pid, start) of processes recorded in PGROUP_DIR (they left the group)
         self.oom_before = oom_kill_count()
         timeout_ms = int(spec.get("timeout_ms") or 0)
         self.deadline = self.started + timeout_ms / 1000.0 if timeout_ms > 0 else None
@@ -590,6 +590,9 @@ class Agent:
         leader_of = {}
         for r in runs:
             r.procs &= alive
+            for key in r.marked - alive:
+                unmark_pgroup("%d.%d" % key)
+            r.marked &= alive
             for k in r.procs:
                 owners_of.setdefault(k, []).append(r)
             leader_of[r.pid] = r
@@ -641,13 +644,11 @@ class Agent:
                 st = table[pid]
                 key = (pid, st[4])
                 for o in owners:
-                    if key not in o.procs:
-                        o.procs.add(key)
-                        if st[2] != o.pid:
-                            # It left the run's process group: a restarted agent finds it here.
-                            name = "%d.%d" % key
-                            o.marked.add(name)
-                            mark_escapee(*key)
+                    o.procs.add(key)
+                    if st[2] != o.pid and key not in o.marked:
+                        # It left the run's process group: a restarted agent finds it here.
+                        o.marked.add(key)
+                        mark_escapee(*key)
         for pid in leftovers:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -756,8 +757,8 @@ class Agent:
     def forget(self, run):
         self.leaders.pop(run.pid, None)
         unmark_pgroup(run.pid)
-        for name in run.marked:
-            unmark_pgroup(name)
+        for key in run.marked:
+            unmark_pgroup("%d.%d" % key)
 
     def fire_timers(self):
         now = time.monotonic()

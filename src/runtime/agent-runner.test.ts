@@ -128,6 +128,24 @@ describe("agent restarts", () => {
   });
 });
 
+describe("agent restarts: escaped processes", () => {
+  it("a new agent kills what a dead agent's runs started outside their process groups", async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), "agent-state-"));
+    const first = await startAgent(stateDir);
+    const arg = `299.9${process.pid}`;
+    const proc = await first.start({ argv: ["sh", "-c", `setsid sleep ${arg} >/dev/null 2>&1 & sleep 0.2; echo ready; exec sleep 300`], timeoutMs: 0, maxOutputBytes: 1024 });
+    for await (const e of proc) if (e.type === "stdout") break;
+    await new Promise((r) => setTimeout(r, 800)); // a rescan records the escapee
+    expect(findProcesses(["sleep", arg]).length).toBe(1);
+    (first as unknown as { exec: { destroy(): void } }).exec.destroy();
+    await new Promise((r) => setTimeout(r, 200));
+    await using second = await startAgent(stateDir);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(findProcesses(["sleep", arg])).toEqual([]);
+    void second;
+  });
+});
+
 describe("agent under concurrency", () => {
   it("keeps every run's output its own across many overlapping runs", async () => {
     await using agent = await startAgent();

@@ -75,6 +75,19 @@ describe("a full disk is the program's ENOSPC", () => {
 });
 
 describe("the agent", () => {
+  it("is not the OOM killer's choice: a run's processes have oom_score_adj 1000, the agent keeps its own", async () => {
+    const { sandbox } = await d.sandbox.createSandbox({ spec: { language: "python", resources: { memoryBytes: 128n * MiB } } });
+    const sandboxId = sandbox?.id ?? "";
+    try {
+      const r = await collect(d.sandbox.exec({ sandboxId, shell: "cat /proc/$$/oom_score_adj; cat /proc/self/oom_score_adj; cut -d' ' -f4 /proc/$$/stat | xargs -I{} cat /proc/{}/oom_score_adj" }));
+      const [shell, child, agent] = r.stdout.trim().split("\n").map(Number);
+      expect([shell, child]).toEqual([1000, 1000]);
+      expect(agent).toBeLessThan(1000);
+    } finally {
+      await d.sandbox.destroySandbox({ sandboxId });
+    }
+  });
+
   it("killed from inside (kill -9 of its pid, found via /proc), is restarted: the next run succeeds and the sandbox stays RUNNING", async () => {
     const { sandbox } = await d.sandbox.createSandbox({ spec: { language: "python", resources: { memoryBytes: 128n * MiB } } });
     const sandboxId = sandbox?.id ?? "";
