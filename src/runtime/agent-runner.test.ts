@@ -211,3 +211,20 @@ describe("agent: no process outlives its run", () => {
     }
   }
 });
+
+describe("agent: concurrent runs keep their own processes", () => {
+  it("a run's escaped child dies with it while another run's children live on until that run ends", async () => {
+    await using agent = await startAgent();
+    const x = `298.1${process.pid}`;
+    const y = `298.2${process.pid}`;
+    const long = collect(await agent.start({ argv: ["sh", "-c", `setsid sleep ${y} >/dev/null 2>&1 & sleep 2.5; echo long`], timeoutMs: 20_000, maxOutputBytes: 1024 }));
+    await new Promise((r) => setTimeout(r, 300));
+    // Orphaned at once, in its own session, holding the short run's stdout.
+    const short = await collect(await agent.start({ argv: ["sh", "-c", `(setsid sleep ${x} &); sleep 0.3; echo short`], timeoutMs: 20_000, maxOutputBytes: 1024 }));
+    expect(short.stdout).toBe("short\n");
+    expect(findProcesses(["sleep", x])).toEqual([]);
+    expect(findProcesses(["sleep", y]).length).toBe(1);
+    expect((await long).stdout).toBe("long\n");
+    expect(findProcesses(["sleep", y])).toEqual([]);
+  });
+});
