@@ -171,7 +171,7 @@ export class Sandbox {
         } catch (err) {
           last = err;
         }
-        await new Promise((r) => setTimeout(r, restartPauseMs).unref());
+        if (attempt + 1 < restartAttempts) await new Promise((r) => setTimeout(r, restartPauseMs).unref());
       }
       this.fail(`its agent cannot be restarted: ${describeError(last)} (it died: ${reason})`);
     } finally {
