@@ -5,6 +5,12 @@
 # stdout carry frames: >I length (of everything after it), >B kind, >I channel, payload.
 # Each run is a child process group; the agent streams its output, applies its deadline,
 # delivers signals and stdin, and reports how it ended. Stdlib only, Python 3.7+.
+#
+# No process outlives its run. The agent is a child subreaper, so whatever a run's processes
+# orphan (a double fork, `setsid cmd &`, start_new_session) is re-parented to the agent, not
+# to PID 1; the agent keeps each run's set of processes (the /proc ppid tree under its
+# leader, rescanned on SIGCHLD, on a timer and before every kill) and kills the whole set
+# when the run ends for any reason (exit, deadline, cancel, kill, the daemon going away).
 import errno
 import fcntl
 import heapq
@@ -16,6 +22,11 @@ import struct
 import subprocess
 import sys
 import time
+
+try:
+    import ctypes
+except ImportError:  # a Python built without ctypes: no subreaper, process groups only
+    ctypes = None
 
 VERSION = 1
 
@@ -41,6 +52,10 @@ HEADER = struct.Struct(">IBI")
 PGROUP_DIR = os.path.join(os.environ.pop("SANDBOXD_AGENT_STATE_DIR", "/tmp/.sandboxd"), "pgroups")
 READ_CHUNK = 65536
 DRAIN_GRACE = 0.2  # seconds to wait for pipes after the leader exits
+SCAN_EVERY = 0.5  # seconds between rescans of the process table while runs are live
+SCAN_MIN_GAP = 0.02  # a burst of SIGCHLDs rescans at most this often
+PR_SET_CHILD_SUBREAPER = 36
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 SIGNALS = {
     "SIGINT": signal.SIGINT,
@@ -100,6 +115,12 @@ def unmark_pgroup(pgid):
         pass
 
 
+def mark_escapee(pid, start):
+    """Records a run process outside its run's process group (it called setsid), so that a
+    restarted agent can kill it if this one dies without doing so."""
+    mark_pgroup("%d.%d" % (pid, start))
+
+
 def kill_orphaned_pgroups():
     try:
         names = os.listdir(PGROUP_DIR)
@@ -113,8 +134,125 @@ def kill_orphaned_pgroups():
                 killed += 1
             except OSError:
                 pass
+        elif "." in name:
+            # One process (pid.start time): killed only if it is still that process.
+            pid, _, start = name.partition(".")
+            st = proc_stat(int(pid)) if pid.isdigit() else None
+            if st is not None and start.isdigit() and st[4] == int(start) and int(pid) != os.getpid():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                    killed += 1
+                except OSError:
+                    pass
         unmark_pgroup(name)
     return killed
+
+
+def set_subreaper():
+    """Makes the agent the reaper of its runs' orphans; False where the kernel says no."""
+    if ctypes is None:
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def boot_ticks():
+    """Now, in the unit of a process's start time in /proc/<pid>/stat (ticks since boot)."""
+    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * CLK_TCK)
+
+
+def proc_stat(pid):
+    """(state, ppid, pgrp, sid, starttime) of a process, or None when it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    # The command name may contain spaces and parentheses: split after the last ')'.
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    try:
+        return fields[0], int(fields[1]), int(fields[2]), int(fields[3]), int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def process_table():
+    table = {}
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return table
+    for name in names:
+        if name.isdigit():
+            st = proc_stat(int(name))
+            if st is not None:
+                table[int(name)] = st
+    return table
+
+
+def descendant_table(root):
+    """Like process_table, for the processes below `root` only, found through the kernel's
+    per-thread children lists (much cheaper when root has few descendants among many
+    processes). None when the kernel has no such lists."""
+    table = {}
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        try:
+            tids = os.listdir("/proc/%d/task" % pid)
+        except OSError:
+            if pid == root:
+                return None
+            continue
+        for tid in tids:
+            try:
+                with open("/proc/%d/task/%s/children" % (pid, tid), "rb") as f:
+                    kids = f.read().split()
+            except FileNotFoundError:
+                if pid == root:
+                    return None
+                continue
+            except OSError:
+                continue
+            for k in kids:
+                c = int(k)
+                if c in table:
+                    continue
+                st = proc_stat(c)
+                if st is not None:
+                    table[c] = st
+                    stack.append(c)
+    return table
+
+
+def pipe_links(pid):
+    """The pipes a process holds open ("pipe:[inode]"), best effort."""
+    out = set()
+    base = "/proc/%d/fd" % pid
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return out
+    for name in names:
+        try:
+            link = os.readlink(os.path.join(base, name))
+        except OSError:
+            continue
+        if link.startswith("pipe:"):
+            out.add(link)
+    return out
+
+
+def raise_oom_score(pid):
+    """The kernel's OOM killer picks a run's processes before the agent (they inherit it)."""
+    try:
+        with open("/proc/%d/oom_score_adj" % pid, "w") as f:
+            f.write("1000")
+    except OSError:
+        pass
 
 
 def oom_kill_count():
@@ -149,6 +287,10 @@ class Run:
         self.stdin_close_pending = False
         self.fds = {}
         self.started = time.monotonic()
+        self.start_tick = boot_ticks()  # processes started before this are not the run's
+        self.procs = set()  # (pid, start time) of every process seen in the run
+        self.pipes = set()  # "pipe:[inode]" of its stdio pipes: held open by its processes
+        self.marked = set()  # (pid, start) of processes recorded in PGROUP_DIR (they left the group)
         self.oom_before = oom_kill_count()
         timeout_ms = int(spec.get("timeout_ms") or 0)
         self.deadline = self.started + timeout_ms / 1000.0 if timeout_ms > 0 else None
@@ -170,14 +312,17 @@ class Run:
             bufsize=0,
         )
         self.pid = self.proc.pid
+        raise_oom_score(self.pid)
         mark_pgroup(self.pid)
         for f, kind in ((self.proc.stdout, K_STDOUT), (self.proc.stderr, K_STDERR)):
             fd = take_fd(f)
             set_nonblocking(fd)
             self.fds[fd] = kind
+            self.pipes.add("pipe:[%d]" % os.fstat(fd).st_ino)
         if self.proc.stdin is not None:
             self.stdin_fd = take_fd(self.proc.stdin)
             set_nonblocking(self.stdin_fd)
+            self.pipes.add("pipe:[%d]" % os.fstat(self.stdin_fd).st_ino)
         # The agent closes these fds itself (os.close). Popen's file objects would close the
         # same numbers again when collected, possibly much later (the cyclic GC runs at any
         # allocation), when they may be another run's pipes: that run then loses its output.
@@ -197,6 +342,12 @@ class Agent:
         self.fd_owner = {}  # output fd -> run
         self.inbuf = bytearray()
         self.timers = []  # (when, channel)
+        self.pid = os.getpid()
+        self.subreaper = set_subreaper()
+        self.children_lists = True  # /proc/<pid>/task/<tid>/children, until it is missing
+        self.leaders = {}  # pid -> run, until its exit status is collected
+        self.exited = []  # runs whose leader's status was collected, to finish
+        self.last_scan = 0.0
         rfd, wfd = os.pipe()
         set_nonblocking(rfd)
         set_nonblocking(wfd)
@@ -232,7 +383,7 @@ class Agent:
             if run is not None:
                 if run.status is None and run.outcome is None:
                     run.outcome = payload.decode() or "cancelled"
-                run.killpg(signal.SIGKILL)
+                self.kill_tree(run)
         elif kind == K_REQUEST:
             self.request(channel, json.loads(payload))
 
@@ -286,6 +437,10 @@ class Agent:
             })
             return
         self.runs[channel] = run
+        self.leaders[run.pid] = run
+        st = proc_stat(run.pid)
+        if st is not None:
+            run.procs.add((run.pid, st[4]))
         for fd in run.fds:
             self.fd_owner[fd] = run
             self.sel.register(fd, selectors.EVENT_READ, "out")
@@ -369,29 +524,182 @@ class Agent:
             pass
         self.maybe_finish(run)
 
-    def reap(self):
-        for run in list(self.runs.values()):
-            if run.status is not None:
-                continue
+    # -- the processes of runs ---------------------------------------------------------
+    def collect_children(self):
+        """Reaps every exited child: a run leader's status is kept for its run, adopted
+        orphans (the agent is their subreaper) just go. True when an orphan was reaped (a
+        leader's end rescans anyway, when its run is finished)."""
+        reaped = False
+        while True:
             try:
-                pid, status = os.waitpid(run.pid, os.WNOHANG)
-            except ChildProcessError:
-                pid, status = run.pid, 0
-            if pid == 0:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except InterruptedError:
                 continue
-            run.status = status
-            run.proc.returncode = 0  # we reaped it; keep subprocess from waiting again
-            run.leader_exited_at = time.monotonic()
-            heapq.heappush(self.timers, (run.leader_exited_at + DRAIN_GRACE, run.channel))
-            self.maybe_finish(run)
+            except ChildProcessError:
+                # No children at all: a leader nobody can wait for any more is done.
+                for run in list(self.leaders.values()):
+                    self.leader_exited(run, 0)
+                break
+            if pid == 0:
+                break
+            run = self.leaders.get(pid)
+            if run is not None:
+                self.leader_exited(run, status)
+            else:
+                reaped = True
+        return reaped
+
+    def leader_exited(self, run, status):
+        self.leaders.pop(run.pid, None)
+        if run.status is not None:
+            return
+        run.status = status
+        run.proc.returncode = 0  # we reaped it; keep subprocess from waiting again
+        run.leader_exited_at = time.monotonic()
+        heapq.heappush(self.timers, (run.leader_exited_at + DRAIN_GRACE, run.channel))
+        self.exited.append(run)
+
+    def reap(self):
+        if self.collect_children() and self.runs and time.monotonic() - self.last_scan >= SCAN_MIN_GAP:
+            self.track()
+        self.finish_exited()
+
+    def finish_exited(self):
+        while self.exited:
+            run = self.exited.pop(0)
+            if self.runs.get(run.channel) is run:
+                self.maybe_finish(run)
+
+    def track(self):
+        """Scans /proc and adds every descendant of the agent to the runs it belongs to:
+        below a run's leader, or an orphan the agent adopted that an earlier scan saw in a
+        run. An orphan never seen before belongs to the live runs started before it; of
+        several, to those whose process group or session it is in, else to those whose
+        pipes it holds, else to all of them (it dies with the last). Processes that belong
+        to no live run are left over from one that ended: they are killed."""
+        table = descendant_table(self.pid) if self.subreaper and self.children_lists else None
+        if table is None:
+            # No children lists (or no subreaper: orphans are not below the agent): all of /proc.
+            self.children_lists = False
+            table = process_table()
+        self.last_scan = time.monotonic()
+        runs = list(self.runs.values())
+        me = self.pid
+        alive = {(pid, st[4]) for pid, st in table.items()}
+        owners_of = {}
+        leader_of = {}
+        for r in runs:
+            r.procs &= alive
+            for key in r.marked - alive:
+                unmark_pgroup("%d.%d" % key)
+            r.marked &= alive
+            for k in r.procs:
+                owners_of.setdefault(k, []).append(r)
+            leader_of[r.pid] = r
+        top = {}
+
+        def find_top(pid):
+            chain = []
+            p, found = pid, None
+            while True:
+                if p in top:
+                    found = top[p]
+                    break
+                st = table.get(p)
+                if st is None or len(chain) > 100000:
+                    break
+                chain.append(p)
+                if st[1] == me:
+                    found = p
+                    break
+                if st[1] <= 1:
+                    break
+                p = st[1]
+            for c in chain:
+                top[c] = found
+            return found
+
+        groups = {}
+        for pid in table:
+            if pid == me:
+                continue
+            t = find_top(pid)
+            if t is not None:
+                groups.setdefault(t, []).append(pid)
+        leftovers = []
+        for t, members in groups.items():
+            tst = table[t]
+            tkey = (t, tst[4])
+            r = leader_of.get(t)
+            if r is not None and (tkey in r.procs or not r.procs):
+                owners = [r]
+            elif tkey in owners_of:
+                owners = owners_of[tkey]
+            else:
+                owners = self.orphan_owners(t, tst, runs)
+            if not owners:
+                leftovers.extend(members)
+                continue
+            for pid in members:
+                st = table[pid]
+                key = (pid, st[4])
+                for o in owners:
+                    o.procs.add(key)
+                    if st[2] != o.pid and key not in o.marked:
+                        # It left the run's process group: a restarted agent finds it here.
+                        o.marked.add(key)
+                        mark_escapee(*key)
+        for pid in leftovers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        return table
+
+    @staticmethod
+    def orphan_owners(pid, st, runs):
+        cands = [r for r in runs if r.start_tick <= st[4]]
+        if len(cands) <= 1:
+            return cands
+        grouped = [r for r in cands if r.pid in (st[2], st[3])]
+        if grouped:
+            return grouped
+        pipes = pipe_links(pid)
+        piped = [r for r in cands if r.pipes & pipes]
+        return piped or cands
+
+    def kill_tree(self, run):
+        """SIGKILLs every process of a run (except what another live run claims too) and
+        waits until they are gone; whatever they forked meanwhile is found by the rescan."""
+        run.killpg(signal.SIGKILL)
+        for _ in range(200):
+            table = self.track()
+            others = set()
+            for r in self.runs.values():
+                if r is not run:
+                    others |= r.procs
+            doomed = [
+                pid for (pid, start) in run.procs
+                if pid != self.pid and (pid, start) not in others
+                and pid in table and table[pid][4] == start and table[pid][0] != b"Z"
+            ]
+            if not doomed:
+                return
+            for pid in doomed:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            self.collect_children()
+            time.sleep(0.002)
 
     def maybe_finish(self, run, force=False):
         if run.status is None:
             return
         if run.fds and not force:
             return
-        # The run is over: nothing of its process group outlives it.
-        run.killpg(signal.SIGKILL)
+        # The run is over: none of its processes outlives it.
+        self.kill_tree(run)
         for fd in list(run.fds):
             # Drain what is already buffered, then stop listening.
             while True:
@@ -444,7 +752,13 @@ class Agent:
             "truncated": run.truncated,
         })
         del self.runs[run.channel]
+        self.forget(run)
+
+    def forget(self, run):
+        self.leaders.pop(run.pid, None)
         unmark_pgroup(run.pid)
+        for key in run.marked:
+            unmark_pgroup("%d.%d" % key)
 
     def fire_timers(self):
         now = time.monotonic()
@@ -456,7 +770,7 @@ class Agent:
             if run.status is None:
                 if run.deadline is not None and run.deadline <= now and run.outcome is None:
                     run.outcome = "timeout"
-                    run.killpg(signal.SIGKILL)
+                    self.kill_tree(run)
             elif run.leader_exited_at is not None and now - run.leader_exited_at >= DRAIN_GRACE:
                 self.maybe_finish(run, force=True)
 
@@ -489,6 +803,9 @@ class Agent:
             timeout = None
             if self.timers:
                 timeout = max(0.0, self.timers[0][0] - time.monotonic())
+            if self.runs:
+                rescan = max(0.0, self.last_scan + SCAN_EVERY - time.monotonic())
+                timeout = rescan if timeout is None else min(timeout, rescan)
             for key, _ in self.sel.select(timeout):
                 tag = key.data
                 if tag == "stdin":
@@ -509,12 +826,16 @@ class Agent:
                         self.flush_stdin(run)
             self.reap()
             self.fire_timers()
+            self.finish_exited()
+            if self.runs and time.monotonic() - self.last_scan >= SCAN_EVERY:
+                self.track()
 
     def shutdown(self):
         # The daemon went away: no run outlives the channel that reports it.
         for run in list(self.runs.values()):
-            run.killpg(signal.SIGKILL)
-            unmark_pgroup(run.pid)
+            self.kill_tree(run)
+            del self.runs[run.channel]
+            self.forget(run)
 
 
 def main():

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -128,6 +128,24 @@ describe("agent restarts", () => {
   });
 });
 
+describe("agent restarts: escaped processes", () => {
+  it("a new agent kills what a dead agent's runs started outside their process groups", async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), "agent-state-"));
+    const first = await startAgent(stateDir);
+    const arg = `299.9${process.pid}`;
+    const proc = await first.start({ argv: ["sh", "-c", `setsid sleep ${arg} >/dev/null 2>&1 & sleep 0.2; echo ready; exec sleep 300`], timeoutMs: 0, maxOutputBytes: 1024 });
+    for await (const e of proc) if (e.type === "stdout") break;
+    await new Promise((r) => setTimeout(r, 800)); // a rescan records the escapee
+    expect(findProcesses(["sleep", arg]).length).toBe(1);
+    (first as unknown as { exec: { destroy(): void } }).exec.destroy();
+    await new Promise((r) => setTimeout(r, 200));
+    await using second = await startAgent(stateDir);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(findProcesses(["sleep", arg])).toEqual([]);
+    void second;
+  });
+});
+
 describe("agent under concurrency", () => {
   it("keeps every run's output its own across many overlapping runs", async () => {
     await using agent = await startAgent();
@@ -142,5 +160,71 @@ describe("agent under concurrency", () => {
         expect(r.exit.kind).toBe("exited");
       });
     }
+  });
+});
+
+/** Live processes (not zombies) whose command line is exactly `argv`. */
+function findProcesses(argv: string[]): number[] {
+  const want = argv.join("\0") + "\0";
+  const out: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, "utf8") !== want) continue;
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue;
+      out.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+// Each escape starts `sleep <unique>` outside the run's process group and lets its parent go.
+function escapes(tag: number): Record<string, string[]> {
+  const s = (i: number) => `${300 + tag}.${i}${process.pid}`;
+  return {
+    // The shells give the child a moment to leave the group (killing the group first is no proof).
+    setsid: ["sh", "-c", `setsid sleep ${s(1)} >/dev/null 2>&1 & sleep 0.3; echo started`],
+    "double fork": ["sh", "-c", `(setsid sh -c 'sleep ${s(2)} >/dev/null 2>&1 &' &) ; sleep 0.3; echo started`],
+    "start_new_session": ["python3", "-c", `import subprocess; subprocess.Popen(['sleep', '${s(3)}'], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); print('started')`],
+  };
+}
+
+describe("agent: no process outlives its run", () => {
+  let tag = 0;
+  for (const ending of ["exits", "hits its deadline"] as const) {
+    for (const kind of ["setsid", "double fork", "start_new_session"]) {
+      it(`kills a child that escaped with ${kind} when the run ${ending}`, async () => {
+        await using agent = await startAgent();
+        const t = ++tag;
+        const base = escapes(t)[kind] as string[];
+        const argv = ending === "exits" ? base : [...base.slice(0, -1), `${base.at(-1)}; sleep 30`];
+        if (ending !== "exits" && base[0] === "python3") argv[argv.length - 1] = `${base.at(-1)}; import time; time.sleep(30)`;
+        const sleepArg = (base.at(-1) as string).match(/sleep'?,? '?(\d+\.\d+)/)?.[1] as string;
+        const r = await collect(await agent.start({ argv, timeoutMs: ending === "exits" ? 10_000 : 1500, maxOutputBytes: 1024 }));
+        expect(r.stdout).toBe("started\n");
+        expect(r.exit.kind).toBe(ending === "exits" ? "exited" : "timeout");
+        expect(findProcesses(["sleep", sleepArg])).toEqual([]);
+      });
+    }
+  }
+});
+
+describe("agent: concurrent runs keep their own processes", () => {
+  it("a run's escaped child dies with it while another run's children live on until that run ends", async () => {
+    await using agent = await startAgent();
+    const x = `298.1${process.pid}`;
+    const y = `298.2${process.pid}`;
+    const long = collect(await agent.start({ argv: ["sh", "-c", `setsid sleep ${y} >/dev/null 2>&1 & sleep 2.5; echo long`], timeoutMs: 20_000, maxOutputBytes: 1024 }));
+    await new Promise((r) => setTimeout(r, 300));
+    // Orphaned at once, in its own session, holding the short run's stdout.
+    const short = await collect(await agent.start({ argv: ["sh", "-c", `(setsid sleep ${x} &); sleep 0.3; echo short`], timeoutMs: 20_000, maxOutputBytes: 1024 }));
+    expect(short.stdout).toBe("short\n");
+    expect(findProcesses(["sleep", x])).toEqual([]);
+    expect(findProcesses(["sleep", y]).length).toBe(1);
+    expect((await long).stdout).toBe("long\n");
+    expect(findProcesses(["sleep", y])).toEqual([]);
   });
 });

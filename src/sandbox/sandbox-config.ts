@@ -6,7 +6,30 @@ export interface ResourceLimits {
   memoryBytes: number;
   cpus: number;
   pids: number;
+  /** Size of each tmpfs (the workdir and /tmp). */
   diskBytes: number;
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * Memory no tmpfs may take: the workdir and /tmp are tmpfs whose pages count against the
+ * container's memory limit, and a full memory cgroup OOM-kills processes (the agent among
+ * them) instead of failing the write. A quarter of the memory, at least 64 MiB - but at
+ * most half of it, so that small sandboxes (16-128 MiB) still get some disk.
+ */
+export function processHeadroom(memoryBytes: number): number {
+  return Math.max(Math.floor(memoryBytes / 4), Math.min(64 * MiB, Math.floor(memoryBytes / 2)));
+}
+
+/** The most each of `mounts` tmpfs may be so that together they leave the headroom free. */
+export function maxDiskBytes(memoryBytes: number, mounts: number): number {
+  const each = Math.floor((memoryBytes - processHeadroom(memoryBytes)) / mounts);
+  return each - (each % 4096);
+}
+
+function fmtMiB(bytes: number): string {
+  return `${+(bytes / MiB).toFixed(1)} MiB`;
 }
 
 export interface PolicyPatternSpec {
@@ -103,6 +126,25 @@ export function resolveSandboxConfig(req: SandboxRequest, config: Config, langua
   if (resources.pids < 8) throw invalidArgument("resources.pids must be at least 8", { reason: "INVALID_LIMIT" });
   if (resources.cpus < 0.01) throw invalidArgument("resources.cpus must be at least 0.01", { reason: "INVALID_LIMIT" });
   if (resources.diskBytes < 4 * 1024 * 1024) throw invalidArgument("resources.disk_bytes must be at least 4 MiB", { reason: "INVALID_LIMIT" });
+  // Each tmpfs (the workdir, unless committed on close, and /tmp) may hold disk_bytes of
+  // memory: together they must leave the processes their headroom. The default shrinks to
+  // fit; an explicit size that does not fit is refused (a smaller disk than asked for would
+  // surprise later, as ENOSPC).
+  const mounts = req.commitOnClose ? 1 : 2;
+  const fit = maxDiskBytes(resources.memoryBytes, mounts);
+  if (req.resources.diskBytes === 0) {
+    resources.diskBytes = Math.min(resources.diskBytes, fit);
+  } else if (resources.diskBytes > fit) {
+    const need = Math.ceil((mounts * resources.diskBytes) / MiB) * MiB;
+    const minMemory = [need * 2, Math.ceil((need * 4) / 3), need + 64 * MiB].filter((m) => m - processHeadroom(m) >= need).sort((a, b) => a - b)[0] ?? need * 2;
+    throw invalidArgument(
+      `resources.disk_bytes ${fmtMiB(resources.diskBytes)} does not fit in resources.memory_bytes ${fmtMiB(resources.memoryBytes)}: ` +
+        `${mounts === 2 ? "the workdir and /tmp are tmpfs of disk_bytes each" : "/tmp is a tmpfs of disk_bytes"}, counted against the memory limit, ` +
+        `and ${fmtMiB(processHeadroom(resources.memoryBytes))} (a quarter, at least 64 MiB, at most half) must stay free for processes; ` +
+        `ask for at most ${fmtMiB(fit)} of disk, or for at least ${fmtMiB(minMemory)} of memory`,
+      { reason: "INVALID_LIMIT" },
+    );
+  }
   const workdir = req.workdir || d.workdir;
   checkAbsolutePath("workdir", workdir);
   // The workdir becomes a tmpfs owned by the sandbox user: over /etc it would hand that user

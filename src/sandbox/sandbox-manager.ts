@@ -99,7 +99,7 @@ export class SandboxManager {
           return spec;
         },
         startRunner: (containerId) =>
-          startProcessRunner(this.runtime, containerId, this.log, this.config.agent, () => this.checkContainer(containerId)),
+          startProcessRunner(this.runtime, containerId, this.log, this.config.agent, (reason) => this.checkContainer(containerId, reason)),
       });
     }
   }
@@ -273,7 +273,7 @@ export class SandboxManager {
       runtime: this.runtime,
       logger: this.log.child({ sandboxId: id }),
       useAgent: this.config.agent,
-      onRunnerDeath: (cid) => this.checkContainer(cid),
+      onRunnerDeath: (cid, reason) => this.checkContainer(cid, reason),
       ...(extra.runner ? { runner: extra.runner } : {}),
     });
     this.sandboxes.set(id, sandbox);
@@ -380,6 +380,7 @@ export class SandboxManager {
     if (sandbox && sandbox.tenant === tenant) {
       if (sandbox.state === "expired") throw failedPrecondition(`sandbox ${id} expired`, { reason: "SANDBOX_EXPIRED" });
       if (sandbox.state === "stopped") throw failedPrecondition(`sandbox ${id} is stopped: its container is no longer running`, { reason: "SANDBOX_STOPPED" });
+      if (sandbox.state === "failed") throw failedPrecondition(`sandbox ${id} failed: ${sandbox.failure ?? "it cannot serve"}; destroy it`, { reason: "SANDBOX_FAILED" });
       return sandbox;
     }
     const t = this.tombstones.get(id);
@@ -462,10 +463,17 @@ export class SandboxManager {
    * events say the same, but not every engine filters them by label (Podman), and an agent
    * always notices.
    */
-  private checkContainer(containerId: string): void {
+  private checkContainer(containerId: string, reason = "its agent died"): void {
     void this.runtime.inspect(containerId).then(
       (info) => {
-        if (!info || !info.running) this.onContainerDied(containerId);
+        if (!info || !info.running) {
+          this.onContainerDied(containerId);
+          return;
+        }
+        // The container runs: its sandbox gets a new agent now, or is failed.
+        for (const sandbox of this.sandboxes.values()) {
+          if (sandbox.containerId === containerId) void sandbox.recover(reason);
+        }
       },
       () => {
         // The engine itself is unreachable: that is not the container's death.
@@ -475,7 +483,7 @@ export class SandboxManager {
 
   private onContainerDied(containerId: string): void {
     for (const sandbox of this.sandboxes.values()) {
-      if (sandbox.containerId !== containerId || sandbox.state !== "running") continue;
+      if (sandbox.containerId !== containerId || (sandbox.state !== "running" && sandbox.state !== "failed")) continue;
       sandbox.state = "stopped";
       this.log.warn({ sandboxId: sandbox.id }, "sandbox container stopped from outside");
       void this.remove(sandbox, "stopped", "its container stopped outside the daemon").catch((err: unknown) =>

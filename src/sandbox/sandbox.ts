@@ -8,7 +8,18 @@ import type { LanguageHandler } from "./languages.js";
 import type { Run } from "./run.js";
 import type { SandboxConfig } from "./sandbox-config.js";
 
-export type SandboxState = "creating" | "running" | "stopped" | "expired";
+/**
+ * `failed`: the container runs but the sandbox cannot serve (its agent cannot be started
+ * again, or keeps dying); calls answer FAILED_PRECONDITION until it is destroyed.
+ */
+export type SandboxState = "creating" | "running" | "stopped" | "expired" | "failed";
+
+/** A sandbox whose agent died more often than this within `deathWindowMs` is failed. */
+const maxAgentDeaths = 5;
+const deathWindowMs = 60_000;
+/** Attempts to start an agent again after it died or failed to start, and the pause between. */
+const restartAttempts = 2;
+const restartPauseMs = 250;
 
 export interface SandboxInit {
   id: string;
@@ -27,7 +38,7 @@ export interface SandboxInit {
   /** A runner already started (a warm pool member's agent). */
   runner?: ProcessRunner;
   /** Called when the sandbox's agent died: its container may have stopped. */
-  onRunnerDeath?: (containerId: string) => void;
+  onRunnerDeath?: (containerId: string, reason: string) => void;
 }
 
 /**
@@ -45,6 +56,8 @@ export class Sandbox {
   readonly attached: boolean;
   readonly fromPool: boolean;
   state: SandboxState = "running";
+  /** Why the sandbox is `failed`. */
+  failure: string | undefined;
   lastUsedAt = Date.now();
   readonly runs = new Set<Run>();
   /** Libraries installed successfully in this sandbox: later runs do not reinstall them. */
@@ -56,8 +69,10 @@ export class Sandbox {
   private readonly runtime: ContainerRuntime;
   private readonly log: Logger;
   private readonly useAgent: boolean;
-  private readonly onRunnerDeath: ((containerId: string) => void) | undefined;
+  private readonly onRunnerDeath: ((containerId: string, reason: string) => void) | undefined;
   private closed = false;
+  private recovering = false;
+  private agentDeaths: number[] = [];
 
   constructor(init: SandboxInit) {
     this.id = init.id;
@@ -125,7 +140,50 @@ export class Sandbox {
 
   private async startRunner(): Promise<ProcessRunner> {
     if (this.closed) throw new Error("sandbox closed");
-    return startProcessRunner(this.runtime, this.containerId, this.log, this.useAgent, () => this.onRunnerDeath?.(this.containerId));
+    return startProcessRunner(this.runtime, this.containerId, this.log, this.useAgent, (reason) => this.onRunnerDeath?.(this.containerId, reason));
+  }
+
+  /**
+   * Its agent died, or could not be started, and its container still runs: start a new
+   * agent now (not at the next call), so that the state tells the truth. A sandbox whose
+   * agent cannot be started again, or keeps dying, is `failed`.
+   */
+  async recover(reason: string): Promise<void> {
+    if (this.closed || this.state !== "running" || this.recovering) return;
+    const now = Date.now();
+    this.agentDeaths = [...this.agentDeaths.filter((t) => now - t < deathWindowMs), now];
+    if (this.agentDeaths.length > maxAgentDeaths) {
+      this.fail(`its agent died ${this.agentDeaths.length} times within ${deathWindowMs / 1000} s (last: ${reason})`);
+      return;
+    }
+    this.recovering = true;
+    try {
+      let last: unknown;
+      for (let attempt = 0; attempt < restartAttempts; attempt++) {
+        if (this.closed || this.state !== "running") return;
+        try {
+          const r = await this.runner();
+          if (r.alive) {
+            this.log.info({ reason }, "sandbox agent restarted");
+            return;
+          }
+          last = new Error("the new agent died at once");
+        } catch (err) {
+          last = err;
+        }
+        if (attempt + 1 < restartAttempts) await new Promise((r) => setTimeout(r, restartPauseMs).unref());
+      }
+      this.fail(`its agent cannot be restarted: ${describeError(last)} (it died: ${reason})`);
+    } finally {
+      this.recovering = false;
+    }
+  }
+
+  private fail(why: string): void {
+    if (this.state !== "running") return;
+    this.state = "failed";
+    this.failure = why;
+    this.log.error({ why }, "sandbox failed");
   }
 
   async close(): Promise<void> {

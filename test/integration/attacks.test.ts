@@ -11,7 +11,7 @@ let bystander: string;
 
 beforeAll(async () => {
   d = await startDaemon({ args: ["--max-output-bytes", "4m"], env: { HOST_ONLY_SECRET: "s3cr3t-of-the-host" } });
-  victim = (await d.sandbox.createSandbox({ spec: { language: "python", resources: { memoryBytes: 128n * 1024n * 1024n, pids: 64, diskBytes: 64n * 1024n * 1024n } } })).sandbox!.id;
+  victim = (await d.sandbox.createSandbox({ spec: { language: "python", resources: { memoryBytes: 128n * 1024n * 1024n, pids: 64, diskBytes: 32n * 1024n * 1024n } } })).sandbox!.id;
   bystander = (await d.sandbox.createSandbox({ spec: { language: "python" } })).sandbox!.id;
 });
 

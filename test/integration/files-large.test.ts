@@ -15,8 +15,9 @@ let sandboxId: string;
 
 beforeAll(async () => {
   d = await startDaemon();
-  // tmpfs pages count against the container's memory, so both are sized for the file.
-  const res = await d.sandbox.createSandbox({ spec: { language: "python", resources: { diskBytes: BigInt(1.25 * GiB), memoryBytes: BigInt(1.75 * GiB) } } });
+  // tmpfs pages count against the container's memory, so both are sized for the file: the
+  // workdir and /tmp (1.25 GiB each) must leave a quarter of the memory to processes.
+  const res = await d.sandbox.createSandbox({ spec: { language: "python", resources: { diskBytes: BigInt(1.25 * GiB), memoryBytes: BigInt(3.5 * GiB) } } });
   sandboxId = res.sandbox?.id ?? "";
 });
 
