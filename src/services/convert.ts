@@ -107,9 +107,7 @@ export function specToProto(c: SandboxConfig): MessageInitShape<typeof import(".
   };
 }
 
-// The proto has no FAILED state: a failed sandbox (its container runs, its agent cannot) is
-// reported STOPPED, the closest ("it does not serve"), never RUNNING.
-const states = { creating: SandboxState.CREATING, running: SandboxState.RUNNING, stopped: SandboxState.STOPPED, expired: SandboxState.EXPIRED, failed: SandboxState.STOPPED } as const;
+const states = { creating: SandboxState.CREATING, running: SandboxState.RUNNING, stopped: SandboxState.STOPPED, expired: SandboxState.EXPIRED, failed: SandboxState.FAILED } as const;
 
 export function sandboxToProto(s: Sandbox, backend: string): MessageInitShape<typeof SandboxSchema> {
   return {

@@ -105,7 +105,7 @@ describe("the agent", () => {
     }
   });
 
-  it("that keeps dying leaves a failed sandbox: GetSandbox says STOPPED (the proto has no FAILED) and calls answer FAILED_PRECONDITION", async () => {
+  it("that keeps dying leaves a failed sandbox: GetSandbox says FAILED and calls answer FAILED_PRECONDITION", async () => {
     const { sandbox } = await d.sandbox.createSandbox({ spec: { language: "python" } });
     const sandboxId = sandbox?.id ?? "";
     try {
@@ -116,8 +116,8 @@ describe("the agent", () => {
         else expect(r).toMatchObject({ code: 14 });
         if (!failed) await new Promise((res) => setTimeout(res, 300));
       }
-      for (let i = 0; i < 50 && (await state(sandboxId)) !== SandboxState.STOPPED; i++) await new Promise((res) => setTimeout(res, 100));
-      expect(await state(sandboxId)).toBe(SandboxState.STOPPED);
+      for (let i = 0; i < 50 && (await state(sandboxId)) !== SandboxState.FAILED; i++) await new Promise((res) => setTimeout(res, 100));
+      expect(await state(sandboxId)).toBe(SandboxState.FAILED);
       const err = await collect(d.sandbox.run({ sandboxId, code: "print(1)" })).catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 9, details: expect.stringMatching(/failed: its agent died/) });
     } finally {

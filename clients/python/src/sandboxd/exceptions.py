@@ -223,6 +223,7 @@ _REASONS: dict[str, type[SandboxError]] = {
     "SESSION_NOT_FOUND": SandboxNotFoundError,
     "SANDBOX_EXPIRED": SandboxStateError,
     "SANDBOX_STOPPED": SandboxStateError,
+    "SANDBOX_FAILED": SandboxStateError,
     "SANDBOX_DESTROYED": SandboxStateError,
     "ENGINE_UNAVAILABLE": DaemonUnavailableError,
     "INVALID_REGEX": InvalidRegexPatternError,

@@ -134,6 +134,7 @@ const (
 	SandboxState_SANDBOX_STATE_RUNNING     SandboxState = 2
 	SandboxState_SANDBOX_STATE_STOPPED     SandboxState = 3 // the container is not running (killed from outside, engine lost)
 	SandboxState_SANDBOX_STATE_EXPIRED     SandboxState = 4 // TTL or idle timeout passed; the reaper removes it
+	SandboxState_SANDBOX_STATE_FAILED      SandboxState = 5 // the container runs but cannot serve (its agent could not be restarted); destroy it
 )
 
 // Enum value maps for SandboxState.
@@ -144,6 +145,7 @@ var (
 		2: "SANDBOX_STATE_RUNNING",
 		3: "SANDBOX_STATE_STOPPED",
 		4: "SANDBOX_STATE_EXPIRED",
+		5: "SANDBOX_STATE_FAILED",
 	}
 	SandboxState_value = map[string]int32{
 		"SANDBOX_STATE_UNSPECIFIED": 0,
@@ -151,6 +153,7 @@ var (
 		"SANDBOX_STATE_RUNNING":     2,
 		"SANDBOX_STATE_STOPPED":     3,
 		"SANDBOX_STATE_EXPIRED":     4,
+		"SANDBOX_STATE_FAILED":      5,
 	}
 )
 
@@ -2265,13 +2268,14 @@ const file_sandboxd_v1_common_proto_rawDesc = "" +
 	"\vNetworkMode\x12\x1c\n" +
 	"\x18NETWORK_MODE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11NETWORK_MODE_NONE\x10\x01\x12\x17\n" +
-	"\x13NETWORK_MODE_BRIDGE\x10\x02*\x9a\x01\n" +
+	"\x13NETWORK_MODE_BRIDGE\x10\x02*\xb4\x01\n" +
 	"\fSandboxState\x12\x1d\n" +
 	"\x19SANDBOX_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16SANDBOX_STATE_CREATING\x10\x01\x12\x19\n" +
 	"\x15SANDBOX_STATE_RUNNING\x10\x02\x12\x19\n" +
 	"\x15SANDBOX_STATE_STOPPED\x10\x03\x12\x19\n" +
-	"\x15SANDBOX_STATE_EXPIRED\x10\x04*F\n" +
+	"\x15SANDBOX_STATE_EXPIRED\x10\x04\x12\x18\n" +
+	"\x14SANDBOX_STATE_FAILED\x10\x05*F\n" +
 	"\x06Stream\x12\x16\n" +
 	"\x12STREAM_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSTREAM_STDOUT\x10\x01\x12\x11\n" +
