@@ -49,7 +49,13 @@ K_LOG = 22
 HEADER = struct.Struct(">IBI")
 # Process groups of live runs, one empty file each: a restarted agent kills what a dead
 # one left running (orphans would otherwise outlive the runs that owned them).
-PGROUP_DIR = os.path.join(os.environ.pop("SANDBOXD_AGENT_STATE_DIR", "/tmp/.sandboxd"), "pgroups")
+STATE_DIR = os.environ.pop("SANDBOXD_AGENT_STATE_DIR", "/tmp/.sandboxd")
+PGROUP_DIR = os.path.join(STATE_DIR, "pgroups")
+# The daemon's run ids of live runs, one empty file each. A run whose agent went away with
+# the daemon (its channel closed) stays recorded, so that the agent a restarted daemon
+# starts can say which runs were lost.
+RUNS_DIR = os.path.join(STATE_DIR, "runs")
+RUN_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 READ_CHUNK = 65536
 DRAIN_GRACE = 0.2  # seconds to wait for pipes after the leader exits
 SCAN_EVERY = 0.5  # seconds between rescans of the process table while runs are live
@@ -146,6 +152,36 @@ def kill_orphaned_pgroups():
                     pass
         unmark_pgroup(name)
     return killed
+
+
+def valid_run_id(run_id):
+    return isinstance(run_id, str) and 0 < len(run_id) <= 64 and set(run_id) <= RUN_ID_CHARS
+
+
+def record_run(run_id):
+    try:
+        os.makedirs(RUNS_DIR, exist_ok=True)
+        os.close(os.open(os.path.join(RUNS_DIR, run_id), os.O_WRONLY | os.O_CREAT, 0o600))
+    except OSError:
+        pass
+
+
+def unrecord_run(run_id):
+    try:
+        os.unlink(os.path.join(RUNS_DIR, run_id))
+    except OSError:
+        pass
+
+
+def take_lost_runs():
+    """Run ids a previous agent left recorded: runs that ended with their daemon's channel."""
+    try:
+        names = os.listdir(RUNS_DIR)
+    except OSError:
+        return []
+    for name in names:
+        unrecord_run(name)
+    return sorted(n for n in names if valid_run_id(n))
 
 
 def set_subreaper():
@@ -291,6 +327,7 @@ class Run:
         self.procs = set()  # (pid, start time) of every process seen in the run
         self.pipes = set()  # "pipe:[inode]" of its stdio pipes: held open by its processes
         self.marked = set()  # (pid, start) of processes recorded in PGROUP_DIR (they left the group)
+        self.run_id = None  # the daemon's run id, recorded in RUNS_DIR while the run lives
         self.oom_before = oom_kill_count()
         timeout_ms = int(spec.get("timeout_ms") or 0)
         self.deadline = self.started + timeout_ms / 1000.0 if timeout_ms > 0 else None
@@ -438,6 +475,10 @@ class Agent:
             return
         self.runs[channel] = run
         self.leaders[run.pid] = run
+        run_id = spec.get("run_id")
+        if valid_run_id(run_id):
+            run.run_id = run_id
+            record_run(run_id)
         st = proc_stat(run.pid)
         if st is not None:
             run.procs.add((run.pid, st[4]))
@@ -754,9 +795,11 @@ class Agent:
         del self.runs[run.channel]
         self.forget(run)
 
-    def forget(self, run):
+    def forget(self, run, lost=False):
         self.leaders.pop(run.pid, None)
         unmark_pgroup(run.pid)
+        if run.run_id is not None and not lost:
+            unrecord_run(run.run_id)
         for key in run.marked:
             unmark_pgroup("%d.%d" % key)
 
@@ -798,7 +841,10 @@ class Agent:
 
     def loop(self):
         orphans = kill_orphaned_pgroups()
-        send_json(K_HELLO, 0, {"version": VERSION, "pid": os.getpid(), "python": sys.version.split()[0], "orphans_killed": orphans})
+        send_json(K_HELLO, 0, {
+            "version": VERSION, "pid": os.getpid(), "python": sys.version.split()[0],
+            "orphans_killed": orphans, "lost_runs": take_lost_runs(),
+        })
         while True:
             timeout = None
             if self.timers:
@@ -831,11 +877,12 @@ class Agent:
                 self.track()
 
     def shutdown(self):
-        # The daemon went away: no run outlives the channel that reports it.
+        # The daemon went away: no run outlives the channel that reports it. Their records
+        # stay, for the next agent to report them lost.
         for run in list(self.runs.values()):
             self.kill_tree(run)
             del self.runs[run.channel]
-            self.forget(run)
+            self.forget(run, lost=True)
 
 
 def main():
