@@ -1,7 +1,8 @@
+import http2 from "node:http2";
+import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitStatus, type RunEvent } from "../../src/gen/sandboxd/v1/common_pb.js";
-import { SandboxService } from "../../src/gen/sandboxd/v1/sandbox_service_pb.js";
-import { createClient } from "../helpers/client.js";
+import { ExecRequestSchema, ExecResponseSchema, SandboxService } from "../../src/gen/sandboxd/v1/sandbox_service_pb.js";
 import { startDaemon, type DaemonHandle } from "../helpers/daemon.js";
 import { collect } from "../helpers/events.js";
 
@@ -30,6 +31,41 @@ async function metric(address: string, name: string): Promise<number> {
   const m = new RegExp(`^${name} (\\S+)$`, "m").exec(text);
   if (!m) throw new Error(`no metric ${name}`);
   return Number(m[1]);
+}
+
+/**
+ * An Exec call on its own HTTP/2 connection whose response stream is paused until read():
+ * the client stops reading at the transport, so HTTP/2 flow control pushes back on the
+ * daemon. (A grpc-js client that is not iterated keeps reading into its own memory.)
+ */
+function rawExec(address: string, req: MessageInitShape<typeof ExecRequestSchema>) {
+  const session = http2.connect(`http://${address}`);
+  session.on("error", () => {});
+  const stream = session.request({ ":method": "POST", ":path": `/${SandboxService.typeName}/Exec`, "content-type": "application/grpc", te: "trailers" });
+  stream.on("error", () => {});
+  const body = toBinary(ExecRequestSchema, create(ExecRequestSchema, req));
+  const prefix = Buffer.alloc(5);
+  prefix.writeUInt32BE(body.length, 1);
+  stream.end(Buffer.concat([prefix, body]));
+  stream.pause();
+  return {
+    async *[Symbol.asyncIterator]() {
+      let buf: Buffer = Buffer.alloc(0);
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        buf = buf.length > 0 ? Buffer.concat([buf, chunk]) : chunk;
+        while (buf.length >= 5) {
+          const len = buf.readUInt32BE(1);
+          if (buf.length < 5 + len) break;
+          yield fromBinary(ExecResponseSchema, buf.subarray(5, 5 + len));
+          buf = buf.subarray(5 + len);
+        }
+      }
+    },
+    cancel() {
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+      session.close();
+    },
+  };
 }
 
 /** Reads a stream to its end: bytes in order (offsets contiguous), the exit, how long it took. */
@@ -82,11 +118,9 @@ describe("flow control: a stalled reader blocks its own program, not the daemon'
   };
 
   it("20 streams whose clients never read: the programs block, RSS stays bounded, one stream resumed gets every byte", async () => {
-    // Their own connection, so the streams stalled here do not share flow control with other tests' calls.
-    const client = createClient(SandboxService, d.address, {}, undefined, { "grpc.use_local_subchannel_pool": 1 });
     const total = 1024; // 64 MiB each: 1.25 GiB if it were buffered
     const rssBefore = d.rssBytes();
-    const streams = Array.from({ length: 20 }, (_, i) => client.exec({ sandboxId, argv: ["python3", "-c", writer, `s${i}`, String(total)], timeoutMs: 120_000 }));
+    const streams = Array.from({ length: 20 }, (_, i) => rawExec(d.address, { sandboxId, argv: ["python3", "-c", writer, `s${i}`, String(total)], timeoutMs: 120_000 }));
     try {
       await settle(4000);
       const first = await counts();
@@ -107,7 +141,7 @@ describe("flow control: a stalled reader blocks its own program, not the daemon'
 
       // Reading one stream again: every byte, in order, the exact count.
       const t0 = Date.now();
-      const resumed = await drainOutput(streams[0] as AsyncIterable<{ event?: RunEvent | undefined }>);
+      const resumed = await drainOutput(streams[0]!);
       checkChunks(resumed.data, total);
       expect(resumed.exit?.status).toBe(ExitStatus.EXITED);
       expect(Number(resumed.exit?.stdoutBytes)).toBe(total * chunk);
@@ -117,7 +151,6 @@ describe("flow control: a stalled reader blocks its own program, not the daemon'
       for (const [file, n] of third) if (file !== "/tmp/count-s0") expect(n - (second.get(file) ?? 0), file).toBeLessThanOrEqual(2);
     } finally {
       for (const s of streams) s.cancel();
-      client.close();
     }
     // Cancelling the calls cancels their runs (not detached): nothing keeps running.
     for (let i = 0; i < 50 && (await metric(metrics, "sandboxd_runs_active")) > 0; i++) await settle(200);
@@ -125,8 +158,7 @@ describe("flow control: a stalled reader blocks its own program, not the daemon'
   });
 
   it("one stalled run does not slow another run in the same sandbox", async () => {
-    const client = createClient(SandboxService, d.address, {}, undefined, { "grpc.use_local_subchannel_pool": 1 });
-    const stalled = client.exec({ sandboxId, argv: ["python3", "-c", writer, "s-stall", "1024"], timeoutMs: 120_000 });
+    const stalled = rawExec(d.address, { sandboxId, argv: ["python3", "-c", writer, "s-stall", "1024"], timeoutMs: 120_000 });
     try {
       await settle(1500);
       const t0 = Date.now();
@@ -145,22 +177,20 @@ describe("flow control: a stalled reader blocks its own program, not the daemon'
       expect(c.get("/tmp/count-s-stall")).toBeLessThanOrEqual(128);
     } finally {
       stalled.cancel();
-      client.close();
     }
   });
 
   it("a stalled reader cannot hold a run past its deadline", async () => {
-    const client = createClient(SandboxService, d.address, {}, undefined, { "grpc.use_local_subchannel_pool": 1 });
-    const stalled = client.exec({ sandboxId, argv: ["python3", "-c", writer, "s-deadline", "1024"], timeoutMs: 2000 });
+    const stalled = rawExec(d.address, { sandboxId, argv: ["python3", "-c", writer, "s-deadline", "1024"], timeoutMs: 2000 });
     try {
       await settle(3500);
       // The client reads only now: what was produced before the deadline, then the timeout.
-      const r = await drainOutput(stalled as AsyncIterable<{ event?: RunEvent | undefined }>);
+      const r = await drainOutput(stalled);
       expect(r.exit?.status).toBe(ExitStatus.TIMEOUT);
       expect(r.data.length).toBeLessThan(16 * MiB);
       expect(r.data.length).toBeGreaterThan(0);
     } finally {
-      client.close();
+      stalled.cancel();
     }
   });
 });
