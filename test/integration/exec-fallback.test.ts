@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitStatus } from "../../src/gen/sandboxd/v1/common_pb.js";
-import { SandboxService } from "../../src/gen/sandboxd/v1/sandbox_service_pb.js";
-import { createClient } from "../helpers/client.js";
+import { rawExec } from "../helpers/raw-call.js";
 import { docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
 import { collect } from "../helpers/events.js";
 
@@ -52,10 +51,9 @@ describe("without python3 in the image", () => {
   });
 
   it("a client that does not read blocks the program (the engine stream is paused), then gets every byte", async () => {
-    const client = createClient(SandboxService, d.address, {}, undefined, { "grpc.use_local_subchannel_pool": 1 });
     const chunks = 240; // 15 MiB, under the 16 MiB output cap
     const shell = `i=0; while [ $i -lt ${chunks} ]; do head -c 65536 /dev/zero | tr '\\0' "$((i % 10))"; i=$((i+1)); echo $i > /tmp/fallback-count; done`;
-    const stream = client.exec({ sandboxId, shell, timeoutMs: 60_000 });
+    const stream = rawExec(d.address, { sandboxId, shell, timeoutMs: 60_000 });
     try {
       const count = async () => Number((await collect(d.sandbox.exec({ sandboxId, shell: "cat /tmp/fallback-count 2>/dev/null || echo 0" }))).stdout.trim());
       await new Promise((r) => setTimeout(r, 4000));
@@ -63,7 +61,7 @@ describe("without python3 in the image", () => {
       await new Promise((r) => setTimeout(r, 1500));
       const second = await count();
       console.log(`exec fallback, stalled reader: ${second} of ${chunks} chunks written`);
-      expect(second).toBeLessThan(chunks);
+      expect(second).toBeLessThanOrEqual(80); // 5 MiB of 15: the window plus what the engine buffers
       expect(second - first).toBeLessThanOrEqual(2);
       let offset = 0;
       const parts: Buffer[] = [];
@@ -84,7 +82,6 @@ describe("without python3 in the image", () => {
       expect(exit?.truncated).toBe(false);
     } finally {
       stream.cancel();
-      client.close();
     }
   });
 });
