@@ -57,7 +57,7 @@ export class Daemon {
     this.log = logger.child({ component: "daemon" });
     this.sandboxes = new SandboxManager({ config, runtime, languages: this.languages, logger });
     this.runs = new RunManager(config, logger);
-    this.sessions = new SessionManager(this.sandboxes, { ...defaultInteractive, maxOutputBytes: config.maxOutputBytes, replayBytes: config.replayBytes }, logger);
+    this.sessions = new SessionManager(this.sandboxes, { ...defaultInteractive, maxOutputBytes: config.maxOutputBytes, replayBytes: config.replayBytes, budget: this.runs.budget }, logger);
     const tokens = TokenTable.load(config.auth.tokensFile, config.auth.tokens);
     const tls = config.tls.certFile !== "";
     if (!isLocalAddress(config.listen) && (!tls || tokens.size === 0) && !config.insecure) {

@@ -49,7 +49,7 @@ const failureMessages: Record<Phase, string> = {
 export class RunManager {
   private readonly runs = new Map<string, Run>();
   private readonly log: Logger;
-  /** Shared by every run's replay and queued output (interactive cells are not counted yet). */
+  /** Shared by every run's replay and queued output (interactive cells count while they run). */
   readonly budget: OutputBudget;
 
   constructor(

@@ -119,3 +119,23 @@ describe("Run flow control and the output budget", () => {
     expect(budget.total).toBe(0);
   });
 });
+
+describe("Run released from the budget", () => {
+  it("stops counting once released, even when a follower still trims it later", async () => {
+    const { OutputBudget } = await import("./output-budget.js");
+    const budget = new OutputBudget(1 << 20);
+    const run = new Run("run_r", "s", "t", 4, budget);
+    const ac = new AbortController();
+    const it = run.follow(0, ac.signal)[Symbol.asyncIterator]();
+    const first = it.next();
+    out(run, "stdout", "abcdefgh");
+    run.append({ type: "exited", exit });
+    expect(budget.total).toBe(8);
+    run.release();
+    expect(budget.total).toBe(0);
+    await first;
+    await it.return?.(undefined); // the follower leaves: the run trims to its window
+    expect(run.retainedBytes).toBe(0);
+    expect(budget.total).toBe(0);
+  });
+});

@@ -79,6 +79,8 @@ export class Run {
   finishedAt: Date | undefined;
   /** Output before this offset was consumed by every follower (monotonic). */
   private consumed = 0;
+  /** No longer counted by the budget (forgotten, or a finished interactive cell). */
+  private released = false;
   /** Called when `consumedOffset` advanced (the run manager returns credit to the process). */
   onConsumed: ((consumedOffset: number) => void) | undefined;
 
@@ -107,7 +109,7 @@ export class Run {
 
   private retain(delta: number): void {
     this.retainedOutputBytes += delta;
-    this.budget?.adjust(delta);
+    if (!this.released) this.budget?.adjust(delta);
   }
 
   /** Output was taken by every follower, or nobody follows (then the replay window bounds it). */
@@ -182,6 +184,8 @@ export class Run {
 
   /** The run is forgotten: its output no longer counts against the budget. */
   release(): void {
+    if (this.released) return;
+    this.released = true;
     this.budget?.remove(this, this.retainedOutputBytes);
   }
 
