@@ -32,9 +32,9 @@ async function metric(address: string, name: string): Promise<number> {
 }
 
 /** Reads a stream to its end: bytes in order (offsets contiguous), the exit, how long it took. */
-async function drainOutput(stream: AsyncIterable<{ event?: RunEvent | undefined }>) {
+async function drainOutput(stream: AsyncIterable<{ event?: RunEvent | undefined }>, from = 0) {
   const parts: Buffer[] = [];
-  let offset = 0;
+  let offset = from;
   let exit;
   let runId = "";
   for await (const { event } of stream) {
@@ -141,6 +141,30 @@ describe("flow control: a stalled reader blocks its own program, not the daemon'
     } finally {
       stalled.cancel();
     }
+  });
+
+  it("a detached run nobody follows is not held back: it runs to its end and the replay window trims", async () => {
+    const stream = d.sandbox.exec({ sandboxId, argv: ["python3", "-c", writer, "s-detached", "256"], timeoutMs: 60_000, detachOnCancel: true });
+    let runId = "";
+    try {
+      for await (const { event } of stream) {
+        if (event?.event.case === "started") {
+          runId = event.event.value.runId;
+          stream.cancel();
+        }
+      }
+    } catch (err) {
+      expect((err as { code?: number }).code).toBe(1); // CANCELLED
+    }
+    expect(runId).not.toBe("");
+    for (let i = 0; i < 100 && (await counts()).get("/tmp/count-s-detached") !== 256; i++) await settle(100);
+    expect((await counts()).get("/tmp/count-s-detached")).toBe(256);
+    // 16 MiB written, 8 MiB kept: the start is gone, the tail is there and complete.
+    await expect(collect(d.sandbox.attach({ runId, offset: 0n }))).rejects.toMatchObject({ code: 11 });
+    const tail = await drainOutput(d.sandbox.attach({ runId, offset: BigInt(128 * chunk) }), 128 * chunk);
+    expect(tail.data.length).toBe(128 * chunk);
+    expect(tail.data.subarray(0, 8).toString()).toBe("00000128");
+    expect(tail.exit?.status).toBe(ExitStatus.EXITED);
   });
 
   it("a stalled reader cannot hold a run past its deadline", async () => {
