@@ -11,6 +11,10 @@
 # to PID 1; the agent keeps each run's set of processes (the /proc ppid tree under its
 # leader, rescanned on SIGCHLD, on a timer and before every kill) and kills the whole set
 # when the run ends for any reason (exit, deadline, cancel, kill, the daemon going away).
+#
+# Flow control: a run started with a credit window sends at most that many output bytes the
+# daemon has not acknowledged (K_CREDIT); at the window its pipes are no longer read, so the
+# program blocks on write as on a terminal, while the other runs' output keeps flowing.
 import errno
 import fcntl
 import heapq
@@ -37,6 +41,7 @@ K_STDIN_CLOSE = 3
 K_SIGNAL = 4
 K_KILL = 5
 K_REQUEST = 6
+K_CREDIT = 7  # >I bytes of a run's output the daemon consumed: the agent may send that many more
 # agent -> daemon
 K_HELLO = 16
 K_STARTED = 17
@@ -322,6 +327,10 @@ class Run:
         self.stdin_pending = bytearray()
         self.stdin_close_pending = False
         self.fds = {}
+        # Flow control: output bytes sent and not yet acknowledged, and the most allowed (0: no limit).
+        self.window = int(spec.get("credit_window") or 0)
+        self.unacked = 0
+        self.paused = False
         self.started = time.monotonic()
         self.start_tick = boot_ticks()  # processes started before this are not the run's
         self.procs = set()  # (pid, start time) of every process seen in the run
@@ -421,8 +430,15 @@ class Agent:
                 if run.status is None and run.outcome is None:
                     run.outcome = payload.decode() or "cancelled"
                 self.kill_tree(run)
+                self.release_flow(run)
         elif kind == K_REQUEST:
             self.request(channel, json.loads(payload))
+        elif kind == K_CREDIT:
+            run = self.runs.get(channel)
+            if run is not None:
+                (n,) = struct.unpack(">I", payload)
+                run.unacked = max(0, run.unacked - n)
+                self.update_flow(run)
 
     def request(self, channel, req):
         try:
@@ -523,13 +539,48 @@ class Agent:
             run.proc.stdin = None
 
     # -- child output and exits -------------------------------------------------------
+    def update_flow(self, run):
+        """Stops reading a run's pipes at its credit window and resumes below it."""
+        held = run.window > 0 and run.unacked >= run.window and not self.capped(run)
+        if held == run.paused:
+            return
+        run.paused = held
+        for fd in run.fds:
+            try:
+                if held:
+                    self.sel.unregister(fd)
+                else:
+                    self.sel.register(fd, selectors.EVENT_READ, "out")
+            except (KeyError, ValueError):
+                pass
+        if not held and run.status is not None and run.outcome is None:
+            # The leader exited while the output was held: the drain grace starts again now
+            # that it flows (a stalled reader may hold a run until its deadline, not lose output).
+            run.leader_exited_at = time.monotonic()
+            heapq.heappush(self.timers, (run.leader_exited_at + DRAIN_GRACE, run.channel))
+
+    def release_flow(self, run):
+        # A killed run's output is drained whatever the credit: it ends with what its pipes hold.
+        run.window = 0
+        self.update_flow(run)
+
+    @staticmethod
+    def capped(run):
+        # Past the output cap nothing more is sent: reading only drops, it needs no credit.
+        return run.max_output > 0 and run.output_bytes >= run.max_output
+
     def read_output(self, fd):
         run = self.fd_owner.get(fd)
         if run is None:
             return
+        if run.paused:  # selected in the same round as the read that used up the credit
+            return
         kind = run.fds[fd]
+        size = READ_CHUNK
+        if run.window > 0 and not self.capped(run):
+            size = max(1, min(READ_CHUNK, run.window - run.unacked))
         try:
-            data = os.read(fd, READ_CHUNK)
+            data = os.read(fd, size)
         except BlockingIOError:
             return
         except OSError:
@@ -551,6 +602,9 @@ class Agent:
         run.output_bytes += len(data)
         run.counts[kind] += len(data)
         send(kind, run.channel, data)
+        if run.window > 0:
+            run.unacked += len(data)
+            self.update_flow(run)
 
     def close_output(self, run, fd):
         try:
@@ -815,6 +869,10 @@ class Agent:
                     run.outcome = "timeout"
                     self.kill_tree(run)
             elif run.leader_exited_at is not None and now - run.leader_exited_at >= DRAIN_GRACE:
+                # Output held for credit waits for the daemon (update_flow restarts the grace);
+                # a cancelled or timed-out run ends now with what its pipes hold.
+                if run.paused and run.outcome is None and (run.deadline is None or now < run.deadline):
+                    continue
                 self.maybe_finish(run, force=True)
 
     # -- main loop ----------------------------------------------------------------------

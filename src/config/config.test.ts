@@ -36,6 +36,13 @@ describe("config", () => {
     expect(() => parseDuration("soon")).toThrow(ConfigError);
   });
 
+  it("reads the output budget like the replay window: flag, env, file", () => {
+    expect(loadConfig([], {}).maxBufferedBytes).toBe(256 * 1024 * 1024);
+    expect(loadConfig(["--max-buffered-bytes", "64m"], {}).maxBufferedBytes).toBe(64 * 1024 * 1024);
+    expect(loadConfig([], { SANDBOXD_MAX_BUFFERED_BYTES: "1g" }).maxBufferedBytes).toBe(1024 ** 3);
+    expect(() => loadConfig(["--max-buffered-bytes", "0"], {})).toThrow(/max-buffered-bytes must be positive/);
+  });
+
   it("accepts image overrides per language", () => {
     const c = loadConfig(["--images.python", "my/python:3"], {});
     expect(c.images).toEqual({ python: "my/python:3" });

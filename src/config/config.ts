@@ -50,6 +50,11 @@ export interface Config {
   maxOutputBytes: number;
   /** Bytes of output each run keeps for Attach. */
   replayBytes: number;
+  /**
+   * Budget for the output all runs keep in memory (replay windows and output followers have
+   * not taken yet); over it, finished runs' replay is dropped first, then live runs' replay.
+   */
+  maxBufferedBytes: number;
   /** How long a finished run stays attachable. */
   runRetentionMs: number;
   keepaliveMs: number;
@@ -140,6 +145,7 @@ export const defaultConfig: Config = {
   },
   maxOutputBytes: 16 * 1024 * 1024,
   replayBytes: 8 * 1024 * 1024,
+  maxBufferedBytes: 256 * 1024 * 1024,
   runRetentionMs: 5 * 60 * 1000,
   keepaliveMs: 15_000,
   shutdownGraceMs: 10_000,
@@ -345,6 +351,7 @@ function validate(c: Config): void {
     ["defaults.disk-bytes", c.defaults.diskBytes],
     ["max-output-bytes", c.maxOutputBytes],
     ["replay-bytes", c.replayBytes],
+    ["max-buffered-bytes", c.maxBufferedBytes],
     ["keepalive-ms", c.keepaliveMs],
   ];
   for (const [name, v] of positive) if (!(v > 0)) throw new ConfigError(`${name} must be positive`);

@@ -2,6 +2,7 @@ import { describeError, failedPrecondition } from "../common/errors.js";
 import { newId } from "../common/ids.js";
 import type { Logger } from "../common/logger.js";
 import type { ExitKind } from "../runtime/process.js";
+import type { OutputBudget } from "../sandbox/output-budget.js";
 import { Run, type ArtifactInfo, type RunExit } from "../sandbox/run.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import { Kernel, kernelVar, sessionVar, type KernelEvent, type SessionKind } from "./kernel.js";
@@ -30,6 +31,8 @@ export interface SessionOptions {
   maxOutputBytes: number;
   /** Bytes of output each cell's event log keeps for followers that fell behind. */
   replayBytes: number;
+  /** The daemon-wide output budget; a running cell's output counts against it. */
+  budget?: OutputBudget;
 }
 
 export interface CellError {
@@ -290,7 +293,7 @@ export class Session {
   /** Queues a cell; its events are in `cell.run`. Cells run one at a time, in order. */
   submit(input: CellInput): Cell {
     this.assertOpen();
-    const run = new Run(newId("run"), this.sandbox.id, this.tenant, this.options.replayBytes);
+    const run = new Run(newId("run"), this.sandbox.id, this.tenant, this.options.replayBytes, this.options.budget);
     const timeoutMs = input.timeoutMs > 0 ? input.timeoutMs : this.settings.cellTimeoutMs;
     const cell = new Cell(run, input.cellId || run.id, input.code, timeoutMs, input.stdin);
     this.queue.push(cell);
@@ -441,6 +444,8 @@ export class Session {
       kernelRestarted: exit.kernelRestarted ?? false,
     };
     cell.run.append({ type: "exited", exit: full });
+    // A finished cell is not kept for Attach: its output stops counting (followers hold it).
+    cell.run.release();
     this.history.push({
       cellId: cell.cellId,
       code: cell.code,

@@ -215,16 +215,38 @@ function wrap(method: DescMethod, path: string, handler: ((...args: unknown[]) =
   }
 }
 
+/**
+ * Bytes of a call's responses grpc-js may hold before they reached HTTP/2 (its own buffer
+ * counts messages, 16 of them, up to 1 MiB of run output each call). A completed write is what
+ * lets the producer go on (flow control, see Run), so this bounds a stalled call's buffers.
+ */
+const maxPendingWriteBytes = 256 * 1024;
+
 /** Writes every message, waiting for 'drain' so a slow client slows us instead of filling memory. */
 async function writeAll(call: grpc.ServerWritableStream<Buffer, Buffer> | grpc.ServerDuplexStream<Buffer, Buffer>, schema: DescMessage, out: AsyncIterable<MessageInitShape<DescMessage>>, signal: AbortSignal): Promise<void> {
+  let pending = 0;
+  let wake: (() => void) | undefined;
   for await (const msg of out) {
     if (signal.aborted) break;
-    if (!call.write(encode(schema, msg))) {
-      // Both waits are cancelled once either fires, so no listener outlives this write.
+    const buf = encode(schema, msg);
+    pending += buf.length;
+    const ok = call.write(buf, () => {
+      pending -= buf.length;
+      if (pending <= maxPendingWriteBytes) wake?.();
+    });
+    if (!ok || pending > maxPendingWriteBytes) {
+      // Each wait is cancelled once any fires, so no listener outlives this write.
       const settled = new AbortController();
       try {
-        await Promise.race([once(call, "drain", { signal: settled.signal }), once(signal, "abort", { signal: settled.signal })]);
+        const written = new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        const waits: Promise<unknown>[] = [once(signal, "abort", { signal: settled.signal })];
+        if (!ok) waits.push(once(call, "drain", { signal: settled.signal }));
+        if (pending > maxPendingWriteBytes) waits.push(written);
+        await Promise.race(waits);
       } finally {
+        wake = undefined;
         settled.abort();
       }
     }

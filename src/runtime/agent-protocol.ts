@@ -9,6 +9,8 @@ export const FrameKind = {
   Signal: 4,
   Kill: 5,
   Request: 6,
+  /** u32 bytes of a run's output the daemon consumed (flow control). */
+  Credit: 7,
   Hello: 16,
   Started: 17,
   Stdout: 18,

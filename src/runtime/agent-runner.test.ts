@@ -228,3 +228,97 @@ describe("agent: concurrent runs keep their own processes", () => {
     expect(findProcesses(["sleep", y])).toEqual([]);
   });
 });
+
+describe("agent flow control", () => {
+  const window = 64 * 1024;
+  /** Reads a process's events; acks each output chunk when `acking()` says so, else keeps it for later. */
+  function reader(p: RunningProcess) {
+    const state = { bytes: 0, unacked: 0, acking: false, exit: undefined as ProcessEvent | undefined, data: [] as Buffer[] };
+    const release = () => {
+      const n = state.unacked;
+      state.unacked = 0;
+      p.ack(n);
+    };
+    const done = (async () => {
+      for await (const e of p) {
+        if (e.type === "stdout" || e.type === "stderr") {
+          state.bytes += e.data.byteLength;
+          state.data.push(Buffer.from(e.data));
+          state.unacked += e.data.byteLength;
+          if (state.acking) release();
+        } else if (e.type === "exit") state.exit = e;
+      }
+    })();
+    return {
+      state,
+      done,
+      resume: () => {
+        state.acking = true;
+        release();
+      },
+    };
+  }
+  const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it("stops reading a run at its window, never holds up another run, and resumes on credit with every byte", async () => {
+    await using agent = await startAgent();
+    const total = 3_000_000;
+    const stalled = reader(await agent.start({ argv: ["sh", "-c", `head -c ${total} /dev/urandom | od -An -v -tx1 | head -c ${total}`], timeoutMs: 0, maxOutputBytes: 1 << 30, creditWindowBytes: window }));
+    await settle(500);
+    // At most one window was sent without credit.
+    expect(stalled.state.bytes).toBeGreaterThan(0);
+    expect(stalled.state.bytes).toBeLessThanOrEqual(window);
+    const other = await collect(await agent.start({ argv: ["sh", "-c", "head -c 500000 /dev/zero"], timeoutMs: 5000, maxOutputBytes: 1 << 30, creditWindowBytes: 0 }));
+    expect(other.stdout.length).toBe(500_000);
+    expect(stalled.state.bytes).toBeLessThanOrEqual(window);
+    expect(stalled.state.exit).toBeUndefined();
+    stalled.resume();
+    await stalled.done;
+    expect(stalled.state.bytes).toBe(total);
+    expect(stalled.state.exit).toMatchObject({ exit: { kind: "exited", exitCode: 0, stdoutBytes: total } });
+    // In order: od's lines are intact from the first byte to the last.
+    expect(/^( [0-9a-f]{2}){16}\n/.test(Buffer.concat(stalled.state.data).subarray(0, 49).toString())).toBe(true);
+  });
+
+  it("a leader that exited while its output was held loses nothing: the drain waits for credit", async () => {
+    await using agent = await startAgent();
+    // The writer outlives the leader; without credit it blocks, and the drain grace waits.
+    const r = reader(await agent.start({ argv: ["sh", "-c", "head -c 400000 /dev/zero & exit 0"], timeoutMs: 0, maxOutputBytes: 1 << 30, creditWindowBytes: window }));
+    await settle(800);
+    expect(r.state.exit).toBeUndefined();
+    r.resume();
+    await r.done;
+    expect(r.state.bytes).toBe(400_000);
+    expect(r.state.exit).toMatchObject({ exit: { kind: "exited", exitCode: 0 } });
+  });
+
+  it("a stalled reader cannot hold a run past its deadline or a kill", async () => {
+    await using agent = await startAgent();
+    const t0 = Date.now();
+    const flood = ["sh", "-c", "head -c 50000000 /dev/zero"];
+    const timed = reader(await agent.start({ argv: flood, timeoutMs: 600, maxOutputBytes: 1 << 30, creditWindowBytes: window }));
+    const killedProc = await agent.start({ argv: flood, timeoutMs: 0, maxOutputBytes: 1 << 30, creditWindowBytes: window });
+    const killed = reader(killedProc);
+    // The leader exited, a child holds the output: the deadline still ends it.
+    const heldExit = reader(await agent.start({ argv: ["sh", "-c", "head -c 400000 /dev/zero & exit 0"], timeoutMs: 900, maxOutputBytes: 1 << 30, creditWindowBytes: window }));
+    await settle(300);
+    killedProc.kill("cancelled");
+    await killed.done;
+    expect(killed.state.exit).toMatchObject({ exit: { kind: "cancelled" } });
+    await timed.done;
+    expect(timed.state.exit).toMatchObject({ exit: { kind: "timeout" } });
+    await heldExit.done;
+    expect(heldExit.state.exit?.type).toBe("exit");
+    expect(Date.now() - t0).toBeLessThan(3000);
+    for (const r of [timed, killed, heldExit]) expect(r.state.bytes).toBeLessThanOrEqual(window + 2 * 65536);
+  });
+
+  it("output past the cap is dropped without credit; the run ends truncated", async () => {
+    await using agent = await startAgent();
+    const r = reader(await agent.start({ argv: ["sh", "-c", "head -c 5000000 /dev/zero"], timeoutMs: 10_000, maxOutputBytes: 100_000, creditWindowBytes: window }));
+    r.resume();
+    await r.done;
+    expect(r.state.bytes).toBe(100_000);
+    expect(r.state.exit).toMatchObject({ exit: { truncated: true, kind: "exited" } });
+  });
+});

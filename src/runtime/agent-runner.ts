@@ -236,6 +236,8 @@ export class AgentRunner implements ProcessRunner {
       timeout_ms: spec.timeoutMs,
       max_output: spec.maxOutputBytes,
     };
+    const window = spec.creditWindowBytes ?? 0;
+    if (window > 0) start["credit_window"] = window;
     if (spec.env) start["env"] = spec.env;
     if (spec.files) {
       start["files"] = spec.files.map((f) => ({ path: f.path, mode: f.mode, hex: Buffer.from(f.data).toString("hex") }));
@@ -244,12 +246,25 @@ export class AgentRunner implements ProcessRunner {
     this.send(FrameKind.Start, channel, Buffer.from(JSON.stringify(start)));
     if (spec.stdin && spec.stdin.byteLength > 0) this.send(FrameKind.Stdin, channel, spec.stdin);
     if (pipeStdin && spec.keepStdinOpen !== true) this.send(FrameKind.StdinClose, channel);
+    let pendingCredit = 0;
+    const creditStep = Math.max(1, Math.floor(window / 4));
     return {
       [Symbol.asyncIterator]: () => queue[Symbol.asyncIterator](),
       writeStdin: (data) => this.send(FrameKind.Stdin, channel, data),
       closeStdin: () => this.send(FrameKind.StdinClose, channel),
       signal: (name) => this.send(FrameKind.Signal, channel, Buffer.from(name)),
       kill: (reason) => this.send(FrameKind.Kill, channel, Buffer.from(reason)),
+      ack: (bytes) => {
+        if (window <= 0 || bytes <= 0) return;
+        // Credit goes back in steps of a quarter window: fewer frames, and the agent still has
+        // three quarters to send meanwhile, so no output waits for a batch (no added latency).
+        pendingCredit += bytes;
+        if (pendingCredit < creditStep || !this.runs.has(channel)) return;
+        const payload = Buffer.allocUnsafe(4);
+        payload.writeUInt32BE(Math.min(pendingCredit, 0xffff_ffff), 0);
+        pendingCredit = 0;
+        this.send(FrameKind.Credit, channel, payload);
+      },
     };
   }
 

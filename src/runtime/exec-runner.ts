@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { finished } from "node:stream/promises";
 import { AsyncQueue } from "../common/async-queue.js";
 import { describeError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
@@ -55,6 +56,21 @@ export class ExecRunner implements ProcessRunner {
     let total = 0;
     let truncated = false;
     const counts = { stdout: 0, stderr: 0 };
+    // Flow control: the engine streams are paused at the credit window; the demuxer then
+    // stops reading the exec connection, so the engine (and the program) block on write.
+    const window = spec.creditWindowBytes ?? 0;
+    let unacked = 0;
+    let paused = false;
+    let ending = false;
+    const flow = () => {
+      const hold = window > 0 && unacked >= window && outcome === undefined && !ending && !(spec.maxOutputBytes > 0 && total >= spec.maxOutputBytes);
+      if (hold === paused) return;
+      paused = hold;
+      for (const s of [exec.stdout, exec.stderr]) {
+        if (hold) s.pause();
+        else s.resume();
+      }
+    };
     const forward = (type: "stdout" | "stderr") => (chunk: Buffer) => {
       let data = chunk;
       if (spec.maxOutputBytes > 0) {
@@ -70,7 +86,9 @@ export class ExecRunner implements ProcessRunner {
       }
       total += data.length;
       counts[type] += data.length;
+      unacked += data.length;
       queue.push({ type, data });
+      flow();
     };
     exec.stdout.on("data", forward("stdout"));
     exec.stderr.on("data", forward("stderr"));
@@ -86,12 +104,20 @@ export class ExecRunner implements ProcessRunner {
       spec.timeoutMs > 0
         ? setTimeout(() => {
             outcome ??= "timeout";
+            flow();
             void killTree("SIGKILL");
           }, spec.timeoutMs)
         : undefined;
 
     void exec
       .wait()
+      .then(async (code) => {
+        // What the paused streams still hold is output of this run: it comes before the exit.
+        ending = true;
+        flow();
+        await Promise.all([finished(exec.stdout), finished(exec.stderr)]).catch(() => {});
+        return code;
+      })
       .then(
         (code) => {
           let kind: ExitKind = "exited";
@@ -141,7 +167,12 @@ export class ExecRunner implements ProcessRunner {
       },
       kill: (reason) => {
         outcome ??= reason;
+        flow();
         void killTree("SIGKILL");
+      },
+      ack: (bytes) => {
+        unacked = Math.max(0, unacked - bytes);
+        flow();
       },
     };
   }

@@ -23,6 +23,11 @@ export interface ProcessSpec {
   timeoutMs: number;
   /** Output beyond this many bytes (both streams) is dropped and the exit says truncated. */
   maxOutputBytes: number;
+  /**
+   * Flow control: at most this many output bytes not yet acknowledged with `ack()`; the
+   * runner then stops reading the process's output, so it blocks on write. 0 or absent: none.
+   */
+  creditWindowBytes?: number;
 }
 
 export type ExitKind = "exited" | "killed" | "timeout" | "oom" | "cancelled" | "lost";
@@ -52,6 +57,8 @@ export interface RunningProcess extends AsyncIterable<ProcessEvent> {
   signal(name: string): void;
   /** Kills the whole process tree; the exit reports `reason`. */
   kill(reason: "cancelled" | "timeout"): void;
+  /** Returns credit: `bytes` more of the output events were consumed (see creditWindowBytes). */
+  ack(bytes: number): void;
 }
 
 export interface ProcessRunner {

@@ -4,6 +4,7 @@ import { newId } from "../common/ids.js";
 import type { Logger } from "../common/logger.js";
 import type { ProcessExit, ProcessFile } from "../runtime/process.js";
 import type { Command } from "./languages.js";
+import { OutputBudget } from "./output-budget.js";
 import { Run, type Phase, type RunExit } from "./run.js";
 import type { Sandbox } from "./sandbox.js";
 
@@ -28,6 +29,12 @@ export interface RunPlan {
   beforeExit?: (run: Run) => Promise<void>;
 }
 
+/**
+ * Output bytes a run's process may have in flight before its followers took them: beyond
+ * this the runner stops reading its pipes and the program blocks on write.
+ */
+export const creditWindowBytes = 1024 * 1024;
+
 const failureMessages: Record<Phase, string> = {
   install: "installing libraries failed",
   compile: "compilation failed",
@@ -42,12 +49,15 @@ const failureMessages: Record<Phase, string> = {
 export class RunManager {
   private readonly runs = new Map<string, Run>();
   private readonly log: Logger;
+  /** Shared by every run's replay and queued output (interactive cells count while they run). */
+  readonly budget: OutputBudget;
 
   constructor(
     private readonly config: Config,
     logger: Logger,
   ) {
     this.log = logger.child({ component: "runs" });
+    this.budget = new OutputBudget(config.maxBufferedBytes);
   }
 
   get active(): number {
@@ -75,14 +85,17 @@ export class RunManager {
         });
       }
     }
-    const run = new Run(newId("run"), sandbox.id, sandbox.tenant, this.config.replayBytes);
+    const run = new Run(newId("run"), sandbox.id, sandbox.tenant, this.config.replayBytes, this.budget);
     this.runs.set(run.id, run);
     sandbox.runs.add(run);
     sandbox.touch();
     void this.execute(run, sandbox, plan).finally(() => {
       sandbox.runs.delete(run);
       sandbox.touch();
-      setTimeout(() => this.runs.delete(run.id), this.config.runRetentionMs).unref();
+      setTimeout(() => {
+        this.runs.delete(run.id);
+        run.release();
+      }, this.config.runRetentionMs).unref();
     });
     return run;
   }
@@ -124,9 +137,19 @@ export class RunManager {
           ...(step.files ? { files: step.files } : {}),
           ...(step.stdin ? { stdin: step.stdin } : {}),
           ...(step.keepStdinOpen ? { keepStdinOpen: true } : {}),
+          creditWindowBytes,
         };
+        const base = run.outputEnd;
         const proc = await runner.start(spec);
         run.process = proc;
+        // Credit back to the process as its followers take its output (offsets from `base`).
+        let acked = 0;
+        run.onConsumed = (consumed) => {
+          const n = Math.min(consumed, run.outputEnd) - base - acked;
+          if (n <= 0) return;
+          acked += n;
+          proc.ack(n);
+        };
         if (run.cancelled) proc.kill(run.cancelled);
         let exit: ProcessExit | undefined;
         for await (const ev of proc) {
@@ -146,6 +169,7 @@ export class RunManager {
           }
         }
         run.process = undefined;
+        run.onConsumed = undefined;
         if (!exit) throw new Error("process ended without an exit status");
         // A run cancelled by its sandbox's destruction may lose its channel before the agent
         // reports the kill: it still ended because it was cancelled.
@@ -173,7 +197,10 @@ export class RunManager {
 
   /** Forgets every run (daemon shutdown). */
   clear(): void {
-    for (const run of this.runs.values()) run.cancel("cancelled");
+    for (const run of this.runs.values()) {
+      run.cancel("cancelled");
+      run.release();
+    }
     this.runs.clear();
   }
 }

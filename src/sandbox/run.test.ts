@@ -58,3 +58,84 @@ describe("Run event log", () => {
     expect(run.firstAvailableOffset).toBeGreaterThan(0);
   });
 });
+
+describe("Run flow control and the output budget", () => {
+  it("counts output as consumed once every follower took it, and at once when nobody follows", async () => {
+    const run = new Run("run_x", "sbx_x", "t", 1 << 20);
+    const seen: number[] = [];
+    run.onConsumed = (c) => seen.push(c);
+    out(run, "stdout", "abc");
+    expect(run.consumedOffset).toBe(3);
+    const ac = new AbortController();
+    const it = run.follow(3, ac.signal)[Symbol.asyncIterator]();
+    const first = it.next(); // the follower is registered and waits
+    out(run, "stdout", "defg");
+    expect(run.consumedOffset).toBe(3);
+    expect((await first).value?.body.type).toBe("output"); // taken, not yet written
+    expect(run.consumedOffset).toBe(3);
+    const pending = it.next(); // the consumer asks for more: the write of "defg" completed
+    expect(run.consumedOffset).toBe(7);
+    out(run, "stdout", "h");
+    await pending;
+    ac.abort();
+    await it.return?.(undefined);
+    // The follower left: nobody holds output back any more.
+    expect(run.consumedOffset).toBe(8);
+    expect(seen).toEqual([3, 7, 8]);
+  });
+
+  it("evicts finished runs' replay first, oldest first, then live replay no follower needs", async () => {
+    const { OutputBudget } = await import("./output-budget.js");
+    const budget = new OutputBudget(25);
+    const a = new Run("run_a", "s", "t", 100, budget);
+    const b = new Run("run_b", "s", "t", 100, budget);
+    const live = new Run("run_c", "s", "t", 100, budget);
+    out(a, "stdout", "a".repeat(10));
+    a.append({ type: "exited", exit });
+    out(b, "stdout", "b".repeat(10));
+    b.append({ type: "exited", exit });
+    expect(budget.total).toBe(20);
+    out(live, "stdout", "c".repeat(10)); // 30 > 25: the oldest finished run goes
+    expect(budget.total).toBe(20);
+    expect(a.retainedBytes).toBe(0);
+    expect(b.retainedBytes).toBe(10);
+    await expect(drain(a.follow(0, new AbortController().signal))).rejects.toMatchObject({ code: "OUT_OF_RANGE" });
+    // A live follower's unread output is never dropped; the rest of the live replay is.
+    const ac = new AbortController();
+    const it = live.follow(10, ac.signal)[Symbol.asyncIterator]();
+    const next = it.next(); // registered, waiting for output
+    out(live, "stdout", "d".repeat(20)); // 40: b goes, then live's replay before the follower
+    expect(b.retainedBytes).toBe(0);
+    expect(live.retainedBytes).toBe(20);
+    expect(budget.evictions).toBe(3);
+    expect(budget.evictedBytes).toBe(30);
+    expect(budget.total).toBe(20);
+    expect(Buffer.from(((await next).value?.body as { data: Uint8Array }).data).toString()).toBe("d".repeat(20));
+    ac.abort();
+    await it.return?.(undefined);
+    live.release();
+    a.release();
+    b.release();
+    expect(budget.total).toBe(0);
+  });
+});
+
+describe("Run released from the budget", () => {
+  it("stops counting once released, even when a follower still trims it later", async () => {
+    const { OutputBudget } = await import("./output-budget.js");
+    const budget = new OutputBudget(1 << 20);
+    const run = new Run("run_r", "s", "t", 4, budget);
+    const ac = new AbortController();
+    const it = run.follow(0, ac.signal)[Symbol.asyncIterator]();
+    const first = it.next();
+    out(run, "stdout", "abcdefgh");
+    run.append({ type: "exited", exit });
+    expect(budget.total).toBe(8);
+    run.release();
+    expect(budget.total).toBe(0);
+    await first;
+    await it.return?.(undefined); // the follower leaves: the run trims to its window
+    expect(run.retainedBytes).toBe(0);
+    expect(budget.total).toBe(0);
+  });
+});

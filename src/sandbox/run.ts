@@ -1,5 +1,6 @@
 import { SandboxdError, ErrorCode } from "../common/errors.js";
 import type { ExitKind, RunningProcess } from "../runtime/process.js";
+import type { OutputBudget } from "./output-budget.js";
 
 export type Phase = "install" | "compile" | "run";
 export type StreamName = "stdout" | "stderr";
@@ -48,12 +49,16 @@ export interface RunEvent {
 
 interface Cursor {
   nextSeq: number;
+  /** Output before this offset was taken by this follower (and its write completed). */
+  doneOffset: number;
 }
 
 /**
  * One run's event log: sequence numbers, byte offsets, a bounded replay window for
- * Attach, and live followers. Memory per run is bounded by the output cap (the agent drops
- * output beyond it) plus the window kept for followers that have not caught up.
+ * Attach, and live followers. Memory per run is bounded by the replay window plus what
+ * followers have not taken yet, which flow control bounds: output counts as consumed once
+ * every follower took it (or at once when nobody follows), and `onConsumed` returns that
+ * as credit to the producer. A shared OutputBudget may trim the replay further.
  */
 export class Run {
   readonly createdAt = new Date();
@@ -72,13 +77,49 @@ export class Run {
   process: RunningProcess | undefined;
   private cancelReason: "cancelled" | "timeout" | undefined;
   finishedAt: Date | undefined;
+  /** Output before this offset was consumed by every follower (monotonic). */
+  private consumed = 0;
+  /** No longer counted by the budget (forgotten, or a finished interactive cell). */
+  private released = false;
+  /** Called when `consumedOffset` advanced (the run manager returns credit to the process). */
+  onConsumed: ((consumedOffset: number) => void) | undefined;
 
   constructor(
     readonly id: string,
     readonly sandboxId: string,
     readonly tenant: string,
     private readonly replayBytes: number,
-  ) {}
+    private readonly budget?: OutputBudget,
+  ) {
+    budget?.add(this);
+  }
+
+  get consumedOffset(): number {
+    return this.consumed;
+  }
+
+  /** Byte offset after the last output appended so far. */
+  get outputEnd(): number {
+    return this.outputOffset;
+  }
+
+  get retainedBytes(): number {
+    return this.retainedOutputBytes;
+  }
+
+  private retain(delta: number): void {
+    this.retainedOutputBytes += delta;
+    if (!this.released) this.budget?.adjust(delta);
+  }
+
+  /** Output was taken by every follower, or nobody follows (then the replay window bounds it). */
+  private updateConsumed(): void {
+    let target = this.outputOffset;
+    for (const c of this.cursors) target = Math.min(target, c.doneOffset);
+    if (target <= this.consumed) return;
+    this.consumed = target;
+    this.onConsumed?.(target);
+  }
 
   get exit(): RunExit | undefined {
     return this.exitInfo;
@@ -99,7 +140,7 @@ export class Run {
       body.streamOffset = this.streamOffsets[body.stream];
       this.outputOffset += body.data.byteLength;
       this.streamOffsets[body.stream] += body.data.byteLength;
-      this.retainedOutputBytes += body.data.byteLength;
+      this.retain(body.data.byteLength);
     }
     const ev: RunEvent = { seq: ++this.seq, body };
     if (body.type === "started" && !this.started) this.started = ev;
@@ -109,6 +150,9 @@ export class Run {
     }
     this.events.push(ev);
     this.trim();
+    if (body.type === "output" && this.cursors.size === 0) this.updateConsumed();
+    if (body.type === "exited") this.budget?.finish(this);
+    this.budget?.enforce();
     const wake = this.wake;
     this.wake = new Set();
     for (const w of wake) w();
@@ -116,19 +160,33 @@ export class Run {
   }
 
   /** Drops the oldest output beyond the replay window, never past a follower's cursor. */
-  private trim(): void {
-    if (this.retainedOutputBytes <= this.replayBytes) return;
+  private trim(limit = this.replayBytes): void {
+    if (this.retainedOutputBytes <= limit) return;
     let minCursor = Infinity;
     for (const c of this.cursors) minCursor = Math.min(minCursor, c.nextSeq);
-    while (this.retainedOutputBytes > this.replayBytes && this.events.length > 1) {
+    while (this.retainedOutputBytes > limit && this.events.length > 1) {
       const first = this.events[0] as RunEvent;
       if (first.seq >= minCursor) break;
       this.events.shift();
       if (first.body.type === "output") {
-        this.retainedOutputBytes -= first.body.data.byteLength;
+        this.retain(-first.body.data.byteLength);
         this.firstRetainedOffset = first.body.offset + first.body.data.byteLength;
       }
     }
+  }
+
+  /** The budget's eviction: drops all replay that no follower still needs; returns the bytes freed. */
+  evictReplay(): number {
+    const before = this.retainedOutputBytes;
+    this.trim(0);
+    return before - this.retainedOutputBytes;
+  }
+
+  /** The run is forgotten: its output no longer counts against the budget. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.budget?.remove(this, this.retainedOutputBytes);
   }
 
   get firstAvailableOffset(): number {
@@ -149,7 +207,7 @@ export class Run {
         { reason: "OFFSET_UNAVAILABLE", metadata: { first_available_offset: String(this.firstRetainedOffset), end_offset: String(this.outputOffset) } },
       );
     }
-    const cursor: Cursor = { nextSeq: this.events[0]?.seq ?? this.seq + 1 };
+    const cursor: Cursor = { nextSeq: this.events[0]?.seq ?? this.seq + 1, doneOffset: fromOffset };
     this.cursors.add(cursor);
     try {
       const startedFirst = this.started;
@@ -170,12 +228,15 @@ export class Run {
             if (ev.body.offset < fromOffset) {
               const cut = fromOffset - ev.body.offset;
               yield { seq: ev.seq, body: { ...ev.body, data: ev.body.data.subarray(cut), offset: fromOffset, streamOffset: ev.body.streamOffset + cut } };
+              this.taken(cursor, ev);
               continue;
             }
           } else if (skipping && ev.body.type !== "output" && ev.body.type !== "exited") {
             continue;
           }
           yield ev;
+          // Resumed: the consumer asked for more, so it has written this event.
+          this.taken(cursor, ev);
           if (ev.body.type === "exited") return;
           continue;
         }
@@ -196,7 +257,14 @@ export class Run {
     } finally {
       this.cursors.delete(cursor);
       this.trim();
+      this.updateConsumed();
     }
+  }
+
+  private taken(cursor: Cursor, ev: RunEvent): void {
+    if (ev.body.type !== "output") return;
+    cursor.doneOffset = Math.max(cursor.doneOffset, ev.body.offset + ev.body.data.byteLength);
+    this.updateConsumed();
   }
 
   /** Kills the run's process tree; its exit reports `reason`. */

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitStatus } from "../../src/gen/sandboxd/v1/common_pb.js";
+import { rawExec } from "../helpers/raw-call.js";
 import { docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
 import { collect } from "../helpers/events.js";
 
@@ -47,5 +48,40 @@ describe("without python3 in the image", () => {
     const r = await collect(d.sandbox.exec({ sandboxId, shell: "kill -TERM $$" }));
     expect(r.exit.status).toBe(ExitStatus.KILLED);
     expect(r.exit.signal).toBe(15);
+  });
+
+  it("a client that does not read blocks the program (the engine stream is paused), then gets every byte", async () => {
+    const chunks = 240; // 15 MiB, under the 16 MiB output cap
+    const shell = `i=0; while [ $i -lt ${chunks} ]; do head -c 65536 /dev/zero | tr '\\0' "$((i % 10))"; i=$((i+1)); echo $i > /tmp/fallback-count; done`;
+    const stream = rawExec(d.address, { sandboxId, shell, timeoutMs: 60_000 });
+    try {
+      const count = async () => Number((await collect(d.sandbox.exec({ sandboxId, shell: "cat /tmp/fallback-count 2>/dev/null || echo 0" }))).stdout.trim());
+      await new Promise((r) => setTimeout(r, 4000));
+      const first = await count();
+      await new Promise((r) => setTimeout(r, 1500));
+      const second = await count();
+      console.log(`exec fallback, stalled reader: ${second} of ${chunks} chunks written`);
+      expect(second).toBeLessThanOrEqual(80); // 5 MiB of 15: the window plus what the engine buffers
+      expect(second - first).toBeLessThanOrEqual(2);
+      let offset = 0;
+      const parts: Buffer[] = [];
+      let exit;
+      for await (const { event } of stream) {
+        const e = event?.event;
+        if (e?.case === "output") {
+          expect(Number(e.value.offset)).toBe(offset);
+          offset += e.value.data.byteLength;
+          parts.push(Buffer.from(e.value.data));
+        }
+        if (e?.case === "exited") exit = e.value;
+      }
+      const data = Buffer.concat(parts);
+      expect(data.length).toBe(chunks * 65536);
+      for (let i = 0; i < chunks; i++) if (data[i * 65536] !== 48 + (i % 10)) throw new Error(`chunk ${i} out of order`);
+      expect(exit?.status).toBe(ExitStatus.EXITED);
+      expect(exit?.truncated).toBe(false);
+    } finally {
+      stream.cancel();
+    }
   });
 });
