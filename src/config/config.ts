@@ -74,6 +74,8 @@ export interface Config {
   metricsListen: string;
   /** A policy check slower than this refuses the code (regexes can backtrack on hostile input). */
   policyCheckTimeoutMs: number;
+  /** Worker threads running policy checks at once; tenants take turns at them. */
+  policyCheckWorkers: number;
   /** Per-tenant limits; 0 means unlimited. */
   quotas: {
     maxSandboxes: number;
@@ -127,6 +129,7 @@ export const defaultConfig: Config = {
   insecure: false,
   metricsListen: "",
   policyCheckTimeoutMs: 2_000,
+  policyCheckWorkers: 2,
   quotas: { maxSandboxes: 0, maxConcurrentRuns: 0, maxMemoryBytes: 0 },
 };
 
@@ -307,6 +310,7 @@ function validate(c: Config): void {
     ["max-output-bytes", c.maxOutputBytes],
     ["replay-bytes", c.replayBytes],
     ["keepalive-ms", c.keepaliveMs],
+    ["policy-check-workers", c.policyCheckWorkers],
   ];
   for (const [name, v] of positive) if (!(v > 0)) throw new ConfigError(`${name} must be positive`);
   if (!c.defaults.workdir.startsWith("/")) throw new ConfigError("defaults.workdir must be absolute");
