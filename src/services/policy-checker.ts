@@ -42,7 +42,9 @@ export const DEFAULT_POLICY_WORKERS = 2;
  *
  * A check that does not finish in time (a regex backtracking on hostile input) fails
  * closed: its worker is terminated and replaced, and the caller gets an error instead of
- * a stalled daemon; checks running in the other workers are not affected.
+ * a stalled daemon; checks running in the other workers are not affected. The deadline
+ * counts from when a worker takes the check, so waiting behind other tenants' checks
+ * never makes a check fail.
  */
 export class PolicyChecker {
   private readonly slots: Slot[];
