@@ -64,6 +64,8 @@ describe("import detection", () => {
       ["__import__(('os'))", "os@1:13"],
       ["__import__('o' + ('s'))", "os@1:12"],
       ["__import__(('o') + 's')", "os@1:13"],
+      ["__import__(f\"{'o'}s\")", "os@1:12"],
+      ["__import__(f'o{\"s\"}')", "os@1:12"],
       ["__import__(name='os')", "os@1:17"],
       ["__import__(fromlist=['path'], name='os')", "os@1:36"],
       ["importlib.import_module(name='os')", "os@1:30"],
@@ -92,6 +94,8 @@ describe("import detection", () => {
       "s = 'text\u2028import os'",
       "s = '\\N{LATIN SMALL LETTER O}s'",
       "__import__('.os')",
+      "__import__(f\"{'o'!r}s\")",
+      "__import__(f\"{'o':>1}s\")",
     ])("does not find os in %j (Python's reading)", (code) => {
       expect(found("python", code, "os")).toEqual([]);
     });

@@ -108,6 +108,11 @@ class PythonLexer {
     const bodyStart = start + prefixLength + delimiter.length;
     const slot = formatted ? b.reserve() : -1;
     let dynamic = false;
+    // An f-string whose fields are each one constant string (`f"{'o'}s"`) is constant too.
+    const literals: string[] = [];
+    const fieldValues: string[] = [];
+    let foldable = true;
+    let literalStart = bodyStart;
     let bodyEnd = n;
     let end = n;
     let i = bodyStart;
@@ -146,21 +151,39 @@ class PythonLexer {
         }
         if (c === "{") {
           dynamic = true;
+          literals.push(text.slice(literalStart, i));
+          const before = b.tokens.length;
+          let plain = false;
           this.i = i + 1;
-          this.b.nested(() => this.field(quote));
-          i = this.i;
+          this.b.nested(() => (plain = this.field(quote)));
+          const only = b.tokens.length === before + 1 ? b.tokens[before] : undefined;
+          if (plain && only?.kind === "string" && only.value !== null) {
+            fieldValues.push(only.value);
+            b.tokens.pop(); // folded into this literal; left alone it would read as adjacent
+          } else {
+            foldable = false;
+          }
+          i = literalStart = this.i;
           continue;
         }
       }
       i++;
     }
     bodyEnd = Math.min(bodyEnd, n);
-    const body = text.slice(bodyStart, bodyEnd);
-    const literal = formatted ? body.replaceAll("{{", "{").replaceAll("}}", "}") : body;
-    const value = dynamic ? null : raw ? literal : decodePythonEscapes(literal);
-    // A literal whose value cannot be decoded (an unknown \N{...} name) is unknown, which
-    // is not the same as computed: a module name spelt so must not pass as harmless.
-    const unknown = !dynamic && value === null;
+    literals.push(text.slice(literalStart, bodyEnd));
+    const decode = (part: string): string | null => {
+      const literal = formatted ? part.replaceAll("{{", "{").replaceAll("}}", "}") : part;
+      return raw ? literal : decodePythonEscapes(literal);
+    };
+    let value: string | null = null;
+    let unknown = false;
+    if (!dynamic || foldable) {
+      const parts = literals.map(decode);
+      // A literal whose value cannot be decoded (an unknown \N{...} name) is unknown, which
+      // is not the same as computed: a module name spelt so must not pass as harmless.
+      unknown = parts.includes(null);
+      if (!unknown) value = parts.map((part, k) => `${part ?? ""}${fieldValues[k] ?? ""}`).join("");
+    }
     if (slot >= 0) {
       b.fill(slot, "string", start, end, value, unknown);
     } else {
@@ -169,17 +192,22 @@ class PythonLexer {
     this.i = end;
   }
 
-  /** An f-string replacement field after its `{`: expression, `!conversion`, `:spec`, `}`. */
-  private field(quote: string): void {
+  /**
+   * An f-string replacement field after its `{`: expression, `!conversion`, `:spec`, `}`.
+   * True if it was a plain `{expression}`, whose value is the expression's.
+   */
+  private field(quote: string): boolean {
     const { text } = this;
     const n = this.b.length;
     this.b.nested(() => this.code(true));
+    let plain = true;
     while (this.i < n) {
       const c = text[this.i];
       if (c === "}") {
         this.i++;
-        return;
+        return plain;
       }
+      plain = false;
       if (c === "!") {
         this.i = wordEnd(text, this.i + 1);
         continue;
@@ -198,10 +226,11 @@ class PythonLexer {
         }
         this.i = i;
         if (text[i] === "}") this.i++;
-        return;
+        return false;
       }
-      return; // malformed; let the string scanner carry on
+      return false; // malformed; let the string scanner carry on
     }
+    return false;
   }
 }
 

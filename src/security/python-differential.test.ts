@@ -117,13 +117,15 @@ class Generator {
 
   /** A constant expression for `value`: a literal, or pieces joined in Python's ways. */
   constantFor(value: string): string {
-    const shape = this.int(6);
+    const shape = this.int(8);
     if (value.length < 2 || shape < 2) return this.literal(value);
     const cut = 1 + this.int(value.length - 1);
     const [a, b] = [value.slice(0, cut), value.slice(cut)];
     if (shape === 2) return `${this.literal(a)} + ${this.literal(b)}`;
     if (shape === 3) return `${this.literal(a)} ${this.literal(b)}`;
     if (shape === 4) return `(${this.literal(a)}) + (${this.literal(b)})`;
+    if (shape === 5) return `f"{${this.literal(a).replaceAll('"', "'")}}${b}"`;
+    if (shape === 6) return `f'${a}{${this.literal(b).replaceAll("'", '"')}}'`;
     return `(${this.literal(value)})`;
   }
 

@@ -21,8 +21,11 @@ def constant(node):
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
         left, right = constant(node.left), constant(node.right)
         return None if left is None or right is None else left + right
-    if isinstance(node, ast.JoinedStr) and all(isinstance(v, ast.Constant) for v in node.values):
-        return "".join(v.value for v in node.values)
+    if isinstance(node, ast.JoinedStr):
+        parts = [constant(v) for v in node.values]
+        return None if None in parts else "".join(parts)
+    if isinstance(node, ast.FormattedValue) and node.conversion == -1 and node.format_spec is None:
+        return constant(node.value)  # f"{'os'}" is 'os'
     return None
 
 
