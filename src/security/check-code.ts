@@ -62,6 +62,11 @@ interface Finding {
  * is looked for in the code's import statements and calls (never in strings or comments),
  * reported as rule `import:<module>`.
  *
+ * Python is read as Python reads it: a coding cookie it cannot decode is a violation of
+ * its own (UNREADABLE_ENCODING_RULE), a Latin-1 one adds the file's Latin-1 reading, and
+ * patterns also run on the NFKC form of the code (Python's form of every name). Findings
+ * from several readings are reported once, at their position in `code`.
+ *
  * Unlike llm-sandbox, which stops at the first blocking match and reports one entry per
  * pattern without a position, this reports every match with its line and column; `safe`
  * follows llm-sandbox's rule (see isBlocking).
