@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { UNANALYZABLE_RULE, UNREADABLE_ENCODING_RULE, checkCode } from "./check-code.js";
+import { NUL_CHARACTER_RULE, UNANALYZABLE_RULE, UNREADABLE_ENCODING_RULE, checkCode } from "./check-code.js";
 import { PolicyError } from "./policy-error.js";
 import { compilePolicy } from "./policy.js";
 import type { SecurityPolicy, Severity } from "./policy.js";
@@ -185,6 +185,16 @@ describe("checkCode", () => {
       const result = checkCode("python", code, policy("LOW", [[r`\bos\b`, "LOW"]], [["os", "HIGH"]]));
       expect(result.violations.map((v) => `${v.rule}@${v.line}:${v.column}`)).toEqual([r`\bos\b@2:17`, "import:os@2:17"]);
     });
+  });
+
+  it("refuses Python source with a NUL character (older Pythons stop reading its line there)", () => {
+    const code = "x = 1 \u0000 '''\nimport os\n'''\n'''";
+    for (const preset of PRESET_NAMES) {
+      const result = checkCode("python", code, getPreset(preset));
+      expect(result.safe).toBe(false);
+      expect(result.violations).toContainEqual(expect.objectContaining({ rule: NUL_CHARACTER_RULE, severity: "HIGH", line: 1, column: 7 }));
+    }
+    expect(checkCode("javascript", "const s = '\u0000'", getPreset("strict")).violations).toEqual([]);
   });
 
   it("matches patterns against the NFKC form Python reads names in, reporting the original position", () => {

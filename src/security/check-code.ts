@@ -47,6 +47,13 @@ const UNANALYZABLE_DESCRIPTION = `Literals nested more than ${MAX_NESTING} deep;
  */
 export const UNREADABLE_ENCODING_RULE = "analysis:source-encoding";
 
+/**
+ * The rule for Python code holding a NUL character: current Pythons refuse it, but older
+ * ones read a file only up to the NUL on its line, which can turn what the checker reads
+ * as a string into code. Nothing real needs one, so it is refused. Severity HIGH.
+ */
+export const NUL_CHARACTER_RULE = "analysis:nul-character";
+
 interface Finding {
   readonly offset: number;
   readonly order: number; // rule order in the policy, to break ties stably
@@ -102,6 +109,12 @@ export function checkCode(
     } else if (declaration?.encoding === "latin-1") {
       const latin1 = latin1View(code);
       if (latin1 !== null) readings.push(latin1);
+    }
+    const nul = code.indexOf("\u0000");
+    if (nul !== -1) {
+      blocked ||= isBlocking("HIGH", compiled.severityThreshold);
+      const description = "NUL character in Python source; some Python versions stop reading its line there";
+      findings.push({ offset: nul, order: -1, rule: NUL_CHARACTER_RULE, description, severity: "HIGH" });
     }
   }
 
