@@ -16,11 +16,14 @@ interface Job {
 /** One worker thread and the job it runs (one at a time). */
 interface Slot {
   worker: Worker | undefined;
+  /** The worker has loaded and said so; only then does it get checks. */
+  ready: boolean;
   job: Job | undefined;
   timer: NodeJS.Timeout | undefined;
 }
 
 interface Reply {
+  ready?: true;
   id: number;
   result?: CheckCodeResult;
   error?: { name: string; message: string };
@@ -43,8 +46,8 @@ export const DEFAULT_POLICY_WORKERS = 2;
  * A check that does not finish in time (a regex backtracking on hostile input) fails
  * closed: its worker is terminated and replaced, and the caller gets an error instead of
  * a stalled daemon; checks running in the other workers are not affected. The deadline
- * counts from when a worker takes the check, so waiting behind other tenants' checks
- * never makes a check fail.
+ * counts from when a started worker takes the check, so neither waiting behind other
+ * tenants' checks nor a new worker's start-up makes a check fail.
  */
 export class PolicyChecker {
   private readonly slots: Slot[];
@@ -53,6 +56,7 @@ export class PolicyChecker {
   /** When each tenant with a job waiting or running was last given a worker. */
   private readonly lastServed = new Map<string, number>();
   private served = 0;
+  private readyWaiters: Array<() => void> = [];
   private nextId = 1;
   private closed = false;
 
@@ -64,7 +68,7 @@ export class PolicyChecker {
     const size = Math.max(1, Math.floor(options.workers ?? DEFAULT_POLICY_WORKERS));
     // Started now so the first checks do not pay for the threads' start-up.
     this.slots = Array.from({ length: size }, () => {
-      const slot: Slot = { worker: undefined, job: undefined, timer: undefined };
+      const slot: Slot = { worker: undefined, ready: false, job: undefined, timer: undefined };
       slot.worker = this.spawn(slot);
       return slot;
     });
@@ -82,6 +86,12 @@ export class PolicyChecker {
     });
   }
 
+  /** Resolves once every worker has started (checks asked before then simply wait). */
+  whenReady(): Promise<void> {
+    if (this.slots.every((slot) => slot.ready)) return Promise.resolve();
+    return new Promise((resolve) => this.readyWaiters.push(resolve));
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const unavailable = new SandboxdError(ErrorCode.Unavailable, "the policy checker is shut down");
@@ -92,6 +102,7 @@ export class PolicyChecker {
         const { worker, job } = slot;
         this.release(slot);
         slot.worker = undefined;
+        slot.ready = false;
         job?.reject(unavailable);
         await worker?.terminate();
       }),
@@ -102,10 +113,10 @@ export class PolicyChecker {
   private dispatch(): void {
     for (const slot of this.slots) {
       if (this.closed || this.queues.size === 0) return;
-      if (slot.job !== undefined) continue;
+      slot.worker ??= this.spawn(slot); // one that failed to start is tried again here
+      if (!slot.ready || slot.job !== undefined) continue;
       const job = this.nextJob();
       if (job === undefined) return;
-      slot.worker ??= this.spawn(slot);
       slot.job = job;
       slot.timer = setTimeout(() => this.expire(slot, job), this.deadlineMs);
       slot.worker.postMessage({ id: job.id, language: job.language, code: job.code, policy: job.policy });
@@ -147,6 +158,12 @@ export class PolicyChecker {
     w.unref();
     w.on("message", (msg: Reply) => {
       if (slot.worker !== w) return;
+      if (msg.ready) {
+        slot.ready = true;
+        if (this.slots.every((other) => other.ready)) for (const resolve of this.readyWaiters.splice(0)) resolve();
+        this.dispatch();
+        return;
+      }
       const job = slot.job;
       if (job === undefined || job.id !== msg.id) return;
       this.release(slot);
@@ -178,18 +195,29 @@ export class PolicyChecker {
   private fail(slot: Slot, w: Worker, reason: unknown): void {
     if (slot.worker !== w) return;
     const job = slot.job;
-    this.replace(slot);
-    job?.reject(reason);
+    if (slot.ready) {
+      this.replace(slot);
+      job?.reject(reason);
+      return;
+    }
+    // It never started (a broken install, say): no new worker until the next check, and
+    // if no other worker can take the waiting checks, they fail rather than wait forever.
+    slot.worker = undefined;
+    void w.terminate();
+    if (this.slots.some((other) => other.worker !== undefined)) return;
+    this.log.error({ err: reason }, "the policy checker's worker failed to start");
+    for (const queue of this.queues.values()) for (const waiting of queue) waiting.reject(reason);
+    this.queues.clear();
   }
 
   private replace(slot: Slot): void {
     const w = slot.worker;
     this.release(slot);
     slot.worker = undefined;
+    slot.ready = false;
     void w?.terminate();
     if (this.closed) return;
     slot.worker = this.spawn(slot);
-    this.dispatch();
   }
 
   private release(slot: Slot): void {
