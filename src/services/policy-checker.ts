@@ -208,6 +208,7 @@ export class PolicyChecker {
     this.log.error({ err: reason }, "the policy checker's worker failed to start");
     for (const queue of this.queues.values()) for (const waiting of queue) waiting.reject(reason);
     this.queues.clear();
+    this.lastServed.clear(); // no worker runs anything
   }
 
   private replace(slot: Slot): void {
