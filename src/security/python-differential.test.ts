@@ -10,8 +10,12 @@ import type { SecurityPolicy } from "./policy.js";
  * imports, and CheckCode must find every one of them (no false negatives) and nothing that
  * is only text in a string or comment (no false positives).
  *
+ * A second test does the same on token soup: random strings of quotes, prefixes, braces,
+ * backslashes and line ends around imports, where a reader out of step with Python shows.
+ *
  * Deterministic: a seeded PRNG (SANDBOXD_DIFF_SEED overrides the seed). Bounded: at most
- * SANDBOXD_DIFF_COUNT programs (default 3,000) and about 20 s of checking.
+ * SANDBOXD_DIFF_COUNT programs (default 3,000; eight times that of soup, most of which
+ * does not compile) and about 20 s of checking each.
  *
  * Over-reporting is accepted, and the program exempt from the false-positive check, only
  * where it is the documented safe choice: a constant head with a computed tail
@@ -389,6 +393,45 @@ describe("the Python reader against Python's own parser", () => {
       expect(checked, stats).toBeGreaterThan(Math.min(COUNT - 1, 500));
       expect(compiled, stats).toBeGreaterThan(checked * 0.4);
       expect(importing, stats).toBeGreaterThan(compiled * 0.3);
+    },
+    60_000,
+  );
+
+  // Random strings of quotes, prefixes, braces, backslashes and line ends with imports in
+  // between: most do not compile, and the few that do are where a reader falls out of step.
+  const SOUP = [
+    ...["'", '"', "'''", '"""', "f'", 'f"', "rf'", "f'''", "b", "r", "\\", "\\{", "\\N{LATIN SMALL LETTER O}"],
+    ...["{", "}", "{{", "}}", "!r}", ":{", "{x", "#", "\n", "\r", "\u2028", "\u0085", " ", "\t", "\\\n"],
+    ...["x", "s", "=", "(", ")", ";", ":", "+", ",", "import os", "__import__('os')", '{__import__("os")}'],
+  ];
+  it.skipIf(!hasPython)(
+    `agrees with Python on token soup (seed ${SEED})`,
+    () => {
+      const random = prng(SEED ^ 0x5eed);
+      const programs = Array.from({ length: COUNT * 8 }, () => {
+        let code = "";
+        const length = 3 + Math.floor(random() * 12);
+        for (let k = 0; k < length; k++) code += SOUP[Math.floor(random() * SOUP.length)] ?? "";
+        return { code, overReportOk: false };
+      });
+      const started = Date.now();
+      const truths = truthOf(programs);
+      expect(truths, "python3 ground truth failed").not.toBeNull();
+      const failures: string[] = [];
+      let compiled = 0;
+      for (const [index, program] of programs.entries()) {
+        if (Date.now() - started > BUDGET_MS) break;
+        const truth = truths?.[index];
+        if (truth === null || truth === undefined) continue;
+        compiled++;
+        const imported = truth.includes("os");
+        const found = checkCode("python", program.code, policy).violations.some((v) => v.rule === "import:os");
+        if (imported !== found) {
+          failures.push(`program #${index} (seed ${SEED}): python imports os: ${imported}, found: ${found}\n  code: ${JSON.stringify(program.code)}`);
+        }
+      }
+      expect(failures.slice(0, 10).join("\n"), `${failures.length} of ${compiled} compiling programs disagree`).toBe("");
+      expect(compiled).toBeGreaterThan(100);
     },
     60_000,
   );
