@@ -13,6 +13,9 @@ import type { SecurityPolicy } from "./policy.js";
  * A second test does the same on token soup: random strings of quotes, prefixes, braces,
  * backslashes and line ends around imports, where a reader out of step with Python shows.
  *
+ * SANDBOXD_DIFF_PYTHON names another interpreter as the truth (3.12 also compiles the
+ * PEP 701 f-strings the generator makes, which 3.11 skips).
+ *
  * Deterministic: a seeded PRNG (SANDBOXD_DIFF_SEED overrides the seed). Bounded: at most
  * SANDBOXD_DIFF_COUNT programs (default 3,000; eight times that of soup, most of which
  * does not compile) and about 20 s of checking each.
@@ -27,6 +30,8 @@ import type { SecurityPolicy } from "./policy.js";
 const SEED = Number(process.env.SANDBOXD_DIFF_SEED ?? 20261201);
 const COUNT = Number(process.env.SANDBOXD_DIFF_COUNT ?? 3000);
 const BUDGET_MS = 20_000;
+/** The interpreter that is the truth (SANDBOXD_DIFF_PYTHON, e.g. a 3.12 to check PEP 701 f-strings). */
+const PYTHON = process.env.SANDBOXD_DIFF_PYTHON ?? "python3";
 
 const TRUTH_SCRIPT = fileURLToPath(new URL("./python-imports-truth.py", import.meta.url));
 
@@ -212,7 +217,7 @@ class Generator {
     const m = this.module();
     const inner = this.pick([`import ${m}`, `from ${m} import x`, `__import__('${m}')`, `importlib.import_module('${m}')`]);
     const innerDq = inner.replaceAll("'", '"');
-    switch (this.int(38)) {
+    switch (this.int(43)) {
       case 0:
         return `# ${inner}`;
       case 1:
@@ -287,6 +292,17 @@ class Generator {
         return `s = f"{x:{'{'}}}"; import ${m}`;
       case 36:
         return `s = "\\N{NUMBER SIGN}"; import ${m}`;
+      // Python 3.12 (PEP 701) only; 3.11 does not compile them.
+      case 37:
+        return `s = f"{__import__("${m}")}"`;
+      case 38:
+        return `s = f"""{\n__import__('${m}')  # a comment } '''\n}"""`;
+      case 39:
+        return `s = f'{f'{f'{__import__("${m}")}'}'}'`;
+      case 40:
+        return `s = f"{"\\""}"; import ${m}`;
+      case 41:
+        return `s = f"{'\\N{LATIN SMALL LETTER A}'}"; x = __import__(f"{'${m}'}")`;
       default:
         return `s = '\\\\' '${innerDq}'`;
     }
@@ -342,7 +358,7 @@ class Generator {
 }
 
 function truthOf(programs: readonly Program[]): (string[] | null)[] | null {
-  const run = spawnSync("python3", [TRUTH_SCRIPT], {
+  const run = spawnSync(PYTHON, [TRUTH_SCRIPT], {
     input: JSON.stringify(programs.map((p) => p.code)),
     encoding: "utf8",
     timeout: BUDGET_MS,
@@ -352,7 +368,7 @@ function truthOf(programs: readonly Program[]): (string[] | null)[] | null {
   return JSON.parse(run.stdout) as (string[] | null)[];
 }
 
-const hasPython = spawnSync("python3", ["--version"]).status === 0;
+const hasPython = spawnSync(PYTHON, ["--version"]).status === 0;
 
 describe("the Python reader against Python's own parser", () => {
   it.skipIf(!hasPython)(
