@@ -84,7 +84,7 @@ export class Daemon {
     };
     this.log.info({ tenants: tokens.size, tls, mtls: config.tls.clientCaFile !== "" }, "authentication configured");
     this.sandboxes.validators.push(validateSandboxPolicy);
-    this.policies = new CodePolicies(config.policyCheckTimeoutMs, logger);
+    this.policies = new CodePolicies(config.policyCheckTimeoutMs, logger, config.policyCheckWorkers);
     const policies = this.policies;
     const hooks: RunHooks = {
       checkCode: (sandbox, code) => policies.enforceCode(sandbox, code),

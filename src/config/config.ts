@@ -98,6 +98,8 @@ export interface Config {
   metricsInsecure: boolean;
   /** A policy check slower than this refuses the code (regexes can backtrack on hostile input). */
   policyCheckTimeoutMs: number;
+  /** Worker threads running policy checks at once; tenants take turns at them. */
+  policyCheckWorkers: number;
   /**
    * Attaching to containers sandboxd did not create (`SandboxSpec.container_id`): off
    * unless tenants are listed; see src/sandbox/attach-policy.ts.
@@ -163,6 +165,7 @@ export const defaultConfig: Config = {
   metricsInsecure: false,
   network: { hostFirewall: "iptables", hostAllowPorts: "" },
   policyCheckTimeoutMs: 2_000,
+  policyCheckWorkers: 2,
   attach: { tenants: "", names: "", labels: "" },
   quotas: { maxSandboxes: 0, maxConcurrentRuns: 0, maxMemoryBytes: 0 },
 };
@@ -353,6 +356,7 @@ function validate(c: Config): void {
     ["replay-bytes", c.replayBytes],
     ["max-buffered-bytes", c.maxBufferedBytes],
     ["keepalive-ms", c.keepaliveMs],
+    ["policy-check-workers", c.policyCheckWorkers],
   ];
   for (const [name, v] of positive) if (!(v > 0)) throw new ConfigError(`${name} must be positive`);
   if (!c.defaults.workdir.startsWith("/")) throw new ConfigError("defaults.workdir must be absolute");

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { UNANALYZABLE_RULE, checkCode } from "./check-code.js";
+import { NUL_CHARACTER_RULE, UNANALYZABLE_RULE, UNREADABLE_ENCODING_RULE, checkCode } from "./check-code.js";
 import { PolicyError } from "./policy-error.js";
 import { compilePolicy } from "./policy.js";
 import type { SecurityPolicy, Severity } from "./policy.js";
-import { getPreset } from "./presets.js";
+import { PRESET_NAMES, getPreset } from "./presets.js";
 
 const r = String.raw;
 
@@ -146,6 +146,62 @@ describe("checkCode", () => {
     const result = checkCode("javascript", code, policy("MEDIUM", [], [["fs", "HIGH"]]));
     expect(result.safe).toBe(false);
     expect(result.violations).toMatchObject([{ rule: UNANALYZABLE_RULE, severity: "HIGH", line: 1, column: 1 }]);
+  });
+
+  describe("python source encodings", () => {
+    it.each([
+      ["# coding: unicode_escape\nimport json  # \\u000aimport os", "unicode_escape", 1, 11],
+      ["#!/usr/bin/env python3\n# -*- coding: raw_unicode_escape -*-\n# \\u000aimport os", "raw_unicode_escape", 2, 15],
+      ["# vim: set fileencoding=utf-7 :\n+AAo-import os", "utf-7", 1, 25],
+      ["\t# coding=UTF-16\nx = 1", "UTF-16", 1, 11],
+      ["x = 1\r# coding: cp1252\rimport os", "cp1252", 2, 11],
+    ])("refuses %j: the checker cannot read what Python would (%s)", (code, name, line, column) => {
+      for (const preset of PRESET_NAMES) {
+        const result = checkCode("python", code, getPreset(preset));
+        expect(result.safe).toBe(false);
+        expect(result.violations).toContainEqual(
+          expect.objectContaining({ rule: UNREADABLE_ENCODING_RULE, severity: "HIGH", line, column, description: expect.stringContaining(name) }),
+        );
+      }
+    });
+
+    it.each([
+      "# -*- coding: utf-8 -*-\nx = 1",
+      "# coding: utf8\nx = 1",
+      "# coding=utf-8-unix\nx = 1",
+      "#!/usr/bin/python\n# coding: latin-1\nx = 1",
+      "# coding: iso-8859-1\nx = 1",
+      "# coding: ISO_8859_1\nx = 1",
+      "# coding: ascii\nx = 1",
+      "# coding: us-ascii\nx = 1",
+      "x = 1\n\n# coding: utf-7",
+      "x = 'coding: utf-7'",
+    ])("reads %j (a declaration it can decode, or none)", (code) => {
+      expect(checkCode("python", code, getPreset("strict")).violations).toEqual([]);
+    });
+
+    it("under a Latin-1 declaration reads the code both as sent and as Python reads the file, reporting each finding once", () => {
+      const code = "# coding: latin-1\ns = 'é'; import os";
+      const result = checkCode("python", code, policy("LOW", [[r`\bos\b`, "LOW"]], [["os", "HIGH"]]));
+      expect(result.violations.map((v) => `${v.rule}@${v.line}:${v.column}`)).toEqual([r`\bos\b@2:17`, "import:os@2:17"]);
+    });
+  });
+
+  it("refuses Python source with a NUL character (older Pythons stop reading its line there)", () => {
+    const code = "x = 1 \u0000 '''\nimport os\n'''\n'''";
+    for (const preset of PRESET_NAMES) {
+      const result = checkCode("python", code, getPreset(preset));
+      expect(result.safe).toBe(false);
+      expect(result.violations).toContainEqual(expect.objectContaining({ rule: NUL_CHARACTER_RULE, severity: "HIGH", line: 1, column: 7 }));
+    }
+    expect(checkCode("javascript", "const s = '\u0000'", getPreset("strict")).violations).toEqual([]);
+  });
+
+  it("matches patterns against the NFKC form Python reads names in, reporting the original position", () => {
+    const result = checkCode("python", "x = '𝐚'; ｏｓ.system('ls')", getPreset("development"));
+    expect(result.safe).toBe(false);
+    expect(result.violations).toMatchObject([{ rule: r`\bos\.system\s*\(`, line: 1, column: 10 }]);
+    expect(checkCode("python", "ｅｖａｌ('1')", getPreset("production")).safe).toBe(false);
   });
 
   it("refuses an unknown language or an invalid policy with a PolicyError", () => {

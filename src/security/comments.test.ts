@@ -45,6 +45,16 @@ describe("stripComments", () => {
       expectStripped("python", 'x = f"{ {"a": "#"}["a"] }" # c', "# c");
     });
 
+    it("ends comments and strings only at Python's line ends, not at U+2028, U+2029 or U+0085", () => {
+      expectStripped("python", "# a\u2028import os\u2029'''\u0085\nx = 1 # b", "# a\u2028import os\u2029'''\u0085", "# b");
+      expectStripped("python", "s = 'a\u2028'  # c\nt = '''\u2028'''  # d", "# c", "# d");
+    });
+
+    it("reads f\"\\{\" as a backslash before a field, and \\N{...} as a character", () => {
+      expectStripped("python", 'x = f"\\{y # not a comment\n}" # c', "# not a comment", "# c");
+      expectStripped("python", 'x = f"\\N{NUMBER SIGN} #" # c', "# c");
+    });
+
     it("ends an unterminated single-quoted string at the line end", () => {
       expectStripped("python", 'x = "abc\ny = 1 # c', "# c");
     });

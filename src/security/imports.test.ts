@@ -52,6 +52,58 @@ describe("import detection", () => {
       expect(found("python", code, "os")).toEqual([]);
     });
 
+    // Python reads names NFKC-normalised, and loaders in any form it accepts.
+    it.each([
+      ["import ℴs", "os@1:8"],
+      ["import 𝐨𝐬", "os@1:8"],
+      ["import oſ", "os@1:8"],
+      ["from ｏｓ import system", "os@1:6"],
+      ["__ｉmport__('os')", "os@1:12"],
+      ["importlib.ｉmport_module('os')", "os@1:25"],
+      ["(__import__)('os')", "os@1:14"],
+      ["__import__(('os'))", "os@1:13"],
+      ["__import__('o' + ('s'))", "os@1:12"],
+      ["__import__(('o') + 's')", "os@1:13"],
+      ["__import__(f\"{'o'}s\")", "os@1:12"],
+      ["__import__(f'o{\"s\"}')", "os@1:12"],
+      ["__import__(name='os')", "os@1:17"],
+      ["__import__(fromlist=['path'], name='os')", "os@1:36"],
+      ["importlib.import_module(name='os')", "os@1:30"],
+      ["from importlib import import_module as im\nim('os')", "os@2:4"],
+      ["im = importlib.import_module\nim('os')", "os@2:4"],
+      ["imp = (__import__)\nload = imp\nload('os')", "os@3:6"],
+      ["(im := __import__)('os')", "os@1:20"],
+      ["def f(load=importlib.import_module):\n    return load('os')", "os@2:17"],
+      ["importlib.import_module('.path', 'os')", "os@1:34"],
+      ["importlib.import_module('.path', package='os')", "os@1:42"],
+      ["__import__('\\N{LATIN SMALL LETTER O}s')", "os@1:12"],
+      ["__import__('\\N{latin small letter o}\\N{LATIN SMALL LETTER S}')", "os@1:12"],
+      ["x = f'\\{__import__(\"os\")}'", "os@1:20"],
+      ["x = rf'\\N{__import__(\"os\")}'", "os@1:22"],
+      ["s = '\u2028'; import os", "os@1:17"],
+      ["s = '\u2029\u0085\f'; import os", "os@1:19"],
+      ["s = '''\u2028'''; import os", "os@1:21"],
+    ])("finds os in %j (Python's reading)", (code, expected) => {
+      expect(found("python", code, "os")).toEqual([expected]);
+    });
+
+    it.each([
+      "x = f'{{__import__(\"os\")}}'",
+      "x = f'\\N{LATIN SMALL LETTER O}{{import os}}'",
+      "# a comment\u2028import os",
+      "s = 'text\u2028import os'",
+      "s = '\\N{LATIN SMALL LETTER O}s'",
+      "__import__('.os')",
+      "__import__(f\"{'o'!r}s\")",
+      "__import__(f\"{'o':>1}s\")",
+    ])("does not find os in %j (Python's reading)", (code) => {
+      expect(found("python", code, "os")).toEqual([]);
+    });
+
+    it("counts a loader's name that cannot be decoded as every restricted module", () => {
+      expect(found("python", "__import__('\\N{NO SUCH NAME}s')", "os", "subprocess")).toEqual(["os@1:12", "subprocess@1:12"]);
+    });
+
     it("finds a restricted submodule, not its parent", () => {
       expect(found("python", "from os import path", "os.path")).toEqual(["os.path@1:16"]);
       expect(found("python", "import os.path", "os.path")).toEqual(["os.path@1:8"]);

@@ -1,6 +1,7 @@
 import type { LexedSource, Token } from "./lex-builder.js";
 import type { CodeLanguage } from "./language.js";
 import type { RestrictedModule } from "./policy.js";
+import { isAscii } from "./text-view.js";
 
 /**
  * Where code brings in a module. `import` sites are statements and calls that load one
@@ -16,6 +17,11 @@ export interface ImportSite {
   readonly end: number;
   /** Sites of one statement share this number, so one statement is one finding. */
   readonly statement: number;
+  /**
+   * The name is a constant that could not be read (Python's `\N{...}` with an unknown
+   * name): it may be any module, so it counts as every restricted one. Set only when true.
+   */
+  readonly unknown?: true;
 }
 
 /** A restricted module found at a site. */
@@ -100,7 +106,7 @@ export function findRestrictedImports(
   for (const site of findImports(language, source)) {
     for (const module of modules) {
       if (site.kind === "reference" && language !== "r" && !module.name.includes(".")) continue;
-      if (!importMatches(language, site.module, module.name)) continue;
+      if (site.unknown !== true && !importMatches(language, site.module, module.name)) continue;
       const key = `${site.statement}\u0000${module.name}`;
       if (reported.has(key)) continue;
       reported.add(key);
@@ -134,11 +140,16 @@ class TokenReader {
     return this.tokens.length;
   }
 
-  /** The word at `k`, or null if that token is not a word. */
+  /**
+   * The word at `k`, or null if that token is not a word. NFKC-normalised, as Python
+   * normalises identifiers (`ℴs` and `𝐨𝐬` are `os`); for the other languages a name that
+   * only normalises to a restricted one over-reports, which is the safe side.
+   */
   word(k: number): string | null {
     const token = this.tokens[k];
     if (token === undefined || token.kind !== "word") return null;
-    return token.value ?? this.text.slice(token.start, token.end);
+    const word = token.value ?? this.text.slice(token.start, token.end);
+    return isAscii(word) ? word : word.normalize("NFKC");
   }
 
   isPunct(k: number, char: string): boolean {
@@ -198,9 +209,10 @@ class TokenReader {
     this.statement++;
   }
 
-  site(module: string, start: number, end: number, kind: ImportSite["kind"] = "import"): void {
-    if (module === "") return;
-    this.sites.push({ module, kind, start, end, statement: this.statement });
+  site(module: string, start: number, end: number, kind: ImportSite["kind"] = "import", unknown = false): void {
+    if (module === "" && !unknown) return;
+    const site: ImportSite = { module, kind, start, end, statement: this.statement };
+    this.sites.push(unknown ? { ...site, unknown } : site);
   }
 
   /** A site for the constant string at `k`, if there is one. */
@@ -213,8 +225,12 @@ class TokenReader {
   }
 }
 
+/** Python's loader functions: `__import__` and `importlib.import_module`. */
+const PYTHON_LOADERS = ["__import__", "import_module"];
+
 function findPythonImports(r: TokenReader): ImportSite[] {
-  const constant = { plus: true, adjacent: true };
+  const loaders = pythonLoaderNames(r);
+  const closers = matchingBrackets(r);
   for (let k = 0; k < r.length; k++) {
     const word = r.word(k);
     if (word === "from") {
@@ -255,14 +271,181 @@ function findPythonImports(r: TokenReader): ImportSite[] {
         j++;
       }
       k = j - 1;
-    } else if ((word === "__import__" || word === "import_module") && r.isPunct(k + 1, "(")) {
-      // __import__('x'), importlib.import_module('x'); a leading dot is a relative import.
+    } else if (word !== null && loaders.has(word)) {
+      // __import__('x'), importlib.import_module('x'), an alias of either, a parenthesised
+      // callee `(__import__)('x')`.
+      let open = k + 1;
+      while (r.isPunct(open, ")")) open++;
+      if (!r.isPunct(open, "(")) continue;
       r.newStatement();
-      const value = r.constantString(k + 2, constant)?.value;
-      if (value !== undefined && !value.startsWith(".")) r.stringSite(k + 2, constant);
+      pythonLoaderCall(r, open, closers[open] ?? r.length, word === "import_module");
     }
   }
   return r.sites;
+}
+
+/**
+ * The module a loader call at `open` (its `(`; `close` its `)`) brings in: the first
+ * argument or `name=`, a constant string, parenthesised or concatenated as it may be. A
+ * relative name (`.x`) is the caller's package, except in `import_module('.x', 'pkg')`,
+ * which loads `pkg` first.
+ */
+function pythonLoaderCall(r: TokenReader, open: number, close: number, importModule: boolean): void {
+  const args = callArguments(r, open, close);
+  const named = (keyword: string) => args.find((a) => a.keyword === keyword);
+  const positional = args.filter((a) => a.keyword === null);
+  const name = positional[0] ?? named("name");
+  if (name === undefined) return;
+  const value = constantExpression(r, name.start, name.end);
+  if (value === null) return;
+  if (value.unknown) {
+    r.site(value.value, value.start, value.end, "import", true);
+    return;
+  }
+  if (!value.value.startsWith(".")) {
+    r.site(value.value, value.start, value.end);
+    return;
+  }
+  const pkg = importModule ? (positional[1] ?? named("package")) : undefined;
+  const pkgValue = pkg === undefined ? null : constantExpression(r, pkg.start, pkg.end);
+  if (pkgValue !== null) r.site(pkgValue.value, pkgValue.start, pkgValue.end, "import", pkgValue.unknown);
+}
+
+interface CallArgument {
+  /** `name` for `name=...`, null for a positional argument. */
+  readonly keyword: string | null;
+  /** Token range of the value, `[start, end)`. */
+  readonly start: number;
+  readonly end: number;
+}
+
+/** The arguments of the call whose `(` is at `open`, split at its own commas. */
+function callArguments(r: TokenReader, open: number, close: number): CallArgument[] {
+  const args: CallArgument[] = [];
+  const closers = matchingBrackets(r);
+  const last = Math.min(close, r.length);
+  let start = open + 1;
+  for (let j = open + 1; ; j++) {
+    const atEnd = j >= last;
+    if (!atEnd && !r.isPunct(j, ",")) {
+      if (r.isPunct(j, "(") || r.isPunct(j, "[") || r.isPunct(j, "{")) j = closers[j] ?? last;
+      continue;
+    }
+    const end = Math.min(j, last);
+    if (end > start) {
+      const keyword = r.isPunct(start + 1, "=") && !r.isPunct(start + 2, "=") ? r.word(start) : null;
+      args.push(keyword === null ? { keyword, start, end } : { keyword, start: start + 2, end });
+    }
+    if (atEnd) break;
+    start = j + 1;
+  }
+  return args;
+}
+
+/**
+ * The value of a constant string expression over tokens `[from, to)`: literals, adjacent
+ * or joined by `+`, in any parentheses. A constant head with a computed tail counts as
+ * its head. Null if the expression does not start with a constant.
+ */
+function constantExpression(
+  r: TokenReader,
+  from: number,
+  to: number,
+): { value: string; unknown: boolean; start: number; end: number } | null {
+  let value = "";
+  let unknown = false;
+  let start = -1;
+  let end = -1;
+  let j = from;
+  let opened = 0;
+  let expectOperand = true;
+  while (j < to) {
+    const token = r.tokens[j];
+    if (token === undefined) break;
+    if (expectOperand && r.isPunct(j, "(")) {
+      opened++;
+      j++;
+      continue;
+    }
+    if (expectOperand && token.kind === "string") {
+      if (token.value === null && token.unknown !== true) break; // f-string with fields: computed
+      if (start === -1) start = token.start;
+      end = token.end;
+      value += token.value ?? "";
+      unknown ||= token.unknown === true;
+      j++;
+      if (r.isKind(j, "string")) continue; // adjacent literals concatenate
+      expectOperand = false;
+      continue;
+    }
+    if (!expectOperand && opened > 0 && r.isPunct(j, ")")) {
+      opened--;
+      j++;
+      continue;
+    }
+    if (!expectOperand && r.isPunct(j, "+")) {
+      expectOperand = true;
+      j++;
+      continue;
+    }
+    break;
+  }
+  return start === -1 ? null : { value, unknown, start, end };
+}
+
+/**
+ * `__import__`, `import_module` and the names code binds to them: `from importlib import
+ * import_module as im`, `im = importlib.import_module`, `imp = (__import__)`, and aliases
+ * of those (a few rounds). Scope is ignored: an alias seen anywhere counts everywhere,
+ * which can only over-report.
+ */
+function pythonLoaderNames(r: TokenReader): Set<string> {
+  const loaders = new Set(PYTHON_LOADERS);
+  for (let round = 0; round < 3; round++) {
+    const before = loaders.size;
+    for (let k = 0; k < r.length; k++) {
+      const word = r.word(k);
+      if (word === null || !loaders.has(word)) continue;
+      if (r.word(k + 1) === "as") {
+        const alias = r.word(k + 2);
+        if (alias !== null) loaders.add(alias);
+        continue;
+      }
+      // `alias = [(]*[a.b.]loader[)]*` not followed by a call or attribute.
+      let after = k + 1;
+      while (r.isPunct(after, ")")) after++;
+      if (r.isPunct(after, "(") || r.isPunct(after, ".")) continue;
+      let before = k - 1;
+      while (r.isPunct(before, ".") && r.word(before - 1) !== null) before -= 2;
+      while (r.isPunct(before, "(")) before--;
+      if (!r.isPunct(before, "=") || r.isPunct(before - 1, "=") || r.isPunct(before - 1, "!")) continue;
+      const walrus = r.isPunct(before - 1, ":");
+      const alias = r.word(walrus ? before - 2 : before - 1);
+      if (alias !== null) loaders.add(alias);
+    }
+    if (loaders.size === before) break;
+  }
+  return loaders;
+}
+
+const bracketCache = new WeakMap<TokenReader, Int32Array>();
+
+/** For each opening bracket token, the index of its closing one (r.length if none). */
+function matchingBrackets(r: TokenReader): Int32Array {
+  const cached = bracketCache.get(r);
+  if (cached !== undefined) return cached;
+  const closers = new Int32Array(r.length).fill(r.length);
+  const stack: number[] = [];
+  for (let k = 0; k < r.length; k++) {
+    if (r.isPunct(k, "(") || r.isPunct(k, "[") || r.isPunct(k, "{")) {
+      stack.push(k);
+    } else if (r.isPunct(k, ")") || r.isPunct(k, "]") || r.isPunct(k, "}")) {
+      const opener = stack.pop();
+      if (opener !== undefined) closers[opener] = k;
+    }
+  }
+  bracketCache.set(r, closers);
+  return closers;
 }
 
 function findJavaScriptImports(r: TokenReader): ImportSite[] {

@@ -25,7 +25,7 @@ export type { PresetName } from "./presets.js";
 export { CODE_LANGUAGES, resolveCodeLanguage } from "./language.js";
 export type { CodeLanguage } from "./language.js";
 export { stripComments } from "./comments.js";
-export { DEFAULT_MAX_VIOLATIONS, UNANALYZABLE_RULE, checkCode } from "./check-code.js";
+export { DEFAULT_MAX_VIOLATIONS, UNANALYZABLE_RULE, UNREADABLE_ENCODING_RULE, NUL_CHARACTER_RULE, checkCode } from "./check-code.js";
 export type { CheckCodeOptions, CheckCodeResult } from "./check-code.js";
 export { checkLibraries } from "./check-libraries.js";
 export type { LibraryCheckResult, RefusedLibrary } from "./check-libraries.js";

@@ -21,6 +21,11 @@ export interface Token {
    * `word`: the name inside R backticks. Otherwise null.
    */
   readonly value: string | null;
+  /**
+   * `string` only: the literal is constant but its value could not be decoded (Python's
+   * `\N{NAME}` with a name not known here). Set only when true.
+   */
+  readonly unknown?: true;
 }
 
 export interface LexedSource {
@@ -80,8 +85,8 @@ export class LexBuilder {
     }
   }
 
-  token(kind: TokenKind, start: number, end: number, value: string | null = null): void {
-    this.tokens.push({ kind, start, end, value });
+  token(kind: TokenKind, start: number, end: number, value: string | null = null, unknown = false): void {
+    this.tokens.push(unknown ? { kind, start, end, value, unknown } : { kind, start, end, value });
   }
 
   /**
@@ -93,8 +98,8 @@ export class LexBuilder {
     return this.tokens.length - 1;
   }
 
-  fill(slot: number, kind: TokenKind, start: number, end: number, value: string | null): void {
-    this.tokens[slot] = { kind, start, end, value };
+  fill(slot: number, kind: TokenKind, start: number, end: number, value: string | null, unknown = false): void {
+    this.tokens[slot] = unknown ? { kind, start, end, value, unknown } : { kind, start, end, value };
   }
 
   /** The index of the line terminator at or after `i` (or the end of the text). */

@@ -1,6 +1,6 @@
-import { LexBuilder, isBlank, isIdentifierStart, isLineBreak, lineBreakLength, wordEnd } from "./lex-builder.js";
+import { LexBuilder, isBlank, isIdentifierStart, wordEnd } from "./lex-builder.js";
 import type { LexedSource } from "./lex-builder.js";
-import { decodeEscapes } from "./string-escapes.js";
+import { decodePythonEscapes } from "./string-escapes.js";
 
 const STRING_PREFIXES = new Set(["r", "u", "b", "f", "t", "br", "rb", "fr", "rf", "tr", "rt"]);
 
@@ -8,6 +8,10 @@ const STRING_PREFIXES = new Set(["r", "u", "b", "f", "t", "br", "rb", "fr", "rf"
  * Python: `#` comments; strings with prefixes, triple quotes and escapes (a docstring is
  * a string, not a comment); f-/t-string replacement fields lexed as the code they are.
  * Newline tokens mark logical line ends (not inside brackets or after a backslash).
+ *
+ * Lines end only where Python ends them (`\n`, `\r\n`, `\r`): U+2028, U+2029, U+0085 and
+ * form feeds are ordinary characters inside a comment or a string, so ending either there
+ * would fall out of step with Python and read the rest of the line wrongly.
  */
 export function lexPython(text: string): LexedSource {
   const builder = new LexBuilder(text);
@@ -43,7 +47,7 @@ class PythonLexer {
       const i = this.i;
       const code = text.charCodeAt(i);
       if (code === 0x23 /* # */) {
-        const end = b.lineEnd(i);
+        const end = lineEnd(text, i);
         b.comment(i, end);
         this.i = end;
         continue;
@@ -104,12 +108,30 @@ class PythonLexer {
     const bodyStart = start + prefixLength + delimiter.length;
     const slot = formatted ? b.reserve() : -1;
     let dynamic = false;
+    // An f-string whose fields are each one constant string (`f"{'o'}s"`) is constant too.
+    const literals: string[] = [];
+    const fieldValues: string[] = [];
+    let foldable = true;
+    let literalStart = bodyStart;
     let bodyEnd = n;
     let end = n;
     let i = bodyStart;
     while (i < n) {
       const c = text[i];
       if (c === "\\") {
+        const next = text[i + 1];
+        // In an f-string `\{` is a backslash and then a field: the brace is not escaped.
+        if (formatted && (next === "{" || next === "}")) {
+          i++;
+          continue;
+        }
+        if (formatted && !raw && next === "N" && text[i + 2] === "{") {
+          const close = namedEscapeEnd(text, i + 3);
+          if (close !== -1) {
+            i = close + 1; // \N{NAME} is a character, not a field
+            continue;
+          }
+        }
         i += 1 + Math.max(1, lineBreakLength(text, i + 1));
         continue;
       }
@@ -129,36 +151,63 @@ class PythonLexer {
         }
         if (c === "{") {
           dynamic = true;
+          literals.push(text.slice(literalStart, i));
+          const before = b.tokens.length;
+          let plain = false;
           this.i = i + 1;
-          this.b.nested(() => this.field(quote));
-          i = this.i;
+          this.b.nested(() => (plain = this.field(quote)));
+          const only = b.tokens.length === before + 1 ? b.tokens[before] : undefined;
+          if (plain && only?.kind === "string" && only.value !== null) {
+            fieldValues.push(only.value);
+            b.tokens.pop(); // folded into this literal; left alone it would read as adjacent
+          } else {
+            foldable = false;
+          }
+          i = literalStart = this.i;
           continue;
         }
       }
       i++;
     }
     bodyEnd = Math.min(bodyEnd, n);
-    const body = text.slice(bodyStart, bodyEnd);
-    const value = dynamic ? null : raw ? body : decodeEscapes(body, "python");
+    literals.push(text.slice(literalStart, bodyEnd));
+    const decode = (part: string): string | null => {
+      const literal = formatted ? part.replaceAll("{{", "{").replaceAll("}}", "}") : part;
+      return raw ? literal : decodePythonEscapes(literal);
+    };
+    let value: string | null = null;
+    let unknown = false;
+    if (!dynamic || foldable) {
+      const parts = literals.map(decode);
+      // A literal whose value cannot be decoded (an unknown \N{...} name) is unknown, which
+      // is not the same as computed: a module name spelt so must not pass as harmless.
+      unknown = parts.includes(null);
+      if (!unknown) value = parts.map((part, k) => `${part ?? ""}${fieldValues[k] ?? ""}`).join("");
+    }
     if (slot >= 0) {
-      b.fill(slot, "string", start, end, value);
+      b.fill(slot, "string", start, end, value, unknown);
     } else {
-      b.token("string", start, end, value);
+      b.token("string", start, end, value, unknown);
     }
     this.i = end;
   }
 
-  /** An f-string replacement field after its `{`: expression, `!conversion`, `:spec`, `}`. */
-  private field(quote: string): void {
+  /**
+   * An f-string replacement field after its `{`: expression, `!conversion`, `:spec`, `}`.
+   * True if it was a plain `{expression}`, whose value is the expression's.
+   */
+  private field(quote: string): boolean {
     const { text } = this;
     const n = this.b.length;
     this.b.nested(() => this.code(true));
+    let plain = true;
     while (this.i < n) {
       const c = text[this.i];
       if (c === "}") {
         this.i++;
-        return;
+        return plain;
       }
+      plain = false;
       if (c === "!") {
         this.i = wordEnd(text, this.i + 1);
         continue;
@@ -177,9 +226,39 @@ class PythonLexer {
         }
         this.i = i;
         if (text[i] === "}") this.i++;
-        return;
+        return false;
       }
-      return; // malformed; let the string scanner carry on
+      return false; // malformed; let the string scanner carry on
     }
+    return false;
   }
+}
+
+/** Python's line terminators: `\n`, `\r` (and so `\r\n`), nothing else. */
+function isLineBreak(code: number): boolean {
+  return code === 0x0a || code === 0x0d;
+}
+
+/** The length of the Python line break at `i` (2 for `\r\n`), or 0 if there is none. */
+function lineBreakLength(text: string, i: number): number {
+  const code = text.charCodeAt(i);
+  if (code === 0x0d && text.charCodeAt(i + 1) === 0x0a) return 2;
+  return isLineBreak(code) ? 1 : 0;
+}
+
+function lineEnd(text: string, i: number): number {
+  for (let j = i; j < text.length; j++) {
+    if (isLineBreak(text.charCodeAt(j))) return j;
+  }
+  return text.length;
+}
+
+/** The `}` closing a `\N{NAME}` whose name starts at `from`, or -1 if it is not one. */
+function namedEscapeEnd(text: string, from: number): number {
+  for (let j = from; j < text.length && j - from < 100; j++) {
+    const c = text[j] ?? "";
+    if (c === "}") return j > from ? j : -1;
+    if (!/[A-Za-z0-9 -]/.test(c)) return -1;
+  }
+  return -1;
 }

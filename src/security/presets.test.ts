@@ -119,6 +119,20 @@ describe("presets", () => {
     expect(check("strict", "import marshal, shelve").violations.map((v) => v.rule)).toEqual(["import:marshal", "import:shelve"]);
   });
 
+  it("restricts the modules that reach the same power under other names", () => {
+    for (const code of ["import posix", "from nt import system", "import runpy", "import _posixsubprocess", "import pty", "import _socket", "import _ctypes"]) {
+      expect(check("production", code).safe, code).toBe(false);
+      expect(check("strict", code).safe, code).toBe(false);
+    }
+    expect(rules("strict", "import _pickle, _multiprocessing")).toEqual(["import:_pickle", "import:_multiprocessing"]);
+    // At the severity of the module they stand for.
+    expect(check("educational", "import _socket").violations).toMatchObject([{ rule: "import:_socket", severity: "LOW" }]);
+    expect(check("development", "import _ctypes").safe).toBe(false);
+    expect(check("development", "import posix").safe).toBe(true); // development does not restrict os
+    const modules = getPreset("production").restrictedModules.map((m) => m.name);
+    expect(modules.filter((m) => m === "runpy")).toHaveLength(1);
+  });
+
   it("finds presets case-insensitively, with - for _", () => {
     expect(getPreset("Production")).toBe(getPreset("production"));
     expect(getPreset("data-science")).toBe(getPreset("data_science"));

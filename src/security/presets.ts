@@ -1,4 +1,5 @@
 import { PolicyError } from "./policy-error.js";
+import { severityRank } from "./policy.js";
 import type { RestrictedModule, SecurityPattern, SecurityPolicy, Severity } from "./policy.js";
 
 /**
@@ -12,6 +13,11 @@ import type { RestrictedModule, SecurityPattern, SecurityPolicy, Severity } from
  * Note: llm-sandbox also ships `llm_sandbox/security_presets.py` (`get_security_preset`),
  * with only four presets of the same names but different contents (e.g. its `production`
  * has threshold MEDIUM). We follow the seven-preset set, the only one with all names.
+ *
+ * One deliberate addition: wherever a preset restricts a module, it also restricts the
+ * modules that give the same power under another name (`posix` for `os`, `_socket` for
+ * `socket`, ...; see EQUIVALENTS), at the same severity. llm-sandbox's lists miss them, so
+ * `import posix; posix.system(...)` passed its `os` rule.
  */
 export const PRESET_NAMES = [
   "development",
@@ -32,6 +38,43 @@ function restricted(name: string, description: string, severity: Severity): Rest
   return Object.freeze({ name, description, severity });
 }
 
+/**
+ * Modules that reach what a restricted module does under another name: the C modules the
+ * public ones are built on, and modules that run commands or other modules themselves.
+ */
+const EQUIVALENTS: Readonly<Record<string, readonly (readonly [string, string])[]>> = {
+  os: [
+    ["posix", "POSIX system calls (what os is built on)"],
+    ["nt", "Windows system calls (what os is built on on Windows)"],
+    ["runpy", "Runs modules by name (reaches os and subprocess without importing them)"],
+  ],
+  subprocess: [
+    ["_posixsubprocess", "Process spawning (what subprocess is built on)"],
+    ["pty", "Pseudo-terminals; pty.spawn runs a command"],
+    ["runpy", "Runs modules by name (reaches os and subprocess without importing them)"],
+  ],
+  socket: [["_socket", "Raw network sockets (what socket is built on)"]],
+  ctypes: [["_ctypes", "Foreign function library (what ctypes is built on)"]],
+  multiprocessing: [["_multiprocessing", "Process-based parallelism (what multiprocessing is built on)"]],
+  pickle: [["_pickle", "Python object serialization (what pickle is built on)"]],
+};
+
+/** `modules` and, after them, their equivalents, each once at its strongest severity. */
+function withEquivalents(modules: RestrictedModule[]): RestrictedModule[] {
+  const added = new Map<string, RestrictedModule>();
+  const listed = new Set(modules.map((m) => m.name));
+  for (const module of modules) {
+    for (const [name, description] of EQUIVALENTS[module.name] ?? []) {
+      if (listed.has(name)) continue;
+      const earlier = added.get(name);
+      if (earlier === undefined || severityRank(module.severity) > severityRank(earlier.severity)) {
+        added.set(name, restricted(name, description, module.severity));
+      }
+    }
+  }
+  return [...modules, ...added.values()];
+}
+
 function policy(
   severityThreshold: Severity,
   patterns: SecurityPattern[],
@@ -40,7 +83,7 @@ function policy(
   return Object.freeze({
     severityThreshold,
     patterns: Object.freeze(patterns),
-    restrictedModules: Object.freeze(restrictedModules),
+    restrictedModules: Object.freeze(withEquivalents(restrictedModules)),
   });
 }
 

@@ -36,6 +36,19 @@ function fromCodePoint(hex: string): string | null {
 
 /** The value of a literal's body `raw` (without its quotes). */
 export function decodeEscapes(raw: string, style: EscapeStyle): string {
+  return decode(raw, style) ?? raw;
+}
+
+/**
+ * The value of a Python (non-raw) str literal's body, `\N{NAME}` included; null when a
+ * `\N{...}` name is not one this table knows, so the value is unknown (and a module name
+ * spelt that way must be treated as suspicious, not as harmless).
+ */
+export function decodePythonEscapes(raw: string): string | null {
+  return decode(raw, "python");
+}
+
+function decode(raw: string, style: EscapeStyle): string | null {
   if (!raw.includes("\\")) return raw;
   let out = "";
   let i = 0;
@@ -52,7 +65,17 @@ export function decodeEscapes(raw: string, style: EscapeStyle): string {
       i += e === "\r" && raw[i + 2] === "\n" ? 3 : 2;
       continue;
     }
-    const simple = SIMPLE[e];
+    if (style === "python" && e === "N" && raw[i + 2] === "{") {
+      // \N{LATIN SMALL LETTER O}: a character by its Unicode name (case-insensitive).
+      const close = raw.indexOf("}", i + 3);
+      if (close === -1) return null;
+      const named = characterNamed(raw.slice(i + 3, close));
+      if (named === null) return null;
+      out += named;
+      i = close + 1;
+      continue;
+    }
+    const simple = style === "python" && (e === "e" || e === "`") ? undefined : SIMPLE[e];
     if (simple !== undefined) {
       out += simple;
       i += 2;
@@ -97,4 +120,38 @@ export function decodeEscapes(raw: string, style: EscapeStyle): string {
     i += 2;
   }
   return out;
+}
+
+// Names of the printable ASCII characters other than letters and digits, from U+0020 on,
+// in code point order; letters and digits follow a pattern. Module names are ASCII, so a
+// name outside this set never spells a restricted module on its own (it makes the
+// literal unknown instead).
+const PUNCTUATION_NAMES = [
+  "SPACE", "EXCLAMATION MARK", "QUOTATION MARK", "NUMBER SIGN", "DOLLAR SIGN", "PERCENT SIGN", "AMPERSAND",
+  "APOSTROPHE", "LEFT PARENTHESIS", "RIGHT PARENTHESIS", "ASTERISK", "PLUS SIGN", "COMMA", "HYPHEN-MINUS",
+  "FULL STOP", "SOLIDUS", "COLON", "SEMICOLON", "LESS-THAN SIGN", "EQUALS SIGN", "GREATER-THAN SIGN",
+  "QUESTION MARK", "COMMERCIAL AT", "LEFT SQUARE BRACKET", "REVERSE SOLIDUS", "RIGHT SQUARE BRACKET",
+  "CIRCUMFLEX ACCENT", "LOW LINE", "GRAVE ACCENT", "LEFT CURLY BRACKET", "VERTICAL LINE", "RIGHT CURLY BRACKET", "TILDE",
+];
+const DIGIT_NAMES = ["ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"];
+
+let namedCharacters: Map<string, string> | undefined;
+
+function characterNamed(name: string): string | null {
+  if (namedCharacters === undefined) {
+    const table = new Map<string, string>([["SP", " "]]); // SP: a formal alias Python accepts
+    for (let code = 0x20; code < 0x7f; code++) {
+      const c = String.fromCharCode(code);
+      if (c >= "a" && c <= "z") table.set(`LATIN SMALL LETTER ${c.toUpperCase()}`, c);
+      else if (c >= "A" && c <= "Z") table.set(`LATIN CAPITAL LETTER ${c}`, c);
+      else if (c >= "0" && c <= "9") table.set(`DIGIT ${DIGIT_NAMES[code - 0x30] ?? ""}`, c);
+    }
+    let k = 0;
+    for (let code = 0x20; code < 0x7f; code++) {
+      const c = String.fromCharCode(code);
+      if (!/[A-Za-z0-9]/.test(c)) table.set(PUNCTUATION_NAMES[k++] ?? "", c);
+    }
+    namedCharacters = table;
+  }
+  return namedCharacters.get(name.trim().toUpperCase()) ?? null;
 }

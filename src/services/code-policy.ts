@@ -59,12 +59,13 @@ function toErrorViolations(vs: readonly Violation[]) {
 export class CodePolicies {
   private readonly checker: PolicyChecker;
 
-  constructor(deadlineMs: number, logger: Logger) {
-    this.checker = new PolicyChecker(deadlineMs, logger.child({ component: "policy" }));
+  constructor(deadlineMs: number, logger: Logger, workers?: number) {
+    this.checker = new PolicyChecker(deadlineMs, logger.child({ component: "policy" }), { workers });
   }
 
-  check(language: string, code: string, policy: SecurityPolicy): Promise<CheckCodeResult> {
-    return this.checker.check(language, code, policy);
+  /** Check for `tenant`: tenants take turns at the checker's workers. */
+  check(language: string, code: string, policy: SecurityPolicy, tenant: string): Promise<CheckCodeResult> {
+    return this.checker.check(language, code, policy, tenant);
   }
 
   /**
@@ -74,7 +75,7 @@ export class CodePolicies {
   async enforceCode(sandbox: Sandbox, code: string, language = sandbox.handler.name): Promise<void> {
     const policy = policyOf(sandbox);
     if (!policy) return;
-    const result = await this.checker.check(language, code, policy);
+    const result = await this.checker.check(language, code, policy, sandbox.tenant);
     if (result.safe) return;
     const first = result.violations[0];
     throw permissionDenied(

@@ -18,3 +18,6 @@ parentPort?.on("message", (job: Job) => {
     parentPort?.postMessage({ id: job.id, error: { name: (err as Error).name, message: (err as Error).message } });
   }
 });
+
+// Loaded: the host starts a check's deadline only from here, not during our start-up.
+parentPort?.postMessage({ ready: true });

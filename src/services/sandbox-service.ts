@@ -236,7 +236,7 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<Meth
       if (!policy) throw invalidArgument("a security policy is required");
       if (Buffer.byteLength(req.code) > config.limits.maxCodeBytes) throw invalidArgument(`code is larger than ${config.limits.maxCodeBytes} bytes`, { reason: "CODE_TOO_LARGE" });
       const handlerName = languages.get(language).name;
-      const result = await deps.policies.check(handlerName, req.code, policy);
+      const result = await deps.policies.check(handlerName, req.code, policy, ctx.tenant);
       return {
         safe: result.safe,
         violations: result.violations.map((v) => ({ rule: v.rule, description: v.description, severity: severityValue(v.severity), line: v.line, column: v.column, snippet: v.snippet })),
