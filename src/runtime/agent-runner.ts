@@ -44,6 +44,7 @@ interface Pending {
  */
 export class AgentRunner implements ProcessRunner {
   readonly kind = "agent" as const;
+  lostRuns: readonly string[] = [];
   private readonly runs = new Map<number, Pending>();
   private readonly requests = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   private nextChannel = 1;
@@ -155,6 +156,12 @@ export class AgentRunner implements ProcessRunner {
   private onFrame(f: Frame): void {
     switch (f.kind) {
       case FrameKind.Hello:
+        try {
+          const hello = JSON.parse(Buffer.from(f.payload).toString("utf8")) as { lost_runs?: unknown };
+          if (Array.isArray(hello.lost_runs)) this.lostRuns = hello.lost_runs.filter((r): r is string => typeof r === "string");
+        } catch {
+          // An old agent's hello without the list: nothing was lost that it could tell.
+        }
         this.helloWaiter?.resolve();
         this.helloWaiter = undefined;
         return;
@@ -238,6 +245,7 @@ export class AgentRunner implements ProcessRunner {
     };
     const window = spec.creditWindowBytes ?? 0;
     if (window > 0) start["credit_window"] = window;
+    if (spec.runId) start["run_id"] = spec.runId;
     if (spec.env) start["env"] = spec.env;
     if (spec.files) {
       start["files"] = spec.files.map((f) => ({ path: f.path, mode: f.mode, hex: Buffer.from(f.data).toString("hex") }));

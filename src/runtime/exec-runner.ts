@@ -16,6 +16,8 @@ import { signalNames, type ExitKind, type ProcessEvent, type ProcessRunner, type
  */
 export class ExecRunner implements ProcessRunner {
   readonly kind = "exec" as const;
+  /** One engine exec per run leaves no record in the sandbox to tell lost runs by. */
+  readonly lostRuns: readonly string[] = [];
   readonly alive = true;
 
   constructor(

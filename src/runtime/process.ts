@@ -23,6 +23,8 @@ export interface ProcessSpec {
   timeoutMs: number;
   /** Output beyond this many bytes (both streams) is dropped and the exit says truncated. */
   maxOutputBytes: number;
+  /** The daemon's run id: the agent records it while the process lives (see lostRuns). */
+  runId?: string;
   /**
    * Flow control: at most this many output bytes not yet acknowledged with `ack()`; the
    * runner then stops reading the process's output, so it blocks on write. 0 or absent: none.
@@ -65,6 +67,11 @@ export interface ProcessRunner {
   readonly kind: "agent" | "exec";
   /** False once the runner's channel died; the sandbox then starts a new one. */
   readonly alive: boolean;
+  /**
+   * Run ids that were live when this sandbox's previous agent lost its daemon (kill -9):
+   * their processes were ended with that channel.
+   */
+  readonly lostRuns: readonly string[];
   start(spec: ProcessSpec): Promise<RunningProcess>;
   /** Writes a small file (helper programs, hooks) into the sandbox. */
   writeFile(path: string, data: Uint8Array, mode: number): Promise<void>;

@@ -73,6 +73,37 @@ export class RunManager {
     return run;
   }
 
+  /**
+   * A run that a previous agent of `sandbox` reported lost: it was live when the daemon
+   * died, and its processes ended with the agent's channel. Kept like a finished run.
+   */
+  recordLost(sandbox: Sandbox, runId: string): Run {
+    const known = this.runs.get(runId);
+    if (known) return known;
+    const run = new Run(runId, sandbox.id, sandbox.tenant, this.config.replayBytes, this.budget);
+    run.append({
+      type: "exited",
+      exit: {
+        status: "lost",
+        exitCode: -1,
+        signal: 0,
+        durationMs: 0,
+        stdoutBytes: 0,
+        stderrBytes: 0,
+        truncated: false,
+        phase: "run",
+        message: "the daemon stopped while this run was live (it was killed, not drained); the run's processes ended with it and its output is gone",
+        kernelRestarted: false,
+      },
+    });
+    this.runs.set(run.id, run);
+    setTimeout(() => {
+      this.runs.delete(run.id);
+      run.release();
+    }, this.config.runRetentionMs).unref();
+    return run;
+  }
+
   start(sandbox: Sandbox, plan: RunPlan): Run {
     const max = this.config.quotas.maxConcurrentRuns;
     if (max > 0) {
@@ -138,6 +169,7 @@ export class RunManager {
           ...(step.stdin ? { stdin: step.stdin } : {}),
           ...(step.keepStdinOpen ? { keepStdinOpen: true } : {}),
           creditWindowBytes,
+          runId: run.id,
         };
         const base = run.outputEnd;
         const proc = await runner.start(spec);

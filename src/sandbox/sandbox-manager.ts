@@ -64,6 +64,8 @@ const maxTombstones = 10_000;
 export class SandboxManager {
   private readonly sandboxes = new Map<string, Sandbox>();
   private readonly tombstones = new Map<string, Tombstone>();
+  /** Sandboxes found again at start: only their agents can report runs lost with a previous daemon. */
+  private readonly adoptedIds = new Set<string>();
   private readonly builds = new Map<string, Promise<string>>();
   private readonly log: Logger;
   private readonly config: Config;
@@ -392,6 +394,20 @@ export class SandboxManager {
     throw notFound(`sandbox ${JSON.stringify(id)} not found`, { reason: "SANDBOX_NOT_FOUND" });
   }
 
+  /**
+   * The tenant's re-adopted sandbox whose agent reported `runId` lost (it was live when a
+   * previous daemon with this id died), if any. Waits for those agents to say hello.
+   */
+  async sandboxThatLost(tenant: string, runId: string): Promise<Sandbox | undefined> {
+    for (const id of this.adoptedIds) {
+      const sandbox = this.sandboxes.get(id);
+      if (!sandbox || sandbox.tenant !== tenant) continue;
+      const runner = await Promise.race([sandbox.runner().catch(() => undefined), new Promise<undefined>((r) => setTimeout(() => r(undefined), 5000).unref())]);
+      if (runner?.lostRuns.includes(runId)) return sandbox;
+    }
+    return undefined;
+  }
+
   /** Like get, but expired or stopped sandboxes are returned too (for Get and List). */
   peek(tenant: string, id: string): Sandbox {
     const sandbox = this.sandboxes.get(id);
@@ -423,6 +439,7 @@ export class SandboxManager {
   private async remove(sandbox: Sandbox, reason: Tombstone["reason"], detail: string): Promise<{ destroyed: boolean; committedImage?: string }> {
     if (!this.sandboxes.has(sandbox.id)) return { destroyed: false };
     this.sandboxes.delete(sandbox.id);
+    this.adoptedIds.delete(sandbox.id);
     this.tombstones.set(sandbox.id, { tenant: sandbox.tenant, reason, detail });
     if (this.tombstones.size > maxTombstones) {
       const oldest = this.tombstones.keys().next().value;
@@ -510,6 +527,7 @@ export class SandboxManager {
         const owner = await this.readOwner(c.id);
         if (owner && owner.createdAt + owner.config.ttlMs > now) {
           const sandbox = this.register(owner.sandboxId, owner.tenant, owner.config, c.id, c.image, new Date(owner.createdAt), false, { fromPool: true });
+          this.adoptedIds.add(sandbox.id);
           sandbox.warm();
           this.log.info({ sandboxId: owner.sandboxId, tenant: owner.tenant }, "re-adopted pooled sandbox");
           continue;
@@ -521,6 +539,7 @@ export class SandboxManager {
         continue;
       }
       const sandbox = this.register(id, tenant, config, c.id, c.image, new Date(Number(c.labels[Label.createdAt]) || c.createdAt.getTime()), false);
+      this.adoptedIds.add(sandbox.id);
       sandbox.warm();
       this.log.info({ sandboxId: id, tenant }, "re-adopted sandbox");
     }

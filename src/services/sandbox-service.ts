@@ -200,7 +200,15 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<Meth
     },
 
     async *attach(req, ctx) {
-      const run = runs.get(ctx.tenant, req.runId);
+      let run;
+      try {
+        run = runs.get(ctx.tenant, req.runId);
+      } catch (err) {
+        // Not known to this daemon: perhaps it was live when a previous one died.
+        const sandbox = await sandboxes.sandboxThatLost(ctx.tenant, req.runId);
+        if (!sandbox) throw err;
+        run = runs.recordLost(sandbox, req.runId);
+      }
       for await (const ev of streamRun(run, Number(req.offset), ctx, config.keepaliveMs, false)) yield { event: ev };
     },
 
