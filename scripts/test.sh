@@ -82,6 +82,8 @@ typescript_client() {
   return $rc
 }
 python_client() {
+  # The sync modules are generated from sandboxd/aio (clients/python/README.md): up to date?
+  python3 clients/python/scripts/gen_sync.py --check || return 1
   (cd clients/python && python3 -m pytest -q -rs --junitxml=../../.cache/pytest.xml)
   local rc=$?
   if [[ -f .cache/pytest.xml ]]; then

@@ -116,7 +116,10 @@ def daemon() -> Iterator[Daemon]:
 
 
 @pytest.fixture(autouse=True)
-def _daemon_env(daemon: Daemon, monkeypatch: pytest.MonkeyPatch) -> None:
+def _daemon_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("no_daemon"):
+        return
+    daemon: Daemon = request.getfixturevalue("daemon")
     # The package reads SANDBOXD_ADDRESS like a user's program would.
     monkeypatch.setenv("SANDBOXD_ADDRESS", daemon.address)
     monkeypatch.delenv("SANDBOXD_TOKEN", raising=False)
@@ -143,6 +146,7 @@ _feature_cache: dict[str, bool] = {}
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "feature(name): needs a daemon feature that may not be implemented yet")
+    config.addinivalue_line("markers", "no_daemon: a unit test; the session's daemon is not started for it")
 
 
 def feature_available(name: str, address: str) -> bool:
@@ -161,9 +165,10 @@ def feature_available(name: str, address: str) -> bool:
 
 
 @pytest.fixture(autouse=True)
-def _require_features(request: pytest.FixtureRequest, daemon: Daemon) -> None:
+def _require_features(request: pytest.FixtureRequest) -> None:
     for marker in request.node.iter_markers("feature"):
         name = marker.args[0]
+        daemon: Daemon = request.getfixturevalue("daemon")
         if not feature_available(name, daemon.address):
             msg = f"daemon does not implement feature {name!r} yet (UNIMPLEMENTED)"
             if os.environ.get("SANDBOXD_TEST_REQUIRE_ALL") == "1":

@@ -16,7 +16,7 @@ from typing import Any
 
 import grpc
 
-from .const import SandboxBackend
+from .const import KernelType, SandboxBackend
 from .data import ConsoleOutput, ExecutionResult, FileType, PlotOutput
 from .exceptions import (
     CommandFailedError,
@@ -27,7 +27,7 @@ from .exceptions import (
     make_error,
 )
 from .security import SecurityPolicy, Violation, apply_policy
-from .v1 import common_pb2
+from .v1 import common_pb2, interactive_service_pb2 as isvc
 
 log = logging.getLogger("sandboxd")
 
@@ -219,6 +219,31 @@ class SessionOptions:
         if not self.enable_plotting:
             spec.artifacts.disable_plot_capture = True
         return spec
+
+
+@dataclass
+class InteractiveSettings:
+    """Settings of an interactive session (llm-sandbox's names; timeout in seconds)."""
+
+    kernel_type: KernelType = KernelType.IPYTHON
+    max_memory: str | None = None
+    history_size: int = 1000
+    enable_magic: bool = True
+    timeout: float | None = 300.0
+    poll_interval: float = 0.1  # unused: the daemon streams, nothing polls
+
+    def __post_init__(self) -> None:
+        if self.history_size < 0:
+            msg = "history_size must be non-negative"
+            raise ValueError(msg)
+        self.kernel_type = KernelType(self.kernel_type)
+
+    def to_proto(self) -> isvc.SessionSettings:
+        return isvc.SessionSettings(
+            cell_timeout_ms=_seconds_to_ms(self.timeout),
+            history_size=self.history_size,
+            memory_limit_bytes=parse_memory(self.max_memory) if self.max_memory else 0,
+        )
 
 
 SESSION_OPTION_NAMES = set(SessionOptions.__dataclass_fields__)

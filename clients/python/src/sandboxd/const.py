@@ -1,4 +1,4 @@
-"""Names shared with llm-sandbox: backends and languages."""
+"""Names shared with llm-sandbox: backends, languages and kernels."""
 
 from __future__ import annotations
 
@@ -54,3 +54,10 @@ class SupportedLanguage(StrEnum):
     RUBY = "ruby"
     R = "r"
     BASH = "bash"
+
+
+class KernelType(StrEnum):
+    """Kernels an interactive session can run."""
+
+    STANDARD = "standard"
+    IPYTHON = "ipython"

@@ -9,12 +9,28 @@ more than the message.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from enum import IntEnum
+from typing import Any, Protocol
 
 import grpc
 
-if TYPE_CHECKING:
-    from .security import SecurityIssueSeverity, SecurityPattern, Violation
+
+class Finding(Protocol):
+    """What an exception holds of a policy finding.
+
+    A :class:`sandboxd.security.Violation` from the daemon, or an llm-sandbox
+    ``SecurityPattern``: described by shape, as ``sandboxd.security`` imports this module.
+    """
+
+    @property
+    def pattern(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def severity(self) -> IntEnum: ...
 
 
 class SandboxError(Exception):
@@ -23,7 +39,7 @@ class SandboxError(Exception):
     code: grpc.StatusCode | None = None
     reason: str = ""
     metadata: dict[str, str]
-    violations: list[Violation]
+    violations: list[Finding]
 
     def __init__(self, message: str = "", **info: Any) -> None:
         super().__init__(message)
@@ -149,14 +165,14 @@ class SecurityPolicyViolation(SecurityViolationError):  # noqa: N818 - llm-sandb
 
     def __init__(
         self,
-        violations: list[SecurityPattern] | list[Violation],
-        severity_threshold: SecurityIssueSeverity | None = None,
+        violations: Sequence[Finding],
+        severity_threshold: IntEnum | None = None,
         message: str | None = None,
         **info: Any,
     ) -> None:
         self.severity_threshold = severity_threshold
         super().__init__(message or _violation_message(violations, severity_threshold), **info)
-        self.violations = list(violations)  # type: ignore[arg-type]
+        self.violations = list(violations)
 
 
 def _violation_message(violations: list[Any], threshold: Any) -> str:
@@ -245,7 +261,7 @@ _CODES: dict[grpc.StatusCode, type[SandboxError]] = {
 }
 
 
-def make_error(code: grpc.StatusCode | None, message: str, reason: str, metadata: dict[str, str], violations: list[Violation]) -> SandboxError:
+def make_error(code: grpc.StatusCode | None, message: str, reason: str, metadata: dict[str, str], violations: Sequence[Finding]) -> SandboxError:
     """Builds the exception for a status: the reason decides first, then the code."""
     cls = _REASONS.get(reason)
     if cls is None and violations:

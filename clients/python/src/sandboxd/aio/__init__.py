@@ -4,15 +4,14 @@
 
     async with SandboxSession(lang="python") as session:
         result = await session.run("print('hi')")
+
+These modules are the source of the synchronous ones: ``scripts/gen_sync.py`` writes
+``sandboxd/client.py``, ``session.py`` and ``interactive.py`` from them. Output callbacks
+may be plain functions or coroutine functions.
 """
 
 from .client import Client
-from .session import (
-    ArtifactSandboxSession,
-    InteractiveSandboxSession,
-    SandboxSession,
-    ShellSession,
-    create_session,
-)
+from .interactive import InteractiveSandboxSession
+from .session import ArtifactSandboxSession, SandboxSession, ShellSession, create_session
 
 __all__ = ["ArtifactSandboxSession", "Client", "InteractiveSandboxSession", "SandboxSession", "ShellSession", "create_session"]

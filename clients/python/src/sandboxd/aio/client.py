@@ -1,4 +1,8 @@
-"""The asyncio low-level client: the same calls as :class:`sandboxd.Client`, awaited."""
+"""The low-level client: one channel, typed exceptions, server streams as iterators.
+
+Sessions (``SandboxSession`` and friends) are built on it; use it directly for what the
+llm-sandbox API has no words for (attach, signals, raw events).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import grpc
-import grpc.aio
+import grpc.aio  # async only
 
 from .._core import CHUNK_SIZE, Connection, error_from_rpc
 from ..exceptions import ContainerError
@@ -15,8 +19,13 @@ from ..v1 import common_pb2, interactive_service_pb2 as isvc, interactive_servic
 
 
 class Client:
-    """A grpc.aio connection to sandboxd; create it inside the running event loop."""
+    """A connection to sandboxd.
 
+    ``address`` and ``token`` default to ``SANDBOXD_ADDRESS`` and ``SANDBOXD_TOKEN``
+    (then ``127.0.0.1:50051`` and no token). ``timeout`` (seconds) bounds each unary call.
+    """
+
+    # async only: a grpc.aio channel belongs to the event loop it is made in, so create the client inside it.
     def __init__(
         self,
         address: str | None = None,
@@ -40,21 +49,33 @@ class Client:
         self.sandboxes = sandbox_service_pb2_grpc.SandboxServiceStub(channel)
         self.interactive = interactive_service_pb2_grpc.InteractiveServiceStub(channel)
 
-    async def _unary(self, method: Any, request: Any, timeout: float | None = None) -> Any:
+    # -------------------------------------------------------------- plumbing
+
+    async def _unary(self, method: Callable[..., Any], request: Any, timeout: float | None = None) -> Any:
         try:
             return await method(request, metadata=self.connection.metadata(), timeout=timeout or self.timeout)
         except grpc.RpcError as err:
             raise error_from_rpc(err) from None
 
-    async def _events(self, method: Any, request: Any) -> AsyncIterator[common_pb2.RunEvent]:
+    async def _responses(self, method: Callable[..., Any], request: Any) -> AsyncIterator[Any]:
+        """A server stream's responses, failures as typed exceptions; cancelled when abandoned."""
         call = method(request, metadata=self.connection.metadata())
         try:
             async for response in call:
-                yield response.event
+                yield response
         except grpc.RpcError as err:
             raise error_from_rpc(err) from None
         finally:
             call.cancel()
+
+    async def _events(self, method: Callable[..., Any], request: Any) -> AsyncIterator[common_pb2.RunEvent]:
+        """A server stream of ``{event}`` responses as events."""
+        responses = self._responses(method, request)
+        try:
+            async for response in responses:
+                yield response.event
+        finally:
+            await responses.aclose()  # cancels the call now, not when the generator is collected
 
     async def close(self) -> None:
         if self._owns_channel:
@@ -66,8 +87,10 @@ class Client:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    # sandboxes
+    # -------------------------------------------------------------- sandboxes
+
     async def create_sandbox(self, spec: common_pb2.SandboxSpec) -> common_pb2.Sandbox:
+        # Creating may build or pull an image: no unary deadline.
         return (await self._unary(self.sandboxes.CreateSandbox, svc.CreateSandboxRequest(spec=spec), timeout=3600)).sandbox
 
     async def get_sandbox(self, sandbox_id: str) -> common_pb2.Sandbox:
@@ -79,7 +102,8 @@ class Client:
     async def destroy_sandbox(self, sandbox_id: str) -> svc.DestroySandboxResponse:
         return await self._unary(self.sandboxes.DestroySandbox, svc.DestroySandboxRequest(sandbox_id=sandbox_id), timeout=600)
 
-    # runs
+    # -------------------------------------------------------------- runs
+
     def run(self, request: svc.RunRequest) -> AsyncIterator[common_pb2.RunEvent]:
         return self._events(self.sandboxes.Run, request)
 
@@ -98,8 +122,19 @@ class Client:
     async def write_input(self, run_id: str, data: bytes = b"", close: bool = False) -> None:
         await self._unary(self.sandboxes.WriteInput, svc.WriteInputRequest(run_id=run_id, data=data, close=close))
 
-    # files
-    async def upload(self, sandbox_id: str, path: str, data: bytes, kind: int = svc.TRANSFER_KIND_FILE, mode: int = 0, progress: Callable[[int, int], None] | None = None) -> svc.UploadFilesResponse:
+    # -------------------------------------------------------------- files
+
+    async def upload(
+        self,
+        sandbox_id: str,
+        path: str,
+        data: bytes,
+        kind: int = svc.TRANSFER_KIND_FILE,
+        mode: int = 0,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> svc.UploadFilesResponse:
+        """Sends a file (or a tar, unpacked into ``path``); checks the daemon's SHA-256."""
+
         async def requests() -> AsyncIterator[svc.UploadFilesRequest]:
             yield svc.UploadFilesRequest(header=svc.UploadHeader(sandbox_id=sandbox_id, path=path, kind=kind, mode=mode))
             sent = 0
@@ -117,51 +152,43 @@ class Client:
         return res
 
     async def download(self, sandbox_id: str, path: str, kind: int = svc.TRANSFER_KIND_UNSPECIFIED, progress: Callable[[int, int], None] | None = None) -> tuple[svc.DownloadHeader, bytes]:
-        call = self.sandboxes.DownloadFiles(svc.DownloadFilesRequest(sandbox_id=sandbox_id, path=path, kind=kind), metadata=self.connection.metadata())
+        """A file, or a directory as a tar; the header says which."""
         header = svc.DownloadHeader()
         parts: list[bytes] = []
+        got = 0
         digest = hashlib.sha256()
         trailer: svc.DownloadTrailer | None = None
-        try:
-            async for res in call:
-                which = res.WhichOneof("message")
-                if which == "header":
-                    header = res.header
-                elif which == "chunk":
-                    parts.append(res.chunk)
-                    digest.update(res.chunk)
-                    if progress:
-                        progress(sum(len(p) for p in parts), header.size)
-                elif which == "trailer":
-                    trailer = res.trailer
-        except grpc.RpcError as err:
-            raise error_from_rpc(err) from None
-        finally:
-            call.cancel()
+        async for res in self._responses(self.sandboxes.DownloadFiles, svc.DownloadFilesRequest(sandbox_id=sandbox_id, path=path, kind=kind)):
+            which = res.WhichOneof("message")
+            if which == "header":
+                header = res.header
+            elif which == "chunk":
+                parts.append(res.chunk)
+                digest.update(res.chunk)
+                got += len(res.chunk)
+                if progress:
+                    progress(got, header.size)
+            elif which == "trailer":
+                trailer = res.trailer
         if trailer is not None and trailer.sha256 and trailer.sha256 != digest.hexdigest():
             msg = f"download of {path} was corrupted in transit (sha256 mismatch)"
             raise ContainerError(msg)
         return header, b"".join(parts)
 
-    # artifacts
+    # -------------------------------------------------------------- artifacts
+
     async def list_artifacts(self, sandbox_id: str) -> list[common_pb2.Artifact]:
         return list((await self._unary(self.sandboxes.ListArtifacts, svc.ListArtifactsRequest(sandbox_id=sandbox_id))).artifacts)
 
     async def download_artifact(self, sandbox_id: str, artifact_id: str) -> tuple[common_pb2.Artifact, bytes]:
-        call = self.sandboxes.DownloadArtifact(svc.DownloadArtifactRequest(sandbox_id=sandbox_id, artifact_id=artifact_id), metadata=self.connection.metadata())
         artifact = common_pb2.Artifact()
         parts: list[bytes] = []
-        try:
-            async for res in call:
-                which = res.WhichOneof("message")
-                if which == "artifact":
-                    artifact = res.artifact
-                elif which == "chunk":
-                    parts.append(res.chunk)
-        except grpc.RpcError as err:
-            raise error_from_rpc(err) from None
-        finally:
-            call.cancel()
+        async for res in self._responses(self.sandboxes.DownloadArtifact, svc.DownloadArtifactRequest(sandbox_id=sandbox_id, artifact_id=artifact_id)):
+            which = res.WhichOneof("message")
+            if which == "artifact":
+                artifact = res.artifact
+            elif which == "chunk":
+                parts.append(res.chunk)
         return artifact, b"".join(parts)
 
     async def clear_artifacts(self, sandbox_id: str) -> int:
@@ -170,7 +197,8 @@ class Client:
     async def check_code(self, request: svc.CheckCodeRequest) -> svc.CheckCodeResponse:
         return await self._unary(self.sandboxes.CheckCode, request)
 
-    # interactive sessions
+    # -------------------------------------------------------------- interactive sessions
+
     async def create_session(self, request: isvc.CreateSessionRequest) -> isvc.Session:
         return (await self._unary(self.interactive.CreateSession, request, timeout=600)).session
 

@@ -1,12 +1,17 @@
-"""asyncio sessions: the sync API of :mod:`sandboxd.session`, every call awaited.
+"""llm-sandbox's sessions, hosted by sandboxd: change the import, keep the code.
 
-Output callbacks may be plain functions or coroutines.
+    from sandboxd.aio import SandboxSession   # was: from llm_sandbox import SandboxSession
+
+    async with SandboxSession(lang="python") as session:
+        result = await session.run("print('hi')")
+        print(result.stdout)
 """
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
+import inspect  # async only
+import logging
 import os
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -17,24 +22,35 @@ from .. import _core
 from .._core import RunCollector, TextCallback, session_options
 from ..const import SandboxBackend, SupportedLanguage
 from ..data import ConsoleOutput, ExecutionResult, PlotOutput
-from ..exceptions import CommandEmptyError, LanguageNotSupportedError, NotOpenSessionError
-from ..interactive import InteractiveSettings, KernelType
+from ..exceptions import CommandEmptyError, NotOpenSessionError, UnimplementedError
 from ..security import SecurityPolicy, Violation
 from ..v1 import common_pb2, interactive_service_pb2 as isvc, sandbox_service_pb2 as svc
 from .client import Client
 
+log = logging.getLogger("sandboxd")
+
 
 async def _collect(events: AsyncIterator[common_pb2.RunEvent], collector: RunCollector) -> RunCollector:
+    """Feeds a run's events to ``collector``, calling the output callbacks as text arrives."""
     async for event in events:
         for callback, text in collector.feed(event):
-            ret = callback(text)
-            if inspect.isawaitable(ret):
-                await ret
+            returned = callback(text)
+            if inspect.isawaitable(returned):  # async only: an asyncio callback may be a coroutine function
+                await returned
     return collector
 
 
 class SandboxSession:
-    """asyncio :class:`sandboxd.SandboxSession`: ``async with``, ``await session.run(...)``."""
+    """A sandbox on a sandboxd daemon, with llm-sandbox's session API.
+
+    Takes llm-sandbox's arguments (``lang``, ``image``, ``dockerfile``, ``backend``,
+    ``workdir``, ``runtime_configs``, ``security_policy``, ``default_timeout``,
+    ``execution_timeout``, ``session_timeout``, ``keep_template``, ``commit_container``,
+    ``container_id``, ``verbose``) plus sandboxd's own: ``address`` and ``token`` (default
+    ``SANDBOXD_ADDRESS`` / ``SANDBOXD_TOKEN``), ``client`` (share one connection),
+    ``sandbox_id`` (use an existing sandbox; it is left running on close), ``env``,
+    ``labels`` and ``idle_timeout``. Timeouts are in seconds.
+    """
 
     def __init__(
         self,
@@ -47,16 +63,24 @@ class SandboxSession:
         verbose: bool = False,
         **options: Any,
     ) -> None:
-        self._client = client if isinstance(client, Client) else None
+        if isinstance(client, Client) or client is None:
+            self._client = client
+        else:  # llm-sandbox passes a docker/podman client as `client`: not ours.
+            self._client = None
         self._owns_client = self._client is None
         self._address, self._token = address, token
         self.options = session_options({"backend": backend, **options})
-        self.config = self.options
+        self.config = self.options  # llm-sandbox code reads session.config.lang and friends
         self.verbose = verbose
         self.sandbox_id = sandbox_id or ""
         self._owns_sandbox = sandbox_id is None
         self.sandbox: common_pb2.Sandbox | None = None
         self.is_open = False
+        if verbose and not log.handlers:
+            logging.basicConfig(level=logging.INFO)
+            log.setLevel(logging.DEBUG)
+
+    # -------------------------------------------------------------- lifecycle
 
     @property
     def client(self) -> Client:
@@ -66,13 +90,19 @@ class SandboxSession:
 
     @property
     def container(self) -> common_pb2.Sandbox | None:
+        """llm-sandbox code checks ``session.container``; here it is the sandbox."""
         return self.sandbox if self.is_open else None
+
+    @property
+    def container_id(self) -> str:
+        return self.sandbox.container_id if self.sandbox else ""
 
     @property
     def lang(self) -> str:
         return str(self.options.lang)
 
     async def open(self) -> None:
+        """Creates the sandbox (or looks up ``sandbox_id``)."""
         if self.is_open:
             return
         if self.sandbox_id:
@@ -81,11 +111,14 @@ class SandboxSession:
             self.sandbox = await self.client.create_sandbox(self.options.to_spec())
             self.sandbox_id = self.sandbox.id
         self.is_open = True
+        log.debug("sandbox %s open (container %s)", self.sandbox_id, self.sandbox.container_id)
 
     async def close(self) -> None:
+        """Destroys the sandbox this session created; safe to call twice."""
         try:
             if self.is_open and self._owns_sandbox and self.sandbox_id:
                 await self.client.destroy_sandbox(self.sandbox_id)
+                log.debug("sandbox %s destroyed", self.sandbox_id)
         finally:
             self.is_open = False
             if self._owns_client and self._client is not None:
@@ -104,6 +137,8 @@ class SandboxSession:
             raise NotOpenSessionError
         return self.sandbox_id
 
+    # -------------------------------------------------------------- running code
+
     def _timeout_s(self, timeout: float | None) -> float | None:
         if timeout is not None:
             return timeout
@@ -120,6 +155,7 @@ class SandboxSession:
         env: Mapping[str, str] | None = None,
         clear_artifacts: bool = False,
     ) -> AsyncIterator[common_pb2.RunEvent]:
+        """The run's raw events, in order, as they happen (sandboxd's ``RunEvent``)."""
         request = svc.RunRequest(
             sandbox_id=self._require_open(),
             code=code,
@@ -144,6 +180,11 @@ class SandboxSession:
         args: list[str] | None = None,
         env: Mapping[str, str] | None = None,
     ) -> ExecutionResult:
+        """Runs code in the sandbox's language; ``libraries`` are installed first.
+
+        Output reaches ``on_stdout`` / ``on_stderr`` as it is printed. Raises
+        ``SandboxTimeoutError`` when the deadline fires (``err.result`` has the output).
+        """
         collector = await _collect(self.stream(code, libraries, timeout, stdin=stdin, args=args, env=env), RunCollector(on_stdout, on_stderr))
         return _core.execution_result(collector.result(self._timeout_s(timeout)), [])
 
@@ -158,6 +199,7 @@ class SandboxSession:
         on_stdout: TextCallback | None = None,
         on_stderr: TextCallback | None = None,
     ) -> ConsoleOutput:
+        """Runs a command: a string goes through ``/bin/sh -c``, a list is an argv."""
         if not command:
             raise CommandEmptyError
         request = svc.ExecRequest(
@@ -175,6 +217,7 @@ class SandboxSession:
         return collector.result(self._timeout_s(timeout), command if isinstance(command, str) else " ".join(command))
 
     async def execute_commands(self, commands: list[str | tuple[str, str | None]], workdir: str | None = None) -> ConsoleOutput:
+        """Runs commands in order; returns the first failure's output or the last one's."""
         output = ConsoleOutput(exit_code=0)
         for command in commands:
             if isinstance(command, (tuple, list)) and len(command) == 2 and (command[1] is None or isinstance(command[1], str)):  # noqa: PLR2004
@@ -186,13 +229,26 @@ class SandboxSession:
         return output
 
     async def install(self, libraries: list[str] | None = None, timeout: float | None = None) -> ConsoleOutput | None:
+        """Installs libraries with the language's package manager."""
         if not libraries:
             return None
         collector = await _collect(self.client.install(self._require_open(), list(libraries), _core._seconds_to_ms(timeout)), RunCollector())
+        # Install output is all install-phase output: give it back as the result's stdout.
         out = collector.result(timeout, "install " + " ".join(libraries))
         return dataclasses.replace(out, stdout="".join(collector.install_output) + out.stdout)
 
+    async def _download_plots(self, artifacts: list[common_pb2.Artifact]) -> list[PlotOutput]:
+        """The plots a run reported, with their content."""
+        plots: list[PlotOutput] = []
+        for artifact in artifacts:
+            meta, content = await self.client.download_artifact(self.sandbox_id, artifact.id)
+            plots.append(_core.plot_output(meta if meta.id else artifact, content))
+        return plots
+
+    # -------------------------------------------------------------- files
+
     async def copy_to_runtime(self, src: str | os.PathLike[str], dest: str, progress: Any = None) -> None:
+        """Copies a local file or directory into the sandbox at ``dest``."""
         sandbox_id = self._require_open()
         path = Path(src)
         if not path.exists():
@@ -204,6 +260,7 @@ class SandboxSession:
             await self.client.upload(sandbox_id, dest, path.read_bytes(), svc.TRANSFER_KIND_FILE, path.stat().st_mode & 0o777, progress=progress)
 
     async def copy_from_runtime(self, src: str, dest: str | os.PathLike[str], progress: Any = None) -> None:
+        """Copies a file or directory from the sandbox to the local ``dest``."""
         header, data = await self.client.download(self._require_open(), src, progress=progress)
         target = Path(dest)
         if header.kind == svc.TRANSFER_KIND_TAR:
@@ -214,33 +271,42 @@ class SandboxSession:
             if header.mode:
                 target.chmod(header.mode & 0o777)
 
+    # -------------------------------------------------------------- policy
+
     async def is_safe(self, code: str) -> tuple[bool, list[Violation]]:
+        """Checks code against the sandbox's policy, on the daemon; nothing runs."""
         if self.options.security_policy is None and self._owns_sandbox:
             return True, []
         request = svc.CheckCodeRequest(language=self.lang, code=code)
-        policy = self.options.security_policy
         if self.is_open:
             request.sandbox_id = self.sandbox_id
-        elif isinstance(policy, str):
-            request.preset = policy
-        elif isinstance(policy, SecurityPolicy):
-            if policy.preset:
-                request.preset = policy.preset
+        elif isinstance(self.options.security_policy, str):
+            request.preset = self.options.security_policy
+        elif isinstance(self.options.security_policy, SecurityPolicy):
+            if self.options.security_policy.preset:
+                request.preset = self.options.security_policy.preset
             else:
-                request.inline.CopyFrom(policy.to_proto())
+                request.inline.CopyFrom(self.options.security_policy.to_proto())
         res = await self.client.check_code(request)
         return res.safe, [Violation.from_proto(v) for v in res.violations]
 
+    # -------------------------------------------------------------- shell sessions
+
     def session(self, shell: str = "/bin/sh", env: Mapping[str, str] | None = None, timeout: float | None = None) -> ShellSession:
+        """A persistent shell in this sandbox: cwd, env, functions survive between commands."""
         return ShellSession(self.client, self._require_open(), shell=shell, env=env, timeout=timeout)
 
 
-def create_session(backend: SandboxBackend | str = SandboxBackend.DOCKER, **kwargs: Any) -> SandboxSession:
+def create_session(backend: SandboxBackend | str = SandboxBackend.DOCKER, *args: Any, **kwargs: Any) -> SandboxSession:
+    """llm-sandbox's factory; every backend is served by the daemon."""
+    if args:
+        msg = "create_session() takes keyword arguments only (besides backend)"
+        raise TypeError(msg)
     return SandboxSession(backend, **kwargs)
 
 
 class ArtifactSandboxSession(SandboxSession):
-    """asyncio :class:`sandboxd.ArtifactSandboxSession`."""
+    """A session whose runs return the plots they made (matplotlib, seaborn, plotly, ...)."""
 
     def __init__(
         self,
@@ -265,21 +331,28 @@ class ArtifactSandboxSession(SandboxSession):
         on_stderr: TextCallback | None = None,
         **kwargs: Any,
     ) -> ExecutionResult:
-        collector = await _collect(self.stream(code, libraries, timeout, clear_artifacts=clear_plots, **kwargs), RunCollector(on_stdout, on_stderr))
+        """Runs code and downloads the plots it produced; ``clear_plots`` drops earlier ones first."""
+        events = self.stream(code, libraries, timeout, clear_artifacts=clear_plots, **kwargs)
+        collector = await _collect(events, RunCollector(on_stdout, on_stderr))
         out = collector.result(self._timeout_s(timeout))
-        plots: list[PlotOutput] = []
-        if self.enable_plotting:
-            for artifact in collector.artifacts:
-                meta, content = await self.client.download_artifact(self.sandbox_id, artifact.id)
-                plots.append(_core.plot_output(meta if meta.id else artifact, content))
+        plots = await self._download_plots(collector.artifacts) if self.enable_plotting else []
         return _core.execution_result(out, plots)
 
     async def clear_plots(self) -> int:
+        """Forgets the sandbox's plots; the plot counter starts again."""
         return await self.client.clear_artifacts(self._require_open())
+
+    async def list_plots(self) -> list[common_pb2.Artifact]:
+        return await self.client.list_artifacts(self._require_open())
 
 
 class ShellSession:
-    """asyncio :class:`sandboxd.ShellSession`: ``async with sandbox.session(...) as sh``."""
+    """A persistent shell (``/bin/sh``, bash, zsh) inside a sandbox.
+
+    ``exec`` runs one command line and returns its own stdout, stderr and exit code; the
+    working directory, exported variables, aliases, functions and background jobs carry
+    over to the next command. Closing the session ends its background processes.
+    """
 
     def __init__(self, client: Client, sandbox_id: str, *, shell: str = "/bin/sh", env: Mapping[str, str] | None = None, timeout: float | None = None) -> None:
         self.client = client
@@ -315,95 +388,13 @@ class ShellSession:
             sid, self.session_id = self.session_id, ""
             try:
                 await self.client.close_session(sid)
+            except UnimplementedError:
+                raise
             except Exception:  # noqa: BLE001 - the sandbox may already be gone; closing stays safe
-                pass
+                log.debug("closing shell session %s failed", sid, exc_info=True)
 
     async def __aenter__(self) -> ShellSession:
         return await self.open()
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-
-class InteractiveSandboxSession(SandboxSession):
-    """asyncio :class:`sandboxd.InteractiveSandboxSession`."""
-
-    def __init__(
-        self,
-        *,
-        backend: SandboxBackend | str = SandboxBackend.DOCKER,
-        lang: str | SupportedLanguage = SupportedLanguage.PYTHON,
-        kernel_type: KernelType | str = KernelType.IPYTHON,
-        max_memory: str | None = "1GB",
-        history_size: int = 1000,
-        enable_magic: bool = True,
-        timeout: float | None = 300.0,
-        runtime_configs: dict[str, Any] | None = None,
-        interactive_settings: InteractiveSettings | None = None,
-        **kwargs: Any,
-    ) -> None:
-        if str(lang).lower() != SupportedLanguage.PYTHON:
-            raise LanguageNotSupportedError(str(lang))
-        self.settings = interactive_settings or InteractiveSettings(
-            kernel_type=KernelType(kernel_type), max_memory=max_memory, history_size=history_size, enable_magic=enable_magic, timeout=timeout
-        )
-        super().__init__(backend, lang=SupportedLanguage.PYTHON, runtime_configs=runtime_configs, **kwargs)
-        self.session_id = ""
-
-    async def open(self) -> None:
-        await super().open()
-        if not self.session_id:
-            try:
-                session = await self.client.create_session(
-                    isvc.CreateSessionRequest(sandbox_id=self.sandbox_id, kind=isvc.SESSION_KIND_IPYTHON, settings=self.settings.to_proto())
-                )
-            except BaseException:
-                await super().close()
-                raise
-            self.session_id = session.id
-
-    async def close(self) -> None:
-        sid, self.session_id = self.session_id, ""
-        try:
-            if sid and self.is_open:
-                try:
-                    await self.client.close_session(sid)
-                except Exception:  # noqa: BLE001
-                    pass
-        finally:
-            await super().close()
-
-    async def __aenter__(self) -> InteractiveSandboxSession:
-        await self.open()
-        return self
-
-    async def run(  # type: ignore[override]
-        self,
-        code: str,
-        libraries: list[str] | None = None,
-        timeout: float | None = None,
-        on_stdout: TextCallback | None = None,
-        on_stderr: TextCallback | None = None,
-    ) -> ExecutionResult:
-        if not self.session_id:
-            raise NotOpenSessionError
-        await self.install(libraries)
-        collector = await _collect(self.client.session_run(self.session_id, code, _core._seconds_to_ms(timeout)), RunCollector(on_stdout, on_stderr))
-        out = collector.result(timeout if timeout is not None else self.settings.timeout)
-        if collector.errors and not out.stderr:
-            err = collector.errors[0]
-            out = dataclasses.replace(out, stderr="\n".join(err.traceback) or f"{err.name}: {err.value}")
-        plots: list[PlotOutput] = []
-        for artifact in collector.artifacts:
-            meta, content = await self.client.download_artifact(self.sandbox_id, artifact.id)
-            plots.append(_core.plot_output(meta if meta.id else artifact, content))
-        return _core.execution_result(out, plots)
-
-    async def interrupt(self) -> bool:
-        return await self.client.interrupt_session(self.session_id)
-
-    async def reset(self) -> None:
-        await self.client.reset_session(self.session_id)
-
-    async def history(self, limit: int = 0) -> list[isvc.HistoryEntry]:
-        return await self.client.session_history(self.session_id, limit)
