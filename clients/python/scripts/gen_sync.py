@@ -45,6 +45,7 @@ TEXT = [
     (re.compile(r"\basync (?=def\b|with\b|for\b)"), ""),
     (re.compile(r"\bawait "), ""),
 ]
+STRING_PREFIX = re.compile(r"[A-Za-z]*")  # f-strings are left alone: Python 3.12 tokenizes them apart
 ASYNC_ONLY = re.compile(r"#\s*async only\b")
 LEFTOVERS = re.compile(r"^(async|await|asyncio|aio|Async\w*|__a(enter|exit|iter|next)__|a(close|iter|next))$")
 
@@ -132,7 +133,7 @@ def rewrite(source: str) -> str:
             if isinstance(ast.parse(f"({inner})", mode="eval").body, ast.Await):
                 edits.append((at(tok.start), at(tok.end), ""))
                 edits.append((at(close.start), at(close.end), ""))
-        elif tok.type == tokenize.STRING and "f" not in tok.string.split(tok.string[-1])[0].lower():
+        elif tok.type == tokenize.STRING and "f" not in STRING_PREFIX.match(tok.string).group().lower():  # type: ignore[union-attr]
             text = tok.string
             for pattern, replacement in TEXT:
                 text = pattern.sub(replacement, text)
