@@ -38,9 +38,17 @@ const scriptErrors: Record<string, { code: ErrorCode; reason: string }> = {
   ABORTED: { code: ErrorCode.Cancelled, reason: "UPLOAD_INCOMPLETE" },
 };
 
-/** Turns a script's `ERR CODE message` line (and its stderr) into the daemon's error. */
+/** The exit status each `ERR <CODE>` ends the script with (transfer-scripts.ts, err()). */
+const exitCodes: Record<number, string> = { 10: "INVALID_ARGUMENT", 11: "PERMISSION_DENIED", 12: "NOT_FOUND", 13: "FAILED_PRECONDITION", 14: "ABORTED" };
+
+/**
+ * Turns a script's `ERR CODE message` line (and its stderr) into the daemon's error. When the
+ * engine lost the line (Podman's conmon resets attach streams under load), the exit status
+ * still says which refusal it was.
+ */
 function scriptError(line: string, stderr: string, exitCode: number): SandboxdError {
-  const m = /^ERR (\S+) (.*)$/.exec(line);
+  const lostLine = exitCodes[exitCode];
+  const m = /^ERR (\S+) (.*)$/.exec(line) ?? (lostLine ? ["", lostLine, `the transfer was refused (${lostLine}); the engine lost the sandbox's message`] : null);
   const detail = stderr.trim().split("\n").slice(-3).join("; ");
   if (/No space left on device|Disk quota exceeded/i.test(stderr)) {
     return new SandboxdError(ErrorCode.ResourceExhausted, `the sandbox's disk is full${m ? `: ${m[2]}` : ""}`, { reason: "DISK_FULL" });

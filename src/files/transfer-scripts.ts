@@ -3,11 +3,17 @@
  * in and out. They need only sh, coreutils and tar, so every image works. Each resolves
  * the path with `realpath` inside the sandbox and refuses it when it leaves the workdir
  * and /tmp, so a symlink cannot redirect a transfer. The first positional argument is
- * always the workdir. Results are one line on stdout: `OK ...` or `ERR <CODE> <message>`.
+ * always the workdir. Results are one line on stdout: `OK ...` or `ERR <CODE> <message>`,
+ * and the exit status names the code too (10-14, see exitCodes in file-transfer.ts): Podman's
+ * conmon sometimes resets an exec's attach stream before its last line is read.
  */
 
 const prelude = String.raw`
-err() { printf 'ERR %s %s\n' "$1" "$2"; exit 3; }
+err() {
+  printf 'ERR %s %s\n' "$1" "$2"
+  case $1 in INVALID_ARGUMENT) exit 10;; PERMISSION_DENIED) exit 11;; NOT_FOUND) exit 12;; FAILED_PRECONDITION) exit 13;; ABORTED) exit 14;; esac
+  exit 3
+}
 W=$(realpath -e -- "$wd" 2>/dev/null) || err FAILED_PRECONDITION "the workdir $wd is missing"
 T=$(realpath -e /tmp)
 inroots() { case "$1/" in "$W"/*|"$T"/*) return 0;; esac; return 1; }
