@@ -15,6 +15,7 @@ import { TransferKind } from "./gen/sandboxd/v1/sandbox_service_pb.js";
 import type { Execution, RunResult } from "./run.js";
 
 const USAGE = `usage: sandboxctl [--address HOST:PORT] [--token T] [--json] <command> ...
+       sandboxctl --version
 
   run FILE [--lang L] [--sandbox ID] [--timeout SEC] [--lib PKG]... [-- ARGS...]
                          run a file (ephemeral sandbox unless --sandbox); live output, exit code passed through
@@ -305,6 +306,11 @@ const commands: Record<string, (g: Globals, argv: string[]) => Promise<number>> 
   artifacts: cmdArtifacts,
 };
 
+/** The client package's version: package.json is one level above both src/ and dist/. */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
+}
+
 export async function main(argv: string[]): Promise<number> {
   // Global flags come before the command; everything after it belongs to the command.
   let i = 0;
@@ -315,6 +321,9 @@ export async function main(argv: string[]): Promise<number> {
     else if (a === "--address" || a === "--token") globals[a.slice(2) as "address" | "token"] = argv[++i] ?? "";
     else if (a === "-h" || a === "--help") {
       process.stdout.write(`${USAGE}\n`);
+      return 0;
+    } else if (a === "--version") {
+      process.stdout.write(`sandboxctl ${packageVersion()}\n`);
       return 0;
     } else break;
   }
