@@ -1,7 +1,7 @@
 import { ExitStatus, type RunEvent } from "../../../src/gen/sandboxd/v1/common_pb.js";
 import { SessionKind } from "../../../src/gen/sandboxd/v1/interactive_service_pb.js";
 import { TransferKind } from "../../../src/gen/sandboxd/v1/sandbox_service_pb.js";
-import { interactiveClient, sandboxClient, type InteractiveClient, type SandboxClient } from "../../../bench/lib/client.js";
+import { interactiveClient, sandboxClient, type InteractiveClient } from "../../../bench/lib/client.js";
 import { describe, grpcCode, GrpcCode, isUnimplemented } from "../../../bench/lib/grpc-errors.js";
 import { summarize, type Summary } from "../../../bench/lib/stats.js";
 import { cellProgram, pythonProgram, shellProgram } from "./programs.js";
