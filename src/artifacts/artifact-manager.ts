@@ -13,7 +13,7 @@ import type { Sandbox } from "../sandbox/sandbox.js";
 import { clearScript, collectorScript } from "./collector-script.js";
 
 /** Everything of the capture machinery lives under here inside a sandbox. */
-export const artifactsRoot = "/tmp/.sandboxd/artifacts";
+const artifactsRoot = "/tmp/.sandboxd/artifacts";
 const storeDir = `${artifactsRoot}/store`;
 /** The sandbox's artifact metadata, so a restarted daemon that re-adopts the sandbox finds them again. */
 const indexFile = `${artifactsRoot}/index.json`;
@@ -61,12 +61,12 @@ const mimeTypes: Record<string, string> = {
 };
 
 /** format (png, jpeg, html, ...) of a file name, from its extension. */
-export function formatOf(name: string): string {
+function formatOf(name: string): string {
   const ext = posix.extname(name).slice(1).toLowerCase();
   return ({ jpg: "jpeg", htm: "html", svgz: "svg", text: "txt" } as Record<string, string>)[ext] ?? ext;
 }
 
-export function mimeOf(format: string): string {
+function mimeOf(format: string): string {
   return mimeTypes[format] ?? "application/octet-stream";
 }
 

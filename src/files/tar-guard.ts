@@ -3,7 +3,7 @@ import { extract as tarExtract, pack as tarPack, type Header } from "tar-stream"
 import { SandboxdError, invalidArgument, permissionDenied } from "../common/errors.js";
 
 /** Names the daemon uses for its own staging inside an upload's destination. */
-export const reservedPrefix = ".sandboxd-upload-";
+const reservedPrefix = ".sandboxd-upload-";
 
 export type GuardedEntry =
   | { type: "file"; name: string; mode: number; size: number; mtime: Date }

@@ -183,6 +183,6 @@ export class ExecRunner implements ProcessRunner {
 }
 
 /** Single-quotes a string for POSIX sh. */
-export function shellQuote(s: string): string {
+function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }

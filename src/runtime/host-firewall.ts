@@ -6,7 +6,7 @@ import type { Logger } from "../common/logger.js";
 const run = promisify(execFile);
 
 /** Every sandbox bridge is named `sbd<daemon tag><random>`, so one wildcard rule covers them all. */
-export const bridgePrefix = "sbd";
+const bridgePrefix = "sbd";
 const inputChain = "SANDBOXD-INPUT";
 const forwardChain = "SANDBOXD-FORWARD";
 

@@ -33,7 +33,7 @@ export interface RunPlan {
  * Output bytes a run's process may have in flight before its followers took them: beyond
  * this the runner stops reading its pipes and the program blocks on write.
  */
-export const creditWindowBytes = 1024 * 1024;
+const creditWindowBytes = 1024 * 1024;
 
 const failureMessages: Record<Phase, string> = {
   install: "installing libraries failed",

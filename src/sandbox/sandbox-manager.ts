@@ -14,7 +14,7 @@ import { WarmPool, poolLabels, type PooledContainer } from "./warm-pool.js";
 import type { ProcessRunner } from "../runtime/process.js";
 
 /** Where a pooled sandbox records who it was handed to (its labels are fixed at creation). */
-export const ownerFile = "/tmp/.sandboxd/owner.json";
+const ownerFile = "/tmp/.sandboxd/owner.json";
 
 interface OwnerRecord {
   sandboxId: string;
@@ -24,7 +24,7 @@ interface OwnerRecord {
 }
 
 /** True when a request asks for nothing a warm pool member does not already have. */
-export function poolCompatible(req: SandboxRequest, defaultImage: string, defaultWorkdir: string): boolean {
+function poolCompatible(req: SandboxRequest, defaultImage: string, defaultWorkdir: string): boolean {
   const r = req.resources;
   return (
     (req.image === "" || req.image === defaultImage) &&
@@ -593,7 +593,6 @@ export class SandboxManager {
   }
 }
 
-export { SandboxdError };
 
 function emptyRequest(language: string): SandboxRequest {
   return {

@@ -38,7 +38,7 @@ export interface RestrictedImport {
  * a constant head with a computed tail counts as its head (`__import__('os.' + x)` loads
  * `os`), which may over-report (`'os' + x` could be `osmosis`) but never hides.
  */
-export function findImports(language: CodeLanguage, source: LexedSource): ImportSite[] {
+function findImports(language: CodeLanguage, source: LexedSource): ImportSite[] {
   const reader = new TokenReader(source);
   switch (language) {
     case "python":

@@ -27,7 +27,7 @@ const severityNames: Record<number, string> = {
   [SecuritySeverity.HIGH]: "HIGH",
 };
 
-export function severityName(s: SecuritySeverity): string {
+function severityName(s: SecuritySeverity): string {
   return severityNames[s] ?? "SAFE";
 }
 
@@ -44,7 +44,7 @@ export function policyFromProto(p: SecurityPolicy): PolicySpec {
   };
 }
 
-export function policyToProto(p: PolicySpec): MessageInitShape<typeof import("../gen/sandboxd/v1/common_pb.js").SecurityPolicySchema> {
+function policyToProto(p: PolicySpec): MessageInitShape<typeof import("../gen/sandboxd/v1/common_pb.js").SecurityPolicySchema> {
   return {
     severityThreshold: severityValue(p.severityThreshold),
     patterns: p.patterns.map((x) => ({ pattern: x.pattern, description: x.description, severity: severityValue(x.severity) })),
@@ -82,7 +82,7 @@ export function sandboxRequestFromProto(spec: SandboxSpec | undefined, languageO
   };
 }
 
-export function specToProto(c: SandboxConfig): MessageInitShape<typeof import("../gen/sandboxd/v1/common_pb.js").SandboxSpecSchema> {
+function specToProto(c: SandboxConfig): MessageInitShape<typeof import("../gen/sandboxd/v1/common_pb.js").SandboxSpecSchema> {
   const security = c.securityPreset
     ? { case: "securityPreset" as const, value: c.securityPreset }
     : c.securityPolicy
@@ -188,4 +188,3 @@ export function keepaliveEvent(): MessageInitShape<typeof RunEventSchema> {
   return { seq: 0n, event: { case: "keepalive", value: { at: timestampFromDate(new Date()) } } };
 }
 
-export { create };

@@ -39,7 +39,7 @@ export interface PolicyCheckerOptions {
   readonly workers?: number | undefined;
 }
 
-export const DEFAULT_POLICY_WORKERS = 2;
+const DEFAULT_POLICY_WORKERS = 2;
 
 /**
  * Runs policy checks in a small pool of worker threads, one check per worker at a time,

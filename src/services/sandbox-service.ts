@@ -51,7 +51,7 @@ function checkTimeout(ms: number, max: number): void {
 }
 
 /** Streams a run's events to a caller; cancelling the call cancels the run unless detached. */
-export async function* streamRun(run: Run, fromOffset: number, ctx: CallContext, keepaliveMs: number, cancelOnAbort: boolean): AsyncGenerator<MessageInitShape<typeof RunEventSchema>> {
+async function* streamRun(run: Run, fromOffset: number, ctx: CallContext, keepaliveMs: number, cancelOnAbort: boolean): AsyncGenerator<MessageInitShape<typeof RunEventSchema>> {
   const onAbort = () => {
     if (cancelOnAbort && !run.done) {
       ctx.log.info({ runId: run.id }, "client went away; cancelling run");

@@ -9,7 +9,6 @@ import type {
   ContainerInfo,
   ContainerRuntime,
   ContainerSpec,
-  ContainerStats,
   ExecOptions,
   ExecSession,
   ImageBuildOptions,
@@ -40,7 +39,7 @@ export interface DockerRuntimeOptions {
 const connectionErrors = new Set(["ECONNREFUSED", "ENOENT", "EACCES", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH"]);
 
 /** Maps dockerode/engine errors to the daemon's error codes. */
-export function engineError(err: unknown, what: string, engine: string): SandboxdError {
+function engineError(err: unknown, what: string, engine: string): SandboxdError {
   if (err instanceof SandboxdError) return err;
   const e = err as { statusCode?: number; code?: string; json?: { message?: string }; message?: string };
   const detail = e?.json?.message ?? e?.message ?? describeError(err);
@@ -118,10 +117,6 @@ export class DockerRuntime implements ContainerRuntime {
 
   async ping(): Promise<void> {
     await this.call("ping", () => this.docker.ping());
-  }
-
-  async imageExists(image: string): Promise<boolean> {
-    return (await this.imageLabels(image)) !== undefined;
   }
 
   async imageLabels(image: string): Promise<Record<string, string> | undefined> {
@@ -345,23 +340,6 @@ export class DockerRuntime implements ContainerRuntime {
     return (result as { Id?: string }).Id ?? image;
   }
 
-  async stats(id: string): Promise<ContainerStats> {
-    const s = (await this.call(`stats ${id}`, () => this.docker.getContainer(id).stats({ stream: false }))) as {
-      memory_stats?: { usage?: number };
-      pids_stats?: { current?: number };
-    };
-    return { memoryBytes: s.memory_stats?.usage ?? 0, pids: s.pids_stats?.current ?? 0 };
-  }
-
-  async getArchive(id: string, path: string): Promise<Readable> {
-    const stream = await this.call(`read ${path}`, () => this.docker.getContainer(id).getArchive({ path }));
-    return stream as unknown as Readable;
-  }
-
-  async putArchive(id: string, path: string, tar: Readable): Promise<void> {
-    await this.call(`write ${path}`, () => this.docker.getContainer(id).putArchive(tar, { path }));
-  }
-
   /**
    * The lease is a container named after it, running `cat` on a stdin that only this
    * process holds (attached, StdinOnce): when the holder dies its connection closes, `cat`
@@ -566,12 +544,3 @@ function splitImage(image: string): [string, string] {
   if (colon > slash) return [image.slice(0, colon), image.slice(colon + 1)];
   return [image, "latest"];
 }
-
-/** Collects a readable into one buffer (small archives only). */
-export async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(Buffer.from(c as Buffer));
-  return Buffer.concat(chunks);
-}
-
-export { Readable };
