@@ -13,7 +13,7 @@ const out = resolve(root, process.argv[2] ?? "dist");
 let copied = 0;
 for (const entry of readdirSync(src, { recursive: true, withFileTypes: true })) {
   if (!entry.isFile() || entry.name.endsWith(".ts")) continue;
-  const from = join(entry.parentPath, entry.name);
+  const from = join(entry.parentPath ?? entry.path, entry.name); // parentPath: Node 20.12+
   const to = join(out, relative(src, from));
   mkdirSync(dirname(to), { recursive: true });
   copyFileSync(from, to);
