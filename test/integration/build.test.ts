@@ -47,7 +47,13 @@ describe("the built daemon", () => {
     const res = await d.sandbox.checkCode({
       language: "python",
       code: "import subprocess\n",
-      policy: { case: "inline", value: { severityThreshold: SecuritySeverity.MEDIUM, restrictedModules: [{ name: "subprocess", description: "Process spawning", severity: SecuritySeverity.HIGH }] } },
+      policy: {
+        case: "inline",
+        value: {
+          severityThreshold: SecuritySeverity.MEDIUM,
+          restrictedModules: [{ name: "subprocess", description: "Process spawning", severity: SecuritySeverity.HIGH }],
+        },
+      },
     });
     expect(res.safe).toBe(false);
     expect(res.violations.map((v) => [v.rule, v.line, v.column])).toEqual([["import:subprocess", 1, 8]]);

@@ -18,10 +18,14 @@ interface Violation {
 
 /** Runs the check as `npm run lint:layers` does; its report has one "error RULE: FROM → TO" per violation. */
 function depcruise(cwd: string): { status: number | null; violations: Violation[]; output: string } {
-  const r = spawnSync(process.execPath, [join(repoRoot, "node_modules/dependency-cruiser/bin/dependency-cruise.mjs"), "src", "--config", ".dependency-cruiser.cjs", "--output-type", "err"], {
-    cwd,
-    encoding: "utf8",
-  });
+  const r = spawnSync(
+    process.execPath,
+    [join(repoRoot, "node_modules/dependency-cruiser/bin/dependency-cruise.mjs"), "src", "--config", ".dependency-cruiser.cjs", "--output-type", "err"],
+    {
+      cwd,
+      encoding: "utf8",
+    },
+  );
   const output = r.stdout + r.stderr;
   const violations = [...output.matchAll(/^\s*error ([\w-]+): (\S+)/gm)].map((m) => ({ rule: m[1]!, from: m[2]! }));
   return { status: r.status, violations, output };

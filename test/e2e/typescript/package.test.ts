@@ -38,7 +38,9 @@ afterAll(async () => {
 describe("the packed @sandboxd/client", () => {
   it("ships JavaScript and declarations, not sources", () => {
     const files = execFileSync("tar", ["tzf", tarball], { encoding: "utf8" }).split("\n").filter(Boolean);
-    expect(files).toEqual(expect.arrayContaining(["package/dist/index.js", "package/dist/index.d.ts", "package/dist/sandboxctl.js", "package/dist/gen/sandboxd/v1/common_pb.d.ts"]));
+    expect(files).toEqual(
+      expect.arrayContaining(["package/dist/index.js", "package/dist/index.d.ts", "package/dist/sandboxctl.js", "package/dist/gen/sandboxd/v1/common_pb.d.ts"]),
+    );
     expect(files.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))).toEqual([]);
   });
 
@@ -50,7 +52,7 @@ describe("the packed @sandboxd/client", () => {
         "const client = createClient();",
         'const sandbox = await client.createSandbox({ language: "python", labels: { from: "package-test" } });',
         "const r = await sandbox.run(\"import sys\\nprint('packaged', 2 + 3)\\nsys.exit(4)\").result();",
-        "const err = await client.getSandbox(\"sbx_missing\").catch((e) => e);",
+        'const err = await client.getSandbox("sbx_missing").catch((e) => e);',
         "process.stdout.write(JSON.stringify({ id: sandbox.id, stdout: r.stdout, exitCode: r.exitCode, typed: err instanceof SandboxdError, code: err.code }));",
         "client.close();",
       ].join("\n"),
@@ -73,20 +75,23 @@ describe("the packed @sandboxd/client", () => {
   it("type-checks a TypeScript consumer against the shipped declarations", () => {
     writeFileSync(
       join(project, "tsconfig.json"),
-      JSON.stringify({ compilerOptions: { target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", strict: true, noEmit: true, skipLibCheck: true, types: [] }, include: ["consumer.ts"] }),
+      JSON.stringify({
+        compilerOptions: { target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", strict: true, noEmit: true, skipLibCheck: true, types: [] },
+        include: ["consumer.ts"],
+      }),
     );
     writeFileSync(
       join(project, "consumer.ts"),
       [
         'import { createClient, type RunResult, type SandboxdClient } from "@sandboxd/client";',
-        "const client: SandboxdClient = createClient({ address: \"127.0.0.1:1\" });",
+        'const client: SandboxdClient = createClient({ address: "127.0.0.1:1" });',
         "export async function exitOf(): Promise<number> {",
-        "  const sandbox = await client.createSandbox({ language: \"python\" });",
-        "  const r: RunResult = await sandbox.run(\"print(1)\").result();",
+        '  const sandbox = await client.createSandbox({ language: "python" });',
+        '  const r: RunResult = await sandbox.run("print(1)").result();',
         "  return r.exitCode;",
         "}",
         "// @ts-expect-error: run() takes code, not a number",
-        "export const wrong = (s: Awaited<ReturnType<SandboxdClient[\"createSandbox\"]>>) => s.run(42);",
+        'export const wrong = (s: Awaited<ReturnType<SandboxdClient["createSandbox"]>>) => s.run(42);',
       ].join("\n"),
     );
     const tsc = inProject(process.execPath, [join(repoRoot, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"]);
