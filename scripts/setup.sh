@@ -37,11 +37,11 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { log "dockerd did not start; see /var/log/sandboxd-dockerd.log"; exit 1; }
 fi
 
-# 2. Node dependencies (a lockfile install, no scripts needed).
+# 2. Node dependencies, exactly as the lockfile has them (it lists every platform's optional
+#    packages). `npm ci` never rewrites package-lock.json, so a fresh clone stays clean.
 if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
-  log "installing npm dependencies"
-  # `npm install` honours the lockfile; `npm ci` refuses lockfiles that list only this platform's optional packages.
-  npm install --no-audit --no-fund --loglevel=error
+  log "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
 fi
 
 # 3. Client toolchains: the pinned Python generator (buf runs its protoc), the Python client

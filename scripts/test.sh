@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (README: `npm test`): the proto contract (lint,
-# format, breaking changes, generated code up to date), types, unit and integration tests
-# against a real daemon and a real engine, then each generated client against a live daemon.
+# format, breaking changes, generated code up to date), types, lint, format, layer rules,
+# unused exports, unit and integration tests against a real daemon and a real engine, then
+# each generated client against a live daemon.
 # Ends with one line: "sandboxd: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -56,6 +57,13 @@ vitest_suite() {
 
 step "proto contract" proto_checks
 step "typecheck" npx tsc -p tsconfig.json --noEmit
+# Static checks that keep the tree as it is: type-aware lint (eslint.config.js), one format
+# (Prettier), the layer rules of docs/architecture.md (.dependency-cruiser.cjs), no unused
+# exports in src/ (types and the security module's index aside).
+step "lint" npm run --silent lint
+step "format" npm run --silent format:check
+step "layer rules" npm run --silent lint:layers
+step "unused exports" npm run --silent lint:exports
 step "unit and integration tests (docker)" vitest_suite
 # The same integration suite against Podman, when its API socket is up (scripts/setup.sh).
 if [[ -S /run/podman/podman.sock && "${SANDBOXD_PODMAN:-1}" == "1" ]]; then

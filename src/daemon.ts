@@ -57,7 +57,11 @@ export class Daemon {
     this.log = logger.child({ component: "daemon" });
     this.sandboxes = new SandboxManager({ config, runtime, languages: this.languages, logger });
     this.runs = new RunManager(config, logger);
-    this.sessions = new SessionManager(this.sandboxes, { ...defaultInteractive, maxOutputBytes: config.maxOutputBytes, replayBytes: config.replayBytes, budget: this.runs.budget }, logger);
+    this.sessions = new SessionManager(
+      this.sandboxes,
+      { ...defaultInteractive, maxOutputBytes: config.maxOutputBytes, replayBytes: config.replayBytes, budget: this.runs.budget },
+      logger,
+    );
     const tokens = TokenTable.load(config.auth.tokensFile, config.auth.tokens);
     const tls = config.tls.certFile !== "";
     if (!isLocalAddress(config.listen) && (!tls || tokens.size === 0) && !config.insecure) {
@@ -107,12 +111,16 @@ export class Daemon {
       adapterOptions,
     );
     this.server.addService(SandboxService.typeName, sandboxService.definition, sandboxService.implementation);
-    const interactive = bindService(InteractiveService, createInteractiveService({
+    const interactive = bindService(
+      InteractiveService,
+      createInteractiveService({
         config,
         sandboxes: this.sandboxes,
         sessions: this.sessions,
         checkCode: (sandbox, language, code) => policies.enforceCode(sandbox, code, language),
-      }), adapterOptions);
+      }),
+      adapterOptions,
+    );
     this.server.addService(InteractiveService.typeName, interactive.definition, interactive.implementation);
   }
 
@@ -184,11 +192,23 @@ export class Daemon {
       { name: "sandboxd_pool_misses_total", help: "Creations the pool could not serve.", samples: perProfile((s) => s.misses) },
       { name: "sandboxd_pool_last_refill_ms", help: "Time the last pool member took to become ready.", samples: perProfile((s) => s.lastRefillMs) },
       { name: "sandboxd_engine_up", help: "1 when the container engine answers.", samples: () => [{ value: this.engineUp ? 1 : 0 }] },
-      { name: "sandboxd_output_buffered_bytes", help: "Output all runs keep in memory (replay and not yet taken by followers).", samples: () => [{ value: this.runs.budget.total }] },
-      { name: "sandboxd_output_budget_bytes", help: "The budget for that output (--max-buffered-bytes).", samples: () => [{ value: this.runs.budget.limitBytes }] },
+      {
+        name: "sandboxd_output_buffered_bytes",
+        help: "Output all runs keep in memory (replay and not yet taken by followers).",
+        samples: () => [{ value: this.runs.budget.total }],
+      },
+      {
+        name: "sandboxd_output_budget_bytes",
+        help: "The budget for that output (--max-buffered-bytes).",
+        samples: () => [{ value: this.runs.budget.limitBytes }],
+      },
       { name: "sandboxd_output_evictions_total", help: "Runs whose replay the budget trimmed.", samples: () => [{ value: this.runs.budget.evictions }] },
       { name: "sandboxd_output_evicted_bytes_total", help: "Output bytes the budget dropped.", samples: () => [{ value: this.runs.budget.evictedBytes }] },
-      { name: "sandboxd_output_runs_retained", help: "Runs (live and finished) whose output counts against the budget.", samples: () => [{ value: this.runs.budget.runs }] },
+      {
+        name: "sandboxd_output_runs_retained",
+        help: "Runs (live and finished) whose output counts against the budget.",
+        samples: () => [{ value: this.runs.budget.runs }],
+      },
       ...processGauges(),
     ];
   }

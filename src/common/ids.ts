@@ -9,10 +9,3 @@ export function newId(prefix: string, length = 16): string {
   for (const b of bytes) out += alphabet[b % alphabet.length];
   return out;
 }
-
-const idPattern = /^[a-z]{2,8}_[0-9a-z]{4,64}$/;
-
-/** True when a client-supplied id has the shape of one of ours (before any lookup). */
-export function isWellFormedId(id: string): boolean {
-  return idPattern.test(id);
-}

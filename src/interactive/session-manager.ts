@@ -149,9 +149,9 @@ export class SessionManager {
     }
     await session.close(reason);
     if (destroyOwnedSandbox && session.ownsSandbox) {
-      await this.sandboxes.destroy(session.tenant, session.sandbox.id).catch((err: unknown) =>
-        this.log.warn({ err: describeError(err), sessionId: session.id }, "destroying the session's sandbox failed"),
-      );
+      await this.sandboxes
+        .destroy(session.tenant, session.sandbox.id)
+        .catch((err: unknown) => this.log.warn({ err: describeError(err), sessionId: session.id }, "destroying the session's sandbox failed"));
     }
   }
 

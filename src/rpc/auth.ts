@@ -4,7 +4,7 @@ import type { Metadata } from "@grpc/grpc-js";
 import { ErrorCode, SandboxdError } from "../common/errors.js";
 
 /** The tenant of callers when no tokens are configured (a loopback or unix-socket daemon). */
-export const defaultTenant = "default";
+const defaultTenant = "default";
 
 const tenantPattern = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 

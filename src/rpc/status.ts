@@ -28,12 +28,12 @@ const severities: Record<string, SecuritySeverity> = {
   HIGH: SecuritySeverity.HIGH,
 };
 
-export function severityToProto(s: string): SecuritySeverity {
+function severityToProto(s: string): SecuritySeverity {
   return severities[s.toUpperCase()] ?? SecuritySeverity.UNSPECIFIED;
 }
 
 /** The header key standard gRPC status helpers read rich details from. */
-export const statusDetailsKey = "grpc-status-details-bin";
+const statusDetailsKey = "grpc-status-details-bin";
 
 /**
  * The one place a daemon error becomes a gRPC status. INTERNAL errors are logged with

@@ -29,7 +29,7 @@ export interface Frame {
 
 const headerSize = 9;
 /** A frame bigger than this means a corrupted channel, not a big message. */
-export const maxFrameBytes = 64 * 1024 * 1024;
+const maxFrameBytes = 64 * 1024 * 1024;
 
 export function encodeFrame(kind: number, channel: number, payload: Uint8Array = new Uint8Array(0)): Buffer {
   const out = Buffer.allocUnsafe(headerSize + payload.byteLength);

@@ -62,11 +62,6 @@ export interface ImageBuildOptions {
   onProgress?: (line: string) => void;
 }
 
-export interface ContainerStats {
-  memoryBytes: number;
-  pids: number;
-}
-
 /** What makes a lease: a name the engine keeps unique, and where its holder is described. */
 export interface LeaseSpec {
   name: string;
@@ -91,7 +86,6 @@ export interface Lease {
 export interface ContainerRuntime {
   readonly name: string;
   ping(signal?: AbortSignal): Promise<void>;
-  imageExists(image: string): Promise<boolean>;
   /** The image's labels, or undefined when the image does not exist. */
   imageLabels(image: string): Promise<Record<string, string> | undefined>;
   buildImage(tag: string, options: ImageBuildOptions): Promise<void>;
@@ -103,11 +97,6 @@ export interface ContainerRuntime {
   /** Force-removes the container; false when it did not exist. */
   remove(id: string): Promise<boolean>;
   commit(id: string, image: string, labels?: Record<string, string>): Promise<string>;
-  stats(id: string): Promise<ContainerStats>;
-  /** A tar stream of `path` inside the container. */
-  getArchive(id: string, path: string): Promise<Readable>;
-  /** Unpacks a tar stream into `path` inside the container. */
-  putArchive(id: string, path: string, tar: Readable): Promise<void>;
   /**
    * Takes the named lease, or reports the live holder. The engine arbitrates (two callers
    * cannot both win), and a holder killed with SIGKILL loses it within seconds.

@@ -99,9 +99,9 @@ export class ExecRunner implements ProcessRunner {
     if (hasStdin && !keepOpen) exec.stdin?.end();
 
     const killTree = (signal: string) =>
-      this.sh(`pg=$(cat ${pidFile} 2>/dev/null) && { kill -s ${signal.replace(/^SIG/, "")} -- -$pg 2>/dev/null || kill -s ${signal.replace(/^SIG/, "")} $pg 2>/dev/null; }; true`).catch(
-        (err: unknown) => this.log.warn({ err: describeError(err) }, "signalling a run failed"),
-      );
+      this.sh(
+        `pg=$(cat ${pidFile} 2>/dev/null) && { kill -s ${signal.replace(/^SIG/, "")} -- -$pg 2>/dev/null || kill -s ${signal.replace(/^SIG/, "")} $pg 2>/dev/null; }; true`,
+      ).catch((err: unknown) => this.log.warn({ err: describeError(err) }, "signalling a run failed"));
     const timer =
       spec.timeoutMs > 0
         ? setTimeout(() => {
@@ -183,6 +183,6 @@ export class ExecRunner implements ProcessRunner {
 }
 
 /** Single-quotes a string for POSIX sh. */
-export function shellQuote(s: string): string {
+function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }

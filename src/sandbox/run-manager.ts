@@ -33,7 +33,7 @@ export interface RunPlan {
  * Output bytes a run's process may have in flight before its followers took them: beyond
  * this the runner stops reading its pipes and the program blocks on write.
  */
-export const creditWindowBytes = 1024 * 1024;
+const creditWindowBytes = 1024 * 1024;
 
 const failureMessages: Record<Phase, string> = {
   install: "installing libraries failed",
@@ -151,7 +151,13 @@ export class RunManager {
       const runner = await sandbox.runner();
       for (const step of plan.steps) {
         if (run.cancelled) {
-          await finish({ status: run.cancelled, exitCode: 0, signal: 0, phase: step.phase, message: run.cancelled === "timeout" ? `the run's deadline of ${plan.timeoutMs} ms passed` : "cancelled" });
+          await finish({
+            status: run.cancelled,
+            exitCode: 0,
+            signal: 0,
+            phase: step.phase,
+            message: run.cancelled === "timeout" ? `the run's deadline of ${plan.timeoutMs} ms passed` : "cancelled",
+          });
           return;
         }
         const remaining = deadline > 0 ? deadline - Date.now() : 0;

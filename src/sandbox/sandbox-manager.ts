@@ -14,7 +14,7 @@ import { WarmPool, poolLabels, type PooledContainer } from "./warm-pool.js";
 import type { ProcessRunner } from "../runtime/process.js";
 
 /** Where a pooled sandbox records who it was handed to (its labels are fixed at creation). */
-export const ownerFile = "/tmp/.sandboxd/owner.json";
+const ownerFile = "/tmp/.sandboxd/owner.json";
 
 interface OwnerRecord {
   sandboxId: string;
@@ -24,7 +24,7 @@ interface OwnerRecord {
 }
 
 /** True when a request asks for nothing a warm pool member does not already have. */
-export function poolCompatible(req: SandboxRequest, defaultImage: string, defaultWorkdir: string): boolean {
+function poolCompatible(req: SandboxRequest, defaultImage: string, defaultWorkdir: string): boolean {
   const r = req.resources;
   return (
     (req.image === "" || req.image === defaultImage) &&
@@ -170,10 +170,13 @@ export class SandboxManager {
     }
     const used = mine.reduce((sum, s) => sum + s.config.resources.memoryBytes, 0) + p.memory;
     if (q.maxMemoryBytes > 0 && used + memoryBytes > q.maxMemoryBytes) {
-      throw resourceExhausted(`tenant ${tenant} would use ${used + memoryBytes} bytes of sandbox memory; its quota is ${q.maxMemoryBytes} (quota max-memory-bytes)`, {
-        reason: "QUOTA_EXCEEDED",
-        metadata: { quota: "max-memory-bytes", limit: String(q.maxMemoryBytes) },
-      });
+      throw resourceExhausted(
+        `tenant ${tenant} would use ${used + memoryBytes} bytes of sandbox memory; its quota is ${q.maxMemoryBytes} (quota max-memory-bytes)`,
+        {
+          reason: "QUOTA_EXCEEDED",
+          metadata: { quota: "max-memory-bytes", limit: String(q.maxMemoryBytes) },
+        },
+      );
     }
     p.count++;
     p.memory += memoryBytes;
@@ -240,14 +243,17 @@ export class SandboxManager {
   /** Gives a warm member to a caller; the TTL counts from now. Ownership is written into it. */
   private async handOut(tenant: string, config: SandboxConfig, member: PooledContainer): Promise<Sandbox> {
     const createdAt = new Date();
-    const sandbox = this.register(member.sandboxId, tenant, config, member.containerId, member.image, createdAt, false, { runner: member.runner, fromPool: true });
+    const sandbox = this.register(member.sandboxId, tenant, config, member.containerId, member.image, createdAt, false, {
+      runner: member.runner,
+      fromPool: true,
+    });
     const owner: OwnerRecord = { sandboxId: member.sandboxId, tenant, createdAt: createdAt.getTime(), config };
     // Not awaited: the agent handles its channel in order, so any run of this sandbox starts
     // after the record is written; only a daemon crash in the next milliseconds loses it
     // (the member is then removed at restart instead of re-adopted).
-    member.runner.writeFile(ownerFile, Buffer.from(JSON.stringify(owner)), 0o600).catch((err: unknown) =>
-      this.log.warn({ sandboxId: sandbox.id, err: describeError(err) }, "recording a pooled sandbox's owner failed"),
-    );
+    member.runner
+      .writeFile(ownerFile, Buffer.from(JSON.stringify(owner)), 0o600)
+      .catch((err: unknown) => this.log.warn({ sandboxId: sandbox.id, err: describeError(err) }, "recording a pooled sandbox's owner failed"));
     this.log.info({ sandboxId: sandbox.id, tenant, fromPool: true }, "sandbox handed out from the warm pool");
     return sandbox;
   }
@@ -348,9 +354,7 @@ export class SandboxManager {
         build = (async () => {
           if ((await this.runtime.imageLabels(tag)) !== undefined) return tag;
           this.log.info({ tag }, "building image from Dockerfile");
-          const contextFiles = Object.fromEntries(
-            Object.entries(config.dockerfile?.contextFiles ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64")]),
-          );
+          const contextFiles = Object.fromEntries(Object.entries(config.dockerfile?.contextFiles ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64")]));
           await this.runtime.buildImage(tag, {
             dockerfile: config.dockerfile?.content ?? "",
             contextFiles,
@@ -382,7 +386,8 @@ export class SandboxManager {
     if (sandbox && sandbox.tenant === tenant) {
       if (sandbox.state === "expired") throw failedPrecondition(`sandbox ${id} expired`, { reason: "SANDBOX_EXPIRED" });
       if (sandbox.state === "stopped") throw failedPrecondition(`sandbox ${id} is stopped: its container is no longer running`, { reason: "SANDBOX_STOPPED" });
-      if (sandbox.state === "failed") throw failedPrecondition(`sandbox ${id} failed: ${sandbox.failure ?? "it cannot serve"}; destroy it`, { reason: "SANDBOX_FAILED" });
+      if (sandbox.state === "failed")
+        throw failedPrecondition(`sandbox ${id} failed: ${sandbox.failure ?? "it cannot serve"}; destroy it`, { reason: "SANDBOX_FAILED" });
       return sandbox;
     }
     const t = this.tombstones.get(id);
@@ -548,7 +553,9 @@ export class SandboxManager {
 
   private async removeNetworks(sandboxId: string): Promise<void> {
     for (const net of await this.runtime.listNetworks({ ...this.ownLabels(), [Label.sandboxId]: sandboxId })) {
-      await this.runtime.removeNetwork(net.name).catch((err: unknown) => this.log.warn({ err: describeError(err), network: net.name }, "removing a sandbox network failed"));
+      await this.runtime
+        .removeNetwork(net.name)
+        .catch((err: unknown) => this.log.warn({ err: describeError(err), network: net.name }, "removing a sandbox network failed"));
     }
   }
 
@@ -592,8 +599,6 @@ export class SandboxManager {
     await this.lease.release().catch((err: unknown) => this.log.warn({ err: describeError(err) }, "releasing the daemon id lease failed"));
   }
 }
-
-export { SandboxdError };
 
 function emptyRequest(language: string): SandboxRequest {
   return {

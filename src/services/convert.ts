@@ -1,4 +1,4 @@
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   ExitStatus,
@@ -27,12 +27,17 @@ const severityNames: Record<number, string> = {
   [SecuritySeverity.HIGH]: "HIGH",
 };
 
-export function severityName(s: SecuritySeverity): string {
+function severityName(s: SecuritySeverity): string {
   return severityNames[s] ?? "SAFE";
 }
 
 export function severityValue(s: string): SecuritySeverity {
-  const map: Record<string, SecuritySeverity> = { SAFE: SecuritySeverity.SAFE, LOW: SecuritySeverity.LOW, MEDIUM: SecuritySeverity.MEDIUM, HIGH: SecuritySeverity.HIGH };
+  const map: Record<string, SecuritySeverity> = {
+    SAFE: SecuritySeverity.SAFE,
+    LOW: SecuritySeverity.LOW,
+    MEDIUM: SecuritySeverity.MEDIUM,
+    HIGH: SecuritySeverity.HIGH,
+  };
   return map[s.toUpperCase()] ?? SecuritySeverity.UNSPECIFIED;
 }
 
@@ -44,7 +49,7 @@ export function policyFromProto(p: SecurityPolicy): PolicySpec {
   };
 }
 
-export function policyToProto(p: PolicySpec): MessageInitShape<typeof import("../gen/sandboxd/v1/common_pb.js").SecurityPolicySchema> {
+function policyToProto(p: PolicySpec): MessageInitShape<typeof import("../gen/sandboxd/v1/common_pb.js").SecurityPolicySchema> {
   return {
     severityThreshold: severityValue(p.severityThreshold),
     patterns: p.patterns.map((x) => ({ pattern: x.pattern, description: x.description, severity: severityValue(x.severity) })),
@@ -82,7 +87,7 @@ export function sandboxRequestFromProto(spec: SandboxSpec | undefined, languageO
   };
 }
 
-export function specToProto(c: SandboxConfig): MessageInitShape<typeof import("../gen/sandboxd/v1/common_pb.js").SandboxSpecSchema> {
+function specToProto(c: SandboxConfig): MessageInitShape<typeof import("../gen/sandboxd/v1/common_pb.js").SandboxSpecSchema> {
   const security = c.securityPreset
     ? { case: "securityPreset" as const, value: c.securityPreset }
     : c.securityPolicy
@@ -107,7 +112,13 @@ export function specToProto(c: SandboxConfig): MessageInitShape<typeof import(".
   };
 }
 
-const states = { creating: SandboxState.CREATING, running: SandboxState.RUNNING, stopped: SandboxState.STOPPED, expired: SandboxState.EXPIRED, failed: SandboxState.FAILED } as const;
+const states = {
+  creating: SandboxState.CREATING,
+  running: SandboxState.RUNNING,
+  stopped: SandboxState.STOPPED,
+  expired: SandboxState.EXPIRED,
+  failed: SandboxState.FAILED,
+} as const;
 
 export function sandboxToProto(s: Sandbox, backend: string): MessageInitShape<typeof SandboxSchema> {
   return {
@@ -151,7 +162,13 @@ export function runEventToProto(ev: RunEvent): MessageInitShape<typeof RunEventS
         seq: BigInt(ev.seq),
         event: {
           case: "output",
-          value: { stream: b.stream === "stdout" ? Stream.STDOUT : Stream.STDERR, data: b.data, offset: BigInt(b.offset), streamOffset: BigInt(b.streamOffset), phase: phases[b.phase] },
+          value: {
+            stream: b.stream === "stdout" ? Stream.STDOUT : Stream.STDERR,
+            data: b.data,
+            offset: BigInt(b.offset),
+            streamOffset: BigInt(b.streamOffset),
+            phase: phases[b.phase],
+          },
         },
       };
     case "artifact":
@@ -187,5 +204,3 @@ export function runEventToProto(ev: RunEvent): MessageInitShape<typeof RunEventS
 export function keepaliveEvent(): MessageInitShape<typeof RunEventSchema> {
   return { seq: 0n, event: { case: "keepalive", value: { at: timestampFromDate(new Date()) } } };
 }
-
-export { create };

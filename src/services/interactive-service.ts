@@ -86,7 +86,8 @@ export function createInteractiveService(deps: InteractiveServiceDeps): ServiceI
     if (Buffer.byteLength(code) > config.limits.maxCodeBytes) {
       throw invalidArgument(`code is ${Buffer.byteLength(code)} bytes; the limit is ${config.limits.maxCodeBytes}`, { reason: "CODE_TOO_LARGE" });
     }
-    if (timeoutMs > config.limits.maxTimeoutMs) throw invalidArgument(`timeout_ms ${timeoutMs} is above the daemon's maximum ${config.limits.maxTimeoutMs}`, { reason: "INVALID_LIMIT" });
+    if (timeoutMs > config.limits.maxTimeoutMs)
+      throw invalidArgument(`timeout_ms ${timeoutMs} is above the daemon's maximum ${config.limits.maxTimeoutMs}`, { reason: "INVALID_LIMIT" });
   };
 
   const validateCreate = (req: CreateSessionRequest): { kind: "ipython" | "shell"; shell: string } => {
@@ -103,8 +104,10 @@ export function createInteractiveService(deps: InteractiveServiceDeps): ServiceI
     }
     const s = req.settings;
     if (s) {
-      if (s.cellTimeoutMs > config.limits.maxTimeoutMs) throw invalidArgument(`cell_timeout_ms ${s.cellTimeoutMs} is above the daemon's maximum ${config.limits.maxTimeoutMs}`, { reason: "INVALID_LIMIT" });
-      if (s.memoryLimitBytes !== 0n && s.memoryLimitBytes < 64n * 1024n * 1024n) throw invalidArgument("memory_limit_bytes must be at least 64 MiB", { reason: "INVALID_LIMIT" });
+      if (s.cellTimeoutMs > config.limits.maxTimeoutMs)
+        throw invalidArgument(`cell_timeout_ms ${s.cellTimeoutMs} is above the daemon's maximum ${config.limits.maxTimeoutMs}`, { reason: "INVALID_LIMIT" });
+      if (s.memoryLimitBytes !== 0n && s.memoryLimitBytes < 64n * 1024n * 1024n)
+        throw invalidArgument("memory_limit_bytes must be at least 64 MiB", { reason: "INVALID_LIMIT" });
     }
     return { kind, shell: kind === "shell" ? shell : "" };
   };

@@ -3,6 +3,11 @@ import { ErrorCode, SandboxdError, invalidArgument } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import type { CheckCodeResult, SecurityPolicy } from "../security/index.js";
 
+// From src/ under tsx, workers do not inherit the loader: a boot file registers tsx, then
+// loads the TypeScript body. Built (dist/), the body is plain JavaScript beside this file.
+const fromSource = import.meta.url.endsWith(".ts");
+const workerScript = fromSource ? new URL("./policy-worker-boot.mjs", import.meta.url) : new URL("./policy-worker.js", import.meta.url);
+
 interface Job {
   readonly id: number;
   readonly tenant: string;
@@ -34,7 +39,7 @@ export interface PolicyCheckerOptions {
   readonly workers?: number | undefined;
 }
 
-export const DEFAULT_POLICY_WORKERS = 2;
+const DEFAULT_POLICY_WORKERS = 2;
 
 /**
  * Runs policy checks in a small pool of worker threads, one check per worker at a time,
@@ -152,7 +157,7 @@ export class PolicyChecker {
   }
 
   private spawn(slot: Slot): Worker {
-    const w = new Worker(new URL("./policy-worker-boot.mjs", import.meta.url), {
+    const w = new Worker(workerScript, {
       workerData: { entry: new URL("./policy-worker.ts", import.meta.url).href },
     });
     w.unref();
@@ -168,7 +173,11 @@ export class PolicyChecker {
       if (job === undefined || job.id !== msg.id) return;
       this.release(slot);
       if (msg.error) {
-        job.reject(msg.error.name === "PolicyError" ? invalidArgument(`invalid security policy: ${msg.error.message}`, { reason: "INVALID_POLICY" }) : new Error(msg.error.message));
+        job.reject(
+          msg.error.name === "PolicyError"
+            ? invalidArgument(`invalid security policy: ${msg.error.message}`, { reason: "INVALID_POLICY" })
+            : new Error(msg.error.message),
+        );
       } else {
         job.resolve(msg.result as CheckCodeResult);
       }

@@ -51,7 +51,13 @@ function checkTimeout(ms: number, max: number): void {
 }
 
 /** Streams a run's events to a caller; cancelling the call cancels the run unless detached. */
-export async function* streamRun(run: Run, fromOffset: number, ctx: CallContext, keepaliveMs: number, cancelOnAbort: boolean): AsyncGenerator<MessageInitShape<typeof RunEventSchema>> {
+async function* streamRun(
+  run: Run,
+  fromOffset: number,
+  ctx: CallContext,
+  keepaliveMs: number,
+  cancelOnAbort: boolean,
+): AsyncGenerator<MessageInitShape<typeof RunEventSchema>> {
   const onAbort = () => {
     if (cancelOnAbort && !run.done) {
       ctx.log.info({ runId: run.id }, "client went away; cancelling run");
@@ -89,7 +95,12 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<Meth
     const steps: RunStep[] = [];
     const missing = req.libraries.filter((l) => !sandbox.installed.has(l));
     if (missing.length > 0 && h.install) {
-      steps.push({ phase: "install", command: h.install(missing, layout), cwd: layout.workdir, onSuccess: () => missing.forEach((l) => sandbox.installed.add(l)) });
+      steps.push({
+        phase: "install",
+        command: h.install(missing, layout),
+        cwd: layout.workdir,
+        onSuccess: () => missing.forEach((l) => sandbox.installed.add(l)),
+      });
     }
     const source = h.sourcePath(req.code, layout);
     const file = { path: source, data: Buffer.from(req.code, "utf8"), mode: 0o644 };
@@ -120,7 +131,8 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<Meth
     checkEnv(req.env);
     checkTimeout(req.timeoutMs, config.limits.maxTimeoutMs);
     const workdir = req.workdir || sandbox.config.workdir;
-    if (!workdir.startsWith("/") || workdir.split("/").includes("..") || workdir.includes("\0")) throw invalidArgument(`workdir must be an absolute path without '..', got ${JSON.stringify(workdir.slice(0, 200))}`, { reason: "INVALID_PATH" });
+    if (!workdir.startsWith("/") || workdir.split("/").includes("..") || workdir.includes("\0"))
+      throw invalidArgument(`workdir must be an absolute path without '..', got ${JSON.stringify(workdir.slice(0, 200))}`, { reason: "INVALID_PATH" });
     const step: RunStep = { phase: "run", command: { argv: hasArgv ? req.argv : ["/bin/sh", "-c", req.shell] }, cwd: workdir };
     if (req.stdin.byteLength > 0) step.stdin = req.stdin;
     if (req.keepStdinOpen) step.keepStdinOpen = true;
@@ -242,12 +254,20 @@ export function createSandboxService(deps: SandboxServiceDeps): ServiceImpl<Meth
           throw invalidArgument("one of preset, inline or sandbox_id is required");
       }
       if (!policy) throw invalidArgument("a security policy is required");
-      if (Buffer.byteLength(req.code) > config.limits.maxCodeBytes) throw invalidArgument(`code is larger than ${config.limits.maxCodeBytes} bytes`, { reason: "CODE_TOO_LARGE" });
+      if (Buffer.byteLength(req.code) > config.limits.maxCodeBytes)
+        throw invalidArgument(`code is larger than ${config.limits.maxCodeBytes} bytes`, { reason: "CODE_TOO_LARGE" });
       const handlerName = languages.get(language).name;
       const result = await deps.policies.check(handlerName, req.code, policy, ctx.tenant);
       return {
         safe: result.safe,
-        violations: result.violations.map((v) => ({ rule: v.rule, description: v.description, severity: severityValue(v.severity), line: v.line, column: v.column, snippet: v.snippet })),
+        violations: result.violations.map((v) => ({
+          rule: v.rule,
+          description: v.description,
+          severity: severityValue(v.severity),
+          line: v.line,
+          column: v.column,
+          snippet: v.snippet,
+        })),
       };
     },
 

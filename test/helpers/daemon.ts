@@ -51,6 +51,8 @@ export interface StartOptions {
   defaultDaemonId?: boolean;
   clientOptions?: CallOptions;
   credentials?: import("@grpc/grpc-js").ChannelCredentials;
+  /** The daemon's command line before its flags; default: src/main.ts through tsx. */
+  command?: [string, ...string[]];
 }
 
 /** Starts a real sandboxd process on a free loopback port. */
@@ -60,12 +62,11 @@ export async function startDaemon(options: StartOptions = {}): Promise<DaemonHan
   mkdirSync(logDir, { recursive: true });
   const logFile = join(logDir, `${daemonId}.log`);
   const log = createWriteStream(logFile, { flags: "a" });
+  const [program, ...programArgs] = options.command ?? [process.execPath, "--import", "tsx", join(repoRoot, "src/main.ts")];
   const child = spawn(
-    process.execPath,
+    program,
     [
-      "--import",
-      "tsx",
-      join(repoRoot, "src/main.ts"),
+      ...programArgs,
       "--listen",
       "127.0.0.1:0",
       ...(options.defaultDaemonId ? [] : ["--daemon-id", daemonId]),

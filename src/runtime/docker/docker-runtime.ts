@@ -5,17 +5,7 @@ import { pack as tarPack } from "tar-stream";
 import { ErrorCode, SandboxdError, describeError, notFound, unavailable } from "../../common/errors.js";
 import type { Logger } from "../../common/logger.js";
 import type { HostFirewall } from "../host-firewall.js";
-import type {
-  ContainerInfo,
-  ContainerRuntime,
-  ContainerSpec,
-  ContainerStats,
-  ExecOptions,
-  ExecSession,
-  ImageBuildOptions,
-  Lease,
-  LeaseSpec,
-} from "../container-runtime.js";
+import type { ContainerInfo, ContainerRuntime, ContainerSpec, ExecOptions, ExecSession, ImageBuildOptions, Lease, LeaseSpec } from "../container-runtime.js";
 
 export interface DockerRuntimeOptions {
   /** "docker" or "podman": the same API, with Podman's ulimit needs. */
@@ -40,7 +30,7 @@ export interface DockerRuntimeOptions {
 const connectionErrors = new Set(["ECONNREFUSED", "ENOENT", "EACCES", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH"]);
 
 /** Maps dockerode/engine errors to the daemon's error codes. */
-export function engineError(err: unknown, what: string, engine: string): SandboxdError {
+function engineError(err: unknown, what: string, engine: string): SandboxdError {
   if (err instanceof SandboxdError) return err;
   const e = err as { statusCode?: number; code?: string; json?: { message?: string }; message?: string };
   const detail = e?.json?.message ?? e?.message ?? describeError(err);
@@ -103,7 +93,12 @@ export class DockerRuntime implements ContainerRuntime {
     let timer: NodeJS.Timeout | undefined;
     const slow = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new SandboxdError(ErrorCode.DeadlineExceeded, `the ${this.name} engine did not answer "${what}" within ${timeoutMs} ms`, { reason: "ENGINE_TIMEOUT" })),
+        () =>
+          reject(
+            new SandboxdError(ErrorCode.DeadlineExceeded, `the ${this.name} engine did not answer "${what}" within ${timeoutMs} ms`, {
+              reason: "ENGINE_TIMEOUT",
+            }),
+          ),
         timeoutMs,
       );
     });
@@ -118,10 +113,6 @@ export class DockerRuntime implements ContainerRuntime {
 
   async ping(): Promise<void> {
     await this.call("ping", () => this.docker.ping());
-  }
-
-  async imageExists(image: string): Promise<boolean> {
-    return (await this.imageLabels(image)) !== undefined;
   }
 
   async imageLabels(image: string): Promise<Record<string, string> | undefined> {
@@ -250,10 +241,7 @@ export class DockerRuntime implements ContainerRuntime {
       });
     });
     let stdinClosed = false;
-    const stdin =
-      options.stdin === true
-        ? new (class extends PassThrough {})()
-        : null;
+    const stdin = options.stdin === true ? new (class extends PassThrough {})() : null;
     if (stdin) {
       // Forward writes; end() half-closes the hijacked connection, which closes the
       // process's stdin while its output keeps flowing.
@@ -309,9 +297,7 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async list(labels: Record<string, string>): Promise<ContainerInfo[]> {
-    const items = await this.call("list containers", () =>
-      this.docker.listContainers({ all: true, filters: { label: labelFilters(labels) } }),
-    );
+    const items = await this.call("list containers", () => this.docker.listContainers({ all: true, filters: { label: labelFilters(labels) } }));
     return items.map((c) => ({
       id: c.Id,
       name: (c.Names[0] ?? "").replace(/^\//, ""),
@@ -339,27 +325,8 @@ export class DockerRuntime implements ContainerRuntime {
   async commit(id: string, image: string, labels: Record<string, string> = {}): Promise<string> {
     const [repo, tag] = splitImage(image);
     const changes = Object.entries(labels).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`);
-    const result = await this.call(`commit ${id}`, () =>
-      this.docker.getContainer(id).commit({ repo, tag, pause: true, changes }),
-    );
+    const result = await this.call(`commit ${id}`, () => this.docker.getContainer(id).commit({ repo, tag, pause: true, changes }));
     return (result as { Id?: string }).Id ?? image;
-  }
-
-  async stats(id: string): Promise<ContainerStats> {
-    const s = (await this.call(`stats ${id}`, () => this.docker.getContainer(id).stats({ stream: false }))) as {
-      memory_stats?: { usage?: number };
-      pids_stats?: { current?: number };
-    };
-    return { memoryBytes: s.memory_stats?.usage ?? 0, pids: s.pids_stats?.current ?? 0 };
-  }
-
-  async getArchive(id: string, path: string): Promise<Readable> {
-    const stream = await this.call(`read ${path}`, () => this.docker.getContainer(id).getArchive({ path }));
-    return stream as unknown as Readable;
-  }
-
-  async putArchive(id: string, path: string, tar: Readable): Promise<void> {
-    await this.call(`write ${path}`, () => this.docker.getContainer(id).putArchive(tar, { path }));
   }
 
   /**
@@ -566,12 +533,3 @@ function splitImage(image: string): [string, string] {
   if (colon > slash) return [image.slice(0, colon), image.slice(colon + 1)];
   return [image, "latest"];
 }
-
-/** Collects a readable into one buffer (small archives only). */
-export async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(Buffer.from(c as Buffer));
-  return Buffer.concat(chunks);
-}
-
-export { Readable };
