@@ -48,7 +48,8 @@ const exitCodes: Record<number, string> = { 10: "INVALID_ARGUMENT", 11: "PERMISS
  */
 function scriptError(line: string, stderr: string, exitCode: number): SandboxdError {
   const lostLine = exitCodes[exitCode];
-  const m = /^ERR (\S+) (.*)$/.exec(line) ?? (lostLine ? ["", lostLine, `the transfer was refused (${lostLine}); the engine lost the sandbox's message`] : null);
+  const m =
+    /^ERR (\S+) (.*)$/.exec(line) ?? (lostLine ? ["", lostLine, `the transfer was refused (${lostLine}); the engine lost the sandbox's message`] : null);
   const detail = stderr.trim().split("\n").slice(-3).join("; ");
   if (/No space left on device|Disk quota exceeded/i.test(stderr)) {
     return new SandboxdError(ErrorCode.ResourceExhausted, `the sandbox's disk is full${m ? `: ${m[2]}` : ""}`, { reason: "DISK_FULL" });
