@@ -287,11 +287,16 @@ def pipe_links(pid):
     return out
 
 
-def raise_oom_score(pid):
-    """The kernel's OOM killer picks a run's processes before the agent (they inherit it)."""
+def raise_oom_score():
+    """In the child before exec: the kernel's OOM killer picks a run's processes before the
+    agent (their children inherit it). Set here, not after the spawn, so that the program
+    never runs a moment with the agent's score."""
     try:
-        with open("/proc/%d/oom_score_adj" % pid, "w") as f:
-            f.write("1000")
+        fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
+        try:
+            os.write(fd, b"1000")
+        finally:
+            os.close(fd)
     except OSError:
         pass
 
@@ -356,9 +361,9 @@ class Run:
             start_new_session=True,
             close_fds=True,
             bufsize=0,
+            preexec_fn=raise_oom_score,
         )
         self.pid = self.proc.pid
-        raise_oom_score(self.pid)
         mark_pgroup(self.pid)
         for f, kind in ((self.proc.stdout, K_STDOUT), (self.proc.stderr, K_STDERR)):
             fd = take_fd(f)
