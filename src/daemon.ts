@@ -13,16 +13,11 @@ import { SandboxService } from "./gen/sandboxd/v1/sandbox_service_pb.js";
 import { CallTracker, bindService } from "./rpc/grpc-adapter.js";
 import { RpcServer } from "./rpc/server.js";
 import type { ContainerRuntime } from "./runtime/container-runtime.js";
-import { LanguageRegistry } from "./sandbox/languages.js";
-import { RunManager } from "./sandbox/run-manager.js";
-import { SandboxManager } from "./sandbox/sandbox-manager.js";
-import { SessionManager, defaultInteractive } from "./interactive/session-manager.js";
-import { createInteractiveService } from "./services/interactive-service.js";
-import { ArtifactManager } from "./artifacts/artifact-manager.js";
-import { createArtifactsService } from "./services/artifacts-service.js";
-import { createFilesService } from "./services/files-service.js";
-import { createSandboxService, type RunHooks } from "./services/sandbox-service.js";
-import { CodePolicies, validateSandboxPolicy } from "./services/code-policy.js";
+import type { RunManager } from "./sandbox/run-manager.js";
+import type { SandboxManager } from "./sandbox/sandbox-manager.js";
+import type { SessionManager } from "./interactive/session-manager.js";
+import type { CodePolicies } from "./sandbox/code-policy.js";
+import type { DaemonComponents } from "./compose.js";
 
 export type DaemonState = "STARTING" | "RUNNING" | "DRAINING" | "STOPPED" | "FAILED";
 
@@ -30,6 +25,8 @@ export interface DaemonDeps {
   config: Config;
   logger: Logger;
   runtime: ContainerRuntime;
+  /** Everything the daemon serves, built by compose(). */
+  components: DaemonComponents;
 }
 
 /**
@@ -42,7 +39,6 @@ export class Daemon {
   readonly sandboxes: SandboxManager;
   readonly runs: RunManager;
   readonly sessions: SessionManager;
-  readonly languages = new LanguageRegistry();
   private readonly server: RpcServer;
   private readonly shutdownController = new AbortController();
   private readonly tracker = new CallTracker();
@@ -53,11 +49,12 @@ export class Daemon {
   private engineUp = true;
 
   constructor(private readonly deps: DaemonDeps) {
-    const { config, logger, runtime } = deps;
+    const { config, logger, components } = deps;
     this.log = logger.child({ component: "daemon" });
-    this.sandboxes = new SandboxManager({ config, runtime, languages: this.languages, logger });
-    this.runs = new RunManager(config, logger);
-    this.sessions = new SessionManager(this.sandboxes, { ...defaultInteractive, maxOutputBytes: config.maxOutputBytes, replayBytes: config.replayBytes, budget: this.runs.budget }, logger);
+    this.sandboxes = components.sandboxes;
+    this.runs = components.runs;
+    this.sessions = components.sessions;
+    this.policies = components.policies;
     const tokens = TokenTable.load(config.auth.tokensFile, config.auth.tokens);
     const tls = config.tls.certFile !== "";
     if (!isLocalAddress(config.listen) && (!tls || tokens.size === 0) && !config.insecure) {
@@ -83,36 +80,9 @@ export class Daemon {
       tracker: this.tracker,
     };
     this.log.info({ tenants: tokens.size, tls, mtls: config.tls.clientCaFile !== "" }, "authentication configured");
-    this.sandboxes.validators.push(validateSandboxPolicy);
-    this.policies = new CodePolicies(config.policyCheckTimeoutMs, logger, config.policyCheckWorkers);
-    const policies = this.policies;
-    const hooks: RunHooks = {
-      checkCode: (sandbox, code) => policies.enforceCode(sandbox, code),
-      checkLibraries: (sandbox, libraries) => policies.enforceLibraries(sandbox, libraries),
-    };
-    const artifacts = new ArtifactManager(runtime, logger);
-    this.sessions.recordImage = (sandbox, runId, format, data) => artifacts.recordImage(sandbox, runId, format, data);
-    hooks.prepareRun = (sandbox, plan, options) => artifacts.prepareRun(sandbox, plan, options);
-    const sandboxService = bindService(
-      SandboxService,
-      createSandboxService({
-        config,
-        sandboxes: this.sandboxes,
-        runs: this.runs,
-        languages: this.languages,
-        hooks,
-        policies,
-        extra: { ...createFilesService({ sandboxes: this.sandboxes, runtime }), ...createArtifactsService({ sandboxes: this.sandboxes, artifacts }) },
-      }),
-      adapterOptions,
-    );
+    const sandboxService = bindService(SandboxService, components.sandboxService, adapterOptions);
     this.server.addService(SandboxService.typeName, sandboxService.definition, sandboxService.implementation);
-    const interactive = bindService(InteractiveService, createInteractiveService({
-        config,
-        sandboxes: this.sandboxes,
-        sessions: this.sessions,
-        checkCode: (sandbox, language, code) => policies.enforceCode(sandbox, code, language),
-      }), adapterOptions);
+    const interactive = bindService(InteractiveService, components.interactiveService, adapterOptions);
     this.server.addService(InteractiveService.typeName, interactive.definition, interactive.implementation);
   }
 

@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { ConfigError, describeConfig, hostAllowPorts, loadConfig, type Config } from "./config/config.js";
 import { describeError } from "./common/errors.js";
 import { createLogger } from "./common/logger.js";
+import { compose } from "./compose.js";
 import { Daemon } from "./daemon.js";
 import { DockerRuntime } from "./runtime/docker/docker-runtime.js";
 import { HostFirewall } from "./runtime/host-firewall.js";
@@ -65,7 +66,7 @@ async function main(): Promise<void> {
   });
   let daemon: Daemon;
   try {
-    daemon = new Daemon({ config, logger, runtime });
+    daemon = new Daemon({ config, logger, runtime, components: compose({ config, runtime, logger }) });
   } catch (err) {
     if (err instanceof ConfigError || (err as NodeJS.ErrnoException).code === "ENOENT") {
       process.stderr.write(`sandboxd: ${describeError(err)}\n`);

@@ -98,10 +98,14 @@ export interface SessionInit {
   options: SessionOptions;
   logger: Logger;
   /** Makes a displayed image an artifact of the sandbox (undefined: capture is off). */
-  recordImage?: ImageRecorder;
+  images?: ImageRecorder;
 }
 
-export type ImageRecorder = (sandbox: Sandbox, runId: string, format: "png" | "svg", data: Uint8Array) => ArtifactInfo | undefined;
+/** Where displayed images become artifacts of the sandbox (src/artifacts implements it). */
+export interface ImageRecorder {
+  /** The artifact announced for the image, or undefined when the sandbox captures none. */
+  recordImage(sandbox: Sandbox, runId: string, format: "png" | "svg", data: Uint8Array): ArtifactInfo | undefined;
+}
 
 const sessionsRoot = "/tmp/.sandboxd/sessions";
 
@@ -114,7 +118,7 @@ export class Session {
   readonly id: string;
   readonly tenant: string;
   readonly sandbox: Sandbox;
-  private readonly recordImage: ImageRecorder | undefined;
+  private readonly images: ImageRecorder | undefined;
   readonly kind: SessionKind;
   readonly shell: string;
   readonly settings: SessionSettings;
@@ -143,7 +147,7 @@ export class Session {
     this.id = init.id;
     this.tenant = init.tenant;
     this.sandbox = init.sandbox;
-    this.recordImage = init.recordImage;
+    this.images = init.images;
     this.kind = init.kind;
     this.shell = init.shell;
     this.env = init.env;
@@ -371,7 +375,7 @@ export class Session {
         let artifactId = "";
         const png = data["image/png"];
         const svg = data["image/svg+xml"];
-        const artifact = png ? this.recordImage?.(this.sandbox, run.id, "png", png) : svg ? this.recordImage?.(this.sandbox, run.id, "svg", svg) : undefined;
+        const artifact = png ? this.images?.recordImage(this.sandbox, run.id, "png", png) : svg ? this.images?.recordImage(this.sandbox, run.id, "svg", svg) : undefined;
         if (artifact) {
           run.append({ type: "artifact", artifact });
           artifactId = artifact.id;

@@ -10,7 +10,7 @@ const noImages = { name: "docker", imageLabels: async () => undefined } as unkno
 
 describe("SandboxManager", () => {
   it("names the build command when a default image is missing", async () => {
-    const m = new SandboxManager({ config: structuredClone(defaultConfig), runtime: noImages, languages: new LanguageRegistry(), logger: silentLogger() });
+    const m = new SandboxManager({ config: structuredClone(defaultConfig), runtime: noImages, languages: new LanguageRegistry(), validator: { validate: () => {} }, cleanups: [], logger: silentLogger() });
     const req = {
       language: "python", image: "", resources: { memoryBytes: 0, cpus: 0, pids: 0, diskBytes: 0 }, network: "unspecified" as const, env: {}, workdir: "", user: "",
       executionTimeoutMs: 0, ttlMs: 0, idleTimeoutMs: 0, labels: {}, commitOnClose: "", containerId: "", disablePlotCapture: false, outputDir: "",

@@ -5,6 +5,7 @@ import { newId } from "../common/ids.js";
 import type { Logger } from "../common/logger.js";
 import type { ContainerRuntime, ContainerSpec, LeaseSpec } from "../runtime/container-runtime.js";
 import { AttachPolicy } from "./attach-policy.js";
+import type { SandboxConfigValidator } from "./code-policy.js";
 import { DaemonLease, leaseLabels } from "./daemon-lease.js";
 import { Label } from "./labels.js";
 import type { LanguageRegistry } from "./languages.js";
@@ -42,10 +43,19 @@ export function poolCompatible(req: SandboxRequest, defaultImage: string, defaul
   );
 }
 
+/** A component holding something of a sandbox that must end before the sandbox is removed. */
+export interface SandboxCleanup {
+  beforeRemove(sandbox: Sandbox): Promise<void>;
+}
+
 export interface SandboxManagerOptions {
   config: Config;
   runtime: ContainerRuntime;
   languages: LanguageRegistry;
+  /** Checks every new sandbox's config before anything is created (its security policy). */
+  validator: SandboxConfigValidator;
+  /** Called, in order, before a sandbox is removed (its sessions close). */
+  cleanups: readonly SandboxCleanup[];
   logger: Logger;
 }
 
@@ -76,15 +86,15 @@ export class SandboxManager {
   private readonly attachPolicy: AttachPolicy;
   private readonly lease: DaemonLease;
   readonly pool: WarmPool;
-  /** Checks run on every new sandbox's config before anything is created (policies). */
-  readonly validators: ((config: SandboxConfig) => void)[] = [];
-  /** Called before a sandbox is removed (sessions, artifacts clean up). */
-  readonly beforeDestroy: ((sandbox: Sandbox) => Promise<void>)[] = [];
+  private readonly validator: SandboxConfigValidator;
+  private readonly cleanups: readonly SandboxCleanup[];
 
   constructor(options: SandboxManagerOptions) {
     this.config = options.config;
     this.runtime = options.runtime;
     this.languages = options.languages;
+    this.validator = options.validator;
+    this.cleanups = options.cleanups;
     this.log = options.logger.child({ component: "sandboxes" });
     this.attachPolicy = new AttachPolicy(this.config.attach);
     this.lease = new DaemonLease(this.runtime, () => this.leaseSpec(), this.config.daemonId, options.logger);
@@ -136,22 +146,12 @@ export class SandboxManager {
         break;
       }
     }
-    const spec: LeaseSpec = { name: `sandboxd-lease-${this.config.daemonId}`, image, labels: leaseLabels(this.config.daemonId) };
-    if (this.config.backend === "podman") spec.ulimits = this.podmanUlimits();
-    return spec;
-  }
-
-  private podmanUlimits(): { name: string; soft: number; hard: number }[] {
-    const u = this.config.podmanUlimits;
-    return [
-      { name: "nofile", soft: u.nofile, hard: u.nofile },
-      { name: "nproc", soft: u.nproc, hard: u.nproc },
-    ];
+    return { name: `sandboxd-lease-${this.config.daemonId}`, image, labels: leaseLabels(this.config.daemonId) };
   }
 
   resolve(req: SandboxRequest) {
     const resolved = resolveSandboxConfig(req, this.config, this.languages);
-    for (const validate of this.validators) validate(resolved.config);
+    this.validator.validate(resolved.config);
     return resolved;
   }
 
@@ -334,7 +334,6 @@ export class SandboxManager {
       readOnlyRoot: config.commitOnClose === undefined,
       workdirTmpfs: config.commitOnClose === undefined,
     };
-    if (this.config.backend === "podman") spec.ulimits = this.podmanUlimits();
     return spec;
   }
 
@@ -445,8 +444,8 @@ export class SandboxManager {
       const oldest = this.tombstones.keys().next().value;
       if (oldest !== undefined) this.tombstones.delete(oldest);
     }
-    for (const hook of this.beforeDestroy) {
-      await hook(sandbox).catch((err: unknown) => this.log.warn({ err: describeError(err), sandboxId: sandbox.id }, "cleanup hook failed"));
+    for (const cleanup of this.cleanups) {
+      await cleanup.beforeRemove(sandbox).catch((err: unknown) => this.log.warn({ err: describeError(err), sandboxId: sandbox.id }, "cleanup hook failed"));
     }
     await sandbox.close();
     let committedImage: string | undefined;

@@ -62,8 +62,6 @@ export class Sandbox {
   readonly runs = new Set<Run>();
   /** Libraries installed successfully in this sandbox: later runs do not reinstall them. */
   readonly installed = new Set<string>();
-  /** Per-sandbox plot counter and state owned by the artifacts component. */
-  readonly extensions = new Map<string, unknown>();
   private runnerPromise: Promise<ProcessRunner> | undefined;
   private current: ProcessRunner | undefined;
   private readonly runtime: ContainerRuntime;

@@ -17,6 +17,8 @@ import {
 import type { CallContext, ServiceImpl } from "../rpc/grpc-adapter.js";
 import type { Cell, HistoryEntry, Session } from "../interactive/session.js";
 import type { SessionManager } from "../interactive/session-manager.js";
+import { checkEnv, checkTimeout } from "../sandbox/request-limits.js";
+import type { RunPipeline } from "../sandbox/run-pipeline.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
 import { exitStatusToProto, keepaliveEvent, runEventToProto, sandboxRequestFromProto } from "./convert.js";
@@ -28,11 +30,9 @@ export interface InteractiveServiceDeps {
   config: Config;
   sandboxes: SandboxManager;
   sessions: SessionManager;
-  /** Rejects (PERMISSION_DENIED) a cell the sandbox's security policy forbids, before it runs. */
-  checkCode?: (sandbox: Sandbox, language: string, code: string) => Promise<void>;
+  /** Admits each cell (limits, the sandbox's security policy) before it runs. */
+  pipeline: RunPipeline;
 }
-
-const envKey = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const shellName = /^[A-Za-z0-9_.+\/-]+$/;
 
 const states = { idle: SessionState.IDLE, busy: SessionState.BUSY, closed: SessionState.CLOSED } as const;
@@ -80,14 +80,7 @@ function cellLanguage(session: { kind: string }): string {
 }
 
 export function createInteractiveService(deps: InteractiveServiceDeps): ServiceImpl<Methods> {
-  const { config, sandboxes, sessions } = deps;
-
-  const checkCell = (code: string, timeoutMs: number) => {
-    if (Buffer.byteLength(code) > config.limits.maxCodeBytes) {
-      throw invalidArgument(`code is ${Buffer.byteLength(code)} bytes; the limit is ${config.limits.maxCodeBytes}`, { reason: "CODE_TOO_LARGE" });
-    }
-    if (timeoutMs > config.limits.maxTimeoutMs) throw invalidArgument(`timeout_ms ${timeoutMs} is above the daemon's maximum ${config.limits.maxTimeoutMs}`, { reason: "INVALID_LIMIT" });
-  };
+  const { config, sandboxes, sessions, pipeline } = deps;
 
   const validateCreate = (req: CreateSessionRequest): { kind: "ipython" | "shell"; shell: string } => {
     if (req.kind !== SessionKind.UNSPECIFIED && req.kind !== SessionKind.IPYTHON && req.kind !== SessionKind.SHELL) {
@@ -97,13 +90,10 @@ export function createInteractiveService(deps: InteractiveServiceDeps): ServiceI
     if (kind === "ipython" && req.shell !== "") throw invalidArgument("shell applies to SHELL sessions only");
     const shell = req.shell || "/bin/sh";
     if (!shellName.test(shell) || shell.split("/").includes("..")) throw invalidArgument(`invalid shell ${JSON.stringify(shell.slice(0, 100))}`);
-    for (const [k, v] of Object.entries(req.env)) {
-      if (!envKey.test(k)) throw invalidArgument(`invalid environment variable name ${JSON.stringify(k.slice(0, 100))}`);
-      if (v.includes("\0")) throw invalidArgument(`environment variable ${k} contains a NUL byte`);
-    }
+    checkEnv(req.env);
     const s = req.settings;
     if (s) {
-      if (s.cellTimeoutMs > config.limits.maxTimeoutMs) throw invalidArgument(`cell_timeout_ms ${s.cellTimeoutMs} is above the daemon's maximum ${config.limits.maxTimeoutMs}`, { reason: "INVALID_LIMIT" });
+      checkTimeout(s.cellTimeoutMs, config.limits, "cell_timeout_ms");
       if (s.memoryLimitBytes !== 0n && s.memoryLimitBytes < 64n * 1024n * 1024n) throw invalidArgument("memory_limit_bytes must be at least 64 MiB", { reason: "INVALID_LIMIT" });
     }
     return { kind, shell: kind === "shell" ? shell : "" };
@@ -152,8 +142,7 @@ export function createInteractiveService(deps: InteractiveServiceDeps): ServiceI
 
     async *run(req, ctx) {
       const session = sessions.get(ctx.tenant, req.sessionId);
-      checkCell(req.code, req.timeoutMs);
-      await deps.checkCode?.(session.sandbox, cellLanguage(session), req.code);
+      await pipeline.admitCell(session.sandbox, cellLanguage(session), req.code, req.timeoutMs);
       const detach = session.attachStream();
       try {
         const cell = session.submit({ cellId: "", code: req.code, timeoutMs: req.timeoutMs, stdin: req.stdin });
@@ -178,9 +167,8 @@ export function createInteractiveService(deps: InteractiveServiceDeps): ServiceI
         switch (msg.message.case) {
           case "cell": {
             const c = msg.message.value;
-            checkCell(c.code, c.timeoutMs);
             // A cell the policy refuses ends the stream with PERMISSION_DENIED; nothing of it runs.
-            await deps.checkCode?.(session.sandbox, cellLanguage(session), c.code);
+            await pipeline.admitCell(session.sandbox, cellLanguage(session), c.code, c.timeoutMs);
             submitted.push(session.submit({ cellId: c.cellId, code: c.code, timeoutMs: c.timeoutMs, stdin: c.stdin }));
             return;
           }

@@ -1,7 +1,7 @@
 import { Worker } from "node:worker_threads";
 import { ErrorCode, SandboxdError, invalidArgument } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
-import type { CheckCodeResult, SecurityPolicy } from "../security/index.js";
+import type { CheckCodeResult, SecurityPolicy } from "./index.js";
 
 interface Job {
   readonly id: number;
