@@ -24,6 +24,15 @@ function engineOptions(config: Config) {
   return { socketPath: endpoint.replace(/^unix:\/\//, "") };
 }
 
+/** Podman here needs explicit nofile/nproc limits below the host's hard limits. */
+function podmanUlimits(config: Config) {
+  const u = config.podmanUlimits;
+  return [
+    { name: "nofile", soft: u.nofile, hard: u.nofile },
+    { name: "nproc", soft: u.nproc, hard: u.nproc },
+  ];
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv.includes("--help") || argv.includes("-h")) {
@@ -60,6 +69,7 @@ async function main(): Promise<void> {
     ...(seccompProfile ? { seccompProfile } : {}),
     ...(config.sandboxRuntime ? { ociRuntime: config.sandboxRuntime } : {}),
     init: config.sandboxInit,
+    ...(config.backend === "podman" ? { ulimits: podmanUlimits(config) } : {}),
     callTimeoutMs: config.engineCallTimeoutMs,
     logger: logger.child({ component: "runtime" }),
     ...engineOptions(config),
