@@ -5,7 +5,8 @@ import { newId } from "../common/ids.js";
 import type { Logger } from "../common/logger.js";
 import { download, type DownloadPart } from "../files/file-transfer.js";
 import type { ContainerRuntime } from "../runtime/container-runtime.js";
-import type { ProcessFile, ProcessRunner } from "../runtime/process.js";
+import type { ProcessFile } from "../runtime/process.js";
+import type { SandboxChannel } from "../runtime/sandbox-channel.js";
 import type { CaptureSession, CaptureStage } from "../sandbox/run-pipeline.js";
 import type { ImageRecorder } from "../interactive/session.js";
 import type { ArtifactInfo, Run } from "../sandbox/run.js";
@@ -116,7 +117,8 @@ export class ArtifactManager implements CaptureStage, ImageRecorder {
     s.loaded = true;
     try {
       const runner = await sandbox.runner();
-      const text = await runScript(runner, [`cat -- "$1" 2>/dev/null; exit 0`, indexFile]);
+      const data = await runner.readFile(indexFile, { maxBytes: 64 * 1024 * 1024 });
+      const text = data ? Buffer.from(data).toString("utf8") : "";
       if (text.trim() === "") return;
       const index = JSON.parse(text) as PersistedIndex;
       const outputPrefix = `${sandbox.config.outputDir}/`;
@@ -148,7 +150,7 @@ export class ArtifactManager implements CaptureStage, ImageRecorder {
   }
 
   /** Records the metadata inside the sandbox (state lives with the container). */
-  private async persist(runner: ProcessRunner, s: SandboxArtifacts): Promise<void> {
+  private async persist(runner: SandboxChannel, s: SandboxArtifacts): Promise<void> {
     const index: PersistedIndex = {
       counter: s.counter,
       artifacts: [...s.artifacts.values()].map((a) => ({ info: { ...a.info, createdAt: a.info.createdAt.getTime() }, path: a.path })),
@@ -304,7 +306,7 @@ export class ArtifactManager implements CaptureStage, ImageRecorder {
 }
 
 /** Runs one of the artifact scripts through the sandbox's runner (a fork, with the agent) and returns its stdout. */
-async function runScript(runner: ProcessRunner, args: string[]): Promise<string> {
+async function runScript(runner: SandboxChannel, args: string[]): Promise<string> {
   const [script, ...rest] = args;
   const proc = await runner.start({ argv: ["sh", "-c", script ?? "", "sandboxd-artifacts", ...rest], timeoutMs: 30_000, maxOutputBytes: 4 * 1024 * 1024 });
   const out: Buffer[] = [];

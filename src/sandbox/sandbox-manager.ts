@@ -9,10 +9,10 @@ import type { SandboxConfigValidator } from "./code-policy.js";
 import { DaemonLease, leaseLabels } from "./daemon-lease.js";
 import { Label } from "./labels.js";
 import type { LanguageRegistry } from "./languages.js";
-import { Sandbox, startProcessRunner } from "./sandbox.js";
+import { Sandbox, startSandboxChannel } from "./sandbox.js";
 import { resolveSandboxConfig, type SandboxConfig, type SandboxRequest } from "./sandbox-config.js";
 import { WarmPool, poolLabels, type PooledContainer } from "./warm-pool.js";
-import type { ProcessRunner } from "../runtime/process.js";
+import type { SandboxChannel } from "../runtime/sandbox-channel.js";
 
 /** Where a pooled sandbox records who it was handed to (its labels are fixed at creation). */
 export const ownerFile = "/tmp/.sandboxd/owner.json";
@@ -111,7 +111,7 @@ export class SandboxManager {
           return spec;
         },
         startRunner: (containerId) =>
-          startProcessRunner(this.runtime, containerId, this.log, this.config.agent, (reason) => this.checkContainer(containerId, reason)),
+          startSandboxChannel(this.runtime, containerId, this.log, this.config.agent, (reason) => this.checkContainer(containerId, reason)),
       });
     }
   }
@@ -260,7 +260,7 @@ export class SandboxManager {
     image: string,
     createdAt: Date,
     attached: boolean,
-    extra: { runner?: ProcessRunner; fromPool?: boolean } = {},
+    extra: { runner?: SandboxChannel; fromPool?: boolean } = {},
   ): Sandbox {
     const sandbox = new Sandbox({
       id,
@@ -523,14 +523,16 @@ export class SandboxManager {
         config = undefined;
       }
       if (c.labels[Label.pool] !== undefined && c.running) {
-        const owner = await this.readOwner(c.id);
-        if (owner && owner.createdAt + owner.config.ttlMs > now) {
-          const sandbox = this.register(owner.sandboxId, owner.tenant, owner.config, c.id, c.image, new Date(owner.createdAt), false, { fromPool: true });
+        // The owner record is read through the member's channel, which the sandbox keeps.
+        const channel = await startSandboxChannel(this.runtime, c.id, this.log, this.config.agent, (reason) => this.checkContainer(c.id, reason)).catch(() => undefined);
+        const owner = channel ? await this.readOwner(channel) : undefined;
+        if (channel && owner && owner.createdAt + owner.config.ttlMs > now) {
+          const sandbox = this.register(owner.sandboxId, owner.tenant, owner.config, c.id, c.image, new Date(owner.createdAt), false, { runner: channel, fromPool: true });
           this.adoptedIds.add(sandbox.id);
-          sandbox.warm();
           this.log.info({ sandboxId: owner.sandboxId, tenant: owner.tenant }, "re-adopted pooled sandbox");
           continue;
         }
+        await channel?.close();
       }
       if (c.labels[Label.pool] !== undefined || !id || !tenant || !config || !c.running || !(expires > now)) {
         await this.runtime.remove(c.id).catch(() => false);
@@ -561,14 +563,11 @@ export class SandboxManager {
   }
 
   /** The owner record of a handed-out pool member, if it has one. */
-  private async readOwner(containerId: string): Promise<OwnerRecord | undefined> {
+  private async readOwner(channel: SandboxChannel): Promise<OwnerRecord | undefined> {
     try {
-      const exec = await this.runtime.exec(containerId, { argv: ["cat", ownerFile] });
-      const chunks: Buffer[] = [];
-      exec.stdout.on("data", (c: Buffer) => chunks.push(c));
-      exec.stderr.resume();
-      if ((await exec.wait()) !== 0) return undefined;
-      const owner = JSON.parse(Buffer.concat(chunks).toString("utf8")) as OwnerRecord;
+      const data = await channel.readFile(ownerFile, { maxBytes: 16 * 1024 * 1024 });
+      if (!data) return undefined;
+      const owner = JSON.parse(Buffer.from(data).toString("utf8")) as OwnerRecord;
       return owner.sandboxId && owner.tenant && owner.config ? owner : undefined;
     } catch {
       return undefined;
