@@ -95,7 +95,15 @@ export class Daemon {
       this.engineUp = false;
       this.log.error({ err: describeError(err) }, "container engine unreachable at start");
     }
-    if (this.engineUp) await this.sandboxes.start();
+    try {
+      if (this.engineUp) await this.sandboxes.start();
+    } catch (err) {
+      // E.g. another live daemon holds this daemon id: nothing may be served or touched.
+      this.state = "FAILED";
+      this.failure = describeError(err);
+      throw err;
+    }
+    void this.sandboxes.leaseForfeited.then((err) => this.fail(err));
     if (config.listen.startsWith("unix:")) {
       const path = config.listen.slice("unix:".length).replace(/^\/\//, "");
       mkdirSync(dirname(path), { recursive: true });
@@ -163,8 +171,38 @@ export class Daemon {
     ];
   }
 
+  /** Why the daemon is FAILED. */
+  failure: string | undefined;
+  private failedResolve!: (reason: string) => void;
+  /** Settles when the daemon failed while running (main exits non-zero). */
+  readonly failed = new Promise<string>((resolve) => {
+    this.failedResolve = resolve;
+  });
+
+  /**
+   * RUNNING -> FAILED: another live daemon took this daemon id (its lease was lost and
+   * could not be retaken), so the sandboxes are that daemon's now. Stop serving at once and
+   * leave them alone: their channels close, nothing is removed.
+   */
+  private async fail(err: unknown): Promise<void> {
+    if (this.state !== "RUNNING" && this.state !== "STARTING") return;
+    this.state = "FAILED";
+    this.failure = describeError(err);
+    this.log.error({ err: this.failure }, "daemon failed");
+    if (this.engineWatch) clearInterval(this.engineWatch);
+    this.server.setServing("NOT_SERVING", this.serviceNames);
+    this.shutdownController.abort();
+    this.runs.clear();
+    this.sessions.shutdown();
+    await this.server.shutdown(0).catch(() => undefined);
+    await this.sandboxes.shutdown(false).catch((e: unknown) => this.log.warn({ err: describeError(e) }, "closing sandbox channels failed"));
+    this.metrics?.close();
+    await this.policies.close();
+    this.failedResolve(this.failure);
+  }
+
   async shutdown(): Promise<void> {
-    if (this.state === "DRAINING" || this.state === "STOPPED") return;
+    if (this.state === "DRAINING" || this.state === "STOPPED" || this.state === "FAILED") return;
     this.state = "DRAINING";
     const { config } = this.deps;
     this.log.info({ inFlight: this.tracker.inFlight, graceMs: config.shutdownGraceMs }, "draining");

@@ -107,6 +107,11 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("unhandledRejection", (err) => logger.error({ err: describeError(err) }, "unhandled rejection"));
+  void daemon.failed.then((reason) => {
+    process.stderr.write(`sandboxd: failed: ${reason}\n`);
+    logger.flush();
+    process.exit(1);
+  });
   const address = await daemon.start();
   // One machine-readable line on stdout-adjacent stderr so scripts and tests can find the port.
   process.stderr.write(`sandboxd listening on ${address}\n`);

@@ -1,10 +1,12 @@
-import { createHash } from "node:crypto";
 import type { Config } from "../config/config.js";
-import { ErrorCode, SandboxdError, describeError, failedPrecondition, notFound, resourceExhausted } from "../common/errors.js";
+import { ErrorCode, SandboxdError, describeError, failedPrecondition, notFound } from "../common/errors.js";
 import { newId } from "../common/ids.js";
 import type { Logger } from "../common/logger.js";
 import type { ContainerRuntime, ContainerSpec, LeaseSpec } from "../runtime/container-runtime.js";
 import { AttachPolicy } from "./attach-policy.js";
+import { daemonLabels, sandboxContainerSpec } from "./container-spec.js";
+import { ImageResolver } from "./image-resolver.js";
+import { TenantQuotas } from "./tenant-quotas.js";
 import type { SandboxConfigValidator } from "./code-policy.js";
 import { DaemonLease, leaseLabels } from "./daemon-lease.js";
 import { Label } from "./labels.js";
@@ -76,7 +78,8 @@ export class SandboxManager {
   private readonly tombstones = new Map<string, Tombstone>();
   /** Sandboxes found again at start: only their agents can report runs lost with a previous daemon. */
   private readonly adoptedIds = new Set<string>();
-  private readonly builds = new Map<string, Promise<string>>();
+  private readonly quotas: TenantQuotas;
+  private readonly images: ImageResolver;
   private readonly log: Logger;
   private readonly config: Config;
   private readonly runtime: ContainerRuntime;
@@ -96,6 +99,8 @@ export class SandboxManager {
     this.validator = options.validator;
     this.cleanups = options.cleanups;
     this.log = options.logger.child({ component: "sandboxes" });
+    this.quotas = new TenantQuotas(this.config.quotas);
+    this.images = new ImageResolver(this.runtime, this.languages, this.log);
     this.attachPolicy = new AttachPolicy(this.config.attach);
     this.lease = new DaemonLease(this.runtime, () => this.leaseSpec(), this.config.daemonId, options.logger);
     this.pool = new WarmPool(this.runtime, this.config, options.logger);
@@ -122,7 +127,12 @@ export class SandboxManager {
 
   /** Labels selecting this daemon's containers. */
   ownLabels(): Record<string, string> {
-    return { [Label.managed]: "true", [Label.daemon]: this.config.daemonId };
+    return daemonLabels(this.config.daemonId);
+  }
+
+  /** Settles when another live daemon took this daemon id's lease (see DaemonLease.forfeited). */
+  get leaseForfeited(): Promise<SandboxdError> {
+    return this.lease.forfeited;
   }
 
   /** Takes the daemon id's lease, then adopts; again when the engine comes back. */
@@ -155,43 +165,10 @@ export class SandboxManager {
     return resolved;
   }
 
-  private readonly pending = new Map<string, { count: number; memory: number }>();
-
-  /** Per-tenant quotas; a creation counts from the moment it is asked for. */
-  private reserve(tenant: string, memoryBytes: number): () => void {
-    const q = this.config.quotas;
-    const mine = this.list(tenant, {});
-    const p = this.pending.get(tenant) ?? { count: 0, memory: 0 };
-    if (q.maxSandboxes > 0 && mine.length + p.count >= q.maxSandboxes) {
-      throw resourceExhausted(`tenant ${tenant} reached its quota of ${q.maxSandboxes} sandboxes (quota max-sandboxes)`, {
-        reason: "QUOTA_EXCEEDED",
-        metadata: { quota: "max-sandboxes", limit: String(q.maxSandboxes) },
-      });
-    }
-    const used = mine.reduce((sum, s) => sum + s.config.resources.memoryBytes, 0) + p.memory;
-    if (q.maxMemoryBytes > 0 && used + memoryBytes > q.maxMemoryBytes) {
-      throw resourceExhausted(`tenant ${tenant} would use ${used + memoryBytes} bytes of sandbox memory; its quota is ${q.maxMemoryBytes} (quota max-memory-bytes)`, {
-        reason: "QUOTA_EXCEEDED",
-        metadata: { quota: "max-memory-bytes", limit: String(q.maxMemoryBytes) },
-      });
-    }
-    p.count++;
-    p.memory += memoryBytes;
-    this.pending.set(tenant, p);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      p.count--;
-      p.memory -= memoryBytes;
-      if (p.count === 0) this.pending.delete(tenant);
-    };
-  }
-
   /** Creates, starts and registers a sandbox. */
   async create(tenant: string, req: SandboxRequest, options: { signal?: AbortSignal } = {}): Promise<Sandbox> {
     const { config } = this.resolve(req);
-    const release = this.reserve(tenant, config.resources.memoryBytes);
+    const release = this.quotas.reserve(tenant, config.resources.memoryBytes, this.list(tenant, {}));
     try {
       return await this.createReserved(tenant, req, options);
     } finally {
@@ -206,7 +183,7 @@ export class SandboxManager {
       const member = this.pool.take(handler.name);
       if (member) return this.handOut(tenant, config, member);
     }
-    const { image, labels: imageLabels } = await this.ensureImage(config, options.signal);
+    const { image, labels: imageLabels } = await this.images.ensure(config, options.signal);
     const id = newId("sbx");
     const createdAt = new Date();
     const spec = this.containerSpec(id, tenant, config, image, createdAt);
@@ -308,71 +285,7 @@ export class SandboxManager {
   }
 
   containerSpec(id: string, tenant: string, config: SandboxConfig, image: string, createdAt: Date): ContainerSpec {
-    const labels: Record<string, string> = {
-      ...this.ownLabels(),
-      [Label.sandboxId]: id,
-      [Label.tenant]: tenant,
-      [Label.createdAt]: String(createdAt.getTime()),
-      [Label.expiresAt]: String(createdAt.getTime() + config.ttlMs),
-      [Label.config]: JSON.stringify(config),
-    };
-    for (const [k, v] of Object.entries(config.labels)) labels[Label.userPrefix + k] = v;
-    const spec: ContainerSpec = {
-      name: `sandboxd-${this.config.daemonId}-${id}`,
-      image,
-      labels,
-      env: { ...(config.language ? this.languages.get(config.language).env : {}), ...config.env, HOME: config.workdir },
-      workdir: config.workdir,
-      user: config.user,
-      memoryBytes: config.resources.memoryBytes,
-      cpus: config.resources.cpus,
-      pids: config.resources.pids,
-      diskBytes: config.resources.diskBytes,
-      network: "none",
-      // A sandbox committed on close keeps its changes (workdir included) in the container
-      // layer, so its root is writable and its workdir is not a tmpfs.
-      readOnlyRoot: config.commitOnClose === undefined,
-      workdirTmpfs: config.commitOnClose === undefined,
-    };
-    return spec;
-  }
-
-  /** Resolves the image: the configured one must exist; a Dockerfile is built once per content hash. */
-  private async ensureImage(config: SandboxConfig, signal?: AbortSignal): Promise<{ image: string; labels: Record<string, string> }> {
-    if (config.dockerfile) {
-      const hash = createHash("sha256").update(JSON.stringify(config.dockerfile)).digest("hex").slice(0, 20);
-      const tag = `sandboxd-build/${hash}:latest`;
-      let build = this.builds.get(hash);
-      if (!build) {
-        build = (async () => {
-          if ((await this.runtime.imageLabels(tag)) !== undefined) return tag;
-          this.log.info({ tag }, "building image from Dockerfile");
-          const contextFiles = Object.fromEntries(
-            Object.entries(config.dockerfile?.contextFiles ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64")]),
-          );
-          await this.runtime.buildImage(tag, {
-            dockerfile: config.dockerfile?.content ?? "",
-            contextFiles,
-            labels: { [Label.managed]: "true" },
-            ...(signal ? { signal } : {}),
-          });
-          return tag;
-        })();
-        this.builds.set(hash, build);
-        build.catch(() => this.builds.delete(hash));
-      }
-      return { image: await build, labels: {} };
-    }
-    const labels = await this.runtime.imageLabels(config.image);
-    if (labels === undefined) {
-      const handler = this.languages.get(config.language);
-      const hint = config.image === handler.image ? `; build it with: deploy/images/build.sh ${handler.imageDir}` : "";
-      throw new SandboxdError(ErrorCode.FailedPrecondition, `image ${config.image} is not present on the ${this.runtime.name} engine${hint}`, {
-        reason: "IMAGE_MISSING",
-        metadata: { image: config.image },
-      });
-    }
-    return { image: config.image, labels };
+    return sandboxContainerSpec({ daemonId: this.config.daemonId, id, tenant, config, image, createdAt, languageEnv: config.language ? this.languages.get(config.language).env : {} });
   }
 
   /** The caller's sandbox, or NOT_FOUND (another tenant's sandbox is not found either). */
