@@ -258,7 +258,8 @@ export class RunPipeline {
   /** Install (of libraries not installed yet), compile, run: the program file written with the step that first needs it. */
   private codePlan(sandbox: Sandbox, run: Run, req: CodeRunRequest): RunPlan {
     const h = sandbox.handler;
-    const layout = { workdir: sandbox.config.workdir, runDir: `/tmp/.sandboxd/runs/${run.id}`, runId: run.id };
+    // Not under /tmp/.sandboxd/runs: the agent records live runs there, by the same id.
+    const layout = { workdir: sandbox.config.workdir, runDir: `/tmp/.sandboxd/work/${run.id}`, runId: run.id };
     const steps: RunStep[] = [];
     const missing = req.libraries.filter((l) => !sandbox.installed.has(l));
     if (missing.length > 0 && h.install) {
