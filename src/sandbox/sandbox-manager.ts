@@ -6,6 +6,7 @@ import type { ContainerRuntime, ContainerSpec, LeaseSpec } from "../runtime/cont
 import { AttachPolicy } from "./attach-policy.js";
 import { daemonLabels, sandboxContainerSpec } from "./container-spec.js";
 import { ImageResolver } from "./image-resolver.js";
+import { SandboxNetworks } from "./sandbox-networks.js";
 import { TenantQuotas } from "./tenant-quotas.js";
 import type { SandboxConfigValidator } from "./code-policy.js";
 import { DaemonLease, leaseLabels } from "./daemon-lease.js";
@@ -79,6 +80,7 @@ export class SandboxManager {
   /** Sandboxes found again at start: only their agents can report runs lost with a previous daemon. */
   private readonly adoptedIds = new Set<string>();
   private readonly quotas: TenantQuotas;
+  private readonly networks: SandboxNetworks;
   private readonly images: ImageResolver;
   private readonly log: Logger;
   private readonly config: Config;
@@ -100,6 +102,7 @@ export class SandboxManager {
     this.cleanups = options.cleanups;
     this.log = options.logger.child({ component: "sandboxes" });
     this.quotas = new TenantQuotas(this.config.quotas);
+    this.networks = new SandboxNetworks(this.runtime, daemonLabels(this.config.daemonId), this.log);
     this.images = new ImageResolver(this.runtime, this.languages, this.log);
     this.attachPolicy = new AttachPolicy(this.config.attach);
     this.lease = new DaemonLease(this.runtime, () => this.leaseSpec(), this.config.daemonId, options.logger);
@@ -193,19 +196,19 @@ export class SandboxManager {
       spec.readOnlyRoot = false;
     }
     // A bridged sandbox gets a network of its own: it reaches out, never the host or a peer.
-    if (config.network === "bridge") spec.network = await this.runtime.createSandboxNetwork({ ...this.ownLabels(), [Label.sandboxId]: id });
+    if (config.network === "bridge") spec.network = await this.networks.create(id);
     let containerId: string;
     try {
       containerId = await this.runtime.create(spec);
     } catch (err) {
-      if (spec.network !== "none") await this.runtime.removeNetwork(spec.network).catch(() => false);
+      if (spec.network !== "none") await this.networks.removeNamed(spec.network);
       throw err;
     }
     try {
       await this.runtime.start(containerId);
     } catch (err) {
       await this.runtime.remove(containerId).catch(() => false);
-      if (spec.network !== "none") await this.runtime.removeNetwork(spec.network).catch(() => false);
+      if (spec.network !== "none") await this.networks.removeNamed(spec.network);
       throw err;
     }
     const sandbox = this.register(id, tenant, config, containerId, image, createdAt, false);
@@ -368,7 +371,7 @@ export class SandboxManager {
     }
     if (!sandbox.attached) {
       await this.runtime.remove(sandbox.containerId);
-      if (sandbox.config.network === "bridge") await this.removeNetworks(sandbox.id);
+      if (sandbox.config.network === "bridge") await this.networks.removeFor(sandbox.id);
     }
     this.log.info({ sandboxId: sandbox.id, reason, detail }, "sandbox removed");
     return committedImage ? { destroyed: true, committedImage } : { destroyed: true };
@@ -457,22 +460,7 @@ export class SandboxManager {
       sandbox.warm();
       this.log.info({ sandboxId: id, tenant }, "re-adopted sandbox");
     }
-    await this.removeLeftoverNetworks();
-  }
-
-  private async removeNetworks(sandboxId: string): Promise<void> {
-    for (const net of await this.runtime.listNetworks({ ...this.ownLabels(), [Label.sandboxId]: sandboxId })) {
-      await this.runtime.removeNetwork(net.name).catch((err: unknown) => this.log.warn({ err: describeError(err), network: net.name }, "removing a sandbox network failed"));
-    }
-  }
-
-  /** Networks of sandboxes this daemon no longer has (it died before removing them). */
-  private async removeLeftoverNetworks(): Promise<void> {
-    for (const net of await this.runtime.listNetworks(this.ownLabels())) {
-      const owner = net.labels[Label.sandboxId];
-      if (owner !== undefined && this.sandboxes.has(owner)) continue;
-      if (await this.runtime.removeNetwork(net.name).catch(() => false)) this.log.info({ network: net.name }, "removed leftover network");
-    }
+    await this.networks.removeLeftovers((id) => this.sandboxes.has(id));
   }
 
   /** The owner record of a handed-out pool member, if it has one. */
