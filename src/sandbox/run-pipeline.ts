@@ -140,12 +140,12 @@ export class RunPipeline {
   }
 
   async exec(tenant: string, req: CommandRunRequest): Promise<StartedRun> {
+    const sandbox = this.deps.sandboxes.get(tenant, req.sandboxId);
     const hasArgv = req.argv.length > 0;
     const hasShell = req.shell.trim() !== "";
     if (hasArgv === hasShell) throw invalidArgument("exactly one of argv and shell is required");
     if (hasArgv && req.argv[0] === "") throw invalidArgument("argv[0] is empty");
     if (req.argv.some((a) => a.includes("\0")) || req.shell.includes("\0")) throw invalidArgument("command contains a NUL byte");
-    const sandbox = this.deps.sandboxes.get(tenant, req.sandboxId);
     checkEnv(req.env);
     checkTimeout(req.timeoutMs, this.deps.limits);
     const workdir = req.workdir || sandbox.config.workdir;
