@@ -37,6 +37,7 @@ export function compose({ config, runtime, logger }: ComposeDeps) {
     sandboxes,
     images: artifacts,
     defaults: { ...defaultInteractive, maxOutputBytes: config.maxOutputBytes, replayBytes: config.replayBytes, budget: runs.budget },
+    limits: config.limits,
     logger,
   });
   const pipeline = new RunPipeline({ limits: config.limits, sandboxes, runs, languages, policies, capture: artifacts, logger });
@@ -46,7 +47,7 @@ export function compose({ config, runtime, logger }: ComposeDeps) {
     ...createFilesService({ sandboxes, runtime }),
     ...createArtifactsService({ sandboxes, artifacts }),
   };
-  const interactiveService = createInteractiveService({ config, sandboxes, sessions, pipeline });
+  const interactiveService = createInteractiveService({ config, sessions, pipeline });
   return { languages, policies, artifacts, sandboxes, runs, sessions, pipeline, sandboxService, interactiveService };
 }
 

@@ -1,7 +1,9 @@
-import { describeError, failedPrecondition, notFound } from "../common/errors.js";
+import { describeError, failedPrecondition, invalidArgument, notFound } from "../common/errors.js";
 import { newId } from "../common/ids.js";
 import type { Logger } from "../common/logger.js";
+import { checkEnv, checkTimeout, type RequestLimits } from "../sandbox/request-limits.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
+import type { SandboxRequest } from "../sandbox/sandbox-config.js";
 import type { SandboxCleanup, SandboxManager } from "../sandbox/sandbox-manager.js";
 import type { SessionKind } from "./kernel.js";
 import { Session, type ImageRecorder, type SessionOptions, type SessionSettings } from "./session.js";
@@ -90,12 +92,27 @@ export class SessionRegistry implements SandboxCleanup {
   }
 }
 
+/** CreateSession, decoded: the sandbox to use (or to create, then owned), kind and settings. */
+export interface OpenSessionRequest {
+  /** Undefined: the request named neither (INVALID_ARGUMENT, after the other checks). */
+  target: { sandboxId: string } | { spec: SandboxRequest } | undefined;
+  kind: SessionKind;
+  /** SHELL: the shell (default /bin/sh); must be empty for IPYTHON. */
+  shell: string;
+  env: Record<string, string>;
+  /** Zeros mean the defaults. */
+  settings: SessionSettings;
+}
+
+const shellName = /^[A-Za-z0-9_.+\/-]+$/;
+
 export interface SessionManagerDeps {
   registry: SessionRegistry;
   sandboxes: SandboxManager;
   /** Displayed images become artifacts of the sandbox. */
   images: ImageRecorder;
   defaults: InteractiveDefaults;
+  limits: RequestLimits;
   logger: Logger;
 }
 
@@ -110,6 +127,7 @@ export class SessionManager {
   private readonly sandboxes: SandboxManager;
   private readonly images: ImageRecorder;
   private readonly defaults: InteractiveDefaults;
+  private readonly limits: RequestLimits;
   private readonly log: Logger;
   private readonly reaper: NodeJS.Timeout;
 
@@ -119,6 +137,7 @@ export class SessionManager {
     this.sandboxes = deps.sandboxes;
     this.images = deps.images;
     this.defaults = deps.defaults;
+    this.limits = deps.limits;
     this.log = deps.logger.child({ component: "sessions" });
     this.reaper = setInterval(() => this.tick(), this.defaults.reapIntervalMs);
     this.reaper.unref();
@@ -135,6 +154,38 @@ export class SessionManager {
       memoryLimitBytes: s.memoryLimitBytes,
       idleTimeoutMs: s.idleTimeoutMs || this.defaults.idleTimeoutMs || sandbox.config.idleTimeoutMs,
     };
+  }
+
+  /**
+   * CreateSession: checks the request, uses the caller's sandbox or creates one the
+   * session then owns (removed again when the session cannot start), and starts the kernel.
+   */
+  async open(tenant: string, req: OpenSessionRequest, signal: AbortSignal): Promise<Session> {
+    if (req.kind === "ipython" && req.shell !== "") throw invalidArgument("shell applies to SHELL sessions only");
+    const shell = req.shell || "/bin/sh";
+    if (!shellName.test(shell) || shell.split("/").includes("..")) throw invalidArgument(`invalid shell ${JSON.stringify(shell.slice(0, 100))}`);
+    checkEnv(req.env);
+    checkTimeout(req.settings.cellTimeoutMs, this.limits, "cell_timeout_ms");
+    const mem = req.settings.memoryLimitBytes;
+    if (mem !== 0 && mem < 64 * 1024 * 1024) throw invalidArgument("memory_limit_bytes must be at least 64 MiB", { reason: "INVALID_LIMIT" });
+    if (!req.target) throw invalidArgument("either sandbox_id or sandbox is required");
+    let sandbox: Sandbox;
+    let owns = false;
+    if ("sandboxId" in req.target) {
+      sandbox = this.sandboxes.get(tenant, req.target.sandboxId);
+    } else {
+      const spec = req.target.spec;
+      // Sessions run in Python (the runner); a spec without language or image gets Python's.
+      if (!spec.language && !spec.image && !spec.dockerfile) spec.language = "python";
+      sandbox = await this.sandboxes.create(tenant, spec, { signal });
+      owns = true;
+    }
+    try {
+      return await this.create(tenant, { sandbox, ownsSandbox: owns, kind: req.kind, shell: req.kind === "shell" ? shell : "", env: req.env, settings: req.settings });
+    } catch (err) {
+      if (owns) await this.sandboxes.destroy(tenant, sandbox.id).catch((e: unknown) => this.log.warn({ err: describeError(e) }, "removing the session's sandbox failed"));
+      throw err;
+    }
   }
 
   /** Creates a session and starts its kernel; the kernel's failure to start is the error. */
