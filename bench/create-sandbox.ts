@@ -129,7 +129,9 @@ export function run(): Promise<BenchResult> {
         ctx.pending.push("warm pool: the daemon accepted --pools.python but no CreateSandbox came from the pool (from_pool never true)");
         ctx.goals.push(goal("pool_create_p50_ratio", "CreateSandbox from a warm pool: sandboxd p50 / engine create+start p50", "<=", 0.05, null));
       } else {
-        ctx.goals.push(goal("pool_create_p50_ratio", "CreateSandbox from a warm pool: sandboxd p50 / engine create+start p50", "<=", 0.05, ratio(h.p50, r.p50)));
+        ctx.goals.push(
+          goal("pool_create_p50_ratio", "CreateSandbox from a warm pool: sandboxd p50 / engine create+start p50", "<=", 0.05, ratio(h.p50, r.p50)),
+        );
         ctx.reported.push({ metric: "pool_create_p50", description: "CreateSandbox from a warm pool, p50", value: h.p50, unit: "ms" });
       }
       if (misses.length) ctx.notes.push(`${misses.length} of ${hits.length + misses.length} pooled creates missed the pool`);

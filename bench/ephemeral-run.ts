@@ -83,9 +83,16 @@ export function run(): Promise<BenchResult> {
         const handedOut = (d.logs().match(/handed out from the warm pool/g) ?? []).length;
         ctx.metrics["sandboxd_pool"] = { ...s, pool_hits: handedOut, runs: iterations + warmup };
         if (handedOut < iterations + warmup) ctx.notes.push(`only ${handedOut} of ${iterations + warmup} ephemeral runs took a pooled sandbox`);
-        ctx.goals.push(goal("ephemeral_pool_p50_ratio", "ephemeral Run (pool) p50 / llm-sandbox session+run p50", "<=", 0.1, ratio(s.total_ms.p50, llmTotal.p50)));
+        ctx.goals.push(
+          goal("ephemeral_pool_p50_ratio", "ephemeral Run (pool) p50 / llm-sandbox session+run p50", "<=", 0.1, ratio(s.total_ms.p50, llmTotal.p50)),
+        );
         ctx.reported.push(
-          { metric: "ephemeral_pool_p50", description: "ephemeral Run from the pool, call to end of stream (sandbox removed), p50", value: s.total_ms.p50, unit: "ms" },
+          {
+            metric: "ephemeral_pool_p50",
+            description: "ephemeral Run from the pool, call to end of stream (sandbox removed), p50",
+            value: s.total_ms.p50,
+            unit: "ms",
+          },
           { metric: "ephemeral_pool_exit_p50", description: "ephemeral Run from the pool, call to exit event, p50", value: s.to_exit_event_ms.p50, unit: "ms" },
           { metric: "llm_sandbox_session_run_p50", description: "llm-sandbox SandboxSession open + run + close, p50", value: llmTotal.p50, unit: "ms" },
         );

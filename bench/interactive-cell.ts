@@ -68,7 +68,9 @@ export function run(): Promise<BenchResult> {
       return;
     }
     ctx.config["llm_sandbox"] = ensureLlmSandbox();
-    ctx.notes.push("llm-sandbox: network_mode none, an init process, PIP_NO_INDEX=1; its session setup (venv, ipython check, runner start) is not timed, only run()");
+    ctx.notes.push(
+      "llm-sandbox: network_mode none, an init process, PIP_NO_INDEX=1; its session setup (venv, ipython check, runner start) is not timed, only run()",
+    );
     const llm = await runLlmSandbox<LlmInteractive>("interactive", { image, iterations: llmIterations, warmup: 2 }, 600_000);
     if (llm.failures.length) throw new Error(`llm-sandbox produced wrong output: ${JSON.stringify(llm.failures[0])}`);
     const llmCells = summarize(llm.cell_ms);
@@ -76,7 +78,13 @@ export function run(): Promise<BenchResult> {
     ctx.metrics["llm_sandbox_session_setup_ms"] = Number(llm.setup_ms.toFixed(1));
     const value = sandboxdCells ? ratio(summarize(sandboxdCells).p50, llmCells.p50) : null;
     ctx.goals.push(goal("interactive_cell_p50_ratio", "interactive cell p50 / llm-sandbox InteractiveSandboxSession.run p50", "<=", 0.05, value));
-    if (sandboxdCells) ctx.reported.push({ metric: "interactive_cell_p50", description: "interactive cell round trip, sandboxd p50", value: summarize(sandboxdCells).p50, unit: "ms" });
+    if (sandboxdCells)
+      ctx.reported.push({
+        metric: "interactive_cell_p50",
+        description: "interactive cell round trip, sandboxd p50",
+        value: summarize(sandboxdCells).p50,
+        unit: "ms",
+      });
     ctx.reported.push({ metric: "llm_sandbox_cell_p50", description: "llm-sandbox InteractiveSandboxSession.run, p50", value: llmCells.p50, unit: "ms" });
   });
 }

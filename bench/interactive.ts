@@ -87,8 +87,16 @@ async function main(): Promise<void> {
       benchmark: "interactive",
       description: "Interactive cell round trip through the daemon vs one raw engine exec of the same work, same container, same run",
       config: { iterations, warmup, image, cpus: (await import("node:os")).cpus().length },
-      ipython: report(ip, "InteractiveService.Run on an IPYTHON session: 1+1 (result event)", "docker exec python3 -c 1+1 (dockerode: create, start attached, read to end, inspect)"),
-      shell: report(sh, "InteractiveService.Run on a SHELL session (/bin/sh): true", "docker exec true (dockerode: create, start attached, read to end, inspect)"),
+      ipython: report(
+        ip,
+        "InteractiveService.Run on an IPYTHON session: 1+1 (result event)",
+        "docker exec python3 -c 1+1 (dockerode: create, start attached, read to end, inspect)",
+      ),
+      shell: report(
+        sh,
+        "InteractiveService.Run on a SHELL session (/bin/sh): true",
+        "docker exec true (dockerode: create, start attached, read to end, inspect)",
+      ),
     };
     process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   } finally {

@@ -71,7 +71,9 @@ async function main(): Promise<void> {
   const report = { machine, startedAt: started.toISOString(), durationMs: Math.round(performance.now() - t0), results };
   writeFileSync(join(resultsDir, "latest.json"), `${JSON.stringify(report, null, 2)}\n`);
   if (writeBaseline) writeFileSync(join(resultsDir, "baseline.json"), `${JSON.stringify(report, null, 2)}\n`);
-  process.stdout.write(`\n=== summary (${(report.durationMs / 1000).toFixed(0)} s, ${machine.cores} cores, ${(machine.memoryBytes / 2 ** 30).toFixed(1)} GiB, kernel ${machine.kernel}, docker ${machine.docker})\n`);
+  process.stdout.write(
+    `\n=== summary (${(report.durationMs / 1000).toFixed(0)} s, ${machine.cores} cores, ${(machine.memoryBytes / 2 ** 30).toFixed(1)} GiB, kernel ${machine.kernel}, docker ${machine.docker})\n`,
+  );
   for (const r of results) process.stdout.write(`${summaryLine(r)}\n`);
   process.stdout.write(`results: ${join("bench", "results", "latest.json")}${writeBaseline ? " and bench/results/baseline.json" : ""}\n`);
   process.exitCode = results.some((r) => r.status === "error") ? 1 : 0;

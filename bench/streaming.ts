@@ -61,7 +61,8 @@ export function run(): Promise<BenchResult> {
       const rawLat: number[] = [];
       const feedRaw = lineSplitter((line, at) => rawLat.push((at - Number(line)) / 1e6));
       await rawExec(sb.containerId, ["python3", "-u", "-c", code], { onStdout: feedRaw });
-      if (sdLat.length !== lines || rawLat.length !== lines) throw new Error(`expected ${lines} lines, got ${sdLat.length} (sandboxd) and ${rawLat.length} (engine)`);
+      if (sdLat.length !== lines || rawLat.length !== lines)
+        throw new Error(`expected ${lines} lines, got ${sdLat.length} (sandboxd) and ${rawLat.length} (engine)`);
       // The first lines include the program's start; keep the steady state.
       const s = summarize(sdLat.slice(5));
       const r = summarize(rawLat.slice(5));

@@ -16,7 +16,9 @@ import { now, round, summarize } from "./lib/stats.js";
 
 /** CPU seconds (user + system) a process has used so far. */
 function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8")
+    .replace(/^.*\) /, "")
+    .split(" ");
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
@@ -59,7 +61,15 @@ interface Load {
   call: (client: SandboxClient, sandboxId: string) => Promise<boolean>;
 }
 
-async function drive(load: Load, clients: SandboxClient[], sandboxes: string[], containerIds: string[], warmupMs: number, durationMs: number, daemonPid: number) {
+async function drive(
+  load: Load,
+  clients: SandboxClient[],
+  sandboxes: string[],
+  containerIds: string[],
+  warmupMs: number,
+  durationMs: number,
+  daemonPid: number,
+) {
   const latencies: number[] = [];
   let completed = 0;
   let failed = 0;
@@ -155,13 +165,16 @@ export function run(): Promise<BenchResult> {
       const runP = await drive(runPrint, clients, sandboxes, containerIds, warmupMs, Math.round(durationMs / 2), pid);
       ctx.metrics["run_print"] = runP;
       ctx.metrics["daemon_after"] = processStats(pid);
-      ctx.goals.push(goal("exec_true_runs_per_second", `Exec \`true\` runs/s, ${clientCount} clients over ${sandboxCount} sandboxes`, ">=", 1000, exec.runs_per_second));
+      ctx.goals.push(
+        goal("exec_true_runs_per_second", `Exec \`true\` runs/s, ${clientCount} clients over ${sandboxCount} sandboxes`, ">=", 1000, exec.runs_per_second),
+      );
       ctx.reported.push(
         { metric: "exec_true_latency_p50", description: "Exec `true` latency under that load, p50", value: exec.latency_ms.p50, unit: "ms" },
         { metric: "exec_true_latency_p99", description: "Exec `true` latency under that load, p99", value: exec.latency_ms.p99, unit: "ms" },
         { metric: "run_print_runs_per_second", description: "Run `print(1)` runs/s under the same load", value: runP.runs_per_second, unit: "runs/s" },
       );
-      if (exec.failed || Object.keys(exec.errors).length) ctx.notes.push(`Exec under load: ${exec.failed} wrong results, errors ${JSON.stringify(exec.errors)}`);
+      if (exec.failed || Object.keys(exec.errors).length)
+        ctx.notes.push(`Exec under load: ${exec.failed} wrong results, errors ${JSON.stringify(exec.errors)}`);
       if (runP.failed || Object.keys(runP.errors).length) ctx.notes.push(`Run under load: ${runP.failed} wrong results, errors ${JSON.stringify(runP.errors)}`);
     } finally {
       for (const c of clients) c.close();

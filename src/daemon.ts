@@ -162,11 +162,23 @@ export class Daemon {
       { name: "sandboxd_pool_misses_total", help: "Creations the pool could not serve.", samples: perProfile((s) => s.misses) },
       { name: "sandboxd_pool_last_refill_ms", help: "Time the last pool member took to become ready.", samples: perProfile((s) => s.lastRefillMs) },
       { name: "sandboxd_engine_up", help: "1 when the container engine answers.", samples: () => [{ value: this.engineUp ? 1 : 0 }] },
-      { name: "sandboxd_output_buffered_bytes", help: "Output all runs keep in memory (replay and not yet taken by followers).", samples: () => [{ value: this.runs.budget.total }] },
-      { name: "sandboxd_output_budget_bytes", help: "The budget for that output (--max-buffered-bytes).", samples: () => [{ value: this.runs.budget.limitBytes }] },
+      {
+        name: "sandboxd_output_buffered_bytes",
+        help: "Output all runs keep in memory (replay and not yet taken by followers).",
+        samples: () => [{ value: this.runs.budget.total }],
+      },
+      {
+        name: "sandboxd_output_budget_bytes",
+        help: "The budget for that output (--max-buffered-bytes).",
+        samples: () => [{ value: this.runs.budget.limitBytes }],
+      },
       { name: "sandboxd_output_evictions_total", help: "Runs whose replay the budget trimmed.", samples: () => [{ value: this.runs.budget.evictions }] },
       { name: "sandboxd_output_evicted_bytes_total", help: "Output bytes the budget dropped.", samples: () => [{ value: this.runs.budget.evictedBytes }] },
-      { name: "sandboxd_output_runs_retained", help: "Runs (live and finished) whose output counts against the budget.", samples: () => [{ value: this.runs.budget.runs }] },
+      {
+        name: "sandboxd_output_runs_retained",
+        help: "Runs (live and finished) whose output counts against the budget.",
+        samples: () => [{ value: this.runs.budget.runs }],
+      },
       ...processGauges(),
     ];
   }

@@ -17,7 +17,11 @@ function engineOptions(config: Config) {
   if (endpoint.startsWith("tcp://")) {
     const url = new URL(endpoint);
     const tls = config.engineTlsDir
-      ? { ca: readFileSync(join(config.engineTlsDir, "ca.pem")), cert: readFileSync(join(config.engineTlsDir, "cert.pem")), key: readFileSync(join(config.engineTlsDir, "key.pem")) }
+      ? {
+          ca: readFileSync(join(config.engineTlsDir, "ca.pem")),
+          cert: readFileSync(join(config.engineTlsDir, "cert.pem")),
+          key: readFileSync(join(config.engineTlsDir, "key.pem")),
+        }
       : undefined;
     return { host: url.hostname, port: Number(url.port || 2375), ...(tls ? { tls } : {}) };
   }
@@ -36,7 +40,9 @@ function podmanUlimits(config: Config) {
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv.includes("--help") || argv.includes("-h")) {
-    process.stdout.write(`sandboxd: runs untrusted code in containers, streamed over gRPC\n\nSettings (flags, SANDBOXD_* env, or a JSON --config file):\n${describeConfig()}\n`);
+    process.stdout.write(
+      `sandboxd: runs untrusted code in containers, streamed over gRPC\n\nSettings (flags, SANDBOXD_* env, or a JSON --config file):\n${describeConfig()}\n`,
+    );
     return;
   }
   let config: Config;
@@ -93,16 +99,16 @@ async function main(): Promise<void> {
       .shutdown()
       .then(() => firewall.close())
       .then(
-      () => {
-        logger.flush();
-        process.exit(0);
-      },
-      (err: unknown) => {
-        logger.error({ err: describeError(err) }, "shutdown failed");
-        logger.flush();
-        process.exit(1);
-      },
-    );
+        () => {
+          logger.flush();
+          process.exit(0);
+        },
+        (err: unknown) => {
+          logger.error({ err: describeError(err) }, "shutdown failed");
+          logger.flush();
+          process.exit(1);
+        },
+      );
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));

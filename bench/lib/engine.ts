@@ -50,7 +50,11 @@ export interface RawExecResult {
  * One raw engine exec, the way any Docker client runs a command: create the exec, start it
  * attached, read its output to the end, then inspect it for the exit code.
  */
-export async function rawExec(containerId: string, argv: string[], options: { onStdout?: (chunk: Buffer) => void; keep?: boolean } = {}): Promise<RawExecResult> {
+export async function rawExec(
+  containerId: string,
+  argv: string[],
+  options: { onStdout?: (chunk: Buffer) => void; keep?: boolean } = {},
+): Promise<RawExecResult> {
   const exec = await docker.getContainer(containerId).exec({ Cmd: argv, AttachStdout: true, AttachStderr: true, AttachStdin: false, Tty: false });
   const stream = (await exec.start({ hijack: true, stdin: false, Detach: false, Tty: false })) as Duplex;
   const result: RawExecResult = { exitCode: -1, stdoutBytes: 0, stderrBytes: 0, stdout: [] };

@@ -32,7 +32,11 @@ export function ensureLlmSandbox(): Record<string, string> {
 }
 
 /** Runs the llm-sandbox side of a comparison and returns its JSON. */
-export function runLlmSandbox<T>(mode: "ephemeral" | "interactive", args: { image: string; iterations: number; warmup: number }, timeoutMs: number): Promise<T> {
+export function runLlmSandbox<T>(
+  mode: "ephemeral" | "interactive",
+  args: { image: string; iterations: number; warmup: number },
+  timeoutMs: number,
+): Promise<T> {
   return new Promise((resolve, reject) => {
     execFile(
       python,

@@ -195,9 +195,14 @@ export class ArtifactManager implements CaptureStage, ImageRecorder {
           const index = u32(f[1]);
           const path = f[2] ?? "";
           if (index !== s.counter + 1 || !path.startsWith(`${storeDir}/`)) continue;
-          const format = (f[3] ?? "").toLowerCase().replace(/[^a-z0-9]/g, "").slice(0, 16);
+          const format = (f[3] ?? "")
+            .toLowerCase()
+            .replace(/[^a-z0-9]/g, "")
+            .slice(0, 16);
           s.counter = index;
-          announced.push(this.add(s, sandbox, run, path, `${String(index).padStart(6, "0")}.${format}`, format, index, u32(f[7]), u32(f[4]), u32(f[5]), u32(f[6])));
+          announced.push(
+            this.add(s, sandbox, run, path, `${String(index).padStart(6, "0")}.${format}`, format, index, u32(f[7]), u32(f[4]), u32(f[5]), u32(f[6])),
+          );
         } else if (f[0] === "O" && f.length === 6) {
           const path = f[1] ?? "";
           const signature = `${f[2]} ${f[3]}`;
@@ -205,16 +210,31 @@ export class ArtifactManager implements CaptureStage, ImageRecorder {
           s.seenOutputs.set(path, signature);
           const format = formatOf(path);
           s.counter += 1;
-          announced.push(this.add(s, sandbox, run, path, path.slice(sandbox.config.outputDir.length + 1), format, s.counter, u32(f[2]), u32(f[4]), u32(f[5]), 0));
+          announced.push(
+            this.add(s, sandbox, run, path, path.slice(sandbox.config.outputDir.length + 1), format, s.counter, u32(f[2]), u32(f[4]), u32(f[5]), 0),
+          );
         }
       }
       for (const artifact of announced) run.append({ type: "artifact", artifact });
-      if (announced.length > 0) await this.persist(runner, s).catch((err: unknown) => this.log.warn({ err: describeError(err) }, "recording artifact metadata failed"));
+      if (announced.length > 0)
+        await this.persist(runner, s).catch((err: unknown) => this.log.warn({ err: describeError(err) }, "recording artifact metadata failed"));
       if (announced.length > 0) this.log.debug({ sandboxId: sandbox.id, runId: run.id, count: announced.length }, "artifacts collected");
     });
   }
 
-  private add(s: SandboxArtifacts, sandbox: Sandbox, run: Run, path: string, name: string, format: string, index: number, size: number, width: number, height: number, dpi: number): ArtifactInfo {
+  private add(
+    s: SandboxArtifacts,
+    sandbox: Sandbox,
+    run: Run,
+    path: string,
+    name: string,
+    format: string,
+    index: number,
+    size: number,
+    width: number,
+    height: number,
+    dpi: number,
+  ): ArtifactInfo {
     const info: ArtifactInfo = {
       id: newId("art"),
       sandboxId: sandbox.id,

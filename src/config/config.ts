@@ -220,7 +220,19 @@ function fromEnv(env: NodeJS.ProcessEnv): Flat {
   return flat;
 }
 
-const sizeUnits: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };
+const sizeUnits: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+};
 const timeUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, "": 1 };
 
 /** Parses "512m", "1g", "1048576" into bytes. */
@@ -346,7 +358,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
 function validate(c: Config): void {
   if (!["docker", "podman"].includes(c.backend)) throw new ConfigError(`backend must be docker or podman, got ${JSON.stringify(c.backend)}`);
   if (c.daemonId !== "" && !/^[a-z0-9][a-z0-9-]{0,40}$/.test(c.daemonId)) throw new ConfigError("daemon-id must be lowercase letters, digits and dashes");
-  if (!c.listen.startsWith("unix:") && !/^[^\s]+:\d+$/.test(c.listen)) throw new ConfigError(`listen must be host:port or unix:/path, got ${JSON.stringify(c.listen)}`);
+  if (!c.listen.startsWith("unix:") && !/^[^\s]+:\d+$/.test(c.listen))
+    throw new ConfigError(`listen must be host:port or unix:/path, got ${JSON.stringify(c.listen)}`);
   const positive: [string, number][] = [
     ["defaults.memory-bytes", c.defaults.memoryBytes],
     ["defaults.cpus", c.defaults.cpus],
@@ -365,10 +378,14 @@ function validate(c: Config): void {
   if (c.tls.clientCaFile && !c.tls.certFile) throw new ConfigError("tls.client-ca-file (mTLS) needs tls.cert-file and tls.key-file");
   if (c.sandboxRuntime !== "" && c.backend === "podman") {
     // Podman's Docker-compatible API ignores HostConfig.Runtime: the sandbox would silently run under runc.
-    throw new ConfigError("sandbox-runtime is not honoured by Podman's API; set the runtime in Podman's containers.conf ([engine] runtime = \"runsc\") instead");
+    throw new ConfigError(
+      "sandbox-runtime is not honoured by Podman's API; set the runtime in Podman's containers.conf ([engine] runtime = \"runsc\") instead",
+    );
   }
-  if (!["iptables", "off"].includes(c.network.hostFirewall)) throw new ConfigError(`network.host-firewall must be iptables or off, got ${JSON.stringify(c.network.hostFirewall)}`);
-  for (const p of hostAllowPorts(c)) if (!(Number.isInteger(p) && p > 0 && p < 65536)) throw new ConfigError(`network.host-allow-ports: ${p} is not a TCP port`);
+  if (!["iptables", "off"].includes(c.network.hostFirewall))
+    throw new ConfigError(`network.host-firewall must be iptables or off, got ${JSON.stringify(c.network.hostFirewall)}`);
+  for (const p of hostAllowPorts(c))
+    if (!(Number.isInteger(p) && p > 0 && p < 65536)) throw new ConfigError(`network.host-allow-ports: ${p} is not a TCP port`);
   for (const [name, v] of Object.entries(c.quotas)) if (!(v >= 0)) throw new ConfigError(`quotas.${kebab(name)} must not be negative`);
 }
 

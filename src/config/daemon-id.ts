@@ -24,7 +24,12 @@ export function persistentDaemonId(stateDir: string): string {
   } catch {
     // None yet: make one below.
   }
-  const host = hostname().toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 24) || "host";
+  const host =
+    hostname()
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, "-")
+      .replace(/^-+|-+$/g, "")
+      .slice(0, 24) || "host";
   const id = `${host}-${randomBytes(4).toString("hex")}`;
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   // `wx`: two daemons starting at once on a fresh state directory agree on the first id.

@@ -154,7 +154,13 @@ function lastLine(text: string): string {
  * the pipes: each chunk is written only when the exec's stdin has room, so the gRPC flow
  * control slows the client down. The file appears only once complete (see the script).
  */
-export async function uploadFile(target: TransferTarget, path: string, mode: number, chunks: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<UploadResult> {
+export async function uploadFile(
+  target: TransferTarget,
+  path: string,
+  mode: number,
+  chunks: AsyncIterable<Uint8Array>,
+  signal: AbortSignal,
+): Promise<UploadResult> {
   const token = randomBytes(16).toString("hex");
   const run = await startScript(target, uploadFileScript, [path, mode.toString(8), token], true, true);
   const pump = new StdinPump(run.exec.stdin as Writable, run.finished);
@@ -329,7 +335,11 @@ export async function* download(target: TransferTarget, path: string, kind: "aut
     const result = await run.finished;
     // GNU tar exits 1 when a file changed while it was read; the archive is still whole.
     if (result.code !== 0 && !(isTar && result.code === 1)) {
-      throw new SandboxdError(ErrorCode.Unavailable, `reading ${path} failed with exit code ${result.code}${result.stderr ? `: ${result.stderr.trim().slice(0, 500)}` : ""}`, { reason: "TRANSFER_FAILED" });
+      throw new SandboxdError(
+        ErrorCode.Unavailable,
+        `reading ${path} failed with exit code ${result.code}${result.stderr ? `: ${result.stderr.trim().slice(0, 500)}` : ""}`,
+        { reason: "TRANSFER_FAILED" },
+      );
     }
     completed = true;
     yield { type: "trailer", bytes, sha256: hash.digest("hex") };

@@ -53,7 +53,11 @@ describe("TarEntryGuard", () => {
 describe("repackTar", () => {
   async function tarOf(entries: { name: string; data?: string; type?: Header["type"]; linkname?: string }[]): Promise<Buffer> {
     const p = tarPack();
-    for (const e of entries) p.entry({ name: e.name, type: e.type ?? "file", ...(e.linkname ? { linkname: e.linkname } : {}) }, e.type && e.type !== "file" ? undefined as never : (e.data ?? ""));
+    for (const e of entries)
+      p.entry(
+        { name: e.name, type: e.type ?? "file", ...(e.linkname ? { linkname: e.linkname } : {}) },
+        e.type && e.type !== "file" ? (undefined as never) : (e.data ?? ""),
+      );
     p.finalize();
     const out: Buffer[] = [];
     for await (const c of p) out.push(Buffer.from(c as Uint8Array));
@@ -80,14 +84,35 @@ describe("repackTar", () => {
 
   it("re-packs the accepted entries and appends the commit marker", async () => {
     const out: Buffer[] = [];
-    const res = await repackTar(chunks(await tarOf([{ name: "./a.txt", data: "A" }, { name: "d/", type: "directory" }, { name: "d/b", data: "B".repeat(5000) }])), async (c) => void out.push(Buffer.from(c)), ".marker", new AbortController().signal);
+    const res = await repackTar(
+      chunks(
+        await tarOf([
+          { name: "./a.txt", data: "A" },
+          { name: "d/", type: "directory" },
+          { name: "d/b", data: "B".repeat(5000) },
+        ]),
+      ),
+      async (c) => void out.push(Buffer.from(c)),
+      ".marker",
+      new AbortController().signal,
+    );
     expect(res).toEqual({ files: 2, directories: 1, symlinks: 0 });
     expect(await names(Buffer.concat(out))).toEqual(["file:a.txt", "directory:d", "file:d/b", "file:.marker"]);
   });
 
   it("fails on a bad entry without writing the marker", async () => {
     const out: Buffer[] = [];
-    const err = await repackTar(chunks(await tarOf([{ name: "ok", data: "x" }, { name: "/abs", data: "y" }])), async (c) => void out.push(Buffer.from(c)), ".marker", new AbortController().signal).catch((e: unknown) => e);
+    const err = await repackTar(
+      chunks(
+        await tarOf([
+          { name: "ok", data: "x" },
+          { name: "/abs", data: "y" },
+        ]),
+      ),
+      async (c) => void out.push(Buffer.from(c)),
+      ".marker",
+      new AbortController().signal,
+    ).catch((e: unknown) => e);
     expect((err as SandboxdError).code).toBe("INVALID_ARGUMENT");
     expect(Buffer.concat(out).includes(Buffer.from(".marker"))).toBe(false);
   });

@@ -33,7 +33,8 @@ export class TarEntryGuard {
     const type: string = header.type ?? "file";
     if (type === "pax-global-header") return null;
     const raw = header.name;
-    if (raw.includes("\0") || controlChars.test(raw)) throw invalidArgument(`tar entry ${show(raw)} has control characters in its name`, { reason: "INVALID_TAR_ENTRY" });
+    if (raw.includes("\0") || controlChars.test(raw))
+      throw invalidArgument(`tar entry ${show(raw)} has control characters in its name`, { reason: "INVALID_TAR_ENTRY" });
     if (raw.startsWith("/")) throw invalidArgument(`tar entry ${show(raw)} has an absolute name`, { reason: "INVALID_TAR_ENTRY" });
     const parts = raw.split("/").filter((p: string) => p !== "" && p !== ".");
     if (parts.includes("..")) throw invalidArgument(`tar entry ${show(raw)} climbs out with '..'`, { reason: "INVALID_TAR_ENTRY" });
@@ -43,7 +44,8 @@ export class TarEntryGuard {
       if (type === "directory") return null;
       throw invalidArgument(`tar entry ${show(raw)} has an empty name`, { reason: "INVALID_TAR_ENTRY" });
     }
-    if (parts[0]?.startsWith(reservedPrefix)) throw invalidArgument(`tar entry ${show(raw)} uses a name reserved by the daemon`, { reason: "INVALID_TAR_ENTRY" });
+    if (parts[0]?.startsWith(reservedPrefix))
+      throw invalidArgument(`tar entry ${show(raw)} uses a name reserved by the daemon`, { reason: "INVALID_TAR_ENTRY" });
     for (let i = 1; i < parts.length; i++) {
       const ancestor = parts.slice(0, i).join("/");
       if (this.symlinks.has(ancestor)) {
@@ -86,7 +88,8 @@ function checkLinkTarget(name: string, raw: string, target: string): void {
   if (target === "" || target.includes("\0") || controlChars.test(target)) {
     throw invalidArgument(`symlink ${show(raw)} has an empty or invalid target`, { reason: "INVALID_TAR_ENTRY" });
   }
-  if (target.startsWith("/")) throw permissionDenied(`symlink ${show(raw)} points to the absolute path ${show(target)}, outside the destination`, { reason: "SYMLINK_ESCAPE" });
+  if (target.startsWith("/"))
+    throw permissionDenied(`symlink ${show(raw)} points to the absolute path ${show(target)}, outside the destination`, { reason: "SYMLINK_ESCAPE" });
   const parts = target.split("/").filter((p) => p !== "" && p !== ".");
   // `..` after a name is resolved by the kernel through that name (maybe itself a link),
   // not lexically, so only leading `..` can be checked and allowed.
@@ -160,7 +163,9 @@ export async function repackTar(
         if (accepted.type === "file") {
           result.files++;
           await new Promise<void>((resolve, reject) => {
-            const sink = pack.entry({ name: accepted.name, type: "file", mode: accepted.mode, size: accepted.size, mtime: accepted.mtime }, (err) => (err ? reject(err) : resolve()));
+            const sink = pack.entry({ name: accepted.name, type: "file", mode: accepted.mode, size: accepted.size, mtime: accepted.mtime }, (err) =>
+              err ? reject(err) : resolve(),
+            );
             sink.on("error", ignore);
             void (async () => {
               try {
@@ -193,7 +198,9 @@ export async function repackTar(
       if (failure !== undefined) throw failure;
       throw invalidArgument(`the upload is not a valid tar archive: ${(err as Error).message}`, { reason: "INVALID_TAR", cause: err });
     }
-    await new Promise<void>((resolve, reject) => pack.entry({ name: commitMarker, type: "file", size: 0, mode: 0o600 }, Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      pack.entry({ name: commitMarker, type: "file", size: 0, mode: 0o600 }, Buffer.alloc(0), (err) => (err ? reject(err) : resolve())),
+    );
     pack.finalize();
   };
 

@@ -85,7 +85,7 @@ describe("shell kernel (real runner, local agent)", () => {
     const kernel = await Kernel.start(agent, shellSpec(), silentLogger());
     try {
       expect(kernel.pid).toBeGreaterThan(0);
-      await run(kernel, "cd /; export X=kept; f() { echo \"f:$1\"; }");
+      await run(kernel, 'cd /; export X=kept; f() { echo "f:$1"; }');
       const r = await run(kernel, "pwd; echo $X; f 1; echo err >&2; (exit 4)");
       expect(r.stdout).toBe("/\nkept\nf:1\n");
       expect(r.stderr).toBe("err\n");
@@ -115,7 +115,7 @@ describe("shell kernel (real runner, local agent)", () => {
       await run(kernel, "X=lost");
       const r = await run(kernel, "trap '' INT; sleep 30", { onStarted: () => setTimeout(() => kernel.interrupt("timeout"), 200) });
       expect(r.last).toMatchObject({ type: "done", done: { status: "interrupted", restarted: true, exit_code: -1 } });
-      expect((await run(kernel, "echo \"x=$X\"")).stdout).toBe("x=\n");
+      expect((await run(kernel, 'echo "x=$X"')).stdout).toBe("x=\n");
     } finally {
       await kernel.close(3000);
     }

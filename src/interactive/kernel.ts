@@ -164,7 +164,16 @@ export class Kernel {
     } catch (err) {
       this.log.warn({ err: describeError(err) }, "session runner stream failed");
     }
-    exit ??= { kind: "lost", exitCode: -1, signal: 0, durationMs: 0, stdoutBytes: 0, stderrBytes: 0, truncated: false, message: "the runner's stream ended without an exit" };
+    exit ??= {
+      kind: "lost",
+      exitCode: -1,
+      signal: 0,
+      durationMs: 0,
+      stdoutBytes: 0,
+      stderrBytes: 0,
+      truncated: false,
+      message: "the runner's stream ended without an exit",
+    };
     this.exitInfo = exit;
     this.log.debug({ exit, stderr: this.stderrTail.trim() }, "session runner ended");
     this.helloWaiter?.(exit);
@@ -255,7 +264,14 @@ export class Kernel {
   }
 
   describeExit(exit: ProcessExit): string {
-    const how = exit.kind === "exited" ? `exit code ${exit.exitCode}` : exit.kind === "killed" ? `signal ${exit.signal}` : exit.kind === "oom" ? "the out-of-memory killer" : (exit.message ?? exit.kind);
+    const how =
+      exit.kind === "exited"
+        ? `exit code ${exit.exitCode}`
+        : exit.kind === "killed"
+          ? `signal ${exit.signal}`
+          : exit.kind === "oom"
+            ? "the out-of-memory killer"
+            : (exit.message ?? exit.kind);
     const tail = this.stderrTail.trim().split("\n").slice(-3).join(" | ");
     return tail ? `${how}: ${tail}` : how;
   }

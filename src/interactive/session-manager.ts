@@ -181,9 +181,19 @@ export class SessionManager {
       owns = true;
     }
     try {
-      return await this.create(tenant, { sandbox, ownsSandbox: owns, kind: req.kind, shell: req.kind === "shell" ? shell : "", env: req.env, settings: req.settings });
+      return await this.create(tenant, {
+        sandbox,
+        ownsSandbox: owns,
+        kind: req.kind,
+        shell: req.kind === "shell" ? shell : "",
+        env: req.env,
+        settings: req.settings,
+      });
     } catch (err) {
-      if (owns) await this.sandboxes.destroy(tenant, sandbox.id).catch((e: unknown) => this.log.warn({ err: describeError(e) }, "removing the session's sandbox failed"));
+      if (owns)
+        await this.sandboxes
+          .destroy(tenant, sandbox.id)
+          .catch((e: unknown) => this.log.warn({ err: describeError(e) }, "removing the session's sandbox failed"));
       throw err;
     }
   }
@@ -240,9 +250,9 @@ export class SessionManager {
   private async closeSession(session: Session, reason: string, destroyOwnedSandbox: boolean): Promise<void> {
     await this.registry.close(session, reason);
     if (destroyOwnedSandbox && session.ownsSandbox) {
-      await this.sandboxes.destroy(session.tenant, session.sandbox.id).catch((err: unknown) =>
-        this.log.warn({ err: describeError(err), sessionId: session.id }, "destroying the session's sandbox failed"),
-      );
+      await this.sandboxes
+        .destroy(session.tenant, session.sandbox.id)
+        .catch((err: unknown) => this.log.warn({ err: describeError(err), sessionId: session.id }, "destroying the session's sandbox failed"));
     }
   }
 

@@ -77,11 +77,7 @@ interface CellStop {
  * kernel) → done; `stop` is set once an interrupt or the timeout asked it to stop. Every
  * transition is a method of Cell.
  */
-export type CellState =
-  | { name: "queued" }
-  | { name: "starting"; stop?: CellStop }
-  | { name: "running"; kernel: Kernel; stop?: CellStop }
-  | { name: "done" };
+export type CellState = { name: "queued" } | { name: "starting"; stop?: CellStop } | { name: "running"; kernel: Kernel; stop?: CellStop } | { name: "done" };
 
 /** One submitted cell: its event log (a Run, as for any other run) and how it is going. */
 export class Cell {
@@ -451,7 +447,11 @@ export class Session {
         let artifactId = "";
         const png = data["image/png"];
         const svg = data["image/svg+xml"];
-        const artifact = png ? this.images?.recordImage(this.sandbox, run.id, "png", png) : svg ? this.images?.recordImage(this.sandbox, run.id, "svg", svg) : undefined;
+        const artifact = png
+          ? this.images?.recordImage(this.sandbox, run.id, "png", png)
+          : svg
+            ? this.images?.recordImage(this.sandbox, run.id, "svg", svg)
+            : undefined;
         if (artifact) {
           run.append({ type: "artifact", artifact });
           artifactId = artifact.id;
@@ -553,7 +553,11 @@ export class Session {
       setTimeout(() => {
         if (cell.state.name !== "running") return;
         const what = why === "timeout" ? `the cell's timeout of ${cell.timeoutMs} ms passed` : "the cell was interrupted";
-        cell.endedBy(`${what} and it did not stop within ${grace} ms of SIGINT; the ${this.kind === "ipython" ? "kernel" : "shell"} was restarted and the session's state is lost`, why, true);
+        cell.endedBy(
+          `${what} and it did not stop within ${grace} ms of SIGINT; the ${this.kind === "ipython" ? "kernel" : "shell"} was restarted and the session's state is lost`,
+          why,
+          true,
+        );
         this.log.info({ cellId: cell.cellId, why }, "cell did not stop on interrupt; restarting the kernel");
         kernel.kill();
       }, grace),

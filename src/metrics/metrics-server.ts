@@ -13,7 +13,12 @@ function render(gauges: readonly Gauge[]): string {
   for (const g of gauges) {
     lines.push(`# HELP ${g.name} ${g.help}`, `# TYPE ${g.name} gauge`);
     for (const s of g.samples()) {
-      const labels = s.labels && Object.keys(s.labels).length > 0 ? `{${Object.entries(s.labels).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(",")}}` : "";
+      const labels =
+        s.labels && Object.keys(s.labels).length > 0
+          ? `{${Object.entries(s.labels)
+              .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+              .join(",")}}`
+          : "";
       lines.push(`${g.name}${labels} ${Number.isFinite(s.value) ? s.value : 0}`);
     }
   }

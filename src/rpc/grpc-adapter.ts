@@ -1,6 +1,15 @@
 import { once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
-import { fromBinary, toBinary, create, type DescMessage, type DescMethod, type DescService, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import {
+  fromBinary,
+  toBinary,
+  create,
+  type DescMessage,
+  type DescMethod,
+  type DescService,
+  type MessageInitShape,
+  type MessageShape,
+} from "@bufbuild/protobuf";
 import type { GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import { SandboxdError, ErrorCode, invalidArgument } from "../common/errors.js";
 import { newId } from "../common/ids.js";
@@ -82,7 +91,10 @@ function encode<O extends DescMessage>(schema: O, msg: MessageInitShape<O>): Buf
 }
 
 /** Reads a client stream as an async iterable without destroying the call on early return. */
-async function* decodeStream<I extends DescMessage>(schema: I, call: grpc.ServerReadableStream<Buffer, Buffer> | grpc.ServerDuplexStream<Buffer, Buffer>): AsyncGenerator<MessageShape<I>> {
+async function* decodeStream<I extends DescMessage>(
+  schema: I,
+  call: grpc.ServerReadableStream<Buffer, Buffer> | grpc.ServerDuplexStream<Buffer, Buffer>,
+): AsyncGenerator<MessageShape<I>> {
   const it = (call as unknown as { iterator(o: { destroyOnReturn: boolean }): AsyncIterable<Buffer> }).iterator({ destroyOnReturn: false });
   for await (const buf of it) yield decode(schema, buf);
 }
@@ -119,7 +131,11 @@ export function bindService<M extends GenServiceMethods>(
   return { definition: definition as grpc.ServiceDefinition, implementation };
 }
 
-type AnyCall = grpc.ServerUnaryCall<Buffer, Buffer> | grpc.ServerReadableStream<Buffer, Buffer> | grpc.ServerWritableStream<Buffer, Buffer> | grpc.ServerDuplexStream<Buffer, Buffer>;
+type AnyCall =
+  | grpc.ServerUnaryCall<Buffer, Buffer>
+  | grpc.ServerReadableStream<Buffer, Buffer>
+  | grpc.ServerWritableStream<Buffer, Buffer>
+  | grpc.ServerDuplexStream<Buffer, Buffer>;
 
 function makeContext(call: AnyCall, path: string, options: AdapterOptions): { ctx: CallContext; done: () => void } {
   const controller = new AbortController();
@@ -154,7 +170,11 @@ function wrap(method: DescMethod, path: string, handler: ((...args: unknown[]) =
    * The life of every call, whatever its shape: tracked for draining, a context with its
    * signal, the handler, and any error mapped to a status (logged, never thrown at grpc-js).
    */
-  const serve = async (call: AnyCall, body: (ctx: CallContext, run: (...args: unknown[]) => unknown) => Promise<void>, onError: (st: grpc.StatusObject) => void) => {
+  const serve = async (
+    call: AnyCall,
+    body: (ctx: CallContext, run: (...args: unknown[]) => unknown) => Promise<void>,
+    onError: (st: grpc.StatusObject) => void,
+  ) => {
     options.tracker.enter();
     let ctxLog = options.logger;
     let requestId = "";
@@ -223,7 +243,12 @@ function wrap(method: DescMethod, path: string, handler: ((...args: unknown[]) =
 const maxPendingWriteBytes = 256 * 1024;
 
 /** Writes every message, waiting for 'drain' so a slow client slows us instead of filling memory. */
-async function writeAll(call: grpc.ServerWritableStream<Buffer, Buffer> | grpc.ServerDuplexStream<Buffer, Buffer>, schema: DescMessage, out: AsyncIterable<MessageInitShape<DescMessage>>, signal: AbortSignal): Promise<void> {
+async function writeAll(
+  call: grpc.ServerWritableStream<Buffer, Buffer> | grpc.ServerDuplexStream<Buffer, Buffer>,
+  schema: DescMessage,
+  out: AsyncIterable<MessageInitShape<DescMessage>>,
+  signal: AbortSignal,
+): Promise<void> {
   let pending = 0;
   let wake: (() => void) | undefined;
   for await (const msg of out) {

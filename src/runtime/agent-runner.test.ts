@@ -28,8 +28,7 @@ function localRuntime(): ContainerRuntime {
 async function collect(p: RunningProcess) {
   const events: ProcessEvent[] = [];
   for await (const e of p) events.push(e);
-  const text = (t: "stdout" | "stderr") =>
-    Buffer.concat(events.flatMap((e) => (e.type === t ? [Buffer.from(e.data)] : []))).toString();
+  const text = (t: "stdout" | "stderr") => Buffer.concat(events.flatMap((e) => (e.type === t ? [Buffer.from(e.data)] : []))).toString();
   const last = events.at(-1);
   if (last?.type !== "exit") throw new Error("no exit event");
   return { events, stdout: text("stdout"), stderr: text("stderr"), exit: last.exit };
@@ -54,9 +53,7 @@ describe("agent runner (local process)", () => {
   it("kills the whole process tree at the deadline", async () => {
     await using agent = await startAgent();
     const t0 = Date.now();
-    const r = await collect(
-      await agent.start({ argv: ["sh", "-c", "sleep 30 & sleep 30; echo never"], timeoutMs: 300, maxOutputBytes: 1024 }),
-    );
+    const r = await collect(await agent.start({ argv: ["sh", "-c", "sleep 30 & sleep 30; echo never"], timeoutMs: 300, maxOutputBytes: 1024 }));
     expect(r.exit.kind).toBe("timeout");
     expect(r.stdout).toBe("");
     expect(Date.now() - t0).toBeLessThan(5000);
@@ -133,7 +130,11 @@ describe("agent restarts: escaped processes", () => {
     const stateDir = mkdtempSync(join(tmpdir(), "agent-state-"));
     const first = await startAgent(stateDir);
     const arg = `299.9${process.pid}`;
-    const proc = await first.start({ argv: ["sh", "-c", `setsid sleep ${arg} >/dev/null 2>&1 & sleep 0.2; echo ready; exec sleep 300`], timeoutMs: 0, maxOutputBytes: 1024 });
+    const proc = await first.start({
+      argv: ["sh", "-c", `setsid sleep ${arg} >/dev/null 2>&1 & sleep 0.2; echo ready; exec sleep 300`],
+      timeoutMs: 0,
+      maxOutputBytes: 1024,
+    });
     for await (const e of proc) if (e.type === "stdout") break;
     await new Promise((r) => setTimeout(r, 800)); // a rescan records the escapee
     expect(findProcesses(["sleep", arg]).length).toBe(1);
@@ -151,7 +152,9 @@ describe("agent under concurrency", () => {
     await using agent = await startAgent();
     for (let batch = 0; batch < 10; batch++) {
       const runs = await Promise.all(
-        Array.from({ length: 16 }, (_, i) => agent.start({ argv: ["sh", "-c", `echo out-${batch}-${i}; echo err-${batch}-${i} >&2`], timeoutMs: 5000, maxOutputBytes: 1024 })),
+        Array.from({ length: 16 }, (_, i) =>
+          agent.start({ argv: ["sh", "-c", `echo out-${batch}-${i}; echo err-${batch}-${i} >&2`], timeoutMs: 5000, maxOutputBytes: 1024 }),
+        ),
       );
       const results = await Promise.all(runs.map(collect));
       results.forEach((r, i) => {
@@ -188,7 +191,11 @@ function escapes(tag: number): Record<string, string[]> {
     // The shells give the child a moment to leave the group (killing the group first is no proof).
     setsid: ["sh", "-c", `setsid sleep ${s(1)} >/dev/null 2>&1 & sleep 0.3; echo started`],
     "double fork": ["sh", "-c", `(setsid sh -c 'sleep ${s(2)} >/dev/null 2>&1 &' &) ; sleep 0.3; echo started`],
-    "start_new_session": ["python3", "-c", `import subprocess; subprocess.Popen(['sleep', '${s(3)}'], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); print('started')`],
+    start_new_session: [
+      "python3",
+      "-c",
+      `import subprocess; subprocess.Popen(['sleep', '${s(3)}'], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); print('started')`,
+    ],
   };
 }
 
@@ -217,10 +224,14 @@ describe("agent: concurrent runs keep their own processes", () => {
     await using agent = await startAgent();
     const x = `298.1${process.pid}`;
     const y = `298.2${process.pid}`;
-    const long = collect(await agent.start({ argv: ["sh", "-c", `setsid sleep ${y} >/dev/null 2>&1 & sleep 2.5; echo long`], timeoutMs: 20_000, maxOutputBytes: 1024 }));
+    const long = collect(
+      await agent.start({ argv: ["sh", "-c", `setsid sleep ${y} >/dev/null 2>&1 & sleep 2.5; echo long`], timeoutMs: 20_000, maxOutputBytes: 1024 }),
+    );
     await new Promise((r) => setTimeout(r, 300));
     // Orphaned at once, in its own session, holding the short run's stdout.
-    const short = await collect(await agent.start({ argv: ["sh", "-c", `(setsid sleep ${x} &); sleep 0.3; echo short`], timeoutMs: 20_000, maxOutputBytes: 1024 }));
+    const short = await collect(
+      await agent.start({ argv: ["sh", "-c", `(setsid sleep ${x} &); sleep 0.3; echo short`], timeoutMs: 20_000, maxOutputBytes: 1024 }),
+    );
     expect(short.stdout).toBe("short\n");
     expect(findProcesses(["sleep", x])).toEqual([]);
     expect(findProcesses(["sleep", y]).length).toBe(1);
@@ -263,12 +274,21 @@ describe("agent flow control", () => {
   it("stops reading a run at its window, never holds up another run, and resumes on credit with every byte", async () => {
     await using agent = await startAgent();
     const total = 3_000_000;
-    const stalled = reader(await agent.start({ argv: ["sh", "-c", `head -c ${total} /dev/urandom | od -An -v -tx1 | head -c ${total}`], timeoutMs: 0, maxOutputBytes: 1 << 30, creditWindowBytes: window }));
+    const stalled = reader(
+      await agent.start({
+        argv: ["sh", "-c", `head -c ${total} /dev/urandom | od -An -v -tx1 | head -c ${total}`],
+        timeoutMs: 0,
+        maxOutputBytes: 1 << 30,
+        creditWindowBytes: window,
+      }),
+    );
     await settle(500);
     // At most one window was sent without credit.
     expect(stalled.state.bytes).toBeGreaterThan(0);
     expect(stalled.state.bytes).toBeLessThanOrEqual(window);
-    const other = await collect(await agent.start({ argv: ["sh", "-c", "head -c 500000 /dev/zero"], timeoutMs: 5000, maxOutputBytes: 1 << 30, creditWindowBytes: 0 }));
+    const other = await collect(
+      await agent.start({ argv: ["sh", "-c", "head -c 500000 /dev/zero"], timeoutMs: 5000, maxOutputBytes: 1 << 30, creditWindowBytes: 0 }),
+    );
     expect(other.stdout.length).toBe(500_000);
     expect(stalled.state.bytes).toBeLessThanOrEqual(window);
     expect(stalled.state.exit).toBeUndefined();
@@ -283,7 +303,9 @@ describe("agent flow control", () => {
   it("a leader that exited while its output was held loses nothing: the drain waits for credit", async () => {
     await using agent = await startAgent();
     // The writer outlives the leader; without credit it blocks, and the drain grace waits.
-    const r = reader(await agent.start({ argv: ["sh", "-c", "head -c 400000 /dev/zero & exit 0"], timeoutMs: 0, maxOutputBytes: 1 << 30, creditWindowBytes: window }));
+    const r = reader(
+      await agent.start({ argv: ["sh", "-c", "head -c 400000 /dev/zero & exit 0"], timeoutMs: 0, maxOutputBytes: 1 << 30, creditWindowBytes: window }),
+    );
     await settle(800);
     expect(r.state.exit).toBeUndefined();
     r.resume();
@@ -300,7 +322,9 @@ describe("agent flow control", () => {
     const killedProc = await agent.start({ argv: flood, timeoutMs: 0, maxOutputBytes: 1 << 30, creditWindowBytes: window });
     const killed = reader(killedProc);
     // The leader exited, a child holds the output: the deadline still ends it.
-    const heldExit = reader(await agent.start({ argv: ["sh", "-c", "head -c 400000 /dev/zero & exit 0"], timeoutMs: 900, maxOutputBytes: 1 << 30, creditWindowBytes: window }));
+    const heldExit = reader(
+      await agent.start({ argv: ["sh", "-c", "head -c 400000 /dev/zero & exit 0"], timeoutMs: 900, maxOutputBytes: 1 << 30, creditWindowBytes: window }),
+    );
     await settle(300);
     killedProc.kill("cancelled");
     await killed.done;
@@ -315,7 +339,9 @@ describe("agent flow control", () => {
 
   it("output past the cap is dropped without credit; the run ends truncated", async () => {
     await using agent = await startAgent();
-    const r = reader(await agent.start({ argv: ["sh", "-c", "head -c 5000000 /dev/zero"], timeoutMs: 10_000, maxOutputBytes: 100_000, creditWindowBytes: window }));
+    const r = reader(
+      await agent.start({ argv: ["sh", "-c", "head -c 5000000 /dev/zero"], timeoutMs: 10_000, maxOutputBytes: 100_000, creditWindowBytes: window }),
+    );
     r.resume();
     await r.done;
     expect(r.state.bytes).toBe(100_000);
@@ -334,9 +360,13 @@ describe("files through the agent channel", () => {
     // 9 MiB in chunks: more than the frame size and the read's credit window.
     const big = Buffer.alloc(9 * 1024 * 1024);
     for (let i = 0; i < big.length; i += 4096) big.writeUInt32BE(i, i);
-    await agent.writeFile(join(dir, "big.bin"), (async function* () {
-      for (let at = 0; at < big.length; at += 700_000) yield big.subarray(at, at + 700_000);
-    })(), 0o644);
+    await agent.writeFile(
+      join(dir, "big.bin"),
+      (async function* () {
+        for (let at = 0; at < big.length; at += 700_000) yield big.subarray(at, at + 700_000);
+      })(),
+      0o644,
+    );
     const back = await agent.readFile(join(dir, "big.bin"));
     expect(back?.byteLength).toBe(big.length);
     expect(Buffer.from(back ?? []).equals(big)).toBe(true);
@@ -360,12 +390,17 @@ describe("files through the agent channel", () => {
     await using agent = await startAgent();
     const dir = mkdtempSync(join(tmpdir(), "agent-files-"));
     const binary = Buffer.from([0, 1, 2, 255, 10, 13]);
-    const r = await collect(await agent.start({
-      argv: ["sh", "-c", `cat ${join(dir, "a.txt")}; od -An -tx1 ${join(dir, "b.bin")}`],
-      files: [{ path: join(dir, "a.txt"), data: Buffer.from("first\n"), mode: 0o644 }, { path: join(dir, "b.bin"), data: binary, mode: 0o644 }],
-      timeoutMs: 0,
-      maxOutputBytes: 1024,
-    }));
+    const r = await collect(
+      await agent.start({
+        argv: ["sh", "-c", `cat ${join(dir, "a.txt")}; od -An -tx1 ${join(dir, "b.bin")}`],
+        files: [
+          { path: join(dir, "a.txt"), data: Buffer.from("first\n"), mode: 0o644 },
+          { path: join(dir, "b.bin"), data: binary, mode: 0o644 },
+        ],
+        timeoutMs: 0,
+        maxOutputBytes: 1024,
+      }),
+    );
     expect(r.stdout.replace(/\s+/g, " ").trim()).toBe("first 00 01 02 ff 0a 0d");
   });
 });

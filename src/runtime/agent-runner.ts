@@ -76,10 +76,7 @@ export class AgentRunner implements SandboxChannel {
     const log = options.logger.child({ component: "agent" });
     const runner = new AgentRunner(exec, log, options.onDeath);
     const hello = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(unavailable("the sandbox agent did not start in time")),
-        options.helloTimeoutMs ?? 15_000,
-      );
+      const timer = setTimeout(() => reject(unavailable("the sandbox agent did not start in time")), options.helloTimeoutMs ?? 15_000);
       runner.helloWaiter = {
         resolve: () => {
           clearTimeout(timer);

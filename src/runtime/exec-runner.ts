@@ -59,7 +59,14 @@ export class ExecRunner implements SandboxChannel {
     // 44: no such file, so that a missing file is told from a failing read.
     const max = options.maxBytes ?? 0;
     const exec = await this.runtime.exec(this.containerId, {
-      argv: ["sh", "-c", '[ -e "$1" ] || exit 44; [ "$2" = 0 ] || [ "$(wc -c < "$1")" -le "$2" ] || exit 45; exec cat -- "$1"', "sandboxd-read", path, String(max)],
+      argv: [
+        "sh",
+        "-c",
+        '[ -e "$1" ] || exit 44; [ "$2" = 0 ] || [ "$(wc -c < "$1")" -le "$2" ] || exit 45; exec cat -- "$1"',
+        "sandboxd-read",
+        path,
+        String(max),
+      ],
     });
     const chunks: Buffer[] = [];
     exec.stdout.on("data", (c: Buffer) => chunks.push(c));
@@ -130,9 +137,9 @@ export class ExecRunner implements SandboxChannel {
     if (hasStdin && !keepOpen) exec.stdin?.end();
 
     const killTree = (signal: string) =>
-      this.sh(`pg=$(cat ${pidFile} 2>/dev/null) && { kill -s ${signal.replace(/^SIG/, "")} -- -$pg 2>/dev/null || kill -s ${signal.replace(/^SIG/, "")} $pg 2>/dev/null; }; true`).catch(
-        (err: unknown) => this.log.warn({ err: describeError(err) }, "signalling a run failed"),
-      );
+      this.sh(
+        `pg=$(cat ${pidFile} 2>/dev/null) && { kill -s ${signal.replace(/^SIG/, "")} -- -$pg 2>/dev/null || kill -s ${signal.replace(/^SIG/, "")} $pg 2>/dev/null; }; true`,
+      ).catch((err: unknown) => this.log.warn({ err: describeError(err) }, "signalling a run failed"));
     const timer =
       spec.timeoutMs > 0
         ? setTimeout(() => {

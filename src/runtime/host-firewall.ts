@@ -10,7 +10,17 @@ export const bridgePrefix = "sbd";
 const inputChain = "SANDBOXD-INPUT";
 const forwardChain = "SANDBOXD-FORWARD";
 
-const privateV4 = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "192.0.0.0/24", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4"];
+const privateV4 = [
+  "10.0.0.0/8",
+  "172.16.0.0/12",
+  "192.168.0.0/16",
+  "100.64.0.0/10",
+  "169.254.0.0/16",
+  "192.0.0.0/24",
+  "198.18.0.0/15",
+  "224.0.0.0/4",
+  "240.0.0.0/4",
+];
 const privateV6 = ["fc00::/7", "fe80::/10", "ff00::/8"];
 
 export interface HostFirewallOptions {

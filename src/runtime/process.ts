@@ -45,10 +45,7 @@ export interface ProcessExit {
 }
 
 export type ProcessEvent =
-  | { type: "started"; pid: number }
-  | { type: "stdout"; data: Uint8Array }
-  | { type: "stderr"; data: Uint8Array }
-  | { type: "exit"; exit: ProcessExit };
+  { type: "started"; pid: number } | { type: "stdout"; data: Uint8Array } | { type: "stderr"; data: Uint8Array } | { type: "exit"; exit: ProcessExit };
 
 /** A started process. Iterate for its events; the last one is always `exit`. */
 export interface RunningProcess extends AsyncIterable<ProcessEvent> {

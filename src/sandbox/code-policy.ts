@@ -2,7 +2,16 @@ import { SandboxdError, ErrorCode, invalidArgument, permissionDenied } from "../
 import type { Logger } from "../common/logger.js";
 import type { Sandbox } from "./sandbox.js";
 import type { PolicySpec, SandboxConfig } from "./sandbox-config.js";
-import { PolicyError, checkLibraries, compilePolicy, getPreset, isSeverity, type CheckCodeResult, type SecurityPolicy, type Violation } from "../security/index.js";
+import {
+  PolicyError,
+  checkLibraries,
+  compilePolicy,
+  getPreset,
+  isSeverity,
+  type CheckCodeResult,
+  type SecurityPolicy,
+  type Violation,
+} from "../security/index.js";
 import { PolicyChecker } from "../security/policy-checker.js";
 
 /** A client's policy as the engine's type. */
@@ -14,8 +23,16 @@ function fromSpec(spec: PolicySpec): SecurityPolicy {
   };
   return {
     severityThreshold: sev(spec.severityThreshold, "security_policy.severity_threshold"),
-    patterns: spec.patterns.map((p, i) => ({ pattern: p.pattern, description: p.description, severity: sev(p.severity, `security_policy.patterns[${i}].severity`) })),
-    restrictedModules: spec.restrictedModules.map((m, i) => ({ name: m.name, description: m.description, severity: sev(m.severity, `security_policy.restricted_modules[${i}].severity`) })),
+    patterns: spec.patterns.map((p, i) => ({
+      pattern: p.pattern,
+      description: p.description,
+      severity: sev(p.severity, `security_policy.patterns[${i}].severity`),
+    })),
+    restrictedModules: spec.restrictedModules.map((m, i) => ({
+      name: m.name,
+      description: m.description,
+      severity: sev(m.severity, `security_policy.restricted_modules[${i}].severity`),
+    })),
   };
 }
 

@@ -8,7 +8,15 @@ import { Label } from "./labels.js";
 function arbiter() {
   let drop!: () => void;
   let calls = 0;
-  const other: ContainerInfo = { id: "c2", name: "lease", image: "i", labels: { [Label.leaseHolder]: "the other daemon" }, running: true, oomKilled: false, createdAt: new Date() };
+  const other: ContainerInfo = {
+    id: "c2",
+    name: "lease",
+    image: "i",
+    labels: { [Label.leaseHolder]: "the other daemon" },
+    running: true,
+    oomKilled: false,
+    createdAt: new Date(),
+  };
   const runtime = {
     acquireLease: async (): Promise<Lease | { heldBy: ContainerInfo }> => {
       calls++;

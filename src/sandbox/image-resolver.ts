@@ -26,9 +26,7 @@ export class ImageResolver {
         build = (async () => {
           if ((await this.runtime.imageLabels(tag)) !== undefined) return tag;
           this.log.info({ tag }, "building image from Dockerfile");
-          const contextFiles = Object.fromEntries(
-            Object.entries(config.dockerfile?.contextFiles ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64")]),
-          );
+          const contextFiles = Object.fromEntries(Object.entries(config.dockerfile?.contextFiles ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64")]));
           await this.runtime.buildImage(tag, {
             dockerfile: config.dockerfile?.content ?? "",
             contextFiles,
@@ -53,5 +51,4 @@ export class ImageResolver {
     }
     return { image: config.image, labels };
   }
-
 }

@@ -166,7 +166,13 @@ export class RunManager {
       const runner = await sandbox.runner();
       for (const step of plan.steps) {
         if (run.cancelled) {
-          await finish({ status: run.cancelled, exitCode: 0, signal: 0, phase: step.phase, message: run.cancelled === "timeout" ? `the run's deadline of ${plan.timeoutMs} ms passed` : "cancelled" });
+          await finish({
+            status: run.cancelled,
+            exitCode: 0,
+            signal: 0,
+            phase: step.phase,
+            message: run.cancelled === "timeout" ? `the run's deadline of ${plan.timeoutMs} ms passed` : "cancelled",
+          });
           return;
         }
         const remaining = deadline > 0 ? deadline - Date.now() : 0;

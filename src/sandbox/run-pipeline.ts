@@ -263,7 +263,12 @@ export class RunPipeline {
     const steps: RunStep[] = [];
     const missing = req.libraries.filter((l) => !sandbox.installed.has(l));
     if (missing.length > 0 && h.install) {
-      steps.push({ phase: "install", command: h.install(missing, layout), cwd: layout.workdir, onSuccess: () => missing.forEach((l) => sandbox.installed.add(l)) });
+      steps.push({
+        phase: "install",
+        command: h.install(missing, layout),
+        cwd: layout.workdir,
+        onSuccess: () => missing.forEach((l) => sandbox.installed.add(l)),
+      });
     }
     const source = h.sourcePath(req.code, layout);
     const file = { path: source, data: Buffer.from(req.code, "utf8"), mode: 0o644 };

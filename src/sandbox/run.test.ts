@@ -1,7 +1,18 @@
 import { describe, expect, it } from "vitest";
 import { Run, type RunEvent, type RunExit } from "./run.js";
 
-const exit: RunExit = { status: "exited", exitCode: 0, signal: 0, durationMs: 1, stdoutBytes: 0, stderrBytes: 0, truncated: false, phase: "run", message: "", kernelRestarted: false };
+const exit: RunExit = {
+  status: "exited",
+  exitCode: 0,
+  signal: 0,
+  durationMs: 1,
+  stdoutBytes: 0,
+  stderrBytes: 0,
+  truncated: false,
+  phase: "run",
+  message: "",
+  kernelRestarted: false,
+};
 
 function out(run: Run, stream: "stdout" | "stderr", text: string) {
   run.append({ type: "output", stream, data: Buffer.from(text), offset: 0, streamOffset: 0, phase: "run" });
@@ -24,7 +35,11 @@ describe("Run event log", () => {
     const evs = await drain(run.follow(0, new AbortController().signal));
     expect(evs.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
     const outputs = evs.flatMap((e) => (e.body.type === "output" ? [[e.body.stream, e.body.offset, e.body.streamOffset]] : []));
-    expect(outputs).toEqual([["stdout", 0, 0], ["stderr", 3, 0], ["stdout", 5, 3]]);
+    expect(outputs).toEqual([
+      ["stdout", 0, 0],
+      ["stderr", 3, 0],
+      ["stdout", 5, 3],
+    ]);
   });
 
   it("resumes from a byte offset inside a chunk, exactly once", async () => {

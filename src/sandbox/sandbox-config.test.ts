@@ -8,8 +8,22 @@ const languages = new LanguageRegistry();
 
 function req(resources: Partial<SandboxRequest["resources"]>, extra: Partial<SandboxRequest> = {}): SandboxRequest {
   return {
-    language: "python", image: "", resources: { memoryBytes: 0, cpus: 0, pids: 0, diskBytes: 0, ...resources }, network: "unspecified", env: {}, workdir: "", user: "",
-    executionTimeoutMs: 0, ttlMs: 0, idleTimeoutMs: 0, labels: {}, commitOnClose: "", containerId: "", disablePlotCapture: false, outputDir: "", ...extra,
+    language: "python",
+    image: "",
+    resources: { memoryBytes: 0, cpus: 0, pids: 0, diskBytes: 0, ...resources },
+    network: "unspecified",
+    env: {},
+    workdir: "",
+    user: "",
+    executionTimeoutMs: 0,
+    ttlMs: 0,
+    idleTimeoutMs: 0,
+    labels: {},
+    commitOnClose: "",
+    containerId: "",
+    disablePlotCapture: false,
+    outputDir: "",
+    ...extra,
   };
 }
 

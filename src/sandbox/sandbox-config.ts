@@ -149,9 +149,14 @@ export function resolveSandboxConfig(req: SandboxRequest, config: Config, langua
   checkAbsolutePath("workdir", workdir);
   // The workdir becomes a tmpfs owned by the sandbox user: over /etc it would hand that user
   // the system's files, over /usr/lib it would hide them. Only the allowed roots qualify.
-  const roots = config.limits.workdirRoots.split(",").map((r) => r.trim().replace(/\/+$/, "")).filter((r) => r !== "");
+  const roots = config.limits.workdirRoots
+    .split(",")
+    .map((r) => r.trim().replace(/\/+$/, ""))
+    .filter((r) => r !== "");
   if (!roots.some((r) => workdir === r || workdir.startsWith(`${r}/`))) {
-    throw invalidArgument(`workdir ${JSON.stringify(workdir)} is not under an allowed root (${roots.join(", ")}; setting limits.workdir-roots)`, { reason: "INVALID_PATH" });
+    throw invalidArgument(`workdir ${JSON.stringify(workdir)} is not under an allowed root (${roots.join(", ")}; setting limits.workdir-roots)`, {
+      reason: "INVALID_PATH",
+    });
   }
   for (const [k, v] of Object.entries(req.env)) {
     if (!envKey.test(k)) throw invalidArgument(`invalid environment variable name ${JSON.stringify(k)}`);
@@ -163,7 +168,8 @@ export function resolveSandboxConfig(req: SandboxRequest, config: Config, langua
   for (const [k, v] of labelEntries) {
     if (!labelKey.test(k)) throw invalidArgument(`invalid label key ${JSON.stringify(k.slice(0, 100))}`, { reason: "INVALID_LABEL" });
     const size = Buffer.byteLength(v, "utf8");
-    if (size > maxLabelValueBytes) throw invalidArgument(`label ${k}: a value has at most ${maxLabelValueBytes} bytes, got ${size}`, { reason: "INVALID_LABEL" });
+    if (size > maxLabelValueBytes)
+      throw invalidArgument(`label ${k}: a value has at most ${maxLabelValueBytes} bytes, got ${size}`, { reason: "INVALID_LABEL" });
     if (v.includes("\0")) throw invalidArgument(`label ${k} contains a NUL byte`, { reason: "INVALID_LABEL" });
     labelBytes += k.length + size;
   }

@@ -10,11 +10,35 @@ const noImages = { name: "docker", imageLabels: async () => undefined } as unkno
 
 describe("SandboxManager", () => {
   it("names the build command when a default image is missing", async () => {
-    const m = new SandboxManager({ config: structuredClone(defaultConfig), runtime: noImages, languages: new LanguageRegistry(), validator: { validate: () => {} }, cleanups: [], logger: silentLogger() });
+    const m = new SandboxManager({
+      config: structuredClone(defaultConfig),
+      runtime: noImages,
+      languages: new LanguageRegistry(),
+      validator: { validate: () => {} },
+      cleanups: [],
+      logger: silentLogger(),
+    });
     const req = {
-      language: "python", image: "", resources: { memoryBytes: 0, cpus: 0, pids: 0, diskBytes: 0 }, network: "unspecified" as const, env: {}, workdir: "", user: "",
-      executionTimeoutMs: 0, ttlMs: 0, idleTimeoutMs: 0, labels: {}, commitOnClose: "", containerId: "", disablePlotCapture: false, outputDir: "",
+      language: "python",
+      image: "",
+      resources: { memoryBytes: 0, cpus: 0, pids: 0, diskBytes: 0 },
+      network: "unspecified" as const,
+      env: {},
+      workdir: "",
+      user: "",
+      executionTimeoutMs: 0,
+      ttlMs: 0,
+      idleTimeoutMs: 0,
+      labels: {},
+      commitOnClose: "",
+      containerId: "",
+      disablePlotCapture: false,
+      outputDir: "",
     };
-    await expect(m.create("t", req)).rejects.toMatchObject({ code: "FAILED_PRECONDITION", reason: "IMAGE_MISSING", message: expect.stringMatching(/deploy\/images\/build\.sh python/) });
+    await expect(m.create("t", req)).rejects.toMatchObject({
+      code: "FAILED_PRECONDITION",
+      reason: "IMAGE_MISSING",
+      message: expect.stringMatching(/deploy\/images\/build\.sh python/),
+    });
   });
 });

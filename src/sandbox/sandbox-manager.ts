@@ -220,14 +220,17 @@ export class SandboxManager {
   /** Gives a warm member to a caller; the TTL counts from now. Ownership is written into it. */
   private async handOut(tenant: string, config: SandboxConfig, member: PooledContainer): Promise<Sandbox> {
     const createdAt = new Date();
-    const sandbox = this.register(member.sandboxId, tenant, config, member.containerId, member.image, createdAt, false, { runner: member.runner, fromPool: true });
+    const sandbox = this.register(member.sandboxId, tenant, config, member.containerId, member.image, createdAt, false, {
+      runner: member.runner,
+      fromPool: true,
+    });
     const owner: OwnerRecord = { sandboxId: member.sandboxId, tenant, createdAt: createdAt.getTime(), config };
     // Not awaited: the agent handles its channel in order, so any run of this sandbox starts
     // after the record is written; only a daemon crash in the next milliseconds loses it
     // (the member is then removed at restart instead of re-adopted).
-    member.runner.writeFile(ownerFile, Buffer.from(JSON.stringify(owner)), 0o600).catch((err: unknown) =>
-      this.log.warn({ sandboxId: sandbox.id, err: describeError(err) }, "recording a pooled sandbox's owner failed"),
-    );
+    member.runner
+      .writeFile(ownerFile, Buffer.from(JSON.stringify(owner)), 0o600)
+      .catch((err: unknown) => this.log.warn({ sandboxId: sandbox.id, err: describeError(err) }, "recording a pooled sandbox's owner failed"));
     this.log.info({ sandboxId: sandbox.id, tenant, fromPool: true }, "sandbox handed out from the warm pool");
     return sandbox;
   }
@@ -288,7 +291,15 @@ export class SandboxManager {
   }
 
   containerSpec(id: string, tenant: string, config: SandboxConfig, image: string, createdAt: Date): ContainerSpec {
-    return sandboxContainerSpec({ daemonId: this.config.daemonId, id, tenant, config, image, createdAt, languageEnv: config.language ? this.languages.get(config.language).env : {} });
+    return sandboxContainerSpec({
+      daemonId: this.config.daemonId,
+      id,
+      tenant,
+      config,
+      image,
+      createdAt,
+      languageEnv: config.language ? this.languages.get(config.language).env : {},
+    });
   }
 
   /** The caller's sandbox, or NOT_FOUND (another tenant's sandbox is not found either). */
@@ -297,7 +308,8 @@ export class SandboxManager {
     if (sandbox && sandbox.tenant === tenant) {
       if (sandbox.state === "expired") throw failedPrecondition(`sandbox ${id} expired`, { reason: "SANDBOX_EXPIRED" });
       if (sandbox.state === "stopped") throw failedPrecondition(`sandbox ${id} is stopped: its container is no longer running`, { reason: "SANDBOX_STOPPED" });
-      if (sandbox.state === "failed") throw failedPrecondition(`sandbox ${id} failed: ${sandbox.failure ?? "it cannot serve"}; destroy it`, { reason: "SANDBOX_FAILED" });
+      if (sandbox.state === "failed")
+        throw failedPrecondition(`sandbox ${id} failed: ${sandbox.failure ?? "it cannot serve"}; destroy it`, { reason: "SANDBOX_FAILED" });
       return sandbox;
     }
     const t = this.tombstones.get(id);
@@ -440,10 +452,15 @@ export class SandboxManager {
       }
       if (c.labels[Label.pool] !== undefined && c.running) {
         // The owner record is read through the member's channel, which the sandbox keeps.
-        const channel = await startSandboxChannel(this.runtime, c.id, this.log, this.config.agent, (reason) => this.checkContainer(c.id, reason)).catch(() => undefined);
+        const channel = await startSandboxChannel(this.runtime, c.id, this.log, this.config.agent, (reason) => this.checkContainer(c.id, reason)).catch(
+          () => undefined,
+        );
         const owner = channel ? await this.readOwner(channel) : undefined;
         if (channel && owner && owner.createdAt + owner.config.ttlMs > now) {
-          const sandbox = this.register(owner.sandboxId, owner.tenant, owner.config, c.id, c.image, new Date(owner.createdAt), false, { runner: channel, fromPool: true });
+          const sandbox = this.register(owner.sandboxId, owner.tenant, owner.config, c.id, c.image, new Date(owner.createdAt), false, {
+            runner: channel,
+            fromPool: true,
+          });
           this.adoptedIds.add(sandbox.id);
           this.log.info({ sandboxId: owner.sandboxId, tenant: owner.tenant }, "re-adopted pooled sandbox");
           continue;

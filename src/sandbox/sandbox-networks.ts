@@ -27,7 +27,9 @@ export class SandboxNetworks {
   /** Removes the networks of a removed sandbox. */
   async removeFor(sandboxId: string): Promise<void> {
     for (const net of await this.runtime.listNetworks({ ...this.ownLabels, [Label.sandboxId]: sandboxId })) {
-      await this.runtime.removeNetwork(net.name).catch((err: unknown) => this.log.warn({ err: describeError(err), network: net.name }, "removing a sandbox network failed"));
+      await this.runtime
+        .removeNetwork(net.name)
+        .catch((err: unknown) => this.log.warn({ err: describeError(err), network: net.name }, "removing a sandbox network failed"));
     }
   }
 

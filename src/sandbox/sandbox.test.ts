@@ -10,8 +10,21 @@ import { resolveSandboxConfig } from "./sandbox-config.js";
 const languages = new LanguageRegistry();
 const { config, handler } = resolveSandboxConfig(
   {
-    language: "python", image: "", resources: { memoryBytes: 0, cpus: 0, pids: 0, diskBytes: 0 }, network: "unspecified", env: {}, workdir: "", user: "",
-    executionTimeoutMs: 0, ttlMs: 0, idleTimeoutMs: 0, labels: {}, commitOnClose: "", containerId: "", disablePlotCapture: false, outputDir: "",
+    language: "python",
+    image: "",
+    resources: { memoryBytes: 0, cpus: 0, pids: 0, diskBytes: 0 },
+    network: "unspecified",
+    env: {},
+    workdir: "",
+    user: "",
+    executionTimeoutMs: 0,
+    ttlMs: 0,
+    idleTimeoutMs: 0,
+    labels: {},
+    commitOnClose: "",
+    containerId: "",
+    disablePlotCapture: false,
+    outputDir: "",
   },
   defaultConfig,
   languages,
@@ -19,15 +32,31 @@ const { config, handler } = resolveSandboxConfig(
 
 function sandbox(runtime: ContainerRuntime, deaths: string[] = []): Sandbox {
   return new Sandbox({
-    id: "sbx-1", tenant: "t", config, handler, containerId: "c1", image: "img", createdAt: new Date(), attached: false, fromPool: false,
-    runtime, logger: silentLogger(), useAgent: true, onRunnerDeath: (_cid, reason) => deaths.push(reason),
+    id: "sbx-1",
+    tenant: "t",
+    config,
+    handler,
+    containerId: "c1",
+    image: "img",
+    createdAt: new Date(),
+    attached: false,
+    fromPool: false,
+    runtime,
+    logger: silentLogger(),
+    useAgent: true,
+    onRunnerDeath: (_cid, reason) => deaths.push(reason),
   });
 }
 
 describe("Sandbox.recover", () => {
   it("marks the sandbox failed when no agent can be started again, with the reason", async () => {
     let attempts = 0;
-    const runtime = { exec: async () => { attempts++; throw unavailable("the engine refuses the exec"); } } as unknown as ContainerRuntime;
+    const runtime = {
+      exec: async () => {
+        attempts++;
+        throw unavailable("the engine refuses the exec");
+      },
+    } as unknown as ContainerRuntime;
     const deaths: string[] = [];
     const s = sandbox(runtime, deaths);
     await s.recover("agent exited with code 137");
@@ -42,7 +71,12 @@ describe("Sandbox.recover", () => {
 
   it("does nothing for a sandbox that is closed or no longer running", async () => {
     let attempts = 0;
-    const runtime = { exec: async () => { attempts++; throw unavailable("no"); } } as unknown as ContainerRuntime;
+    const runtime = {
+      exec: async () => {
+        attempts++;
+        throw unavailable("no");
+      },
+    } as unknown as ContainerRuntime;
     const s = sandbox(runtime);
     s.state = "expired";
     await s.recover("x");

@@ -26,10 +26,13 @@ export class TenantQuotas {
     }
     const used = mine.reduce((sum, s) => sum + s.config.resources.memoryBytes, 0) + p.memory;
     if (q.maxMemoryBytes > 0 && used + memoryBytes > q.maxMemoryBytes) {
-      throw resourceExhausted(`tenant ${tenant} would use ${used + memoryBytes} bytes of sandbox memory; its quota is ${q.maxMemoryBytes} (quota max-memory-bytes)`, {
-        reason: "QUOTA_EXCEEDED",
-        metadata: { quota: "max-memory-bytes", limit: String(q.maxMemoryBytes) },
-      });
+      throw resourceExhausted(
+        `tenant ${tenant} would use ${used + memoryBytes} bytes of sandbox memory; its quota is ${q.maxMemoryBytes} (quota max-memory-bytes)`,
+        {
+          reason: "QUOTA_EXCEEDED",
+          metadata: { quota: "max-memory-bytes", limit: String(q.maxMemoryBytes) },
+        },
+      );
     }
     p.count++;
     p.memory += memoryBytes;
@@ -43,5 +46,4 @@ export class TenantQuotas {
       if (p.count === 0) this.pending.delete(tenant);
     };
   }
-
 }

@@ -104,10 +104,7 @@ export class WarmPool {
   refill(): void {
     if (this.stopped) return;
     for (const [key, profile] of this.profiles) {
-      while (
-        this.inFlight < this.config.poolRefillConcurrency &&
-        (this.ready.get(key)?.length ?? 0) + (this.creating.get(key) ?? 0) < profile.size
-      ) {
+      while (this.inFlight < this.config.poolRefillConcurrency && (this.ready.get(key)?.length ?? 0) + (this.creating.get(key) ?? 0) < profile.size) {
         this.inFlight++;
         this.creating.set(key, (this.creating.get(key) ?? 0) + 1);
         const creation = this.createMember(profile).finally(() => {

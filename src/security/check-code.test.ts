@@ -15,7 +15,14 @@ function policy(threshold: Severity, patterns: Array<[string, Severity]>, module
   };
 }
 
-const systemCalls = policy("MEDIUM", [[r`\bos\.system\s*\(`, "HIGH"]], [["os", "HIGH"], ["subprocess", "HIGH"]]);
+const systemCalls = policy(
+  "MEDIUM",
+  [[r`\bos\.system\s*\(`, "HIGH"]],
+  [
+    ["os", "HIGH"],
+    ["subprocess", "HIGH"],
+  ],
+);
 
 describe("checkCode", () => {
   it("reports each finding with rule, description, severity, exact line, column and snippet", () => {
@@ -47,7 +54,7 @@ describe("checkCode", () => {
     ]);
   });
 
-  it("catches the import after a string containing # (s = \"#\"; import os)", () => {
+  it('catches the import after a string containing # (s = "#"; import os)', () => {
     const result = checkCode("python", 's = "#"; import os', systemCalls);
     expect(result.safe).toBe(false);
     expect(result.violations).toMatchObject([{ rule: "import:os", line: 1, column: 17 }]);
@@ -95,7 +102,10 @@ describe("checkCode", () => {
   });
 
   it("makes code unsafe only at or above the threshold, reporting the rest", () => {
-    const mixed = policy("MEDIUM", [[r`\beval\s*\(`, "LOW"], [r`\bexec\s*\(`, "MEDIUM"]]);
+    const mixed = policy("MEDIUM", [
+      [r`\beval\s*\(`, "LOW"],
+      [r`\bexec\s*\(`, "MEDIUM"],
+    ]);
     expect(checkCode("python", "eval('1')", mixed)).toMatchObject({ safe: true, violations: [{ severity: "LOW" }] });
     expect(checkCode("python", "exec('1')", mixed)).toMatchObject({ safe: false, violations: [{ severity: "MEDIUM" }] });
   });
@@ -119,7 +129,10 @@ describe("checkCode", () => {
   });
 
   it("caps the number of violations, keeping blocking ones first, but judges all", () => {
-    const noisy = policy("MEDIUM", [[r`\bprint\(`, "LOW"], [r`\bexec\(`, "HIGH"]]);
+    const noisy = policy("MEDIUM", [
+      [r`\bprint\(`, "LOW"],
+      [r`\bexec\(`, "HIGH"],
+    ]);
     const code = `${"print(1)\n".repeat(50)}exec('x')\n`;
     const result = checkCode("python", code, noisy, { maxViolations: 5 });
     expect(result.truncated).toBe(true);
@@ -229,12 +242,16 @@ describe("checkCode", () => {
       ["ruby", "require 'json' # c\nx = \"#{y}\" + %w[a b].join\nz = 5 % 3\n", "json"],
       ["r", 'library(stats) # c\nx <- r"(raw # no)"\ny <- utils::head(1)\n', "stats"],
     ];
-    it.each(realistic)("checks realistic %s against the strict preset", (language, unit, module) => {
-      const strictPlusModule = { ...getPreset("strict"), restrictedModules: [{ name: module, description: "x", severity: "HIGH" as const }] };
-      const result = checkCode(language, oneMegabyte(unit), strictPlusModule);
-      expect(result).toMatchObject({ safe: false, truncated: true });
-      expect(result.violations).toHaveLength(1000);
-    }, 10_000);
+    it.each(realistic)(
+      "checks realistic %s against the strict preset",
+      (language, unit, module) => {
+        const strictPlusModule = { ...getPreset("strict"), restrictedModules: [{ name: module, description: "x", severity: "HIGH" as const }] };
+        const result = checkCode(language, oneMegabyte(unit), strictPlusModule);
+        expect(result).toMatchObject({ safe: false, truncated: true });
+        expect(result.violations).toHaveLength(1000);
+      },
+      10_000,
+    );
 
     it("checks realistic bash", () => {
       const result = checkCode("bash", oneMegabyte('echo $# ${#x} a#b "$(ls # in\n)" # c\n'), policy("LOW", [[r`\bls\b`, "LOW"]]));
@@ -255,9 +272,13 @@ describe("checkCode", () => {
       ["java", "a."],
       ["bash", "<<A\n"],
     ];
-    it.each(adversarial)("lexes %s input made of %j in linear time", (language, unit) => {
-      const result = checkCode(language, oneMegabyte(unit), policy("LOW", [], [["os", "HIGH"]]));
-      expect(result.truncated).toBe(false);
-    }, 10_000);
+    it.each(adversarial)(
+      "lexes %s input made of %j in linear time",
+      (language, unit) => {
+        const result = checkCode(language, oneMegabyte(unit), policy("LOW", [], [["os", "HIGH"]]));
+        expect(result.truncated).toBe(false);
+      },
+      10_000,
+    );
   });
 });

@@ -84,12 +84,7 @@ interface Finding {
  *
  * @throws PolicyError for an unsupported language or an invalid (uncompiled) policy.
  */
-export function checkCode(
-  language: string,
-  code: string,
-  policy: SecurityPolicy | CompiledPolicy,
-  options: CheckCodeOptions = {},
-): CheckCodeResult {
+export function checkCode(language: string, code: string, policy: SecurityPolicy | CompiledPolicy, options: CheckCodeOptions = {}): CheckCodeResult {
   const resolved = resolveCodeLanguage(language);
   const compiled = isCompiledPolicy(policy) ? policy : compilePolicy(policy);
   const limit = Math.max(0, options.maxViolations ?? DEFAULT_MAX_VIOLATIONS);

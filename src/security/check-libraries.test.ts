@@ -59,9 +59,7 @@ describe("checkLibraries", () => {
   });
 
   it("applies presets: production refuses installing subprocess-like modules", () => {
-    expect(checkLibraries("python", ["pandas", "multiprocessing"], getPreset("production")).refused.map((r) => r.library)).toEqual([
-      "multiprocessing",
-    ]);
+    expect(checkLibraries("python", ["pandas", "multiprocessing"], getPreset("production")).refused.map((r) => r.library)).toEqual(["multiprocessing"]);
   });
 
   it("refuses an unknown language", () => {

@@ -31,11 +31,7 @@ export interface LibraryCheckResult {
  *
  * @throws PolicyError for an unsupported language or an invalid (uncompiled) policy.
  */
-export function checkLibraries(
-  language: string,
-  libraries: readonly string[],
-  policy: SecurityPolicy | CompiledPolicy,
-): LibraryCheckResult {
+export function checkLibraries(language: string, libraries: readonly string[], policy: SecurityPolicy | CompiledPolicy): LibraryCheckResult {
   const resolved = resolveCodeLanguage(language);
   const compiled = isCompiledPolicy(policy) ? policy : compilePolicy(policy);
   const blocking = compiled.restrictedModules.filter((module) => isBlocking(module.severity, compiled.severityThreshold));

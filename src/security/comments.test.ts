@@ -27,7 +27,7 @@ function expectStripped(language: string, code: string, ...comments: string[]): 
 describe("stripComments", () => {
   describe("python", () => {
     it("blanks # comments but not # inside strings", () => {
-      expectStripped("python", 's = "#"; import os  # real comment\nx = \'#\' # c2', "# real comment", "# c2");
+      expectStripped("python", "s = \"#\"; import os  # real comment\nx = '#' # c2", "# real comment", "# c2");
     });
 
     it("keeps docstrings and triple-quoted strings (they are strings, not comments)", () => {
@@ -50,7 +50,7 @@ describe("stripComments", () => {
       expectStripped("python", "s = 'a\u2028'  # c\nt = '''\u2028'''  # d", "# c", "# d");
     });
 
-    it("reads f\"\\{\" as a backslash before a field, and \\N{...} as a character", () => {
+    it('reads f"\\{" as a backslash before a field, and \\N{...} as a character', () => {
       expectStripped("python", 'x = f"\\{y # not a comment\n}" # c', "# not a comment", "# c");
       expectStripped("python", 'x = f"\\N{NUMBER SIGN} #" # c', "# c");
     });
@@ -113,8 +113,8 @@ describe("stripComments", () => {
       expectStripped("ruby", "x = 1 # c\n=begin\nrequire 'socket'\n=end\ny = 2", "# c", "=begin\nrequire 'socket'\n=end");
     });
 
-    it("keeps # inside strings, %-literals, regexps, character literals and $\" globals", () => {
-      const code = "a = \"#{b} #\" + '#' + %q(#) + %w[#a] # c1\nm = s =~ /#x/ # c2\nc = ?# # c3\nputs $\" # c4";
+    it('keeps # inside strings, %-literals, regexps, character literals and $" globals', () => {
+      const code = 'a = "#{b} #" + \'#\' + %q(#) + %w[#a] # c1\nm = s =~ /#x/ # c2\nc = ?# # c3\nputs $" # c4';
       expectStripped("ruby", code, "# c1", "# c2", "# c3", "# c4");
     });
 
@@ -130,7 +130,7 @@ describe("stripComments", () => {
 
   describe("r", () => {
     it("blanks # comments, not # in strings, raw strings or backquoted names", () => {
-      const code = "x <- \"#\" # c1\ny <- r\"(#)\" + R'---[#]---' # c2\n`a#b` <- 1 # c3";
+      const code = 'x <- "#" # c1\ny <- r"(#)" + R\'---[#]---\' # c2\n`a#b` <- 1 # c3';
       expectStripped("r", code, "# c1", "# c2", "# c3");
     });
   });

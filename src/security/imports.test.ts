@@ -12,9 +12,7 @@ function restricting(...names: string[]): SecurityPolicy {
 
 /** The restricted modules found in `code`, as `module@line:column`. */
 function found(language: string, code: string, ...restricted: string[]): string[] {
-  return checkCode(language, code, restricting(...restricted)).violations.map(
-    (v) => `${v.rule.replace(/^import:/, "")}@${v.line}:${v.column}`,
-  );
+  return checkCode(language, code, restricting(...restricted)).violations.map((v) => `${v.rule.replace(/^import:/, "")}@${v.line}:${v.column}`);
 }
 
 describe("import detection", () => {
@@ -33,7 +31,7 @@ describe("import detection", () => {
       ["__import__('o' 's')", "os@1:12"],
       ["__import__('o\\x73')", "os@1:12"],
       ["importlib.import_module('os.path')", "os@1:25"],
-      ['m = f"{__import__(\'os\')}"', "os@1:19"],
+      ["m = f\"{__import__('os')}\"", "os@1:19"],
     ])("finds os in %j", (code, expected) => {
       expect(found("python", code, "os")).toEqual([expected]);
     });
@@ -189,7 +187,7 @@ describe("import detection", () => {
       expect(found("go", 'import "golang.org/x/net"', "net")).toEqual(["net@1:8"]);
     });
 
-    it.each(['import "osext"', 'var s = "os"', '// import "os"', 'import `fmt`'])("does not find os in %j", (code) => {
+    it.each(['import "osext"', 'var s = "os"', '// import "os"', "import `fmt`"])("does not find os in %j", (code) => {
       expect(found("go", code, "os")).toEqual([]);
     });
   });
@@ -234,12 +232,9 @@ describe("import detection", () => {
       expect(found("ruby", "require 'network'", "net")).toEqual([]);
     });
 
-    it.each(["# require 'socket'", "puts 'require socket'", "=begin\nrequire 'socket'\n=end", "require name"])(
-      "does not find socket in %j",
-      (code) => {
-        expect(found("ruby", code, "socket")).toEqual([]);
-      },
-    );
+    it.each(["# require 'socket'", "puts 'require socket'", "=begin\nrequire 'socket'\n=end", "require name"])("does not find socket in %j", (code) => {
+      expect(found("ruby", code, "socket")).toEqual([]);
+    });
   });
 
   describe("r", () => {
@@ -256,18 +251,12 @@ describe("import detection", () => {
       expect(found("r", code, "httr")).toEqual([expected]);
     });
 
-    it.each(["library(httr2)", "# library(httr)", 'x <- "library(httr)"', "library(pkg, character.only = TRUE)"])(
-      "does not find httr in %j",
-      (code) => {
-        expect(found("r", code, "httr", "pkg")).toEqual([]);
-      },
-    );
+    it.each(["library(httr2)", "# library(httr)", 'x <- "library(httr)"', "library(pkg, character.only = TRUE)"])("does not find httr in %j", (code) => {
+      expect(found("r", code, "httr", "pkg")).toEqual([]);
+    });
 
     it("treats dotted package names as whole names", () => {
-      expect(found("r", "library(data.table)\ndata.table::fread(f)", "data.table")).toEqual([
-        "data.table@1:9",
-        "data.table@2:1",
-      ]);
+      expect(found("r", "library(data.table)\ndata.table::fread(f)", "data.table")).toEqual(["data.table@1:9", "data.table@2:1"]);
     });
   });
 

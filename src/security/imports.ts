@@ -95,11 +95,7 @@ export function importMatches(language: CodeLanguage, imported: string, restrict
  * order. A `reference` site counts only for qualified restricted names (`java.net`, not
  * a one-word name that any variable could spell) except R's explicit `pkg::`.
  */
-export function findRestrictedImports(
-  language: CodeLanguage,
-  source: LexedSource,
-  modules: readonly RestrictedModule[],
-): RestrictedImport[] {
+export function findRestrictedImports(language: CodeLanguage, source: LexedSource, modules: readonly RestrictedModule[]): RestrictedImport[] {
   if (modules.length === 0) return [];
   const found: RestrictedImport[] = [];
   const reported = new Set<string>();
@@ -347,11 +343,7 @@ function callArguments(r: TokenReader, open: number, close: number): CallArgumen
  * or joined by `+`, in any parentheses. A constant head with a computed tail counts as
  * its head. Null if the expression does not start with a constant.
  */
-function constantExpression(
-  r: TokenReader,
-  from: number,
-  to: number,
-): { value: string; unknown: boolean; start: number; end: number } | null {
+function constantExpression(r: TokenReader, from: number, to: number): { value: string; unknown: boolean; start: number; end: number } | null {
   let value = "";
   let unknown = false;
   let start = -1;

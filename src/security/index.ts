@@ -3,23 +3,8 @@
  * an Install whose code or libraries a sandbox's policy forbids. No I/O.
  */
 export { PolicyError } from "./policy-error.js";
-export {
-  SEVERITIES,
-  compilePolicy,
-  isBlocking,
-  isCompiledPolicy,
-  isSeverity,
-  severityRank,
-} from "./policy.js";
-export type {
-  CompiledPattern,
-  CompiledPolicy,
-  RestrictedModule,
-  SecurityPattern,
-  SecurityPolicy,
-  Severity,
-  Violation,
-} from "./policy.js";
+export { SEVERITIES, compilePolicy, isBlocking, isCompiledPolicy, isSeverity, severityRank } from "./policy.js";
+export type { CompiledPattern, CompiledPolicy, RestrictedModule, SecurityPattern, SecurityPolicy, Severity, Violation } from "./policy.js";
 export { PRESET_NAMES, getPreset, isPresetName } from "./presets.js";
 export type { PresetName } from "./presets.js";
 export { CODE_LANGUAGES, resolveCodeLanguage } from "./language.js";

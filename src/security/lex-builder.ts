@@ -144,11 +144,7 @@ export function isBlank(code: number): boolean {
 /** Letters, `_`, `$` and any non-ASCII character that is not whitespace. */
 export function isIdentifierStart(code: number): boolean {
   return (
-    (code >= 0x61 && code <= 0x7a) ||
-    (code >= 0x41 && code <= 0x5a) ||
-    code === 0x5f ||
-    code === 0x24 ||
-    (code >= 0x80 && !isBlank(code) && !isLineBreak(code))
+    (code >= 0x61 && code <= 0x7a) || (code >= 0x41 && code <= 0x5a) || code === 0x5f || code === 0x24 || (code >= 0x80 && !isBlank(code) && !isLineBreak(code))
   );
 }
 

@@ -5,9 +5,33 @@ import { decodeEscapes } from "./string-escapes.js";
 
 // After these keywords a value is expected, so `/`, `%(` and `<<ID` open literals.
 const KEYWORDS_BEFORE_VALUE = new Set([
-  "if", "unless", "while", "until", "return", "and", "or", "not", "when", "in", "case",
-  "then", "else", "elsif", "do", "begin", "yield", "break", "next", "rescue", "ensure", "puts",
-  "print", "p", "require", "require_relative", "load",
+  "if",
+  "unless",
+  "while",
+  "until",
+  "return",
+  "and",
+  "or",
+  "not",
+  "when",
+  "in",
+  "case",
+  "then",
+  "else",
+  "elsif",
+  "do",
+  "begin",
+  "yield",
+  "break",
+  "next",
+  "rescue",
+  "ensure",
+  "puts",
+  "print",
+  "p",
+  "require",
+  "require_relative",
+  "load",
 ]);
 const BRACKET_PAIRS: Readonly<Record<string, string>> = { "(": ")", "[": "]", "{": "}", "<": ">" };
 // Special globals like $" (loaded features) and $' would otherwise open strings.

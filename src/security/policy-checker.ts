@@ -168,7 +168,11 @@ export class PolicyChecker {
       if (job === undefined || job.id !== msg.id) return;
       this.release(slot);
       if (msg.error) {
-        job.reject(msg.error.name === "PolicyError" ? invalidArgument(`invalid security policy: ${msg.error.message}`, { reason: "INVALID_POLICY" }) : new Error(msg.error.message));
+        job.reject(
+          msg.error.name === "PolicyError"
+            ? invalidArgument(`invalid security policy: ${msg.error.message}`, { reason: "INVALID_POLICY" })
+            : new Error(msg.error.message),
+        );
       } else {
         job.resolve(msg.result as CheckCodeResult);
       }

@@ -56,9 +56,7 @@ describe("compilePolicy", () => {
   });
 
   it("rejects an empty pattern, which would match everywhere", () => {
-    expect(policyError({ ...base, patterns: [{ pattern: "", description: "x", severity: "LOW" }] }).field).toBe(
-      "patterns[0].pattern",
-    );
+    expect(policyError({ ...base, patterns: [{ pattern: "", description: "x", severity: "LOW" }] }).field).toBe("patterns[0].pattern");
   });
 
   it.each([
@@ -96,9 +94,7 @@ describe("compilePolicy", () => {
 
   it("rejects unknown severities where they are", () => {
     expect(policyError({ ...base, severityThreshold: "CRITICAL" as Severity }).field).toBe("severityThreshold");
-    expect(
-      policyError({ ...base, patterns: [{ pattern: "x", description: "x", severity: "high" as Severity }] }).field,
-    ).toBe("patterns[0].severity");
+    expect(policyError({ ...base, patterns: [{ pattern: "x", description: "x", severity: "high" as Severity }] }).field).toBe("patterns[0].severity");
   });
 });
 

@@ -95,10 +95,7 @@ describe("presets", () => {
   it("web_scraping allows requests and sleeping, not raw sockets", () => {
     const result = check("web_scraping", "import requests, time\nrequests.get(u)\ntime.sleep(0.5)");
     expect(result.safe).toBe(true);
-    expect(result.violations.map((v) => v.description)).toEqual([
-      "HTTP requests library",
-      "Sleep operations (potential rate limiting bypass)",
-    ]);
+    expect(result.violations.map((v) => v.description)).toEqual(["HTTP requests library", "Sleep operations (potential rate limiting bypass)"]);
     expect(check("web_scraping", "import socket").safe).toBe(false);
     expect(check("web_scraping", "import urllib.request").safe).toBe(true);
   });

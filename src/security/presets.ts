@@ -19,15 +19,7 @@ import type { RestrictedModule, SecurityPattern, SecurityPolicy, Severity } from
  * `socket`, ...; see EQUIVALENTS), at the same severity. llm-sandbox's lists miss them, so
  * `import posix; posix.system(...)` passed its `os` rule.
  */
-export const PRESET_NAMES = [
-  "development",
-  "production",
-  "educational",
-  "data_science",
-  "web_scraping",
-  "minimal",
-  "strict",
-] as const;
+export const PRESET_NAMES = ["development", "production", "educational", "data_science", "web_scraping", "minimal", "strict"] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
 
 function pattern(source: string, description: string, severity: Severity): SecurityPattern {
@@ -75,11 +67,7 @@ function withEquivalents(modules: RestrictedModule[]): RestrictedModule[] {
   return [...modules, ...added.values()];
 }
 
-function policy(
-  severityThreshold: Severity,
-  patterns: SecurityPattern[],
-  restrictedModules: RestrictedModule[],
-): SecurityPolicy {
+function policy(severityThreshold: Severity, patterns: SecurityPattern[], restrictedModules: RestrictedModule[]): SecurityPolicy {
   return Object.freeze({
     severityThreshold,
     patterns: Object.freeze(patterns),

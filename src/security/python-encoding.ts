@@ -21,12 +21,34 @@ const COOKIE = /^[ \t\f]*#[^\r\n]*?coding[:=][ \t]*([-\w.]+)/;
 const UTF8 = new Set(["utf_8", "utf8", "u8", "utf", "cp65001", "utf8_ucs2", "utf8_ucs4"]);
 // ASCII is read as UTF-8: a file with a non-ASCII byte would not compile at all.
 const ASCII = new Set([
-  "ascii", "646", "ansi_x3.4_1968", "ansi_x3.4_1986", "ansi_x3_4_1968", "cp367", "csascii", "ibm367",
-  "iso646_us", "iso_646.irv_1991", "iso_ir_6", "us", "us_ascii",
+  "ascii",
+  "646",
+  "ansi_x3.4_1968",
+  "ansi_x3.4_1986",
+  "ansi_x3_4_1968",
+  "cp367",
+  "csascii",
+  "ibm367",
+  "iso646_us",
+  "iso_646.irv_1991",
+  "iso_ir_6",
+  "us",
+  "us_ascii",
 ]);
 const LATIN1 = new Set([
-  "latin_1", "latin1", "latin", "l1", "iso8859_1", "iso_8859_1", "iso8859", "8859", "cp819", "csisolatin1",
-  "ibm819", "iso_8859_1_1987", "iso_ir_100",
+  "latin_1",
+  "latin1",
+  "latin",
+  "l1",
+  "iso8859_1",
+  "iso_8859_1",
+  "iso8859",
+  "8859",
+  "cp819",
+  "csisolatin1",
+  "ibm819",
+  "iso_8859_1_1987",
+  "iso_ir_100",
 ]);
 
 /**

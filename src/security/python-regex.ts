@@ -256,12 +256,7 @@ export function translatePythonRegex(pattern: string): TranslatedRegex {
 }
 
 /** Translate the group opening at `i` (a `(`), emit it, and return the index after it. */
-function translateGroupOpening(
-  pattern: string,
-  i: number,
-  groups: { count: number; readonly names: Set<string> },
-  emit: (text: string) => void,
-): number {
+function translateGroupOpening(pattern: string, i: number, groups: { count: number; readonly names: Set<string> }, emit: (text: string) => void): number {
   if (pattern[i + 1] !== "?") {
     groups.count++;
     emit("(");

@@ -68,7 +68,7 @@ export function latin1View(text: string): TextView | null {
   const bytes = Buffer.from(text, "utf8");
   const origins = new Int32Array(bytes.length + 1);
   let b = 0;
-  for (let i = 0; i < text.length; ) {
+  for (let i = 0; i < text.length;) {
     const length = codePointLength(text, i);
     const width = utf8Width(text.codePointAt(i) ?? 0, length);
     for (let k = 0; k < width; k++) origins[b + k] = i;

@@ -32,7 +32,12 @@ export function severityName(s: SecuritySeverity): string {
 }
 
 export function severityValue(s: string): SecuritySeverity {
-  const map: Record<string, SecuritySeverity> = { SAFE: SecuritySeverity.SAFE, LOW: SecuritySeverity.LOW, MEDIUM: SecuritySeverity.MEDIUM, HIGH: SecuritySeverity.HIGH };
+  const map: Record<string, SecuritySeverity> = {
+    SAFE: SecuritySeverity.SAFE,
+    LOW: SecuritySeverity.LOW,
+    MEDIUM: SecuritySeverity.MEDIUM,
+    HIGH: SecuritySeverity.HIGH,
+  };
   return map[s.toUpperCase()] ?? SecuritySeverity.UNSPECIFIED;
 }
 
@@ -107,7 +112,13 @@ export function specToProto(c: SandboxConfig): MessageInitShape<typeof import(".
   };
 }
 
-const states = { creating: SandboxState.CREATING, running: SandboxState.RUNNING, stopped: SandboxState.STOPPED, expired: SandboxState.EXPIRED, failed: SandboxState.FAILED } as const;
+const states = {
+  creating: SandboxState.CREATING,
+  running: SandboxState.RUNNING,
+  stopped: SandboxState.STOPPED,
+  expired: SandboxState.EXPIRED,
+  failed: SandboxState.FAILED,
+} as const;
 
 export function sandboxToProto(s: Sandbox, backend: string): MessageInitShape<typeof SandboxSchema> {
   return {
@@ -151,7 +162,13 @@ export function runEventToProto(ev: RunEvent): MessageInitShape<typeof RunEventS
         seq: BigInt(ev.seq),
         event: {
           case: "output",
-          value: { stream: b.stream === "stdout" ? Stream.STDOUT : Stream.STDERR, data: b.data, offset: BigInt(b.offset), streamOffset: BigInt(b.streamOffset), phase: phases[b.phase] },
+          value: {
+            stream: b.stream === "stdout" ? Stream.STDOUT : Stream.STDERR,
+            data: b.data,
+            offset: BigInt(b.offset),
+            streamOffset: BigInt(b.streamOffset),
+            phase: phases[b.phase],
+          },
         },
       };
     case "artifact":

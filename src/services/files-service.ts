@@ -23,9 +23,12 @@ function target(runtime: ContainerRuntime, sandbox: Sandbox): TransferTarget {
 function checkedPath(sandbox: Sandbox, path: string): string {
   const abs = resolveClientPath(sandbox.config.workdir, path);
   if (!isWithinRoots(abs, allowedRoots(sandbox.config.workdir))) {
-    throw permissionDenied(`${JSON.stringify(path.slice(0, 200))} is outside the sandbox's workdir (${sandbox.config.workdir}) and /tmp, the only places files can be transferred`, {
-      reason: "PATH_NOT_ALLOWED",
-    });
+    throw permissionDenied(
+      `${JSON.stringify(path.slice(0, 200))} is outside the sandbox's workdir (${sandbox.config.workdir}) and /tmp, the only places files can be transferred`,
+      {
+        reason: "PATH_NOT_ALLOWED",
+      },
+    );
   }
   return abs;
 }
@@ -66,7 +69,9 @@ export function createFilesService(deps: FilesServiceDeps): Pick<ServiceImpl<Met
       })();
       const log = ctx.log.child({ sandboxId: sandbox.id });
       const started = Date.now();
-      const res = isTar ? await uploadTar(target(runtime, sandbox), path, chunks, ctx.signal) : await uploadFile(target(runtime, sandbox), path, mode, chunks, ctx.signal);
+      const res = isTar
+        ? await uploadTar(target(runtime, sandbox), path, chunks, ctx.signal)
+        : await uploadFile(target(runtime, sandbox), path, mode, chunks, ctx.signal);
       sandbox.touch();
       log.info({ path, kind: isTar ? "tar" : "file", bytes: res.bytes, files: res.files, ms: Date.now() - started }, "upload stored");
       return { bytes: BigInt(res.bytes), files: res.files, sha256: res.sha256 };
@@ -82,7 +87,12 @@ export function createFilesService(deps: FilesServiceDeps): Pick<ServiceImpl<Met
         sandbox.touch();
         switch (part.type) {
           case "header":
-            yield { message: { case: "header", value: { kind: part.kind === "tar" ? TransferKind.TAR : TransferKind.FILE, mode: part.mode, size: BigInt(part.size) } } };
+            yield {
+              message: {
+                case: "header",
+                value: { kind: part.kind === "tar" ? TransferKind.TAR : TransferKind.FILE, mode: part.mode, size: BigInt(part.size) },
+              },
+            };
             break;
           case "chunk":
             yield { message: { case: "chunk", value: part.data } };

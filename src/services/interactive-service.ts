@@ -85,7 +85,11 @@ export function createInteractiveService(deps: InteractiveServiceDeps): ServiceI
         throw invalidArgument(`unknown session kind ${req.kind}`);
       }
       const target: OpenSessionRequest["target"] =
-        req.target.case === "sandboxId" ? { sandboxId: req.target.value } : req.target.case === "sandbox" ? { spec: sandboxRequestFromProto(req.target.value) } : undefined;
+        req.target.case === "sandboxId"
+          ? { sandboxId: req.target.value }
+          : req.target.case === "sandbox"
+            ? { spec: sandboxRequestFromProto(req.target.value) }
+            : undefined;
       const s = req.settings;
       const session = await sessions.open(
         ctx.tenant,

@@ -27,7 +27,13 @@ export interface SandboxServiceDeps {
 }
 
 /** Streams a run's events to a caller; cancelling the call cancels the run unless detached. */
-export async function* streamRun(run: Run, fromOffset: number, ctx: CallContext, keepaliveMs: number, cancelOnAbort: boolean): AsyncGenerator<MessageInitShape<typeof RunEventSchema>> {
+export async function* streamRun(
+  run: Run,
+  fromOffset: number,
+  ctx: CallContext,
+  keepaliveMs: number,
+  cancelOnAbort: boolean,
+): AsyncGenerator<MessageInitShape<typeof RunEventSchema>> {
   const onAbort = () => {
     if (cancelOnAbort && !run.done) {
       ctx.log.info({ runId: run.id }, "client went away; cancelling run");
@@ -154,7 +160,14 @@ export function createSandboxService(deps: SandboxServiceDeps): SandboxCoreMetho
       const result = await pipeline.checkCode(ctx.tenant, req.language, req.code, source);
       return {
         safe: result.safe,
-        violations: result.violations.map((v) => ({ rule: v.rule, description: v.description, severity: severityValue(v.severity), line: v.line, column: v.column, snippet: v.snippet })),
+        violations: result.violations.map((v) => ({
+          rule: v.rule,
+          description: v.description,
+          severity: severityValue(v.severity),
+          line: v.line,
+          column: v.column,
+          snippet: v.snippet,
+        })),
       };
     },
 

@@ -3,9 +3,20 @@ import { create, fromBinary, toBinary, type DescMessage, type DescService, type 
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 
 type Unary<I extends DescMessage, O extends DescMessage> = (req: MessageInitShape<I>, options?: CallOptions) => Promise<MessageShape<O>>;
-type ServerStream<I extends DescMessage, O extends DescMessage> = (req: MessageInitShape<I>, options?: CallOptions) => AsyncIterable<MessageShape<O>> & { cancel(): void };
-type ClientStream<I extends DescMessage, O extends DescMessage> = (reqs: AsyncIterable<MessageInitShape<I>> | Iterable<MessageInitShape<I>>, options?: CallOptions) => Promise<MessageShape<O>>;
-type BiDi<I extends DescMessage, O extends DescMessage> = (options?: CallOptions) => { send(msg: MessageInitShape<I>): void; end(): void; cancel(): void; responses: AsyncIterable<MessageShape<O>> };
+type ServerStream<I extends DescMessage, O extends DescMessage> = (
+  req: MessageInitShape<I>,
+  options?: CallOptions,
+) => AsyncIterable<MessageShape<O>> & { cancel(): void };
+type ClientStream<I extends DescMessage, O extends DescMessage> = (
+  reqs: AsyncIterable<MessageInitShape<I>> | Iterable<MessageInitShape<I>>,
+  options?: CallOptions,
+) => Promise<MessageShape<O>>;
+type BiDi<I extends DescMessage, O extends DescMessage> = (options?: CallOptions) => {
+  send(msg: MessageInitShape<I>): void;
+  end(): void;
+  cancel(): void;
+  responses: AsyncIterable<MessageShape<O>>;
+};
 
 type MethodFn<M> = M extends { methodKind: "unary"; input: infer I extends DescMessage; output: infer O extends DescMessage }
   ? Unary<I, O>

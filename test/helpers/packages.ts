@@ -47,7 +47,12 @@ export function npmTarballScript(dir: string, name: string, version: string, fil
   const manifest = JSON.stringify({ name, version, main: "index.js", ...("index.d.ts" in files ? { types: "index.d.ts" } : {}) });
   return {
     path,
-    shell: script(['b=$(mktemp -d)', ...writeFiles("$b/package", { "package.json": manifest, ...files }), `mkdir -p "${dir}"`, `tar -C "$b" -czf "${path}" package`]),
+    shell: script([
+      "b=$(mktemp -d)",
+      ...writeFiles("$b/package", { "package.json": manifest, ...files }),
+      `mkdir -p "${dir}"`,
+      `tar -C "$b" -czf "${path}" package`,
+    ]),
   };
 }
 
@@ -66,19 +71,32 @@ export function gemScript(dir: string, name: string, version: string, files: Rec
   ].join("\n");
   return {
     path,
-    shell: script(['b=$(mktemp -d)', ...writeFiles("$b", { [`${name}.gemspec`]: gemspec, ...files }), `mkdir -p "${dir}"`, `cd "$b"`, `gem build "${name}.gemspec" --output "${path}"`]),
+    shell: script([
+      "b=$(mktemp -d)",
+      ...writeFiles("$b", { [`${name}.gemspec`]: gemspec, ...files }),
+      `mkdir -p "${dir}"`,
+      `cd "$b"`,
+      `gem build "${name}.gemspec" --output "${path}"`,
+    ]),
   };
 }
 
 /** An R source package (`R CMD build`) exporting the functions defined in `code`. */
 export function rPackageScript(dir: string, name: string, version: string, exports: readonly string[], code: string): PackageScript {
   const path = `${dir}/${name}_${version}.tar.gz`;
-  const description = [`Package: ${name}`, `Version: ${version}`, "Title: A sandboxd Test Package", "Description: Built inside a sandbox for an offline install test.", "License: MIT", 'Authors@R: person("Sandbox", "Daemon", email = "sandboxd@example.com", role = c("aut", "cre"))'].join("\n");
+  const description = [
+    `Package: ${name}`,
+    `Version: ${version}`,
+    "Title: A sandboxd Test Package",
+    "Description: Built inside a sandbox for an offline install test.",
+    "License: MIT",
+    'Authors@R: person("Sandbox", "Daemon", email = "sandboxd@example.com", role = c("aut", "cre"))',
+  ].join("\n");
   const namespace = exports.map((f) => `export(${f})`).join("\n");
   return {
     path,
     shell: script([
-      'b=$(mktemp -d)',
+      "b=$(mktemp -d)",
       ...writeFiles(`$b/${name}`, { DESCRIPTION: description, NAMESPACE: namespace, [`R/${name}.R`]: code }),
       `mkdir -p "${dir}"`,
       `cd "${dir}"`,
@@ -108,7 +126,7 @@ export function goProxyModuleScript(proxyDir: string, module: string, version: s
   return {
     path: at,
     shell: script([
-      'b=$(mktemp -d)',
+      "b=$(mktemp -d)",
       ...writeFiles("$b/src", { "go.mod": gomod, ...files }),
       ...writeFiles("$b", { "zip.py": zip }),
       `mkdir -p "${at}"`,
@@ -125,9 +143,11 @@ export function jarScript(path: string, sources: Record<string, string>): Packag
   return {
     path,
     shell: script([
-      'b=$(mktemp -d)',
+      "b=$(mktemp -d)",
       ...writeFiles("$b/src", sources),
-      `javac -d "$b/classes" ${Object.keys(sources).map((s) => `"$b/src/${s}"`).join(" ")}`,
+      `javac -d "$b/classes" ${Object.keys(sources)
+        .map((s) => `"$b/src/${s}"`)
+        .join(" ")}`,
       `mkdir -p "$(dirname "${path}")"`,
       `jar cf "${path}" -C "$b/classes" .`,
     ]),
@@ -138,6 +158,6 @@ export function jarScript(path: string, sources: Record<string, string>): Packag
 export function headerArchiveScript(path: string, headers: Record<string, string>): PackageScript {
   return {
     path,
-    shell: script(['b=$(mktemp -d)', ...writeFiles("$b/include", headers), `mkdir -p "$(dirname "${path}")"`, `tar -C "$b" -czf "${path}" include`]),
+    shell: script(["b=$(mktemp -d)", ...writeFiles("$b/include", headers), `mkdir -p "$(dirname "${path}")"`, `tar -C "$b" -czf "${path}" include`]),
   };
 }

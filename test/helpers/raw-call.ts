@@ -36,4 +36,3 @@ export function rawExec(address: string, req: MessageInitShape<typeof ExecReques
     },
   };
 }
-

@@ -158,7 +158,9 @@ print(open("chart.svg").read().startswith("<?xml"))
     expect(arts.map((a) => a.format)).toEqual(["svg", "pdf", "jpeg", "png", "png"]);
     expect(arts.map((a) => a.mimeType)).toEqual(["image/svg+xml", "application/pdf", "image/jpeg", "image/png", "image/png"]);
     const svg = (await fetchArtifact(arts[0]?.id ?? "")).data;
-    expect(parseWithPython(svg, "import sys, xml.etree.ElementTree as E; print(E.fromstring(sys.stdin.buffer.read()).tag)")).toBe("{http://www.w3.org/2000/svg}svg");
+    expect(parseWithPython(svg, "import sys, xml.etree.ElementTree as E; print(E.fromstring(sys.stdin.buffer.read()).tag)")).toBe(
+      "{http://www.w3.org/2000/svg}svg",
+    );
     const pdf = (await fetchArtifact(arts[1]?.id ?? "")).data;
     expect(pdf.subarray(0, 5).toString("latin1")).toBe("%PDF-");
     expect(pdf.subarray(-6).toString("latin1")).toMatch(/%%EOF\s*$/);
@@ -177,7 +179,12 @@ print(open("chart.svg").read().startswith("<?xml"))
     try {
       if (wheels.length > 0) {
         await d.sandbox.uploadFiles(uploadTar(id, "wheels", wheels));
-        const install = await collect(d.sandbox.exec({ sandboxId: id, shell: "python3 -m pip install --user --break-system-packages --no-index --find-links wheels bokeh >/dev/null 2>&1 && echo ok" }));
+        const install = await collect(
+          d.sandbox.exec({
+            sandboxId: id,
+            shell: "python3 -m pip install --user --break-system-packages --no-index --find-links wheels bokeh >/dev/null 2>&1 && echo ok",
+          }),
+        );
         expect(install.stdout).toBe("ok\n");
       }
       const code = `
@@ -237,7 +244,9 @@ except Exception as e:
   });
 
   it("turns files written to the output dir into artifacts, also for languages without plots", async () => {
-    const r = await run("import os\nos.makedirs('output/sub', exist_ok=True)\nopen('output/report.csv', 'w').write('a,b\\n1,2\\n')\nopen('output/sub/notes.txt', 'w').write('hi')");
+    const r = await run(
+      "import os\nos.makedirs('output/sub', exist_ok=True)\nopen('output/report.csv', 'w').write('a,b\\n1,2\\n')\nopen('output/sub/notes.txt', 'w').write('hi')",
+    );
     const arts = artifactsOf(r);
     expect(arts.map((a) => [a.name, a.format, a.mimeType, Number(a.size)]).sort()).toEqual([
       ["report.csv", "csv", "text/csv", 8],
@@ -252,7 +261,10 @@ except Exception as e:
     expect(artifactsOf(bash).map((a) => a.name)).toEqual(["from-bash.txt"]);
     // Compiled languages too (their program file rides on the compile step).
     const cpp = await collect(
-      d.sandbox.run({ language: "cpp", code: '#include <fstream>\n#include <sys/stat.h>\nint main() { mkdir("output", 0755); std::ofstream("output/from-cpp.txt") << "c"; }' }),
+      d.sandbox.run({
+        language: "cpp",
+        code: '#include <fstream>\n#include <sys/stat.h>\nint main() { mkdir("output", 0755); std::ofstream("output/from-cpp.txt") << "c"; }',
+      }),
     );
     expect(artifactsOf(cpp).map((a) => a.name)).toEqual(["from-cpp.txt"]);
   });
@@ -262,7 +274,10 @@ except Exception as e:
     const id = sandbox?.id ?? "";
     try {
       expect(sandbox?.spec?.artifacts?.disablePlotCapture).toBe(true);
-      const r = await run(`${onePlot}import os\nos.makedirs('output', exist_ok=True)\nopen('output/kept.txt', 'w').write('k')\nprint(os.environ.get('PYTHONPATH'))`, { sandbox: id });
+      const r = await run(
+        `${onePlot}import os\nos.makedirs('output', exist_ok=True)\nopen('output/kept.txt', 'w').write('k')\nprint(os.environ.get('PYTHONPATH'))`,
+        { sandbox: id },
+      );
       expect(r.stdout).toBe("None\n");
       expect(artifactsOf(r).map((a) => a.name)).toEqual(["kept.txt"]);
     } finally {
@@ -317,16 +332,42 @@ function bokehWheels(): string[] {
     try {
       execFileSync(
         "python3",
-        ["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
-          "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux2014_x86_64", "--platform", "any", "-d", dir,
-          "bokeh==3.3.4", "Jinja2==3.1.4", "MarkupSafe==2.1.5", "tornado==6.4.1", "PyYAML==6.0.2", "xyzservices==2024.9.0"],
+        [
+          "-m",
+          "pip",
+          "download",
+          "--no-deps",
+          "--only-binary=:all:",
+          "--python-version",
+          "3.11",
+          "--implementation",
+          "cp",
+          "--abi",
+          "cp311",
+          "--platform",
+          "manylinux_2_17_x86_64",
+          "--platform",
+          "manylinux2014_x86_64",
+          "--platform",
+          "any",
+          "-d",
+          dir,
+          "bokeh==3.3.4",
+          "Jinja2==3.1.4",
+          "MarkupSafe==2.1.5",
+          "tornado==6.4.1",
+          "PyYAML==6.0.2",
+          "xyzservices==2024.9.0",
+        ],
         { stdio: "ignore", timeout: 120_000 },
       );
     } catch {
       return [];
     }
   }
-  return readdirSync(dir).filter((f) => f.endsWith(".whl")).map((f) => join(dir, f));
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".whl"))
+    .map((f) => join(dir, f));
 }
 
 async function* uploadTar(sandbox: string, path: string, files: string[]) {

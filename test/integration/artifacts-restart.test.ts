@@ -24,7 +24,8 @@ describe("artifacts across a daemon restart", () => {
       const after = (await d2.sandbox.listArtifacts({ sandboxId })).artifacts;
       expect(after.map((a) => [a.id, a.index, a.name, a.format, Number(a.size)])).toEqual(before.map((a) => [a.id, a.index, a.name, a.format, Number(a.size)]));
       let bytes = 0;
-      for await (const r of d2.sandbox.downloadArtifact({ sandboxId, artifactId: before[0]?.id ?? "" })) if (r.message.case === "chunk") bytes += r.message.value.byteLength;
+      for await (const r of d2.sandbox.downloadArtifact({ sandboxId, artifactId: before[0]?.id ?? "" }))
+        if (r.message.case === "chunk") bytes += r.message.value.byteLength;
       expect(bytes).toBe(Number(before[0]?.size));
       const next = await collect(d2.sandbox.run({ sandboxId, code: plot }));
       expect(next.events.flatMap((e) => (e.event.case === "artifact" ? [e.event.value.index] : []))).toEqual([3]);

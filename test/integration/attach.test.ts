@@ -11,7 +11,13 @@ import { collect } from "../helpers/events.js";
 // tries to take a container it was not given, from the attacker's side, and expects the
 // very answer a missing container gets.
 const tokens = `alpha:${hashToken("alpha-secret")},beta:${hashToken("beta-secret")}`;
-const ulimits = backend === "podman" ? [{ Name: "nofile", Soft: 4096, Hard: 4096 }, { Name: "nproc", Soft: 4096, Hard: 4096 }] : [];
+const ulimits =
+  backend === "podman"
+    ? [
+        { Name: "nofile", Soft: 4096, Hard: 4096 },
+        { Name: "nproc", Soft: 4096, Hard: 4096 },
+      ]
+    : [];
 const missingId = "f".repeat(64);
 
 let open: DaemonHandle; // attaching allowed for alpha, by full id or the listed name

@@ -11,7 +11,9 @@ let bystander: string;
 
 beforeAll(async () => {
   d = await startDaemon({ args: ["--max-output-bytes", "4m"], env: { HOST_ONLY_SECRET: "s3cr3t-of-the-host" } });
-  victim = (await d.sandbox.createSandbox({ spec: { language: "python", resources: { memoryBytes: 128n * 1024n * 1024n, pids: 64, diskBytes: 32n * 1024n * 1024n } } })).sandbox!.id;
+  victim = (
+    await d.sandbox.createSandbox({ spec: { language: "python", resources: { memoryBytes: 128n * 1024n * 1024n, pids: 64, diskBytes: 32n * 1024n * 1024n } } })
+  ).sandbox!.id;
   bystander = (await d.sandbox.createSandbox({ spec: { language: "python" } })).sandbox!.id;
 });
 
@@ -37,14 +39,18 @@ describe("hostile programs are contained", () => {
   });
 
   it("a memory bomb ends as OOM", async () => {
-    const r = await collect(d.sandbox.run({ sandboxId: victim, code: "blocks = []\nwhile True:\n    blocks.append(bytearray(16 * 1024 * 1024))", timeoutMs: 30_000 }));
+    const r = await collect(
+      d.sandbox.run({ sandboxId: victim, code: "blocks = []\nwhile True:\n    blocks.append(bytearray(16 * 1024 * 1024))", timeoutMs: 30_000 }),
+    );
     expect(r.exit.status).toBe(ExitStatus.OOM);
     expect(r.exit.message).toMatch(/out-of-memory/);
     await bystanderOk();
   });
 
   it("filling the disk is bounded by the workdir's size", async () => {
-    const r = await collect(d.sandbox.exec({ sandboxId: victim, shell: "dd if=/dev/zero of=/sandbox/fill bs=1M count=500 2>&1; du -m /sandbox/fill | cut -f1; rm -f /sandbox/fill" }));
+    const r = await collect(
+      d.sandbox.exec({ sandboxId: victim, shell: "dd if=/dev/zero of=/sandbox/fill bs=1M count=500 2>&1; du -m /sandbox/fill | cut -f1; rm -f /sandbox/fill" }),
+    );
     expect(r.stdout).toMatch(/No space left on device/);
     const mb = Number(r.stdout.trim().split("\n").at(-1));
     expect(mb).toBeLessThanOrEqual(64);
@@ -76,7 +82,7 @@ describe("hostile programs are contained", () => {
         shell: [
           "mount -t tmpfs none /mnt 2>/dev/null && echo mounted || echo no-mount",
           "chown 1000 /etc/passwd 2>/dev/null && echo chowned || echo no-chown",
-          "python3 -c \"import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)\" 2>/dev/null && echo raw || echo no-raw",
+          'python3 -c "import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)" 2>/dev/null && echo raw || echo no-raw',
           // PID 1 is the sandbox's own init (a PID namespace): no host process, no host environment.
           "tr '\\0' ' ' </proc/1/cmdline | grep -qE '^(/sbin/docker-init|/run/podman-init|catatonit|/usr/bin/catatonit|sleep)' && echo own-init || echo host-init",
           "cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c s3cr3t-of-the-host",

@@ -30,7 +30,9 @@ async function firstError(stream: AsyncIterable<unknown>): Promise<{ code: numbe
 
 describe("bad input gets the right status and a clear message", () => {
   it("unknown language: INVALID_ARGUMENT naming the supported ones, with a machine-readable reason", async () => {
-    const err = await d.sandbox.createSandbox({ spec: { language: "cobol" } }).catch((e: { code: number; details: string; metadata: import("@grpc/grpc-js").Metadata }) => e);
+    const err = await d.sandbox
+      .createSandbox({ spec: { language: "cobol" } })
+      .catch((e: { code: number; details: string; metadata: import("@grpc/grpc-js").Metadata }) => e);
     expect(err).toMatchObject({ code: 3, details: expect.stringMatching(/cobol.*not supported.*python/) });
     const raw = (err as { metadata: import("@grpc/grpc-js").Metadata }).metadata.get("grpc-status-details-bin")[0] as Buffer;
     const status = fromBinary(ErrorStatusSchema, raw);
@@ -45,17 +47,32 @@ describe("bad input gets the right status and a clear message", () => {
   });
 
   it("absurd limits", async () => {
-    await expect(d.sandbox.createSandbox({ spec: { language: "python", resources: { memoryBytes: 1n << 50n } } })).rejects.toMatchObject({ code: 3, details: expect.stringMatching(/memory_bytes.*maximum/) });
-    await expect(d.sandbox.createSandbox({ spec: { language: "python", resources: { memoryBytes: 1024n } } })).rejects.toMatchObject({ code: 3, details: expect.stringMatching(/at least 16 MiB/) });
+    await expect(d.sandbox.createSandbox({ spec: { language: "python", resources: { memoryBytes: 1n << 50n } } })).rejects.toMatchObject({
+      code: 3,
+      details: expect.stringMatching(/memory_bytes.*maximum/),
+    });
+    await expect(d.sandbox.createSandbox({ spec: { language: "python", resources: { memoryBytes: 1024n } } })).rejects.toMatchObject({
+      code: 3,
+      details: expect.stringMatching(/at least 16 MiB/),
+    });
     await expect(d.sandbox.createSandbox({ spec: { language: "python", resources: { cpus: -1 } } })).rejects.toMatchObject({ code: 3 });
-    await expect(d.sandbox.createSandbox({ spec: { language: "python", workdir: "relative/dir" } })).rejects.toMatchObject({ code: 3, details: expect.stringMatching(/workdir/) });
-    await expect(d.sandbox.createSandbox({ spec: { language: "python", user: "root" } })).rejects.toMatchObject({ code: 3, details: expect.stringMatching(/root/) });
+    await expect(d.sandbox.createSandbox({ spec: { language: "python", workdir: "relative/dir" } })).rejects.toMatchObject({
+      code: 3,
+      details: expect.stringMatching(/workdir/),
+    });
+    await expect(d.sandbox.createSandbox({ spec: { language: "python", user: "root" } })).rejects.toMatchObject({
+      code: 3,
+      details: expect.stringMatching(/root/),
+    });
     expect(await firstError(d.sandbox.run({ sandboxId, code: "print(1)", timeoutMs: 4_000_000_000 }))).toMatchObject({ code: 3 });
   });
 
   it("a workdir outside the allowed roots (/etc would hand uid 1000 the system's files)", async () => {
     for (const workdir of ["/etc", "/usr/lib", "/proc/self", "/var", "/sandboxes"]) {
-      await expect(d.sandbox.createSandbox({ spec: { language: "python", workdir } }), workdir).rejects.toMatchObject({ code: 3, details: expect.stringMatching(/not under an allowed root/) });
+      await expect(d.sandbox.createSandbox({ spec: { language: "python", workdir } }), workdir).rejects.toMatchObject({
+        code: 3,
+        details: expect.stringMatching(/not under an allowed root/),
+      });
     }
     const ok = (await d.sandbox.createSandbox({ spec: { language: "python", workdir: "/home/user" } })).sandbox!.id;
     const r = await collect(d.sandbox.exec({ sandboxId: ok, shell: "pwd; touch /home/user/f && echo writable" }));
@@ -64,14 +81,23 @@ describe("bad input gets the right status and a clear message", () => {
   });
 
   it("labels too large or too many: INVALID_ARGUMENT, not the engine's 431 (which a 1 MB value got)", async () => {
-    await expect(d.sandbox.createSandbox({ spec: { language: "python", labels: { big: "x".repeat(100 * 1024) } } })).rejects.toMatchObject({ code: 3, details: expect.stringMatching(/at most 1024 bytes/) });
+    await expect(d.sandbox.createSandbox({ spec: { language: "python", labels: { big: "x".repeat(100 * 1024) } } })).rejects.toMatchObject({
+      code: 3,
+      details: expect.stringMatching(/at most 1024 bytes/),
+    });
     const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, "v"]));
-    await expect(d.sandbox.createSandbox({ spec: { language: "python", labels: many } })).rejects.toMatchObject({ code: 3, details: expect.stringMatching(/at most 64 labels/) });
+    await expect(d.sandbox.createSandbox({ spec: { language: "python", labels: many } })).rejects.toMatchObject({
+      code: 3,
+      details: expect.stringMatching(/at most 64 labels/),
+    });
   });
 
   it("NaN and infinite limits: 'must be a finite number'", async () => {
     for (const cpus of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
-      await expect(d.sandbox.createSandbox({ spec: { language: "python", resources: { cpus } } })).rejects.toMatchObject({ code: 3, details: expect.stringMatching(/resources.cpus must be a finite number/) });
+      await expect(d.sandbox.createSandbox({ spec: { language: "python", resources: { cpus } } })).rejects.toMatchObject({
+        code: 3,
+        details: expect.stringMatching(/resources.cpus must be a finite number/),
+      });
     }
   });
 
@@ -99,7 +125,10 @@ describe("bad input gets the right status and a clear message", () => {
   it("bad exec requests and bad library names", async () => {
     expect(await firstError(d.sandbox.exec({ sandboxId }))).toMatchObject({ code: 3, details: expect.stringMatching(/argv and shell/) });
     expect(await firstError(d.sandbox.exec({ sandboxId, argv: ["ls"], env: { "BAD-NAME": "x" } }))).toMatchObject({ code: 3 });
-    expect(await firstError(d.sandbox.run({ sandboxId, code: "print(1)", libraries: ["numpy; rm -rf /"] }))).toMatchObject({ code: 3, details: expect.stringMatching(/invalid library/) });
+    expect(await firstError(d.sandbox.run({ sandboxId, code: "print(1)", libraries: ["numpy; rm -rf /"] }))).toMatchObject({
+      code: 3,
+      details: expect.stringMatching(/invalid library/),
+    });
     await expect(d.sandbox.signal({ runId: "run_x", signal: "SIGTERM" })).rejects.toMatchObject({ code: 5 });
   });
 

@@ -133,7 +133,9 @@ describe("daemon life", () => {
   });
 
   it("refuses bad configuration with a clear message and exit code 2", async () => {
-    const err = await run(process.execPath, ["--import", "tsx", join(repoRoot, "src/main.ts"), "--backend", "lxc"], { cwd: repoRoot }).catch((e: { code: number; stderr: string }) => e);
+    const err = await run(process.execPath, ["--import", "tsx", join(repoRoot, "src/main.ts"), "--backend", "lxc"], { cwd: repoRoot }).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     expect(err).toMatchObject({ code: 2, stderr: expect.stringMatching(/backend must be docker or podman/) });
   });
 });

@@ -69,7 +69,9 @@ describe("a full disk is the program's ENOSPC", () => {
   }, 180_000);
 
   it("refuses an explicit disk that does not fit in the memory, saying what would", async () => {
-    const err = await d.sandbox.createSandbox({ spec: { language: "python", resources: { memoryBytes: 128n * MiB, diskBytes: 100n * MiB } } }).catch((e: unknown) => e);
+    const err = await d.sandbox
+      .createSandbox({ spec: { language: "python", resources: { memoryBytes: 128n * MiB, diskBytes: 100n * MiB } } })
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 3, details: expect.stringMatching(/disk_bytes 100 MiB does not fit.*at most 32 MiB/) });
   });
 });
@@ -79,7 +81,12 @@ describe("the agent", () => {
     const { sandbox } = await d.sandbox.createSandbox({ spec: { language: "python", resources: { memoryBytes: 128n * MiB } } });
     const sandboxId = sandbox?.id ?? "";
     try {
-      const r = await collect(d.sandbox.exec({ sandboxId, shell: "cat /proc/$$/oom_score_adj; cat /proc/self/oom_score_adj; cut -d' ' -f4 /proc/$$/stat | xargs -I{} cat /proc/{}/oom_score_adj" }));
+      const r = await collect(
+        d.sandbox.exec({
+          sandboxId,
+          shell: "cat /proc/$$/oom_score_adj; cat /proc/self/oom_score_adj; cut -d' ' -f4 /proc/$$/stat | xargs -I{} cat /proc/{}/oom_score_adj",
+        }),
+      );
       const [shell, child, agent] = r.stdout.trim().split("\n").map(Number);
       expect([shell, child]).toEqual([1000, 1000]);
       expect(agent).toBeLessThan(1000);
@@ -111,7 +118,9 @@ describe("the agent", () => {
     try {
       let failed = false;
       for (let i = 0; i < 10 && !failed; i++) {
-        const r = await collect(d.sandbox.run({ sandboxId, code: "import os, time\nos.kill(os.getppid(), 9)\ntime.sleep(5)" })).catch((e: unknown) => e as { code: number; details: string });
+        const r = await collect(d.sandbox.run({ sandboxId, code: "import os, time\nos.kill(os.getppid(), 9)\ntime.sleep(5)" })).catch(
+          (e: unknown) => e as { code: number; details: string },
+        );
         if ((r as { code?: number }).code === 9) failed = true;
         else expect(r).toMatchObject({ code: 14 });
         if (!failed) await new Promise((res) => setTimeout(res, 300));

@@ -55,8 +55,16 @@ describe("no process outlives its run", () => {
           const deadline = ending !== "exits";
           const r =
             rpc === "Run"
-              ? await collect(d.sandbox.run({ sandboxId, code: `${runEscapes[kind]!(n)}${deadline ? "\nimport time\ntime.sleep(60)" : ""}`, timeoutMs: deadline ? 2000 : 20_000 }))
-              : await collect(d.sandbox.exec({ sandboxId, shell: `${execEscapes[kind]!(n)}${deadline ? "; sleep 60" : ""}`, timeoutMs: deadline ? 2000 : 20_000 }));
+              ? await collect(
+                  d.sandbox.run({
+                    sandboxId,
+                    code: `${runEscapes[kind]!(n)}${deadline ? "\nimport time\ntime.sleep(60)" : ""}`,
+                    timeoutMs: deadline ? 2000 : 20_000,
+                  }),
+                )
+              : await collect(
+                  d.sandbox.exec({ sandboxId, shell: `${execEscapes[kind]!(n)}${deadline ? "; sleep 60" : ""}`, timeoutMs: deadline ? 2000 : 20_000 }),
+                );
           expect(r.stdout).toBe("started\n");
           expect(r.exit.status).toBe(deadline ? ExitStatus.TIMEOUT : ExitStatus.EXITED);
           expect(await sleeps()).toEqual([]);
@@ -74,7 +82,13 @@ describe("shell sessions keep their background jobs until they close", () => {
     try {
       expect((await sh("setsid sleep 401 >/dev/null 2>&1 &")).exit.status).toBe(ExitStatus.EXITED);
       expect((await sh("(setsid sh -c 'sleep 402 >/dev/null 2>&1 &' &)")).exit.status).toBe(ExitStatus.EXITED);
-      expect((await sh(`python3 -c "import subprocess; subprocess.Popen(['sleep', '403'], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)"`)).exit.status).toBe(ExitStatus.EXITED);
+      expect(
+        (
+          await sh(
+            `python3 -c "import subprocess; subprocess.Popen(['sleep', '403'], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)"`,
+          )
+        ).exit.status,
+      ).toBe(ExitStatus.EXITED);
       // Without the session's environment markers either.
       expect((await sh("env -i setsid sleep 404 >/dev/null 2>&1 &")).exit.status).toBe(ExitStatus.EXITED);
       await new Promise((r) => setTimeout(r, 300));

@@ -20,7 +20,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await d?.stop();
-  if (image) await docker.getImage(image).remove({ force: true }).catch(() => {});
+  if (image)
+    await docker
+      .getImage(image)
+      .remove({ force: true })
+      .catch(() => {});
 });
 
 describe("without python3 in the image", () => {

@@ -45,7 +45,10 @@ describe("large transfers", () => {
   it("round-trips 1 GiB with the daemon's RSS growing less than 64 MiB", async () => {
     // Warm up the code paths (module loading, JIT) so only size-dependent growth is measured.
     const warm = randomBytes(8 * MiB);
-    await d.sandbox.uploadFiles([{ message: { case: "header", value: { sandboxId, path: "warm.bin" } } }, ...Array.from({ length: 32 }, (_, i) => ({ message: { case: "chunk" as const, value: warm.subarray(i * 256 * 1024, (i + 1) * 256 * 1024) } }))]);
+    await d.sandbox.uploadFiles([
+      { message: { case: "header", value: { sandboxId, path: "warm.bin" } } },
+      ...Array.from({ length: 32 }, (_, i) => ({ message: { case: "chunk" as const, value: warm.subarray(i * 256 * 1024, (i + 1) * 256 * 1024) } })),
+    ]);
     for await (const _ of d.sandbox.downloadFiles({ sandboxId, path: "warm.bin" })) void _;
     const block = randomBytes(256 * 1024);
     const sent = createHash("sha256");

@@ -42,7 +42,9 @@ async function sh(script: string) {
   return collect(d.sandbox.exec({ sandboxId, shell: script }));
 }
 
-async function tarOf(entries: { name: string; type?: "file" | "directory" | "symlink" | "link" | "character-device" | "fifo"; data?: string; linkname?: string; mode?: number }[]): Promise<Buffer> {
+async function tarOf(
+  entries: { name: string; type?: "file" | "directory" | "symlink" | "link" | "character-device" | "fifo"; data?: string; linkname?: string; mode?: number }[],
+): Promise<Buffer> {
   const p = tarPack();
   const chunks: Buffer[] = [];
   // Read while packing: the pack stream holds back entries nobody reads.
@@ -52,7 +54,9 @@ async function tarOf(entries: { name: string; type?: "file" | "directory" | "sym
   for (const e of entries) {
     const type = e.type ?? "file";
     const header = { name: e.name, type, mode: e.mode ?? (type === "directory" ? 0o755 : 0o644), ...(e.linkname ? { linkname: e.linkname } : {}) };
-    await new Promise<void>((resolve, reject) => p.entry(header, type === "file" ? (e.data ?? "") : undefined as never, (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      p.entry(header, type === "file" ? (e.data ?? "") : (undefined as never), (err) => (err ? reject(err) : resolve())),
+    );
   }
   p.finalize();
   await read;
@@ -116,7 +120,9 @@ describe("UploadFiles / DownloadFiles", () => {
     const res = await d.sandbox.uploadFiles(uploadMessages("work", tar, { kind: TransferKind.TAR, chunk: 1000 }));
     expect(res.files).toBe(5);
     expect(res.sha256).toBe(createHash("sha256").update(tar).digest("hex"));
-    const run = await collect(d.sandbox.run({ sandboxId, code: "import runpy, sys\nsys.path.insert(0, '/sandbox/work/proj')\nrunpy.run_path('/sandbox/work/proj/main.py')" }));
+    const run = await collect(
+      d.sandbox.run({ sandboxId, code: "import runpy, sys\nsys.path.insert(0, '/sandbox/work/proj')\nrunpy.run_path('/sandbox/work/proj/main.py')" }),
+    );
     expect(run.stdout).toBe("imported ok\n");
     const check = await sh("cd work/proj && stat -c '%a' run.sh && readlink node_modules/.bin/tool && cat node_modules/.bin/tool && ls -A /sandbox/work");
     expect(check.stdout).toBe("755\n../pkg/bin.js\nxproj\n");
@@ -129,12 +135,30 @@ describe("UploadFiles / DownloadFiles", () => {
     expect(dl.trailer?.sha256).toBe(createHash("sha256").update(dl.data).digest("hex"));
 
     // A second tar merges into the existing directory.
-    await d.sandbox.uploadFiles(uploadMessages("work/proj", await tarOf([{ name: "extra.txt", data: "more" }, { name: "lib/util.py", data: "new" }]), { kind: TransferKind.TAR }));
+    await d.sandbox.uploadFiles(
+      uploadMessages(
+        "work/proj",
+        await tarOf([
+          { name: "extra.txt", data: "more" },
+          { name: "lib/util.py", data: "new" },
+        ]),
+        { kind: TransferKind.TAR },
+      ),
+    );
     const merged = await sh("cd work/proj && cat extra.txt lib/util.py main.py | head -c 200");
     expect(merged.stdout).toBe("morenewfrom lib.util import f\nprint(f())\n");
 
     // An empty path is the workdir itself: a project's files land beside the program.
-    const top = await d.sandbox.uploadFiles(uploadMessages("", await tarOf([{ name: "top.txt", data: "top" }, { name: "pkg/m.py", data: "X = 1" }]), { kind: TransferKind.TAR }));
+    const top = await d.sandbox.uploadFiles(
+      uploadMessages(
+        "",
+        await tarOf([
+          { name: "top.txt", data: "top" },
+          { name: "pkg/m.py", data: "X = 1" },
+        ]),
+        { kind: TransferKind.TAR },
+      ),
+    );
     expect(top.files).toBe(2);
     const imported = await collect(d.sandbox.run({ sandboxId, code: "import pkg.m\nprint(open('top.txt').read(), pkg.m.X)" }));
     expect(imported.stdout).toBe("top 1\n");
@@ -182,15 +206,80 @@ describe("UploadFiles / DownloadFiles", () => {
 
   it("refuses bad tar entries and keeps nothing of such an upload", async () => {
     const bad: [string, Parameters<typeof tarOf>[0], number][] = [
-      ["absolute name", [{ name: "ok.txt", data: "ok" }, { name: "/tmp/abs-evil", data: "x" }], 3],
-      ["dot-dot name", [{ name: "ok.txt", data: "ok" }, { name: "a/../../dotdot-evil", data: "x" }], 3],
-      ["hard link", [{ name: "ok.txt", data: "ok" }, { name: "hard", type: "link", linkname: "ok.txt" }], 3],
-      ["device", [{ name: "ok.txt", data: "ok" }, { name: "null", type: "character-device" }], 3],
-      ["fifo", [{ name: "ok.txt", data: "ok" }, { name: "pipe", type: "fifo" }], 3],
-      ["symlink out", [{ name: "ok.txt", data: "ok" }, { name: "out", type: "symlink", linkname: "/dev/shm" }], 7],
-      ["symlink climbing out", [{ name: "ok.txt", data: "ok" }, { name: "sub/up", type: "symlink", linkname: "../../.." }], 7],
-      ["symlink with inner ..", [{ name: "ok.txt", data: "ok" }, { name: "self", type: "symlink", linkname: "." }, { name: "esc", type: "symlink", linkname: "self/../x" }], 7],
-      ["write through symlink", [{ name: "ok.txt", data: "ok" }, { name: "lnk", type: "symlink", linkname: "sub" }, { name: "lnk/f", data: "x" }], 7],
+      [
+        "absolute name",
+        [
+          { name: "ok.txt", data: "ok" },
+          { name: "/tmp/abs-evil", data: "x" },
+        ],
+        3,
+      ],
+      [
+        "dot-dot name",
+        [
+          { name: "ok.txt", data: "ok" },
+          { name: "a/../../dotdot-evil", data: "x" },
+        ],
+        3,
+      ],
+      [
+        "hard link",
+        [
+          { name: "ok.txt", data: "ok" },
+          { name: "hard", type: "link", linkname: "ok.txt" },
+        ],
+        3,
+      ],
+      [
+        "device",
+        [
+          { name: "ok.txt", data: "ok" },
+          { name: "null", type: "character-device" },
+        ],
+        3,
+      ],
+      [
+        "fifo",
+        [
+          { name: "ok.txt", data: "ok" },
+          { name: "pipe", type: "fifo" },
+        ],
+        3,
+      ],
+      [
+        "symlink out",
+        [
+          { name: "ok.txt", data: "ok" },
+          { name: "out", type: "symlink", linkname: "/dev/shm" },
+        ],
+        7,
+      ],
+      [
+        "symlink climbing out",
+        [
+          { name: "ok.txt", data: "ok" },
+          { name: "sub/up", type: "symlink", linkname: "../../.." },
+        ],
+        7,
+      ],
+      [
+        "symlink with inner ..",
+        [
+          { name: "ok.txt", data: "ok" },
+          { name: "self", type: "symlink", linkname: "." },
+          { name: "esc", type: "symlink", linkname: "self/../x" },
+        ],
+        7,
+      ],
+      [
+        "write through symlink",
+        [
+          { name: "ok.txt", data: "ok" },
+          { name: "lnk", type: "symlink", linkname: "sub" },
+          { name: "lnk/f", data: "x" },
+        ],
+        7,
+      ],
     ];
     for (const [what, entries, status] of bad) {
       const tar = await tarOf(entries);
@@ -199,7 +288,9 @@ describe("UploadFiles / DownloadFiles", () => {
     }
     const garbage = await d.sandbox.uploadFiles(uploadMessages("bad-upload/target", randomBytes(5000), { kind: TransferKind.TAR })).catch((e: unknown) => e);
     expect(code(garbage)).toBe(3);
-    const left = await sh("ls -A /sandbox/bad-upload 2>&1; ls -A /tmp | grep -c -e abs-evil -e sandboxd-upload; ls -A /dev/shm; find / -name dotdot-evil 2>/dev/null | wc -l");
+    const left = await sh(
+      "ls -A /sandbox/bad-upload 2>&1; ls -A /tmp | grep -c -e abs-evil -e sandboxd-upload; ls -A /dev/shm; find / -name dotdot-evil 2>/dev/null | wc -l",
+    );
     expect(left.stdout).toBe("ls: cannot access '/sandbox/bad-upload': No such file or directory\n0\n0\n");
   });
 
@@ -233,7 +324,9 @@ describe("UploadFiles / DownloadFiles", () => {
     const id = sandbox?.id ?? "";
     try {
       const big = Buffer.alloc(24 * 1024 * 1024, 1);
-      const msgs = [...uploadMessages("too-big.bin", big, { chunk: 1024 * 1024 })].map((m) => (m.message?.case === "header" ? { message: { case: "header" as const, value: { ...m.message.value, sandboxId: id } } } : m));
+      const msgs = [...uploadMessages("too-big.bin", big, { chunk: 1024 * 1024 })].map((m) =>
+        m.message?.case === "header" ? { message: { case: "header" as const, value: { ...m.message.value, sandboxId: id } } } : m,
+      );
       const err = await d.sandbox.uploadFiles(msgs).catch((e: unknown) => e);
       expect(code(err)).toBe(8);
       const left = await collect(d.sandbox.exec({ sandboxId: id, shell: "ls -A /sandbox | wc -l" }));

@@ -76,14 +76,24 @@ describe("flow control: a stalled reader blocks its own program, not the daemon'
   });
 
   const counts = async () => {
-    const r = await collect(d.sandbox.exec({ sandboxId, shell: "for f in /tmp/count-s*; do echo \"$f $(cat $f)\"; done" }));
-    return new Map(r.stdout.trim().split("\n").map((l) => { const [f, n] = l.split(" "); return [f as string, Number(n)]; }));
+    const r = await collect(d.sandbox.exec({ sandboxId, shell: 'for f in /tmp/count-s*; do echo "$f $(cat $f)"; done' }));
+    return new Map(
+      r.stdout
+        .trim()
+        .split("\n")
+        .map((l) => {
+          const [f, n] = l.split(" ");
+          return [f as string, Number(n)];
+        }),
+    );
   };
 
   it("20 streams whose clients never read: the programs block, RSS stays bounded, one stream resumed gets every byte", async () => {
     const total = 1024; // 64 MiB each: 1.25 GiB if it were buffered
     const rssBefore = d.rssBytes();
-    const streams = Array.from({ length: 20 }, (_, i) => rawExec(d.address, { sandboxId, argv: ["python3", "-c", writer, `s${i}`, String(total)], timeoutMs: 120_000 }));
+    const streams = Array.from({ length: 20 }, (_, i) =>
+      rawExec(d.address, { sandboxId, argv: ["python3", "-c", writer, `s${i}`, String(total)], timeoutMs: 120_000 }),
+    );
     try {
       await settle(4000);
       const first = await counts();

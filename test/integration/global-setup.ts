@@ -23,14 +23,22 @@ export async function setup(): Promise<void> {
   }
   // Containers of test runs that died without cleaning up; a concurrent run's are young.
   const stale = (await leftoverContainers(testDaemonPrefix)).filter((c) => Date.now() - c.Created * 1000 > staleAfterMs);
-  for (const c of stale) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+  for (const c of stale)
+    await docker
+      .getContainer(c.Id)
+      .remove({ force: true })
+      .catch(() => {});
 }
 
 /** Fails the run when any test daemon left a container behind. */
 export async function teardown(): Promise<void> {
   const left = await leftoverContainers();
   if (left.length > 0) {
-    for (const c of left) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+    for (const c of left)
+      await docker
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => {});
     throw new Error(`tests left ${left.length} containers behind: ${left.map((c) => `${c.Names[0]} (${c.Labels["org.sandboxd.daemon"]})`).join(", ")}`);
   }
 }

@@ -20,11 +20,17 @@ afterAll(async () => {
 function rawUnary(method: string, body: Buffer): Promise<Buffer> {
   const client = new grpc.Client(d.address, grpc.credentials.createInsecure());
   return new Promise<Buffer>((resolve, reject) => {
-    client.makeUnaryRequest(method, (b: Buffer) => b, (b: Buffer) => b, body, (err, res) => {
-      client.close();
-      if (err) reject(err);
-      else resolve(res as Buffer);
-    });
+    client.makeUnaryRequest(
+      method,
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      body,
+      (err, res) => {
+        client.close();
+        if (err) reject(err);
+        else resolve(res as Buffer);
+      },
+    );
   });
 }
 
@@ -39,7 +45,10 @@ function status(p: Promise<unknown> | AsyncIterable<unknown>): Promise<{ code: n
 describe("hostile input", () => {
   it("malformed protobuf bytes are INVALID_ARGUMENT, not a crash", async () => {
     for (const body of [Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]), Buffer.from("not a protobuf at all"), Buffer.from([0x0a, 0x80])]) {
-      await expect(rawUnary("/sandboxd.v1.SandboxService/CreateSandbox", body)).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/malformed/) });
+      await expect(rawUnary("/sandboxd.v1.SandboxService/CreateSandbox", body)).rejects.toMatchObject({
+        code: grpc.status.INVALID_ARGUMENT,
+        details: expect.stringMatching(/malformed/),
+      });
     }
     // A string field with invalid UTF-8 (field 1 = sandbox_id).
     await expect(rawUnary("/sandboxd.v1.SandboxService/GetSandbox", Buffer.from([0x0a, 0x02, 0xc3, 0x28]))).rejects.toMatchObject({ code: expect.any(Number) });
@@ -52,7 +61,9 @@ describe("hostile input", () => {
   });
 
   it("binary, non-UTF-8 and NUL output arrives byte for byte", async () => {
-    const r = await collect(d.sandbox.run({ sandboxId, code: "import sys\nsys.stdout.buffer.write(bytes(range(256)) * 3)\nsys.stderr.buffer.write(b'\\x00\\xff\\xfe')" }));
+    const r = await collect(
+      d.sandbox.run({ sandboxId, code: "import sys\nsys.stdout.buffer.write(bytes(range(256)) * 3)\nsys.stderr.buffer.write(b'\\x00\\xff\\xfe')" }),
+    );
     const out = Buffer.concat(r.events.flatMap((e) => (e.event.case === "output" && e.event.value.stream === 1 ? [Buffer.from(e.event.value.data)] : [])));
     expect(out.equals(Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i))].flatMap((b) => [b, b, b])))).toBe(true);
     expect(Number(r.exit.stderrBytes)).toBe(3);
@@ -71,7 +82,9 @@ describe("hostile input", () => {
       expect((await status(d.sandbox.createSandbox({ spec: { language: "python", workdir } }))).code).toBe(grpc.status.INVALID_ARGUMENT);
       expect((await status(d.sandbox.exec({ sandboxId, argv: ["pwd"], workdir }))).code).toBe(grpc.status.INVALID_ARGUMENT);
     }
-    expect((await status(d.sandbox.createSandbox({ spec: { language: "python", artifacts: { outputDir: "/sandbox/../../etc" } } }))).code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect((await status(d.sandbox.createSandbox({ spec: { language: "python", artifacts: { outputDir: "/sandbox/../../etc" } } }))).code).toBe(
+      grpc.status.INVALID_ARGUMENT,
+    );
   });
 
   it("negative and absurd limits", async () => {

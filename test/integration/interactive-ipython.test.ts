@@ -29,7 +29,8 @@ function rich(events: RunEvent[]) {
   const errors: CellResult["errors"] = [];
   for (const ev of events) {
     const e = ev.event;
-    if (e.case === "result") results.push({ count: e.value.executionCount, text: Buffer.from(e.value.data["text/plain"] ?? new Uint8Array()).toString(), data: e.value.data });
+    if (e.case === "result")
+      results.push({ count: e.value.executionCount, text: Buffer.from(e.value.data["text/plain"] ?? new Uint8Array()).toString(), data: e.value.data });
     if (e.case === "display") displays.push(e.value.data);
     if (e.case === "error") errors.push({ name: e.value.name, value: e.value.value, traceback: e.value.traceback });
   }
@@ -69,7 +70,7 @@ describe("IPython sessions: llm-sandbox's guide", () => {
     await cell("import pandas as pd");
     await cell("import numpy as np");
     await cell("data = pd.DataFrame({\n    'x': np.random.randn(100),\n    'y': np.random.randn(100)\n})");
-    const r = await cell("print(f\"Shape: {data.shape}\")\nprint(f\"Mean of x: {data['x'].mean():.2f}\")\nprint(f\"Mean of y: {data['y'].mean():.2f}\")");
+    const r = await cell('print(f"Shape: {data.shape}")\nprint(f"Mean of x: {data[\'x\'].mean():.2f}")\nprint(f"Mean of y: {data[\'y\'].mean():.2f}")');
     expect(r.stdout).toMatch(/^Shape: \(100, 2\)\nMean of x: -?\d+\.\d\d\nMean of y: -?\d+\.\d\d\n$/);
   });
 
@@ -93,14 +94,18 @@ describe("IPython sessions: llm-sandbox's guide", () => {
     await cell(
       "import pandas as pd\nimport numpy as np\n\ndata = pd.DataFrame({\n    'date': pd.date_range('2024-01-01', periods=100),\n    'value': np.random.randn(100).cumsum() + 100,\n    'category': np.random.choice(['A', 'B', 'C'], 100)\n})",
     );
-    await cell("q1 = data['value'].quantile(0.25)\nq3 = data['value'].quantile(0.75)\niqr = q3 - q1\ndata_clean = data[\n    (data['value'] >= q1 - 1.5*iqr) &\n    (data['value'] <= q3 + 1.5*iqr)\n]");
+    await cell(
+      "q1 = data['value'].quantile(0.25)\nq3 = data['value'].quantile(0.75)\niqr = q3 - q1\ndata_clean = data[\n    (data['value'] >= q1 - 1.5*iqr) &\n    (data['value'] <= q3 + 1.5*iqr)\n]",
+    );
     const r = await cell("summary = data_clean.groupby('category')['value'].agg(['mean', 'std', 'count'])\nprint(\"Summary by Category:\")\nprint(summary)");
     expect(r.stdout).toMatch(/^Summary by Category:\n/);
     expect(r.stdout).toMatch(/mean\s+std\s+count/);
   });
 
   it("function definitions", async () => {
-    await cell("def fibonacci(n):\n    if n <= 1:\n        return n\n    return fibonacci(n-1) + fibonacci(n-2)\n\ndef factorial(n):\n    if n <= 1:\n        return 1\n    return n * factorial(n-1)");
+    await cell(
+      "def fibonacci(n):\n    if n <= 1:\n        return n\n    return fibonacci(n-1) + fibonacci(n-2)\n\ndef factorial(n):\n    if n <= 1:\n        return 1\n    return n * factorial(n-1)",
+    );
     const r = await cell('print(f"Fibonacci(10): {fibonacci(10)}")\nprint(f"Factorial(5): {factorial(5)}")');
     expect(r.stdout).toBe("Fibonacci(10): 55\nFactorial(5): 120\n");
   });
@@ -110,7 +115,9 @@ describe("IPython sessions: llm-sandbox's guide", () => {
       "class DataProcessor:\n    def __init__(self):\n        self.data = []\n\n    def add(self, value):\n        self.data.append(value)\n\n    def get_stats(self):\n        return {\n            'count': len(self.data),\n            'sum': sum(self.data),\n            'mean': sum(self.data) / len(self.data) if self.data else 0\n        }\n\nprocessor = DataProcessor()",
     );
     await cell("for i in range(1, 11):\n    processor.add(i * 2)");
-    const r = await cell("stats = processor.get_stats()\nprint(f\"Count: {stats['count']}\")\nprint(f\"Sum: {stats['sum']}\")\nprint(f\"Mean: {stats['mean']}\")");
+    const r = await cell(
+      "stats = processor.get_stats()\nprint(f\"Count: {stats['count']}\")\nprint(f\"Sum: {stats['sum']}\")\nprint(f\"Mean: {stats['mean']}\")",
+    );
     expect(r.stdout).toBe("Count: 10\nSum: 110\nMean: 11.0\n");
   });
 
@@ -120,7 +127,7 @@ describe("IPython sessions: llm-sandbox's guide", () => {
     expect(currentDir).toBe("/sandbox");
     const created = await cell(`import os\nprint(f"Working in: ${currentDir}")\n\ndata = [1, 2, 3, 4, 5]\nprint(f"Created data: {data}")`);
     expect(created.stdout).toBe("Working in: /sandbox\nCreated data: [1, 2, 3, 4, 5]\n");
-    const r = await cell("total = sum(data)\navg = total / len(data)\nprint(f\"Total: {total}\")\nprint(f\"Average: {avg}\")");
+    const r = await cell('total = sum(data)\navg = total / len(data)\nprint(f"Total: {total}")\nprint(f"Average: {avg}")');
     expect(r.stdout).toBe("Total: 15\nAverage: 3.0\n");
   });
 
@@ -175,7 +182,11 @@ describe("IPython sessions: llm-sandbox's guide", () => {
 
 describe("IPython sessions: output", () => {
   it("streams output live, while the cell still runs", async () => {
-    const stream = d.interactive.run({ sessionId, code: "import os, time\nprint('first', flush=True)\nwhile not os.path.exists('/tmp/cell-go-on'):\n    time.sleep(0.02)\nprint('second')", timeoutMs: 30_000 });
+    const stream = d.interactive.run({
+      sessionId,
+      code: "import os, time\nprint('first', flush=True)\nwhile not os.path.exists('/tmp/cell-go-on'):\n    time.sleep(0.02)\nprint('second')",
+      timeoutMs: 30_000,
+    });
     const seen: string[] = [];
     for await (const { event } of stream) {
       const e = event?.event;
@@ -217,7 +228,7 @@ describe("IPython sessions: output", () => {
         "import base64",
         "display(HTML('<b>bold</b>'))",
         "display(JSON({'a': 1}))",
-        "display(SVG('<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"4\" height=\"4\"></svg>'))",
+        'display(SVG(\'<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"></svg>\'))',
         "png = base64.b64decode('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==')",
         "display(Image(data=png))",
       ].join("\n"),
@@ -257,7 +268,14 @@ describe("IPython sessions: output", () => {
     expect(display?.artifactId).toBe(artifact?.id);
     // Width and height are the PNG's own (the inline backend crops to the drawing).
     const png = Buffer.from(display?.data["image/png"] ?? []);
-    expect(artifact).toMatchObject({ format: "png", mimeType: "image/png", width: png.readUInt32BE(16), height: png.readUInt32BE(20), sandboxId, size: BigInt(png.byteLength) });
+    expect(artifact).toMatchObject({
+      format: "png",
+      mimeType: "image/png",
+      width: png.readUInt32BE(16),
+      height: png.readUInt32BE(20),
+      sandboxId,
+      size: BigInt(png.byteLength),
+    });
     expect(artifact?.width).toBeGreaterThan(100);
     const listed = await d.sandbox.listArtifacts({ sandboxId });
     expect(listed.artifacts.map((x) => x.id)).toContain(artifact?.id);
@@ -369,7 +387,10 @@ describe("IPython sessions: interrupts, timeouts, crashes", () => {
   });
 
   it("a memory limit makes a huge allocation fail inside the cell, not the kernel", async () => {
-    const { session } = await d.interactive.createSession({ target: { case: "sandboxId", value: sandboxId }, settings: { memoryLimitBytes: 1024n * 1024n * 1024n } });
+    const { session } = await d.interactive.createSession({
+      target: { case: "sandboxId", value: sandboxId },
+      settings: { memoryLimitBytes: 1024n * 1024n * 1024n },
+    });
     const s = session?.id ?? "";
     try {
       await cell("small = bytearray(10 * 1024 * 1024)", { session: s });
@@ -407,7 +428,9 @@ describe("IPython sessions: Execute", () => {
     }
     expect(order).toEqual(["a", "b", "c"]);
     const text = (id: string) =>
-      Buffer.concat((byCell.get(id) ?? []).flatMap((e) => (e.event.case === "output" && e.event.value.stream === Stream.STDOUT ? [Buffer.from(e.event.value.data)] : []))).toString();
+      Buffer.concat(
+        (byCell.get(id) ?? []).flatMap((e) => (e.event.case === "output" && e.event.value.stream === Stream.STDOUT ? [Buffer.from(e.event.value.data)] : [])),
+      ).toString();
     const exit = (id: string) => {
       const last = byCell.get(id)?.at(-1)?.event;
       return last?.case === "exited" ? last.value : undefined;
@@ -488,7 +511,10 @@ describe("IPython sessions: management", () => {
       expect((await cell("who", { session: a })).results[0]?.text).toBe("'a'");
       expect((await cell("who", { session: b })).results[0]?.text).toBe("'b'");
       // A waits for something only B does: they must run at the same time.
-      const waiting = cell("import os, time\nwhile not os.path.exists('/tmp/b-was-here'):\n    time.sleep(0.02)\nprint('a saw b')", { session: a, timeoutMs: 60_000 });
+      const waiting = cell("import os, time\nwhile not os.path.exists('/tmp/b-was-here'):\n    time.sleep(0.02)\nprint('a saw b')", {
+        session: a,
+        timeoutMs: 60_000,
+      });
       await cell("open('/tmp/b-was-here', 'w').close()", { session: b });
       expect((await waiting).stdout).toBe("a saw b\n");
     } finally {

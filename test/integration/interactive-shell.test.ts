@@ -86,7 +86,7 @@ describe("shell sessions: AgentFense's guide", () => {
   it("aliases and functions persist (/bin/sh)", async () => {
     const s = await shellSession();
     await sh(s, "alias greet='echo hi'");
-    await sh(s, "twice() { echo \"$1$1\"; }");
+    await sh(s, 'twice() { echo "$1$1"; }');
     expect((await sh(s, "greet; twice ab")).stdout).toBe("hi\nabab\n");
     await d.interactive.closeSession({ sessionId: s });
   });
@@ -167,7 +167,11 @@ describe("shell sessions: commands", () => {
   });
 
   it("streams output live", async () => {
-    const stream = d.interactive.run({ sessionId: s, code: "echo first; while [ ! -e /tmp/shell-go-on ]; do sleep 0.05; done; echo second", timeoutMs: 30_000 });
+    const stream = d.interactive.run({
+      sessionId: s,
+      code: "echo first; while [ ! -e /tmp/shell-go-on ]; do sleep 0.05; done; echo second",
+      timeoutMs: 30_000,
+    });
     const seen: string[] = [];
     for await (const { event } of stream) {
       const e = event?.event;
@@ -181,13 +185,13 @@ describe("shell sessions: commands", () => {
   });
 
   it("a command waiting for input gets EOF, unless stdin is sent", async () => {
-    const eof = await sh(s, "cat; echo \"cat ended $?\"", { timeoutMs: 10_000 });
+    const eof = await sh(s, 'cat; echo "cat ended $?"', { timeoutMs: 10_000 });
     expect(eof.stdout).toBe("cat ended 0\n");
     expect(eof.exit.status).toBe(ExitStatus.EXITED);
     const py = await sh(s, "python3 -c 'input()'", { timeoutMs: 10_000 });
     expect(py.stderr).toMatch(/EOFError/);
     expect(py.exit.exitCode).toBe(1);
-    const fed = await sh(s, "read line; echo \"got:$line\"; cat", { stdin: "hello\nrest of it" });
+    const fed = await sh(s, 'read line; echo "got:$line"; cat', { stdin: "hello\nrest of it" });
     expect(fed.stdout).toBe("got:hello\nrest of it");
     // The shell itself still reads its commands: stdin went to that command only.
     expect((await sh(s, "echo after")).stdout).toBe("after\n");
@@ -224,7 +228,7 @@ describe("shell sessions: commands", () => {
     expect(r.exit.exitCode).toBe(-1);
     expect(r.exit.message).toMatch(/restarted/);
     expect(await eventually(async () => !/sleep 302/.test(await processes()))).toBe(true);
-    expect((await sh(s, "echo \"kept=$KEPT\"; ls /tmp/not-reached-2")).stdout).toBe("kept=\n");
+    expect((await sh(s, 'echo "kept=$KEPT"; ls /tmp/not-reached-2')).stdout).toBe("kept=\n");
   });
 
   it("a loop of builtins is interrupted too, and the shell keeps its state", async () => {
@@ -233,7 +237,7 @@ describe("shell sessions: commands", () => {
     expect(r.stdout).toBe("");
     expect(r.exit.status).toBe(ExitStatus.TIMEOUT);
     expect(r.exit.kernelRestarted).toBe(false);
-    expect((await sh(s, "pwd; echo \"kept=$KEPT\"")).stdout).toBe("/tmp\nkept=yes\n");
+    expect((await sh(s, 'pwd; echo "kept=$KEPT"')).stdout).toBe("/tmp\nkept=yes\n");
   });
 
   it("Interrupt stops the running command (CANCELLED)", async () => {
@@ -248,7 +252,9 @@ describe("shell sessions: commands", () => {
         expect((await d.interactive.interrupt({ sessionId: s })).interrupted).toBe(true);
       }
     }
-    const stdout = events.flatMap((e) => (e.event.case === "output" && e.event.value.stream === Stream.STDOUT ? [Buffer.from(e.event.value.data).toString()] : []));
+    const stdout = events.flatMap((e) =>
+      e.event.case === "output" && e.event.value.stream === Stream.STDOUT ? [Buffer.from(e.event.value.data).toString()] : [],
+    );
     expect(stdout.join("")).toBe("go\n");
     const last = events.at(-1)?.event;
     expect(last?.case === "exited" && last.value.status).toBe(ExitStatus.CANCELLED);

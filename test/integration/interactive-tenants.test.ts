@@ -49,8 +49,14 @@ describe("sessions and tenants", () => {
 
     const missing = id.replace(/.$/, (c) => (c === "a" ? "b" : "a"));
     const notFound = async (call: (sessionId: string) => Promise<unknown>) => {
-      const foreign = (await call(id).then(() => undefined, (e: { code: number; details: string }) => e)) ?? { code: -1, details: "" };
-      const absent = (await call(missing).then(() => undefined, (e: { code: number; details: string }) => e)) ?? { code: -1, details: "" };
+      const foreign = (await call(id).then(
+        () => undefined,
+        (e: { code: number; details: string }) => e,
+      )) ?? { code: -1, details: "" };
+      const absent = (await call(missing).then(
+        () => undefined,
+        (e: { code: number; details: string }) => e,
+      )) ?? { code: -1, details: "" };
       expect(foreign.code).toBe(grpc.status.NOT_FOUND);
       expect(foreign.details.replace(id, "ID")).toBe(absent.details.replace(missing, "ID"));
     };

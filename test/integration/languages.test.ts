@@ -238,25 +238,35 @@ describe("typescript", () => {
     compileError: { code: 'const n: number = "not a number";\nconsole.log(n);', message: /error TS2322: Type 'string' is not assignable to type 'number'/ },
   });
 
-  it("installs an npm tarball with types; tsc checks against them", async () => {
-    const pkg = npmTarballScript("/sandbox/pkgs", "sbx-typed", "1.0.0", {
-      "index.js": 'exports.hello = () => "hello from typed npm";',
-      "index.d.ts": "export declare function hello(): string;",
-    });
-    await shell(id(), pkg);
-    await installAndKeep(id(), pkg.path, 'import { hello } from "sbx-typed";\nconst s: string = hello();\nconsole.log(s);', "hello from typed npm\n");
-    // The package's declarations are what tsc checks: misuse is a compile error.
-    const wrong = await collect(d.sandbox.run({ sandboxId: id(), code: 'import { hello } from "sbx-typed";\nconst n: number = hello();\nconsole.log(n);' }));
-    expect(wrong.exit.phase).toBe(RunPhase.COMPILE);
-    expect(wrong.stderr).toMatch(/TS2322/);
-  }, slow);
+  it(
+    "installs an npm tarball with types; tsc checks against them",
+    async () => {
+      const pkg = npmTarballScript("/sandbox/pkgs", "sbx-typed", "1.0.0", {
+        "index.js": 'exports.hello = () => "hello from typed npm";',
+        "index.d.ts": "export declare function hello(): string;",
+      });
+      await shell(id(), pkg);
+      await installAndKeep(id(), pkg.path, 'import { hello } from "sbx-typed";\nconst s: string = hello();\nconsole.log(s);', "hello from typed npm\n");
+      // The package's declarations are what tsc checks: misuse is a compile error.
+      const wrong = await collect(d.sandbox.run({ sandboxId: id(), code: 'import { hello } from "sbx-typed";\nconst n: number = hello();\nconsole.log(n);' }));
+      expect(wrong.exit.phase).toBe(RunPhase.COMPILE);
+      expect(wrong.stderr).toMatch(/TS2322/);
+    },
+    slow,
+  );
 
-  it("uses node's types and imports a TypeScript file uploaded beside the code", async () => {
-    await shell(id(), "printf 'export const twice = (n: number): number => n * 2;\\n' > /sandbox/util.ts");
-    const r = await collect(d.sandbox.run({ sandboxId: id(), code: 'import { twice } from "./util";\nimport { platform } from "node:os";\nconsole.log(twice(21), platform());' }));
-    expect(r.stderr).toBe("");
-    expect(r.stdout).toBe("42 linux\n");
-  }, slow);
+  it(
+    "uses node's types and imports a TypeScript file uploaded beside the code",
+    async () => {
+      await shell(id(), "printf 'export const twice = (n: number): number => n * 2;\\n' > /sandbox/util.ts");
+      const r = await collect(
+        d.sandbox.run({ sandboxId: id(), code: 'import { twice } from "./util";\nimport { platform } from "node:os";\nconsole.log(twice(21), platform());' }),
+      );
+      expect(r.stderr).toBe("");
+      expect(r.stdout).toBe("42 linux\n");
+    },
+    slow,
+  );
 });
 
 describe("java", () => {
@@ -267,26 +277,54 @@ describe("java", () => {
     echo: "public class Main {\n  public static void main(String[] args) throws Exception {\n    System.in.transferTo(System.out);\n    System.out.flush();\n  }\n}",
     live: (gate) =>
       `public class Main {\n  public static void main(String[] args) throws Exception {\n    System.out.println("first");\n    while (!new java.io.File(${JSON.stringify(gate)}).exists()) Thread.sleep(20);\n    System.out.println("second");\n  }\n}`,
-    compileError: { code: 'public class Main {\n  public static void main(String[] args) {\n    int n = "text";\n  }\n}', message: /error: incompatible types: String cannot be converted to int/ },
+    compileError: {
+      code: 'public class Main {\n  public static void main(String[] args) {\n    int n = "text";\n  }\n}',
+      message: /error: incompatible types: String cannot be converted to int/,
+    },
   });
 
-  it("runs a public class of any name, and code in a package", async () => {
-    const hello = await collect(d.sandbox.run({ sandboxId: id(), code: 'public class Hello {\n  public static void main(String[] args) {\n    System.out.println("from Hello");\n  }\n}' }));
-    expect(hello.stdout).toBe("from Hello\n");
-    const plain = await collect(d.sandbox.run({ sandboxId: id(), code: 'class Program {\n  public static void main(String[] args) {\n    System.out.println("no public class");\n  }\n}' }));
-    expect(plain.stderr).toBe("");
-    expect(plain.stdout).toBe("no public class\n");
-    const packaged = await collect(d.sandbox.run({ sandboxId: id(), code: 'package demo.app;\n\npublic final class Tool {\n  public static void main(String[] args) {\n    System.out.println(Tool.class.getName());\n  }\n}' }));
-    expect(packaged.stdout).toBe("demo.app.Tool\n");
-  }, slow);
+  it(
+    "runs a public class of any name, and code in a package",
+    async () => {
+      const hello = await collect(
+        d.sandbox.run({
+          sandboxId: id(),
+          code: 'public class Hello {\n  public static void main(String[] args) {\n    System.out.println("from Hello");\n  }\n}',
+        }),
+      );
+      expect(hello.stdout).toBe("from Hello\n");
+      const plain = await collect(
+        d.sandbox.run({
+          sandboxId: id(),
+          code: 'class Program {\n  public static void main(String[] args) {\n    System.out.println("no public class");\n  }\n}',
+        }),
+      );
+      expect(plain.stderr).toBe("");
+      expect(plain.stdout).toBe("no public class\n");
+      const packaged = await collect(
+        d.sandbox.run({
+          sandboxId: id(),
+          code: "package demo.app;\n\npublic final class Tool {\n  public static void main(String[] args) {\n    System.out.println(Tool.class.getName());\n  }\n}",
+        }),
+      );
+      expect(packaged.stdout).toBe("demo.app.Tool\n");
+    },
+    slow,
+  );
 
-  it("installs a jar built in the sandbox onto the classpath", async () => {
-    const jar = jarScript("/sandbox/pkgs/greet-1.0.jar", { "greet/Greet.java": 'package greet;\n\npublic class Greet {\n  public static String hello() { return "hello from the jar"; }\n}' });
-    await shell(id(), jar);
-    const code = "import greet.Greet;\n\npublic class Main {\n  public static void main(String[] args) {\n    System.out.println(Greet.hello());\n  }\n}";
-    const first = await installAndKeep(id(), jar.path, code, "hello from the jar\n");
-    expect(first.stdout).toContain("/sandbox/lib/greet-1.0.jar");
-  }, slow);
+  it(
+    "installs a jar built in the sandbox onto the classpath",
+    async () => {
+      const jar = jarScript("/sandbox/pkgs/greet-1.0.jar", {
+        "greet/Greet.java": 'package greet;\n\npublic class Greet {\n  public static String hello() { return "hello from the jar"; }\n}',
+      });
+      await shell(id(), jar);
+      const code = "import greet.Greet;\n\npublic class Main {\n  public static void main(String[] args) {\n    System.out.println(Greet.hello());\n  }\n}";
+      const first = await installAndKeep(id(), jar.path, code, "hello from the jar\n");
+      expect(first.stdout).toContain("/sandbox/lib/greet-1.0.jar");
+    },
+    slow,
+  );
 
   it("refuses a library that is not a local jar", async () => {
     await refusesLibrary(id(), "com.google.guava:guava:33.0", /invalid library name for java: .*absolute path of a \.jar/);
@@ -307,7 +345,9 @@ describe("cpp", () => {
   });
 
   it("installs a header-only library from a local archive and includes it", async () => {
-    const lib = headerArchiveScript("/sandbox/pkgs/sbx-greet-1.0.tar.gz", { "sbx/greet.hpp": '#pragma once\n#include <string>\nnamespace sbx { inline std::string hello() { return "hello from the header"; } }' });
+    const lib = headerArchiveScript("/sandbox/pkgs/sbx-greet-1.0.tar.gz", {
+      "sbx/greet.hpp": '#pragma once\n#include <string>\nnamespace sbx { inline std::string hello() { return "hello from the header"; } }',
+    });
     await shell(id(), lib);
     const code = '#include <iostream>\n#include <sbx/greet.hpp>\n\nint main() {\n  std::cout << sbx::hello() << "\\n";\n}';
     const first = await installAndKeep(id(), lib.path, code, "hello from the header\n");
@@ -316,7 +356,9 @@ describe("cpp", () => {
 
   it("includes headers uploaded to the workdir", async () => {
     await shell(id(), "printf 'inline int answer() { return 42; }\\n' > /sandbox/answer.h");
-    const r = await collect(d.sandbox.run({ sandboxId: id(), code: '#include <cstdio>\n#include "answer.h"\n\nint main() {\n  std::printf("%d\\n", answer());\n}' }));
+    const r = await collect(
+      d.sandbox.run({ sandboxId: id(), code: '#include <cstdio>\n#include "answer.h"\n\nint main() {\n  std::printf("%d\\n", answer());\n}' }),
+    );
     expect(r.stdout).toBe("42\n");
   });
 
@@ -350,7 +392,9 @@ describe("go", () => {
   );
 
   it("go gets a module from a local GOPROXY into the workdir's go.mod; later runs import it", async () => {
-    const mod = goProxyModuleScript("/sandbox/goproxy", "example.com/greet", "v1.0.0", { "greet.go": 'package greet\n\nfunc Hello() string { return "hello from the module" }\n' });
+    const mod = goProxyModuleScript("/sandbox/goproxy", "example.com/greet", "v1.0.0", {
+      "greet.go": 'package greet\n\nfunc Hello() string { return "hello from the module" }\n',
+    });
     await shell(id(), mod);
     const code = 'package main\n\nimport (\n\t"fmt"\n\n\t"example.com/greet"\n)\n\nfunc main() {\n\tfmt.Println(greet.Hello())\n}';
     const first = await installAndKeep(id(), "example.com/greet@v1.0.0", code, "hello from the module\n");
@@ -403,7 +447,7 @@ describe("r", () => {
   it("installs a source package built with R CMD build, offline", async () => {
     const pkg = rPackageScript("/sandbox/my_pkgs", "sbxgreet", "1.0", ["hello"], 'hello <- function() "hello from the R package"\n');
     await shell(id(), pkg);
-    const first = await installAndKeep(id(), pkg.path, "library(sbxgreet)\ncat(hello(), \"\\n\", sep = \"\")", "hello from the R package\n");
+    const first = await installAndKeep(id(), pkg.path, 'library(sbxgreet)\ncat(hello(), "\\n", sep = "")', "hello from the R package\n");
     expect(first.stderr).toContain("DONE (sbxgreet)");
     const where = await collect(d.sandbox.run({ sandboxId: id(), code: 'cat(find.package("sbxgreet"), "\\n", sep = "")' }));
     expect(where.stdout).toBe("/sandbox/.R/library/sbxgreet\n");
@@ -424,7 +468,11 @@ describe("bash", () => {
   });
 
   it("has no package manager: libraries are INVALID_ARGUMENT", async () => {
-    await rejected(collect(d.sandbox.run({ sandboxId: id(), code: "echo never", libraries: ["jq"] })), 3, /installing libraries is not supported for bash; bash has no package manager/);
+    await rejected(
+      collect(d.sandbox.run({ sandboxId: id(), code: "echo never", libraries: ["jq"] })),
+      3,
+      /installing libraries is not supported for bash; bash has no package manager/,
+    );
     await rejected(collect(d.sandbox.install({ sandboxId: id(), libraries: ["jq"] })), 3, /not supported for bash/);
     await rejected(collect(d.sandbox.run({ language: "bash", code: "echo never", libraries: ["jq"] })), 3, /not supported for bash/);
   });
@@ -488,7 +536,10 @@ describe("egress: libraries by name from a package index (NETWORK_MODE_BRIDGE an
     const name = wheel.slice(wheel.lastIndexOf("/") + 1);
     files.set(`/files/${name}`, { body, type: "application/octet-stream" });
     const sha = createHash("sha256").update(body).digest("hex");
-    files.set("/simple/sbx-net/", { body: Buffer.from(`<html><body><a href="${base}/files/${name}#sha256=${sha}">${name}</a></body></html>`), type: "text/html" });
+    files.set("/simple/sbx-net/", {
+      body: Buffer.from(`<html><body><a href="${base}/files/${name}#sha256=${sha}">${name}</a></body></html>`),
+      type: "text/html",
+    });
     await installAndKeep(id, "sbx-net==1.0", "import sbx_net\nprint(sbx_net.hello())", "hello from the wheel\n");
     expect(requested).toContain("/simple/sbx-net/");
   });
@@ -501,7 +552,11 @@ describe("egress: libraries by name from a package index (NETWORK_MODE_BRIDGE an
     const tarball = `${base}/npm/sbx-net/-/sbx-net-1.0.0.tgz`;
     files.set("/npm/sbx-net/-/sbx-net-1.0.0.tgz", { body, type: "application/octet-stream" });
     const dist = { tarball, shasum: createHash("sha1").update(body).digest("hex"), integrity: `sha512-${createHash("sha512").update(body).digest("base64")}` };
-    const packument = { name: "sbx-net", "dist-tags": { latest: "1.0.0" }, versions: { "1.0.0": { name: "sbx-net", version: "1.0.0", main: "index.js", dist } } };
+    const packument = {
+      name: "sbx-net",
+      "dist-tags": { latest: "1.0.0" },
+      versions: { "1.0.0": { name: "sbx-net", version: "1.0.0", main: "index.js", dist } },
+    };
     files.set("/npm/sbx-net", { body: Buffer.from(JSON.stringify(packument)), type: "application/json" });
     await installAndKeep(id, "sbx-net@^1.0.0", 'console.log(require("sbx-net").hello());', "hello over npm\n");
     expect(requested).toContain("/npm/sbx-net");
@@ -509,7 +564,9 @@ describe("egress: libraries by name from a package index (NETWORK_MODE_BRIDGE an
 
   it("go: go get fetches from GOPROXY", async () => {
     const { id } = await bridged("go", (b) => ({ GOPROXY: `${b}/goproxy`, GONOSUMDB: "example.com" }));
-    const mod = goProxyModuleScript("/tmp/goproxy", "example.com/net", "v1.0.0", { "net.go": 'package net\n\nfunc Hello() string { return "hello over goproxy" }\n' });
+    const mod = goProxyModuleScript("/tmp/goproxy", "example.com/net", "v1.0.0", {
+      "net.go": 'package net\n\nfunc Hello() string { return "hello over goproxy" }\n',
+    });
     await shell(id, mod);
     for (const f of ["list", "v1.0.0.info", "v1.0.0.mod", "v1.0.0.zip"]) {
       files.set(`/goproxy/example.com/net/@v/${f}`, { body: await fetchFile(id, `${mod.path}/${f}`), type: "application/octet-stream" });

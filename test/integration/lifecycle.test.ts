@@ -70,10 +70,13 @@ describe("sandbox lifecycle", () => {
           ].join("; "),
         }),
       );
-      expect(probe.stdout).toBe(
-        "1000\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\nroot-readonly\nworkdir-writable\ntmp-writable\nlo\nno-engine-socket\n",
+      expect(probe.stdout).toBe("1000\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\nroot-readonly\nworkdir-writable\ntmp-writable\nlo\nno-engine-socket\n");
+      const net = await collect(
+        d.sandbox.run({
+          sandboxId: id,
+          code: "import socket\ntry:\n    socket.create_connection(('1.1.1.1', 53), timeout=2)\n    print('egress')\nexcept OSError as e:\n    print('no egress')",
+        }),
       );
-      const net = await collect(d.sandbox.run({ sandboxId: id, code: "import socket\ntry:\n    socket.create_connection(('1.1.1.1', 53), timeout=2)\n    print('egress')\nexcept OSError as e:\n    print('no egress')" }));
       expect(net.stdout).toBe("no egress\n");
     } finally {
       await d.sandbox.destroySandbox({ sandboxId: id });

@@ -39,7 +39,13 @@ const containers: Dockerode.Container[] = [];
 
 /** A plain container on the engine's default network serving HTTP; its address. */
 async function engineContainer(): Promise<string> {
-  const ulimits = backend === "podman" ? [{ Name: "nofile", Soft: 4096, Hard: 4096 }, { Name: "nproc", Soft: 4096, Hard: 4096 }] : [];
+  const ulimits =
+    backend === "podman"
+      ? [
+          { Name: "nofile", Soft: 4096, Hard: 4096 },
+          { Name: "nproc", Soft: 4096, Hard: 4096 },
+        ]
+      : [];
   const c = await docker.createContainer({
     Image: "sandboxd/python:latest",
     Cmd: ["python3", "-m", "http.server", "8000"],
@@ -91,7 +97,9 @@ describe("bridged sandboxes reach neither the host nor each other", () => {
     const a = (await d.sandbox.createSandbox({ spec: { language: "python", network: NetworkMode.BRIDGE } })).sandbox!.id;
     const b = (await d.sandbox.createSandbox({ spec: { language: "python", network: NetworkMode.BRIDGE } })).sandbox!.id;
     const engineContainerIp = await engineContainer();
-    const peerServer = collect(d.sandbox.exec({ sandboxId: b, argv: ["python3", "-m", "http.server", "8000", "--bind", "0.0.0.0"], timeoutMs: 120_000 })).catch(() => undefined);
+    const peerServer = collect(d.sandbox.exec({ sandboxId: b, argv: ["python3", "-m", "http.server", "8000", "--bind", "0.0.0.0"], timeoutMs: 120_000 })).catch(
+      () => undefined,
+    );
     try {
       const hex = await shell(a, "awk '$2 == \"00000000\" { print $3; exit }' /proc/net/route");
       const gateway = [6, 4, 2, 0].map((i) => parseInt(hex.slice(i, i + 2), 16)).join(".");

@@ -59,7 +59,10 @@ describe("libraries", () => {
 
 describe("images", () => {
   it("builds a Dockerfile once per content and runs in it", async () => {
-    const dockerfile = { content: "FROM sandboxd/python:latest\nCOPY greeting.txt /opt/greeting.txt\n", contextFiles: { "greeting.txt": Buffer.from("built from a Dockerfile\n") } };
+    const dockerfile = {
+      content: "FROM sandboxd/python:latest\nCOPY greeting.txt /opt/greeting.txt\n",
+      contextFiles: { "greeting.txt": Buffer.from("built from a Dockerfile\n") },
+    };
     const a = await d.sandbox.createSandbox({ spec: { language: "python", dockerfile } });
     const b = await d.sandbox.createSandbox({ spec: { language: "python", dockerfile } });
     try {
@@ -75,7 +78,9 @@ describe("images", () => {
   });
 
   it("a bad Dockerfile fails with INVALID_ARGUMENT and the builder's message", async () => {
-    await expect(d.sandbox.createSandbox({ spec: { language: "python", dockerfile: { content: "FROM sandboxd/python:latest\nRUN exit 3\n" } } })).rejects.toMatchObject({
+    await expect(
+      d.sandbox.createSandbox({ spec: { language: "python", dockerfile: { content: "FROM sandboxd/python:latest\nRUN exit 3\n" } } }),
+    ).rejects.toMatchObject({
       code: 3,
       details: expect.stringMatching(/build failed/),
     });
@@ -87,7 +92,7 @@ describe("images", () => {
     await collect(d.sandbox.exec({ sandboxId: sandbox!.id, shell: "echo kept > /sandbox/kept.txt" }));
     const res = await d.sandbox.destroySandbox({ sandboxId: sandbox!.id });
     expect(res.committedImage).toBe(tag);
-    const again = await d.sandbox.createSandbox({ spec: { language: "python", image: tag, commitOnClose: "" , workdir: "/sandbox"} });
+    const again = await d.sandbox.createSandbox({ spec: { language: "python", image: tag, commitOnClose: "", workdir: "/sandbox" } });
     try {
       // The committed image carries the state (a committed sandbox keeps its changes in the container layer).
       const r = await collect(d.sandbox.exec({ sandboxId: again.sandbox!.id, shell: "cat /sandbox/kept.txt 2>&1 || ls -la /sandbox" }));
@@ -100,8 +105,19 @@ describe("images", () => {
 
   it("attaches to an existing container and never removes it", async () => {
     // Podman here needs explicit ulimits below the host's hard limits.
-    const ulimits = backend === "podman" ? [{ Name: "nofile", Soft: 4096, Hard: 4096 }, { Name: "nproc", Soft: 4096, Hard: 4096 }] : [];
-    const container = await docker.createContainer({ Image: "sandboxd/python:latest", Cmd: ["sleep", "infinity"], User: "1000:1000", HostConfig: { NetworkMode: "none", Ulimits: ulimits } });
+    const ulimits =
+      backend === "podman"
+        ? [
+            { Name: "nofile", Soft: 4096, Hard: 4096 },
+            { Name: "nproc", Soft: 4096, Hard: 4096 },
+          ]
+        : [];
+    const container = await docker.createContainer({
+      Image: "sandboxd/python:latest",
+      Cmd: ["sleep", "infinity"],
+      User: "1000:1000",
+      HostConfig: { NetworkMode: "none", Ulimits: ulimits },
+    });
     await container.start();
     try {
       const { sandbox } = await d.sandbox.createSandbox({ spec: { language: "python", containerId: container.id } });
@@ -121,7 +137,9 @@ describe("the engine's OCI runtime for sandboxes (--sandbox-runtime: runsc for g
   it("sandboxes run under the named runtime; an unknown one is a clear error, not INTERNAL", async () => {
     if (backend === "podman") {
       // Podman's compatible API ignores a per-container runtime: refusing beats a silent runc.
-      await expect(startDaemon({ args: ["--sandbox-runtime", "runc"] })).rejects.toThrow(/not honoured by Podman's API; set the runtime in Podman's containers.conf/);
+      await expect(startDaemon({ args: ["--sandbox-runtime", "runc"] })).rejects.toThrow(
+        /not honoured by Podman's API; set the runtime in Podman's containers.conf/,
+      );
       return;
     }
     const named = await startDaemon({ args: ["--sandbox-runtime", "runc"] });

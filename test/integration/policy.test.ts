@@ -29,7 +29,11 @@ function detailOf(err: unknown) {
 
 describe("CheckCode", () => {
   it("reports every violation with rule, severity, line and column", async () => {
-    const res = await d.sandbox.checkCode({ language: "python", code: "x = 1\nimport subprocess\nimport os\nos.system('ls')\n", policy: { case: "inline", value: noSubprocess } });
+    const res = await d.sandbox.checkCode({
+      language: "python",
+      code: "x = 1\nimport subprocess\nimport os\nos.system('ls')\n",
+      policy: { case: "inline", value: noSubprocess },
+    });
     expect(res.safe).toBe(false);
     expect(res.violations.map((v) => [v.rule, v.line, v.column, v.severity])).toEqual([
       // An import is reported at the module name.
@@ -48,9 +52,16 @@ describe("CheckCode", () => {
   it("checks presets by name and refuses unknown ones and invalid regexes", async () => {
     const res = await d.sandbox.checkCode({ language: "python", code: "import os\nos.system('rm -rf /')", policy: { case: "preset", value: "production" } });
     expect(res.safe).toBe(false);
-    await expect(d.sandbox.checkCode({ language: "python", code: "1", policy: { case: "preset", value: "nope" } })).rejects.toMatchObject({ code: 3, details: expect.stringMatching(/production/) });
+    await expect(d.sandbox.checkCode({ language: "python", code: "1", policy: { case: "preset", value: "nope" } })).rejects.toMatchObject({
+      code: 3,
+      details: expect.stringMatching(/production/),
+    });
     await expect(
-      d.sandbox.checkCode({ language: "python", code: "1", policy: { case: "inline", value: { ...noSubprocess, patterns: [{ pattern: "([unclosed", description: "bad", severity: SecuritySeverity.HIGH }] } } }),
+      d.sandbox.checkCode({
+        language: "python",
+        code: "1",
+        policy: { case: "inline", value: { ...noSubprocess, patterns: [{ pattern: "([unclosed", description: "bad", severity: SecuritySeverity.HIGH }] } },
+      }),
     ).rejects.toMatchObject({ code: 3, details: expect.stringMatching(/patterns\[0\]/) });
   });
 });
@@ -80,7 +91,9 @@ describe("sandboxes with a policy", () => {
 
   it("an invalid policy is refused at creation and nothing is created", async () => {
     const before = (await d.sandbox.listSandboxes({})).sandboxes.length;
-    await expect(d.sandbox.createSandbox({ spec: { language: "python", security: { case: "securityPreset", value: "paranoid" } } })).rejects.toMatchObject({ code: 3 });
+    await expect(d.sandbox.createSandbox({ spec: { language: "python", security: { case: "securityPreset", value: "paranoid" } } })).rejects.toMatchObject({
+      code: 3,
+    });
     expect((await d.sandbox.listSandboxes({})).sandboxes.length).toBe(before);
   });
 });
@@ -90,7 +103,9 @@ describe("policy checks cannot stall the daemon", () => {
     // llm-sandbox's production preset has `open\s*\([^)]*...` patterns that backtrack on this.
     const hostile = "open(".repeat(200_000);
     const t0 = Date.now();
-    const check = d.sandbox.checkCode({ language: "python", code: hostile, policy: { case: "preset", value: "production" } }).catch((e: { code: number; details: string }) => e);
+    const check = d.sandbox
+      .checkCode({ language: "python", code: hostile, policy: { case: "preset", value: "production" } })
+      .catch((e: { code: number; details: string }) => e);
     // Meanwhile the daemon answers.
     expect((await d.sandbox.listSandboxes({})).sandboxes).toBeDefined();
     const res = await check;

@@ -35,7 +35,9 @@ describe("runs live when the daemon is killed", () => {
       // Asked again: the same answer (it is kept like any finished run).
       expect((await collect(second.sandbox.attach({ runId }))).exit.status).toBe(ExitStatus.LOST);
       // Its process did not survive the daemon.
-      const ps = await collect(second.sandbox.exec({ sandboxId, shell: "grep -l 'sleep' /proc/[0-9]*/cmdline 2>/dev/null | xargs -r cat | tr '\\0' ' '; echo" }));
+      const ps = await collect(
+        second.sandbox.exec({ sandboxId, shell: "grep -l 'sleep' /proc/[0-9]*/cmdline 2>/dev/null | xargs -r cat | tr '\\0' ' '; echo" }),
+      );
       expect(ps.stdout).not.toMatch(/sleep 313/);
       // An id that never existed is still NOT_FOUND.
       await expect(collect(second.sandbox.attach({ runId: "run_neverexisted" }))).rejects.toMatchObject({ code: 5 });

@@ -50,7 +50,9 @@ describe("Run", () => {
   });
 
   it("numbers events and gives each output chunk its byte offsets", async () => {
-    const r = await collect(d.sandbox.run({ sandboxId, code: "import sys\nfor i in range(50):\n    print('x' * 10, flush=True)\n    print('y' * 5, file=sys.stderr, flush=True)" }));
+    const r = await collect(
+      d.sandbox.run({ sandboxId, code: "import sys\nfor i in range(50):\n    print('x' * 10, flush=True)\n    print('y' * 5, file=sys.stderr, flush=True)" }),
+    );
     const seqs = r.events.map((e) => Number(e.seq));
     expect(seqs).toEqual(seqs.map((_, i) => i + 1));
     let offset = 0;
@@ -73,7 +75,8 @@ describe("Run", () => {
   });
 
   it("kills the whole process tree at the deadline and stays usable", async () => {
-    const code = "import subprocess, time\nsubprocess.Popen(['sleep', '300'])\nsubprocess.Popen(['sh', '-c', 'sleep 301 & sleep 302'])\nprint('spawned', flush=True)\ntime.sleep(300)";
+    const code =
+      "import subprocess, time\nsubprocess.Popen(['sleep', '300'])\nsubprocess.Popen(['sh', '-c', 'sleep 301 & sleep 302'])\nprint('spawned', flush=True)\ntime.sleep(300)";
     const r = await collect(d.sandbox.run({ sandboxId, code, timeoutMs: 1500 }));
     expect(r.stdout).toBe("spawned\n");
     expect(r.exit.status).toBe(ExitStatus.TIMEOUT);
@@ -96,7 +99,13 @@ describe("Run", () => {
 
   it("caps a flood of output, says truncated, and keeps the daemon's memory bounded", async () => {
     const before = d.rssBytes();
-    const r = await collect(d.sandbox.run({ sandboxId, code: "import sys\nchunk = b'z' * 65536\nfor _ in range(3200):\n    sys.stdout.buffer.write(chunk)\nsys.stdout.flush()\nprint('done', file=sys.stderr)", timeoutMs: 60_000 }));
+    const r = await collect(
+      d.sandbox.run({
+        sandboxId,
+        code: "import sys\nchunk = b'z' * 65536\nfor _ in range(3200):\n    sys.stdout.buffer.write(chunk)\nsys.stdout.flush()\nprint('done', file=sys.stderr)",
+        timeoutMs: 60_000,
+      }),
+    );
     expect(r.exit.truncated).toBe(true);
     expect(r.stdout.length + r.stderr.length).toBe(1024 * 1024);
     expect(r.exit.status).toBe(ExitStatus.EXITED);
@@ -110,7 +119,9 @@ describe("Run", () => {
   });
 
   it("passes program arguments and per-run env", async () => {
-    const r = await collect(d.sandbox.run({ sandboxId, code: "import os, sys\nprint(sys.argv[1:], os.environ['GREETING'])", args: ["a b", "c"], env: { GREETING: "hi" } }));
+    const r = await collect(
+      d.sandbox.run({ sandboxId, code: "import os, sys\nprint(sys.argv[1:], os.environ['GREETING'])", args: ["a b", "c"], env: { GREETING: "hi" } }),
+    );
     expect(r.stdout).toBe("['a b', 'c'] hi\n");
   });
 
@@ -118,7 +129,7 @@ describe("Run", () => {
     const js = await collect(d.sandbox.run({ language: "javascript", code: "console.log('js', 6 * 7); process.exitCode = 2;" }));
     expect(js.stdout).toBe("js 42\n");
     expect(js.exit.exitCode).toBe(2);
-    const sh = await collect(d.sandbox.run({ language: "bash", code: "echo \"$BASH_VERSION\" | cut -c1; echo oops >&2; exit 4" }));
+    const sh = await collect(d.sandbox.run({ language: "bash", code: 'echo "$BASH_VERSION" | cut -c1; echo oops >&2; exit 4' }));
     expect(sh.stdout).toMatch(/^\d\n$/);
     expect(sh.stderr).toBe("oops\n");
     expect(sh.exit.exitCode).toBe(4);
@@ -180,7 +191,11 @@ describe("Exec", () => {
   });
 
   it("signals and feeds a running process", async () => {
-    const stream = d.sandbox.exec({ sandboxId, shell: "trap 'echo got-usr1' USR1; read line; echo \"read:$line\"; while :; do sleep 0.1; done", keepStdinOpen: true });
+    const stream = d.sandbox.exec({
+      sandboxId,
+      shell: "trap 'echo got-usr1' USR1; read line; echo \"read:$line\"; while :; do sleep 0.1; done",
+      keepStdinOpen: true,
+    });
     const it = stream[Symbol.asyncIterator]();
     const first = await it.next();
     const runId = first.value?.event?.event.case === "started" ? first.value.event.event.value.runId : "";
@@ -215,7 +230,9 @@ describe("the resident agent", () => {
         if (n.value?.event?.event.case === "output") break;
       }
       // Kill the agent behind the daemon's back, as an OOM kill or a bug would.
-      const exec = await docker.getContainer(sandbox!.containerId).exec({ Cmd: ["pkill", "-9", "-f", "sandboxd-agent"], AttachStdout: true, AttachStderr: true });
+      const exec = await docker
+        .getContainer(sandbox!.containerId)
+        .exec({ Cmd: ["pkill", "-9", "-f", "sandboxd-agent"], AttachStdout: true, AttachStderr: true });
       const s = await exec.start({});
       s.resume();
       await new Promise((r) => s.on("end", r));

@@ -114,13 +114,40 @@ describe("listening off loopback", () => {
     for (const name of ["server", "client"]) {
       ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", `/CN=${name}`, "-keyout", `${name}.key`, "-out", `${name}.csr`);
       writeFileSync(join(dir, `${name}.ext`), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-      ssl("x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", `${name}.ext`, "-out", `${name}.pem`);
+      ssl(
+        "x509",
+        "-req",
+        "-in",
+        `${name}.csr`,
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        `${name}.ext`,
+        "-out",
+        `${name}.pem`,
+      );
     }
     writeFileSync(join(dir, "tokens"), `gamma ${hashToken("gamma-secret")}\n`);
     const file = (n: string) => readFileSync(join(dir, n));
     const creds = grpc.credentials.createSsl(file("ca.pem"), file("client.key"), file("client.pem"));
     const tlsDaemon = await startDaemon({
-      args: ["--listen", "0.0.0.0:0", "--tls.cert-file", join(dir, "server.pem"), "--tls.key-file", join(dir, "server.key"), "--tls.client-ca-file", join(dir, "ca.pem"), "--auth.tokens-file", join(dir, "tokens")],
+      args: [
+        "--listen",
+        "0.0.0.0:0",
+        "--tls.cert-file",
+        join(dir, "server.pem"),
+        "--tls.key-file",
+        join(dir, "server.key"),
+        "--tls.client-ca-file",
+        join(dir, "ca.pem"),
+        "--auth.tokens-file",
+        join(dir, "tokens"),
+      ],
       credentials: creds,
       clientOptions: { metadata: { authorization: "Bearer gamma-secret" } },
     });
@@ -130,7 +157,12 @@ describe("listening off loopback", () => {
       expect((await c.listSandboxes({})).sandboxes).toEqual([]);
       c.close();
       // Without a client certificate the handshake fails.
-      const noCert = createClient(SandboxService, `127.0.0.1:${port}`, { metadata: { authorization: "Bearer gamma-secret" }, deadlineMs: 3000 }, grpc.credentials.createSsl(file("ca.pem")));
+      const noCert = createClient(
+        SandboxService,
+        `127.0.0.1:${port}`,
+        { metadata: { authorization: "Bearer gamma-secret" }, deadlineMs: 3000 },
+        grpc.credentials.createSsl(file("ca.pem")),
+      );
       await expect(noCert.listSandboxes({})).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
       noCert.close();
     } finally {

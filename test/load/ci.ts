@@ -15,7 +15,11 @@ import { repoRoot } from "../helpers/daemon.js";
 
 const runs: { name: string; file: string; args: string[] }[] = [
   { name: "load", file: "load.ts", args: ["--clients", "50", "--sandboxes", "20", "--sessions", "4", "--duration", "40s"] },
-  { name: "soak", file: "soak.ts", args: ["--clients", "12", "--sandboxes", "10", "--sessions", "2", "--duration", "60s", "--run-retention", "10s", "--sample-interval", "2s"] },
+  {
+    name: "soak",
+    file: "soak.ts",
+    args: ["--clients", "12", "--sandboxes", "10", "--sessions", "2", "--duration", "60s", "--run-retention", "10s", "--sample-interval", "2s"],
+  },
   { name: "resume", file: "resume.ts", args: ["--mib", "50", "--min-cuts", "10"] },
 ];
 
@@ -25,7 +29,10 @@ mkdirSync(reportDir, { recursive: true });
 function runOne(r: (typeof runs)[number]): Promise<{ ok: boolean; line: string }> {
   return new Promise((resolve) => {
     const t0 = Date.now();
-    const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "test", "load", r.file), ...r.args], { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "test", "load", r.file), ...r.args], {
+      cwd: repoRoot,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     let out = "";
     child.stdout.on("data", (c: Buffer) => (out += c.toString()));
     // Bounded: a hung test is a failed test.

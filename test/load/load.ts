@@ -45,7 +45,11 @@ export async function runLoad(o: Options): Promise<LoadReport> {
     sampler.start();
     report.workload = await runWorkload({ address: d.address, fleet, clients, durationMs, seed });
     const samples = sampler.stop();
-    report.daemon["rssMiB"] = { start: mib(samples[0]?.rssBytes), max: mib(Math.max(...samples.map((s) => s.rssBytes))), end: mib(samples[samples.length - 1]?.rssBytes) };
+    report.daemon["rssMiB"] = {
+      start: mib(samples[0]?.rssBytes),
+      max: mib(Math.max(...samples.map((s) => s.rssBytes))),
+      end: mib(samples[samples.length - 1]?.rssBytes),
+    };
     report.daemon["fds"] = { start: samples[0]?.fds, max: Math.max(...samples.map((s) => s.fds)), end: samples[samples.length - 1]?.fds };
     await destroyFleet(d.address, fleet);
     report.containers["afterDestroy"] = await waitForContainers(d.daemonId, report.containers["baseline"] ?? 0, 30_000);
@@ -57,8 +61,10 @@ export async function runLoad(o: Options): Promise<LoadReport> {
   }
   const w = report.workload;
   if (!w || w.totalOps === 0) report.problems.push("no operation completed");
-  if (w && w.failedOps > 0) report.problems.push(`${w.failedOps} operations failed (lost, reordered or wrong output, or unprovoked errors); see workload.failures`);
-  if ((report.containers["afterDestroy"] ?? 0) > (report.containers["baseline"] ?? 0)) report.problems.push(`containers not back to baseline: ${report.containers["afterDestroy"]} vs ${report.containers["baseline"]}`);
+  if (w && w.failedOps > 0)
+    report.problems.push(`${w.failedOps} operations failed (lost, reordered or wrong output, or unprovoked errors); see workload.failures`);
+  if ((report.containers["afterDestroy"] ?? 0) > (report.containers["baseline"] ?? 0))
+    report.problems.push(`containers not back to baseline: ${report.containers["afterDestroy"]} vs ${report.containers["baseline"]}`);
   if ((report.containers["afterStop"] ?? 0) > 0) report.problems.push(`${report.containers["afterStop"]} containers left after the daemon stopped`);
   if (report.daemon["exitCode"] !== 0) report.problems.push(`daemon exited with ${report.daemon["exitCode"]} on SIGTERM`);
   report.ok = report.problems.length === 0;

@@ -94,7 +94,8 @@ async function resumable(o: Options, problems: string[]): Promise<Record<string,
             const data = Buffer.from(e.value.data);
             if (Number(e.value.offset) !== received) problems.push(`output at offset ${e.value.offset}, expected ${received}`);
             const want = expected.subarray(received, received + data.length);
-            if (!data.equals(want)) problems.push(`bytes at offset ${received} differ from the expected ones (first difference +${firstDifference(data, want)})`);
+            if (!data.equals(want))
+              problems.push(`bytes at offset ${received} differ from the expected ones (first difference +${firstDifference(data, want)})`);
             hash.update(data);
             received += data.length;
           } else if (e.case === "exited") {
@@ -132,7 +133,8 @@ async function resumable(o: Options, problems: string[]): Promise<Record<string,
     out["exit"] = exit ? { status: ExitStatus[exit.status], stdoutBytes: Number(exit.stdoutBytes), truncated: exit.truncated } : null;
     if (received !== expected.length) problems.push(`received ${received} bytes, expected ${expected.length}`);
     if (out["sha256"] !== out["expectedSha256"]) problems.push("SHA-256 of the received stream differs from the expected one");
-    if (!exit || exit.status !== ExitStatus.EXITED || Number(exit.stdoutBytes) !== expected.length || exit.truncated) problems.push(`exit ${JSON.stringify(out["exit"])} is not a clean exit of ${expected.length} bytes`);
+    if (!exit || exit.status !== ExitStatus.EXITED || Number(exit.stdoutBytes) !== expected.length || exit.truncated)
+      problems.push(`exit ${JSON.stringify(out["exit"])} is not a clean exit of ${expected.length} bytes`);
     if (cuts < minCuts) problems.push(`only ${cuts} cuts (wanted at least ${minCuts})`);
     // After the end, attaching at the end offset gives the run's start and exit, no output.
     if (exit) {
@@ -195,11 +197,13 @@ async function outOfRange(o: Options, problems: string[]): Promise<Record<string
     out["metadata"] = detail?.metadata;
     if (!Number.isFinite(first)) problems.push(`OUT_OF_RANGE carried no first_available_offset (details: ${JSON.stringify(detail?.metadata)})`);
     else {
-      if (first < total - replay || first >= total) problems.push(`first_available_offset ${first} is outside [${total - replay}, ${total}) for a ${replay}-byte window`);
+      if (first < total - replay || first >= total)
+        problems.push(`first_available_offset ${first} is outside [${total - replay}, ${total}) for a ${replay}-byte window`);
       const events = await drain(client.attach({ runId, offset: BigInt(first) }));
       const real = events.filter((e) => e.event.case !== "keepalive");
       const kinds = real.map((e) => e.event.case);
-      if (kinds[0] !== "started" || kinds[kinds.length - 1] !== "exited") problems.push(`Attach(${first}) events ${kinds.slice(0, 3).join(",")}…${kinds.slice(-2).join(",")}: expected started first and exited last`);
+      if (kinds[0] !== "started" || kinds[kinds.length - 1] !== "exited")
+        problems.push(`Attach(${first}) events ${kinds.slice(0, 3).join(",")}…${kinds.slice(-2).join(",")}: expected started first and exited last`);
       let offset = first;
       const tail: Buffer[] = [];
       for (const e of real) {

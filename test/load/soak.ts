@@ -80,9 +80,16 @@ export async function runSoak(o: Options): Promise<SoakReport> {
   const w = report.workload;
   if (!w || w.totalOps === 0) report.problems.push("no operation completed");
   if (w && w.failedOps > 0) report.problems.push(`${w.failedOps} operations failed; see workload.failures`);
-  if (report.rss && !report.rss.ok) report.problems.push(`RSS grew ${report.rss.growth} MiB (first third ${report.rss.firstThirdMean}, last third ${report.rss.lastThirdMean}; tolerance ${rssToleranceMiB}; ${report.rss.samples} samples)`);
-  if (report.fds && !report.fds.ok) report.problems.push(`open fds grew by ${report.fds.growth} (first third ${report.fds.firstThirdMean}, last third ${report.fds.lastThirdMean}; tolerance ${fdTolerance})`);
-  if ((report.containers["afterDestroy"] ?? 0) > (report.containers["baseline"] ?? 0)) report.problems.push(`containers not back to baseline: ${report.containers["afterDestroy"]} vs ${report.containers["baseline"]}`);
+  if (report.rss && !report.rss.ok)
+    report.problems.push(
+      `RSS grew ${report.rss.growth} MiB (first third ${report.rss.firstThirdMean}, last third ${report.rss.lastThirdMean}; tolerance ${rssToleranceMiB}; ${report.rss.samples} samples)`,
+    );
+  if (report.fds && !report.fds.ok)
+    report.problems.push(
+      `open fds grew by ${report.fds.growth} (first third ${report.fds.firstThirdMean}, last third ${report.fds.lastThirdMean}; tolerance ${fdTolerance})`,
+    );
+  if ((report.containers["afterDestroy"] ?? 0) > (report.containers["baseline"] ?? 0))
+    report.problems.push(`containers not back to baseline: ${report.containers["afterDestroy"]} vs ${report.containers["baseline"]}`);
   if ((report.containers["afterStop"] ?? 0) > 0) report.problems.push(`${report.containers["afterStop"]} containers left after the daemon stopped`);
   if (report.daemon["exitCode"] !== 0) report.problems.push(`daemon exited with ${report.daemon["exitCode"]} on SIGTERM`);
   report.ok = report.problems.length === 0;

@@ -4,8 +4,22 @@ import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2
 import type { ChannelCredentials } from "@grpc/grpc-js";
 import { SandboxdError, Code, violationFromProto, type Violation } from "./errors.js";
 import type { Artifact, RunEvent, Sandbox as SandboxInfo, SandboxSpecSchema } from "./gen/sandboxd/v1/common_pb.js";
-import { InteractiveService, SessionKind, type Session as SessionInfo, type HistoryEntry, type SessionSettingsSchema } from "./gen/sandboxd/v1/interactive_service_pb.js";
-import { SandboxService, TransferKind, type CheckCodeRequestSchema, type DownloadHeader, type ExecRequestSchema, type RunRequestSchema, type UploadFilesRequestSchema } from "./gen/sandboxd/v1/sandbox_service_pb.js";
+import {
+  InteractiveService,
+  SessionKind,
+  type Session as SessionInfo,
+  type HistoryEntry,
+  type SessionSettingsSchema,
+} from "./gen/sandboxd/v1/interactive_service_pb.js";
+import {
+  SandboxService,
+  TransferKind,
+  type CheckCodeRequestSchema,
+  type DownloadHeader,
+  type ExecRequestSchema,
+  type RunRequestSchema,
+  type UploadFilesRequestSchema,
+} from "./gen/sandboxd/v1/sandbox_service_pb.js";
 import { Execution, type OutputCallbacks } from "./run.js";
 import { Transport, type CallOptions, type Stub } from "./transport.js";
 
@@ -50,7 +64,7 @@ export interface TransferOptions extends CallOptions {
 }
 
 const CHUNK = 256 * 1024;
-const bytes = (v: Uint8Array | string | undefined) => (typeof v === "string" ? new TextEncoder().encode(v) : v ?? new Uint8Array());
+const bytes = (v: Uint8Array | string | undefined) => (typeof v === "string" ? new TextEncoder().encode(v) : (v ?? new Uint8Array()));
 
 async function* events(responses: AsyncIterable<{ event?: RunEvent | undefined }>): AsyncGenerator<RunEvent> {
   for await (const r of responses) if (r.event) yield r.event;
@@ -208,7 +222,11 @@ export class Sandbox implements AsyncDisposable {
   }
 
   /** Writes a file (or unpacks a tar into a directory when `kind` is TAR). */
-  async upload(path: string, data: Uint8Array | string, options: TransferOptions & { mode?: number; kind?: TransferKind } = {}): Promise<{ bytes: number; sha256: string }> {
+  async upload(
+    path: string,
+    data: Uint8Array | string,
+    options: TransferOptions & { mode?: number; kind?: TransferKind } = {},
+  ): Promise<{ bytes: number; sha256: string }> {
     const body = bytes(data);
     const sandboxId = this.id;
     async function* requests(): AsyncGenerator<MessageInitShape<typeof UploadFilesRequestSchema>> {
@@ -221,7 +239,8 @@ export class Sandbox implements AsyncDisposable {
     }
     const res = await this.client.sandboxes.uploadFiles(requests(), options);
     const sha256 = createHash("sha256").update(body).digest("hex");
-    if (res.sha256 && res.sha256 !== sha256) throw new SandboxdError(Code.DataLoss, `upload to ${path} was corrupted in transit`, { reason: "CHECKSUM_MISMATCH" });
+    if (res.sha256 && res.sha256 !== sha256)
+      throw new SandboxdError(Code.DataLoss, `upload to ${path} was corrupted in transit`, { reason: "CHECKSUM_MISMATCH" });
     return { bytes: Number(res.bytes), sha256 };
   }
 
@@ -242,7 +261,8 @@ export class Sandbox implements AsyncDisposable {
         options.onProgress?.(got, Number(header?.size ?? 0n));
       } else if (m.case === "trailer") trailerSha = m.value.sha256;
     }
-    if (trailerSha && trailerSha !== hash.digest("hex")) throw new SandboxdError(Code.DataLoss, `download of ${path} was corrupted in transit`, { reason: "CHECKSUM_MISMATCH" });
+    if (trailerSha && trailerSha !== hash.digest("hex"))
+      throw new SandboxdError(Code.DataLoss, `download of ${path} was corrupted in transit`, { reason: "CHECKSUM_MISMATCH" });
     return { header, data: Buffer.concat(parts) };
   }
 
@@ -275,7 +295,9 @@ export class Sandbox implements AsyncDisposable {
   }
 
   /** A persistent shell or IPython session in this sandbox; `await using` closes it. */
-  async createSession(options: CallOptions & { kind?: "ipython" | "shell"; shell?: string; env?: Record<string, string>; settings?: SessionSettings } = {}): Promise<Session> {
+  async createSession(
+    options: CallOptions & { kind?: "ipython" | "shell"; shell?: string; env?: Record<string, string>; settings?: SessionSettings } = {},
+  ): Promise<Session> {
     const res = await this.client.interactive.createSession(
       {
         target: { case: "sandboxId", value: this.id },
@@ -316,7 +338,10 @@ export class Session implements AsyncDisposable {
 
   /** Runs one cell (or one shell command line). */
   run(code: string, options: CallOptions & OutputCallbacks & { cellTimeoutMs?: number; stdin?: Uint8Array | string } = {}): Execution {
-    return new Execution(events(this.client.interactive.run({ sessionId: this.id, code, timeoutMs: options.cellTimeoutMs ?? 0, stdin: bytes(options.stdin) }, options)), options);
+    return new Execution(
+      events(this.client.interactive.run({ sessionId: this.id, code, timeoutMs: options.cellTimeoutMs ?? 0, stdin: bytes(options.stdin) }, options)),
+      options,
+    );
   }
 
   async interrupt(options?: CallOptions): Promise<boolean> {

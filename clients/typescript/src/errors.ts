@@ -25,7 +25,11 @@ export const Code = {
 } as const;
 export type Code = (typeof Code)[keyof typeof Code];
 
-const codeNames: Record<number, Code> = Object.fromEntries(Object.entries(grpcStatus).filter(([, v]) => typeof v === "number").map(([k, v]) => [v, k as Code]));
+const codeNames: Record<number, Code> = Object.fromEntries(
+  Object.entries(grpcStatus)
+    .filter(([, v]) => typeof v === "number")
+    .map(([k, v]) => [v, k as Code]),
+);
 
 export type Severity = "SAFE" | "LOW" | "MEDIUM" | "HIGH";
 
@@ -41,7 +45,14 @@ export interface Violation {
 
 export function violationFromProto(v: ViolationProto): Violation {
   const severity = (SecuritySeverity[v.severity] ?? "SAFE") as Severity | "UNSPECIFIED";
-  return { rule: v.rule, description: v.description, severity: severity === "UNSPECIFIED" ? "SAFE" : severity, line: v.line, column: v.column, snippet: v.snippet };
+  return {
+    rule: v.rule,
+    description: v.description,
+    severity: severity === "UNSPECIFIED" ? "SAFE" : severity,
+    line: v.line,
+    column: v.column,
+    snippet: v.snippet,
+  };
 }
 
 /**

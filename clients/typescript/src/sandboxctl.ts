@@ -31,8 +31,18 @@ const USAGE = `usage: sandboxctl [--address HOST:PORT] [--token T] [--json] <com
 environment: SANDBOXD_ADDRESS, SANDBOXD_TOKEN`;
 
 const extensions: Record<string, string> = {
-  ".py": "python", ".js": "javascript", ".mjs": "javascript", ".ts": "typescript", ".java": "java", ".cpp": "cpp", ".cc": "cpp",
-  ".go": "go", ".rb": "ruby", ".r": "r", ".R": "r", ".sh": "bash",
+  ".py": "python",
+  ".js": "javascript",
+  ".mjs": "javascript",
+  ".ts": "typescript",
+  ".java": "java",
+  ".cpp": "cpp",
+  ".cc": "cpp",
+  ".go": "go",
+  ".rb": "ruby",
+  ".r": "r",
+  ".R": "r",
+  ".sh": "bash",
 };
 
 class UsageError extends Error {}
@@ -53,7 +63,11 @@ function kv(list: string[] | undefined): Record<string, string> {
 }
 
 function print(g: Globals, value: unknown, human: () => string): void {
-  process.stdout.write(g.json ? `${JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? Number(v) : v instanceof Uint8Array ? Buffer.from(v).toString("base64") : v))}\n` : human());
+  process.stdout.write(
+    g.json
+      ? `${JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? Number(v) : v instanceof Uint8Array ? Buffer.from(v).toString("base64") : v))}\n`
+      : human(),
+  );
 }
 
 /** A shell's exit code for how a run ended: 128+signal when killed, 124 on timeout (as timeout(1)). */
@@ -69,7 +83,21 @@ function exitCodeOf(r: RunResult): number {
 async function follow(g: Globals, execution: Execution): Promise<number> {
   const r = await execution.result();
   if (g.json) {
-    print(g, { runId: r.runId, status: r.status, exitCode: r.exitCode, signal: r.signal, durationMs: r.durationMs, stdout: r.stdout, stderr: r.stderr, truncated: r.truncated, artifacts: r.artifacts.map((a) => ({ id: a.id, name: a.name, format: a.format })) }, () => "");
+    print(
+      g,
+      {
+        runId: r.runId,
+        status: r.status,
+        exitCode: r.exitCode,
+        signal: r.signal,
+        durationMs: r.durationMs,
+        stdout: r.stdout,
+        stderr: r.stderr,
+        truncated: r.truncated,
+        artifacts: r.artifacts.map((a) => ({ id: a.id, name: a.name, format: a.format })),
+      },
+      () => "",
+    );
   } else if (r.status !== "EXITED") {
     process.stderr.write(`sandboxctl: run ${r.runId} ended ${r.status}${r.message ? `: ${r.message}` : ""}\n`);
   }
@@ -77,7 +105,9 @@ async function follow(g: Globals, execution: Execution): Promise<number> {
 }
 
 function liveCallbacks(g: Globals) {
-  return g.json ? {} : { onStdout: (_t: string, d: Uint8Array) => void process.stdout.write(d), onStderr: (_t: string, d: Uint8Array) => void process.stderr.write(d) };
+  return g.json
+    ? {}
+    : { onStdout: (_t: string, d: Uint8Array) => void process.stdout.write(d), onStderr: (_t: string, d: Uint8Array) => void process.stderr.write(d) };
 }
 
 function interruptible(): { signal: AbortSignal; dispose(): void } {
@@ -88,14 +118,31 @@ function interruptible(): { signal: AbortSignal; dispose(): void } {
 }
 
 async function cmdRun(g: Globals, argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { lang: { type: "string" }, sandbox: { type: "string" }, timeout: { type: "string" }, lib: { type: "string", multiple: true }, env: { type: "string", multiple: true } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      lang: { type: "string" },
+      sandbox: { type: "string" },
+      timeout: { type: "string" },
+      lib: { type: "string", multiple: true },
+      env: { type: "string", multiple: true },
+    },
+  });
   const [file, ...args] = positionals;
   if (!file) throw new UsageError("run needs a FILE");
   const code = readFileSync(file === "-" ? 0 : file, "utf8");
   const language = values.lang ?? extensions[extname(file)] ?? "";
   const stop = interruptible();
   try {
-    const options = { ...liveCallbacks(g), signal: stop.signal, args, libraries: values.lib ?? [], env: kv(values.env), ...(values.timeout ? { runTimeoutMs: Math.round(Number(values.timeout) * 1000) } : {}) };
+    const options = {
+      ...liveCallbacks(g),
+      signal: stop.signal,
+      args,
+      libraries: values.lib ?? [],
+      env: kv(values.env),
+      ...(values.timeout ? { runTimeoutMs: Math.round(Number(values.timeout) * 1000) } : {}),
+    };
     if (values.sandbox) {
       const sandbox = await g.client.getSandbox(values.sandbox);
       return await follow(g, sandbox.run(code, options));
@@ -108,13 +155,26 @@ async function cmdRun(g: Globals, argv: string[]): Promise<number> {
 }
 
 async function cmdExec(g: Globals, argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { workdir: { type: "string" }, env: { type: "string", multiple: true }, timeout: { type: "string" }, sh: { type: "string" } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { workdir: { type: "string" }, env: { type: "string", multiple: true }, timeout: { type: "string" }, sh: { type: "string" } },
+  });
   const [id, ...command] = positionals;
   if (!id || (command.length === 0 && !values.sh)) throw new UsageError("exec needs ID and a command (after --) or --sh");
   const sandbox = await g.client.getSandbox(id);
   const stop = interruptible();
   try {
-    return await follow(g, sandbox.exec(values.sh ?? command, { ...liveCallbacks(g), signal: stop.signal, env: kv(values.env), ...(values.workdir ? { workdir: values.workdir } : {}), ...(values.timeout ? { runTimeoutMs: Math.round(Number(values.timeout) * 1000) } : {}) }));
+    return await follow(
+      g,
+      sandbox.exec(values.sh ?? command, {
+        ...liveCallbacks(g),
+        signal: stop.signal,
+        env: kv(values.env),
+        ...(values.workdir ? { workdir: values.workdir } : {}),
+        ...(values.timeout ? { runTimeoutMs: Math.round(Number(values.timeout) * 1000) } : {}),
+      }),
+    );
   } finally {
     stop.dispose();
   }
@@ -134,11 +194,23 @@ function summary(s: SandboxInfo) {
 
 function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd()).join("\n") + "\n";
+  return (
+    rows
+      .map((r) =>
+        r
+          .map((c, i) => c.padEnd(widths[i] ?? 0))
+          .join("  ")
+          .trimEnd(),
+      )
+      .join("\n") + "\n"
+  );
 }
 
 async function cmdCreate(g: Globals, argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { lang: { type: "string", default: "python" }, image: { type: "string" }, label: { type: "string", multiple: true } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: { lang: { type: "string", default: "python" }, image: { type: "string" }, label: { type: "string", multiple: true } },
+  });
   const sandbox = await g.client.createSandbox({ language: values.lang, image: values.image ?? "", labels: kv(values.label) });
   print(g, summary(sandbox.info), () => `${sandbox.id}\n`);
   return 0;
@@ -147,7 +219,9 @@ async function cmdCreate(g: Globals, argv: string[]): Promise<number> {
 async function cmdLs(g: Globals, argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { label: { type: "string", multiple: true } } });
   const list = (await g.client.listSandboxes(kv(values.label))).map(summary);
-  print(g, list, () => table([["ID", "LANGUAGE", "STATE", "IMAGE", "CREATED", "EXPIRES"], ...list.map((s) => [s.id, s.language, s.state, s.image, s.createdAt, s.expiresAt])]));
+  print(g, list, () =>
+    table([["ID", "LANGUAGE", "STATE", "IMAGE", "CREATED", "EXPIRES"], ...list.map((s) => [s.id, s.language, s.state, s.image, s.createdAt, s.expiresAt])]),
+  );
   return 0;
 }
 
@@ -160,7 +234,12 @@ async function cmdRm(g: Globals, argv: string[]): Promise<number> {
 }
 
 /** A line-at-a-time session in the terminal; Ctrl-C interrupts the running command. */
-async function interactiveLoop(g: Globals, session: Awaited<ReturnType<Awaited<ReturnType<SandboxdClient["getSandbox"]>>["createSession"]>>, prompt: string, continuation: ((buf: string[]) => boolean) | null): Promise<number> {
+async function interactiveLoop(
+  g: Globals,
+  session: Awaited<ReturnType<Awaited<ReturnType<SandboxdClient["getSandbox"]>>["createSession"]>>,
+  prompt: string,
+  continuation: ((buf: string[]) => boolean) | null,
+): Promise<number> {
   const rl = createInterface({ input: process.stdin, output: process.stdout, prompt, terminal: process.stdin.isTTY });
   let running: AbortController | null = null;
   rl.on("SIGINT", () => {
@@ -201,7 +280,11 @@ async function interactiveLoop(g: Globals, session: Awaited<ReturnType<Awaited<R
 }
 
 async function cmdShell(g: Globals, argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { shell: { type: "string", default: "/bin/sh" }, env: { type: "string", multiple: true } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { shell: { type: "string", default: "/bin/sh" }, env: { type: "string", multiple: true } },
+  });
   const [id] = positionals;
   if (!id) throw new UsageError("shell needs a sandbox ID");
   const sandbox = await g.client.getSandbox(id);
@@ -254,7 +337,11 @@ async function cmdCp(g: Globals, argv: string[]): Promise<number> {
     const path = to[2] ?? "";
     const isDir = statSync(src).isDirectory();
     const data = isDir ? execFileSync("tar", ["-C", src, "-cf", "-", "."], { maxBuffer: 1 << 30 }) : readFileSync(src);
-    const res = await sandbox.upload(path, data, { kind: isDir ? TransferKind.TAR : TransferKind.FILE, mode: isDir ? 0 : statSync(src).mode & 0o777, onProgress: data.byteLength > 1 << 20 ? progress(`uploading ${basename(src)}`) : () => undefined });
+    const res = await sandbox.upload(path, data, {
+      kind: isDir ? TransferKind.TAR : TransferKind.FILE,
+      mode: isDir ? 0 : statSync(src).mode & 0o777,
+      onProgress: data.byteLength > 1 << 20 ? progress(`uploading ${basename(src)}`) : () => undefined,
+    });
     print(g, { path, bytes: res.bytes, sha256: res.sha256 }, () => `${src} -> ${dest} (${res.bytes} bytes)\n`);
   } else if (from) {
     const sandbox = await g.client.getSandbox(from[1] ?? "");
@@ -289,7 +376,12 @@ async function cmdArtifacts(g: Globals, argv: string[]): Promise<number> {
     }
     rows.push({ id: a.id, name: a.name, format: a.format, size: Number(a.size), width: a.width, height: a.height, index: a.index, runId: a.runId, file });
   }
-  print(g, rows, () => table([["ID", "NAME", "FORMAT", "SIZE", "WIDTHxHEIGHT", "FILE"], ...rows.map((r) => [r.id, r.name, r.format, String(r.size), `${r.width}x${r.height}`, r.file])]));
+  print(g, rows, () =>
+    table([
+      ["ID", "NAME", "FORMAT", "SIZE", "WIDTHxHEIGHT", "FILE"],
+      ...rows.map((r) => [r.id, r.name, r.format, String(r.size), `${r.width}x${r.height}`, r.file]),
+    ]),
+  );
   return 0;
 }
 
@@ -338,7 +430,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     const e = err instanceof SandboxdError ? err : null;
     if (globals.json && e) process.stdout.write(`${JSON.stringify({ error: { code: e.code, reason: e.reason, message: e.message, metadata: e.metadata } })}\n`);
-    process.stderr.write(`sandboxctl: ${e ? `${e.code}${e.reason !== e.code ? ` (${e.reason})` : ""}: ${e.message}` : err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(
+      `sandboxctl: ${e ? `${e.code}${e.reason !== e.code ? ` (${e.reason})` : ""}: ${e.message}` : err instanceof Error ? err.message : String(err)}\n`,
+    );
     return 1;
   } finally {
     client.close();

@@ -15,7 +15,10 @@ export interface CallOptions {
 
 type Unary<I extends DescMessage, O extends DescMessage> = (req: MessageInitShape<I>, options?: CallOptions) => Promise<MessageShape<O>>;
 type ServerStream<I extends DescMessage, O extends DescMessage> = (req: MessageInitShape<I>, options?: CallOptions) => AsyncIterable<MessageShape<O>>;
-type ClientStream<I extends DescMessage, O extends DescMessage> = (reqs: AsyncIterable<MessageInitShape<I>> | Iterable<MessageInitShape<I>>, options?: CallOptions) => Promise<MessageShape<O>>;
+type ClientStream<I extends DescMessage, O extends DescMessage> = (
+  reqs: AsyncIterable<MessageInitShape<I>> | Iterable<MessageInitShape<I>>,
+  options?: CallOptions,
+) => Promise<MessageShape<O>>;
 type MethodFn<M> = M extends { methodKind: "unary"; input: infer I extends DescMessage; output: infer O extends DescMessage }
   ? Unary<I, O>
   : M extends { methodKind: "server_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
@@ -127,7 +130,13 @@ export class Transport {
     return out as Stub<M>;
   }
 
-  async *#serverStream(path: string, ser: (m: MessageInitShape<DescMessage>) => Buffer, de: (b: Buffer) => unknown, req: MessageInitShape<DescMessage>, o?: CallOptions): AsyncGenerator<unknown> {
+  async *#serverStream(
+    path: string,
+    ser: (m: MessageInitShape<DescMessage>) => Buffer,
+    de: (b: Buffer) => unknown,
+    req: MessageInitShape<DescMessage>,
+    o?: CallOptions,
+  ): AsyncGenerator<unknown> {
     if (o?.signal?.aborted) throw abortError(o.signal);
     const call = this.channel.makeServerStreamRequest(path, ser, de, req, this.#metadata(o), this.#callOptions(o));
     const onAbort = () => call.cancel();

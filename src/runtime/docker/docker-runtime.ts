@@ -110,7 +110,12 @@ export class DockerRuntime implements ContainerRuntime {
     let timer: NodeJS.Timeout | undefined;
     const slow = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new SandboxdError(ErrorCode.DeadlineExceeded, `the ${this.name} engine did not answer "${what}" within ${timeoutMs} ms`, { reason: "ENGINE_TIMEOUT" })),
+        () =>
+          reject(
+            new SandboxdError(ErrorCode.DeadlineExceeded, `the ${this.name} engine did not answer "${what}" within ${timeoutMs} ms`, {
+              reason: "ENGINE_TIMEOUT",
+            }),
+          ),
         timeoutMs,
       );
     });
@@ -255,10 +260,7 @@ export class DockerRuntime implements ContainerRuntime {
       });
     });
     let stdinClosed = false;
-    const stdin =
-      options.stdin === true
-        ? new (class extends PassThrough {})()
-        : null;
+    const stdin = options.stdin === true ? new (class extends PassThrough {})() : null;
     if (stdin) {
       // Forward writes; end() half-closes the hijacked connection, which closes the
       // process's stdin while its output keeps flowing.
@@ -314,9 +316,7 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async list(labels: Record<string, string>): Promise<ContainerInfo[]> {
-    const items = await this.call("list containers", () =>
-      this.docker.listContainers({ all: true, filters: { label: labelFilters(labels) } }),
-    );
+    const items = await this.call("list containers", () => this.docker.listContainers({ all: true, filters: { label: labelFilters(labels) } }));
     return items.map((c) => ({
       id: c.Id,
       name: (c.Names[0] ?? "").replace(/^\//, ""),
@@ -344,9 +344,7 @@ export class DockerRuntime implements ContainerRuntime {
   async commit(id: string, image: string, labels: Record<string, string> = {}): Promise<string> {
     const [repo, tag] = splitImage(image);
     const changes = Object.entries(labels).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`);
-    const result = await this.call(`commit ${id}`, () =>
-      this.docker.getContainer(id).commit({ repo, tag, pause: true, changes }),
-    );
+    const result = await this.call(`commit ${id}`, () => this.docker.getContainer(id).commit({ repo, tag, pause: true, changes }));
     return (result as { Id?: string }).Id ?? image;
   }
 

@@ -221,13 +221,19 @@ describe("conformance", () => {
     await requireFeature(ctx, "policy");
     await using s = await client.createSandbox({
       language: "python",
-      security: { case: "securityPolicy", value: { severityThreshold: 3, patterns: [{ pattern: String.raw`\bos\.system\s*\(`, description: "System command execution", severity: 4 }] } },
+      security: {
+        case: "securityPolicy",
+        value: { severityThreshold: 3, patterns: [{ pattern: String.raw`\bos\.system\s*\(`, description: "System command execution", severity: 4 }] },
+      },
     });
     const check = await s.checkCode("import os\n\nos.system('ls')");
     expect(check.safe).toBe(false);
     expect(check.violations[0]?.line).toBe(3);
     expect(check.violations[0]?.severity).toBe("HIGH");
-    const err = await s.run("import os\nos.system('ls')").result().catch((e: unknown) => e);
+    const err = await s
+      .run("import os\nos.system('ls')")
+      .result()
+      .catch((e: unknown) => e);
     expect(SandboxdError.is(err, Code.PermissionDenied, "POLICY_VIOLATION")).toBe(true);
     expect((err as SandboxdError).violations.length).toBeGreaterThan(0);
   });

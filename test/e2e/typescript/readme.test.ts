@@ -29,7 +29,12 @@ describe("clients/typescript/README.md", () => {
   it.each(examples.map((code, i) => [i + 1, code] as const))("example %i runs", (i, code) => {
     const file = join(dir, `example${i}.mts`);
     writeFileSync(file, code.replaceAll('"@sandboxd/client"', JSON.stringify(join(repoRoot, "clients/typescript/src/index.ts"))));
-    const r = spawnSync(process.execPath, ["--import", "tsx", file], { cwd: repoRoot, env: { ...process.env, SANDBOXD_ADDRESS: d.address }, encoding: "utf8", timeout: 120_000 });
+    const r = spawnSync(process.execPath, ["--import", "tsx", file], {
+      cwd: repoRoot,
+      env: { ...process.env, SANDBOXD_ADDRESS: d.address },
+      encoding: "utf8",
+      timeout: 120_000,
+    });
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
   });

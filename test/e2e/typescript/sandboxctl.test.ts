@@ -51,7 +51,10 @@ function sandboxctl(args: string[], options: { input?: string; onStdout?: (text:
 describe("sandboxctl", () => {
   it("run: live output, exit code passed through, args", async () => {
     const file = join(dir, "live.py");
-    writeFileSync(file, "import os, sys, time\nprint('first', sys.argv[1:], flush=True)\nwhile not os.path.exists('/tmp/ctl-go'):\n    time.sleep(0.02)\nprint('second')\nsys.exit(5)\n");
+    writeFileSync(
+      file,
+      "import os, sys, time\nprint('first', sys.argv[1:], flush=True)\nwhile not os.path.exists('/tmp/ctl-go'):\n    time.sleep(0.02)\nprint('second')\nsys.exit(5)\n",
+    );
     let released = false;
     const r = await sandboxctl(["run", file, "--sandbox", sandbox.id, "--", "a", "b"], {
       onStdout: (text) => {
@@ -140,6 +143,10 @@ describe("sandboxctl", () => {
     expect(r.code).toBe(0);
     const [plot] = JSON.parse(r.stdout) as { format: string; file: string }[];
     expect(plot?.format).toBe("png");
-    expect(readFileSync(plot?.file ?? "").subarray(0, 4).toString("latin1")).toBe("\x89PNG");
+    expect(
+      readFileSync(plot?.file ?? "")
+        .subarray(0, 4)
+        .toString("latin1"),
+    ).toBe("\x89PNG");
   });
 });

@@ -52,10 +52,14 @@ export function checkRunEvents(events: readonly RunEvent[], want: ExpectedRun): 
   const stdout = Buffer.concat(out);
   const stderr = Buffer.concat(err);
   if (stdout.length !== want.stdout.length || sha256(stdout) !== sha256(want.stdout)) {
-    problems.push(`stdout differs: ${stdout.length} bytes (sha256 ${sha256(stdout).slice(0, 12)}), expected ${want.stdout.length} (${sha256(want.stdout).slice(0, 12)}); first difference at ${firstDifference(stdout, want.stdout)}`);
+    problems.push(
+      `stdout differs: ${stdout.length} bytes (sha256 ${sha256(stdout).slice(0, 12)}), expected ${want.stdout.length} (${sha256(want.stdout).slice(0, 12)}); first difference at ${firstDifference(stdout, want.stdout)}`,
+    );
   }
   if (stderr.length !== want.stderr.length || sha256(stderr) !== sha256(want.stderr)) {
-    problems.push(`stderr differs: ${stderr.length} bytes, expected ${want.stderr.length}; first difference at ${firstDifference(stderr, want.stderr)}; got ${JSON.stringify(stderr.subarray(0, 300).toString())}`);
+    problems.push(
+      `stderr differs: ${stderr.length} bytes, expected ${want.stderr.length}; first difference at ${firstDifference(stderr, want.stderr)}; got ${JSON.stringify(stderr.subarray(0, 300).toString())}`,
+    );
   }
   const exit = exits[0]?.event.case === "exited" ? exits[0].event.value : undefined;
   if (exit) {

@@ -55,7 +55,10 @@ export async function createFleet(address: string, count: number, sessionCount: 
     }
     let transfers = true;
     try {
-      await admin.uploadFiles([{ message: { case: "header", value: { sandboxId: sandboxes[0] as string, path: "probe.bin", kind: TransferKind.FILE, mode: 0o644 } } }, { message: { case: "chunk", value: Buffer.from("probe") } }]);
+      await admin.uploadFiles([
+        { message: { case: "header", value: { sandboxId: sandboxes[0] as string, path: "probe.bin", kind: TransferKind.FILE, mode: 0o644 } } },
+        { message: { case: "chunk", value: Buffer.from("probe") } },
+      ]);
     } catch (err) {
       if (!isUnimplemented(err)) throw err;
       transfers = false;
@@ -212,7 +215,8 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadReport> {
         const chunks: { message: { case: "chunk"; value: Buffer } }[] = [];
         for (let off = 0; off < data.length; off += 64 * 1024) chunks.push({ message: { case: "chunk", value: data.subarray(off, off + 64 * 1024) } });
         const up = await sb.uploadFiles([{ message: { case: "header", value: { sandboxId, path, kind: TransferKind.FILE, mode: 0o644 } } }, ...chunks], call);
-        if (Number(up.bytes) !== data.length || up.sha256 !== sha256(data)) throw new Failure(`upload answered ${up.bytes} bytes sha256 ${up.sha256.slice(0, 12)}, sent ${data.length} (${sha256(data).slice(0, 12)})`);
+        if (Number(up.bytes) !== data.length || up.sha256 !== sha256(data))
+          throw new Failure(`upload answered ${up.bytes} bytes sha256 ${up.sha256.slice(0, 12)}, sent ${data.length} (${sha256(data).slice(0, 12)})`);
         const got: Buffer[] = [];
         let trailer: { bytes: bigint; sha256: string } | undefined;
         for await (const m of sb.downloadFiles({ sandboxId, path, kind: TransferKind.FILE }, call)) {
@@ -221,7 +225,8 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadReport> {
         }
         const back = Buffer.concat(got);
         if (!back.equals(data)) throw new Failure(`downloaded ${back.length} bytes differ from the ${data.length} uploaded`);
-        if (!trailer || trailer.sha256 !== sha256(data) || Number(trailer.bytes) !== data.length) throw new Failure(`download trailer ${JSON.stringify(trailer && { bytes: String(trailer.bytes), sha256: trailer.sha256 })} does not match`);
+        if (!trailer || trailer.sha256 !== sha256(data) || Number(trailer.bytes) !== data.length)
+          throw new Failure(`download trailer ${JSON.stringify(trailer && { bytes: String(trailer.bytes), sha256: trailer.sha256 })} does not match`);
         verifiedBytes += 2 * data.length;
         return "ok";
       },
@@ -231,10 +236,16 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadReport> {
           // A deadline: TIMEOUT, and whatever was printed before it intact. On a busy machine
           // the deadline may fire before python started, or between print's two writes
           // ("before", then "\n"), so any prefix of "before\n" is right.
-          const events = await drain(sb.run({ sandboxId: rnd.pick(o.fleet.sandboxes), code: "import time\nprint('before', flush=True)\ntime.sleep(30)", timeoutMs: 500 }, call));
+          const events = await drain(
+            sb.run({ sandboxId: rnd.pick(o.fleet.sandboxes), code: "import time\nprint('before', flush=True)\ntime.sleep(30)", timeoutMs: 500 }, call),
+          );
           const printed = Buffer.concat(events.flatMap((e) => (e.event.case === "output" ? [Buffer.from(e.event.value.data)] : [])));
           const want = Buffer.from("before\n");
-          verify("provoked", events, { stdout: want.subarray(0, printed.length).equals(printed) ? printed : want, stderr: Buffer.alloc(0), status: ExitStatus.TIMEOUT });
+          verify("provoked", events, {
+            stdout: want.subarray(0, printed.length).equals(printed) ? printed : want,
+            stderr: Buffer.alloc(0),
+            status: ExitStatus.TIMEOUT,
+          });
           return "provoked";
         }
         const expectCode = async (what: string, code: number, fn: () => Promise<unknown>) => {
@@ -246,8 +257,12 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadReport> {
           }
           throw new Failure(`${what}: expected code ${code}, the call succeeded`);
         };
-        if (kind === 1) return expectCode("Exec in a missing sandbox", GrpcCode.NOT_FOUND, () => drain(sb.exec({ sandboxId: "sbx_doesnotexist000", argv: ["true"] }, call)));
-        if (kind === 2) return expectCode("Run with empty code", GrpcCode.INVALID_ARGUMENT, () => drain(sb.run({ sandboxId: rnd.pick(o.fleet.sandboxes), code: "  " }, call)));
+        if (kind === 1)
+          return expectCode("Exec in a missing sandbox", GrpcCode.NOT_FOUND, () => drain(sb.exec({ sandboxId: "sbx_doesnotexist000", argv: ["true"] }, call)));
+        if (kind === 2)
+          return expectCode("Run with empty code", GrpcCode.INVALID_ARGUMENT, () =>
+            drain(sb.run({ sandboxId: rnd.pick(o.fleet.sandboxes), code: "  " }, call)),
+          );
         return expectCode("Attach to a missing run", GrpcCode.NOT_FOUND, () => drain(sb.attach({ runId: "run_doesnotexist000", offset: 0n }, call)));
       },
       ephemeral: async () => {
