@@ -13,16 +13,11 @@ import { SandboxService } from "./gen/sandboxd/v1/sandbox_service_pb.js";
 import { CallTracker, bindService } from "./rpc/grpc-adapter.js";
 import { RpcServer } from "./rpc/server.js";
 import type { ContainerRuntime } from "./runtime/container-runtime.js";
-import { LanguageRegistry } from "./sandbox/languages.js";
-import { RunManager } from "./sandbox/run-manager.js";
-import { SandboxManager } from "./sandbox/sandbox-manager.js";
-import { SessionManager, defaultInteractive } from "./interactive/session-manager.js";
-import { createInteractiveService } from "./services/interactive-service.js";
-import { ArtifactManager } from "./artifacts/artifact-manager.js";
-import { createArtifactsService } from "./services/artifacts-service.js";
-import { createFilesService } from "./services/files-service.js";
-import { createSandboxService, type RunHooks } from "./services/sandbox-service.js";
-import { CodePolicies, validateSandboxPolicy } from "./services/code-policy.js";
+import type { RunManager } from "./sandbox/run-manager.js";
+import type { SandboxManager } from "./sandbox/sandbox-manager.js";
+import type { SessionManager } from "./interactive/session-manager.js";
+import type { CodePolicies } from "./sandbox/code-policy.js";
+import type { DaemonComponents } from "./compose.js";
 
 export type DaemonState = "STARTING" | "RUNNING" | "DRAINING" | "STOPPED" | "FAILED";
 
@@ -30,6 +25,8 @@ export interface DaemonDeps {
   config: Config;
   logger: Logger;
   runtime: ContainerRuntime;
+  /** Everything the daemon serves, built by compose(). */
+  components: DaemonComponents;
 }
 
 /**
@@ -42,7 +39,6 @@ export class Daemon {
   readonly sandboxes: SandboxManager;
   readonly runs: RunManager;
   readonly sessions: SessionManager;
-  readonly languages = new LanguageRegistry();
   private readonly server: RpcServer;
   private readonly shutdownController = new AbortController();
   private readonly tracker = new CallTracker();
@@ -53,15 +49,12 @@ export class Daemon {
   private engineUp = true;
 
   constructor(private readonly deps: DaemonDeps) {
-    const { config, logger, runtime } = deps;
+    const { config, logger, components } = deps;
     this.log = logger.child({ component: "daemon" });
-    this.sandboxes = new SandboxManager({ config, runtime, languages: this.languages, logger });
-    this.runs = new RunManager(config, logger);
-    this.sessions = new SessionManager(
-      this.sandboxes,
-      { ...defaultInteractive, maxOutputBytes: config.maxOutputBytes, replayBytes: config.replayBytes, budget: this.runs.budget },
-      logger,
-    );
+    this.sandboxes = components.sandboxes;
+    this.runs = components.runs;
+    this.sessions = components.sessions;
+    this.policies = components.policies;
     const tokens = TokenTable.load(config.auth.tokensFile, config.auth.tokens);
     const tls = config.tls.certFile !== "";
     if (!isLocalAddress(config.listen) && (!tls || tokens.size === 0) && !config.insecure) {
@@ -87,40 +80,9 @@ export class Daemon {
       tracker: this.tracker,
     };
     this.log.info({ tenants: tokens.size, tls, mtls: config.tls.clientCaFile !== "" }, "authentication configured");
-    this.sandboxes.validators.push(validateSandboxPolicy);
-    this.policies = new CodePolicies(config.policyCheckTimeoutMs, logger, config.policyCheckWorkers);
-    const policies = this.policies;
-    const hooks: RunHooks = {
-      checkCode: (sandbox, code) => policies.enforceCode(sandbox, code),
-      checkLibraries: (sandbox, libraries) => policies.enforceLibraries(sandbox, libraries),
-    };
-    const artifacts = new ArtifactManager(runtime, logger);
-    this.sessions.recordImage = (sandbox, runId, format, data) => artifacts.recordImage(sandbox, runId, format, data);
-    hooks.prepareRun = (sandbox, plan, options) => artifacts.prepareRun(sandbox, plan, options);
-    const sandboxService = bindService(
-      SandboxService,
-      createSandboxService({
-        config,
-        sandboxes: this.sandboxes,
-        runs: this.runs,
-        languages: this.languages,
-        hooks,
-        policies,
-        extra: { ...createFilesService({ sandboxes: this.sandboxes, runtime }), ...createArtifactsService({ sandboxes: this.sandboxes, artifacts }) },
-      }),
-      adapterOptions,
-    );
+    const sandboxService = bindService(SandboxService, components.sandboxService, adapterOptions);
     this.server.addService(SandboxService.typeName, sandboxService.definition, sandboxService.implementation);
-    const interactive = bindService(
-      InteractiveService,
-      createInteractiveService({
-        config,
-        sandboxes: this.sandboxes,
-        sessions: this.sessions,
-        checkCode: (sandbox, language, code) => policies.enforceCode(sandbox, code, language),
-      }),
-      adapterOptions,
-    );
+    const interactive = bindService(InteractiveService, components.interactiveService, adapterOptions);
     this.server.addService(InteractiveService.typeName, interactive.definition, interactive.implementation);
   }
 
@@ -133,7 +95,15 @@ export class Daemon {
       this.engineUp = false;
       this.log.error({ err: describeError(err) }, "container engine unreachable at start");
     }
-    if (this.engineUp) await this.sandboxes.start();
+    try {
+      if (this.engineUp) await this.sandboxes.start();
+    } catch (err) {
+      // E.g. another live daemon holds this daemon id: nothing may be served or touched.
+      this.state = "FAILED";
+      this.failure = describeError(err);
+      throw err;
+    }
+    void this.sandboxes.leaseForfeited.then((err) => this.fail(err));
     if (config.listen.startsWith("unix:")) {
       const path = config.listen.slice("unix:".length).replace(/^\/\//, "");
       mkdirSync(dirname(path), { recursive: true });
@@ -213,8 +183,38 @@ export class Daemon {
     ];
   }
 
+  /** Why the daemon is FAILED. */
+  failure: string | undefined;
+  private failedResolve!: (reason: string) => void;
+  /** Settles when the daemon failed while running (main exits non-zero). */
+  readonly failed = new Promise<string>((resolve) => {
+    this.failedResolve = resolve;
+  });
+
+  /**
+   * RUNNING -> FAILED: another live daemon took this daemon id (its lease was lost and
+   * could not be retaken), so the sandboxes are that daemon's now. Stop serving at once and
+   * leave them alone: their channels close, nothing is removed.
+   */
+  private async fail(err: unknown): Promise<void> {
+    if (this.state !== "RUNNING" && this.state !== "STARTING") return;
+    this.state = "FAILED";
+    this.failure = describeError(err);
+    this.log.error({ err: this.failure }, "daemon failed");
+    if (this.engineWatch) clearInterval(this.engineWatch);
+    this.server.setServing("NOT_SERVING", this.serviceNames);
+    this.shutdownController.abort();
+    this.runs.clear();
+    this.sessions.shutdown();
+    await this.server.shutdown(0).catch(() => undefined);
+    await this.sandboxes.shutdown(false).catch((e: unknown) => this.log.warn({ err: describeError(e) }, "closing sandbox channels failed"));
+    this.metrics?.close();
+    await this.policies.close();
+    this.failedResolve(this.failure);
+  }
+
   async shutdown(): Promise<void> {
-    if (this.state === "DRAINING" || this.state === "STOPPED") return;
+    if (this.state === "DRAINING" || this.state === "STOPPED" || this.state === "FAILED") return;
     this.state = "DRAINING";
     const { config } = this.deps;
     this.log.info({ inFlight: this.tracker.inFlight, graceMs: config.shutdownGraceMs }, "draining");

@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { ConfigError, describeConfig, hostAllowPorts, loadConfig, type Config } from "./config/config.js";
 import { describeError } from "./common/errors.js";
 import { createLogger } from "./common/logger.js";
+import { compose } from "./compose.js";
 import { Daemon } from "./daemon.js";
 import { DockerRuntime } from "./runtime/docker/docker-runtime.js";
 import { HostFirewall } from "./runtime/host-firewall.js";
@@ -25,6 +26,15 @@ function engineOptions(config: Config) {
     return { host: url.hostname, port: Number(url.port || 2375), ...(tls ? { tls } : {}) };
   }
   return { socketPath: endpoint.replace(/^unix:\/\//, "") };
+}
+
+/** Podman here needs explicit nofile/nproc limits below the host's hard limits. */
+function podmanUlimits(config: Config) {
+  const u = config.podmanUlimits;
+  return [
+    { name: "nofile", soft: u.nofile, hard: u.nofile },
+    { name: "nproc", soft: u.nproc, hard: u.nproc },
+  ];
 }
 
 async function main(): Promise<void> {
@@ -65,13 +75,14 @@ async function main(): Promise<void> {
     ...(seccompProfile ? { seccompProfile } : {}),
     ...(config.sandboxRuntime ? { ociRuntime: config.sandboxRuntime } : {}),
     init: config.sandboxInit,
+    ...(config.backend === "podman" ? { ulimits: podmanUlimits(config) } : {}),
     callTimeoutMs: config.engineCallTimeoutMs,
     logger: logger.child({ component: "runtime" }),
     ...engineOptions(config),
   });
   let daemon: Daemon;
   try {
-    daemon = new Daemon({ config, logger, runtime });
+    daemon = new Daemon({ config, logger, runtime, components: compose({ config, runtime, logger }) });
   } catch (err) {
     if (err instanceof ConfigError || (err as NodeJS.ErrnoException).code === "ENOENT") {
       process.stderr.write(`sandboxd: ${describeError(err)}\n`);
@@ -102,6 +113,11 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("unhandledRejection", (err) => logger.error({ err: describeError(err) }, "unhandled rejection"));
+  void daemon.failed.then((reason) => {
+    process.stderr.write(`sandboxd: failed: ${reason}\n`);
+    logger.flush();
+    process.exit(1);
+  });
   const address = await daemon.start();
   // One machine-readable line on stdout-adjacent stderr so scripts and tests can find the port.
   process.stderr.write(`sandboxd listening on ${address}\n`);

@@ -34,6 +34,8 @@ except ImportError:  # a Python built without ctypes: no subreaper, process grou
 
 VERSION = 1
 
+# Frame kinds: the numbers of src/runtime/frame-kinds.json ("agent"), checked by
+# src/runtime/frame-kinds.test.ts.
 # daemon -> agent
 K_START = 1
 K_STDIN = 2
@@ -41,7 +43,11 @@ K_STDIN_CLOSE = 3
 K_SIGNAL = 4
 K_KILL = 5
 K_REQUEST = 6
-K_CREDIT = 7  # >I bytes of a run's output the daemon consumed: the agent may send that many more
+K_CREDIT = 7  # >I bytes of a run's output (or file read) the daemon consumed: the agent may send that many more
+K_FILE_OPEN = 8  # {"path", "mode"}: a file write starts; K_FILE_DATA frames follow, then K_FILE_CLOSE
+K_FILE_DATA = 9  # raw bytes of the file being written on this channel
+K_FILE_CLOSE = 10  # the write is complete: K_RESULT answers
+K_FILE_READ = 11  # {"path", "max_bytes", "credit_window"}: K_FILE_CHUNK frames, then K_RESULT
 # agent -> daemon
 K_HELLO = 16
 K_STARTED = 17
@@ -50,6 +56,7 @@ K_STDERR = 19
 K_EXIT = 20
 K_RESULT = 21
 K_LOG = 22
+K_FILE_CHUNK = 23  # raw bytes of a file being read on this channel
 
 HEADER = struct.Struct(">IBI")
 # Process groups of live runs, one empty file each: a restarted agent kills what a dead
@@ -386,10 +393,23 @@ class Run:
             pass
 
 
+class FileRead:
+    """A file being sent to the daemon, at most `window` bytes ahead of its credit."""
+
+    def __init__(self, fd, window, limit):
+        self.fd = fd
+        self.window = window
+        self.limit = limit
+        self.unacked = 0
+        self.sent = 0
+
+
 class Agent:
     def __init__(self):
         self.sel = selectors.DefaultSelector()
         self.runs = {}
+        self.writes = {}  # channel -> fd of a file being written (or the error that stopped it)
+        self.reads = {}  # channel -> FileRead
         self.fd_owner = {}  # output fd -> run
         self.inbuf = bytearray()
         self.timers = []  # (when, channel)
@@ -413,7 +433,17 @@ class Agent:
     # -- daemon messages --------------------------------------------------------------
     def handle(self, kind, channel, payload):
         if kind == K_START:
-            self.start(channel, json.loads(payload))
+            # >I length of the JSON spec, the spec, then the bytes of its files, in order.
+            (n,) = struct.unpack_from(">I", payload, 0)
+            self.start(channel, json.loads(payload[4 : 4 + n]), memoryview(payload)[4 + n :])
+        elif kind == K_FILE_DATA:
+            self.file_data(channel, payload)
+        elif kind == K_FILE_OPEN:
+            self.file_open(channel, json.loads(payload))
+        elif kind == K_FILE_CLOSE:
+            self.file_close(channel)
+        elif kind == K_FILE_READ:
+            self.file_read(channel, json.loads(payload))
         elif kind == K_STDIN:
             run = self.runs.get(channel)
             if run is not None and run.stdin_fd is not None:
@@ -439,46 +469,125 @@ class Agent:
         elif kind == K_REQUEST:
             self.request(channel, json.loads(payload))
         elif kind == K_CREDIT:
+            (n,) = struct.unpack(">I", payload)
             run = self.runs.get(channel)
             if run is not None:
-                (n,) = struct.unpack(">I", payload)
                 run.unacked = max(0, run.unacked - n)
                 self.update_flow(run)
+            reading = self.reads.get(channel)
+            if reading is not None:
+                reading.unacked = max(0, reading.unacked - n)
+                self.pump_read(channel, reading)
+
+    # -- files: bytes as frames of their own (no hex, no JSON around them) ---------------
+    def file_open(self, channel, req):
+        try:
+            path = req["path"]
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            self.writes[channel] = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, int(req.get("mode", 0o644)))
+        except Exception as e:  # reported at K_FILE_CLOSE; the data frames meanwhile are dropped
+            self.writes[channel] = str(e) or type(e).__name__
+
+    def file_data(self, channel, payload):
+        fd = self.writes.get(channel)
+        if not isinstance(fd, int):
+            return
+        try:
+            write_all(fd, payload)
+        except Exception as e:
+            os.close(fd)
+            self.writes[channel] = str(e) or type(e).__name__
+
+    def file_close(self, channel):
+        fd = self.writes.pop(channel, None)
+        if isinstance(fd, int):
+            try:
+                os.close(fd)
+                send_json(K_RESULT, channel, {"ok": True})
+            except OSError as e:
+                send_json(K_RESULT, channel, {"ok": False, "error": str(e)})
+        else:
+            send_json(K_RESULT, channel, {"ok": False, "error": fd or "no such write"})
+
+    def file_read(self, channel, req):
+        try:
+            fd = os.open(req["path"], os.O_RDONLY | os.O_NONBLOCK)
+        except FileNotFoundError as e:
+            send_json(K_RESULT, channel, {"ok": False, "missing": True, "error": str(e)})
+            return
+        except Exception as e:
+            send_json(K_RESULT, channel, {"ok": False, "error": str(e)})
+            return
+        try:
+            st = os.fstat(fd)
+            limit = int(req.get("max_bytes") or 0)
+            if not (st.st_mode & 0o170000 == 0o100000):
+                raise OSError("%s is not a regular file" % req["path"])
+            if limit and st.st_size > limit:
+                raise OSError("%s is %d bytes, more than %d" % (req["path"], st.st_size, limit))
+        except Exception as e:
+            os.close(fd)
+            send_json(K_RESULT, channel, {"ok": False, "error": str(e)})
+            return
+        reading = FileRead(fd, int(req.get("credit_window") or 0), int(req.get("max_bytes") or 0))
+        self.reads[channel] = reading
+        self.pump_read(channel, reading)
+
+    def pump_read(self, channel, reading):
+        """Sends the file's chunks while the daemon's credit allows; Result after the last."""
+        try:
+            while reading.window <= 0 or reading.unacked < reading.window:
+                size = READ_CHUNK * 4
+                if reading.window > 0:
+                    size = max(1, min(size, reading.window - reading.unacked))
+                data = os.read(reading.fd, size)
+                if not data:
+                    break
+                reading.sent += len(data)
+                if reading.limit and reading.sent > reading.limit:
+                    raise OSError("the file grew past %d bytes while it was read" % reading.limit)
+                send(K_FILE_CHUNK, channel, data)
+                if reading.window > 0:
+                    reading.unacked += len(data)
+            else:
+                return  # waiting for credit
+        except Exception as e:
+            del self.reads[channel]
+            os.close(reading.fd)
+            send_json(K_RESULT, channel, {"ok": False, "error": str(e)})
+            return
+        del self.reads[channel]
+        os.close(reading.fd)
+        send_json(K_RESULT, channel, {"ok": True, "size": reading.sent})
 
     def request(self, channel, req):
         try:
             op = req.get("op")
-            if op == "write_file":
-                path = req["path"]
-                os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-                data = bytes.fromhex(req.get("hex", ""))
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, int(req.get("mode", 0o644)))
-                try:
-                    write_all(fd, data)
-                finally:
-                    os.close(fd)
-                send_json(K_RESULT, channel, {"ok": True})
-            elif op == "ping":
+            if op == "ping":
                 send_json(K_RESULT, channel, {"ok": True, "runs": len(self.runs)})
             else:
                 send_json(K_RESULT, channel, {"ok": False, "error": "unknown op %r" % (op,)})
         except Exception as e:  # report, never die on one request
             send_json(K_RESULT, channel, {"ok": False, "error": str(e)})
 
-    def write_files(self, files):
+    def write_files(self, files, blob):
         # Program files written just before the spawn: one frame instead of two round trips.
+        # Their bytes follow the spec in the frame, in order, each `size` long.
+        pos = 0
         for f in files:
             path = f["path"]
+            size = int(f.get("size", 0))
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, int(f.get("mode", 0o644)))
             try:
-                write_all(fd, bytes.fromhex(f.get("hex", "")))
+                write_all(fd, blob[pos : pos + size])
             finally:
                 os.close(fd)
+            pos += size
 
-    def start(self, channel, spec):
+    def start(self, channel, spec, blob=b""):
         try:
-            self.write_files(spec.get("files") or ())
+            self.write_files(spec.get("files") or (), blob)
             run = Run(channel, spec)
         except Exception as e:  # a bad spec must fail its run, never the agent
             # Same convention as a shell: 127 for not found, 126 for not executable.

@@ -1,16 +1,18 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { posix } from "node:path";
 import { describeError, invalidArgument, notFound } from "../common/errors.js";
 import { newId } from "../common/ids.js";
 import type { Logger } from "../common/logger.js";
 import { download, type DownloadPart } from "../files/file-transfer.js";
 import type { ContainerRuntime } from "../runtime/container-runtime.js";
-import type { ProcessFile, ProcessRunner } from "../runtime/process.js";
-import type { RunPlan, RunStep } from "../sandbox/run-manager.js";
+import type { ProcessFile } from "../runtime/process.js";
+import type { SandboxChannel } from "../runtime/sandbox-channel.js";
+import type { CaptureSession, CaptureStage } from "../sandbox/run-pipeline.js";
+import type { ImageRecorder } from "../interactive/session.js";
 import type { ArtifactInfo, Run } from "../sandbox/run.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import { clearScript, collectorScript } from "./collector-script.js";
+import { formatOf, mimeOf, pngSize } from "./formats.js";
 
 /** Everything of the capture machinery lives under here inside a sandbox. */
 const artifactsRoot = "/tmp/.sandboxd/artifacts";
@@ -38,45 +40,13 @@ const captureHooks: Record<string, { files: ProcessFile[]; env: (spool: string, 
   },
 };
 
-const mimeTypes: Record<string, string> = {
-  png: "image/png",
-  jpeg: "image/jpeg",
-  gif: "image/gif",
-  webp: "image/webp",
-  svg: "image/svg+xml",
-  pdf: "application/pdf",
-  eps: "application/postscript",
-  html: "text/html",
-  csv: "text/csv",
-  tsv: "text/tab-separated-values",
-  txt: "text/plain",
-  md: "text/markdown",
-  json: "application/json",
-  xml: "application/xml",
-  parquet: "application/vnd.apache.parquet",
-  xlsx: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-  zip: "application/zip",
-  gz: "application/gzip",
-  mp4: "video/mp4",
-};
-
-/** format (png, jpeg, html, ...) of a file name, from its extension. */
-function formatOf(name: string): string {
-  const ext = posix.extname(name).slice(1).toLowerCase();
-  return ({ jpg: "jpeg", htm: "html", svgz: "svg", text: "txt" } as Record<string, string>)[ext] ?? ext;
-}
-
-function mimeOf(format: string): string {
-  return mimeTypes[format] ?? "application/octet-stream";
-}
-
 interface StoredArtifact {
   info: ArtifactInfo;
   /** Where the bytes are inside the sandbox. */
   path: string;
 }
 
-/** Per-sandbox artifact state, kept in Sandbox.extensions. The bytes stay in the sandbox. */
+/** Per-sandbox artifact state (the bytes stay in the sandbox). */
 interface SandboxArtifacts {
   /** The plot counter: the index of the last artifact; ClearArtifacts resets it. */
   counter: number;
@@ -95,12 +65,11 @@ interface PersistedIndex {
   seenOutputs: [string, string][];
 }
 
-const extensionKey = "artifacts";
 const maxPerRun = 1000;
 const u32 = (v: string | undefined) => Math.min(0xffffffff, Math.max(0, Math.round(Number(v) || 0)));
 
 /**
- * Plots and output files of runs. Before a Run starts, `prepareRun` adds the language's
+ * Plots and output files of runs. Before a Run starts, `prepare` gives the language's
  * capture hook (Python: a sitecustomize on PYTHONPATH; R: a user profile) and a per-run
  * spool directory; after the program exited (RunPlan.beforeExit, so before the `exited`
  * event) one small collector process in the sandbox moves the run's plots into the
@@ -108,8 +77,10 @@ const u32 = (v: string | undefined) => Math.min(0xffffffff, Math.max(0, Math.rou
  * an `artifact` event of the run and an entry of ListArtifacts. Plots accumulate across
  * runs with one counter per sandbox until ClearArtifacts (or a run's clear_artifacts).
  */
-export class ArtifactManager {
+export class ArtifactManager implements CaptureStage, ImageRecorder {
   private readonly log: Logger;
+  /** Forgotten with the sandbox object. */
+  private readonly states = new WeakMap<Sandbox, SandboxArtifacts>();
   /** Sandboxes created before this instance existed were re-adopted: their metadata is read back. */
   private readonly startedAt = Date.now();
 
@@ -121,10 +92,10 @@ export class ArtifactManager {
   }
 
   private state(sandbox: Sandbox): SandboxArtifacts {
-    let s = sandbox.extensions.get(extensionKey) as SandboxArtifacts | undefined;
+    let s = this.states.get(sandbox);
     if (!s) {
       s = { counter: 0, artifacts: new Map(), seenOutputs: new Map(), queue: Promise.resolve(), loaded: sandbox.createdAt.getTime() >= this.startedAt - 1000 };
-      sandbox.extensions.set(extensionKey, s);
+      this.states.set(sandbox, s);
     }
     return s;
   }
@@ -146,7 +117,8 @@ export class ArtifactManager {
     s.loaded = true;
     try {
       const runner = await sandbox.runner();
-      const text = await runScript(runner, [`cat -- "$1" 2>/dev/null; exit 0`, indexFile]);
+      const data = await runner.readFile(indexFile, { maxBytes: 64 * 1024 * 1024 });
+      const text = data ? Buffer.from(data).toString("utf8") : "";
       if (text.trim() === "") return;
       const index = JSON.parse(text) as PersistedIndex;
       const outputPrefix = `${sandbox.config.outputDir}/`;
@@ -178,7 +150,7 @@ export class ArtifactManager {
   }
 
   /** Records the metadata inside the sandbox (state lives with the container). */
-  private async persist(runner: ProcessRunner, s: SandboxArtifacts): Promise<void> {
+  private async persist(runner: SandboxChannel, s: SandboxArtifacts): Promise<void> {
     const index: PersistedIndex = {
       counter: s.counter,
       artifacts: [...s.artifacts.values()].map((a) => ({ info: { ...a.info, createdAt: a.info.createdAt.getTime() }, path: a.path })),
@@ -193,24 +165,19 @@ export class ArtifactManager {
   }
 
   /**
-   * Wires capture into a run plan. Only plans of Run (code in the sandbox's language) get
-   * artifacts; Exec and Install do not.
+   * The capture stage of a Run: clears first when asked, then gives the language's hook
+   * (files and env, when plot capture is on) and a per-run spool directory; `collect`
+   * announces the run's plots and new output-dir files before its exit event.
    */
-  async prepareRun(sandbox: Sandbox, plan: RunPlan, options: { clearArtifacts: boolean }): Promise<void> {
-    const step = plan.steps[plan.steps.length - 1];
-    // Run plans carry the program file (on the run step, or the compile step of compiled
-    // languages); Exec and Install plans carry none.
-    const isRun = step !== undefined && step.phase === "run" && plan.steps.some((st) => (st.files?.length ?? 0) > 0);
+  async prepare(sandbox: Sandbox, run: Run, options: { clearArtifacts: boolean; env: Record<string, string> }): Promise<CaptureSession> {
     if (options.clearArtifacts) await this.clear(sandbox);
-    if (!isRun) return;
     const spool = `${spoolRoot}/${randomBytes(8).toString("hex")}`;
     const hook = sandbox.config.capturePlots ? captureHooks[sandbox.handler.name] : undefined;
-    if (hook) addCapture(step, plan, hook, spool);
     const startedAt = Date.now();
-    const before = plan.beforeExit;
-    plan.beforeExit = async (run) => {
-      if (before) await before(run);
-      await this.collect(sandbox, run, spool, startedAt);
+    return {
+      files: hook ? hook.files : [],
+      env: hook ? hook.env(spool, options.env) : {},
+      collect: () => this.collect(sandbox, run, spool, startedAt),
     };
   }
 
@@ -358,14 +325,8 @@ export class ArtifactManager {
   }
 }
 
-function addCapture(step: RunStep, plan: RunPlan, hook: (typeof captureHooks)[string], spool: string): void {
-  step.files = [...(step.files ?? []), ...hook.files];
-  const env = { ...plan.env, ...step.command.env };
-  step.command = { ...step.command, env: { ...step.command.env, ...hook.env(spool, env) } };
-}
-
 /** Runs one of the artifact scripts through the sandbox's runner (a fork, with the agent) and returns its stdout. */
-async function runScript(runner: ProcessRunner, args: string[]): Promise<string> {
+async function runScript(runner: SandboxChannel, args: string[]): Promise<string> {
   const [script, ...rest] = args;
   const proc = await runner.start({ argv: ["sh", "-c", script ?? "", "sandboxd-artifacts", ...rest], timeoutMs: 30_000, maxOutputBytes: 4 * 1024 * 1024 });
   const out: Buffer[] = [];
@@ -378,11 +339,4 @@ async function runScript(runner: ProcessRunner, args: string[]): Promise<string>
     }
   }
   return Buffer.concat(out).toString("utf8");
-}
-
-/** Width and height from a PNG's IHDR chunk (0 when it is not a PNG). */
-function pngSize(data: Uint8Array): { width: number; height: number } {
-  const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  if (b.length < 24 || b.readUInt32BE(0) !== 0x89504e47 || b.toString("latin1", 12, 16) !== "IHDR") return { width: 0, height: 0 };
-  return { width: b.readUInt32BE(16), height: b.readUInt32BE(20) };
 }

@@ -1,7 +1,8 @@
 import { describeError, failedPrecondition, unavailable } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { FrameDecoder, encodeFrame, type Frame } from "../runtime/agent-protocol.js";
-import type { ProcessExit, ProcessRunner, ProcessSpec, RunningProcess } from "../runtime/process.js";
+import type { ProcessExit, ProcessSpec, RunningProcess } from "../runtime/process.js";
+import type { SandboxChannel } from "../runtime/sandbox-channel.js";
 import { RunnerFrame, runnerSources, type BundleFrame, type DoneFrame, type ErrorFrame, type HelloFrame } from "./runner-protocol.js";
 
 export type SessionKind = "ipython" | "shell";
@@ -65,7 +66,7 @@ export class Kernel {
   }
 
   /** Starts a runner and resolves once it said hello (its kernel is ready for cells). */
-  static async start(runner: ProcessRunner, spec: KernelSpec, log: Logger): Promise<Kernel> {
+  static async start(runner: SandboxChannel, spec: KernelSpec, log: Logger): Promise<Kernel> {
     const proc = await runner.start(Kernel.processSpec(spec));
     const kernel = new Kernel(spec, proc, log);
     const hello = new Promise<HelloFrame | ProcessExit>((resolve) => (kernel.helloWaiter = resolve));

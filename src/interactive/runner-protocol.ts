@@ -4,22 +4,10 @@ import { readFileSync } from "node:fs";
  * Frames between the daemon and a session runner (src/interactive/runner/*.py). They ride
  * the runner's stdin and stdout, which the resident agent carries as one run's streams.
  * Same layout as the agent channel (u32 length | u8 kind | u32 cell | payload), so the
- * agent's encoder and decoder are reused; the cell number tags every frame of a cell.
+ * agent's encoder and decoder are reused; the cell number tags every frame of a cell. The
+ * kinds come from the one table (src/runtime/frame-kinds.json), apart from the agent's.
  */
-export const RunnerFrame = {
-  // daemon -> runner
-  Execute: 1,
-  Interrupt: 2,
-  Shutdown: 3,
-  // runner -> daemon
-  Hello: 16,
-  Stdout: 17,
-  Stderr: 18,
-  Display: 19,
-  Result: 20,
-  Error: 21,
-  Done: 22,
-} as const;
+export { RunnerFrame } from "../runtime/frame-kinds.js";
 
 export interface HelloFrame {
   pid?: number;

@@ -63,14 +63,25 @@ export interface CellInput {
 
 type Interruption = "cancelled" | "timeout";
 
+/** How a cell that was asked to stop is being stopped. */
+interface CellStop {
+  why: Interruption;
+  /** Set when the kernel was killed to end this cell; the exit then says why. */
+  endedBy?: string;
+  /** Kills the kernel when SIGINT did not end the cell within the grace time. */
+  graceTimer?: NodeJS.Timeout;
+}
+
+/**
+ * A cell's state, one union: queued → starting (waiting for its kernel) → running (on a
+ * kernel) → done; `stop` is set once an interrupt or the timeout asked it to stop. Every
+ * transition is a method of Cell.
+ */
+export type CellState = { name: "queued" } | { name: "starting"; stop?: CellStop } | { name: "running"; kernel: Kernel; stop?: CellStop } | { name: "done" };
+
 /** One submitted cell: its event log (a Run, as for any other run) and how it is going. */
 export class Cell {
-  state: "queued" | "running" | "done" = "queued";
-  interruption: Interruption | undefined;
-  /** Set when the kernel was killed to end this cell; the exit then says why. */
-  endedBy: string | undefined;
-  kernel: Kernel | undefined;
-  graceTimer: NodeJS.Timeout | undefined;
+  private current: CellState = { name: "queued" };
   error: CellError | undefined;
   startedAt = new Date();
   stdoutBytes = 0;
@@ -83,6 +94,69 @@ export class Cell {
     readonly timeoutMs: number,
     readonly stdin: Uint8Array,
   ) {}
+
+  get state(): CellState {
+    return this.current;
+  }
+
+  /** What stopped it, if something asked it to stop (starting or running only). */
+  get stop(): CellStop | undefined {
+    const s = this.current;
+    return s.name === "starting" || s.name === "running" ? s.stop : undefined;
+  }
+
+  /** queued → starting. */
+  begin(): void {
+    if (this.current.name !== "queued") throw new Error(`cell ${this.cellId} begins twice`);
+    this.current = { name: "starting" };
+    this.startedAt = new Date();
+  }
+
+  /** starting → running on `kernel`; false (no change) when it was asked to stop meanwhile. */
+  attach(kernel: Kernel): boolean {
+    const s = this.current;
+    if (s.name !== "starting" || s.stop) return false;
+    this.current = { name: "running", kernel };
+    return true;
+  }
+
+  /**
+   * Asks a starting or running cell to stop (once): the kernel it runs on, to interrupt,
+   * or null while it waits for one (it ends as soon as it would start). Undefined when
+   * there is nothing to stop.
+   */
+  requestStop(why: Interruption): Kernel | null | undefined {
+    const s = this.current;
+    if ((s.name !== "starting" && s.name !== "running") || s.stop) return undefined;
+    s.stop = { why };
+    return s.name === "running" ? s.kernel : null;
+  }
+
+  /**
+   * The kernel is being killed to end this cell, and the exit will say `why` (the first
+   * reason given, unless `replace`).
+   */
+  endedBy(why: string, interruption: Interruption = "cancelled", replace = false): void {
+    const s = this.current;
+    if (s.name !== "starting" && s.name !== "running") return;
+    s.stop ??= { why: interruption };
+    if (replace || s.stop.endedBy === undefined) s.stop.endedBy = why;
+  }
+
+  /** Arms the grace timer of a stop (cleared when the cell is done). */
+  armGrace(timer: NodeJS.Timeout): void {
+    const stop = this.stop;
+    if (stop) stop.graceTimer = timer;
+    else clearTimeout(timer);
+  }
+
+  /** → done; false when it was done already. */
+  finish(): boolean {
+    if (this.current.name === "done") return false;
+    clearTimeout(this.stop?.graceTimer);
+    this.current = { name: "done" };
+    return true;
+  }
 }
 
 export interface SessionInit {
@@ -98,10 +172,14 @@ export interface SessionInit {
   options: SessionOptions;
   logger: Logger;
   /** Makes a displayed image an artifact of the sandbox (undefined: capture is off). */
-  recordImage?: ImageRecorder;
+  images?: ImageRecorder;
 }
 
-export type ImageRecorder = (sandbox: Sandbox, runId: string, format: "png" | "svg", data: Uint8Array) => ArtifactInfo | undefined;
+/** Where displayed images become artifacts of the sandbox (src/artifacts implements it). */
+export interface ImageRecorder {
+  /** The artifact announced for the image, or undefined when the sandbox captures none. */
+  recordImage(sandbox: Sandbox, runId: string, format: "png" | "svg", data: Uint8Array): ArtifactInfo | undefined;
+}
 
 const sessionsRoot = "/tmp/.sandboxd/sessions";
 
@@ -114,7 +192,7 @@ export class Session {
   readonly id: string;
   readonly tenant: string;
   readonly sandbox: Sandbox;
-  private readonly recordImage: ImageRecorder | undefined;
+  private readonly images: ImageRecorder | undefined;
   readonly kind: SessionKind;
   readonly shell: string;
   readonly settings: SessionSettings;
@@ -143,7 +221,7 @@ export class Session {
     this.id = init.id;
     this.tenant = init.tenant;
     this.sandbox = init.sandbox;
-    this.recordImage = init.recordImage;
+    this.images = init.images;
     this.kind = init.kind;
     this.shell = init.shell;
     this.env = init.env;
@@ -249,7 +327,7 @@ export class Session {
   }
 
   private onKernelExit(kernel: Kernel): void {
-    const restartNow = kernel === this.kernel && this.current?.endedBy !== undefined;
+    const restartNow = kernel === this.kernel && this.current?.stop?.endedBy !== undefined;
     if (kernel === this.kernel) this.kernel = undefined;
     // Whatever of it escaped its process group (setsid, double fork) goes too; on close,
     // the session-wide reap does it.
@@ -307,7 +385,7 @@ export class Session {
     this.pumping = true;
     try {
       for (let cell = this.queue.shift(); cell; cell = this.queue.shift()) {
-        if (cell.state !== "queued") continue;
+        if (cell.state.name !== "queued") continue;
         await this.runCell(cell);
       }
     } catch (err) {
@@ -319,8 +397,7 @@ export class Session {
 
   private async runCell(cell: Cell): Promise<void> {
     this.current = cell;
-    cell.state = "running";
-    cell.startedAt = new Date();
+    cell.begin();
     // Counted as a run of the sandbox: it does not idle out while a cell runs.
     this.sandbox.runs.add(cell.run);
     this.sandbox.touch();
@@ -332,18 +409,17 @@ export class Session {
         this.finishCell(cell, { status: "lost", exitCode: -1, signal: 0, message: `the ${this.kind} kernel could not start: ${describeError(err)}` });
         return;
       }
-      if (cell.interruption) {
-        this.finishCell(cell, { status: "cancelled", exitCode: 0, signal: 0, message: cell.endedBy ?? "the cell was interrupted before it started" });
+      if (!cell.attach(kernel)) {
+        this.finishCell(cell, { status: "cancelled", exitCode: 0, signal: 0, message: cell.stop?.endedBy ?? "the cell was interrupted before it started" });
         return;
       }
-      cell.kernel = kernel;
       cell.run.append({ type: "started", runId: cell.run.id, pid: kernel.pid, phase: "run", sandboxId: this.sandbox.id });
       await new Promise<void>((resolve) => {
         const timer = cell.timeoutMs > 0 ? setTimeout(() => this.stopCell(cell, "timeout"), cell.timeoutMs) : undefined;
         kernel.execute(++this.cellSeq, { code: cell.code, stdin: cell.stdin, maxOutputBytes: this.options.maxOutputBytes }, (ev) => {
           if (ev.type === "done" || ev.type === "lost") {
             clearTimeout(timer);
-            clearTimeout(cell.graceTimer);
+            clearTimeout(cell.stop?.graceTimer);
           }
           this.onKernelEvent(cell, kernel, ev);
           if (ev.type === "done" || ev.type === "lost") resolve();
@@ -371,7 +447,11 @@ export class Session {
         let artifactId = "";
         const png = data["image/png"];
         const svg = data["image/svg+xml"];
-        const artifact = png ? this.recordImage?.(this.sandbox, run.id, "png", png) : svg ? this.recordImage?.(this.sandbox, run.id, "svg", svg) : undefined;
+        const artifact = png
+          ? this.images?.recordImage(this.sandbox, run.id, "png", png)
+          : svg
+            ? this.images?.recordImage(this.sandbox, run.id, "svg", svg)
+            : undefined;
         if (artifact) {
           run.append({ type: "artifact", artifact });
           artifactId = artifact.id;
@@ -390,8 +470,8 @@ export class Session {
         this.finishCell(cell, this.exitFromDone(cell, ev.done), ev.done.truncated);
         return;
       case "lost":
-        if (cell.endedBy !== undefined) {
-          this.finishCell(cell, { status: cell.interruption ?? "cancelled", exitCode: -1, signal: 9, message: cell.endedBy, kernelRestarted: true });
+        if (cell.stop?.endedBy !== undefined) {
+          this.finishCell(cell, { status: cell.stop.why, exitCode: -1, signal: 9, message: cell.stop.endedBy, kernelRestarted: true });
         } else {
           this.finishCell(cell, {
             status: "lost",
@@ -406,7 +486,7 @@ export class Session {
 
   private exitFromDone(cell: Cell, done: DoneFrame): CellExit {
     const interrupted = done.interrupted || done.status === "interrupted";
-    const status: ExitKind = interrupted ? (cell.interruption ?? "cancelled") : "exited";
+    const status: ExitKind = interrupted ? (cell.stop?.why ?? "cancelled") : "exited";
     const exitCode = this.kind === "shell" ? (done.exit_code ?? 0) : done.status === "ok" ? 0 : 1;
     const restarted = done.restarted === true;
     if (this.kind === "ipython" && done.execution_count !== undefined) this.executionCount = done.execution_count;
@@ -428,8 +508,7 @@ export class Session {
   }
 
   private finishCell(cell: Cell, exit: CellExit, truncated = false): void {
-    if (cell.state === "done") return;
-    cell.state = "done";
+    if (!cell.finish()) return;
     const durationMs = Date.now() - cell.startedAt.getTime();
     const full: RunExit = {
       status: exit.status,
@@ -465,19 +544,24 @@ export class Session {
    * kernel is killed (and restarted) and the exit says so.
    */
   private stopCell(cell: Cell, why: Interruption): boolean {
-    if (cell.state !== "running" || cell.interruption) return false;
-    cell.interruption = why;
-    const kernel = cell.kernel;
-    if (!kernel) return true; // still waiting for its kernel: it ends as soon as it has one
+    const kernel = cell.requestStop(why);
+    if (kernel === undefined) return false;
+    if (kernel === null) return true; // still waiting for its kernel: it ends as soon as it has one
     kernel.interrupt(why);
     const grace = this.kind === "ipython" ? this.options.interruptGraceMs : this.options.shellInterruptGraceMs;
-    cell.graceTimer = setTimeout(() => {
-      if (cell.state !== "running") return;
-      const what = why === "timeout" ? `the cell's timeout of ${cell.timeoutMs} ms passed` : "the cell was interrupted";
-      cell.endedBy = `${what} and it did not stop within ${grace} ms of SIGINT; the ${this.kind === "ipython" ? "kernel" : "shell"} was restarted and the session's state is lost`;
-      this.log.info({ cellId: cell.cellId, why }, "cell did not stop on interrupt; restarting the kernel");
-      kernel.kill();
-    }, grace);
+    cell.armGrace(
+      setTimeout(() => {
+        if (cell.state.name !== "running") return;
+        const what = why === "timeout" ? `the cell's timeout of ${cell.timeoutMs} ms passed` : "the cell was interrupted";
+        cell.endedBy(
+          `${what} and it did not stop within ${grace} ms of SIGINT; the ${this.kind === "ipython" ? "kernel" : "shell"} was restarted and the session's state is lost`,
+          why,
+          true,
+        );
+        this.log.info({ cellId: cell.cellId, why }, "cell did not stop on interrupt; restarting the kernel");
+        kernel.kill();
+      }, grace),
+    );
     return true;
   }
 
@@ -488,7 +572,7 @@ export class Session {
   interrupt(cellId = ""): boolean {
     this.touch();
     if (cellId) {
-      const idx = this.queue.findIndex((c) => c.cellId === cellId && c.state === "queued");
+      const idx = this.queue.findIndex((c) => c.cellId === cellId && c.state.name === "queued");
       if (idx >= 0) {
         const [cell] = this.queue.splice(idx, 1);
         if (cell) this.finishCell(cell, { status: "cancelled", exitCode: 0, signal: 0, message: "the cell was interrupted before it started" });
@@ -524,10 +608,9 @@ export class Session {
     const kernel = this.kernel;
     this.kernel = undefined;
     const cell = this.current;
-    if (cell && cell.state === "running") {
-      cell.interruption ??= "cancelled";
-      cell.endedBy ??= why;
-      if (!cell.kernel) this.finishCell(cell, { status: "cancelled", exitCode: 0, signal: 0, message: why });
+    if (cell && (cell.state.name === "starting" || cell.state.name === "running")) {
+      cell.endedBy(why);
+      if (cell.state.name === "starting") this.finishCell(cell, { status: "cancelled", exitCode: 0, signal: 0, message: why });
     }
     if (!kernel) return;
     // A busy kernel would not read the shutdown request: kill it at once.

@@ -2,23 +2,10 @@
  * Framing of the agent channel (see src/agent/sandboxd_agent.py): every frame is
  * u32 length (of what follows) | u8 kind | u32 channel | payload, big-endian.
  */
-export const FrameKind = {
-  Start: 1,
-  Stdin: 2,
-  StdinClose: 3,
-  Signal: 4,
-  Kill: 5,
-  Request: 6,
-  /** u32 bytes of a run's output the daemon consumed (flow control). */
-  Credit: 7,
-  Hello: 16,
-  Started: 17,
-  Stdout: 18,
-  Stderr: 19,
-  Exit: 20,
-  Result: 21,
-  Log: 22,
-} as const;
+import { AgentFrame } from "./frame-kinds.js";
+
+/** The agent channel's kinds, from the one table (frame-kinds.json). */
+export const FrameKind = AgentFrame;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
 export interface Frame {

@@ -348,3 +348,59 @@ describe("agent flow control", () => {
     expect(r.state.exit).toMatchObject({ exit: { truncated: true, kind: "exited" } });
   });
 });
+
+describe("files through the agent channel", () => {
+  it("writes and reads back bytes exactly, small and large, streamed or whole", async () => {
+    await using agent = await startAgent();
+    const dir = mkdtempSync(join(tmpdir(), "agent-files-"));
+    const all = Buffer.alloc(256);
+    for (let i = 0; i < 256; i++) all[i] = i;
+    await agent.writeFile(join(dir, "sub/dir/bytes.bin"), all, 0o600);
+    expect(Buffer.from((await agent.readFile(join(dir, "sub/dir/bytes.bin"))) ?? [])).toEqual(all);
+    // 9 MiB in chunks: more than the frame size and the read's credit window.
+    const big = Buffer.alloc(9 * 1024 * 1024);
+    for (let i = 0; i < big.length; i += 4096) big.writeUInt32BE(i, i);
+    await agent.writeFile(
+      join(dir, "big.bin"),
+      (async function* () {
+        for (let at = 0; at < big.length; at += 700_000) yield big.subarray(at, at + 700_000);
+      })(),
+      0o644,
+    );
+    const back = await agent.readFile(join(dir, "big.bin"));
+    expect(back?.byteLength).toBe(big.length);
+    expect(Buffer.from(back ?? []).equals(big)).toBe(true);
+    // Runs still work between transfers on the same channel.
+    const ok = await collect(await agent.start({ argv: ["cat", join(dir, "sub/dir/bytes.bin")], timeoutMs: 0, maxOutputBytes: 1024 }));
+    expect(ok.stdout.length).toBeGreaterThan(0);
+  });
+
+  it("a missing file reads as undefined; a failing write or read rejects and the agent goes on", async () => {
+    await using agent = await startAgent();
+    const dir = mkdtempSync(join(tmpdir(), "agent-files-"));
+    expect(await agent.readFile(join(dir, "nothing-here"))).toBeUndefined();
+    await expect(agent.readFile(dir)).rejects.toThrow(/not a regular file/);
+    await agent.writeFile(join(dir, "f"), Buffer.from("12345"), 0o644);
+    await expect(agent.readFile(join(dir, "f"), { maxBytes: 4 })).rejects.toThrow(/more than 4/);
+    await expect(agent.writeFile(join(dir, "f", "under-a-file"), Buffer.from("x"), 0o644)).rejects.toThrow(/File exists/);
+    expect(Buffer.from((await agent.readFile(join(dir, "f"))) ?? []).toString()).toBe("12345");
+  });
+
+  it("a run's program files travel with its start, as bytes", async () => {
+    await using agent = await startAgent();
+    const dir = mkdtempSync(join(tmpdir(), "agent-files-"));
+    const binary = Buffer.from([0, 1, 2, 255, 10, 13]);
+    const r = await collect(
+      await agent.start({
+        argv: ["sh", "-c", `cat ${join(dir, "a.txt")}; od -An -tx1 ${join(dir, "b.bin")}`],
+        files: [
+          { path: join(dir, "a.txt"), data: Buffer.from("first\n"), mode: 0o644 },
+          { path: join(dir, "b.bin"), data: binary, mode: 0o644 },
+        ],
+        timeoutMs: 0,
+        maxOutputBytes: 1024,
+      }),
+    );
+    expect(r.stdout.replace(/\s+/g, " ").trim()).toBe("first 00 01 02 ff 0a 0d");
+  });
+});

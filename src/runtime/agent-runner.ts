@@ -4,7 +4,8 @@ import { ErrorCode, SandboxdError, describeError, unavailable } from "../common/
 import type { Logger } from "../common/logger.js";
 import { FrameDecoder, FrameKind, encodeFrame, type Frame } from "./agent-protocol.js";
 import type { ContainerRuntime, ExecSession } from "./container-runtime.js";
-import type { ExitKind, ProcessEvent, ProcessExit, ProcessRunner, ProcessSpec, RunningProcess } from "./process.js";
+import type { ExitKind, ProcessEvent, ProcessExit, ProcessSpec, RunningProcess } from "./process.js";
+import type { FileContent, ReadFileOptions, SandboxChannel } from "./sandbox-channel.js";
 
 const agentSource = readFileSync(new URL("../agent/sandboxd_agent.py", import.meta.url));
 
@@ -20,6 +21,11 @@ const loader = [
   "    return b",
   "exec(compile(r(int.from_bytes(r(4), 'big')), 'sandboxd-agent', 'exec'), {'__name__': 'sandboxd_agent'})",
 ].join("\n");
+
+/** A file write's bytes go in frames of at most this size. */
+const fileFrameBytes = 1024 * 1024;
+/** Bytes of a file read the agent may send ahead of the daemon's credit. */
+const fileCreditWindow = 1024 * 1024;
 
 export interface AgentRunnerOptions {
   runtime: ContainerRuntime;
@@ -39,14 +45,17 @@ interface Pending {
 }
 
 /**
- * The daemon's end of the resident agent: one long-lived exec per sandbox, many
- * concurrent runs multiplexed over it by channel number.
+ * The daemon's end of the resident agent, the SandboxChannel of every image with python3:
+ * one long-lived exec per sandbox, many concurrent runs and file transfers multiplexed
+ * over it by channel number, payload bytes always as raw frames.
  */
-export class AgentRunner implements ProcessRunner {
+export class AgentRunner implements SandboxChannel {
   readonly kind = "agent" as const;
   lostRuns: readonly string[] = [];
   private readonly runs = new Map<number, Pending>();
   private readonly requests = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+  /** File reads in progress: the chunks the agent sent on that channel. */
+  private readonly reads = new Map<number, { chunks: Buffer[]; bytes: number; onChunk: (n: number) => void }>();
   private nextChannel = 1;
   private closed = false;
   private dead: string | undefined;
@@ -144,6 +153,8 @@ export class AgentRunner implements ProcessRunner {
     this.runs.clear();
     for (const [, req] of this.requests) req.reject(err);
     this.requests.clear();
+    this.reads.clear();
+    this.drained?.();
     if (!this.closed) {
       this.log.warn({ reason }, "sandbox agent died");
       this.onDeath?.(reason);
@@ -200,12 +211,20 @@ export class AgentRunner implements ProcessRunner {
         run.queue.end();
         return;
       }
+      case FrameKind.FileChunk: {
+        const read = this.reads.get(f.channel);
+        if (!read) return;
+        read.chunks.push(Buffer.from(f.payload));
+        read.bytes += f.payload.length;
+        read.onChunk(f.payload.length);
+        return;
+      }
       case FrameKind.Result: {
         const req = this.requests.get(f.channel);
         if (!req) return;
         this.requests.delete(f.channel);
-        const res = JSON.parse(f.payload.toString("utf8")) as { ok: boolean; error?: string };
-        if (res.ok) req.resolve(res);
+        const res = JSON.parse(f.payload.toString("utf8")) as { ok: boolean; error?: string; missing?: boolean };
+        if (res.ok || res.missing) req.resolve(res);
         else req.reject(unavailable(`agent request failed: ${res.error ?? "unknown"}`));
         return;
       }
@@ -217,9 +236,27 @@ export class AgentRunner implements ProcessRunner {
     }
   }
 
-  private send(kind: number, channel: number, payload?: Uint8Array): void {
-    if (!this.alive) return;
-    this.exec.stdin?.write(encodeFrame(kind, channel, payload));
+  /** False when the exec's stdin buffers more than its high-water mark (see waitDrain). */
+  private send(kind: number, channel: number, payload?: Uint8Array): boolean {
+    if (!this.alive) return true;
+    return this.exec.stdin?.write(encodeFrame(kind, channel, payload)) ?? true;
+  }
+
+  private drained: (() => void) | undefined;
+
+  /** Waits until the channel's stdin took what it buffers (or the channel died). */
+  private waitDrain(): Promise<void> {
+    const stdin = this.exec.stdin;
+    if (!stdin || !this.alive || !stdin.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        stdin.removeListener("drain", done);
+        if (this.drained === done) this.drained = undefined;
+        resolve();
+      };
+      this.drained = done;
+      stdin.once("drain", done);
+    });
   }
 
   private allocChannel(): number {
@@ -244,11 +281,13 @@ export class AgentRunner implements ProcessRunner {
     if (window > 0) start["credit_window"] = window;
     if (spec.runId) start["run_id"] = spec.runId;
     if (spec.env) start["env"] = spec.env;
-    if (spec.files) {
-      start["files"] = spec.files.map((f) => ({ path: f.path, mode: f.mode, hex: Buffer.from(f.data).toString("hex") }));
-    }
+    if (spec.files) start["files"] = spec.files.map((f) => ({ path: f.path, mode: f.mode, size: f.data.byteLength }));
     if (spec.cwd) start["cwd"] = spec.cwd;
-    this.send(FrameKind.Start, channel, Buffer.from(JSON.stringify(start)));
+    // The spec (length-prefixed JSON), then the files' bytes as they are.
+    const json = Buffer.from(JSON.stringify(start));
+    const prefix = Buffer.allocUnsafe(4);
+    prefix.writeUInt32BE(json.length, 0);
+    this.send(FrameKind.Start, channel, Buffer.concat([prefix, json, ...(spec.files ?? []).map((f) => f.data)]));
     if (spec.stdin && spec.stdin.byteLength > 0) this.send(FrameKind.Stdin, channel, spec.stdin);
     if (pipeStdin && spec.keepStdinOpen !== true) this.send(FrameKind.StdinClose, channel);
     let pendingCredit = 0;
@@ -273,8 +312,59 @@ export class AgentRunner implements ProcessRunner {
     };
   }
 
-  async writeFile(path: string, data: Uint8Array, mode: number): Promise<void> {
-    await this.request({ op: "write_file", path, mode, hex: Buffer.from(data).toString("hex") });
+  /**
+   * FileOpen, the bytes in FileData frames (at most 1 MiB each, waiting for the channel to
+   * drain between them, so a large file never sits in memory), FileClose; the agent answers.
+   */
+  async writeFile(path: string, data: FileContent, mode: number): Promise<void> {
+    if (!this.alive) throw unavailable("sandbox agent is not running");
+    const channel = this.allocChannel();
+    const result = new Promise((resolve, reject) => this.requests.set(channel, { resolve, reject }));
+    result.catch(() => undefined);
+    this.send(FrameKind.FileOpen, channel, Buffer.from(JSON.stringify({ path, mode })));
+    const parts: AsyncIterable<Uint8Array> | Iterable<Uint8Array> = data instanceof Uint8Array ? [data] : data;
+    try {
+      for await (const part of parts) {
+        for (let at = 0; at < part.byteLength; at += fileFrameBytes) {
+          if (!this.send(FrameKind.FileData, channel, part.subarray(at, at + fileFrameBytes))) await this.waitDrain();
+          if (!this.alive) break;
+        }
+      }
+    } finally {
+      this.send(FrameKind.FileClose, channel);
+    }
+    const res = (await result) as { ok: boolean; missing?: boolean; error?: string };
+    if (!res.ok) throw unavailable(`writing ${path} failed: ${res.error ?? "unknown"}`);
+  }
+
+  /** FileRead; the agent sends FileChunk frames within a credit window, then its Result. */
+  async readFile(path: string, options: ReadFileOptions = {}): Promise<Uint8Array | undefined> {
+    if (!this.alive) throw unavailable("sandbox agent is not running");
+    const channel = this.allocChannel();
+    let pending = 0;
+    const step = Math.max(1, Math.floor(fileCreditWindow / 4));
+    const read = {
+      chunks: [] as Buffer[],
+      bytes: 0,
+      onChunk: (n: number) => {
+        pending += n;
+        if (pending < step) return;
+        const payload = Buffer.allocUnsafe(4);
+        payload.writeUInt32BE(pending, 0);
+        pending = 0;
+        this.send(FrameKind.Credit, channel, payload);
+      },
+    };
+    this.reads.set(channel, read);
+    try {
+      const result = new Promise((resolve, reject) => this.requests.set(channel, { resolve, reject }));
+      this.send(FrameKind.FileRead, channel, Buffer.from(JSON.stringify({ path, max_bytes: options.maxBytes ?? 0, credit_window: fileCreditWindow })));
+      const res = (await result) as { ok: boolean; missing?: boolean };
+      if (res.missing) return undefined;
+      return Buffer.concat(read.chunks, read.bytes);
+    } finally {
+      this.reads.delete(channel);
+    }
   }
 
   private request(body: Record<string, unknown>): Promise<unknown> {

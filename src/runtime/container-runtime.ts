@@ -19,8 +19,6 @@ export interface ContainerSpec {
   readOnlyRoot: boolean;
   /** Mount a size-limited tmpfs at the workdir (false: the workdir lives in the container layer). */
   workdirTmpfs: boolean;
-  /** Podman here needs explicit nofile/nproc ulimits below the host's hard limits. */
-  ulimits?: { name: string; soft: number; hard: number }[];
 }
 
 export interface ExecOptions {
@@ -68,7 +66,6 @@ export interface LeaseSpec {
   labels: Record<string, string>;
   /** An image with `cat` (any sandbox image), for backends whose lease is a container. */
   image: string;
-  ulimits?: { name: string; soft: number; hard: number }[];
 }
 
 /** A held lease. It ends with release(), or by itself when the holding process dies. */

@@ -5,7 +5,8 @@ import { describeError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import type { ContainerRuntime } from "./container-runtime.js";
 import { lostExit } from "./agent-runner.js";
-import { signalNames, type ExitKind, type ProcessEvent, type ProcessRunner, type ProcessSpec, type RunningProcess } from "./process.js";
+import { signalNames, type ExitKind, type ProcessEvent, type ProcessSpec, type RunningProcess } from "./process.js";
+import type { FileContent, ReadFileOptions, SandboxChannel } from "./sandbox-channel.js";
 
 /**
  * The fallback runner: one engine exec per run, for images the agent cannot start in
@@ -14,7 +15,7 @@ import { signalNames, type ExitKind, type ProcessEvent, type ProcessRunner, type
  * exits with 128+N is reported as killed by signal N (a shell cannot tell them apart), and
  * OOM is not distinguished from SIGKILL.
  */
-export class ExecRunner implements ProcessRunner {
+export class ExecRunner implements SandboxChannel {
   readonly kind = "exec" as const;
   /** One engine exec per run leaves no record in the sandbox to tell lost runs by. */
   readonly lostRuns: readonly string[] = [];
@@ -34,10 +35,47 @@ export class ExecRunner implements ProcessRunner {
     return exec.wait();
   }
 
-  async writeFile(path: string, data: Uint8Array, mode: number): Promise<void> {
+  async writeFile(path: string, data: FileContent, mode: number): Promise<void> {
     const q = shellQuote(path);
-    const code = await this.sh(`mkdir -p "$(dirname ${q})" && cat > ${q} && chmod ${mode.toString(8)} ${q}`, data);
+    const script = `mkdir -p "$(dirname ${q})" && cat > ${q} && chmod ${mode.toString(8)} ${q}`;
+    let code: number;
+    if (data instanceof Uint8Array) {
+      code = await this.sh(script, data);
+    } else {
+      const exec = await this.runtime.exec(this.containerId, { argv: ["sh", "-c", script], stdin: true });
+      exec.stdout.resume();
+      exec.stderr.resume();
+      const stdin = exec.stdin as NonNullable<typeof exec.stdin>;
+      for await (const chunk of data) {
+        if (!stdin.write(Buffer.from(chunk))) await new Promise((r) => stdin.once("drain", r));
+      }
+      stdin.end();
+      code = await exec.wait();
+    }
     if (code !== 0) throw new Error(`writing ${path} failed with exit code ${code}`);
+  }
+
+  async readFile(path: string, options: ReadFileOptions = {}): Promise<Uint8Array | undefined> {
+    // 44: no such file, so that a missing file is told from a failing read.
+    const max = options.maxBytes ?? 0;
+    const exec = await this.runtime.exec(this.containerId, {
+      argv: [
+        "sh",
+        "-c",
+        '[ -e "$1" ] || exit 44; [ "$2" = 0 ] || [ "$(wc -c < "$1")" -le "$2" ] || exit 45; exec cat -- "$1"',
+        "sandboxd-read",
+        path,
+        String(max),
+      ],
+    });
+    const chunks: Buffer[] = [];
+    exec.stdout.on("data", (c: Buffer) => chunks.push(c));
+    exec.stderr.resume();
+    const code = await exec.wait();
+    if (code === 44) return undefined;
+    if (code === 45) throw new Error(`${path} is larger than ${max} bytes`);
+    if (code !== 0) throw new Error(`reading ${path} failed with exit code ${code}`);
+    return Buffer.concat(chunks);
   }
 
   async start(spec: ProcessSpec): Promise<RunningProcess> {

@@ -1,7 +1,6 @@
 /**
- * The one process-execution interface every run goes through. Two implementations: the
- * resident agent (one long-lived exec per sandbox, a fork per run) and the per-run engine
- * exec fallback for images the agent cannot start in. Services never know which one ran.
+ * What a process started through a SandboxChannel (sandbox-channel.ts) is asked to be, and
+ * what it reports. Services never know which channel ran it.
  */
 export interface ProcessFile {
   path: string;
@@ -58,21 +57,6 @@ export interface RunningProcess extends AsyncIterable<ProcessEvent> {
   kill(reason: "cancelled" | "timeout"): void;
   /** Returns credit: `bytes` more of the output events were consumed (see creditWindowBytes). */
   ack(bytes: number): void;
-}
-
-export interface ProcessRunner {
-  readonly kind: "agent" | "exec";
-  /** False once the runner's channel died; the sandbox then starts a new one. */
-  readonly alive: boolean;
-  /**
-   * Run ids that were live when this sandbox's previous agent lost its daemon (kill -9):
-   * their processes were ended with that channel.
-   */
-  readonly lostRuns: readonly string[];
-  start(spec: ProcessSpec): Promise<RunningProcess>;
-  /** Writes a small file (helper programs, hooks) into the sandbox. */
-  writeFile(path: string, data: Uint8Array, mode: number): Promise<void>;
-  close(): Promise<void>;
 }
 
 export const signalNames: Record<string, number> = {

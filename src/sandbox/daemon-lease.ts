@@ -14,6 +14,15 @@ export class DaemonLease {
   private lease: Lease | undefined;
   private stopped = false;
   private readonly log: Logger;
+  private forfeit!: (err: SandboxdError) => void;
+  /**
+   * Settles when the lease was lost and another live daemon took it meanwhile: this daemon
+   * may no longer touch its sandboxes (they are the other one's now). It never settles
+   * otherwise.
+   */
+  readonly forfeited = new Promise<SandboxdError>((resolve) => {
+    this.forfeit = resolve;
+  });
 
   constructor(
     private readonly runtime: ContainerRuntime,
@@ -54,6 +63,11 @@ export class DaemonLease {
   private retake(delayMs: number): void {
     setTimeout(() => {
       this.acquire().catch((err: unknown) => {
+        if (err instanceof SandboxdError && err.reason === "DAEMON_ID_IN_USE") {
+          this.log.error({ err: describeError(err) }, "another daemon took the daemon id lease; giving up");
+          this.forfeit(err);
+          return;
+        }
         this.log.error({ err: describeError(err) }, "retaking the daemon id lease failed; retrying");
         this.retake(Math.min(delayMs * 2, 30_000));
       });

@@ -25,8 +25,8 @@ export interface RunPlan {
   /** One deadline for the whole run; 0 for none. */
   timeoutMs: number;
   env: Record<string, string>;
-  /** Runs after the last step, before the exit event (artifacts are announced here). */
-  beforeExit?: (run: Run) => Promise<void>;
+  /** The pipeline's collect stage: runs after the last step, before the exit event (artifacts are announced here). */
+  collect?: () => Promise<void>;
 }
 
 /**
@@ -104,7 +104,12 @@ export class RunManager {
     return run;
   }
 
-  start(sandbox: Sandbox, plan: RunPlan): Run {
+  /**
+   * A new run of `sandbox`, counted against the tenant's quota of concurrent runs (its id
+   * is the one every later stage and the agent use). `execute` starts it, `abandon` drops
+   * it when a stage before execution failed.
+   */
+  open(sandbox: Sandbox): Run {
     const max = this.config.quotas.maxConcurrentRuns;
     if (max > 0) {
       let mine = 0;
@@ -118,9 +123,20 @@ export class RunManager {
     }
     const run = new Run(newId("run"), sandbox.id, sandbox.tenant, this.config.replayBytes, this.budget);
     this.runs.set(run.id, run);
+    return run;
+  }
+
+  /** Forgets a run `open` made that never started. */
+  abandon(run: Run): void {
+    if (this.runs.get(run.id) === run) this.runs.delete(run.id);
+    run.release();
+  }
+
+  /** Runs the plan of an opened run; resolves once its `exited` event was appended. */
+  execute(run: Run, sandbox: Sandbox, plan: RunPlan): Promise<void> {
     sandbox.runs.add(run);
     sandbox.touch();
-    void this.execute(run, sandbox, plan).finally(() => {
+    return this.executeSteps(run, sandbox, plan).finally(() => {
       sandbox.runs.delete(run);
       sandbox.touch();
       setTimeout(() => {
@@ -128,10 +144,9 @@ export class RunManager {
         run.release();
       }, this.config.runRetentionMs).unref();
     });
-    return run;
   }
 
-  private async execute(run: Run, sandbox: Sandbox, plan: RunPlan): Promise<void> {
+  private async executeSteps(run: Run, sandbox: Sandbox, plan: RunPlan): Promise<void> {
     const started = Date.now();
     const deadline = plan.timeoutMs > 0 ? started + plan.timeoutMs : 0;
     const log = this.log.child({ sandboxId: sandbox.id, runId: run.id });
@@ -139,8 +154,8 @@ export class RunManager {
     let stderrBytes = 0;
     let truncated = false;
     const finish = async (exit: Omit<RunExit, "durationMs" | "stdoutBytes" | "stderrBytes" | "truncated" | "kernelRestarted">) => {
-      if (plan.beforeExit) {
-        await plan.beforeExit(run).catch((err: unknown) => log.warn({ err: describeError(err) }, "collecting run results failed"));
+      if (plan.collect) {
+        await plan.collect().catch((err: unknown) => log.warn({ err: describeError(err) }, "collecting run results failed"));
       }
       run.append({
         type: "exited",

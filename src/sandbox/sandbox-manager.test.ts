@@ -10,7 +10,14 @@ const noImages = { name: "docker", imageLabels: async () => undefined } as unkno
 
 describe("SandboxManager", () => {
   it("names the build command when a default image is missing", async () => {
-    const m = new SandboxManager({ config: structuredClone(defaultConfig), runtime: noImages, languages: new LanguageRegistry(), logger: silentLogger() });
+    const m = new SandboxManager({
+      config: structuredClone(defaultConfig),
+      runtime: noImages,
+      languages: new LanguageRegistry(),
+      validator: { validate: () => {} },
+      cleanups: [],
+      logger: silentLogger(),
+    });
     const req = {
       language: "python",
       image: "",

@@ -1,17 +1,21 @@
-import { createHash } from "node:crypto";
 import type { Config } from "../config/config.js";
-import { ErrorCode, SandboxdError, describeError, failedPrecondition, notFound, resourceExhausted } from "../common/errors.js";
+import { ErrorCode, SandboxdError, describeError, failedPrecondition, notFound } from "../common/errors.js";
 import { newId } from "../common/ids.js";
 import type { Logger } from "../common/logger.js";
 import type { ContainerRuntime, ContainerSpec, LeaseSpec } from "../runtime/container-runtime.js";
 import { AttachPolicy } from "./attach-policy.js";
+import { daemonLabels, sandboxContainerSpec } from "./container-spec.js";
+import { ImageResolver } from "./image-resolver.js";
+import { SandboxNetworks } from "./sandbox-networks.js";
+import { TenantQuotas } from "./tenant-quotas.js";
+import type { SandboxConfigValidator } from "./code-policy.js";
 import { DaemonLease, leaseLabels } from "./daemon-lease.js";
 import { Label } from "./labels.js";
 import type { LanguageRegistry } from "./languages.js";
-import { Sandbox, startProcessRunner } from "./sandbox.js";
+import { Sandbox, startSandboxChannel } from "./sandbox.js";
 import { resolveSandboxConfig, type SandboxConfig, type SandboxRequest } from "./sandbox-config.js";
 import { WarmPool, poolLabels, type PooledContainer } from "./warm-pool.js";
-import type { ProcessRunner } from "../runtime/process.js";
+import type { SandboxChannel } from "../runtime/sandbox-channel.js";
 
 /** Where a pooled sandbox records who it was handed to (its labels are fixed at creation). */
 const ownerFile = "/tmp/.sandboxd/owner.json";
@@ -42,10 +46,19 @@ function poolCompatible(req: SandboxRequest, defaultImage: string, defaultWorkdi
   );
 }
 
+/** A component holding something of a sandbox that must end before the sandbox is removed. */
+export interface SandboxCleanup {
+  beforeRemove(sandbox: Sandbox): Promise<void>;
+}
+
 export interface SandboxManagerOptions {
   config: Config;
   runtime: ContainerRuntime;
   languages: LanguageRegistry;
+  /** Checks every new sandbox's config before anything is created (its security policy). */
+  validator: SandboxConfigValidator;
+  /** Called, in order, before a sandbox is removed (its sessions close). */
+  cleanups: readonly SandboxCleanup[];
   logger: Logger;
 }
 
@@ -66,7 +79,9 @@ export class SandboxManager {
   private readonly tombstones = new Map<string, Tombstone>();
   /** Sandboxes found again at start: only their agents can report runs lost with a previous daemon. */
   private readonly adoptedIds = new Set<string>();
-  private readonly builds = new Map<string, Promise<string>>();
+  private readonly quotas: TenantQuotas;
+  private readonly networks: SandboxNetworks;
+  private readonly images: ImageResolver;
   private readonly log: Logger;
   private readonly config: Config;
   private readonly runtime: ContainerRuntime;
@@ -76,16 +91,19 @@ export class SandboxManager {
   private readonly attachPolicy: AttachPolicy;
   private readonly lease: DaemonLease;
   readonly pool: WarmPool;
-  /** Checks run on every new sandbox's config before anything is created (policies). */
-  readonly validators: ((config: SandboxConfig) => void)[] = [];
-  /** Called before a sandbox is removed (sessions, artifacts clean up). */
-  readonly beforeDestroy: ((sandbox: Sandbox) => Promise<void>)[] = [];
+  private readonly validator: SandboxConfigValidator;
+  private readonly cleanups: readonly SandboxCleanup[];
 
   constructor(options: SandboxManagerOptions) {
     this.config = options.config;
     this.runtime = options.runtime;
     this.languages = options.languages;
+    this.validator = options.validator;
+    this.cleanups = options.cleanups;
     this.log = options.logger.child({ component: "sandboxes" });
+    this.quotas = new TenantQuotas(this.config.quotas);
+    this.networks = new SandboxNetworks(this.runtime, daemonLabels(this.config.daemonId), this.log);
+    this.images = new ImageResolver(this.runtime, this.languages, this.log);
     this.attachPolicy = new AttachPolicy(this.config.attach);
     this.lease = new DaemonLease(this.runtime, () => this.leaseSpec(), this.config.daemonId, options.logger);
     this.pool = new WarmPool(this.runtime, this.config, options.logger);
@@ -101,7 +119,7 @@ export class SandboxManager {
           return spec;
         },
         startRunner: (containerId) =>
-          startProcessRunner(this.runtime, containerId, this.log, this.config.agent, (reason) => this.checkContainer(containerId, reason)),
+          startSandboxChannel(this.runtime, containerId, this.log, this.config.agent, (reason) => this.checkContainer(containerId, reason)),
       });
     }
   }
@@ -112,7 +130,12 @@ export class SandboxManager {
 
   /** Labels selecting this daemon's containers. */
   ownLabels(): Record<string, string> {
-    return { [Label.managed]: "true", [Label.daemon]: this.config.daemonId };
+    return daemonLabels(this.config.daemonId);
+  }
+
+  /** Settles when another live daemon took this daemon id's lease (see DaemonLease.forfeited). */
+  get leaseForfeited(): Promise<SandboxdError> {
+    return this.lease.forfeited;
   }
 
   /** Takes the daemon id's lease, then adopts; again when the engine comes back. */
@@ -136,65 +159,19 @@ export class SandboxManager {
         break;
       }
     }
-    const spec: LeaseSpec = { name: `sandboxd-lease-${this.config.daemonId}`, image, labels: leaseLabels(this.config.daemonId) };
-    if (this.config.backend === "podman") spec.ulimits = this.podmanUlimits();
-    return spec;
-  }
-
-  private podmanUlimits(): { name: string; soft: number; hard: number }[] {
-    const u = this.config.podmanUlimits;
-    return [
-      { name: "nofile", soft: u.nofile, hard: u.nofile },
-      { name: "nproc", soft: u.nproc, hard: u.nproc },
-    ];
+    return { name: `sandboxd-lease-${this.config.daemonId}`, image, labels: leaseLabels(this.config.daemonId) };
   }
 
   resolve(req: SandboxRequest) {
     const resolved = resolveSandboxConfig(req, this.config, this.languages);
-    for (const validate of this.validators) validate(resolved.config);
+    this.validator.validate(resolved.config);
     return resolved;
-  }
-
-  private readonly pending = new Map<string, { count: number; memory: number }>();
-
-  /** Per-tenant quotas; a creation counts from the moment it is asked for. */
-  private reserve(tenant: string, memoryBytes: number): () => void {
-    const q = this.config.quotas;
-    const mine = this.list(tenant, {});
-    const p = this.pending.get(tenant) ?? { count: 0, memory: 0 };
-    if (q.maxSandboxes > 0 && mine.length + p.count >= q.maxSandboxes) {
-      throw resourceExhausted(`tenant ${tenant} reached its quota of ${q.maxSandboxes} sandboxes (quota max-sandboxes)`, {
-        reason: "QUOTA_EXCEEDED",
-        metadata: { quota: "max-sandboxes", limit: String(q.maxSandboxes) },
-      });
-    }
-    const used = mine.reduce((sum, s) => sum + s.config.resources.memoryBytes, 0) + p.memory;
-    if (q.maxMemoryBytes > 0 && used + memoryBytes > q.maxMemoryBytes) {
-      throw resourceExhausted(
-        `tenant ${tenant} would use ${used + memoryBytes} bytes of sandbox memory; its quota is ${q.maxMemoryBytes} (quota max-memory-bytes)`,
-        {
-          reason: "QUOTA_EXCEEDED",
-          metadata: { quota: "max-memory-bytes", limit: String(q.maxMemoryBytes) },
-        },
-      );
-    }
-    p.count++;
-    p.memory += memoryBytes;
-    this.pending.set(tenant, p);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      p.count--;
-      p.memory -= memoryBytes;
-      if (p.count === 0) this.pending.delete(tenant);
-    };
   }
 
   /** Creates, starts and registers a sandbox. */
   async create(tenant: string, req: SandboxRequest, options: { signal?: AbortSignal } = {}): Promise<Sandbox> {
     const { config } = this.resolve(req);
-    const release = this.reserve(tenant, config.resources.memoryBytes);
+    const release = this.quotas.reserve(tenant, config.resources.memoryBytes, this.list(tenant, {}));
     try {
       return await this.createReserved(tenant, req, options);
     } finally {
@@ -209,7 +186,7 @@ export class SandboxManager {
       const member = this.pool.take(handler.name);
       if (member) return this.handOut(tenant, config, member);
     }
-    const { image, labels: imageLabels } = await this.ensureImage(config, options.signal);
+    const { image, labels: imageLabels } = await this.images.ensure(config, options.signal);
     const id = newId("sbx");
     const createdAt = new Date();
     const spec = this.containerSpec(id, tenant, config, image, createdAt);
@@ -219,19 +196,19 @@ export class SandboxManager {
       spec.readOnlyRoot = false;
     }
     // A bridged sandbox gets a network of its own: it reaches out, never the host or a peer.
-    if (config.network === "bridge") spec.network = await this.runtime.createSandboxNetwork({ ...this.ownLabels(), [Label.sandboxId]: id });
+    if (config.network === "bridge") spec.network = await this.networks.create(id);
     let containerId: string;
     try {
       containerId = await this.runtime.create(spec);
     } catch (err) {
-      if (spec.network !== "none") await this.runtime.removeNetwork(spec.network).catch(() => false);
+      if (spec.network !== "none") await this.networks.removeNamed(spec.network);
       throw err;
     }
     try {
       await this.runtime.start(containerId);
     } catch (err) {
       await this.runtime.remove(containerId).catch(() => false);
-      if (spec.network !== "none") await this.runtime.removeNetwork(spec.network).catch(() => false);
+      if (spec.network !== "none") await this.networks.removeNamed(spec.network);
       throw err;
     }
     const sandbox = this.register(id, tenant, config, containerId, image, createdAt, false);
@@ -266,7 +243,7 @@ export class SandboxManager {
     image: string,
     createdAt: Date,
     attached: boolean,
-    extra: { runner?: ProcessRunner; fromPool?: boolean } = {},
+    extra: { runner?: SandboxChannel; fromPool?: boolean } = {},
   ): Sandbox {
     const sandbox = new Sandbox({
       id,
@@ -314,70 +291,15 @@ export class SandboxManager {
   }
 
   containerSpec(id: string, tenant: string, config: SandboxConfig, image: string, createdAt: Date): ContainerSpec {
-    const labels: Record<string, string> = {
-      ...this.ownLabels(),
-      [Label.sandboxId]: id,
-      [Label.tenant]: tenant,
-      [Label.createdAt]: String(createdAt.getTime()),
-      [Label.expiresAt]: String(createdAt.getTime() + config.ttlMs),
-      [Label.config]: JSON.stringify(config),
-    };
-    for (const [k, v] of Object.entries(config.labels)) labels[Label.userPrefix + k] = v;
-    const spec: ContainerSpec = {
-      name: `sandboxd-${this.config.daemonId}-${id}`,
+    return sandboxContainerSpec({
+      daemonId: this.config.daemonId,
+      id,
+      tenant,
+      config,
       image,
-      labels,
-      env: { ...(config.language ? this.languages.get(config.language).env : {}), ...config.env, HOME: config.workdir },
-      workdir: config.workdir,
-      user: config.user,
-      memoryBytes: config.resources.memoryBytes,
-      cpus: config.resources.cpus,
-      pids: config.resources.pids,
-      diskBytes: config.resources.diskBytes,
-      network: "none",
-      // A sandbox committed on close keeps its changes (workdir included) in the container
-      // layer, so its root is writable and its workdir is not a tmpfs.
-      readOnlyRoot: config.commitOnClose === undefined,
-      workdirTmpfs: config.commitOnClose === undefined,
-    };
-    if (this.config.backend === "podman") spec.ulimits = this.podmanUlimits();
-    return spec;
-  }
-
-  /** Resolves the image: the configured one must exist; a Dockerfile is built once per content hash. */
-  private async ensureImage(config: SandboxConfig, signal?: AbortSignal): Promise<{ image: string; labels: Record<string, string> }> {
-    if (config.dockerfile) {
-      const hash = createHash("sha256").update(JSON.stringify(config.dockerfile)).digest("hex").slice(0, 20);
-      const tag = `sandboxd-build/${hash}:latest`;
-      let build = this.builds.get(hash);
-      if (!build) {
-        build = (async () => {
-          if ((await this.runtime.imageLabels(tag)) !== undefined) return tag;
-          this.log.info({ tag }, "building image from Dockerfile");
-          const contextFiles = Object.fromEntries(Object.entries(config.dockerfile?.contextFiles ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64")]));
-          await this.runtime.buildImage(tag, {
-            dockerfile: config.dockerfile?.content ?? "",
-            contextFiles,
-            labels: { [Label.managed]: "true" },
-            ...(signal ? { signal } : {}),
-          });
-          return tag;
-        })();
-        this.builds.set(hash, build);
-        build.catch(() => this.builds.delete(hash));
-      }
-      return { image: await build, labels: {} };
-    }
-    const labels = await this.runtime.imageLabels(config.image);
-    if (labels === undefined) {
-      const handler = this.languages.get(config.language);
-      const hint = config.image === handler.image ? `; build it with: deploy/images/build.sh ${handler.imageDir}` : "";
-      throw new SandboxdError(ErrorCode.FailedPrecondition, `image ${config.image} is not present on the ${this.runtime.name} engine${hint}`, {
-        reason: "IMAGE_MISSING",
-        metadata: { image: config.image },
-      });
-    }
-    return { image: config.image, labels };
+      createdAt,
+      languageEnv: config.language ? this.languages.get(config.language).env : {},
+    });
   }
 
   /** The caller's sandbox, or NOT_FOUND (another tenant's sandbox is not found either). */
@@ -450,8 +372,8 @@ export class SandboxManager {
       const oldest = this.tombstones.keys().next().value;
       if (oldest !== undefined) this.tombstones.delete(oldest);
     }
-    for (const hook of this.beforeDestroy) {
-      await hook(sandbox).catch((err: unknown) => this.log.warn({ err: describeError(err), sandboxId: sandbox.id }, "cleanup hook failed"));
+    for (const cleanup of this.cleanups) {
+      await cleanup.beforeRemove(sandbox).catch((err: unknown) => this.log.warn({ err: describeError(err), sandboxId: sandbox.id }, "cleanup hook failed"));
     }
     await sandbox.close();
     let committedImage: string | undefined;
@@ -461,7 +383,7 @@ export class SandboxManager {
     }
     if (!sandbox.attached) {
       await this.runtime.remove(sandbox.containerId);
-      if (sandbox.config.network === "bridge") await this.removeNetworks(sandbox.id);
+      if (sandbox.config.network === "bridge") await this.networks.removeFor(sandbox.id);
     }
     this.log.info({ sandboxId: sandbox.id, reason, detail }, "sandbox removed");
     return committedImage ? { destroyed: true, committedImage } : { destroyed: true };
@@ -529,14 +451,21 @@ export class SandboxManager {
         config = undefined;
       }
       if (c.labels[Label.pool] !== undefined && c.running) {
-        const owner = await this.readOwner(c.id);
-        if (owner && owner.createdAt + owner.config.ttlMs > now) {
-          const sandbox = this.register(owner.sandboxId, owner.tenant, owner.config, c.id, c.image, new Date(owner.createdAt), false, { fromPool: true });
+        // The owner record is read through the member's channel, which the sandbox keeps.
+        const channel = await startSandboxChannel(this.runtime, c.id, this.log, this.config.agent, (reason) => this.checkContainer(c.id, reason)).catch(
+          () => undefined,
+        );
+        const owner = channel ? await this.readOwner(channel) : undefined;
+        if (channel && owner && owner.createdAt + owner.config.ttlMs > now) {
+          const sandbox = this.register(owner.sandboxId, owner.tenant, owner.config, c.id, c.image, new Date(owner.createdAt), false, {
+            runner: channel,
+            fromPool: true,
+          });
           this.adoptedIds.add(sandbox.id);
-          sandbox.warm();
           this.log.info({ sandboxId: owner.sandboxId, tenant: owner.tenant }, "re-adopted pooled sandbox");
           continue;
         }
+        await channel?.close();
       }
       if (c.labels[Label.pool] !== undefined || !id || !tenant || !config || !c.running || !(expires > now)) {
         await this.runtime.remove(c.id).catch(() => false);
@@ -548,35 +477,15 @@ export class SandboxManager {
       sandbox.warm();
       this.log.info({ sandboxId: id, tenant }, "re-adopted sandbox");
     }
-    await this.removeLeftoverNetworks();
-  }
-
-  private async removeNetworks(sandboxId: string): Promise<void> {
-    for (const net of await this.runtime.listNetworks({ ...this.ownLabels(), [Label.sandboxId]: sandboxId })) {
-      await this.runtime
-        .removeNetwork(net.name)
-        .catch((err: unknown) => this.log.warn({ err: describeError(err), network: net.name }, "removing a sandbox network failed"));
-    }
-  }
-
-  /** Networks of sandboxes this daemon no longer has (it died before removing them). */
-  private async removeLeftoverNetworks(): Promise<void> {
-    for (const net of await this.runtime.listNetworks(this.ownLabels())) {
-      const owner = net.labels[Label.sandboxId];
-      if (owner !== undefined && this.sandboxes.has(owner)) continue;
-      if (await this.runtime.removeNetwork(net.name).catch(() => false)) this.log.info({ network: net.name }, "removed leftover network");
-    }
+    await this.networks.removeLeftovers((id) => this.sandboxes.has(id));
   }
 
   /** The owner record of a handed-out pool member, if it has one. */
-  private async readOwner(containerId: string): Promise<OwnerRecord | undefined> {
+  private async readOwner(channel: SandboxChannel): Promise<OwnerRecord | undefined> {
     try {
-      const exec = await this.runtime.exec(containerId, { argv: ["cat", ownerFile] });
-      const chunks: Buffer[] = [];
-      exec.stdout.on("data", (c: Buffer) => chunks.push(c));
-      exec.stderr.resume();
-      if ((await exec.wait()) !== 0) return undefined;
-      const owner = JSON.parse(Buffer.concat(chunks).toString("utf8")) as OwnerRecord;
+      const data = await channel.readFile(ownerFile, { maxBytes: 16 * 1024 * 1024 });
+      if (!data) return undefined;
+      const owner = JSON.parse(Buffer.from(data).toString("utf8")) as OwnerRecord;
       return owner.sandboxId && owner.tenant && owner.config ? owner : undefined;
     } catch {
       return undefined;

@@ -3,7 +3,7 @@ import type { Logger } from "../common/logger.js";
 import { AgentRunner } from "../runtime/agent-runner.js";
 import type { ContainerRuntime } from "../runtime/container-runtime.js";
 import { ExecRunner } from "../runtime/exec-runner.js";
-import type { ProcessRunner } from "../runtime/process.js";
+import type { SandboxChannel } from "../runtime/sandbox-channel.js";
 import type { LanguageHandler } from "./languages.js";
 import type { Run } from "./run.js";
 import type { SandboxConfig } from "./sandbox-config.js";
@@ -36,7 +36,7 @@ export interface SandboxInit {
   logger: Logger;
   useAgent: boolean;
   /** A runner already started (a warm pool member's agent). */
-  runner?: ProcessRunner;
+  runner?: SandboxChannel;
   /** Called when the sandbox's agent died: its container may have stopped. */
   onRunnerDeath?: (containerId: string, reason: string) => void;
 }
@@ -62,10 +62,8 @@ export class Sandbox {
   readonly runs = new Set<Run>();
   /** Libraries installed successfully in this sandbox: later runs do not reinstall them. */
   readonly installed = new Set<string>();
-  /** Per-sandbox plot counter and state owned by the artifacts component. */
-  readonly extensions = new Map<string, unknown>();
-  private runnerPromise: Promise<ProcessRunner> | undefined;
-  private current: ProcessRunner | undefined;
+  private runnerPromise: Promise<SandboxChannel> | undefined;
+  private current: SandboxChannel | undefined;
   private readonly runtime: ContainerRuntime;
   private readonly log: Logger;
   private readonly useAgent: boolean;
@@ -117,7 +115,7 @@ export class Sandbox {
   }
 
   /** The runner for this sandbox, started once and restarted if its agent died. */
-  runner(): Promise<ProcessRunner> {
+  runner(): Promise<SandboxChannel> {
     if (this.current && !this.current.alive) {
       // Its agent died (reported on the runs it had); the next run gets a fresh one.
       this.current = undefined;
@@ -138,9 +136,9 @@ export class Sandbox {
     return this.runnerPromise;
   }
 
-  private async startRunner(): Promise<ProcessRunner> {
+  private async startRunner(): Promise<SandboxChannel> {
     if (this.closed) throw new Error("sandbox closed");
-    return startProcessRunner(this.runtime, this.containerId, this.log, this.useAgent, (reason) => this.onRunnerDeath?.(this.containerId, reason));
+    return startSandboxChannel(this.runtime, this.containerId, this.log, this.useAgent, (reason) => this.onRunnerDeath?.(this.containerId, reason));
   }
 
   /**
@@ -206,13 +204,13 @@ export class Sandbox {
  * Starts the resident agent in a container, or falls back to one engine exec per run when
  * the image cannot run it (no python3). An unreachable engine is an error, not a fallback.
  */
-export async function startProcessRunner(
+export async function startSandboxChannel(
   runtime: ContainerRuntime,
   containerId: string,
   log: Logger,
   useAgent: boolean,
   onDeath?: (reason: string) => void,
-): Promise<ProcessRunner> {
+): Promise<SandboxChannel> {
   if (useAgent) {
     try {
       return await AgentRunner.start({ runtime, containerId, logger: log, ...(onDeath ? { onDeath } : {}) });

@@ -3,7 +3,7 @@ import { describeError } from "../common/errors.js";
 import { newId } from "../common/ids.js";
 import type { Logger } from "../common/logger.js";
 import type { ContainerRuntime, ContainerSpec } from "../runtime/container-runtime.js";
-import type { ProcessRunner } from "../runtime/process.js";
+import type { SandboxChannel } from "../runtime/sandbox-channel.js";
 import { Label } from "./labels.js";
 
 /** A started, hardened, agent-ready container waiting to be handed out once. */
@@ -12,7 +12,7 @@ export interface PooledContainer {
   containerId: string;
   image: string;
   createdAt: Date;
-  runner: ProcessRunner;
+  runner: SandboxChannel;
 }
 
 export interface PoolProfile {
@@ -22,7 +22,7 @@ export interface PoolProfile {
   /** The container spec every member of this profile is created with. */
   spec: (sandboxId: string, createdAt: Date) => ContainerSpec;
   /** Starts the member's process runner (the resident agent). */
-  startRunner: (containerId: string) => Promise<ProcessRunner>;
+  startRunner: (containerId: string) => Promise<SandboxChannel>;
 }
 
 export interface PoolStats {

@@ -8,7 +8,6 @@ import {
   InteractiveService,
   SessionKind,
   SessionState,
-  type CreateSessionRequest,
   type ExecuteRequest,
   type ExecuteResponseSchema,
   type HistoryEntrySchema,
@@ -16,9 +15,8 @@ import {
 } from "../gen/sandboxd/v1/interactive_service_pb.js";
 import type { CallContext, ServiceImpl } from "../rpc/grpc-adapter.js";
 import type { Cell, HistoryEntry, Session } from "../interactive/session.js";
-import type { SessionManager } from "../interactive/session-manager.js";
-import type { Sandbox } from "../sandbox/sandbox.js";
-import type { SandboxManager } from "../sandbox/sandbox-manager.js";
+import type { OpenSessionRequest, SessionManager } from "../interactive/session-manager.js";
+import type { RunPipeline } from "../sandbox/run-pipeline.js";
 import { exitStatusToProto, keepaliveEvent, runEventToProto, sandboxRequestFromProto } from "./convert.js";
 import { withKeepalive } from "./streams.js";
 
@@ -26,14 +24,10 @@ type Methods = typeof InteractiveService extends GenService<infer M extends GenS
 
 export interface InteractiveServiceDeps {
   config: Config;
-  sandboxes: SandboxManager;
   sessions: SessionManager;
-  /** Rejects (PERMISSION_DENIED) a cell the sandbox's security policy forbids, before it runs. */
-  checkCode?: (sandbox: Sandbox, language: string, code: string) => Promise<void>;
+  /** Admits each cell (limits, the sandbox's security policy) before it runs. */
+  pipeline: RunPipeline;
 }
-
-const envKey = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const shellName = /^[A-Za-z0-9_.+\/-]+$/;
 
 const states = { idle: SessionState.IDLE, busy: SessionState.BUSY, closed: SessionState.CLOSED } as const;
 
@@ -80,64 +74,29 @@ function cellLanguage(session: { kind: string }): string {
 }
 
 export function createInteractiveService(deps: InteractiveServiceDeps): ServiceImpl<Methods> {
-  const { config, sandboxes, sessions } = deps;
-
-  const checkCell = (code: string, timeoutMs: number) => {
-    if (Buffer.byteLength(code) > config.limits.maxCodeBytes) {
-      throw invalidArgument(`code is ${Buffer.byteLength(code)} bytes; the limit is ${config.limits.maxCodeBytes}`, { reason: "CODE_TOO_LARGE" });
-    }
-    if (timeoutMs > config.limits.maxTimeoutMs)
-      throw invalidArgument(`timeout_ms ${timeoutMs} is above the daemon's maximum ${config.limits.maxTimeoutMs}`, { reason: "INVALID_LIMIT" });
-  };
-
-  const validateCreate = (req: CreateSessionRequest): { kind: "ipython" | "shell"; shell: string } => {
-    if (req.kind !== SessionKind.UNSPECIFIED && req.kind !== SessionKind.IPYTHON && req.kind !== SessionKind.SHELL) {
-      throw invalidArgument(`unknown session kind ${req.kind}`);
-    }
-    const kind = req.kind === SessionKind.SHELL ? "shell" : "ipython";
-    if (kind === "ipython" && req.shell !== "") throw invalidArgument("shell applies to SHELL sessions only");
-    const shell = req.shell || "/bin/sh";
-    if (!shellName.test(shell) || shell.split("/").includes("..")) throw invalidArgument(`invalid shell ${JSON.stringify(shell.slice(0, 100))}`);
-    for (const [k, v] of Object.entries(req.env)) {
-      if (!envKey.test(k)) throw invalidArgument(`invalid environment variable name ${JSON.stringify(k.slice(0, 100))}`);
-      if (v.includes("\0")) throw invalidArgument(`environment variable ${k} contains a NUL byte`);
-    }
-    const s = req.settings;
-    if (s) {
-      if (s.cellTimeoutMs > config.limits.maxTimeoutMs)
-        throw invalidArgument(`cell_timeout_ms ${s.cellTimeoutMs} is above the daemon's maximum ${config.limits.maxTimeoutMs}`, { reason: "INVALID_LIMIT" });
-      if (s.memoryLimitBytes !== 0n && s.memoryLimitBytes < 64n * 1024n * 1024n)
-        throw invalidArgument("memory_limit_bytes must be at least 64 MiB", { reason: "INVALID_LIMIT" });
-    }
-    return { kind, shell: kind === "shell" ? shell : "" };
-  };
+  const { config, sessions, pipeline } = deps;
 
   /** Streams one cell's events (with keepalives on quiet stretches) until its exit. */
   const followCell = (cell: Cell, ctx: CallContext) => withKeepalive(cell.run.follow(0, ctx.signal), config.keepaliveMs, () => null, ctx.signal);
 
   const impl: ServiceImpl<Methods> = {
     async createSession(req, ctx) {
-      const { kind, shell } = validateCreate(req);
-      let sandbox: Sandbox;
-      let owns = false;
-      if (req.target.case === "sandboxId") {
-        sandbox = sandboxes.get(ctx.tenant, req.target.value);
-      } else if (req.target.case === "sandbox") {
-        const request = sandboxRequestFromProto(req.target.value);
-        // Sessions run in Python (the runner); a spec without language or image gets Python's.
-        if (!request.language && !request.image && !request.dockerfile) request.language = "python";
-        sandbox = await sandboxes.create(ctx.tenant, request, { signal: ctx.signal });
-        owns = true;
-      } else {
-        throw invalidArgument("either sandbox_id or sandbox is required");
+      if (req.kind !== SessionKind.UNSPECIFIED && req.kind !== SessionKind.IPYTHON && req.kind !== SessionKind.SHELL) {
+        throw invalidArgument(`unknown session kind ${req.kind}`);
       }
-      try {
-        const s = req.settings;
-        const session = await sessions.create(ctx.tenant, {
-          sandbox,
-          ownsSandbox: owns,
-          kind,
-          shell,
+      const target: OpenSessionRequest["target"] =
+        req.target.case === "sandboxId"
+          ? { sandboxId: req.target.value }
+          : req.target.case === "sandbox"
+            ? { spec: sandboxRequestFromProto(req.target.value) }
+            : undefined;
+      const s = req.settings;
+      const session = await sessions.open(
+        ctx.tenant,
+        {
+          target,
+          kind: req.kind === SessionKind.SHELL ? "shell" : "ipython",
+          shell: req.shell,
           env: { ...req.env },
           settings: {
             cellTimeoutMs: s?.cellTimeoutMs ?? 0,
@@ -145,18 +104,15 @@ export function createInteractiveService(deps: InteractiveServiceDeps): ServiceI
             memoryLimitBytes: Number(s?.memoryLimitBytes ?? 0n),
             idleTimeoutMs: s?.idleTimeoutMs ?? 0,
           },
-        });
-        return { session: sessionToProto(session) };
-      } catch (err) {
-        if (owns) await sandboxes.destroy(ctx.tenant, sandbox.id).catch((e: unknown) => ctx.log.warn({ err: e }, "removing the session's sandbox failed"));
-        throw err;
-      }
+        },
+        ctx.signal,
+      );
+      return { session: sessionToProto(session) };
     },
 
     async *run(req, ctx) {
       const session = sessions.get(ctx.tenant, req.sessionId);
-      checkCell(req.code, req.timeoutMs);
-      await deps.checkCode?.(session.sandbox, cellLanguage(session), req.code);
+      await pipeline.admitCell(session.sandbox, cellLanguage(session), req.code, req.timeoutMs);
       const detach = session.attachStream();
       try {
         const cell = session.submit({ cellId: "", code: req.code, timeoutMs: req.timeoutMs, stdin: req.stdin });
@@ -181,9 +137,8 @@ export function createInteractiveService(deps: InteractiveServiceDeps): ServiceI
         switch (msg.message.case) {
           case "cell": {
             const c = msg.message.value;
-            checkCell(c.code, c.timeoutMs);
             // A cell the policy refuses ends the stream with PERMISSION_DENIED; nothing of it runs.
-            await deps.checkCode?.(session.sandbox, cellLanguage(session), c.code);
+            await pipeline.admitCell(session.sandbox, cellLanguage(session), c.code, c.timeoutMs);
             submitted.push(session.submit({ cellId: c.cellId, code: c.code, timeoutMs: c.timeoutMs, stdin: c.stdin }));
             return;
           }

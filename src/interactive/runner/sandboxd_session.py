@@ -12,18 +12,20 @@ import struct
 import sys
 import threading
 
+# Frame kinds: the numbers of src/runtime/frame-kinds.json ("runner"), checked by
+# src/runtime/frame-kinds.test.ts; none is also an agent frame kind.
 # daemon -> runner
-K_EXECUTE = 1  # cell: {"code", "max_output", "stdin_hex"}
-K_INTERRUPT = 2  # shell runner only: {"reason"}; the IPython runner is interrupted by SIGINT
-K_SHUTDOWN = 3
+K_EXECUTE = 32  # cell: {"code", "max_output", "stdin_hex"}
+K_INTERRUPT = 33  # shell runner only: {"reason"}; the IPython runner is interrupted by SIGINT
+K_SHUTDOWN = 34
 # runner -> daemon
-K_HELLO = 16  # {"pid", "sid", ...versions}
-K_STDOUT = 17
-K_STDERR = 18
-K_DISPLAY = 19  # {"data": {mime: str}, "binary": [mime...], "metadata": {...}}
-K_RESULT = 20  # {"execution_count", "data", "binary", "metadata"}
-K_ERROR = 21  # {"name", "value", "traceback": [str]}
-K_DONE = 22  # {"status": ok|error|interrupted|exited, ...}
+K_HELLO = 48  # {"pid", "sid", ...versions}
+K_STDOUT = 49
+K_STDERR = 50
+K_DISPLAY = 51  # {"data": {mime: str}, "binary": [mime...], "metadata": {...}}
+K_RESULT = 52  # {"execution_count", "data", "binary", "metadata"}
+K_ERROR = 53  # {"name", "value", "traceback": [str]}
+K_DONE = 54  # {"status": ok|error|interrupted|exited, ...}
 
 HEADER = struct.Struct(">IBI")
 # Every process of a session carries both in its environment (unless it clears it), so

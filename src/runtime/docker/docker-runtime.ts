@@ -22,6 +22,11 @@ export interface DockerRuntimeOptions {
   ociRuntime?: string;
   /** A seccomp profile path on the engine's host for sandboxes (Podman: podman-seccomp.ts). */
   seccompProfile?: string;
+  /**
+   * Ulimits of every container this runtime creates (sandboxes and the lease). Podman here
+   * needs explicit nofile/nproc limits below the host's hard limits; Docker needs none.
+   */
+  ulimits?: { name: string; soft: number; hard: number }[];
   /** Keeps bridged sandboxes off the host; its rules go in before any sandbox network. */
   firewall: HostFirewall;
   logger: Logger;
@@ -62,9 +67,11 @@ export class DockerRuntime implements ContainerRuntime {
   private readonly firewall: HostFirewall;
   private readonly securityOpt: string[];
   private readonly ociRuntime: string | undefined;
+  private readonly ulimits: { Name: string; Soft: number; Hard: number }[] | undefined;
 
   constructor(options: DockerRuntimeOptions) {
     this.name = options.name;
+    this.ulimits = options.ulimits?.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard }));
     this.ociRuntime = options.ociRuntime;
     this.securityOpt = ["no-new-privileges", ...(options.seccompProfile ? [`seccomp=${options.seccompProfile}`] : [])];
     this.firewall = options.firewall;
@@ -177,9 +184,7 @@ export class DockerRuntime implements ContainerRuntime {
       Init: this.init,
       ...(this.ociRuntime ? { Runtime: this.ociRuntime } : {}),
     };
-    if (spec.ulimits) {
-      hostConfig.Ulimits = spec.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard }));
-    }
+    if (this.ulimits) hostConfig.Ulimits = this.ulimits;
     const container = await this.call(`create container from ${spec.image}`, () =>
       this.docker.createContainer({
         name: spec.name,
@@ -359,7 +364,7 @@ export class DockerRuntime implements ContainerRuntime {
               SecurityOpt: ["no-new-privileges"],
               Memory: 16 * 1024 * 1024,
               PidsLimit: 8,
-              ...(spec.ulimits ? { Ulimits: spec.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })) } : {}),
+              ...(this.ulimits ? { Ulimits: this.ulimits } : {}),
             },
           }),
         );

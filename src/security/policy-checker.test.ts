@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { silentLogger } from "../common/logger.js";
-import type { SecurityPolicy } from "../security/index.js";
+import type { SecurityPolicy } from "./index.js";
 import { PolicyChecker } from "./policy-checker.js";
 
 // A pattern that backtracks exponentially on a run of `a`s with no `b`: a check that takes

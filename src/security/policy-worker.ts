@@ -1,7 +1,7 @@
 // Worker thread body: checks code against a policy off the event loop, so a pattern that
 // backtracks badly on hostile input cannot stall the daemon (the host terminates us).
 import { parentPort } from "node:worker_threads";
-import { checkCode, type SecurityPolicy } from "../security/index.js";
+import { checkCode, type SecurityPolicy } from "./index.js";
 
 interface Job {
   id: number;

@@ -1,7 +1,7 @@
 import { Worker } from "node:worker_threads";
 import { ErrorCode, SandboxdError, invalidArgument } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
-import type { CheckCodeResult, SecurityPolicy } from "../security/index.js";
+import type { CheckCodeResult, SecurityPolicy } from "./index.js";
 
 // From src/ under tsx, workers do not inherit the loader: a boot file registers tsx, then
 // loads the TypeScript body. Built (dist/), the body is plain JavaScript beside this file.

@@ -1,7 +1,7 @@
 import { SandboxdError, ErrorCode, invalidArgument, permissionDenied } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
-import type { Sandbox } from "../sandbox/sandbox.js";
-import type { PolicySpec, SandboxConfig } from "../sandbox/sandbox-config.js";
+import type { Sandbox } from "./sandbox.js";
+import type { PolicySpec, SandboxConfig } from "./sandbox-config.js";
 import {
   PolicyError,
   checkLibraries,
@@ -12,9 +12,7 @@ import {
   type SecurityPolicy,
   type Violation,
 } from "../security/index.js";
-import { PolicyChecker } from "./policy-checker.js";
-
-const policyKey = "code-policy";
+import { PolicyChecker } from "../security/policy-checker.js";
 
 /** A client's policy as the engine's type. */
 function fromSpec(spec: PolicySpec): SecurityPolicy {
@@ -53,16 +51,10 @@ export function resolvePolicy(preset: string | undefined, inline: PolicySpec | u
   }
 }
 
-/** Validates a sandbox's policy at creation (nothing is created with a broken policy). */
-export function validateSandboxPolicy(config: SandboxConfig): void {
-  resolvePolicy(config.securityPreset, config.securityPolicy);
-}
-
-function policyOf(sandbox: Sandbox): SecurityPolicy | undefined {
-  if (!sandbox.extensions.has(policyKey)) {
-    sandbox.extensions.set(policyKey, resolvePolicy(sandbox.config.securityPreset, sandbox.config.securityPolicy));
-  }
-  return sandbox.extensions.get(policyKey) as SecurityPolicy | undefined;
+/** What SandboxManager asks before anything of a new sandbox is created. */
+export interface SandboxConfigValidator {
+  /** Throws INVALID_ARGUMENT when the sandbox's configuration cannot be accepted. */
+  validate(config: SandboxConfig): void;
 }
 
 function toErrorViolations(vs: readonly Violation[]) {
@@ -73,8 +65,10 @@ function toErrorViolations(vs: readonly Violation[]) {
  * The daemon's use of the policy engine: CheckCode, and refusing code and installs a
  * sandbox's policy forbids, before anything runs. Checks run in a worker with a deadline.
  */
-export class CodePolicies {
+export class CodePolicies implements SandboxConfigValidator {
   private readonly checker: PolicyChecker;
+  /** Each sandbox's compiled policy, resolved once (its config never changes). */
+  private readonly resolved = new WeakMap<Sandbox, SecurityPolicy | undefined>();
 
   constructor(deadlineMs: number, logger: Logger, workers?: number) {
     this.checker = new PolicyChecker(deadlineMs, logger.child({ component: "policy" }), { workers });
@@ -90,7 +84,7 @@ export class CodePolicies {
    * `language` defaults to the sandbox's (a shell session's commands are bash).
    */
   async enforceCode(sandbox: Sandbox, code: string, language = sandbox.handler.name): Promise<void> {
-    const policy = policyOf(sandbox);
+    const policy = this.policyOf(sandbox);
     if (!policy) return;
     const result = await this.checker.check(language, code, policy, sandbox.tenant);
     if (result.safe) return;
@@ -103,7 +97,7 @@ export class CodePolicies {
 
   /** Refuses installing libraries the sandbox's policy restricts. */
   enforceLibraries(sandbox: Sandbox, libraries: readonly string[]): void {
-    const policy = policyOf(sandbox);
+    const policy = this.policyOf(sandbox);
     if (!policy || libraries.length === 0) return;
     const result = checkLibraries(sandbox.handler.name, libraries, policy);
     if (result.allowed) return;
@@ -114,8 +108,14 @@ export class CodePolicies {
     );
   }
 
+  /** Validates a sandbox's policy at creation (nothing is created with a broken policy). */
+  validate(config: SandboxConfig): void {
+    resolvePolicy(config.securityPreset, config.securityPolicy);
+  }
+
   policyOf(sandbox: Sandbox): SecurityPolicy | undefined {
-    return policyOf(sandbox);
+    if (!this.resolved.has(sandbox)) this.resolved.set(sandbox, resolvePolicy(sandbox.config.securityPreset, sandbox.config.securityPolicy));
+    return this.resolved.get(sandbox);
   }
 
   close(): Promise<void> {

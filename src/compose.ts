@@ -1,0 +1,54 @@
+import type { Config } from "./config/config.js";
+import type { Logger } from "./common/logger.js";
+import { ArtifactManager } from "./artifacts/artifact-manager.js";
+import { SessionManager, SessionRegistry, defaultInteractive } from "./interactive/session-manager.js";
+import type { ContainerRuntime } from "./runtime/container-runtime.js";
+import { CodePolicies } from "./sandbox/code-policy.js";
+import { LanguageRegistry } from "./sandbox/languages.js";
+import { RunManager } from "./sandbox/run-manager.js";
+import { RunPipeline } from "./sandbox/run-pipeline.js";
+import { SandboxManager } from "./sandbox/sandbox-manager.js";
+import { createArtifactsService } from "./services/artifacts-service.js";
+import { createFilesService } from "./services/files-service.js";
+import { createInteractiveService } from "./services/interactive-service.js";
+import { createSandboxService, type SandboxMethods } from "./services/sandbox-service.js";
+import type { ServiceImpl } from "./rpc/grpc-adapter.js";
+
+export interface ComposeDeps {
+  config: Config;
+  runtime: ContainerRuntime;
+  logger: Logger;
+}
+
+/**
+ * Builds every collaborator of the daemon from config, runtime and logger, each handed
+ * what it uses through its constructor, so the import graph shows every route a request
+ * takes. Nothing is wired later (no hooks, no callback arrays).
+ */
+export function compose({ config, runtime, logger }: ComposeDeps) {
+  const languages = new LanguageRegistry();
+  const policies = new CodePolicies(config.policyCheckTimeoutMs, logger, config.policyCheckWorkers);
+  const artifacts = new ArtifactManager(runtime, logger);
+  const sessionRegistry = new SessionRegistry();
+  const sandboxes = new SandboxManager({ config, runtime, languages, validator: policies, cleanups: [sessionRegistry], logger });
+  const runs = new RunManager(config, logger);
+  const sessions = new SessionManager({
+    registry: sessionRegistry,
+    sandboxes,
+    images: artifacts,
+    defaults: { ...defaultInteractive, maxOutputBytes: config.maxOutputBytes, replayBytes: config.replayBytes, budget: runs.budget },
+    limits: config.limits,
+    logger,
+  });
+  const pipeline = new RunPipeline({ limits: config.limits, sandboxes, runs, languages, policies, capture: artifacts, logger });
+  // SandboxService is implemented in three files (runs, files, artifacts): one object here.
+  const sandboxService: ServiceImpl<SandboxMethods> = {
+    ...createSandboxService({ config, sandboxes, runs, pipeline }),
+    ...createFilesService({ sandboxes, runtime }),
+    ...createArtifactsService({ sandboxes, artifacts }),
+  };
+  const interactiveService = createInteractiveService({ config, sessions, pipeline });
+  return { languages, policies, artifacts, sandboxes, runs, sessions, pipeline, sandboxService, interactiveService };
+}
+
+export type DaemonComponents = ReturnType<typeof compose>;
