@@ -363,7 +363,17 @@ export class SandboxManager {
     return this.remove(sandbox, "destroyed", "destroyed by request");
   }
 
-  private async remove(sandbox: Sandbox, reason: Tombstone["reason"], detail: string): Promise<{ destroyed: boolean; committedImage?: string }> {
+  /** Removals under way (an ephemeral run's sandbox, a destroy): shutdown waits for them. */
+  private readonly removing = new Set<Promise<unknown>>();
+
+  private remove(sandbox: Sandbox, reason: Tombstone["reason"], detail: string): Promise<{ destroyed: boolean; committedImage?: string }> {
+    const removal = this.removeNow(sandbox, reason, detail);
+    this.removing.add(removal);
+    void removal.finally(() => this.removing.delete(removal)).catch(() => undefined);
+    return removal;
+  }
+
+  private async removeNow(sandbox: Sandbox, reason: Tombstone["reason"], detail: string): Promise<{ destroyed: boolean; committedImage?: string }> {
     if (!this.sandboxes.has(sandbox.id)) return { destroyed: false };
     this.sandboxes.delete(sandbox.id);
     this.adoptedIds.delete(sandbox.id);
@@ -505,6 +515,9 @@ export class SandboxManager {
     } else {
       await Promise.all(all.map((s) => s.close()));
     }
+    // A removal that began before shutdown (no longer in the registry) must finish too, or
+    // its container outlives the daemon.
+    await Promise.allSettled([...this.removing]);
     await this.lease.release().catch((err: unknown) => this.log.warn({ err: describeError(err) }, "releasing the daemon id lease failed"));
   }
 }

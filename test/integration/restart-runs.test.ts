@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { ExitStatus } from "../../src/gen/sandboxd/v1/common_pb.js";
-import { runPrefix, startDaemon } from "../helpers/daemon.js";
+import { leftoverContainers, runPrefix, startDaemon } from "../helpers/daemon.js";
 import { collect } from "../helpers/events.js";
 
 // A run that was live when its daemon died cannot go on: the agent's channel closed with
@@ -45,5 +45,18 @@ describe("runs live when the daemon is killed", () => {
     } finally {
       await second.stop();
     }
+  });
+});
+
+describe("a daemon stopped right after ephemeral runs", () => {
+  it("finishes removing their sandboxes before it exits", async () => {
+    const d = await startDaemon();
+    for (let i = 0; i < 3; i++) {
+      const r = await collect(d.sandbox.run({ language: "python", code: `print(${i})` }));
+      expect(r.stdout).toBe(`${i}\n`);
+    }
+    // The last ephemeral sandbox is still being removed when the daemon is told to stop.
+    expect(await d.stop()).toBe(0);
+    expect(await leftoverContainers(d.daemonId)).toEqual([]);
   });
 });
