@@ -29,12 +29,12 @@ describe("the built daemon", () => {
       "interactive/runner/shell_runner.py",
       "artifacts/capture/python/sitecustomize.py",
       "artifacts/capture/r/Rprofile.R",
-      "services/policy-worker.js",
+      "security/policy-worker.js",
       "main.js",
     ]) {
       expect(existsSync(join(repoRoot, "dist", asset)), asset).toBe(true);
     }
-    expect(existsSync(join(repoRoot, "dist/services/policy-checker.test.js"))).toBe(false);
+    expect(existsSync(join(repoRoot, "dist/security/policy-checker.test.js"))).toBe(false);
   });
 
   it("runs from dist/, not through tsx", () => {
