@@ -1,30 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { defaultConfig } from "../config/config.js";
 import { LanguageRegistry } from "./languages.js";
-import { maxDiskBytes, processHeadroom, resolveSandboxConfig, type SandboxRequest } from "./sandbox-config.js";
+import { emptyRequest, maxDiskBytes, processHeadroom, resolveSandboxConfig, type SandboxRequest } from "./sandbox-config.js";
 
 const MiB = 1024 * 1024;
 const languages = new LanguageRegistry();
 
 function req(resources: Partial<SandboxRequest["resources"]>, extra: Partial<SandboxRequest> = {}): SandboxRequest {
-  return {
-    language: "python",
-    image: "",
-    resources: { memoryBytes: 0, cpus: 0, pids: 0, diskBytes: 0, ...resources },
-    network: "unspecified",
-    env: {},
-    workdir: "",
-    user: "",
-    executionTimeoutMs: 0,
-    ttlMs: 0,
-    idleTimeoutMs: 0,
-    labels: {},
-    commitOnClose: "",
-    containerId: "",
-    disablePlotCapture: false,
-    outputDir: "",
-    ...extra,
-  };
+  const base = emptyRequest("python");
+  return { ...base, resources: { ...base.resources, ...resources }, ...extra };
 }
 
 const disk = (r: SandboxRequest) => resolveSandboxConfig(r, defaultConfig, languages).config.resources.diskBytes;

@@ -213,3 +213,24 @@ export function resolveSandboxConfig(req: SandboxRequest, config: Config, langua
   if (req.containerId) out.containerId = req.containerId;
   return { config: out, handler };
 }
+
+/** A request that asks for nothing but the language: every field at its "default" zero. */
+export function emptyRequest(language: string): SandboxRequest {
+  return {
+    language,
+    image: "",
+    resources: { memoryBytes: 0, cpus: 0, pids: 0, diskBytes: 0 },
+    network: "unspecified",
+    env: {},
+    workdir: "",
+    user: "",
+    executionTimeoutMs: 0,
+    ttlMs: 0,
+    idleTimeoutMs: 0,
+    labels: {},
+    commitOnClose: "",
+    containerId: "",
+    disablePlotCapture: false,
+    outputDir: "",
+  };
+}

@@ -4,6 +4,7 @@ import { defaultConfig } from "../config/config.js";
 import type { ContainerRuntime } from "../runtime/container-runtime.js";
 import { LanguageRegistry } from "./languages.js";
 import { SandboxManager } from "./sandbox-manager.js";
+import { emptyRequest } from "./sandbox-config.js";
 
 /** Only imageLabels is reached before the missing-image error. */
 const noImages = { name: "docker", imageLabels: async () => undefined } as unknown as ContainerRuntime;
@@ -18,23 +19,7 @@ describe("SandboxManager", () => {
       cleanups: [],
       logger: silentLogger(),
     });
-    const req = {
-      language: "python",
-      image: "",
-      resources: { memoryBytes: 0, cpus: 0, pids: 0, diskBytes: 0 },
-      network: "unspecified" as const,
-      env: {},
-      workdir: "",
-      user: "",
-      executionTimeoutMs: 0,
-      ttlMs: 0,
-      idleTimeoutMs: 0,
-      labels: {},
-      commitOnClose: "",
-      containerId: "",
-      disablePlotCapture: false,
-      outputDir: "",
-    };
+    const req = emptyRequest("python");
     await expect(m.create("t", req)).rejects.toMatchObject({
       code: "FAILED_PRECONDITION",
       reason: "IMAGE_MISSING",

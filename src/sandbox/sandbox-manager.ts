@@ -13,7 +13,7 @@ import { DaemonLease, leaseLabels } from "./daemon-lease.js";
 import { Label } from "./labels.js";
 import type { LanguageRegistry } from "./languages.js";
 import { Sandbox, startSandboxChannel } from "./sandbox.js";
-import { resolveSandboxConfig, type SandboxConfig, type SandboxRequest } from "./sandbox-config.js";
+import { emptyRequest, resolveSandboxConfig, type SandboxConfig, type SandboxRequest } from "./sandbox-config.js";
 import { WarmPool, poolLabels, type PooledContainer } from "./warm-pool.js";
 import type { SandboxChannel } from "../runtime/sandbox-channel.js";
 
@@ -520,24 +520,4 @@ export class SandboxManager {
     await Promise.allSettled([...this.removing]);
     await this.lease.release().catch((err: unknown) => this.log.warn({ err: describeError(err) }, "releasing the daemon id lease failed"));
   }
-}
-
-function emptyRequest(language: string): SandboxRequest {
-  return {
-    language,
-    image: "",
-    resources: { memoryBytes: 0, cpus: 0, pids: 0, diskBytes: 0 },
-    network: "unspecified",
-    env: {},
-    workdir: "",
-    user: "",
-    executionTimeoutMs: 0,
-    ttlMs: 0,
-    idleTimeoutMs: 0,
-    labels: {},
-    commitOnClose: "",
-    containerId: "",
-    disablePlotCapture: false,
-    outputDir: "",
-  };
 }

@@ -5,30 +5,10 @@ import { defaultConfig } from "../config/config.js";
 import type { ContainerRuntime } from "../runtime/container-runtime.js";
 import { LanguageRegistry } from "./languages.js";
 import { Sandbox } from "./sandbox.js";
-import { resolveSandboxConfig } from "./sandbox-config.js";
+import { emptyRequest, resolveSandboxConfig } from "./sandbox-config.js";
 
 const languages = new LanguageRegistry();
-const { config, handler } = resolveSandboxConfig(
-  {
-    language: "python",
-    image: "",
-    resources: { memoryBytes: 0, cpus: 0, pids: 0, diskBytes: 0 },
-    network: "unspecified",
-    env: {},
-    workdir: "",
-    user: "",
-    executionTimeoutMs: 0,
-    ttlMs: 0,
-    idleTimeoutMs: 0,
-    labels: {},
-    commitOnClose: "",
-    containerId: "",
-    disablePlotCapture: false,
-    outputDir: "",
-  },
-  defaultConfig,
-  languages,
-);
+const { config, handler } = resolveSandboxConfig(emptyRequest("python"), defaultConfig, languages);
 
 function sandbox(runtime: ContainerRuntime, deaths: string[] = []): Sandbox {
   return new Sandbox({
