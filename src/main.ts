@@ -8,7 +8,9 @@ import { describeError } from "./common/errors.js";
 import { createLogger } from "./common/logger.js";
 import { compose } from "./compose.js";
 import { Daemon } from "./daemon.js";
+import type { ContainerRuntime } from "./runtime/container-runtime.js";
 import { DockerRuntime } from "./runtime/docker/docker-runtime.js";
+import { KubernetesRuntime } from "./runtime/kubernetes/kubernetes-runtime.js";
 import { HostFirewall } from "./runtime/host-firewall.js";
 import { writePodmanSeccompProfile } from "./runtime/docker/podman-seccomp.js";
 
@@ -62,24 +64,36 @@ async function main(): Promise<void> {
     allowPorts: hostAllowPorts(config),
     logger,
   });
-  let seccompProfile: string | undefined;
-  try {
-    if (config.backend === "podman") seccompProfile = writePodmanSeccompProfile(config.stateDir, config.podmanSeccompBase);
-  } catch (err) {
-    process.stderr.write(`sandboxd: ${describeError(err)}\n`);
-    process.exit(2);
+  let runtime: ContainerRuntime;
+  if (config.backend === "kubernetes") {
+    runtime = new KubernetesRuntime({
+      namespace: config.kubernetes.namespace,
+      ...(config.kubernetes.kubeconfig ? { kubeconfig: config.kubernetes.kubeconfig } : {}),
+      imagePullPolicy: config.kubernetes.imagePullPolicy as "IfNotPresent" | "Never" | "Always",
+      ...(config.kubernetes.runtimeClass ? { runtimeClassName: config.kubernetes.runtimeClass } : {}),
+      callTimeoutMs: config.engineCallTimeoutMs,
+      logger: logger.child({ component: "runtime" }),
+    });
+  } else {
+    let seccompProfile: string | undefined;
+    try {
+      if (config.backend === "podman") seccompProfile = writePodmanSeccompProfile(config.stateDir, config.podmanSeccompBase);
+    } catch (err) {
+      process.stderr.write(`sandboxd: ${describeError(err)}\n`);
+      process.exit(2);
+    }
+    runtime = new DockerRuntime({
+      name: config.backend,
+      firewall,
+      ...(seccompProfile ? { seccompProfile } : {}),
+      ...(config.sandboxRuntime ? { ociRuntime: config.sandboxRuntime } : {}),
+      init: config.sandboxInit,
+      ...(config.backend === "podman" ? { ulimits: podmanUlimits(config) } : {}),
+      callTimeoutMs: config.engineCallTimeoutMs,
+      logger: logger.child({ component: "runtime" }),
+      ...engineOptions(config),
+    });
   }
-  const runtime = new DockerRuntime({
-    name: config.backend,
-    firewall,
-    ...(seccompProfile ? { seccompProfile } : {}),
-    ...(config.sandboxRuntime ? { ociRuntime: config.sandboxRuntime } : {}),
-    init: config.sandboxInit,
-    ...(config.backend === "podman" ? { ulimits: podmanUlimits(config) } : {}),
-    callTimeoutMs: config.engineCallTimeoutMs,
-    logger: logger.child({ component: "runtime" }),
-    ...engineOptions(config),
-  });
   let daemon: Daemon;
   try {
     daemon = new Daemon({ config, logger, runtime, components: compose({ config, runtime, logger }) });

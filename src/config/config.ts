@@ -14,7 +14,7 @@ export interface Config {
   /** What outlives the daemon on this host (its id); empty: /var/lib/sandboxd or ~/.local/state/sandboxd. */
   stateDir: string;
   logLevel: string;
-  backend: "docker" | "podman";
+  backend: "docker" | "podman" | "kubernetes";
   /** Engine endpoint: unix socket path or tcp://host:port. Empty: the backend's default. */
   engineEndpoint: string;
   engineTlsDir: string;
@@ -87,6 +87,17 @@ export interface Config {
   insecure: boolean;
   /** host:port of a Prometheus-format /metrics endpoint; empty: off. */
   metricsListen: string;
+  /** The Kubernetes backend (backend "kubernetes"): where its pods and leases live. */
+  kubernetes: {
+    /** The namespace of this daemon's pods and leases (it must exist). */
+    namespace: string;
+    /** A kubeconfig file; empty: $KUBECONFIG, ~/.kube/config, or the pod's service account. */
+    kubeconfig: string;
+    /** Pods' imagePullPolicy: IfNotPresent, Never (images imported into the nodes) or Always. */
+    imagePullPolicy: string;
+    /** RuntimeClass of sandbox pods (gVisor, Kata); empty: the cluster's default. */
+    runtimeClass: string;
+  };
   /** Bridged sandboxes (NETWORK_MODE_BRIDGE): each on its own network, kept off the host. */
   network: {
     /** "iptables": the daemon installs the host rules; "off": the operator has their own. */
@@ -163,6 +174,7 @@ export const defaultConfig: Config = {
   insecure: false,
   metricsListen: "",
   metricsInsecure: false,
+  kubernetes: { namespace: "sandboxd", kubeconfig: "", imagePullPolicy: "IfNotPresent", runtimeClass: "" },
   network: { hostFirewall: "iptables", hostAllowPorts: "" },
   policyCheckTimeoutMs: 2_000,
   policyCheckWorkers: 2,
@@ -356,7 +368,12 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
 }
 
 function validate(c: Config): void {
-  if (!["docker", "podman"].includes(c.backend)) throw new ConfigError(`backend must be docker or podman, got ${JSON.stringify(c.backend)}`);
+  if (!["docker", "podman", "kubernetes"].includes(c.backend))
+    throw new ConfigError(`backend must be docker, podman or kubernetes, got ${JSON.stringify(c.backend)}`);
+  if (!["IfNotPresent", "Never", "Always"].includes(c.kubernetes.imagePullPolicy))
+    throw new ConfigError(`kubernetes.image-pull-policy must be IfNotPresent, Never or Always, got ${JSON.stringify(c.kubernetes.imagePullPolicy)}`);
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(c.kubernetes.namespace)) throw new ConfigError("kubernetes.namespace must be a DNS label");
+  if (c.sandboxRuntime !== "" && c.backend === "kubernetes") throw new ConfigError("sandbox-runtime is for Docker; on Kubernetes set kubernetes.runtime-class");
   if (c.daemonId !== "" && !/^[a-z0-9][a-z0-9-]{0,40}$/.test(c.daemonId)) throw new ConfigError("daemon-id must be lowercase letters, digits and dashes");
   if (!c.listen.startsWith("unix:") && !/^[^\s]+:\d+$/.test(c.listen))
     throw new ConfigError(`listen must be host:port or unix:/path, got ${JSON.stringify(c.listen)}`);

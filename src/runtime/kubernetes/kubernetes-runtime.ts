@@ -1,0 +1,455 @@
+import { hostname } from "node:os";
+import { PassThrough, Writable } from "node:stream";
+import { ApiException, CoordinationV1Api, CoreV1Api, Exec, KubeConfig, Watch, type V1Lease, type V1Pod, type V1Status } from "@kubernetes/client-node";
+import { ErrorCode, SandboxdError, describeError, notFound, unavailable } from "../../common/errors.js";
+import type { Logger } from "../../common/logger.js";
+import type { ContainerInfo, ContainerRuntime, ContainerSpec, ExecOptions, ExecSession, ImageBuildOptions, Lease, LeaseSpec } from "../container-runtime.js";
+import { containerName, daemonLabelsOf, hasLabels, labelSelector, labelsAnnotation, objectName, podFor, selectorLabels } from "./pod-spec.js";
+
+export interface KubernetesRuntimeOptions {
+  /** The namespace sandboxes, leases and everything else of this daemon live in. */
+  namespace: string;
+  /** A kubeconfig file; undefined: $KUBECONFIG, ~/.kube/config, or the in-cluster service account. */
+  kubeconfig?: string;
+  imagePullPolicy: "Always" | "IfNotPresent" | "Never";
+  runtimeClassName?: string;
+  /** An API call slower than this fails with DEADLINE_EXCEEDED instead of hanging. */
+  callTimeoutMs?: number;
+  /** How long a pod may take from created to running (image pull included). */
+  startTimeoutMs?: number;
+  logger: Logger;
+}
+
+/** Seconds a lease lasts without renewal: a daemon killed with SIGKILL loses its daemon id within this. */
+const leaseSeconds = 6;
+const renewEveryMs = 1500;
+/** Bytes the exec's websocket may have queued before a writer waits. */
+const wsHighWater = 1024 * 1024;
+
+function apiError(err: unknown, what: string): SandboxdError {
+  if (err instanceof SandboxdError) return err;
+  if (err instanceof ApiException) {
+    const body = typeof err.body === "string" ? err.body : JSON.stringify(err.body);
+    let message = body;
+    try {
+      message = (JSON.parse(body) as { message?: string }).message ?? body;
+    } catch {
+      // not JSON: keep the text
+    }
+    const detail = `${what}: ${message.slice(0, 500)}`;
+    if (err.code === 404) return notFound(detail, { cause: err });
+    if (err.code === 409) return new SandboxdError(ErrorCode.FailedPrecondition, detail, { reason: "CONFLICT", cause: err });
+    if (err.code === 400 || err.code === 422) return new SandboxdError(ErrorCode.InvalidArgument, detail, { cause: err });
+    if (err.code === 401 || err.code === 403) return new SandboxdError(ErrorCode.PermissionDenied, detail, { reason: "KUBERNETES_FORBIDDEN", cause: err });
+    if (err.code >= 500) return unavailable(detail, { reason: "ENGINE_UNAVAILABLE", cause: err });
+    return new SandboxdError(ErrorCode.Internal, detail, { cause: err });
+  }
+  return unavailable(`the Kubernetes API is unreachable (${what}): ${describeError(err)}`, { reason: "ENGINE_UNAVAILABLE", cause: err });
+}
+
+function podInfo(pod: V1Pod): ContainerInfo {
+  const status = pod.status?.containerStatuses?.find((s) => s.name === containerName);
+  const terminated = status?.state?.terminated ?? status?.lastState?.terminated;
+  return {
+    id: pod.metadata?.name ?? "",
+    name: pod.metadata?.name ?? "",
+    image: pod.spec?.containers[0]?.image ?? "",
+    labels: daemonLabelsOf(pod.metadata?.annotations),
+    running: pod.metadata?.deletionTimestamp === undefined && pod.status?.phase === "Running" && status?.state?.running !== undefined,
+    oomKilled: terminated?.reason === "OOMKilled",
+    createdAt: pod.metadata?.creationTimestamp ? new Date(pod.metadata.creationTimestamp) : new Date(0),
+  };
+}
+
+/** `sandboxd/python:latest` and `docker.io/sandboxd/python:latest` are the same image to containerd. */
+function imageNames(image: string): string[] {
+  const withTag = /:[^/]+$/.test(image) || image.includes("@") ? image : `${image}:latest`;
+  const first = withTag.split("/")[0] ?? "";
+  const hasRegistry = withTag.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost");
+  if (hasRegistry) return [withTag];
+  const path = withTag.includes("/") ? withTag : `library/${withTag}`;
+  return [withTag, `docker.io/${path}`];
+}
+
+/**
+ * The Kubernetes backend: one pod per sandbox, the agent's channel through the exec
+ * subresource (a websocket), leases as coordination.k8s.io Leases. The only module that
+ * imports @kubernetes/client-node. What Kubernetes cannot do here is refused with
+ * FAILED_PRECONDITION: building and committing images (use Docker or a registry), and
+ * per-sandbox bridge networks (the pod network is the cluster's; see docs/kubernetes.md).
+ */
+export class KubernetesRuntime implements ContainerRuntime {
+  readonly name = "kubernetes";
+  private readonly kc = new KubeConfig();
+  private readonly core: CoreV1Api;
+  private readonly coordination: CoordinationV1Api;
+  private readonly execApi: Exec;
+  private readonly log: Logger;
+  private readonly namespace: string;
+  private readonly callTimeoutMs: number;
+  private readonly startTimeoutMs: number;
+
+  constructor(private readonly options: KubernetesRuntimeOptions) {
+    if (options.kubeconfig) this.kc.loadFromFile(options.kubeconfig);
+    else this.kc.loadFromDefault();
+    this.core = this.kc.makeApiClient(CoreV1Api);
+    this.coordination = this.kc.makeApiClient(CoordinationV1Api);
+    this.execApi = new Exec(this.kc);
+    this.log = options.logger;
+    this.namespace = options.namespace;
+    this.callTimeoutMs = options.callTimeoutMs ?? 60_000;
+    this.startTimeoutMs = options.startTimeoutMs ?? 120_000;
+  }
+
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const slow = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new SandboxdError(ErrorCode.DeadlineExceeded, `the Kubernetes API did not answer "${what}" within ${this.callTimeoutMs} ms`, {
+              reason: "ENGINE_TIMEOUT",
+            }),
+          ),
+        this.callTimeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([fn(), slow]);
+    } catch (err) {
+      throw apiError(err, what);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.call(`read namespace ${this.namespace}`, () => this.core.readNamespace({ name: this.namespace }));
+  }
+
+  /** Images have no labels the API shows; an image is there when a node reports it. */
+  async imageLabels(image: string): Promise<Record<string, string> | undefined> {
+    const nodes = await this.call("list nodes", () => this.core.listNode());
+    const wanted = new Set(imageNames(image));
+    const found = nodes.items.some((n) => (n.status?.images ?? []).some((i) => (i.names ?? []).some((name) => wanted.has(name))));
+    return found ? {} : undefined;
+  }
+
+  buildImage(tag: string, _options: ImageBuildOptions): Promise<void> {
+    return Promise.reject(unsupported(`building images (${tag})`));
+  }
+
+  async create(spec: ContainerSpec): Promise<string> {
+    if (spec.network !== "none") throw unsupported("a sandbox network");
+    const pod = podFor(spec, {
+      namespace: this.namespace,
+      imagePullPolicy: this.options.imagePullPolicy,
+      ...(this.options.runtimeClassName ? { runtimeClassName: this.options.runtimeClassName } : {}),
+    });
+    const made = await this.call(`create pod from ${spec.image}`, () => this.core.createNamespacedPod({ namespace: this.namespace, body: pod }));
+    return made.metadata?.name ?? pod.metadata?.name ?? spec.name;
+  }
+
+  /** Pods start by themselves; this waits until the sandbox's container runs, or says why it cannot. */
+  async start(id: string): Promise<void> {
+    const deadline = Date.now() + this.startTimeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      const pod = await this.call(`read pod ${id}`, () => this.core.readNamespacedPod({ name: id, namespace: this.namespace }));
+      const status = pod.status?.containerStatuses?.find((s) => s.name === containerName);
+      if (pod.status?.phase === "Running" && status?.state?.running) return;
+      const waiting = status?.state?.waiting;
+      if (waiting?.reason && /ErrImageNeverPull|ImagePullBackOff|ErrImagePull|InvalidImageName/.test(waiting.reason)) {
+        throw notFound(`the image of pod ${id} is not available to the cluster (${waiting.reason}: ${waiting.message ?? ""})`, { reason: "IMAGE_NOT_FOUND" });
+      }
+      if (
+        waiting?.reason === "CreateContainerConfigError" ||
+        waiting?.reason === "CreateContainerError" ||
+        pod.status?.phase === "Failed" ||
+        pod.status?.phase === "Succeeded"
+      ) {
+        const why = waiting?.message ?? status?.state?.terminated?.reason ?? pod.status?.reason ?? pod.status?.phase;
+        throw new SandboxdError(ErrorCode.Unavailable, `pod ${id} did not start: ${why}`, { reason: "POD_FAILED" });
+      }
+      const unschedulable = pod.status?.conditions?.find((c) => c.type === "PodScheduled" && c.status === "False");
+      if (Date.now() > deadline) {
+        throw new SandboxdError(
+          ErrorCode.DeadlineExceeded,
+          `pod ${id} was not running after ${this.startTimeoutMs} ms${unschedulable ? `: ${unschedulable.message}` : ""}`,
+          {
+            reason: "POD_START_TIMEOUT",
+          },
+        );
+      }
+      await new Promise((r) => setTimeout(r, Math.min(250, 20 * (attempt + 1))));
+    }
+  }
+
+  async exec(id: string, options: ExecOptions): Promise<ExecSession> {
+    // The exec subresource has no environment or working directory: a tiny sh wrapper sets them.
+    let argv = options.argv;
+    if (options.env || options.workdir) {
+      const env = Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`);
+      argv = ["env", ...env, "sh", "-c", 'cd "$0" && exec "$@"', options.workdir ?? ".", ...options.argv];
+    }
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    const ref: { socket?: ExecSocket } = {};
+    // Output backpressure: while either stream is full the websocket stops reading.
+    const sink = (target: PassThrough) =>
+      new Writable({
+        write(chunk: Buffer, _enc, done) {
+          if (!target.write(chunk)) {
+            ref.socket?.pause();
+            target.once("drain", () => ref.socket?.resume());
+          }
+          done();
+        },
+      });
+    const stdinSource = options.stdin ? new PassThrough() : null;
+    let status: V1Status | undefined;
+    let settle: (() => void) | undefined;
+    const closed = new Promise<void>((resolve) => (settle = resolve));
+    const ws = (await this.call(`exec in ${id}`, () =>
+      this.execApi.exec(this.namespace, id, containerName, argv, sink(stdout), sink(stderr), stdinSource, false, (s) => {
+        status = s;
+      }),
+    )) as unknown as ExecSocket;
+    ref.socket = ws;
+    ws.on("close", () => {
+      stdout.end();
+      stderr.end();
+      settle?.();
+    });
+    ws.on("error", (err: Error) => this.log.debug({ err: describeError(err), pod: id }, "exec websocket error"));
+    let stdin: Writable | null = null;
+    if (stdinSource) {
+      // Input backpressure: a write completes only once the websocket's queue has room.
+      stdin = new Writable({
+        write(chunk: Buffer, _enc, done) {
+          stdinSource.write(chunk);
+          const wait = () => (ws.readyState !== ws.OPEN || ws.bufferedAmount <= wsHighWater ? done() : setTimeout(wait, 2));
+          wait();
+        },
+        final(done) {
+          stdinSource.end();
+          done();
+        },
+      });
+    }
+    return {
+      stdin,
+      stdout,
+      stderr,
+      wait: async () => {
+        await closed;
+        if (status === undefined) throw unavailable(`exec in pod ${id} ended without an exit status`);
+        return exitCode(status);
+      },
+      destroy: () => {
+        stdinSource?.destroy();
+        ws.terminate();
+      },
+    };
+  }
+
+  async inspect(id: string): Promise<ContainerInfo | undefined> {
+    try {
+      const pod = await this.call(`read pod ${id}`, () => this.core.readNamespacedPod({ name: id, namespace: this.namespace }));
+      return podInfo(pod);
+    } catch (err) {
+      if ((err as SandboxdError).code === ErrorCode.NotFound) return undefined;
+      throw err;
+    }
+  }
+
+  async list(labels: Record<string, string>): Promise<ContainerInfo[]> {
+    const pods = await this.call("list pods", () => this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: labelSelector(labels) }));
+    return pods.items.map(podInfo).filter((c) => hasLabels(c.labels, labels));
+  }
+
+  async remove(id: string): Promise<boolean> {
+    try {
+      await this.call(`delete pod ${id}`, () => this.core.deleteNamespacedPod({ name: id, namespace: this.namespace, gracePeriodSeconds: 0 }));
+      return true;
+    } catch (err) {
+      if ((err as SandboxdError).code === ErrorCode.NotFound) return false;
+      throw err;
+    }
+  }
+
+  commit(id: string, _image: string): Promise<string> {
+    return Promise.reject(unsupported(`committing pod ${id} to an image`));
+  }
+
+  /**
+   * A coordination.k8s.io Lease named after the daemon id's lease: its holder renews it
+   * every 1.5 s; one not renewed for 6 s (its daemon was killed) may be taken over. The API
+   * server's resourceVersion check decides between two claimants.
+   */
+  async acquireLease(spec: LeaseSpec): Promise<Lease | { heldBy: ContainerInfo }> {
+    const name = objectName(spec.name);
+    const holder = `${hostname()}-${process.pid}-${Date.now()}`;
+    const body = (resourceVersion?: string): V1Lease => ({
+      apiVersion: "coordination.k8s.io/v1",
+      kind: "Lease",
+      metadata: {
+        name,
+        namespace: this.namespace,
+        labels: selectorLabels(spec.labels),
+        annotations: { [labelsAnnotation]: JSON.stringify(spec.labels) },
+        ...(resourceVersion ? { resourceVersion } : {}),
+      },
+      spec: { holderIdentity: holder, leaseDurationSeconds: leaseSeconds, renewTime: new Date() as never, acquireTime: new Date() as never },
+    });
+    for (let attempt = 0; ; attempt++) {
+      let current: V1Lease | undefined;
+      try {
+        current = await this.call(`read lease ${name}`, () => this.coordination.readNamespacedLease({ name, namespace: this.namespace }));
+      } catch (err) {
+        if ((err as SandboxdError).code !== ErrorCode.NotFound) throw err;
+      }
+      try {
+        if (!current) {
+          await this.call(`create lease ${name}`, () => this.coordination.createNamespacedLease({ namespace: this.namespace, body: body() }));
+        } else {
+          const renewed = current.spec?.renewTime ? new Date(current.spec.renewTime as unknown as string).getTime() : 0;
+          const live = current.spec?.holderIdentity && Date.now() - renewed < (current.spec.leaseDurationSeconds ?? leaseSeconds) * 1000;
+          if (live) {
+            if (attempt >= 2) {
+              return {
+                heldBy: {
+                  id: name,
+                  name,
+                  image: "",
+                  labels: daemonLabelsOf(current.metadata?.annotations),
+                  running: true,
+                  oomKilled: false,
+                  createdAt: new Date(renewed),
+                },
+              };
+            }
+            await new Promise((r) => setTimeout(r, renewEveryMs));
+            continue;
+          }
+          const rv = current.metadata?.resourceVersion;
+          await this.call(`take over lease ${name}`, () => this.coordination.replaceNamespacedLease({ name, namespace: this.namespace, body: body(rv) }));
+        }
+      } catch (err) {
+        if ((err as SandboxdError).code === ErrorCode.FailedPrecondition && attempt < 20) continue; // another claimant won the race: look again
+        throw err;
+      }
+      return this.holdLease(name, holder);
+    }
+  }
+
+  private holdLease(name: string, holder: string): Lease {
+    let released = false;
+    let lose: (() => void) | undefined;
+    const lost = new Promise<void>((resolve) => (lose = resolve));
+    let lastRenewed = Date.now();
+    const renew = async () => {
+      try {
+        const current = await this.call(`read lease ${name}`, () => this.coordination.readNamespacedLease({ name, namespace: this.namespace }));
+        if (current.spec?.holderIdentity !== holder) throw new Error("another holder took it");
+        current.spec.renewTime = new Date() as never;
+        await this.call(`renew lease ${name}`, () => this.coordination.replaceNamespacedLease({ name, namespace: this.namespace, body: current }));
+        lastRenewed = Date.now();
+      } catch (err) {
+        const gone = (err as Error).message === "another holder took it" || Date.now() - lastRenewed > leaseSeconds * 1000;
+        this.log.warn({ err: describeError(err), lease: name }, gone ? "lease lost" : "renewing the lease failed; retrying");
+        if (gone) {
+          clearInterval(timer);
+          lose?.();
+        }
+      }
+    };
+    const timer = setInterval(() => void renew(), renewEveryMs);
+    timer.unref();
+    return {
+      lost: lost.then(() => (released ? new Promise<void>(() => {}) : undefined)),
+      release: async () => {
+        if (released) return;
+        released = true;
+        clearInterval(timer);
+        await this.call(`delete lease ${name}`, () => this.coordination.deleteNamespacedLease({ name, namespace: this.namespace })).catch(() => undefined);
+      },
+    };
+  }
+
+  createSandboxNetwork(): Promise<string> {
+    return Promise.reject(unsupported("a per-sandbox bridge network (NETWORK_MODE_BRIDGE)"));
+  }
+
+  removeNetwork(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+
+  listNetworks(): Promise<{ name: string; labels: Record<string, string> }[]> {
+    return Promise.resolve([]);
+  }
+
+  watchDeaths(labels: Record<string, string>, onDie: (id: string) => void, signal: AbortSignal): void {
+    const watch = new Watch(this.kc);
+    const reported = new Set<string>();
+    const connect = async (attempt: number): Promise<void> => {
+      if (signal.aborted) return;
+      try {
+        let ended: (() => void) | undefined;
+        const done = new Promise<void>((resolve) => (ended = resolve));
+        const controller = await watch.watch(
+          `/api/v1/namespaces/${this.namespace}/pods`,
+          { labelSelector: labelSelector(labels) },
+          (phase: string, pod: V1Pod) => {
+            const info = podInfo(pod);
+            if (!hasLabels(info.labels, labels) || reported.has(info.id)) return;
+            const stopped =
+              phase === "DELETED" ||
+              pod.status?.phase === "Failed" ||
+              pod.status?.phase === "Succeeded" ||
+              pod.status?.containerStatuses?.some((s) => s.state?.terminated);
+            if (stopped) {
+              reported.add(info.id);
+              if (reported.size > 10_000) reported.clear();
+              onDie(info.id);
+            }
+          },
+          () => ended?.(),
+        );
+        const stop = () => controller.abort();
+        signal.addEventListener("abort", stop, { once: true });
+        await done;
+        signal.removeEventListener("abort", stop);
+        if (!signal.aborted) setTimeout(() => void connect(0), 500).unref();
+      } catch (err) {
+        const delay = Math.min(5000, 250 * 2 ** attempt);
+        this.log.debug({ err: describeError(err), delay }, "pod watch unavailable; retrying");
+        if (!signal.aborted) setTimeout(() => void connect(attempt + 1), delay).unref();
+      }
+    };
+    void connect(0);
+  }
+}
+
+/** What this runtime uses of the exec's websocket (the `ws` package's WebSocket). */
+interface ExecSocket {
+  readonly readyState: number;
+  readonly OPEN: number;
+  readonly bufferedAmount: number;
+  pause(): void;
+  resume(): void;
+  terminate(): void;
+  on(event: "close", listener: () => void): void;
+  on(event: "error", listener: (err: Error) => void): void;
+}
+
+function unsupported(what: string): SandboxdError {
+  return new SandboxdError(ErrorCode.FailedPrecondition, `${what} is not available on the Kubernetes backend`, { reason: "NOT_SUPPORTED_BY_BACKEND" });
+}
+
+/** The exit code in an exec's final status: Success is 0, a NonZeroExitCode failure names it. */
+export function exitCode(status: V1Status): number {
+  if (status.status === "Success") return 0;
+  const cause = status.details?.causes?.find((c) => c.reason === "ExitCode");
+  if (cause?.message !== undefined && /^\d+$/.test(cause.message)) return Number(cause.message);
+  throw new SandboxdError(ErrorCode.Unavailable, `exec failed: ${status.message ?? status.reason ?? "unknown"}`, { reason: "EXEC_FAILED" });
+}

@@ -1,0 +1,80 @@
+import { describe, expect, it } from "vitest";
+import type { ContainerSpec } from "../container-runtime.js";
+import { exitCode } from "./kubernetes-runtime.js";
+import { daemonLabelsOf, hasLabels, labelSelector, labelsAnnotation, objectName, podFor, selectorLabels } from "./pod-spec.js";
+
+const spec: ContainerSpec = {
+  name: "sandboxd-test-ab12-sbx_0F9",
+  image: "sandboxd/python:latest",
+  labels: { "org.sandboxd.tenant": "team a/ü", "org.sandboxd.config": JSON.stringify({ env: { A: "x".repeat(200) } }) },
+  env: { HOME: "/home/sandbox" },
+  workdir: "/home/sandbox",
+  user: "1000:1000",
+  memoryBytes: 256 * 1024 * 1024,
+  cpus: 0.5,
+  pids: 128,
+  diskBytes: 64 * 1024 * 1024,
+  network: "none",
+  readOnlyRoot: true,
+  workdirTmpfs: true,
+};
+
+describe("Kubernetes pod spec", () => {
+  it("names: valid DNS labels, distinct for names that sanitise alike", () => {
+    for (const n of ["sandboxd-test-ab12-sbx_0F9", "sandboxd-test-ab12-sbx-0f9", "X".repeat(100), "__", "ok-name"]) {
+      const out = objectName(n);
+      expect(out).toMatch(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/);
+    }
+    expect(objectName("ok-name")).toBe("ok-name");
+    expect(objectName("sandboxd-test-ab12-sbx_0F9")).not.toBe(objectName("sandboxd-test-ab12-sbx-0f9"));
+  });
+
+  it("labels: any text survives in the annotation; selection uses valid hashed labels", () => {
+    const pod = podFor(spec, { namespace: "ns", imagePullPolicy: "Never" });
+    const labels = pod.metadata?.labels ?? {};
+    for (const [k, v] of Object.entries(labels)) {
+      expect(k).toMatch(/^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/);
+      expect(v.length).toBeLessThanOrEqual(63);
+    }
+    expect(daemonLabelsOf(pod.metadata?.annotations)).toEqual(spec.labels);
+    const sel = labelSelector({ "org.sandboxd.tenant": "team a/ü" });
+    for (const part of sel.split(",")) {
+      const [k, v] = part.split("=");
+      expect(labels[k ?? ""]).toBe(v);
+    }
+    expect(selectorLabels({ a: "1" })).not.toEqual(selectorLabels({ a: "2" }));
+    expect(hasLabels(spec.labels, { "org.sandboxd.tenant": "team a/ü" })).toBe(true);
+    expect(hasLabels(spec.labels, { "org.sandboxd.tenant": "team b" })).toBe(false);
+    expect(daemonLabelsOf({ [labelsAnnotation]: "not json" })).toEqual({});
+    expect(daemonLabelsOf({ [labelsAnnotation]: '{"a":1,"b":"x"}' })).toEqual({ b: "x" });
+  });
+
+  it("pods are locked down: no token, no host namespaces, non-root, no capabilities, RuntimeDefault seccomp, read-only root, sized memory volumes", () => {
+    const pod = podFor(spec, { namespace: "ns", imagePullPolicy: "Never", runtimeClassName: "gvisor" });
+    const s = pod.spec!;
+    const c = s.containers[0]!;
+    expect(s.automountServiceAccountToken).toBe(false);
+    expect([s.hostNetwork, s.hostPID, s.hostIPC]).toEqual([false, false, false]);
+    expect(s.runtimeClassName).toBe("gvisor");
+    expect(s.securityContext).toMatchObject({ runAsUser: 1000, runAsGroup: 1000, runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } });
+    expect(c.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      privileged: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"] },
+    });
+    expect(c.resources?.limits).toEqual({ cpu: "500m", memory: String(256 * 1024 * 1024) });
+    expect(s.volumes).toEqual([
+      { name: "tmp", emptyDir: { medium: "Memory", sizeLimit: String(64 * 1024 * 1024) } },
+      { name: "workdir", emptyDir: { medium: "Memory", sizeLimit: String(64 * 1024 * 1024) } },
+    ]);
+    expect(c.volumeMounts?.map((m) => m.mountPath)).toEqual(["/tmp", "/home/sandbox"]);
+    expect(c.imagePullPolicy).toBe("Never");
+  });
+
+  it("exec status: Success is 0, NonZeroExitCode names the code, anything else is an error", () => {
+    expect(exitCode({ status: "Success" })).toBe(0);
+    expect(exitCode({ status: "Failure", reason: "NonZeroExitCode", details: { causes: [{ reason: "ExitCode", message: "3" }] } })).toBe(3);
+    expect(() => exitCode({ status: "Failure", message: "container not found" })).toThrow(/container not found/);
+  });
+});
