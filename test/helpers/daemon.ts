@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync, readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import Docker from "dockerode";
 import { InteractiveService } from "../../src/gen/sandboxd/v1/interactive_service_pb.js";
 import { SandboxService } from "../../src/gen/sandboxd/v1/sandbox_service_pb.js";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
@@ -11,11 +10,9 @@ import { createClient, type CallOptions, type Client } from "./client.js";
 type MethodsOf<S> = S extends GenService<infer M extends GenServiceMethods> ? M : never;
 
 export const repoRoot = new URL("../..", import.meta.url).pathname;
-/** The backend the integration suite runs against: the same tests prove Docker and Podman. */
-export const backend = (process.env["SANDBOXD_TEST_BACKEND"] ?? "docker") as "docker" | "podman";
-export const engineSocket = process.env["SANDBOXD_TEST_ENGINE_SOCKET"] ?? (backend === "podman" ? "/run/podman/podman.sock" : "/var/run/docker.sock");
-/** A client of the same engine the daemon uses, for checks behind the daemon's back. */
-export const docker = new Docker({ socketPath: engineSocket });
+import { backendArgs, workloads } from "./engine.js";
+/** The backend the integration suite runs against (engine.ts): the same tests prove Docker, Podman and Kubernetes. */
+export { backend, docker, engineSocket, onKubernetes } from "./engine.js";
 /** Every test daemon's id starts with this, so the leftover check finds their containers. */
 export const testDaemonPrefix = "test-";
 /**
@@ -74,10 +71,7 @@ export async function startDaemon(options: StartOptions = {}): Promise<DaemonHan
       "debug",
       "--shutdown-grace-ms",
       "5000",
-      "--backend",
-      backend,
-      "--engine-endpoint",
-      engineSocket,
+      ...backendArgs(),
       ...(options.args ?? []),
     ],
     { cwd: repoRoot, env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] },
@@ -137,6 +131,6 @@ export async function startDaemon(options: StartOptions = {}): Promise<DaemonHan
 
 /** Containers this run's test daemons left behind (or, with a prefix, any test run's). */
 export async function leftoverContainers(prefix = runPrefix()) {
-  const all = await docker.listContainers({ all: true, filters: { label: ["org.sandboxd.managed=true"] } });
-  return all.filter((c) => (c.Labels["org.sandboxd.daemon"] ?? "").startsWith(prefix));
+  const all = await workloads(["org.sandboxd.managed=true"]);
+  return all.filter((c) => (c.labels["org.sandboxd.daemon"] ?? "").startsWith(prefix));
 }

@@ -1,14 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Artifact } from "../../src/gen/sandboxd/v1/common_pb.js";
-import { docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { hasImage } from "../helpers/engine.js";
 import { collect, type Collected } from "../helpers/events.js";
 
 const image = "sandboxd/r:latest";
-const haveImage = await docker
-  .getImage(image)
-  .inspect()
-  .then(() => true)
-  .catch(() => false);
+const haveImage = await hasImage(image);
 
 let d: DaemonHandle;
 let sandboxId: string;

@@ -1,47 +1,32 @@
 import * as grpc from "@grpc/grpc-js";
-import type Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SandboxService } from "../../src/gen/sandboxd/v1/sandbox_service_pb.js";
 import { hashToken } from "../../src/rpc/auth.js";
 import { createClient } from "../helpers/client.js";
-import { backend, docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { onKubernetes, plainWorkload, type PlainWorkload } from "../helpers/engine.js";
 import { collect } from "../helpers/events.js";
 
 // SandboxSpec.container_id hands the caller a container's files and processes. Each test
 // tries to take a container it was not given, from the attacker's side, and expects the
 // very answer a missing container gets.
 const tokens = `alpha:${hashToken("alpha-secret")},beta:${hashToken("beta-secret")}`;
-const ulimits =
-  backend === "podman"
-    ? [
-        { Name: "nofile", Soft: 4096, Hard: 4096 },
-        { Name: "nproc", Soft: 4096, Hard: 4096 },
-      ]
-    : [];
 const missingId = "f".repeat(64);
 
 let open: DaemonHandle; // attaching allowed for alpha, by full id or the listed name
 let closed: DaemonHandle; // attaching off (the default)
-const containers: Dockerode.Container[] = [];
+const containers: PlainWorkload[] = [];
 
-async function plainContainer(name: string, labels: Record<string, string> = {}): Promise<Dockerode.Container> {
-  const c = await docker.createContainer({
-    name,
-    Image: "sandboxd/python:latest",
-    Cmd: ["sleep", "infinity"],
-    User: "1000:1000",
-    Labels: labels,
-    HostConfig: { NetworkMode: "none", Ulimits: ulimits },
-  });
+async function plainContainer(name: string, labels: Record<string, string> = {}): Promise<PlainWorkload> {
+  const c = await plainWorkload(name, labels);
   containers.push(c);
-  await c.start();
   return c;
 }
 
 const suffix = Math.random().toString(16).slice(2, 8);
-let workbench: Dockerode.Container; // the container alpha is meant to attach to
-let unlisted: Dockerode.Container; // a container nobody listed by name
-let labelled: Dockerode.Container;
+let workbench: PlainWorkload; // the container alpha is meant to attach to
+let unlisted: PlainWorkload; // a container nobody listed by name
+let labelled: PlainWorkload;
 
 beforeAll(async () => {
   workbench = await plainContainer(`attach-workbench-${suffix}`, { team: "data" });
@@ -58,7 +43,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await open?.stop();
   await closed?.stop();
-  for (const c of containers) await c.remove({ force: true }).catch(() => {});
+  for (const c of containers) await c.remove();
 });
 
 const as = (d: DaemonHandle, token: string) => createClient(SandboxService, d.address, { metadata: { authorization: `Bearer ${token}` } });
@@ -83,15 +68,18 @@ describe("attaching to existing containers is a capability the operator grants",
   });
 
   it("an allowed tenant attaches by exact full id or a listed name, and the log audits it", async () => {
-    const byId = await open.sandbox.createSandbox({ spec: { language: "python", containerId: workbench.id } });
-    expect(byId.sandbox?.containerId).toBe(workbench.id);
-    const r = await collect(open.sandbox.exec({ sandboxId: byId.sandbox!.id, shell: "hostname" }));
-    expect(r.stdout.trim()).toBe(workbench.id.slice(0, 12));
-    await open.sandbox.destroySandbox({ sandboxId: byId.sandbox!.id });
+    // Kubernetes has no unguessable container ids (a pod's name is its id): there only listed names attach.
+    if (!onKubernetes) {
+      const byId = await open.sandbox.createSandbox({ spec: { language: "python", containerId: workbench.id } });
+      expect(byId.sandbox?.containerId).toBe(workbench.id);
+      const r = await collect(open.sandbox.exec({ sandboxId: byId.sandbox!.id, shell: "hostname" }));
+      expect(r.stdout.trim()).toBe(workbench.id.slice(0, 12));
+      await open.sandbox.destroySandbox({ sandboxId: byId.sandbox!.id });
+    }
     const byName = await open.sandbox.createSandbox({ spec: { language: "python", containerId: `attach-workbench-${suffix}` } });
     expect(byName.sandbox?.containerId).toBe(workbench.id);
     await open.sandbox.destroySandbox({ sandboxId: byName.sandbox!.id });
-    expect((await workbench.inspect()).State.Running).toBe(true);
+    expect(await workbench.running()).toBe(true);
     expect(open.logs()).toMatch(/"audit":"attach".*attached to existing container/);
   });
 

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import { docker, runPrefix, startDaemon } from "../helpers/daemon.js";
+import { leases } from "../helpers/engine.js";
 import { collect } from "../helpers/events.js";
 
 // Sandboxes are found again by the daemon id in their labels: two live daemons with one id
@@ -20,7 +21,7 @@ function stateDir(): string {
 }
 
 async function leaseContainers(daemonId: string) {
-  return docker.listContainers({ all: true, filters: { label: [`org.sandboxd.lease=${daemonId}`] } });
+  return leases(daemonId);
 }
 
 describe("one live daemon per daemon id", () => {

@@ -5,6 +5,7 @@ import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { ExitStatus } from "../../src/gen/sandboxd/v1/common_pb.js";
 import { docker, engineSocket, repoRoot, startDaemon } from "../helpers/daemon.js";
+import { workloads } from "../helpers/engine.js";
 import { EngineProxy } from "../helpers/engine-proxy.js";
 import { collect } from "../helpers/events.js";
 import { checkHealth } from "../helpers/health.js";
@@ -42,7 +43,7 @@ describe("daemon life", () => {
     expect(r.stdout).toBe("finished\n");
     expect(r.exit.status).toBe(ExitStatus.EXITED);
     expect(await exitCode).toBe(0);
-    const left = await docker.listContainers({ all: true, filters: { label: [`org.sandboxd.daemon=${d.daemonId}`] } });
+    const left = await workloads([`org.sandboxd.daemon=${d.daemonId}`]);
     expect(left).toEqual([]);
     expect(d.logs()).toMatch(/"msg":"stopped"/);
   });
@@ -136,6 +137,6 @@ describe("daemon life", () => {
     const err = await run(process.execPath, ["--import", "tsx", join(repoRoot, "src/main.ts"), "--backend", "lxc"], { cwd: repoRoot }).catch(
       (e: { code: number; stderr: string }) => e,
     );
-    expect(err).toMatchObject({ code: 2, stderr: expect.stringMatching(/backend must be docker or podman/) });
+    expect(err).toMatchObject({ code: 2, stderr: expect.stringMatching(/backend must be docker, podman or kubernetes/) });
   });
 });

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitStatus, SandboxState } from "../../src/gen/sandboxd/v1/common_pb.js";
 import { docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { workloads } from "../helpers/engine.js";
 import { collect } from "../helpers/events.js";
 
 // The workdir and /tmp are tmpfs whose pages count against the memory limit: a full disk
@@ -16,8 +17,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await d?.stop();
-  const left = await docker.listContainers({ all: true, filters: { label: [`org.sandboxd.daemon=${d?.daemonId}`] } });
-  expect(left.map((c) => c.Names[0])).toEqual([]);
+  const left = await workloads([`org.sandboxd.daemon=${d?.daemonId}`]);
+  expect(left.map((c) => c.name)).toEqual([]);
 });
 
 async function state(sandboxId: string) {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitStatus } from "../../src/gen/sandboxd/v1/common_pb.js";
 import { SessionKind } from "../../src/gen/sandboxd/v1/interactive_service_pb.js";
 import { docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { workloads } from "../helpers/engine.js";
 import { collect } from "../helpers/events.js";
 
 // No process outlives its run: children that leave the run's process group (setsid, a
@@ -20,8 +21,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await d?.stop();
-  const left = await docker.listContainers({ all: true, filters: { label: [`org.sandboxd.daemon=${d?.daemonId}`] } });
-  expect(left.map((c) => c.Names[0])).toEqual([]);
+  const left = await workloads([`org.sandboxd.daemon=${d?.daemonId}`]);
+  expect(left.map((c) => c.name)).toEqual([]);
 });
 
 /** `sleep <n>` processes alive in the sandbox (zombies have no arguments). */

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { docker, leftoverContainers, testDaemonPrefix } from "../helpers/daemon.js";
+import { leftoverContainers, testDaemonPrefix } from "../helpers/daemon.js";
+import { backend, hasImage, pingBackend, removeWorkload } from "../helpers/engine.js";
 
 // Workers inherit this: their daemons' ids start with test-<run>-.
 process.env["SANDBOXD_TEST_RUN"] ??= randomBytes(3).toString("hex");
@@ -10,35 +11,30 @@ const requiredImages = (process.env["SANDBOXD_TEST_IMAGES"] ?? "sandboxd/python:
 /** Integration tests need the real engine and the images; say exactly what is missing. */
 export async function setup(): Promise<void> {
   try {
-    await docker.ping();
+    await pingBackend();
   } catch (err) {
-    throw new Error(`integration tests need a running engine (${process.env["SANDBOXD_TEST_BACKEND"] ?? "docker"}): ${(err as Error).message}`);
+    throw new Error(`integration tests need a running ${backend} backend: ${(err as Error).message}`);
   }
   for (const image of requiredImages) {
-    try {
-      await docker.getImage(image).inspect();
-    } catch {
-      throw new Error(`image ${image} is missing; build it with deploy/images/build.sh ${image.replace(/^sandboxd\//, "").replace(/:.*$/, "")}`);
+    if (!(await hasImage(image))) {
+      const name = image.replace(/^sandboxd\//, "").replace(/:.*$/, "");
+      throw new Error(
+        backend === "kubernetes"
+          ? `image ${image} is not on the cluster's node; import it with scripts/k8s/cluster.sh import-images ${image}`
+          : `image ${image} is missing; build it with deploy/images/build.sh ${name}`,
+      );
     }
   }
   // Containers of test runs that died without cleaning up; a concurrent run's are young.
-  const stale = (await leftoverContainers(testDaemonPrefix)).filter((c) => Date.now() - c.Created * 1000 > staleAfterMs);
-  for (const c of stale)
-    await docker
-      .getContainer(c.Id)
-      .remove({ force: true })
-      .catch(() => {});
+  const stale = (await leftoverContainers(testDaemonPrefix)).filter((c) => Date.now() - c.createdAt.getTime() > staleAfterMs);
+  for (const c of stale) await removeWorkload(c.id);
 }
 
 /** Fails the run when any test daemon left a container behind. */
 export async function teardown(): Promise<void> {
   const left = await leftoverContainers();
   if (left.length > 0) {
-    for (const c of left)
-      await docker
-        .getContainer(c.Id)
-        .remove({ force: true })
-        .catch(() => {});
-    throw new Error(`tests left ${left.length} containers behind: ${left.map((c) => `${c.Names[0]} (${c.Labels["org.sandboxd.daemon"]})`).join(", ")}`);
+    for (const c of left) await removeWorkload(c.id);
+    throw new Error(`tests left ${left.length} containers behind: ${left.map((c) => `${c.name} (${c.labels["org.sandboxd.daemon"]})`).join(", ")}`);
   }
 }

@@ -3,6 +3,7 @@ import { ExitStatus, Stream, type RunEvent } from "../../src/gen/sandboxd/v1/com
 import { SessionKind, SessionState } from "../../src/gen/sandboxd/v1/interactive_service_pb.js";
 import { randomBytes } from "node:crypto";
 import { docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { workloads } from "../helpers/engine.js";
 import { collect, type Collected } from "../helpers/events.js";
 
 // llm-sandbox's interactive sessions guide, reproduced through the gRPC API, plus what a
@@ -53,8 +54,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await d?.stop();
-  const left = await docker.listContainers({ all: true, filters: { label: [`org.sandboxd.daemon=${d?.daemonId}`] } });
-  expect(left.map((c) => c.Names[0])).toEqual([]);
+  const left = await workloads([`org.sandboxd.daemon=${d?.daemonId}`]);
+  expect(left.map((c) => c.name)).toEqual([]);
 });
 
 describe("IPython sessions: llm-sandbox's guide", () => {

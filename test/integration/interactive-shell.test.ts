@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitStatus, Stream, type RunEvent } from "../../src/gen/sandboxd/v1/common_pb.js";
 import { SessionKind } from "../../src/gen/sandboxd/v1/interactive_service_pb.js";
 import { docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { workloads } from "../helpers/engine.js";
 import { collect, type Collected } from "../helpers/events.js";
 
 // AgentFense's sessions guide, reproduced through the gRPC API with SHELL sessions, plus
@@ -49,8 +50,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await d?.stop();
-  const left = await docker.listContainers({ all: true, filters: { label: [`org.sandboxd.daemon=${d?.daemonId}`] } });
-  expect(left.map((c) => c.Names[0])).toEqual([]);
+  const left = await workloads([`org.sandboxd.daemon=${d?.daemonId}`]);
+  expect(left.map((c) => c.name)).toEqual([]);
 });
 
 describe("shell sessions: AgentFense's guide", () => {

@@ -6,6 +6,7 @@ import { SandboxService } from "../../src/gen/sandboxd/v1/sandbox_service_pb.js"
 import { hashToken } from "../../src/rpc/auth.js";
 import { createClient } from "../helpers/client.js";
 import { docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { workloads } from "../helpers/engine.js";
 import { collect } from "../helpers/events.js";
 
 // Sessions belong to the tenant that created them: to another tenant they do not exist.
@@ -33,8 +34,8 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of clients) c.close();
   await d?.stop();
-  const left = await docker.listContainers({ all: true, filters: { label: [`org.sandboxd.daemon=${d?.daemonId}`] } });
-  expect(left.map((c) => c.Names[0])).toEqual([]);
+  const left = await workloads([`org.sandboxd.daemon=${d?.daemonId}`]);
+  expect(left.map((c) => c.name)).toEqual([]);
 });
 
 describe("sessions and tenants", () => {

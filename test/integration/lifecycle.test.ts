@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NetworkMode, SandboxState } from "../../src/gen/sandboxd/v1/common_pb.js";
-import { docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { exists, killFromOutside, labelsOf, onKubernetes, sandboxSettings, workloads } from "../helpers/engine.js";
 import { collect } from "../helpers/events.js";
 
 let d: DaemonHandle;
@@ -30,14 +31,14 @@ describe("sandbox lifecycle", () => {
     expect(all.sandboxes.map((s) => s.id).sort()).toEqual([idA, idB].sort());
 
     // State lives in labels on the container.
-    const info = await docker.getContainer(a.sandbox!.containerId).inspect();
-    expect(info.Config.Labels["org.sandboxd.sandbox-id"]).toBe(idA);
-    expect(info.Config.Labels["org.sandboxd.daemon"]).toBe(d.daemonId);
-    expect(Number(info.Config.Labels["org.sandboxd.expires-at"])).toBeGreaterThan(Date.now());
+    const labels = await labelsOf(a.sandbox!.containerId);
+    expect(labels["org.sandboxd.sandbox-id"]).toBe(idA);
+    expect(labels["org.sandboxd.daemon"]).toBe(d.daemonId);
+    expect(Number(labels["org.sandboxd.expires-at"])).toBeGreaterThan(Date.now());
 
     expect((await d.sandbox.destroySandbox({ sandboxId: idA })).destroyed).toBe(true);
     expect((await d.sandbox.destroySandbox({ sandboxId: idA })).destroyed).toBe(false);
-    await expect(docker.getContainer(a.sandbox!.containerId).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    expect(await exists(a.sandbox!.containerId)).toBe(false);
     await expect(d.sandbox.run({ sandboxId: idA, code: "print(1)" })[Symbol.asyncIterator]().next()).rejects.toMatchObject({ code: 5 });
     await d.sandbox.destroySandbox({ sandboxId: idB });
   });
@@ -46,15 +47,12 @@ describe("sandbox lifecycle", () => {
     const { sandbox } = await d.sandbox.createSandbox({ spec: { language: "python", resources: { memoryBytes: 256n * 1024n * 1024n, cpus: 0.5, pids: 64 } } });
     const id = sandbox!.id;
     try {
-      const info = await docker.getContainer(sandbox!.containerId).inspect();
-      expect(info.HostConfig.Memory).toBe(256 * 1024 * 1024);
-      expect(info.HostConfig.NanoCpus).toBe(500_000_000);
-      expect(info.HostConfig.PidsLimit).toBe(64);
-      expect(info.HostConfig.NetworkMode).toBe("none");
+      const settings = await sandboxSettings(sandbox!.containerId);
+      expect(settings).toMatchObject({ memoryBytes: 256 * 1024 * 1024, nanoCpus: 500_000_000, noNewPrivileges: true, readOnlyRoot: true, hostMounts: 0 });
+      expect(settings.serviceAccountToken).toBe(false);
+      // Kubernetes has no per-pod pids limit (the node's podPidsLimit applies) and always gives a pod the cluster network.
+      if (!onKubernetes) expect(settings).toMatchObject({ pids: 64, networkNone: true });
       // Capabilities are checked from inside (CapEff below): engines spell CapDrop differently.
-      expect(info.HostConfig.SecurityOpt).toContain("no-new-privileges");
-      expect(info.HostConfig.ReadonlyRootfs).toBe(true);
-      expect(info.HostConfig.Binds ?? []).toEqual([]);
 
       const probe = await collect(
         d.sandbox.exec({
@@ -65,16 +63,19 @@ describe("sandbox lifecycle", () => {
             "touch /usr/x 2>/dev/null && echo root-writable || echo root-readonly",
             "touch /sandbox/x && echo workdir-writable",
             "touch /tmp/x && echo tmp-writable",
-            "ls /sys/class/net",
+            ...(onKubernetes ? [] : ["ls /sys/class/net"]),
             "test -S /var/run/docker.sock && echo engine-socket || echo no-engine-socket",
           ].join("; "),
         }),
       );
-      expect(probe.stdout).toBe("1000\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\nroot-readonly\nworkdir-writable\ntmp-writable\nlo\nno-engine-socket\n");
+      expect(probe.stdout).toBe(`1000\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\nroot-readonly\nworkdir-writable\ntmp-writable\n${onKubernetes ? "" : "lo\n"}no-engine-socket\n`);
       const net = await collect(
         d.sandbox.run({
           sandboxId: id,
-          code: "import socket\ntry:\n    socket.create_connection(('1.1.1.1', 53), timeout=2)\n    print('egress')\nexcept OSError as e:\n    print('no egress')",
+          // Docker: no route at all. Kubernetes: the pod's only peer is the node (its gateway), here the kubelet's port, which the host firewall must drop.
+          code: onKubernetes
+            ? "import socket\ngw = next(socket.inet_ntoa(bytes.fromhex(l.split()[2])[::-1]) for l in open('/proc/net/route').read().splitlines()[1:] if l.split()[1] == '00000000')\ntry:\n    socket.create_connection((gw, 10250), timeout=2)\n    print('egress')\nexcept OSError as e:\n    print('no egress')"
+            : "import socket\ntry:\n    socket.create_connection(('1.1.1.1', 53), timeout=2)\n    print('egress')\nexcept OSError as e:\n    print('no egress')",
         }),
       );
       expect(net.stdout).toBe("no egress\n");
@@ -91,7 +92,7 @@ describe("sandbox lifecycle", () => {
       code: 9,
       details: expect.stringMatching(/expired/),
     });
-    await expect(docker.getContainer(sandbox!.containerId).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    expect(await exists(sandbox!.containerId)).toBe(false);
   });
 
   it("reaps an idle sandbox", async () => {
@@ -102,7 +103,7 @@ describe("sandbox lifecycle", () => {
 
   it("notices a container killed from outside", async () => {
     const { sandbox } = await d.sandbox.createSandbox({ spec: { language: "python" } });
-    await docker.getContainer(sandbox!.containerId).kill();
+    await killFromOutside(sandbox!.containerId);
     let code = 0;
     for (let i = 0; i < 50 && code === 0; i++) {
       await new Promise((r) => setTimeout(r, 100));
@@ -112,7 +113,7 @@ describe("sandbox lifecycle", () => {
       );
     }
     expect(code).toBe(9);
-    const left = await docker.listContainers({ all: true, filters: { label: [`org.sandboxd.sandbox-id=${sandbox!.id}`] } });
+    const left = await workloads([`org.sandboxd.sandbox-id=${sandbox!.id}`]);
     expect(left).toEqual([]);
   });
 });

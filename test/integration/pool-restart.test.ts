@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { docker, runPrefix, startDaemon } from "../helpers/daemon.js";
+import { exists, workloads } from "../helpers/engine.js";
 import { collect } from "../helpers/events.js";
 
 async function poolMembers(daemonId: string) {
-  return docker.listContainers({ all: true, filters: { label: [`org.sandboxd.daemon=${daemonId}`, "org.sandboxd.pool"] } });
+  return workloads([`org.sandboxd.daemon=${daemonId}`, "org.sandboxd.pool"]);
 }
 
 async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
@@ -37,7 +38,7 @@ describe("warm pools", () => {
     // The pool refilled with fresh containers; the used one is gone, its files with it.
     await waitFor("refill", async () => (await poolMembers(d.daemonId)).length >= 2);
     const members = await poolMembers(d.daemonId);
-    expect(members.map((m) => m.Id)).not.toContain(usedContainer);
+    expect(members.map((m) => m.id)).not.toContain(usedContainer);
     const next = await d.sandbox.createSandbox({ spec: { language: "python" } });
     expect(next.sandbox?.fromPool).toBe(true);
     const peek = await collect(d.sandbox.exec({ sandboxId: next.sandbox!.id, shell: "ls /sandbox" }));
@@ -84,13 +85,13 @@ describe("restarts", () => {
       const ps = await collect(d2.sandbox.exec({ sandboxId: cold.id, argv: ["ps", "-eo", "args"] }));
       expect(ps.stdout).not.toMatch(/sleep 100/);
       // The expired sandbox and the unassigned pool member are gone.
-      await expect(docker.getContainer(short.containerId).inspect()).rejects.toMatchObject({ statusCode: 404 });
-      const members = await docker.listContainers({ all: true, filters: { label: [`org.sandboxd.daemon=${daemonId}`] } });
-      expect(members.map((m) => m.Labels["org.sandboxd.sandbox-id"]).sort()).toEqual([pooled.id, cold.id].sort());
+      expect(await exists(short.containerId)).toBe(false);
+      const members = await workloads([`org.sandboxd.daemon=${daemonId}`]);
+      expect(members.map((m) => m.labels["org.sandboxd.sandbox-id"]).sort()).toEqual([pooled.id, cold.id].sort());
     } finally {
       await d2.stop();
     }
-    const left = await docker.listContainers({ all: true, filters: { label: [`org.sandboxd.daemon=${daemonId}`] } });
+    const left = await workloads([`org.sandboxd.daemon=${daemonId}`]);
     expect(left).toEqual([]);
   });
 });

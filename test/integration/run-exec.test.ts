@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitStatus, RunPhase, Stream } from "../../src/gen/sandboxd/v1/common_pb.js";
-import { docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { execBehind } from "../helpers/engine.js";
 import { collect } from "../helpers/events.js";
 
 let d: DaemonHandle;
@@ -230,12 +231,7 @@ describe("the resident agent", () => {
         if (n.value?.event?.event.case === "output") break;
       }
       // Kill the agent behind the daemon's back, as an OOM kill or a bug would.
-      const exec = await docker
-        .getContainer(sandbox!.containerId)
-        .exec({ Cmd: ["pkill", "-9", "-f", "sandboxd-agent"], AttachStdout: true, AttachStderr: true });
-      const s = await exec.start({});
-      s.resume();
-      await new Promise((r) => s.on("end", r));
+      await execBehind(sandbox!.containerId, ["pkill", "-9", "-f", "sandboxd-agent"]);
       const err = await (async () => {
         try {
           for (;;) if ((await it.next()).done) return undefined;

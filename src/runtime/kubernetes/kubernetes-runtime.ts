@@ -48,13 +48,14 @@ function apiError(err: unknown, what: string): SandboxdError {
 }
 
 function podInfo(pod: V1Pod): ContainerInfo {
-  const status = pod.status?.containerStatuses?.find((s) => s.name === containerName);
+  const status = pod.status?.containerStatuses?.find((s) => s.name === containerName) ?? pod.status?.containerStatuses?.[0];
   const terminated = status?.state?.terminated ?? status?.lastState?.terminated;
   return {
     id: pod.metadata?.name ?? "",
     name: pod.metadata?.name ?? "",
     image: pod.spec?.containers[0]?.image ?? "",
-    labels: daemonLabelsOf(pod.metadata?.annotations),
+    // sandboxd's own pods keep their labels in an annotation; any other pod (attach) has its Kubernetes labels.
+    labels: pod.metadata?.annotations?.[labelsAnnotation] !== undefined ? daemonLabelsOf(pod.metadata.annotations) : { ...(pod.metadata?.labels ?? {}) },
     running: pod.metadata?.deletionTimestamp === undefined && pod.status?.phase === "Running" && status?.state?.running !== undefined,
     oomKilled: terminated?.reason === "OOMKilled",
     createdAt: pod.metadata?.creationTimestamp ? new Date(pod.metadata.creationTimestamp) : new Date(0),
@@ -88,6 +89,8 @@ export class KubernetesRuntime implements ContainerRuntime {
   private readonly namespace: string;
   private readonly callTimeoutMs: number;
   private readonly startTimeoutMs: number;
+  /** The container to exec into, for pods sandboxd did not make (attached ones): their first container. */
+  private readonly foreignContainers = new Map<string, string>();
 
   constructor(private readonly options: KubernetesRuntimeOptions) {
     if (options.kubeconfig) this.kc.loadFromFile(options.kubeconfig);
@@ -210,7 +213,7 @@ export class KubernetesRuntime implements ContainerRuntime {
     let settle: (() => void) | undefined;
     const closed = new Promise<void>((resolve) => (settle = resolve));
     const ws = (await this.call(`exec in ${id}`, () =>
-      this.execApi.exec(this.namespace, id, containerName, argv, sink(stdout), sink(stderr), stdinSource, false, (s) => {
+      this.execApi.exec(this.namespace, id, this.foreignContainers.get(id) ?? containerName, argv, sink(stdout), sink(stderr), stdinSource, false, (s) => {
         status = s;
       }),
     )) as unknown as ExecSocket;
@@ -255,6 +258,11 @@ export class KubernetesRuntime implements ContainerRuntime {
   async inspect(id: string): Promise<ContainerInfo | undefined> {
     try {
       const pod = await this.call(`read pod ${id}`, () => this.core.readNamespacedPod({ name: id, namespace: this.namespace }));
+      const first = pod.spec?.containers[0]?.name;
+      if (first !== undefined && first !== containerName && pod.metadata?.annotations?.[labelsAnnotation] === undefined) {
+        if (this.foreignContainers.size > 1000) this.foreignContainers.clear();
+        this.foreignContainers.set(id, first);
+      }
       return podInfo(pod);
     } catch (err) {
       if ((err as SandboxdError).code === ErrorCode.NotFound) return undefined;
@@ -268,6 +276,7 @@ export class KubernetesRuntime implements ContainerRuntime {
   }
 
   async remove(id: string): Promise<boolean> {
+    this.foreignContainers.delete(id);
     try {
       await this.call(`delete pod ${id}`, () => this.core.deleteNamespacedPod({ name: id, namespace: this.namespace, gracePeriodSeconds: 0 }));
       return true;
