@@ -1,6 +1,6 @@
 import Docker from "dockerode";
 import { PassThrough } from "node:stream";
-import { CoordinationV1Api, CoreV1Api, Exec, KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import { CoordinationV1Api, CoreV1Api, Exec, KubeConfig, NodeV1Api, type V1Pod } from "@kubernetes/client-node";
 
 /**
  * What the integration tests check behind the daemon's back, on whichever backend the
@@ -278,4 +278,25 @@ export async function plainWorkload(name: string, labels: Record<string, string>
     running: async () => (await c.inspect()).State.Running,
     remove: () => removeWorkload(c.id),
   };
+}
+
+/** The OCI runtime (Docker) or RuntimeClass (Kubernetes) a sandbox runs under. */
+export async function sandboxRuntimeOf(id: string): Promise<string | undefined> {
+  if (backend === "kubernetes") return (await kube().readNamespacedPod({ name: id, namespace: kubeNamespace })).spec?.runtimeClassName;
+  return (await docker.getContainer(id).inspect()).HostConfig.Runtime;
+}
+
+/** A RuntimeClass with this handler (cluster-wide; made once). */
+export async function ensureRuntimeClass(name: string, handler: string): Promise<string> {
+  const api = config().makeApiClient(NodeV1Api);
+  try {
+    await api.readRuntimeClass({ name });
+  } catch {
+    await api
+      .createRuntimeClass({ body: { apiVersion: "node.k8s.io/v1", kind: "RuntimeClass", metadata: { name }, handler } })
+      .catch((err: { code?: number }) => {
+        if (err.code !== 409) throw err;
+      });
+  }
+  return name;
 }

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitStatus } from "../../src/gen/sandboxd/v1/common_pb.js";
 import { rawExec } from "../helpers/raw-call.js";
 import { docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { onKubernetes } from "../helpers/engine.js";
 import { collect } from "../helpers/events.js";
 
 // An image the resident agent cannot start in (no python3): every run falls back to one
@@ -12,6 +13,12 @@ let image = "";
 
 beforeAll(async () => {
   d = await startDaemon();
+  // Kubernetes builds nothing: scripts/k8s/cluster.sh import-images makes this image with Docker and imports it.
+  if (onKubernetes) {
+    const { sandbox } = await d.sandbox.createSandbox({ spec: { language: "bash", image: "sandboxd/base-nopython:latest" } });
+    sandboxId = sandbox!.id;
+    return;
+  }
   const dockerfile = { content: "FROM sandboxd/base:latest\nUSER root\nRUN rm -f /usr/bin/python3*\nUSER 1000:1000\n" };
   const { sandbox } = await d.sandbox.createSandbox({ spec: { language: "bash", dockerfile } });
   sandboxId = sandbox!.id;

@@ -68,7 +68,9 @@ describe("sandbox lifecycle", () => {
           ].join("; "),
         }),
       );
-      expect(probe.stdout).toBe(`1000\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\nroot-readonly\nworkdir-writable\ntmp-writable\n${onKubernetes ? "" : "lo\n"}no-engine-socket\n`);
+      expect(probe.stdout).toBe(
+        `1000\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\nroot-readonly\nworkdir-writable\ntmp-writable\n${onKubernetes ? "" : "lo\n"}no-engine-socket\n`,
+      );
       const net = await collect(
         d.sandbox.run({
           sandboxId: id,

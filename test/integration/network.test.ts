@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NetworkMode } from "../../src/gen/sandboxd/v1/common_pb.js";
 import type Dockerode from "dockerode";
 import { backend, docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { onKubernetes } from "../helpers/engine.js";
 import { collect } from "../helpers/events.js";
 import { freePort } from "../helpers/ports.js";
 
@@ -92,7 +93,7 @@ async function shell(sandboxId: string, cmd: string): Promise<string> {
   return r.stdout.trim();
 }
 
-describe("bridged sandboxes reach neither the host nor each other", () => {
+describe.skipIf(onKubernetes)("bridged sandboxes reach neither the host nor each other", () => {
   it("the host's services, a peer sandbox and other containers are unreachable; an allowed host port is", async () => {
     const a = (await d.sandbox.createSandbox({ spec: { language: "python", network: NetworkMode.BRIDGE } })).sandbox!.id;
     const b = (await d.sandbox.createSandbox({ spec: { language: "python", network: NetworkMode.BRIDGE } })).sandbox!.id;
@@ -141,5 +142,57 @@ describe("bridged sandboxes reach neither the host nor each other", () => {
     for (const id of ids) expect(nets.filter((n) => n.Labels?.["org.sandboxd.sandbox-id"] === id)).toHaveLength(1);
     for (const id of ids) await d.sandbox.destroySandbox({ sandboxId: id });
     expect(await docker.listNetworks({ filters: { label: [`org.sandboxd.daemon=${d.daemonId}`] } })).toHaveLength(0);
+  });
+});
+
+// On Kubernetes every pod is on the cluster's pod network, so "no network" means: nothing
+// answers. The cluster's host firewall (scripts/k8s) drops every connection a pod opens to
+// the node and beyond, and bridged pod-to-pod traffic passes the same chain.
+describe.runIf(onKubernetes)("sandbox pods reach neither the node nor each other", () => {
+  it("the node's services (every address), the kubelet, the metrics listener and a peer sandbox are unreachable; a pod reaches itself", async () => {
+    const a = (await d.sandbox.createSandbox({ spec: { language: "python" } })).sandbox!.id;
+    const b = (await d.sandbox.createSandbox({ spec: { language: "python" } })).sandbox!.id;
+    const peerServer = collect(d.sandbox.exec({ sandboxId: b, argv: ["python3", "-m", "http.server", "8000", "--bind", "0.0.0.0"], timeoutMs: 120_000 })).catch(
+      () => undefined,
+    );
+    try {
+      const hex = await shell(a, "awk '$2 == \"00000000\" { print $3; exit }' /proc/net/route");
+      const gateway = [6, 4, 2, 0].map((i) => parseInt(hex.slice(i, i + 2), 16)).join(".");
+      expect(gateway).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+      const peerIp = await shell(b, "hostname -i | awk '{print $1}'");
+      expect(peerIp).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+      // Positive controls: the peer's server answers on its own address, and the host reaches it (as probes would).
+      await expect.poll(async () => (await probe(b, { self: [peerIp, 8000] }))["self"], { timeout: 20_000, interval: 500 }).toBe("reached");
+      await expect
+        .poll(
+          async () =>
+            await fetch(`http://${peerIp}:8000/`)
+              .then((r) => r.status)
+              .catch(() => 0),
+          { timeout: 10_000, interval: 500 },
+        )
+        .toBe(200);
+
+      const targets: Record<string, [string, number]> = {
+        "gateway service": [gateway, hostPort],
+        "gateway metrics": [gateway, metricsPort],
+        "gateway kubelet": [gateway, 10250],
+        "peer sandbox": [peerIp, 8000],
+      };
+      for (const [ifname, addrs] of Object.entries(networkInterfaces())) {
+        for (const addr of addrs ?? []) {
+          if (addr.family === "IPv4" && !addr.internal && addr.address !== gateway) {
+            targets[`host ${ifname}`] = [addr.address, hostPort];
+            targets[`kubelet ${ifname}`] = [addr.address, 10250];
+          }
+        }
+      }
+      const seen = await probe(a, targets);
+      expect(seen).toEqual(Object.fromEntries(Object.keys(targets).map((k) => [k, "blocked"])));
+    } finally {
+      await d.sandbox.destroySandbox({ sandboxId: a });
+      await d.sandbox.destroySandbox({ sandboxId: b });
+      await peerServer;
+    }
   });
 });

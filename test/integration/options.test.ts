@@ -1,13 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitStatus, RunPhase } from "../../src/gen/sandboxd/v1/common_pb.js";
 import { backend, docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { ensureRuntimeClass, onKubernetes, plainWorkload, sandboxRuntimeOf } from "../helpers/engine.js";
 import { collect } from "../helpers/events.js";
 import { makeWheelCode } from "../helpers/packages.js";
 
 let d: DaemonHandle;
+/** On Kubernetes a pod's name is its id, so only a listed name may be attached to. */
+const attachName = `options-attach-${Math.random().toString(16).slice(2, 8)}`;
 
 beforeAll(async () => {
-  d = await startDaemon({ args: ["--attach.tenants", "default"] });
+  d = await startDaemon({ args: ["--attach.tenants", "default", "--attach.names", attachName] });
 });
 
 afterAll(async () => {
@@ -57,7 +60,7 @@ describe("libraries", () => {
   });
 });
 
-describe("images", () => {
+describe.skipIf(onKubernetes)("images (Docker and Podman build and commit them; not the Kubernetes backend)", () => {
   it("builds a Dockerfile once per content and runs in it", async () => {
     const dockerfile = {
       content: "FROM sandboxd/python:latest\nCOPY greeting.txt /opt/greeting.txt\n",
@@ -104,36 +107,36 @@ describe("images", () => {
   });
 
   it("attaches to an existing container and never removes it", async () => {
-    // Podman here needs explicit ulimits below the host's hard limits.
-    const ulimits =
-      backend === "podman"
-        ? [
-            { Name: "nofile", Soft: 4096, Hard: 4096 },
-            { Name: "nproc", Soft: 4096, Hard: 4096 },
-          ]
-        : [];
-    const container = await docker.createContainer({
-      Image: "sandboxd/python:latest",
-      Cmd: ["sleep", "infinity"],
-      User: "1000:1000",
-      HostConfig: { NetworkMode: "none", Ulimits: ulimits },
-    });
-    await container.start();
+    const container = await plainWorkload(attachName);
     try {
-      const { sandbox } = await d.sandbox.createSandbox({ spec: { language: "python", containerId: container.id } });
+      const { sandbox } = await d.sandbox.createSandbox({ spec: { language: "python", containerId: onKubernetes ? container.name : container.id } });
       expect(sandbox?.containerId).toBe(container.id);
       const r = await collect(d.sandbox.run({ sandboxId: sandbox!.id, code: "import socket; print(socket.gethostname())" }));
-      expect(r.stdout.trim()).toBe(container.id.slice(0, 12));
+      expect(r.stdout.trim()).toBe(onKubernetes ? container.name : container.id.slice(0, 12));
       expect((await d.sandbox.destroySandbox({ sandboxId: sandbox!.id })).destroyed).toBe(true);
-      expect((await container.inspect()).State.Running).toBe(true);
+      expect(await container.running()).toBe(true);
     } finally {
-      await container.remove({ force: true });
+      await container.remove();
     }
     await expect(d.sandbox.createSandbox({ spec: { language: "python", containerId: "doesnotexist123" } })).rejects.toMatchObject({ code: 5 });
   });
 });
 
-describe("the engine's OCI runtime for sandboxes (--sandbox-runtime: runsc for gVisor, kata-runtime, ...)", () => {
+describe.runIf(onKubernetes)("what the Kubernetes backend refuses", () => {
+  it("Dockerfiles, commit on close and bridge networks: FAILED_PRECONDITION that names the backend", async () => {
+    const dockerfile = { content: "FROM sandboxd/python:latest\n" };
+    await expect(d.sandbox.createSandbox({ spec: { language: "python", dockerfile } })).rejects.toMatchObject({
+      code: 9,
+      details: expect.stringMatching(/not available on the Kubernetes backend/),
+    });
+    await expect(d.sandbox.createSandbox({ spec: { language: "python", network: 2 } })).rejects.toMatchObject({
+      code: 9,
+      details: expect.stringMatching(/not available on the Kubernetes backend/),
+    });
+  });
+});
+
+describe("the engine's OCI runtime for sandboxes (--sandbox-runtime: runsc for gVisor, kata-runtime, ...; on Kubernetes --kubernetes.runtime-class)", () => {
   it("sandboxes run under the named runtime; an unknown one is a clear error, not INTERNAL", async () => {
     if (backend === "podman") {
       // Podman's compatible API ignores a per-container runtime: refusing beats a silent runc.
@@ -142,15 +145,17 @@ describe("the engine's OCI runtime for sandboxes (--sandbox-runtime: runsc for g
       );
       return;
     }
-    const named = await startDaemon({ args: ["--sandbox-runtime", "runc"] });
+    const flag = onKubernetes ? "--kubernetes.runtime-class" : "--sandbox-runtime";
+    const runc = onKubernetes ? await ensureRuntimeClass("sandboxd-test-runc", "runc") : "runc";
+    const named = await startDaemon({ args: [flag, runc] });
     try {
       const { sandbox } = await named.sandbox.createSandbox({ spec: { language: "python" } });
-      expect((await docker.getContainer(sandbox!.containerId).inspect()).HostConfig.Runtime).toBe("runc");
+      expect(await sandboxRuntimeOf(sandbox!.containerId)).toBe(runc);
       expect((await collect(named.sandbox.run({ sandboxId: sandbox!.id, code: "print('under runc')" }))).stdout).toBe("under runc\n");
     } finally {
       await named.stop();
     }
-    const unknown = await startDaemon({ args: ["--sandbox-runtime", "no-such-runtime"] });
+    const unknown = await startDaemon({ args: [flag, "no-such-runtime"] });
     try {
       const err = await unknown.sandbox.createSandbox({ spec: { language: "python" } }).catch((e: { code: number; details: string }) => e);
       expect(err).toMatchObject({ code: expect.any(Number), details: expect.stringMatching(/no-such-runtime/) });

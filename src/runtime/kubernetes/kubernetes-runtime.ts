@@ -40,6 +40,10 @@ function apiError(err: unknown, what: string): SandboxdError {
     if (err.code === 404) return notFound(detail, { cause: err });
     if (err.code === 409) return new SandboxdError(ErrorCode.FailedPrecondition, detail, { reason: "CONFLICT", cause: err });
     if (err.code === 400 || err.code === 422) return new SandboxdError(ErrorCode.InvalidArgument, detail, { cause: err });
+    // Admission refusals of a pod (an unknown RuntimeClass, a quota) are about the request, not the caller.
+    if (err.code === 403 && /RuntimeClass|exceeded quota|violates PodSecurity/.test(message)) {
+      return new SandboxdError(ErrorCode.FailedPrecondition, detail, { reason: "POD_REJECTED", cause: err });
+    }
     if (err.code === 401 || err.code === 403) return new SandboxdError(ErrorCode.PermissionDenied, detail, { reason: "KUBERNETES_FORBIDDEN", cause: err });
     if (err.code >= 500) return unavailable(detail, { reason: "ENGINE_UNAVAILABLE", cause: err });
     return new SandboxdError(ErrorCode.Internal, detail, { cause: err });
@@ -144,6 +148,8 @@ export class KubernetesRuntime implements ContainerRuntime {
 
   async create(spec: ContainerSpec): Promise<string> {
     if (spec.network !== "none") throw unsupported("a sandbox network");
+    // Only a sandbox committed on close has a writable root (container-spec.ts); a pod cannot be committed.
+    if (!spec.readOnlyRoot) throw unsupported("commit on close");
     const pod = podFor(spec, {
       namespace: this.namespace,
       imagePullPolicy: this.options.imagePullPolicy,
