@@ -173,7 +173,7 @@ export async function sandboxSettings(id: string): Promise<SandboxSettings> {
     memoryBytes: info.HostConfig.Memory ?? 0,
     nanoCpus: info.HostConfig.NanoCpus ?? 0,
     pids: info.HostConfig.PidsLimit ?? undefined,
-    noNewPrivileges: (info.HostConfig.SecurityOpt ?? []).includes("no-new-privileges"),
+    noNewPrivileges: ((info.HostConfig.SecurityOpt ?? []) as string[]).includes("no-new-privileges"),
     readOnlyRoot: info.HostConfig.ReadonlyRootfs === true,
     hostMounts: (info.HostConfig.Binds ?? []).length,
     networkNone: info.HostConfig.NetworkMode === "none",

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
-import { docker, runPrefix, startDaemon } from "../helpers/daemon.js";
+import { runPrefix, startDaemon } from "../helpers/daemon.js";
 import { leases } from "../helpers/engine.js";
 import { collect } from "../helpers/events.js";
 

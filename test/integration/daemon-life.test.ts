@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { ExitStatus } from "../../src/gen/sandboxd/v1/common_pb.js";
-import { docker, engineSocket, repoRoot, startDaemon } from "../helpers/daemon.js";
+import { engineSocket, repoRoot, startDaemon } from "../helpers/daemon.js";
 import { workloads } from "../helpers/engine.js";
 import { EngineProxy } from "../helpers/engine-proxy.js";
 import { collect } from "../helpers/events.js";

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitStatus, SandboxState } from "../../src/gen/sandboxd/v1/common_pb.js";
-import { docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { startDaemon, type DaemonHandle } from "../helpers/daemon.js";
 import { workloads } from "../helpers/engine.js";
 import { collect } from "../helpers/events.js";
 

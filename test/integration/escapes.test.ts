@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitStatus } from "../../src/gen/sandboxd/v1/common_pb.js";
 import { SessionKind } from "../../src/gen/sandboxd/v1/interactive_service_pb.js";
-import { docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { startDaemon, type DaemonHandle } from "../helpers/daemon.js";
 import { workloads } from "../helpers/engine.js";
 import { collect } from "../helpers/events.js";
 

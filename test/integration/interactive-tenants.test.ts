@@ -5,7 +5,7 @@ import { InteractiveService, SessionKind } from "../../src/gen/sandboxd/v1/inter
 import { SandboxService } from "../../src/gen/sandboxd/v1/sandbox_service_pb.js";
 import { hashToken } from "../../src/rpc/auth.js";
 import { createClient } from "../helpers/client.js";
-import { docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { startDaemon, type DaemonHandle } from "../helpers/daemon.js";
 import { workloads } from "../helpers/engine.js";
 import { collect } from "../helpers/events.js";
 

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { docker, runPrefix, startDaemon } from "../helpers/daemon.js";
+import { runPrefix, startDaemon } from "../helpers/daemon.js";
 import { exists, workloads } from "../helpers/engine.js";
 import { collect } from "../helpers/events.js";
 
