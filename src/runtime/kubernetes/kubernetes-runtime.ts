@@ -1,16 +1,29 @@
 import { hostname } from "node:os";
 import { PassThrough, Writable } from "node:stream";
-import { ApiException, CoordinationV1Api, CoreV1Api, Exec, KubeConfig, Watch, type V1Lease, type V1Pod, type V1Status } from "@kubernetes/client-node";
+import {
+  ApiException,
+  CoordinationV1Api,
+  CoreV1Api,
+  Exec,
+  KubeConfig,
+  NetworkingV1Api,
+  Watch,
+  type V1Lease,
+  type V1Pod,
+  type V1Status,
+} from "@kubernetes/client-node";
 import { ErrorCode, SandboxdError, describeError, notFound, unavailable } from "../../common/errors.js";
 import type { Logger } from "../../common/logger.js";
 import type { ContainerInfo, ContainerRuntime, ContainerSpec, ExecOptions, ExecSession, ImageBuildOptions, Lease, LeaseSpec } from "../container-runtime.js";
-import { containerName, daemonLabelsOf, hasLabels, labelSelector, labelsAnnotation, objectName, podFor, selectorLabels } from "./pod-spec.js";
+import { containerName, daemonLabelsOf, denyAllPolicyFor, hasLabels, labelSelector, labelsAnnotation, objectName, podFor, selectorLabels } from "./pod-spec.js";
 
 export interface KubernetesRuntimeOptions {
   /** The namespace sandboxes, leases and everything else of this daemon live in. */
   namespace: string;
   /** A kubeconfig file; undefined: $KUBECONFIG, ~/.kube/config, or the in-cluster service account. */
   kubeconfig?: string;
+  /** The kubeconfig context to use; undefined: its current context. */
+  context?: string;
   imagePullPolicy: "Always" | "IfNotPresent" | "Never";
   runtimeClassName?: string;
   /** An API call slower than this fails with DEADLINE_EXCEEDED instead of hanging. */
@@ -88,6 +101,7 @@ export class KubernetesRuntime implements ContainerRuntime {
   private readonly kc = new KubeConfig();
   private readonly core: CoreV1Api;
   private readonly coordination: CoordinationV1Api;
+  private readonly networking: NetworkingV1Api;
   private readonly execApi: Exec;
   private readonly log: Logger;
   private readonly namespace: string;
@@ -99,8 +113,10 @@ export class KubernetesRuntime implements ContainerRuntime {
   constructor(private readonly options: KubernetesRuntimeOptions) {
     if (options.kubeconfig) this.kc.loadFromFile(options.kubeconfig);
     else this.kc.loadFromDefault();
+    if (options.context) this.kc.setCurrentContext(options.context);
     this.core = this.kc.makeApiClient(CoreV1Api);
     this.coordination = this.kc.makeApiClient(CoordinationV1Api);
+    this.networking = this.kc.makeApiClient(NetworkingV1Api);
     this.execApi = new Exec(this.kc);
     this.log = options.logger;
     this.namespace = options.namespace;
@@ -156,7 +172,19 @@ export class KubernetesRuntime implements ContainerRuntime {
       ...(this.options.runtimeClassName ? { runtimeClassName: this.options.runtimeClassName } : {}),
     });
     const made = await this.call(`create pod from ${spec.image}`, () => this.core.createNamespacedPod({ namespace: this.namespace, body: pod }));
-    return made.metadata?.name ?? pod.metadata?.name ?? spec.name;
+    const name = made.metadata?.name ?? pod.metadata?.name ?? spec.name;
+    // Network NONE: a deny-all NetworkPolicy of its own, owned by the pod (the garbage collector removes it
+    // with the pod). It exists before start() returns, so before any code runs; it is enforced where the
+    // cluster's network plugin enforces NetworkPolicy (docs/kubernetes.md).
+    try {
+      await this.call(`create network policy ${name}`, () =>
+        this.networking.createNamespacedNetworkPolicy({ namespace: this.namespace, body: denyAllPolicyFor(made) }),
+      );
+    } catch (err) {
+      await this.remove(name).catch(() => false);
+      throw err;
+    }
+    return name;
   }
 
   /** Pods start by themselves; this waits until the sandbox's container runs, or says why it cannot. */
@@ -224,7 +252,12 @@ export class KubernetesRuntime implements ContainerRuntime {
       }),
     )) as unknown as ExecSocket;
     ref.socket = ws;
+    // Idle exec streams are dropped by proxies and the API server after minutes without traffic; the agent's channel
+    // is idle between runs, so the socket pings.
+    const keepalive = setInterval(() => ws.ping(), 30_000);
+    keepalive.unref();
     ws.on("close", () => {
+      clearInterval(keepalive);
       stdout.end();
       stderr.end();
       settle?.();
@@ -452,6 +485,7 @@ interface ExecSocket {
   readonly bufferedAmount: number;
   pause(): void;
   resume(): void;
+  ping(): void;
   terminate(): void;
   on(event: "close", listener: () => void): void;
   on(event: "error", listener: (err: Error) => void): void;

@@ -6,7 +6,7 @@ import { daemonLabelsOf, hasLabels, labelSelector, labelsAnnotation, objectName,
 const spec: ContainerSpec = {
   name: "sandboxd-test-ab12-sbx_0F9",
   image: "sandboxd/python:latest",
-  labels: { "org.sandboxd.tenant": "team a/ü", "org.sandboxd.config": JSON.stringify({ env: { A: "x".repeat(200) } }) },
+  labels: { "org.sandboxd.sandbox-id": "sbx_0F9", "org.sandboxd.tenant": "team a/ü", "org.sandboxd.config": JSON.stringify({ env: { A: "x".repeat(200) } }) },
   env: { HOME: "/home/sandbox" },
   workdir: "/home/sandbox",
   user: "1000:1000",
@@ -76,5 +76,22 @@ describe("Kubernetes pod spec", () => {
     expect(exitCode({ status: "Success" })).toBe(0);
     expect(exitCode({ status: "Failure", reason: "NonZeroExitCode", details: { causes: [{ reason: "ExitCode", message: "3" }] } })).toBe(3);
     expect(() => exitCode({ status: "Failure", message: "container not found" })).toThrow(/container not found/);
+  });
+});
+
+describe("network policy", () => {
+  it("denies everything both ways, selects only its pod, and is owned by it", async () => {
+    const { denyAllPolicyFor } = await import("./pod-spec.js");
+    const pod = podFor(spec, { namespace: "ns", imagePullPolicy: "Never" });
+    pod.metadata!.uid = "0000-1111";
+    const policy = denyAllPolicyFor(pod);
+    expect(policy.spec).toEqual({ podSelector: { matchLabels: pod.metadata?.labels }, policyTypes: ["Ingress", "Egress"], ingress: [], egress: [] });
+    expect(policy.metadata?.ownerReferences?.[0]).toMatchObject({ kind: "Pod", name: pod.metadata?.name, uid: "0000-1111" });
+    const other = podFor(
+      { ...spec, name: "other", labels: { ...spec.labels, "org.sandboxd.sandbox-id": "sbx_other" } },
+      { namespace: "ns", imagePullPolicy: "Never" },
+    );
+    const sel = policy.spec!.podSelector.matchLabels!;
+    expect(Object.entries(sel).every(([k, v]) => other.metadata?.labels?.[k] === v)).toBe(false);
   });
 });

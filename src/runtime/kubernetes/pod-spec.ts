@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { V1Pod } from "@kubernetes/client-node";
+import type { V1NetworkPolicy, V1Pod } from "@kubernetes/client-node";
 import type { ContainerSpec } from "../container-runtime.js";
 
 /**
@@ -154,5 +154,26 @@ export function podFor(spec: ContainerSpec, options: PodOptions): V1Pod {
         },
       ],
     },
+  };
+}
+
+/**
+ * The NetworkPolicy of one sandbox pod: it selects that pod alone (all of its selector
+ * labels, the sandbox id's among them) and allows nothing in either direction. Owned by the
+ * pod, so it goes with it.
+ */
+export function denyAllPolicyFor(pod: V1Pod): V1NetworkPolicy {
+  const name = pod.metadata?.name ?? "";
+  const own = { ...(pod.metadata?.labels ?? {}) };
+  return {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: {
+      name,
+      namespace: pod.metadata?.namespace ?? "",
+      labels: { [managedLabel]: "true" },
+      ownerReferences: [{ apiVersion: "v1", kind: "Pod", name, uid: pod.metadata?.uid ?? "", controller: false, blockOwnerDeletion: false }],
+    },
+    spec: { podSelector: { matchLabels: own }, policyTypes: ["Ingress", "Egress"], ingress: [], egress: [] },
   };
 }
