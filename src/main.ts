@@ -69,6 +69,7 @@ async function main(): Promise<void> {
     runtime = new KubernetesRuntime({
       namespace: config.kubernetes.namespace,
       ...(config.kubernetes.kubeconfig ? { kubeconfig: config.kubernetes.kubeconfig } : {}),
+      ...(config.kubernetes.context ? { context: config.kubernetes.context } : {}),
       imagePullPolicy: config.kubernetes.imagePullPolicy as "IfNotPresent" | "Never" | "Always",
       ...(config.kubernetes.runtimeClass ? { runtimeClassName: config.kubernetes.runtimeClass } : {}),
       callTimeoutMs: config.engineCallTimeoutMs,

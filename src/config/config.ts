@@ -93,6 +93,8 @@ export interface Config {
     namespace: string;
     /** A kubeconfig file; empty: $KUBECONFIG, ~/.kube/config, or the pod's service account. */
     kubeconfig: string;
+    /** The kubeconfig context; empty: its current one. */
+    context: string;
     /** Pods' imagePullPolicy: IfNotPresent, Never (images imported into the nodes) or Always. */
     imagePullPolicy: string;
     /** RuntimeClass of sandbox pods (gVisor, Kata); empty: the cluster's default. */
@@ -174,7 +176,7 @@ export const defaultConfig: Config = {
   insecure: false,
   metricsListen: "",
   metricsInsecure: false,
-  kubernetes: { namespace: "sandboxd", kubeconfig: "", imagePullPolicy: "IfNotPresent", runtimeClass: "" },
+  kubernetes: { namespace: "sandboxd", kubeconfig: "", context: "", imagePullPolicy: "IfNotPresent", runtimeClass: "" },
   network: { hostFirewall: "iptables", hostAllowPorts: "" },
   policyCheckTimeoutMs: 2_000,
   policyCheckWorkers: 2,
