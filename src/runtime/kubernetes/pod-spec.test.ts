@@ -91,7 +91,7 @@ describe("network policy", () => {
       { ...spec, name: "other", labels: { ...spec.labels, "org.sandboxd.sandbox-id": "sbx_other" } },
       { namespace: "ns", imagePullPolicy: "Never" },
     );
-    const sel = policy.spec!.podSelector.matchLabels!;
+    const sel = policy.spec?.podSelector?.matchLabels ?? {};
     expect(Object.entries(sel).every(([k, v]) => other.metadata?.labels?.[k] === v)).toBe(false);
   });
 });
