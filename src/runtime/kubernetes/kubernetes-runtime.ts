@@ -147,7 +147,8 @@ export class KubernetesRuntime implements ContainerRuntime {
   }
 
   async ping(): Promise<void> {
-    await this.call(`read namespace ${this.namespace}`, () => this.core.readNamespace({ name: this.namespace }));
+    // A namespaced read: the daemon's Role needs nothing cluster-wide for it (deploy/kubernetes).
+    await this.call(`list pods in ${this.namespace}`, () => this.core.listNamespacedPod({ namespace: this.namespace, limit: 1 }));
   }
 
   /** Images have no labels the API shows; an image is there when a node reports it. */
