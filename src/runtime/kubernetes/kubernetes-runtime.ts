@@ -501,5 +501,8 @@ export function exitCode(status: V1Status): number {
   if (status.status === "Success") return 0;
   const cause = status.details?.causes?.find((c) => c.reason === "ExitCode");
   if (cause?.message !== undefined && /^\d+$/.test(cause.message)) return Number(cause.message);
+  // The runtime could not start the program at all: report it as a shell would (127 missing, 126 not executable).
+  if (/executable file not found|no such file or directory/i.test(status.message ?? "")) return 127;
+  if (/permission denied/i.test(status.message ?? "")) return 126;
   throw new SandboxdError(ErrorCode.Unavailable, `exec failed: ${status.message ?? status.reason ?? "unknown"}`, { reason: "EXEC_FAILED" });
 }

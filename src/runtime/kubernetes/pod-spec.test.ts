@@ -76,6 +76,7 @@ describe("Kubernetes pod spec", () => {
     expect(exitCode({ status: "Success" })).toBe(0);
     expect(exitCode({ status: "Failure", reason: "NonZeroExitCode", details: { causes: [{ reason: "ExitCode", message: "3" }] } })).toBe(3);
     expect(() => exitCode({ status: "Failure", message: "container not found" })).toThrow(/container not found/);
+    expect(exitCode({ status: "Failure", message: 'exec: "python3": executable file not found in $PATH' })).toBe(127);
   });
 });
 
