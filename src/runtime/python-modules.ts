@@ -47,10 +47,10 @@ export function packModules(modules: readonly PythonModule[]): Buffer {
     b.writeUInt32BE(n, 0);
     return b;
   };
-  const parts = [u32(modules.length)];
+  const parts: Uint8Array[] = [u32(modules.length)];
   for (const m of modules) {
     const name = Buffer.from(m.name);
-    parts.push(u32(name.length), name, u32(m.source.byteLength), Buffer.from(m.source.buffer, m.source.byteOffset, m.source.byteLength));
+    parts.push(u32(name.length), name, u32(m.source.byteLength), m.source);
   }
   return Buffer.concat(parts);
 }
