@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 
-from sandboxd_procfs import boot_ticks, proc_stat, process_table  # sent along (src/runtime/python-modules.ts)
+from sandboxd_procfs import boot_ticks, kill_all, proc_stat, process_table  # sent along (src/runtime/python-modules.ts)
 
 try:
     import ctypes
@@ -861,11 +861,7 @@ class Agent:
             ]
             if not doomed:
                 return
-            for pid in doomed:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
+            kill_all(doomed)
             self.collect_children()
             time.sleep(0.002)
 

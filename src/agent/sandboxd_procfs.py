@@ -1,8 +1,9 @@
-# sandboxd: reading processes from /proc, for the code that runs inside a sandbox (the
-# resident agent, src/agent/sandboxd_agent.py, and the session runners,
+# sandboxd: finding processes in /proc and killing them, for the code that runs inside a
+# sandbox (the resident agent, src/agent/sandboxd_agent.py, and the session runners,
 # src/interactive/runner/). One source for all of them: the daemon sends it along with each
 # (src/runtime/python-modules.ts), as a module named sandboxd_procfs. Stdlib only.
 import os
+import signal
 import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -41,3 +42,12 @@ def process_table():
             if st is not None:
                 table[int(name)] = st
     return table
+
+
+def kill_all(pids, sig=signal.SIGKILL):
+    """Sends `sig` to each of `pids`; one that is gone already is passed over."""
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            pass

@@ -10,12 +10,11 @@
 # base64 on the wire. Stdlib only.
 import json
 import os
-import signal
 import struct
 import sys
 import threading
 
-from sandboxd_procfs import process_table
+from sandboxd_procfs import kill_all, process_table
 
 # Frame kinds: the numbers of src/runtime/frame-kinds.json ("runner"), checked by
 # src/runtime/frame-kinds.test.ts; none is also an agent frame kind.
@@ -193,11 +192,7 @@ def kill_session_processes(marker, sid, keep=()):
         doomed.discard(1)
         if not doomed:
             return
-        for pid in doomed:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+        kill_all(doomed)
         # Give the kernel a moment to reap before looking again.
         threading.Event().wait(0.02)
 

@@ -32,7 +32,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sandboxd_session as sx  # noqa: E402
-from sandboxd_procfs import boot_ticks, process_table  # noqa: E402
+from sandboxd_procfs import boot_ticks, kill_all, process_table  # noqa: E402
 
 SIGINT_GRACE = 2.0  # seconds a command has to end after SIGINT before its shell is restarted
 PROBE_AFTER = (0.2, 1.0)  # when to ask for the status line again after SIGINT
@@ -149,8 +149,7 @@ class Runner:
         """Kills the shell (and `doomed` processes) and forgets its pipes."""
         if self.proc is None:
             return
-        for pid in doomed:
-            self.signal(pid, signal.SIGKILL)
+        kill_all(doomed)
         try:
             self.proc.kill()
         except OSError:
@@ -265,13 +264,6 @@ class Runner:
             self.stop_shell(self.command_processes())
             self.finish({"status": "interrupted", "exit_code": -1, "restarted": True})
             self.start_shell()
-
-    @staticmethod
-    def signal(pid, sig):
-        try:
-            os.kill(pid, sig)
-        except OSError:
-            pass
 
     def drain(self, fd, kind):
         for data in sx.read_available(fd):
