@@ -58,7 +58,8 @@ export class AgentRunner implements SandboxChannel {
   /** Starts the agent and resolves once it said hello; rejects when it cannot run here. */
   static async start(options: AgentRunnerOptions): Promise<AgentRunner> {
     const exec = await options.runtime.exec(options.containerId, {
-      argv: ["python3", "-u", "-c", moduleLoader],
+      // The argument names the process for `ps` and `pkill -f sandboxd-agent`.
+      argv: ["python3", "-u", "-c", moduleLoader, "sandboxd-agent"],
       stdin: true,
       ...(options.env ? { env: options.env } : {}),
     });
