@@ -5,11 +5,27 @@ import { pack as tarPack } from "tar-stream";
 import { ErrorCode, SandboxdError, describeError, notFound, unavailable } from "../../common/errors.js";
 import type { Logger } from "../../common/logger.js";
 import type { HostFirewall } from "../host-firewall.js";
+import { writePodmanSeccompProfile } from "./podman-seccomp.js";
 import type { ContainerInfo, ContainerRuntime, ContainerSpec, ExecOptions, ExecSession, ImageBuildOptions, Lease, LeaseSpec } from "../container-runtime.js";
 
+/**
+ * What only Podman needs (used when `name` is "podman", ignored for Docker): explicit
+ * nofile/nproc limits below the host's hard limits on every container it creates
+ * (sandboxes and the lease), and a seccomp profile, derived from the engine host's default
+ * (podman-seccomp.ts) and written into the state directory, for sandboxes.
+ */
+export interface PodmanSettings {
+  ulimits: { nofile: number; nproc: number };
+  /** Podman's own default seccomp profile on the engine's host. */
+  seccompBase: string;
+  /** Where the derived profile is written. */
+  stateDir: string;
+}
+
 export interface DockerRuntimeOptions {
-  /** "docker" or "podman": the same API, with Podman's ulimit needs. */
+  /** "docker" or "podman": the same API; Podman's differences are this class's. */
   name: "docker" | "podman";
+  /** The engine's socket; default: Docker's or Podman's usual one. */
   socketPath?: string;
   host?: string;
   port?: number;
@@ -20,13 +36,7 @@ export interface DockerRuntimeOptions {
   callTimeoutMs?: number;
   /** The OCI runtime for sandboxes (runsc, kata-runtime, ...); undefined: the engine's default. */
   ociRuntime?: string;
-  /** A seccomp profile path on the engine's host for sandboxes (Podman: podman-seccomp.ts). */
-  seccompProfile?: string;
-  /**
-   * Ulimits of every container this runtime creates (sandboxes and the lease). Podman here
-   * needs explicit nofile/nproc limits below the host's hard limits; Docker needs none.
-   */
-  ulimits?: { name: string; soft: number; hard: number }[];
+  podman?: PodmanSettings;
   /** Keeps bridged sandboxes off the host; its rules go in before any sandbox network. */
   firewall: HostFirewall;
   logger: Logger;
@@ -69,11 +79,20 @@ export class DockerRuntime implements ContainerRuntime {
   private readonly ociRuntime: string | undefined;
   private readonly ulimits: { Name: string; Soft: number; Hard: number }[] | undefined;
 
+  /** Throws when Podman's seccomp profile cannot be derived (a missing or unreadable base). */
   constructor(options: DockerRuntimeOptions) {
     this.name = options.name;
-    this.ulimits = options.ulimits?.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard }));
+    const podman = options.name === "podman" ? options.podman : undefined;
+    if (podman) {
+      const { nofile, nproc } = podman.ulimits;
+      this.ulimits = [
+        { Name: "nofile", Soft: nofile, Hard: nofile },
+        { Name: "nproc", Soft: nproc, Hard: nproc },
+      ];
+    }
+    const seccompProfile = podman ? writePodmanSeccompProfile(podman.stateDir, podman.seccompBase) : undefined;
     this.ociRuntime = options.ociRuntime;
-    this.securityOpt = ["no-new-privileges", ...(options.seccompProfile ? [`seccomp=${options.seccompProfile}`] : [])];
+    this.securityOpt = ["no-new-privileges", ...(seccompProfile ? [`seccomp=${seccompProfile}`] : [])];
     this.firewall = options.firewall;
     this.log = options.logger;
     this.init = options.init;
@@ -91,7 +110,7 @@ export class DockerRuntime implements ContainerRuntime {
         opts.protocol = "http";
       }
     } else {
-      opts.socketPath = options.socketPath ?? "/var/run/docker.sock";
+      opts.socketPath = options.socketPath ?? (options.name === "podman" ? "/run/podman/podman.sock" : "/var/run/docker.sock");
     }
     this.docker = new Docker(opts);
   }
@@ -144,19 +163,13 @@ export class DockerRuntime implements ContainerRuntime {
     if (options.signal) buildOpts["abortSignal"] = options.signal;
     const stream = await this.call(`build ${tag}`, () => this.docker.buildImage(tar as unknown as NodeJS.ReadableStream, buildOpts), 30 * 60_000);
     await new Promise<void>((resolve, reject) => {
-      this.docker.modem.followProgress(
-        stream,
-        (err: Error | null, output: { error?: string }[]) => {
-          const failed = output?.find((o) => o.error !== undefined);
-          if (err) reject(engineError(err, `build ${tag}`, this.name));
-          else if (failed) {
-            reject(new SandboxdError(ErrorCode.InvalidArgument, `image build failed: ${failed.error}`, { reason: "IMAGE_BUILD_FAILED" }));
-          } else resolve();
-        },
-        (event: { stream?: string }) => {
-          if (event.stream && options.onProgress) options.onProgress(event.stream.trimEnd());
-        },
-      );
+      this.docker.modem.followProgress(stream, (err: Error | null, output: { error?: string }[]) => {
+        const failed = output?.find((o) => o.error !== undefined);
+        if (err) reject(engineError(err, `build ${tag}`, this.name));
+        else if (failed) {
+          reject(new SandboxdError(ErrorCode.InvalidArgument, `image build failed: ${failed.error}`, { reason: "IMAGE_BUILD_FAILED" }));
+        } else resolve();
+      });
     });
   }
 
@@ -221,7 +234,6 @@ export class DockerRuntime implements ContainerRuntime {
     };
     if (options.env) createOpts.Env = Object.entries(options.env).map(([k, v]) => `${k}=${v}`);
     if (options.workdir) createOpts.WorkingDir = options.workdir;
-    if (options.user) createOpts.User = options.user;
     const exec = await this.call(`exec in ${id}`, () => container.exec(createOpts));
     const stream = (await this.call(`exec start in ${id}`, () =>
       exec.start({ hijack: true, stdin: options.stdin === true, Detach: false, Tty: false }),
@@ -292,7 +304,6 @@ export class DockerRuntime implements ContainerRuntime {
         image: info.Config.Image,
         labels: info.Config.Labels ?? {},
         running: info.State.Running,
-        oomKilled: info.State.OOMKilled,
         createdAt: new Date(info.Created),
       };
     } catch (err) {
@@ -309,7 +320,6 @@ export class DockerRuntime implements ContainerRuntime {
       image: c.Image,
       labels: c.Labels ?? {},
       running: c.State === "running",
-      oomKilled: false,
       createdAt: new Date(c.Created * 1000),
     }));
   }
