@@ -106,9 +106,10 @@ export interface ContainerRuntime {
   // --- The channel opener ---------------------------------------------------------------
 
   /**
-   * Starts a process in the container with separate stdio. Only the channels use it
+   * Starts a process in the container with separate stdio. It is the channels' opener
    * (`agent-runner.ts`: the agent's long-lived exec; `exec-runner.ts`: one per run for
-   * images without python3); everything else goes through a sandbox's SandboxChannel.
+   * images without python3); everything else should go through a sandbox's SandboxChannel
+   * (`src/files/` still calls it until its transfers move onto the channel).
    */
   exec(id: string, options: ExecOptions): Promise<ExecSession>;
 
