@@ -12,10 +12,10 @@ import type { ContainerRuntime } from "./runtime/container-runtime.js";
 import { DockerRuntime } from "./runtime/docker/docker-runtime.js";
 import { KubernetesRuntime } from "./runtime/kubernetes/kubernetes-runtime.js";
 import { HostFirewall } from "./runtime/host-firewall.js";
-import { writePodmanSeccompProfile } from "./runtime/docker/podman-seccomp.js";
 
 function engineOptions(config: Config) {
-  const endpoint = config.engineEndpoint || (config.backend === "podman" ? "/run/podman/podman.sock" : "/var/run/docker.sock");
+  const endpoint = config.engineEndpoint;
+  if (endpoint === "") return {};
   if (endpoint.startsWith("tcp://")) {
     const url = new URL(endpoint);
     const tls = config.engineTlsDir
@@ -28,15 +28,6 @@ function engineOptions(config: Config) {
     return { host: url.hostname, port: Number(url.port || 2375), ...(tls ? { tls } : {}) };
   }
   return { socketPath: endpoint.replace(/^unix:\/\//, "") };
-}
-
-/** Podman here needs explicit nofile/nproc limits below the host's hard limits. */
-function podmanUlimits(config: Config) {
-  const u = config.podmanUlimits;
-  return [
-    { name: "nofile", soft: u.nofile, hard: u.nofile },
-    { name: "nproc", soft: u.nproc, hard: u.nproc },
-  ];
 }
 
 async function main(): Promise<void> {
@@ -76,24 +67,23 @@ async function main(): Promise<void> {
       logger: logger.child({ component: "runtime" }),
     });
   } else {
-    let seccompProfile: string | undefined;
     try {
-      if (config.backend === "podman") seccompProfile = writePodmanSeccompProfile(config.stateDir, config.podmanSeccompBase);
+      runtime = new DockerRuntime({
+        name: config.backend,
+        firewall,
+        ...(config.sandboxRuntime ? { ociRuntime: config.sandboxRuntime } : {}),
+        init: config.sandboxInit,
+        // Used by the runtime only when the backend is Podman.
+        podman: { ulimits: config.podmanUlimits, seccompBase: config.podmanSeccompBase, stateDir: config.stateDir },
+        callTimeoutMs: config.engineCallTimeoutMs,
+        logger: logger.child({ component: "runtime" }),
+        ...engineOptions(config),
+      });
     } catch (err) {
+      // Podman's seccomp profile could not be derived from its base.
       process.stderr.write(`sandboxd: ${describeError(err)}\n`);
       process.exit(2);
     }
-    runtime = new DockerRuntime({
-      name: config.backend,
-      firewall,
-      ...(seccompProfile ? { seccompProfile } : {}),
-      ...(config.sandboxRuntime ? { ociRuntime: config.sandboxRuntime } : {}),
-      init: config.sandboxInit,
-      ...(config.backend === "podman" ? { ulimits: podmanUlimits(config) } : {}),
-      callTimeoutMs: config.engineCallTimeoutMs,
-      logger: logger.child({ component: "runtime" }),
-      ...engineOptions(config),
-    });
   }
   let daemon: Daemon;
   try {

@@ -4,23 +4,12 @@ import { ErrorCode, SandboxdError, describeError, unavailable } from "../common/
 import type { Logger } from "../common/logger.js";
 import { FrameDecoder, FrameKind, encodeFrame, type Frame } from "./agent-protocol.js";
 import type { ContainerRuntime, ExecSession } from "./container-runtime.js";
-import type { ExitKind, ProcessEvent, ProcessExit, ProcessSpec, RunningProcess } from "./process.js";
+import { lostExit, type ExitKind, type ProcessEvent, type ProcessExit, type ProcessSpec, type RunningProcess } from "./process.js";
+import { moduleLoader, packModules, procfsModule } from "./python-modules.js";
 import type { FileContent, ReadFileOptions, SandboxChannel } from "./sandbox-channel.js";
 
-const agentSource = readFileSync(new URL("../agent/sandboxd_agent.py", import.meta.url));
-
-// Reads exactly one length-prefixed program from stdin and runs it; stdin then carries frames.
-const loader = [
-  "import os",
-  "def r(n):",
-  "    b = b''",
-  "    while len(b) < n:",
-  "        c = os.read(0, n - len(b))",
-  "        if not c: raise SystemExit(3)",
-  "        b += c",
-  "    return b",
-  "exec(compile(r(int.from_bytes(r(4), 'big')), 'sandboxd-agent', 'exec'), {'__name__': 'sandboxd_agent'})",
-].join("\n");
+// The agent and the module it imports, sent on the exec's stdin; stdin then carries frames.
+const agentProgram = packModules([procfsModule, { name: "sandboxd_agent", source: readFileSync(new URL("../agent/sandboxd_agent.py", import.meta.url)) }]);
 
 /** A file write's bytes go in frames of at most this size. */
 const fileFrameBytes = 1024 * 1024;
@@ -69,7 +58,8 @@ export class AgentRunner implements SandboxChannel {
   /** Starts the agent and resolves once it said hello; rejects when it cannot run here. */
   static async start(options: AgentRunnerOptions): Promise<AgentRunner> {
     const exec = await options.runtime.exec(options.containerId, {
-      argv: ["python3", "-u", "-c", loader],
+      // The argument names the process for `ps` and `pkill -f sandboxd-agent`.
+      argv: ["python3", "-u", "-c", moduleLoader, "sandboxd-agent"],
       stdin: true,
       ...(options.env ? { env: options.env } : {}),
     });
@@ -89,9 +79,7 @@ export class AgentRunner implements SandboxChannel {
       };
     });
     runner.listen();
-    const header = Buffer.alloc(4);
-    header.writeUInt32BE(agentSource.length, 0);
-    exec.stdin?.write(Buffer.concat([header, agentSource]));
+    exec.stdin?.write(agentProgram);
     try {
       await hello;
     } catch (err) {
@@ -387,17 +375,4 @@ export class AgentRunner implements SandboxChannel {
     this.exec.destroy();
     this.die("closed");
   }
-}
-
-export function lostExit(message: string): ProcessExit {
-  return {
-    kind: "lost",
-    exitCode: -1,
-    signal: 0,
-    durationMs: 0,
-    stdoutBytes: 0,
-    stderrBytes: 0,
-    truncated: false,
-    message,
-  };
 }

@@ -25,7 +25,6 @@ export interface ExecOptions {
   argv: string[];
   env?: Record<string, string>;
   workdir?: string;
-  user?: string;
   /** Attach stdin; otherwise the process reads EOF. */
   stdin?: boolean;
 }
@@ -48,7 +47,6 @@ export interface ContainerInfo {
   image: string;
   labels: Record<string, string>;
   running: boolean;
-  oomKilled: boolean;
   createdAt: Date;
 }
 
@@ -57,7 +55,6 @@ export interface ImageBuildOptions {
   contextFiles: Record<string, Uint8Array>;
   labels?: Record<string, string>;
   signal?: AbortSignal;
-  onProgress?: (line: string) => void;
 }
 
 /** What makes a lease: a name the engine keeps unique, and where its holder is described. */
@@ -76,24 +73,48 @@ export interface Lease {
 }
 
 /**
- * The one interface every backend implements (Docker, Podman, Kubernetes). Methods map
- * engine errors to SandboxdError: UNAVAILABLE when the engine is unreachable, NOT_FOUND
- * for a missing container or image.
+ * The one interface every backend implements (Docker and Podman in `docker/`; Kubernetes
+ * next). Methods map engine errors to SandboxdError: UNAVAILABLE when the engine is
+ * unreachable, DEADLINE_EXCEEDED when it does not answer in time, NOT_FOUND for a missing
+ * container or image. Engine differences (Podman's ulimits, seccomp profile, tmpfs
+ * ownership) live inside the implementation: nothing above asks which engine it is.
  */
 export interface ContainerRuntime {
+  /** The engine's name, for messages ("docker", "podman"). */
   readonly name: string;
+
+  // --- Lifecycle: images and containers -------------------------------------------------
+
+  /** Resolves when the engine answers (health, and adoption when it comes back). */
   ping(signal?: AbortSignal): Promise<void>;
   /** The image's labels, or undefined when the image does not exist. */
   imageLabels(image: string): Promise<Record<string, string> | undefined>;
+  /** Builds `tag` from a Dockerfile and its context files. */
   buildImage(tag: string, options: ImageBuildOptions): Promise<void>;
+  /** Creates a sandbox container (`sleep infinity` under an init, hardened) from the spec; its id. */
   create(spec: ContainerSpec): Promise<string>;
   start(id: string): Promise<void>;
-  exec(id: string, options: ExecOptions): Promise<ExecSession>;
+  /** One container by id, id prefix or name (attach, a dead agent's container); undefined when missing. */
   inspect(id: string): Promise<ContainerInfo | undefined>;
+  /** Every container carrying all these labels, running or not (adoption). */
   list(labels: Record<string, string>): Promise<ContainerInfo[]>;
-  /** Force-removes the container; false when it did not exist. */
+  /** Force-removes the container (stopping it); false when it did not exist. */
   remove(id: string): Promise<boolean>;
+  /** Commits the container's filesystem to `image` with these labels; the image id. */
   commit(id: string, image: string, labels?: Record<string, string>): Promise<string>;
+
+  // --- The channel opener ---------------------------------------------------------------
+
+  /**
+   * Starts a process in the container with separate stdio. It is the channels' opener
+   * (`agent-runner.ts`: the agent's long-lived exec; `exec-runner.ts`: one per run for
+   * images without python3); everything else should go through a sandbox's SandboxChannel
+   * (`src/files/` still calls it until its transfers move onto the channel).
+   */
+  exec(id: string, options: ExecOptions): Promise<ExecSession>;
+
+  // --- Isolation: one daemon per id, one network per bridged sandbox --------------------
+
   /**
    * Takes the named lease, or reports the live holder. The engine arbitrates (two callers
    * cannot both win), and a holder killed with SIGKILL loses it within seconds.
@@ -108,6 +129,9 @@ export interface ContainerRuntime {
   removeNetwork(name: string): Promise<boolean>;
   /** The networks carrying all these labels. */
   listNetworks(labels: Record<string, string>): Promise<{ name: string; labels: Record<string, string> }[]>;
-  /** Calls `onDie` with the container id whenever one of the daemon's containers stops. */
+
+  // --- Events ---------------------------------------------------------------------------
+
+  /** Calls `onDie` with the container id whenever a container with these labels stops, until `signal` aborts. */
   watchDeaths(labels: Record<string, string>, onDie: (id: string) => void, signal: AbortSignal): void;
 }

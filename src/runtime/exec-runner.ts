@@ -4,8 +4,7 @@ import { AsyncQueue } from "../common/async-queue.js";
 import { describeError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import type { ContainerRuntime } from "./container-runtime.js";
-import { lostExit } from "./agent-runner.js";
-import { signalNames, type ExitKind, type ProcessEvent, type ProcessSpec, type RunningProcess } from "./process.js";
+import { lostExit, signalNames, type ExitKind, type ProcessEvent, type ProcessSpec, type RunningProcess } from "./process.js";
 import type { FileContent, ReadFileOptions, SandboxChannel } from "./sandbox-channel.js";
 
 /**

@@ -9,7 +9,6 @@ const info = (over: Partial<ContainerInfo> = {}): ContainerInfo => ({
   image: "img",
   labels: { team: "data" },
   running: true,
-  oomKilled: false,
   createdAt: new Date(0),
   ...over,
 });

@@ -14,7 +14,6 @@ function arbiter() {
     image: "i",
     labels: { [Label.leaseHolder]: "the other daemon" },
     running: true,
-    oomKilled: false,
     createdAt: new Date(),
   };
   const runtime = {

@@ -1,8 +1,10 @@
 import { hostname } from "node:os";
 import { SandboxdError, ErrorCode, describeError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
+import type { Config } from "../config/config.js";
 import type { ContainerRuntime, Lease, LeaseSpec } from "../runtime/container-runtime.js";
 import { Label } from "./labels.js";
+import type { LanguageRegistry } from "./languages.js";
 
 /**
  * One live daemon per daemon id. Sandboxes are found again by the id in their labels, so
@@ -82,6 +84,19 @@ export class DaemonLease {
   }
 }
 
-export function leaseLabels(daemonId: string): Record<string, string> {
+function leaseLabels(daemonId: string): Record<string, string> {
   return { [Label.lease]: daemonId, [Label.leaseHolder]: `${hostname()} pid ${process.pid} since ${new Date().toISOString()}` };
+}
+
+/** The lease is a tiny container of any sandbox image present (the base image first). */
+export async function leaseSpec(runtime: ContainerRuntime, config: Config, languages: LanguageRegistry): Promise<LeaseSpec> {
+  const candidates = ["bash", "python"].map((l) => config.images[l] || languages.get(l).image);
+  let image = candidates[0] as string;
+  for (const c of candidates) {
+    if ((await runtime.imageLabels(c)) !== undefined) {
+      image = c;
+      break;
+    }
+  }
+  return { name: `sandboxd-lease-${config.daemonId}`, image, labels: leaseLabels(config.daemonId) };
 }

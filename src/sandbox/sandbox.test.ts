@@ -58,7 +58,7 @@ describe("Sandbox.recover", () => {
       },
     } as unknown as ContainerRuntime;
     const s = sandbox(runtime);
-    s.state = "expired";
+    s.end("expired");
     await s.recover("x");
     const t = sandbox(runtime);
     await t.close();

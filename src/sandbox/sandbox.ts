@@ -9,10 +9,18 @@ import type { Run } from "./run.js";
 import type { SandboxConfig } from "./sandbox-config.js";
 
 /**
- * `failed`: the container runs but the sandbox cannot serve (its agent cannot be started
- * again, or keeps dying); calls answer FAILED_PRECONDITION until it is destroyed.
+ * A sandbox's state. It is `running` once its container started (nothing of it exists
+ * before), and its transitions are this class's methods:
+ * - running → failed (`recover`): the container runs but the sandbox cannot serve (its
+ *   agent cannot be started again, or keeps dying); calls answer FAILED_PRECONDITION until
+ *   it is destroyed;
+ * - running | failed → expired | stopped (`end`): the reaper removes it (TTL or idle
+ *   timeout; its container stopped outside the daemon). It leaves the registry at once, so
+ *   Get and List report only running and failed; the end state keeps whoever still holds
+ *   the object (a run) from restarting its agent.
+ * A destroyed sandbox keeps its state: it is closed, and its id answers from the registry.
  */
-export type SandboxState = "creating" | "running" | "stopped" | "expired" | "failed";
+export type SandboxState = "running" | "failed" | "expired" | "stopped";
 
 /** A sandbox whose agent died more often than this within `deathWindowMs` is failed. */
 const maxAgentDeaths = 5;
@@ -55,7 +63,7 @@ export class Sandbox {
   readonly createdAt: Date;
   readonly attached: boolean;
   readonly fromPool: boolean;
-  state: SandboxState = "running";
+  private lifecycle: SandboxState = "running";
   /** Why the sandbox is `failed`. */
   failure: string | undefined;
   lastUsedAt = Date.now();
@@ -90,6 +98,15 @@ export class Sandbox {
       this.current = init.runner;
       this.runnerPromise = Promise.resolve(init.runner);
     }
+  }
+
+  get state(): SandboxState {
+    return this.lifecycle;
+  }
+
+  /** Its end, as the reaper decided it: TTL or idle timeout passed, or its container stopped. */
+  end(reason: "expired" | "stopped"): void {
+    this.lifecycle = reason;
   }
 
   get expiresAt(): Date {
@@ -178,8 +195,8 @@ export class Sandbox {
   }
 
   private fail(why: string): void {
-    if (this.state !== "running") return;
-    this.state = "failed";
+    if (this.lifecycle !== "running") return;
+    this.lifecycle = "failed";
     this.failure = why;
     this.log.error({ why }, "sandbox failed");
   }

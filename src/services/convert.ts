@@ -112,8 +112,8 @@ function specToProto(c: SandboxConfig): MessageInitShape<typeof import("../gen/s
   };
 }
 
+/** SANDBOX_STATE_CREATING is never reported: a sandbox exists once its container started. */
 const states = {
-  creating: SandboxState.CREATING,
   running: SandboxState.RUNNING,
   stopped: SandboxState.STOPPED,
   expired: SandboxState.EXPIRED,

@@ -76,7 +76,7 @@ describe("sandbox lifecycle", () => {
           sandboxId: id,
           // Docker: no route at all. Kubernetes: the pod's only peer is the node (its gateway), here the kubelet's port, which the host firewall must drop.
           code: onKubernetes
-            ? "import socket\ngw = next(socket.inet_ntoa(bytes.fromhex(l.split()[2])[::-1]) for l in open('/proc/net/route').read().splitlines()[1:] if l.split()[1] == '00000000')\ntry:\n    socket.create_connection((gw, 10250), timeout=2)\n    print('egress')\nexcept OSError as e:\n    print('no egress')"
+            ? "import socket, struct\nr = [l.split() for l in open('/proc/net/route').read().splitlines()[1:]]\nd = [x for x in r if x[1] == '00000000']\n# The gateway, or without a default route the bridge: the first address of the pod subnet.\ngw = socket.inet_ntoa(bytes.fromhex(d[0][2])[::-1]) if d else socket.inet_ntoa(struct.pack('!I', struct.unpack('!I', bytes.fromhex(r[0][1])[::-1])[0] + 1))\ntry:\n    socket.create_connection((gw, 10250), timeout=2)\n    print('egress')\nexcept OSError as e:\n    print('no egress')"
             : "import socket\ntry:\n    socket.create_connection(('1.1.1.1', 53), timeout=2)\n    print('egress')\nexcept OSError as e:\n    print('no egress')",
         }),
       );

@@ -156,8 +156,18 @@ describe.runIf(onKubernetes)("sandbox pods reach neither the node nor each other
       () => undefined,
     );
     try {
-      const hex = await shell(a, "awk '$2 == \"00000000\" { print $3; exit }' /proc/net/route");
-      const gateway = [6, 4, 2, 0].map((i) => parseInt(hex.slice(i, i + 2), 16)).join(".");
+      // The pod's gateway; without a default route (this cluster's pod network has none) the bridge: the subnet's first address.
+      const routes = (await shell(a, "cat /proc/net/route"))
+        .split("\n")
+        .slice(1)
+        .map((l) => l.trim().split(/\s+/));
+      const ip = (hex: string) => [6, 4, 2, 0].map((k) => parseInt(hex.slice(k, k + 2), 16));
+      const viaDefault = routes.find((r) => r[1] === "00000000");
+      const gateway = viaDefault
+        ? ip(viaDefault[2] ?? "").join(".")
+        : ip(routes[0]?.[1] ?? "")
+            .map((o, k) => (k === 3 ? o + 1 : o))
+            .join(".");
       expect(gateway).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
       const peerIp = await shell(b, "hostname -i | awk '{print $1}'");
       expect(peerIp).toMatch(/^\d+\.\d+\.\d+\.\d+$/);

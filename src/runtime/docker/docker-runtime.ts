@@ -1,15 +1,33 @@
 import { randomBytes } from "node:crypto";
-import { PassThrough, Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import Docker from "dockerode";
 import { pack as tarPack } from "tar-stream";
 import { ErrorCode, SandboxdError, describeError, notFound, unavailable } from "../../common/errors.js";
 import type { Logger } from "../../common/logger.js";
 import type { HostFirewall } from "../host-firewall.js";
+import { startExec } from "./docker-exec.js";
+import { acquireContainerLease } from "./docker-lease.js";
+import { writePodmanSeccompProfile } from "./podman-seccomp.js";
 import type { ContainerInfo, ContainerRuntime, ContainerSpec, ExecOptions, ExecSession, ImageBuildOptions, Lease, LeaseSpec } from "../container-runtime.js";
 
+/**
+ * What only Podman needs (used when `name` is "podman", ignored for Docker): explicit
+ * nofile/nproc limits below the host's hard limits on every container it creates
+ * (sandboxes and the lease), and a seccomp profile, derived from the engine host's default
+ * (podman-seccomp.ts) and written into the state directory, for sandboxes.
+ */
+export interface PodmanSettings {
+  ulimits: { nofile: number; nproc: number };
+  /** Podman's own default seccomp profile on the engine's host. */
+  seccompBase: string;
+  /** Where the derived profile is written. */
+  stateDir: string;
+}
+
 export interface DockerRuntimeOptions {
-  /** "docker" or "podman": the same API, with Podman's ulimit needs. */
+  /** "docker" or "podman": the same API; Podman's differences are this class's. */
   name: "docker" | "podman";
+  /** The engine's socket; default: Docker's or Podman's usual one. */
   socketPath?: string;
   host?: string;
   port?: number;
@@ -20,13 +38,7 @@ export interface DockerRuntimeOptions {
   callTimeoutMs?: number;
   /** The OCI runtime for sandboxes (runsc, kata-runtime, ...); undefined: the engine's default. */
   ociRuntime?: string;
-  /** A seccomp profile path on the engine's host for sandboxes (Podman: podman-seccomp.ts). */
-  seccompProfile?: string;
-  /**
-   * Ulimits of every container this runtime creates (sandboxes and the lease). Podman here
-   * needs explicit nofile/nproc limits below the host's hard limits; Docker needs none.
-   */
-  ulimits?: { name: string; soft: number; hard: number }[];
+  podman?: PodmanSettings;
   /** Keeps bridged sandboxes off the host; its rules go in before any sandbox network. */
   firewall: HostFirewall;
   logger: Logger;
@@ -69,11 +81,20 @@ export class DockerRuntime implements ContainerRuntime {
   private readonly ociRuntime: string | undefined;
   private readonly ulimits: { Name: string; Soft: number; Hard: number }[] | undefined;
 
+  /** Throws when Podman's seccomp profile cannot be derived (a missing or unreadable base). */
   constructor(options: DockerRuntimeOptions) {
     this.name = options.name;
-    this.ulimits = options.ulimits?.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard }));
+    const podman = options.name === "podman" ? options.podman : undefined;
+    if (podman) {
+      const { nofile, nproc } = podman.ulimits;
+      this.ulimits = [
+        { Name: "nofile", Soft: nofile, Hard: nofile },
+        { Name: "nproc", Soft: nproc, Hard: nproc },
+      ];
+    }
+    const seccompProfile = podman ? writePodmanSeccompProfile(podman.stateDir, podman.seccompBase) : undefined;
     this.ociRuntime = options.ociRuntime;
-    this.securityOpt = ["no-new-privileges", ...(options.seccompProfile ? [`seccomp=${options.seccompProfile}`] : [])];
+    this.securityOpt = ["no-new-privileges", ...(seccompProfile ? [`seccomp=${seccompProfile}`] : [])];
     this.firewall = options.firewall;
     this.log = options.logger;
     this.init = options.init;
@@ -91,7 +112,7 @@ export class DockerRuntime implements ContainerRuntime {
         opts.protocol = "http";
       }
     } else {
-      opts.socketPath = options.socketPath ?? "/var/run/docker.sock";
+      opts.socketPath = options.socketPath ?? (options.name === "podman" ? "/run/podman/podman.sock" : "/var/run/docker.sock");
     }
     this.docker = new Docker(opts);
   }
@@ -144,19 +165,13 @@ export class DockerRuntime implements ContainerRuntime {
     if (options.signal) buildOpts["abortSignal"] = options.signal;
     const stream = await this.call(`build ${tag}`, () => this.docker.buildImage(tar as unknown as NodeJS.ReadableStream, buildOpts), 30 * 60_000);
     await new Promise<void>((resolve, reject) => {
-      this.docker.modem.followProgress(
-        stream,
-        (err: Error | null, output: { error?: string }[]) => {
-          const failed = output?.find((o) => o.error !== undefined);
-          if (err) reject(engineError(err, `build ${tag}`, this.name));
-          else if (failed) {
-            reject(new SandboxdError(ErrorCode.InvalidArgument, `image build failed: ${failed.error}`, { reason: "IMAGE_BUILD_FAILED" }));
-          } else resolve();
-        },
-        (event: { stream?: string }) => {
-          if (event.stream && options.onProgress) options.onProgress(event.stream.trimEnd());
-        },
-      );
+      this.docker.modem.followProgress(stream, (err: Error | null, output: { error?: string }[]) => {
+        const failed = output?.find((o) => o.error !== undefined);
+        if (err) reject(engineError(err, `build ${tag}`, this.name));
+        else if (failed) {
+          reject(new SandboxdError(ErrorCode.InvalidArgument, `image build failed: ${failed.error}`, { reason: "IMAGE_BUILD_FAILED" }));
+        } else resolve();
+      });
     });
   }
 
@@ -210,77 +225,8 @@ export class DockerRuntime implements ContainerRuntime {
     await this.call(`start container ${id}`, () => this.docker.getContainer(id).start());
   }
 
-  async exec(id: string, options: ExecOptions): Promise<ExecSession> {
-    const container = this.docker.getContainer(id);
-    const createOpts: Docker.ExecCreateOptions = {
-      Cmd: options.argv,
-      AttachStdin: options.stdin === true,
-      AttachStdout: true,
-      AttachStderr: true,
-      Tty: false,
-    };
-    if (options.env) createOpts.Env = Object.entries(options.env).map(([k, v]) => `${k}=${v}`);
-    if (options.workdir) createOpts.WorkingDir = options.workdir;
-    if (options.user) createOpts.User = options.user;
-    const exec = await this.call(`exec in ${id}`, () => container.exec(createOpts));
-    const stream = (await this.call(`exec start in ${id}`, () =>
-      exec.start({ hijack: true, stdin: options.stdin === true, Detach: false, Tty: false }),
-    )) as import("node:stream").Duplex;
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    demuxWithBackpressure(stream, stdout, stderr);
-    const ended = new Promise<void>((resolve) => {
-      let done = false;
-      const finish = () => {
-        if (done) return;
-        done = true;
-        stdout.end();
-        stderr.end();
-        resolve();
-      };
-      stream.once("end", finish);
-      stream.once("close", finish);
-      stream.once("error", (err) => {
-        this.log.debug({ err: describeError(err), containerId: id }, "exec stream error");
-        finish();
-      });
-    });
-    let stdinClosed = false;
-    const stdin = options.stdin === true ? new (class extends PassThrough {})() : null;
-    if (stdin) {
-      // Forward writes; end() half-closes the hijacked connection, which closes the
-      // process's stdin while its output keeps flowing.
-      stdin.on("data", (chunk: Buffer) => {
-        // Backpressure: a full connection pauses stdin, so writers see write() === false.
-        if (!stream.destroyed && !stream.write(chunk)) {
-          stdin.pause();
-          stream.once("drain", () => stdin.resume());
-        }
-      });
-      stdin.on("end", () => {
-        stdinClosed = true;
-        if (!stream.destroyed) stream.end();
-      });
-    }
-    const wait = async (): Promise<number> => {
-      await ended;
-      for (let attempt = 0; attempt < 50; attempt++) {
-        const info = await this.call(`exec inspect in ${id}`, () => exec.inspect());
-        if (!info.Running && info.ExitCode !== null) return info.ExitCode;
-        await new Promise((r) => setTimeout(r, 10 + attempt * 5));
-      }
-      throw unavailable(`exec in ${id} did not report an exit code`);
-    };
-    return {
-      stdin,
-      stdout,
-      stderr,
-      wait,
-      destroy: () => {
-        if (!stdinClosed) stdin?.destroy();
-        stream.destroy();
-      },
-    };
+  exec(id: string, options: ExecOptions): Promise<ExecSession> {
+    return startExec(this.docker.getContainer(id), options, (what, fn) => this.call(what, fn), this.log);
   }
 
   async inspect(id: string): Promise<ContainerInfo | undefined> {
@@ -292,7 +238,6 @@ export class DockerRuntime implements ContainerRuntime {
         image: info.Config.Image,
         labels: info.Config.Labels ?? {},
         running: info.State.Running,
-        oomKilled: info.State.OOMKilled,
         createdAt: new Date(info.Created),
       };
     } catch (err) {
@@ -309,7 +254,6 @@ export class DockerRuntime implements ContainerRuntime {
       image: c.Image,
       labels: c.Labels ?? {},
       running: c.State === "running",
-      oomKilled: false,
       createdAt: new Date(c.Created * 1000),
     }));
   }
@@ -334,76 +278,14 @@ export class DockerRuntime implements ContainerRuntime {
     return (result as { Id?: string }).Id ?? image;
   }
 
-  /**
-   * The lease is a container named after it, running `cat` on a stdin that only this
-   * process holds (attached, StdinOnce): when the holder dies its connection closes, `cat`
-   * reads EOF and the container exits and removes itself. The engine's unique names
-   * decide between two claimants.
-   */
-  async acquireLease(spec: LeaseSpec): Promise<Lease | { heldBy: ContainerInfo }> {
-    for (let attempt = 0; ; attempt++) {
-      let container: Docker.Container;
-      try {
-        container = await this.call(`create lease ${spec.name}`, () =>
-          this.docker.createContainer({
-            name: spec.name,
-            Image: spec.image,
-            Entrypoint: [],
-            Cmd: ["cat"],
-            User: "65534:65534",
-            Labels: spec.labels,
-            OpenStdin: true,
-            StdinOnce: true,
-            AttachStdin: true,
-            NetworkDisabled: true,
-            HostConfig: {
-              AutoRemove: true,
-              NetworkMode: "none",
-              ReadonlyRootfs: true,
-              CapDrop: ["ALL"],
-              SecurityOpt: ["no-new-privileges"],
-              Memory: 16 * 1024 * 1024,
-              PidsLimit: 8,
-              ...(this.ulimits ? { Ulimits: this.ulimits } : {}),
-            },
-          }),
-        );
-      } catch (err) {
-        if ((err as SandboxdError).code !== ErrorCode.FailedPrecondition || attempt >= 20) throw err;
-        // The name is taken: by a live holder, or by one that is just exiting.
-        const holder = await this.inspect(spec.name);
-        if (holder?.running && attempt >= 12) return { heldBy: holder };
-        if (holder && !holder.running) await this.remove(holder.id);
-        await new Promise((r) => setTimeout(r, 250));
-        continue;
-      }
-      try {
-        const stream = (await this.call(`attach lease ${spec.name}`, () =>
-          container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }),
-        )) as unknown as import("node:stream").Duplex;
-        stream.resume();
-        const lost = new Promise<void>((resolve) => {
-          stream.once("close", () => resolve());
-          stream.once("end", () => resolve());
-          stream.once("error", () => resolve());
-        });
-        await this.call(`start lease ${spec.name}`, () => container.start());
-        let released = false;
-        return {
-          lost: lost.then(() => (released ? new Promise<void>(() => {}) : undefined)),
-          release: async () => {
-            if (released) return;
-            released = true;
-            stream.end();
-            stream.destroy();
-            await this.remove(container.id).catch(() => false);
-          },
-        };
-      } catch (err) {
-        await this.remove(container.id).catch(() => false);
-        throw err;
-      }
-    }
+  /** A container named after the lease, holding it while this process lives (docker-lease.ts). */
+  acquireLease(spec: LeaseSpec): Promise<Lease | { heldBy: ContainerInfo }> {
+    return acquireContainerLease(this.docker, spec, {
+      call: (what, fn) => this.call(what, fn),
+      inspect: (id) => this.inspect(id),
+      remove: (id) => this.remove(id),
+      ulimits: this.ulimits,
+    });
   }
 
   async createSandboxNetwork(labels: Record<string, string>): Promise<string> {
@@ -489,47 +371,6 @@ export class DockerRuntime implements ContainerRuntime {
     };
     void connect(0);
   }
-}
-
-/**
- * Splits the engine's multiplexed exec stream (8-byte frame headers) into stdout and
- * stderr. Unlike dockerode's demuxStream it honours backpressure: while either side is
- * full the connection is paused, so a slow reader slows the process instead of filling
- * the daemon's memory. Readers that attach 'data' listeners never see a pause.
- */
-function demuxWithBackpressure(source: import("node:stream").Duplex, stdout: PassThrough, stderr: PassThrough): void {
-  let header = Buffer.alloc(0);
-  let kind = 1;
-  let remaining = 0;
-  const resume = () => {
-    if (!stdout.writableNeedDrain && !stderr.writableNeedDrain) source.resume();
-  };
-  stdout.on("drain", resume);
-  stderr.on("drain", resume);
-  source.on("data", (chunk: Buffer) => {
-    let buf = header.length > 0 ? Buffer.concat([header, chunk]) : chunk;
-    header = Buffer.alloc(0);
-    let off = 0;
-    let full = false;
-    while (off < buf.length) {
-      if (remaining === 0) {
-        if (buf.length - off < 8) {
-          header = Buffer.from(buf.subarray(off));
-          break;
-        }
-        kind = buf[off] === 2 ? 2 : 1;
-        remaining = buf.readUInt32BE(off + 4);
-        off += 8;
-        continue;
-      }
-      const n = Math.min(remaining, buf.length - off);
-      if (!(kind === 2 ? stderr : stdout).write(buf.subarray(off, off + n))) full = true;
-      off += n;
-      remaining -= n;
-    }
-    buf = Buffer.alloc(0);
-    if (full) source.pause();
-  });
 }
 
 function splitImage(image: string): [string, string] {

@@ -7,6 +7,7 @@ import {
   Exec,
   KubeConfig,
   NetworkingV1Api,
+  V1MicroTime,
   Watch,
   type V1Lease,
   type V1Pod,
@@ -66,7 +67,6 @@ function apiError(err: unknown, what: string): SandboxdError {
 
 function podInfo(pod: V1Pod): ContainerInfo {
   const status = pod.status?.containerStatuses?.find((s) => s.name === containerName) ?? pod.status?.containerStatuses?.[0];
-  const terminated = status?.state?.terminated ?? status?.lastState?.terminated;
   return {
     id: pod.metadata?.name ?? "",
     name: pod.metadata?.name ?? "",
@@ -74,7 +74,6 @@ function podInfo(pod: V1Pod): ContainerInfo {
     // sandboxd's own pods keep their labels in an annotation; any other pod (attach) has its Kubernetes labels.
     labels: pod.metadata?.annotations?.[labelsAnnotation] !== undefined ? daemonLabelsOf(pod.metadata.annotations) : { ...(pod.metadata?.labels ?? {}) },
     running: pod.metadata?.deletionTimestamp === undefined && pod.status?.phase === "Running" && status?.state?.running !== undefined,
-    oomKilled: terminated?.reason === "OOMKilled",
     createdAt: pod.metadata?.creationTimestamp ? new Date(pod.metadata.creationTimestamp) : new Date(0),
   };
 }
@@ -348,7 +347,7 @@ export class KubernetesRuntime implements ContainerRuntime {
         annotations: { [labelsAnnotation]: JSON.stringify(spec.labels) },
         ...(resourceVersion ? { resourceVersion } : {}),
       },
-      spec: { holderIdentity: holder, leaseDurationSeconds: leaseSeconds, renewTime: new Date() as never, acquireTime: new Date() as never },
+      spec: { holderIdentity: holder, leaseDurationSeconds: leaseSeconds, renewTime: new V1MicroTime(), acquireTime: new V1MicroTime() },
     });
     for (let attempt = 0; ; attempt++) {
       let current: V1Lease | undefined;
@@ -372,7 +371,6 @@ export class KubernetesRuntime implements ContainerRuntime {
                   image: "",
                   labels: daemonLabelsOf(current.metadata?.annotations),
                   running: true,
-                  oomKilled: false,
                   createdAt: new Date(renewed),
                 },
               };
@@ -400,7 +398,7 @@ export class KubernetesRuntime implements ContainerRuntime {
       try {
         const current = await this.call(`read lease ${name}`, () => this.coordination.readNamespacedLease({ name, namespace: this.namespace }));
         if (current.spec?.holderIdentity !== holder) throw new Error("another holder took it");
-        current.spec.renewTime = new Date() as never;
+        current.spec.renewTime = new V1MicroTime();
         await this.call(`renew lease ${name}`, () => this.coordination.replaceNamespacedLease({ name, namespace: this.namespace, body: current }));
         lastRenewed = Date.now();
       } catch (err) {

@@ -1,0 +1,183 @@
+import type { Config } from "../config/config.js";
+import { ErrorCode, SandboxdError, describeError, failedPrecondition, notFound } from "../common/errors.js";
+import { newId } from "../common/ids.js";
+import type { Logger } from "../common/logger.js";
+import type { ContainerRuntime, ContainerSpec } from "../runtime/container-runtime.js";
+import type { AttachPolicy } from "./attach-policy.js";
+import { sandboxContainerSpec } from "./container-spec.js";
+import type { ImageResolver } from "./image-resolver.js";
+import { Label } from "./labels.js";
+import type { LanguageHandler, LanguageRegistry } from "./languages.js";
+import { writeOwner } from "./pool-owner.js";
+import type { Sandbox } from "./sandbox.js";
+import type { SandboxConfig, SandboxRequest } from "./sandbox-config.js";
+import type { SandboxFactory, SandboxRecord } from "./sandbox-factory.js";
+import type { SandboxNetworks } from "./sandbox-networks.js";
+import type { SandboxRegistry } from "./sandbox-registry.js";
+import { poolLabels, type PoolProfile, type PooledContainer, type WarmPool } from "./warm-pool.js";
+
+/** A request resolved against the daemon's defaults and limits, and checked. */
+export interface ResolvedRequest {
+  config: SandboxConfig;
+  handler: LanguageHandler;
+}
+
+export interface LauncherDeps {
+  config: Config;
+  runtime: ContainerRuntime;
+  languages: LanguageRegistry;
+  images: ImageResolver;
+  networks: SandboxNetworks;
+  attachPolicy: AttachPolicy;
+  pool: WarmPool;
+  factory: SandboxFactory;
+  registry: SandboxRegistry;
+  logger: Logger;
+}
+
+/** True when a request asks for nothing a warm pool member does not already have. */
+function poolCompatible(req: SandboxRequest, defaultImage: string, defaultWorkdir: string): boolean {
+  const r = req.resources;
+  return (
+    (req.image === "" || req.image === defaultImage) &&
+    (req.dockerfile === undefined || req.dockerfile.content.trim() === "") &&
+    r.memoryBytes === 0 &&
+    r.cpus === 0 &&
+    r.pids === 0 &&
+    r.diskBytes === 0 &&
+    req.network !== "bridge" &&
+    Object.keys(req.env).length === 0 &&
+    (req.workdir === "" || req.workdir === defaultWorkdir) &&
+    req.user === "" &&
+    req.commitOnClose === "" &&
+    req.containerId === ""
+  );
+}
+
+/**
+ * Makes a registered, running sandbox of a request, one of three ways: attached to an
+ * existing container (`container_id`), a warm pool member handed out, or a new container
+ * (image resolved or built, its own network when bridged, created and started).
+ */
+export class SandboxLauncher {
+  private readonly log: Logger;
+
+  constructor(private readonly deps: LauncherDeps) {
+    this.log = deps.logger;
+  }
+
+  async launch(tenant: string, req: SandboxRequest, { config, handler }: ResolvedRequest, signal?: AbortSignal): Promise<Sandbox> {
+    const { pool } = this.deps;
+    if (config.containerId) return this.attach(tenant, config);
+    if (pool.has(handler.name) && poolCompatible(req, this.deps.config.images[handler.name] || handler.image, this.deps.config.defaults.workdir)) {
+      const member = pool.take(handler.name);
+      if (member) return this.handOut(tenant, config, member);
+    }
+    return this.createContainer(tenant, config, signal);
+  }
+
+  /** The pool profile of a language's defaults-only request: its members' spec and channel. */
+  poolProfile({ config, handler }: ResolvedRequest, size: number): PoolProfile {
+    return {
+      key: handler.name,
+      size,
+      spec: (id, createdAt) => {
+        const spec = this.containerSpec(id, "", config, config.image, createdAt);
+        spec.labels = { ...spec.labels, ...poolLabels(handler.name) };
+        return spec;
+      },
+      startRunner: (containerId) => this.deps.factory.channel(containerId),
+    };
+  }
+
+  private async createContainer(tenant: string, config: SandboxConfig, signal: AbortSignal | undefined): Promise<Sandbox> {
+    const { runtime, networks } = this.deps;
+    const { image, labels: imageLabels } = await this.deps.images.ensure(config, signal);
+    const id = newId("sbx");
+    const createdAt = new Date();
+    const spec = this.containerSpec(id, tenant, config, image, createdAt);
+    if (spec.workdirTmpfs && imageLabels[Label.committed] === "true") {
+      // A committed image carries its workdir: a tmpfs would hide it.
+      spec.workdirTmpfs = false;
+      spec.readOnlyRoot = false;
+    }
+    // A bridged sandbox gets a network of its own: it reaches out, never the host or a peer.
+    if (config.network === "bridge") spec.network = await networks.create(id);
+    let containerId: string;
+    try {
+      containerId = await runtime.create(spec);
+    } catch (err) {
+      if (spec.network !== "none") await networks.removeNamed(spec.network);
+      throw err;
+    }
+    try {
+      await runtime.start(containerId);
+    } catch (err) {
+      await runtime.remove(containerId).catch(() => false);
+      if (spec.network !== "none") await networks.removeNamed(spec.network);
+      throw err;
+    }
+    const sandbox = this.register({ id, tenant, config, containerId, image, createdAt, attached: false, fromPool: false });
+    sandbox.warm();
+    this.log.info({ sandboxId: id, tenant, image, containerId: containerId.slice(0, 12) }, "sandbox created");
+    return sandbox;
+  }
+
+  /** Gives a warm member to a caller; the TTL counts from now. Ownership is written into it. */
+  private handOut(tenant: string, config: SandboxConfig, member: PooledContainer): Sandbox {
+    const createdAt = new Date();
+    const { sandboxId: id, containerId, image, runner } = member;
+    const sandbox = this.register({ id, tenant, config, containerId, image, createdAt, attached: false, fromPool: true, runner });
+    // Not awaited: the agent handles its channel in order, so any run of this sandbox starts
+    // after the record is written; only a daemon crash in the next milliseconds loses it
+    // (the member is then removed at restart instead of re-adopted).
+    writeOwner(runner, { sandboxId: id, tenant, createdAt: createdAt.getTime(), config }).catch((err: unknown) =>
+      this.log.warn({ sandboxId: id, err: describeError(err) }, "recording a pooled sandbox's owner failed"),
+    );
+    this.log.info({ sandboxId: id, tenant, fromPool: true }, "sandbox handed out from the warm pool");
+    return sandbox;
+  }
+
+  /**
+   * Makes a sandbox of an existing container, when the operator allows this tenant that
+   * container. Every refusal answers exactly like a missing container, so a caller learns
+   * nothing about containers it may not have; the log (audit) says why.
+   */
+  private async attach(tenant: string, config: SandboxConfig): Promise<Sandbox> {
+    const requested = config.containerId as string;
+    // An ambiguous prefix makes the engine fail the lookup: that is a refusal like any other.
+    const info = await this.deps.runtime.inspect(requested).catch((err: unknown) => {
+      if (err instanceof SandboxdError && (err.code === ErrorCode.Unavailable || err.code === ErrorCode.DeadlineExceeded)) throw err;
+      return undefined;
+    });
+    const refusal = this.deps.attachPolicy.refusal(tenant, requested, info);
+    if (refusal || !info) {
+      this.log.warn({ audit: "attach", tenant, requested, containerId: info?.id, refusal }, "attach refused");
+      throw notFound(`container ${JSON.stringify(requested)} not found`, { reason: "CONTAINER_NOT_FOUND" });
+    }
+    if (!info.running) throw failedPrecondition(`container ${requested} is not running`);
+    const id = newId("sbx");
+    const sandbox = this.register({ id, tenant, config, containerId: info.id, image: info.image, createdAt: new Date(), attached: true, fromPool: false });
+    sandbox.warm();
+    this.log.info({ audit: "attach", tenant, sandboxId: id, containerId: info.id, name: info.name }, "attached to existing container");
+    return sandbox;
+  }
+
+  private register(record: SandboxRecord): Sandbox {
+    const sandbox = this.deps.factory.sandbox(record);
+    this.deps.registry.add(sandbox);
+    return sandbox;
+  }
+
+  private containerSpec(id: string, tenant: string, config: SandboxConfig, image: string, createdAt: Date): ContainerSpec {
+    return sandboxContainerSpec({
+      daemonId: this.deps.config.daemonId,
+      id,
+      tenant,
+      config,
+      image,
+      createdAt,
+      languageEnv: config.language ? this.deps.languages.get(config.language).env : {},
+    });
+  }
+}
