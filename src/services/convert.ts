@@ -130,7 +130,7 @@ export function sandboxToProto(s: Sandbox, backend: string): MessageInitShape<ty
     createdAt: timestampFromDate(s.createdAt),
     expiresAt: timestampFromDate(s.expiresAt),
     fromPool: s.fromPool,
-    backend: backend === "podman" ? Backend.PODMAN : Backend.DOCKER,
+    backend: backend === "podman" ? Backend.PODMAN : backend === "kubernetes" ? Backend.KUBERNETES : Backend.DOCKER,
   };
 }
 
