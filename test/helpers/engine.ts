@@ -23,7 +23,20 @@ export const docker = new Docker({ socketPath: backend === "kubernetes" ? "/var/
 
 /** The daemon flags that point it at the backend under test. */
 export function backendArgs(): string[] {
-  if (backend === "kubernetes") return ["--backend", "kubernetes", "--kubernetes.namespace", kubeNamespace, "--kubernetes.image-pull-policy", "Never"];
+  if (backend === "kubernetes") {
+    // The daemon gets the ServiceAccount's kubeconfig when one is given (scripts/k8s/daemon-access.sh): a verb
+    // missing from deploy/kubernetes's Role then fails a test. The tests' own reads use $KUBECONFIG (an admin's).
+    const kubeconfig = process.env["SANDBOXD_TEST_DAEMON_KUBECONFIG"];
+    return [
+      "--backend",
+      "kubernetes",
+      "--kubernetes.namespace",
+      kubeNamespace,
+      "--kubernetes.image-pull-policy",
+      "Never",
+      ...(kubeconfig ? ["--kubernetes.kubeconfig", kubeconfig] : []),
+    ];
+  }
   return ["--backend", backend, "--engine-endpoint", engineSocket];
 }
 
