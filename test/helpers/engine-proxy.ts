@@ -2,9 +2,10 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
 import { rmSync } from "node:fs";
 
 /**
- * A unix-socket proxy in front of the real engine socket. Stopping it makes the engine
- * unreachable for a daemon pointed at it (and cuts its open connections), without touching
- * the engine other tests share.
+ * A proxy in front of the real engine: a unix socket in front of the engine's socket, or a
+ * loopback TCP port in front of the Kubernetes API server (`target` host and port). Stopping
+ * it makes the engine unreachable for a daemon pointed at it (and cuts its open
+ * connections), without touching the engine other tests share.
  */
 export class EngineProxy {
   private server: Server | undefined;
@@ -13,12 +14,13 @@ export class EngineProxy {
   stalled = false;
 
   constructor(
-    readonly path: string,
-    private readonly target = "/var/run/docker.sock",
+    /** A unix socket path, or a loopback TCP port. */
+    readonly path: string | number,
+    private readonly target: string | { host: string; port: number } = "/var/run/docker.sock",
   ) {}
 
   async start(): Promise<void> {
-    rmSync(this.path, { force: true });
+    if (typeof this.path === "string") rmSync(this.path, { force: true });
     this.server = createServer((client) => {
       if (this.stalled) {
         this.sockets.add(client);
@@ -26,7 +28,7 @@ export class EngineProxy {
         client.resume();
         return;
       }
-      const upstream = createConnection(this.target);
+      const upstream = typeof this.target === "string" ? createConnection(this.target) : createConnection(this.target.port, this.target.host);
       this.sockets.add(client).add(upstream);
       const drop = () => {
         client.destroy();
@@ -38,7 +40,8 @@ export class EngineProxy {
       upstream.on("error", drop).on("close", drop);
       client.pipe(upstream).pipe(client);
     });
-    await new Promise<void>((resolve) => this.server?.listen(this.path, resolve));
+    const path = this.path;
+    await new Promise<void>((resolve) => (typeof path === "string" ? this.server?.listen(path, resolve) : this.server?.listen(path, "127.0.0.1", resolve)));
   }
 
   async stop(): Promise<void> {
@@ -47,6 +50,6 @@ export class EngineProxy {
     for (const sock of this.sockets) sock.destroy();
     this.sockets.clear();
     if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
-    rmSync(this.path, { force: true });
+    if (typeof this.path === "string") rmSync(this.path, { force: true });
   }
 }

@@ -1,5 +1,10 @@
 import Docker from "dockerode";
+import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { PassThrough } from "node:stream";
+import { EngineProxy } from "./engine-proxy.js";
+import { freePort } from "./ports.js";
 import { CoordinationV1Api, CoreV1Api, Exec, KubeConfig, NodeV1Api, type V1Pod } from "@kubernetes/client-node";
 
 /**
@@ -312,4 +317,30 @@ export async function ensureRuntimeClass(name: string, handler: string): Promise
       });
   }
   return name;
+}
+
+/**
+ * A proxy between a daemon and the backend (engine-proxy.ts), and the daemon flags that
+ * point it there: the engine socket on Docker and Podman; on Kubernetes a kubeconfig whose
+ * server is the proxy's loopback port (the API server's certificate names 127.0.0.1).
+ */
+export async function proxiedBackend(name: string): Promise<{ proxy: EngineProxy; args: string[] }> {
+  if (backend !== "kubernetes") {
+    const proxy = new EngineProxy(join(tmpdir(), `sandboxd-${name}-${process.pid}.sock`), engineSocket);
+    return { proxy, args: ["--engine-endpoint", proxy.path as string] };
+  }
+  const source = new KubeConfig();
+  const daemonConfig = process.env["SANDBOXD_TEST_DAEMON_KUBECONFIG"];
+  if (daemonConfig) source.loadFromFile(daemonConfig);
+  else source.loadFromDefault();
+  const cluster = source.getCurrentCluster();
+  if (!cluster) throw new Error("no current cluster in the kubeconfig");
+  const url = new URL(cluster.server);
+  const port = await freePort();
+  const proxy = new EngineProxy(port, { host: url.hostname, port: Number(url.port || 443) });
+  const exported = JSON.parse(source.exportConfig()) as { clusters: { cluster: { server: string } }[] };
+  for (const c of exported.clusters) c.cluster.server = `https://127.0.0.1:${port}`;
+  const file = join(tmpdir(), `sandboxd-${name}-${process.pid}.kubeconfig`);
+  writeFileSync(file, JSON.stringify(exported), { mode: 0o600 });
+  return { proxy, args: ["--kubernetes.kubeconfig", file] };
 }

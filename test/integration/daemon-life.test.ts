@@ -49,13 +49,13 @@ describe("daemon life", () => {
   });
 
   it("starts without the engine, answers UNAVAILABLE, and recovers when it comes back", async () => {
-    const proxy = new EngineProxy(join(tmpdir(), `sandboxd-engine-${process.pid}.sock`), engineSocket);
-    await using d = await startDaemon({ args: ["--engine-endpoint", proxy.path] });
+    const { proxy, args } = await proxiedBackend("engine");
+    await using d = await startDaemon({ args });
     try {
       expect(await checkHealth(d.address, "sandboxd.v1.SandboxService")).toBe("NOT_SERVING");
       await expect(d.sandbox.createSandbox({ spec: { language: "python" } })).rejects.toMatchObject({
         code: 14,
-        details: expect.stringMatching(/engine.*unreachable/),
+        details: expect.stringMatching(/(engine|Kubernetes API).*unreachable/),
       });
 
       await proxy.start();
@@ -99,9 +99,9 @@ describe("daemon life", () => {
   });
 
   it("a hung engine call fails with DEADLINE_EXCEEDED instead of hanging the client", async () => {
-    const proxy = new EngineProxy(join(tmpdir(), `sandboxd-hung-${process.pid}.sock`), engineSocket);
+    const { proxy, args } = await proxiedBackend("hung");
     await proxy.start();
-    await using d = await startDaemon({ args: ["--engine-endpoint", proxy.path, "--engine-call-timeout-ms", "1500"] });
+    await using d = await startDaemon({ args: [...args, "--engine-call-timeout-ms", "1500"] });
     try {
       proxy.stalled = true;
       const t0 = Date.now();
