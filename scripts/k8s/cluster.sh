@@ -414,11 +414,12 @@ pid_of() {
 }
 
 # start NAME COMMAND...: in its own session (a caller's process group being ended does not
-# take it along), from the work folder, logging to logs/NAME.log.
+# take it along), from the work folder, logging to logs/NAME.log, without the lock's fd
+# (a daemon holding it would block every later `up`).
 start() {
   local name="$1"
   shift
-  (cd "$run" && exec setsid "$@" </dev/null >>"$logs/$name.log" 2>&1) &
+  (cd "$run" && exec setsid "$@" </dev/null >>"$logs/$name.log" 2>&1 9>&-) &
   echo $! >"$run/$name.pid"
 }
 
@@ -441,12 +442,17 @@ stop() {
   rm -f "$run/$name.pid"
 }
 
-# wait_for WHAT SECONDS COMMAND...
+# wait_for COMPONENT SECONDS COMMAND...: until COMMAND succeeds; fails early when the
+# component's process is gone (its log's last lines say why).
 wait_for() {
   local what="$1" limit="$2" deadline
   shift 2
   deadline=$(($(date +%s) + limit))
   until "$@" >/dev/null 2>&1; do
+    if [[ -f "$run/$what.pid" ]] && ! pid_of "$what" >/dev/null; then
+      tail -n 5 "$logs/$what.log" >&2 || true
+      die "$what exited (log: $logs/$what.log)"
+    fi
     if (($(date +%s) >= deadline)); then
       die "$what not ready after ${limit}s (logs in $logs)"
     fi
@@ -696,13 +702,15 @@ cmd_up() {
   start_apiserver
   wait_for containerd 30 containerd_ready
   import_pause
+  # The kubelet retries until the API server answers; the controllers exit instead when
+  # their RBAC roles are not there yet, so they wait for /readyz.
   start_kubelet
-  start_controllers
-  wait_for kube-apiserver 60 apiserver_ready
+  wait_for apiserver 60 apiserver_ready
   log "kube-apiserver ready"
-  wait_for "node $node_name" 90 node_ready
+  start_controllers
+  wait_for kubelet 90 node_ready
   log "node $node_name Ready"
-  wait_for "the cluster (default service account, kube-root-ca.crt, no taints)" 90 cluster_usable
+  wait_for controller-manager 90 cluster_usable
   log "cluster usable: $node_name at $node_ip, pods on $pod_cidr; export KUBECONFIG=$kubeconfig"
   up_images
 }
