@@ -304,7 +304,8 @@ EOF
       "ipam": {
         "type": "host-local",
         "dataDir": "$W/cni/ipam",
-        "ranges": [[{ "subnet": "$pod_cidr", "gateway": "$(first_host "$pod_cidr")" }]]
+        "ranges": [[{ "subnet": "$pod_cidr", "gateway": "$(first_host "$pod_cidr")" }]],
+        "routes": [{ "dst": "0.0.0.0/0" }]
       }
     }
   ]

@@ -8,7 +8,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 image="${1:-sandboxd/python:latest}"
 eval "$("$here/cluster.sh" env)"
-pod="sandboxd-smoke-$(tr -dc a-z0-9 </dev/urandom | head -c 6)"
+pod="sandboxd-smoke-$(printf "%04x%04x" "$RANDOM" "$RANDOM")"
 failed=0
 say() { printf '[smoke] %s\n' "$*" >&2; }
 fail() {
