@@ -663,7 +663,9 @@ import_images() {
     fi
     t=$(date +%s.%N)
     log "$image: importing from Docker ($id)"
-    docker save "$image" | ctr images import - >/dev/null
+    if ! docker save "$image" | ctr images import - >/dev/null; then
+      die "$image: docker save | ctr images import failed (is the Docker engine still running?)"
+    fi
     ctr images label "$ref" "sandboxd.docker-id=$id" >/dev/null
     log "$image: imported as $ref in $(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
   done
