@@ -97,7 +97,8 @@ say "kubectl exec python3 -c 'print(1)' -> '$out' ($(since "$t") s)"
 # The pod's own view of its lockdown.
 lockdown="$(kubectl exec "$pod" -- sh -c 'id -u; grep -E "^(CapEff|CapPrm|CapBnd|NoNewPrivs|Seccomp):" /proc/self/status; touch /probe 2>&1 || true')"
 say "inside the pod:"
-printf '    %s\n' "$lockdown" >&2
+# shellcheck disable=SC2001 # indenting every line
+sed 's/^/    /' <<<"$lockdown" >&2
 grep -qx 1000 <<<"$lockdown" || fail "not uid 1000"
 grep -q "CapEff:.*0000000000000000" <<<"$lockdown" || fail "capabilities left"
 grep -q "CapBnd:.*0000000000000000" <<<"$lockdown" || fail "bounding set not empty"
@@ -145,7 +146,8 @@ t=$(now)
 results="$(kubectl exec "$pod" -- python3 -c "$probe" "${targets[@]}")"
 drops_after="$(iptables -w 5 -nvxL SANDBOXD-K8S-PODS | awk '$3 == "DROP" { print $1 }')"
 say "from the pod ($(since "$t") s):"
-printf '    %s\n' "$results" >&2
+# shellcheck disable=SC2001 # indenting every line
+sed 's/^/    /' <<<"$results" >&2
 while read -r verdict target _; do
   if [[ "$target" == 127.0.0.1:8080 ]]; then
     [[ "$verdict" == REACHED ]] || fail "the probe cannot reach the pod's own server"
