@@ -1,12 +1,10 @@
 import { execFile } from "node:child_process";
 import { join } from "node:path";
-import { tmpdir } from "node:os";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { ExitStatus } from "../../src/gen/sandboxd/v1/common_pb.js";
-import { engineSocket, repoRoot, startDaemon } from "../helpers/daemon.js";
-import { workloads } from "../helpers/engine.js";
-import { EngineProxy } from "../helpers/engine-proxy.js";
+import { repoRoot, startDaemon } from "../helpers/daemon.js";
+import { proxiedBackend, workloads } from "../helpers/engine.js";
 import { collect } from "../helpers/events.js";
 import { checkHealth } from "../helpers/health.js";
 
