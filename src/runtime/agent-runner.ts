@@ -1,31 +1,18 @@
-import { readFileSync } from "node:fs";
 import { AsyncQueue } from "../common/async-queue.js";
 import { ErrorCode, SandboxdError, describeError, unavailable } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { FrameDecoder, FrameKind, encodeFrame, type Frame } from "./agent-protocol.js";
 import type { ContainerRuntime, ExecSession } from "./container-runtime.js";
-import type { ExitKind, ProcessEvent, ProcessExit, ProcessSpec, RunningProcess } from "./process.js";
+import { agentBoot, agentLoader } from "./agent-boot.js";
+import { lostExit, type ExitKind, type ProcessEvent, type ProcessExit, type ProcessSpec, type RunningProcess } from "./process.js";
 import type { FileContent, ReadFileOptions, SandboxChannel } from "./sandbox-channel.js";
-
-const agentSource = readFileSync(new URL("../agent/sandboxd_agent.py", import.meta.url));
-
-// Reads exactly one length-prefixed program from stdin and runs it; stdin then carries frames.
-const loader = [
-  "import os",
-  "def r(n):",
-  "    b = b''",
-  "    while len(b) < n:",
-  "        c = os.read(0, n - len(b))",
-  "        if not c: raise SystemExit(3)",
-  "        b += c",
-  "    return b",
-  "exec(compile(r(int.from_bytes(r(4), 'big')), 'sandboxd-agent', 'exec'), {'__name__': 'sandboxd_agent'})",
-].join("\n");
 
 /** A file write's bytes go in frames of at most this size. */
 const fileFrameBytes = 1024 * 1024;
 /** Bytes of a file read the agent may send ahead of the daemon's credit. */
 const fileCreditWindow = 1024 * 1024;
+/** Bytes of a run's stdin the daemon keeps in flight (sent, not yet in the process's pipe). */
+const stdinWindow = 1024 * 1024;
 
 export interface AgentRunnerOptions {
   runtime: ContainerRuntime;
@@ -42,6 +29,14 @@ export interface AgentRunnerOptions {
 interface Pending {
   queue: AsyncQueue<ProcessEvent>;
   spec: ProcessSpec;
+  /** Stdin bytes sent that the agent has not yet reported done (K_STDIN_CREDIT). */
+  stdinUnacked: number;
+  /** Writers waiting for the stdin window to have room (woken by credit, exit or death). */
+  stdinWaiters: (() => void)[];
+}
+
+function wake(run: Pending): void {
+  for (const w of run.stdinWaiters.splice(0)) w();
 }
 
 /**
@@ -69,7 +64,7 @@ export class AgentRunner implements SandboxChannel {
   /** Starts the agent and resolves once it said hello; rejects when it cannot run here. */
   static async start(options: AgentRunnerOptions): Promise<AgentRunner> {
     const exec = await options.runtime.exec(options.containerId, {
-      argv: ["python3", "-u", "-c", loader],
+      argv: ["python3", "-u", "-c", agentLoader],
       stdin: true,
       ...(options.env ? { env: options.env } : {}),
     });
@@ -89,9 +84,7 @@ export class AgentRunner implements SandboxChannel {
       };
     });
     runner.listen();
-    const header = Buffer.alloc(4);
-    header.writeUInt32BE(agentSource.length, 0);
-    exec.stdin?.write(Buffer.concat([header, agentSource]));
+    exec.stdin?.write(agentBoot());
     try {
       await hello;
     } catch (err) {
@@ -149,12 +142,13 @@ export class AgentRunner implements SandboxChannel {
     for (const [, r] of this.runs) {
       r.queue.push({ type: "exit", exit: lostExit(this.closed ? "the sandbox was closed" : reason) });
       r.queue.end();
+      wake(r);
     }
     this.runs.clear();
     for (const [, req] of this.requests) req.reject(err);
     this.requests.clear();
     this.reads.clear();
-    this.drained?.();
+    for (const d of this.drainWaiters.splice(0)) d();
     if (!this.closed) {
       this.log.warn({ reason }, "sandbox agent died");
       this.onDeath?.(reason);
@@ -209,6 +203,14 @@ export class AgentRunner implements SandboxChannel {
         };
         run.queue.push({ type: "exit", exit });
         run.queue.end();
+        wake(run);
+        return;
+      }
+      case FrameKind.StdinCredit: {
+        const run = this.runs.get(f.channel);
+        if (!run || f.payload.length < 4) return;
+        run.stdinUnacked = Math.max(0, run.stdinUnacked - f.payload.readUInt32BE(0));
+        if (run.stdinUnacked < stdinWindow) wake(run);
         return;
       }
       case FrameKind.FileChunk: {
@@ -242,7 +244,7 @@ export class AgentRunner implements SandboxChannel {
     return this.exec.stdin?.write(encodeFrame(kind, channel, payload)) ?? true;
   }
 
-  private drained: (() => void) | undefined;
+  private readonly drainWaiters: (() => void)[] = [];
 
   /** Waits until the channel's stdin took what it buffers (or the channel died). */
   private waitDrain(): Promise<void> {
@@ -251,12 +253,31 @@ export class AgentRunner implements SandboxChannel {
     return new Promise((resolve) => {
       const done = () => {
         stdin.removeListener("drain", done);
-        if (this.drained === done) this.drained = undefined;
+        const at = this.drainWaiters.indexOf(done);
+        if (at >= 0) this.drainWaiters.splice(at, 1);
         resolve();
       };
-      this.drained = done;
+      this.drainWaiters.push(done);
       stdin.once("drain", done);
     });
+  }
+
+  /**
+   * A run's stdin in frames of at most 1 MiB, all sent at once (so that a closeStdin or another
+   * write right after cannot come between them); resolves once the channel drained and the
+   * run's stdin window has room (the agent reports what it wrote into the pipe), or the run ended.
+   */
+  private async writeStdin(channel: number, run: Pending, data: Uint8Array): Promise<void> {
+    let full = false;
+    for (let at = 0; at < data.byteLength; at += fileFrameBytes) {
+      const part = data.subarray(at, at + fileFrameBytes);
+      run.stdinUnacked += part.byteLength;
+      if (!this.send(FrameKind.Stdin, channel, part)) full = true;
+    }
+    if (full) await this.waitDrain();
+    while (run.stdinUnacked >= stdinWindow && this.runs.get(channel) === run) {
+      await new Promise<void>((resolve) => run.stdinWaiters.push(resolve));
+    }
   }
 
   private allocChannel(): number {
@@ -269,7 +290,8 @@ export class AgentRunner implements SandboxChannel {
     if (!this.alive) throw unavailable(`sandbox agent is not running${this.dead ? `: ${this.dead}` : ""}`);
     const channel = this.allocChannel();
     const queue = new AsyncQueue<ProcessEvent>();
-    this.runs.set(channel, { queue, spec });
+    const run: Pending = { queue, spec, stdinUnacked: 0, stdinWaiters: [] };
+    this.runs.set(channel, run);
     const pipeStdin = spec.keepStdinOpen === true || (spec.stdin !== undefined && spec.stdin.byteLength > 0);
     const start: Record<string, unknown> = {
       argv: spec.argv,
@@ -288,13 +310,13 @@ export class AgentRunner implements SandboxChannel {
     const prefix = Buffer.allocUnsafe(4);
     prefix.writeUInt32BE(json.length, 0);
     this.send(FrameKind.Start, channel, Buffer.concat([prefix, json, ...(spec.files ?? []).map((f) => f.data)]));
-    if (spec.stdin && spec.stdin.byteLength > 0) this.send(FrameKind.Stdin, channel, spec.stdin);
+    if (spec.stdin && spec.stdin.byteLength > 0) void this.writeStdin(channel, run, spec.stdin);
     if (pipeStdin && spec.keepStdinOpen !== true) this.send(FrameKind.StdinClose, channel);
     let pendingCredit = 0;
     const creditStep = Math.max(1, Math.floor(window / 4));
     return {
       [Symbol.asyncIterator]: () => queue[Symbol.asyncIterator](),
-      writeStdin: (data) => this.send(FrameKind.Stdin, channel, data),
+      writeStdin: (data) => this.writeStdin(channel, run, data),
       closeStdin: () => this.send(FrameKind.StdinClose, channel),
       signal: (name) => this.send(FrameKind.Signal, channel, Buffer.from(name)),
       kill: (reason) => this.send(FrameKind.Kill, channel, Buffer.from(reason)),
@@ -387,17 +409,4 @@ export class AgentRunner implements SandboxChannel {
     this.exec.destroy();
     this.die("closed");
   }
-}
-
-export function lostExit(message: string): ProcessExit {
-  return {
-    kind: "lost",
-    exitCode: -1,
-    signal: 0,
-    durationMs: 0,
-    stdoutBytes: 0,
-    stderrBytes: 0,
-    truncated: false,
-    message,
-  };
 }
