@@ -1,7 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { ErrorCode, SandboxdError, invalidArgument } from "../common/errors.js";
 import { repackTar } from "./tar-guard.js";
-import { TransferGarbage } from "./transfer-memory.js";
 import { TransferProcess, type TransferTarget } from "./transfer-process.js";
 import { downloadScript, uploadFileScript, uploadTarScript } from "./transfer-scripts.js";
 
@@ -76,7 +75,6 @@ export async function uploadFile(
   const pump = await TransferProcess.start(target, uploadFileScript, [path, mode.toString(8), token], true);
   pump.drain();
   const hash = createHash("sha256");
-  const garbage = new TransferGarbage();
   let bytes = 0;
   let failure: unknown;
   try {
@@ -85,7 +83,6 @@ export async function uploadFile(
       if (signal.aborted) throw signal.reason;
       hash.update(chunk);
       bytes += chunk.byteLength;
-      garbage.add(chunk.byteLength);
       if (!(await pump.write(chunk))) {
         open = false;
         break;
@@ -113,13 +110,11 @@ export async function uploadTar(target: TransferTarget, path: string, chunks: As
   const pump = await TransferProcess.start(target, uploadTarScript, [path, token], true);
   pump.drain();
   const hash = createHash("sha256");
-  const garbage = new TransferGarbage();
   let bytes = 0;
   const counted = (async function* () {
     for await (const chunk of chunks) {
       hash.update(chunk);
       bytes += chunk.byteLength;
-      garbage.add(chunk.byteLength);
       yield chunk;
     }
     await endSettled(signal);
@@ -215,7 +210,9 @@ export async function* download(target: TransferTarget, path: string, kind: "aut
     const line = head.toString("utf8");
     const ok = /^OK (FILE|TAR) ([0-7]+) (\d+)$/.exec(line);
     if (!ok) {
-      // The rest of its output (none, or what a refusal printed) up to its exit.
+      // The rest of its output (none, or what a refusal printed) up to its exit; a header
+      // line that never ended is no script of ours talking: stop it.
+      if (head.length > maxHeader) run.kill();
       while (!(await it.next()).done);
       const result = await run.finished;
       throw scriptError(line, result.stderr, result.code);
@@ -223,7 +220,6 @@ export async function* download(target: TransferTarget, path: string, kind: "aut
     const isTar = ok[1] === "TAR";
     yield { type: "header", kind: isTar ? "tar" : "file", mode: parseInt(ok[2] ?? "0", 8), size: Number(ok[3]) };
     const hash = createHash("sha256");
-    const garbage = new TransferGarbage();
     let bytes = 0;
     let pending: Buffer[] = rest && rest.length > 0 ? [rest] : [];
     let pendingBytes = rest?.length ?? 0;
@@ -233,7 +229,6 @@ export async function* download(target: TransferTarget, path: string, kind: "aut
       pendingBytes = 0;
       hash.update(data);
       bytes += data.length;
-      garbage.add(data.length);
       return { type: "chunk", data };
     };
     for (;;) {

@@ -349,6 +349,30 @@ describe("agent flow control", () => {
   });
 });
 
+describe("agent stdin flow control", () => {
+  it("holds a writer back at the stdin window while the process does not read, keeps other runs going, then delivers every byte", async () => {
+    await using agent = await startAgent();
+    const p = await agent.start({ argv: ["sh", "-c", "sleep 2; wc -c"], keepStdinOpen: true, timeoutMs: 20_000, maxOutputBytes: 1024 });
+    const chunk = Buffer.alloc(256 * 1024, 7);
+    let accepted = 0;
+    const writer = (async () => {
+      for (let i = 0; i < 32; i++) {
+        await p.writeStdin(chunk);
+        accepted += chunk.length;
+      }
+      p.closeStdin();
+    })();
+    await new Promise((r) => setTimeout(r, 700));
+    // The 1 MiB window (plus the pipe's 64 KiB and the chunk that crossed it), not 8 MiB.
+    expect(accepted).toBeLessThanOrEqual(2 * 1024 * 1024);
+    const other = await collect(await agent.start({ argv: ["echo", "other"], timeoutMs: 5000, maxOutputBytes: 1024 }));
+    expect(other.stdout).toBe("other\n");
+    await writer;
+    const r = await collect(p);
+    expect(r.stdout.trim()).toBe(String(32 * chunk.length));
+  });
+});
+
 describe("files through the agent channel", () => {
   it("writes and reads back bytes exactly, small and large, streamed or whole", async () => {
     await using agent = await startAgent();
