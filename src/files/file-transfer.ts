@@ -35,8 +35,8 @@ const exitCodes: Record<number, string> = { 10: "INVALID_ARGUMENT", 11: "PERMISS
 
 /**
  * Turns a script's `ERR CODE message` line (and its stderr) into the daemon's error. When the
- * engine lost the line (Podman's conmon resets attach streams under load), the exit status
- * still says which refusal it was.
+ * engine lost the line (exec fallback: Podman's conmon resets attach streams under load), the
+ * exit status still says which refusal it was.
  */
 function scriptError(line: string, stderr: string, exitCode: number): SandboxdError {
   const lostLine = exitCodes[exitCode];
