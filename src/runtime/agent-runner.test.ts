@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -352,7 +352,14 @@ describe("agent flow control", () => {
 describe("agent stdin flow control", () => {
   it("holds a writer back at the stdin window while the process does not read, keeps other runs going, then delivers every byte", async () => {
     await using agent = await startAgent();
-    const p = await agent.start({ argv: ["sh", "-c", "sleep 2; wc -c"], keepStdinOpen: true, timeoutMs: 20_000, maxOutputBytes: 1024 });
+    // It reads its stdin only once the test says so (the go file), however loaded the machine.
+    const go = join(mkdtempSync(join(tmpdir(), "agent-stdin-")), "go");
+    const p = await agent.start({
+      argv: ["sh", "-c", 'while [ ! -e "$0" ]; do sleep 0.05; done; wc -c', go],
+      keepStdinOpen: true,
+      timeoutMs: 30_000,
+      maxOutputBytes: 1024,
+    });
     const chunk = Buffer.alloc(256 * 1024, 7);
     let accepted = 0;
     const writer = (async () => {
@@ -367,6 +374,8 @@ describe("agent stdin flow control", () => {
     expect(accepted).toBeLessThanOrEqual(2 * 1024 * 1024);
     const other = await collect(await agent.start({ argv: ["echo", "other"], timeoutMs: 5000, maxOutputBytes: 1024 }));
     expect(other.stdout).toBe("other\n");
+    expect(accepted).toBeLessThanOrEqual(2 * 1024 * 1024);
+    writeFileSync(go, "");
     await writer;
     const r = await collect(p);
     expect(r.stdout.trim()).toBe(String(32 * chunk.length));
