@@ -27,6 +27,8 @@ import subprocess
 import sys
 import time
 
+from sandboxd_procfs import boot_ticks, kill_all, proc_stat, process_table  # sent along (src/runtime/python-modules.ts)
+
 try:
     import ctypes
 except ImportError:  # a Python built without ctypes: no subreaper, process groups only
@@ -74,7 +76,6 @@ DRAIN_GRACE = 0.2  # seconds to wait for pipes after the leader exits
 SCAN_EVERY = 0.5  # seconds between rescans of the process table while runs are live
 SCAN_MIN_GAP = 0.02  # a burst of SIGCHLDs rescans at most this often
 PR_SET_CHILD_SUBREAPER = 36
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 SIGNALS = {
     "SIGINT": signal.SIGINT,
@@ -206,40 +207,6 @@ def set_subreaper():
         return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
-
-
-def boot_ticks():
-    """Now, in the unit of a process's start time in /proc/<pid>/stat (ticks since boot)."""
-    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * CLK_TCK)
-
-
-def proc_stat(pid):
-    """(state, ppid, pgrp, sid, starttime) of a process, or None when it is gone."""
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    # The command name may contain spaces and parentheses: split after the last ')'.
-    fields = raw[raw.rfind(b")") + 2 :].split()
-    try:
-        return fields[0], int(fields[1]), int(fields[2]), int(fields[3]), int(fields[19])
-    except (IndexError, ValueError):
-        return None
-
-
-def process_table():
-    table = {}
-    try:
-        names = os.listdir("/proc")
-    except OSError:
-        return table
-    for name in names:
-        if name.isdigit():
-            st = proc_stat(int(name))
-            if st is not None:
-                table[int(name)] = st
-    return table
 
 
 def descendant_table(root):
@@ -907,11 +874,7 @@ class Agent:
             ]
             if not doomed:
                 return
-            for pid in doomed:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
+            kill_all(doomed)
             self.collect_children()
             time.sleep(0.002)
 

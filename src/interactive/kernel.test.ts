@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,7 +7,7 @@ import { silentLogger } from "../common/logger.js";
 import { AgentRunner } from "../runtime/agent-runner.js";
 import type { ContainerRuntime, ExecOptions, ExecSession } from "../runtime/container-runtime.js";
 import { Kernel, type KernelEvent, type KernelSpec } from "./kernel.js";
-import { decodeBundle } from "./runner-protocol.js";
+import { decodeBundle, encodeExecute } from "./runner-protocol.js";
 import { shellArgv } from "./session.js";
 
 /** The real agent as a local child process: runners start exactly as in a sandbox. */
@@ -141,11 +141,72 @@ describe("shell kernel (real runner, local agent)", () => {
   });
 });
 
+const localIPython = spawnSync("python3", ["-c", "import IPython"]).status === 0;
+
+describe.skipIf(!localIPython)("IPython kernel (real runner, local agent, local IPython)", () => {
+  it("carries stdin and displayed images as raw bytes, exactly", async () => {
+    const kernel = await Kernel.start(agent, { ...shellSpec(), kind: "ipython", shellArgv: [] }, silentLogger());
+    try {
+      const events: KernelEvent[] = [];
+      const stdin = Buffer.from("é\n\u0000ü\u{1F600}");
+      const code = [
+        "import sys, zlib, struct",
+        "from IPython.display import display, Image",
+        "print(input())",
+        "print(sys.stdin.read().encode().hex())",
+        "def chunk(t, d): return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d))",
+        "png = b'\\x89PNG\\r\\n\\x1a\\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 1, 1, 8, 0, 0, 0, 0)) + chunk(b'IDAT', zlib.compress(b'\\x00\\xff')) + chunk(b'IEND', b'')",
+        "print(png.hex())",
+        "display(Image(data=png))",
+        "Image(data=png)",
+      ].join("\n");
+      await new Promise<void>((resolve) => {
+        kernel.execute(++cellNo, { code, stdin, maxOutputBytes: 1 << 20 }, (ev) => {
+          events.push(ev);
+          if (ev.type === "done" || ev.type === "lost") resolve();
+        });
+      });
+      const stdout = Buffer.concat(events.flatMap((e) => (e.type === "stdout" ? [Buffer.from(e.data)] : []))).toString();
+      const [line, rest, pngHex] = stdout.split("\n");
+      expect(line).toBe("é");
+      expect(rest).toBe(Buffer.from("\u0000ü\u{1F600}").toString("hex"));
+      const images = events.flatMap((e) => (e.type === "display" || e.type === "result" ? [Buffer.from(e.bundle.data["image/png"] ?? [])] : []));
+      expect(images.map((b) => b.toString("hex"))).toEqual([pngHex, pngHex]);
+      expect(events.at(-1)).toMatchObject({ type: "done", done: { status: "ok" } });
+    } finally {
+      await kernel.close(3000);
+    }
+  });
+});
+
 describe("pure helpers", () => {
-  it("decodes MIME bundles: text as UTF-8, binary ones from base64", () => {
-    const b = decodeBundle({ data: { "text/plain": "héllo", "image/png": Buffer.from([0x89, 0x50]).toString("base64") }, binary: ["image/png"], metadata: {} });
-    expect(Buffer.from(b["text/plain"] ?? []).toString()).toBe("héllo");
-    expect([...(b["image/png"] ?? [])]).toEqual([0x89, 0x50]);
+  /** `u32 length | JSON | bytes`, as the runners write it. */
+  function jsonWithBytes(json: unknown, bytes: number[]): Buffer {
+    const text = Buffer.from(JSON.stringify(json));
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(text.length, 0);
+    return Buffer.concat([length, text, Buffer.from(bytes)]);
+  }
+
+  it("decodes MIME bundles: text as UTF-8 from the JSON, binary ones as raw bytes after it", () => {
+    const payload = jsonWithBytes(
+      { data: { "text/plain": "héllo" }, binary: { "image/png": [2, 2], "image/jpeg": [0, 2] }, metadata: { w: 1 }, execution_count: 3 },
+      [0xff, 0xd8, 0x89, 0x50],
+    );
+    const b = decodeBundle(payload);
+    expect(Buffer.from(b.data["text/plain"] ?? []).toString()).toBe("héllo");
+    expect([...(b.data["image/png"] ?? [])]).toEqual([0x89, 0x50]);
+    expect([...(b.data["image/jpeg"] ?? [])]).toEqual([0xff, 0xd8]);
+    expect(b).toMatchObject({ metadata: { w: 1 }, executionCount: 3 });
+    expect(() => decodeBundle(jsonWithBytes({ data: {}, binary: { "image/png": [3, 2] }, metadata: {} }, [1, 2, 3]))).toThrow(/outside/);
+  });
+
+  it("sends a cell's stdin as raw bytes after the EXECUTE JSON", () => {
+    const stdin = Buffer.from([0, 1, 0xfe, 0xff]);
+    const payload = encodeExecute("print(input())", 100, stdin);
+    const n = payload.readUInt32BE(0);
+    expect(JSON.parse(payload.subarray(4, 4 + n).toString())).toEqual({ code: "print(input())", max_output: 100, stdin: [0, 4] });
+    expect([...payload.subarray(4 + n)]).toEqual([...stdin]);
   });
 
   it("starts every shell interactive, without rc files", () => {

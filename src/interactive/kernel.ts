@@ -1,9 +1,10 @@
 import { describeError, failedPrecondition, unavailable } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { FrameDecoder, encodeFrame, type Frame } from "../runtime/agent-protocol.js";
-import type { ProcessExit, ProcessSpec, RunningProcess } from "../runtime/process.js";
+import { lostExit, type ProcessExit, type ProcessSpec, type RunningProcess } from "../runtime/process.js";
+import { procfsModule } from "../runtime/python-modules.js";
 import type { SandboxChannel } from "../runtime/sandbox-channel.js";
-import { RunnerFrame, runnerSources, type BundleFrame, type DoneFrame, type ErrorFrame, type HelloFrame } from "./runner-protocol.js";
+import { RunnerFrame, decodeBundle, encodeExecute, runnerSources, type Bundle, type DoneFrame, type ErrorFrame, type HelloFrame } from "./runner-protocol.js";
 
 export type SessionKind = "ipython" | "shell";
 
@@ -25,8 +26,8 @@ export interface KernelSpec {
 /** What a running cell receives from its kernel, in order; `done` or `lost` is last. */
 export type KernelEvent =
   | { type: "stdout" | "stderr"; data: Uint8Array }
-  | { type: "display"; bundle: BundleFrame }
-  | { type: "result"; bundle: BundleFrame }
+  | { type: "display"; bundle: Bundle }
+  | { type: "result"; bundle: Bundle }
   | { type: "error"; error: ErrorFrame }
   | { type: "done"; done: DoneFrame }
   | { type: "lost"; exit: ProcessExit; stderr: string };
@@ -103,6 +104,7 @@ export class Kernel {
     return {
       argv: ["python3", "-u", `${spec.dir}/${main}`, JSON.stringify(config)],
       files: [
+        { path: `${spec.dir}/${procfsModule.name}.py`, data: procfsModule.source, mode: 0o644 },
         { path: `${spec.dir}/sandboxd_session.py`, data: runnerSources.common, mode: 0o644 },
         { path: `${spec.dir}/${main}`, data: spec.kind === "ipython" ? runnerSources.ipython : runnerSources.shell, mode: 0o644 },
       ],
@@ -164,16 +166,7 @@ export class Kernel {
     } catch (err) {
       this.log.warn({ err: describeError(err) }, "session runner stream failed");
     }
-    exit ??= {
-      kind: "lost",
-      exitCode: -1,
-      signal: 0,
-      durationMs: 0,
-      stdoutBytes: 0,
-      stderrBytes: 0,
-      truncated: false,
-      message: "the runner's stream ended without an exit",
-    };
+    exit ??= lostExit("the runner's stream ended without an exit");
     this.exitInfo = exit;
     this.log.debug({ exit, stderr: this.stderrTail.trim() }, "session runner ended");
     this.helloWaiter?.(exit);
@@ -202,10 +195,10 @@ export class Kernel {
         cell.onEvent({ type: "stderr", data: Buffer.from(f.payload) });
         return;
       case RunnerFrame.Display:
-        cell.onEvent({ type: "display", bundle: json<BundleFrame>() });
+        cell.onEvent({ type: "display", bundle: decodeBundle(f.payload) });
         return;
       case RunnerFrame.Result:
-        cell.onEvent({ type: "result", bundle: json<BundleFrame>() });
+        cell.onEvent({ type: "result", bundle: decodeBundle(f.payload) });
         return;
       case RunnerFrame.Error:
         cell.onEvent({ type: "error", error: json<ErrorFrame>() });
@@ -227,8 +220,7 @@ export class Kernel {
     }
     if (this.cell) throw new Error("kernel is busy");
     this.cell = { n, onEvent };
-    const body = { code: req.code, max_output: req.maxOutputBytes, stdin_hex: Buffer.from(req.stdin).toString("hex") };
-    void this.proc.writeStdin(encodeFrame(RunnerFrame.Execute, n, Buffer.from(JSON.stringify(body))));
+    void this.proc.writeStdin(encodeFrame(RunnerFrame.Execute, n, encodeExecute(req.code, req.maxOutputBytes, req.stdin)));
   }
 
   /**

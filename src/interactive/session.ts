@@ -2,11 +2,12 @@ import { describeError, failedPrecondition } from "../common/errors.js";
 import { newId } from "../common/ids.js";
 import type { Logger } from "../common/logger.js";
 import type { ExitKind } from "../runtime/process.js";
+import { moduleLoader, packModules, procfsModule } from "../runtime/python-modules.js";
 import type { OutputBudget } from "../sandbox/output-budget.js";
 import { Run, type ArtifactInfo, type RunExit } from "../sandbox/run.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import { Kernel, kernelVar, sessionVar, type KernelEvent, type SessionKind } from "./kernel.js";
-import { decodeBundle, runnerSources, type DoneFrame } from "./runner-protocol.js";
+import { runnerSources, type DoneFrame } from "./runner-protocol.js";
 
 /** As llm-sandbox's InteractiveSettings, resolved (no zeros left). */
 export interface SessionSettings {
@@ -348,9 +349,9 @@ export class Session {
     try {
       const runner = await this.sandbox.runner();
       const proc = await runner.start({
-        // The program comes on stdin (`python3 -`): nothing to write into the sandbox first.
-        argv: ["python3", "-", "reap", marker, String(sid), removeDir ? this.dir : ""],
-        stdin: runnerSources.common,
+        // The program comes on stdin: nothing to write into the sandbox first.
+        argv: ["python3", "-c", moduleLoader, "reap", marker, String(sid), removeDir ? this.dir : ""],
+        stdin: packModules([procfsModule, { name: "__main__", source: runnerSources.common }]),
         cwd: "/",
         timeoutMs: 30_000,
         maxOutputBytes: 64 * 1024,
@@ -442,7 +443,7 @@ export class Session {
         run.append({ type: "output", stream: ev.type, data: ev.data, offset: 0, streamOffset: 0, phase: "run" });
         return;
       case "display": {
-        const data = decodeBundle(ev.bundle);
+        const data = ev.bundle.data;
         // Images become artifacts, announced in the stream just before their display event.
         let artifactId = "";
         const png = data["image/png"];
@@ -456,11 +457,11 @@ export class Session {
           run.append({ type: "artifact", artifact });
           artifactId = artifact.id;
         }
-        run.append({ type: "display", data, metadataJson: JSON.stringify(ev.bundle.metadata ?? {}), artifactId });
+        run.append({ type: "display", data, metadataJson: JSON.stringify(ev.bundle.metadata), artifactId });
         return;
       }
       case "result":
-        run.append({ type: "result", executionCount: ev.bundle.execution_count ?? 0, data: decodeBundle(ev.bundle) });
+        run.append({ type: "result", executionCount: ev.bundle.executionCount ?? 0, data: ev.bundle.data });
         return;
       case "error":
         cell.error = { name: ev.error.name, value: ev.error.value, traceback: ev.error.traceback };

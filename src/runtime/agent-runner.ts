@@ -1,11 +1,15 @@
+import { readFileSync } from "node:fs";
 import { AsyncQueue } from "../common/async-queue.js";
 import { ErrorCode, SandboxdError, describeError, unavailable } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { FrameDecoder, FrameKind, encodeFrame, type Frame } from "./agent-protocol.js";
 import type { ContainerRuntime, ExecSession } from "./container-runtime.js";
-import { agentBoot, agentLoader } from "./agent-boot.js";
 import { lostExit, type ExitKind, type ProcessEvent, type ProcessExit, type ProcessSpec, type RunningProcess } from "./process.js";
+import { moduleLoader, packModules, procfsModule } from "./python-modules.js";
 import type { FileContent, ReadFileOptions, SandboxChannel } from "./sandbox-channel.js";
+
+// The agent and the module it imports, sent on the exec's stdin; stdin then carries frames.
+const agentProgram = packModules([procfsModule, { name: "sandboxd_agent", source: readFileSync(new URL("../agent/sandboxd_agent.py", import.meta.url)) }]);
 
 /** A file write's bytes go in frames of at most this size. */
 const fileFrameBytes = 1024 * 1024;
@@ -64,7 +68,8 @@ export class AgentRunner implements SandboxChannel {
   /** Starts the agent and resolves once it said hello; rejects when it cannot run here. */
   static async start(options: AgentRunnerOptions): Promise<AgentRunner> {
     const exec = await options.runtime.exec(options.containerId, {
-      argv: ["python3", "-u", "-c", agentLoader],
+      // The argument names the process for `ps` and `pkill -f sandboxd-agent`.
+      argv: ["python3", "-u", "-c", moduleLoader, "sandboxd-agent"],
       stdin: true,
       ...(options.env ? { env: options.env } : {}),
     });
@@ -84,7 +89,7 @@ export class AgentRunner implements SandboxChannel {
       };
     });
     runner.listen();
-    exec.stdin?.write(agentBoot());
+    exec.stdin?.write(agentProgram);
     try {
       await hello;
     } catch (err) {

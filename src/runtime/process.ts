@@ -44,6 +44,11 @@ export interface ProcessExit {
   message?: string;
 }
 
+/** The exit of a process whose channel died before it reported one (the exit is unknown). */
+export function lostExit(message: string): ProcessExit {
+  return { kind: "lost", exitCode: -1, signal: 0, durationMs: 0, stdoutBytes: 0, stderrBytes: 0, truncated: false, message };
+}
+
 export type ProcessEvent =
   { type: "started"; pid: number } | { type: "stdout"; data: Uint8Array } | { type: "stderr"; data: Uint8Array } | { type: "exit"; exit: ProcessExit };
 
@@ -76,17 +81,3 @@ export const signalNames: Record<string, number> = {
   SIGCONT: 18,
   SIGSTOP: 19,
 };
-
-/** How a process ended whose channel went away (the agent died, the sandbox closed). */
-export function lostExit(message: string): ProcessExit {
-  return {
-    kind: "lost",
-    exitCode: -1,
-    signal: 0,
-    durationMs: 0,
-    stdoutBytes: 0,
-    stderrBytes: 0,
-    truncated: false,
-    message,
-  };
-}

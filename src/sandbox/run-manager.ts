@@ -2,7 +2,7 @@ import type { Config } from "../config/config.js";
 import { describeError, notFound, resourceExhausted } from "../common/errors.js";
 import { newId } from "../common/ids.js";
 import type { Logger } from "../common/logger.js";
-import type { ProcessExit, ProcessFile } from "../runtime/process.js";
+import { lostExit, type ProcessExit, type ProcessFile } from "../runtime/process.js";
 import type { Command } from "./languages.js";
 import { OutputBudget } from "./output-budget.js";
 import { Run, type Phase, type RunExit } from "./run.js";
@@ -81,21 +81,10 @@ export class RunManager {
     const known = this.runs.get(runId);
     if (known) return known;
     const run = new Run(runId, sandbox.id, sandbox.tenant, this.config.replayBytes, this.budget);
-    run.append({
-      type: "exited",
-      exit: {
-        status: "lost",
-        exitCode: -1,
-        signal: 0,
-        durationMs: 0,
-        stdoutBytes: 0,
-        stderrBytes: 0,
-        truncated: false,
-        phase: "run",
-        message: "the daemon stopped while this run was live (it was killed, not drained); the run's processes ended with it and its output is gone",
-        kernelRestarted: false,
-      },
-    });
+    const { kind, message, ...counts } = lostExit(
+      "the daemon stopped while this run was live (it was killed, not drained); the run's processes ended with it and its output is gone",
+    );
+    run.append({ type: "exited", exit: { ...counts, status: kind, message: message ?? "", phase: "run", kernelRestarted: false } });
     this.runs.set(run.id, run);
     setTimeout(() => {
       this.runs.delete(run.id);

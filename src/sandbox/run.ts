@@ -1,18 +1,13 @@
 import { SandboxdError, ErrorCode } from "../common/errors.js";
-import type { ExitKind, RunningProcess } from "../runtime/process.js";
+import type { ExitKind, ProcessExit, RunningProcess } from "../runtime/process.js";
 import type { OutputBudget } from "./output-budget.js";
 
 export type Phase = "install" | "compile" | "run";
 export type StreamName = "stdout" | "stderr";
 
-export interface RunExit {
+/** How a run ended: a process exit's fields, for the whole run (duration and byte counts over all its steps), with its status and phase. */
+export interface RunExit extends Omit<ProcessExit, "kind" | "message"> {
   status: ExitKind;
-  exitCode: number;
-  signal: number;
-  durationMs: number;
-  stdoutBytes: number;
-  stderrBytes: number;
-  truncated: boolean;
   phase: Phase;
   message: string;
   kernelRestarted: boolean;

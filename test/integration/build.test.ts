@@ -24,6 +24,7 @@ describe("the built daemon", () => {
   it("copies every run-time asset beside the compiled code", () => {
     for (const asset of [
       "agent/sandboxd_agent.py",
+      "agent/sandboxd_procfs.py",
       "interactive/runner/sandboxd_session.py",
       "interactive/runner/ipython_runner.py",
       "interactive/runner/shell_runner.py",

@@ -95,46 +95,39 @@ class Runner:
                 pass
         with self.io_lock:
             for fd, kind in ((self.out_r, sx.K_STDOUT), (self.err_r, sx.K_STDERR)):
-                while True:
-                    try:
-                        data = os.read(fd, 1 << 16)
-                    except BlockingIOError:
-                        break
-                    if not data:
-                        break
+                for data in sx.read_available(fd):
                     self.forward(kind, data)
 
     # -- rich output ------------------------------------------------------------------
-    def bundle(self, data, metadata):
-        out, binary = {}, []
+    def send_bundle(self, kind, data, metadata, **fields):
+        """A DISPLAY or RESULT frame: text values in the JSON, binary ones as raw bytes."""
+        cell = self.current
+        if cell is None:
+            return
+        self.sync()
+        text, binary, raw = {}, {}, bytearray()
         for mime, value in (data or {}).items():
+            if isinstance(value, str) and mime.startswith("image/") and mime != "image/svg+xml":
+                # IPython hands PNG/JPEG over base64-encoded: the wire carries the bytes.
+                try:
+                    value = base64.b64decode(value)
+                except ValueError:
+                    pass
             if isinstance(value, (bytes, bytearray)):
-                out[mime] = base64.b64encode(bytes(value)).decode()
-                binary.append(mime)
+                binary[mime] = [len(raw), len(value)]
+                raw += value
             elif isinstance(value, str):
-                if mime.startswith("image/") and mime != "image/svg+xml":
-                    # IPython hands PNG/JPEG over base64-encoded already.
-                    binary.append(mime)
-                out[mime] = value
+                text[mime] = value
             else:
-                out[mime] = json.dumps(value, default=str)
-        return {"data": out, "binary": binary, "metadata": metadata or {}}
+                text[mime] = json.dumps(value, default=str)
+        body = {"data": text, "binary": binary, "metadata": metadata or {}, **fields}
+        self.channel.send_json_bytes(kind, cell.cell, body, bytes(raw))
 
     def send_display(self, data, metadata):
-        cell = self.current
-        if cell is None:
-            return
-        self.sync()
-        self.channel.send_json(sx.K_DISPLAY, cell.cell, self.bundle(data, metadata))
+        self.send_bundle(sx.K_DISPLAY, data, metadata)
 
     def send_result(self, count, data, metadata):
-        cell = self.current
-        if cell is None:
-            return
-        self.sync()
-        body = self.bundle(data, metadata)
-        body["execution_count"] = count
-        self.channel.send_json(sx.K_RESULT, cell.cell, body)
+        self.send_bundle(sx.K_RESULT, data, metadata, execution_count=count)
 
     def send_error(self, name, value, traceback):
         cell = self.current
@@ -195,7 +188,7 @@ class Runner:
             self.sigint_seen = True
             raise KeyboardInterrupt
 
-    def run_cell(self, cell, req):
+    def run_cell(self, cell, req, stdin):
         shell = self.shell
         with self.io_lock:
             self.current = sx.CellOutput(cell, int(req.get("max_output") or 0))
@@ -204,7 +197,6 @@ class Runner:
             for kind, data in carry:
                 self.forward(kind, data)
         started = time.monotonic()
-        stdin = bytes.fromhex(req.get("stdin_hex") or "")
         sys.stdin = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8")
         self.sigint_seen = False
         status = "ok"
@@ -267,7 +259,8 @@ class Runner:
                 continue  # an interrupt that arrived after its cell ended
             for kind, cell, payload in frames:
                 if kind == sx.K_EXECUTE:
-                    self.run_cell(cell, json.loads(payload))
+                    req, raw = sx.load_json_bytes(payload)
+                    self.run_cell(cell, req, sx.byte_field(raw, req.get("stdin")))
                     if self.shell.exit_now:
                         return  # exit() in a cell: the next cell starts a fresh kernel
                 elif kind == sx.K_SHUTDOWN:
@@ -314,15 +307,10 @@ def start_crash_drainer(proto_out, out_r, err_r):
             while len(buf) >= 4:
                 cell, buf = int.from_bytes(buf[:4], "big"), buf[4:]
         # The runner is gone: whatever is left in the pipes belongs to the cell it ran.
-        for fd, kind in ((out_r, sx.K_STDOUT), (err_r, sx.K_STDERR)):
-            while cell:
-                try:
-                    data = os.read(fd, 1 << 16)
-                except OSError:
-                    break
-                if not data:
-                    break
-                channel.send(kind, cell, data)
+        if cell:
+            for fd, kind in ((out_r, sx.K_STDOUT), (err_r, sx.K_STDERR)):
+                for data in sx.read_available(fd):
+                    channel.send(kind, cell, data)
     finally:
         os._exit(0)
 

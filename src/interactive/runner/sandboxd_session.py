@@ -3,31 +3,36 @@
 # A runner is one process inside the sandbox, started through the sandbox's process runner
 # (the resident agent). The daemon and the runner speak frames over the runner's stdin and
 # stdout:  >I length (of everything after it) | >B kind | >I cell | payload.
-# Payloads are JSON, except STDOUT/STDERR which carry the raw bytes the cell wrote.
-# Stdlib only.
+# STDOUT/STDERR carry the raw bytes the cell wrote; the other payloads are JSON. A payload
+# with bytes beside its JSON (EXECUTE's stdin, a bundle's binary MIME values) is
+#   >I length of the JSON | JSON | raw bytes
+# where the JSON names each field's bytes as [offset, length] into the raw part: no hex or
+# base64 on the wire. Stdlib only.
 import json
 import os
-import signal
 import struct
 import sys
 import threading
 
+from sandboxd_procfs import kill_all, process_table
+
 # Frame kinds: the numbers of src/runtime/frame-kinds.json ("runner"), checked by
 # src/runtime/frame-kinds.test.ts; none is also an agent frame kind.
 # daemon -> runner
-K_EXECUTE = 32  # cell: {"code", "max_output", "stdin_hex"}
+K_EXECUTE = 32  # cell: {"code", "max_output", "stdin": [offset, length]} | stdin bytes
 K_INTERRUPT = 33  # shell runner only: {"reason"}; the IPython runner is interrupted by SIGINT
 K_SHUTDOWN = 34
 # runner -> daemon
 K_HELLO = 48  # {"pid", "sid", ...versions}
 K_STDOUT = 49
 K_STDERR = 50
-K_DISPLAY = 51  # {"data": {mime: str}, "binary": [mime...], "metadata": {...}}
-K_RESULT = 52  # {"execution_count", "data", "binary", "metadata"}
+K_DISPLAY = 51  # {"data": {mime: str}, "binary": {mime: [offset, length]}, "metadata": {...}} | bytes
+K_RESULT = 52  # {"execution_count", "data", "binary", "metadata"} | bytes
 K_ERROR = 53  # {"name", "value", "traceback": [str]}
 K_DONE = 54  # {"status": ok|error|interrupted|exited, ...}
 
 HEADER = struct.Struct(">IBI")
+JSON_LENGTH = struct.Struct(">I")
 # Every process of a session carries both in its environment (unless it clears it), so
 # processes that left the runner's process session can still be found and killed.
 SESSION_VAR = "SANDBOXD_SESSION_ID"
@@ -55,7 +60,12 @@ class Channel:
                 view = view[n:]
 
     def send_json(self, kind, cell, obj):
-        self.send(kind, cell, json.dumps(obj, separators=(",", ":"), default=str).encode())
+        self.send(kind, cell, dump_json(obj))
+
+    def send_json_bytes(self, kind, cell, obj, raw):
+        """JSON with raw bytes after it; `obj` names its fields' bytes by range into `raw`."""
+        body = dump_json(obj)
+        self.send(kind, cell, JSON_LENGTH.pack(len(body)) + body + raw)
 
     def frames(self):
         """Whole frames decoded from what is buffered."""
@@ -76,6 +86,38 @@ class Channel:
             return False
         self.inbuf += data
         return True
+
+
+def dump_json(obj):
+    return json.dumps(obj, separators=(",", ":"), default=str).encode()
+
+
+def load_json_bytes(payload):
+    """(JSON, raw bytes) of a payload that carries bytes beside its JSON."""
+    (n,) = JSON_LENGTH.unpack_from(payload, 0)
+    return json.loads(payload[4 : 4 + n]), payload[4 + n :]
+
+
+def byte_field(raw, where):
+    """The bytes a field names by [offset, length] in a payload's raw part (b"" for none)."""
+    if not where:
+        return b""
+    offset, length = where
+    if offset < 0 or length < 0 or offset + length > len(raw):
+        raise ValueError("byte range %r outside the payload's %d bytes" % (where, len(raw)))
+    return raw[offset : offset + length]
+
+
+def read_available(fd):
+    """What a non-blocking fd holds now, in chunks, until it would block, ends or fails."""
+    while True:
+        try:
+            data = os.read(fd, 1 << 16)
+        except OSError:
+            return
+        if not data:
+            return
+        yield data
 
 
 class CellOutput:
@@ -110,43 +152,11 @@ class CellOutput:
 
 
 # -- processes ----------------------------------------------------------------------------
-def proc_stat(pid):
-    """(ppid, sid, starttime) of a process, or None when it is gone."""
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    # The command name may contain spaces and parentheses: split after the last ')'.
-    fields = raw[raw.rfind(b")") + 2 :].split()
-    try:
-        return int(fields[1]), int(fields[3]), int(fields[19])
-    except (IndexError, ValueError):
-        return None
-
-
-def all_pids():
-    out = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            out.append(int(name))
-    return out
-
-
-def processes():
-    """{pid: (ppid, sid, starttime)} of every visible process."""
-    table = {}
-    for pid in all_pids():
-        st = proc_stat(pid)
-        if st is not None:
-            table[pid] = st
-    return table
-
-
 def descendants(table, roots):
+    """Pids below `roots` in a process_table()."""
     children = {}
-    for pid, (ppid, _, _) in table.items():
-        children.setdefault(ppid, []).append(pid)
+    for pid, st in table.items():
+        children.setdefault(st[1], []).append(pid)
     out = set()
     stack = list(roots)
     while stack:
@@ -174,19 +184,15 @@ def kill_session_processes(marker, sid, keep=()):
     me = os.getpid()
     keep = set(keep) | {me}
     for _ in range(20):
-        table = processes()
-        doomed = {pid for pid, (_, s, _) in table.items() if sid and s == sid}
+        table = process_table()
+        doomed = {pid for pid, st in table.items() if sid and st[3] == sid}
         doomed |= descendants(table, doomed | ({sid} if sid else set()))
         doomed |= {pid for pid in table if pid not in doomed and pid not in keep and has_marker(pid, marker)}
         doomed -= keep
         doomed.discard(1)
         if not doomed:
             return
-        for pid in doomed:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+        kill_all(doomed)
         # Give the kernel a moment to reap before looking again.
         threading.Event().wait(0.02)
 

@@ -32,17 +32,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sandboxd_session as sx  # noqa: E402
+from sandboxd_procfs import boot_ticks, kill_all, process_table  # noqa: E402
 
 SIGINT_GRACE = 2.0  # seconds a command has to end after SIGINT before its shell is restarted
 PROBE_AFTER = (0.2, 1.0)  # when to ask for the status line again after SIGINT
-
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def boot_ticks():
-    """Now, in the unit of a process's start time in /proc/<pid>/stat (ticks since boot)."""
-    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * CLK_TCK)
 
 
 def quote(s):
@@ -156,8 +149,7 @@ class Runner:
         """Kills the shell (and `doomed` processes) and forgets its pipes."""
         if self.proc is None:
             return
-        for pid in doomed:
-            self.signal(pid, signal.SIGKILL)
+        kill_all(doomed)
         try:
             self.proc.kill()
         except OSError:
@@ -201,19 +193,17 @@ class Runner:
                 "python": sys.version.split()[0],
             })
         if self.pending and self.command is None:
-            cell, req = self.pending.pop(0)
-            self.execute(cell, req)
+            self.execute(*self.pending.pop(0))
 
     # -- commands ---------------------------------------------------------------------
-    def execute(self, cell, req):
+    def execute(self, cell, req, stdin):
         if self.proc is None:
             self.start_shell()
         if not self.ready:
-            self.pending.append((cell, req))
+            self.pending.append((cell, req, stdin))
             return
         token = secrets.token_hex(16)
         stdin_path = "/dev/null"
-        stdin = bytes.fromhex(req.get("stdin_hex") or "")
         if stdin:
             stdin_path = os.path.join(self.directory, "stdin-%d" % cell)
             fd = os.open(stdin_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -237,11 +227,11 @@ class Runner:
         of one clock tick (10 ms): a background job started by the previous command in the
         same tick counts as this command's (this only matters when a shell is restarted)."""
         cmd = self.command
-        table = sx.processes()
+        table = process_table()
         shell_pid = self.proc.pid if self.proc else -1
-        mine = {pid for pid, (_, sid, _) in table.items() if sid == self.sid}
+        mine = {pid for pid, st in table.items() if st[3] == self.sid}
         mine |= sx.descendants(table, {shell_pid})
-        return [pid for pid in mine if pid not in (os.getpid(), shell_pid) and table[pid][2] >= cmd.start_tick]
+        return [pid for pid in mine if pid not in (os.getpid(), shell_pid) and table[pid][4] >= cmd.start_tick]
 
     def interrupt(self):
         cmd = self.command
@@ -275,21 +265,8 @@ class Runner:
             self.finish({"status": "interrupted", "exit_code": -1, "restarted": True})
             self.start_shell()
 
-    @staticmethod
-    def signal(pid, sig):
-        try:
-            os.kill(pid, sig)
-        except OSError:
-            pass
-
     def drain(self, fd, kind):
-        while True:
-            try:
-                data = os.read(fd, 1 << 16)
-            except (BlockingIOError, OSError):
-                return
-            if not data:
-                return
+        for data in sx.read_available(fd):
             self.forward(kind, data)
 
     def drain_all(self):
@@ -386,16 +363,14 @@ class Runner:
                         return
                     for kind, cell, payload in self.channel.frames():
                         if kind == sx.K_EXECUTE:
-                            self.execute(cell, json.loads(payload))
+                            req, raw = sx.load_json_bytes(payload)
+                            self.execute(cell, req, sx.byte_field(raw, req.get("stdin")))
                         elif kind == sx.K_INTERRUPT:
                             self.interrupt()
                         elif kind == sx.K_SHUTDOWN:
                             return
                 elif tag == "wake":
-                    try:
-                        while os.read(self.wake_r, 512):
-                            pass
-                    except BlockingIOError:
+                    for _ in sx.read_available(self.wake_r):
                         pass
                     if self.proc is not None and self.proc.poll() is not None:
                         # Output and status still buffered are read first.
