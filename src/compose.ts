@@ -28,7 +28,7 @@ export interface ComposeDeps {
 export function compose({ config, runtime, logger }: ComposeDeps) {
   const languages = new LanguageRegistry();
   const policies = new CodePolicies(config.policyCheckTimeoutMs, logger, config.policyCheckWorkers);
-  const artifacts = new ArtifactManager(runtime, logger);
+  const artifacts = new ArtifactManager(logger);
   const sessionRegistry = new SessionRegistry();
   const sandboxes = new SandboxManager({ config, runtime, languages, validator: policies, cleanups: [sessionRegistry], logger });
   const runs = new RunManager(config, logger);
@@ -44,7 +44,7 @@ export function compose({ config, runtime, logger }: ComposeDeps) {
   // SandboxService is implemented in three files (runs, files, artifacts): one object here.
   const sandboxService: ServiceImpl<SandboxMethods> = {
     ...createSandboxService({ config, sandboxes, runs, pipeline }),
-    ...createFilesService({ sandboxes, runtime }),
+    ...createFilesService({ sandboxes }),
     ...createArtifactsService({ sandboxes, artifacts }),
   };
   const interactiveService = createInteractiveService({ config, sessions, pipeline });

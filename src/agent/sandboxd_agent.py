@@ -59,6 +59,7 @@ K_EXIT = 20
 K_RESULT = 21
 K_LOG = 22
 K_FILE_CHUNK = 23  # raw bytes of a file being read on this channel
+K_STDIN_CREDIT = 24  # >I bytes of a run's K_STDIN the agent is done with (written to its pipe, or dropped)
 
 HEADER = struct.Struct(">IBI")
 # Process groups of live runs, one empty file each: a restarted agent kills what a dead
@@ -416,6 +417,9 @@ class Agent:
             if run is not None and run.stdin_fd is not None:
                 run.stdin_pending += payload
                 self.flush_stdin(run)
+            elif run is not None and payload:
+                # Its stdin is closed: the bytes are dropped, and the daemon's window frees.
+                send(K_STDIN_CREDIT, channel, struct.pack(">I", len(payload)))
         elif kind == K_STDIN_CLOSE:
             run = self.runs.get(channel)
             if run is not None and run.stdin_fd is not None:
@@ -594,19 +598,28 @@ class Agent:
             self.flush_stdin(run)
 
     def flush_stdin(self, run):
+        """Writes what the run's stdin holds as far as its pipe takes it, never blocking the
+        loop (the rest waits for the pipe to be writable), and gives the daemon credit for
+        every byte done with: the daemon keeps at most a window of stdin unacknowledged, so
+        stdin_pending stays bounded however fast it sends."""
         fd = run.stdin_fd
         if fd is None:
             return
+        done = 0
         while run.stdin_pending:
             try:
                 n = os.write(fd, run.stdin_pending)
             except BlockingIOError:
                 break
             except OSError:  # the child closed its stdin: drop what it will never read
+                done += len(run.stdin_pending)
                 run.stdin_pending.clear()
                 run.stdin_close_pending = True
                 break
             del run.stdin_pending[:n]
+            done += n
+        if done:
+            send(K_STDIN_CREDIT, run.channel, struct.pack(">I", done))
         registered = fd in self.sel.get_map()
         if run.stdin_pending:
             if not registered:

@@ -4,7 +4,6 @@ import { describeError, invalidArgument, notFound } from "../common/errors.js";
 import { newId } from "../common/ids.js";
 import type { Logger } from "../common/logger.js";
 import { download, type DownloadPart } from "../files/file-transfer.js";
-import type { ContainerRuntime } from "../runtime/container-runtime.js";
 import type { ProcessFile } from "../runtime/process.js";
 import type { SandboxChannel } from "../runtime/sandbox-channel.js";
 import type { CaptureSession, CaptureStage } from "../sandbox/run-pipeline.js";
@@ -84,10 +83,7 @@ export class ArtifactManager implements CaptureStage, ImageRecorder {
   /** Sandboxes created before this instance existed were re-adopted: their metadata is read back. */
   private readonly startedAt = Date.now();
 
-  constructor(
-    private readonly runtime: ContainerRuntime,
-    logger: Logger,
-  ) {
+  constructor(logger: Logger) {
     this.log = logger.child({ component: "artifacts" });
   }
 
@@ -317,7 +313,7 @@ export class ArtifactManager implements CaptureStage, ImageRecorder {
     if (artifactId === "") throw invalidArgument("artifact_id is required");
     const stored = await this.serialize(sandbox, async () => this.state(sandbox).artifacts.get(artifactId));
     if (!stored) throw notFound(`artifact ${JSON.stringify(artifactId.slice(0, 100))} not found in sandbox ${sandbox.id}`, { reason: "ARTIFACT_NOT_FOUND" });
-    const target = { runtime: this.runtime, containerId: sandbox.containerId, workdir: sandbox.config.workdir };
+    const target = { channel: await sandbox.runner(), workdir: sandbox.config.workdir };
     for await (const part of download(target, stored.path, "file", signal)) {
       if (part.type === "header") yield { type: "artifact", info: { ...stored.info, size: part.size } };
       else yield part;

@@ -1,17 +1,10 @@
 import { createHash, randomBytes } from "node:crypto";
-import type { Writable } from "node:stream";
 import { ErrorCode, SandboxdError, invalidArgument } from "../common/errors.js";
-import type { ContainerRuntime, ExecSession } from "../runtime/container-runtime.js";
 import { repackTar } from "./tar-guard.js";
-import { TransferGarbage } from "./transfer-memory.js";
+import { TransferProcess, type TransferTarget } from "./transfer-process.js";
 import { downloadScript, uploadFileScript, uploadTarScript } from "./transfer-scripts.js";
 
-/** The sandbox a transfer reads from or writes into. */
-export interface TransferTarget {
-  runtime: ContainerRuntime;
-  containerId: string;
-  workdir: string;
-}
+export type { TransferTarget } from "./transfer-process.js";
 
 export interface UploadResult {
   bytes: number;
@@ -26,9 +19,8 @@ export type DownloadPart =
 
 /** Download chunks are gathered up to this size: fewer, larger gRPC messages. */
 const chunkBytes = 256 * 1024;
-const maxReport = 8 * 1024;
-/** Bytes an upload may have queued for the exec's stdin before it waits. */
-const inFlightBytes = 2 * 1024 * 1024;
+/** A download's header line is at most this long. */
+const maxHeader = 8 * 1024;
 
 const scriptErrors: Record<string, { code: ErrorCode; reason: string }> = {
   INVALID_ARGUMENT: { code: ErrorCode.InvalidArgument, reason: "INVALID_PATH" },
@@ -43,8 +35,8 @@ const exitCodes: Record<number, string> = { 10: "INVALID_ARGUMENT", 11: "PERMISS
 
 /**
  * Turns a script's `ERR CODE message` line (and its stderr) into the daemon's error. When the
- * engine lost the line (Podman's conmon resets attach streams under load), the exit status
- * still says which refusal it was.
+ * engine lost the line (exec fallback: Podman's conmon resets attach streams under load), the
+ * exit status still says which refusal it was.
  */
 function scriptError(line: string, stderr: string, exitCode: number): SandboxdError {
   const lostLine = exitCodes[exitCode];
@@ -62,97 +54,6 @@ function scriptError(line: string, stderr: string, exitCode: number): SandboxdEr
   return new SandboxdError(ErrorCode.Unavailable, `the transfer ended with exit code ${exitCode}${detail ? `: ${detail}` : ""}`, { reason: "TRANSFER_FAILED" });
 }
 
-/** Collects at most `max` bytes of a stream as text, draining the rest. */
-function collectText(stream: NodeJS.ReadableStream, max: number): Promise<string> {
-  return new Promise((resolve) => {
-    let text = "";
-    stream.on("data", (chunk: Buffer) => {
-      if (text.length < max) text += chunk.toString("utf8", 0, Math.min(chunk.length, max - text.length));
-    });
-    stream.once("end", () => resolve(text));
-    stream.once("close", () => resolve(text));
-  });
-}
-
-/**
- * Writes into an exec's stdin with backpressure: resolves when the chunk is accepted, or
- * false as soon as the process is gone (it stopped reading, e.g. refused the path).
- */
-class StdinPump {
-  private exited = false;
-  private wake: (() => void) | undefined;
-
-  constructor(
-    private readonly stdin: Writable,
-    finished: Promise<unknown>,
-  ) {
-    void finished.finally(() => {
-      this.exited = true;
-      this.wake?.();
-    });
-  }
-
-  async write(chunk: Uint8Array): Promise<boolean> {
-    if (this.exited || this.stdin.destroyed || this.stdin.writableEnded) return false;
-    // A little more in flight than the stream's high-water mark keeps the engine's
-    // connection busy while the next chunk arrives (about 3x the throughput); still bounded.
-    if (this.stdin.write(chunk) || this.stdin.writableLength <= inFlightBytes) return true;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        this.stdin.removeListener("drain", done);
-        this.wake = undefined;
-        resolve();
-      };
-      this.wake = done;
-      this.stdin.once("drain", done);
-    });
-    return !this.exited;
-  }
-
-  end(): void {
-    if (!this.stdin.destroyed && !this.stdin.writableEnded) this.stdin.end();
-  }
-}
-
-interface ScriptRun {
-  exec: ExecSession;
-  /** Resolves when the script exited: its exit code, stdout (uploads only) and stderr. */
-  finished: Promise<{ code: number; stdout: string; stderr: string }>;
-}
-
-async function startScript(target: TransferTarget, script: string, args: string[], withStdin: boolean, collectStdout: boolean): Promise<ScriptRun> {
-  const exec = await target.runtime.exec(target.containerId, { argv: ["sh", "-c", script, "sandboxd-transfer", target.workdir, ...args], stdin: withStdin });
-  const stderr = collectText(exec.stderr, maxReport);
-  const stdout = collectStdout ? collectText(exec.stdout, maxReport) : Promise.resolve("");
-  const finished = (async () => {
-    const code = await exec.wait().catch(() => -1);
-    return { code, stdout: await stdout, stderr: await stderr };
-  })();
-  return { exec, finished };
-}
-
-/** Grace a cancelled upload's script gets to remove what it staged before it is cut off. */
-const cleanupGraceMs = 10_000;
-
-/**
- * Waits for the script. When the call was cancelled the script still gets a moment to see
- * its stdin end without the commit token and clean up; then the connection is torn down.
- */
-async function awaitScript(run: ScriptRun, signal: AbortSignal): Promise<{ code: number; stdout: string; stderr: string }> {
-  let timer: NodeJS.Timeout | undefined;
-  const cutOff = () => {
-    timer ??= setTimeout(() => run.exec.destroy(), cleanupGraceMs);
-  };
-  if (signal.aborted) cutOff();
-  signal.addEventListener("abort", cutOff, { once: true });
-  try {
-    return await run.finished;
-  } finally {
-    signal.removeEventListener("abort", cutOff);
-    if (timer) clearTimeout(timer);
-  }
-}
-
 function lastLine(text: string): string {
   const lines = text.trim().split("\n");
   return lines[lines.length - 1] ?? "";
@@ -160,8 +61,8 @@ function lastLine(text: string): string {
 
 /**
  * Streams a client's chunks into one file inside the sandbox. Nothing is buffered beyond
- * the pipes: each chunk is written only when the exec's stdin has room, so the gRPC flow
- * control slows the client down. The file appears only once complete (see the script).
+ * the channel's stdin window: each chunk is written only when the script's stdin has room,
+ * so the gRPC flow control slows the client down. The file appears only once complete (see the script).
  */
 export async function uploadFile(
   target: TransferTarget,
@@ -171,10 +72,9 @@ export async function uploadFile(
   signal: AbortSignal,
 ): Promise<UploadResult> {
   const token = randomBytes(16).toString("hex");
-  const run = await startScript(target, uploadFileScript, [path, mode.toString(8), token], true, true);
-  const pump = new StdinPump(run.exec.stdin as Writable, run.finished);
+  const pump = await TransferProcess.start(target, uploadFileScript, [path, mode.toString(8), token], true);
+  pump.drain();
   const hash = createHash("sha256");
-  const garbage = new TransferGarbage();
   let bytes = 0;
   let failure: unknown;
   try {
@@ -183,7 +83,6 @@ export async function uploadFile(
       if (signal.aborted) throw signal.reason;
       hash.update(chunk);
       bytes += chunk.byteLength;
-      garbage.add(chunk.byteLength);
       if (!(await pump.write(chunk))) {
         open = false;
         break;
@@ -197,8 +96,8 @@ export async function uploadFile(
   } catch (err) {
     failure = err;
   }
-  pump.end();
-  const result = await awaitScript(run, signal);
+  pump.endStdin();
+  const result = await pump.result(signal);
   if (failure !== undefined) throw signal.aborted ? signal.reason : failure;
   const line = lastLine(result.stdout);
   if (result.code !== 0 || line !== "OK") throw scriptError(line, result.stderr, result.code);
@@ -208,16 +107,14 @@ export async function uploadFile(
 /** Streams a client's tar into a directory: checked and re-packed on the way (see repackTar). */
 export async function uploadTar(target: TransferTarget, path: string, chunks: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<UploadResult> {
   const token = randomBytes(16).toString("hex");
-  const run = await startScript(target, uploadTarScript, [path, token], true, true);
-  const pump = new StdinPump(run.exec.stdin as Writable, run.finished);
+  const pump = await TransferProcess.start(target, uploadTarScript, [path, token], true);
+  pump.drain();
   const hash = createHash("sha256");
-  const garbage = new TransferGarbage();
   let bytes = 0;
   const counted = (async function* () {
     for await (const chunk of chunks) {
       hash.update(chunk);
       bytes += chunk.byteLength;
-      garbage.add(chunk.byteLength);
       yield chunk;
     }
     await endSettled(signal);
@@ -246,8 +143,8 @@ export async function uploadTar(target: TransferTarget, path: string, chunks: As
   } finally {
     signal.removeEventListener("abort", onAbort);
   }
-  pump.end();
-  const result = await awaitScript(run, signal);
+  pump.endStdin();
+  const result = await pump.result(signal);
   if (failure !== undefined && !(failure instanceof ScriptGone)) throw signal.aborted ? signal.reason : failure;
   const line = lastLine(result.stdout);
   if (result.code !== 0 || line !== "OK") throw scriptError(line, result.stderr, result.code);
@@ -284,15 +181,15 @@ async function endSettled(signal: AbortSignal): Promise<void> {
 
 /**
  * Streams a file, or a directory as tar, out of the sandbox: header, chunks, trailer. The
- * exec's output is read only as fast as the caller consumes the generator (the gRPC
- * writer waits for 'drain'), so a slow client holds the process back instead of the daemon
- * buffering. Leaving the generator early kills the transfer.
+ * script's output is acknowledged to the channel only as fast as the caller consumes the
+ * generator (the gRPC writer waits for 'drain'), so a slow client holds the process back
+ * (at the channel's credit window) instead of the daemon buffering. Leaving the generator early kills the transfer.
  */
 export async function* download(target: TransferTarget, path: string, kind: "auto" | "file" | "tar", signal: AbortSignal): AsyncGenerator<DownloadPart> {
-  const run = await startScript(target, downloadScript, [path, kind], false, false);
-  const it = run.exec.stdout[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const run = await TransferProcess.start(target, downloadScript, [path, kind], false);
+  const it = run.stdout();
   let completed = false;
-  const onAbort = () => run.exec.destroy();
+  const onAbort = () => run.kill();
   signal.addEventListener("abort", onAbort, { once: true });
   try {
     // The header line comes first; anything after its newline is already content.
@@ -308,18 +205,21 @@ export async function* download(target: TransferTarget, path: string, kind: "aut
         head = head.subarray(0, nl);
         break;
       }
-      if (head.length > maxReport) break;
+      if (head.length > maxHeader) break;
     }
     const line = head.toString("utf8");
     const ok = /^OK (FILE|TAR) ([0-7]+) (\d+)$/.exec(line);
     if (!ok) {
+      // The rest of its output (none, or what a refusal printed) up to its exit; a header
+      // line that never ended is no script of ours talking: stop it.
+      if (head.length > maxHeader) run.kill();
+      while (!(await it.next()).done);
       const result = await run.finished;
       throw scriptError(line, result.stderr, result.code);
     }
     const isTar = ok[1] === "TAR";
     yield { type: "header", kind: isTar ? "tar" : "file", mode: parseInt(ok[2] ?? "0", 8), size: Number(ok[3]) };
     const hash = createHash("sha256");
-    const garbage = new TransferGarbage();
     let bytes = 0;
     let pending: Buffer[] = rest && rest.length > 0 ? [rest] : [];
     let pendingBytes = rest?.length ?? 0;
@@ -329,7 +229,6 @@ export async function* download(target: TransferTarget, path: string, kind: "aut
       pendingBytes = 0;
       hash.update(data);
       bytes += data.length;
-      garbage.add(data.length);
       return { type: "chunk", data };
     };
     for (;;) {
@@ -354,8 +253,8 @@ export async function* download(target: TransferTarget, path: string, kind: "aut
     yield { type: "trailer", bytes, sha256: hash.digest("hex") };
   } finally {
     signal.removeEventListener("abort", onAbort);
-    if (!completed) run.exec.destroy();
-    await it.return?.().catch(() => undefined);
+    if (!completed) run.kill();
+    await it.return(undefined).catch(() => undefined);
   }
 }
 

@@ -1,11 +1,12 @@
 /**
- * POSIX sh programs the daemon runs inside a sandbox (one engine exec each) to move bytes
- * in and out. They need only sh, coreutils and tar, so every image works. Each resolves
+ * POSIX sh programs the daemon runs inside a sandbox (each a process started through the
+ * sandbox's channel, transfer-process.ts) to move bytes in and out. They need only sh, coreutils and tar, so every image works. Each resolves
  * the path with `realpath` inside the sandbox and refuses it when it leaves the workdir
  * and /tmp, so a symlink cannot redirect a transfer. The first positional argument is
  * always the workdir. Results are one line on stdout: `OK ...` or `ERR <CODE> <message>`,
- * and the exit status names the code too (10-14, see exitCodes in file-transfer.ts): Podman's
- * conmon sometimes resets an exec's attach stream before its last line is read.
+ * and the exit status names the code too (10-14, see exitCodes in file-transfer.ts): in the
+ * exec fallback, Podman's conmon sometimes resets an exec's attach stream before its last
+ * line is read.
  */
 
 const prelude = String.raw`

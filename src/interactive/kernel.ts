@@ -220,7 +220,7 @@ export class Kernel {
     }
     if (this.cell) throw new Error("kernel is busy");
     this.cell = { n, onEvent };
-    this.proc.writeStdin(encodeFrame(RunnerFrame.Execute, n, encodeExecute(req.code, req.maxOutputBytes, req.stdin)));
+    void this.proc.writeStdin(encodeFrame(RunnerFrame.Execute, n, encodeExecute(req.code, req.maxOutputBytes, req.stdin)));
   }
 
   /**
@@ -231,7 +231,7 @@ export class Kernel {
   interrupt(reason: "cancelled" | "timeout"): void {
     if (!this.alive) return;
     if (this.spec.kind === "ipython") this.proc.signal("SIGINT");
-    else this.proc.writeStdin(encodeFrame(RunnerFrame.Interrupt, this.cell?.n ?? 0, Buffer.from(JSON.stringify({ reason }))));
+    else void this.proc.writeStdin(encodeFrame(RunnerFrame.Interrupt, this.cell?.n ?? 0, Buffer.from(JSON.stringify({ reason }))));
   }
 
   /** Kills the runner's whole process group at once. */
@@ -242,7 +242,7 @@ export class Kernel {
   /** Asks the runner to end (it kills what it started), then kills it after `graceMs`. */
   async close(graceMs: number): Promise<ProcessExit> {
     if (this.alive) {
-      this.proc.writeStdin(encodeFrame(RunnerFrame.Shutdown, 0));
+      void this.proc.writeStdin(encodeFrame(RunnerFrame.Shutdown, 0));
       this.proc.closeStdin();
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<"late">((r) => {

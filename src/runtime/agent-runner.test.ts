@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -346,6 +346,39 @@ describe("agent flow control", () => {
     await r.done;
     expect(r.state.bytes).toBe(100_000);
     expect(r.state.exit).toMatchObject({ exit: { truncated: true, kind: "exited" } });
+  });
+});
+
+describe("agent stdin flow control", () => {
+  it("holds a writer back at the stdin window while the process does not read, keeps other runs going, then delivers every byte", async () => {
+    await using agent = await startAgent();
+    // It reads its stdin only once the test says so (the go file), however loaded the machine.
+    const go = join(mkdtempSync(join(tmpdir(), "agent-stdin-")), "go");
+    const p = await agent.start({
+      argv: ["sh", "-c", 'while [ ! -e "$0" ]; do sleep 0.05; done; wc -c', go],
+      keepStdinOpen: true,
+      timeoutMs: 30_000,
+      maxOutputBytes: 1024,
+    });
+    const chunk = Buffer.alloc(256 * 1024, 7);
+    let accepted = 0;
+    const writer = (async () => {
+      for (let i = 0; i < 32; i++) {
+        await p.writeStdin(chunk);
+        accepted += chunk.length;
+      }
+      p.closeStdin();
+    })();
+    await new Promise((r) => setTimeout(r, 700));
+    // The 1 MiB window (plus the pipe's 64 KiB and the chunk that crossed it), not 8 MiB.
+    expect(accepted).toBeLessThanOrEqual(2 * 1024 * 1024);
+    const other = await collect(await agent.start({ argv: ["echo", "other"], timeoutMs: 5000, maxOutputBytes: 1024 }));
+    expect(other.stdout).toBe("other\n");
+    expect(accepted).toBeLessThanOrEqual(2 * 1024 * 1024);
+    writeFileSync(go, "");
+    await writer;
+    const r = await collect(p);
+    expect(r.stdout.trim()).toBe(String(32 * chunk.length));
   });
 });
 

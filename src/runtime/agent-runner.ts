@@ -15,6 +15,8 @@ const agentProgram = packModules([procfsModule, { name: "sandboxd_agent", source
 const fileFrameBytes = 1024 * 1024;
 /** Bytes of a file read the agent may send ahead of the daemon's credit. */
 const fileCreditWindow = 1024 * 1024;
+/** Bytes of a run's stdin the daemon keeps in flight (sent, not yet in the process's pipe). */
+const stdinWindow = 1024 * 1024;
 
 export interface AgentRunnerOptions {
   runtime: ContainerRuntime;
@@ -31,6 +33,14 @@ export interface AgentRunnerOptions {
 interface Pending {
   queue: AsyncQueue<ProcessEvent>;
   spec: ProcessSpec;
+  /** Stdin bytes sent that the agent has not yet reported done (K_STDIN_CREDIT). */
+  stdinUnacked: number;
+  /** Writers waiting for the stdin window to have room (woken by credit, exit or death). */
+  stdinWaiters: (() => void)[];
+}
+
+function wake(run: Pending): void {
+  for (const w of run.stdinWaiters.splice(0)) w();
 }
 
 /**
@@ -137,12 +147,13 @@ export class AgentRunner implements SandboxChannel {
     for (const [, r] of this.runs) {
       r.queue.push({ type: "exit", exit: lostExit(this.closed ? "the sandbox was closed" : reason) });
       r.queue.end();
+      wake(r);
     }
     this.runs.clear();
     for (const [, req] of this.requests) req.reject(err);
     this.requests.clear();
     this.reads.clear();
-    this.drained?.();
+    for (const d of this.drainWaiters.splice(0)) d();
     if (!this.closed) {
       this.log.warn({ reason }, "sandbox agent died");
       this.onDeath?.(reason);
@@ -197,6 +208,14 @@ export class AgentRunner implements SandboxChannel {
         };
         run.queue.push({ type: "exit", exit });
         run.queue.end();
+        wake(run);
+        return;
+      }
+      case FrameKind.StdinCredit: {
+        const run = this.runs.get(f.channel);
+        if (!run || f.payload.length < 4) return;
+        run.stdinUnacked = Math.max(0, run.stdinUnacked - f.payload.readUInt32BE(0));
+        if (run.stdinUnacked < stdinWindow) wake(run);
         return;
       }
       case FrameKind.FileChunk: {
@@ -230,7 +249,7 @@ export class AgentRunner implements SandboxChannel {
     return this.exec.stdin?.write(encodeFrame(kind, channel, payload)) ?? true;
   }
 
-  private drained: (() => void) | undefined;
+  private readonly drainWaiters: (() => void)[] = [];
 
   /** Waits until the channel's stdin took what it buffers (or the channel died). */
   private waitDrain(): Promise<void> {
@@ -239,12 +258,31 @@ export class AgentRunner implements SandboxChannel {
     return new Promise((resolve) => {
       const done = () => {
         stdin.removeListener("drain", done);
-        if (this.drained === done) this.drained = undefined;
+        const at = this.drainWaiters.indexOf(done);
+        if (at >= 0) this.drainWaiters.splice(at, 1);
         resolve();
       };
-      this.drained = done;
+      this.drainWaiters.push(done);
       stdin.once("drain", done);
     });
+  }
+
+  /**
+   * A run's stdin in frames of at most 1 MiB, all sent at once (so that a closeStdin or another
+   * write right after cannot come between them); resolves once the channel drained and the
+   * run's stdin window has room (the agent reports what it wrote into the pipe), or the run ended.
+   */
+  private async writeStdin(channel: number, run: Pending, data: Uint8Array): Promise<void> {
+    let full = false;
+    for (let at = 0; at < data.byteLength; at += fileFrameBytes) {
+      const part = data.subarray(at, at + fileFrameBytes);
+      run.stdinUnacked += part.byteLength;
+      if (!this.send(FrameKind.Stdin, channel, part)) full = true;
+    }
+    if (full) await this.waitDrain();
+    while (run.stdinUnacked >= stdinWindow && this.runs.get(channel) === run) {
+      await new Promise<void>((resolve) => run.stdinWaiters.push(resolve));
+    }
   }
 
   private allocChannel(): number {
@@ -257,7 +295,8 @@ export class AgentRunner implements SandboxChannel {
     if (!this.alive) throw unavailable(`sandbox agent is not running${this.dead ? `: ${this.dead}` : ""}`);
     const channel = this.allocChannel();
     const queue = new AsyncQueue<ProcessEvent>();
-    this.runs.set(channel, { queue, spec });
+    const run: Pending = { queue, spec, stdinUnacked: 0, stdinWaiters: [] };
+    this.runs.set(channel, run);
     const pipeStdin = spec.keepStdinOpen === true || (spec.stdin !== undefined && spec.stdin.byteLength > 0);
     const start: Record<string, unknown> = {
       argv: spec.argv,
@@ -276,13 +315,13 @@ export class AgentRunner implements SandboxChannel {
     const prefix = Buffer.allocUnsafe(4);
     prefix.writeUInt32BE(json.length, 0);
     this.send(FrameKind.Start, channel, Buffer.concat([prefix, json, ...(spec.files ?? []).map((f) => f.data)]));
-    if (spec.stdin && spec.stdin.byteLength > 0) this.send(FrameKind.Stdin, channel, spec.stdin);
+    if (spec.stdin && spec.stdin.byteLength > 0) void this.writeStdin(channel, run, spec.stdin);
     if (pipeStdin && spec.keepStdinOpen !== true) this.send(FrameKind.StdinClose, channel);
     let pendingCredit = 0;
     const creditStep = Math.max(1, Math.floor(window / 4));
     return {
       [Symbol.asyncIterator]: () => queue[Symbol.asyncIterator](),
-      writeStdin: (data) => this.send(FrameKind.Stdin, channel, data),
+      writeStdin: (data) => this.writeStdin(channel, run, data),
       closeStdin: () => this.send(FrameKind.StdinClose, channel),
       signal: (name) => this.send(FrameKind.Signal, channel, Buffer.from(name)),
       kill: (reason) => this.send(FrameKind.Kill, channel, Buffer.from(reason)),

@@ -7,6 +7,9 @@ import type { ContainerRuntime } from "./container-runtime.js";
 import { lostExit, signalNames, type ExitKind, type ProcessEvent, type ProcessSpec, type RunningProcess } from "./process.js";
 import type { FileContent, ReadFileOptions, SandboxChannel } from "./sandbox-channel.js";
 
+/** Stdin bytes a run may have queued on the engine stream before writeStdin waits for it. */
+const stdinWindow = 1024 * 1024;
+
 /**
  * The fallback runner: one engine exec per run, for images the agent cannot start in
  * (no python3). Each run's process group id is left in a pid file that kill and signal
@@ -90,6 +93,9 @@ export class ExecRunner implements SandboxChannel {
     if (spec.cwd) options.workdir = spec.cwd;
     const exec = await this.runtime.exec(this.containerId, options);
     const queue = new AsyncQueue<ProcessEvent>();
+    /** Stdin writers waiting for the engine stream to drain; woken when the process ended. */
+    const ended = new Set<() => void>();
+    let exited = false;
     const started = Date.now();
     let outcome: ExitKind | undefined;
     let total = 0;
@@ -188,6 +194,8 @@ export class ExecRunner implements SandboxChannel {
         (err: unknown) => queue.push({ type: "exit", exit: lostExit(describeError(err)) }),
       )
       .finally(() => {
+        exited = true;
+        for (const w of [...ended]) w();
         if (timer) clearTimeout(timer);
         queue.end();
         void this.sh(`rm -f ${pidFile}`).catch(() => {});
@@ -196,10 +204,25 @@ export class ExecRunner implements SandboxChannel {
     return {
       [Symbol.asyncIterator]: () => queue[Symbol.asyncIterator](),
       writeStdin: (data) => {
-        exec.stdin?.write(Buffer.from(data));
+        const stdin = exec.stdin;
+        if (!stdin || stdin.destroyed || stdin.writableEnded) return Promise.resolve();
+        // The engine stream's own backpressure: past the window, wait for it to drain (or the
+        // process to end, which ends its stdin).
+        if (stdin.write(Buffer.from(data)) || stdin.writableLength <= stdinWindow || exited) return Promise.resolve();
+        return new Promise<void>((resolve) => {
+          const done = () => {
+            stdin.removeListener("drain", done);
+            stdin.removeListener("close", done);
+            ended.delete(done);
+            resolve();
+          };
+          stdin.once("drain", done);
+          stdin.once("close", done);
+          ended.add(done);
+        });
       },
       closeStdin: () => {
-        exec.stdin?.end();
+        if (exec.stdin && !exec.stdin.writableEnded) exec.stdin.end();
       },
       signal: (name) => {
         if (name in signalNames) void killTree(name);

@@ -45,6 +45,8 @@ export const AgentFrame = {
   Log: kind("agent", "K_LOG"),
   /** Raw bytes of a file being read. */
   FileChunk: kind("agent", "K_FILE_CHUNK"),
+  /** u32 bytes of a run's stdin the agent wrote into the process's pipe (or dropped): stdin flow control. */
+  StdinCredit: kind("agent", "K_STDIN_CREDIT"),
 } as const;
 
 /** Kinds of a session runner's protocol (daemon <-> runner, inside one run's stdio). */

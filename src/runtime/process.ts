@@ -54,7 +54,13 @@ export type ProcessEvent =
 
 /** A started process. Iterate for its events; the last one is always `exit`. */
 export interface RunningProcess extends AsyncIterable<ProcessEvent> {
-  writeStdin(data: Uint8Array): void;
+  /**
+   * Queues bytes for the process's stdin. Resolves at once while less than the runner's stdin
+   * window (1 MiB) is in flight (not yet written into the process's pipe), else once there is
+   * room again; also once the process ended. Never rejects: callers that only feed small
+   * messages may ignore it, bulk writers (uploads) await it.
+   */
+  writeStdin(data: Uint8Array): Promise<void>;
   closeStdin(): void;
   /** Sends a signal (by name, e.g. SIGINT) to the process group. */
   signal(name: string): void;

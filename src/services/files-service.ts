@@ -4,7 +4,6 @@ import { download, uploadFile, uploadMode, uploadTar, type TransferTarget } from
 import { allowedRoots, isWithinRoots, resolveClientPath } from "../files/sandbox-paths.js";
 import { TransferKind, type SandboxService, type UploadFilesRequest } from "../gen/sandboxd/v1/sandbox_service_pb.js";
 import type { ServiceImpl } from "../rpc/grpc-adapter.js";
-import type { ContainerRuntime } from "../runtime/container-runtime.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
 
@@ -12,11 +11,11 @@ type Methods = typeof SandboxService extends GenService<infer M extends GenServi
 
 export interface FilesServiceDeps {
   sandboxes: SandboxManager;
-  runtime: ContainerRuntime;
 }
 
-function target(runtime: ContainerRuntime, sandbox: Sandbox): TransferTarget {
-  return { runtime, containerId: sandbox.containerId, workdir: sandbox.config.workdir };
+/** Transfers go through the sandbox's one channel, like its runs. */
+async function target(sandbox: Sandbox): Promise<TransferTarget> {
+  return { channel: await sandbox.runner(), workdir: sandbox.config.workdir };
 }
 
 /** The absolute path of a client's path, refused early when it plainly leaves the allowed roots. */
@@ -34,14 +33,15 @@ function checkedPath(sandbox: Sandbox, path: string): string {
 }
 
 /**
- * UploadFiles and DownloadFiles. Bytes move through an engine exec's stdio (the workdir and
- * /tmp are tmpfs mounts the engine's archive API cannot see into), streamed both ways with
+ * UploadFiles and DownloadFiles. Bytes move through the sandbox's channel, as the stdio of a
+ * transfer script (the workdir and /tmp are tmpfs mounts the engine's archive API cannot see
+ * into), streamed both ways with
  * backpressure so the daemon's memory stays flat whatever the size. Paths are relative to
  * the workdir; only the workdir and /tmp are reachable, checked inside the sandbox after
  * symlinks are resolved.
  */
 export function createFilesService(deps: FilesServiceDeps): Pick<ServiceImpl<Methods>, "uploadFiles" | "downloadFiles"> {
-  const { sandboxes, runtime } = deps;
+  const { sandboxes } = deps;
   return {
     async uploadFiles(reqs, ctx) {
       const it = reqs[Symbol.asyncIterator]();
@@ -70,8 +70,8 @@ export function createFilesService(deps: FilesServiceDeps): Pick<ServiceImpl<Met
       const log = ctx.log.child({ sandboxId: sandbox.id });
       const started = Date.now();
       const res = isTar
-        ? await uploadTar(target(runtime, sandbox), path, chunks, ctx.signal)
-        : await uploadFile(target(runtime, sandbox), path, mode, chunks, ctx.signal);
+        ? await uploadTar(await target(sandbox), path, chunks, ctx.signal)
+        : await uploadFile(await target(sandbox), path, mode, chunks, ctx.signal);
       sandbox.touch();
       log.info({ path, kind: isTar ? "tar" : "file", bytes: res.bytes, files: res.files, ms: Date.now() - started }, "upload stored");
       return { bytes: BigInt(res.bytes), files: res.files, sha256: res.sha256 };
@@ -83,7 +83,7 @@ export function createFilesService(deps: FilesServiceDeps): Pick<ServiceImpl<Met
       sandbox.touch();
       const path = checkedPath(sandbox, req.path);
       const kind = req.kind === TransferKind.FILE ? "file" : req.kind === TransferKind.TAR ? "tar" : "auto";
-      for await (const part of download(target(runtime, sandbox), path, kind, ctx.signal)) {
+      for await (const part of download(await target(sandbox), path, kind, ctx.signal)) {
         sandbox.touch();
         switch (part.type) {
           case "header":

@@ -174,7 +174,8 @@ export function createSandboxService(deps: SandboxServiceDeps): SandboxCoreMetho
     async writeInput(req, ctx) {
       const run = runs.get(ctx.tenant, req.runId);
       if (run.done || !run.process) throw failedPrecondition(`run ${run.id} is not running`);
-      if (req.data.byteLength > 0) run.process.writeStdin(req.data);
+      // Not awaited: a WriteInput answers at once, as before (its bytes wait in the agent).
+      if (req.data.byteLength > 0) void run.process.writeStdin(req.data);
       if (req.close) run.process.closeStdin();
       return {};
     },

@@ -28,3 +28,26 @@ export async function collect(stream: AsyncIterable<{ event?: RunEvent | undefin
   if (!exit) throw new Error(`stream ended without an exit event (${events.length} events)`);
   return { events, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8"), exit, runId };
 }
+
+/** A download stream's message (DownloadFiles, DownloadArtifact): a head, chunks, a trailer. */
+interface TransferMessage {
+  message: { case: string | undefined; value?: unknown };
+}
+
+/**
+ * Drains a download stream: the first message's value when it is the `headCase` message, the
+ * last one's when it is the trailer, and the chunks' bytes joined.
+ */
+export async function collectTransfer<H, T>(
+  stream: AsyncIterable<TransferMessage>,
+  headCase: string,
+): Promise<{ head: H | undefined; trailer: T | undefined; data: Buffer }> {
+  const parts: TransferMessage["message"][] = [];
+  for await (const r of stream) parts.push(r.message);
+  const first = parts[0];
+  const last = parts[parts.length - 1];
+  const head = first?.case === headCase ? (first.value as H) : undefined;
+  const trailer = last?.case === "trailer" ? (last.value as T) : undefined;
+  const data = Buffer.concat(parts.flatMap((p) => (p.case === "chunk" ? [Buffer.from(p.value as Uint8Array)] : [])));
+  return { head, trailer, data };
+}

@@ -5,11 +5,11 @@ import { join } from "node:path";
 import { pack as tarPack } from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Artifact } from "../../src/gen/sandboxd/v1/common_pb.js";
-import { SandboxService, TransferKind } from "../../src/gen/sandboxd/v1/sandbox_service_pb.js";
+import { SandboxService, TransferKind, type DownloadTrailer } from "../../src/gen/sandboxd/v1/sandbox_service_pb.js";
 import { hashToken } from "../../src/rpc/auth.js";
 import { createClient } from "../helpers/client.js";
 import { repoRoot, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
-import { collect, type Collected } from "../helpers/events.js";
+import { collect, collectTransfer, type Collected } from "../helpers/events.js";
 
 const tokens = `alpha:${hashToken("alpha-secret")},beta:${hashToken("beta-secret")}`;
 let d: DaemonHandle;
@@ -33,13 +33,7 @@ async function run(code: string, opts: { clearArtifacts?: boolean; sandbox?: str
 }
 
 async function fetchArtifact(id: string, sandbox = sandboxId) {
-  const parts = [];
-  for await (const r of d.sandbox.downloadArtifact({ sandboxId: sandbox, artifactId: id })) parts.push(r);
-  const head = parts[0]?.message.case === "artifact" ? parts[0].message.value : undefined;
-  const last = parts[parts.length - 1];
-  const trailer = last?.message.case === "trailer" ? last.message.value : undefined;
-  const data = Buffer.concat(parts.flatMap((p) => (p.message.case === "chunk" ? [Buffer.from(p.message.value)] : [])));
-  return { head, trailer, data };
+  return collectTransfer<Artifact, DownloadTrailer>(d.sandbox.downloadArtifact({ sandboxId: sandbox, artifactId: id }), "artifact");
 }
 
 /** Width and height from a PNG's signature and IHDR chunk: what an image viewer reads first. */

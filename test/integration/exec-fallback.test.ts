@@ -1,5 +1,8 @@
+import { createHash, randomBytes } from "node:crypto";
+import { pack as tarPack } from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitStatus } from "../../src/gen/sandboxd/v1/common_pb.js";
+import { TransferKind } from "../../src/gen/sandboxd/v1/sandbox_service_pb.js";
 import { rawExec } from "../helpers/raw-call.js";
 import { docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
 import { onKubernetes } from "../helpers/engine.js";
@@ -94,5 +97,42 @@ describe("without python3 in the image", () => {
     } finally {
       stream.cancel();
     }
+  });
+
+  it("moves files in and out (FILE, TAR, refusals) through the same fallback channel", async () => {
+    const data = randomBytes(3 * 1024 * 1024 + 17);
+    const sha = createHash("sha256").update(data).digest("hex");
+    const chunks = Array.from({ length: Math.ceil(data.length / 65536) }, (_, i) => ({
+      message: { case: "chunk" as const, value: data.subarray(i * 65536, (i + 1) * 65536) },
+    }));
+    const up = await d.sandbox.uploadFiles([{ message: { case: "header", value: { sandboxId, path: "in/blob.bin", mode: 0o600 } } }, ...chunks]);
+    expect(up.sha256).toBe(sha);
+    const parts: Buffer[] = [];
+    let trailerSha = "";
+    for await (const r of d.sandbox.downloadFiles({ sandboxId, path: "in/blob.bin" })) {
+      if (r.message.case === "chunk") parts.push(Buffer.from(r.message.value));
+      if (r.message.case === "trailer") trailerSha = r.message.value.sha256;
+    }
+    expect(Buffer.concat(parts).equals(data)).toBe(true);
+    expect(trailerSha).toBe(sha);
+    const p = tarPack();
+    p.entry({ name: "t/a.txt", mode: 0o644 }, "from tar");
+    p.finalize();
+    const tarChunks: Buffer[] = [];
+    for await (const c of p) tarChunks.push(Buffer.from(c as Uint8Array));
+    const tar = await d.sandbox.uploadFiles([
+      { message: { case: "header", value: { sandboxId, path: "tree", kind: TransferKind.TAR } } },
+      { message: { case: "chunk", value: Buffer.concat(tarChunks) } },
+    ]);
+    expect(tar.files).toBe(1);
+    expect((await collect(d.sandbox.exec({ sandboxId, shell: "stat -c %a in/blob.bin; cat tree/t/a.txt" }))).stdout).toBe("600\nfrom tar");
+    const refused = await d.sandbox
+      .uploadFiles([{ message: { case: "header", value: { sandboxId, path: "/etc/evil" } } }, { message: { case: "chunk", value: Buffer.from("x") } }])
+      .catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 7 });
+    const missing = async () => {
+      for await (const _ of d.sandbox.downloadFiles({ sandboxId, path: "no/such" })) void _;
+    };
+    await expect(missing()).rejects.toMatchObject({ code: 5 });
   });
 });

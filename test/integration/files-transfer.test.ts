@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from "node:crypto";
 import { extract as tarExtract, pack as tarPack } from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TransferKind, type DownloadFilesResponse, type UploadFilesRequest } from "../../src/gen/sandboxd/v1/sandbox_service_pb.js";
+import { TransferKind, type DownloadHeader, type DownloadTrailer, type UploadFilesRequest } from "../../src/gen/sandboxd/v1/sandbox_service_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { UploadFilesRequestSchema } from "../../src/gen/sandboxd/v1/sandbox_service_pb.js";
 import { startDaemon, type DaemonHandle } from "../helpers/daemon.js";
-import { collect } from "../helpers/events.js";
+import { collect, collectTransfer } from "../helpers/events.js";
 
 let d: DaemonHandle;
 let sandboxId: string;
@@ -29,13 +29,8 @@ function* uploadMessages(path: string, data: Buffer, opts: { kind?: TransferKind
 }
 
 async function download(path: string, kind = TransferKind.UNSPECIFIED) {
-  const parts: DownloadFilesResponse[] = [];
-  for await (const r of d.sandbox.downloadFiles({ sandboxId, path, kind })) parts.push(r);
-  const header = parts[0]?.message.case === "header" ? parts[0].message.value : undefined;
-  const last = parts[parts.length - 1];
-  const trailer = last?.message.case === "trailer" ? last.message.value : undefined;
-  const data = Buffer.concat(parts.flatMap((p) => (p.message.case === "chunk" ? [Buffer.from(p.message.value)] : [])));
-  return { header, trailer, data };
+  const { head, trailer, data } = await collectTransfer<DownloadHeader, DownloadTrailer>(d.sandbox.downloadFiles({ sandboxId, path, kind }), "header");
+  return { header: head, trailer, data };
 }
 
 async function sh(script: string) {
