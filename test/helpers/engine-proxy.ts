@@ -19,7 +19,9 @@ export class EngineProxy {
     private readonly target: string | { host: string; port: number } = "/var/run/docker.sock",
   ) {}
 
+  /** Starts listening; already listening is fine. */
   async start(): Promise<void> {
+    if (this.server) return;
     if (typeof this.path === "string") rmSync(this.path, { force: true });
     this.server = createServer((client) => {
       if (this.stalled) {
@@ -41,7 +43,12 @@ export class EngineProxy {
       client.pipe(upstream).pipe(client);
     });
     const path = this.path;
-    await new Promise<void>((resolve) => (typeof path === "string" ? this.server?.listen(path, resolve) : this.server?.listen(path, "127.0.0.1", resolve)));
+    const server = this.server;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      if (typeof path === "string") server.listen(path, resolve);
+      else server.listen(path, "127.0.0.1", resolve);
+    });
   }
 
   async stop(): Promise<void> {
