@@ -340,6 +340,8 @@ failCgroupV1: false
 failSwapOn: false
 protectKernelDefaults: true
 makeIPTablesUtilChains: false
+# Kubernetes has no per-pod pids limit in the pod spec: this one holds for every pod (fork bombs).
+podPidsLimit: ${SANDBOXD_K8S_POD_PIDS:-512}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard:
@@ -566,6 +568,13 @@ kubelet_exec() {
 # Forwarded traffic from the bridge (to other networks, other pods) is dropped the same way.
 firewall_up() {
   local cmd
+  # Pods on the bridge talk to each other below IP unless bridged traffic passes iptables
+  # (br_netfilter): the chain below then also stops pod-to-pod connections. Docker turns it
+  # on too; without it the isolation the tests check would not hold, so say so.
+  if [[ "$(cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null)" != 1 ]]; then
+    modprobe br_netfilter 2>/dev/null || true
+    echo 1 >/proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null || die "bridged traffic does not pass iptables (br_netfilter); pods could reach each other"
+  fi
   for cmd in iptables ip6tables; do
     if ! "$cmd" -w 5 -n -L "$fw_chain" >/dev/null 2>&1; then
       "$cmd" -w 5 -N "$fw_chain"
