@@ -77,28 +77,25 @@ if [[ -S /run/podman/podman.sock && "${SANDBOXD_PODMAN:-1}" == "1" ]]; then
   fi
 fi
 # The same integration suite against the Kubernetes backend, on the cluster of
-# scripts/k8s/cluster.sh (.ci/run starts it). Under CI=true, or with SANDBOXD_KUBERNETES=1,
-# a missing cluster is a failure; SANDBOXD_KUBERNETES=0 skips the pass; otherwise it runs
-# when the cluster is up. The daemon runs with the ServiceAccount of deploy/kubernetes.
+# scripts/k8s/cluster.sh, with the daemon holding only deploy/kubernetes's ServiceAccount.
+# Opt-in for now (SANDBOXD_KUBERNETES=1 with the cluster up): .ci/run does not start a
+# cluster yet (README, "Kubernetes").
 kubernetes_pass() {
   local envline
   envline=$(bash scripts/k8s/prepare-tests.sh) || return 1
   eval "$envline"
   npx vitest run --project integration --retry 1 --reporter=default --reporter=json --outputFile.json=.cache/vitest-kubernetes.json
 }
-k8s_mode=${SANDBOXD_KUBERNETES:-$([[ "${CI:-}" == true ]] && echo 1 || echo auto)}
-if [[ "$k8s_mode" != 0 ]]; then
-  if bash scripts/k8s/cluster.sh status >/dev/null 2>&1; then
-    rm -f .cache/vitest-kubernetes.json
-    step "integration tests (kubernetes)" kubernetes_pass
-    if [[ -f .cache/vitest-kubernetes.json ]]; then
-      counts=$(node -e 'const r=require("./.cache/vitest-kubernetes.json");console.log(r.numPassedTests, r.numFailedTests)')
-      passed=$((passed + ${counts% *}))
-      failed=$((failed + ${counts#* }))
-    fi
-  elif [[ "$k8s_mode" == 1 ]]; then
-    step "integration tests (kubernetes): the cluster is not running (scripts/k8s/cluster.sh up)" false
+if [[ "${SANDBOXD_KUBERNETES:-0}" == 1 ]]; then
+  rm -f .cache/vitest-kubernetes.json
+  step "integration tests (kubernetes)" kubernetes_pass
+  if [[ -f .cache/vitest-kubernetes.json ]]; then
+    counts=$(node -e 'const r=require("./.cache/vitest-kubernetes.json");console.log(r.numPassedTests, r.numFailedTests)')
+    passed=$((passed + ${counts% *}))
+    failed=$((failed + ${counts#* }))
   fi
+else
+  printf '\n=== integration tests (kubernetes): not run (SANDBOXD_KUBERNETES=1 and scripts/k8s/cluster.sh up to run them)\n'
 fi
 # Each generated client against a live daemon (every client starts its own).
 typescript_client() {
