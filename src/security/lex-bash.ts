@@ -199,10 +199,7 @@ class BashLexer extends Lexer {
     this.pending = [];
     for (const heredoc of heredocs) {
       const bodyStart = this.i;
-      const { bodyEnd, after } = this.heredocBody(
-        bodyStart,
-        (line) => (heredoc.stripTabs ? line.replace(/^\t+/, "") : line) === heredoc.delimiter,
-      );
+      const { bodyEnd, after } = this.heredocBody(bodyStart, (line) => (heredoc.stripTabs ? line.replace(/^\t+/, "") : line) === heredoc.delimiter);
       if (!heredoc.quoted) {
         // Expansions in the body are code (comments inside $(...) are comments).
         let i = bodyStart;

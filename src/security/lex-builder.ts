@@ -285,3 +285,13 @@ export function lexWith(text: string, create: (builder: LexBuilder) => Lexer): L
   create(builder).run();
   return builder.finish();
 }
+
+/**
+ * The brace depth after the character `c` in code, counting `{` and `}`; -1 when `c` is
+ * the `}` that closes the interpolation (`${...}`, `#{...}`) the code is in, if `nested`.
+ */
+export function braceDepthAfter(c: string | undefined, depth: number, nested: boolean): number {
+  if (c === "{") return depth + 1;
+  if (c === "}") return depth > 0 ? depth - 1 : nested ? -1 : 0;
+  return depth;
+}

@@ -1,4 +1,4 @@
-import { Lexer, isBlank, isDigit, isIdentifierStart, isLineBreak, lexWith, wordEnd } from "./lex-builder.js";
+import { Lexer, braceDepthAfter, isBlank, isDigit, isIdentifierStart, isLineBreak, lexWith, wordEnd } from "./lex-builder.js";
 import type { LexBuilder, LexedSource } from "./lex-builder.js";
 import { RegexLiteralScanner } from "./regex-literal.js";
 import { decodeEscapes } from "./string-escapes.js";
@@ -93,9 +93,8 @@ class JavaScriptLexer extends Lexer {
           continue;
         }
       }
-      if (c === "}" && inSubstitution && braceDepth === 0) return;
-      if (c === "{") braceDepth++;
-      if (c === "}") braceDepth = Math.max(0, braceDepth - 1);
+      braceDepth = braceDepthAfter(c, braceDepth, inSubstitution);
+      if (braceDepth < 0) return;
       this.regexAllowed = this.punct(i);
     }
   }

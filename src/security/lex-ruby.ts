@@ -1,4 +1,15 @@
-import { Lexer, isBlank, isDigit, isIdentifierPart, isIdentifierStart, isLineBreak, lexWith, lineBreakLength, wordEnd } from "./lex-builder.js";
+import {
+  Lexer,
+  braceDepthAfter,
+  isBlank,
+  isDigit,
+  isIdentifierPart,
+  isIdentifierStart,
+  isLineBreak,
+  lexWith,
+  lineBreakLength,
+  wordEnd,
+} from "./lex-builder.js";
 import type { LexBuilder, LexedSource } from "./lex-builder.js";
 import { RegexLiteralScanner } from "./regex-literal.js";
 import { decodeEscapes } from "./string-escapes.js";
@@ -139,9 +150,8 @@ class RubyLexer extends Lexer {
         this.i = end;
         continue;
       }
-      if (c === "}" && inInterpolation && braceDepth === 0) return;
-      if (c === "{") braceDepth++;
-      if (c === "}") braceDepth = Math.max(0, braceDepth - 1);
+      braceDepth = braceDepthAfter(c, braceDepth, inInterpolation);
+      if (braceDepth < 0) return;
       this.valueExpected = this.punct(i);
     }
   }
@@ -187,12 +197,7 @@ class RubyLexer extends Lexer {
    * they differ), lexing `#{...}` as code if `interpolating`. Where the body ends, where
    * the literal ends, and whether it interpolated anything.
    */
-  private delimitedBody(
-    bodyStart: number,
-    open: string,
-    close: string,
-    interpolating: boolean,
-  ): { bodyEnd: number; end: number; dynamic: boolean } {
+  private delimitedBody(bodyStart: number, open: string, close: string, interpolating: boolean): { bodyEnd: number; end: number; dynamic: boolean } {
     const { text } = this;
     const n = this.b.length;
     const nests = open !== close;
