@@ -207,9 +207,9 @@ export function keepaliveEvent(): MessageInitShape<typeof RunEventSchema> {
 }
 
 /** A download's `chunk` or `trailer` part as the message DownloadFiles and DownloadArtifact both stream. */
-export function downloadPartToProto(
-  part: { type: "chunk"; data: Uint8Array } | { type: "trailer"; bytes: number; sha256: string },
-): { message: { case: "chunk"; value: Uint8Array } | { case: "trailer"; value: MessageInitShape<typeof DownloadTrailerSchema> } } {
+export function downloadPartToProto(part: { type: "chunk"; data: Uint8Array } | { type: "trailer"; bytes: number; sha256: string }): {
+  message: { case: "chunk"; value: Uint8Array } | { case: "trailer"; value: MessageInitShape<typeof DownloadTrailerSchema> };
+} {
   return part.type === "chunk"
     ? { message: { case: "chunk", value: part.data } }
     : { message: { case: "trailer", value: { bytes: BigInt(part.bytes), sha256: part.sha256 } } };
