@@ -105,6 +105,14 @@ def write_all(fd, data):
         view = view[n:]
 
 
+def close_quietly(fd):
+    """Closes fd; one already closed (or never valid) is no error here."""
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
 def send(kind, channel, payload=b""):
     write_all(1, HEADER.pack(len(payload) + 5, kind, channel) + payload)
 
@@ -701,17 +709,22 @@ class Agent:
             self.update_flow(run)
 
     def close_output(self, run, fd):
+        self.release_output(run, fd)
+        self.maybe_finish(run)
+
+    def release_output(self, run, fd):
+        """Stops listening on one of a run's output pipes and closes it."""
+        self.unwatch(fd)
+        self.fd_owner.pop(fd, None)
+        run.fds.pop(fd, None)
+        close_quietly(fd)
+
+    def unwatch(self, fd):
+        """Stops listening on fd, if it was listened on."""
         try:
             self.sel.unregister(fd)
         except (KeyError, ValueError):
             pass
-        self.fd_owner.pop(fd, None)
-        run.fds.pop(fd, None)
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-        self.maybe_finish(run)
 
     # -- the processes of runs ---------------------------------------------------------
     def collect_children(self):
@@ -895,25 +908,10 @@ class Agent:
                 if not data:
                     break
                 self.forward(run, run.fds[fd], data)
-            try:
-                self.sel.unregister(fd)
-            except (KeyError, ValueError):
-                pass
-            self.fd_owner.pop(fd, None)
-            run.fds.pop(fd, None)
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+            self.release_output(run, fd)
         if run.stdin_fd is not None:
-            try:
-                self.sel.unregister(run.stdin_fd)
-            except (KeyError, ValueError):
-                pass
-            try:
-                os.close(run.stdin_fd)
-            except OSError:
-                pass
+            self.unwatch(run.stdin_fd)
+            close_quietly(run.stdin_fd)
             run.stdin_fd = None
             run.proc.stdin = None
         st = run.status

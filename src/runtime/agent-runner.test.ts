@@ -163,7 +163,8 @@ describe("agent under concurrency", () => {
         expect(r.exit.kind).toBe("exited");
       });
     }
-  });
+    // A correctness test: 160 runs on a loaded 2-core machine may take longer than the default 5 s.
+  }, 60_000);
 });
 
 /** Live processes (not zombies) whose command line is exactly `argv`. */
@@ -282,6 +283,9 @@ describe("agent flow control", () => {
         creditWindowBytes: window,
       }),
     );
+    // Wait for the first output (a loaded machine starts the pipeline late), then give the
+    // agent time to overrun the window if it would.
+    for (let waited = 0; stalled.state.bytes === 0 && waited < 20_000; waited += 50) await settle(50);
     await settle(500);
     // At most one window was sent without credit.
     expect(stalled.state.bytes).toBeGreaterThan(0);
@@ -298,7 +302,7 @@ describe("agent flow control", () => {
     expect(stalled.state.exit).toMatchObject({ exit: { kind: "exited", exitCode: 0, stdoutBytes: total } });
     // In order: od's lines are intact from the first byte to the last.
     expect(/^( [0-9a-f]{2}){16}\n/.test(Buffer.concat(stalled.state.data).subarray(0, 49).toString())).toBe(true);
-  });
+  }, 60_000);
 
   it("a leader that exited while its output was held loses nothing: the drain waits for credit", async () => {
     await using agent = await startAgent();

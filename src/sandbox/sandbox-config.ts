@@ -44,48 +44,41 @@ export interface PolicySpec {
   restrictedModules: { name: string; description: string; severity: string }[];
 }
 
-/** A sandbox's effective configuration, defaults filled in. Stored in a container label. */
-export interface SandboxConfig {
+/** What a request and the configuration made of it both hold, with the same types. */
+interface SandboxSettings {
   language: string;
   image: string;
-  dockerfile?: { content: string; contextFiles: Record<string, string> };
   resources: ResourceLimits;
-  network: "none" | "bridge";
   env: Record<string, string>;
   workdir: string;
   user: string;
   executionTimeoutMs: number;
   ttlMs: number;
   idleTimeoutMs: number;
-  securityPreset?: string;
-  securityPolicy?: PolicySpec;
   labels: Record<string, string>;
-  commitOnClose?: string;
-  containerId?: string;
-  capturePlots: boolean;
   outputDir: string;
 }
 
+/** A sandbox's effective configuration, defaults filled in. Stored in a container label. */
+export interface SandboxConfig extends SandboxSettings {
+  dockerfile?: { content: string; contextFiles: Record<string, string> };
+  network: "none" | "bridge";
+  securityPreset?: string;
+  securityPolicy?: PolicySpec;
+  commitOnClose?: string;
+  containerId?: string;
+  capturePlots: boolean;
+}
+
 /** What a client asked for; zero values mean "default". */
-export interface SandboxRequest {
-  language: string;
-  image: string;
+export interface SandboxRequest extends SandboxSettings {
   dockerfile?: { content: string; contextFiles: Record<string, Uint8Array> } | undefined;
-  resources: ResourceLimits;
   network: "unspecified" | "none" | "bridge";
-  env: Record<string, string>;
-  workdir: string;
-  user: string;
-  executionTimeoutMs: number;
-  ttlMs: number;
-  idleTimeoutMs: number;
   securityPreset?: string | undefined;
   securityPolicy?: PolicySpec | undefined;
-  labels: Record<string, string>;
   commitOnClose: string;
   containerId: string;
   disablePlotCapture: boolean;
-  outputDir: string;
 }
 
 // Labels live in container labels (pod labels on Kubernetes), which engines bound: a large

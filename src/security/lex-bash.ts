@@ -1,4 +1,4 @@
-import { LexBuilder, isBlank, isLineBreak, lineBreakLength } from "./lex-builder.js";
+import { Lexer, isBlank, isLineBreak, lexWith, lineBreakLength } from "./lex-builder.js";
 import type { LexedSource } from "./lex-builder.js";
 
 // A `#` starts a comment only at the start of a word: after one of these (or a line start).
@@ -17,21 +17,11 @@ interface PendingHeredoc {
  * heredoc bodies are text, with their `$(...)` lexed as code unless the delimiter is quoted.
  */
 export function lexBash(text: string): LexedSource {
-  const builder = new LexBuilder(text);
-  new BashLexer(builder).run();
-  return builder.finish();
+  return lexWith(text, (builder) => new BashLexer(builder));
 }
 
-class BashLexer {
-  private readonly b: LexBuilder;
-  private readonly text: string;
-  private i = 0;
+class BashLexer extends Lexer {
   private pending: PendingHeredoc[] = [];
-
-  constructor(builder: LexBuilder) {
-    this.b = builder;
-    this.text = builder.text;
-  }
 
   run(): void {
     this.code(null);
@@ -50,9 +40,7 @@ class BashLexer {
         continue;
       }
       if (c === "#" && this.atWordStart(i)) {
-        const end = b.lineEnd(i);
-        b.comment(i, end);
-        this.i = end;
+        this.lineComment(i);
         continue;
       }
       const breakLength = lineBreakLength(text, i);
@@ -70,15 +58,12 @@ class BashLexer {
         continue;
       }
       if (c === '"' || (c === "$" && text[i + 1] === '"')) {
-        this.i = c === "$" ? i + 2 : i + 1;
-        this.b.nested(() => this.doubleQuoted());
+        this.nestedCode(c === "$" ? i + 2 : i + 1, () => this.doubleQuoted());
         continue;
       }
       if (c === "`") {
         if (stop === "`") return;
-        this.i = i + 1;
-        this.b.nested(() => this.code("`"));
-        if (text[this.i] === "`") this.i++;
+        this.backquoted(i);
         continue;
       }
       if (c === "$") {
@@ -105,6 +90,11 @@ class BashLexer {
       }
       this.i = i + 1;
     }
+  }
+
+  /** A backquoted command at `start`; returns where lexing goes on. */
+  private backquoted(start: number): number {
+    return this.nestedCode(start + 1, () => this.code("`"), "`");
   }
 
   private atWordStart(i: number): boolean {
@@ -138,9 +128,7 @@ class BashLexer {
         this.i = i + 1;
         return;
       } else if (c === "`") {
-        this.i = i + 1;
-        this.b.nested(() => this.code("`"));
-        if (text[this.i] === "`") this.i++;
+        this.backquoted(i);
       } else if (c === "$") {
         this.expansion(i);
       } else {
@@ -156,12 +144,9 @@ class BashLexer {
     if (next === "(" && text[start + 2] === "(") {
       this.i = this.balancedEnd(start + 1, "(", ")");
     } else if (next === "(") {
-      this.i = start + 2;
-      this.b.nested(() => this.code(")"));
-      if (text[this.i] === ")") this.i++;
+      this.nestedCode(start + 2, () => this.code(")"), ")");
     } else if (next === "{") {
-      this.i = start + 2;
-      this.b.nested(() => this.parameter());
+      this.nestedCode(start + 2, () => this.parameter());
     } else {
       this.i = start + (next === undefined ? 1 : 2); // $x, $#, $$, $?, ...: never a comment
     }
@@ -180,8 +165,7 @@ class BashLexer {
       } else if (c === "'") {
         this.singleQuoted(i + 1);
       } else if (c === '"') {
-        this.i = i + 1;
-        this.b.nested(() => this.doubleQuoted());
+        this.nestedCode(i + 1, () => this.doubleQuoted());
       } else if (c === "$") {
         this.expansion(i);
       } else if (c === "{") {
@@ -210,27 +194,12 @@ class BashLexer {
 
   /** Skip the bodies of pending heredocs, which start at the current line. */
   private heredocBodies(): void {
-    const { b, text } = this;
+    const { text } = this;
     const heredocs = this.pending;
     this.pending = [];
     for (const heredoc of heredocs) {
       const bodyStart = this.i;
-      let bodyEnd = b.length;
-      let after = b.length;
-      let line = bodyStart;
-      while (line < b.length) {
-        const lineEnd = b.lineEnd(line);
-        let content = text.slice(line, lineEnd);
-        if (heredoc.stripTabs) content = content.replace(/^\t+/, "");
-        if (content === heredoc.delimiter) {
-          bodyEnd = line;
-          after = lineEnd + lineBreakLength(text, lineEnd);
-          break;
-        }
-        const breakLength = lineBreakLength(text, lineEnd);
-        if (breakLength === 0) break;
-        line = lineEnd + breakLength;
-      }
+      const { bodyEnd, after } = this.heredocBody(bodyStart, (line) => (heredoc.stripTabs ? line.replace(/^\t+/, "") : line) === heredoc.delimiter);
       if (!heredoc.quoted) {
         // Expansions in the body are code (comments inside $(...) are comments).
         let i = bodyStart;
@@ -242,10 +211,7 @@ class BashLexer {
             this.expansion(i);
             i = this.i;
           } else if (c === "`") {
-            this.i = i + 1;
-            this.b.nested(() => this.code("`"));
-            if (text[this.i] === "`") this.i++;
-            i = this.i;
+            i = this.backquoted(i);
           } else {
             i++;
           }

@@ -8,6 +8,8 @@
  * comment wrongly recognised would hide code from the policy while a comment missed only
  * risks a false positive.
  */
+import { decodeEscapes } from "./string-escapes.js";
+
 export type TokenKind = "word" | "punct" | "string" | "header" | "newline";
 
 export interface Token {
@@ -168,4 +170,128 @@ export function lineBreakLength(text: string, i: number): number {
   const code = text.charCodeAt(i);
   if (code === 0x0d && text.charCodeAt(i + 1) === 0x0a) return 2;
   return isLineBreak(code) ? 1 : 0;
+}
+
+/**
+ * The part every language's lexer shares: the cursor over one text and the scanning that
+ * does not depend on the language (comments to a line end or a closing mark, code nested
+ * in a literal, heredoc bodies, backslash-escaped strings). A lexer states only its rules.
+ */
+export abstract class Lexer {
+  protected readonly b: LexBuilder;
+  protected readonly text: string;
+  /** Where lexing goes on. */
+  protected i = 0;
+
+  constructor(builder: LexBuilder) {
+    this.b = builder;
+    this.text = builder.text;
+  }
+
+  abstract run(): void;
+
+  /** Record `[start, end)` as a comment and go on after it. */
+  protected commentTo(start: number, end: number): void {
+    this.b.comment(start, end);
+    this.i = end;
+  }
+
+  /** A comment from `start` to the end of its line. */
+  protected lineComment(start: number): void {
+    this.commentTo(start, this.b.lineEnd(start));
+  }
+
+  /** A `/* ... *\/` comment at `start`, to the end of the text if it never closes. */
+  protected blockComment(start: number): void {
+    const close = this.text.indexOf("*/", start + 2);
+    this.commentTo(start, close === -1 ? this.b.length : close + 2);
+  }
+
+  /**
+   * Lex from `from` with `lex` one nesting level deeper (code inside `${...}`, `#{...}`,
+   * `$(...)`), then step over `close` if lexing stopped at it. Returns where lexing goes on.
+   */
+  protected nestedCode(from: number, lex: () => void, close?: string): number {
+    this.i = from;
+    this.b.nested(lex);
+    if (close !== undefined && this.text[this.i] === close) this.i++;
+    return this.i;
+  }
+
+  /**
+   * A punctuation token at `i`; lexing goes on after it. True when a value may follow it
+   * (anything but a closing bracket), which tells a literal from an operator after it.
+   */
+  protected punct(i: number): boolean {
+    this.b.token("punct", i, i + 1);
+    this.i = i + 1;
+    const c = this.text[i];
+    return !(c === ")" || c === "]" || c === "}");
+  }
+
+  /**
+   * A string `delimiter`...`delimiter` at `start` with backslash escapes (a backslash and a
+   * line break count as one escape), as a token with its decoded value; unless `multiline`
+   * a line break leaves it unterminated there. Lexing goes on after it.
+   */
+  protected escapedString(start: number, delimiter: string, multiline = false): void {
+    const { b, text } = this;
+    const n = b.length;
+    let i = start + delimiter.length;
+    let bodyEnd = n;
+    let end = n;
+    while (i < n) {
+      if (text[i] === "\\") {
+        i += 1 + Math.max(1, lineBreakLength(text, i + 1));
+        continue;
+      }
+      if (text.startsWith(delimiter, i)) {
+        bodyEnd = i;
+        end = i + delimiter.length;
+        break;
+      }
+      if (!multiline && isLineBreak(text.charCodeAt(i))) {
+        bodyEnd = end = i; // unterminated
+        break;
+      }
+      i++;
+    }
+    b.token("string", start, end, decodeEscapes(text.slice(start + delimiter.length, Math.min(bodyEnd, n)), "other"));
+    this.i = end;
+  }
+
+  /**
+   * A heredoc body starting at `bodyStart`, up to the first line `isTerminator` accepts
+   * (or the end of the text): where the body ends and where lexing goes on after its
+   * terminating line.
+   */
+  protected heredocBody(bodyStart: number, isTerminator: (line: string) => boolean): { bodyEnd: number; after: number } {
+    const { b, text } = this;
+    let line = bodyStart;
+    while (line < b.length) {
+      const lineEnd = b.lineEnd(line);
+      if (isTerminator(text.slice(line, lineEnd))) return { bodyEnd: line, after: lineEnd + lineBreakLength(text, lineEnd) };
+      const breakLength = lineBreakLength(text, lineEnd);
+      if (breakLength === 0) break;
+      line = lineEnd + breakLength;
+    }
+    return { bodyEnd: b.length, after: b.length };
+  }
+}
+
+/** Lex `text` with the lexer `create` makes over its builder. */
+export function lexWith(text: string, create: (builder: LexBuilder) => Lexer): LexedSource {
+  const builder = new LexBuilder(text);
+  create(builder).run();
+  return builder.finish();
+}
+
+/**
+ * The brace depth after the character `c` in code, counting `{` and `}`; -1 when `c` is
+ * the `}` that closes the interpolation (`${...}`, `#{...}`) the code is in, if `nested`.
+ */
+export function braceDepthAfter(c: string | undefined, depth: number, nested: boolean): number {
+  if (c === "{") return depth + 1;
+  if (c === "}") return depth > 0 ? depth - 1 : nested ? -1 : 0;
+  return depth;
 }

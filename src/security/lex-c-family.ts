@@ -1,6 +1,5 @@
-import { LexBuilder, isBlank, isDigit, isIdentifierStart, isLineBreak, lineBreakLength, wordEnd } from "./lex-builder.js";
-import type { LexedSource } from "./lex-builder.js";
-import { decodeEscapes } from "./string-escapes.js";
+import { Lexer, isBlank, isDigit, isIdentifierStart, isLineBreak, lexWith, lineBreakLength, wordEnd } from "./lex-builder.js";
+import type { LexBuilder, LexedSource } from "./lex-builder.js";
 
 export type CFamilyLanguage = "java" | "cpp" | "go";
 
@@ -14,20 +13,14 @@ const CPP_INCLUDE_DIRECTIVES = new Set(["include", "include_next", "import"]);
  * `#include` header names (as `header` tokens), and Go raw strings (backquotes).
  */
 export function lexCFamily(text: string, language: CFamilyLanguage): LexedSource {
-  const builder = new LexBuilder(text);
-  new CFamilyLexer(builder, language).run();
-  return builder.finish();
+  return lexWith(text, (builder) => new CFamilyLexer(builder, language));
 }
 
-class CFamilyLexer {
-  private readonly b: LexBuilder;
-  private readonly text: string;
+class CFamilyLexer extends Lexer {
   private readonly language: CFamilyLanguage;
-  private i = 0;
 
   constructor(builder: LexBuilder, language: CFamilyLanguage) {
-    this.b = builder;
-    this.text = builder.text;
+    super(builder);
     this.language = language;
   }
 
@@ -42,16 +35,11 @@ class CFamilyLexer {
       const code = text.charCodeAt(i);
       const c = text[i];
       if (c === "/" && text[i + 1] === "/") {
-        const end = cpp ? this.cppLineCommentEnd(i) : b.lineEnd(i);
-        b.comment(i, end);
-        this.i = end;
+        this.commentTo(i, cpp ? this.cppLineCommentEnd(i) : b.lineEnd(i));
         continue;
       }
       if (c === "/" && text[i + 1] === "*") {
-        const close = text.indexOf("*/", i + 2);
-        const end = close === -1 ? n : close + 2;
-        b.comment(i, end);
-        this.i = end;
+        this.blockComment(i);
         continue;
       }
       if (isLineBreak(code)) {
@@ -71,9 +59,9 @@ class CFamilyLexer {
       }
       if (c === '"') {
         if (language === "java" && text.startsWith('"""', i)) {
-          this.quoted(i, '"""');
+          this.escapedString(i, '"""', true);
         } else {
-          this.quoted(i, '"');
+          this.escapedString(i, '"');
         }
         continue;
       }
@@ -83,7 +71,7 @@ class CFamilyLexer {
           numberEnd = wordEnd(text, i + 1);
           continue;
         }
-        this.quoted(i, "'");
+        this.escapedString(i, "'");
         continue;
       }
       if (c === "`" && language === "go") {
@@ -106,34 +94,6 @@ class CFamilyLexer {
       b.token("punct", i, i + 1);
       this.i = i + 1;
     }
-  }
-
-  /** A `"..."`, `'x'` or Java `"""` literal at `start`. */
-  private quoted(start: number, delimiter: string): void {
-    const { b, text } = this;
-    const n = b.length;
-    const multiline = delimiter.length === 3;
-    let i = start + delimiter.length;
-    let bodyEnd = n;
-    let end = n;
-    while (i < n) {
-      if (text[i] === "\\") {
-        i += 1 + Math.max(1, lineBreakLength(text, i + 1));
-        continue;
-      }
-      if (text.startsWith(delimiter, i)) {
-        bodyEnd = i;
-        end = i + delimiter.length;
-        break;
-      }
-      if (!multiline && isLineBreak(text.charCodeAt(i))) {
-        bodyEnd = end = i; // unterminated
-        break;
-      }
-      i++;
-    }
-    b.token("string", start, end, decodeEscapes(text.slice(start + delimiter.length, Math.min(bodyEnd, n)), "other"));
-    this.i = end;
   }
 
   /** C++ `R"delim( ... )delim"` with its prefix at `start`; false if malformed. */

@@ -1,5 +1,5 @@
-import { LexBuilder, isBlank, isDigit, isIdentifierStart, isLineBreak, lineBreakLength, wordEnd } from "./lex-builder.js";
-import type { LexedSource } from "./lex-builder.js";
+import { Lexer, braceDepthAfter, isBlank, isDigit, isIdentifierStart, isLineBreak, lexWith, wordEnd } from "./lex-builder.js";
+import type { LexBuilder, LexedSource } from "./lex-builder.js";
 import { RegexLiteralScanner } from "./regex-literal.js";
 import { decodeEscapes } from "./string-escapes.js";
 
@@ -28,30 +28,21 @@ const KEYWORDS_BEFORE_EXPRESSION = new Set([
  * the token before them (best-effort, as without a parser).
  */
 export function lexJavaScript(text: string): LexedSource {
-  const builder = new LexBuilder(text);
-  new JavaScriptLexer(builder).run();
-  return builder.finish();
+  return lexWith(text, (builder) => new JavaScriptLexer(builder));
 }
 
-class JavaScriptLexer {
-  private readonly b: LexBuilder;
-  private readonly text: string;
-  private i = 0;
+class JavaScriptLexer extends Lexer {
   /** Whether a `/` here would start a regular expression rather than divide. */
   private regexAllowed = true;
   private readonly regexScanner: RegexLiteralScanner;
 
   constructor(builder: LexBuilder) {
-    this.b = builder;
-    this.text = builder.text;
+    super(builder);
     this.regexScanner = new RegexLiteralScanner(builder.text);
   }
 
   run(): void {
-    if (this.text.startsWith("#!")) {
-      this.i = this.b.lineEnd(0);
-      this.b.comment(0, this.i);
-    }
+    if (this.text.startsWith("#!")) this.lineComment(0);
     this.code(false);
   }
 
@@ -65,16 +56,11 @@ class JavaScriptLexer {
       const code = text.charCodeAt(i);
       const c = text[i];
       if (c === "/" && text[i + 1] === "/") {
-        const end = b.lineEnd(i);
-        b.comment(i, end);
-        this.i = end;
+        this.lineComment(i);
         continue;
       }
       if (c === "/" && text[i + 1] === "*") {
-        const close = text.indexOf("*/", i + 2);
-        const end = close === -1 ? n : close + 2;
-        b.comment(i, end);
-        this.i = end;
+        this.blockComment(i);
         continue;
       }
       if (isBlank(code) || isLineBreak(code)) {
@@ -82,7 +68,7 @@ class JavaScriptLexer {
         continue;
       }
       if (c === '"' || c === "'") {
-        this.quoted(c);
+        this.escapedString(i, c);
         this.regexAllowed = false;
         continue;
       }
@@ -107,41 +93,10 @@ class JavaScriptLexer {
           continue;
         }
       }
-      if (c === "}" && inSubstitution && braceDepth === 0) return;
-      if (c === "{") braceDepth++;
-      if (c === "}") braceDepth = Math.max(0, braceDepth - 1);
-      b.token("punct", i, i + 1);
-      this.regexAllowed = !(c === ")" || c === "]" || c === "}");
-      this.i = i + 1;
+      braceDepth = braceDepthAfter(c, braceDepth, inSubstitution);
+      if (braceDepth < 0) return;
+      this.regexAllowed = this.punct(i);
     }
-  }
-
-  private quoted(quote: string): void {
-    const { b, text } = this;
-    const n = b.length;
-    const start = this.i;
-    let i = start + 1;
-    let bodyEnd = n;
-    let end = n;
-    while (i < n) {
-      const c = text[i];
-      if (c === "\\") {
-        i += 1 + Math.max(1, lineBreakLength(text, i + 1));
-        continue;
-      }
-      if (c === quote) {
-        bodyEnd = i;
-        end = i + 1;
-        break;
-      }
-      if (isLineBreak(text.charCodeAt(i))) {
-        bodyEnd = end = i; // unterminated
-        break;
-      }
-      i++;
-    }
-    b.token("string", start, end, decodeEscapes(text.slice(start + 1, Math.min(bodyEnd, n)), "other"));
-    this.i = end;
   }
 
   private template(): void {
@@ -166,11 +121,8 @@ class JavaScriptLexer {
       }
       if (c === "$" && text[i + 1] === "{") {
         dynamic = true;
-        this.i = i + 2;
         this.regexAllowed = true;
-        b.nested(() => this.code(true));
-        if (text[this.i] === "}") this.i++;
-        i = this.i;
+        i = this.nestedCode(i + 2, () => this.code(true), "}");
         continue;
       }
       i++;

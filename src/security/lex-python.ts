@@ -1,4 +1,4 @@
-import { LexBuilder, isBlank, isIdentifierStart, wordEnd } from "./lex-builder.js";
+import { Lexer, isBlank, isIdentifierStart, lexWith, wordEnd } from "./lex-builder.js";
 import type { LexedSource } from "./lex-builder.js";
 import { decodePythonEscapes } from "./string-escapes.js";
 
@@ -14,22 +14,12 @@ const STRING_PREFIXES = new Set(["r", "u", "b", "f", "t", "br", "rb", "fr", "rf"
  * would fall out of step with Python and read the rest of the line wrongly.
  */
 export function lexPython(text: string): LexedSource {
-  const builder = new LexBuilder(text);
-  new PythonLexer(builder).run();
-  return builder.finish();
+  return lexWith(text, (builder) => new PythonLexer(builder));
 }
 
-class PythonLexer {
-  private readonly b: LexBuilder;
-  private readonly text: string;
-  private i = 0;
+class PythonLexer extends Lexer {
   /** Bracket depth, to know which line breaks end a logical line. */
   private depth = 0;
-
-  constructor(builder: LexBuilder) {
-    this.b = builder;
-    this.text = builder.text;
-  }
 
   run(): void {
     this.code(false);
@@ -47,9 +37,7 @@ class PythonLexer {
       const i = this.i;
       const code = text.charCodeAt(i);
       if (code === 0x23 /* # */) {
-        const end = lineEnd(text, i);
-        b.comment(i, end);
-        this.i = end;
+        this.commentTo(i, lineEnd(text, i)); // to a Python line end, not the builder's wider one
         continue;
       }
       const breakLength = lineBreakLength(text, i);
@@ -154,8 +142,7 @@ class PythonLexer {
           literals.push(text.slice(literalStart, i));
           const before = b.tokens.length;
           let plain = false;
-          this.i = i + 1;
-          this.b.nested(() => (plain = this.field(quote)));
+          this.nestedCode(i + 1, () => (plain = this.field(quote)));
           const only = b.tokens.length === before + 1 ? b.tokens[before] : undefined;
           if (plain && only?.kind === "string" && only.value !== null) {
             fieldValues.push(only.value);
@@ -217,9 +204,7 @@ class PythonLexer {
         let i = this.i + 1;
         while (i < n && text[i] !== "}" && text[i] !== quote) {
           if (text[i] === "{") {
-            this.i = i + 1;
-            this.b.nested(() => this.field(quote));
-            i = this.i;
+            i = this.nestedCode(i + 1, () => this.field(quote));
             continue;
           }
           i++;

@@ -1,5 +1,16 @@
-import { LexBuilder, isBlank, isDigit, isIdentifierPart, isIdentifierStart, isLineBreak, lineBreakLength, wordEnd } from "./lex-builder.js";
-import type { LexedSource } from "./lex-builder.js";
+import {
+  Lexer,
+  braceDepthAfter,
+  isBlank,
+  isDigit,
+  isIdentifierPart,
+  isIdentifierStart,
+  isLineBreak,
+  lexWith,
+  lineBreakLength,
+  wordEnd,
+} from "./lex-builder.js";
+import type { LexBuilder, LexedSource } from "./lex-builder.js";
 import { RegexLiteralScanner } from "./regex-literal.js";
 import { decodeEscapes } from "./string-escapes.js";
 
@@ -58,22 +69,16 @@ interface PendingHeredoc {
  * comment would hide that code.
  */
 export function lexRuby(text: string): LexedSource {
-  const builder = new LexBuilder(text);
-  new RubyLexer(builder).run();
-  return builder.finish();
+  return lexWith(text, (builder) => new RubyLexer(builder));
 }
 
-class RubyLexer {
-  private readonly b: LexBuilder;
-  private readonly text: string;
-  private i = 0;
+class RubyLexer extends Lexer {
   private valueExpected = true;
   private pending: PendingHeredoc[] = [];
   private readonly regexScanner: RegexLiteralScanner;
 
   constructor(builder: LexBuilder) {
-    this.b = builder;
-    this.text = builder.text;
+    super(builder);
     this.regexScanner = new RegexLiteralScanner(builder.text);
   }
 
@@ -93,9 +98,7 @@ class RubyLexer {
       const c = text[i] ?? "";
       const atLineStart = i === 0 || isLineBreak(text.charCodeAt(i - 1));
       if (atLineStart && text.startsWith("=begin", i) && this.endsWord(i + 6)) {
-        const end = this.embeddedDocumentEnd(i);
-        b.comment(i, end);
-        this.i = end;
+        this.commentTo(i, this.embeddedDocumentEnd(i));
         continue;
       }
       if (c === "#") {
@@ -104,9 +107,7 @@ class RubyLexer {
           this.i = i + 1;
           continue;
         }
-        const end = b.lineEnd(i);
-        b.comment(i, end);
-        this.i = end;
+        this.lineComment(i);
         continue;
       }
       const breakLength = lineBreakLength(text, i);
@@ -149,12 +150,9 @@ class RubyLexer {
         this.i = end;
         continue;
       }
-      if (c === "}" && inInterpolation && braceDepth === 0) return;
-      if (c === "{") braceDepth++;
-      if (c === "}") braceDepth = Math.max(0, braceDepth - 1);
-      b.token("punct", i, i + 1);
-      this.valueExpected = !(c === ")" || c === "]" || c === "}");
-      this.i = i + 1;
+      braceDepth = braceDepthAfter(c, braceDepth, inInterpolation);
+      if (braceDepth < 0) return;
+      this.valueExpected = this.punct(i);
     }
   }
 
@@ -177,78 +175,61 @@ class RubyLexer {
   /** A literal with `#{}` interpolation whose body starts at `bodyStart`. */
   private interpolated(start: number, bodyStart: number, open: string, close: string, flags = false): void {
     const { b, text } = this;
-    const n = b.length;
     const slot = b.reserve();
-    const nests = open !== close;
-    let depth = 0;
-    let dynamic = false;
-    let bodyEnd = n;
-    let end = n;
-    let i = bodyStart;
-    while (i < n) {
-      const c = text[i];
-      if (c === "\\") {
-        i += 1 + Math.max(1, lineBreakLength(text, i + 1));
-        continue;
-      }
-      if (c === "#" && text[i + 1] === "{") {
-        dynamic = true;
-        this.i = i + 2;
-        this.valueExpected = true;
-        b.nested(() => this.code(true));
-        if (text[this.i] === "}") this.i++;
-        i = this.i;
-        continue;
-      }
-      if (nests && c === open) {
-        depth++;
-      } else if (c === close) {
-        if (depth === 0) {
-          bodyEnd = i;
-          end = i + 1;
-          break;
-        }
-        depth--;
-      }
-      i++;
-    }
-    if (flags) end = wordEnd(text, end);
-    b.fill(slot, "string", start, end, dynamic ? null : decodeEscapes(text.slice(bodyStart, Math.min(bodyEnd, n)), "other"));
+    const body = this.delimitedBody(bodyStart, open, close, true);
+    const end = flags ? wordEnd(text, body.end) : body.end;
+    b.fill(slot, "string", start, end, body.dynamic ? null : decodeEscapes(text.slice(bodyStart, body.bodyEnd), "other"));
     this.i = end;
     this.valueExpected = false;
   }
 
   /** A literal without interpolation (`'...'`, `%q(...)`, `%w[...]`). */
   private uninterpolated(start: number, bodyStart: number, open: string, close: string): void {
-    const { b, text } = this;
-    const n = b.length;
+    const { bodyEnd, end } = this.delimitedBody(bodyStart, open, close, false);
+    const value = this.text.slice(bodyStart, bodyEnd).replace(/\\([\\'])/g, "$1");
+    this.b.token("string", start, end, value);
+    this.i = end;
+    this.valueExpected = false;
+  }
+
+  /**
+   * Scan a literal's body from `bodyStart` to its `close` (counting nested `open`s when
+   * they differ), lexing `#{...}` as code if `interpolating`. Where the body ends, where
+   * the literal ends, and whether it interpolated anything.
+   */
+  private delimitedBody(bodyStart: number, open: string, close: string, interpolating: boolean): { bodyEnd: number; end: number; dynamic: boolean } {
+    const { text } = this;
+    const n = this.b.length;
     const nests = open !== close;
     let depth = 0;
-    let bodyEnd = n;
-    let end = n;
+    let dynamic = false;
     let i = bodyStart;
     while (i < n) {
       const c = text[i];
       if (c === "\\") {
-        i += 2;
+        i += interpolating ? 1 + Math.max(1, lineBreakLength(text, i + 1)) : 2;
+        continue;
+      }
+      if (interpolating && c === "#" && text[i + 1] === "{") {
+        dynamic = true;
+        i = this.interpolation(i + 2);
         continue;
       }
       if (nests && c === open) {
         depth++;
       } else if (c === close) {
-        if (depth === 0) {
-          bodyEnd = i;
-          end = i + 1;
-          break;
-        }
+        if (depth === 0) return { bodyEnd: i, end: i + 1, dynamic };
         depth--;
       }
       i++;
     }
-    const value = text.slice(bodyStart, Math.min(bodyEnd, n)).replace(/\\([\\'])/g, "$1");
-    b.token("string", start, end, value);
-    this.i = end;
-    this.valueExpected = false;
+    return { bodyEnd: n, end: n, dynamic };
+  }
+
+  /** The code of a `#{...}` whose body starts at `from`; returns where the literal goes on. */
+  private interpolation(from: number): number {
+    this.valueExpected = true;
+    return this.nestedCode(from, () => this.code(true), "}");
   }
 
   /** `%q(...)`, `%w[...]`, `%(...)` and friends at `start`; false if `%` is an operator. */
@@ -325,21 +306,7 @@ class RubyLexer {
     this.pending = [];
     for (const heredoc of heredocs) {
       const bodyStart = this.i;
-      let bodyEnd = b.length;
-      let after = b.length;
-      let line = bodyStart;
-      while (line < b.length) {
-        const lineEnd = b.lineEnd(line);
-        const content = text.slice(line, lineEnd);
-        if ((heredoc.indented ? content.trim() : content) === heredoc.id) {
-          bodyEnd = line;
-          after = lineEnd + lineBreakLength(text, lineEnd);
-          break;
-        }
-        const breakLength = lineBreakLength(text, lineEnd);
-        if (breakLength === 0) break;
-        line = lineEnd + breakLength;
-      }
+      const { bodyEnd, after } = this.heredocBody(bodyStart, (line) => (heredoc.indented ? line.trim() : line) === heredoc.id);
       let dynamic = false;
       if (heredoc.interpolating) {
         let i = bodyStart;
@@ -350,11 +317,7 @@ class RubyLexer {
           }
           if (text[i] === "#" && text[i + 1] === "{") {
             dynamic = true;
-            this.i = i + 2;
-            this.valueExpected = true;
-            b.nested(() => this.code(true));
-            if (text[this.i] === "}") this.i++;
-            i = this.i;
+            i = this.interpolation(i + 2);
             continue;
           }
           i++;

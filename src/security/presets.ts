@@ -77,6 +77,34 @@ function policy(severityThreshold: Severity, patterns: SecurityPattern[], restri
 
 const r = String.raw;
 
+// What each restricted module is, as the presets describe it (one preset may say it otherwise).
+const MODULE_DESCRIPTIONS = {
+  os: "Operating system interface",
+  subprocess: "Subprocess management",
+  ctypes: "Foreign function library",
+  socket: "Network socket operations",
+  multiprocessing: "Process-based parallelism",
+  urllib: "URL handling library",
+  requests: "HTTP requests library",
+  sys: "System-specific parameters",
+  threading: "Thread-based parallelism",
+  pickle: "Python object serialization",
+  marshal: "Internal Python object serialization",
+  shelve: "Python object persistence",
+} as const;
+type ModuleName = keyof typeof MODULE_DESCRIPTIONS;
+
+/** The modules named in `severities`, in that order, each with its description. */
+function modules(severities: Readonly<Partial<Record<ModuleName, Severity>>>): RestrictedModule[] {
+  return (Object.entries(severities) as [ModuleName, Severity][]).map(([name, severity]) => restricted(name, MODULE_DESCRIPTIONS[name], severity));
+}
+
+// The patterns several presets share.
+const SYSTEM_COMMAND = pattern(r`\bos\.system\s*\(`, "System command execution", "HIGH");
+const SUBPROCESS = pattern(r`\bsubprocess\.(run|call|Popen)\s*\(`, "Subprocess execution", "HIGH");
+const FILE_DELETION = pattern(r`\bos\.(remove|unlink|rmdir)\s*\(`, "File deletion operations", "HIGH");
+const FILE_WRITE = pattern(r`\bopen\s*\([^)]*['\"]w['\"][^)]*\)`, "File write operations", "LOW");
+
 const PRESETS: Readonly<Record<PresetName, SecurityPolicy>> = Object.freeze({
   // Permissive: blocks only what damages the machine outright.
   development: policy(
@@ -91,75 +119,51 @@ const PRESETS: Readonly<Record<PresetName, SecurityPolicy>> = Object.freeze({
   production: policy(
     "LOW",
     [
-      pattern(r`\bos\.system\s*\(`, "System command execution", "HIGH"),
+      SYSTEM_COMMAND,
       pattern(r`\bsubprocess\.(run|call|Popen|check_output)\s*\(`, "Subprocess execution", "HIGH"),
       pattern(r`\beval\s*\(`, "Dynamic code evaluation", "MEDIUM"),
       pattern(r`\bexec\s*\(`, "Dynamic code execution", "MEDIUM"),
       pattern(r`\bopen\s*\([^)]*['\"][wa]['\"][^)]*\)`, "File write operations", "MEDIUM"),
-      pattern(r`\bos\.(remove|unlink|rmdir)\s*\(`, "File deletion operations", "HIGH"),
+      FILE_DELETION,
       pattern(r`\bos\.environ`, "Environment variable access", "LOW"),
       pattern(r`\bsocket\.socket\s*\(`, "Raw socket creation", "MEDIUM"),
     ],
-    [
-      restricted("os", "Operating system interface", "HIGH"),
-      restricted("subprocess", "Subprocess management", "HIGH"),
-      restricted("ctypes", "Foreign function library", "HIGH"),
-      restricted("socket", "Network socket operations", "MEDIUM"),
-      restricted("multiprocessing", "Process-based parallelism", "MEDIUM"),
-    ],
+    modules({ os: "HIGH", subprocess: "HIGH", ctypes: "HIGH", socket: "MEDIUM", multiprocessing: "MEDIUM" }),
   ),
   educational: policy(
     "MEDIUM",
     [
-      pattern(r`\bos\.system\s*\(`, "System command execution", "HIGH"),
-      pattern(r`\bsubprocess\.(run|call|Popen)\s*\(`, "Subprocess execution", "HIGH"),
-      pattern(r`\bos\.(remove|unlink|rmdir)\s*\(`, "File deletion operations", "HIGH"),
+      SYSTEM_COMMAND,
+      SUBPROCESS,
+      FILE_DELETION,
       pattern(r`\bshutil\.rmtree\s*\(`, "Directory tree deletion", "HIGH"),
       pattern(r`\bsocket\.socket\s*\([^)]*SOCK_RAW`, "Raw socket creation", "MEDIUM"),
       pattern(r`\beval\s*\(`, "Dynamic code evaluation (educational warning)", "LOW"),
     ],
-    [
-      restricted("os", "Operating system interface", "HIGH"),
-      restricted("subprocess", "Subprocess management", "HIGH"),
-      restricted("ctypes", "Foreign function library", "MEDIUM"),
-      restricted("socket", "Network socket operations", "LOW"),
-    ],
+    modules({ os: "HIGH", subprocess: "HIGH", ctypes: "MEDIUM", socket: "LOW" }),
   ),
   data_science: policy(
     "MEDIUM",
     [
-      pattern(r`\bos\.system\s*\(`, "System command execution", "HIGH"),
-      pattern(r`\bsubprocess\.(run|call|Popen)\s*\(`, "Subprocess execution", "HIGH"),
-      pattern(r`\bopen\s*\([^)]*['\"]w['\"][^)]*\)`, "File write operations", "LOW"),
-      pattern(r`\bos\.(remove|unlink|rmdir)\s*\(`, "File deletion operations", "HIGH"),
+      SYSTEM_COMMAND,
+      SUBPROCESS,
+      FILE_WRITE,
+      FILE_DELETION,
       pattern(r`\bsocket\.socket\s*\(`, "Raw socket creation", "MEDIUM"),
       pattern(r`\bpickle\.loads?\s*\(`, "Pickle deserialization (potential security risk)", "LOW"),
     ],
-    [
-      restricted("os", "Operating system interface", "HIGH"),
-      restricted("subprocess", "Subprocess management", "HIGH"),
-      restricted("ctypes", "Foreign function library", "MEDIUM"),
-      restricted("urllib", "URL handling library", "LOW"),
-      restricted("requests", "HTTP requests library", "LOW"),
-    ],
+    modules({ os: "HIGH", subprocess: "HIGH", ctypes: "MEDIUM", urllib: "LOW", requests: "LOW" }),
   ),
   web_scraping: policy(
     "MEDIUM",
     [
-      pattern(r`\bos\.system\s*\(`, "System command execution", "HIGH"),
-      pattern(r`\bsubprocess\.(run|call|Popen)\s*\(`, "Subprocess execution", "HIGH"),
-      pattern(r`\bos\.(remove|unlink|rmdir)\s*\(`, "File deletion operations", "HIGH"),
-      pattern(r`\bopen\s*\([^)]*['\"]w['\"][^)]*\)`, "File write operations", "LOW"),
+      SYSTEM_COMMAND,
+      SUBPROCESS,
+      FILE_DELETION,
+      FILE_WRITE,
       pattern(r`\btime\.sleep\s*\(\s*[0-9]*\.?[0-9]+\s*\)`, "Sleep operations (potential rate limiting bypass)", "LOW"),
     ],
-    [
-      restricted("os", "Operating system interface", "HIGH"),
-      restricted("subprocess", "Subprocess management", "HIGH"),
-      restricted("ctypes", "Foreign function library", "HIGH"),
-      restricted("urllib", "URL handling library", "LOW"),
-      restricted("requests", "HTTP requests library", "LOW"),
-      restricted("socket", "Network socket operations", "MEDIUM"),
-    ],
+    modules({ os: "HIGH", subprocess: "HIGH", ctypes: "HIGH", urllib: "LOW", requests: "LOW", socket: "MEDIUM" }),
   ),
   // The bare minimum: only destructive shell commands and ctypes.
   minimal: policy(
@@ -182,20 +186,20 @@ const PRESETS: Readonly<Record<PresetName, SecurityPolicy>> = Object.freeze({
       pattern(r`\b(getattr|setattr|delattr)\s*\(`, "Dynamic attribute access", "LOW"),
       pattern(r`\bsocket\.[\w]+\s*\(`, "Socket operations", "MEDIUM"),
     ],
-    [
-      restricted("os", "Operating system interface", "HIGH"),
-      restricted("sys", "System-specific parameters", "HIGH"),
-      restricted("subprocess", "Subprocess management", "HIGH"),
-      restricted("ctypes", "Foreign function library", "HIGH"),
-      restricted("socket", "Network socket operations", "MEDIUM"),
-      restricted("urllib", "URL handling library", "MEDIUM"),
-      restricted("requests", "HTTP requests library", "MEDIUM"),
-      restricted("multiprocessing", "Process-based parallelism", "MEDIUM"),
-      restricted("threading", "Thread-based parallelism", "LOW"),
-      restricted("pickle", "Python object serialization", "LOW"),
-      restricted("marshal", "Internal Python object serialization", "LOW"),
-      restricted("shelve", "Python object persistence", "LOW"),
-    ],
+    modules({
+      os: "HIGH",
+      sys: "HIGH",
+      subprocess: "HIGH",
+      ctypes: "HIGH",
+      socket: "MEDIUM",
+      urllib: "MEDIUM",
+      requests: "MEDIUM",
+      multiprocessing: "MEDIUM",
+      threading: "LOW",
+      pickle: "LOW",
+      marshal: "LOW",
+      shelve: "LOW",
+    }),
   ),
 });
 

@@ -4,7 +4,7 @@ import { invalidArgument } from "../common/errors.js";
 import type { SandboxService } from "../gen/sandboxd/v1/sandbox_service_pb.js";
 import type { ServiceImpl } from "../rpc/grpc-adapter.js";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
-import { artifactToProto } from "./convert.js";
+import { artifactToProto, downloadPartToProto } from "./convert.js";
 
 type Methods = typeof SandboxService extends GenService<infer M extends GenServiceMethods> ? M : never;
 
@@ -40,10 +40,8 @@ export function createArtifactsService(deps: ArtifactsServiceDeps): Pick<Service
             yield { message: { case: "artifact", value: artifactToProto(part.info) } };
             break;
           case "chunk":
-            yield { message: { case: "chunk", value: part.data } };
-            break;
           case "trailer":
-            yield { message: { case: "trailer", value: { bytes: BigInt(part.bytes), sha256: part.sha256 } } };
+            yield downloadPartToProto(part);
             break;
           case "header":
             break;

@@ -17,6 +17,7 @@ import {
 import type { ArtifactInfo, Phase, RunEvent } from "../sandbox/run.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import type { PolicySpec, SandboxConfig, SandboxRequest } from "../sandbox/sandbox-config.js";
+import type { DownloadTrailerSchema } from "../gen/sandboxd/v1/sandbox_service_pb.js";
 import type { ExitKind } from "../runtime/process.js";
 
 const severityNames: Record<number, string> = {
@@ -203,4 +204,13 @@ export function runEventToProto(ev: RunEvent): MessageInitShape<typeof RunEventS
 
 export function keepaliveEvent(): MessageInitShape<typeof RunEventSchema> {
   return { seq: 0n, event: { case: "keepalive", value: { at: timestampFromDate(new Date()) } } };
+}
+
+/** A download's `chunk` or `trailer` part as the message DownloadFiles and DownloadArtifact both stream. */
+export function downloadPartToProto(part: { type: "chunk"; data: Uint8Array } | { type: "trailer"; bytes: number; sha256: string }): {
+  message: { case: "chunk"; value: Uint8Array } | { case: "trailer"; value: MessageInitShape<typeof DownloadTrailerSchema> };
+} {
+  return part.type === "chunk"
+    ? { message: { case: "chunk", value: part.data } }
+    : { message: { case: "trailer", value: { bytes: BigInt(part.bytes), sha256: part.sha256 } } };
 }

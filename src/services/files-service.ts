@@ -6,6 +6,7 @@ import { TransferKind, type SandboxService, type UploadFilesRequest } from "../g
 import type { ServiceImpl } from "../rpc/grpc-adapter.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
+import { downloadPartToProto } from "./convert.js";
 
 type Methods = typeof SandboxService extends GenService<infer M extends GenServiceMethods> ? M : never;
 
@@ -95,10 +96,8 @@ export function createFilesService(deps: FilesServiceDeps): Pick<ServiceImpl<Met
             };
             break;
           case "chunk":
-            yield { message: { case: "chunk", value: part.data } };
-            break;
           case "trailer":
-            yield { message: { case: "trailer", value: { bytes: BigInt(part.bytes), sha256: part.sha256 } } };
+            yield downloadPartToProto(part);
             break;
         }
       }
