@@ -19,6 +19,8 @@ export interface ContainerSpec {
   readOnlyRoot: boolean;
   /** Mount a size-limited tmpfs at the workdir (false: the workdir lives in the container layer). */
   workdirTmpfs: boolean;
+  /** Kubernetes: the client's Pod manifest (JSON), merged under the daemon's pod; other backends refuse it. */
+  podManifest?: string;
 }
 
 export interface ExecOptions {

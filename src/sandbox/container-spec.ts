@@ -50,5 +50,6 @@ export function sandboxContainerSpec(input: SandboxSpecInput): ContainerSpec {
     // layer, so its root is writable and its workdir is not a tmpfs.
     readOnlyRoot: config.commitOnClose === undefined,
     workdirTmpfs: config.commitOnClose === undefined,
+    ...(config.podManifest ? { podManifest: config.podManifest } : {}),
   };
 }

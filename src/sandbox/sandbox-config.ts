@@ -67,6 +67,8 @@ export interface SandboxConfig extends SandboxSettings {
   securityPolicy?: PolicySpec;
   commitOnClose?: string;
   containerId?: string;
+  /** Kubernetes: the client's Pod manifest (JSON), merged under the daemon's by the runtime. */
+  podManifest?: string;
   capturePlots: boolean;
 }
 
@@ -78,6 +80,7 @@ export interface SandboxRequest extends SandboxSettings {
   securityPolicy?: PolicySpec | undefined;
   commitOnClose: string;
   containerId: string;
+  podManifest: string;
   disablePlotCapture: boolean;
 }
 
@@ -89,6 +92,22 @@ const maxLabelBytes = 16 * 1024;
 const labelKey = /^[a-zA-Z0-9][a-zA-Z0-9._\/-]{0,62}$/;
 const envKey = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const imageRef = /^[a-z0-9][a-z0-9._\/:@-]{0,254}$/i;
+
+/** A pod manifest is kept with the sandbox (in its labels), so it is small; its fields are the runtime's to judge. */
+const maxPodManifestBytes = 32 * 1024;
+function checkPodManifest(text: string): string {
+  if (Buffer.byteLength(text) > maxPodManifestBytes)
+    throw invalidArgument(`pod_manifest is larger than ${maxPodManifestBytes} bytes`, { reason: "POD_MANIFEST_INVALID" });
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw invalidArgument(`pod_manifest is not JSON: ${(err as Error).message}`, { reason: "POD_MANIFEST_INVALID" });
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
+    throw invalidArgument("pod_manifest must be a JSON object (a Pod)", { reason: "POD_MANIFEST_INVALID" });
+  return text;
+}
 
 function checkAbsolutePath(field: string, p: string): void {
   if (!p.startsWith("/") || p.includes("\0") || p.split("/").includes("..") || p.length > 1024) {
@@ -204,6 +223,7 @@ export function resolveSandboxConfig(req: SandboxRequest, config: Config, langua
   if (req.securityPolicy) out.securityPolicy = req.securityPolicy;
   if (req.commitOnClose) out.commitOnClose = req.commitOnClose;
   if (req.containerId) out.containerId = req.containerId;
+  if (req.podManifest) out.podManifest = checkPodManifest(req.podManifest);
   return { config: out, handler };
 }
 
@@ -223,6 +243,7 @@ export function emptyRequest(language: string): SandboxRequest {
     labels: {},
     commitOnClose: "",
     containerId: "",
+    podManifest: "",
     disablePlotCapture: false,
     outputDir: "",
   };

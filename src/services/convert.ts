@@ -83,6 +83,7 @@ export function sandboxRequestFromProto(spec: SandboxSpec | undefined, languageO
     labels: { ...(s?.labels ?? {}) },
     commitOnClose: s?.commitOnClose ?? "",
     containerId: s?.containerId ?? "",
+    podManifest: s?.podManifest ?? "",
     disablePlotCapture: s?.artifacts?.disablePlotCapture ?? false,
     outputDir: s?.artifacts?.outputDir ?? "",
   };
@@ -109,6 +110,7 @@ function specToProto(c: SandboxConfig): MessageInitShape<typeof import("../gen/s
     labels: c.labels,
     commitOnClose: c.commitOnClose ?? "",
     containerId: c.containerId ?? "",
+    podManifest: c.podManifest ?? "",
     artifacts: { disablePlotCapture: !c.capturePlots, outputDir: c.outputDir },
   };
 }

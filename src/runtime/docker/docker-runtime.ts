@@ -176,6 +176,11 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async create(spec: ContainerSpec): Promise<string> {
+    if (spec.podManifest) {
+      throw new SandboxdError(ErrorCode.FailedPrecondition, `pod_manifest is for the Kubernetes backend; this daemon runs on ${this.name}`, {
+        reason: "NOT_SUPPORTED_BY_BACKEND",
+      });
+    }
     const tmpfsOpts = (extra: string) => `rw,nosuid,nodev,size=${spec.diskBytes}${extra}`;
     const [uid, gid] = spec.user.split(":");
     // The workdir tmpfs belongs to the sandbox user: Docker takes uid/gid options, Podman

@@ -16,7 +16,19 @@ import {
 import { ErrorCode, SandboxdError, describeError, notFound, unavailable } from "../../common/errors.js";
 import type { Logger } from "../../common/logger.js";
 import type { ContainerInfo, ContainerRuntime, ContainerSpec, ExecOptions, ExecSession, ImageBuildOptions, Lease, LeaseSpec } from "../container-runtime.js";
-import { containerName, daemonLabelsOf, denyAllPolicyFor, hasLabels, labelSelector, labelsAnnotation, objectName, podFor, selectorLabels } from "./pod-spec.js";
+import {
+  PodManifestError,
+  containerName,
+  daemonLabelsOf,
+  denyAllPolicyFor,
+  hasLabels,
+  labelSelector,
+  labelsAnnotation,
+  mergePodManifest,
+  objectName,
+  podFor,
+  selectorLabels,
+} from "./pod-spec.js";
 
 export interface KubernetesRuntimeOptions {
   /** The namespace sandboxes, leases and everything else of this daemon live in. */
@@ -166,11 +178,19 @@ export class KubernetesRuntime implements ContainerRuntime {
     if (spec.network !== "none") throw unsupported("a sandbox network");
     // Only a sandbox committed on close has a writable root (container-spec.ts); a pod cannot be committed.
     if (!spec.readOnlyRoot) throw unsupported("commit on close");
-    const pod = podFor(spec, {
+    let pod = podFor(spec, {
       namespace: this.namespace,
       imagePullPolicy: this.options.imagePullPolicy,
       ...(this.options.runtimeClassName ? { runtimeClassName: this.options.runtimeClassName } : {}),
     });
+    if (spec.podManifest) {
+      try {
+        pod = mergePodManifest(pod, spec.podManifest);
+      } catch (err) {
+        if (err instanceof PodManifestError) throw new SandboxdError(ErrorCode.InvalidArgument, err.message, { reason: "POD_MANIFEST_INVALID" });
+        throw err;
+      }
+    }
     const made = await this.call(`create pod from ${spec.image}`, () => this.core.createNamespacedPod({ namespace: this.namespace, body: pod }));
     const name = made.metadata?.name ?? pod.metadata?.name ?? spec.name;
     // Network NONE: a deny-all NetworkPolicy of its own, owned by the pod (the garbage collector removes it

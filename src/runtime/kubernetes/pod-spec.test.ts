@@ -96,3 +96,51 @@ describe("network policy", () => {
     expect(Object.entries(sel).every(([k, v]) => other.metadata?.labels?.[k] === v)).toBe(false);
   });
 });
+
+describe("a client's pod manifest (llm-sandbox's pod_manifest)", () => {
+  const base = () => podFor(spec, { namespace: "ns", imagePullPolicy: "Never" });
+  it("adds labels, annotations, scheduling and requests; the daemon's own fields win", async () => {
+    const { mergePodManifest } = await import("./pod-spec.js");
+    const pod = mergePodManifest(
+      base(),
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "ignored", labels: { team: "ml" }, annotations: { note: "x" } },
+        spec: {
+          nodeSelector: { pool: "sandboxes" },
+          tolerations: [{ key: "sandbox", operator: "Exists" }],
+          containers: [{ name: "main", resources: { requests: { cpu: "250m" } } }],
+        },
+      }),
+    );
+    expect(pod.metadata?.name).toBe(base().metadata?.name);
+    expect(pod.metadata?.labels).toMatchObject({ team: "ml", "sandboxd.org/managed": "true" });
+    expect(pod.metadata?.annotations).toMatchObject({ note: "x" });
+    expect(pod.spec?.nodeSelector).toEqual({ pool: "sandboxes" });
+    expect(pod.spec?.tolerations).toEqual([{ key: "sandbox", operator: "Exists" }]);
+    expect(pod.spec?.containers[0]?.resources).toEqual({
+      limits: base().spec?.containers[0]?.resources?.limits,
+      requests: { cpu: "250m", memory: String(256 * 1024 * 1024) },
+    });
+    expect(pod.spec?.securityContext).toEqual(base().spec?.securityContext);
+  });
+
+  it("refuses every field that would weaken the sandbox, naming it", async () => {
+    const { mergePodManifest } = await import("./pod-spec.js");
+    const refused: [unknown, RegExp][] = [
+      [{ spec: { hostNetwork: true } }, /spec\.hostNetwork/],
+      [{ spec: { securityContext: { runAsUser: 0 } } }, /spec\.securityContext/],
+      [{ spec: { automountServiceAccountToken: true } }, /automountServiceAccountToken/],
+      [{ spec: { volumes: [{ name: "h", hostPath: { path: "/" } }] } }, /spec\.volumes/],
+      [{ spec: { containers: [{ name: "c", securityContext: { privileged: true } }] } }, /containers\[0\]\.securityContext/],
+      [{ spec: { containers: [{ name: "c", image: "evil" }] } }, /containers\[0\]\.image/],
+      [{ spec: { containers: [{ name: "c", resources: { limits: { memory: "64Gi" } } }] } }, /requests only/],
+      [{ spec: { containers: [{ name: "a" }, { name: "b" }] } }, /one container/],
+      [{ metadata: { labels: { "sandboxd.org/managed": "false" } } }, /sandboxd\.org keys/],
+      [{ metadata: { ownerReferences: [] } }, /metadata\.ownerReferences/],
+      [{ kind: "Deployment" }, /kind must be Pod/],
+    ];
+    for (const [m, why] of refused) expect(() => mergePodManifest(base(), JSON.stringify(m)), JSON.stringify(m)).toThrow(why);
+  });
+});

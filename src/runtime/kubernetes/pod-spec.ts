@@ -177,3 +177,92 @@ export function denyAllPolicyFor(pod: V1Pod): V1NetworkPolicy {
     spec: { podSelector: { matchLabels: own }, policyTypes: ["Ingress", "Egress"], ingress: [], egress: [] },
   };
 }
+
+/**
+ * What a client's pod manifest (llm-sandbox's `pod_manifest`) may add to the daemon's pod.
+ * Everything the daemon enforces (security contexts, host namespaces, the service-account
+ * token, volumes, the container's command, image, env and limits, restart policy) is the
+ * daemon's: a manifest that sets any field outside this list is refused, not quietly
+ * overridden, so a caller learns at once that it cannot weaken a sandbox.
+ */
+const podSpecFields = new Set([
+  "nodeSelector",
+  "affinity",
+  "tolerations",
+  "priorityClassName",
+  "schedulerName",
+  "topologySpreadConstraints",
+  "imagePullSecrets",
+  "runtimeClassName",
+]);
+const metadataFields = new Set(["labels", "annotations", "name", "namespace", "generateName"]);
+const containerFields = new Set(["name", "resources"]);
+
+export class PodManifestError extends Error {}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+function stringMap(v: unknown, field: string): Record<string, string> {
+  if (v === undefined) return {};
+  if (!isObject(v) || !Object.values(v).every((x) => typeof x === "string")) throw new PodManifestError(`${field} must map strings to strings`);
+  return v as Record<string, string>;
+}
+
+/** The daemon's pod with the manifest's allowed fields merged in; PodManifestError names a field it may not set. */
+export function mergePodManifest(pod: V1Pod, manifestJson: string): V1Pod {
+  const manifest = JSON.parse(manifestJson) as unknown;
+  if (!isObject(manifest)) throw new PodManifestError("pod_manifest must be a Pod object");
+  for (const k of Object.keys(manifest)) {
+    if (!["apiVersion", "kind", "metadata", "spec"].includes(k)) throw new PodManifestError(`pod_manifest.${k} is not a Pod field sandboxd takes`);
+  }
+  if (manifest["kind"] !== undefined && manifest["kind"] !== "Pod") throw new PodManifestError("pod_manifest.kind must be Pod");
+  const out: V1Pod = structuredClone(pod);
+  const meta = manifest["metadata"];
+  if (meta !== undefined) {
+    if (!isObject(meta)) throw new PodManifestError("pod_manifest.metadata must be an object");
+    for (const k of Object.keys(meta)) if (!metadataFields.has(k)) throw new PodManifestError(`pod_manifest.metadata.${k} is set by sandboxd`);
+    // The pod's name and namespace are the daemon's (its state lives in them); a manifest's are ignored, as llm-sandbox replaces them too.
+    const ours = (k: string) => k.startsWith("sandboxd.org/") || k.includes(".sandboxd.org/");
+    for (const [field, add] of [
+      ["labels", stringMap(meta["labels"], "pod_manifest.metadata.labels")],
+      ["annotations", stringMap(meta["annotations"], "pod_manifest.metadata.annotations")],
+    ] as const) {
+      for (const k of Object.keys(add)) if (ours(k)) throw new PodManifestError(`pod_manifest.metadata.${field}.${k}: sandboxd.org keys are the daemon's`);
+      out.metadata = { ...out.metadata, [field]: { ...add, ...(out.metadata?.[field] ?? {}) } };
+    }
+  }
+  const spec = manifest["spec"];
+  if (spec !== undefined) {
+    if (!isObject(spec)) throw new PodManifestError("pod_manifest.spec must be an object");
+    for (const [k, v] of Object.entries(spec)) {
+      if (k === "containers") continue;
+      if (!podSpecFields.has(k)) throw new PodManifestError(`pod_manifest.spec.${k} is enforced by sandboxd (or not supported)`);
+      if (k === "runtimeClassName" && out.spec?.runtimeClassName !== undefined && v !== out.spec.runtimeClassName) {
+        throw new PodManifestError("pod_manifest.spec.runtimeClassName differs from the daemon's --kubernetes.runtime-class");
+      }
+      (out.spec as unknown as Record<string, unknown>)[k] = v;
+    }
+    const containers = spec["containers"];
+    if (containers !== undefined) {
+      if (!Array.isArray(containers) || containers.length > 1)
+        throw new PodManifestError("pod_manifest.spec.containers may hold one container (the sandbox's)");
+      const c = containers[0] as unknown;
+      if (c !== undefined) {
+        if (!isObject(c)) throw new PodManifestError("pod_manifest.spec.containers[0] must be an object");
+        for (const k of Object.keys(c)) if (!containerFields.has(k)) throw new PodManifestError(`pod_manifest.spec.containers[0].${k} is enforced by sandboxd`);
+        const res = c["resources"];
+        if (res !== undefined) {
+          if (!isObject(res) || Object.keys(res).some((k) => k !== "requests")) {
+            throw new PodManifestError("pod_manifest.spec.containers[0].resources may set requests only (the limits are the sandbox's resources)");
+          }
+          const requests = stringMap(res["requests"], "pod_manifest.spec.containers[0].resources.requests");
+          const target = out.spec?.containers[0];
+          if (target) target.resources = { ...target.resources, requests: { ...(target.resources?.requests ?? {}), ...requests } };
+        }
+      }
+    }
+  }
+  return out;
+}

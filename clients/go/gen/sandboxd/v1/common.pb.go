@@ -871,8 +871,14 @@ type SandboxSpec struct {
 	// When set, destroying the sandbox commits it to this image name.
 	CommitOnClose string `protobuf:"bytes,16,opt,name=commit_on_close,json=commitOnClose,proto3" json:"commit_on_close,omitempty"`
 	// Run inside an existing container; it is never removed by the daemon.
-	ContainerId   string            `protobuf:"bytes,17,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
-	Artifacts     *ArtifactSettings `protobuf:"bytes,18,opt,name=artifacts,proto3" json:"artifacts,omitempty"`
+	ContainerId string            `protobuf:"bytes,17,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	Artifacts   *ArtifactSettings `protobuf:"bytes,18,opt,name=artifacts,proto3" json:"artifacts,omitempty"`
+	// Kubernetes backend only: a Pod manifest (JSON), llm-sandbox's `pod_manifest`, merged
+	// under the daemon's own. It may add labels, annotations, scheduling (nodeSelector,
+	// affinity, tolerations, priority, topology spread), imagePullSecrets, a RuntimeClass
+	// and resource requests; any other field is INVALID_ARGUMENT, so it cannot weaken what
+	// the daemon enforces (docs/kubernetes.md). Other backends answer FAILED_PRECONDITION.
+	PodManifest   string `protobuf:"bytes,19,opt,name=pod_manifest,json=podManifest,proto3" json:"pod_manifest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1042,6 +1048,13 @@ func (x *SandboxSpec) GetArtifacts() *ArtifactSettings {
 		return x.Artifacts
 	}
 	return nil
+}
+
+func (x *SandboxSpec) GetPodManifest() string {
+	if x != nil {
+		return x.PodManifest
+	}
+	return ""
 }
 
 type isSandboxSpec_Security interface {
@@ -2131,7 +2144,7 @@ const file_sandboxd_v1_common_proto_rawDesc = "" +
 	"\x10ArtifactSettings\x120\n" +
 	"\x14disable_plot_capture\x18\x01 \x01(\bR\x12disablePlotCapture\x12\x1d\n" +
 	"\n" +
-	"output_dir\x18\x02 \x01(\tR\toutputDir\"\x9e\a\n" +
+	"output_dir\x18\x02 \x01(\tR\toutputDir\"\xc1\a\n" +
 	"\vSandboxSpec\x12\x1a\n" +
 	"\blanguage\x18\x01 \x01(\tR\blanguage\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\x127\n" +
@@ -2153,7 +2166,8 @@ const file_sandboxd_v1_common_proto_rawDesc = "" +
 	"\x06labels\x18\x0f \x03(\v2$.sandboxd.v1.SandboxSpec.LabelsEntryR\x06labels\x12&\n" +
 	"\x0fcommit_on_close\x18\x10 \x01(\tR\rcommitOnClose\x12!\n" +
 	"\fcontainer_id\x18\x11 \x01(\tR\vcontainerId\x12;\n" +
-	"\tartifacts\x18\x12 \x01(\v2\x1d.sandboxd.v1.ArtifactSettingsR\tartifacts\x1a6\n" +
+	"\tartifacts\x18\x12 \x01(\v2\x1d.sandboxd.v1.ArtifactSettingsR\tartifacts\x12!\n" +
+	"\fpod_manifest\x18\x13 \x01(\tR\vpodManifest\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
