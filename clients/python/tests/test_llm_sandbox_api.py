@@ -32,6 +32,7 @@ from sandboxd import (
     create_session,
     get_security_policy,
 )
+from sandboxd.v1 import common_pb2
 
 
 def test_names_llm_sandbox_code_imports() -> None:
@@ -86,6 +87,11 @@ def test_spec_from_llm_sandbox_options() -> None:
     assert SandboxSession(security_policy=get_security_policy("strict")).options.to_spec().security_preset == "strict"
     with pytest.raises(ValueError):
         get_security_policy("nope")
+    # llm-sandbox's Kubernetes options: the manifest travels as JSON, the backend as asked.
+    manifest = {"spec": {"nodeSelector": {"pool": "sandboxes"}}}
+    spec = SandboxSession(lang="python", backend=SandboxBackend.KUBERNETES, kube_namespace="ml", pod_manifest=manifest).options.to_spec()
+    assert json.loads(spec.pod_manifest) == manifest
+    assert spec.backend == common_pb2.BACKEND_KUBERNETES
 
 
 def test_results_behave_like_llm_sandbox() -> None:

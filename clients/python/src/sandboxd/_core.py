@@ -3,6 +3,8 @@ building and turning a stream of run events into a result. Nothing here does I/O
 
 from __future__ import annotations
 
+import json
+
 import codecs
 import io
 import logging
@@ -194,6 +196,10 @@ class SessionOptions:
     env: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     enable_plotting: bool = True
+    # llm-sandbox's Kubernetes options: the manifest is merged under the daemon's pod
+    # (docs/kubernetes.md); the namespace is the daemon's (--kubernetes.namespace).
+    pod_manifest: dict[str, Any] | None = None
+    kube_namespace: str | None = None
 
     def to_spec(self) -> common_pb2.SandboxSpec:
         spec = common_pb2.SandboxSpec(language=str(self.lang))
@@ -218,6 +224,8 @@ class SessionOptions:
         spec.labels.update(self.labels)
         if not self.enable_plotting:
             spec.artifacts.disable_plot_capture = True
+        if self.pod_manifest:
+            spec.pod_manifest = json.dumps(self.pod_manifest)
         return spec
 
 
@@ -248,7 +256,7 @@ class InteractiveSettings:
 
 SESSION_OPTION_NAMES = set(SessionOptions.__dataclass_fields__)
 # llm-sandbox arguments that mean nothing for a daemon-hosted sandbox.
-IGNORED_OPTIONS = {"client", "stream", "skip_environment_setup", "kube_namespace", "pod_manifest", "env_vars", "mounts", "encoding_errors"}
+IGNORED_OPTIONS = {"client", "stream", "skip_environment_setup", "env_vars", "mounts", "encoding_errors"}
 
 
 def session_options(kwargs: dict[str, Any]) -> SessionOptions:
