@@ -77,16 +77,18 @@ if [[ -S /run/podman/podman.sock && "${SANDBOXD_PODMAN:-1}" == "1" ]]; then
   fi
 fi
 # The same integration suite against the Kubernetes backend, on the cluster of
-# scripts/k8s/cluster.sh, with the daemon holding only deploy/kubernetes's ServiceAccount.
-# Opt-in for now (SANDBOXD_KUBERNETES=1 with the cluster up): .ci/run does not start a
-# cluster yet (README, "Kubernetes").
+# scripts/k8s/cluster.sh (.ci/run starts it), with the daemon holding only the
+# ServiceAccount of deploy/kubernetes. Under CI=true, or with SANDBOXD_KUBERNETES=1, a
+# missing cluster is a failure; SANDBOXD_KUBERNETES=0 skips the pass (said so in the
+# output); otherwise it runs when the cluster is up.
 kubernetes_pass() {
   local envline
   envline=$(bash scripts/k8s/prepare-tests.sh) || return 1
   eval "$envline"
   npx vitest run --project integration --retry 1 --reporter=default --reporter=json --outputFile.json=.cache/vitest-kubernetes.json
 }
-if [[ "${SANDBOXD_KUBERNETES:-0}" == 1 ]]; then
+k8s_mode=${SANDBOXD_KUBERNETES:-$([[ "${CI:-}" == true ]] && echo 1 || echo auto)}
+if [[ "$k8s_mode" != 0 ]] && { [[ "$k8s_mode" == 1 ]] || bash scripts/k8s/cluster.sh status >/dev/null 2>&1; }; then
   rm -f .cache/vitest-kubernetes.json
   step "integration tests (kubernetes)" kubernetes_pass
   if [[ -f .cache/vitest-kubernetes.json ]]; then
@@ -95,7 +97,7 @@ if [[ "${SANDBOXD_KUBERNETES:-0}" == 1 ]]; then
     failed=$((failed + ${counts#* }))
   fi
 else
-  printf '\n=== integration tests (kubernetes): not run (SANDBOXD_KUBERNETES=1 and scripts/k8s/cluster.sh up to run them)\n'
+  printf '\n=== integration tests (kubernetes): not run (no cluster: scripts/k8s/cluster.sh up; SANDBOXD_KUBERNETES=%s)\n' "$k8s_mode"
 fi
 # Each generated client against a live daemon (every client starts its own).
 typescript_client() {
