@@ -77,7 +77,7 @@ export function objectName(name: string): string {
 }
 
 /** uid and gid of a numeric `uid[:gid]`; Kubernetes cannot run as a user name. */
-export function numericUser(user: string): { uid: number; gid: number } | undefined {
+function numericUser(user: string): { uid: number; gid: number } | undefined {
   const m = /^(\d+)(?::(\d+))?$/.exec(user);
   if (!m) return undefined;
   const uid = Number(m[1]);
