@@ -23,7 +23,7 @@ function digest(text: string, length: number): string {
 }
 
 /** The Kubernetes label that stands for one daemon label (key and value hashed). */
-export function selectorLabel(key: string, value: string): [string, string] {
+function selectorLabel(key: string, value: string): [string, string] {
   return [`l.sandboxd.org/${digest(key, 20)}`, digest(`${key}\u0000${value}`, 40)];
 }
 
