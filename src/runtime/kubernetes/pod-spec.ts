@@ -15,7 +15,7 @@ import type { ContainerSpec } from "../container-runtime.js";
 
 export const labelsAnnotation = "sandboxd.org/labels";
 /** Marks every object this backend made, so `kubectl get pods -l sandboxd.org/managed` finds them. */
-export const managedLabel = "sandboxd.org/managed";
+const managedLabel = "sandboxd.org/managed";
 export const containerName = "sandbox";
 
 function digest(text: string, length: number): string {
