@@ -274,20 +274,13 @@ export async function plainWorkload(name: string, labels: Record<string, string>
     for (let i = 0; i < 300 && !(await running()); i++) await new Promise((r) => setTimeout(r, 100));
     return { id: name, name, running, remove: () => removeWorkload(name) };
   }
-  const ulimits =
-    backend === "podman"
-      ? [
-          { Name: "nofile", Soft: 4096, Hard: 4096 },
-          { Name: "nproc", Soft: 4096, Hard: 4096 },
-        ]
-      : [];
   const c = await docker.createContainer({
     name,
     Image: "sandboxd/python:latest",
     Cmd: ["sleep", "infinity"],
     User: "1000:1000",
     Labels: labels,
-    HostConfig: { NetworkMode: "none", Ulimits: ulimits },
+    HostConfig: { NetworkMode: "none", Ulimits: plainUlimits() },
   });
   await c.start();
   return {
@@ -343,4 +336,14 @@ export async function proxiedBackend(name: string): Promise<{ proxy: EngineProxy
   const file = join(tmpdir(), `sandboxd-${name}-${process.pid}.kubeconfig`);
   writeFileSync(file, JSON.stringify(exported), { mode: 0o600 });
   return { proxy, args: ["--kubernetes.kubeconfig", file] };
+}
+
+/** Ulimits for a plain container of the tests' own: Podman here needs them below the host's hard limits (as the daemon's --podman-ulimits). */
+export function plainUlimits(): { Name: string; Soft: number; Hard: number }[] {
+  return backend === "podman"
+    ? [
+        { Name: "nofile", Soft: 4096, Hard: 4096 },
+        { Name: "nproc", Soft: 4096, Hard: 4096 },
+      ]
+    : [];
 }

@@ -3,8 +3,8 @@ import { networkInterfaces } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NetworkMode } from "../../src/gen/sandboxd/v1/common_pb.js";
 import type Dockerode from "dockerode";
-import { backend, docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
-import { onKubernetes } from "../helpers/engine.js";
+import { docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { onKubernetes, plainUlimits } from "../helpers/engine.js";
 import { collect } from "../helpers/events.js";
 import { freePort } from "../helpers/ports.js";
 
@@ -40,18 +40,11 @@ const containers: Dockerode.Container[] = [];
 
 /** A plain container on the engine's default network serving HTTP; its address. */
 async function engineContainer(): Promise<string> {
-  const ulimits =
-    backend === "podman"
-      ? [
-          { Name: "nofile", Soft: 4096, Hard: 4096 },
-          { Name: "nproc", Soft: 4096, Hard: 4096 },
-        ]
-      : [];
   const c = await docker.createContainer({
     Image: "sandboxd/python:latest",
     Cmd: ["python3", "-m", "http.server", "8000"],
     User: "1000:1000",
-    HostConfig: { Ulimits: ulimits },
+    HostConfig: { Ulimits: plainUlimits() },
   });
   containers.push(c);
   await c.start();
