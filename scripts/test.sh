@@ -22,6 +22,34 @@ step() {
   fi
 }
 failed_steps=()
+add_counts() { # "P F"
+  passed=$((passed + ${1% *}))
+  failed=$((failed + ${1#* }))
+}
+count_vitest() {
+  [[ -f $1 ]] && add_counts "$(node -e 'const r=require(process.argv[1]);console.log(r.numPassedTests, r.numFailedTests)' "$PWD/$1")"
+  return 0
+}
+count_junit() {
+  [[ -f $1 ]] && add_counts "$(python3 -c 'import sys, xml.etree.ElementTree as E; s=E.parse(sys.argv[1]).getroot(); s=s if s.tag=="testsuite" else s[0]; t,f,e,k=(int(s.get(x,0)) for x in ("tests","failures","errors","skipped")); print(t-f-e-k, f+e)' "$1")"
+  return 0
+}
+count_go_json() {
+  [[ -f $1 ]] || return 0
+  add_counts "$(python3 -c 'import json,sys
+p=f=0
+for line in open(sys.argv[1]):
+    try: e=json.loads(line)
+    except ValueError: continue
+    if e.get("Test") and e.get("Action")=="pass": p+=1
+    if e.get("Test") and e.get("Action")=="fail": f+=1
+print(p, f)' "$1")"
+  python3 -c 'import json,sys
+for line in open(sys.argv[1]):
+    try: e=json.loads(line)
+    except ValueError: continue
+    if e.get("Action") in ("pass","fail") and e.get("Test"): print(e["Action"].upper(), e["Test"])' "$1" | tail -50
+}
 
 proto_checks() {
   npx buf lint || return 1
@@ -44,14 +72,10 @@ proto_checks() {
 }
 
 vitest_suite() {
+  rm -f .cache/vitest.json
   npx vitest run --reporter=default --reporter=json --outputFile.json=.cache/vitest.json
   local rc=$?
-  if [[ -f .cache/vitest.json ]]; then
-    local counts
-    counts=$(node -e 'const r=require("./.cache/vitest.json");console.log(r.numPassedTests, r.numFailedTests)')
-    passed=$((passed + ${counts% *}))
-    failed=$((failed + ${counts#* }))
-  fi
+  count_vitest .cache/vitest.json
   return $rc
 }
 
@@ -69,83 +93,71 @@ step "unit and integration tests (docker)" vitest_suite
 if [[ -S /run/podman/podman.sock && "${SANDBOXD_PODMAN:-1}" == "1" ]]; then
   # One retry per test here: under parallel load Podman's exec attach is occasionally reset
   # by conmon ("read unixpacket ...: connection reset by peer"), an engine fault, not ours.
-  step "integration tests (podman)" env SANDBOXD_TEST_BACKEND=podman bash -c 'npx vitest run --project integration --retry 1 --reporter=default --reporter=json --outputFile.json=.cache/vitest-podman.json; rc=$?; exit $rc'
-  if [[ -f .cache/vitest-podman.json ]]; then
-    counts=$(node -e 'const r=require("./.cache/vitest-podman.json");console.log(r.numPassedTests, r.numFailedTests)')
-    passed=$((passed + ${counts% *}))
-    failed=$((failed + ${counts#* }))
-  fi
+  rm -f .cache/vitest-podman.json
+  step "integration tests (podman)" env SANDBOXD_TEST_BACKEND=podman npx vitest run --project integration --retry 1 --reporter=default --reporter=json --outputFile.json=.cache/vitest-podman.json
+  count_vitest .cache/vitest-podman.json
 fi
 # The same integration suite against the Kubernetes backend, on the cluster of
 # scripts/k8s/cluster.sh (.ci/run starts it), with the daemon holding only the
-# ServiceAccount of deploy/kubernetes. Under CI=true, or with SANDBOXD_KUBERNETES=1, a
-# missing cluster is a failure; SANDBOXD_KUBERNETES=0 skips the pass (said so in the
-# output); otherwise it runs when the cluster is up.
-kubernetes_pass() {
-  local envline
-  envline=$(bash scripts/k8s/prepare-tests.sh) || return 1
+# ServiceAccount of deploy/kubernetes; then each client's conformance suite against a
+# daemon on that backend. Under CI=true, or with SANDBOXD_KUBERNETES=1, a missing cluster
+# is a failure; SANDBOXD_KUBERNETES=0 skips the pass (said so in the output); otherwise it
+# runs when the cluster is up. Both run in subshells: the steps after them stay on Docker.
+kubernetes_pass() (
+  envline=$(bash scripts/k8s/prepare-tests.sh) || exit 1
   eval "$envline"
+  echo "$envline" >.cache/kubernetes-test-env
   npx vitest run --project integration --retry 1 --reporter=default --reporter=json --outputFile.json=.cache/vitest-kubernetes.json
-}
+)
+# The Python and Go suites start their daemons without backend flags: these SANDBOXD_*
+# variables are the daemon's own configuration (docs/configuration.md).
+kubernetes_conformance() (
+  [[ -s .cache/kubernetes-test-env ]] || { echo "the Kubernetes pass did not prepare the cluster" >&2; exit 1; }
+  eval "$(cat .cache/kubernetes-test-env)"
+  export SANDBOXD_BACKEND=kubernetes SANDBOXD_KUBERNETES__NAMESPACE="$SANDBOXD_TEST_K8S_NAMESPACE" \
+    SANDBOXD_KUBERNETES__KUBECONFIG="$SANDBOXD_TEST_DAEMON_KUBECONFIG" SANDBOXD_KUBERNETES__IMAGE_PULL_POLICY=Never
+  rc=0
+  npx vitest run --config test/e2e/vitest.config.ts test/e2e/typescript/conformance.test.ts \
+    --reporter=default --reporter=json --outputFile.json=.cache/vitest-e2e-kubernetes.json || rc=1
+  (cd clients/python && python3 -m pytest -q -rs tests/test_conformance.py --junitxml=../../.cache/pytest-kubernetes.xml) || rc=1
+  (cd clients/go && go test -count=1 -json -run '^TestC[0-9]+' ./sandboxd >../../.cache/go-test-kubernetes.json) || rc=1
+  exit $rc
+)
 k8s_mode=${SANDBOXD_KUBERNETES:-$([[ "${CI:-}" == true ]] && echo 1 || echo auto)}
 if [[ "$k8s_mode" != 0 ]] && { [[ "$k8s_mode" == 1 ]] || bash scripts/k8s/cluster.sh status >/dev/null 2>&1; }; then
-  rm -f .cache/vitest-kubernetes.json
+  rm -f .cache/vitest-kubernetes.json .cache/kubernetes-test-env .cache/vitest-e2e-kubernetes.json .cache/pytest-kubernetes.xml .cache/go-test-kubernetes.json
   step "integration tests (kubernetes)" kubernetes_pass
-  if [[ -f .cache/vitest-kubernetes.json ]]; then
-    counts=$(node -e 'const r=require("./.cache/vitest-kubernetes.json");console.log(r.numPassedTests, r.numFailedTests)')
-    passed=$((passed + ${counts% *}))
-    failed=$((failed + ${counts#* }))
-  fi
+  count_vitest .cache/vitest-kubernetes.json
+  step "client conformance (kubernetes)" kubernetes_conformance
+  count_vitest .cache/vitest-e2e-kubernetes.json
+  count_junit .cache/pytest-kubernetes.xml
+  count_go_json .cache/go-test-kubernetes.json
 else
   printf '\n=== integration tests (kubernetes): not run (no cluster: scripts/k8s/cluster.sh up; SANDBOXD_KUBERNETES=%s)\n' "$k8s_mode"
 fi
 # Each generated client against a live daemon (every client starts its own).
 typescript_client() {
+  rm -f .cache/vitest-e2e.json
   npx tsc -p clients/typescript/tsconfig.json --noEmit || return 1
   npx vitest run --config test/e2e/vitest.config.ts --reporter=default --reporter=json --outputFile.json=.cache/vitest-e2e.json
   local rc=$?
-  if [[ -f .cache/vitest-e2e.json ]]; then
-    local counts
-    counts=$(node -e 'const r=require("./.cache/vitest-e2e.json");console.log(r.numPassedTests, r.numFailedTests)')
-    passed=$((passed + ${counts% *}))
-    failed=$((failed + ${counts#* }))
-  fi
+  count_vitest .cache/vitest-e2e.json
   return $rc
 }
 python_client() {
+  rm -f .cache/pytest.xml
   # The sync modules are generated from sandboxd/aio (clients/python/README.md): up to date?
   python3 clients/python/scripts/gen_sync.py --check || return 1
   (cd clients/python && python3 -m pytest -q -rs --junitxml=../../.cache/pytest.xml)
   local rc=$?
-  if [[ -f .cache/pytest.xml ]]; then
-    local counts
-    counts=$(python3 -c 'import xml.etree.ElementTree as E; s=E.parse(".cache/pytest.xml").getroot(); s=s if s.tag=="testsuite" else s[0]; t,f,e,k=(int(s.get(x,0)) for x in ("tests","failures","errors","skipped")); print(t-f-e-k, f+e)')
-    passed=$((passed + ${counts% *}))
-    failed=$((failed + ${counts#* }))
-  fi
+  count_junit .cache/pytest.xml
   return $rc
 }
 go_client() {
+  rm -f .cache/go-test.json
   (cd clients/go && go vet ./... && go test -count=1 -json ./... >../../.cache/go-test.json)
   local rc=$?
-  if [[ -f .cache/go-test.json ]]; then
-    local counts
-    counts=$(python3 -c 'import json,sys
-p=f=0
-for line in open(".cache/go-test.json"):
-    try: e=json.loads(line)
-    except ValueError: continue
-    if e.get("Test") and e.get("Action")=="pass": p+=1
-    if e.get("Test") and e.get("Action")=="fail": f+=1
-print(p, f)')
-    passed=$((passed + ${counts% *}))
-    failed=$((failed + ${counts#* }))
-    python3 -c 'import json
-for line in open(".cache/go-test.json"):
-    try: e=json.loads(line)
-    except ValueError: continue
-    if e.get("Action") in ("pass","fail") and e.get("Test"): print(e["Action"].upper(), e["Test"])' | tail -50
-  fi
+  count_go_json .cache/go-test.json
   return $rc
 }
 # Short load, soak and resumable-stream runs (the full ones: test/load/*.ts, docs/benchmarks.md).

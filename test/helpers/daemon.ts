@@ -59,6 +59,9 @@ export async function startDaemon(options: StartOptions = {}): Promise<DaemonHan
   mkdirSync(logDir, { recursive: true });
   const logFile = join(logDir, `${daemonId}.log`);
   const log = createWriteStream(logFile, { flags: "a" });
+  // Which test started this daemon, for whoever reads the log after a failure.
+  const caller = /[^\s(]+\.test\.ts:\d+/.exec(new Error().stack ?? "")?.[0];
+  if (caller) log.write(`# started by ${caller.replace(repoRoot, "")}\n`);
   const [program, ...programArgs] = options.command ?? [process.execPath, "--import", "tsx", join(repoRoot, "src/main.ts")];
   const child = spawn(
     program,

@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { leftoverContainers, testDaemonPrefix } from "../helpers/daemon.js";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { leftoverContainers, repoRoot, testDaemonPrefix } from "../helpers/daemon.js";
 import { backend, hasImage, pingBackend, removeWorkload } from "../helpers/engine.js";
 
 // Workers inherit this: their daemons' ids start with test-<run>-.
@@ -35,6 +37,13 @@ export async function teardown(): Promise<void> {
   const left = await leftoverContainers();
   if (left.length > 0) {
     for (const c of left) await removeWorkload(c.id);
+    // The daemon's log says what became of the sandbox: print its end, since CI keeps only this output.
+    for (const id of new Set(left.map((c) => c.labels["org.sandboxd.daemon"] ?? ""))) {
+      const file = join(repoRoot, ".cache", "test-logs", `${id}.log`);
+      if (!id || !existsSync(file)) continue;
+      const lines = readFileSync(file, "utf8").trimEnd().split("\n");
+      process.stderr.write(`--- last lines of ${id}.log ---\n${lines.slice(-40).join("\n")}\n`);
+    }
     throw new Error(`tests left ${left.length} containers behind: ${left.map((c) => `${c.name} (${c.labels["org.sandboxd.daemon"]})`).join(", ")}`);
   }
 }

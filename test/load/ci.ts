@@ -41,8 +41,22 @@ function runOne(r: (typeof runs)[number]): Promise<{ ok: boolean; line: string }
       clearTimeout(timer);
       const lines = out.trimEnd().split("\n");
       const line = lines[lines.length - 1] ?? "";
-      writeFileSync(join(reportDir, `${r.name}.json`), lines.slice(0, -1).join("\n"));
-      resolve({ ok: code === 0, line: `${line} (${((Date.now() - t0) / 1000).toFixed(0)} s)` });
+      const json = lines.slice(0, -1).join("\n");
+      writeFileSync(join(reportDir, `${r.name}.json`), json);
+      let detail = "";
+      if (code !== 0) {
+        // The report is left in the clone; the failures themselves go to the log, where CI keeps them.
+        try {
+          const failures = (JSON.parse(json) as { workload?: { failures?: string[] } }).workload?.failures ?? [];
+          detail = failures
+            .slice(0, 10)
+            .map((f) => `\n  ${f}`)
+            .join("");
+        } catch {
+          detail = "\n  (no JSON report)";
+        }
+      }
+      resolve({ ok: code === 0, line: `${line} (${((Date.now() - t0) / 1000).toFixed(0)} s)${detail}` });
     });
   });
 }

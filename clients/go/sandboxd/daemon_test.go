@@ -108,10 +108,22 @@ func startDaemon(env ...string) (*daemon, error) {
 	}
 }
 
-func leftovers(id string) []string {
-	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=org.sandboxd.daemon="+id).Output()
+// leftovers lists (with remove: and removes) the containers or pods a daemon left behind,
+// on the backend the integration tests use (SANDBOXD_TEST_BACKEND).
+func leftovers(id string, remove bool) []string {
+	root, err := repoRoot()
 	if err != nil {
-		return []string{"docker ps failed: " + err.Error()}
+		return []string{err.Error()}
+	}
+	args := []string{"--import", "tsx", "test/helpers/leftovers-cli.ts", id}
+	if remove {
+		args = append(args, "--remove")
+	}
+	cmd := exec.Command("node", args...)
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return []string{"listing leftovers failed: " + err.Error()}
 	}
 	return strings.Fields(string(out))
 }
@@ -126,13 +138,13 @@ func (d *daemon) stop() []string {
 	case <-time.After(30 * time.Second):
 		_ = d.cmd.Process.Kill()
 	}
-	left := leftovers(d.id)
+	left := leftovers(d.id, false)
 	for i := 0; i < 20 && len(left) > 0; i++ {
 		time.Sleep(500 * time.Millisecond)
-		left = leftovers(d.id)
+		left = leftovers(d.id, false)
 	}
 	if len(left) > 0 {
-		_ = exec.Command("docker", append([]string{"rm", "-f"}, left...)...).Run()
+		_ = leftovers(d.id, true)
 	}
 	return left
 }

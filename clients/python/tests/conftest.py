@@ -33,9 +33,11 @@ class Daemon:
         return self.log_file.read_text(errors="replace") if self.log_file else ""
 
 
-def _containers(daemon_id: str) -> list[str]:
+def _containers(daemon_id: str, remove: bool = False) -> list[str]:
+    # On the backend the integration tests use (SANDBOXD_TEST_BACKEND: Docker, Podman or Kubernetes).
     out = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"label=org.sandboxd.daemon={daemon_id}"],
+        ["node", "--import", "tsx", "test/helpers/leftovers-cli.ts", daemon_id, *(["--remove"] if remove else [])],
+        cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         check=True,
@@ -96,7 +98,7 @@ def stop_daemon(proc: subprocess.Popen[bytes], daemon: Daemon) -> list[str]:
         time.sleep(0.5)
         left = _containers(daemon.daemon_id)
     if left:
-        subprocess.run(["docker", "rm", "-f", *left], capture_output=True, check=False)
+        _containers(daemon.daemon_id, remove=True)
     return left
 
 
