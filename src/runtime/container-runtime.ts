@@ -114,6 +114,13 @@ export interface ContainerRuntime {
    * (`src/files/` still calls it until its transfers move onto the channel).
    */
   exec(id: string, options: ExecOptions): Promise<ExecSession>;
+  /**
+   * Whether an exec's exit status can come before the last of its output. True on
+   * Kubernetes: its exec streams may drop the tail when the process exits and still report
+   * success (kubernetes/kubernetes#124571). One-shot execs that need every byte then end
+   * their output with a trailer and wait to be told it arrived (`exec-runner.ts`).
+   */
+  readonly execMayCutOutput: boolean;
 
   // --- Isolation: one daemon per id, one network per bridged sandbox --------------------
 

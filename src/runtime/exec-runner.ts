@@ -1,9 +1,11 @@
 import { randomBytes } from "node:crypto";
+import { PassThrough, type Readable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { AsyncQueue } from "../common/async-queue.js";
 import { describeError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
-import type { ContainerRuntime } from "./container-runtime.js";
+import type { ContainerRuntime, ExecOptions, ExecSession } from "./container-runtime.js";
+import { outputTrailer, TrailerScanner } from "./output-trailer.js";
 import { lostExit, signalNames, type ExitKind, type ProcessEvent, type ProcessSpec, type RunningProcess } from "./process.js";
 import type { FileContent, ReadFileOptions, SandboxChannel } from "./sandbox-channel.js";
 
@@ -60,16 +62,14 @@ export class ExecRunner implements SandboxChannel {
   async readFile(path: string, options: ReadFileOptions = {}): Promise<Uint8Array | undefined> {
     // 44: no such file, so that a missing file is told from a failing read.
     const max = options.maxBytes ?? 0;
-    const exec = await this.runtime.exec(this.containerId, {
-      argv: [
-        "sh",
-        "-c",
-        '[ -e "$1" ] || exit 44; [ "$2" = 0 ] || [ "$(wc -c < "$1")" -le "$2" ] || exit 45; exec cat -- "$1"',
-        "sandboxd-read",
-        path,
-        String(max),
-      ],
-    });
+    const exec = await this.execWhole("", "sandboxd-read", [
+      "sh",
+      "-c",
+      '[ -e "$1" ] || exit 44; [ "$2" = 0 ] || [ "$(wc -c < "$1")" -le "$2" ] || exit 45; exec cat -- "$1"',
+      "sandboxd-read",
+      path,
+      String(max),
+    ]);
     const chunks: Buffer[] = [];
     exec.stdout.on("data", (c: Buffer) => chunks.push(c));
     exec.stderr.resume();
@@ -80,18 +80,52 @@ export class ExecRunner implements SandboxChannel {
     return Buffer.concat(chunks);
   }
 
+  /**
+   * An exec of `sh -c '<prefix><run "$@">' arg0 argv...` whose output is whole before its
+   * exit: where the runtime may cut an exec's tail (Kubernetes), the shell ends both streams
+   * with a trailer and exits once told it arrived (`output-trailer.ts`). Elsewhere it execs
+   * the program. Either way the shell's pid is the program's process group.
+   */
+  private async execWhole(prefix: string, arg0: string, argv: string[], options: Omit<ExecOptions, "argv"> = {}): Promise<ExecSession> {
+    const trailer = this.runtime.execMayCutOutput ? outputTrailer() : undefined;
+    const script = `${prefix}${trailer ? trailer.script : 'exec "$@"'}`;
+    const exec = await this.runtime.exec(this.containerId, { ...options, argv: ["sh", "-c", script, arg0, ...argv] });
+    if (!trailer) return exec;
+    let seen = 0;
+    const strip = (from: Readable): PassThrough => {
+      const to = new PassThrough();
+      const scanner = new TrailerScanner(trailer.mark);
+      from.on("data", (chunk: Buffer) => {
+        const data = scanner.push(chunk);
+        if (data.length > 0 && !to.write(data)) {
+          from.pause();
+          to.once("drain", () => from.resume());
+        }
+        if (scanner.done && ++seen === 2) {
+          const failed = (why: unknown) => this.log.warn({ why: describeError(why) }, "acknowledging a run's output failed");
+          this.sh(`touch ${trailer.ackFile}`).then((code) => {
+            if (code !== 0) failed(`exit code ${code}`);
+          }, failed);
+        }
+      });
+      from.once("end", () => to.end(scanner.end()));
+      from.once("error", (err) => to.destroy(err));
+      return to;
+    };
+    return { stdin: exec.stdin, stdout: strip(exec.stdout), stderr: strip(exec.stderr), wait: () => exec.wait(), destroy: () => exec.destroy() };
+  }
+
   async start(spec: ProcessSpec): Promise<RunningProcess> {
     for (const f of spec.files ?? []) await this.writeFile(f.path, f.data, f.mode);
     const pidFile = `/tmp/.sandboxd-run-${randomBytes(6).toString("hex")}.pid`;
     // An engine exec's process leads its own process group (runc and crun make it one), so
     // its pid is the group to kill; the pid file tells later signal execs which it is.
-    const wrapped = ["sh", "-c", 'echo $$ > "$0"; exec "$@"', pidFile, ...spec.argv];
     const keepOpen = spec.keepStdinOpen === true;
     const hasStdin = keepOpen || (spec.stdin !== undefined && spec.stdin.byteLength > 0);
-    const options: Parameters<ContainerRuntime["exec"]>[1] = { argv: wrapped, stdin: hasStdin };
+    const options: Omit<ExecOptions, "argv"> = { stdin: hasStdin };
     if (spec.env) options.env = spec.env;
     if (spec.cwd) options.workdir = spec.cwd;
-    const exec = await this.runtime.exec(this.containerId, options);
+    const exec = await this.execWhole('echo $$ > "$0"; ', pidFile, spec.argv, options);
     const queue = new AsyncQueue<ProcessEvent>();
     /** Stdin writers waiting for the engine stream to drain; woken when the process ended. */
     const ended = new Set<() => void>();

@@ -76,13 +76,20 @@ describe("without python3 in the image", () => {
     const stream = rawExec(d.address, { sandboxId, shell, timeoutMs: 60_000 });
     try {
       const count = async () => Number((await collect(d.sandbox.exec({ sandboxId, shell: "cat /tmp/fallback-count 2>/dev/null || echo 0" }))).stdout.trim());
-      await new Promise((r) => setTimeout(r, 4000));
-      const first = await count();
+      // Blocked: the count stops moving once the buffers on the way are full (sooner or later on a loaded machine),
+      // and then stays put.
+      let first = -1;
+      let second = await count();
+      for (let i = 0; i < 40 && second !== first; i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        first = second;
+        second = await count();
+      }
       await new Promise((r) => setTimeout(r, 1500));
-      const second = await count();
-      console.log(`exec fallback, stalled reader: ${second} of ${chunks} chunks written`);
-      expect(second).toBeLessThanOrEqual(bufferedChunks);
-      expect(second - first).toBeLessThanOrEqual(2);
+      const third = await count();
+      console.log(`exec fallback, stalled reader: ${third} of ${chunks} chunks written`);
+      expect(third).toBeLessThanOrEqual(bufferedChunks);
+      expect(third - second).toBeLessThanOrEqual(1);
       let offset = 0;
       const parts: Buffer[] = [];
       let exit;

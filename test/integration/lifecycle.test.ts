@@ -94,7 +94,13 @@ describe("sandbox lifecycle", () => {
       code: 9,
       details: expect.stringMatching(/expired/),
     });
-    expect(await exists(sandbox!.containerId)).toBe(false);
+    // The sandbox ends at once; its container or pod is removed right after (a pod's delete is an API call).
+    let left = true;
+    for (let i = 0; i < 100 && left; i++) {
+      left = await exists(sandbox!.containerId);
+      if (left) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(left).toBe(false);
   });
 
   it("reaps an idle sandbox", async () => {

@@ -72,6 +72,8 @@ function labelFilters(labels: Record<string, string>): string[] {
 /** The Docker (and Podman-compatible) backend. The only module that imports dockerode. */
 export class DockerRuntime implements ContainerRuntime {
   readonly name: string;
+  /** Docker's and Podman's exec streams end after the last byte; the exit code is read after. */
+  readonly execMayCutOutput = false;
   private readonly docker: Docker;
   private readonly log: Logger;
   private readonly init: boolean;

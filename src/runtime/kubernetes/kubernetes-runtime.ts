@@ -109,6 +109,8 @@ function imageNames(image: string): string[] {
  */
 export class KubernetesRuntime implements ContainerRuntime {
   readonly name = "kubernetes";
+  /** The exec subresource may cut an exiting process's last output and still say Success. */
+  readonly execMayCutOutput = true;
   private readonly kc = new KubeConfig();
   private readonly core: CoreV1Api;
   private readonly coordination: CoordinationV1Api;
