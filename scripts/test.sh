@@ -119,7 +119,7 @@ kubernetes_conformance() (
   rc=0
   npx vitest run --config test/e2e/vitest.config.ts test/e2e/typescript/conformance.test.ts \
     --reporter=default --reporter=json --outputFile.json=.cache/vitest-e2e-kubernetes.json || rc=1
-  (cd clients/python && python3 -m pytest -q -rs tests/test_conformance.py --junitxml=../../.cache/pytest-kubernetes.xml) || rc=1
+  (cd clients/python && python3 -m pytest -q -rs tests/test_conformance.py tests/test_kubernetes_options.py --junitxml=../../.cache/pytest-kubernetes.xml) || rc=1
   (cd clients/go && go test -count=1 -json -run '^TestC[0-9]+' ./sandboxd >../../.cache/go-test-kubernetes.json) || rc=1
   exit $rc
 )

@@ -64,6 +64,8 @@ async function main(): Promise<void> {
       imagePullPolicy: config.kubernetes.imagePullPolicy as "IfNotPresent" | "Never" | "Always",
       ...(config.kubernetes.runtimeClass ? { runtimeClassName: config.kubernetes.runtimeClass } : {}),
       callTimeoutMs: config.engineCallTimeoutMs,
+      startTimeoutMs: config.kubernetes.startTimeoutMs,
+      unschedulableTimeoutMs: config.kubernetes.unschedulableTimeoutMs,
       logger: logger.child({ component: "runtime" }),
     });
   } else {

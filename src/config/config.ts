@@ -99,6 +99,10 @@ export interface Config {
     imagePullPolicy: string;
     /** RuntimeClass of sandbox pods (gVisor, Kata); empty: the cluster's default. */
     runtimeClass: string;
+    /** How long a pod may take from created to running (image pull included). */
+    startTimeoutMs: number;
+    /** How long a pod may stay unschedulable before CreateSandbox gives up on it. */
+    unschedulableTimeoutMs: number;
   };
   /** Bridged sandboxes (NETWORK_MODE_BRIDGE): each on its own network, kept off the host. */
   network: {
@@ -176,7 +180,15 @@ export const defaultConfig: Config = {
   insecure: false,
   metricsListen: "",
   metricsInsecure: false,
-  kubernetes: { namespace: "sandboxd", kubeconfig: "", context: "", imagePullPolicy: "IfNotPresent", runtimeClass: "" },
+  kubernetes: {
+    namespace: "sandboxd",
+    kubeconfig: "",
+    context: "",
+    imagePullPolicy: "IfNotPresent",
+    runtimeClass: "",
+    startTimeoutMs: 120_000,
+    unschedulableTimeoutMs: 10_000,
+  },
   network: { hostFirewall: "iptables", hostAllowPorts: "" },
   policyCheckTimeoutMs: 2_000,
   policyCheckWorkers: 2,
@@ -388,6 +400,8 @@ function validate(c: Config): void {
     ["replay-bytes", c.replayBytes],
     ["max-buffered-bytes", c.maxBufferedBytes],
     ["keepalive-ms", c.keepaliveMs],
+    ["kubernetes.start-timeout-ms", c.kubernetes.startTimeoutMs],
+    ["kubernetes.unschedulable-timeout-ms", c.kubernetes.unschedulableTimeoutMs],
     ["policy-check-workers", c.policyCheckWorkers],
   ];
   for (const [name, v] of positive) if (!(v > 0)) throw new ConfigError(`${name} must be positive`);

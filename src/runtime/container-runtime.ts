@@ -141,6 +141,9 @@ export interface ContainerRuntime {
 
   // --- Events ---------------------------------------------------------------------------
 
-  /** Calls `onDie` with the container id whenever a container with these labels stops, until `signal` aborts. */
-  watchDeaths(labels: Record<string, string>, onDie: (id: string) => void, signal: AbortSignal): void;
+  /**
+   * Calls `onDie` with the container id whenever a container with these labels stops, until
+   * `signal` aborts; with the cause when the engine tells one (an eviction, an OOM kill).
+   */
+  watchDeaths(labels: Record<string, string>, onDie: (id: string, cause?: string) => void, signal: AbortSignal): void;
 }

@@ -38,7 +38,7 @@ export class SandboxReaper implements ContainerCheck {
     if (this.timer || this.lifetime.signal.aborted) return;
     this.timer = setInterval(() => void this.reap(), this.settings.intervalMs);
     this.timer.unref();
-    this.runtime.watchDeaths(this.settings.ownLabels, (cid) => this.onContainerDied(cid), this.lifetime.signal);
+    this.runtime.watchDeaths(this.settings.ownLabels, (cid, cause) => this.onContainerDied(cid, cause), this.lifetime.signal);
   }
 
   stop(): void {
@@ -80,12 +80,12 @@ export class SandboxReaper implements ContainerCheck {
     );
   }
 
-  private onContainerDied(containerId: string): void {
+  private onContainerDied(containerId: string, cause?: string): void {
     for (const sandbox of this.registry.inContainer(containerId)) {
       sandbox.end("stopped");
-      this.log.warn({ sandboxId: sandbox.id }, "sandbox container stopped from outside");
+      this.log.warn({ sandboxId: sandbox.id, cause }, "sandbox container stopped from outside");
       void this.remover
-        .remove(sandbox, { reason: "stopped", detail: "its container stopped outside the daemon" })
+        .remove(sandbox, { reason: "stopped", detail: `its container stopped outside the daemon${cause ? `: ${cause}` : ""}` })
         .catch((err: unknown) => this.log.warn({ err: describeError(err), sandboxId: sandbox.id }, "removing a stopped sandbox failed"));
     }
   }

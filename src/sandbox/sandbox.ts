@@ -203,7 +203,9 @@ export class Sandbox {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const run of this.runs) run.cancel("cancelled");
+    // A sandbox whose container stopped outside the daemon took its runs with it: they end
+    // LOST when the channel closes (nobody knows how they ended), not CANCELLED.
+    if (this.lifecycle !== "stopped") for (const run of this.runs) run.cancel("cancelled");
     const p = this.runnerPromise;
     this.runnerPromise = undefined;
     this.current = undefined;

@@ -29,6 +29,7 @@ import {
   podFor,
   selectorLabels,
 } from "./pod-spec.js";
+import { deathCause, startState } from "./pod-status.js";
 
 export interface KubernetesRuntimeOptions {
   /** The namespace sandboxes, leases and everything else of this daemon live in. */
@@ -43,6 +44,8 @@ export interface KubernetesRuntimeOptions {
   callTimeoutMs?: number;
   /** How long a pod may take from created to running (image pull included). */
   startTimeoutMs?: number;
+  /** How long a pod may stay unschedulable before start() gives up on it. */
+  unschedulableTimeoutMs?: number;
   logger: Logger;
 }
 
@@ -120,6 +123,7 @@ export class KubernetesRuntime implements ContainerRuntime {
   private readonly namespace: string;
   private readonly callTimeoutMs: number;
   private readonly startTimeoutMs: number;
+  private readonly unschedulableTimeoutMs: number;
   /** The container to exec into, for pods sandboxd did not make (attached ones): their first container. */
   private readonly foreignContainers = new Map<string, string>();
 
@@ -135,6 +139,7 @@ export class KubernetesRuntime implements ContainerRuntime {
     this.namespace = options.namespace;
     this.callTimeoutMs = options.callTimeoutMs ?? 60_000;
     this.startTimeoutMs = options.startTimeoutMs ?? 120_000;
+    this.unschedulableTimeoutMs = options.unschedulableTimeoutMs ?? 10_000;
   }
 
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -166,6 +171,9 @@ export class KubernetesRuntime implements ContainerRuntime {
 
   /** Images have no labels the API shows; an image is there when a node reports it. */
   async imageLabels(image: string): Promise<Record<string, string> | undefined> {
+    // Nodes pull what they lack (IfNotPresent, Always): whether the image exists is known only
+    // when a pod tries, and start() reports a failed pull as NOT_FOUND.
+    if (this.options.imagePullPolicy !== "Never") return {};
     const nodes = await this.call("list nodes", () => this.core.listNode());
     const wanted = new Set(imageNames(image));
     const found = nodes.items.some((n) => (n.status?.images ?? []).some((i) => (i.names ?? []).some((name) => wanted.has(name))));
@@ -209,35 +217,35 @@ export class KubernetesRuntime implements ContainerRuntime {
     return name;
   }
 
-  /** Pods start by themselves; this waits until the sandbox's container runs, or says why it cannot. */
+  /**
+   * Pods start by themselves; this waits until the sandbox's container runs, or says why it
+   * cannot: its image is missing (NOT_FOUND), it failed (UNAVAILABLE: OOM-killed, a bad
+   * config), the scheduler found no node for it for unschedulableTimeoutMs
+   * (RESOURCE_EXHAUSTED when nodes lack the resources, else FAILED_PRECONDITION, with the
+   * scheduler's words), or it was not running by the deadline (DEADLINE_EXCEEDED). It never
+   * waits longer than startTimeoutMs; the caller removes the pod.
+   */
   async start(id: string): Promise<void> {
     const deadline = Date.now() + this.startTimeoutMs;
+    let unschedulableSince: number | undefined;
     for (let attempt = 0; ; attempt++) {
       const pod = await this.call(`read pod ${id}`, () => this.core.readNamespacedPod({ name: id, namespace: this.namespace }));
-      const status = pod.status?.containerStatuses?.find((s) => s.name === containerName);
-      if (pod.status?.phase === "Running" && status?.state?.running) return;
-      const waiting = status?.state?.waiting;
-      if (waiting?.reason && /ErrImageNeverPull|ImagePullBackOff|ErrImagePull|InvalidImageName/.test(waiting.reason)) {
-        throw notFound(`the image of pod ${id} is not available to the cluster (${waiting.reason}: ${waiting.message ?? ""})`, { reason: "IMAGE_NOT_FOUND" });
+      const state = startState(pod);
+      if (state.kind === "running") return;
+      if (state.kind === "image-missing")
+        throw notFound(`the image of pod ${id} is not available to the cluster (${state.why})`, { reason: "IMAGE_NOT_FOUND" });
+      if (state.kind === "failed") throw new SandboxdError(ErrorCode.Unavailable, `pod ${id} did not start: ${state.why}`, { reason: "POD_FAILED" });
+      if (state.unschedulable !== undefined) {
+        unschedulableSince ??= Date.now();
+        if (Date.now() - unschedulableSince >= this.unschedulableTimeoutMs) {
+          const code = /Insufficient|Too many pods/i.test(state.unschedulable) ? ErrorCode.ResourceExhausted : ErrorCode.FailedPrecondition;
+          throw new SandboxdError(code, `no node can run pod ${id}: ${state.unschedulable}`, { reason: "POD_UNSCHEDULABLE" });
+        }
+      } else {
+        unschedulableSince = undefined;
       }
-      if (
-        waiting?.reason === "CreateContainerConfigError" ||
-        waiting?.reason === "CreateContainerError" ||
-        pod.status?.phase === "Failed" ||
-        pod.status?.phase === "Succeeded"
-      ) {
-        const why = waiting?.message ?? status?.state?.terminated?.reason ?? pod.status?.reason ?? pod.status?.phase;
-        throw new SandboxdError(ErrorCode.Unavailable, `pod ${id} did not start: ${why}`, { reason: "POD_FAILED" });
-      }
-      const unschedulable = pod.status?.conditions?.find((c) => c.type === "PodScheduled" && c.status === "False");
       if (Date.now() > deadline) {
-        throw new SandboxdError(
-          ErrorCode.DeadlineExceeded,
-          `pod ${id} was not running after ${this.startTimeoutMs} ms${unschedulable ? `: ${unschedulable.message}` : ""}`,
-          {
-            reason: "POD_START_TIMEOUT",
-          },
-        );
+        throw new SandboxdError(ErrorCode.DeadlineExceeded, `pod ${id} was not running after ${this.startTimeoutMs} ms`, { reason: "POD_START_TIMEOUT" });
       }
       await new Promise((r) => setTimeout(r, Math.min(250, 20 * (attempt + 1))));
     }
@@ -457,7 +465,7 @@ export class KubernetesRuntime implements ContainerRuntime {
     return Promise.resolve([]);
   }
 
-  watchDeaths(labels: Record<string, string>, onDie: (id: string) => void, signal: AbortSignal): void {
+  watchDeaths(labels: Record<string, string>, onDie: (id: string, cause?: string) => void, signal: AbortSignal): void {
     const watch = new Watch(this.kc);
     const reported = new Set<string>();
     const connect = async (attempt: number): Promise<void> => {
@@ -479,7 +487,7 @@ export class KubernetesRuntime implements ContainerRuntime {
             if (stopped) {
               reported.add(info.id);
               if (reported.size > 10_000) reported.clear();
-              onDie(info.id);
+              onDie(info.id, deathCause(pod, phase === "DELETED"));
             }
           },
           () => ended?.(),
