@@ -95,6 +95,15 @@ def set_nonblocking(fd):
     fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
 
 
+_file_counter = [0]
+
+
+def channel_counter():
+    """A number unique within this agent, for names of files being written."""
+    _file_counter[0] += 1
+    return _file_counter[0]
+
+
 def write_all(fd, data):
     view = memoryview(data)
     while view:
@@ -557,11 +566,23 @@ class Agent:
             path = f["path"]
             size = int(f.get("size", 0))
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, int(f.get("mode", 0o644)))
+            # Written aside and renamed over: a run starting meanwhile (the same capture hook,
+            # written for every run) reads the old file or the new one, never half of one.
+            tmp = "%s.sandboxd-%d-%d" % (path, os.getpid(), channel_counter())
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, int(f.get("mode", 0o644)))
             try:
                 write_all(fd, blob[pos : pos + size])
             finally:
                 os.close(fd)
+            try:
+                os.chmod(tmp, int(f.get("mode", 0o644)))
+                os.replace(tmp, path)
+            except BaseException:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                raise
             pos += size
 
     def start(self, channel, spec, blob=b""):

@@ -41,7 +41,8 @@ export class ExecRunner implements SandboxChannel {
 
   async writeFile(path: string, data: FileContent, mode: number): Promise<void> {
     const q = shellQuote(path);
-    const script = `mkdir -p "$(dirname ${q})" && cat > ${q} && chmod ${mode.toString(8)} ${q}`;
+    // Written aside and renamed over, as the agent does: a run starting meanwhile never reads half a file.
+    const script = `mkdir -p "$(dirname ${q})" && cat > ${q}.sandboxd-$$ && chmod ${mode.toString(8)} ${q}.sandboxd-$$ && mv -f ${q}.sandboxd-$$ ${q} || { rm -f ${q}.sandboxd-$$; exit 1; }`;
     let code: number;
     if (data instanceof Uint8Array) {
       code = await this.sh(script, data);

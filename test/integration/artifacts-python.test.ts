@@ -371,3 +371,15 @@ async function* uploadTar(sandbox: string, path: string, files: string[]) {
   p.finalize();
   for await (const c of p) yield { message: { case: "chunk" as const, value: c as Uint8Array } };
 }
+
+describe("the capture hook under concurrent runs", () => {
+  it("runs starting together in one sandbox never import a half-written hook (each run writes it anew)", async () => {
+    for (let round = 0; round < 4; round++) {
+      const results = await Promise.all(Array.from({ length: 12 }, (_, i) => run(`print(${i})`)));
+      results.forEach((r, i) => {
+        expect(r.stderr).toBe("");
+        expect(r.stdout).toBe(`${i}\n`);
+      });
+    }
+  });
+});

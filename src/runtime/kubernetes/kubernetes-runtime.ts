@@ -379,6 +379,7 @@ export class KubernetesRuntime implements ContainerRuntime {
       },
       spec: { holderIdentity: holder, leaseDurationSeconds: leaseSeconds, renewTime: new V1MicroTime(), acquireTime: new V1MicroTime() },
     });
+    let seenRenewal: string | undefined;
     for (let attempt = 0; ; attempt++) {
       let current: V1Lease | undefined;
       try {
@@ -391,9 +392,14 @@ export class KubernetesRuntime implements ContainerRuntime {
           await this.call(`create lease ${name}`, () => this.coordination.createNamespacedLease({ namespace: this.namespace, body: body() }));
         } else {
           const renewed = current.spec?.renewTime ? new Date(current.spec.renewTime as unknown as string).getTime() : 0;
-          const live = current.spec?.holderIdentity && Date.now() - renewed < (current.spec.leaseDurationSeconds ?? leaseSeconds) * 1000;
+          const lastsMs = (current.spec?.leaseDurationSeconds ?? leaseSeconds) * 1000;
+          const live = current.spec?.holderIdentity && Date.now() - renewed < lastsMs;
           if (live) {
-            if (attempt >= 2) {
+            // Held: by a live daemon, which renews it every renewEveryMs, or by one killed with
+            // SIGKILL a moment ago (a crashed daemon restarted at once), whose lease runs out.
+            // Only a renewal seen here tells the two apart: then refuse; else wait for the end.
+            const renewal = `${current.spec?.holderIdentity}@${renewed}`;
+            if ((seenRenewal !== undefined && renewal !== seenRenewal) || attempt >= 40) {
               return {
                 heldBy: {
                   id: name,
@@ -405,7 +411,8 @@ export class KubernetesRuntime implements ContainerRuntime {
                 },
               };
             }
-            await new Promise((r) => setTimeout(r, renewEveryMs));
+            seenRenewal = renewal;
+            await new Promise((r) => setTimeout(r, Math.max(50, Math.min(renewEveryMs, renewed + lastsMs - Date.now() + 100))));
             continue;
           }
           const rv = current.metadata?.resourceVersion;
