@@ -75,7 +75,8 @@ def test_plots_accumulate_across_runs_until_cleared() -> None:
         third = session.run(ONE_PLOT)
         assert len(third.plots) == 1 and third.plots[0].index == 1
         assert "run_plots" not in json.loads(third.to_json())
-        assert len(json.loads(third.to_json(include_plots=True))["plots"]) == 1
+        as_json = json.loads(third.to_json(include_plots=True))
+        assert len(as_json["plots"]) == 1 and "run_plots" not in as_json
 
 
 @pytest.mark.feature("artifacts")
@@ -333,3 +334,20 @@ def test_encoding_errors_apply_to_decoding() -> None:
         assert backslash.run(code).stdout == "ok \\xff\\xfe end\n"
     with pytest.raises(LookupError):
         SandboxSession(lang="python", encoding_errors="no-such-mode")
+
+
+async def test_asyncio_flavour_container_id_callbacks_and_timeout() -> None:
+    seen: list[str] = []
+
+    async def on_stdout(text: str) -> None:
+        seen.append(text)
+
+    async with sandboxd.aio.SandboxSession(lang="python", session_timeout=600) as session:
+        assert session.container is not None and session.container.id == session.container_id
+        await session.execute_commands(["echo a", ("echo b", "/tmp")], on_stdout=on_stdout)
+        assert "".join(seen) == "a\nb\n"
+        async with sandboxd.aio.SandboxSession(lang="python", container_id=session.container.id) as guest:
+            assert guest.sandbox_id == session.sandbox_id
+        session._opened_at = time.monotonic() - 601  # as if ten minutes had passed
+        with pytest.raises(SandboxTimeoutError):
+            await session.run("print(1)")

@@ -74,13 +74,12 @@ class ConsoleOutput:
 
     def to_json(self, include_plots: bool = False) -> str:
         result = asdict(self)
+        result.pop("run_plots", None)  # a subset of plots: llm-sandbox's JSON has plots only
         if not include_plots:
             result.pop("plots", None)
-            result.pop("run_plots", None)
         else:
-            for key in ("plots", "run_plots"):
-                for p in result.get(key, []):
-                    p["format"] = p["format"].value
+            for p in result.get("plots", []):
+                p["format"] = p["format"].value
         return json.dumps(result, indent=2)
 
 
