@@ -187,9 +187,9 @@ def test_c13_files_round_trip(session: SandboxSession, tmp_path: Path) -> None:
     session.copy_to_runtime(str(tree), "/sandbox/tree")
     assert session.execute_command("cat /sandbox/tree/a.txt /sandbox/tree/sub/b.txt").stdout == "AB"
     out = tmp_path / "out"
-    session.copy_from_runtime("/sandbox/tree", str(out))
-    assert (out / "a.txt").read_text() == "A"
-    assert (out / "sub" / "b.txt").read_text() == "B"
+    session.copy_from_runtime("/sandbox/tree", str(out))  # as llm-sandbox: the directory lands under dest
+    assert (out / "tree" / "a.txt").read_text() == "A"
+    assert (out / "tree" / "sub" / "b.txt").read_text() == "B"
 
 
 @pytest.mark.feature("artifacts")

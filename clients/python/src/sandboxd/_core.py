@@ -18,12 +18,13 @@ from typing import Any
 
 import grpc
 
-from .const import KernelType, SandboxBackend
+from .const import DEFAULT_IMAGES, KernelType, SandboxBackend
 from .data import ConsoleOutput, ExecutionResult, FileType, PlotOutput
 from .exceptions import (
     CommandFailedError,
     ContainerError,
     RunCancelledError,
+    RuntimeConfigError,
     SandboxError,
     SandboxTimeoutError,
     make_error,
@@ -121,8 +122,30 @@ def _seconds_to_ms(value: float | None) -> int:
     return 0 if value is None else max(1, int(round(value * 1000)))
 
 
+# Docker's network modes the daemon grants (none is its default; bridge is opt-in egress).
+_NETWORK_MODES = {"none": common_pb2.NETWORK_MODE_NONE, "bridge": common_pb2.NETWORK_MODE_BRIDGE, "default": common_pb2.NETWORK_MODE_BRIDGE}
+
+
+def check_runtime_configs(configs: dict[str, Any] | None) -> None:
+    """Refuses a ``runtime_configs`` value the daemon will not grant, instead of quietly
+    running with something else: another network (``host``, ``container:<id>``, a named
+    network), ``privileged: True``, added capabilities. Asking for what the daemon does
+    anyway (``privileged: False``, ``cap_drop``, an empty ``cap_add``) is fine."""
+    for key, value in (configs or {}).items():
+        if key == "network_mode" and value is not None and str(value) not in _NETWORK_MODES:
+            msg = f"runtime_configs['network_mode'] = {value!r}: sandboxd gives a sandbox no network ('none', the default) or the engine's bridge ('bridge'), never the host's or another container's"
+            raise RuntimeConfigError(key, value, msg)
+        if key == "privileged" and value:
+            msg = "runtime_configs['privileged'] = True: sandboxd never runs a privileged container"
+            raise RuntimeConfigError(key, value, msg)
+        if key == "cap_add" and value:
+            msg = f"runtime_configs['cap_add'] = {value!r}: sandboxd drops every capability and adds none"
+            raise RuntimeConfigError(key, value, msg)
+
+
 def apply_runtime_configs(spec: common_pb2.SandboxSpec, configs: dict[str, Any] | None) -> None:
     """Maps the docker-py style ``runtime_configs`` llm-sandbox passes to the engine."""
+    check_runtime_configs(configs)
     for key, value in (configs or {}).items():
         if key in {"mem_limit", "memory"}:
             spec.resources.memory_bytes = parse_memory(value)
@@ -138,10 +161,11 @@ def apply_runtime_configs(spec: common_pb2.SandboxSpec, configs: dict[str, Any] 
             spec.resources.pids = int(value)
         elif key in {"environment", "env"}:
             items = value.items() if isinstance(value, dict) else (str(e).split("=", 1) for e in value)
-            for k, v in items:
-                spec.env[k] = v
+            for item in items:
+                k, v = item if len(item) == 2 else (item[0], "")  # noqa: PLR2004 - docker's "NAME" alone is an empty value here
+                spec.env[k] = str(v)
         elif key == "network_mode":
-            spec.network = common_pb2.NETWORK_MODE_NONE if value in {"none", None} else common_pb2.NETWORK_MODE_BRIDGE
+            spec.network = _NETWORK_MODES.get(str(value), common_pb2.NETWORK_MODE_NONE) if value is not None else common_pb2.NETWORK_MODE_NONE
         elif key == "network_disabled":
             if value:
                 spec.network = common_pb2.NETWORK_MODE_NONE
@@ -151,6 +175,8 @@ def apply_runtime_configs(spec: common_pb2.SandboxSpec, configs: dict[str, Any] 
             spec.labels.update(value)
         elif key == "working_dir":
             spec.workdir = value
+        elif key in {"privileged", "cap_add", "cap_drop"}:
+            continue  # what the daemon does anyway (check_runtime_configs refused the rest)
         else:
             # The daemon applies its own hardening (read-only root, no capabilities, ...);
             # engine options beyond these have no equivalent over the API.
@@ -199,11 +225,20 @@ class SessionOptions:
     # llm-sandbox's Kubernetes options: the manifest is merged under the daemon's pod
     # (docs/kubernetes.md); the namespace is the daemon's (--kubernetes.namespace).
     pod_manifest: dict[str, Any] | None = None
-    kube_namespace: str | None = None
+    kube_namespace: str | None = None  # accepted, ignored (logged): pods go where the daemon puts them
+    # How output bytes become text (bytes.decode's errors): llm-sandbox's default is strict.
+    encoding_errors: str = "strict"
+
+    def get_execution_timeout(self) -> float | None:
+        """llm-sandbox's SessionConfig method: the per-run deadline in seconds."""
+        return self.execution_timeout or self.default_timeout
+
+    def is_using_existing_container(self) -> bool:
+        return self.container_id is not None
 
     def to_spec(self) -> common_pb2.SandboxSpec:
         spec = common_pb2.SandboxSpec(language=str(self.lang))
-        if self.image:
+        if self.image and str(self.image) not in DEFAULT_IMAGES:  # llm-sandbox's default image: the daemon's for the language
             spec.image = self.image
         if self.dockerfile:
             dockerfile_to_proto(self.dockerfile, spec)
@@ -256,19 +291,36 @@ class InteractiveSettings:
 
 SESSION_OPTION_NAMES = set(SessionOptions.__dataclass_fields__)
 # llm-sandbox arguments that mean nothing for a daemon-hosted sandbox.
-IGNORED_OPTIONS = {"client", "stream", "skip_environment_setup", "env_vars", "mounts", "encoding_errors"}
+IGNORED_OPTIONS = {"client", "stream", "skip_environment_setup", "env_vars", "mounts"}
+# Of those (and the options kept only to be read back), the ones that configure
+# llm-sandbox's own engine client: accepted, and one log line says they are not used.
+ENGINE_CLIENT_OPTIONS = ("client", "stream", "kube_namespace")
 
 
-def session_options(kwargs: dict[str, Any]) -> SessionOptions:
+def session_options(kwargs: dict[str, Any], foreign: tuple[str, ...] = ()) -> SessionOptions:
+    """llm-sandbox's keyword arguments as options; ``foreign`` names arguments the caller
+    already found to be for llm-sandbox's engine client (a docker client as ``client``)."""
     known = {k: v for k, v in kwargs.items() if k in SESSION_OPTION_NAMES and v is not None}
+    ignored = list(foreign)
     for k in kwargs:
         if k in IGNORED_OPTIONS:
             if k == "env_vars" and isinstance(kwargs[k], dict):
                 known.setdefault("env", {}).update(kwargs[k])
+            elif k in ENGINE_CLIENT_OPTIONS and k not in ignored:
+                ignored.append(k)
             continue
         if k not in SESSION_OPTION_NAMES:
             msg = f"SandboxSession() got an unexpected keyword argument {k!r}"
             raise TypeError(msg)
+    if kwargs.get("kube_namespace") is not None:
+        ignored.append("kube_namespace")
+    if kwargs.get("mounts"):
+        warnings.warn("sandboxd: mounts are not supported (a sandbox sees no host path); copy files in with copy_to_runtime", stacklevel=4)
+    if ignored:
+        log.info("sandboxd: %s configure llm-sandbox's local engine client; ignored (the daemon's engine and settings are used)", ", ".join(ignored))
+    check_runtime_configs(known.get("runtime_configs"))
+    if "encoding_errors" in known:
+        codecs.lookup_error(str(known["encoding_errors"]))  # LookupError for an unknown mode, at once
     return SessionOptions(**known)
 
 
@@ -284,10 +336,15 @@ class RunCollector:
     printed, not what pip printed.
     """
 
-    def __init__(self, on_stdout: TextCallback | None = None, on_stderr: TextCallback | None = None) -> None:
+    def __init__(self, on_stdout: TextCallback | None = None, on_stderr: TextCallback | None = None, encoding_errors: str = "strict") -> None:
         self.on_stdout = on_stdout
         self.on_stderr = on_stderr
-        self._decoders = {s: codecs.getincrementaldecoder("utf-8")("replace") for s in (common_pb2.STREAM_STDOUT, common_pb2.STREAM_STDERR)}
+        # Incremental: a character split between two chunks is decoded whole. With "strict"
+        # (llm-sandbox's default) bytes that are not UTF-8 make ``result()`` raise
+        # UnicodeDecodeError once the run has ended; what came before them is kept.
+        self.encoding_errors = encoding_errors
+        self._decoders = {s: codecs.getincrementaldecoder("utf-8")(encoding_errors) for s in (common_pb2.STREAM_STDOUT, common_pb2.STREAM_STDERR)}
+        self.decode_error: UnicodeDecodeError | None = None
         self.stdout: list[str] = []
         self.stderr: list[str] = []
         self.install_output: list[str] = []
@@ -306,7 +363,7 @@ class RunCollector:
                 self.run_id = event.started.run_id
         elif kind == "output":
             out = event.output
-            text = self._decoders[out.stream].decode(out.data)
+            text = self._decode(out.stream, out.data)
             if out.phase == common_pb2.RUN_PHASE_INSTALL:
                 self.install_output.append(text)
             elif out.stream == common_pb2.STREAM_STDERR:
@@ -325,11 +382,24 @@ class RunCollector:
             self.errors.append(event.error)
         elif kind == "exited":
             self.exited = event.exited
-            for stream, decoder in self._decoders.items():
-                tail = decoder.decode(b"", final=True)
+            for stream in self._decoders:
+                # Output cut at the daemon's cap may end inside a character: that tail goes.
+                tail = self._decode(stream, b"", final=True, lenient=event.exited.truncated)
                 if tail:
                     (self.stderr if stream == common_pb2.STREAM_STDERR else self.stdout).append(tail)
         return calls
+
+    def _decode(self, stream: int, data: bytes, final: bool = False, lenient: bool = False) -> str:
+        decoder = self._decoders[stream]
+        if self.decode_error is not None and self.encoding_errors == "strict":
+            return ""  # a strict decode already failed: the run's text stops there
+        try:
+            return decoder.decode(data, final=final)
+        except UnicodeDecodeError as err:
+            decoder.reset()
+            if not lenient:
+                self.decode_error = err
+            return ""
 
     def result(self, timeout: float | None = None, command: str = "") -> ConsoleOutput:
         """The console output, or the llm-sandbox exception for how the run ended."""
@@ -338,6 +408,8 @@ class RunCollector:
         if ex is None:
             msg = "the run's stream ended without an exit event"
             raise ContainerError(msg)
+        if self.decode_error is not None and ex.status != common_pb2.EXIT_STATUS_TIMEOUT:
+            raise self.decode_error
         status = EXIT_STATUS_NAMES.get(ex.status, "UNSPECIFIED")
         exit_code = ex.exit_code
         if ex.status in (common_pb2.EXIT_STATUS_KILLED, common_pb2.EXIT_STATUS_OOM, common_pb2.EXIT_STATUS_TIMEOUT):
@@ -367,9 +439,9 @@ class RunCollector:
         return result
 
 
-def execution_result(out: ConsoleOutput, plots: list[PlotOutput]) -> ExecutionResult:
+def execution_result(out: ConsoleOutput, plots: list[PlotOutput], run_plots: list[PlotOutput] | None = None) -> ExecutionResult:
     fields = {k: getattr(out, k) for k in ConsoleOutput.__dataclass_fields__}
-    return ExecutionResult(**fields, plots=plots)
+    return ExecutionResult(**fields, plots=plots, run_plots=plots if run_plots is None else run_plots)
 
 
 def plot_output(artifact: common_pb2.Artifact, content: bytes) -> PlotOutput:
@@ -385,6 +457,42 @@ def plot_output(artifact: common_pb2.Artifact, content: bytes) -> PlotOutput:
         name=artifact.name,
         index=artifact.index,
     )
+
+
+# ---------------------------------------------------------------------------- sessions
+
+
+class ContainerInfo:
+    """``session.container``: the engine's container behind the session's sandbox.
+
+    ``id`` is the engine's id (Docker's full container id, a pod's name on Kubernetes):
+    what ``SandboxSession(container_id=...)`` takes. Other attributes are the sandbox's
+    (``sandboxd.v1.Sandbox``), also reachable as ``.sandbox``.
+    """
+
+    def __init__(self, sandbox: common_pb2.Sandbox) -> None:
+        self.sandbox = sandbox
+
+    @property
+    def id(self) -> str:
+        return self.sandbox.container_id
+
+    @property
+    def short_id(self) -> str:
+        return self.sandbox.container_id[:12]
+
+    @property
+    def status(self) -> str:
+        """``running``, ``failed``, ... (the sandbox's state, as Docker names container states)."""
+        return common_pb2.SandboxState.Name(self.sandbox.state).removeprefix("SANDBOX_STATE_").lower()
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "sandbox":
+            raise AttributeError(name)
+        return getattr(self.sandbox, name)
+
+    def __repr__(self) -> str:
+        return f"<Container {self.short_id} of sandbox {self.sandbox.id}>"
 
 
 # ---------------------------------------------------------------------------- files

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
+from typing import Literal
 
 from .v1 import common_pb2
 
@@ -61,3 +63,26 @@ class KernelType(StrEnum):
 
     STANDARD = "standard"
     IPYTHON = "ipython"
+
+
+@dataclass
+class DefaultImage:
+    """llm-sandbox's default images, by language. Passed as ``image=``, one of these means
+    "the language's default": the daemon's own image for the language is used."""
+
+    PYTHON = "ghcr.io/vndee/sandbox-python-311-bullseye"
+    JAVA = "ghcr.io/vndee/sandbox-java-11-bullseye"
+    JAVASCRIPT = "ghcr.io/vndee/sandbox-node-22-bullseye"
+    CPP = "ghcr.io/vndee/sandbox-cpp-11-bullseye"
+    GO = "ghcr.io/vndee/sandbox-go-123-bullseye"
+    RUBY = "ghcr.io/vndee/sandbox-ruby-302-bullseye"
+    R = "ghcr.io/vndee/sandbox-r-451-bullseye"
+
+
+DEFAULT_IMAGES = frozenset(v for k, v in vars(DefaultImage).items() if k.isupper())
+
+# How output bytes are decoded (``bytes.decode``'s ``errors``): llm-sandbox's ``encoding_errors``.
+EncodingErrorsType = Literal["strict", "replace", "ignore", "surrogateescape", "backslashreplace", "xmlcharrefreplace"]
+
+# Languages whose runs capture plots (llm-sandbox's ``is_support_plot_detection``).
+PLOT_LANGUAGES = frozenset({SupportedLanguage.PYTHON.value, SupportedLanguage.R.value})

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import Enum
+
+# Receives each decoded chunk of stdout or stderr as it arrives (llm-sandbox's name).
+StreamCallback = Callable[[str], None]
 
 
 class FileType(Enum):
@@ -70,6 +74,7 @@ class ConsoleOutput:
 
     def to_json(self, include_plots: bool = False) -> str:
         result = asdict(self)
+        result.pop("run_plots", None)  # a subset of plots: llm-sandbox's JSON has plots only
         if not include_plots:
             result.pop("plots", None)
         else:
@@ -80,6 +85,13 @@ class ConsoleOutput:
 
 @dataclass(frozen=True)
 class ExecutionResult(ConsoleOutput):
-    """A run's console output plus the plots it produced."""
+    """A run's console output plus plots.
+
+    ``plots`` is every plot of the sandbox since the last clear (``clear_plots()`` or
+    ``run(..., clear_plots=True)``), oldest first, as llm-sandbox returns them: after a run
+    that showed 2 plots and another that showed 1, the second result has 3. ``run_plots``
+    (sandboxd) is only the plots this run made.
+    """
 
     plots: list[PlotOutput] = field(default_factory=list)
+    run_plots: list[PlotOutput] = field(default_factory=list)

@@ -128,6 +128,22 @@ class CommandFailedError(SandboxError):
         self.output = output
 
 
+class PackageManagerError(SandboxError):
+    """Raised when the package manager is not found."""
+
+    def __init__(self, package_manager: str, message: str | None = None, **info: Any) -> None:
+        super().__init__(message or f"Package manager {package_manager} not found", **info)
+        self.package_manager = package_manager
+
+
+class ImagePullError(SandboxError):
+    """Raised when the image cannot be pulled."""
+
+    def __init__(self, image: str, error: str = "", message: str | None = None, **info: Any) -> None:
+        super().__init__(message or f"Failed to pull image {image}: {error}", **info)
+        self.image = image
+
+
 class UnsupportedBackendError(SandboxError):
     """Raised when an unsupported backend is provided."""
 
@@ -154,6 +170,14 @@ class InvalidRegexPatternError(SandboxError):
     def __init__(self, pattern: str, message: str | None = None, **info: Any) -> None:
         super().__init__(message or f"Invalid regex pattern: {pattern}", **info)
         self.pattern = pattern
+
+
+class LanguageHandlerNotInitializedError(SandboxError):
+    """Raised when the language handler is not initialized."""
+
+    def __init__(self, lang: str = "", message: str | None = None, **info: Any) -> None:
+        super().__init__(message or f"Language handler for {lang} is not initialized", **info)
+        self.lang = lang
 
 
 class SecurityViolationError(SandboxError):
@@ -212,7 +236,25 @@ class SandboxNotFoundError(ContainerError):
 
 
 class SandboxStateError(ContainerError):
-    """The sandbox cannot do this now: it stopped, expired or is being destroyed."""
+    """The sandbox cannot do this now: it stopped, failed or is being destroyed.
+
+    A sandbox that outlived its ``session_timeout`` (or ``idle_timeout``) is not this but
+    :class:`SandboxTimeoutError`, as in llm-sandbox.
+    """
+
+
+class PathNotFoundError(SandboxNotFoundError, FileNotFoundError):
+    """A path in the sandbox does not exist (``copy_from_runtime``): a ``FileNotFoundError``, as in llm-sandbox."""
+
+
+class RuntimeConfigError(ValidationError, ValueError):
+    """A ``runtime_configs`` value asks for something the daemon does not grant
+    (``network_mode: host``, ``privileged: True``, ``cap_add``, ...); also a ``ValueError``."""
+
+    def __init__(self, key: str, value: Any, message: str | None = None, **info: Any) -> None:
+        super().__init__(message or f"runtime_configs[{key!r}] = {value!r} is not granted by sandboxd", **info)
+        self.key = key
+        self.value = value
 
 
 class DaemonUnavailableError(ContainerError):
@@ -237,7 +279,8 @@ _REASONS: dict[str, type[SandboxError]] = {
     "SANDBOX_NOT_FOUND": SandboxNotFoundError,
     "RUN_NOT_FOUND": SandboxNotFoundError,
     "SESSION_NOT_FOUND": SandboxNotFoundError,
-    "SANDBOX_EXPIRED": SandboxStateError,
+    "SANDBOX_EXPIRED": SandboxTimeoutError,  # session_timeout (the sandbox's TTL) or idle_timeout
+    "PATH_NOT_FOUND": PathNotFoundError,
     "SANDBOX_STOPPED": SandboxStateError,
     "SANDBOX_FAILED": SandboxStateError,
     "SANDBOX_DESTROYED": SandboxStateError,

@@ -7,7 +7,7 @@ import dataclasses
 from typing import Any
 
 from . import _core
-from ._core import InteractiveSettings, RunCollector, TextCallback
+from ._core import InteractiveSettings, TextCallback
 from .const import KernelType, SandboxBackend, SupportedLanguage
 from .data import ExecutionResult
 from .exceptions import LanguageNotSupportedError, NotOpenSessionError
@@ -85,8 +85,9 @@ class InteractiveSandboxSession(SandboxSession):
         """Runs one cell. A cell that raises returns exit code 1 with the traceback in stderr."""
         if not self.session_id:
             raise NotOpenSessionError
+        self._require_open()  # session_timeout
         self.install(libraries)
-        collector = _collect(self.client.session_run(self.session_id, code, _core._seconds_to_ms(timeout)), RunCollector(on_stdout, on_stderr))
+        collector = _collect(self.client.session_run(self.session_id, code, _core._seconds_to_ms(timeout)), self._collector(on_stdout, on_stderr))
         out = collector.result(timeout if timeout is not None else self.settings.timeout)
         if collector.errors and not out.stderr:
             err = collector.errors[0]

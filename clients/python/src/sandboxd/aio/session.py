@@ -13,16 +13,25 @@ import dataclasses
 import inspect  # async only
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import Any
 
 from .. import _core
 from .._core import RunCollector, TextCallback, session_options
-from ..const import SandboxBackend, SupportedLanguage
+from ..const import PLOT_LANGUAGES, SandboxBackend, SupportedLanguage
 from ..data import ConsoleOutput, ExecutionResult, PlotOutput
-from ..exceptions import CommandEmptyError, NotOpenSessionError, UnimplementedError
+from ..exceptions import (
+    CommandEmptyError,
+    LanguageNotSupportPlotError,
+    NotOpenSessionError,
+    SandboxNotFoundError,
+    SandboxTimeoutError,
+    UnimplementedError,
+    UnsupportedBackendError,
+)
 from ..security import SecurityPolicy, Violation
 from ..v1 import common_pb2, interactive_service_pb2 as isvc, sandbox_service_pb2 as svc
 from .client import Client
@@ -50,6 +59,13 @@ class SandboxSession:
     ``SANDBOXD_ADDRESS`` / ``SANDBOXD_TOKEN``), ``client`` (share one connection),
     ``sandbox_id`` (use an existing sandbox; it is left running on close), ``env``,
     ``labels`` and ``idle_timeout``. Timeouts are in seconds.
+
+    ``container_id`` attaches to an existing container: one of the caller's own sandboxes
+    (``other.container.id``; left running on close), or, where the daemon's operator allows
+    it (``--attach.*``), a container sandboxd did not create. Arguments that configure
+    llm-sandbox's own engine client (a docker/podman/kubernetes ``client``, ``stream``,
+    ``kube_namespace``) are accepted and ignored, with one log line. ``encoding_errors``
+    (default ``"strict"``, as in llm-sandbox) is how output bytes are decoded.
     """
 
     def __init__(
@@ -63,19 +79,22 @@ class SandboxSession:
         verbose: bool = False,
         **options: Any,
     ) -> None:
+        foreign: tuple[str, ...] = ()
         if isinstance(client, Client) or client is None:
             self._client = client
-        else:  # llm-sandbox passes a docker/podman client as `client`: not ours.
+        else:  # llm-sandbox passes a docker/podman/kubernetes client as `client`: not ours.
             self._client = None
+            foreign = ("client",)
         self._owns_client = self._client is None
         self._address, self._token = address, token
-        self.options = session_options({"backend": backend, **options})
+        self.options = session_options({"backend": backend, **options}, foreign)
         self.config = self.options  # llm-sandbox code reads session.config.lang and friends
         self.verbose = verbose
         self.sandbox_id = sandbox_id or ""
         self._owns_sandbox = sandbox_id is None
         self.sandbox: common_pb2.Sandbox | None = None
         self.is_open = False
+        self._opened_at: float | None = None
         if verbose and not log.handlers:
             logging.basicConfig(level=logging.INFO)
             log.setLevel(logging.DEBUG)
@@ -89,9 +108,9 @@ class SandboxSession:
         return self._client
 
     @property
-    def container(self) -> common_pb2.Sandbox | None:
-        """llm-sandbox code checks ``session.container``; here it is the sandbox."""
-        return self.sandbox if self.is_open else None
+    def container(self) -> _core.ContainerInfo | None:
+        """The engine's container while the session is open: ``container.id`` is its id."""
+        return _core.ContainerInfo(self.sandbox) if self.is_open and self.sandbox is not None else None
 
     @property
     def container_id(self) -> str:
@@ -108,19 +127,55 @@ class SandboxSession:
         if self.sandbox_id:
             self.sandbox = await self.client.get_sandbox(self.sandbox_id)
         else:
-            self.sandbox = await self.client.create_sandbox(self.options.to_spec())
+            own = await self._own_sandbox_of(self.options.container_id) if self.options.container_id else None
+            if own is not None:  # one of the caller's sandboxes: use it, leave it running
+                self.sandbox, self._owns_sandbox = own, False
+            else:
+                self.sandbox = await self.client.create_sandbox(self.options.to_spec())
             self.sandbox_id = self.sandbox.id
+        await self._check_backend()
         self.is_open = True
+        self._opened_at = time.monotonic()
         log.debug("sandbox %s open (container %s)", self.sandbox_id, self.sandbox.container_id)
+
+    async def _own_sandbox_of(self, container_id: str) -> common_pb2.Sandbox | None:
+        """The caller's sandbox whose container is ``container_id`` (the daemon never
+        attaches a second sandbox to a sandbox's container)."""
+        for sandbox in await self.client.list_sandboxes():
+            if container_id in (sandbox.container_id, sandbox.id):
+                return sandbox
+        return None
+
+    async def _check_backend(self) -> None:
+        """``backend=kubernetes`` (or podman) on a daemon that runs something else fails:
+        the daemon has one backend and says which in every Sandbox."""
+        asked = SandboxBackend(self.options.backend)
+        got = self.sandbox.backend if self.sandbox is not None else 0
+        if asked not in (SandboxBackend.KUBERNETES, SandboxBackend.PODMAN) or not got or got == asked.to_proto():
+            return
+        name = common_pb2.Backend.Name(got).removeprefix("BACKEND_").lower()
+        msg = f"backend {asked.value!r} was asked for, but this sandboxd daemon runs its sandboxes on {name}"
+        try:
+            if self._owns_sandbox and self.sandbox_id:
+                await self.client.destroy_sandbox(self.sandbox_id)
+        finally:
+            self.sandbox = None
+            if self._owns_sandbox:
+                self.sandbox_id = ""
+        raise UnsupportedBackendError(asked.value, msg, reason="BACKEND_MISMATCH")
 
     async def close(self) -> None:
         """Destroys the sandbox this session created; safe to call twice."""
         try:
             if self.is_open and self._owns_sandbox and self.sandbox_id:
-                await self.client.destroy_sandbox(self.sandbox_id)
-                log.debug("sandbox %s destroyed", self.sandbox_id)
+                try:
+                    await self.client.destroy_sandbox(self.sandbox_id)
+                    log.debug("sandbox %s destroyed", self.sandbox_id)
+                except (SandboxTimeoutError, SandboxNotFoundError):  # expired (session_timeout) or already gone
+                    log.debug("sandbox %s was already gone", self.sandbox_id, exc_info=True)
         finally:
             self.is_open = False
+            self._opened_at = None
             if self._owns_client and self._client is not None:
                 await self._client.close()
                 self._client = None
@@ -133,9 +188,18 @@ class SandboxSession:
         await self.close()
 
     def _require_open(self) -> str:
+        """The sandbox id; NotOpenSessionError when closed, SandboxTimeoutError once the
+        session outlived ``session_timeout`` (checked before every operation, as llm-sandbox does)."""
         if not self.is_open or not self.sandbox_id:
             raise NotOpenSessionError
+        limit = self.options.session_timeout
+        if limit and self._opened_at is not None and time.monotonic() - self._opened_at > limit:
+            msg = f"Session exceeded maximum lifetime of {limit} seconds"
+            raise SandboxTimeoutError(msg, limit, reason="SESSION_TIMEOUT")
         return self.sandbox_id
+
+    def _collector(self, on_stdout: TextCallback | None = None, on_stderr: TextCallback | None = None) -> RunCollector:
+        return RunCollector(on_stdout, on_stderr, self.options.encoding_errors)
 
     # -------------------------------------------------------------- running code
 
@@ -185,21 +249,23 @@ class SandboxSession:
         Output reaches ``on_stdout`` / ``on_stderr`` as it is printed. Raises
         ``SandboxTimeoutError`` when the deadline fires (``err.result`` has the output).
         """
-        collector = await _collect(self.stream(code, libraries, timeout, stdin=stdin, args=args, env=env), RunCollector(on_stdout, on_stderr))
+        collector = await _collect(self.stream(code, libraries, timeout, stdin=stdin, args=args, env=env), self._collector(on_stdout, on_stderr))
         return _core.execution_result(collector.result(self._timeout_s(timeout)), [])
 
     async def execute_command(
         self,
         command: str | list[str],
         workdir: str | None = None,
+        on_stdout: TextCallback | None = None,
+        on_stderr: TextCallback | None = None,
         *,
         timeout: float | None = None,
         env: Mapping[str, str] | None = None,
         stdin: bytes | str = b"",
-        on_stdout: TextCallback | None = None,
-        on_stderr: TextCallback | None = None,
     ) -> ConsoleOutput:
-        """Runs a command: a string goes through ``/bin/sh -c``, a list is an argv."""
+        """Runs a command: a string goes through ``/bin/sh -c``, a list is an argv.
+
+        Output reaches ``on_stdout`` / ``on_stderr`` as it is printed."""
         if not command:
             raise CommandEmptyError
         request = svc.ExecRequest(
@@ -213,17 +279,23 @@ class SandboxSession:
             request.shell = command
         else:
             request.argv.extend(command)
-        collector = await _collect(self.client.exec(request), RunCollector(on_stdout, on_stderr))
+        collector = await _collect(self.client.exec(request), self._collector(on_stdout, on_stderr))
         return collector.result(self._timeout_s(timeout), command if isinstance(command, str) else " ".join(command))
 
-    async def execute_commands(self, commands: list[str | tuple[str, str | None]], workdir: str | None = None) -> ConsoleOutput:
+    async def execute_commands(
+        self,
+        commands: list[str | tuple[str, str | None]],
+        workdir: str | None = None,
+        on_stdout: TextCallback | None = None,
+        on_stderr: TextCallback | None = None,
+    ) -> ConsoleOutput:
         """Runs commands in order; returns the first failure's output or the last one's."""
         output = ConsoleOutput(exit_code=0)
         for command in commands:
             if isinstance(command, (tuple, list)) and len(command) == 2 and (command[1] is None or isinstance(command[1], str)):  # noqa: PLR2004
-                output = await self.execute_command(command[0], workdir=command[1])  # type: ignore[arg-type]
+                output = await self.execute_command(command[0], command[1], on_stdout, on_stderr)  # type: ignore[arg-type]
             else:
-                output = await self.execute_command(command, workdir=workdir)  # type: ignore[arg-type]
+                output = await self.execute_command(command, workdir, on_stdout, on_stderr)  # type: ignore[arg-type]
             if output.exit_code:
                 return output
         return output
@@ -232,7 +304,7 @@ class SandboxSession:
         """Installs libraries with the language's package manager."""
         if not libraries:
             return None
-        collector = await _collect(self.client.install(self._require_open(), list(libraries), _core._seconds_to_ms(timeout)), RunCollector())
+        collector = await _collect(self.client.install(self._require_open(), list(libraries), _core._seconds_to_ms(timeout)), self._collector())
         # Install output is all install-phase output: give it back as the result's stdout.
         out = collector.result(timeout, "install " + " ".join(libraries))
         return dataclasses.replace(out, stdout="".join(collector.install_output) + out.stdout)
@@ -260,11 +332,14 @@ class SandboxSession:
             await self.client.upload(sandbox_id, dest, path.read_bytes(), svc.TRANSFER_KIND_FILE, path.stat().st_mode & 0o777, progress=progress)
 
     async def copy_from_runtime(self, src: str, dest: str | os.PathLike[str], progress: Any = None) -> None:
-        """Copies a file or directory from the sandbox to the local ``dest``."""
+        """Copies a file or directory from the sandbox to the local ``dest``, as llm-sandbox
+        does: a file is written at ``dest``; a directory lands under it, ``dest/<name>/...``.
+        A path that does not exist raises ``FileNotFoundError`` (``PathNotFoundError``)."""
         header, data = await self.client.download(self._require_open(), src, progress=progress)
         target = Path(dest)
         if header.kind == svc.TRANSFER_KIND_TAR:
-            _core.extract_tar_safely(data, target)
+            name = PurePosixPath(src).name  # the daemon's tar holds the directory's contents
+            _core.extract_tar_safely(data, target / name if name not in ("", ".", "..") else target)
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
@@ -294,7 +369,7 @@ class SandboxSession:
 
     def session(self, shell: str = "/bin/sh", env: Mapping[str, str] | None = None, timeout: float | None = None) -> ShellSession:
         """A persistent shell in this sandbox: cwd, env, functions survive between commands."""
-        return ShellSession(self.client, self._require_open(), shell=shell, env=env, timeout=timeout)
+        return ShellSession(self.client, self._require_open(), shell=shell, env=env, timeout=timeout, encoding_errors=self.options.encoding_errors)
 
 
 def create_session(backend: SandboxBackend | str = SandboxBackend.DOCKER, *args: Any, **kwargs: Any) -> SandboxSession:
@@ -306,7 +381,13 @@ def create_session(backend: SandboxBackend | str = SandboxBackend.DOCKER, *args:
 
 
 class ArtifactSandboxSession(SandboxSession):
-    """A session whose runs return the plots they made (matplotlib, seaborn, plotly, ...)."""
+    """A session whose runs return plots (matplotlib, seaborn, plotly, ...; Python and R).
+
+    As in llm-sandbox, ``result.plots`` is every plot since the last clear, oldest first:
+    plots accumulate across runs until ``clear_plots()`` or ``run(..., clear_plots=True)``.
+    ``result.run_plots`` (sandboxd) is only the plots that run made. With plotting on,
+    running a language without plot capture raises ``LanguageNotSupportPlotError``.
+    """
 
     def __init__(
         self,
@@ -320,6 +401,7 @@ class ArtifactSandboxSession(SandboxSession):
     ) -> None:
         super().__init__(backend, image=image, dockerfile=dockerfile, lang=lang, enable_plotting=enable_plotting, **kwargs)
         self.enable_plotting = enable_plotting
+        self._plots: dict[str, PlotOutput] = {}  # downloaded plots by artifact id, since the last clear
 
     async def run(  # type: ignore[override]
         self,
@@ -331,15 +413,31 @@ class ArtifactSandboxSession(SandboxSession):
         on_stderr: TextCallback | None = None,
         **kwargs: Any,
     ) -> ExecutionResult:
-        """Runs code and downloads the plots it produced; ``clear_plots`` drops earlier ones first."""
+        """Runs code; ``result.plots`` has every plot since the last clear, ``result.run_plots``
+        this run's. ``clear_plots`` drops earlier plots first."""
+        if self.enable_plotting and self.lang.lower() not in PLOT_LANGUAGES:
+            raise LanguageNotSupportPlotError(self.lang)
         events = self.stream(code, libraries, timeout, clear_artifacts=clear_plots, **kwargs)
-        collector = await _collect(events, RunCollector(on_stdout, on_stderr))
+        if clear_plots:
+            self._plots.clear()
+        collector = await _collect(events, self._collector(on_stdout, on_stderr))
         out = collector.result(self._timeout_s(timeout))
-        plots = await self._download_plots(collector.artifacts) if self.enable_plotting else []
-        return _core.execution_result(out, plots)
+        if not self.enable_plotting:
+            return _core.execution_result(out, [], [])
+        run_plots = await self._cached_plots(collector.artifacts)
+        plots = await self._cached_plots(await self.client.list_artifacts(self.sandbox_id))
+        return _core.execution_result(out, plots, run_plots)
+
+    async def _cached_plots(self, artifacts: list[common_pb2.Artifact]) -> list[PlotOutput]:
+        """The plots for ``artifacts``, each downloaded once per session."""
+        missing = [a for a in artifacts if a.id not in self._plots]
+        for plot in await self._download_plots(missing):
+            self._plots[plot.id] = plot
+        return [self._plots[a.id] for a in artifacts if a.id in self._plots]
 
     async def clear_plots(self) -> int:
         """Forgets the sandbox's plots; the plot counter starts again."""
+        self._plots.clear()
         return await self.client.clear_artifacts(self._require_open())
 
     async def list_plots(self) -> list[common_pb2.Artifact]:
@@ -354,12 +452,22 @@ class ShellSession:
     over to the next command. Closing the session ends its background processes.
     """
 
-    def __init__(self, client: Client, sandbox_id: str, *, shell: str = "/bin/sh", env: Mapping[str, str] | None = None, timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        sandbox_id: str,
+        *,
+        shell: str = "/bin/sh",
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        encoding_errors: str = "strict",
+    ) -> None:
         self.client = client
         self.sandbox_id = sandbox_id
         self.shell = shell
         self.env = dict(env or {})
         self.timeout = timeout
+        self.encoding_errors = encoding_errors
         self.session_id = ""
 
     async def open(self) -> ShellSession:
@@ -375,7 +483,7 @@ class ShellSession:
         if not self.session_id:
             raise NotOpenSessionError
         events = self.client.session_run(self.session_id, command, _core._seconds_to_ms(timeout), stdin.encode() if isinstance(stdin, str) else stdin)
-        collector = await _collect(events, RunCollector(on_stdout, on_stderr))
+        collector = await _collect(events, RunCollector(on_stdout, on_stderr, self.encoding_errors))
         return collector.result(timeout if timeout is not None else self.timeout, command)
 
     run = exec
