@@ -14,6 +14,19 @@ export interface Command {
   env?: Record<string, string>;
 }
 
+/** Where and how an install runs. */
+export interface InstallLayout {
+  workdir: string;
+  /**
+   * The sandbox has no network (NETWORK_MODE_NONE): the package manager must not try to
+   * reach an index, only use what is installed and local package files, so that a library
+   * it would have to download fails at once rather than after its retries and timeouts.
+   */
+  offline?: boolean;
+  /** The sandbox's own env: an index it names (a file:// one, say) is used even offline. */
+  env?: Record<string, string>;
+}
+
 /**
  * Everything the daemon knows about one language. Handlers live in a registry so a new
  * language is added by registering a handler, without touching the daemon's core.
@@ -32,7 +45,7 @@ export interface LanguageHandler {
   compile?(source: string, layout: RunLayout): Command;
   run(source: string, layout: RunLayout, args: readonly string[]): Command;
   /** The package manager command installing these (already validated) libraries. */
-  install?(libraries: readonly string[], layout: Omit<RunLayout, "runDir" | "runId">): Command;
+  install?(libraries: readonly string[], layout: InstallLayout): Command;
   /** Which library names the package manager accepts (checked before anything runs). */
   readonly libraryPattern?: RegExp;
   /** What a library is for this language; ends the message of a rejected library name. */
@@ -71,9 +84,25 @@ const python: LanguageHandler = {
   env: { PYTHONUNBUFFERED: "1", PYTHONDONTWRITEBYTECODE: "1", PIP_DISABLE_PIP_VERSION_CHECK: "1" },
   sourcePath: (_code, layout) => runFile(layout, ".py"),
   run: (source, _layout, args) => ({ argv: ["python3", "-u", source, ...args] }),
-  // --user: into ~/.local (HOME is the workdir), which Python puts on sys.path.
-  install: (libraries) => ({
-    argv: ["python3", "-m", "pip", "install", "--user", "--break-system-packages", "--no-input", "--progress-bar", "off", "--", ...libraries],
+  // --user: into ~/.local (HOME is the workdir), which Python puts on sys.path. Offline
+  // (unless the sandbox names an index), --no-index: what is installed satisfies a
+  // requirement, local files (and PIP_FIND_LINKS) install, anything else fails at once
+  // (pip would retry the index 5 times, each up to its timeout).
+  install: (libraries, layout) => ({
+    argv: [
+      "python3",
+      "-m",
+      "pip",
+      "install",
+      "--user",
+      "--break-system-packages",
+      "--no-input",
+      "--progress-bar",
+      "off",
+      ...(layout.offline && !layout.env?.["PIP_INDEX_URL"] && !layout.env?.["PIP_EXTRA_INDEX_URL"] ? ["--no-index"] : []),
+      "--",
+      ...libraries,
+    ],
   }),
   libraryPattern: pep508,
   libraryHint: "a library is a PEP 508 requirement (name, name==1.2, name[extra]>=1) or the absolute path of a .whl, .tar.gz or .zip in the sandbox",
@@ -89,9 +118,23 @@ const javascript: LanguageHandler = {
   plots: false,
   sourcePath: (_code, layout) => runFile(layout, ".js"),
   run: (source, layout, args) => ({ argv: ["node", source, ...args], env: { NODE_PATH: `${layout.workdir}/node_modules` } }),
-  // Into <workdir>/node_modules, recorded in <workdir>/package.json.
+  // Into <workdir>/node_modules, recorded in <workdir>/package.json. Offline (unless the
+  // sandbox names a registry), --offline:
+  // npm resolves from its cache and local tarballs only and fails a registry package with
+  // ENOTCACHED at once (instead of its fetch retries).
   install: (libraries, layout) => ({
-    argv: ["npm", "install", "--no-audit", "--no-fund", "--no-progress", "--prefix", layout.workdir, "--", ...libraries],
+    argv: [
+      "npm",
+      "install",
+      "--no-audit",
+      "--no-fund",
+      "--no-progress",
+      ...(layout.offline && !layout.env?.["NPM_CONFIG_REGISTRY"] && !layout.env?.["npm_config_registry"] ? ["--offline"] : []),
+      "--prefix",
+      layout.workdir,
+      "--",
+      ...libraries,
+    ],
   }),
   libraryPattern: npmName,
   libraryHint: npmHint,
