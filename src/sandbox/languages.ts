@@ -52,6 +52,12 @@ export interface LanguageHandler {
   readonly libraryHint?: string;
   /** Environment every program of this language gets. */
   readonly env?: Record<string, string>;
+  /**
+   * Run in each sandbox of this language (not in attached containers) once its process
+   * runner started, before anything else runs: cheap, idempotent preparation of the
+   * writable directories (the root is read-only), e.g. Python's /tmp/venv paths.
+   */
+  readonly setup?: Command;
 }
 
 /** An absolute path inside the sandbox ending in one of these extensions (a local package). */
@@ -74,6 +80,40 @@ function runFile(layout: RunLayout, ext: string): string {
 function baseName(path: string): string {
   return path.slice(path.lastIndexOf("/") + 1);
 }
+
+/**
+ * llm-sandbox's virtualenv paths, which its users call in commands: /tmp/venv/bin/python
+ * and /tmp/venv/bin/pip (and its pip cache /tmp/pip_cache). Not a real venv: python is a
+ * link to the sandbox's python3 (so sys.prefix, the system packages and the user site are
+ * python3's), pip runs `python -m pip` with it, so what it installs lands where Install
+ * puts libraries (the user site in the workdir) and every run sees it. An existing file of
+ * the same name is left alone. Takes a few milliseconds; /tmp is a tmpfs, so a sandbox
+ * from the warm pool, or one whose agent restarted, gets it too.
+ */
+const pythonVenvScript = [
+  "py=$(command -v python3) || exit 0",
+  "v=/tmp/venv/bin",
+  'mkdir -p "$v" /tmp/pip_cache || exit 1',
+  'for n in python python3; do [ -e "$v/$n" ] || [ -L "$v/$n" ] || ln -s "$py" "$v/$n" || exit 1; done',
+  'for n in pip pip3; do [ -e "$v/$n" ] || { printf %s "$1" >"$v/$n" && chmod 755 "$v/$n"; } || exit 1; done',
+  '[ -e /tmp/venv/bin/activate ] || printf %s "$2" >/tmp/venv/bin/activate',
+].join("\n");
+const venvPip = [
+  "#!/bin/sh",
+  "# llm-sandbox's /tmp/venv/bin/pip, made by sandboxd: pip of the sandbox's python3, installing where",
+  "# the sandbox's libraries go (the user site when the system one is not writable).",
+  '[ -n "$PIP_BREAK_SYSTEM_PACKAGES" ] || PIP_BREAK_SYSTEM_PACKAGES=1',
+  "export PIP_BREAK_SYSTEM_PACKAGES",
+  'exec /tmp/venv/bin/python -m pip "$@"',
+  "",
+].join("\n");
+const venvActivate = [
+  "# made by sandboxd: puts /tmp/venv/bin first on PATH",
+  "VIRTUAL_ENV=/tmp/venv",
+  'PATH="/tmp/venv/bin:$PATH"',
+  "export VIRTUAL_ENV PATH",
+  "",
+].join("\n");
 
 const python: LanguageHandler = {
   name: "python",
@@ -106,6 +146,7 @@ const python: LanguageHandler = {
   }),
   libraryPattern: pep508,
   libraryHint: "a library is a PEP 508 requirement (name, name==1.2, name[extra]>=1) or the absolute path of a .whl, .tar.gz or .zip in the sandbox",
+  setup: { argv: ["sh", "-c", pythonVenvScript, "sandboxd-setup", venvPip, venvActivate] },
 };
 
 const npmHint = "a library is an npm package spec (name, @scope/name, name@range) or the absolute path of a .tgz in the sandbox";
