@@ -82,6 +82,19 @@ describe("library names", () => {
     });
   }
 
+  it("python and npm install offline (no index, no registry) in sandboxes without network", () => {
+    const pip = registry.get("python");
+    expect(pip.install?.(["numpy"], { workdir: "/work", offline: true }).argv).toContain("--no-index");
+    expect(pip.install?.(["numpy"], { workdir: "/work" }).argv).not.toContain("--no-index");
+    // An index the sandbox names (file:// works offline) is the user's choice.
+    expect(pip.install?.(["x"], { workdir: "/work", offline: true, env: { PIP_INDEX_URL: "file:///sandbox/simple" } }).argv).not.toContain("--no-index");
+    for (const language of ["javascript", "typescript"]) {
+      const npm = registry.get(language);
+      expect(npm.install?.(["left-pad"], { workdir: "/work", offline: true }).argv).toContain("--offline");
+      expect(npm.install?.(["left-pad"], { workdir: "/work", offline: false }).argv).not.toContain("--offline");
+    }
+  });
+
   it("cpp: Debian package names are refused with the way to get them", () => {
     const err = refusal(() => registry.validateLibraries(registry.get("cpp"), ["libfmt-dev"]));
     expect(err.message).toMatch(/header archive|headers under include\//);

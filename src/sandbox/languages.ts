@@ -14,6 +14,19 @@ export interface Command {
   env?: Record<string, string>;
 }
 
+/** Where and how an install runs. */
+export interface InstallLayout {
+  workdir: string;
+  /**
+   * The sandbox has no network (NETWORK_MODE_NONE): the package manager must not try to
+   * reach an index, only use what is installed and local package files, so that a library
+   * it would have to download fails at once rather than after its retries and timeouts.
+   */
+  offline?: boolean;
+  /** The sandbox's own env: an index it names (a file:// one, say) is used even offline. */
+  env?: Record<string, string>;
+}
+
 /**
  * Everything the daemon knows about one language. Handlers live in a registry so a new
  * language is added by registering a handler, without touching the daemon's core.
@@ -32,13 +45,19 @@ export interface LanguageHandler {
   compile?(source: string, layout: RunLayout): Command;
   run(source: string, layout: RunLayout, args: readonly string[]): Command;
   /** The package manager command installing these (already validated) libraries. */
-  install?(libraries: readonly string[], layout: Omit<RunLayout, "runDir" | "runId">): Command;
+  install?(libraries: readonly string[], layout: InstallLayout): Command;
   /** Which library names the package manager accepts (checked before anything runs). */
   readonly libraryPattern?: RegExp;
   /** What a library is for this language; ends the message of a rejected library name. */
   readonly libraryHint?: string;
   /** Environment every program of this language gets. */
   readonly env?: Record<string, string>;
+  /**
+   * Run in each sandbox of this language (not in attached containers) once its process
+   * runner started, before anything else runs: cheap, idempotent preparation of the
+   * writable directories (the root is read-only), e.g. Python's /tmp/venv paths.
+   */
+  readonly setup?: Command;
 }
 
 /** An absolute path inside the sandbox ending in one of these extensions (a local package). */
@@ -62,6 +81,40 @@ function baseName(path: string): string {
   return path.slice(path.lastIndexOf("/") + 1);
 }
 
+/**
+ * llm-sandbox's virtualenv paths, which its users call in commands: /tmp/venv/bin/python
+ * and /tmp/venv/bin/pip (and its pip cache /tmp/pip_cache). Not a real venv: python is a
+ * link to the sandbox's python3 (so sys.prefix, the system packages and the user site are
+ * python3's), pip runs `python -m pip` with it, so what it installs lands where Install
+ * puts libraries (the user site in the workdir) and every run sees it. An existing file of
+ * the same name is left alone. Takes a few milliseconds; /tmp is a tmpfs, so a sandbox
+ * from the warm pool, or one whose agent restarted, gets it too.
+ */
+const pythonVenvScript = [
+  "py=$(command -v python3) || exit 0",
+  "v=/tmp/venv/bin",
+  'mkdir -p "$v" /tmp/pip_cache || exit 1',
+  'for n in python python3; do [ -e "$v/$n" ] || [ -L "$v/$n" ] || ln -s "$py" "$v/$n" || exit 1; done',
+  'for n in pip pip3; do [ -e "$v/$n" ] || { printf %s "$1" >"$v/$n" && chmod 755 "$v/$n"; } || exit 1; done',
+  '[ -e /tmp/venv/bin/activate ] || printf %s "$2" >/tmp/venv/bin/activate',
+].join("\n");
+const venvPip = [
+  "#!/bin/sh",
+  "# llm-sandbox's /tmp/venv/bin/pip, made by sandboxd: pip of the sandbox's python3, installing where",
+  "# the sandbox's libraries go (the user site when the system one is not writable).",
+  '[ -n "$PIP_BREAK_SYSTEM_PACKAGES" ] || PIP_BREAK_SYSTEM_PACKAGES=1',
+  "export PIP_BREAK_SYSTEM_PACKAGES",
+  'exec /tmp/venv/bin/python -m pip "$@"',
+  "",
+].join("\n");
+const venvActivate = [
+  "# made by sandboxd: puts /tmp/venv/bin first on PATH",
+  "VIRTUAL_ENV=/tmp/venv",
+  'PATH="/tmp/venv/bin:$PATH"',
+  "export VIRTUAL_ENV PATH",
+  "",
+].join("\n");
+
 const python: LanguageHandler = {
   name: "python",
   aliases: ["py", "python3"],
@@ -71,12 +124,29 @@ const python: LanguageHandler = {
   env: { PYTHONUNBUFFERED: "1", PYTHONDONTWRITEBYTECODE: "1", PIP_DISABLE_PIP_VERSION_CHECK: "1" },
   sourcePath: (_code, layout) => runFile(layout, ".py"),
   run: (source, _layout, args) => ({ argv: ["python3", "-u", source, ...args] }),
-  // --user: into ~/.local (HOME is the workdir), which Python puts on sys.path.
-  install: (libraries) => ({
-    argv: ["python3", "-m", "pip", "install", "--user", "--break-system-packages", "--no-input", "--progress-bar", "off", "--", ...libraries],
+  // --user: into ~/.local (HOME is the workdir), which Python puts on sys.path. Offline
+  // (unless the sandbox names an index), --no-index: what is installed satisfies a
+  // requirement, local files (and PIP_FIND_LINKS) install, anything else fails at once
+  // (pip would retry the index 5 times, each up to its timeout).
+  install: (libraries, layout) => ({
+    argv: [
+      "python3",
+      "-m",
+      "pip",
+      "install",
+      "--user",
+      "--break-system-packages",
+      "--no-input",
+      "--progress-bar",
+      "off",
+      ...(layout.offline && !layout.env?.["PIP_INDEX_URL"] && !layout.env?.["PIP_EXTRA_INDEX_URL"] ? ["--no-index"] : []),
+      "--",
+      ...libraries,
+    ],
   }),
   libraryPattern: pep508,
   libraryHint: "a library is a PEP 508 requirement (name, name==1.2, name[extra]>=1) or the absolute path of a .whl, .tar.gz or .zip in the sandbox",
+  setup: { argv: ["sh", "-c", pythonVenvScript, "sandboxd-setup", venvPip, venvActivate] },
 };
 
 const npmHint = "a library is an npm package spec (name, @scope/name, name@range) or the absolute path of a .tgz in the sandbox";
@@ -89,9 +159,23 @@ const javascript: LanguageHandler = {
   plots: false,
   sourcePath: (_code, layout) => runFile(layout, ".js"),
   run: (source, layout, args) => ({ argv: ["node", source, ...args], env: { NODE_PATH: `${layout.workdir}/node_modules` } }),
-  // Into <workdir>/node_modules, recorded in <workdir>/package.json.
+  // Into <workdir>/node_modules, recorded in <workdir>/package.json. Offline (unless the
+  // sandbox names a registry), --offline:
+  // npm resolves from its cache and local tarballs only and fails a registry package with
+  // ENOTCACHED at once (instead of its fetch retries).
   install: (libraries, layout) => ({
-    argv: ["npm", "install", "--no-audit", "--no-fund", "--no-progress", "--prefix", layout.workdir, "--", ...libraries],
+    argv: [
+      "npm",
+      "install",
+      "--no-audit",
+      "--no-fund",
+      "--no-progress",
+      ...(layout.offline && !layout.env?.["NPM_CONFIG_REGISTRY"] && !layout.env?.["npm_config_registry"] ? ["--offline"] : []),
+      "--prefix",
+      layout.workdir,
+      "--",
+      ...libraries,
+    ],
   }),
   libraryPattern: npmName,
   libraryHint: npmHint,

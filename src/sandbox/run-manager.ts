@@ -18,6 +18,8 @@ export interface RunStep {
   keepStdinOpen?: boolean;
   /** Called when this step exited 0 (e.g. remember installed libraries). */
   onSuccess?: () => void;
+  /** The exit's message when this step exits non-zero, instead of its phase's. */
+  failureMessage?: string;
 }
 
 export interface RunPlan {
@@ -225,7 +227,7 @@ export class RunManager {
             exitCode: exit.exitCode,
             signal: exit.signal,
             phase: step.phase,
-            message: describeExit(exit, step.phase, plan.timeoutMs),
+            message: describeExit(exit, step, plan.timeoutMs),
           });
           return;
         }
@@ -247,7 +249,7 @@ export class RunManager {
   }
 }
 
-function describeExit(exit: ProcessExit, phase: Phase, timeoutMs: number): string {
+function describeExit(exit: ProcessExit, step: RunStep, timeoutMs: number): string {
   switch (exit.kind) {
     case "timeout":
       return `the run's deadline of ${timeoutMs} ms passed; its process tree was killed`;
@@ -260,6 +262,6 @@ function describeExit(exit: ProcessExit, phase: Phase, timeoutMs: number): strin
     case "lost":
       return exit.message ?? "the process was lost";
     case "exited":
-      return exit.exitCode !== 0 ? failureMessages[phase] : "";
+      return exit.exitCode !== 0 ? (step.failureMessage ?? failureMessages[step.phase]) : "";
   }
 }

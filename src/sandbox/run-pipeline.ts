@@ -167,10 +167,10 @@ export class RunPipeline {
     this.deps.policies.enforceLibraries(sandbox, req.libraries);
     checkTimeout(req.timeoutMs, this.deps.limits);
     const h = sandbox.handler;
-    const install = h.install?.(req.libraries, { workdir: sandbox.config.workdir });
-    if (!install) throw invalidArgument(`installing libraries is not supported for ${h.name}`);
+    const step = installStep(sandbox, req.libraries);
+    if (!step) throw invalidArgument(`installing libraries is not supported for ${h.name}`);
     const plan = (): RunPlan => ({
-      steps: [{ phase: "install", command: install, cwd: sandbox.config.workdir, onSuccess: () => req.libraries.forEach((l) => sandbox.installed.add(l)) }],
+      steps: [step],
       timeoutMs: req.timeoutMs || Math.max(sandbox.config.executionTimeoutMs, 300_000),
       env: { ...(h.env ?? {}), ...sandbox.config.env },
     });
@@ -262,14 +262,8 @@ export class RunPipeline {
     const layout = { workdir: sandbox.config.workdir, runDir: `/tmp/.sandboxd/work/${run.id}`, runId: run.id };
     const steps: RunStep[] = [];
     const missing = req.libraries.filter((l) => !sandbox.installed.has(l));
-    if (missing.length > 0 && h.install) {
-      steps.push({
-        phase: "install",
-        command: h.install(missing, layout),
-        cwd: layout.workdir,
-        onSuccess: () => missing.forEach((l) => sandbox.installed.add(l)),
-      });
-    }
+    const install = missing.length > 0 ? installStep(sandbox, missing) : undefined;
+    if (install) steps.push(install);
     const source = h.sourcePath(req.code, layout);
     const file = { path: source, data: Buffer.from(req.code, "utf8"), mode: 0o644 };
     if (h.compile) steps.push({ phase: "compile", command: h.compile(source, layout), cwd: layout.workdir, files: [file] });
@@ -280,4 +274,26 @@ export class RunPipeline {
     steps.push(runStep);
     return { steps, timeoutMs: req.timeoutMs || sandbox.config.executionTimeoutMs, env: { ...(h.env ?? {}), ...sandbox.config.env, ...req.env } };
   }
+}
+
+/**
+ * The install step of `libraries` (remembered once installed). A sandbox without network
+ * installs offline (see InstallLayout.offline); when that fails and some library is a name
+ * rather than a file in the sandbox, the exit says that the network is the likely cause.
+ */
+function installStep(sandbox: Sandbox, libraries: readonly string[]): RunStep | undefined {
+  const h = sandbox.handler;
+  // An attached container's network is its own: the sandbox's setting says nothing of it.
+  const offline = sandbox.config.network === "none" && !sandbox.attached;
+  const command = h.install?.(libraries, { workdir: sandbox.config.workdir, offline, env: sandbox.config.env });
+  if (!command) return undefined;
+  const step: RunStep = { phase: "install", command, cwd: sandbox.config.workdir, onSuccess: () => libraries.forEach((l) => sandbox.installed.add(l)) };
+  const named = libraries.filter((l) => !l.startsWith("/"));
+  if (offline && named.length > 0) {
+    step.failureMessage =
+      `installing libraries failed: sandbox ${sandbox.id} has no network (NETWORK_MODE_NONE), so only libraries already in its image ` +
+      `and package files in the sandbox can be installed, and ${named.join(", ")} would have to be downloaded; ` +
+      "create the sandbox with network NETWORK_MODE_BRIDGE to give it egress to a package index";
+  }
+  return step;
 }

@@ -9,7 +9,7 @@ import type { ImageResolver } from "./image-resolver.js";
 import { Label } from "./labels.js";
 import type { LanguageHandler, LanguageRegistry } from "./languages.js";
 import { writeOwner } from "./pool-owner.js";
-import type { Sandbox } from "./sandbox.js";
+import { setUpSandbox, type Sandbox } from "./sandbox.js";
 import type { SandboxConfig, SandboxRequest } from "./sandbox-config.js";
 import type { SandboxFactory, SandboxRecord } from "./sandbox-factory.js";
 import type { SandboxNetworks } from "./sandbox-networks.js";
@@ -86,7 +86,11 @@ export class SandboxLauncher {
         spec.labels = { ...spec.labels, ...poolLabels(handler.name) };
         return spec;
       },
-      startRunner: (containerId) => this.deps.factory.channel(containerId),
+      startRunner: async (containerId) => {
+        const channel = await this.deps.factory.channel(containerId);
+        await setUpSandbox(channel, handler, this.log);
+        return channel;
+      },
     };
   }
 

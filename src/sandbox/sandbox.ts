@@ -3,6 +3,7 @@ import type { Logger } from "../common/logger.js";
 import { AgentRunner } from "../runtime/agent-runner.js";
 import type { ContainerRuntime } from "../runtime/container-runtime.js";
 import { ExecRunner } from "../runtime/exec-runner.js";
+import type { ProcessExit } from "../runtime/process.js";
 import type { SandboxChannel } from "../runtime/sandbox-channel.js";
 import type { LanguageHandler } from "./languages.js";
 import type { Run } from "./run.js";
@@ -155,7 +156,12 @@ export class Sandbox {
 
   private async startRunner(): Promise<SandboxChannel> {
     if (this.closed) throw new Error("sandbox closed");
-    return startSandboxChannel(this.runtime, this.containerId, this.log, this.useAgent, (reason) => this.onRunnerDeath?.(this.containerId, reason));
+    const channel = await startSandboxChannel(this.runtime, this.containerId, this.log, this.useAgent, (reason) =>
+      this.onRunnerDeath?.(this.containerId, reason),
+    );
+    // An attached container is the caller's own: nothing is added to it.
+    if (!this.attached) await setUpSandbox(channel, this.handler, this.log);
+    return channel;
   }
 
   /**
@@ -243,4 +249,37 @@ export async function startSandboxChannel(
     }
   }
   return new ExecRunner(runtime, containerId, log);
+}
+
+/** Output a setup command may print (its errors, for the log). */
+const setupOutputBytes = 4096;
+const setupTimeoutMs = 15_000;
+
+/**
+ * Runs the language's setup command (LanguageHandler.setup) through a freshly started
+ * channel. A failure is logged, not fatal: the sandbox serves without what setup adds.
+ */
+export async function setUpSandbox(channel: SandboxChannel, handler: LanguageHandler, log: Logger): Promise<void> {
+  const setup = handler.setup;
+  if (!setup) return;
+  try {
+    const proc = await channel.start({
+      argv: setup.argv,
+      ...(setup.env ? { env: setup.env } : {}),
+      cwd: "/",
+      timeoutMs: setupTimeoutMs,
+      maxOutputBytes: setupOutputBytes,
+    });
+    let output = "";
+    let exit: ProcessExit | undefined;
+    for await (const ev of proc) {
+      if (ev.type === "stdout" || ev.type === "stderr") output += Buffer.from(ev.data).toString();
+      else if (ev.type === "exit") exit = ev.exit;
+    }
+    if (exit?.kind !== "exited" || exit.exitCode !== 0) {
+      log.warn({ language: handler.name, exit, output: output.slice(0, setupOutputBytes) }, "the language's sandbox setup failed");
+    }
+  } catch (err) {
+    log.warn({ language: handler.name, err: describeError(err) }, "the language's sandbox setup failed");
+  }
 }

@@ -82,6 +82,8 @@ describe("IPython sessions: llm-sandbox's guide", () => {
     expect(who.stdout).toMatch(/beta/);
     const pwd = await cell("%pwd");
     expect(pwd.results).toEqual([expect.objectContaining({ text: "'/sandbox'" })]);
+    // As in llm-sandbox (a plain IPython shell): the value's text form is output too.
+    expect(pwd.stdout).toBe(`Out[${pwd.results[0]?.count}]: '/sandbox'\n`);
     await collect(d.sandbox.exec({ sandboxId, argv: ["touch", "/sandbox/listed-file"] }));
     const ls = await cell("!ls -la /sandbox");
     expect(ls.stdout).toMatch(/^total \d+/);
@@ -220,6 +222,29 @@ describe("IPython sessions: output", () => {
     expect(b.results[0]?.count).toBe((a.results[0]?.count ?? 0) + 1);
     const quiet = await cell("6 * 7;");
     expect(quiet.results).toHaveLength(0);
+    expect(quiet.stdout).toBe("");
+  });
+
+  it("a cell's value is output as IPython prints it (Out[n]: ...), and stays a result event", async () => {
+    // llm-sandbox's session.run("x = 6\nx * 7").stdout contains 42: its shell's display hook prints.
+    const r = await cell("x = 6\nx * 7");
+    const count = r.results[0]?.count ?? 0;
+    expect(count).toBeGreaterThan(0);
+    expect(r.stdout).toBe(`Out[${count}]: 42\n`);
+    expect(r.results).toEqual([expect.objectContaining({ text: "42" })]);
+    // The text comes first, then the bundle, as in a notebook's output area.
+    const kinds = r.events.map((e) => e.event.case).filter((k) => k === "output" || k === "result");
+    expect(kinds.at(-1)).toBe("result");
+    // Printed output stays before the value; a multi-line value starts on its own line.
+    const both = await cell("print('before')\n{'a': list(range(30)), 'b': 'x' * 60}");
+    expect(both.stdout).toMatch(/^before\nOut\[\d+\]: \n\{'a': \[0,\n/);
+    expect(both.stdout.endsWith("'b': 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'}\n")).toBe(true);
+    // A value the display hook does not show (None, or a trailing semicolon) prints nothing.
+    expect((await cell("None")).stdout).toBe("");
+    // Rich values keep their bundle; stdout gets their text/plain form.
+    const df = await cell("import pandas as pd\npd.DataFrame({'a': [1, 2]})");
+    expect(Buffer.from(df.results[0]?.data["text/html"] ?? []).toString()).toMatch(/<table/);
+    expect(df.stdout).toMatch(/^Out\[\d+\]: \n {3}a\n0 {2}1\n1 {2}2\n$/);
   });
 
   it("rich display: HTML, JSON, SVG, PNG bundles", async () => {

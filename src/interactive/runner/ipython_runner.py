@@ -146,10 +146,12 @@ class Runner:
         runner = self
 
         class Hook(DisplayHook):
-            def write_output_prompt(self):
-                pass
-
+            # A cell's value is output twice: its text form on stdout exactly as a plain
+            # IPython shell prints it (`Out[n]: 42`, IPython's own prompt and layout, what
+            # llm-sandbox's runner captures), then the whole MIME bundle as a RESULT frame.
+            # The frame drains stdout first, so the text comes before the result event.
             def write_format_data(self, format_dict, md_dict=None):
+                DisplayHook.write_format_data(self, format_dict, md_dict)
                 runner.send_result(self.prompt_count, format_dict, md_dict)
 
             def finish_displayhook(self):

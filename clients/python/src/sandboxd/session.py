@@ -118,6 +118,21 @@ class SandboxSession:
     def lang(self) -> str:
         return str(self.options.lang)
 
+    # llm-sandbox's venv paths, which its users call in execute_command. The daemon makes
+    # them in every Python sandbox: /tmp/venv/bin/python is the sandbox's python3 and its
+    # pip installs where install() does (the daemon README: "llm-sandbox's /tmp/venv").
+    @property
+    def python_executable_path(self) -> str:
+        return "/tmp/venv/bin/python"
+
+    @property
+    def pip_executable_path(self) -> str:
+        return "/tmp/venv/bin/pip"
+
+    @property
+    def pip_cache_dir_path(self) -> str:
+        return "/tmp/pip_cache"
+
     def open(self) -> None:
         """Creates the sandbox (or looks up ``sandbox_id``)."""
         if self.is_open:

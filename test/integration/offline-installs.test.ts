@@ -1,0 +1,111 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ExitStatus, RunPhase } from "../../src/gen/sandboxd/v1/common_pb.js";
+import { startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { collect, type Collected } from "../helpers/events.js";
+import { makeWheelCode, npmTarballScript } from "../helpers/packages.js";
+
+// A sandbox without network (NETWORK_MODE_NONE, the default) cannot download libraries:
+// installing one by name fails within seconds, not after the package manager's retries
+// and the run's deadline, and the exit says why and how to give the sandbox egress.
+// What the image already has, and package files in the sandbox, still install.
+
+let d: DaemonHandle;
+
+beforeAll(async () => {
+  d = await startDaemon();
+});
+
+afterAll(async () => {
+  await d?.stop();
+});
+
+/** Well under the package managers' own retries (pip ~8 s and more, npm ~70 s), with room for a loaded machine. */
+const fast = 20_000;
+const noNetwork = /^installing libraries failed: sandbox \S+ has no network \(NETWORK_MODE_NONE\), .*create the sandbox with network NETWORK_MODE_BRIDGE/;
+
+async function timed(call: Promise<Collected>): Promise<Collected & { ms: number }> {
+  const t0 = Date.now();
+  const r = await call;
+  return { ...r, ms: Date.now() - t0 };
+}
+
+function expectNoNetworkFailure(r: Collected & { ms: number }, library: string): void {
+  expect(r.exit.status).toBe(ExitStatus.EXITED);
+  expect(r.exit.phase).toBe(RunPhase.INSTALL);
+  expect(r.exit.exitCode).not.toBe(0);
+  expect(r.exit.message).toMatch(noNetwork);
+  expect(r.exit.message).toContain(library);
+  expect(r.ms).toBeLessThan(fast);
+}
+
+describe("python (pip) without network", () => {
+  let id = "";
+  beforeAll(async () => {
+    id = (await d.sandbox.createSandbox({ spec: { language: "python" } })).sandbox!.id;
+  });
+  afterAll(async () => {
+    await d.sandbox.destroySandbox({ sandboxId: id });
+  });
+
+  it("Install of a name it would have to download fails fast, naming the cause", async () => {
+    const r = await timed(collect(d.sandbox.install({ sandboxId: id, libraries: ["sbx-not-in-the-image"] })));
+    expectNoNetworkFailure(r, "sbx-not-in-the-image");
+    expect(r.stderr).toMatch(/No matching distribution found for sbx-not-in-the-image/);
+  });
+
+  it("libraries of a Run fail the same way, and the program does not run", async () => {
+    const r = await timed(collect(d.sandbox.run({ sandboxId: id, code: "print('never')", libraries: ["sbx-not-in-the-image==1.0"] })));
+    expectNoNetworkFailure(r, "sbx-not-in-the-image==1.0");
+    expect(r.stdout).not.toContain("never");
+  });
+
+  it("a library the image has, and a wheel in the sandbox, still install", async () => {
+    const present = await timed(collect(d.sandbox.install({ sandboxId: id, libraries: ["numpy", "pandas"] })));
+    expect(present.exit.exitCode).toBe(0);
+    expect(present.stdout).toMatch(/Requirement already satisfied: numpy/);
+    const wheel = (await collect(d.sandbox.run({ sandboxId: id, code: makeWheelCode("offline_sbx", "1.0", "/sandbox/wheels") }))).stdout.trim();
+    const r = await collect(d.sandbox.run({ sandboxId: id, code: "import offline_sbx, numpy\nprint(offline_sbx.hello())", libraries: [wheel, "numpy"] }));
+    expect(r.exit.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/Successfully installed offline[-_]sbx-1\.0/);
+    expect(r.stdout).toContain("hello from the wheel\n");
+  });
+
+  it("a missing local file fails with the plain message (the network is not the cause)", async () => {
+    const r = await collect(d.sandbox.install({ sandboxId: id, libraries: ["/sandbox/missing-1.0-py3-none-any.whl"] }));
+    expect(r.exit.exitCode).not.toBe(0);
+    expect(r.exit.message).toBe("installing libraries failed");
+  });
+});
+
+describe("javascript (npm) without network", () => {
+  let id = "";
+  beforeAll(async () => {
+    id = (await d.sandbox.createSandbox({ spec: { language: "javascript" } })).sandbox!.id;
+  });
+  afterAll(async () => {
+    await d.sandbox.destroySandbox({ sandboxId: id });
+  });
+
+  it("Install of a registry package fails fast, naming the cause", async () => {
+    const r = await timed(collect(d.sandbox.install({ sandboxId: id, libraries: ["left-pad"] })));
+    expectNoNetworkFailure(r, "left-pad");
+    expect(r.stderr).toMatch(/ENOTCACHED/);
+  });
+
+  it("libraries of an ephemeral Run fail the same way", async () => {
+    const r = await timed(collect(d.sandbox.run({ language: "javascript", code: "console.log('never')", libraries: ["left-pad@1.3.0"] })));
+    expectNoNetworkFailure(r, "left-pad@1.3.0");
+    expect(r.stdout).not.toContain("never");
+  });
+
+  it("a tarball in the sandbox still installs, and then its name is satisfied offline", async () => {
+    const pkg = npmTarballScript("/sandbox/pkgs", "sbx-offline", "1.0.0", { "index.js": 'exports.hello = () => "hello offline";' });
+    expect((await collect(d.sandbox.exec({ sandboxId: id, shell: pkg.shell, timeoutMs: 60_000 }))).exit.exitCode).toBe(0);
+    const r = await collect(d.sandbox.install({ sandboxId: id, libraries: [pkg.path] }));
+    expect(r.exit.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/added 1 package/);
+    const again = await collect(d.sandbox.run({ sandboxId: id, code: 'console.log(require("sbx-offline").hello())', libraries: ["sbx-offline"] }));
+    expect(again.exit.exitCode).toBe(0);
+    expect(again.stdout).toContain("hello offline\n");
+  });
+});
