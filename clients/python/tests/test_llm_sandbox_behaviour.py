@@ -351,3 +351,15 @@ async def test_asyncio_flavour_container_id_callbacks_and_timeout() -> None:
         session._opened_at = time.monotonic() - 601  # as if ten minutes had passed
         with pytest.raises(SandboxTimeoutError):
             await session.run("print(1)")
+
+
+def test_an_install_without_network_fails_fast_and_says_why(daemon) -> None:  # noqa: ANN001
+    from sandboxd import CommandFailedError, SandboxSession
+
+    with SandboxSession(lang="python") as session:
+        t0 = time.monotonic()
+        with pytest.raises(CommandFailedError) as err:
+            session.run("print(1)", libraries=["sandboxd-no-such-package-xyz"])
+        assert time.monotonic() - t0 < 30
+        text = str(err.value)
+        assert "installing libraries failed" in text and "no network" in text and "NETWORK_MODE_BRIDGE" in text

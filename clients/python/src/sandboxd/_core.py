@@ -435,7 +435,9 @@ class RunCollector:
         if ex.status == common_pb2.EXIT_STATUS_LOST:
             raise ContainerError(ex.message or "the run was lost", reason="RUN_LOST")
         if ex.phase == common_pb2.RUN_PHASE_INSTALL and exit_code != 0:
-            raise CommandFailedError(command or "library installation", exit_code, "".join(self.install_output))
+            # The daemon's message says why (no network, and how to give egress) before the installer's words.
+            output = "".join(self.install_output)
+            raise CommandFailedError(command or "library installation", exit_code, f"{ex.message}\n{output}" if ex.message else output)
         return result
 
 
