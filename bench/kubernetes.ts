@@ -30,7 +30,7 @@ import {
 } from "./lib/kubernetes.js";
 import { describe } from "./lib/grpc-errors.js";
 import { goal, isMain, mainOf, runBenchmark, type BenchContext, type BenchResult } from "./lib/result.js";
-import { now, ratio, round, sleep, summarize, timed } from "./lib/stats.js";
+import { measurePair, now, ratio, round, sleep, summarize, timed } from "./lib/stats.js";
 import { freePort } from "../test/helpers/ports.js";
 
 const MiB = 1024 * 1024;
@@ -78,28 +78,6 @@ async function rawCreate(raw: RawPods, settleMs: number): Promise<number> {
   await sleep(settleMs);
   await raw.remove(name);
   return ms;
-}
-
-interface Pair {
-  sandboxd: () => Promise<void>;
-  raw: () => Promise<void>;
-}
-
-async function measurePair(pair: Pair, iterations: number, warmup: number) {
-  const a: number[] = [];
-  const b: number[] = [];
-  for (let i = 0; i < warmup + iterations; i++) {
-    // Alternate the order so neither side always runs right after the other.
-    const first = i % 2 === 0;
-    const [t1] = await timed(first ? pair.sandboxd : pair.raw);
-    const [t2] = await timed(first ? pair.raw : pair.sandboxd);
-    if (i < warmup) continue;
-    a.push(first ? t1 : t2);
-    b.push(first ? t2 : t1);
-  }
-  const sd = summarize(a);
-  const raw = summarize(b);
-  return { sandboxd_ms: sd, raw_exec_ms: raw, ratio_p50: ratio(sd.p50, raw.p50), ratio_p99: ratio(sd.p99, raw.p99) };
 }
 
 /** N raw pods created at once: wall time until the last one runs, and each one's own create -> Running. */
@@ -221,6 +199,7 @@ export function run(): Promise<BenchResult> {
           },
           execIterations,
           warmup + 2,
+          "raw_exec_ms",
         );
         const runP = await measurePair(
           {
@@ -235,6 +214,7 @@ export function run(): Promise<BenchResult> {
           },
           Math.max(1, Math.round(execIterations / 2)),
           warmup + 2,
+          "raw_exec_ms",
         );
         ctx.metrics["exec_true"] = exec;
         ctx.metrics["run_print"] = { ...runP, ratio_p50_vs_raw_exec_true: ratio(runP.sandboxd_ms.p50, exec.raw_exec_ms.p50) };

@@ -9,30 +9,7 @@ import { collect, envInt, expectOutput, readySandbox } from "./lib/common.js";
 import { startBenchDaemon } from "./lib/daemon.js";
 import { rawExec } from "./lib/engine.js";
 import { goal, isMain, mainOf, runBenchmark, type BenchResult } from "./lib/result.js";
-import { ratio, summarize, timed } from "./lib/stats.js";
-
-interface Pair {
-  name: string;
-  sandboxd: () => Promise<void>;
-  raw: () => Promise<void>;
-}
-
-async function measurePair(pair: Pair, iterations: number, warmup: number) {
-  const a: number[] = [];
-  const b: number[] = [];
-  for (let i = 0; i < warmup + iterations; i++) {
-    // Alternate the order so neither side always runs right after the other.
-    const first = i % 2 === 0;
-    const [t1] = await timed(first ? pair.sandboxd : pair.raw);
-    const [t2] = await timed(first ? pair.raw : pair.sandboxd);
-    if (i < warmup) continue;
-    a.push(first ? t1 : t2);
-    b.push(first ? t2 : t1);
-  }
-  const sd = summarize(a);
-  const raw = summarize(b);
-  return { sandboxd_ms: sd, engine_exec_ms: raw, ratio_p50: ratio(sd.p50, raw.p50), ratio_p99: ratio(sd.p99, raw.p99) };
-}
+import { measurePair, type Pair } from "./lib/stats.js";
 
 export function run(): Promise<BenchResult> {
   return runBenchmark("run-latency", "Trivial run in an existing sandbox vs one raw engine exec", async (ctx) => {
@@ -44,7 +21,6 @@ export function run(): Promise<BenchResult> {
     try {
       const sb = await readySandbox(client);
       const execTrue: Pair = {
-        name: "exec_true",
         sandboxd: async () => {
           const r = await collect(client.exec({ sandboxId: sb.id, argv: ["true"] }));
           if (r.exit.exitCode !== 0) throw new Error("exec true failed");
@@ -55,7 +31,6 @@ export function run(): Promise<BenchResult> {
         },
       };
       const runPrint: Pair = {
-        name: "run_print",
         sandboxd: async () => {
           const r = await collect(client.run({ sandboxId: sb.id, code: "print(1)" }));
           expectOutput("Run print(1)", r.stdout, "1\n");
@@ -65,8 +40,8 @@ export function run(): Promise<BenchResult> {
           expectOutput("raw print(1)", Buffer.concat(r.stdout).toString(), "1\n");
         },
       };
-      const exec = await measurePair(execTrue, iterations, warmup);
-      const runP = await measurePair(runPrint, Math.max(1, Math.round(iterations / 2.5)), warmup);
+      const exec = await measurePair(execTrue, iterations, warmup, "engine_exec_ms");
+      const runP = await measurePair(runPrint, Math.max(1, Math.round(iterations / 2.5)), warmup, "engine_exec_ms");
       ctx.metrics["exec_true"] = exec;
       ctx.metrics["run_print"] = runP;
       ctx.goals.push(goal("exec_true_p50_ratio", "Exec `true`: sandboxd p50 / engine exec p50", "<=", 0.3, exec.ratio_p50));

@@ -47,3 +47,39 @@ export async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** One thing done by sandboxd and by the raw baseline, to be timed side by side. */
+export interface Pair {
+  sandboxd: () => Promise<void>;
+  raw: () => Promise<void>;
+}
+
+/**
+ * Times both sides of `pair` `iterations` times after `warmup` untimed rounds, alternating
+ * their order so neither always runs right after the other. The baseline's summary goes
+ * under `rawKey` (each benchmark names its baseline).
+ */
+export async function measurePair<K extends string>(
+  pair: Pair,
+  iterations: number,
+  warmup: number,
+  rawKey: K,
+): Promise<{ sandboxd_ms: Summary; ratio_p50: number; ratio_p99: number } & Record<K, Summary>> {
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let i = 0; i < warmup + iterations; i++) {
+    const first = i % 2 === 0;
+    const [t1] = await timed(first ? pair.sandboxd : pair.raw);
+    const [t2] = await timed(first ? pair.raw : pair.sandboxd);
+    if (i < warmup) continue;
+    a.push(first ? t1 : t2);
+    b.push(first ? t2 : t1);
+  }
+  const sd = summarize(a);
+  const raw = summarize(b);
+  return { sandboxd_ms: sd, [rawKey]: raw, ratio_p50: ratio(sd.p50, raw.p50), ratio_p99: ratio(sd.p99, raw.p99) } as {
+    sandboxd_ms: Summary;
+    ratio_p50: number;
+    ratio_p99: number;
+  } & Record<K, Summary>;
+}
