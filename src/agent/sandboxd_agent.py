@@ -98,7 +98,7 @@ def set_nonblocking(fd):
 _file_counter = [0]
 
 
-def channel_counter():
+def next_file_number():
     """A number unique within this agent, for names of files being written."""
     _file_counter[0] += 1
     return _file_counter[0]
@@ -568,7 +568,7 @@ class Agent:
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
             # Written aside and renamed over: a run starting meanwhile (the same capture hook,
             # written for every run) reads the old file or the new one, never half of one.
-            tmp = "%s.sandboxd-%d-%d" % (path, os.getpid(), channel_counter())
+            tmp = "%s.sandboxd-%d-%d" % (path, os.getpid(), next_file_number())
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, int(f.get("mode", 0o644)))
             try:
                 write_all(fd, blob[pos : pos + size])

@@ -92,17 +92,22 @@ export class ExecRunner implements SandboxChannel {
     const script = `${prefix}${trailer ? trailer.script : 'exec "$@"'}`;
     const exec = await this.runtime.exec(this.containerId, { ...options, argv: ["sh", "-c", script, arg0, ...argv] });
     if (!trailer) return exec;
-    let seen = 0;
+    // Acknowledged once, when both streams showed the trailer (a background child may still
+    // write after it on one of them).
+    const scanners: TrailerScanner[] = [];
+    let acked = false;
     const strip = (from: Readable): PassThrough => {
       const to = new PassThrough();
       const scanner = new TrailerScanner(trailer.mark);
+      scanners.push(scanner);
       from.on("data", (chunk: Buffer) => {
         const data = scanner.push(chunk);
         if (data.length > 0 && !to.write(data)) {
           from.pause();
           to.once("drain", () => from.resume());
         }
-        if (scanner.done && ++seen === 2) {
+        if (!acked && scanners.every((s) => s.done)) {
+          acked = true;
           const failed = (why: unknown) => this.log.warn({ why: describeError(why) }, "acknowledging a run's output failed");
           this.sh(`touch ${trailer.ackFile}`).then((code) => {
             if (code !== 0) failed(`exit code ${code}`);
