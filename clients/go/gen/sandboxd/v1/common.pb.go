@@ -878,9 +878,13 @@ type SandboxSpec struct {
 	// affinity, tolerations, priority, topology spread), imagePullSecrets, a RuntimeClass
 	// and resource requests; any other field is INVALID_ARGUMENT, so it cannot weaken what
 	// the daemon enforces (docs/kubernetes.md). Other backends answer FAILED_PRECONDITION.
-	PodManifest   string `protobuf:"bytes,19,opt,name=pod_manifest,json=podManifest,proto3" json:"pod_manifest,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	PodManifest string `protobuf:"bytes,19,opt,name=pod_manifest,json=podManifest,proto3" json:"pod_manifest,omitempty"`
+	// Every run, install and command of the sandbox is started as command_wrapper followed
+	// by its own argv (llm-sandbox's micromamba backend: ["micromamba", "run", "-n", "base"]).
+	// The wrapper is a program of the image; it runs with the sandbox's own rights.
+	CommandWrapper []string `protobuf:"bytes,20,rep,name=command_wrapper,json=commandWrapper,proto3" json:"command_wrapper,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SandboxSpec) Reset() {
@@ -1057,6 +1061,13 @@ func (x *SandboxSpec) GetPodManifest() string {
 	return ""
 }
 
+func (x *SandboxSpec) GetCommandWrapper() []string {
+	if x != nil {
+		return x.CommandWrapper
+	}
+	return nil
+}
+
 type isSandboxSpec_Security interface {
 	isSandboxSpec_Security()
 }
@@ -1082,8 +1093,9 @@ type Sandbox struct {
 	ContainerId   string                 `protobuf:"bytes,5,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
 	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
-	FromPool      bool                   `protobuf:"varint,8,opt,name=from_pool,json=fromPool,proto3" json:"from_pool,omitempty"`
+	FromPool      bool                   `protobuf:"varint,8,opt,name=from_pool,json=fromPool,proto3" json:"from_pool,omitempty"` // handed out ready from a warm pool
 	Backend       Backend                `protobuf:"varint,9,opt,name=backend,proto3,enum=sandboxd.v1.Backend" json:"backend,omitempty"`
+	PoolId        string                 `protobuf:"bytes,10,opt,name=pool_id,json=poolId,proto3" json:"pool_id,omitempty"` // the pool it was acquired from (CreateSandbox pool_id)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1179,6 +1191,13 @@ func (x *Sandbox) GetBackend() Backend {
 		return x.Backend
 	}
 	return Backend_BACKEND_UNSPECIFIED
+}
+
+func (x *Sandbox) GetPoolId() string {
+	if x != nil {
+		return x.PoolId
+	}
+	return ""
 }
 
 type Artifact struct {
@@ -2144,7 +2163,7 @@ const file_sandboxd_v1_common_proto_rawDesc = "" +
 	"\x10ArtifactSettings\x120\n" +
 	"\x14disable_plot_capture\x18\x01 \x01(\bR\x12disablePlotCapture\x12\x1d\n" +
 	"\n" +
-	"output_dir\x18\x02 \x01(\tR\toutputDir\"\xc1\a\n" +
+	"output_dir\x18\x02 \x01(\tR\toutputDir\"\xea\a\n" +
 	"\vSandboxSpec\x12\x1a\n" +
 	"\blanguage\x18\x01 \x01(\tR\blanguage\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\x127\n" +
@@ -2167,7 +2186,8 @@ const file_sandboxd_v1_common_proto_rawDesc = "" +
 	"\x0fcommit_on_close\x18\x10 \x01(\tR\rcommitOnClose\x12!\n" +
 	"\fcontainer_id\x18\x11 \x01(\tR\vcontainerId\x12;\n" +
 	"\tartifacts\x18\x12 \x01(\v2\x1d.sandboxd.v1.ArtifactSettingsR\tartifacts\x12!\n" +
-	"\fpod_manifest\x18\x13 \x01(\tR\vpodManifest\x1a6\n" +
+	"\fpod_manifest\x18\x13 \x01(\tR\vpodManifest\x12'\n" +
+	"\x0fcommand_wrapper\x18\x14 \x03(\tR\x0ecommandWrapper\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
@@ -2175,7 +2195,7 @@ const file_sandboxd_v1_common_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\n" +
 	"\n" +
-	"\bsecurity\"\xf4\x02\n" +
+	"\bsecurity\"\x8d\x03\n" +
 	"\aSandbox\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12,\n" +
 	"\x04spec\x18\x02 \x01(\v2\x18.sandboxd.v1.SandboxSpecR\x04spec\x12/\n" +
@@ -2187,7 +2207,9 @@ const file_sandboxd_v1_common_proto_rawDesc = "" +
 	"\n" +
 	"expires_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x1b\n" +
 	"\tfrom_pool\x18\b \x01(\bR\bfromPool\x12.\n" +
-	"\abackend\x18\t \x01(\x0e2\x14.sandboxd.v1.BackendR\abackend\"\xbe\x02\n" +
+	"\abackend\x18\t \x01(\x0e2\x14.sandboxd.v1.BackendR\abackend\x12\x17\n" +
+	"\apool_id\x18\n" +
+	" \x01(\tR\x06poolId\"\xbe\x02\n" +
 	"\bArtifact\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +

@@ -71,8 +71,12 @@ func (TransferKind) EnumDescriptor() ([]byte, []int) {
 }
 
 type CreateSandboxRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Spec          *SandboxSpec           `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Spec  *SandboxSpec           `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	// Acquire from this pool (PoolService; its id or the tenant's name for it): a ready
+	// member when there is one, else per the pool's exhaustion strategy. spec must then be
+	// empty but for labels, ttl_ms and idle_timeout_ms, which apply to the acquired sandbox.
+	PoolId        string `protobuf:"bytes,2,opt,name=pool_id,json=poolId,proto3" json:"pool_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -112,6 +116,13 @@ func (x *CreateSandboxRequest) GetSpec() *SandboxSpec {
 		return x.Spec
 	}
 	return nil
+}
+
+func (x *CreateSandboxRequest) GetPoolId() string {
+	if x != nil {
+		return x.PoolId
+	}
+	return ""
 }
 
 type CreateSandboxResponse struct {
@@ -2127,9 +2138,10 @@ var File_sandboxd_v1_sandbox_service_proto protoreflect.FileDescriptor
 
 const file_sandboxd_v1_sandbox_service_proto_rawDesc = "" +
 	"\n" +
-	"!sandboxd/v1/sandbox_service.proto\x12\vsandboxd.v1\x1a\x18sandboxd/v1/common.proto\"D\n" +
+	"!sandboxd/v1/sandbox_service.proto\x12\vsandboxd.v1\x1a\x18sandboxd/v1/common.proto\"]\n" +
 	"\x14CreateSandboxRequest\x12,\n" +
-	"\x04spec\x18\x01 \x01(\v2\x18.sandboxd.v1.SandboxSpecR\x04spec\"G\n" +
+	"\x04spec\x18\x01 \x01(\v2\x18.sandboxd.v1.SandboxSpecR\x04spec\x12\x17\n" +
+	"\apool_id\x18\x02 \x01(\tR\x06poolId\"G\n" +
 	"\x15CreateSandboxResponse\x12.\n" +
 	"\asandbox\x18\x01 \x01(\v2\x14.sandboxd.v1.SandboxR\asandbox\"2\n" +
 	"\x11GetSandboxRequest\x12\x1d\n" +

@@ -178,7 +178,7 @@ class ArtifactSettings(_message.Message):
     def __init__(self, disable_plot_capture: _Optional[bool] = ..., output_dir: _Optional[str] = ...) -> None: ...
 
 class SandboxSpec(_message.Message):
-    __slots__ = ("language", "image", "dockerfile", "backend", "resources", "network", "env", "workdir", "user", "execution_timeout_ms", "ttl_ms", "idle_timeout_ms", "security_preset", "security_policy", "labels", "commit_on_close", "container_id", "artifacts", "pod_manifest")
+    __slots__ = ("language", "image", "dockerfile", "backend", "resources", "network", "env", "workdir", "user", "execution_timeout_ms", "ttl_ms", "idle_timeout_ms", "security_preset", "security_policy", "labels", "commit_on_close", "container_id", "artifacts", "pod_manifest", "command_wrapper")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -212,6 +212,7 @@ class SandboxSpec(_message.Message):
     CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
     ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
     POD_MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_WRAPPER_FIELD_NUMBER: _ClassVar[int]
     language: str
     image: str
     dockerfile: Dockerfile
@@ -231,10 +232,11 @@ class SandboxSpec(_message.Message):
     container_id: str
     artifacts: ArtifactSettings
     pod_manifest: str
-    def __init__(self, language: _Optional[str] = ..., image: _Optional[str] = ..., dockerfile: _Optional[_Union[Dockerfile, _Mapping]] = ..., backend: _Optional[_Union[Backend, str]] = ..., resources: _Optional[_Union[Resources, _Mapping]] = ..., network: _Optional[_Union[NetworkMode, str]] = ..., env: _Optional[_Mapping[str, str]] = ..., workdir: _Optional[str] = ..., user: _Optional[str] = ..., execution_timeout_ms: _Optional[int] = ..., ttl_ms: _Optional[int] = ..., idle_timeout_ms: _Optional[int] = ..., security_preset: _Optional[str] = ..., security_policy: _Optional[_Union[SecurityPolicy, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., commit_on_close: _Optional[str] = ..., container_id: _Optional[str] = ..., artifacts: _Optional[_Union[ArtifactSettings, _Mapping]] = ..., pod_manifest: _Optional[str] = ...) -> None: ...
+    command_wrapper: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, language: _Optional[str] = ..., image: _Optional[str] = ..., dockerfile: _Optional[_Union[Dockerfile, _Mapping]] = ..., backend: _Optional[_Union[Backend, str]] = ..., resources: _Optional[_Union[Resources, _Mapping]] = ..., network: _Optional[_Union[NetworkMode, str]] = ..., env: _Optional[_Mapping[str, str]] = ..., workdir: _Optional[str] = ..., user: _Optional[str] = ..., execution_timeout_ms: _Optional[int] = ..., ttl_ms: _Optional[int] = ..., idle_timeout_ms: _Optional[int] = ..., security_preset: _Optional[str] = ..., security_policy: _Optional[_Union[SecurityPolicy, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., commit_on_close: _Optional[str] = ..., container_id: _Optional[str] = ..., artifacts: _Optional[_Union[ArtifactSettings, _Mapping]] = ..., pod_manifest: _Optional[str] = ..., command_wrapper: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Sandbox(_message.Message):
-    __slots__ = ("id", "spec", "state", "image", "container_id", "created_at", "expires_at", "from_pool", "backend")
+    __slots__ = ("id", "spec", "state", "image", "container_id", "created_at", "expires_at", "from_pool", "backend", "pool_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -244,6 +246,7 @@ class Sandbox(_message.Message):
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     FROM_POOL_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
+    POOL_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     spec: SandboxSpec
     state: SandboxState
@@ -253,7 +256,8 @@ class Sandbox(_message.Message):
     expires_at: _timestamp_pb2.Timestamp
     from_pool: bool
     backend: Backend
-    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[SandboxSpec, _Mapping]] = ..., state: _Optional[_Union[SandboxState, str]] = ..., image: _Optional[str] = ..., container_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., from_pool: _Optional[bool] = ..., backend: _Optional[_Union[Backend, str]] = ...) -> None: ...
+    pool_id: str
+    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[SandboxSpec, _Mapping]] = ..., state: _Optional[_Union[SandboxState, str]] = ..., image: _Optional[str] = ..., container_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., from_pool: _Optional[bool] = ..., backend: _Optional[_Union[Backend, str]] = ..., pool_id: _Optional[str] = ...) -> None: ...
 
 class Artifact(_message.Message):
     __slots__ = ("id", "sandbox_id", "name", "mime_type", "format", "size", "width", "height", "dpi", "index", "run_id", "created_at")

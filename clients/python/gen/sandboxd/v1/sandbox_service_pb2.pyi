@@ -18,10 +18,12 @@ TRANSFER_KIND_FILE: TransferKind
 TRANSFER_KIND_TAR: TransferKind
 
 class CreateSandboxRequest(_message.Message):
-    __slots__ = ("spec",)
+    __slots__ = ("spec", "pool_id")
     SPEC_FIELD_NUMBER: _ClassVar[int]
+    POOL_ID_FIELD_NUMBER: _ClassVar[int]
     spec: _common_pb2.SandboxSpec
-    def __init__(self, spec: _Optional[_Union[_common_pb2.SandboxSpec, _Mapping]] = ...) -> None: ...
+    pool_id: str
+    def __init__(self, spec: _Optional[_Union[_common_pb2.SandboxSpec, _Mapping]] = ..., pool_id: _Optional[str] = ...) -> None: ...
 
 class CreateSandboxResponse(_message.Message):
     __slots__ = ("sandbox",)
