@@ -19,6 +19,7 @@ import type { Sandbox } from "../sandbox/sandbox.js";
 import type { PolicySpec, SandboxConfig, SandboxRequest } from "../sandbox/sandbox-config.js";
 import type { DownloadTrailerSchema } from "../gen/sandboxd/v1/sandbox_service_pb.js";
 import type { ExitKind } from "../runtime/process.js";
+import { unimplemented } from "../common/errors.js";
 
 const severityNames: Record<number, string> = {
   [SecuritySeverity.UNSPECIFIED]: "SAFE",
@@ -61,6 +62,9 @@ function policyToProto(p: PolicySpec): MessageInitShape<typeof import("../gen/sa
 /** A client's SandboxSpec as the domain's request (zero values mean default). */
 export function sandboxRequestFromProto(spec: SandboxSpec | undefined, languageOverride?: string): SandboxRequest {
   const s = spec;
+  // Defined in the API for llm-sandbox's micromamba backend (issue 15), not served yet:
+  // refused rather than ignored, so no run silently goes without its wrapper.
+  if (s && s.commandWrapper.length > 0) throw unimplemented("command_wrapper is not implemented by this daemon yet");
   return {
     language: languageOverride || s?.language || "",
     image: s?.image ?? "",

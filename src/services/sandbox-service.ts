@@ -1,7 +1,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import type { Config } from "../config/config.js";
-import { failedPrecondition, invalidArgument, unavailable } from "../common/errors.js";
+import { failedPrecondition, invalidArgument, unavailable, unimplemented } from "../common/errors.js";
 import type { RunEventSchema } from "../gen/sandboxd/v1/common_pb.js";
 import type { SandboxService } from "../gen/sandboxd/v1/sandbox_service_pb.js";
 import type { CallContext, ServiceImpl } from "../rpc/grpc-adapter.js";
@@ -69,6 +69,9 @@ export function createSandboxService(deps: SandboxServiceDeps): SandboxCoreMetho
 
   return {
     async createSandbox(req, ctx) {
+      // PoolService is defined in the API (issue 15) and not served yet: a pool_id is refused
+      // rather than ignored, so nobody gets a default sandbox instead of a pool's.
+      if (req.poolId !== "") throw unimplemented("pools created over the API (CreateSandbox pool_id) are not implemented by this daemon yet");
       const sandbox = await sandboxes.create(ctx.tenant, sandboxRequestFromProto(req.spec), { signal: ctx.signal });
       return { sandbox: sandboxToProto(sandbox, backend) };
     },

@@ -552,8 +552,14 @@ describe("IPython sessions: management", () => {
   it("closing a session kills every process it started", async () => {
     const { session } = await d.interactive.createSession({ target: { case: "sandboxId", value: sandboxId } });
     const s = session?.id ?? "";
-    await cell("import subprocess\nsubprocess.Popen(['sleep', '401'])\nsubprocess.Popen(['setsid', 'sleep', '402'])\n!sleep 403 &", { session: s });
-    expect(await processes()).toMatch(/sleep 401[\s\S]*sleep 402[\s\S]*sleep 403/);
+    const started = await cell("import subprocess\nsubprocess.Popen(['sleep', '401'])\nsubprocess.Popen(['setsid', 'sleep', '402'])\n!sleep 403 &", {
+      session: s,
+    });
+    // The cell itself must have ended normally: a lost kernel would take its children along
+    // and the check below would fail for a different reason than the one it names.
+    expect({ status: started.exit.status, errors: started.errors, stderr: started.stderr }).toEqual({ status: ExitStatus.EXITED, errors: [], stderr: "" });
+    const before = await processes();
+    expect(before, before).toMatch(/sleep 401[\s\S]*sleep 402[\s\S]*sleep 403/);
     await d.interactive.closeSession({ sessionId: s });
     const after = await processes();
     expect(after).not.toMatch(/sleep 40[123]/);
