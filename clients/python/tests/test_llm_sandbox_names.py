@@ -41,8 +41,13 @@ ROWS = _rows()
 CHECKED = [r for r in ROWS if r["status"] in ("same", "differs")]
 
 
+PACKAGE = Path(importlib.import_module("sandboxd").__file__ or "").resolve().parent
+
+
 def _resolve(path: str) -> Any:
-    """``sandboxd.a.B.c``: the longest importable module prefix, then attributes."""
+    """``sandboxd.a.B.c``: the longest importable module prefix, then attributes. A module
+    must come from this checkout's package (an editable install elsewhere on the machine
+    could otherwise answer for a module this checkout lacks)."""
     parts = path.split(".")
     for i in range(len(parts), 0, -1):
         module_name = ".".join(parts[:i])
@@ -52,6 +57,8 @@ def _resolve(path: str) -> Any:
             if err.name is not None and not module_name.startswith(err.name) and not err.name.startswith(module_name):
                 raise  # the module exists but fails to import: a real error
             continue
+        where = Path(getattr(obj, "__file__", None) or PACKAGE).resolve()
+        assert where.is_relative_to(PACKAGE), f"{module_name} is imported from {where}, outside this checkout's sandboxd ({PACKAGE})"
         break
     else:
         msg = f"no module of {path} can be imported"
