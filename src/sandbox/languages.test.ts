@@ -104,6 +104,7 @@ describe("library names", () => {
     const gem = registry.get("ruby");
     expect(gem.install?.(["rake"], { workdir: "/work", offline: true }).argv).toEqual(expect.arrayContaining(["--local", "--conservative"]));
     expect(gem.install?.(["rake"], { workdir: "/work" }).argv).not.toContain("--local");
+    expect(gem.install?.(["rake"], { workdir: "/work", offline: true, env: { GEMRC: "/sandbox/gemrc" } }).argv).not.toContain("--local");
     const r = registry.get("r");
     expect(r.install?.(["ggplot2"], { workdir: "/work", offline: true }).env).toEqual({ SANDBOXD_OFFLINE: "1" });
     expect(r.install?.(["ggplot2"], { workdir: "/work" }).env).toBeUndefined();

@@ -341,11 +341,19 @@ const ruby: LanguageHandler = {
   run: (source, _layout, args) => ({ argv: ["ruby", "-e", "$stdout.sync = true; $stderr.sync = true; $0 = ARGV.shift; load $0", source, ...args] }),
   // --user-install: into ~/.local/share/gem (HOME is the workdir), which RubyGems searches.
   // No `--`: gem passes what follows it to extension builds; names cannot start with '-'.
-  // Offline, --local --conservative: a gem already installed (the image's, or one installed
-  // before) is kept, .gem files install, any other name fails at once ("Could not find a
-  // valid gem") instead of after RubyGems' fetch of rubygems.org.
+  // Offline (unless the sandbox names a GEMRC, whose sources may be file:// ones), --local
+  // --conservative: a gem already installed (the image's, or one installed before) is kept,
+  // .gem files install, any other name fails at once ("Could not find a valid gem ... in
+  // any repository") instead of after RubyGems' fetch of rubygems.org.
   install: (libraries, layout) => ({
-    argv: ["gem", "install", "--no-document", "--user-install", ...(layout.offline ? ["--local", "--conservative"] : []), ...libraries],
+    argv: [
+      "gem",
+      "install",
+      "--no-document",
+      "--user-install",
+      ...(layout.offline && !layout.env?.["GEMRC"] ? ["--local", "--conservative"] : []),
+      ...libraries,
+    ],
   }),
   libraryPattern: gemName,
   libraryHint: "a library is a gem name with an optional :version (name:1.2.3) or the absolute path of a .gem in the sandbox",
