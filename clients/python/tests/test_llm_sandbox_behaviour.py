@@ -428,3 +428,22 @@ def test_small_names_of_the_api_reference() -> None:
         SecurityPattern.validate_pattern("(unclosed")
     err = LanguageHandlerNotInitializedError(language="cobol")
     assert err.language == "cobol" and "cobol" in str(err)
+
+
+@pytest.mark.no_daemon
+def test_get_archive_rewraps_the_daemons_directory_tar_under_its_name_and_drops_unsafe_members() -> None:
+    import io
+    import tarfile
+
+    from sandboxd._core import archive_of
+
+    src = io.BytesIO()
+    with tarfile.open(fileobj=src, mode="w") as tar:
+        for name, data in (("a.txt", b"A"), ("../escape.txt", b"X")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    data, stat = archive_of("/sandbox/res/", True, 0o750, src.getvalue())
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        assert [(m.name, m.isdir()) for m in tar.getmembers()] == [("res", True), ("res/a.txt", False)]
+    assert stat == {"name": "res", "size": 1, "mode": 0o040750, "mtime": "", "linkTarget": ""}
