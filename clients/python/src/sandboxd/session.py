@@ -393,6 +393,17 @@ class SandboxSession:
             if header.mode:
                 target.chmod(header.mode & 0o777)
 
+    def get_archive(self, path: str) -> tuple[bytes, dict[str, Any]]:
+        """``path`` in the sandbox as a tar (its name at the top, a directory's files under
+        it) and a stat dict (``name``, ``size``, ``mode``), as llm-sandbox's ``get_archive``."""
+        header, data = self.client.download(self._require_open(), path)
+        return _core.archive_of(path, header.kind == svc.TRANSFER_KIND_TAR, header.mode, data)
+
+    def environment_setup(self) -> None:
+        """llm-sandbox's per-session environment setup (venv, pip cache, ``go mod init``).
+        The daemon prepares every sandbox before handing it out, so there is nothing left to do."""
+        self._require_open()
+
     # -------------------------------------------------------------- policy
 
     def is_safe(self, code: str) -> tuple[bool, list[Violation]]:
