@@ -41,6 +41,8 @@ export interface SandboxInit {
   /** An existing container we run in but never remove. */
   attached: boolean;
   fromPool: boolean;
+  /** The API pool (PoolService) it was acquired from; "" for none. */
+  poolId?: string;
   runtime: ContainerRuntime;
   logger: Logger;
   useAgent: boolean;
@@ -64,6 +66,8 @@ export class Sandbox {
   readonly createdAt: Date;
   readonly attached: boolean;
   readonly fromPool: boolean;
+  /** The API pool (PoolService) it was acquired from; "" for none. */
+  readonly poolId: string;
   private lifecycle: SandboxState = "running";
   /** Why the sandbox is `failed`. */
   failure: string | undefined;
@@ -91,6 +95,7 @@ export class Sandbox {
     this.createdAt = init.createdAt;
     this.attached = init.attached;
     this.fromPool = init.fromPool;
+    this.poolId = init.poolId ?? "";
     this.runtime = init.runtime;
     this.log = init.logger;
     this.useAgent = init.useAgent;
