@@ -74,7 +74,12 @@ export class Daemon {
           config.tls.clientCaFile !== "",
         )
       : grpc.ServerCredentials.createInsecure();
-    this.server = new RpcServer({ files: [SandboxService.file, InteractiveService.file, PoolService.file], maxMessageBytes: config.limits.maxMessageBytes, credentials, logger });
+    this.server = new RpcServer({
+      files: [SandboxService.file, InteractiveService.file, PoolService.file],
+      maxMessageBytes: config.limits.maxMessageBytes,
+      credentials,
+      logger,
+    });
     const adapterOptions = {
       logger: logger.child({ component: "rpc" }),
       shutdownSignal: this.shutdownController.signal,

@@ -1,5 +1,14 @@
 import type { Config } from "../config/config.js";
-import { SandboxdError, alreadyExists, describeError, failedPrecondition, invalidArgument, notFound, resourceExhausted, unavailable } from "../common/errors.js";
+import {
+  SandboxdError,
+  alreadyExists,
+  describeError,
+  failedPrecondition,
+  invalidArgument,
+  notFound,
+  resourceExhausted,
+  unavailable,
+} from "../common/errors.js";
 import { newId } from "../common/ids.js";
 import type { Logger } from "../common/logger.js";
 import { PoolLedger, poolExhausted, resolvePoolSettings, type PoolSettings, type PoolStatsView } from "./pool-ledger.js";
@@ -10,7 +19,7 @@ import type { SandboxCleanup } from "./sandbox-removal.js";
 import type { PooledContainer } from "./warm-pool.js";
 
 /** Callers that may wait for one pool at once (WAIT); more get RESOURCE_EXHAUSTED. */
-export const maxWaitersPerPool = 64;
+const maxWaitersPerPool = 64;
 /** How often each pool looks at its ready members' idle time and lifetime. */
 const maintenanceIntervalMs = 1000;
 /** A health probe of a ready member that takes longer than this counts as dead. */
@@ -358,9 +367,12 @@ export class ClientPools {
     if (this.stopped) throw unavailable("the daemon is shutting down");
     const { config } = this.deps;
     if (req.name !== "" && !namePattern.test(req.name)) {
-      throw invalidArgument(`pool name ${JSON.stringify(req.name.slice(0, 100))} must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+      throw invalidArgument(
+        `pool name ${JSON.stringify(req.name.slice(0, 100))} must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit`,
+      );
     }
-    if (req.name.startsWith(configPoolPrefix)) throw invalidArgument(`pool names starting with ${JSON.stringify(configPoolPrefix)} are the daemon configuration's`);
+    if (req.name.startsWith(configPoolPrefix))
+      throw invalidArgument(`pool names starting with ${JSON.stringify(configPoolPrefix)} are the daemon configuration's`);
     if (req.request.containerId !== "") throw invalidArgument("spec.container_id cannot be pooled: pool members are new sandboxes of the daemon's backend");
     const settings = resolvePoolSettings(req.settings, config.poolMaxSize);
     const mine = this.of(tenant);

@@ -160,7 +160,10 @@ export class PoolLedger<T> {
   /** Ready members past the idle timeout or max lifetime, taken out (counted as recycled). */
   takeStale(now: number): T[] {
     const { idleTimeoutMs, maxLifetimeMs } = this.settings;
-    return this.takeReadyWhere((e) => (idleTimeoutMs > 0 && now - e.readyAt >= idleTimeoutMs) || (maxLifetimeMs > 0 && now - e.createdAt >= maxLifetimeMs), true);
+    return this.takeReadyWhere(
+      (e) => (idleTimeoutMs > 0 && now - e.readyAt >= idleTimeoutMs) || (maxLifetimeMs > 0 && now - e.createdAt >= maxLifetimeMs),
+      true,
+    );
   }
 
   /** Ready members `dead` says are dead, taken out (counted as recycled). */

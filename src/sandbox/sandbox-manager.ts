@@ -205,9 +205,10 @@ export class SandboxManager {
     let destroyedSandboxes = 0;
     if (destroySandboxes) {
       const results = await Promise.all(
-        handedOut.map((id) => {
+        handedOut.map(async (id) => {
           const sandbox = this.registry.live(tenant, id);
-          return sandbox ? this.remover.remove(sandbox, { reason: "destroyed", detail: "its pool was deleted with destroy_sandboxes" }) : { destroyed: false };
+          if (!sandbox) return { destroyed: false };
+          return this.remover.remove(sandbox, { reason: "destroyed", detail: "its pool was deleted with destroy_sandboxes" });
         }),
       );
       destroyedSandboxes = results.filter((r) => r.destroyed).length;

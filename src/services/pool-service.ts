@@ -22,7 +22,7 @@ const strategies: Record<Strategy, ExhaustionStrategy> = {
 };
 
 /** A client's PoolSettings (unset = all zero: defaults). */
-export function poolSettingsFromProto(s: PoolSettingsProto | undefined): PoolSettings {
+function poolSettingsFromProto(s: PoolSettingsProto | undefined): PoolSettings {
   const strategy = s?.exhaustionStrategy ?? ExhaustionStrategy.UNSPECIFIED;
   let exhaustion: Strategy;
   switch (strategy) {
@@ -50,7 +50,7 @@ export function poolSettingsFromProto(s: PoolSettingsProto | undefined): PoolSet
   };
 }
 
-export function poolToProto(p: PoolView): MessageInitShape<typeof PoolSchema> {
+function poolToProto(p: PoolView): MessageInitShape<typeof PoolSchema> {
   const s = p.stats;
   return {
     id: p.id,

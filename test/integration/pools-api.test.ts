@@ -15,7 +15,11 @@ const readyTimeoutMs = 120_000;
 let d: DaemonHandle;
 
 type GrpcError = { code: number; details: string; metadata: grpc.Metadata };
-const failure = (p: Promise<unknown>) => p.then(() => undefined as unknown as GrpcError, (e: GrpcError) => e);
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined as unknown as GrpcError,
+    (e: GrpcError) => e,
+  );
 const reasonOf = (e: GrpcError) => e.metadata.get("sandboxd-reason")[0];
 
 const poolsAs = (token: string) => createClient(PoolService, d.address, { metadata: { authorization: `Bearer ${token}` } });
@@ -128,7 +132,10 @@ describe("PoolService: pools a tenant creates and manages", () => {
         [{ name: "config-python", spec: { language: "python" } }, /configuration's/],
       ];
       for (const [req, message] of cases) {
-        expect(await failure(alpha.createPool(req)), message.source).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(message) });
+        expect(await failure(alpha.createPool(req)), message.source).toMatchObject({
+          code: grpc.status.INVALID_ARGUMENT,
+          details: expect.stringMatching(message),
+        });
       }
       expect((await alpha.listPools({})).pools).toEqual([]);
       expect(await failure(alpha.getPool({ poolId: "" }))).toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
@@ -139,7 +146,10 @@ describe("PoolService: pools a tenant creates and manages", () => {
       });
       const pool = (await alpha.createPool({ name: "strict", spec: { language: "python" }, settings: { maxSize: 1 } })).pool!;
       const mixed = await failure(d.sandbox.createSandbox({ poolId: pool.id, spec: { image: "alpine", labels: { a: "b" }, resources: { pids: 5 } } }));
-      expect(mixed).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/spec.image, spec.resources cannot be set with pool_id/) });
+      expect(mixed).toMatchObject({
+        code: grpc.status.INVALID_ARGUMENT,
+        details: expect.stringMatching(/spec.image, spec.resources cannot be set with pool_id/),
+      });
       expect((await statsOf(alpha, pool.id)).inUse).toBe(0);
       await alpha.deletePool({ poolId: pool.id });
       expect((await d.sandbox.listSandboxes({})).sandboxes).toEqual([]);
@@ -264,7 +274,10 @@ describe("PoolService: pools a tenant creates and manages", () => {
         })
       ).pool!;
       const err = await failure(d.sandbox.createSandbox({ poolId: pool.id }));
-      expect(err).toMatchObject({ code: grpc.status.FAILED_PRECONDITION, details: expect.stringMatching(/installing sandboxd-no-such-package-x in a pool member failed/) });
+      expect(err).toMatchObject({
+        code: grpc.status.FAILED_PRECONDITION,
+        details: expect.stringMatching(/installing sandboxd-no-such-package-x in a pool member failed/),
+      });
       expect(reasonOf(err)).toBe("POOL_INSTALL_FAILED");
       // Its place is free again and nothing of the failed member is left.
       expect(await statsOf(alpha, pool.id)).toMatchObject({ ready: 0, creating: 0, inUse: 0, misses: 1n });
