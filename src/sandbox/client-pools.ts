@@ -256,6 +256,13 @@ class ClientPool {
         return { sandbox: await this.startForCaller(tenant, config) };
       }
       const strategy = this.ledger.settings.exhaustion;
+      // Not exhausted while members are being started (max_size counts them): the caller
+      // waits for one of them, whatever the strategy (a failed start makes room instead).
+      const starting = this.ledger.stats().creating > 0;
+      if (starting && strategy !== "wait") {
+        await this.ledger.wait(0, signal, this.describe);
+        continue;
+      }
       if (strategy === "fail_fast") {
         this.ledger.count("exhausted");
         throw poolExhausted(`${this.describe} is exhausted: its max_size of ${this.ledger.settings.maxSize} sandboxes exist and none is ready`);

@@ -262,6 +262,22 @@ describe("PoolService: pools a tenant creates and manages", () => {
     }
   });
 
+  it("FAIL_FAST does not refuse while the pool's members are still being started", async () => {
+    const alpha = poolsAs("alpha-secret");
+    try {
+      const pool = (
+        await alpha.createPool({ spec: { language: "python" }, settings: { minReady: 1, maxSize: 1, exhaustionStrategy: ExhaustionStrategy.FAIL_FAST } })
+      ).pool!;
+      // Right after CreatePool the one place is held by the member being started: the caller gets that member.
+      const got = (await d.sandbox.createSandbox({ poolId: pool.id })).sandbox!;
+      expect(got).toMatchObject({ fromPool: true, poolId: pool.id });
+      expect(await statsOf(alpha, pool.id)).toMatchObject({ inUse: 1, exhausted: 0n });
+      expect(await alpha.deletePool({ poolId: pool.id, destroySandboxes: true })).toMatchObject({ deleted: true, destroyedSandboxes: 1 });
+    } finally {
+      alpha.close();
+    }
+  });
+
   it("a library that cannot be installed fails the member: no member is ready, an acquisition says why", async () => {
     const alpha = poolsAs("alpha-secret");
     try {
