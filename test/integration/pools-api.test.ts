@@ -6,7 +6,7 @@ import { SandboxService } from "../../src/gen/sandboxd/v1/sandbox_service_pb.js"
 import { hashToken } from "../../src/rpc/auth.js";
 import { createClient } from "../helpers/client.js";
 import { runPrefix, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
-import { workloads } from "../helpers/engine.js";
+import { killFromOutside, workloads } from "../helpers/engine.js";
 import { collect } from "../helpers/events.js";
 
 // Pools are small (2 cores in CI) and waits generous (Kubernetes pods take seconds to start).
@@ -273,6 +273,35 @@ describe("PoolService: pools a tenant creates and manages", () => {
       expect(got).toMatchObject({ fromPool: true, poolId: pool.id });
       expect(await statsOf(alpha, pool.id)).toMatchObject({ inUse: 1, exhausted: 0n });
       expect(await alpha.deletePool({ poolId: pool.id, destroySandboxes: true })).toMatchObject({ deleted: true, destroyedSandboxes: 1 });
+    } finally {
+      alpha.close();
+    }
+  });
+
+  it("ready members are replaced when idle too long, or when their agent died (recycled)", async () => {
+    const alpha = poolsAs("alpha-secret");
+    const members = async (poolId: string) => (await workloads([`org.sandboxd.pool=${poolId}`])).map((w) => w.id);
+    try {
+      const settings = { minReady: 1, maxSize: 1, idleTimeoutMs: 3000, healthCheckIntervalMs: 1000 };
+      const pool = (await alpha.createPool({ spec: { language: "python" }, settings })).pool!;
+      await waitReady(alpha, pool.id, 1);
+      const [first] = await members(pool.id);
+      await waitFor(
+        "the idle member replaced",
+        async () => (await statsOf(alpha, pool.id)).recycled >= 1n && (await statsOf(alpha, pool.id)).ready === 1 && !(await members(pool.id)).includes(first!),
+      );
+      await alpha.updatePool({ poolId: pool.id, settings: { ...settings, idleTimeoutMs: 0 } });
+      const [second] = await members(pool.id);
+      await killFromOutside(second!);
+      await waitFor(
+        "the dead member replaced",
+        async () =>
+          (await statsOf(alpha, pool.id)).recycled >= 2n && (await statsOf(alpha, pool.id)).ready === 1 && !(await members(pool.id)).includes(second!),
+      );
+      // The fresh member serves.
+      const got = (await d.sandbox.createSandbox({ poolId: pool.id })).sandbox!;
+      expect((await collect(d.sandbox.exec({ sandboxId: got.id, shell: "echo fresh" }))).stdout).toBe("fresh\n");
+      expect(await alpha.deletePool({ poolId: pool.id, destroySandboxes: true })).toMatchObject({ destroyedSandboxes: 1 });
     } finally {
       alpha.close();
     }
