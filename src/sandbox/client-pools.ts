@@ -311,6 +311,13 @@ class ClientPool {
     return sandbox;
   }
 
+  /** A handed-out sandbox was removed: its place is free, and a refill starts at once (a quota may allow it now). */
+  placeFreed(sandboxId: string): void {
+    if (!this.ledger.release(sandboxId)) return;
+    this.retryAt = 0;
+    this.refill();
+  }
+
   update(settings: PoolSettings): void {
     this.ledger.settings = settings;
     this.nextHealthCheck = Math.min(this.nextHealthCheck, Date.now() + settings.healthCheckIntervalMs);
@@ -398,9 +405,7 @@ export class ClientPools {
     const id = newId("pool");
     const pool = new ClientPool(id, tenant, req.name, req.request, resolved, [...new Set(req.libraries)], settings, this.deps);
     this.pools.set(id, pool);
-    this.deps.releases.register(id, (sandboxId) => {
-      if (pool.ledger.release(sandboxId)) pool.refill();
-    });
+    this.deps.releases.register(id, (sandboxId) => pool.placeFreed(sandboxId));
     this.deps.logger.info({ poolId: id, tenant, name: req.name, settings }, "pool created");
     pool.refill();
     return view(pool);

@@ -365,6 +365,26 @@ describe("pools and the daemon's life", () => {
     expect(await workloads([`org.sandboxd.daemon=${daemonId}`])).toEqual([]);
   });
 
+  it("ready members count against the tenant's sandbox quota; handing one out needs no more", async () => {
+    await using dq = await startDaemon({ args: ["--quotas.max-sandboxes", "2"] });
+    const pools = createClient(PoolService, dq.address);
+    try {
+      const pool = (await pools.createPool({ spec: { language: "python" }, settings: { minReady: 2, maxSize: 3 } })).pool!;
+      await waitFor("2 ready members", async () => (await pools.getPool({ poolId: pool.id })).pool!.stats!.ready >= 2);
+      const refused = await failure(dq.sandbox.createSandbox({ spec: { language: "python" } }));
+      expect(refused).toMatchObject({ code: grpc.status.RESOURCE_EXHAUSTED, details: expect.stringMatching(/max-sandboxes/) });
+      const got = (await dq.sandbox.createSandbox({ poolId: pool.id })).sandbox!;
+      expect(got.poolId).toBe(pool.id);
+      // 1 handed out + 1 ready = the quota: the pool does not refill past it.
+      expect((await failure(dq.sandbox.createSandbox({ spec: { language: "python" } }))).code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+      expect((await pools.getPool({ poolId: pool.id })).pool!.stats).toMatchObject({ ready: 1, inUse: 1 });
+      await dq.sandbox.destroySandbox({ sandboxId: got.id });
+      await waitFor("the refill after the place freed", async () => (await pools.getPool({ poolId: pool.id })).pool!.stats!.ready >= 2);
+    } finally {
+      pools.close();
+    }
+  });
+
   it("the configuration's pools are listed read-only", async () => {
     await using d3 = await startDaemon({ args: ["--pools.python", "1"] });
     const pools = createClient(PoolService, d3.address);
