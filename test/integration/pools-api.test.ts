@@ -366,7 +366,8 @@ describe("pools and the daemon's life", () => {
   });
 
   it("ready members count against the tenant's sandbox quota; handing one out needs no more", async () => {
-    await using dq = await startDaemon({ args: ["--quotas.max-sandboxes", "2"] });
+    const metricsAddress = `127.0.0.1:${20000 + Math.floor(Math.random() * 20000)}`;
+    await using dq = await startDaemon({ args: ["--quotas.max-sandboxes", "2", "--metrics-listen", metricsAddress] });
     const pools = createClient(PoolService, dq.address);
     try {
       const pool = (await pools.createPool({ spec: { language: "python" }, settings: { minReady: 2, maxSize: 3 } })).pool!;
@@ -380,6 +381,10 @@ describe("pools and the daemon's life", () => {
       expect((await pools.getPool({ poolId: pool.id })).pool!.stats).toMatchObject({ ready: 1, inUse: 1 });
       await dq.sandbox.destroySandbox({ sandboxId: got.id });
       await waitFor("the refill after the place freed", async () => (await pools.getPool({ poolId: pool.id })).pool!.stats!.ready >= 2);
+      const metrics = await (await fetch(`http://${metricsAddress}/metrics`)).text();
+      expect(metrics).toContain(`sandboxd_api_pool_ready{pool="${pool.id}",tenant="default"} 2`);
+      expect(metrics).toContain(`sandboxd_api_pool_hits_total{pool="${pool.id}",tenant="default"} 1`);
+      expect(metrics).toMatch(/sandboxd_api_pools 1\n/);
     } finally {
       pools.close();
     }
