@@ -104,6 +104,8 @@ class ClientPool {
   readonly createdAt = new Date();
   lastError = "";
   private readonly creations = new Set<Promise<void>>();
+  /** Members started for callers and removals under way: close waits for them, so no container outlives the pool. */
+  private readonly pending = new Set<Promise<unknown>>();
   private readonly timer: NodeJS.Timeout;
   private nextHealthCheck: number;
   private checking = false;
@@ -219,10 +221,18 @@ class ClientPool {
 
   private discard(members: readonly PooledContainer[]): void {
     for (const m of members) {
-      void this.deps.launcher
-        .removePoolMember(m, this.resolved.config)
-        .catch((err: unknown) => this.log.warn({ err: describeError(err), containerId: m.containerId.slice(0, 12) }, "removing a pool member failed"));
+      void this.track(
+        this.deps.launcher
+          .removePoolMember(m, this.resolved.config)
+          .catch((err: unknown) => this.log.warn({ err: describeError(err), containerId: m.containerId.slice(0, 12) }, "removing a pool member failed")),
+      );
     }
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p)).catch(() => undefined);
+    return p;
   }
 
   /** A ready member that is alive, or undefined; dead ones met on the way are replaced. */
@@ -253,7 +263,7 @@ class ClientPool {
       }
       if (this.ledger.hasRoom()) {
         this.ledger.count("misses");
-        return { sandbox: await this.startForCaller(tenant, config) };
+        return { sandbox: await this.track(this.startForCaller(tenant, config)) };
       }
       const strategy = this.ledger.settings.exhaustion;
       // Not exhausted while members are being started (max_size counts them): the caller
@@ -340,7 +350,7 @@ class ClientPool {
     clearInterval(this.timer);
     this.ledger.close(err);
     // Members being created see `stopped` and remove themselves.
-    await Promise.allSettled([...this.creations]);
+    await Promise.allSettled([...this.creations, ...this.pending]);
     await Promise.all(this.ledger.takeAllReady().map((m) => this.deps.launcher.removePoolMember(m, this.resolved.config)));
   }
 }
