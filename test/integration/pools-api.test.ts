@@ -365,6 +365,19 @@ describe("pools and the daemon's life", () => {
     expect(await workloads([`org.sandboxd.daemon=${daemonId}`])).toEqual([]);
   });
 
+  it("a daemon stopped while members are being started (for the refill and for a caller) leaves no container", async () => {
+    const ds = await startDaemon();
+    const pools = createClient(PoolService, ds.address);
+    const pool = (await pools.createPool({ spec: { language: "python" }, settings: { minReady: 2, maxSize: 3 } })).pool!;
+    // A third caller-started member (a miss) is under way too when the daemon stops.
+    const acquiring = failure(ds.sandbox.createSandbox({ poolId: pool.id }));
+    await waitFor("members being started", async () => (await pools.getPool({ poolId: pool.id })).pool!.stats!.creating >= 1, 30_000);
+    pools.close();
+    expect(await ds.stop()).toBe(0);
+    await acquiring;
+    expect(await workloads([`org.sandboxd.daemon=${ds.daemonId}`])).toEqual([]);
+  });
+
   it("ready members count against the tenant's sandbox quota; handing one out needs no more", async () => {
     const metricsAddress = `127.0.0.1:${20000 + Math.floor(Math.random() * 20000)}`;
     await using dq = await startDaemon({ args: ["--quotas.max-sandboxes", "2", "--metrics-listen", metricsAddress] });
