@@ -80,6 +80,28 @@ describe.skipIf(onKubernetes)("images (Docker and Podman build and commit them; 
     await docker.getImage(a.sandbox!.image).remove({ force: true });
   });
 
+  it("builds the Dockerfile asked for, even when the context holds a file named Dockerfile", async () => {
+    // llm-sandbox's dockerfile="ctx/Dockerfile.bad" with ctx/Dockerfile beside it: the client
+    // sends Dockerfile.bad's content and the folder (its Dockerfile included) as the context.
+    const dockerfile = {
+      content: "FROM sandboxd/python:latest\nCOPY requested.txt /opt/built-by.txt\n",
+      contextFiles: {
+        Dockerfile: Buffer.from("FROM sandboxd/python:latest\nCOPY other.txt /opt/built-by.txt\n"),
+        "requested.txt": Buffer.from("the requested Dockerfile\n"),
+        "other.txt": Buffer.from("the context's Dockerfile\n"),
+        ".sandboxd.Dockerfile": Buffer.from("not a Dockerfile either\n"),
+      },
+    };
+    const { sandbox } = await d.sandbox.createSandbox({ spec: { language: "python", dockerfile } });
+    try {
+      const r = await collect(d.sandbox.exec({ sandboxId: sandbox!.id, shell: "cat /opt/built-by.txt" }));
+      expect(r.stdout).toBe("the requested Dockerfile\n");
+    } finally {
+      await d.sandbox.destroySandbox({ sandboxId: sandbox!.id });
+      await docker.getImage(sandbox!.image).remove({ force: true });
+    }
+  });
+
   it("a bad Dockerfile fails with INVALID_ARGUMENT and the builder's message", async () => {
     await expect(
       d.sandbox.createSandbox({ spec: { language: "python", dockerfile: { content: "FROM sandboxd/python:latest\nRUN exit 3\n" } } }),

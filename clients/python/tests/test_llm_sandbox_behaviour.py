@@ -447,3 +447,16 @@ def test_get_archive_rewraps_the_daemons_directory_tar_under_its_name_and_drops_
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         assert [(m.name, m.isdir()) for m in tar.getmembers()] == [("res", True), ("res/a.txt", False)]
     assert stat == {"name": "res", "size": 1, "mode": 0o040750, "mtime": "", "linkTarget": ""}
+
+
+@pytest.mark.skipif(BACKEND == "kubernetes", reason="the Kubernetes backend builds no images")
+def test_dockerfile_path_builds_that_file_not_the_folders_dockerfile(tmp_path: Path) -> None:
+    # llm-sandbox's dockerfile= names a file; its folder is the build context, whatever else it holds.
+    (tmp_path / "Dockerfile").write_text("FROM sandboxd/python:latest\nCOPY other.txt /opt/built-by.txt\n")
+    (tmp_path / "Dockerfile.bad").write_text("FROM sandboxd/python:latest\nCOPY requested.txt /opt/built-by.txt\n")
+    (tmp_path / "requested.txt").write_text("Dockerfile.bad\n")
+    (tmp_path / "other.txt").write_text("Dockerfile\n")
+    with SandboxSession(lang="python", dockerfile=str(tmp_path / "Dockerfile.bad")) as session:
+        assert session.execute_command("cat /opt/built-by.txt").stdout == "Dockerfile.bad\n"
+        image = session.sandbox.image
+    subprocess.run(["docker" if BACKEND == "docker" else "podman", "rmi", "-f", image], capture_output=True, check=False)

@@ -157,12 +157,16 @@ export class DockerRuntime implements ContainerRuntime {
 
   async buildImage(tag: string, options: ImageBuildOptions): Promise<void> {
     const tar = tarPack();
-    tar.entry({ name: "Dockerfile" }, options.dockerfile);
+    // The requested Dockerfile goes in under a name no context file has, and the build is
+    // told that name: a context that holds a file called `Dockerfile` (the folder the
+    // requested `Dockerfile.bad` came from) must not replace it.
+    const dockerfileName = unusedName(".sandboxd.Dockerfile", options.contextFiles);
     for (const [path, data] of Object.entries(options.contextFiles)) {
       tar.entry({ name: path }, Buffer.from(data));
     }
+    tar.entry({ name: dockerfileName }, options.dockerfile);
     tar.finalize();
-    const buildOpts: Record<string, unknown> = { t: tag, rm: true, forcerm: true };
+    const buildOpts: Record<string, unknown> = { t: tag, rm: true, forcerm: true, dockerfile: dockerfileName };
     if (options.labels) buildOpts["labels"] = JSON.stringify(options.labels);
     if (options.signal) buildOpts["abortSignal"] = options.signal;
     const stream = await this.call(`build ${tag}`, () => this.docker.buildImage(tar as unknown as NodeJS.ReadableStream, buildOpts), 30 * 60_000);
@@ -385,4 +389,11 @@ function splitImage(image: string): [string, string] {
   const colon = image.lastIndexOf(":");
   if (colon > slash) return [image.slice(0, colon), image.slice(colon + 1)];
   return [image, "latest"];
+}
+
+/** `base`, or `base-1`, `base-2`, ...: the first that is not a path of the build context. */
+function unusedName(base: string, contextFiles: Record<string, unknown>): string {
+  let name = base;
+  for (let i = 1; Object.hasOwn(contextFiles, name); i++) name = `${base}-${i}`;
+  return name;
 }
