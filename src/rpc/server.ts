@@ -6,6 +6,7 @@ import { loadSync } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from "grpc-health-check";
 import type { Logger } from "../common/logger.js";
+import { fixMapEntryNames } from "./map-entries.js";
 
 /** Every file a service's descriptors need, dependencies included (well-known types too). */
 function fileDescriptors(files: readonly DescFile[]): Buffer[] {
@@ -47,7 +48,11 @@ export class RpcServer {
     this.health.addToServer(this.grpc);
     // Reflection reads serialized FileDescriptorProtos from a proto-loader-shaped object;
     // ours come straight from the protobuf-es descriptors, health's from its own proto.
-    const health = loadSync(healthProtoPath, { includeDirs: [dirname(healthProtoPath)], keepCase: true });
+    const health = loadSync(healthProtoPath, { includeDirs: [dirname(healthProtoPath)], keepCase: true }) as Record<string, object>;
+    for (const entry of Object.values(health)) {
+      const withFiles = entry as { fileDescriptorProtos?: Buffer[] };
+      if (withFiles.fileDescriptorProtos) withFiles.fileDescriptorProtos = fixMapEntryNames(withFiles.fileDescriptorProtos);
+    }
     const pkg = { ...health, "sandboxd.descriptors": { fileDescriptorProtos: fileDescriptors(options.files) } };
     new ReflectionService(pkg as unknown as ConstructorParameters<typeof ReflectionService>[0]).addToServer(this.grpc);
   }

@@ -29,6 +29,13 @@ describe("daemon life", () => {
     expect(stdout.split("\n")).toEqual(expect.arrayContaining(["sandboxd.v1.SandboxService", "sandboxd.v1.InteractiveService", "grpc.health.v1.Health"]));
     const desc = await run(grpcurl, ["-plaintext", d.address, "describe", "sandboxd.v1.SandboxService.Run"]);
     expect(desc.stdout).toMatch(/returns \( stream \.sandboxd\.v1\.RunResponse \)/);
+    // Health through reflection alone (grpcurl needs its descriptors, map entry names included).
+    const check = await run(grpcurl, ["-plaintext", "-d", '{"service":"sandboxd.v1.SandboxService"}', d.address, "grpc.health.v1.Health/Check"]);
+    expect(JSON.parse(check.stdout)).toEqual({ status: "SERVING" });
+    const list = JSON.parse((await run(grpcurl, ["-plaintext", d.address, "grpc.health.v1.Health/List"])).stdout) as {
+      statuses: Record<string, { status: string }>;
+    };
+    expect(list.statuses["sandboxd.v1.PoolService"]).toEqual({ status: "SERVING" });
   });
 
   it("drains on SIGTERM: running calls finish, new ones are refused, sandboxes are removed, exit 0", async () => {
