@@ -120,7 +120,7 @@ export class Daemon {
     }
     this.address = await this.server.listen(config.listen);
     if (config.metricsListen) {
-      this.metrics = await startMetricsServer(config.metricsListen, this.gauges());
+      this.metrics = await startMetricsServer(config.metricsListen, this.gauges(), () => this.notReady());
       this.log.info({ address: config.metricsListen }, "metrics listening");
     }
     this.state = "RUNNING";
@@ -128,6 +128,13 @@ export class Daemon {
     this.watchEngine();
     this.log.info({ address: this.address, backend: config.backend, daemonId: config.daemonId }, "sandboxd listening");
     return this.address;
+  }
+
+  /** Why /readyz answers 503 (the gRPC health status's reason), or undefined while serving. */
+  private notReady(): string | undefined {
+    if (this.state !== "RUNNING") return `daemon ${this.state.toLowerCase()}`;
+    if (!this.engineUp) return `container engine (${this.deps.runtime.name}) unreachable`;
+    return undefined;
   }
 
   /** Health follows the engine: NOT_SERVING while it is unreachable, and adoption on return. */

@@ -43,15 +43,30 @@ export function processGauges(): Gauge[] {
   ];
 }
 
+/** Why the daemon cannot take work now, or undefined when it can (GET /readyz). */
+export type Readiness = () => string | undefined;
+
 /**
  * A plain-text metrics endpoint in the Prometheus exposition format (GET /metrics), off by
- * default; meant for loopback scraping.
+ * default; meant for loopback scraping. Beside it, probes for an orchestrator: /healthz
+ * answers 200 while the process serves at all, /readyz 200 only while it takes work (the
+ * engine reachable, not draining) and 503 with the reason otherwise.
  */
-export function startMetricsServer(listen: string, gauges: readonly Gauge[]): Promise<Server> {
+export function startMetricsServer(listen: string, gauges: readonly Gauge[], readiness: Readiness = () => undefined): Promise<Server> {
   const server = createServer((req, res) => {
-    if (req.method === "GET" && req.url === "/metrics") {
+    const path = (req.url ?? "").split("?")[0];
+    if (req.method === "GET" && path === "/metrics") {
       res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
       res.end(render(gauges));
+      return;
+    }
+    if (req.method === "GET" && path === "/healthz") {
+      res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+      return;
+    }
+    if (req.method === "GET" && path === "/readyz") {
+      const notReady = readiness();
+      res.writeHead(notReady === undefined ? 200 : 503, { "content-type": "text/plain" }).end(`${notReady ?? "ready"}\n`);
       return;
     }
     res.writeHead(404).end();

@@ -7,6 +7,7 @@ import { repoRoot, startDaemon } from "../helpers/daemon.js";
 import { proxiedBackend, workloads } from "../helpers/engine.js";
 import { collect } from "../helpers/events.js";
 import { checkHealth } from "../helpers/health.js";
+import { freePort } from "../helpers/ports.js";
 
 const run = promisify(execFile);
 
@@ -55,9 +56,17 @@ describe("daemon life", () => {
 
   it("starts without the engine, answers UNAVAILABLE, and recovers when it comes back", async () => {
     const { proxy, args } = await proxiedBackend("engine");
-    await using d = await startDaemon({ args });
+    const metrics = `127.0.0.1:${await freePort()}`;
+    await using d = await startDaemon({ args: [...args, "--metrics-listen", metrics] });
+    // The metrics listener's probes: alive all along, ready only with the engine.
+    const probe = async (path: string) => {
+      const res = await fetch(`http://${metrics}${path}`);
+      return `${res.status} ${(await res.text()).trim()}`;
+    };
     try {
       expect(await checkHealth(d.address, "sandboxd.v1.SandboxService")).toBe("NOT_SERVING");
+      expect(await probe("/healthz")).toBe("200 ok");
+      expect(await probe("/readyz")).toMatch(/^503 container engine \(\w+\) unreachable$/);
       await expect(d.sandbox.createSandbox({ spec: { language: "python" } })).rejects.toMatchObject({
         code: 14,
         details: expect.stringMatching(/(engine|Kubernetes API).*unreachable/),
@@ -65,6 +74,7 @@ describe("daemon life", () => {
 
       await proxy.start();
       await waitFor("health SERVING", async () => (await checkHealth(d.address, "sandboxd.v1.SandboxService")) === "SERVING");
+      expect(await probe("/readyz")).toBe("200 ready");
       const { sandbox } = await d.sandbox.createSandbox({ spec: { language: "python" } });
       const id = sandbox!.id;
       expect((await collect(d.sandbox.run({ sandboxId: id, code: "print('up')" }))).stdout).toBe("up\n");
@@ -90,6 +100,8 @@ describe("daemon life", () => {
       await expect(d.sandbox.createSandbox({ spec: { language: "python" } })).rejects.toMatchObject({ code: 14 });
       expect(Date.now() - t0).toBeLessThan(5000);
       await waitFor("health NOT_SERVING", async () => (await checkHealth(d.address, "sandboxd.v1.SandboxService")) === "NOT_SERVING");
+      expect(await probe("/readyz")).toMatch(/^503 /);
+      expect(await probe("/healthz")).toBe("200 ok");
 
       // Back again: the same sandbox works (a fresh agent is started).
       await proxy.start();
