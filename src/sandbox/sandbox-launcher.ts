@@ -50,7 +50,9 @@ function poolCompatible(req: SandboxRequest, defaultImage: string, defaultWorkdi
     (req.workdir === "" || req.workdir === defaultWorkdir) &&
     req.user === "" &&
     req.commitOnClose === "" &&
-    req.containerId === ""
+    req.containerId === "" &&
+    // A member's language setup ran unwrapped (src/sandbox/command-wrapper.ts).
+    req.commandWrapper.length === 0
   );
 }
 
@@ -88,7 +90,7 @@ export class SandboxLauncher {
       },
       startRunner: async (containerId) => {
         const channel = await this.deps.factory.channel(containerId);
-        await setUpSandbox(channel, handler, this.log);
+        await setUpSandbox(channel, handler, this.log, config.commandWrapper);
         return channel;
       },
     };
