@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes sandboxd's synchronous modules from their asyncio sources.
 
-    python3 clients/python/scripts/gen_sync.py           # rewrites src/sandboxd/{client,session,interactive}.py
+    python3 clients/python/scripts/gen_sync.py           # rewrites src/sandboxd/{client,session,interactive,micromamba}.py
     python3 clients/python/scripts/gen_sync.py --check   # exits 1, with a diff, if one is not what its source makes
 
 ``src/sandboxd/aio/NAME.py`` is the source of ``src/sandboxd/NAME.py``. The rewrite works on
@@ -32,7 +32,7 @@ import tokenize
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "sandboxd"
-MODULES = ("client.py", "session.py", "interactive.py")
+MODULES = ("client.py", "session.py", "interactive.py", "micromamba.py")
 
 NAMES = {
     "AsyncIterator": "Iterator",

@@ -6,12 +6,13 @@
         result = await session.run("print('hi')")
 
 These modules are the source of the synchronous ones: ``scripts/gen_sync.py`` writes
-``sandboxd/client.py``, ``session.py`` and ``interactive.py`` from them. Output callbacks
+``sandboxd/client.py``, ``session.py``, ``interactive.py`` and ``micromamba.py`` from them. Output callbacks
 may be plain functions or coroutine functions.
 """
 
 from .client import Client
 from .interactive import InteractiveSandboxSession
+from .micromamba import MicromambaSession
 from .session import ArtifactSandboxSession, SandboxSession, ShellSession, create_session
 
-__all__ = ["ArtifactSandboxSession", "Client", "InteractiveSandboxSession", "SandboxSession", "ShellSession", "create_session"]
+__all__ = ["ArtifactSandboxSession", "Client", "InteractiveSandboxSession", "MicromambaSession", "SandboxSession", "ShellSession", "create_session"]

@@ -388,11 +388,76 @@ class SandboxSession:
 
 
 def create_session(backend: SandboxBackend | str = SandboxBackend.DOCKER, *args: Any, **kwargs: Any) -> SandboxSession:
-    """llm-sandbox's factory; every backend is served by the daemon."""
+    """llm-sandbox's factory; every backend is served by the daemon (micromamba: a
+    ``MicromambaSession``, every process through ``micromamba run -n <environment>``)."""
     if args:
         msg = "create_session() takes keyword arguments only (besides backend)"
         raise TypeError(msg)
+    if SandboxBackend(backend) == SandboxBackend.MICROMAMBA:
+        return MicromambaSession(**kwargs)
     return SandboxSession(backend, **kwargs)
+
+
+class MicromambaSession(SandboxSession):
+    """llm-sandbox's ``MicromambaSession`` (``llm_sandbox.micromamba``; here also in
+    ``sandboxd.micromamba``): every run, install and command of the sandbox goes through
+    ``micromamba run -n <environment>`` (``SandboxSpec.command_wrapper``), on the daemon's
+    own engine; the image must have ``micromamba`` on its PATH (docs/micromamba.md). Takes
+    llm-sandbox's arguments, and sandboxd's ``address``, ``token``, ``sandbox_id``, ``env``,
+    ``labels``, ``idle_timeout`` and ``command_wrapper``.
+
+    ``image`` defaults to llm-sandbox's ``mambaorg/micromamba:latest``, which the daemon's
+    engine must have or be able to pull; with a ``dockerfile`` the image is built from it
+    instead. ``client``, ``stream``, ``mounts`` and ``skip_environment_setup`` configure
+    llm-sandbox's local engine and are handled as ``SandboxSession`` handles them.
+    """
+
+    def __init__(  # noqa: PLR0913 - llm-sandbox's signature
+        self,
+        client: Any = None,
+        image: str = "mambaorg/micromamba:latest",
+        dockerfile: str | None = None,
+        lang: str = SupportedLanguage.PYTHON,
+        keep_template: bool = False,
+        verbose: bool = False,
+        mounts: list[Any] | None = None,
+        environment: str = "base",
+        commit_container: bool = False,
+        stream: bool = True,
+        runtime_configs: dict[str, Any] | None = None,
+        workdir: str = "/sandbox",
+        security_policy: SecurityPolicy | None = None,
+        default_timeout: float | None = None,
+        execution_timeout: float | None = None,
+        session_timeout: float | None = None,
+        container_id: str | None = None,
+        skip_environment_setup: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            SandboxBackend.MICROMAMBA,
+            client=client,
+            # llm-sandbox builds the Dockerfile when one is given; the image is then its result.
+            image=None if dockerfile else image,
+            dockerfile=dockerfile,
+            lang=lang,
+            keep_template=keep_template,
+            verbose=verbose,
+            mounts=mounts,
+            environment=environment,
+            commit_container=commit_container,
+            stream=stream,
+            runtime_configs=runtime_configs,
+            workdir=workdir,
+            security_policy=security_policy,
+            default_timeout=default_timeout,
+            execution_timeout=execution_timeout,
+            session_timeout=session_timeout,
+            container_id=container_id,
+            skip_environment_setup=skip_environment_setup,
+            **kwargs,
+        )
+        self.environment = environment
 
 
 class ArtifactSandboxSession(SandboxSession):
