@@ -135,6 +135,14 @@ describe("a sandbox whose processes all run through `micromamba run -n <environm
     expect(r.stdout).toBe(`${root}/alpha/bin/python3\nrun -n alpha sh -c py=$(command -v python3) || exit 0\n`);
   });
 
+  it("a deadline still kills the whole process tree started through the wrapper", async () => {
+    const r = await collect(d.sandbox.exec({ sandboxId: alpha, shell: "sleep 300 & sleep 301; echo never", timeoutMs: 1000 }));
+    expect(r.exit.status).toBe(ExitStatus.TIMEOUT);
+    expect(r.stdout).toBe("");
+    const ps = await collect(d.sandbox.exec({ sandboxId: alpha, argv: ["ps", "-eo", "args"] }));
+    expect(ps.stdout).not.toMatch(/sleep 30[01]/);
+  });
+
   it("reports the wrapper in the sandbox's spec (Get and List)", async () => {
     const got = await d.sandbox.getSandbox({ sandboxId: alpha });
     expect(got.sandbox?.spec?.commandWrapper).toEqual([micromamba, "run", "-n", "alpha"]);
@@ -189,6 +197,30 @@ describe("wrappers on the default image", () => {
       await d.sandbox.destroySandbox({ sandboxId: id });
     }
   });
+
+  it("an image without python3 (as mambaorg/micromamba is): each engine exec of the fallback goes through the wrapper", async () => {
+    // Kubernetes builds nothing: scripts/k8s/cluster.sh import-images makes this image with Docker and imports it.
+    const image = onKubernetes
+      ? { image: "sandboxd/base-nopython:latest" }
+      : { dockerfile: { content: "FROM sandboxd/base:latest\nUSER root\nRUN rm -f /usr/bin/python3*\nUSER 1000:1000\n" } };
+    const { sandbox } = await d.sandbox.createSandbox({ spec: { language: "bash", ...image, commandWrapper: ["env", "WRAPPED_BY=fallback"] } });
+    const id = sandbox!.id;
+    try {
+      const r = await collect(d.sandbox.run({ sandboxId: id, code: 'command -v python3 || echo "no python3, $WRAPPED_BY"' }));
+      expect(r.stdout).toBe("no python3, fallback\n");
+      const e = await collect(d.sandbox.exec({ sandboxId: id, argv: ["printenv", "WRAPPED_BY"] }));
+      expect(e.stdout).toBe("fallback\n");
+      const slow = await collect(d.sandbox.exec({ sandboxId: id, shell: "sleep 300; echo never", timeoutMs: 1000 }));
+      expect(slow.exit.status).toBe(ExitStatus.TIMEOUT);
+    } finally {
+      await d.sandbox.destroySandbox({ sandboxId: id });
+      if (!onKubernetes && sandbox!.image.startsWith("sandboxd-build/"))
+        await docker
+          .getImage(sandbox!.image)
+          .remove({ force: true })
+          .catch(() => undefined);
+    }
+  }, 120_000);
 
   it("the wrapper survives a daemon restart: the adopted sandbox still runs through it", async () => {
     const daemonId = `${d.daemonId}-restart`;
