@@ -198,6 +198,22 @@ describe("wrappers on the default image", () => {
     }
   });
 
+  it("a compiled language: the compile step and the program both go through it", async () => {
+    // A wrapper every image can run: it logs the argv it is given, then runs it.
+    const commandWrapper = ["sh", "-c", 'echo "$0 $*" >>/tmp/wrapped.log; exec "$0" "$@"'];
+    const id = await create({ language: "cpp", commandWrapper });
+    try {
+      const r = await collect(d.sandbox.run({ sandboxId: id, code: '#include <cstdio>\nint main() { std::puts("compiled"); }\n' }));
+      expect(r.stdout).toBe("compiled\n");
+      const log = (await collect(d.sandbox.exec({ sandboxId: id, argv: ["cat", "/tmp/wrapped.log"] }))).stdout.split("\n");
+      expect(log.some((l) => /^g\+\+ .*\.cpp/.test(l))).toBe(true);
+      expect(log.some((l) => /^stdbuf -oL -eL \S+\/main$/.test(l))).toBe(true);
+      expect(log).toContain("cat /tmp/wrapped.log");
+    } finally {
+      await d.sandbox.destroySandbox({ sandboxId: id });
+    }
+  });
+
   it("an image without python3 (as mambaorg/micromamba is): each engine exec of the fallback goes through the wrapper", async () => {
     // Kubernetes builds nothing: scripts/k8s/cluster.sh import-images makes this image with Docker and imports it.
     const image = onKubernetes
