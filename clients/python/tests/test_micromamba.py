@@ -8,6 +8,7 @@ test/integration/command-wrapper.test.ts, uses the same stand-in).
 
 from __future__ import annotations
 
+import inspect
 import shutil
 import subprocess
 import zipfile
@@ -88,6 +89,17 @@ def test_llm_sandbox_signature_and_defaults() -> None:
     assert spec.image == "mambaorg/micromamba:latest"
     # The daemon's own engine (Docker, Podman, Kubernetes): micromamba is an option of the sandbox.
     assert spec.backend == common_pb2.BACKEND_UNSPECIFIED
+
+
+@pytest.mark.no_daemon
+def test_parameters_are_llm_sandboxs_in_its_order() -> None:
+    # llm_sandbox.micromamba.MicromambaSession.__init__ (llm-sandbox 0.3.x), positional order included.
+    llm_sandbox = [
+        "client", "image", "dockerfile", "lang", "keep_template", "verbose", "mounts", "environment", "commit_container", "stream",
+        "runtime_configs", "workdir", "security_policy", "default_timeout", "execution_timeout", "session_timeout", "container_id",
+        "skip_environment_setup", "kwargs",
+    ]  # fmt: skip
+    assert list(inspect.signature(MicromambaSession.__init__).parameters)[1:] == llm_sandbox
 
 
 @pytest.mark.no_daemon
