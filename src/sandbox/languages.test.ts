@@ -95,6 +95,32 @@ describe("library names", () => {
     }
   });
 
+  it("go, ruby and r install offline (no proxy, no rubygems.org, no CRAN) in sandboxes without network", () => {
+    const go = registry.get("go");
+    expect(go.install?.(["example.com/m@v1.0.0"], { workdir: "/work", offline: true }).env).toEqual({ GOPROXY: "off" });
+    expect(go.install?.(["example.com/m"], { workdir: "/work" }).env).toBeUndefined();
+    // A GOPROXY the sandbox names (file:// works offline) is the user's choice.
+    expect(go.install?.(["example.com/m"], { workdir: "/work", offline: true, env: { GOPROXY: "file:///sandbox/goproxy" } }).env).toBeUndefined();
+    const gem = registry.get("ruby");
+    expect(gem.install?.(["rake"], { workdir: "/work", offline: true }).argv).toEqual(expect.arrayContaining(["--local", "--conservative"]));
+    expect(gem.install?.(["rake"], { workdir: "/work" }).argv).not.toContain("--local");
+    expect(gem.install?.(["rake"], { workdir: "/work", offline: true, env: { GEMRC: "/sandbox/gemrc" } }).argv).not.toContain("--local");
+    const r = registry.get("r");
+    expect(r.install?.(["ggplot2"], { workdir: "/work", offline: true }).env).toEqual({ SANDBOXD_OFFLINE: "1" });
+    expect(r.install?.(["ggplot2"], { workdir: "/work" }).env).toBeUndefined();
+    expect(r.install?.(["ggplot2"], { workdir: "/work", offline: true, env: { R_REPOS: "file:///sandbox/cran" } }).env).toBeUndefined();
+  });
+
+  it("java and cpp never download: a library is a file in the sandbox, a name is refused", () => {
+    for (const [language, name] of [
+      ["java", "org.json:json:20240303"],
+      ["cpp", "fmt"],
+    ] as const) {
+      const err = refusal(() => registry.validateLibraries(registry.get(language), [name]));
+      expect(err.reason).toBe("INVALID_LIBRARY");
+    }
+  });
+
   it("cpp: Debian package names are refused with the way to get them", () => {
     const err = refusal(() => registry.validateLibraries(registry.get("cpp"), ["libfmt-dev"]));
     expect(err.message).toMatch(/header archive|headers under include\//);

@@ -325,8 +325,14 @@ const go: LanguageHandler = {
   // Built from the workdir, so a go.mod there (written by installs) resolves the imports.
   compile: (source, layout) => ({ argv: ["go", "build", "-o", `${layout.runDir}/main`, source] }),
   run: (_source, layout, args) => ({ argv: [`${layout.runDir}/main`, ...args] }),
-  // `go get` into <workdir>/go.mod (created on first use), modules from GOPROXY.
-  install: (libraries) => ({ argv: ["sh", "-c", 'test -f go.mod || go mod init sandbox || exit 1; exec go get -- "$@"', "sandboxd-install", ...libraries] }),
+  // `go get` into <workdir>/go.mod (created on first use), modules from GOPROXY. Offline
+  // (unless the sandbox names a GOPROXY, a file:// one say), GOPROXY=off: the module cache
+  // still satisfies a module, anything else fails at once ("module lookup disabled")
+  // instead of dialing proxy.golang.org.
+  install: (libraries, layout) => ({
+    argv: ["sh", "-c", 'test -f go.mod || go mod init sandbox || exit 1; exec go get -- "$@"', "sandboxd-install", ...libraries],
+    ...(layout.offline && !layout.env?.["GOPROXY"] ? { env: { GOPROXY: "off" } } : {}),
+  }),
   libraryPattern: goModule,
   libraryHint: "a library is a Go module path with an optional @version (example.com/mod@v1.2.3), fetched through GOPROXY into <workdir>/go.mod",
 };
@@ -343,20 +349,41 @@ const ruby: LanguageHandler = {
   run: (source, _layout, args) => ({ argv: ["ruby", "-e", "$stdout.sync = true; $stderr.sync = true; $0 = ARGV.shift; load $0", source, ...args] }),
   // --user-install: into ~/.local/share/gem (HOME is the workdir), which RubyGems searches.
   // No `--`: gem passes what follows it to extension builds; names cannot start with '-'.
-  install: (libraries) => ({ argv: ["gem", "install", "--no-document", "--user-install", ...libraries] }),
+  // Offline (unless the sandbox names a GEMRC, whose sources may be file:// ones), --local
+  // --conservative: a gem already installed (the image's, or one installed before) is kept,
+  // .gem files install, any other name fails at once ("Could not find a valid gem ... in
+  // any repository") instead of after RubyGems' fetch of rubygems.org.
+  install: (libraries, layout) => ({
+    argv: [
+      "gem",
+      "install",
+      "--no-document",
+      "--user-install",
+      ...(layout.offline && !layout.env?.["GEMRC"] ? ["--local", "--conservative"] : []),
+      ...libraries,
+    ],
+  }),
   libraryPattern: gemName,
   libraryHint: "a library is a gem name with an optional :version (name:1.2.3) or the absolute path of a .gem in the sandbox",
 };
 
-/** Installs into R_LIBS_USER; install.packages only warns on failure, so each is checked. */
+/**
+ * Installs into R_LIBS_USER; install.packages only warns on failure, so each is checked.
+ * With SANDBOXD_OFFLINE set (no network, no R_REPOS), a name is never downloaded: one
+ * already installed (the image's, or installed before) is kept, any other fails at once
+ * instead of after install.packages' attempts to reach the repository.
+ */
 const rInstall = [
   "lib <- path.expand(Sys.getenv('R_LIBS_USER', '~/.R/library'))",
   "dir.create(lib, recursive = TRUE, showWarnings = FALSE)",
   ".libPaths(c(lib, .libPaths()))",
   "a <- commandArgs(TRUE)",
   "local <- startsWith(a, '/')",
+  "offline <- nzchar(Sys.getenv('SANDBOXD_OFFLINE'))",
+  "fetch <- !local & !(offline & nzchar(vapply(a, function(p) system.file(package = p), '')))",
+  "if (offline && any(fetch)) { message('not installed, and not downloadable without network: ', paste(a[fetch], collapse = ', ')); quit(status = 1) }",
   "if (any(local)) install.packages(a[local], lib = lib, repos = NULL, type = 'source')",
-  "if (any(!local)) install.packages(a[!local], lib = lib, repos = Sys.getenv('R_REPOS', 'https://cloud.r-project.org'))",
+  "if (any(fetch)) install.packages(a[fetch], lib = lib, repos = Sys.getenv('R_REPOS', 'https://cloud.r-project.org'))",
   "pkgs <- ifelse(local, sub('_.*$', '', basename(a)), a)",
   "ok <- vapply(pkgs, requireNamespace, logical(1), lib.loc = .libPaths(), quietly = TRUE)",
   "if (!all(ok)) { message('not installed: ', paste(pkgs[!ok], collapse = ', ')); quit(status = 1) }",
@@ -370,7 +397,10 @@ const r: LanguageHandler = {
   plots: true,
   sourcePath: (_code, layout) => runFile(layout, ".R"),
   run: (source, _layout, args) => ({ argv: ["Rscript", source, ...args] }),
-  install: (libraries) => ({ argv: ["Rscript", "-e", rInstall, ...libraries] }),
+  install: (libraries, layout) => ({
+    argv: ["Rscript", "-e", rInstall, ...libraries],
+    ...(layout.offline && !layout.env?.["R_REPOS"] ? { env: { SANDBOXD_OFFLINE: "1" } } : {}),
+  }),
   libraryPattern: rName,
   libraryHint: "a library is a CRAN package name (from R_REPOS) or the absolute path of a source package .tar.gz in the sandbox",
   // R expands ~ (HOME is the workdir) and puts the folder on .libPaths() once it exists.

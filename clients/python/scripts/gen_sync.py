@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes sandboxd's synchronous modules from their asyncio sources.
 
-    python3 clients/python/scripts/gen_sync.py           # rewrites src/sandboxd/{client,session,interactive,micromamba}.py
+    python3 clients/python/scripts/gen_sync.py           # rewrites src/sandboxd/{client,session,interactive,micromamba,_pool}.py
     python3 clients/python/scripts/gen_sync.py --check   # exits 1, with a diff, if one is not what its source makes
 
 ``src/sandboxd/aio/NAME.py`` is the source of ``src/sandboxd/NAME.py``. The rewrite works on
@@ -32,7 +32,8 @@ import tokenize
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "sandboxd"
-MODULES = ("client.py", "session.py", "interactive.py", "micromamba.py")
+# aio/NAME -> its synchronous module (pool.py's is private: the package sandboxd.pool re-exports it).
+MODULES = {"client.py": "client.py", "session.py": "session.py", "interactive.py": "interactive.py", "micromamba.py": "micromamba.py", "pool.py": "_pool.py"}
 
 NAMES = {
     "AsyncIterator": "Iterator",
@@ -165,8 +166,8 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a generated module is out of date")
     args = parser.parse_args()
     stale = 0
-    for name in MODULES:
-        target = PACKAGE / name
+    for name, target_name in MODULES.items():
+        target = PACKAGE / target_name
         text = generate(name)
         current = target.read_text(encoding="utf-8") if target.exists() else ""
         if current == text:

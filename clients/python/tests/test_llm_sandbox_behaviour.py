@@ -363,3 +363,87 @@ def test_an_install_without_network_fails_fast_and_says_why(daemon) -> None:  # 
         assert time.monotonic() - t0 < 30
         text = str(err.value)
         assert "installing libraries failed" in text and "no network" in text and "NETWORK_MODE_BRIDGE" in text
+
+
+# ---------------------------------------------------------------------------- names of the API reference (docs/llm-sandbox-compatibility.md)
+
+
+@pytest.mark.feature("files")
+def test_get_archive_is_a_tar_with_the_path_at_the_top_and_its_stat() -> None:
+    import io
+    import tarfile
+
+    with SandboxSession(lang="python") as session:
+        session.execute_command("mkdir -p /sandbox/out/sub && printf hello > /sandbox/out/a.txt && printf deep > /sandbox/out/sub/b.txt && chmod 640 /sandbox/out/a.txt")
+        data, stat = session.get_archive("/sandbox/out/a.txt")
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            [member] = tar.getmembers()
+            assert member.name == "a.txt" and member.mode == 0o640
+            assert tar.extractfile(member).read() == b"hello"  # type: ignore[union-attr]
+        assert stat["name"] == "a.txt" and stat["size"] == 5 and stat["mode"] & 0o777 == 0o640
+        data, stat = session.get_archive("/sandbox/out")
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            names = sorted(m.name for m in tar.getmembers())
+            assert names[0] == "out" and "out/a.txt" in names and "out/sub/b.txt" in names
+            assert tar.extractfile("out/sub/b.txt").read() == b"deep"  # type: ignore[union-attr]
+        assert stat["name"] == "out" and stat["mode"] & 0o040000
+        with pytest.raises(FileNotFoundError):
+            session.get_archive("/sandbox/no-such-path")
+        session.environment_setup()  # the daemon did it: nothing left to do, the sandbox is as it was
+        assert session.execute_command("/tmp/venv/bin/python -c 'print(6 * 7)'").stdout == "42\n"
+    with pytest.raises(NotOpenSessionError):
+        session.environment_setup()
+
+
+def test_backend_session_classes_take_llm_sandbox_arguments_in_its_order() -> None:
+    from sandboxd.docker import SandboxDockerSession
+
+    class DockerClient:  # docker.from_env(), as llm-sandbox users pass it first
+        pass
+
+    # llm-sandbox's positional order: client, image, dockerfile, lang.
+    with SandboxDockerSession(DockerClient(), None, None, "ruby", execution_timeout=30) as session:
+        assert session.lang == "ruby" and session.options.execution_timeout == 30
+        assert session.run('puts "from ruby"').stdout == "from ruby\n"
+
+
+@pytest.mark.skipif(BACKEND in ("kubernetes", "podman"), reason="checks that the other backends' classes are refused by this daemon")
+def test_backend_session_classes_of_another_engine_fail_clearly() -> None:
+    from sandboxd.kubernetes import SandboxKubernetesSession
+    from sandboxd.podman import SandboxPodmanSession
+
+    with pytest.raises(UnsupportedBackendError, match="kubernetes"):
+        SandboxKubernetesSession(image=None, lang="python", kube_namespace="ml").open()
+    with pytest.raises(UnsupportedBackendError, match="podman"):
+        SandboxPodmanSession(lang="python").open()
+
+
+@pytest.mark.no_daemon
+def test_small_names_of_the_api_reference() -> None:
+    from sandboxd.exceptions import InvalidRegexPatternError, LanguageHandlerNotInitializedError
+    from sandboxd.security import SecurityPattern
+
+    assert SecurityPattern.validate_pattern(r"os\.system") == r"os\.system"
+    with pytest.raises(InvalidRegexPatternError):
+        SecurityPattern.validate_pattern("(unclosed")
+    err = LanguageHandlerNotInitializedError(language="cobol")
+    assert err.language == "cobol" and "cobol" in str(err)
+
+
+@pytest.mark.no_daemon
+def test_get_archive_rewraps_the_daemons_directory_tar_under_its_name_and_drops_unsafe_members() -> None:
+    import io
+    import tarfile
+
+    from sandboxd._core import archive_of
+
+    src = io.BytesIO()
+    with tarfile.open(fileobj=src, mode="w") as tar:
+        for name, data in (("a.txt", b"A"), ("../escape.txt", b"X")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    data, stat = archive_of("/sandbox/res/", True, 0o750, src.getvalue())
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        assert [(m.name, m.isdir()) for m in tar.getmembers()] == [("res", True), ("res/a.txt", False)]
+    assert stat == {"name": "res", "size": 1, "mode": 0o040750, "mtime": "", "linkTarget": ""}

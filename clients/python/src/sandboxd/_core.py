@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import codecs
+import inspect
 import io
 import logging
 import os
@@ -342,6 +343,19 @@ def session_options(kwargs: dict[str, Any], foreign: tuple[str, ...] = ()) -> Se
     return SessionOptions(**known)
 
 
+def parameter_defaults(fn: Callable[..., Any]) -> dict[str, Any]:
+    """The default of each of ``fn``'s parameters that has one (llm-sandbox's, for a session class)."""
+    return {p.name: p.default for p in inspect.signature(fn).parameters.values() if p.default is not inspect.Parameter.empty}
+
+
+def backend_session_kwargs(given: dict[str, Any], defaults: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """The arguments a backend session class (``SandboxDockerSession`` and the others) passes
+    on: those given with a value other than llm-sandbox's default, then ``extra``. Left at
+    their defaults, the engine-client options (``stream``, ``kube_namespace``, ...) are not
+    passed, so nothing is logged as ignored."""
+    return {**{k: v for k, v in given.items() if k in defaults and v is not defaults[k] and v != defaults[k]}, **extra}
+
+
 # ---------------------------------------------------------------------------- runs
 
 TextCallback = Callable[[str], Any]
@@ -539,6 +553,35 @@ def extract_tar_safely(data: bytes, dest: Path) -> None:
                 continue
             members.append(m)
         tar.extractall(dest, members=members, filter="data") if hasattr(tarfile, "data_filter") else tar.extractall(dest, members=members)  # noqa: S202
+
+
+def archive_of(path: str, is_tar: bool, mode: int, data: bytes) -> tuple[bytes, dict[str, Any]]:
+    """What docker's ``get_archive`` (llm-sandbox's) returns for a download of ``path``: a
+    tar whose top entry is the path's name (a directory's files below it) and a stat dict.
+    ``data`` is the daemon's download: a file's bytes, or a tar of a directory's contents."""
+    name = PurePosixPath(path).name or "."
+    buf = io.BytesIO()
+    size = len(data)
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as out:
+        top = tarfile.TarInfo(name)
+        top.mode = mode & 0o7777 if mode else (0o755 if is_tar else 0o644)
+        if not is_tar:
+            top.size = size
+            out.addfile(top, io.BytesIO(data))
+        else:
+            top.type = tarfile.DIRTYPE
+            out.addfile(top)
+            size = 0
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as src:
+                for member in src.getmembers():
+                    rel = PurePosixPath(member.name)
+                    if member.name.startswith("/") or ".." in rel.parts or rel.as_posix() in ("", "."):
+                        continue
+                    member.name = f"{name}/{rel.as_posix()}"
+                    size += member.size if member.isfile() else 0
+                    out.addfile(member, src.extractfile(member) if member.isfile() else None)
+    stat = {"name": name, "size": size, "mode": top.mode | (0o040000 if is_tar else 0o100000), "mtime": "", "linkTarget": ""}
+    return buf.getvalue(), stat
 
 
 def chunks(data: bytes, size: int = CHUNK_SIZE) -> Iterable[bytes]:

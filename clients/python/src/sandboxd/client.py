@@ -15,7 +15,15 @@ import grpc
 
 from ._core import CHUNK_SIZE, Connection, error_from_rpc
 from .exceptions import ContainerError
-from .v1 import common_pb2, interactive_service_pb2 as isvc, interactive_service_pb2_grpc, sandbox_service_pb2 as svc, sandbox_service_pb2_grpc
+from .v1 import (
+    common_pb2,
+    interactive_service_pb2 as isvc,
+    interactive_service_pb2_grpc,
+    pool_service_pb2 as psvc,
+    pool_service_pb2_grpc,
+    sandbox_service_pb2 as svc,
+    sandbox_service_pb2_grpc,
+)
 
 
 class Client:
@@ -47,6 +55,7 @@ class Client:
         self.timeout = timeout
         self.sandboxes = sandbox_service_pb2_grpc.SandboxServiceStub(channel)
         self.interactive = interactive_service_pb2_grpc.InteractiveServiceStub(channel)
+        self.pools = pool_service_pb2_grpc.PoolServiceStub(channel)
 
     # -------------------------------------------------------------- plumbing
 
@@ -92,6 +101,20 @@ class Client:
         # Creating may build or pull an image: no unary deadline.
         return self._unary(self.sandboxes.CreateSandbox, svc.CreateSandboxRequest(spec=spec), timeout=3600).sandbox
 
+    def acquire_sandbox(
+        self,
+        pool_id: str,
+        *,
+        labels: Mapping[str, str] | None = None,
+        ttl_ms: int = 0,
+        idle_timeout_ms: int = 0,
+        timeout: float | None = 3600,
+    ) -> common_pb2.Sandbox:
+        """A sandbox from a pool (its id or name): a ready member, else per the pool's
+        exhaustion strategy. ``timeout`` must outlast the pool's ``acquisition_timeout``."""
+        spec = common_pb2.SandboxSpec(labels=dict(labels or {}), ttl_ms=ttl_ms, idle_timeout_ms=idle_timeout_ms)
+        return self._unary(self.sandboxes.CreateSandbox, svc.CreateSandboxRequest(pool_id=pool_id, spec=spec), timeout=timeout).sandbox
+
     def get_sandbox(self, sandbox_id: str) -> common_pb2.Sandbox:
         return self._unary(self.sandboxes.GetSandbox, svc.GetSandboxRequest(sandbox_id=sandbox_id)).sandbox
 
@@ -100,6 +123,31 @@ class Client:
 
     def destroy_sandbox(self, sandbox_id: str) -> svc.DestroySandboxResponse:
         return self._unary(self.sandboxes.DestroySandbox, svc.DestroySandboxRequest(sandbox_id=sandbox_id), timeout=600)
+
+    # -------------------------------------------------------------- pools
+
+    def create_pool(
+        self,
+        spec: common_pb2.SandboxSpec,
+        settings: psvc.PoolSettings | None = None,
+        *,
+        name: str = "",
+        libraries: list[str] | None = None,
+    ) -> psvc.Pool:
+        request = psvc.CreatePoolRequest(name=name, spec=spec, settings=settings or psvc.PoolSettings(), libraries=libraries or [])
+        return self._unary(self.pools.CreatePool, request, timeout=3600).pool
+
+    def get_pool(self, pool_id: str) -> psvc.Pool:
+        return self._unary(self.pools.GetPool, psvc.GetPoolRequest(pool_id=pool_id)).pool
+
+    def list_pools(self) -> list[psvc.Pool]:
+        return list(self._unary(self.pools.ListPools, psvc.ListPoolsRequest()).pools)
+
+    def update_pool(self, pool_id: str, settings: psvc.PoolSettings) -> psvc.Pool:
+        return self._unary(self.pools.UpdatePool, psvc.UpdatePoolRequest(pool_id=pool_id, settings=settings)).pool
+
+    def delete_pool(self, pool_id: str, destroy_sandboxes: bool = False) -> psvc.DeletePoolResponse:
+        return self._unary(self.pools.DeletePool, psvc.DeletePoolRequest(pool_id=pool_id, destroy_sandboxes=destroy_sandboxes), timeout=600)
 
     # -------------------------------------------------------------- runs
 

@@ -175,9 +175,9 @@ class InvalidRegexPatternError(SandboxError):
 class LanguageHandlerNotInitializedError(SandboxError):
     """Raised when the language handler is not initialized."""
 
-    def __init__(self, lang: str = "", message: str | None = None, **info: Any) -> None:
-        super().__init__(message or f"Language handler for {lang} is not initialized", **info)
-        self.lang = lang
+    def __init__(self, language: str = "", message: str | None = None, **info: Any) -> None:
+        super().__init__(message or f"Language handler for {language} is not initialized", **info)
+        self.language = self.lang = language
 
 
 class SecurityViolationError(SandboxError):

@@ -41,10 +41,16 @@ class SecurityPattern:
 
     def __post_init__(self) -> None:
         self.severity = SecurityIssueSeverity(self.severity)
+        self.validate_pattern(self.pattern)
+
+    @classmethod
+    def validate_pattern(cls, v: str) -> str:
+        """``v`` if it is a valid regular expression, else ``InvalidRegexPatternError``."""
         try:
-            re.compile(self.pattern)
+            re.compile(v)
         except re.error as e:
-            raise InvalidRegexPatternError(self.pattern) from e
+            raise InvalidRegexPatternError(v) from e
+        return v
 
 
 @dataclass

@@ -6,7 +6,9 @@
         result = await session.run("print('hi')")
 
 These modules are the source of the synchronous ones: ``scripts/gen_sync.py`` writes
-``sandboxd/client.py``, ``session.py``, ``interactive.py`` and ``micromamba.py`` from them. Output callbacks
+``sandboxd/client.py``, ``session.py``, ``interactive.py``, ``micromamba.py`` and (for
+:mod:`sandboxd.pool`) ``_pool.py`` from them; llm-sandbox's pools in asyncio are
+:mod:`sandboxd.aio.pool`. Output callbacks
 may be plain functions or coroutine functions.
 """
 

@@ -31,6 +31,7 @@ from ..exceptions import (
     SandboxTimeoutError,
     UnimplementedError,
     UnsupportedBackendError,
+    ValidationError,
 )
 from ..security import SecurityPolicy, Violation
 from ..v1 import common_pb2, interactive_service_pb2 as isvc, sandbox_service_pb2 as svc
@@ -47,6 +48,26 @@ async def _collect(events: AsyncIterator[common_pb2.RunEvent], collector: RunCol
             if inspect.isawaitable(returned):  # async only: an asyncio callback may be a coroutine function
                 await returned
     return collector
+
+
+# What a pooled session takes from its pool rather than from its own arguments.
+_POOL_SPEC_OPTIONS = ("image", "dockerfile", "runtime_configs", "env", "env_vars", "container_id", "commit_container", "keep_template", "pod_manifest")
+
+
+def _pooled_options(pool: Any, client: Any, options: dict[str, Any]) -> Any:
+    """A pooled session's options: the pool's language and connection; the sandbox's spec is
+    the pool's. A security policy cannot be added to a sandbox already started, so it is
+    refused here rather than silently not applied."""
+    if options.get("security_policy") is not None:
+        msg = "a pooled session's sandboxes have the pool's security policy: give security_policy to create_pool_manager() instead"
+        raise ValidationError(msg, reason="POOL_SPEC")
+    given = [k for k in _POOL_SPEC_OPTIONS if options.pop(k, None) not in (None, False, {}, [])]
+    if given:
+        log.info("sandboxd: %s of a pooled session are the pool's (set them on create_pool_manager); ignored", ", ".join(given))
+    if options.get("lang") not in (None, pool.lang):
+        log.info("sandboxd: lang=%r of a pooled session is the pool's (%r)", options["lang"], pool.lang)
+    options["lang"] = pool.lang
+    return client if isinstance(client, Client) else pool.client  # a docker/podman client: llm-sandbox's, not used
 
 
 class SandboxSession:
@@ -77,9 +98,12 @@ class SandboxSession:
         client: Client | None = None,
         sandbox_id: str | None = None,
         verbose: bool = False,
+        pool: Any = None,
         **options: Any,
     ) -> None:
         foreign: tuple[str, ...] = ()
+        if pool is not None:
+            client = _pooled_options(pool, client, options)
         if isinstance(client, Client) or client is None:
             self._client = client
         else:  # llm-sandbox passes a docker/podman/kubernetes client as `client`: not ours.
@@ -93,6 +117,8 @@ class SandboxSession:
         self.sandbox_id = sandbox_id or ""
         self._owns_sandbox = sandbox_id is None
         self.sandbox: common_pb2.Sandbox | None = None
+        self.pool = pool  # llm-sandbox's pool manager (sandboxd.pool): sandboxes come from it
+        self._pooled: Any = None
         self.is_open = False
         self._opened_at: float | None = None
         if verbose and not log.handlers:
@@ -139,7 +165,11 @@ class SandboxSession:
         """Creates the sandbox (or looks up ``sandbox_id``)."""
         if self.is_open:
             return
-        if self.sandbox_id:
+        if self.pool is not None:  # a sandbox nobody used, from the pool; destroyed on close
+            self._pooled = await self.pool.acquire(session_timeout=self.options.session_timeout, labels=self.options.labels)
+            self.sandbox, self._owns_sandbox = self._pooled.container, False
+            self.sandbox_id = self.sandbox.id
+        elif self.sandbox_id:
             self.sandbox = await self.client.get_sandbox(self.sandbox_id)
         else:
             own = await self._own_sandbox_of(self.options.container_id) if self.options.container_id else None
@@ -191,6 +221,10 @@ class SandboxSession:
         finally:
             self.is_open = False
             self._opened_at = None
+            pooled, self._pooled = self._pooled, None
+            if pooled is not None:
+                await self.pool.release(pooled)
+                self.sandbox_id = ""
             if self._owns_client and self._client is not None:
                 await self._client.close()
                 self._client = None
@@ -361,6 +395,17 @@ class SandboxSession:
             if header.mode:
                 target.chmod(header.mode & 0o777)
 
+    async def get_archive(self, path: str) -> tuple[bytes, dict[str, Any]]:
+        """``path`` in the sandbox as a tar (its name at the top, a directory's files under
+        it) and a stat dict (``name``, ``size``, ``mode``), as llm-sandbox's ``get_archive``."""
+        header, data = await self.client.download(self._require_open(), path)
+        return _core.archive_of(path, header.kind == svc.TRANSFER_KIND_TAR, header.mode, data)
+
+    async def environment_setup(self) -> None:
+        """llm-sandbox's per-session environment setup (venv, pip cache, ``go mod init``).
+        The daemon prepares every sandbox before handing it out, so there is nothing left to do."""
+        self._require_open()
+
     # -------------------------------------------------------------- policy
 
     async def is_safe(self, code: str) -> tuple[bool, list[Violation]]:
@@ -434,31 +479,17 @@ class MicromambaSession(SandboxSession):
         skip_environment_setup: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            SandboxBackend.MICROMAMBA,
-            client=client,
-            # llm-sandbox builds the Dockerfile when one is given; the image is then its result.
-            image=None if dockerfile else image,
-            dockerfile=dockerfile,
-            lang=lang,
-            keep_template=keep_template,
-            verbose=verbose,
-            mounts=mounts,
-            environment=environment,
-            commit_container=commit_container,
-            stream=stream,
-            runtime_configs=runtime_configs,
-            workdir=workdir,
-            security_policy=security_policy,
-            default_timeout=default_timeout,
-            execution_timeout=execution_timeout,
-            session_timeout=session_timeout,
-            container_id=container_id,
-            skip_environment_setup=skip_environment_setup,
-            **kwargs,
-        )
+        given = {k: v for k, v in locals().items() if k not in {"self", "kwargs", "__class__"}}
+        passed = _core.backend_session_kwargs(given, _MICROMAMBA_DEFAULTS, kwargs)
+        # Always: the environment, and the image (llm-sandbox's default is not the daemon's),
+        # unless a Dockerfile is given - llm-sandbox builds it, and the image is its result.
+        passed["environment"] = environment
+        passed["image"] = None if dockerfile else image
+        super().__init__(SandboxBackend.MICROMAMBA, **passed)
         self.environment = environment
 
+
+_MICROMAMBA_DEFAULTS = _core.parameter_defaults(MicromambaSession.__init__)
 
 class ArtifactSandboxSession(SandboxSession):
     """A session whose runs return plots (matplotlib, seaborn, plotly, ...; Python and R).

@@ -1,0 +1,5 @@
+"""``llm_sandbox.pool.factory``'s names."""
+
+from .._pool import create_pool_manager
+
+__all__ = ["create_pool_manager"]

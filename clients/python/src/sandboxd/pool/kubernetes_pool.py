@@ -1,0 +1,5 @@
+"""``llm_sandbox.pool.kubernetes_pool``'s name."""
+
+from .._pool import KubernetesPoolManager
+
+__all__ = ["KubernetesPoolManager"]
