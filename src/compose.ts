@@ -11,6 +11,7 @@ import { SandboxManager } from "./sandbox/sandbox-manager.js";
 import { createArtifactsService } from "./services/artifacts-service.js";
 import { createFilesService } from "./services/files-service.js";
 import { createInteractiveService } from "./services/interactive-service.js";
+import { createPoolService } from "./services/pool-service.js";
 import { createSandboxService, type SandboxMethods } from "./services/sandbox-service.js";
 import type { ServiceImpl } from "./rpc/grpc-adapter.js";
 
@@ -48,7 +49,8 @@ export function compose({ config, runtime, logger }: ComposeDeps) {
     ...createArtifactsService({ sandboxes, artifacts }),
   };
   const interactiveService = createInteractiveService({ config, sessions, pipeline });
-  return { languages, policies, artifacts, sandboxes, runs, sessions, pipeline, sandboxService, interactiveService };
+  const poolService = createPoolService({ sandboxes });
+  return { languages, policies, artifacts, sandboxes, runs, sessions, pipeline, sandboxService, interactiveService, poolService };
 }
 
 export type DaemonComponents = ReturnType<typeof compose>;

@@ -9,12 +9,14 @@ import type { Config } from "./config/config.js";
 import { describeError } from "./common/errors.js";
 import type { Logger } from "./common/logger.js";
 import { InteractiveService } from "./gen/sandboxd/v1/interactive_service_pb.js";
+import { PoolService } from "./gen/sandboxd/v1/pool_service_pb.js";
 import { SandboxService } from "./gen/sandboxd/v1/sandbox_service_pb.js";
 import { CallTracker, bindService } from "./rpc/grpc-adapter.js";
 import { RpcServer } from "./rpc/server.js";
 import type { ContainerRuntime } from "./runtime/container-runtime.js";
 import type { RunManager } from "./sandbox/run-manager.js";
 import type { SandboxManager } from "./sandbox/sandbox-manager.js";
+import type { PoolStatsView } from "./sandbox/pool-ledger.js";
 import type { SessionManager } from "./interactive/session-manager.js";
 import type { CodePolicies } from "./sandbox/code-policy.js";
 import type { DaemonComponents } from "./compose.js";
@@ -44,7 +46,7 @@ export class Daemon {
   private readonly tracker = new CallTracker();
   private readonly log: Logger;
   private readonly policies: CodePolicies;
-  private readonly serviceNames = [SandboxService.typeName, InteractiveService.typeName];
+  private readonly serviceNames = [SandboxService.typeName, InteractiveService.typeName, PoolService.typeName];
   private engineWatch: NodeJS.Timeout | undefined;
   private engineUp = true;
 
@@ -72,7 +74,12 @@ export class Daemon {
           config.tls.clientCaFile !== "",
         )
       : grpc.ServerCredentials.createInsecure();
-    this.server = new RpcServer({ files: [SandboxService.file, InteractiveService.file], maxMessageBytes: config.limits.maxMessageBytes, credentials, logger });
+    this.server = new RpcServer({
+      files: [SandboxService.file, InteractiveService.file, PoolService.file],
+      maxMessageBytes: config.limits.maxMessageBytes,
+      credentials,
+      logger,
+    });
     const adapterOptions = {
       logger: logger.child({ component: "rpc" }),
       shutdownSignal: this.shutdownController.signal,
@@ -84,6 +91,8 @@ export class Daemon {
     this.server.addService(SandboxService.typeName, sandboxService.definition, sandboxService.implementation);
     const interactive = bindService(InteractiveService, components.interactiveService, adapterOptions);
     this.server.addService(InteractiveService.typeName, interactive.definition, interactive.implementation);
+    const pools = bindService(PoolService, components.poolService, adapterOptions);
+    this.server.addService(PoolService.typeName, pools.definition, pools.implementation);
   }
 
   async start(): Promise<string> {
@@ -152,6 +161,8 @@ export class Daemon {
         const s = pool.statsFor(key);
         return s ? [{ labels: { profile: key }, value: pick(s) }] : [];
       });
+    const apiPool = (pick: (s: PoolStatsView) => number) => () =>
+      this.sandboxes.pools.all().map((p) => ({ labels: { pool: p.id, tenant: p.tenant }, value: pick(p.stats) }));
     return [
       { name: "sandboxd_sandboxes", help: "Sandboxes this daemon holds.", samples: () => [{ value: this.sandboxes.size }] },
       { name: "sandboxd_runs_active", help: "Runs in progress.", samples: () => [{ value: this.runs.active }] },
@@ -161,6 +172,13 @@ export class Daemon {
       { name: "sandboxd_pool_hits_total", help: "Creations served from the pool.", samples: perProfile((s) => s.hits) },
       { name: "sandboxd_pool_misses_total", help: "Creations the pool could not serve.", samples: perProfile((s) => s.misses) },
       { name: "sandboxd_pool_last_refill_ms", help: "Time the last pool member took to become ready.", samples: perProfile((s) => s.lastRefillMs) },
+      { name: "sandboxd_api_pools", help: "Pools created over the API (PoolService).", samples: () => [{ value: this.sandboxes.pools.all().length }] },
+      { name: "sandboxd_api_pool_ready", help: "Ready members per API pool.", samples: apiPool((s) => s.ready) },
+      { name: "sandboxd_api_pool_in_use", help: "Handed-out sandboxes alive per API pool.", samples: apiPool((s) => s.inUse) },
+      { name: "sandboxd_api_pool_waiting", help: "Callers waiting for a place per API pool.", samples: apiPool((s) => s.waiting) },
+      { name: "sandboxd_api_pool_hits_total", help: "Acquisitions served by a ready member per API pool.", samples: apiPool((s) => s.hits) },
+      { name: "sandboxd_api_pool_misses_total", help: "Acquisitions that started a member per API pool.", samples: apiPool((s) => s.misses) },
+      { name: "sandboxd_api_pool_exhausted_total", help: "Acquisitions refused per API pool.", samples: apiPool((s) => s.exhausted) },
       { name: "sandboxd_engine_up", help: "1 when the container engine answers.", samples: () => [{ value: this.engineUp ? 1 : 0 }] },
       {
         name: "sandboxd_output_buffered_bytes",

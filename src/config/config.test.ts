@@ -24,6 +24,15 @@ describe("config", () => {
     expect(() => loadConfig(["--listen", "nowhere"], {})).toThrow(/listen/);
   });
 
+  it("API pool limits: --pool-max-size and --max-pools-per-tenant", () => {
+    const d = loadConfig(["--daemon-id", "t"], {});
+    expect([d.poolMaxSize, d.maxPoolsPerTenant]).toEqual([50, 8]);
+    const c = loadConfig(["--pool-max-size", "3", "--max-pools-per-tenant", "0", "--daemon-id", "t"], {});
+    expect([c.poolMaxSize, c.maxPoolsPerTenant]).toEqual([3, 0]);
+    expect(() => loadConfig(["--pool-max-size", "0", "--daemon-id", "t"], {})).toThrow(/pool-max-size must be positive/);
+    expect(() => loadConfig(["--max-pools-per-tenant", "1.5", "--daemon-id", "t"], {})).toThrow(/max-pools-per-tenant/);
+  });
+
   it("ignores SANDBOXD_* variables that belong to clients", () => {
     expect(loadConfig([], { SANDBOXD_ADDRESS: "127.0.0.1:1", SANDBOXD_TOKEN: "x" }).listen).toBe("127.0.0.1:50051");
   });

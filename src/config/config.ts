@@ -66,6 +66,10 @@ export interface Config {
   pools: Record<string, number>;
   /** Pool members created at once. */
   poolRefillConcurrency: number;
+  /** The largest max_size of a pool created over the API (PoolService), and its default. */
+  poolMaxSize: number;
+  /** Pools a tenant may create over the API (PoolService). */
+  maxPoolsPerTenant: number;
   /** Use the resident agent when the image can run it. */
   agent: boolean;
   podmanUlimits: { nofile: number; nproc: number };
@@ -172,6 +176,8 @@ export const defaultConfig: Config = {
   images: {},
   pools: {},
   poolRefillConcurrency: 2,
+  poolMaxSize: 50,
+  maxPoolsPerTenant: 8,
   agent: true,
   podmanUlimits: { nofile: 4096, nproc: 4096 },
   podmanSeccompBase: "/usr/share/containers/seccomp.json",
@@ -403,6 +409,8 @@ function validate(c: Config): void {
     ["kubernetes.start-timeout-ms", c.kubernetes.startTimeoutMs],
     ["kubernetes.unschedulable-timeout-ms", c.kubernetes.unschedulableTimeoutMs],
     ["policy-check-workers", c.policyCheckWorkers],
+    ["pool-max-size", c.poolMaxSize],
+    ["pool-refill-concurrency", c.poolRefillConcurrency],
   ];
   for (const [name, v] of positive) if (!(v > 0)) throw new ConfigError(`${name} must be positive`);
   if (!c.defaults.workdir.startsWith("/")) throw new ConfigError("defaults.workdir must be absolute");
@@ -419,6 +427,7 @@ function validate(c: Config): void {
     throw new ConfigError(`network.host-firewall must be iptables or off, got ${JSON.stringify(c.network.hostFirewall)}`);
   for (const p of hostAllowPorts(c))
     if (!(Number.isInteger(p) && p > 0 && p < 65536)) throw new ConfigError(`network.host-allow-ports: ${p} is not a TCP port`);
+  if (!(Number.isInteger(c.maxPoolsPerTenant) && c.maxPoolsPerTenant >= 0)) throw new ConfigError("max-pools-per-tenant must be a whole number, 0 or more");
   for (const [name, v] of Object.entries(c.quotas)) if (!(v >= 0)) throw new ConfigError(`quotas.${kebab(name)} must not be negative`);
 }
 

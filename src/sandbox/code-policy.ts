@@ -55,6 +55,19 @@ export function resolvePolicy(preset: string | undefined, inline: PolicySpec | u
 export interface SandboxConfigValidator {
   /** Throws INVALID_ARGUMENT when the sandbox's configuration cannot be accepted. */
   validate(config: SandboxConfig): void;
+  /** PERMISSION_DENIED when the config's security policy restricts one of `libraries` (a pool's). */
+  enforceLibrariesOf(config: SandboxConfig, libraries: readonly string[]): void;
+}
+
+function refuseRestricted(language: string, libraries: readonly string[], policy: SecurityPolicy | undefined): void {
+  if (!policy || libraries.length === 0) return;
+  const result = checkLibraries(language, libraries, policy);
+  if (result.allowed) return;
+  throw new SandboxdError(
+    ErrorCode.PermissionDenied,
+    `installing ${result.refused.map((r) => r.library).join(", ")} is not allowed by the sandbox's security policy (restricted: ${result.refused.map((r) => r.module.name).join(", ")})`,
+    { reason: "POLICY_VIOLATION", metadata: { libraries: result.refused.map((r) => r.library).join(",") } },
+  );
 }
 
 function toErrorViolations(vs: readonly Violation[]) {
@@ -97,15 +110,12 @@ export class CodePolicies implements SandboxConfigValidator {
 
   /** Refuses installing libraries the sandbox's policy restricts. */
   enforceLibraries(sandbox: Sandbox, libraries: readonly string[]): void {
-    const policy = this.policyOf(sandbox);
-    if (!policy || libraries.length === 0) return;
-    const result = checkLibraries(sandbox.handler.name, libraries, policy);
-    if (result.allowed) return;
-    throw new SandboxdError(
-      ErrorCode.PermissionDenied,
-      `installing ${result.refused.map((r) => r.library).join(", ")} is not allowed by the sandbox's security policy (restricted: ${result.refused.map((r) => r.module.name).join(", ")})`,
-      { reason: "POLICY_VIOLATION", metadata: { libraries: result.refused.map((r) => r.library).join(",") } },
-    );
+    refuseRestricted(sandbox.handler.name, libraries, this.policyOf(sandbox));
+  }
+
+  /** Like enforceLibraries, for a config without a sandbox yet (a pool's members). */
+  enforceLibrariesOf(config: SandboxConfig, libraries: readonly string[]): void {
+    refuseRestricted(config.language, libraries, resolvePolicy(config.securityPreset, config.securityPolicy));
   }
 
   /** Validates a sandbox's policy at creation (nothing is created with a broken policy). */

@@ -10,6 +10,8 @@ export interface OwnerRecord {
   tenant: string;
   createdAt: number;
   config: SandboxConfig;
+  /** The API pool (PoolService) it was acquired from, if any. */
+  poolId?: string;
 }
 
 const ownerFile = "/tmp/.sandboxd/owner.json";

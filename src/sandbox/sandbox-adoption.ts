@@ -86,7 +86,8 @@ export class SandboxAdoption {
     const owner = channel ? await readOwner(channel) : undefined;
     if (channel && owner && owner.createdAt + owner.config.ttlMs > now) {
       const { sandboxId: id, tenant, config } = owner;
-      const record = { id, tenant, config, containerId: c.id, image: c.image, createdAt: new Date(owner.createdAt), attached: false, fromPool: true };
+      const poolId = owner.poolId ?? "";
+      const record = { id, tenant, config, containerId: c.id, image: c.image, createdAt: new Date(owner.createdAt), attached: false, fromPool: true, poolId };
       this.registry.add(this.factory.sandbox({ ...record, runner: channel }), true);
       this.log.info({ sandboxId: id, tenant }, "re-adopted pooled sandbox");
       return true;

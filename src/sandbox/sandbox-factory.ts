@@ -17,6 +17,8 @@ export interface SandboxRecord {
   /** An existing container the sandbox runs in but never removes. */
   attached: boolean;
   fromPool: boolean;
+  /** The API pool it was acquired from (PoolService). */
+  poolId?: string;
   /** A channel already open into the container (a pool member's agent). */
   runner?: SandboxChannel;
 }

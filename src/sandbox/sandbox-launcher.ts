@@ -10,9 +10,12 @@ import { Label } from "./labels.js";
 import type { LanguageHandler, LanguageRegistry } from "./languages.js";
 import { writeOwner } from "./pool-owner.js";
 import { setUpSandbox, type Sandbox } from "./sandbox.js";
+import { wrapArgv } from "./command-wrapper.js";
 import type { SandboxConfig, SandboxRequest } from "./sandbox-config.js";
 import type { SandboxFactory, SandboxRecord } from "./sandbox-factory.js";
 import type { SandboxNetworks } from "./sandbox-networks.js";
+import type { SandboxChannel } from "../runtime/sandbox-channel.js";
+import type { ProcessExit } from "../runtime/process.js";
 import type { SandboxRegistry } from "./sandbox-registry.js";
 import { poolLabels, type PoolProfile, type PooledContainer, type WarmPool } from "./warm-pool.js";
 
@@ -97,11 +100,28 @@ export class SandboxLauncher {
   }
 
   private async createContainer(tenant: string, config: SandboxConfig, signal: AbortSignal | undefined): Promise<Sandbox> {
-    const { runtime, networks } = this.deps;
-    const { image, labels: imageLabels } = await this.deps.images.ensure(config, signal);
     const id = newId("sbx");
     const createdAt = new Date();
+    const { containerId, image } = await this.startContainer(id, tenant, config, createdAt, {}, signal);
+    const sandbox = this.register({ id, tenant, config, containerId, image, createdAt, attached: false, fromPool: false });
+    sandbox.warm();
+    this.log.info({ sandboxId: id, tenant, image, containerId: containerId.slice(0, 12) }, "sandbox created");
+    return sandbox;
+  }
+
+  /** Resolves (or builds) the image, makes the sandbox's network when bridged, creates and starts its container. */
+  private async startContainer(
+    id: string,
+    tenant: string,
+    config: SandboxConfig,
+    createdAt: Date,
+    extraLabels: Record<string, string>,
+    signal: AbortSignal | undefined,
+  ): Promise<{ containerId: string; image: string }> {
+    const { runtime, networks } = this.deps;
+    const { image, labels: imageLabels } = await this.deps.images.ensure(config, signal);
     const spec = this.containerSpec(id, tenant, config, image, createdAt);
+    spec.labels = { ...spec.labels, ...extraLabels };
     if (spec.workdirTmpfs && imageLabels[Label.committed] === "true") {
       // A committed image carries its workdir: a tmpfs would hide it.
       spec.workdirTmpfs = false;
@@ -123,24 +143,60 @@ export class SandboxLauncher {
       if (spec.network !== "none") await networks.removeNamed(spec.network);
       throw err;
     }
-    const sandbox = this.register({ id, tenant, config, containerId, image, createdAt, attached: false, fromPool: false });
-    sandbox.warm();
-    this.log.info({ sandboxId: id, tenant, image, containerId: containerId.slice(0, 12) }, "sandbox created");
+    return { containerId, image };
+  }
+
+  /**
+   * A member of API pool `poolId` (PoolService): started like a new sandbox of `config`, its
+   * channel open and set up, `libraries` installed. Labelled with the pool and unowned, so a
+   * restarted daemon removes it unless it was handed out (its owner record then says whose).
+   */
+  async startPoolMember(tenant: string, poolId: string, { config, handler }: ResolvedRequest, libraries: readonly string[]): Promise<PooledContainer> {
+    const sandboxId = newId("sbx");
+    const createdAt = new Date();
+    const { containerId, image } = await this.startContainer(sandboxId, tenant, config, createdAt, poolLabels(poolId), undefined);
+    let runner: SandboxChannel | undefined;
+    try {
+      runner = await this.deps.factory.channel(containerId);
+      await setUpSandbox(runner, handler, this.log, config.commandWrapper);
+      if (libraries.length > 0) await installLibraries(runner, handler, config, libraries);
+      return { sandboxId, containerId, image, createdAt, runner };
+    } catch (err) {
+      await runner?.close().catch(() => undefined);
+      await this.removeContainer(sandboxId, containerId, config);
+      throw err;
+    }
+  }
+
+  /** Removes a pool member that was not handed out (channel, container, network). */
+  async removePoolMember(member: PooledContainer, config: SandboxConfig): Promise<void> {
+    await member.runner.close().catch(() => undefined);
+    await this.removeContainer(member.sandboxId, member.containerId, config);
+  }
+
+  private async removeContainer(sandboxId: string, containerId: string, config: SandboxConfig): Promise<void> {
+    await this.deps.runtime.remove(containerId).catch(() => false);
+    if (config.network === "bridge") await this.deps.networks.removeFor(sandboxId);
+  }
+
+  /** Gives a member of API pool `poolId` to a caller (see handOut); `libraries` are installed in it. */
+  handOutPoolMember(tenant: string, config: SandboxConfig, member: PooledContainer, poolId: string, libraries: readonly string[]): Sandbox {
+    const sandbox = this.handOut(tenant, config, member, poolId);
+    for (const lib of libraries) sandbox.installed.add(lib);
     return sandbox;
   }
 
   /** Gives a warm member to a caller; the TTL counts from now. Ownership is written into it. */
-  private handOut(tenant: string, config: SandboxConfig, member: PooledContainer): Sandbox {
+  private handOut(tenant: string, config: SandboxConfig, member: PooledContainer, poolId = ""): Sandbox {
     const createdAt = new Date();
     const { sandboxId: id, containerId, image, runner } = member;
-    const sandbox = this.register({ id, tenant, config, containerId, image, createdAt, attached: false, fromPool: true, runner });
+    const sandbox = this.register({ id, tenant, config, containerId, image, createdAt, attached: false, fromPool: true, poolId, runner });
     // Not awaited: the agent handles its channel in order, so any run of this sandbox starts
     // after the record is written; only a daemon crash in the next milliseconds loses it
     // (the member is then removed at restart instead of re-adopted).
-    writeOwner(runner, { sandboxId: id, tenant, createdAt: createdAt.getTime(), config }).catch((err: unknown) =>
-      this.log.warn({ sandboxId: id, err: describeError(err) }, "recording a pooled sandbox's owner failed"),
-    );
-    this.log.info({ sandboxId: id, tenant, fromPool: true }, "sandbox handed out from the warm pool");
+    const owner = { sandboxId: id, tenant, createdAt: createdAt.getTime(), config, ...(poolId ? { poolId } : {}) };
+    writeOwner(runner, owner).catch((err: unknown) => this.log.warn({ sandboxId: id, err: describeError(err) }, "recording a pooled sandbox's owner failed"));
+    this.log.info({ sandboxId: id, tenant, fromPool: true, ...(poolId ? { poolId } : {}) }, "sandbox handed out from a warm pool");
     return sandbox;
   }
 
@@ -184,6 +240,41 @@ export class SandboxLauncher {
       image,
       createdAt,
       languageEnv: config.language ? this.deps.languages.get(config.language).env : {},
+    });
+  }
+}
+
+/** Most output an install in a pool member keeps for its error message. */
+const installOutputBytes = 64 * 1024;
+const installTimeoutMs = 10 * 60_000;
+
+/**
+ * Installs `libraries` in a pool member with the language's package manager, as the
+ * Install call's step does (offline when the sandbox has no network); throws when it fails.
+ */
+async function installLibraries(channel: SandboxChannel, handler: LanguageHandler, config: SandboxConfig, libraries: readonly string[]): Promise<void> {
+  const offline = config.network === "none";
+  const wrapped = (config.commandWrapper?.length ?? 0) > 0;
+  const command = handler.install?.(libraries, { workdir: config.workdir, offline, env: config.env, wrapped });
+  if (!command) throw failedPrecondition(`installing libraries is not supported for ${handler.name}`);
+  const proc = await channel.start({
+    // Through the pool spec's command wrapper, as every install of a sandbox is.
+    argv: wrapArgv(config.commandWrapper, command.argv),
+    env: { ...(handler.env ?? {}), ...config.env, ...command.env },
+    cwd: config.workdir,
+    timeoutMs: installTimeoutMs,
+    maxOutputBytes: installOutputBytes,
+  });
+  let output = "";
+  let exit: ProcessExit | undefined;
+  for await (const ev of proc) {
+    if (ev.type === "stdout" || ev.type === "stderr") output += Buffer.from(ev.data).toString();
+    else if (ev.type === "exit") exit = ev.exit;
+  }
+  if (exit?.kind !== "exited" || exit.exitCode !== 0) {
+    const tail = output.trim().split("\n").slice(-5).join("\n");
+    throw failedPrecondition(`installing ${libraries.join(", ")} in a pool member failed (${exit?.kind ?? "no exit"} ${exit?.exitCode ?? ""}): ${tail}`, {
+      reason: "POOL_INSTALL_FAILED",
     });
   }
 }

@@ -15,7 +15,7 @@ describe("SandboxManager", () => {
       config: structuredClone(defaultConfig),
       runtime: noImages,
       languages: new LanguageRegistry(),
-      validator: { validate: () => {} },
+      validator: { validate: () => {}, enforceLibrariesOf: () => {} },
       cleanups: [],
       logger: silentLogger(),
     });

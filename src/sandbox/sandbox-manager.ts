@@ -1,5 +1,5 @@
 import type { Config } from "../config/config.js";
-import { describeError, notFound, type SandboxdError } from "../common/errors.js";
+import { describeError, failedPrecondition, notFound, type SandboxdError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import type { ContainerRuntime } from "../runtime/container-runtime.js";
 import { AttachPolicy } from "./attach-policy.js";
@@ -19,6 +19,8 @@ import { SandboxRegistry } from "./sandbox-registry.js";
 import { SandboxRemover, type RemovalResult, type SandboxCleanup } from "./sandbox-removal.js";
 import { TenantQuotas } from "./tenant-quotas.js";
 import { WarmPool } from "./warm-pool.js";
+import { ClientPools, PoolReleases, configPoolPrefix, type AcquireOverrides, type PoolRequest, type PoolView } from "./client-pools.js";
+import { defaultHealthCheckIntervalMs, type PoolSettings } from "./pool-ledger.js";
 
 export type { SandboxCleanup } from "./sandbox-removal.js";
 
@@ -41,6 +43,8 @@ export interface SandboxManagerOptions {
  */
 export class SandboxManager {
   readonly pool: WarmPool;
+  /** Pools created over the API (PoolService). */
+  readonly pools: ClientPools;
   private readonly registry = new SandboxRegistry();
   private readonly quotas: TenantQuotas;
   private readonly lease: DaemonLease;
@@ -50,6 +54,7 @@ export class SandboxManager {
   private readonly adoption: SandboxAdoption;
   private readonly log: Logger;
   private started = false;
+  private readonly startedAt = new Date();
 
   constructor(private readonly options: SandboxManagerOptions) {
     const { config, runtime, languages } = options;
@@ -61,13 +66,23 @@ export class SandboxManager {
     this.quotas = new TenantQuotas(config.quotas);
     this.lease = new DaemonLease(runtime, () => leaseSpec(runtime, config, languages), config.daemonId, options.logger);
     this.pool = new WarmPool(runtime, config, options.logger);
-    this.remover = new SandboxRemover(registry, runtime, networks, options.cleanups, log);
+    const releases = new PoolReleases();
+    this.remover = new SandboxRemover(registry, runtime, networks, [...options.cleanups, releases], log);
     this.reaper = new SandboxReaper(registry, this.remover, runtime, { intervalMs: config.reaperIntervalMs, ownLabels }, log);
     const factory = new SandboxFactory(runtime, languages, config.agent, this.reaper, log);
     this.adoption = new SandboxAdoption(runtime, registry, factory, networks, ownLabels, log);
     const images = new ImageResolver(runtime, languages, log);
     const attachPolicy = new AttachPolicy(config.attach);
     this.launcher = new SandboxLauncher({ config, runtime, languages, images, networks, attachPolicy, pool: this.pool, factory, registry, logger: log });
+    this.pools = new ClientPools({
+      config,
+      launcher: this.launcher,
+      resolve: (req) => this.resolve(req),
+      enforceLibraries: (c, libraries) => options.validator.enforceLibrariesOf(c, libraries),
+      reserve: (tenant, memoryBytes) => this.quotas.reserve(tenant, memoryBytes, this.holdings(tenant)),
+      releases,
+      logger: options.logger,
+    });
     for (const [language, size] of Object.entries(config.pools)) {
       if (size > 0) this.pool.addProfile(this.launcher.poolProfile(this.resolve(emptyRequest(language)), size));
     }
@@ -103,12 +118,107 @@ export class SandboxManager {
   /** Creates, starts and registers a sandbox, within the tenant's quotas. */
   async create(tenant: string, req: SandboxRequest, options: { signal?: AbortSignal } = {}): Promise<Sandbox> {
     const resolved = this.resolve(req);
-    const release = this.quotas.reserve(tenant, resolved.config.resources.memoryBytes, this.list(tenant, {}));
+    const release = this.quotas.reserve(tenant, resolved.config.resources.memoryBytes, this.holdings(tenant));
     try {
       return await this.launcher.launch(tenant, req, resolved, options.signal);
     } finally {
       release();
     }
+  }
+
+  createPool(tenant: string, req: PoolRequest): PoolView {
+    return this.pools.create(tenant, req);
+  }
+
+  /** The tenant's pool by id or name, or a pool of the configuration (`config-<language>`). */
+  getPool(tenant: string, poolRef: string): PoolView {
+    return this.configPool(poolRef) ?? this.pools.get(tenant, poolRef);
+  }
+
+  /** The configuration's pools (read-only), then the tenant's. */
+  listPools(tenant: string): PoolView[] {
+    return [...this.pool.keys().flatMap((k) => this.configPool(configPoolPrefix + k) ?? []), ...this.pools.list(tenant)];
+  }
+
+  updatePool(tenant: string, poolRef: string, settings: PoolSettings): PoolView {
+    this.refuseConfigPool(poolRef, "changed");
+    return this.pools.update(tenant, poolRef, settings);
+  }
+
+  private refuseConfigPool(poolRef: string, what: string): void {
+    if (this.configPool(poolRef)) {
+      throw failedPrecondition(`pool ${poolRef} comes from the daemon's configuration (pools.<language>) and cannot be ${what} over the API`, {
+        reason: "POOL_READ_ONLY",
+      });
+    }
+  }
+
+  /** A pool of the daemon's configuration as PoolService shows it, if `ref` names one. */
+  private configPool(ref: string): PoolView | undefined {
+    if (!ref.startsWith(configPoolPrefix)) return undefined;
+    const language = ref.slice(configPoolPrefix.length);
+    const stats = this.pool.statsFor(language);
+    if (!stats) return undefined;
+    const size = this.options.config.pools[language] ?? 0;
+    return {
+      id: ref,
+      name: ref,
+      config: this.resolve(emptyRequest(language)).config,
+      settings: {
+        minReady: size,
+        maxSize: size,
+        idleTimeoutMs: 0,
+        maxLifetimeMs: 0,
+        healthCheckIntervalMs: defaultHealthCheckIntervalMs,
+        // A request its members cannot serve gets a new sandbox.
+        exhaustion: "temporary",
+        acquisitionTimeoutMs: 0,
+      },
+      stats: { ...stats, inUse: 0, temporary: 0, exhausted: 0, recycled: 0, waiting: 0 },
+      createdAt: this.startedAt,
+      fromConfig: true,
+      libraries: [],
+      lastError: "",
+    };
+  }
+
+  /**
+   * A sandbox from the tenant's pool `poolRef` (CreateSandbox pool_id): handed out, started
+   * for the caller, or (TEMPORARY strategy, pool exhausted) an ordinary one of its spec.
+   */
+  async acquire(tenant: string, poolRef: string, overrides: AcquireOverrides, options: { signal: AbortSignal }): Promise<Sandbox> {
+    if (this.configPool(poolRef)) {
+      throw failedPrecondition(
+        `pool ${poolRef} comes from the daemon's configuration: its members serve CreateSandbox requests of the language's defaults (no pool_id; spec.language ${JSON.stringify(poolRef.slice(configPoolPrefix.length))})`,
+        { reason: "POOL_READ_ONLY" },
+      );
+    }
+    const acquired = await this.pools.acquire(tenant, poolRef, overrides, options.signal);
+    if ("sandbox" in acquired) return acquired.sandbox;
+    return this.create(tenant, acquired.temporary, options);
+  }
+
+  /** Deletes the tenant's pool; with `destroySandboxes`, its handed-out sandboxes too. */
+  async deletePool(tenant: string, poolRef: string, destroySandboxes: boolean): Promise<{ deleted: boolean; destroyedSandboxes: number }> {
+    this.refuseConfigPool(poolRef, "deleted");
+    const { deleted, handedOut } = await this.pools.delete(tenant, poolRef);
+    let destroyedSandboxes = 0;
+    if (destroySandboxes) {
+      const results = await Promise.all(
+        handedOut.map(async (id) => {
+          const sandbox = this.registry.live(tenant, id);
+          if (!sandbox) return { destroyed: false };
+          return this.remover.remove(sandbox, { reason: "destroyed", detail: "its pool was deleted with destroy_sandboxes" });
+        }),
+      );
+      destroyedSandboxes = results.filter((r) => r.destroyed).length;
+    }
+    return { deleted, destroyedSandboxes };
+  }
+
+  /** What counts against the tenant's quotas: its sandboxes and its pools' ready members. */
+  private holdings(tenant: string) {
+    return [...this.list(tenant, {}), ...this.pools.readyConfigs(tenant)];
   }
 
   /** The caller's sandbox, or NOT_FOUND (another tenant's sandbox is not found either). */
@@ -142,6 +252,7 @@ export class SandboxManager {
   async shutdown(removeAll: boolean): Promise<void> {
     this.reaper.stop();
     await this.pool.shutdown();
+    await this.pools.shutdown(removeAll);
     const all = this.registry.all();
     if (removeAll) {
       const remove = (s: Sandbox) => this.remover.remove(s, { reason: "destroyed", detail: "daemon shutdown" });

@@ -42,6 +42,8 @@ export interface SandboxInit {
   /** An existing container we run in but never remove. */
   attached: boolean;
   fromPool: boolean;
+  /** The API pool (PoolService) it was acquired from; "" for none. */
+  poolId?: string;
   runtime: ContainerRuntime;
   logger: Logger;
   useAgent: boolean;
@@ -65,6 +67,8 @@ export class Sandbox {
   readonly createdAt: Date;
   readonly attached: boolean;
   readonly fromPool: boolean;
+  /** The API pool (PoolService) it was acquired from; "" for none. */
+  readonly poolId: string;
   private lifecycle: SandboxState = "running";
   /** Why the sandbox is `failed`. */
   failure: string | undefined;
@@ -92,6 +96,7 @@ export class Sandbox {
     this.createdAt = init.createdAt;
     this.attached = init.attached;
     this.fromPool = init.fromPool;
+    this.poolId = init.poolId ?? "";
     this.runtime = init.runtime;
     this.log = init.logger;
     this.useAgent = init.useAgent;

@@ -1,6 +1,10 @@
 import { resourceExhausted } from "../common/errors.js";
 import type { Config } from "../config/config.js";
-import type { Sandbox } from "./sandbox.js";
+
+/** What counts against a tenant's quotas: its sandboxes, and its pools' ready members. */
+export interface QuotaHolding {
+  config: { resources: { memoryBytes: number } };
+}
 
 /**
  * Per-tenant sandbox quotas (count and memory). A creation counts from the moment it is
@@ -15,7 +19,7 @@ export class TenantQuotas {
    * Reserves one sandbox of `memoryBytes` for `tenant`, who holds `mine` now, or throws
    * RESOURCE_EXHAUSTED; the returned function releases the reservation (idempotent).
    */
-  reserve(tenant: string, memoryBytes: number, mine: readonly Sandbox[]): () => void {
+  reserve(tenant: string, memoryBytes: number, mine: readonly QuotaHolding[]): () => void {
     const q = this.quotas;
     const p = this.pending.get(tenant) ?? { count: 0, memory: 0 };
     if (q.maxSandboxes > 0 && mine.length + p.count >= q.maxSandboxes) {

@@ -90,7 +90,7 @@ export function sandboxRequestFromProto(spec: SandboxSpec | undefined, languageO
   };
 }
 
-function specToProto(c: SandboxConfig): MessageInitShape<typeof import("../gen/sandboxd/v1/common_pb.js").SandboxSpecSchema> {
+export function specToProto(c: SandboxConfig): MessageInitShape<typeof import("../gen/sandboxd/v1/common_pb.js").SandboxSpecSchema> {
   const security = c.securityPreset
     ? { case: "securityPreset" as const, value: c.securityPreset }
     : c.securityPolicy
@@ -135,6 +135,7 @@ export function sandboxToProto(s: Sandbox, backend: string): MessageInitShape<ty
     createdAt: timestampFromDate(s.createdAt),
     expiresAt: timestampFromDate(s.expiresAt),
     fromPool: s.fromPool,
+    poolId: s.poolId,
     backend: backend === "podman" ? Backend.PODMAN : backend === "kubernetes" ? Backend.KUBERNETES : Backend.DOCKER,
   };
 }

@@ -1,7 +1,10 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import type { Config } from "../config/config.js";
-import { failedPrecondition, invalidArgument, unavailable, unimplemented } from "../common/errors.js";
+import { isFieldSet } from "@bufbuild/protobuf";
+import { failedPrecondition, invalidArgument, unavailable } from "../common/errors.js";
+import { SandboxSpecSchema, type SandboxSpec } from "../gen/sandboxd/v1/common_pb.js";
+import type { AcquireOverrides } from "../sandbox/client-pools.js";
 import type { RunEventSchema } from "../gen/sandboxd/v1/common_pb.js";
 import type { SandboxService } from "../gen/sandboxd/v1/sandbox_service_pb.js";
 import type { CallContext, ServiceImpl } from "../rpc/grpc-adapter.js";
@@ -24,6 +27,21 @@ export interface SandboxServiceDeps {
   sandboxes: SandboxManager;
   runs: RunManager;
   pipeline: RunPipeline;
+}
+
+/** Fields of CreateSandbox's spec that apply to a sandbox acquired from a pool. */
+const acquireFields = new Set(["labels", "ttlMs", "idleTimeoutMs"]);
+
+/** With pool_id, the spec may set only labels, ttl_ms and idle_timeout_ms (INVALID_ARGUMENT else). */
+function acquireOverrides(spec: SandboxSpec | undefined): AcquireOverrides {
+  if (!spec) return { labels: {}, ttlMs: 0, idleTimeoutMs: 0 };
+  const others = SandboxSpecSchema.fields.filter((f) => !acquireFields.has(f.localName) && isFieldSet(spec, f)).map((f) => `spec.${f.name}`);
+  if (others.length > 0) {
+    throw invalidArgument(
+      `${others.join(", ")} cannot be set with pool_id: the pool's spec applies; only spec.labels, spec.ttl_ms and spec.idle_timeout_ms may be set for the acquired sandbox`,
+    );
+  }
+  return { labels: { ...spec.labels }, ttlMs: spec.ttlMs, idleTimeoutMs: spec.idleTimeoutMs };
 }
 
 /** Streams a run's events to a caller; cancelling the call cancels the run unless detached. */
@@ -69,9 +87,10 @@ export function createSandboxService(deps: SandboxServiceDeps): SandboxCoreMetho
 
   return {
     async createSandbox(req, ctx) {
-      // PoolService is defined in the API (issue 15) and not served yet: a pool_id is refused
-      // rather than ignored, so nobody gets a default sandbox instead of a pool's.
-      if (req.poolId !== "") throw unimplemented("pools created over the API (CreateSandbox pool_id) are not implemented by this daemon yet");
+      if (req.poolId !== "") {
+        const sandbox = await sandboxes.acquire(ctx.tenant, req.poolId, acquireOverrides(req.spec), { signal: ctx.signal });
+        return { sandbox: sandboxToProto(sandbox, backend) };
+      }
       const sandbox = await sandboxes.create(ctx.tenant, sandboxRequestFromProto(req.spec), { signal: ctx.signal });
       return { sandbox: sandboxToProto(sandbox, backend) };
     },

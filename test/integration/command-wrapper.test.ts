@@ -2,6 +2,8 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitStatus, RunPhase, type SandboxSpecSchema } from "../../src/gen/sandboxd/v1/common_pb.js";
 import { SessionKind } from "../../src/gen/sandboxd/v1/interactive_service_pb.js";
+import { PoolService } from "../../src/gen/sandboxd/v1/pool_service_pb.js";
+import { createClient } from "../helpers/client.js";
 import { docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
 import { execBehind, onKubernetes, plainWorkload, type PlainWorkload } from "../helpers/engine.js";
 import { collect } from "../helpers/events.js";
@@ -206,6 +208,25 @@ describe("wrappers on the default image", () => {
       await d.sandbox.destroySandbox({ sandboxId: id });
     }
   });
+
+  it("a pool's members (PoolService) are set up, get the pool's libraries and run through its spec's wrapper", async () => {
+    const pools = createClient(PoolService, d.address);
+    const commandWrapper = ["sh", "-c", 'echo "$0 $*" >>/tmp/wrapped.log; exec "$0" "$@"'];
+    // pip is in the image: installing it offline is "already satisfied", through the wrapper.
+    const { pool } = await pools.createPool({ spec: { language: "python", commandWrapper }, settings: { minReady: 1, maxSize: 2 }, libraries: ["pip"] });
+    try {
+      expect(pool?.spec?.commandWrapper).toEqual(commandWrapper);
+      const { sandbox } = await d.sandbox.createSandbox({ poolId: pool!.id });
+      expect(sandbox?.spec?.commandWrapper).toEqual(commandWrapper);
+      const log = (await collect(d.sandbox.exec({ sandboxId: sandbox!.id, argv: ["cat", "/tmp/wrapped.log"] }))).stdout.split("\n");
+      expect(log[0]).toBe("sh -c py=$(command -v python3) || exit 0");
+      expect(log.some((l) => /^python3 -m pip install .*-- pip$/.test(l))).toBe(true);
+      expect(log).toContain("cat /tmp/wrapped.log");
+    } finally {
+      await pools.deletePool({ poolId: pool!.id, destroySandboxes: true });
+      pools.close();
+    }
+  }, 120_000);
 
   it("a compiled language: the compile step and the program both go through it", async () => {
     // A wrapper every image can run: it logs the argv it is given, then runs it.

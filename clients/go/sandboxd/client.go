@@ -24,6 +24,8 @@ type Client struct {
 	conn        *grpc.ClientConn
 	Sandboxes   pb.SandboxServiceClient
 	Interactive pb.InteractiveServiceClient
+	// Pools is PoolService: warm pools of the caller's tenant (docs/pools.md).
+	Pools pb.PoolServiceClient
 }
 
 type options struct {
@@ -87,7 +89,7 @@ func New(address string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{conn: conn, Sandboxes: pb.NewSandboxServiceClient(conn), Interactive: pb.NewInteractiveServiceClient(conn)}, nil
+	return &Client{conn: conn, Sandboxes: pb.NewSandboxServiceClient(conn), Interactive: pb.NewInteractiveServiceClient(conn), Pools: pb.NewPoolServiceClient(conn)}, nil
 }
 
 // Close closes the connection.
@@ -100,6 +102,46 @@ func (c *Client) CreateSandbox(ctx context.Context, spec *pb.SandboxSpec) (*Sand
 		return nil, wrapError(err)
 	}
 	return &Sandbox{c: c, Info: res.GetSandbox(), ID: res.GetSandbox().GetId()}, nil
+}
+
+// AcquireSandbox takes a sandbox from the warm pool poolID (its id or the tenant's name for
+// it); spec may be nil or set only labels, ttl_ms and idle_timeout_ms. A member is handed
+// out once: Destroy frees its place, it is never reused. An exhausted pool is a
+// RESOURCE_EXHAUSTED error with reason POOL_EXHAUSTED.
+func (c *Client) AcquireSandbox(ctx context.Context, poolID string, spec *pb.SandboxSpec) (*Sandbox, error) {
+	res, err := c.Sandboxes.CreateSandbox(ctx, &pb.CreateSandboxRequest{PoolId: poolID, Spec: spec})
+	if err != nil {
+		return nil, wrapError(err)
+	}
+	return &Sandbox{c: c, Info: res.GetSandbox(), ID: res.GetSandbox().GetId()}, nil
+}
+
+// CreatePool creates a warm pool of the caller's tenant.
+func (c *Client) CreatePool(ctx context.Context, req *pb.CreatePoolRequest) (*pb.Pool, error) {
+	res, err := c.Pools.CreatePool(ctx, req)
+	if err != nil {
+		return nil, wrapError(err)
+	}
+	return res.GetPool(), nil
+}
+
+// GetPool returns a pool by id or name, with its settings and stats.
+func (c *Client) GetPool(ctx context.Context, poolID string) (*pb.Pool, error) {
+	res, err := c.Pools.GetPool(ctx, &pb.GetPoolRequest{PoolId: poolID})
+	if err != nil {
+		return nil, wrapError(err)
+	}
+	return res.GetPool(), nil
+}
+
+// DeletePool is idempotent (false when the pool was gone); destroySandboxes also destroys
+// the sandboxes handed out from it.
+func (c *Client) DeletePool(ctx context.Context, poolID string, destroySandboxes bool) (bool, error) {
+	res, err := c.Pools.DeletePool(ctx, &pb.DeletePoolRequest{PoolId: poolID, DestroySandboxes: destroySandboxes})
+	if err != nil {
+		return false, wrapError(err)
+	}
+	return res.GetDeleted(), nil
 }
 
 // GetSandbox returns a handle on an existing sandbox.

@@ -20,12 +20,31 @@ import {
   type RunRequestSchema,
   type UploadFilesRequestSchema,
 } from "./gen/sandboxd/v1/sandbox_service_pb.js";
+import { PoolService, type Pool, type PoolSettingsSchema } from "./gen/sandboxd/v1/pool_service_pb.js";
 import { Execution, type OutputCallbacks } from "./run.js";
 import { Transport, type CallOptions, type Stub } from "./transport.js";
 
 type Methods<S> = S extends GenService<infer M extends GenServiceMethods> ? M : never;
 export type SandboxSpec = MessageInitShape<typeof SandboxSpecSchema>;
 export type SessionSettings = MessageInitShape<typeof SessionSettingsSchema>;
+export type PoolSettings = MessageInitShape<typeof PoolSettingsSchema>;
+
+/** What CreatePool takes (docs/pools.md). */
+export interface PoolOptions {
+  /** The tenant's name for it (unique per tenant); GetPool and acquire take it for the id. */
+  name?: string;
+  spec: SandboxSpec;
+  settings?: PoolSettings;
+  /** Installed in every member before it is ready. */
+  libraries?: string[];
+}
+
+/** What an acquisition may set on the sandbox it gets; the rest is the pool's spec. */
+export interface AcquireOptions extends CallOptions {
+  labels?: Record<string, string>;
+  ttlMs?: number;
+  idleTimeoutMs?: number;
+}
 
 export interface ClientOptions {
   /** host:port or unix:/path. Default: SANDBOXD_ADDRESS, then 127.0.0.1:50051. */
@@ -78,6 +97,8 @@ export class SandboxdClient implements Disposable {
   readonly transport: Transport;
   readonly sandboxes: Stub<Methods<typeof SandboxService>>;
   readonly interactive: Stub<Methods<typeof InteractiveService>>;
+  /** PoolService: warm pools of this tenant (and the daemon configuration's, read-only). */
+  readonly pools: Stub<Methods<typeof PoolService>>;
   readonly address: string;
 
   constructor(options: ClientOptions = {}) {
@@ -85,6 +106,7 @@ export class SandboxdClient implements Disposable {
     this.transport = new Transport({ address: this.address, token: options.token ?? process.env["SANDBOXD_TOKEN"], credentials: options.credentials });
     this.sandboxes = this.transport.stub(SandboxService);
     this.interactive = this.transport.stub(InteractiveService);
+    this.pools = this.transport.stub(PoolService);
   }
 
   close(): void {
@@ -100,6 +122,52 @@ export class SandboxdClient implements Disposable {
     const res = await this.sandboxes.createSandbox({ spec }, options);
     if (!res.sandbox) throw new SandboxdError(Code.Internal, "the daemon returned no sandbox");
     return new Sandbox(this, res.sandbox, true);
+  }
+
+  /**
+   * A sandbox from warm pool `poolId` (its id or this tenant's name for it): a ready member,
+   * or per the pool's exhaustion strategy (RESOURCE_EXHAUSTED, reason POOL_EXHAUSTED, when
+   * it gives up). Disposing it destroys it, which frees its place; it is never reused.
+   */
+  async acquireSandbox(poolId: string, options: AcquireOptions = {}): Promise<Sandbox> {
+    const { labels, ttlMs, idleTimeoutMs, ...call } = options;
+    const res = await this.sandboxes.createSandbox({ poolId, spec: { labels: labels ?? {}, ttlMs: ttlMs ?? 0, idleTimeoutMs: idleTimeoutMs ?? 0 } }, call);
+    if (!res.sandbox) throw new SandboxdError(Code.Internal, "the daemon returned no sandbox");
+    return new Sandbox(this, res.sandbox, true);
+  }
+
+  /** Creates a warm pool of this tenant. */
+  async createPool(pool: PoolOptions, options?: CallOptions): Promise<Pool> {
+    const res = await this.pools.createPool(
+      { name: pool.name ?? "", spec: pool.spec, settings: pool.settings ?? {}, libraries: pool.libraries ?? [] },
+      options,
+    );
+    if (!res.pool) throw new SandboxdError(Code.Internal, "the daemon returned no pool");
+    return res.pool;
+  }
+
+  /** The pool by id or name, with its settings and stats. */
+  async getPool(poolId: string, options?: CallOptions): Promise<Pool> {
+    const res = await this.pools.getPool({ poolId }, options);
+    if (!res.pool) throw new SandboxdError(Code.NotFound, `pool ${poolId} not found`, { reason: "POOL_NOT_FOUND" });
+    return res.pool;
+  }
+
+  async listPools(options?: CallOptions): Promise<Pool[]> {
+    return (await this.pools.listPools({}, options)).pools;
+  }
+
+  /** Replaces the pool's settings (unset fields are their defaults); the spec stays. */
+  async updatePool(poolId: string, settings: PoolSettings, options?: CallOptions): Promise<Pool> {
+    const res = await this.pools.updatePool({ poolId, settings }, options);
+    if (!res.pool) throw new SandboxdError(Code.Internal, "the daemon returned no pool");
+    return res.pool;
+  }
+
+  /** Idempotent: `deleted` false when it was gone. `destroySandboxes` also destroys those handed out. */
+  async deletePool(poolId: string, destroySandboxes = false, options?: CallOptions): Promise<{ deleted: boolean; destroyedSandboxes: number }> {
+    const res = await this.pools.deletePool({ poolId, destroySandboxes }, options);
+    return { deleted: res.deleted, destroyedSandboxes: res.destroyedSandboxes };
   }
 
   /** A handle on an existing sandbox; disposing it leaves the sandbox running. */

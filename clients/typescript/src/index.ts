@@ -6,7 +6,17 @@
  * and the daemon's reason.
  */
 export { createClient, SandboxdClient, Sandbox, Session } from "./client.js";
-export type { ClientOptions, RunOptions, ExecOptions, TransferOptions, SandboxSpec, SessionSettings } from "./client.js";
+export type {
+  ClientOptions,
+  RunOptions,
+  ExecOptions,
+  TransferOptions,
+  SandboxSpec,
+  SessionSettings,
+  PoolOptions,
+  PoolSettings,
+  AcquireOptions,
+} from "./client.js";
 export { Code, SandboxdError, toSandboxdError } from "./errors.js";
 export type { Severity, Violation } from "./errors.js";
 export { Execution, RunCollector } from "./run.js";

@@ -2,3 +2,4 @@
 export * from "./gen/sandboxd/v1/common_pb.js";
 export * from "./gen/sandboxd/v1/sandbox_service_pb.js";
 export * from "./gen/sandboxd/v1/interactive_service_pb.js";
+export * from "./gen/sandboxd/v1/pool_service_pb.js";
