@@ -64,7 +64,6 @@ export const alreadyExists = (message: string, options?: SandboxdErrorOptions) =
 export const failedPrecondition = (message: string, options?: SandboxdErrorOptions) => new SandboxdError(ErrorCode.FailedPrecondition, message, options);
 export const unavailable = (message: string, options?: SandboxdErrorOptions) => new SandboxdError(ErrorCode.Unavailable, message, options);
 export const resourceExhausted = (message: string, options?: SandboxdErrorOptions) => new SandboxdError(ErrorCode.ResourceExhausted, message, options);
-export const unimplemented = (message: string, options?: SandboxdErrorOptions) => new SandboxdError(ErrorCode.Unimplemented, message, options);
 export const permissionDenied = (message: string, options?: SandboxdErrorOptions) => new SandboxdError(ErrorCode.PermissionDenied, message, options);
 
 /** A message for logs from any thrown value. */

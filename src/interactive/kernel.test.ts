@@ -97,6 +97,18 @@ describe("shell kernel (real runner, local agent)", () => {
     }
   });
 
+  it("starts its runner through the sandbox's command wrapper: the shell and its commands inherit what it set", async () => {
+    const kernel = await Kernel.start(agent, { ...shellSpec(), wrapper: ["env", "WRAPPED_BY=the wrapper"] }, silentLogger());
+    try {
+      expect((await run(kernel, 'echo "$WRAPPED_BY"')).stdout).toBe("the wrapper\n");
+      // Interrupts still reach the command: the wrapper exec'd the runner, so its process group is the same.
+      const r = await run(kernel, "sleep 30; echo not-reached", { onStarted: () => setTimeout(() => kernel.interrupt("cancelled"), 300) });
+      expect(r.last).toMatchObject({ type: "done", done: { status: "interrupted", exit_code: 130 } });
+    } finally {
+      await kernel.close(3000);
+    }
+  });
+
   it("an interrupt ends the whole command line, like Ctrl-C", async () => {
     const kernel = await Kernel.start(agent, shellSpec(), silentLogger());
     try {

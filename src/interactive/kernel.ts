@@ -4,6 +4,7 @@ import { FrameDecoder, encodeFrame, type Frame } from "../runtime/agent-protocol
 import { lostExit, type ProcessExit, type ProcessSpec, type RunningProcess } from "../runtime/process.js";
 import { procfsModule } from "../runtime/python-modules.js";
 import type { SandboxChannel } from "../runtime/sandbox-channel.js";
+import { wrapArgv } from "../sandbox/command-wrapper.js";
 import { RunnerFrame, decodeBundle, encodeExecute, runnerSources, type Bundle, type DoneFrame, type ErrorFrame, type HelloFrame } from "./runner-protocol.js";
 
 export type SessionKind = "ipython" | "shell";
@@ -21,6 +22,12 @@ export interface KernelSpec {
   shellArgv: string[];
   memoryLimitBytes: number;
   helloTimeoutMs: number;
+  /**
+   * The sandbox's command wrapper (SandboxSpec.command_wrapper): the runner runs the
+   * user's cells in its own process (IPython) or its children (the shell), so it is the
+   * user process the wrapper goes before.
+   */
+  wrapper?: readonly string[];
 }
 
 /** What a running cell receives from its kernel, in order; `done` or `lost` is last. */
@@ -102,7 +109,7 @@ export class Kernel {
       memory_limit: spec.memoryLimitBytes,
     };
     return {
-      argv: ["python3", "-u", `${spec.dir}/${main}`, JSON.stringify(config)],
+      argv: wrapArgv(spec.wrapper, ["python3", "-u", `${spec.dir}/${main}`, JSON.stringify(config)]),
       files: [
         { path: `${spec.dir}/${procfsModule.name}.py`, data: procfsModule.source, mode: 0o644 },
         { path: `${spec.dir}/sandboxd_session.py`, data: runnerSources.common, mode: 0o644 },

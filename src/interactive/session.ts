@@ -324,6 +324,7 @@ export class Session {
       shellArgv: shellArgv(this.shell),
       memoryLimitBytes: this.settings.memoryLimitBytes,
       helloTimeoutMs: this.options.helloTimeoutMs,
+      ...(this.sandbox.config.commandWrapper ? { wrapper: this.sandbox.config.commandWrapper } : {}),
     };
   }
 

@@ -25,6 +25,11 @@ export interface InstallLayout {
   offline?: boolean;
   /** The sandbox's own env: an index it names (a file:// one, say) is used even offline. */
   env?: Record<string, string>;
+  /**
+   * The install runs through the sandbox's command wrapper (an environment manager's
+   * `micromamba run -n NAME`): it should land in the environment the wrapper activates.
+   */
+  wrapped?: boolean;
 }
 
 /**
@@ -127,14 +132,17 @@ const python: LanguageHandler = {
   // --user: into ~/.local (HOME is the workdir), which Python puts on sys.path. Offline
   // (unless the sandbox names an index), --no-index: what is installed satisfies a
   // requirement, local files (and PIP_FIND_LINKS) install, anything else fails at once
-  // (pip would retry the index 5 times, each up to its timeout).
+  // (pip would retry the index 5 times, each up to its timeout). Through a command wrapper,
+  // no --user: pip installs into the environment it activates when that is writable, and
+  // otherwise into the user site itself when the environment sees one (a conda env does; a
+  // venv without system site packages does not, and --user would fail there).
   install: (libraries, layout) => ({
     argv: [
       "python3",
       "-m",
       "pip",
       "install",
-      "--user",
+      ...(layout.wrapped ? [] : ["--user"]),
       "--break-system-packages",
       "--no-input",
       "--progress-bar",

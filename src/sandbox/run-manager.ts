@@ -3,6 +3,7 @@ import { describeError, notFound, resourceExhausted } from "../common/errors.js"
 import { newId } from "../common/ids.js";
 import type { Logger } from "../common/logger.js";
 import { lostExit, type ProcessExit, type ProcessFile } from "../runtime/process.js";
+import { wrapArgv } from "./command-wrapper.js";
 import type { Command } from "./languages.js";
 import { OutputBudget } from "./output-budget.js";
 import { Run, type Phase, type RunExit } from "./run.js";
@@ -172,7 +173,8 @@ export class RunManager {
           return;
         }
         const spec = {
-          argv: step.command.argv,
+          // Every step (install, compile, run; Exec's command) goes through the sandbox's wrapper.
+          argv: wrapArgv(sandbox.config.commandWrapper, step.command.argv),
           env: { ...plan.env, ...step.command.env },
           cwd: step.cwd,
           timeoutMs: remaining,

@@ -285,7 +285,8 @@ function installStep(sandbox: Sandbox, libraries: readonly string[]): RunStep | 
   const h = sandbox.handler;
   // An attached container's network is its own: the sandbox's setting says nothing of it.
   const offline = sandbox.config.network === "none" && !sandbox.attached;
-  const command = h.install?.(libraries, { workdir: sandbox.config.workdir, offline, env: sandbox.config.env });
+  const wrapped = (sandbox.config.commandWrapper?.length ?? 0) > 0;
+  const command = h.install?.(libraries, { workdir: sandbox.config.workdir, offline, env: sandbox.config.env, wrapped });
   if (!command) return undefined;
   const step: RunStep = { phase: "install", command, cwd: sandbox.config.workdir, onSuccess: () => libraries.forEach((l) => sandbox.installed.add(l)) };
   const named = libraries.filter((l) => !l.startsWith("/"));

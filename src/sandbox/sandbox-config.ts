@@ -1,5 +1,6 @@
 import type { Config } from "../config/config.js";
 import { invalidArgument } from "../common/errors.js";
+import { checkCommandWrapper } from "./command-wrapper.js";
 import type { LanguageHandler, LanguageRegistry } from "./languages.js";
 
 export interface ResourceLimits {
@@ -69,6 +70,8 @@ export interface SandboxConfig extends SandboxSettings {
   containerId?: string;
   /** Kubernetes: the client's Pod manifest (JSON), merged under the daemon's by the runtime. */
   podManifest?: string;
+  /** The argv prefix of every user process (src/sandbox/command-wrapper.ts); absent when none. */
+  commandWrapper?: string[];
   capturePlots: boolean;
 }
 
@@ -81,6 +84,7 @@ export interface SandboxRequest extends SandboxSettings {
   commitOnClose: string;
   containerId: string;
   podManifest: string;
+  commandWrapper: string[];
   disablePlotCapture: boolean;
 }
 
@@ -224,6 +228,7 @@ export function resolveSandboxConfig(req: SandboxRequest, config: Config, langua
   if (req.commitOnClose) out.commitOnClose = req.commitOnClose;
   if (req.containerId) out.containerId = req.containerId;
   if (req.podManifest) out.podManifest = checkPodManifest(req.podManifest);
+  if (req.commandWrapper.length > 0) out.commandWrapper = checkCommandWrapper(req.commandWrapper);
   return { config: out, handler };
 }
 
@@ -244,6 +249,7 @@ export function emptyRequest(language: string): SandboxRequest {
     commitOnClose: "",
     containerId: "",
     podManifest: "",
+    commandWrapper: [],
     disablePlotCapture: false,
     outputDir: "",
   };

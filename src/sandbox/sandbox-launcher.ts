@@ -10,6 +10,7 @@ import { Label } from "./labels.js";
 import type { LanguageHandler, LanguageRegistry } from "./languages.js";
 import { writeOwner } from "./pool-owner.js";
 import { setUpSandbox, type Sandbox } from "./sandbox.js";
+import { wrapArgv } from "./command-wrapper.js";
 import type { SandboxConfig, SandboxRequest } from "./sandbox-config.js";
 import type { SandboxFactory, SandboxRecord } from "./sandbox-factory.js";
 import type { SandboxNetworks } from "./sandbox-networks.js";
@@ -52,7 +53,9 @@ function poolCompatible(req: SandboxRequest, defaultImage: string, defaultWorkdi
     (req.workdir === "" || req.workdir === defaultWorkdir) &&
     req.user === "" &&
     req.commitOnClose === "" &&
-    req.containerId === ""
+    req.containerId === "" &&
+    // A member's language setup ran unwrapped (src/sandbox/command-wrapper.ts).
+    req.commandWrapper.length === 0
   );
 }
 
@@ -90,7 +93,7 @@ export class SandboxLauncher {
       },
       startRunner: async (containerId) => {
         const channel = await this.deps.factory.channel(containerId);
-        await setUpSandbox(channel, handler, this.log);
+        await setUpSandbox(channel, handler, this.log, config.commandWrapper);
         return channel;
       },
     };
@@ -155,7 +158,7 @@ export class SandboxLauncher {
     let runner: SandboxChannel | undefined;
     try {
       runner = await this.deps.factory.channel(containerId);
-      await setUpSandbox(runner, handler, this.log);
+      await setUpSandbox(runner, handler, this.log, config.commandWrapper);
       if (libraries.length > 0) await installLibraries(runner, handler, config, libraries);
       return { sandboxId, containerId, image, createdAt, runner };
     } catch (err) {
@@ -251,10 +254,12 @@ const installTimeoutMs = 10 * 60_000;
  */
 async function installLibraries(channel: SandboxChannel, handler: LanguageHandler, config: SandboxConfig, libraries: readonly string[]): Promise<void> {
   const offline = config.network === "none";
-  const command = handler.install?.(libraries, { workdir: config.workdir, offline, env: config.env });
+  const wrapped = (config.commandWrapper?.length ?? 0) > 0;
+  const command = handler.install?.(libraries, { workdir: config.workdir, offline, env: config.env, wrapped });
   if (!command) throw failedPrecondition(`installing libraries is not supported for ${handler.name}`);
   const proc = await channel.start({
-    argv: command.argv,
+    // Through the pool spec's command wrapper, as every install of a sandbox is.
+    argv: wrapArgv(config.commandWrapper, command.argv),
     env: { ...(handler.env ?? {}), ...config.env, ...command.env },
     cwd: config.workdir,
     timeoutMs: installTimeoutMs,

@@ -5,6 +5,7 @@ import type { ContainerRuntime } from "../runtime/container-runtime.js";
 import { ExecRunner } from "../runtime/exec-runner.js";
 import type { ProcessExit } from "../runtime/process.js";
 import type { SandboxChannel } from "../runtime/sandbox-channel.js";
+import { wrapArgv } from "./command-wrapper.js";
 import type { LanguageHandler } from "./languages.js";
 import type { Run } from "./run.js";
 import type { SandboxConfig } from "./sandbox-config.js";
@@ -165,7 +166,7 @@ export class Sandbox {
       this.onRunnerDeath?.(this.containerId, reason),
     );
     // An attached container is the caller's own: nothing is added to it.
-    if (!this.attached) await setUpSandbox(channel, this.handler, this.log);
+    if (!this.attached) await setUpSandbox(channel, this.handler, this.log, this.config.commandWrapper);
     return channel;
   }
 
@@ -264,12 +265,14 @@ const setupTimeoutMs = 15_000;
  * Runs the language's setup command (LanguageHandler.setup) through a freshly started
  * channel. A failure is logged, not fatal: the sandbox serves without what setup adds.
  */
-export async function setUpSandbox(channel: SandboxChannel, handler: LanguageHandler, log: Logger): Promise<void> {
+export async function setUpSandbox(channel: SandboxChannel, handler: LanguageHandler, log: Logger, wrapper?: readonly string[]): Promise<void> {
   const setup = handler.setup;
   if (!setup) return;
   try {
     const proc = await channel.start({
-      argv: setup.argv,
+      // Through the command wrapper, as llm-sandbox's environment setup goes through
+      // micromamba: Python's /tmp/venv then links the environment's python3.
+      argv: wrapArgv(wrapper, setup.argv),
       ...(setup.env ? { env: setup.env } : {}),
       cwd: "/",
       timeoutMs: setupTimeoutMs,

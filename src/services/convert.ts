@@ -19,7 +19,6 @@ import type { Sandbox } from "../sandbox/sandbox.js";
 import type { PolicySpec, SandboxConfig, SandboxRequest } from "../sandbox/sandbox-config.js";
 import type { DownloadTrailerSchema } from "../gen/sandboxd/v1/sandbox_service_pb.js";
 import type { ExitKind } from "../runtime/process.js";
-import { unimplemented } from "../common/errors.js";
 
 const severityNames: Record<number, string> = {
   [SecuritySeverity.UNSPECIFIED]: "SAFE",
@@ -62,9 +61,6 @@ function policyToProto(p: PolicySpec): MessageInitShape<typeof import("../gen/sa
 /** A client's SandboxSpec as the domain's request (zero values mean default). */
 export function sandboxRequestFromProto(spec: SandboxSpec | undefined, languageOverride?: string): SandboxRequest {
   const s = spec;
-  // Defined in the API for llm-sandbox's micromamba backend (issue 15), not served yet:
-  // refused rather than ignored, so no run silently goes without its wrapper.
-  if (s && s.commandWrapper.length > 0) throw unimplemented("command_wrapper is not implemented by this daemon yet");
   return {
     language: languageOverride || s?.language || "",
     image: s?.image ?? "",
@@ -88,6 +84,7 @@ export function sandboxRequestFromProto(spec: SandboxSpec | undefined, languageO
     commitOnClose: s?.commitOnClose ?? "",
     containerId: s?.containerId ?? "",
     podManifest: s?.podManifest ?? "",
+    commandWrapper: [...(s?.commandWrapper ?? [])],
     disablePlotCapture: s?.artifacts?.disablePlotCapture ?? false,
     outputDir: s?.artifacts?.outputDir ?? "",
   };
@@ -115,6 +112,7 @@ export function specToProto(c: SandboxConfig): MessageInitShape<typeof import(".
     commitOnClose: c.commitOnClose ?? "",
     containerId: c.containerId ?? "",
     podManifest: c.podManifest ?? "",
+    commandWrapper: c.commandWrapper ?? [],
     artifacts: { disablePlotCapture: !c.capturePlots, outputDir: c.outputDir },
   };
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes sandboxd's synchronous modules from their asyncio sources.
 
-    python3 clients/python/scripts/gen_sync.py           # rewrites src/sandboxd/{client,session,interactive,_pool}.py
+    python3 clients/python/scripts/gen_sync.py           # rewrites src/sandboxd/{client,session,interactive,micromamba,_pool}.py
     python3 clients/python/scripts/gen_sync.py --check   # exits 1, with a diff, if one is not what its source makes
 
 ``src/sandboxd/aio/NAME.py`` is the source of ``src/sandboxd/NAME.py``. The rewrite works on
@@ -33,7 +33,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "sandboxd"
 # aio/NAME -> its synchronous module (pool.py's is private: the package sandboxd.pool re-exports it).
-MODULES = {"client.py": "client.py", "session.py": "session.py", "interactive.py": "interactive.py", "pool.py": "_pool.py"}
+MODULES = {"client.py": "client.py", "session.py": "session.py", "interactive.py": "interactive.py", "micromamba.py": "micromamba.py", "pool.py": "_pool.py"}
 
 NAMES = {
     "AsyncIterator": "Iterator",

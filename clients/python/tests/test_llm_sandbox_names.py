@@ -5,9 +5,8 @@ exception: ``| `llm_sandbox...` | `sandboxd...` | status | note |``. For each ro
 status is ``same`` or ``differs`` this imports the sandboxd name and, for a parameter row
 (``sandboxd.X(name)``), checks that ``X`` takes that parameter. Pure imports: no daemon.
 
-Rows whose note starts with ``[pending: pools]`` or ``[pending: micromamba]`` describe
-``sandboxd.pool`` and ``sandboxd.micromamba`` as they are being built; they fail here until
-those land, each on its own (the failure message says so).
+Rows whose note starts with ``[pending: <part>]`` (``pools``, say) describe a part of
+``sandboxd`` as it is being built; they fail here until it lands (the failure message says so).
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ from .exceptions import (
     ValidationError,
 )
 from .interactive import InteractiveSandboxSession, InteractiveSettings, KernelType
+from .micromamba import MicromambaSession
 from .security import (
     RestrictedModule,
     SecurityIssueSeverity,
@@ -77,6 +78,7 @@ __all__ = [
     "LanguageNotSupportPlotError",
     "LanguageNotSupportedError",
     "LibraryInstallationNotSupportedError",
+    "MicromambaSession",
     "MissingDependencyError",
     "NotOpenSessionError",
     "PackageManagerError",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import codecs
+import inspect
 import io
 import logging
 import os
@@ -226,6 +227,11 @@ class SessionOptions:
     # (docs/kubernetes.md); the namespace is the daemon's (--kubernetes.namespace).
     pod_manifest: dict[str, Any] | None = None
     kube_namespace: str | None = None  # accepted, ignored (logged): pods go where the daemon puts them
+    # llm-sandbox's micromamba backend: every run, install and command of the sandbox goes
+    # through `micromamba run -n <environment>` (SandboxSpec.command_wrapper; docs/micromamba.md).
+    environment: str | None = None
+    # sandboxd's own: any argv prefix of every process of the sandbox (command_wrapper).
+    command_wrapper: list[str] | None = None
     # How output bytes become text (bytes.decode's errors): llm-sandbox's default is strict.
     encoding_errors: str = "strict"
 
@@ -235,6 +241,15 @@ class SessionOptions:
 
     def is_using_existing_container(self) -> bool:
         return self.container_id is not None
+
+    def wrapper(self) -> list[str]:
+        """The command wrapper of the sandbox: ``command_wrapper`` as given, else, on the
+        micromamba backend, ``micromamba run -n <environment>`` (``base`` by default)."""
+        if self.command_wrapper:
+            return [str(a) for a in self.command_wrapper]
+        if SandboxBackend(self.backend) == SandboxBackend.MICROMAMBA:
+            return ["micromamba", "run", "-n", self.environment or "base"]
+        return []
 
     def to_spec(self) -> common_pb2.SandboxSpec:
         spec = common_pb2.SandboxSpec(language=str(self.lang))
@@ -261,6 +276,7 @@ class SessionOptions:
             spec.artifacts.disable_plot_capture = True
         if self.pod_manifest:
             spec.pod_manifest = json.dumps(self.pod_manifest)
+        spec.command_wrapper.extend(self.wrapper())
         return spec
 
 
@@ -319,9 +335,17 @@ def session_options(kwargs: dict[str, Any], foreign: tuple[str, ...] = ()) -> Se
     if ignored:
         log.info("sandboxd: %s configure llm-sandbox's local engine client; ignored (the daemon's engine and settings are used)", ", ".join(ignored))
     check_runtime_configs(known.get("runtime_configs"))
+    if known.get("environment") is not None and SandboxBackend(known.get("backend", SandboxBackend.DOCKER)) != SandboxBackend.MICROMAMBA:
+        msg = "environment= names a micromamba environment: it needs backend=SandboxBackend.MICROMAMBA (or use MicromambaSession)"
+        raise TypeError(msg)
     if "encoding_errors" in known:
         codecs.lookup_error(str(known["encoding_errors"]))  # LookupError for an unknown mode, at once
     return SessionOptions(**known)
+
+
+def parameter_defaults(fn: Callable[..., Any]) -> dict[str, Any]:
+    """The default of each of ``fn``'s parameters that has one (llm-sandbox's, for a session class)."""
+    return {p.name: p.default for p in inspect.signature(fn).parameters.values() if p.default is not inspect.Parameter.empty}
 
 
 def backend_session_kwargs(given: dict[str, Any], defaults: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

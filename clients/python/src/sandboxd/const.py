@@ -30,7 +30,9 @@ class SandboxBackend(StrEnum):
     DOCKER = "docker"
     KUBERNETES = "kubernetes"
     PODMAN = "podman"
-    MICROMAMBA = "micromamba"  # llm-sandbox's name; the daemon has no such backend
+    # The daemon's own engine, with every process going through `micromamba run -n <environment>`
+    # (SandboxSpec.command_wrapper): a sandbox option, not an engine of its own.
+    MICROMAMBA = "micromamba"
 
     def to_proto(self) -> int:
         return _BACKENDS[self]

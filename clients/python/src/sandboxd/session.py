@@ -431,12 +431,63 @@ class SandboxSession:
 
 
 def create_session(backend: SandboxBackend | str = SandboxBackend.DOCKER, *args: Any, **kwargs: Any) -> SandboxSession:
-    """llm-sandbox's factory; every backend is served by the daemon."""
+    """llm-sandbox's factory; every backend is served by the daemon (micromamba: a
+    ``MicromambaSession``, every process through ``micromamba run -n <environment>``)."""
     if args:
         msg = "create_session() takes keyword arguments only (besides backend)"
         raise TypeError(msg)
+    if SandboxBackend(backend) == SandboxBackend.MICROMAMBA:
+        return MicromambaSession(**kwargs)
     return SandboxSession(backend, **kwargs)
 
+
+class MicromambaSession(SandboxSession):
+    """llm-sandbox's ``MicromambaSession`` (``llm_sandbox.micromamba``; here also in
+    ``sandboxd.micromamba``): every run, install and command of the sandbox goes through
+    ``micromamba run -n <environment>`` (``SandboxSpec.command_wrapper``), on the daemon's
+    own engine; the image must have ``micromamba`` on its PATH (docs/micromamba.md). Takes
+    llm-sandbox's arguments, and sandboxd's ``address``, ``token``, ``sandbox_id``, ``env``,
+    ``labels``, ``idle_timeout`` and ``command_wrapper``.
+
+    ``image`` defaults to llm-sandbox's ``mambaorg/micromamba:latest``, which the daemon's
+    engine must have or be able to pull; with a ``dockerfile`` the image is built from it
+    instead. ``client``, ``stream``, ``mounts`` and ``skip_environment_setup`` configure
+    llm-sandbox's local engine and are handled as ``SandboxSession`` handles them.
+    """
+
+    def __init__(  # noqa: PLR0913 - llm-sandbox's signature
+        self,
+        client: Any = None,
+        image: str = "mambaorg/micromamba:latest",
+        dockerfile: str | None = None,
+        lang: str = SupportedLanguage.PYTHON,
+        keep_template: bool = False,
+        verbose: bool = False,
+        mounts: list[Any] | None = None,
+        environment: str = "base",
+        commit_container: bool = False,
+        stream: bool = True,
+        runtime_configs: dict[str, Any] | None = None,
+        workdir: str = "/sandbox",
+        security_policy: SecurityPolicy | None = None,
+        default_timeout: float | None = None,
+        execution_timeout: float | None = None,
+        session_timeout: float | None = None,
+        container_id: str | None = None,
+        skip_environment_setup: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        given = {k: v for k, v in locals().items() if k not in {"self", "kwargs", "__class__"}}
+        passed = _core.backend_session_kwargs(given, _MICROMAMBA_DEFAULTS, kwargs)
+        # Always: the environment, and the image (llm-sandbox's default is not the daemon's),
+        # unless a Dockerfile is given - llm-sandbox builds it, and the image is its result.
+        passed["environment"] = environment
+        passed["image"] = None if dockerfile else image
+        super().__init__(SandboxBackend.MICROMAMBA, **passed)
+        self.environment = environment
+
+
+_MICROMAMBA_DEFAULTS = _core.parameter_defaults(MicromambaSession.__init__)
 
 class ArtifactSandboxSession(SandboxSession):
     """A session whose runs return plots (matplotlib, seaborn, plotly, ...; Python and R).

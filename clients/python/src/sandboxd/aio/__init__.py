@@ -6,13 +6,15 @@
         result = await session.run("print('hi')")
 
 These modules are the source of the synchronous ones: ``scripts/gen_sync.py`` writes
-``sandboxd/client.py``, ``session.py``, ``interactive.py`` and (for :mod:`sandboxd.pool`) ``_pool.py``
-from them; llm-sandbox's pools in asyncio are :mod:`sandboxd.aio.pool`. Output callbacks
+``sandboxd/client.py``, ``session.py``, ``interactive.py``, ``micromamba.py`` and (for
+:mod:`sandboxd.pool`) ``_pool.py`` from them; llm-sandbox's pools in asyncio are
+:mod:`sandboxd.aio.pool`. Output callbacks
 may be plain functions or coroutine functions.
 """
 
 from .client import Client
 from .interactive import InteractiveSandboxSession
+from .micromamba import MicromambaSession
 from .session import ArtifactSandboxSession, SandboxSession, ShellSession, create_session
 
-__all__ = ["ArtifactSandboxSession", "Client", "InteractiveSandboxSession", "SandboxSession", "ShellSession", "create_session"]
+__all__ = ["ArtifactSandboxSession", "Client", "InteractiveSandboxSession", "MicromambaSession", "SandboxSession", "ShellSession", "create_session"]
