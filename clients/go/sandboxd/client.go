@@ -99,7 +99,7 @@ func (c *Client) Close() error { return c.conn.Close() }
 func (c *Client) CreateSandbox(ctx context.Context, spec *pb.SandboxSpec) (*Sandbox, error) {
 	res, err := c.Sandboxes.CreateSandbox(ctx, &pb.CreateSandboxRequest{Spec: spec})
 	if err != nil {
-		return nil, wrapError(err)
+		return nil, wrapError(ctx, err)
 	}
 	return &Sandbox{c: c, Info: res.GetSandbox(), ID: res.GetSandbox().GetId()}, nil
 }
@@ -111,7 +111,7 @@ func (c *Client) CreateSandbox(ctx context.Context, spec *pb.SandboxSpec) (*Sand
 func (c *Client) AcquireSandbox(ctx context.Context, poolID string, spec *pb.SandboxSpec) (*Sandbox, error) {
 	res, err := c.Sandboxes.CreateSandbox(ctx, &pb.CreateSandboxRequest{PoolId: poolID, Spec: spec})
 	if err != nil {
-		return nil, wrapError(err)
+		return nil, wrapError(ctx, err)
 	}
 	return &Sandbox{c: c, Info: res.GetSandbox(), ID: res.GetSandbox().GetId()}, nil
 }
@@ -120,7 +120,7 @@ func (c *Client) AcquireSandbox(ctx context.Context, poolID string, spec *pb.San
 func (c *Client) CreatePool(ctx context.Context, req *pb.CreatePoolRequest) (*pb.Pool, error) {
 	res, err := c.Pools.CreatePool(ctx, req)
 	if err != nil {
-		return nil, wrapError(err)
+		return nil, wrapError(ctx, err)
 	}
 	return res.GetPool(), nil
 }
@@ -129,7 +129,7 @@ func (c *Client) CreatePool(ctx context.Context, req *pb.CreatePoolRequest) (*pb
 func (c *Client) GetPool(ctx context.Context, poolID string) (*pb.Pool, error) {
 	res, err := c.Pools.GetPool(ctx, &pb.GetPoolRequest{PoolId: poolID})
 	if err != nil {
-		return nil, wrapError(err)
+		return nil, wrapError(ctx, err)
 	}
 	return res.GetPool(), nil
 }
@@ -139,7 +139,7 @@ func (c *Client) GetPool(ctx context.Context, poolID string) (*pb.Pool, error) {
 func (c *Client) DeletePool(ctx context.Context, poolID string, destroySandboxes bool) (bool, error) {
 	res, err := c.Pools.DeletePool(ctx, &pb.DeletePoolRequest{PoolId: poolID, DestroySandboxes: destroySandboxes})
 	if err != nil {
-		return false, wrapError(err)
+		return false, wrapError(ctx, err)
 	}
 	return res.GetDeleted(), nil
 }
@@ -148,7 +148,7 @@ func (c *Client) DeletePool(ctx context.Context, poolID string, destroySandboxes
 func (c *Client) GetSandbox(ctx context.Context, id string) (*Sandbox, error) {
 	res, err := c.Sandboxes.GetSandbox(ctx, &pb.GetSandboxRequest{SandboxId: id})
 	if err != nil {
-		return nil, wrapError(err)
+		return nil, wrapError(ctx, err)
 	}
 	return &Sandbox{c: c, Info: res.GetSandbox(), ID: id}, nil
 }
@@ -157,7 +157,7 @@ func (c *Client) GetSandbox(ctx context.Context, id string) (*Sandbox, error) {
 func (c *Client) ListSandboxes(ctx context.Context, labels map[string]string) ([]*pb.Sandbox, error) {
 	res, err := c.Sandboxes.ListSandboxes(ctx, &pb.ListSandboxesRequest{Labels: labels})
 	if err != nil {
-		return nil, wrapError(err)
+		return nil, wrapError(ctx, err)
 	}
 	return res.GetSandboxes(), nil
 }
@@ -166,7 +166,7 @@ func (c *Client) ListSandboxes(ctx context.Context, labels map[string]string) ([
 func (c *Client) DestroySandbox(ctx context.Context, id string) (bool, error) {
 	res, err := c.Sandboxes.DestroySandbox(ctx, &pb.DestroySandboxRequest{SandboxId: id})
 	if err != nil {
-		return false, wrapError(err)
+		return false, wrapError(ctx, err)
 	}
 	return res.GetDestroyed(), nil
 }
@@ -188,11 +188,11 @@ func (c *Client) Attach(ctx context.Context, runID string, offset uint64) Events
 // Signal sends a signal (SIGINT, SIGTERM, SIGKILL, ...) to a run's process group.
 func (c *Client) Signal(ctx context.Context, runID, signal string) error {
 	_, err := c.Sandboxes.Signal(ctx, &pb.SignalRequest{RunId: runID, Signal: signal})
-	return wrapError(err)
+	return wrapError(ctx, err)
 }
 
 // WriteInput writes to a run's stdin, and closes it when close is set.
 func (c *Client) WriteInput(ctx context.Context, runID string, data []byte, close bool) error {
 	_, err := c.Sandboxes.WriteInput(ctx, &pb.WriteInputRequest{RunId: runID, Data: data, Close: close})
-	return wrapError(err)
+	return wrapError(ctx, err)
 }

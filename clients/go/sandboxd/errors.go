@@ -1,6 +1,7 @@
 package sandboxd
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -20,6 +21,9 @@ type Error struct {
 	Metadata   map[string]string
 	Violations []*pb.Violation
 	cause      error
+	// The caller's context error (DeadlineExceeded, Canceled) when that context had ended
+	// by the time the call failed: errors.Is(err, context.DeadlineExceeded) then holds.
+	ctxErr error
 }
 
 func (e *Error) Error() string {
@@ -29,8 +33,14 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("sandboxd: %s: %s", e.Code, e.Message)
 }
 
-// Unwrap gives the original gRPC status error.
-func (e *Error) Unwrap() error { return e.cause }
+// Unwrap gives the original gRPC status error and, when the caller's context had ended
+// (its deadline passed or it was cancelled), that context's error too.
+func (e *Error) Unwrap() []error {
+	if e.ctxErr != nil {
+		return []error{e.cause, e.ctxErr}
+	}
+	return []error{e.cause}
+}
 
 // GRPCStatus lets status.FromError and status.Code see through an *Error.
 func (e *Error) GRPCStatus() *status.Status { return status.New(e.Code, e.Message) }
@@ -38,8 +48,9 @@ func (e *Error) GRPCStatus() *status.Status { return status.New(e.Code, e.Messag
 // RequestID is the daemon's id for the call, to find it in the daemon's log.
 func (e *Error) RequestID() string { return e.Metadata["request_id"] }
 
-// wrapError turns a gRPC error into *Error, reading the ErrorDetail in its status details.
-func wrapError(err error) error {
+// wrapError turns a gRPC error into *Error, reading the ErrorDetail in its status details;
+// ctx is the call's context, whose error the result wraps when it had ended.
+func wrapError(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -52,6 +63,9 @@ func wrapError(err error) error {
 		return err
 	}
 	e := &Error{Code: st.Code(), Message: st.Message(), Metadata: map[string]string{}, cause: err}
+	if ctxErr := ctx.Err(); ctxErr != nil && (st.Code() == codes.DeadlineExceeded || st.Code() == codes.Canceled) {
+		e.ctxErr = ctxErr
+	}
 	for _, d := range st.Details() {
 		if detail, ok := d.(*pb.ErrorDetail); ok {
 			if e.Reason == "" {

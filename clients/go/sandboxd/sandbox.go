@@ -51,7 +51,7 @@ func streamEvents(ctx context.Context, open func(context.Context) (eventStream, 
 		defer cancel()
 		s, err := open(ctx)
 		if err != nil {
-			yield(nil, wrapError(err))
+			yield(nil, wrapError(ctx, err))
 			return
 		}
 		for {
@@ -60,7 +60,7 @@ func streamEvents(ctx context.Context, open func(context.Context) (eventStream, 
 				return
 			}
 			if err != nil {
-				yield(nil, wrapError(err))
+				yield(nil, wrapError(ctx, err))
 				return
 			}
 			if _, ok := ev.GetEvent().(*pb.RunEvent_Keepalive); ok {
@@ -219,23 +219,23 @@ const chunkSize = 256 << 10
 func (s *Sandbox) Upload(ctx context.Context, path string, data []byte, kind pb.TransferKind, mode uint32) error {
 	stream, err := s.c.Sandboxes.UploadFiles(ctx)
 	if err != nil {
-		return wrapError(err)
+		return wrapError(ctx, err)
 	}
 	header := &pb.UploadFilesRequest{Message: &pb.UploadFilesRequest_Header{Header: &pb.UploadHeader{SandboxId: s.ID, Path: path, Kind: kind, Mode: mode}}}
 	if err := stream.Send(header); err != nil {
 		_, err = stream.CloseAndRecv()
-		return wrapError(err)
+		return wrapError(ctx, err)
 	}
 	for at := 0; at < len(data); at += chunkSize {
 		end := min(at+chunkSize, len(data))
 		if err := stream.Send(&pb.UploadFilesRequest{Message: &pb.UploadFilesRequest_Chunk{Chunk: data[at:end]}}); err != nil {
 			_, err = stream.CloseAndRecv()
-			return wrapError(err)
+			return wrapError(ctx, err)
 		}
 	}
 	res, err := stream.CloseAndRecv()
 	if err != nil {
-		return wrapError(err)
+		return wrapError(ctx, err)
 	}
 	sum := sha256.Sum256(data)
 	if res.GetSha256() != "" && res.GetSha256() != hex.EncodeToString(sum[:]) {
@@ -248,7 +248,7 @@ func (s *Sandbox) Upload(ctx context.Context, path string, data []byte, kind pb.
 func (s *Sandbox) Download(ctx context.Context, path string) ([]byte, *pb.DownloadHeader, error) {
 	stream, err := s.c.Sandboxes.DownloadFiles(ctx, &pb.DownloadFilesRequest{SandboxId: s.ID, Path: path})
 	if err != nil {
-		return nil, nil, wrapError(err)
+		return nil, nil, wrapError(ctx, err)
 	}
 	var header *pb.DownloadHeader
 	var data []byte
@@ -260,7 +260,7 @@ func (s *Sandbox) Download(ctx context.Context, path string) ([]byte, *pb.Downlo
 			break
 		}
 		if err != nil {
-			return nil, nil, wrapError(err)
+			return nil, nil, wrapError(ctx, err)
 		}
 		switch x := m.GetMessage().(type) {
 		case *pb.DownloadFilesResponse_Header:
@@ -288,7 +288,7 @@ type Session struct {
 func (s *Sandbox) NewSession(ctx context.Context, kind pb.SessionKind, shell string, env map[string]string) (*Session, error) {
 	res, err := s.c.Interactive.CreateSession(ctx, &pb.CreateSessionRequest{Target: &pb.CreateSessionRequest_SandboxId{SandboxId: s.ID}, Kind: kind, Shell: shell, Env: env})
 	if err != nil {
-		return nil, wrapError(err)
+		return nil, wrapError(ctx, err)
 	}
 	return &Session{c: s.c, ID: res.GetSession().GetId()}, nil
 }
@@ -303,5 +303,5 @@ func (s *Session) Run(ctx context.Context, code string) Events {
 // Close ends the session and its processes.
 func (s *Session) Close(ctx context.Context) error {
 	_, err := s.c.Interactive.CloseSession(ctx, &pb.CloseSessionRequest{SessionId: s.ID})
-	return wrapError(err)
+	return wrapError(ctx, err)
 }
