@@ -1,8 +1,10 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { join, resolve } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig, parseBytes, parseDuration } from "./config.js";
+
+const repoRoot = resolve(import.meta.dirname, "../..");
 
 describe("config", () => {
   it("layers flags over env over defaults", () => {
@@ -70,5 +72,54 @@ describe("config", () => {
     } finally {
       rmSync(dir, { recursive: true });
     }
+  });
+});
+
+describe("config file", () => {
+  const dir = mkdtempSync(join(tmpdir(), "sandboxd-config-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  let n = 0;
+  const write = (text: string): string => {
+    const file = join(dir, `config-${n++}.jsonc`);
+    writeFileSync(file, text);
+    return file;
+  };
+
+  it("takes the flags' names and units, and whole-line comments", () => {
+    const file = write(
+      '// a comment\n{\n  "defaults": { "memory-bytes": "1g", "execution-timeout-ms": "5s", "cpus": 2 },\n  // another\n  "quotas": { "maxSandboxes": 3 },\n  "agent": "false",\n  "pools": { "python": 1 }\n}\n',
+    );
+    {
+      const c = loadConfig(["--config", file, "--daemon-id", "t"], {});
+      expect(c.defaults.memoryBytes).toBe(1024 ** 3);
+      expect(c.defaults.executionTimeoutMs).toBe(5000);
+      expect(c.defaults.cpus).toBe(2);
+      expect(c.quotas.maxSandboxes).toBe(3);
+      expect(c.agent).toBe(false);
+      expect(c.pools).toEqual({ python: 1 });
+      // Flags still win over the file.
+      expect(loadConfig(["--config", file, "--daemon-id", "t", "--defaults.memory-bytes", "2g"], {}).defaults.memoryBytes).toBe(2 * 1024 ** 3);
+    }
+  });
+
+  it("names the setting when a value or a key is wrong", () => {
+    const bad = (text: string) => {
+      const file = write(text);
+      return () => loadConfig(["--config", file, "--daemon-id", "t"], {});
+    };
+    expect(bad('{"defaults": {"memory-bytes": "lots"}}')).toThrow(/invalid size "lots"/);
+    expect(bad('{"defaults": {"cpus": true}}')).toThrow(/defaults\.cpus in config file: expected a number, got true/);
+    expect(bad('{"defaults": {"no-such": 1}}')).toThrow(/unknown setting "defaults\.no-such" in config file/);
+    expect(bad('{"listen": 50051}')).toThrow(/listen in config file: expected a string/);
+  });
+
+  it("the annotated example in deploy/ loads, and means what its comments say", () => {
+    const c = loadConfig(["--config", join(repoRoot, "deploy/sandboxd.example.jsonc"), "--daemon-id", "t"], {});
+    expect(c.defaults.memoryBytes).toBe(512 * 1024 * 1024);
+    expect(c.defaults.ttlMs).toBe(3_600_000);
+    expect(c.limits.maxMemoryBytes).toBe(16 * 1024 ** 3);
+    expect(c.pools).toEqual({ python: 2 });
+    expect(c.metricsListen).toBe("127.0.0.1:9464");
+    expect(c.kubernetes.startTimeoutMs).toBe(120_000);
   });
 });

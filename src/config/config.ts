@@ -336,17 +336,38 @@ function coerce(path: string, raw: string, template: unknown): unknown {
   return raw;
 }
 
+/**
+ * Merges a config file's object into the settings. Keys are the flags' (`memory-bytes`) or
+ * camelCase (`memoryBytes`); values are JSON, and a string where a size, duration, number
+ * or boolean belongs is read as the flag's value would be ("1g", "30s", "true").
+ */
 function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>, at = ""): void {
-  for (const [k, v] of Object.entries(over)) {
-    const path = at ? `${at}.${k}` : k;
-    if (!(k in base) && at !== "images" && at !== "pools") throw new ConfigError(`unknown setting ${JSON.stringify(path)} in config file`);
+  const free = at === "images" || at === "pools"; // keys are languages
+  for (const [rawKey, v] of Object.entries(over)) {
+    const k = free ? rawKey : rawKey.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    const path = at ? `${at}.${kebab(k)}` : kebab(k);
+    if (!(k in base) && !free) throw new ConfigError(`unknown setting ${JSON.stringify(path)} in config file`);
     const b = base[k];
     if (b !== null && typeof b === "object" && !Array.isArray(b) && v !== null && typeof v === "object") {
       deepMerge(b as Record<string, unknown>, v as Record<string, unknown>, path);
+    } else if (typeof v === "string" && (typeof b === "number" || typeof b === "boolean")) {
+      base[k] = coerce(path, v, b);
+    } else if (!free && (typeof b === "number" || typeof b === "boolean" || typeof b === "string") && typeof v !== typeof b) {
+      throw new ConfigError(`${path} in config file: expected a ${typeof b}, got ${JSON.stringify(v)}`);
     } else {
       base[k] = v;
     }
   }
+}
+
+/** A config file is JSON; lines whose first characters are `//` are comments. */
+function parseConfigFile(text: string): unknown {
+  return JSON.parse(
+    text
+      .split("\n")
+      .map((line) => (/^\s*\/\//.test(line) ? "" : line))
+      .join("\n"),
+  );
 }
 
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Config {
@@ -358,7 +379,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   if (file) {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(readFileSync(file, "utf8"));
+      parsed = parseConfigFile(readFileSync(file, "utf8"));
     } catch (err) {
       throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
     }
