@@ -176,6 +176,7 @@ function wrap(method: DescMethod, path: string, handler: ((...args: unknown[]) =
     onError: (st: grpc.StatusObject) => void,
   ) => {
     options.tracker.enter();
+    const started = Date.now();
     let ctxLog = options.logger;
     let requestId = "";
     try {
@@ -185,12 +186,17 @@ function wrap(method: DescMethod, path: string, handler: ((...args: unknown[]) =
       try {
         if (!handler) throw new SandboxdError(ErrorCode.Unimplemented, `${path} is not implemented yet`);
         await body(ctx, handler);
+        // Every call, one line at info: method, tenant and request id (from the context), time.
+        ctxLog.info({ code: "OK", ms: Date.now() - started }, "call");
       } finally {
         done();
       }
     } catch (err) {
       const st = toStatus(err, ctxLog, requestId);
-      if (st.code !== grpc.status.CANCELLED) ctxLog.info({ code: grpc.status[st.code], message: st.details }, "call failed");
+      ctxLog.info(
+        { code: grpc.status[st.code], ms: Date.now() - started, message: st.details },
+        st.code === grpc.status.CANCELLED ? "call cancelled" : "call failed",
+      );
       onError(st as grpc.StatusObject);
     } finally {
       options.tracker.leave();

@@ -131,6 +131,24 @@ export class RunManager {
     return this.executeSteps(run, sandbox, plan).finally(() => {
       sandbox.runs.delete(run);
       sandbox.touch();
+      const exit = run.exit;
+      // Every run's outcome, one line at info (what an operator greps for a user's report).
+      this.log.info(
+        {
+          runId: run.id,
+          sandboxId: sandbox.id,
+          tenant: run.tenant,
+          language: sandbox.config.language,
+          status: exit?.status,
+          phase: exit?.phase,
+          exitCode: exit?.exitCode,
+          signal: exit?.signal || undefined,
+          durationMs: exit?.durationMs,
+          stdoutBytes: exit?.stdoutBytes,
+          stderrBytes: exit?.stderrBytes,
+        },
+        "run ended",
+      );
       setTimeout(() => {
         this.runs.delete(run.id);
         run.release();

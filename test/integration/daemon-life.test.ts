@@ -39,6 +39,42 @@ describe("daemon life", () => {
     expect(list.statuses["sandboxd.v1.PoolService"]).toEqual({ status: "SERVING" });
   });
 
+  it("logs each call and each run's outcome at info, as JSON lines on stdout only", async () => {
+    await using d = await startDaemon({ args: ["--log-level", "info"] });
+    let stdout = "";
+    d.process.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    const r = await collect(d.sandbox.run({ language: "python", code: "import sys\nprint('x' * 9)\nsys.exit(3)" }));
+    expect(r.exit.exitCode).toBe(3);
+    await expect(d.sandbox.getSandbox({ sandboxId: "sbx_nope" })).rejects.toMatchObject({ code: 5 });
+    let lines: Record<string, unknown>[] = [];
+    await waitFor("the run's log line", async () => {
+      lines = stdout
+        .split("\n")
+        .filter((l) => l !== "")
+        .map((l) => JSON.parse(l) as Record<string, unknown>); // throws (and the wait fails) on a line that is not JSON
+      return Promise.resolve(lines.some((l) => l["msg"] === "run ended" && l["runId"] === r.runId) && lines.some((l) => l["msg"] === "call failed"));
+    });
+    expect(lines.find((l) => l["msg"] === "run ended" && l["runId"] === r.runId)).toMatchObject({
+      level: 30,
+      language: "python",
+      status: "exited",
+      phase: "run",
+      exitCode: 3,
+      stdoutBytes: 10,
+      stderrBytes: 0,
+      tenant: "default",
+      durationMs: expect.any(Number),
+      sandboxId: expect.stringMatching(/^sbx_/),
+    });
+    expect(lines.find((l) => l["msg"] === "call" && l["method"] === "/sandboxd.v1.SandboxService/Run")).toMatchObject({
+      level: 30,
+      code: "OK",
+      tenant: "default",
+      ms: expect.any(Number),
+    });
+    expect(lines.find((l) => l["msg"] === "call failed" && l["method"] === "/sandboxd.v1.SandboxService/GetSandbox")).toMatchObject({ code: "NOT_FOUND" });
+  });
+
   it("drains on SIGTERM: running calls finish, new ones are refused, sandboxes are removed, exit 0", async () => {
     const d = await startDaemon();
     const { sandbox } = await d.sandbox.createSandbox({ spec: { language: "python" } });
