@@ -72,6 +72,26 @@ describe("the packed @sandboxd/client", () => {
     expect(rm.status).toBe(0);
   });
 
+  it("is ESM-only; CommonJS code loads it with import()", () => {
+    // The README says so: a CommonJS module reaches it through a dynamic import.
+    writeFileSync(
+      join(project, "main.cjs"),
+      [
+        "(async () => {",
+        '  const { createClient } = await import("@sandboxd/client");',
+        "  const client = createClient();",
+        '  const r = await client.runEphemeral("python", "print(\'from commonjs\')").result();',
+        "  process.stdout.write(r.stdout);",
+        "  client.close();",
+        "})();",
+      ].join("\n"),
+    );
+    const r = inProject(process.execPath, ["main.cjs"]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("from commonjs\n");
+    expect(r.status).toBe(0);
+  });
+
   it("type-checks a TypeScript consumer against the shipped declarations", () => {
     writeFileSync(
       join(project, "tsconfig.json"),
