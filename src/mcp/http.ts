@@ -32,6 +32,37 @@ interface Entry {
   lastSeen: number;
 }
 
+/** A request body larger than this is refused (413): an upload_file of 8 MB, base64, fits. */
+const maxBodyBytes = 12 * 1024 * 1024;
+
+class BodyError extends Error {
+  constructor(
+    readonly status: number,
+    readonly rpcCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A POST's JSON body, read with a bound (the SDK would read any size). */
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const declared = Number(req.headers["content-length"] ?? 0);
+  if (declared > maxBodyBytes) throw new BodyError(413, -32600, `request body is larger than ${maxBodyBytes} bytes`);
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    n += chunk.byteLength;
+    if (n > maxBodyBytes) throw new BodyError(413, -32600, `request body is larger than ${maxBodyBytes} bytes`);
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
+  } catch (err) {
+    throw new BodyError(400, -32700, `parse error: the body is not JSON (${(err as Error).message})`);
+  }
+}
+
 function jsonRpcError(res: ServerResponse, status: number, code: number, message: string, headers: Record<string, string> = {}): void {
   if (res.headersSent) {
     res.end();
@@ -71,13 +102,22 @@ export async function startMcpHttp(o: McpHttpOptions): Promise<McpHttpEndpoint> 
       log.warn({ remote: req.socket.remoteAddress, err: describeError(err) }, "MCP request refused");
       return jsonRpcError(res, 401, -32001, describeError(err), { "www-authenticate": 'Bearer realm="sandboxd"' });
     }
+    let body: unknown;
+    if (req.method === "POST") {
+      try {
+        body = await readJson(req);
+      } catch (err) {
+        if (err instanceof BodyError) return jsonRpcError(res, err.status, err.rpcCode, err.message, err.status === 413 ? { connection: "close" } : {});
+        throw err;
+      }
+    }
     const sid = req.headers["mcp-session-id"];
     if (typeof sid === "string") {
       const e = sessions.get(sid);
       // Another tenant's session is as unknown as an expired one.
       if (!e || e.tenant !== tenant) return jsonRpcError(res, 404, -32001, "unknown or expired MCP session: initialize a new one");
       e.lastSeen = Date.now();
-      await e.transport.handleRequest(req, res);
+      await e.transport.handleRequest(req, res, body);
       return;
     }
     if (req.method !== "POST") return jsonRpcError(res, 400, -32000, "no mcp-session-id: send an initialize request first");
@@ -98,7 +138,7 @@ export async function startMcpHttp(o: McpHttpOptions): Promise<McpHttpEndpoint> 
     };
     try {
       await server.connect(transport);
-      await transport.handleRequest(req, res);
+      await transport.handleRequest(req, res, body);
     } finally {
       pending--;
       // Not an initialize request (the transport answered 400): nothing to keep.

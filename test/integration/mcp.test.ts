@@ -381,6 +381,13 @@ describe("MCP over Streamable HTTP (--mcp-listen) with tokens and tenants", () =
       body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
     });
     expect(notInit.status).toBe(400);
+    const huge = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream", authorization: "Bearer alpha-secret" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { pad: "x".repeat(13 * 1024 * 1024) } }),
+    });
+    expect(huge.status).toBe(413);
+    expect(((await huge.json()) as { error: { message: string } }).error.message).toMatch(/larger than/);
     const { client } = await connect("alpha-secret");
     expect(json<string[]>(await call(client, "get_supported_languages"))).toContain("python");
   });
