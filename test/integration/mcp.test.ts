@@ -171,6 +171,23 @@ describe("MCP over stdio (sandboxd mcp)", () => {
     expect(images(plot)[0]!.subarray(0, 8).equals(pngMagic)).toBe(true);
     const err = json<RunJson & { error: { name: string } }>(await call(client, "run_cell", { session_id: s.session_id, code: "1/0" }));
     expect(err.error.name).toBe("ZeroDivisionError");
+    // interrupt_session stops the running cell with KeyboardInterrupt; the session's state stays.
+    const sleeper = "import time\nprint('sleeping', flush=True)\ntime.sleep(600)";
+    let interrupted: Promise<CallToolResult> | undefined;
+    const stopped = await call(
+      client,
+      "run_cell",
+      { session_id: s.session_id, code: sleeper },
+      { onprogress: () => (interrupted ??= call(client, "interrupt_session", { session_id: s.session_id })) },
+    );
+    expect(json<{ interrupted: boolean }>(await interrupted!).interrupted).toBe(true);
+    expect(json<RunJson & { error: { name: string } }>(stopped).error.name).toBe("KeyboardInterrupt");
+    // Cancelling a run_cell call interrupts its cell too (the next cell would wait ten minutes otherwise).
+    const abort = new AbortController();
+    await expect(
+      call(client, "run_cell", { session_id: s.session_id, code: sleeper }, { signal: abort.signal, onprogress: () => abort.abort("stop") }),
+    ).rejects.toThrow(/stop|abort|cancel/i);
+    expect(json<RunJson>(await call(client, "run_cell", { session_id: s.session_id, code: "x" })).result).toBe("41");
     json(await call(client, "close_session", { session_id: s.session_id }));
     const gone = await call(client, "run_cell", { session_id: s.session_id, code: "x" });
     expect(gone.isError).toBe(true);
