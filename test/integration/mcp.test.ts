@@ -178,7 +178,11 @@ describe("MCP over stdio (sandboxd mcp)", () => {
       client,
       "run_cell",
       { session_id: s.session_id, code: sleeper },
-      { onprogress: () => (interrupted ??= call(client, "interrupt_session", { session_id: s.session_id })) },
+      {
+        onprogress: () => {
+          interrupted ??= call(client, "interrupt_session", { session_id: s.session_id });
+        },
+      },
     );
     expect(json<{ interrupted: boolean }>(await interrupted!).interrupted).toBe(true);
     expect(json<RunJson & { error: { name: string } }>(stopped).error.name).toBe("KeyboardInterrupt");
