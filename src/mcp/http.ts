@@ -45,17 +45,25 @@ class BodyError extends Error {
   }
 }
 
-/** A POST's JSON body, read with a bound (the SDK would read any size). */
+/** A body this much over the bound is not drained: the connection is cut. */
+const maxDrainBytes = 64 * 1024 * 1024;
+
+/**
+ * A POST's JSON body, read with a bound (the SDK would read any size). An oversized body is
+ * drained without being kept, so the client reads the 413 instead of a broken pipe.
+ */
 async function readJson(req: IncomingMessage): Promise<unknown> {
-  const declared = Number(req.headers["content-length"] ?? 0);
-  if (declared > maxBodyBytes) throw new BodyError(413, -32600, `request body is larger than ${maxBodyBytes} bytes`);
   const chunks: Buffer[] = [];
   let n = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     n += chunk.byteLength;
-    if (n > maxBodyBytes) throw new BodyError(413, -32600, `request body is larger than ${maxBodyBytes} bytes`);
-    chunks.push(chunk);
+    if (n > maxDrainBytes) {
+      req.destroy();
+      break;
+    }
+    if (n <= maxBodyBytes) chunks.push(chunk);
   }
+  if (n > maxBodyBytes) throw new BodyError(413, -32600, `request body is larger than ${maxBodyBytes} bytes`);
   try {
     return JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
   } catch (err) {
@@ -107,7 +115,7 @@ export async function startMcpHttp(o: McpHttpOptions): Promise<McpHttpEndpoint> 
       try {
         body = await readJson(req);
       } catch (err) {
-        if (err instanceof BodyError) return jsonRpcError(res, err.status, err.rpcCode, err.message, err.status === 413 ? { connection: "close" } : {});
+        if (err instanceof BodyError) return jsonRpcError(res, err.status, err.rpcCode, err.message);
         throw err;
       }
     }

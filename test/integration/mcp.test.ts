@@ -322,7 +322,7 @@ describe("MCP over Streamable HTTP (--mcp-listen) with tokens and tenants", () =
   beforeAll(async () => {
     const port = await freePort();
     d = await startDaemon({
-      args: ["--mcp-listen", `127.0.0.1:${port}`],
+      args: ["--mcp-listen", `127.0.0.1:${port}`, "--mcp-max-sessions", "4"],
       env: { SANDBOXD_AUTH__TOKENS: tokens },
       clientOptions: { metadata: { authorization: "Bearer alpha-secret" } },
     });
@@ -411,6 +411,23 @@ describe("MCP over Streamable HTTP (--mcp-listen) with tokens and tenants", () =
     expect(((await huge.json()) as { error: { message: string } }).error.message).toMatch(/larger than/);
     const { client } = await connect("alpha-secret");
     expect(json<string[]>(await call(client, "get_supported_languages"))).toContain("python");
+  });
+
+  it("bounds the number of MCP sessions, and a closed session frees its place", async () => {
+    const opened: StreamableHTTPClientTransport[] = [];
+    let refused: unknown;
+    for (let i = 0; i < 5 && refused === undefined; i++) {
+      try {
+        opened.push((await connect("beta-secret")).transport);
+      } catch (err) {
+        refused = err;
+      }
+    }
+    expect(String(refused)).toMatch(/503|too many MCP sessions \(4\)/);
+    // HTTP DELETE ends a session; its place is free for the next client.
+    await opened[0]!.terminateSession();
+    const again = await connect("beta-secret");
+    expect(json<string[]>(await call(again.client, "get_supported_languages"))).toContain("python");
   });
 });
 
