@@ -1,5 +1,6 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { createWriteStream, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -65,18 +66,14 @@ interface RunJson {
 
 describe("MCP over stdio (sandboxd mcp)", () => {
   let client: Client;
-  let stderr = "";
 
   beforeAll(async () => {
-    const transport = new StdioClientTransport({
-      command: process.execPath,
-      args: stdioArgs(`${runPrefix()}mcp-${randomBytes(3).toString("hex")}`),
-      cwd: repoRoot,
-      stderr: "pipe",
-    });
-    transport.stderr?.on("data", (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString()).slice(-20_000);
-    });
+    const daemonId = `${runPrefix()}mcp-${randomBytes(3).toString("hex")}`;
+    const transport = new StdioClientTransport({ command: process.execPath, args: stdioArgs(daemonId), cwd: repoRoot, stderr: "pipe" });
+    // The server's logs (its stderr), where the other daemons' logs are, for whoever reads them after a failure.
+    const logDir = join(repoRoot, ".cache", "test-logs");
+    mkdirSync(logDir, { recursive: true });
+    transport.stderr?.pipe(createWriteStream(join(logDir, `${daemonId}.log`)));
     client = new Client({ name: "sandboxd-test", version: "1.0.0" });
     await client.connect(transport);
   });
@@ -299,9 +296,37 @@ describe("MCP over stdio (sandboxd mcp)", () => {
     }
   });
 
-  it("writes nothing but protocol on stdout (its logs go to stderr)", () => {
-    // Every tool call above parsed; the logs went to stderr as JSON lines.
-    expect(stderr).toMatch(/"msg":"sandbox created"/);
+  it("writes nothing but protocol on stdout, logs to stderr, and stops when stdin closes", async () => {
+    // The client above parsed every answer, but the SDK's transport skips lines that are not
+    // JSON-RPC: read this server's raw stdout instead.
+    const child = spawn(process.execPath, stdioArgs(`${runPrefix()}mcpraw-${randomBytes(3).toString("hex")}`), {
+      cwd: repoRoot,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (err += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    const send = (m: object) => child.stdin.write(`${JSON.stringify(m)}\n`);
+    send({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } },
+    });
+    send({ jsonrpc: "2.0", method: "notifications/initialized" });
+    send({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "execute_code", arguments: { code: "print('raw')" } } });
+    while (!out.includes('"id":2')) await new Promise((r) => setTimeout(r, 100));
+    child.stdin.end();
+    expect(await exited).toBe(0);
+    const lines = out.split("\n").filter((l) => l !== "");
+    for (const line of lines) expect(JSON.parse(line) as { jsonrpc: string }).toMatchObject({ jsonrpc: "2.0" });
+    expect(lines.map((l) => (JSON.parse(l) as { id?: number }).id)).toEqual([1, 2]);
+    const answer = JSON.parse(lines[1]!) as { result: CallToolResult };
+    expect(json<RunJson>(answer.result).stdout).toBe("raw\n");
+    expect(err).toMatch(/"msg":"sandbox created"/);
+    expect(err).toMatch(/"msg":"shutdown requested".*\n(.*\n)*.*"msg":"stopped"/);
   });
 });
 
