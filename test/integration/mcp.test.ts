@@ -457,15 +457,23 @@ describe("MCP over Streamable HTTP (--mcp-listen) with tokens and tenants", () =
 });
 
 describe("MCP with the Python mcp package's client", () => {
-  it("lists the tools and runs code over stdio", async () => {
+  it("lists the tools, receives a plot as an image and keeps state across two cells, over stdio", async () => {
     const { stdout } = await promisify(execFile)(
       "python3",
       [join(repoRoot, "test/mcp/python_client.py"), process.execPath, ...stdioArgs(`${runPrefix()}mcppy-${randomBytes(3).toString("hex")}`)],
       { cwd: repoRoot, timeout: 110_000 },
     );
-    const out = JSON.parse(stdout.trim().split("\n").pop() ?? "{}") as { tools: string[]; is_error: boolean; result: RunJson };
+    interface Summary {
+      is_error: boolean;
+      json: RunJson;
+      images: { mime_type: string; head: string }[];
+    }
+    const out = JSON.parse(stdout.trim().split("\n").pop() ?? "{}") as { tools: string[]; execute_code: Summary; cells: Summary[] };
     expect(out.tools).toEqual(expect.arrayContaining(["execute_code", "create_session", "run_cell", "upload_file"]));
-    expect(out.is_error).toBe(false);
-    expect(out.result).toMatchObject({ exit_code: 0, stdout: "from python 3\n" });
+    expect(out.execute_code.is_error).toBe(false);
+    expect(out.execute_code.json).toMatchObject({ exit_code: 0, stdout: "from python 3\n" });
+    expect(out.execute_code.images).toEqual([{ mime_type: "image/png", head: pngMagic.toString("hex") }]);
+    expect(out.cells.map((c) => c.is_error)).toEqual([false, false]);
+    expect(out.cells[1]?.json.result).toBe("42");
   });
 });
