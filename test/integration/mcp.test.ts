@@ -360,19 +360,24 @@ describe("MCP over Streamable HTTP (--mcp-listen) with tokens and tenants", () =
   });
 
   it("refuses to serve MCP off loopback without tokens, and a malformed --mcp-listen", async () => {
-    for (const [args, message] of [
+    const cases = [
       [["--mcp-listen", "0.0.0.0:0"], /refusing to serve MCP on 0\.0\.0\.0:0 without bearer tokens/],
       [["--mcp-listen", "nope"], /mcp-listen must be host:port/],
-    ] as const) {
-      const r = await promisify(execFile)(process.execPath, [...serverCommand.slice(1, -1), "--daemon-id", `${runPrefix()}mcpbad`, ...backendArgs(), ...args], {
-        cwd: repoRoot,
-      }).then(
-        () => ({ code: 0, stderr: "" }),
-        (err: { code: number; stderr: string }) => err,
-      );
+    ] as const;
+    const results = await Promise.all(
+      cases.map(([args]) =>
+        promisify(execFile)(process.execPath, [...serverCommand.slice(1, -1), "--daemon-id", `${runPrefix()}mcpbad`, ...backendArgs(), ...args], {
+          cwd: repoRoot,
+        }).then(
+          () => ({ code: 0, stderr: "" }),
+          (err: { code: number; stderr: string }) => err,
+        ),
+      ),
+    );
+    results.forEach((r, i) => {
       expect(r.code).toBe(2);
-      expect(r.stderr).toMatch(message);
-    }
+      expect(r.stderr).toMatch(cases[i]![1]);
+    });
   });
 
   it("refuses a missing or wrong token with 401, and the SDK client cannot connect with one", async () => {
