@@ -1,5 +1,5 @@
 // The layer rules of docs/architecture.md, checked on every `npm test` (`npm run lint:layers`).
-// Dependencies point one way: rpc → services → domain (sandbox, interactive, artifacts,
+// Dependencies point one way: rpc → services → domain (and mcp → domain) (sandbox, interactive, artifacts,
 // files, security) → runtime → common; engine clients and generated code stay in their folders.
 const domain = "^src/(sandbox|interactive|artifacts|files|security)/";
 const composition = "^src/(main|daemon)[.]ts$";
@@ -40,9 +40,16 @@ module.exports = {
     {
       name: "domain-not-on-services-or-rpc",
       severity: "error",
-      comment: "The domain knows nothing of gRPC, its services or the composition root.",
+      comment: "The domain knows nothing of gRPC, its services, the MCP layer or the composition root.",
       from: { path: domain },
-      to: { path: ["^src/(services|rpc)/", composition] },
+      to: { path: ["^src/(services|rpc|mcp)/", composition] },
+    },
+    {
+      name: "mcp-beside-services",
+      severity: "error",
+      comment: "src/mcp/ is a thin layer over the domain, beside the gRPC services: it calls the domain, never gRPC (no client of itself).",
+      from: { path: "^src/mcp/" },
+      to: { path: ["^src/(services|rpc|gen)/", "^src/main[.]ts$", "^src/daemon[.]ts$", "(^|/)node_modules/@grpc/", "^@grpc/"] },
     },
     {
       name: "runtime-not-on-domain-or-services",

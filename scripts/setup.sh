@@ -48,6 +48,8 @@ fi
 #    with its test dependencies, and the Go client's modules (plugins are `go tool` deps).
 python3 -m pip install -q --disable-pip-version-check -r clients/python/requirements-codegen.txt
 python3 -m pip install -q --disable-pip-version-check -e './clients/python[test]'
+# The Python `mcp` package's client, for the MCP server's test (test/mcp/python_client.py).
+python3 -m pip install -q --disable-pip-version-check -r test/mcp/requirements.txt
 (cd clients/go && go mod download)
 
 # 3b. grpcurl, for the README's examples and the reflection test.

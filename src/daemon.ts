@@ -20,6 +20,8 @@ import type { PoolStatsView } from "./sandbox/pool-ledger.js";
 import type { SessionManager } from "./interactive/session-manager.js";
 import type { CodePolicies } from "./sandbox/code-policy.js";
 import type { DaemonComponents } from "./compose.js";
+import { startMcpHttp, type McpHttpEndpoint } from "./mcp/http.js";
+import { mcpServerFactory } from "./mcp/index.js";
 
 export type DaemonState = "STARTING" | "RUNNING" | "DRAINING" | "STOPPED" | "FAILED";
 
@@ -48,6 +50,9 @@ export class Daemon {
   private readonly policies: CodePolicies;
   private readonly serviceNames = [SandboxService.typeName, InteractiveService.typeName, PoolService.typeName];
   private engineWatch: NodeJS.Timeout | undefined;
+  private readonly tokens: TokenTable;
+  /** The MCP endpoint (--mcp-listen), when serving. */
+  mcp: McpHttpEndpoint | undefined;
   private engineUp = true;
 
   constructor(private readonly deps: DaemonDeps) {
@@ -58,6 +63,10 @@ export class Daemon {
     this.sessions = components.sessions;
     this.policies = components.policies;
     const tokens = TokenTable.load(config.auth.tokensFile, config.auth.tokens);
+    this.tokens = tokens;
+    if (config.mcpListen && !isLocalAddress(config.mcpListen) && tokens.size === 0 && !config.insecure) {
+      throw new ConfigError(`refusing to serve MCP on ${config.mcpListen} without bearer tokens; configure auth.tokens-file, or pass --insecure`);
+    }
     const tls = config.tls.certFile !== "";
     if (!isLocalAddress(config.listen) && (!tls || tokens.size === 0) && !config.insecure) {
       throw new ConfigError(
@@ -122,6 +131,18 @@ export class Daemon {
     if (config.metricsListen) {
       this.metrics = await startMetricsServer(config.metricsListen, this.gauges(), () => this.notReady());
       this.log.info({ address: config.metricsListen }, "metrics listening");
+    }
+    if (config.mcpListen) {
+      this.mcp = await startMcpHttp({
+        listen: config.mcpListen,
+        maxSessions: config.mcpMaxSessions,
+        sessionIdleMs: config.mcpSessionIdleMs,
+        authenticate: (header) => this.tokens.authenticateHeader(header),
+        build: mcpServerFactory(config, this.deps.components, this.deps.logger),
+        logger: this.deps.logger,
+      });
+      this.log.info({ address: this.mcp.address }, "MCP listening (Streamable HTTP at /mcp)");
+      process.stderr.write(`sandboxd MCP listening on http://${this.mcp.address}/mcp\n`);
     }
     this.state = "RUNNING";
     this.server.setServing(this.engineUp ? "SERVING" : "NOT_SERVING", this.serviceNames);
@@ -229,6 +250,7 @@ export class Daemon {
     if (this.engineWatch) clearInterval(this.engineWatch);
     this.server.setServing("NOT_SERVING", this.serviceNames);
     this.shutdownController.abort();
+    await this.mcp?.close();
     this.runs.clear();
     this.sessions.shutdown();
     await this.server.shutdown(0).catch(() => undefined);
@@ -250,6 +272,7 @@ export class Daemon {
     await Promise.race([this.tracker.idle(), grace]);
     // Whatever still runs is told the daemon is going away.
     this.shutdownController.abort();
+    await this.mcp?.close();
     this.runs.clear();
     this.sessions.shutdown();
     await serverDown;

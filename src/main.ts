@@ -6,7 +6,10 @@ import { createHash } from "node:crypto";
 import { ConfigError, describeConfig, hostAllowPorts, loadConfig, type Config } from "./config/config.js";
 import { describeError } from "./common/errors.js";
 import { createLogger } from "./common/logger.js";
-import { compose } from "./compose.js";
+import { compose, type DaemonComponents } from "./compose.js";
+import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+import { llmSandboxEnv } from "./config/llm-sandbox-env.js";
+import { mcpServerFactory } from "./mcp/index.js";
 import { Daemon } from "./daemon.js";
 import type { ContainerRuntime } from "./runtime/container-runtime.js";
 import { DockerRuntime } from "./runtime/docker/docker-runtime.js";
@@ -32,15 +35,30 @@ function engineOptions(config: Config) {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  // `sandboxd mcp`: the daemon in-process, serving MCP on stdio (stdout is the protocol's alone).
+  const mcpStdio = argv[0] === "mcp";
+  if (mcpStdio) argv.shift();
   if (argv.includes("--help") || argv.includes("-h")) {
     process.stdout.write(
-      `sandboxd: runs untrusted code in containers, streamed over gRPC\n\nSettings (flags, SANDBOXD_* env, or a JSON --config file):\n${describeConfig()}\n`,
+      `sandboxd: runs untrusted code in containers, streamed over gRPC\n\nUsage: sandboxd [flags]        the daemon\n       sandboxd mcp [flags]    the daemon serving the Model Context Protocol on stdio (docs/mcp.md)\n\nSettings (flags, SANDBOXD_* env, or a JSON --config file):\n${describeConfig()}\n`,
     );
     return;
   }
   let config: Config;
+  let envNotes: string[] = [];
   try {
-    config = loadConfig(argv, process.env);
+    let env = process.env;
+    if (mcpStdio) {
+      ({ env, notes: envNotes } = llmSandboxEnv(process.env));
+      // Its gRPC listener takes a free loopback port unless told otherwise, so it never
+      // collides with a daemon already running on this machine.
+      if (!argv.some((a) => a === "--listen" || a.startsWith("--listen="))) argv.unshift("--listen", "127.0.0.1:0");
+    }
+    config = loadConfig(argv, env);
+    // Its own daemon id (and so its own sandboxes and lease) beside a daemon of this host.
+    if (mcpStdio && !argv.some((a) => a === "--daemon-id" || a.startsWith("--daemon-id=")) && !env["SANDBOXD_DAEMON_ID"]) {
+      config.daemonId = `mcp-${config.daemonId}`.slice(0, 41);
+    }
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`sandboxd: ${err.message}\n`);
@@ -48,7 +66,8 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const logger = createLogger({ level: config.logLevel });
+  const logger = createLogger({ level: config.logLevel, ...(mcpStdio ? { destination: 2 } : {}) });
+  for (const note of envNotes) logger.warn(note);
   const firewall = new HostFirewall({
     mode: config.network.hostFirewall as "iptables" | "off",
     daemonTag: createHash("sha256").update(config.daemonId).digest("hex").slice(0, 4),
@@ -88,8 +107,10 @@ async function main(): Promise<void> {
     }
   }
   let daemon: Daemon;
+  let components: DaemonComponents;
   try {
-    daemon = new Daemon({ config, logger, runtime, components: compose({ config, runtime, logger }) });
+    components = compose({ config, runtime, logger });
+    daemon = new Daemon({ config, logger, runtime, components });
   } catch (err) {
     if (err instanceof ConfigError || (err as NodeJS.ErrnoException).code === "ENOENT") {
       process.stderr.write(`sandboxd: ${describeError(err)}\n`);
@@ -128,6 +149,14 @@ async function main(): Promise<void> {
   const address = await daemon.start();
   // One machine-readable line on stdout-adjacent stderr so scripts and tests can find the port.
   process.stderr.write(`sandboxd listening on ${address}\n`);
+  if (mcpStdio) {
+    const transport = new StdioServerTransport();
+    // The client closing stdin (or the transport failing) ends the session and the daemon.
+    transport.onclose = () => stop("stdin closed");
+    process.stdin.on("end", () => stop("stdin closed"));
+    await mcpServerFactory(config, components, logger)("default").connect(transport);
+    logger.info("MCP serving on stdio");
+  }
 }
 
 main().catch((err: unknown) => {

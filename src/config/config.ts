@@ -91,6 +91,14 @@ export interface Config {
   insecure: boolean;
   /** host:port of a Prometheus-format /metrics endpoint; empty: off. */
   metricsListen: string;
+  /** host:port where the Model Context Protocol is served over Streamable HTTP (at /mcp); empty: off. */
+  mcpListen: string;
+  /** MCP sessions (HTTP) open at once; more are refused until one closes or idles out. */
+  mcpMaxSessions: number;
+  /** An MCP session (HTTP) without a request for this long is closed. */
+  mcpSessionIdleMs: number;
+  /** The network of sandboxes MCP tools create: none or bridge (llm-sandbox's SANDBOX_NETWORK_MODE). */
+  mcpNetwork: string;
   /** The Kubernetes backend (backend "kubernetes"): where its pods and leases live. */
   kubernetes: {
     /** The namespace of this daemon's pods and leases (it must exist). */
@@ -185,6 +193,10 @@ export const defaultConfig: Config = {
   tls: { certFile: "", keyFile: "", clientCaFile: "" },
   insecure: false,
   metricsListen: "",
+  mcpListen: "",
+  mcpMaxSessions: 64,
+  mcpSessionIdleMs: 30 * 60_000,
+  mcpNetwork: "none",
   metricsInsecure: false,
   kubernetes: {
     namespace: "sandboxd",
@@ -444,6 +456,9 @@ function validate(c: Config): void {
       "sandbox-runtime is not honoured by Podman's API; set the runtime in Podman's containers.conf ([engine] runtime = \"runsc\") instead",
     );
   }
+  if (c.mcpListen !== "" && !/^[^\s]+:\d+$/.test(c.mcpListen)) throw new ConfigError(`mcp-listen must be host:port, got ${JSON.stringify(c.mcpListen)}`);
+  if (!["none", "bridge"].includes(c.mcpNetwork)) throw new ConfigError(`mcp-network must be none or bridge, got ${JSON.stringify(c.mcpNetwork)}`);
+  if (!(Number.isInteger(c.mcpMaxSessions) && c.mcpMaxSessions > 0)) throw new ConfigError("mcp-max-sessions must be a whole number, 1 or more");
   if (!["iptables", "off"].includes(c.network.hostFirewall))
     throw new ConfigError(`network.host-firewall must be iptables or off, got ${JSON.stringify(c.network.hostFirewall)}`);
   for (const p of hostAllowPorts(c))

@@ -1,5 +1,5 @@
 import { posix } from "node:path";
-import { invalidArgument } from "../common/errors.js";
+import { invalidArgument, permissionDenied } from "../common/errors.js";
 
 /**
  * Where file transfers may read and write inside a sandbox: its workdir and /tmp, the two
@@ -34,4 +34,20 @@ export function resolveClientPath(workdir: string, path: string): string {
 /** True when `path` (absolute, normalized) is one of the roots or inside one. */
 export function isWithinRoots(path: string, roots: readonly string[]): boolean {
   return roots.some((root) => path === root || path.startsWith(root.endsWith("/") ? root : `${root}/`));
+}
+
+/**
+ * The absolute path of a client's transfer path, refused early (PERMISSION_DENIED) when it
+ * plainly leaves the workdir and /tmp; the transfer checks again inside the sandbox after
+ * symlinks are resolved.
+ */
+export function checkTransferPath(workdir: string, path: string): string {
+  const abs = resolveClientPath(workdir, path);
+  if (!isWithinRoots(abs, allowedRoots(workdir))) {
+    throw permissionDenied(
+      `${JSON.stringify(path.slice(0, 200))} is outside the sandbox's workdir (${workdir}) and /tmp, the only places files can be transferred`,
+      { reason: "PATH_NOT_ALLOWED" },
+    );
+  }
+  return abs;
 }

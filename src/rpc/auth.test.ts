@@ -19,6 +19,14 @@ describe("tokens", () => {
     expect(() => table.authenticate(md("Basic abc"))).toThrow(/missing bearer token/);
   });
 
+  it("reads the same tokens from an HTTP Authorization header (the MCP endpoint)", () => {
+    const table = TokenTable.parse(`alpha ${hashToken("a-secret")}`, "test");
+    expect(table.authenticateHeader("Bearer a-secret")).toBe("alpha");
+    expect(() => table.authenticateHeader(undefined)).toThrow(/missing bearer token/);
+    expect(() => table.authenticateHeader("Bearer nope")).toThrow(/invalid bearer token/);
+    expect(() => table.authenticateHeader("Basic YTpi")).toThrow(/missing bearer token/);
+  });
+
   it("without tokens every caller is the default tenant", () => {
     expect(new TokenTable().authenticate(md())).toBe("default");
   });

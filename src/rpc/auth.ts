@@ -47,8 +47,13 @@ export class TokenTable {
 
   /** The caller's tenant from `authorization: Bearer <token>`; UNAUTHENTICATED otherwise. */
   authenticate(metadata: Metadata): string {
-    if (this.byHash.size === 0) return defaultTenant;
     const header = metadata.get("authorization")[0];
+    return this.authenticateHeader(typeof header === "string" ? header : undefined);
+  }
+
+  /** The same, from an HTTP `Authorization` header (the MCP endpoint). */
+  authenticateHeader(header: string | undefined): string {
+    if (this.byHash.size === 0) return defaultTenant;
     const m = typeof header === "string" ? /^Bearer\s+(\S+)$/i.exec(header) : null;
     if (!m?.[1]) {
       throw new SandboxdError(ErrorCode.Unauthenticated, "missing bearer token: send 'authorization: Bearer <token>'", { reason: "TOKEN_MISSING" });

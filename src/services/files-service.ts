@@ -1,7 +1,7 @@
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
-import { invalidArgument, permissionDenied } from "../common/errors.js";
+import { invalidArgument } from "../common/errors.js";
 import { download, uploadFile, uploadMode, uploadTar, type TransferTarget } from "../files/file-transfer.js";
-import { allowedRoots, isWithinRoots, resolveClientPath } from "../files/sandbox-paths.js";
+import { checkTransferPath } from "../files/sandbox-paths.js";
 import { TransferKind, type SandboxService, type UploadFilesRequest } from "../gen/sandboxd/v1/sandbox_service_pb.js";
 import type { ServiceImpl } from "../rpc/grpc-adapter.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
@@ -21,16 +21,7 @@ async function target(sandbox: Sandbox): Promise<TransferTarget> {
 
 /** The absolute path of a client's path, refused early when it plainly leaves the allowed roots. */
 function checkedPath(sandbox: Sandbox, path: string): string {
-  const abs = resolveClientPath(sandbox.config.workdir, path);
-  if (!isWithinRoots(abs, allowedRoots(sandbox.config.workdir))) {
-    throw permissionDenied(
-      `${JSON.stringify(path.slice(0, 200))} is outside the sandbox's workdir (${sandbox.config.workdir}) and /tmp, the only places files can be transferred`,
-      {
-        reason: "PATH_NOT_ALLOWED",
-      },
-    );
-  }
-  return abs;
+  return checkTransferPath(sandbox.config.workdir, path);
 }
 
 /**

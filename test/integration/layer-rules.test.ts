@@ -49,6 +49,7 @@ describe("layer rules", () => {
       "generated-code-only-in-rpc-and-services": ["src/sandbox/bad-proto.ts", 'import "../gen/sandboxd/v1/common_pb.js";\n'],
       "domain-not-on-services-or-rpc": ["src/files/bad-service.ts", 'import "../services/convert.js";\n'],
       "runtime-not-on-domain-or-services": ["src/runtime/bad-domain.ts", 'import "../sandbox/run.js";\n'],
+      "mcp-beside-services": ["src/mcp/bad-grpc.ts", 'import "../services/convert.js";\n'],
       "common-imports-only-common": ["src/common/bad-config.ts", 'import "../config/config.js";\n'],
       "no-circular": ["src/common/bad-cycle-a.ts", 'import "./bad-cycle-b.js";\n'],
     };
