@@ -126,6 +126,7 @@ export function createMcpServer(domain: McpDomain, tenant: string, options: McpO
     containerId: "",
     podManifest: "",
     disablePlotCapture: false,
+    commandWrapper: [],
   });
 
   /**
