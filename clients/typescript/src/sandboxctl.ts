@@ -10,8 +10,9 @@ import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { createClient, type SandboxdClient } from "./client.js";
 import { SandboxdError } from "./errors.js";
-import { SandboxState, type Sandbox as SandboxInfo } from "./gen/sandboxd/v1/common_pb.js";
+import { ExitStatus, RunPhase, SandboxState, Stream, type RunEvent, type Sandbox as SandboxInfo } from "./gen/sandboxd/v1/common_pb.js";
 import { TransferKind } from "./gen/sandboxd/v1/sandbox_service_pb.js";
+import type { RunOptions } from "./client.js";
 import type { Execution, RunResult } from "./run.js";
 
 const USAGE = `usage: sandboxctl [--address HOST:PORT] [--token T] [--json] <command> ...
@@ -80,18 +81,148 @@ function exitCodeOf(r: RunResult): number {
   return 1;
 }
 
-/** Streams a run to this terminal (or collects it for --json) and returns its exit code. */
-async function follow(g: Globals, execution: Execution): Promise<number> {
-  const r = await execution.result();
+/** What a run needs from this process: stdin to forward, the user's file name, Ctrl-C. */
+interface Follow {
+  /** Forward this process's stdin to the run (started with keepStdinOpen). */
+  stdin?: boolean;
+  /** The user's name for the code file: the daemon's name for it is replaced in stderr. */
+  fileName?: string;
+  /** Aborted by Ctrl-C. */
+  signal?: AbortSignal;
+}
+
+/** The daemon's name for a run's code file (languages.ts: <workdir>/.sandboxd-<runId><ext>). */
+const sourcePathPattern = /(?:\/[^\s"':]*)?\/\.sandboxd-[A-Za-z0-9_-]+\.[a-z]+/g;
+
+/**
+ * Rewrites stderr so tracebacks name the user's file. Output is passed on at once, except a
+ * trailing piece that may be the start of a path (held until the next chunk or the end).
+ */
+export function sourceNameRewriter(fileName: string, write: (text: string) => void): { push(text: string): void; end(): void } {
+  let carry = "";
+  return {
+    push(text) {
+      const all = carry + text;
+      const tail = /(?:\/[^\s"':]*)$/.exec(all);
+      const cut = tail ? tail.index : all.length;
+      carry = all.slice(cut);
+      if (cut > 0) write(all.slice(0, cut).replace(sourcePathPattern, fileName));
+    },
+    end() {
+      if (carry) write(carry.replace(sourcePathPattern, fileName));
+      carry = "";
+    },
+  };
+}
+
+/** A RunEvent as one JSON line: the oneof's case names the event. */
+function eventJson(ev: RunEvent): Record<string, unknown> {
+  const e = ev.event;
+  const base: Record<string, unknown> = { seq: Number(ev.seq) };
+  switch (e.case) {
+    case "output":
+      return {
+        ...base,
+        type: "output",
+        stream: e.value.stream === Stream.STDERR ? "stderr" : "stdout",
+        phase: RunPhase[e.value.phase] ?? "UNSPECIFIED",
+        text: new TextDecoder().decode(e.value.data),
+      };
+    case "exited":
+      return {
+        ...base,
+        type: "exited",
+        status: ExitStatus[e.value.status] ?? "UNSPECIFIED",
+        exitCode: e.value.exitCode,
+        signal: e.value.signal,
+        durationMs: Number(e.value.durationMs),
+        phase: RunPhase[e.value.phase] ?? "UNSPECIFIED",
+        truncated: e.value.truncated,
+        message: e.value.message,
+      };
+    case "artifact":
+      return { ...base, type: "artifact", id: e.value.id, name: e.value.name, format: e.value.format, size: Number(e.value.size) };
+    case undefined:
+      return { ...base, type: "unknown" };
+    default:
+      return { ...base, type: e.case, ...(toJson(e.value) as Record<string, unknown>) };
+  }
+}
+
+function toJson(value: unknown): unknown {
+  return JSON.parse(
+    JSON.stringify(value, (k, v: unknown) =>
+      k === "$typeName" ? undefined : typeof v === "bigint" ? Number(v) : v instanceof Uint8Array ? Buffer.from(v).toString("base64") : v,
+    ),
+  ) as unknown;
+}
+
+/** Copies this process's stdin into the run, then closes the run's stdin. */
+async function forwardStdin(g: Globals, runId: string, done: AbortSignal): Promise<void> {
+  try {
+    for await (const chunk of process.stdin) {
+      if (done.aborted) return;
+      await g.client.writeInput(runId, chunk as Buffer);
+    }
+    if (!done.aborted) await g.client.writeInput(runId, new Uint8Array(), true);
+  } catch {
+    // the run ended first (it did not read all of its input): nothing to report
+  }
+}
+
+/**
+ * Streams a run to this terminal (with --json, one JSON event a line) and returns its exit
+ * code. A failed install shows the installer's output; Ctrl-C ends the run and gives 130.
+ */
+async function follow(g: Globals, start: (o: RunOptions) => Execution, f: Follow = {}): Promise<number> {
+  const install: Uint8Array[] = [];
+  const finished = new AbortController();
+  let stdinDone: Promise<void> = Promise.resolve();
+  const err = f.fileName ? sourceNameRewriter(f.fileName, (t) => void process.stderr.write(t)) : null;
+  const options: RunOptions = {
+    ...(f.signal ? { signal: f.signal } : {}),
+    ...(f.stdin ? { keepStdinOpen: true } : {}),
+    onEvent: (ev) => {
+      const e = ev.event;
+      if (g.json) process.stdout.write(`${JSON.stringify(eventJson(ev))}\n`);
+      if (e.case === "started" && f.stdin) stdinDone = forwardStdin(g, e.value.runId, finished.signal);
+      if (e.case === "output" && e.value.phase === RunPhase.INSTALL) install.push(e.value.data);
+    },
+    ...(g.json
+      ? {}
+      : {
+          onStdout: (_t: string, d: Uint8Array) => void process.stdout.write(d),
+          onStderr: (t: string, d: Uint8Array) => (err ? err.push(t) : void process.stderr.write(d)),
+        }),
+  };
+  let r: RunResult;
+  try {
+    r = await start(options).result();
+  } catch (e) {
+    if (f.signal?.aborted) {
+      err?.end();
+      process.stderr.write("sandboxctl: interrupted\n");
+      return 130;
+    }
+    throw e;
+  } finally {
+    finished.abort();
+    if (f.stdin) process.stdin.destroy();
+  }
+  err?.end();
+  await stdinDone;
   if (g.json) {
     print(
       g,
       {
+        type: "result",
         runId: r.runId,
         status: r.status,
         exitCode: r.exitCode,
         signal: r.signal,
         durationMs: r.durationMs,
+        phase: r.phase,
+        message: r.message,
         stdout: r.stdout,
         stderr: r.stderr,
         truncated: r.truncated,
@@ -99,10 +230,20 @@ async function follow(g: Globals, execution: Execution): Promise<number> {
       },
       () => "",
     );
-  } else if (r.status !== "EXITED") {
-    process.stderr.write(`sandboxctl: run ${r.runId} ended ${r.status}${r.message ? `: ${r.message}` : ""}\n`);
+  } else {
+    if (r.phase === "INSTALL" && !(r.status === "EXITED" && r.exitCode === 0)) {
+      const text = Buffer.concat(install).toString("utf8");
+      if (text) process.stderr.write(text.endsWith("\n") ? text : `${text}\n`);
+      process.stderr.write(
+        `sandboxctl: installing libraries failed (${r.status}${r.status === "EXITED" ? ` ${r.exitCode}` : ""})${r.message ? `: ${r.message}` : ""}\n`,
+      );
+    } else if (r.status !== "EXITED") {
+      process.stderr.write(`sandboxctl: run ${r.runId} ended ${r.status}${r.message ? `: ${r.message}` : ""}\n`);
+    }
   }
-  return exitCodeOf(r);
+  const code = exitCodeOf(r);
+  // An install that failed with exit 0 would otherwise look like success.
+  return r.phase === "INSTALL" && code === 0 ? 1 : code;
 }
 
 function liveCallbacks(g: Globals) {
@@ -117,6 +258,9 @@ function interruptible(): { signal: AbortSignal; dispose(): void } {
   process.once("SIGINT", onSig);
   return { signal: controller.signal, dispose: () => process.off("SIGINT", onSig) };
 }
+
+/** Forward stdin only when it is not a terminal (a pipe or a file). */
+const stdinIsData = () => !process.stdin.isTTY;
 
 async function cmdRun(g: Globals, argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -136,20 +280,20 @@ async function cmdRun(g: Globals, argv: string[]): Promise<number> {
   const language = values.lang ?? extensions[extname(file)] ?? "";
   const stop = interruptible();
   try {
-    const options = {
-      ...liveCallbacks(g),
-      signal: stop.signal,
+    const base = {
       args,
       libraries: values.lib ?? [],
       env: kv(values.env),
       ...(values.timeout ? { runTimeoutMs: Math.round(Number(values.timeout) * 1000) } : {}),
     };
+    // `run -` reads the code from stdin, so stdin is not the program's then.
+    const f: Follow = { signal: stop.signal, stdin: file !== "-" && stdinIsData(), ...(file !== "-" ? { fileName: file } : {}) };
     if (values.sandbox) {
       const sandbox = await g.client.getSandbox(values.sandbox);
-      return await follow(g, sandbox.run(code, options));
+      return await follow(g, (o) => sandbox.run(code, { ...base, ...o }), f);
     }
     if (!language) throw new UsageError(`cannot tell the language of ${file}; pass --lang`);
-    return await follow(g, g.client.runEphemeral(language, code, options));
+    return await follow(g, (o) => g.client.runEphemeral(language, code, { ...base, ...o }), f);
   } finally {
     stop.dispose();
   }
@@ -166,16 +310,12 @@ async function cmdExec(g: Globals, argv: string[]): Promise<number> {
   const sandbox = await g.client.getSandbox(id);
   const stop = interruptible();
   try {
-    return await follow(
-      g,
-      sandbox.exec(values.sh ?? command, {
-        ...liveCallbacks(g),
-        signal: stop.signal,
-        env: kv(values.env),
-        ...(values.workdir ? { workdir: values.workdir } : {}),
-        ...(values.timeout ? { runTimeoutMs: Math.round(Number(values.timeout) * 1000) } : {}),
-      }),
-    );
+    const options = {
+      env: kv(values.env),
+      ...(values.workdir ? { workdir: values.workdir } : {}),
+      ...(values.timeout ? { runTimeoutMs: Math.round(Number(values.timeout) * 1000) } : {}),
+    };
+    return await follow(g, (o) => sandbox.exec(values.sh ?? command, { ...options, ...o }), { signal: stop.signal, stdin: stdinIsData() });
   } finally {
     stop.dispose();
   }
@@ -331,7 +471,7 @@ async function cmdCp(g: Globals, argv: string[]): Promise<number> {
   if (!src || !dest) throw new UsageError("cp needs SRC and DEST");
   const remote = (p: string) => /^([A-Za-z0-9_-]+):(\/.*|[^/].*)$/.exec(p);
   const from = remote(src);
-  const to = remote(dest);
+  const to = dest === "-" ? null : remote(dest);
   if (!!from === !!to) throw new UsageError("exactly one of SRC and DEST must be ID:/path");
   if (to) {
     const sandbox = await g.client.getSandbox(to[1] ?? "");
@@ -347,6 +487,11 @@ async function cmdCp(g: Globals, argv: string[]): Promise<number> {
   } else if (from) {
     const sandbox = await g.client.getSandbox(from[1] ?? "");
     const { header, data } = await sandbox.download(from[2] ?? "", { onProgress: progress(`downloading ${basename(from[2] ?? "")}`) });
+    if (dest === "-") {
+      // The bytes alone (a directory as its tar), for a pipe.
+      await new Promise<void>((res, rej) => process.stdout.write(data, (e) => (e ? rej(e) : res())));
+      return 0;
+    }
     if (header?.kind === TransferKind.TAR) {
       mkdirSync(dest, { recursive: true });
       const r = spawnSync("tar", ["-C", dest, "-xf", "-", "--no-same-owner"], { input: data });

@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -31,7 +31,7 @@ interface Ran {
 }
 
 /** Runs sandboxctl as a user would; `onStdout` sees output as it arrives. */
-function sandboxctl(args: string[], options: { input?: string; onStdout?: (text: string) => void } = {}): Promise<Ran> {
+function sandboxctl(args: string[], options: { input?: string; onStdout?: (text: string, child: ChildProcess) => void } = {}): Promise<Ran> {
   const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "clients/typescript/src/sandboxctl.ts"), ...args], {
     cwd: repoRoot,
     env: { ...process.env, SANDBOXD_ADDRESS: d.address },
@@ -41,7 +41,7 @@ function sandboxctl(args: string[], options: { input?: string; onStdout?: (text:
   let stderr = "";
   child.stdout.on("data", (b: Buffer) => {
     stdout += b.toString();
-    options.onStdout?.(b.toString());
+    options.onStdout?.(b.toString(), child);
   });
   child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
   child.stdin.end(options.input ?? "");
@@ -73,7 +73,7 @@ describe("sandboxctl", () => {
     writeFileSync(file, "import sys\nprint('hi')\nprint('err', file=sys.stderr)\n");
     const r = await sandboxctl(["--json", "run", file]);
     expect(r.code).toBe(0);
-    const out = JSON.parse(r.stdout) as { status: string; exitCode: number; stdout: string; stderr: string };
+    const out = JSON.parse(r.stdout.trimEnd().split("\n").at(-1) ?? "") as { status: string; exitCode: number; stdout: string; stderr: string };
     expect(out).toMatchObject({ status: "EXITED", exitCode: 0, stdout: "hi\n", stderr: "err\n" });
     const slow = join(dir, "slow.py");
     writeFileSync(slow, "import time\ntime.sleep(60)\n");
@@ -148,5 +148,83 @@ describe("sandboxctl", () => {
         .subarray(0, 4)
         .toString("latin1"),
     ).toBe("\x89PNG");
+  });
+
+  it("stdin goes to exec and run, unless `run -` reads the code from it", async () => {
+    const cat = await sandboxctl(["exec", sandbox.id, "--", "cat"], { input: "hi\n" });
+    expect([cat.code, cat.stdout]).toEqual([0, "hi\n"]);
+    const file = join(dir, "upper.py");
+    writeFileSync(file, "import sys\nfor line in sys.stdin:\n    print(line.strip().upper())\n");
+    const run = await sandboxctl(["run", file, "--sandbox", sandbox.id], { input: "a\nb\n" });
+    expect([run.code, run.stdout]).toEqual([0, "A\nB\n"]);
+    const dash = await sandboxctl(["run", "-", "--lang", "python", "--sandbox", sandbox.id], { input: "print(6 * 7)\n" });
+    expect([dash.code, dash.stdout]).toEqual([0, "42\n"]);
+  });
+
+  it("tracebacks name the user's file", async () => {
+    const file = join(dir, "boom.py");
+    writeFileSync(file, "def f():\n    raise ValueError('boom')\n\nf()\n");
+    const r = await sandboxctl(["run", file, "--sandbox", sandbox.id]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`File "${file}", line 4, in <module>`);
+    expect(r.stderr).toContain(`File "${file}", line 2, in f`);
+    expect(r.stderr).toContain("ValueError: boom");
+    expect(r.stderr).not.toContain(".sandboxd-");
+  });
+
+  it("Ctrl-C ends the run and exits 130", async () => {
+    const file = join(dir, "forever.py");
+    writeFileSync(file, "import time\nprint('ready', flush=True)\nwhile True:\n    time.sleep(0.1)\n");
+    let runId = "";
+    const r = await sandboxctl(["--json", "run", file, "--sandbox", sandbox.id], {
+      onStdout: (text, child) => {
+        for (const line of text.split("\n").filter(Boolean)) {
+          const ev = JSON.parse(line) as { type: string; runId?: string; text?: string };
+          if (ev.type === "started") runId = ev.runId ?? "";
+          if (ev.type === "output" && ev.text?.includes("ready")) child.kill("SIGINT");
+        }
+      },
+    });
+    expect(r.code).toBe(130);
+    expect(r.stderr).toContain("interrupted");
+    // The run itself ended on the daemon: re-attached, it is over, cancelled.
+    expect((await client.attach(runId).result()).status).toBe("CANCELLED");
+  });
+
+  it("cp ID:/file - writes the file to stdout", async () => {
+    await sandbox.exec("printf 'to stdout\\n' > /sandbox/out.txt").result();
+    const r = await sandboxctl(["cp", `${sandbox.id}:/sandbox/out.txt`, "-"]);
+    expect([r.code, r.stdout]).toEqual([0, "to stdout\n"]);
+  });
+
+  it("a failed library install shows the installer's output and the daemon's message, exit non-zero", async () => {
+    const file = join(dir, "lib.py");
+    writeFileSync(file, "print('never')\n");
+    const r = await sandboxctl(["run", file, "--sandbox", sandbox.id, "--lib", "not-a-real-package-sbx"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain("not-a-real-package-sbx");
+    expect(r.stderr).toContain("sandboxctl: installing libraries failed");
+  });
+
+  it("--json streams one JSON event a line for a run", async () => {
+    const file = join(dir, "events.py");
+    writeFileSync(file, "import sys\nprint('out', flush=True)\nprint('err', file=sys.stderr, flush=True)\nsys.exit(3)\n");
+    const r = await sandboxctl(["--json", "run", file, "--sandbox", sandbox.id]);
+    expect(r.code).toBe(3);
+    const events = r.stdout
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string; stream?: string; text?: string; status?: string; exitCode?: number });
+    expect(events[0]?.type).toBe("started");
+    const text = (stream: string) =>
+      events
+        .filter((e) => e.type === "output" && e.stream === stream)
+        .map((e) => e.text)
+        .join("");
+    expect([text("stdout"), text("stderr")]).toEqual(["out\n", "err\n"]);
+    // The run's exit event, then a summary line of the whole run.
+    expect(events.at(-2)).toMatchObject({ type: "exited", status: "EXITED", exitCode: 3 });
+    expect(events.at(-1)).toMatchObject({ type: "result", status: "EXITED", exitCode: 3, stdout: "out\n", stderr: "err\n" });
   });
 });
