@@ -4,13 +4,13 @@
  * for scripts; `run` and `exec` stream output live and pass the exit code through.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { basename, dirname, extname, join, resolve } from "node:path";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { basename, dirname, extname, join, relative, resolve, sep } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { createClient, type SandboxdClient } from "./client.js";
 import { SandboxdError } from "./errors.js";
-import { ExitStatus, RunPhase, SandboxState, Stream, type RunEvent, type Sandbox as SandboxInfo } from "./gen/sandboxd/v1/common_pb.js";
+import { ExitStatus, RunPhase, SandboxState, Stream, type DisplayData, type RunEvent, type Sandbox as SandboxInfo } from "./gen/sandboxd/v1/common_pb.js";
 import { TransferKind } from "./gen/sandboxd/v1/sandbox_service_pb.js";
 import type { RunOptions } from "./client.js";
 import type { Execution, RunResult } from "./run.js";
@@ -19,16 +19,26 @@ const USAGE = `usage: sandboxctl [--address HOST:PORT] [--token T] [--json] <com
        sandboxctl --version
 
   run FILE [--lang L] [--sandbox ID] [--timeout SEC] [--lib PKG]... [-- ARGS...]
-                         run a file (ephemeral sandbox unless --sandbox); live output, exit code passed through
+                         run a file (ephemeral sandbox unless --sandbox); live output, exit code passed through;
+                         FILE - reads the code from stdin
   exec ID [--workdir D] [--env K=V]... [--timeout SEC] -- CMD [ARGS...]
   exec ID --sh 'LINE'    run a command in a sandbox
-  create [--lang L] [--image I] [--label K=V]...   create a sandbox, print its id
+  create [--lang L] [--image I | --dockerfile PATH] [--label K=V]...
+                         create a sandbox, print its id; --dockerfile builds PATH (a file, or a
+                         folder holding a Dockerfile) with the files beside it as the context
+  get ID                 a sandbox's state, image, labels, expiry
   ls [--label K=V]...    list sandboxes
+  logs RUN_ID            a run's output from its start, then live until it ends; its exit code
+  attach RUN_ID          as logs, and stdin (when not a terminal) goes to the run
   rm ID...               destroy sandboxes
   shell ID [--shell /bin/bash]   interactive persistent shell session
   repl ID | repl --lang python   interactive IPython session
   cp SRC DEST            copy files; one side is ID:/path (directories as tar)
   artifacts ID [--out DIR]       list plots and other artifacts; --out downloads them
+
+run, exec and attach pass stdin to the program when it is not a terminal; Ctrl-C ends the
+run (exit 130). --json: one JSON event a line for runs, then a "result" line.
+cp ID:/path - writes the file (a directory as tar) to stdout.
 
 environment: SANDBOXD_ADDRESS, SANDBOXD_TOKEN`;
 
@@ -234,9 +244,8 @@ async function follow(g: Globals, start: (o: RunOptions) => Execution, f: Follow
     if (r.phase === "INSTALL" && !(r.status === "EXITED" && r.exitCode === 0)) {
       const text = Buffer.concat(install).toString("utf8");
       if (text) process.stderr.write(text.endsWith("\n") ? text : `${text}\n`);
-      process.stderr.write(
-        `sandboxctl: installing libraries failed (${r.status}${r.status === "EXITED" ? ` ${r.exitCode}` : ""})${r.message ? `: ${r.message}` : ""}\n`,
-      );
+      const how = `${r.status}${r.status === "EXITED" ? ` ${r.exitCode}` : ""}`;
+      process.stderr.write(`sandboxctl: ${r.message ? `${r.message} (${how})` : `installing libraries failed (${how})`}\n`);
     } else if (r.status !== "EXITED") {
       process.stderr.write(`sandboxctl: run ${r.runId} ended ${r.status}${r.message ? `: ${r.message}` : ""}\n`);
     }
@@ -350,11 +359,87 @@ function table(rows: string[][]): string {
 async function cmdCreate(g: Globals, argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { lang: { type: "string", default: "python" }, image: { type: "string" }, label: { type: "string", multiple: true } },
+    options: {
+      lang: { type: "string", default: "python" },
+      image: { type: "string" },
+      dockerfile: { type: "string" },
+      label: { type: "string", multiple: true },
+    },
   });
-  const sandbox = await g.client.createSandbox({ language: values.lang, image: values.image ?? "", labels: kv(values.label) });
+  if (values.image && values.dockerfile) throw new UsageError("create takes --image or --dockerfile, not both");
+  const sandbox = await g.client.createSandbox({
+    language: values.lang,
+    image: values.image ?? "",
+    labels: kv(values.label),
+    ...(values.dockerfile ? { dockerfile: dockerfileSpec(values.dockerfile) } : {}),
+  });
   print(g, summary(sandbox.info), () => `${sandbox.id}\n`);
   return 0;
+}
+
+const maxContextBytes = 32 * 1024 * 1024;
+
+/**
+ * A Dockerfile (or a folder holding one) as the daemon builds it: its content, and every
+ * file of its folder but itself and .git as the build context (paths relative to the folder).
+ */
+export function dockerfileSpec(path: string): { content: string; contextFiles: Record<string, Uint8Array> } {
+  const file = statSync(path).isDirectory() ? join(path, "Dockerfile") : path;
+  const root = dirname(file);
+  const contextFiles: Record<string, Uint8Array> = {};
+  let total = 0;
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const full = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (entry.name !== ".git") walk(full);
+      } else if (entry.isFile() && resolve(full) !== resolve(file)) {
+        const data = readFileSync(full);
+        total += data.byteLength;
+        if (total > maxContextBytes) throw new UsageError(`the build context beside ${file} is over ${maxContextBytes} bytes`);
+        contextFiles[relative(root, full).split(sep).join("/")] = data;
+      }
+    }
+  };
+  walk(root);
+  return { content: readFileSync(file, "utf8"), contextFiles };
+}
+
+async function cmdGet(g: Globals, argv: string[]): Promise<number> {
+  const [id] = argv;
+  if (!id || argv.length > 1) throw new UsageError("get needs one sandbox ID");
+  const s = summary((await g.client.getSandbox(id)).info);
+  print(g, s, () =>
+    table([
+      ["id", s.id],
+      ["language", s.language],
+      ["state", s.state],
+      ["image", s.image],
+      [
+        "labels",
+        Object.entries(s.labels)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(","),
+      ],
+      ["created", s.createdAt],
+      ["expires", s.expiresAt],
+    ]),
+  );
+  return 0;
+}
+
+/** `logs RUN_ID`: the run's output from its start, then live until it ends; `attach` also feeds it stdin. */
+function cmdAttach(withStdin: boolean): (g: Globals, argv: string[]) => Promise<number> {
+  return async (g, argv) => {
+    const [runId] = argv;
+    if (!runId || argv.length > 1) throw new UsageError(`${withStdin ? "attach" : "logs"} needs one RUN_ID`);
+    const stop = interruptible();
+    try {
+      return await follow(g, (o) => g.client.attach(runId, 0, o), { signal: stop.signal, stdin: withStdin && stdinIsData() });
+    } finally {
+      stop.dispose();
+    }
+  };
 }
 
 async function cmdLs(g: Globals, argv: string[]): Promise<number> {
@@ -409,15 +494,31 @@ async function interactiveLoop(
       continue;
     }
     running = new AbortController();
-    const r = await session.run(code, { ...liveCallbacks(g), signal: running.signal }).result();
+    // A cell's value comes on stdout (`Out[n]: ...`) and its traceback on stderr, as IPython
+    // prints them; what display() shows comes as events, printed here as text.
+    const r = await session
+      .run(code, {
+        ...liveCallbacks(g),
+        signal: running.signal,
+        onEvent: (ev) => {
+          if (!g.json && ev.event.case === "display") process.stdout.write(displayText(ev.event.value));
+        },
+      })
+      .result();
     running = null;
-    for (const err of r.errors) process.stderr.write(`${err.traceback.join("\n") || `${err.name}: ${err.value}`}\n`);
     if (g.json) print(g, { status: r.status, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr }, () => "");
     last = exitCodeOf(r);
     showPrompt();
   }
   await session.close();
   return last;
+}
+
+/** A displayed value as a terminal shows it: its text/plain form, or what an image became. */
+function displayText(d: DisplayData): string {
+  const plain = d.data["text/plain"];
+  const text = plain ? Buffer.from(plain).toString("utf8") : `<${Object.keys(d.data).join(", ")}>`;
+  return `${text}${d.artifactId ? ` (artifact ${d.artifactId})` : ""}\n`;
 }
 
 async function cmdShell(g: Globals, argv: string[]): Promise<number> {
@@ -535,6 +636,9 @@ const commands: Record<string, (g: Globals, argv: string[]) => Promise<number>> 
   run: cmdRun,
   exec: cmdExec,
   create: cmdCreate,
+  get: cmdGet,
+  logs: cmdAttach(false),
+  attach: cmdAttach(true),
   ls: cmdLs,
   rm: cmdRm,
   shell: cmdShell,

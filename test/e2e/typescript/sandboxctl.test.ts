@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient, type Sandbox, type SandboxdClient } from "../../../clients/typescript/src/index.js";
-import { repoRoot } from "../../helpers/daemon.js";
+import { docker, onKubernetes, repoRoot } from "../../helpers/daemon.js";
 import { startDaemon, stopDaemon } from "./daemon.js";
 
 let d: Awaited<ReturnType<typeof startDaemon>>;
@@ -226,5 +226,74 @@ describe("sandboxctl", () => {
     // The run's exit event, then a summary line of the whole run.
     expect(events.at(-2)).toMatchObject({ type: "exited", status: "EXITED", exitCode: 3 });
     expect(events.at(-1)).toMatchObject({ type: "result", status: "EXITED", exitCode: 3, stdout: "out\n", stderr: "err\n" });
+  });
+
+  it("repl: a cell's value and displayed values print; a traceback prints once, without the runner's frames", async () => {
+    const input = "x = 41\nx + 1\n1/0\nfrom IPython.display import display\ndisplay('shown')\nprint('after')\n";
+    const r = await sandboxctl(["repl", sandbox.id], { input });
+    expect(r.stdout).toBe("Out[2]: 42\n'shown'\nafter\n");
+    expect(r.stderr.split("ZeroDivisionError: division by zero").length - 1).toBe(1);
+    expect(r.stderr).toContain("----> 1 1/0");
+    expect(r.stderr).not.toMatch(/sandboxd_|runner/);
+  });
+
+  it("get ID: the sandbox's state; an unknown id is NOT_FOUND", async () => {
+    const r = await sandboxctl(["--json", "get", sandbox.id]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ id: sandbox.id, language: "python", state: "RUNNING" });
+    expect((await sandboxctl(["get", sandbox.id])).stdout).toMatch(new RegExp(`^id +${sandbox.id}\nlanguage +python\nstate +RUNNING\n`));
+    const missing = await sandboxctl(["get", "sbx_nope"]);
+    expect([missing.code, missing.stderr]).toEqual([1, expect.stringContaining("NOT_FOUND (SANDBOX_NOT_FOUND)")]);
+  });
+
+  it("logs RUN_ID replays a run from its start, then follows it live to its exit code", async () => {
+    // A run left going (its call cancelled with detachOnCancel) after its first line.
+    const run = sandbox.run(
+      "import os, sys, time\nprint('before', flush=True)\nwhile not os.path.exists('/tmp/logs-go'):\n    time.sleep(0.02)\nprint('after')\nsys.exit(4)\n",
+      {
+        detachOnCancel: true,
+      },
+    );
+    let runId = "";
+    for await (const ev of run) {
+      if (ev.event.case === "started") runId = ev.event.value.runId;
+      if (ev.event.case === "output") break;
+    }
+    let released = false;
+    const r = await sandboxctl(["logs", runId], {
+      onStdout: (text) => {
+        if (text.includes("before") && !released) {
+          released = true; // the run goes on only once the replayed line has been shown
+          void sandbox.exec(["touch", "/tmp/logs-go"]).result();
+        }
+      },
+    });
+    expect([r.code, r.stdout]).toEqual([4, "before\nafter\n"]);
+  });
+
+  it("create --dockerfile builds the Dockerfile with the files beside it (FAILED_PRECONDITION on Kubernetes)", async () => {
+    const ctx = join(dir, "image");
+    mkdirSync(join(ctx, "sub"), { recursive: true });
+    writeFileSync(join(ctx, "sub", "hello.txt"), `context ${Date.now()}\n`);
+    writeFileSync(join(ctx, "Dockerfile"), "FROM sandboxd/base:latest\nCOPY sub/hello.txt /opt/hello.txt\n");
+    const created = await sandboxctl(["--json", "create", "--dockerfile", ctx, "--label", "from=ctl-dockerfile"]);
+    if (onKubernetes) {
+      expect(created.code).toBe(1);
+      expect(created.stderr).toContain("FAILED_PRECONDITION (NOT_SUPPORTED_BY_BACKEND)");
+      return;
+    }
+    expect(created.code).toBe(0);
+    const info = JSON.parse(created.stdout) as { id: string; image: string };
+    try {
+      expect(info.image).toMatch(/^sandboxd-build\//);
+      const cat = await sandboxctl(["exec", info.id, "--", "cat", "/opt/hello.txt"]);
+      expect(cat.stdout).toBe(readFileSync(join(ctx, "sub", "hello.txt"), "utf8"));
+    } finally {
+      await client.destroySandbox(info.id);
+      await docker
+        .getImage(info.image)
+        .remove()
+        .catch(() => undefined);
+    }
   });
 });
