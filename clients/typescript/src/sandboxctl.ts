@@ -150,6 +150,15 @@ function eventJson(ev: RunEvent): Record<string, unknown> {
         truncated: e.value.truncated,
         message: e.value.message,
       };
+    case "started":
+      return {
+        ...base,
+        type: "started",
+        runId: e.value.runId,
+        sandboxId: e.value.sandboxId,
+        pid: e.value.pid,
+        phase: RunPhase[e.value.phase] ?? "UNSPECIFIED",
+      };
     case "artifact":
       return { ...base, type: "artifact", id: e.value.id, name: e.value.name, format: e.value.format, size: Number(e.value.size) };
     case undefined:
@@ -699,6 +708,11 @@ export async function main(argv: string[]): Promise<number> {
 
 const invokedDirectly = process.argv[1] && /sandboxctl(\.[jt]s)?$/.test(process.argv[1]);
 if (invokedDirectly) {
+  // A reader that stops early (`sandboxctl --json run x.py | head -1`) ends sandboxctl quietly.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE") throw err;
+    process.exit(process.exitCode ?? 0);
+  });
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -203,8 +203,9 @@ describe("sandboxctl", () => {
     const r = await sandboxctl(["run", file, "--sandbox", sandbox.id, "--lib", "not-a-real-package-sbx"]);
     expect(r.code).not.toBe(0);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toContain("not-a-real-package-sbx");
-    expect(r.stderr).toContain("sandboxctl: installing libraries failed");
+    // pip's own words, then the daemon's message (the sandbox has no network).
+    expect(r.stderr).toContain("No matching distribution found for not-a-real-package-sbx");
+    expect(r.stderr).toMatch(/sandboxctl: installing libraries failed: .*has no network/);
   });
 
   it("--json streams one JSON event a line for a run", async () => {
@@ -226,6 +227,14 @@ describe("sandboxctl", () => {
     // The run's exit event, then a summary line of the whole run.
     expect(events.at(-2)).toMatchObject({ type: "exited", status: "EXITED", exitCode: 3 });
     expect(events.at(-1)).toMatchObject({ type: "result", status: "EXITED", exitCode: 3, stdout: "out\n", stderr: "err\n" });
+    // A reader that stops after the first line ends sandboxctl without an error of its own.
+    const ctl = `${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(join(repoRoot, "clients/typescript/src/sandboxctl.ts"))}`;
+    const head = spawnSync("sh", ["-c", `${ctl} --json run ${JSON.stringify(file)} --sandbox ${sandbox.id} | head -c 1; echo " $?"`], {
+      cwd: repoRoot,
+      env: { ...process.env, SANDBOXD_ADDRESS: d.address },
+      encoding: "utf8",
+    });
+    expect([head.stdout, head.stderr]).toEqual(["{ 0\n", ""]);
   });
 
   it("repl: a cell's value and displayed values print; a traceback prints once, without the runner's frames", async () => {
