@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient, type Sandbox, type SandboxdClient } from "../../../clients/typescript/src/index.js";
 import { docker, onKubernetes, repoRoot } from "../../helpers/daemon.js";
+import { sourceNameRewriter } from "../../../clients/typescript/src/sandboxctl.js";
 import { startDaemon, stopDaemon } from "./daemon.js";
 
 let d: Awaited<ReturnType<typeof startDaemon>>;
@@ -170,6 +171,19 @@ describe("sandboxctl", () => {
     expect(r.stderr).toContain(`File "${file}", line 2, in f`);
     expect(r.stderr).toContain("ValueError: boom");
     expect(r.stderr).not.toContain(".sandboxd-");
+  });
+
+  it("the file name is put back however stderr is cut into chunks", () => {
+    const daemon = 'Traceback (most recent call last):\n  File "/sandbox/.sandboxd-run_abc123.py", line 4, in <module>\nValueError: 50/50\n';
+    const want = 'Traceback (most recent call last):\n  File "boom.py", line 4, in <module>\nValueError: 50/50\n';
+    for (let cut = 0; cut <= daemon.length; cut++) {
+      let out = "";
+      const w = sourceNameRewriter("boom.py", (t) => (out += t));
+      w.push(daemon.slice(0, cut));
+      w.push(daemon.slice(cut));
+      w.end();
+      expect(out).toBe(want);
+    }
   });
 
   it("Ctrl-C ends the run and exits 130", async () => {
