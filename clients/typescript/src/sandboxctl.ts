@@ -29,6 +29,7 @@ const USAGE = `usage: sandboxctl [--address HOST:PORT] [--token T] [--json] <com
   get ID                 a sandbox's state, image, labels, expiry
   ls [--label K=V]...    list sandboxes
   logs RUN_ID            a run's output from its start, then live until it ends; its exit code
+                         (Ctrl-C stops following; the run goes on)
   attach RUN_ID          as logs, and stdin (when not a terminal) goes to the run
   rm ID...               destroy sandboxes
   shell ID [--shell /bin/bash]   interactive persistent shell session
@@ -99,6 +100,8 @@ interface Follow {
   fileName?: string;
   /** Aborted by Ctrl-C. */
   signal?: AbortSignal;
+  /** What Ctrl-C did, on stderr. */
+  interrupted?: string;
 }
 
 /** The daemon's name for a run's code file (languages.ts: <workdir>/.sandboxd-<runId><ext>). */
@@ -220,7 +223,7 @@ async function follow(g: Globals, start: (o: RunOptions) => Execution, f: Follow
   } catch (e) {
     if (f.signal?.aborted) {
       err?.end();
-      process.stderr.write("sandboxctl: interrupted\n");
+      process.stderr.write(`sandboxctl: ${f.interrupted ?? "interrupted"}\n`);
       return 130;
     }
     throw e;
@@ -444,7 +447,12 @@ function cmdAttach(withStdin: boolean): (g: Globals, argv: string[]) => Promise<
     if (!runId || argv.length > 1) throw new UsageError(`${withStdin ? "attach" : "logs"} needs one RUN_ID`);
     const stop = interruptible();
     try {
-      return await follow(g, (o) => g.client.attach(runId, 0, o), { signal: stop.signal, stdin: withStdin && stdinIsData() });
+      // Attach leaves the run going when its call ends: Ctrl-C stops following, not the run.
+      return await follow(g, (o) => g.client.attach(runId, 0, o), {
+        signal: stop.signal,
+        stdin: withStdin && stdinIsData(),
+        interrupted: `stopped following ${runId}; the run goes on`,
+      });
     } finally {
       stop.dispose();
     }

@@ -292,6 +292,17 @@ describe("sandboxctl", () => {
       },
     });
     expect([r.code, r.stdout]).toEqual([4, "before\nafter\n"]);
+    // Ctrl-C on logs stops following, and the run goes on.
+    const long = sandbox.run("import time\nprint('waiting', flush=True)\ntime.sleep(3600)\n", { detachOnCancel: true });
+    let longId = "";
+    for await (const ev of long) {
+      if (ev.event.case === "started") longId = ev.event.value.runId;
+      if (ev.event.case === "output") break;
+    }
+    const stopped = await sandboxctl(["logs", longId], { onStdout: (text, child) => void (text.includes("waiting") && child.kill("SIGINT")) });
+    expect([stopped.code, stopped.stderr]).toEqual([130, `sandboxctl: stopped following ${longId}; the run goes on\n`]);
+    await client.signal(longId, "SIGKILL"); // refused (FAILED_PRECONDITION) had the run ended
+    expect((await client.attach(longId).result()).status).toBe("KILLED");
   });
 
   it("create --dockerfile builds the Dockerfile with the files beside it (FAILED_PRECONDITION on Kubernetes)", async () => {
