@@ -4,30 +4,42 @@
  * for scripts; `run` and `exec` stream output live and pass the exit code through.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { basename, dirname, extname, join, resolve } from "node:path";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { basename, dirname, extname, join, relative, resolve, sep } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { createClient, type SandboxdClient } from "./client.js";
 import { SandboxdError } from "./errors.js";
-import { SandboxState, type Sandbox as SandboxInfo } from "./gen/sandboxd/v1/common_pb.js";
+import { ExitStatus, RunPhase, SandboxState, Stream, type DisplayData, type RunEvent, type Sandbox as SandboxInfo } from "./gen/sandboxd/v1/common_pb.js";
 import { TransferKind } from "./gen/sandboxd/v1/sandbox_service_pb.js";
+import type { RunOptions } from "./client.js";
 import type { Execution, RunResult } from "./run.js";
 
 const USAGE = `usage: sandboxctl [--address HOST:PORT] [--token T] [--json] <command> ...
        sandboxctl --version
 
   run FILE [--lang L] [--sandbox ID] [--timeout SEC] [--lib PKG]... [-- ARGS...]
-                         run a file (ephemeral sandbox unless --sandbox); live output, exit code passed through
+                         run a file (ephemeral sandbox unless --sandbox); live output, exit code passed through;
+                         FILE - reads the code from stdin
   exec ID [--workdir D] [--env K=V]... [--timeout SEC] -- CMD [ARGS...]
   exec ID --sh 'LINE'    run a command in a sandbox
-  create [--lang L] [--image I] [--label K=V]...   create a sandbox, print its id
+  create [--lang L] [--image I | --dockerfile PATH] [--label K=V]...
+                         create a sandbox, print its id; --dockerfile builds PATH (a file, or a
+                         folder holding a Dockerfile) with the files beside it as the context
+  get ID                 a sandbox's state, image, labels, expiry
   ls [--label K=V]...    list sandboxes
+  logs RUN_ID            a run's output from its start, then live until it ends; its exit code
+                         (Ctrl-C stops following; the run goes on)
+  attach RUN_ID          as logs, and stdin (when not a terminal) goes to the run
   rm ID...               destroy sandboxes
   shell ID [--shell /bin/bash]   interactive persistent shell session
   repl ID | repl --lang python   interactive IPython session
   cp SRC DEST            copy files; one side is ID:/path (directories as tar)
   artifacts ID [--out DIR]       list plots and other artifacts; --out downloads them
+
+run, exec and attach pass stdin to the program when it is not a terminal; Ctrl-C ends the
+run (exit 130). --json: one JSON event a line for runs, then a "result" line.
+cp ID:/path - writes the file (a directory as tar) to stdout.
 
 environment: SANDBOXD_ADDRESS, SANDBOXD_TOKEN`;
 
@@ -80,18 +92,159 @@ function exitCodeOf(r: RunResult): number {
   return 1;
 }
 
-/** Streams a run to this terminal (or collects it for --json) and returns its exit code. */
-async function follow(g: Globals, execution: Execution): Promise<number> {
-  const r = await execution.result();
+/** What a run needs from this process: stdin to forward, the user's file name, Ctrl-C. */
+interface Follow {
+  /** Forward this process's stdin to the run (started with keepStdinOpen). */
+  stdin?: boolean;
+  /** The user's name for the code file: the daemon's name for it is replaced in stderr. */
+  fileName?: string;
+  /** Aborted by Ctrl-C. */
+  signal?: AbortSignal;
+  /** What Ctrl-C did, on stderr. */
+  interrupted?: string;
+}
+
+/** The daemon's name for a run's code file (languages.ts: <workdir>/.sandboxd-<runId><ext>). */
+const sourcePathPattern = /(?:\/[^\s"':]*)?\/\.sandboxd-[A-Za-z0-9_-]+\.[a-z]+/g;
+
+/**
+ * Rewrites stderr so tracebacks name the user's file. Output is passed on at once, except a
+ * trailing piece that may be the start of a path (held until the next chunk or the end).
+ */
+export function sourceNameRewriter(fileName: string, write: (text: string) => void): { push(text: string): void; end(): void } {
+  let carry = "";
+  return {
+    push(text) {
+      const all = carry + text;
+      const tail = /(?:\/[^\s"':]*)$/.exec(all);
+      const cut = tail ? tail.index : all.length;
+      carry = all.slice(cut);
+      if (cut > 0) write(all.slice(0, cut).replace(sourcePathPattern, fileName));
+    },
+    end() {
+      if (carry) write(carry.replace(sourcePathPattern, fileName));
+      carry = "";
+    },
+  };
+}
+
+/** A RunEvent as one JSON line: the oneof's case names the event. */
+function eventJson(ev: RunEvent): Record<string, unknown> {
+  const e = ev.event;
+  const base: Record<string, unknown> = { seq: Number(ev.seq) };
+  switch (e.case) {
+    case "output":
+      return {
+        ...base,
+        type: "output",
+        stream: e.value.stream === Stream.STDERR ? "stderr" : "stdout",
+        phase: RunPhase[e.value.phase] ?? "UNSPECIFIED",
+        text: new TextDecoder().decode(e.value.data),
+      };
+    case "exited":
+      return {
+        ...base,
+        type: "exited",
+        status: ExitStatus[e.value.status] ?? "UNSPECIFIED",
+        exitCode: e.value.exitCode,
+        signal: e.value.signal,
+        durationMs: Number(e.value.durationMs),
+        phase: RunPhase[e.value.phase] ?? "UNSPECIFIED",
+        truncated: e.value.truncated,
+        message: e.value.message,
+      };
+    case "started":
+      return {
+        ...base,
+        type: "started",
+        runId: e.value.runId,
+        sandboxId: e.value.sandboxId,
+        pid: e.value.pid,
+        phase: RunPhase[e.value.phase] ?? "UNSPECIFIED",
+      };
+    case "artifact":
+      return { ...base, type: "artifact", id: e.value.id, name: e.value.name, format: e.value.format, size: Number(e.value.size) };
+    case undefined:
+      return { ...base, type: "unknown" };
+    default:
+      return { ...base, type: e.case, ...(toJson(e.value) as Record<string, unknown>) };
+  }
+}
+
+function toJson(value: unknown): unknown {
+  return JSON.parse(
+    JSON.stringify(value, (k, v: unknown) =>
+      k === "$typeName" ? undefined : typeof v === "bigint" ? Number(v) : v instanceof Uint8Array ? Buffer.from(v).toString("base64") : v,
+    ),
+  ) as unknown;
+}
+
+/** Copies this process's stdin into the run, then closes the run's stdin. */
+async function forwardStdin(g: Globals, runId: string, done: AbortSignal): Promise<void> {
+  try {
+    for await (const chunk of process.stdin) {
+      if (done.aborted) return;
+      await g.client.writeInput(runId, chunk as Buffer);
+    }
+    if (!done.aborted) await g.client.writeInput(runId, new Uint8Array(), true);
+  } catch {
+    // the run ended first (it did not read all of its input): nothing to report
+  }
+}
+
+/**
+ * Streams a run to this terminal (with --json, one JSON event a line) and returns its exit
+ * code. A failed install shows the installer's output; Ctrl-C ends the run and gives 130.
+ */
+async function follow(g: Globals, start: (o: RunOptions) => Execution, f: Follow = {}): Promise<number> {
+  const install: Uint8Array[] = [];
+  const finished = new AbortController();
+  let stdinDone: Promise<void> = Promise.resolve();
+  const err = f.fileName ? sourceNameRewriter(f.fileName, (t) => void process.stderr.write(t)) : null;
+  const options: RunOptions = {
+    ...(f.signal ? { signal: f.signal } : {}),
+    ...(f.stdin ? { keepStdinOpen: true } : {}),
+    onEvent: (ev) => {
+      const e = ev.event;
+      if (g.json) process.stdout.write(`${JSON.stringify(eventJson(ev))}\n`);
+      if (e.case === "started" && f.stdin) stdinDone = forwardStdin(g, e.value.runId, finished.signal);
+      if (e.case === "output" && e.value.phase === RunPhase.INSTALL) install.push(e.value.data);
+    },
+    ...(g.json
+      ? {}
+      : {
+          onStdout: (_t: string, d: Uint8Array) => void process.stdout.write(d),
+          onStderr: (t: string, d: Uint8Array) => (err ? err.push(t) : void process.stderr.write(d)),
+        }),
+  };
+  let r: RunResult;
+  try {
+    r = await start(options).result();
+  } catch (e) {
+    if (f.signal?.aborted) {
+      err?.end();
+      process.stderr.write(`sandboxctl: ${f.interrupted ?? "interrupted"}\n`);
+      return 130;
+    }
+    throw e;
+  } finally {
+    finished.abort();
+    if (f.stdin) process.stdin.destroy();
+  }
+  err?.end();
+  await stdinDone;
   if (g.json) {
     print(
       g,
       {
+        type: "result",
         runId: r.runId,
         status: r.status,
         exitCode: r.exitCode,
         signal: r.signal,
         durationMs: r.durationMs,
+        phase: r.phase,
+        message: r.message,
         stdout: r.stdout,
         stderr: r.stderr,
         truncated: r.truncated,
@@ -99,10 +252,19 @@ async function follow(g: Globals, execution: Execution): Promise<number> {
       },
       () => "",
     );
-  } else if (r.status !== "EXITED") {
-    process.stderr.write(`sandboxctl: run ${r.runId} ended ${r.status}${r.message ? `: ${r.message}` : ""}\n`);
+  } else {
+    if (r.phase === "INSTALL" && !(r.status === "EXITED" && r.exitCode === 0)) {
+      const text = Buffer.concat(install).toString("utf8");
+      if (text) process.stderr.write(text.endsWith("\n") ? text : `${text}\n`);
+      const how = `${r.status}${r.status === "EXITED" ? ` ${r.exitCode}` : ""}`;
+      process.stderr.write(`sandboxctl: ${r.message ? `${r.message} (${how})` : `installing libraries failed (${how})`}\n`);
+    } else if (r.status !== "EXITED") {
+      process.stderr.write(`sandboxctl: run ${r.runId} ended ${r.status}${r.message ? `: ${r.message}` : ""}\n`);
+    }
   }
-  return exitCodeOf(r);
+  const code = exitCodeOf(r);
+  // An install that failed with exit 0 would otherwise look like success.
+  return r.phase === "INSTALL" && code === 0 ? 1 : code;
 }
 
 function liveCallbacks(g: Globals) {
@@ -117,6 +279,9 @@ function interruptible(): { signal: AbortSignal; dispose(): void } {
   process.once("SIGINT", onSig);
   return { signal: controller.signal, dispose: () => process.off("SIGINT", onSig) };
 }
+
+/** Forward stdin only when it is not a terminal (a pipe or a file). */
+const stdinIsData = () => !process.stdin.isTTY;
 
 async function cmdRun(g: Globals, argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -136,20 +301,20 @@ async function cmdRun(g: Globals, argv: string[]): Promise<number> {
   const language = values.lang ?? extensions[extname(file)] ?? "";
   const stop = interruptible();
   try {
-    const options = {
-      ...liveCallbacks(g),
-      signal: stop.signal,
+    const base = {
       args,
       libraries: values.lib ?? [],
       env: kv(values.env),
       ...(values.timeout ? { runTimeoutMs: Math.round(Number(values.timeout) * 1000) } : {}),
     };
+    // `run -` reads the code from stdin, so stdin is not the program's then.
+    const f: Follow = { signal: stop.signal, stdin: file !== "-" && stdinIsData(), ...(file !== "-" ? { fileName: file } : {}) };
     if (values.sandbox) {
       const sandbox = await g.client.getSandbox(values.sandbox);
-      return await follow(g, sandbox.run(code, options));
+      return await follow(g, (o) => sandbox.run(code, { ...base, ...o }), f);
     }
     if (!language) throw new UsageError(`cannot tell the language of ${file}; pass --lang`);
-    return await follow(g, g.client.runEphemeral(language, code, options));
+    return await follow(g, (o) => g.client.runEphemeral(language, code, { ...base, ...o }), f);
   } finally {
     stop.dispose();
   }
@@ -166,16 +331,12 @@ async function cmdExec(g: Globals, argv: string[]): Promise<number> {
   const sandbox = await g.client.getSandbox(id);
   const stop = interruptible();
   try {
-    return await follow(
-      g,
-      sandbox.exec(values.sh ?? command, {
-        ...liveCallbacks(g),
-        signal: stop.signal,
-        env: kv(values.env),
-        ...(values.workdir ? { workdir: values.workdir } : {}),
-        ...(values.timeout ? { runTimeoutMs: Math.round(Number(values.timeout) * 1000) } : {}),
-      }),
-    );
+    const options = {
+      env: kv(values.env),
+      ...(values.workdir ? { workdir: values.workdir } : {}),
+      ...(values.timeout ? { runTimeoutMs: Math.round(Number(values.timeout) * 1000) } : {}),
+    };
+    return await follow(g, (o) => sandbox.exec(values.sh ?? command, { ...options, ...o }), { signal: stop.signal, stdin: stdinIsData() });
   } finally {
     stop.dispose();
   }
@@ -210,11 +371,92 @@ function table(rows: string[][]): string {
 async function cmdCreate(g: Globals, argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { lang: { type: "string", default: "python" }, image: { type: "string" }, label: { type: "string", multiple: true } },
+    options: {
+      lang: { type: "string", default: "python" },
+      image: { type: "string" },
+      dockerfile: { type: "string" },
+      label: { type: "string", multiple: true },
+    },
   });
-  const sandbox = await g.client.createSandbox({ language: values.lang, image: values.image ?? "", labels: kv(values.label) });
+  if (values.image && values.dockerfile) throw new UsageError("create takes --image or --dockerfile, not both");
+  const sandbox = await g.client.createSandbox({
+    language: values.lang,
+    image: values.image ?? "",
+    labels: kv(values.label),
+    ...(values.dockerfile ? { dockerfile: dockerfileSpec(values.dockerfile) } : {}),
+  });
   print(g, summary(sandbox.info), () => `${sandbox.id}\n`);
   return 0;
+}
+
+const maxContextBytes = 32 * 1024 * 1024;
+
+/**
+ * A Dockerfile (or a folder holding one) as the daemon builds it: its content, and every
+ * file of its folder but itself and .git as the build context (paths relative to the folder).
+ */
+export function dockerfileSpec(path: string): { content: string; contextFiles: Record<string, Uint8Array> } {
+  const file = statSync(path).isDirectory() ? join(path, "Dockerfile") : path;
+  const root = dirname(file);
+  const contextFiles: Record<string, Uint8Array> = {};
+  let total = 0;
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const full = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (entry.name !== ".git") walk(full);
+      } else if (entry.isFile() && resolve(full) !== resolve(file)) {
+        const data = readFileSync(full);
+        total += data.byteLength;
+        if (total > maxContextBytes) throw new UsageError(`the build context beside ${file} is over ${maxContextBytes} bytes`);
+        contextFiles[relative(root, full).split(sep).join("/")] = data;
+      }
+    }
+  };
+  walk(root);
+  return { content: readFileSync(file, "utf8"), contextFiles };
+}
+
+async function cmdGet(g: Globals, argv: string[]): Promise<number> {
+  const [id] = argv;
+  if (!id || argv.length > 1) throw new UsageError("get needs one sandbox ID");
+  const s = summary((await g.client.getSandbox(id)).info);
+  print(g, s, () =>
+    table([
+      ["id", s.id],
+      ["language", s.language],
+      ["state", s.state],
+      ["image", s.image],
+      [
+        "labels",
+        Object.entries(s.labels)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(","),
+      ],
+      ["created", s.createdAt],
+      ["expires", s.expiresAt],
+    ]),
+  );
+  return 0;
+}
+
+/** `logs RUN_ID`: the run's output from its start, then live until it ends; `attach` also feeds it stdin. */
+function cmdAttach(withStdin: boolean): (g: Globals, argv: string[]) => Promise<number> {
+  return async (g, argv) => {
+    const [runId] = argv;
+    if (!runId || argv.length > 1) throw new UsageError(`${withStdin ? "attach" : "logs"} needs one RUN_ID`);
+    const stop = interruptible();
+    try {
+      // Attach leaves the run going when its call ends: Ctrl-C stops following, not the run.
+      return await follow(g, (o) => g.client.attach(runId, 0, o), {
+        signal: stop.signal,
+        stdin: withStdin && stdinIsData(),
+        interrupted: `stopped following ${runId}; the run goes on`,
+      });
+    } finally {
+      stop.dispose();
+    }
+  };
 }
 
 async function cmdLs(g: Globals, argv: string[]): Promise<number> {
@@ -269,15 +511,31 @@ async function interactiveLoop(
       continue;
     }
     running = new AbortController();
-    const r = await session.run(code, { ...liveCallbacks(g), signal: running.signal }).result();
+    // A cell's value comes on stdout (`Out[n]: ...`) and its traceback on stderr, as IPython
+    // prints them; what display() shows comes as events, printed here as text.
+    const r = await session
+      .run(code, {
+        ...liveCallbacks(g),
+        signal: running.signal,
+        onEvent: (ev) => {
+          if (!g.json && ev.event.case === "display") process.stdout.write(displayText(ev.event.value));
+        },
+      })
+      .result();
     running = null;
-    for (const err of r.errors) process.stderr.write(`${err.traceback.join("\n") || `${err.name}: ${err.value}`}\n`);
     if (g.json) print(g, { status: r.status, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr }, () => "");
     last = exitCodeOf(r);
     showPrompt();
   }
   await session.close();
   return last;
+}
+
+/** A displayed value as a terminal shows it: its text/plain form, or what an image became. */
+function displayText(d: DisplayData): string {
+  const plain = d.data["text/plain"];
+  const text = plain ? Buffer.from(plain).toString("utf8") : `<${Object.keys(d.data).join(", ")}>`;
+  return `${text}${d.artifactId ? ` (artifact ${d.artifactId})` : ""}\n`;
 }
 
 async function cmdShell(g: Globals, argv: string[]): Promise<number> {
@@ -331,7 +589,7 @@ async function cmdCp(g: Globals, argv: string[]): Promise<number> {
   if (!src || !dest) throw new UsageError("cp needs SRC and DEST");
   const remote = (p: string) => /^([A-Za-z0-9_-]+):(\/.*|[^/].*)$/.exec(p);
   const from = remote(src);
-  const to = remote(dest);
+  const to = dest === "-" ? null : remote(dest);
   if (!!from === !!to) throw new UsageError("exactly one of SRC and DEST must be ID:/path");
   if (to) {
     const sandbox = await g.client.getSandbox(to[1] ?? "");
@@ -347,6 +605,11 @@ async function cmdCp(g: Globals, argv: string[]): Promise<number> {
   } else if (from) {
     const sandbox = await g.client.getSandbox(from[1] ?? "");
     const { header, data } = await sandbox.download(from[2] ?? "", { onProgress: progress(`downloading ${basename(from[2] ?? "")}`) });
+    if (dest === "-") {
+      // The bytes alone (a directory as its tar), for a pipe.
+      await new Promise<void>((res, rej) => process.stdout.write(data, (e) => (e ? rej(e) : res())));
+      return 0;
+    }
     if (header?.kind === TransferKind.TAR) {
       mkdirSync(dest, { recursive: true });
       const r = spawnSync("tar", ["-C", dest, "-xf", "-", "--no-same-owner"], { input: data });
@@ -390,6 +653,9 @@ const commands: Record<string, (g: Globals, argv: string[]) => Promise<number>> 
   run: cmdRun,
   exec: cmdExec,
   create: cmdCreate,
+  get: cmdGet,
+  logs: cmdAttach(false),
+  attach: cmdAttach(true),
   ls: cmdLs,
   rm: cmdRm,
   shell: cmdShell,
@@ -450,6 +716,11 @@ export async function main(argv: string[]): Promise<number> {
 
 const invokedDirectly = process.argv[1] && /sandboxctl(\.[jt]s)?$/.test(process.argv[1]);
 if (invokedDirectly) {
+  // A reader that stops early (`sandboxctl --json run x.py | head -1`) ends sandboxctl quietly.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE") throw err;
+    process.exit(process.exitCode ?? 0);
+  });
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

@@ -127,6 +127,18 @@ describe("the packed @sandboxd/client", () => {
     expect(r.status).toBe(0);
   });
 
+  it("npm i -g puts sandboxctl on the PATH; it runs code piped to it", () => {
+    const prefix = join(work, "global");
+    execFileSync("npm", ["install", "-g", "--prefix", prefix, "--prefer-offline", "--no-audit", "--no-fund", tarball], { stdio: "pipe" });
+    const r = spawnSync("sandboxctl", ["run", "-", "--lang", "python"], {
+      cwd: work,
+      encoding: "utf8",
+      input: "print('installed', 6 * 7)\n",
+      env: { ...process.env, SANDBOXD_ADDRESS: d.address, PATH: `${join(prefix, "bin")}:${process.env["PATH"] ?? ""}` },
+    });
+    expect([r.stdout, r.stderr, r.status]).toEqual(["installed 42\n", "", 0]);
+  });
+
   it("runs from a checkout without tsx once built", () => {
     const r = spawnSync(process.execPath, [join(clientDir, "dist/sandboxctl.js"), "--json", "ls", "--label", "from=nobody"], {
       cwd: repoRoot,

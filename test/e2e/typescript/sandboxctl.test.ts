@@ -1,10 +1,11 @@
-import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient, type Sandbox, type SandboxdClient } from "../../../clients/typescript/src/index.js";
-import { repoRoot } from "../../helpers/daemon.js";
+import { docker, onKubernetes, repoRoot } from "../../helpers/daemon.js";
+import { sourceNameRewriter } from "../../../clients/typescript/src/sandboxctl.js";
 import { startDaemon, stopDaemon } from "./daemon.js";
 
 let d: Awaited<ReturnType<typeof startDaemon>>;
@@ -31,7 +32,7 @@ interface Ran {
 }
 
 /** Runs sandboxctl as a user would; `onStdout` sees output as it arrives. */
-function sandboxctl(args: string[], options: { input?: string; onStdout?: (text: string) => void } = {}): Promise<Ran> {
+function sandboxctl(args: string[], options: { input?: string; onStdout?: (text: string, child: ChildProcess) => void } = {}): Promise<Ran> {
   const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "clients/typescript/src/sandboxctl.ts"), ...args], {
     cwd: repoRoot,
     env: { ...process.env, SANDBOXD_ADDRESS: d.address },
@@ -41,7 +42,7 @@ function sandboxctl(args: string[], options: { input?: string; onStdout?: (text:
   let stderr = "";
   child.stdout.on("data", (b: Buffer) => {
     stdout += b.toString();
-    options.onStdout?.(b.toString());
+    options.onStdout?.(b.toString(), child);
   });
   child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
   child.stdin.end(options.input ?? "");
@@ -73,7 +74,7 @@ describe("sandboxctl", () => {
     writeFileSync(file, "import sys\nprint('hi')\nprint('err', file=sys.stderr)\n");
     const r = await sandboxctl(["--json", "run", file]);
     expect(r.code).toBe(0);
-    const out = JSON.parse(r.stdout) as { status: string; exitCode: number; stdout: string; stderr: string };
+    const out = JSON.parse(r.stdout.trimEnd().split("\n").at(-1) ?? "") as { status: string; exitCode: number; stdout: string; stderr: string };
     expect(out).toMatchObject({ status: "EXITED", exitCode: 0, stdout: "hi\n", stderr: "err\n" });
     const slow = join(dir, "slow.py");
     writeFileSync(slow, "import time\ntime.sleep(60)\n");
@@ -148,5 +149,185 @@ describe("sandboxctl", () => {
         .subarray(0, 4)
         .toString("latin1"),
     ).toBe("\x89PNG");
+  });
+
+  it("stdin goes to exec and run, unless `run -` reads the code from it", async () => {
+    const cat = await sandboxctl(["exec", sandbox.id, "--", "cat"], { input: "hi\n" });
+    expect([cat.code, cat.stdout]).toEqual([0, "hi\n"]);
+    const file = join(dir, "upper.py");
+    writeFileSync(file, "import sys\nfor line in sys.stdin:\n    print(line.strip().upper())\n");
+    const run = await sandboxctl(["run", file, "--sandbox", sandbox.id], { input: "a\nb\n" });
+    expect([run.code, run.stdout]).toEqual([0, "A\nB\n"]);
+    const dash = await sandboxctl(["run", "-", "--lang", "python", "--sandbox", sandbox.id], { input: "print(6 * 7)\n" });
+    expect([dash.code, dash.stdout]).toEqual([0, "42\n"]);
+  });
+
+  it("tracebacks name the user's file", async () => {
+    const file = join(dir, "boom.py");
+    writeFileSync(file, "def f():\n    raise ValueError('boom')\n\nf()\n");
+    const r = await sandboxctl(["run", file, "--sandbox", sandbox.id]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`File "${file}", line 4, in <module>`);
+    expect(r.stderr).toContain(`File "${file}", line 2, in f`);
+    expect(r.stderr).toContain("ValueError: boom");
+    expect(r.stderr).not.toContain(".sandboxd-");
+  });
+
+  it("the file name is put back however stderr is cut into chunks", () => {
+    const daemon = 'Traceback (most recent call last):\n  File "/sandbox/.sandboxd-run_abc123.py", line 4, in <module>\nValueError: 50/50\n';
+    const want = 'Traceback (most recent call last):\n  File "boom.py", line 4, in <module>\nValueError: 50/50\n';
+    for (let cut = 0; cut <= daemon.length; cut++) {
+      let out = "";
+      const w = sourceNameRewriter("boom.py", (t) => (out += t));
+      w.push(daemon.slice(0, cut));
+      w.push(daemon.slice(cut));
+      w.end();
+      expect(out).toBe(want);
+    }
+  });
+
+  it("Ctrl-C ends the run and exits 130", async () => {
+    const file = join(dir, "forever.py");
+    writeFileSync(file, "import time\nprint('ready', flush=True)\nwhile True:\n    time.sleep(0.1)\n");
+    let runId = "";
+    const r = await sandboxctl(["--json", "run", file, "--sandbox", sandbox.id], {
+      onStdout: (text, child) => {
+        for (const line of text.split("\n").filter(Boolean)) {
+          const ev = JSON.parse(line) as { type: string; runId?: string; text?: string };
+          if (ev.type === "started") runId = ev.runId ?? "";
+          if (ev.type === "output" && ev.text?.includes("ready")) child.kill("SIGINT");
+        }
+      },
+    });
+    expect(r.code).toBe(130);
+    expect(r.stderr).toContain("interrupted");
+    // The run itself ended on the daemon: re-attached, it is over, cancelled.
+    expect((await client.attach(runId).result()).status).toBe("CANCELLED");
+  });
+
+  it("cp ID:/file - writes the file to stdout", async () => {
+    await sandbox.exec("printf 'to stdout\\n' > /sandbox/out.txt").result();
+    const r = await sandboxctl(["cp", `${sandbox.id}:/sandbox/out.txt`, "-"]);
+    expect([r.code, r.stdout]).toEqual([0, "to stdout\n"]);
+  });
+
+  it("a failed library install shows the installer's output and the daemon's message, exit non-zero", async () => {
+    const file = join(dir, "lib.py");
+    writeFileSync(file, "print('never')\n");
+    const r = await sandboxctl(["run", file, "--sandbox", sandbox.id, "--lib", "not-a-real-package-sbx"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toBe("");
+    // pip's own words, then the daemon's message (the sandbox has no network).
+    expect(r.stderr).toContain("No matching distribution found for not-a-real-package-sbx");
+    expect(r.stderr).toMatch(/sandboxctl: installing libraries failed: .*has no network/);
+  });
+
+  it("--json streams one JSON event a line for a run", async () => {
+    const file = join(dir, "events.py");
+    writeFileSync(file, "import sys\nprint('out', flush=True)\nprint('err', file=sys.stderr, flush=True)\nsys.exit(3)\n");
+    const r = await sandboxctl(["--json", "run", file, "--sandbox", sandbox.id]);
+    expect(r.code).toBe(3);
+    const events = r.stdout
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string; stream?: string; text?: string; status?: string; exitCode?: number });
+    expect(events[0]?.type).toBe("started");
+    const text = (stream: string) =>
+      events
+        .filter((e) => e.type === "output" && e.stream === stream)
+        .map((e) => e.text)
+        .join("");
+    expect([text("stdout"), text("stderr")]).toEqual(["out\n", "err\n"]);
+    // The run's exit event, then a summary line of the whole run.
+    expect(events.at(-2)).toMatchObject({ type: "exited", status: "EXITED", exitCode: 3 });
+    expect(events.at(-1)).toMatchObject({ type: "result", status: "EXITED", exitCode: 3, stdout: "out\n", stderr: "err\n" });
+    // A reader that stops after the first line ends sandboxctl without an error of its own.
+    const ctl = `${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(join(repoRoot, "clients/typescript/src/sandboxctl.ts"))}`;
+    const head = spawnSync("sh", ["-c", `${ctl} --json run ${JSON.stringify(file)} --sandbox ${sandbox.id} | head -c 1; echo " $?"`], {
+      cwd: repoRoot,
+      env: { ...process.env, SANDBOXD_ADDRESS: d.address },
+      encoding: "utf8",
+    });
+    expect([head.stdout, head.stderr]).toEqual(["{ 0\n", ""]);
+  });
+
+  it("repl: a cell's value and displayed values print; a traceback prints once, without the runner's frames", async () => {
+    const input = "x = 41\nx + 1\n1/0\nfrom IPython.display import display\ndisplay('shown')\nprint('after')\n";
+    const r = await sandboxctl(["repl", sandbox.id], { input });
+    expect(r.stdout).toBe("Out[2]: 42\n'shown'\nafter\n");
+    expect(r.stderr.split("ZeroDivisionError: division by zero").length - 1).toBe(1);
+    expect(r.stderr).toContain("----> 1 1/0");
+    expect(r.stderr).not.toMatch(/sandboxd_|runner/);
+  });
+
+  it("get ID: the sandbox's state; an unknown id is NOT_FOUND", async () => {
+    const r = await sandboxctl(["--json", "get", sandbox.id]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ id: sandbox.id, language: "python", state: "RUNNING" });
+    expect((await sandboxctl(["get", sandbox.id])).stdout).toMatch(new RegExp(`^id +${sandbox.id}\nlanguage +python\nstate +RUNNING\n`));
+    const missing = await sandboxctl(["get", "sbx_nope"]);
+    expect([missing.code, missing.stderr]).toEqual([1, expect.stringContaining("NOT_FOUND (SANDBOX_NOT_FOUND)")]);
+  });
+
+  it("logs RUN_ID replays a run from its start, then follows it live to its exit code", async () => {
+    // A run left going (its call cancelled with detachOnCancel) after its first line.
+    const run = sandbox.run(
+      "import os, sys, time\nprint('before', flush=True)\nwhile not os.path.exists('/tmp/logs-go'):\n    time.sleep(0.02)\nprint('after')\nsys.exit(4)\n",
+      {
+        detachOnCancel: true,
+      },
+    );
+    let runId = "";
+    for await (const ev of run) {
+      if (ev.event.case === "started") runId = ev.event.value.runId;
+      if (ev.event.case === "output") break;
+    }
+    let released = false;
+    const r = await sandboxctl(["logs", runId], {
+      onStdout: (text) => {
+        if (text.includes("before") && !released) {
+          released = true; // the run goes on only once the replayed line has been shown
+          void sandbox.exec(["touch", "/tmp/logs-go"]).result();
+        }
+      },
+    });
+    expect([r.code, r.stdout]).toEqual([4, "before\nafter\n"]);
+    // Ctrl-C on logs stops following, and the run goes on.
+    const long = sandbox.run("import time\nprint('waiting', flush=True)\ntime.sleep(3600)\n", { detachOnCancel: true });
+    let longId = "";
+    for await (const ev of long) {
+      if (ev.event.case === "started") longId = ev.event.value.runId;
+      if (ev.event.case === "output") break;
+    }
+    const stopped = await sandboxctl(["logs", longId], { onStdout: (text, child) => void (text.includes("waiting") && child.kill("SIGINT")) });
+    expect([stopped.code, stopped.stderr]).toEqual([130, `sandboxctl: stopped following ${longId}; the run goes on\n`]);
+    await client.signal(longId, "SIGKILL"); // refused (FAILED_PRECONDITION) had the run ended
+    expect((await client.attach(longId).result()).status).toBe("KILLED");
+  });
+
+  it("create --dockerfile builds the Dockerfile with the files beside it (FAILED_PRECONDITION on Kubernetes)", async () => {
+    const ctx = join(dir, "image");
+    mkdirSync(join(ctx, "sub"), { recursive: true });
+    writeFileSync(join(ctx, "sub", "hello.txt"), `context ${Date.now()}\n`);
+    writeFileSync(join(ctx, "Dockerfile"), "FROM sandboxd/base:latest\nCOPY sub/hello.txt /opt/hello.txt\n");
+    const created = await sandboxctl(["--json", "create", "--dockerfile", ctx, "--label", "from=ctl-dockerfile"]);
+    if (onKubernetes) {
+      expect(created.code).toBe(1);
+      expect(created.stderr).toContain("FAILED_PRECONDITION (NOT_SUPPORTED_BY_BACKEND)");
+      return;
+    }
+    expect(created.code).toBe(0);
+    const info = JSON.parse(created.stdout) as { id: string; image: string };
+    try {
+      expect(info.image).toMatch(/^sandboxd-build\//);
+      const cat = await sandboxctl(["exec", info.id, "--", "cat", "/opt/hello.txt"]);
+      expect(cat.stdout).toBe(readFileSync(join(ctx, "sub", "hello.txt"), "utf8"));
+    } finally {
+      await client.destroySandbox(info.id);
+      await docker
+        .getImage(info.image)
+        .remove()
+        .catch(() => undefined);
+    }
   });
 });
