@@ -52,6 +52,21 @@ export function lostExit(message: string): ProcessExit {
 export type ProcessEvent =
   { type: "started"; pid: number } | { type: "stdout"; data: Uint8Array } | { type: "stderr"; data: Uint8Array } | { type: "exit"; exit: ProcessExit };
 
+/**
+ * Reads a short process to its end: its stdout and stderr as one text, in arrival order, and
+ * its exit (undefined if the channel ended without one). For setup and install steps whose
+ * output only goes into a log line or an error message; a run's output is streamed instead.
+ */
+export async function drainProcess(proc: AsyncIterable<ProcessEvent>): Promise<{ output: string; exit: ProcessExit | undefined }> {
+  let output = "";
+  let exit: ProcessExit | undefined;
+  for await (const ev of proc) {
+    if (ev.type === "stdout" || ev.type === "stderr") output += Buffer.from(ev.data).toString();
+    else if (ev.type === "exit") exit = ev.exit;
+  }
+  return { output, exit };
+}
+
 /** A started process. Iterate for its events; the last one is always `exit`. */
 export interface RunningProcess extends AsyncIterable<ProcessEvent> {
   /**

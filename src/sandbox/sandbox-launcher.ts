@@ -15,7 +15,7 @@ import type { SandboxConfig, SandboxRequest } from "./sandbox-config.js";
 import type { SandboxFactory, SandboxRecord } from "./sandbox-factory.js";
 import type { SandboxNetworks } from "./sandbox-networks.js";
 import type { SandboxChannel } from "../runtime/sandbox-channel.js";
-import type { ProcessExit } from "../runtime/process.js";
+import { drainProcess } from "../runtime/process.js";
 import type { SandboxRegistry } from "./sandbox-registry.js";
 import { poolLabels, type PoolProfile, type PooledContainer, type WarmPool } from "./warm-pool.js";
 
@@ -265,12 +265,7 @@ async function installLibraries(channel: SandboxChannel, handler: LanguageHandle
     timeoutMs: installTimeoutMs,
     maxOutputBytes: installOutputBytes,
   });
-  let output = "";
-  let exit: ProcessExit | undefined;
-  for await (const ev of proc) {
-    if (ev.type === "stdout" || ev.type === "stderr") output += Buffer.from(ev.data).toString();
-    else if (ev.type === "exit") exit = ev.exit;
-  }
+  const { output, exit } = await drainProcess(proc);
   if (exit?.kind !== "exited" || exit.exitCode !== 0) {
     const tail = output.trim().split("\n").slice(-5).join("\n");
     throw failedPrecondition(`installing ${libraries.join(", ")} in a pool member failed (${exit?.kind ?? "no exit"} ${exit?.exitCode ?? ""}): ${tail}`, {

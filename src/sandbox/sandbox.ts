@@ -3,7 +3,7 @@ import type { Logger } from "../common/logger.js";
 import { AgentRunner } from "../runtime/agent-runner.js";
 import type { ContainerRuntime } from "../runtime/container-runtime.js";
 import { ExecRunner } from "../runtime/exec-runner.js";
-import type { ProcessExit } from "../runtime/process.js";
+import { drainProcess } from "../runtime/process.js";
 import type { SandboxChannel } from "../runtime/sandbox-channel.js";
 import { wrapArgv } from "./command-wrapper.js";
 import type { LanguageHandler } from "./languages.js";
@@ -278,12 +278,7 @@ export async function setUpSandbox(channel: SandboxChannel, handler: LanguageHan
       timeoutMs: setupTimeoutMs,
       maxOutputBytes: setupOutputBytes,
     });
-    let output = "";
-    let exit: ProcessExit | undefined;
-    for await (const ev of proc) {
-      if (ev.type === "stdout" || ev.type === "stderr") output += Buffer.from(ev.data).toString();
-      else if (ev.type === "exit") exit = ev.exit;
-    }
+    const { output, exit } = await drainProcess(proc);
     if (exit?.kind !== "exited" || exit.exitCode !== 0) {
       log.warn({ language: handler.name, exit, output: output.slice(0, setupOutputBytes) }, "the language's sandbox setup failed");
     }
