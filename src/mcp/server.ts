@@ -12,7 +12,7 @@ import type { LanguageHandler, LanguageRegistry } from "../sandbox/languages.js"
 import type { ArtifactInfo, Run, RunExit } from "../sandbox/run.js";
 import type { RunPipeline } from "../sandbox/run-pipeline.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
-import type { SandboxRequest } from "../sandbox/sandbox-config.js";
+import { emptyRequest, type SandboxRequest } from "../sandbox/sandbox-config.js";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
 
 /** The daemon's domain parts the MCP tools call: the same ones the gRPC services call. */
@@ -110,23 +110,13 @@ export function createMcpServer(domain: McpDomain, tenant: string, options: McpO
     idleSeconds?: number | undefined;
     env?: Record<string, string> | undefined;
   }): SandboxRequest => ({
-    language: o.language,
+    ...emptyRequest(o.language),
     image: o.image ?? "",
-    resources: { memoryBytes: 0, cpus: 0, pids: 0, diskBytes: 0 },
     network: options.network,
     env: { ...(o.env ?? {}) },
-    workdir: "",
-    user: "",
-    executionTimeoutMs: 0,
     ttlMs: Math.round((o.ttlSeconds ?? 0) * 1000),
     idleTimeoutMs: Math.round((o.idleSeconds ?? 0) * 1000),
     labels: { "sandboxd.dev/created-by": "mcp" },
-    outputDir: "",
-    commitOnClose: "",
-    containerId: "",
-    podManifest: "",
-    disablePlotCapture: false,
-    commandWrapper: [],
   });
 
   /**
