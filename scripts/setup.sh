@@ -3,9 +3,20 @@
 # the Docker engine (installed from Debian packages and started if absent), npm
 # dependencies, grpcurl, and the sandbox images (built offline if absent).
 #
-# Usage: scripts/setup.sh [image names...]   (default: the images the tests use)
+# Usage: scripts/setup.sh [--quick] [image names...]   (default: every image the tests use)
+#   --quick   only what the daemon needs to serve the named images (the engine, npm
+#             dependencies, those images, built while npm installs): no client toolchains,
+#             grpcurl or Podman. scripts/up.sh uses it for a first run within minutes.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+quick=0
+if [[ "${1:-}" == "--quick" ]]; then
+  quick=1
+  shift
+fi
+images=("$@")
+if [[ ${#images[@]} -eq 0 ]]; then images=(all); fi
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
@@ -37,14 +48,27 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { log "dockerd did not start; see /var/log/sandboxd-dockerd.log"; exit 1; }
 fi
 
-# 2. Node dependencies, exactly as the lockfile has them (it lists every platform's optional
+# 2. Sandbox images, built offline from Debian packages when missing, while npm installs
+#    (the build is mostly waiting on downloads and dpkg; npm on the registry).
+deploy/images/build.sh "${images[@]}" &
+images_pid=$!
+# A background job ignores Ctrl-C; stop the build (its TERM trap cleans up) if setup ends early.
+trap 'kill "$images_pid" 2>/dev/null || true' EXIT
+
+# 3. Node dependencies, exactly as the lockfile has them (it lists every platform's optional
 #    packages). `npm ci` never rewrites package-lock.json, so a fresh clone stays clean.
 if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
   log "installing npm dependencies (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+wait "$images_pid" || { log "building the sandbox images failed (output above)"; exit 1; }
+trap - EXIT
+if [[ $quick -eq 1 ]]; then
+  log "ready (quick: ${images[*]})"
+  exit 0
+fi
 
-# 3. Client toolchains: the pinned Python generator (buf runs its protoc), the Python client
+# 4. Client toolchains: the pinned Python generator (buf runs its protoc), the Python client
 #    with its test dependencies, and the Go client's modules (plugins are `go tool` deps).
 python3 -m pip install -q --disable-pip-version-check -r clients/python/requirements-codegen.txt
 python3 -m pip install -q --disable-pip-version-check -e './clients/python[test]'
@@ -52,16 +76,11 @@ python3 -m pip install -q --disable-pip-version-check -e './clients/python[test]
 python3 -m pip install -q --disable-pip-version-check -r test/mcp/requirements.txt
 (cd clients/go && go mod download)
 
-# 3b. grpcurl, for the README's examples and the reflection test.
+# 4b. grpcurl, for the README's examples and the reflection test.
 if ! command -v grpcurl >/dev/null 2>&1; then
   log "installing grpcurl (Go module)"
   GOBIN=/usr/local/bin go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3
 fi
-
-# 4. Sandbox images, built offline from Debian packages when missing.
-images=("$@")
-if [[ ${#images[@]} -eq 0 ]]; then images=(all); fi
-deploy/images/build.sh "${images[@]}"
 
 # 5. Podman (SANDBOXD_PODMAN=0 skips it): its Docker-compatible API service, and the same
 #    images copied over from Docker's store, so the integration suite runs on both.
