@@ -122,6 +122,11 @@ export interface Config {
     hostFirewall: string;
     /** Comma-separated TCP ports of the host that bridged sandboxes may reach (e.g. a package mirror). */
     hostAllowPorts: string;
+    /**
+     * The network of a Dockerfile's RUN steps: "none", or "default" (the engine's default
+     * bridge, which the host firewall does not cover: builds then reach what it reaches).
+     */
+    build: string;
   };
   /** Allow the metrics endpoint off loopback (it has no authentication). */
   metricsInsecure: boolean;
@@ -207,7 +212,7 @@ export const defaultConfig: Config = {
     startTimeoutMs: 120_000,
     unschedulableTimeoutMs: 10_000,
   },
-  network: { hostFirewall: "iptables", hostAllowPorts: "" },
+  network: { hostFirewall: "iptables", hostAllowPorts: "", build: "none" },
   policyCheckTimeoutMs: 2_000,
   policyCheckWorkers: 2,
   attach: { tenants: "", names: "", labels: "" },
@@ -459,6 +464,7 @@ function validate(c: Config): void {
   if (c.mcpListen !== "" && !/^[^\s]+:\d+$/.test(c.mcpListen)) throw new ConfigError(`mcp-listen must be host:port, got ${JSON.stringify(c.mcpListen)}`);
   if (!["none", "bridge"].includes(c.mcpNetwork)) throw new ConfigError(`mcp-network must be none or bridge, got ${JSON.stringify(c.mcpNetwork)}`);
   if (!(Number.isInteger(c.mcpMaxSessions) && c.mcpMaxSessions > 0)) throw new ConfigError("mcp-max-sessions must be a whole number, 1 or more");
+  if (!["none", "default"].includes(c.network.build)) throw new ConfigError(`network.build must be none or default, got ${JSON.stringify(c.network.build)}`);
   if (!["iptables", "off"].includes(c.network.hostFirewall))
     throw new ConfigError(`network.host-firewall must be iptables or off, got ${JSON.stringify(c.network.hostFirewall)}`);
   for (const p of hostAllowPorts(c))

@@ -57,6 +57,10 @@ export interface ImageBuildOptions {
   contextFiles: Record<string, Uint8Array>;
   labels?: Record<string, string>;
   signal?: AbortSignal;
+  /** The network RUN steps get: "none" (no network at all) or the engine's default bridge. */
+  network?: "none" | "default";
+  /** The builder's output, as it comes. */
+  onOutput?: (text: string) => void;
 }
 
 /** What makes a lease: a name the engine keeps unique, and where its holder is described. */

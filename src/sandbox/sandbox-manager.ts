@@ -45,6 +45,8 @@ export class SandboxManager {
   readonly pool: WarmPool;
   /** Pools created over the API (PoolService). */
   readonly pools: ClientPools;
+  /** Images of the sandboxes: present ones checked, Dockerfiles built once per content. */
+  readonly images: ImageResolver;
   private readonly registry = new SandboxRegistry();
   private readonly quotas: TenantQuotas;
   private readonly lease: DaemonLease;
@@ -71,7 +73,8 @@ export class SandboxManager {
     this.reaper = new SandboxReaper(registry, this.remover, runtime, { intervalMs: config.reaperIntervalMs, ownLabels }, log);
     const factory = new SandboxFactory(runtime, languages, config.agent, this.reaper, log);
     this.adoption = new SandboxAdoption(runtime, registry, factory, networks, ownLabels, log);
-    const images = new ImageResolver(runtime, languages, log);
+    const images = new ImageResolver(runtime, languages, log, config.network.build as "none" | "default");
+    this.images = images;
     const attachPolicy = new AttachPolicy(config.attach);
     this.launcher = new SandboxLauncher({ config, runtime, languages, images, networks, attachPolicy, pool: this.pool, factory, registry, logger: log });
     this.pools = new ClientPools({

@@ -15,6 +15,7 @@ import type { PolicySource, RunPipeline, StartedRun } from "../sandbox/run-pipel
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
 import { keepaliveEvent, policyFromProto, runEventToProto, sandboxRequestFromProto, sandboxToProto, severityValue } from "./convert.js";
 import { withKeepalive } from "./streams.js";
+import { AsyncQueue } from "../common/async-queue.js";
 
 export type SandboxMethods = typeof SandboxService extends GenService<infer M extends GenServiceMethods> ? M : never;
 type Methods = SandboxMethods;
@@ -28,6 +29,9 @@ export interface SandboxServiceDeps {
   runs: RunManager;
   pipeline: RunPipeline;
 }
+
+/** Build output one BuildImage call holds for a slow client before it drops some. */
+const maxPendingBuildOutput = 4 * 1024 * 1024;
 
 /** Fields of CreateSandbox's spec that apply to a sandbox acquired from a pool. */
 const acquireFields = new Set(["labels", "ttlMs", "idleTimeoutMs"]);
@@ -162,6 +166,46 @@ export function createSandboxService(deps: SandboxServiceDeps): SandboxCoreMetho
       if (run.done || !run.process) throw failedPrecondition(`run ${run.id} is not running`);
       run.process.signal(name);
       return {};
+    },
+
+    async *buildImage(req, ctx) {
+      const dockerfile = req.dockerfile;
+      if (!dockerfile || dockerfile.content.trim() === "") throw invalidArgument("dockerfile.content is required", { reason: "DOCKERFILE_MISSING" });
+      const started = Date.now();
+      const output = new AsyncQueue<string>();
+      // A client reading slower than the builder writes loses the middle of the output
+      // (said in the stream), never the daemon's memory.
+      let pending = 0;
+      let dropped = 0;
+      const onOutput = (text: string) => {
+        if (pending + text.length > maxPendingBuildOutput) {
+          dropped += text.length;
+          return;
+        }
+        if (dropped > 0) {
+          output.push(`[${dropped} bytes of build output dropped: the client read too slowly]\n`);
+          dropped = 0;
+        }
+        pending += text.length;
+        output.push(text);
+      };
+      const build = sandboxes.images.build(
+        {
+          content: dockerfile.content,
+          contextFiles: Object.fromEntries(Object.entries(dockerfile.contextFiles).map(([k, v]) => [k, Buffer.from(v).toString("base64")])),
+        },
+        { onOutput, signal: ctx.signal },
+      );
+      build.then(
+        () => output.end(),
+        (err: unknown) => output.fail(err),
+      );
+      for await (const text of output) {
+        pending -= text.length;
+        yield { event: { case: "output" as const, value: text } };
+      }
+      const result = await build;
+      yield { event: { case: "result" as const, value: { image: result.image, cached: result.cached, durationMs: BigInt(Date.now() - started) } } };
     },
 
     async checkCode(req, ctx) {

@@ -169,15 +169,25 @@ export class DockerRuntime implements ContainerRuntime {
     const buildOpts: Record<string, unknown> = { t: tag, rm: true, forcerm: true, dockerfile: dockerfileName };
     if (options.labels) buildOpts["labels"] = JSON.stringify(options.labels);
     if (options.signal) buildOpts["abortSignal"] = options.signal;
+    // RUN steps get no network unless the operator chose otherwise (--build-network): the
+    // engine's default bridge is not one of the daemon's firewalled sandbox networks.
+    if ((options.network ?? "none") === "none") buildOpts["networkmode"] = "none";
     const stream = await this.call(`build ${tag}`, () => this.docker.buildImage(tar as unknown as NodeJS.ReadableStream, buildOpts), 30 * 60_000);
     await new Promise<void>((resolve, reject) => {
-      this.docker.modem.followProgress(stream, (err: Error | null, output: { error?: string }[]) => {
-        const failed = output?.find((o) => o.error !== undefined);
-        if (err) reject(engineError(err, `build ${tag}`, this.name));
-        else if (failed) {
-          reject(new SandboxdError(ErrorCode.InvalidArgument, `image build failed: ${failed.error}`, { reason: "IMAGE_BUILD_FAILED" }));
-        } else resolve();
-      });
+      this.docker.modem.followProgress(
+        stream,
+        (err: Error | null, output: { error?: string }[]) => {
+          const failed = output?.find((o) => o.error !== undefined);
+          if (err) reject(engineError(err, `build ${tag}`, this.name));
+          else if (failed) {
+            reject(new SandboxdError(ErrorCode.InvalidArgument, `image build failed: ${failed.error}`, { reason: "IMAGE_BUILD_FAILED" }));
+          } else resolve();
+        },
+        (event: { stream?: string; status?: string; error?: string }) => {
+          const text = event.stream ?? (event.status !== undefined ? `${event.status}\n` : event.error !== undefined ? `${event.error}\n` : undefined);
+          if (text && options.onOutput) options.onOutput(text);
+        },
+      );
     });
   }
 

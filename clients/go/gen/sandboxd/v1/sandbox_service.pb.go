@@ -2134,6 +2134,194 @@ func (x *CheckCodeResponse) GetViolations() []*Violation {
 	return nil
 }
 
+type BuildImageRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Dockerfile    *Dockerfile            `protobuf:"bytes,1,opt,name=dockerfile,proto3" json:"dockerfile,omitempty"` // content is required
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BuildImageRequest) Reset() {
+	*x = BuildImageRequest{}
+	mi := &file_sandboxd_v1_sandbox_service_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BuildImageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BuildImageRequest) ProtoMessage() {}
+
+func (x *BuildImageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sandboxd_v1_sandbox_service_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BuildImageRequest.ProtoReflect.Descriptor instead.
+func (*BuildImageRequest) Descriptor() ([]byte, []int) {
+	return file_sandboxd_v1_sandbox_service_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *BuildImageRequest) GetDockerfile() *Dockerfile {
+	if x != nil {
+		return x.Dockerfile
+	}
+	return nil
+}
+
+type BuildImageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Event:
+	//
+	//	*BuildImageResponse_Output
+	//	*BuildImageResponse_Result
+	Event         isBuildImageResponse_Event `protobuf_oneof:"event"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BuildImageResponse) Reset() {
+	*x = BuildImageResponse{}
+	mi := &file_sandboxd_v1_sandbox_service_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BuildImageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BuildImageResponse) ProtoMessage() {}
+
+func (x *BuildImageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sandboxd_v1_sandbox_service_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BuildImageResponse.ProtoReflect.Descriptor instead.
+func (*BuildImageResponse) Descriptor() ([]byte, []int) {
+	return file_sandboxd_v1_sandbox_service_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *BuildImageResponse) GetEvent() isBuildImageResponse_Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *BuildImageResponse) GetOutput() string {
+	if x != nil {
+		if x, ok := x.Event.(*BuildImageResponse_Output); ok {
+			return x.Output
+		}
+	}
+	return ""
+}
+
+func (x *BuildImageResponse) GetResult() *BuildImageResult {
+	if x != nil {
+		if x, ok := x.Event.(*BuildImageResponse_Result); ok {
+			return x.Result
+		}
+	}
+	return nil
+}
+
+type isBuildImageResponse_Event interface {
+	isBuildImageResponse_Event()
+}
+
+type BuildImageResponse_Output struct {
+	// The builder's output as it comes (step headers, RUN steps' output), in order. A
+	// caller joining a build in progress first gets the output so far (its last 256 KiB).
+	Output string `protobuf:"bytes,1,opt,name=output,proto3,oneof"`
+}
+
+type BuildImageResponse_Result struct {
+	Result *BuildImageResult `protobuf:"bytes,2,opt,name=result,proto3,oneof"` // the last message of a successful build
+}
+
+func (*BuildImageResponse_Output) isBuildImageResponse_Event() {}
+
+func (*BuildImageResponse_Result) isBuildImageResponse_Event() {}
+
+type BuildImageResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Image         string                 `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`    // the image reference, e.g. sandboxd-build/<content hash>:latest
+	Cached        bool                   `protobuf:"varint,2,opt,name=cached,proto3" json:"cached,omitempty"` // the image existed already: nothing was built
+	DurationMs    uint64                 `protobuf:"varint,3,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BuildImageResult) Reset() {
+	*x = BuildImageResult{}
+	mi := &file_sandboxd_v1_sandbox_service_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BuildImageResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BuildImageResult) ProtoMessage() {}
+
+func (x *BuildImageResult) ProtoReflect() protoreflect.Message {
+	mi := &file_sandboxd_v1_sandbox_service_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BuildImageResult.ProtoReflect.Descriptor instead.
+func (*BuildImageResult) Descriptor() ([]byte, []int) {
+	return file_sandboxd_v1_sandbox_service_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *BuildImageResult) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
+}
+
+func (x *BuildImageResult) GetCached() bool {
+	if x != nil {
+		return x.Cached
+	}
+	return false
+}
+
+func (x *BuildImageResult) GetDurationMs() uint64 {
+	if x != nil {
+		return x.DurationMs
+	}
+	return 0
+}
+
 var File_sandboxd_v1_sandbox_service_proto protoreflect.FileDescriptor
 
 const file_sandboxd_v1_sandbox_service_proto_rawDesc = "" +
@@ -2286,11 +2474,24 @@ const file_sandboxd_v1_sandbox_service_proto_rawDesc = "" +
 	"\x04safe\x18\x01 \x01(\bR\x04safe\x126\n" +
 	"\n" +
 	"violations\x18\x02 \x03(\v2\x16.sandboxd.v1.ViolationR\n" +
-	"violations*\\\n" +
+	"violations\"L\n" +
+	"\x11BuildImageRequest\x127\n" +
+	"\n" +
+	"dockerfile\x18\x01 \x01(\v2\x17.sandboxd.v1.DockerfileR\n" +
+	"dockerfile\"p\n" +
+	"\x12BuildImageResponse\x12\x18\n" +
+	"\x06output\x18\x01 \x01(\tH\x00R\x06output\x127\n" +
+	"\x06result\x18\x02 \x01(\v2\x1d.sandboxd.v1.BuildImageResultH\x00R\x06resultB\a\n" +
+	"\x05event\"a\n" +
+	"\x10BuildImageResult\x12\x14\n" +
+	"\x05image\x18\x01 \x01(\tR\x05image\x12\x16\n" +
+	"\x06cached\x18\x02 \x01(\bR\x06cached\x12\x1f\n" +
+	"\vduration_ms\x18\x03 \x01(\x04R\n" +
+	"durationMs*\\\n" +
 	"\fTransferKind\x12\x1d\n" +
 	"\x19TRANSFER_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12TRANSFER_KIND_FILE\x10\x01\x12\x15\n" +
-	"\x11TRANSFER_KIND_TAR\x10\x022\x94\n" +
+	"\x11TRANSFER_KIND_TAR\x10\x022\xe5\n" +
 	"\n" +
 	"\x0eSandboxService\x12V\n" +
 	"\rCreateSandbox\x12!.sandboxd.v1.CreateSandboxRequest\x1a\".sandboxd.v1.CreateSandboxResponse\x12M\n" +
@@ -2310,7 +2511,9 @@ const file_sandboxd_v1_sandbox_service_proto_rawDesc = "" +
 	"\rListArtifacts\x12!.sandboxd.v1.ListArtifactsRequest\x1a\".sandboxd.v1.ListArtifactsResponse\x12a\n" +
 	"\x10DownloadArtifact\x12$.sandboxd.v1.DownloadArtifactRequest\x1a%.sandboxd.v1.DownloadArtifactResponse0\x01\x12Y\n" +
 	"\x0eClearArtifacts\x12\".sandboxd.v1.ClearArtifactsRequest\x1a#.sandboxd.v1.ClearArtifactsResponse\x12J\n" +
-	"\tCheckCode\x12\x1d.sandboxd.v1.CheckCodeRequest\x1a\x1e.sandboxd.v1.CheckCodeResponseb\x06proto3"
+	"\tCheckCode\x12\x1d.sandboxd.v1.CheckCodeRequest\x1a\x1e.sandboxd.v1.CheckCodeResponse\x12O\n" +
+	"\n" +
+	"BuildImage\x12\x1e.sandboxd.v1.BuildImageRequest\x1a\x1f.sandboxd.v1.BuildImageResponse0\x01b\x06proto3"
 
 var (
 	file_sandboxd_v1_sandbox_service_proto_rawDescOnce sync.Once
@@ -2325,7 +2528,7 @@ func file_sandboxd_v1_sandbox_service_proto_rawDescGZIP() []byte {
 }
 
 var file_sandboxd_v1_sandbox_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sandboxd_v1_sandbox_service_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_sandboxd_v1_sandbox_service_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_sandboxd_v1_sandbox_service_proto_goTypes = []any{
 	(TransferKind)(0),                // 0: sandboxd.v1.TransferKind
 	(*CreateSandboxRequest)(nil),     // 1: sandboxd.v1.CreateSandboxRequest
@@ -2363,77 +2566,85 @@ var file_sandboxd_v1_sandbox_service_proto_goTypes = []any{
 	(*ClearArtifactsResponse)(nil),   // 33: sandboxd.v1.ClearArtifactsResponse
 	(*CheckCodeRequest)(nil),         // 34: sandboxd.v1.CheckCodeRequest
 	(*CheckCodeResponse)(nil),        // 35: sandboxd.v1.CheckCodeResponse
-	nil,                              // 36: sandboxd.v1.ListSandboxesRequest.LabelsEntry
-	nil,                              // 37: sandboxd.v1.RunRequest.EnvEntry
-	nil,                              // 38: sandboxd.v1.ExecRequest.EnvEntry
-	(*SandboxSpec)(nil),              // 39: sandboxd.v1.SandboxSpec
-	(*Sandbox)(nil),                  // 40: sandboxd.v1.Sandbox
-	(*RunEvent)(nil),                 // 41: sandboxd.v1.RunEvent
-	(*Artifact)(nil),                 // 42: sandboxd.v1.Artifact
-	(*SecurityPolicy)(nil),           // 43: sandboxd.v1.SecurityPolicy
-	(*Violation)(nil),                // 44: sandboxd.v1.Violation
+	(*BuildImageRequest)(nil),        // 36: sandboxd.v1.BuildImageRequest
+	(*BuildImageResponse)(nil),       // 37: sandboxd.v1.BuildImageResponse
+	(*BuildImageResult)(nil),         // 38: sandboxd.v1.BuildImageResult
+	nil,                              // 39: sandboxd.v1.ListSandboxesRequest.LabelsEntry
+	nil,                              // 40: sandboxd.v1.RunRequest.EnvEntry
+	nil,                              // 41: sandboxd.v1.ExecRequest.EnvEntry
+	(*SandboxSpec)(nil),              // 42: sandboxd.v1.SandboxSpec
+	(*Sandbox)(nil),                  // 43: sandboxd.v1.Sandbox
+	(*RunEvent)(nil),                 // 44: sandboxd.v1.RunEvent
+	(*Artifact)(nil),                 // 45: sandboxd.v1.Artifact
+	(*SecurityPolicy)(nil),           // 46: sandboxd.v1.SecurityPolicy
+	(*Violation)(nil),                // 47: sandboxd.v1.Violation
+	(*Dockerfile)(nil),               // 48: sandboxd.v1.Dockerfile
 }
 var file_sandboxd_v1_sandbox_service_proto_depIdxs = []int32{
-	39, // 0: sandboxd.v1.CreateSandboxRequest.spec:type_name -> sandboxd.v1.SandboxSpec
-	40, // 1: sandboxd.v1.CreateSandboxResponse.sandbox:type_name -> sandboxd.v1.Sandbox
-	40, // 2: sandboxd.v1.GetSandboxResponse.sandbox:type_name -> sandboxd.v1.Sandbox
-	36, // 3: sandboxd.v1.ListSandboxesRequest.labels:type_name -> sandboxd.v1.ListSandboxesRequest.LabelsEntry
-	40, // 4: sandboxd.v1.ListSandboxesResponse.sandboxes:type_name -> sandboxd.v1.Sandbox
-	37, // 5: sandboxd.v1.RunRequest.env:type_name -> sandboxd.v1.RunRequest.EnvEntry
-	39, // 6: sandboxd.v1.RunRequest.ephemeral:type_name -> sandboxd.v1.SandboxSpec
-	41, // 7: sandboxd.v1.RunResponse.event:type_name -> sandboxd.v1.RunEvent
-	38, // 8: sandboxd.v1.ExecRequest.env:type_name -> sandboxd.v1.ExecRequest.EnvEntry
-	41, // 9: sandboxd.v1.ExecResponse.event:type_name -> sandboxd.v1.RunEvent
-	41, // 10: sandboxd.v1.InstallResponse.event:type_name -> sandboxd.v1.RunEvent
-	41, // 11: sandboxd.v1.AttachResponse.event:type_name -> sandboxd.v1.RunEvent
+	42, // 0: sandboxd.v1.CreateSandboxRequest.spec:type_name -> sandboxd.v1.SandboxSpec
+	43, // 1: sandboxd.v1.CreateSandboxResponse.sandbox:type_name -> sandboxd.v1.Sandbox
+	43, // 2: sandboxd.v1.GetSandboxResponse.sandbox:type_name -> sandboxd.v1.Sandbox
+	39, // 3: sandboxd.v1.ListSandboxesRequest.labels:type_name -> sandboxd.v1.ListSandboxesRequest.LabelsEntry
+	43, // 4: sandboxd.v1.ListSandboxesResponse.sandboxes:type_name -> sandboxd.v1.Sandbox
+	40, // 5: sandboxd.v1.RunRequest.env:type_name -> sandboxd.v1.RunRequest.EnvEntry
+	42, // 6: sandboxd.v1.RunRequest.ephemeral:type_name -> sandboxd.v1.SandboxSpec
+	44, // 7: sandboxd.v1.RunResponse.event:type_name -> sandboxd.v1.RunEvent
+	41, // 8: sandboxd.v1.ExecRequest.env:type_name -> sandboxd.v1.ExecRequest.EnvEntry
+	44, // 9: sandboxd.v1.ExecResponse.event:type_name -> sandboxd.v1.RunEvent
+	44, // 10: sandboxd.v1.InstallResponse.event:type_name -> sandboxd.v1.RunEvent
+	44, // 11: sandboxd.v1.AttachResponse.event:type_name -> sandboxd.v1.RunEvent
 	0,  // 12: sandboxd.v1.UploadHeader.kind:type_name -> sandboxd.v1.TransferKind
 	21, // 13: sandboxd.v1.UploadFilesRequest.header:type_name -> sandboxd.v1.UploadHeader
 	0,  // 14: sandboxd.v1.DownloadFilesRequest.kind:type_name -> sandboxd.v1.TransferKind
 	0,  // 15: sandboxd.v1.DownloadHeader.kind:type_name -> sandboxd.v1.TransferKind
 	25, // 16: sandboxd.v1.DownloadFilesResponse.header:type_name -> sandboxd.v1.DownloadHeader
 	26, // 17: sandboxd.v1.DownloadFilesResponse.trailer:type_name -> sandboxd.v1.DownloadTrailer
-	42, // 18: sandboxd.v1.ListArtifactsResponse.artifacts:type_name -> sandboxd.v1.Artifact
-	42, // 19: sandboxd.v1.DownloadArtifactResponse.artifact:type_name -> sandboxd.v1.Artifact
+	45, // 18: sandboxd.v1.ListArtifactsResponse.artifacts:type_name -> sandboxd.v1.Artifact
+	45, // 19: sandboxd.v1.DownloadArtifactResponse.artifact:type_name -> sandboxd.v1.Artifact
 	26, // 20: sandboxd.v1.DownloadArtifactResponse.trailer:type_name -> sandboxd.v1.DownloadTrailer
-	43, // 21: sandboxd.v1.CheckCodeRequest.inline:type_name -> sandboxd.v1.SecurityPolicy
-	44, // 22: sandboxd.v1.CheckCodeResponse.violations:type_name -> sandboxd.v1.Violation
-	1,  // 23: sandboxd.v1.SandboxService.CreateSandbox:input_type -> sandboxd.v1.CreateSandboxRequest
-	3,  // 24: sandboxd.v1.SandboxService.GetSandbox:input_type -> sandboxd.v1.GetSandboxRequest
-	5,  // 25: sandboxd.v1.SandboxService.ListSandboxes:input_type -> sandboxd.v1.ListSandboxesRequest
-	7,  // 26: sandboxd.v1.SandboxService.DestroySandbox:input_type -> sandboxd.v1.DestroySandboxRequest
-	9,  // 27: sandboxd.v1.SandboxService.Run:input_type -> sandboxd.v1.RunRequest
-	11, // 28: sandboxd.v1.SandboxService.Exec:input_type -> sandboxd.v1.ExecRequest
-	13, // 29: sandboxd.v1.SandboxService.Install:input_type -> sandboxd.v1.InstallRequest
-	15, // 30: sandboxd.v1.SandboxService.Attach:input_type -> sandboxd.v1.AttachRequest
-	17, // 31: sandboxd.v1.SandboxService.Signal:input_type -> sandboxd.v1.SignalRequest
-	19, // 32: sandboxd.v1.SandboxService.WriteInput:input_type -> sandboxd.v1.WriteInputRequest
-	22, // 33: sandboxd.v1.SandboxService.UploadFiles:input_type -> sandboxd.v1.UploadFilesRequest
-	24, // 34: sandboxd.v1.SandboxService.DownloadFiles:input_type -> sandboxd.v1.DownloadFilesRequest
-	28, // 35: sandboxd.v1.SandboxService.ListArtifacts:input_type -> sandboxd.v1.ListArtifactsRequest
-	30, // 36: sandboxd.v1.SandboxService.DownloadArtifact:input_type -> sandboxd.v1.DownloadArtifactRequest
-	32, // 37: sandboxd.v1.SandboxService.ClearArtifacts:input_type -> sandboxd.v1.ClearArtifactsRequest
-	34, // 38: sandboxd.v1.SandboxService.CheckCode:input_type -> sandboxd.v1.CheckCodeRequest
-	2,  // 39: sandboxd.v1.SandboxService.CreateSandbox:output_type -> sandboxd.v1.CreateSandboxResponse
-	4,  // 40: sandboxd.v1.SandboxService.GetSandbox:output_type -> sandboxd.v1.GetSandboxResponse
-	6,  // 41: sandboxd.v1.SandboxService.ListSandboxes:output_type -> sandboxd.v1.ListSandboxesResponse
-	8,  // 42: sandboxd.v1.SandboxService.DestroySandbox:output_type -> sandboxd.v1.DestroySandboxResponse
-	10, // 43: sandboxd.v1.SandboxService.Run:output_type -> sandboxd.v1.RunResponse
-	12, // 44: sandboxd.v1.SandboxService.Exec:output_type -> sandboxd.v1.ExecResponse
-	14, // 45: sandboxd.v1.SandboxService.Install:output_type -> sandboxd.v1.InstallResponse
-	16, // 46: sandboxd.v1.SandboxService.Attach:output_type -> sandboxd.v1.AttachResponse
-	18, // 47: sandboxd.v1.SandboxService.Signal:output_type -> sandboxd.v1.SignalResponse
-	20, // 48: sandboxd.v1.SandboxService.WriteInput:output_type -> sandboxd.v1.WriteInputResponse
-	23, // 49: sandboxd.v1.SandboxService.UploadFiles:output_type -> sandboxd.v1.UploadFilesResponse
-	27, // 50: sandboxd.v1.SandboxService.DownloadFiles:output_type -> sandboxd.v1.DownloadFilesResponse
-	29, // 51: sandboxd.v1.SandboxService.ListArtifacts:output_type -> sandboxd.v1.ListArtifactsResponse
-	31, // 52: sandboxd.v1.SandboxService.DownloadArtifact:output_type -> sandboxd.v1.DownloadArtifactResponse
-	33, // 53: sandboxd.v1.SandboxService.ClearArtifacts:output_type -> sandboxd.v1.ClearArtifactsResponse
-	35, // 54: sandboxd.v1.SandboxService.CheckCode:output_type -> sandboxd.v1.CheckCodeResponse
-	39, // [39:55] is the sub-list for method output_type
-	23, // [23:39] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	46, // 21: sandboxd.v1.CheckCodeRequest.inline:type_name -> sandboxd.v1.SecurityPolicy
+	47, // 22: sandboxd.v1.CheckCodeResponse.violations:type_name -> sandboxd.v1.Violation
+	48, // 23: sandboxd.v1.BuildImageRequest.dockerfile:type_name -> sandboxd.v1.Dockerfile
+	38, // 24: sandboxd.v1.BuildImageResponse.result:type_name -> sandboxd.v1.BuildImageResult
+	1,  // 25: sandboxd.v1.SandboxService.CreateSandbox:input_type -> sandboxd.v1.CreateSandboxRequest
+	3,  // 26: sandboxd.v1.SandboxService.GetSandbox:input_type -> sandboxd.v1.GetSandboxRequest
+	5,  // 27: sandboxd.v1.SandboxService.ListSandboxes:input_type -> sandboxd.v1.ListSandboxesRequest
+	7,  // 28: sandboxd.v1.SandboxService.DestroySandbox:input_type -> sandboxd.v1.DestroySandboxRequest
+	9,  // 29: sandboxd.v1.SandboxService.Run:input_type -> sandboxd.v1.RunRequest
+	11, // 30: sandboxd.v1.SandboxService.Exec:input_type -> sandboxd.v1.ExecRequest
+	13, // 31: sandboxd.v1.SandboxService.Install:input_type -> sandboxd.v1.InstallRequest
+	15, // 32: sandboxd.v1.SandboxService.Attach:input_type -> sandboxd.v1.AttachRequest
+	17, // 33: sandboxd.v1.SandboxService.Signal:input_type -> sandboxd.v1.SignalRequest
+	19, // 34: sandboxd.v1.SandboxService.WriteInput:input_type -> sandboxd.v1.WriteInputRequest
+	22, // 35: sandboxd.v1.SandboxService.UploadFiles:input_type -> sandboxd.v1.UploadFilesRequest
+	24, // 36: sandboxd.v1.SandboxService.DownloadFiles:input_type -> sandboxd.v1.DownloadFilesRequest
+	28, // 37: sandboxd.v1.SandboxService.ListArtifacts:input_type -> sandboxd.v1.ListArtifactsRequest
+	30, // 38: sandboxd.v1.SandboxService.DownloadArtifact:input_type -> sandboxd.v1.DownloadArtifactRequest
+	32, // 39: sandboxd.v1.SandboxService.ClearArtifacts:input_type -> sandboxd.v1.ClearArtifactsRequest
+	34, // 40: sandboxd.v1.SandboxService.CheckCode:input_type -> sandboxd.v1.CheckCodeRequest
+	36, // 41: sandboxd.v1.SandboxService.BuildImage:input_type -> sandboxd.v1.BuildImageRequest
+	2,  // 42: sandboxd.v1.SandboxService.CreateSandbox:output_type -> sandboxd.v1.CreateSandboxResponse
+	4,  // 43: sandboxd.v1.SandboxService.GetSandbox:output_type -> sandboxd.v1.GetSandboxResponse
+	6,  // 44: sandboxd.v1.SandboxService.ListSandboxes:output_type -> sandboxd.v1.ListSandboxesResponse
+	8,  // 45: sandboxd.v1.SandboxService.DestroySandbox:output_type -> sandboxd.v1.DestroySandboxResponse
+	10, // 46: sandboxd.v1.SandboxService.Run:output_type -> sandboxd.v1.RunResponse
+	12, // 47: sandboxd.v1.SandboxService.Exec:output_type -> sandboxd.v1.ExecResponse
+	14, // 48: sandboxd.v1.SandboxService.Install:output_type -> sandboxd.v1.InstallResponse
+	16, // 49: sandboxd.v1.SandboxService.Attach:output_type -> sandboxd.v1.AttachResponse
+	18, // 50: sandboxd.v1.SandboxService.Signal:output_type -> sandboxd.v1.SignalResponse
+	20, // 51: sandboxd.v1.SandboxService.WriteInput:output_type -> sandboxd.v1.WriteInputResponse
+	23, // 52: sandboxd.v1.SandboxService.UploadFiles:output_type -> sandboxd.v1.UploadFilesResponse
+	27, // 53: sandboxd.v1.SandboxService.DownloadFiles:output_type -> sandboxd.v1.DownloadFilesResponse
+	29, // 54: sandboxd.v1.SandboxService.ListArtifacts:output_type -> sandboxd.v1.ListArtifactsResponse
+	31, // 55: sandboxd.v1.SandboxService.DownloadArtifact:output_type -> sandboxd.v1.DownloadArtifactResponse
+	33, // 56: sandboxd.v1.SandboxService.ClearArtifacts:output_type -> sandboxd.v1.ClearArtifactsResponse
+	35, // 57: sandboxd.v1.SandboxService.CheckCode:output_type -> sandboxd.v1.CheckCodeResponse
+	37, // 58: sandboxd.v1.SandboxService.BuildImage:output_type -> sandboxd.v1.BuildImageResponse
+	42, // [42:59] is the sub-list for method output_type
+	25, // [25:42] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_sandboxd_v1_sandbox_service_proto_init() }
@@ -2461,13 +2672,17 @@ func file_sandboxd_v1_sandbox_service_proto_init() {
 		(*CheckCodeRequest_Inline)(nil),
 		(*CheckCodeRequest_SandboxId)(nil),
 	}
+	file_sandboxd_v1_sandbox_service_proto_msgTypes[36].OneofWrappers = []any{
+		(*BuildImageResponse_Output)(nil),
+		(*BuildImageResponse_Result)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sandboxd_v1_sandbox_service_proto_rawDesc), len(file_sandboxd_v1_sandbox_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   38,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -35,6 +35,7 @@ const (
 	SandboxService_DownloadArtifact_FullMethodName = "/sandboxd.v1.SandboxService/DownloadArtifact"
 	SandboxService_ClearArtifacts_FullMethodName   = "/sandboxd.v1.SandboxService/ClearArtifacts"
 	SandboxService_CheckCode_FullMethodName        = "/sandboxd.v1.SandboxService/CheckCode"
+	SandboxService_BuildImage_FullMethodName       = "/sandboxd.v1.SandboxService/BuildImage"
 )
 
 // SandboxServiceClient is the client API for SandboxService service.
@@ -68,6 +69,13 @@ type SandboxServiceClient interface {
 	ClearArtifacts(ctx context.Context, in *ClearArtifactsRequest, opts ...grpc.CallOption) (*ClearArtifactsResponse, error)
 	// Static policy check of code; nothing runs.
 	CheckCode(ctx context.Context, in *CheckCodeRequest, opts ...grpc.CallOption) (*CheckCodeResponse, error)
+	// Builds an image from a Dockerfile and streams the builder's output while it runs; the
+	// last message names the image. Pass it as SandboxSpec.image, or create sandboxes with
+	// the same Dockerfile: builds are cached by content, so those start without building.
+	// A failed build ends the call INVALID_ARGUMENT (reason IMAGE_BUILD_FAILED) after the
+	// output that led to it. Callers of the same Dockerfile share one build; it stops when
+	// the last of them goes away.
+	BuildImage(ctx context.Context, in *BuildImageRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BuildImageResponse], error)
 }
 
 type sandboxServiceClient struct {
@@ -295,6 +303,25 @@ func (c *sandboxServiceClient) CheckCode(ctx context.Context, in *CheckCodeReque
 	return out, nil
 }
 
+func (c *sandboxServiceClient) BuildImage(ctx context.Context, in *BuildImageRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BuildImageResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SandboxService_ServiceDesc.Streams[7], SandboxService_BuildImage_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BuildImageRequest, BuildImageResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SandboxService_BuildImageClient = grpc.ServerStreamingClient[BuildImageResponse]
+
 // SandboxServiceServer is the server API for SandboxService service.
 // All implementations must embed UnimplementedSandboxServiceServer
 // for forward compatibility.
@@ -326,6 +353,13 @@ type SandboxServiceServer interface {
 	ClearArtifacts(context.Context, *ClearArtifactsRequest) (*ClearArtifactsResponse, error)
 	// Static policy check of code; nothing runs.
 	CheckCode(context.Context, *CheckCodeRequest) (*CheckCodeResponse, error)
+	// Builds an image from a Dockerfile and streams the builder's output while it runs; the
+	// last message names the image. Pass it as SandboxSpec.image, or create sandboxes with
+	// the same Dockerfile: builds are cached by content, so those start without building.
+	// A failed build ends the call INVALID_ARGUMENT (reason IMAGE_BUILD_FAILED) after the
+	// output that led to it. Callers of the same Dockerfile share one build; it stops when
+	// the last of them goes away.
+	BuildImage(*BuildImageRequest, grpc.ServerStreamingServer[BuildImageResponse]) error
 	mustEmbedUnimplementedSandboxServiceServer()
 }
 
@@ -383,6 +417,9 @@ func (UnimplementedSandboxServiceServer) ClearArtifacts(context.Context, *ClearA
 }
 func (UnimplementedSandboxServiceServer) CheckCode(context.Context, *CheckCodeRequest) (*CheckCodeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CheckCode not implemented")
+}
+func (UnimplementedSandboxServiceServer) BuildImage(*BuildImageRequest, grpc.ServerStreamingServer[BuildImageResponse]) error {
+	return status.Error(codes.Unimplemented, "method BuildImage not implemented")
 }
 func (UnimplementedSandboxServiceServer) mustEmbedUnimplementedSandboxServiceServer() {}
 func (UnimplementedSandboxServiceServer) testEmbeddedByValue()                        {}
@@ -640,6 +677,17 @@ func _SandboxService_CheckCode_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SandboxService_BuildImage_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(BuildImageRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SandboxServiceServer).BuildImage(m, &grpc.GenericServerStream[BuildImageRequest, BuildImageResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SandboxService_BuildImageServer = grpc.ServerStreamingServer[BuildImageResponse]
+
 // SandboxService_ServiceDesc is the grpc.ServiceDesc for SandboxService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -718,6 +766,11 @@ var SandboxService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "DownloadArtifact",
 			Handler:       _SandboxService_DownloadArtifact_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "BuildImage",
+			Handler:       _SandboxService_BuildImage_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -339,3 +339,27 @@ class CheckCodeResponse(_message.Message):
     safe: bool
     violations: _containers.RepeatedCompositeFieldContainer[_common_pb2.Violation]
     def __init__(self, safe: _Optional[bool] = ..., violations: _Optional[_Iterable[_Union[_common_pb2.Violation, _Mapping]]] = ...) -> None: ...
+
+class BuildImageRequest(_message.Message):
+    __slots__ = ("dockerfile",)
+    DOCKERFILE_FIELD_NUMBER: _ClassVar[int]
+    dockerfile: _common_pb2.Dockerfile
+    def __init__(self, dockerfile: _Optional[_Union[_common_pb2.Dockerfile, _Mapping]] = ...) -> None: ...
+
+class BuildImageResponse(_message.Message):
+    __slots__ = ("output", "result")
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    output: str
+    result: BuildImageResult
+    def __init__(self, output: _Optional[str] = ..., result: _Optional[_Union[BuildImageResult, _Mapping]] = ...) -> None: ...
+
+class BuildImageResult(_message.Message):
+    __slots__ = ("image", "cached", "duration_ms")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    CACHED_FIELD_NUMBER: _ClassVar[int]
+    DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    image: str
+    cached: bool
+    duration_ms: int
+    def __init__(self, image: _Optional[str] = ..., cached: _Optional[bool] = ..., duration_ms: _Optional[int] = ...) -> None: ...

@@ -115,6 +115,11 @@ class SandboxServiceStub:
                 request_serializer=sandboxd_dot_v1_dot_sandbox__service__pb2.CheckCodeRequest.SerializeToString,
                 response_deserializer=sandboxd_dot_v1_dot_sandbox__service__pb2.CheckCodeResponse.FromString,
                 _registered_method=True)
+        self.BuildImage = channel.unary_stream(
+                '/sandboxd.v1.SandboxService/BuildImage',
+                request_serializer=sandboxd_dot_v1_dot_sandbox__service__pb2.BuildImageRequest.SerializeToString,
+                response_deserializer=sandboxd_dot_v1_dot_sandbox__service__pb2.BuildImageResponse.FromString,
+                _registered_method=True)
 
 
 class SandboxServiceServicer:
@@ -226,6 +231,18 @@ class SandboxServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BuildImage(self, request, context):
+        """Builds an image from a Dockerfile and streams the builder's output while it runs; the
+        last message names the image. Pass it as SandboxSpec.image, or create sandboxes with
+        the same Dockerfile: builds are cached by content, so those start without building.
+        A failed build ends the call INVALID_ARGUMENT (reason IMAGE_BUILD_FAILED) after the
+        output that led to it. Callers of the same Dockerfile share one build; it stops when
+        the last of them goes away.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SandboxServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -308,6 +325,11 @@ def add_SandboxServiceServicer_to_server(servicer, server):
                     servicer.CheckCode,
                     request_deserializer=sandboxd_dot_v1_dot_sandbox__service__pb2.CheckCodeRequest.FromString,
                     response_serializer=sandboxd_dot_v1_dot_sandbox__service__pb2.CheckCodeResponse.SerializeToString,
+            ),
+            'BuildImage': grpc.unary_stream_rpc_method_handler(
+                    servicer.BuildImage,
+                    request_deserializer=sandboxd_dot_v1_dot_sandbox__service__pb2.BuildImageRequest.FromString,
+                    response_serializer=sandboxd_dot_v1_dot_sandbox__service__pb2.BuildImageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -743,6 +765,33 @@ class SandboxService:
             '/sandboxd.v1.SandboxService/CheckCode',
             sandboxd_dot_v1_dot_sandbox__service__pb2.CheckCodeRequest.SerializeToString,
             sandboxd_dot_v1_dot_sandbox__service__pb2.CheckCodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BuildImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/sandboxd.v1.SandboxService/BuildImage',
+            sandboxd_dot_v1_dot_sandbox__service__pb2.BuildImageRequest.SerializeToString,
+            sandboxd_dot_v1_dot_sandbox__service__pb2.BuildImageResponse.FromString,
             options,
             channel_credentials,
             insecure,
