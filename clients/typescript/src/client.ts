@@ -3,7 +3,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import type { ChannelCredentials } from "@grpc/grpc-js";
 import { SandboxdError, Code, violationFromProto, type Violation } from "./errors.js";
-import type { Artifact, RunEvent, Sandbox as SandboxInfo, SandboxSpecSchema } from "./gen/sandboxd/v1/common_pb.js";
+import type { Artifact, DockerfileSchema, RunEvent, Sandbox as SandboxInfo, SandboxSpecSchema } from "./gen/sandboxd/v1/common_pb.js";
 import {
   InteractiveService,
   SessionKind,
@@ -28,6 +28,20 @@ type Methods<S> = S extends GenService<infer M extends GenServiceMethods> ? M : 
 export type SandboxSpec = MessageInitShape<typeof SandboxSpecSchema>;
 export type SessionSettings = MessageInitShape<typeof SessionSettingsSchema>;
 export type PoolSettings = MessageInitShape<typeof PoolSettingsSchema>;
+export type Dockerfile = MessageInitShape<typeof DockerfileSchema>;
+
+export interface BuildImageOptions extends CallOptions {
+  /** Each piece of the build's output (step headers, the RUN steps' own output) as it comes. */
+  onOutput?: (text: string) => void;
+}
+
+/** What BuildImage ends with: the image sandboxes start from (`spec.image`). */
+export interface BuiltImage {
+  image: string;
+  /** True when the image was there already and nothing was built. */
+  cached: boolean;
+  durationMs: number;
+}
 
 /** What CreatePool takes (docs/pools.md). */
 export interface PoolOptions {
@@ -122,6 +136,22 @@ export class SandboxdClient implements Disposable {
     const res = await this.sandboxes.createSandbox({ spec }, options);
     if (!res.sandbox) throw new SandboxdError(Code.Internal, "the daemon returned no sandbox");
     return new Sandbox(this, res.sandbox, true);
+  }
+
+  /**
+   * Builds a Dockerfile (its content and context files) into an image, streaming the build's
+   * output to `onOutput`; a build that fails rejects with INVALID_ARGUMENT, reason
+   * `IMAGE_BUILD_FAILED`, after its output. The same content again is `cached`. Aborting the
+   * call stops the build unless another caller waits for the same one. Builds have no network
+   * unless the daemon runs with `--network.build default`.
+   */
+  async buildImage(dockerfile: Dockerfile, options: BuildImageOptions = {}): Promise<BuiltImage> {
+    const { onOutput, ...call } = options;
+    for await (const m of this.sandboxes.buildImage({ dockerfile }, call)) {
+      if (m.event.case === "output") onOutput?.(m.event.value);
+      else if (m.event.case === "result") return { image: m.event.value.image, cached: m.event.value.cached, durationMs: Number(m.event.value.durationMs) };
+    }
+    throw new SandboxdError(Code.Internal, "the build ended without a result");
   }
 
   /**

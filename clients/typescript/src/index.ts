@@ -16,6 +16,9 @@ export type {
   PoolOptions,
   PoolSettings,
   AcquireOptions,
+  BuildImageOptions,
+  BuiltImage,
+  Dockerfile,
 } from "./client.js";
 export { Code, SandboxdError, toSandboxdError } from "./errors.js";
 export type { Severity, Violation } from "./errors.js";

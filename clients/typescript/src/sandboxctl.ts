@@ -8,7 +8,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "n
 import { basename, dirname, extname, join, relative, resolve, sep } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
-import { createClient, type SandboxdClient } from "./client.js";
+import { createClient, type BuiltImage, type SandboxdClient } from "./client.js";
 import { SandboxdError } from "./errors.js";
 import { ExitStatus, RunPhase, SandboxState, Stream, type DisplayData, type RunEvent, type Sandbox as SandboxInfo } from "./gen/sandboxd/v1/common_pb.js";
 import { TransferKind } from "./gen/sandboxd/v1/sandbox_service_pb.js";
@@ -24,8 +24,11 @@ const USAGE = `usage: sandboxctl [--address HOST:PORT] [--token T] [--json] <com
   exec ID [--workdir D] [--env K=V]... [--timeout SEC] -- CMD [ARGS...]
   exec ID --sh 'LINE'    run a command in a sandbox
   create [--lang L] [--image I | --dockerfile PATH] [--label K=V]...
-                         create a sandbox, print its id; --dockerfile builds PATH (a file, or a
-                         folder holding a Dockerfile) with the files beside it as the context
+                         create a sandbox, print its id; --dockerfile builds PATH first, as build
+  build PATH             build a Dockerfile (PATH: the file, or a folder holding a Dockerfile;
+                         the files beside it are the context), its output live on stderr; prints
+                         the image (for create --image); builds have no network unless the
+                         daemon allows it (--network.build default)
   get ID                 a sandbox's state, image, labels, expiry
   ls [--label K=V]...    list sandboxes
   logs RUN_ID            a run's output from its start, then live until it ends; its exit code
@@ -59,6 +62,8 @@ const extensions: Record<string, string> = {
 };
 
 class UsageError extends Error {}
+/** Ctrl-C ended the command (exit 130). */
+class Interrupted extends Error {}
 
 interface Globals {
   json: boolean;
@@ -379,13 +384,36 @@ async function cmdCreate(g: Globals, argv: string[]): Promise<number> {
     },
   });
   if (values.image && values.dockerfile) throw new UsageError("create takes --image or --dockerfile, not both");
-  const sandbox = await g.client.createSandbox({
-    language: values.lang,
-    image: values.image ?? "",
-    labels: kv(values.label),
-    ...(values.dockerfile ? { dockerfile: dockerfileSpec(values.dockerfile) } : {}),
-  });
+  const image = values.dockerfile ? (await build(g, values.dockerfile)).image : (values.image ?? "");
+  const sandbox = await g.client.createSandbox({ language: values.lang, image, labels: kv(values.label) });
   print(g, summary(sandbox.info), () => `${sandbox.id}\n`);
+  return 0;
+}
+
+/**
+ * Builds PATH, its output live on stderr (or one JSON line per piece with --json); Ctrl-C
+ * stops the build (exit 130).
+ */
+async function build(g: Globals, path: string): Promise<BuiltImage> {
+  const { signal, dispose } = interruptible();
+  try {
+    return await g.client.buildImage(dockerfileSpec(path), {
+      signal,
+      onOutput: (text) => void (g.json ? process.stdout.write(`${JSON.stringify({ build: { output: text } })}\n`) : process.stderr.write(text)),
+    });
+  } catch (err) {
+    if (signal.aborted) throw new Interrupted();
+    throw err;
+  } finally {
+    dispose();
+  }
+}
+
+async function cmdBuild(g: Globals, argv: string[]): Promise<number> {
+  const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: {} });
+  if (positionals.length !== 1) throw new UsageError("build takes one PATH (a Dockerfile or a folder holding one)");
+  const built = await build(g, positionals[0]!);
+  print(g, { result: built }, () => `${built.image}\n`);
   return 0;
 }
 
@@ -653,6 +681,7 @@ const commands: Record<string, (g: Globals, argv: string[]) => Promise<number>> 
   run: cmdRun,
   exec: cmdExec,
   create: cmdCreate,
+  build: cmdBuild,
   get: cmdGet,
   logs: cmdAttach(false),
   attach: cmdAttach(true),
@@ -702,6 +731,10 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof UsageError) {
       process.stderr.write(`sandboxctl: ${err.message}\n${USAGE}\n`);
       return 2;
+    }
+    if (err instanceof Interrupted) {
+      process.stderr.write("sandboxctl: interrupted\n");
+      return 130;
     }
     const e = err instanceof SandboxdError ? err : null;
     if (globals.json && e) process.stdout.write(`${JSON.stringify({ error: { code: e.code, reason: e.reason, message: e.message, metadata: e.metadata } })}\n`);

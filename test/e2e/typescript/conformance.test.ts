@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it, type TestContext } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, type TestContext } from "vitest";
 import { Code, SandboxdError, createClient, type Sandbox, type SandboxdClient } from "../../../clients/typescript/src/index.js";
 import { Stream } from "../../../clients/typescript/src/gen/sandboxd/v1/common_pb.js";
 import { TransferKind } from "../../../clients/typescript/src/gen/sandboxd/v1/sandbox_service_pb.js";
+import { docker, onKubernetes } from "../../helpers/daemon.js";
 import { startDaemon, stopDaemon } from "./daemon.js";
 
 // The shared scenarios of clients/CONFORMANCE.md through @sandboxd/client.
@@ -236,6 +237,43 @@ describe("conformance", () => {
       .catch((e: unknown) => e);
     expect(SandboxdError.is(err, Code.PermissionDenied, "POLICY_VIOLATION")).toBe(true);
     expect((err as SandboxdError).violations.length).toBeGreaterThan(0);
+  });
+
+  it("C19 image build from a Dockerfile", async () => {
+    const tag = createHash("sha256").update(`${process.pid}-${Date.now()}`).digest("hex").slice(0, 12);
+    const dockerfile = {
+      content: `FROM sandboxd/base:latest\nCOPY note.txt /note.txt\nRUN echo built-${tag}\n`,
+      contextFiles: { "note.txt": new TextEncoder().encode(tag) },
+    };
+    const output: string[] = [];
+    const building = client.buildImage(dockerfile, { onOutput: (t) => output.push(t) });
+    if (onKubernetes) {
+      const err = await building.catch((e: unknown) => e);
+      expect(SandboxdError.is(err, Code.FailedPrecondition, "NOT_SUPPORTED_BY_BACKEND")).toBe(true);
+      return;
+    }
+    const built = await building;
+    expect(output.join("")).toMatch(new RegExp(`^built-${tag}$`, "m"));
+    expect(built).toMatchObject({ cached: false, image: expect.stringMatching(/^sandboxd-build\//) });
+    onTestFinished(() =>
+      docker
+        .getImage(built.image)
+        .remove({ force: true })
+        .then(
+          () => undefined,
+          () => undefined,
+        ),
+    );
+    await using s = await client.createSandbox({ language: "bash", image: built.image });
+    expect((await s.exec(["cat", "/note.txt"]).result()).stdout).toBe(tag);
+    const again: string[] = [];
+    expect(await client.buildImage(dockerfile, { onOutput: (t) => again.push(t) })).toMatchObject({ image: built.image, cached: true });
+    expect(again).toEqual([]);
+    const failed = await client
+      .buildImage({ content: `FROM sandboxd/base:latest\nRUN echo no-${tag} && exit 4\n` }, { onOutput: (t) => output.push(t) })
+      .catch((e: unknown) => e);
+    expect(SandboxdError.is(failed, Code.InvalidArgument, "IMAGE_BUILD_FAILED")).toBe(true);
+    expect(output.join("")).toMatch(new RegExp(`^no-${tag}$`, "m"));
   });
 
   it("runs in an ephemeral sandbox", async () => {

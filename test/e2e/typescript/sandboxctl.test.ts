@@ -317,7 +317,19 @@ describe("sandboxctl", () => {
       return;
     }
     expect(created.code).toBe(0);
-    const info = JSON.parse(created.stdout) as { id: string; image: string };
+    // --json: the build's output as {"build":{"output":...}} lines, then the sandbox.
+    const lines = created.stdout
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.slice(0, -1).every((l) => typeof (l["build"] as { output?: unknown })?.output === "string")).toBe(true);
+    expect(
+      lines
+        .slice(0, -1)
+        .map((l) => (l["build"] as { output: string }).output)
+        .join(""),
+    ).toMatch(/Step 2\/\d : COPY sub\/hello.txt/);
+    const info = lines.at(-1) as { id: string; image: string };
     try {
       expect(info.image).toMatch(/^sandboxd-build\//);
       const cat = await sandboxctl(["exec", info.id, "--", "cat", "/opt/hello.txt"]);
@@ -329,5 +341,36 @@ describe("sandboxctl", () => {
         .remove()
         .catch(() => undefined);
     }
+  });
+
+  it("build streams the build's output on stderr and prints the image; a failing step exits 1 after its output", async () => {
+    const ctx = join(dir, "build");
+    mkdirSync(ctx, { recursive: true });
+    const tag = `ctl-build-${Date.now()}`;
+    writeFileSync(join(ctx, "Dockerfile"), `FROM sandboxd/base:latest\nRUN echo ${tag} > /tmp/tag\n`);
+    const built = await sandboxctl(["build", ctx]);
+    if (onKubernetes) {
+      expect(built.code).toBe(1);
+      expect(built.stderr).toContain("FAILED_PRECONDITION (NOT_SUPPORTED_BY_BACKEND)");
+      return;
+    }
+    try {
+      expect([built.code, built.code ? built.stderr : ""]).toEqual([0, ""]);
+      expect(built.stdout).toMatch(/^sandboxd-build\/[0-9a-f]+:latest\n$/);
+      expect(built.stderr).toMatch(/Step 2\/\d : RUN echo/);
+      const again = await sandboxctl(["build", join(ctx, "Dockerfile")]);
+      expect([again.code, again.stdout, again.stderr]).toEqual([0, built.stdout, ""]); // cached: nothing built
+    } finally {
+      await docker
+        .getImage(built.stdout.trim())
+        .remove()
+        .catch(() => undefined);
+    }
+    writeFileSync(join(ctx, "Dockerfile.bad"), `FROM sandboxd/base:latest\nRUN echo broken-${tag} && exit 3\n`);
+    const failed = await sandboxctl(["build", join(ctx, "Dockerfile.bad")]);
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toBe("");
+    expect(failed.stderr).toMatch(new RegExp(`^broken-${tag}$`, "m"));
+    expect(failed.stderr).toContain("INVALID_ARGUMENT (IMAGE_BUILD_FAILED)");
   });
 });
