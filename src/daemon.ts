@@ -4,7 +4,8 @@ import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { ConfigError } from "./config/config.js";
 import { TokenTable, isLocalAddress } from "./rpc/auth.js";
-import { processGauges, startMetricsServer, type Gauge } from "./metrics/metrics-server.js";
+import { registerProcessGauges, startMetricsServer } from "./metrics/metrics-server.js";
+import type { Registry } from "./metrics/registry.js";
 import type { Config } from "./config/config.js";
 import { describeError } from "./common/errors.js";
 import type { Logger } from "./common/logger.js";
@@ -59,6 +60,7 @@ export class Daemon {
     const { config, logger, components } = deps;
     this.log = logger.child({ component: "daemon" });
     this.sandboxes = components.sandboxes;
+    this.registerGauges(components.metrics.registry);
     this.runs = components.runs;
     this.sessions = components.sessions;
     this.policies = components.policies;
@@ -94,6 +96,7 @@ export class Daemon {
       shutdownSignal: this.shutdownController.signal,
       authenticate: (metadata: grpc.Metadata) => tokens.authenticate(metadata),
       tracker: this.tracker,
+      metrics: components.metrics,
     };
     this.log.info({ tenants: tokens.size, tls, mtls: config.tls.clientCaFile !== "" }, "authentication configured");
     const sandboxService = bindService(SandboxService, components.sandboxService, adapterOptions);
@@ -129,7 +132,7 @@ export class Daemon {
     }
     this.address = await this.server.listen(config.listen);
     if (config.metricsListen) {
-      this.metrics = await startMetricsServer(config.metricsListen, this.gauges(), () => this.notReady());
+      this.metrics = await startMetricsServer(config.metricsListen, this.deps.components.metrics.registry, () => this.notReady());
       this.log.info({ address: config.metricsListen }, "metrics listening");
     }
     if (config.mcpListen) {
@@ -182,7 +185,11 @@ export class Daemon {
 
   private metrics: import("node:http").Server | undefined;
 
-  private gauges(): Gauge[] {
+  /**
+   * The values other components keep, read at scrape time: gauges, and their monotonic
+   * tallies (`_total`) as counters.
+   */
+  private registerGauges(registry: Registry): void {
     const pool = this.sandboxes.pool;
     const perProfile = (pick: (s: NonNullable<ReturnType<typeof pool.statsFor>>) => number) => () =>
       pool.keys().flatMap((key) => {
@@ -191,7 +198,7 @@ export class Daemon {
       });
     const apiPool = (pick: (s: PoolStatsView) => number) => () =>
       this.sandboxes.pools.all().map((p) => ({ labels: { pool: p.id, tenant: p.tenant }, value: pick(p.stats) }));
-    return [
+    const all: { name: string; help: string; samples: () => { labels?: Record<string, string>; value: number }[] }[] = [
       { name: "sandboxd_sandboxes", help: "Sandboxes this daemon holds.", samples: () => [{ value: this.sandboxes.size }] },
       { name: "sandboxd_runs_active", help: "Runs in progress.", samples: () => [{ value: this.runs.active }] },
       { name: "sandboxd_calls_in_flight", help: "gRPC calls in progress.", samples: () => [{ value: this.tracker.inFlight }] },
@@ -225,8 +232,12 @@ export class Daemon {
         help: "Runs (live and finished) whose output counts against the budget.",
         samples: () => [{ value: this.runs.budget.runs }],
       },
-      ...processGauges(),
     ];
+    for (const m of all) {
+      if (m.name.endsWith("_total")) registry.callbackCounter(m.name, m.help, m.samples);
+      else registry.gauge({ name: m.name, help: m.help, read: m.samples });
+    }
+    registerProcessGauges(registry);
   }
 
   /** Why the daemon is FAILED. */

@@ -8,9 +8,9 @@
 export type Labels = Record<string, string>;
 export type MetricType = "counter" | "gauge" | "histogram";
 
-export const overflowMetricName = "sandboxd_metrics_series_overflow_total";
+const overflowMetricName = "sandboxd_metrics_series_overflow_total";
 /** Label sets a metric keeps before it folds new ones into "other". */
-export const defaultMaxSeries = 200;
+const defaultMaxSeries = 200;
 /** Latency buckets in seconds, from 5 ms to 2 minutes. */
 const defaultSecondsBuckets: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
