@@ -12,7 +12,7 @@ const callBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
  */
 export class SandboxdMetrics {
   readonly registry: Registry;
-  /** Runs by language and final status (exited, killed, timeout, oom, cancelled, lost). */
+  /** Runs by language and outcome: the exit status (exited, killed, timeout, oom, cancelled, lost), "failed" for a non-zero exit code. */
   readonly runs: Counter;
   readonly runDuration: Histogram;
   /** Sandbox creations by source: pool (a warm member), cold (a new container), attach. */
@@ -28,7 +28,11 @@ export class SandboxdMetrics {
 
   constructor(registry = new Registry()) {
     this.registry = registry;
-    this.runs = registry.counter({ name: "sandboxd_runs_total", help: "Runs that ended, by language and final status.", labels: ["language", "outcome"] });
+    this.runs = registry.counter({
+      name: "sandboxd_runs_total",
+      help: "Runs that ended, by language and outcome (exited, failed: non-zero exit code, killed, timeout, oom, cancelled, lost).",
+      labels: ["language", "outcome"],
+    });
     this.runDuration = registry.histogram({
       name: "sandboxd_run_duration_seconds",
       help: "Time a run took from start to its exit.",

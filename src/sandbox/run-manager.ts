@@ -135,7 +135,9 @@ export class RunManager {
       sandbox.touch();
       const exit = run.exit;
       const language = sandbox.config.language;
-      this.metrics.runs.inc({ language, outcome: exit?.status ?? "lost" });
+      // The exit's status, lower-case; an exit by itself with a non-zero code is "failed".
+      const outcome = exit ? (exit.status === "exited" && exit.exitCode !== 0 ? "failed" : exit.status) : "lost";
+      this.metrics.runs.inc({ language, outcome });
       if (exit) this.metrics.runDuration.observe(exit.durationMs / 1000, { language });
       // Every run's outcome, one line at info (what an operator greps for a user's report).
       this.log.info(
