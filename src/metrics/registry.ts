@@ -202,6 +202,7 @@ export class Histogram extends Metric<{ counts: number[]; sum: number; count: nu
 
 interface Renderable {
   readonly name: string;
+  readonly type: MetricType;
   render(): string[];
 }
 
@@ -245,9 +246,9 @@ export class Registry {
     return this.add(new Histogram(options, this.onOverflow));
   }
 
-  /** Names of every registered metric (histograms by base name). */
-  names(): string[] {
-    return [...this.metrics.keys()];
+  /** Every registered metric: its name (a histogram's base name) and type. */
+  families(): { name: string; type: MetricType }[] {
+    return [...this.metrics.values()].map((m) => ({ name: m.name, type: m.type }));
   }
 
   render(): string {
