@@ -3,6 +3,7 @@ import type { Logger } from "./common/logger.js";
 import { ArtifactManager } from "./artifacts/artifact-manager.js";
 import { SessionManager, SessionRegistry, defaultInteractive } from "./interactive/session-manager.js";
 import type { ContainerRuntime } from "./runtime/container-runtime.js";
+import { SandboxdMetrics } from "./metrics/sandboxd-metrics.js";
 import { CodePolicies } from "./sandbox/code-policy.js";
 import { LanguageRegistry } from "./sandbox/languages.js";
 import { RunManager } from "./sandbox/run-manager.js";
@@ -27,12 +28,14 @@ export interface ComposeDeps {
  * takes. Nothing is wired later (no hooks, no callback arrays).
  */
 export function compose({ config, runtime, logger }: ComposeDeps) {
+  // The registry behind /metrics: every component records on it; Daemon adds its gauges.
+  const metrics = new SandboxdMetrics();
   const languages = new LanguageRegistry();
-  const policies = new CodePolicies(config.policyCheckTimeoutMs, logger, config.policyCheckWorkers);
+  const policies = new CodePolicies(config.policyCheckTimeoutMs, logger, metrics, config.policyCheckWorkers);
   const artifacts = new ArtifactManager(logger);
   const sessionRegistry = new SessionRegistry();
-  const sandboxes = new SandboxManager({ config, runtime, languages, validator: policies, cleanups: [sessionRegistry], logger });
-  const runs = new RunManager(config, logger);
+  const sandboxes = new SandboxManager({ config, runtime, languages, validator: policies, cleanups: [sessionRegistry], metrics, logger });
+  const runs = new RunManager(config, logger, metrics);
   const sessions = new SessionManager({
     registry: sessionRegistry,
     sandboxes,
@@ -44,13 +47,13 @@ export function compose({ config, runtime, logger }: ComposeDeps) {
   const pipeline = new RunPipeline({ limits: config.limits, sandboxes, runs, languages, policies, capture: artifacts, logger });
   // SandboxService is implemented in three files (runs, files, artifacts): one object here.
   const sandboxService: ServiceImpl<SandboxMethods> = {
-    ...createSandboxService({ config, sandboxes, runs, pipeline }),
-    ...createFilesService({ sandboxes }),
+    ...createSandboxService({ config, sandboxes, runs, pipeline, metrics }),
+    ...createFilesService({ sandboxes, metrics }),
     ...createArtifactsService({ sandboxes, artifacts }),
   };
   const interactiveService = createInteractiveService({ config, sessions, pipeline });
   const poolService = createPoolService({ sandboxes });
-  return { languages, policies, artifacts, sandboxes, runs, sessions, pipeline, sandboxService, interactiveService, poolService };
+  return { metrics, languages, policies, artifacts, sandboxes, runs, sessions, pipeline, sandboxService, interactiveService, poolService };
 }
 
 export type DaemonComponents = ReturnType<typeof compose>;

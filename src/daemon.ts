@@ -4,7 +4,8 @@ import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { ConfigError } from "./config/config.js";
 import { TokenTable, isLocalAddress } from "./rpc/auth.js";
-import { processGauges, startMetricsServer, type Gauge } from "./metrics/metrics-server.js";
+import { startMetricsServer } from "./metrics/metrics-server.js";
+import { registerDaemonGauges } from "./metrics/daemon-gauges.js";
 import type { Config } from "./config/config.js";
 import { describeError } from "./common/errors.js";
 import type { Logger } from "./common/logger.js";
@@ -16,7 +17,6 @@ import { RpcServer } from "./rpc/server.js";
 import type { ContainerRuntime } from "./runtime/container-runtime.js";
 import type { RunManager } from "./sandbox/run-manager.js";
 import type { SandboxManager } from "./sandbox/sandbox-manager.js";
-import type { PoolStatsView } from "./sandbox/pool-ledger.js";
 import type { SessionManager } from "./interactive/session-manager.js";
 import type { CodePolicies } from "./sandbox/code-policy.js";
 import type { DaemonComponents } from "./compose.js";
@@ -62,6 +62,12 @@ export class Daemon {
     this.runs = components.runs;
     this.sessions = components.sessions;
     this.policies = components.policies;
+    registerDaemonGauges(components.metrics.registry, {
+      sandboxes: this.sandboxes,
+      runs: this.runs,
+      tracker: this.tracker,
+      engineUp: () => this.engineUp,
+    });
     const tokens = TokenTable.load(config.auth.tokensFile, config.auth.tokens);
     this.tokens = tokens;
     if (config.mcpListen && !isLocalAddress(config.mcpListen) && tokens.size === 0 && !config.insecure) {
@@ -94,6 +100,7 @@ export class Daemon {
       shutdownSignal: this.shutdownController.signal,
       authenticate: (metadata: grpc.Metadata) => tokens.authenticate(metadata),
       tracker: this.tracker,
+      metrics: components.metrics,
     };
     this.log.info({ tenants: tokens.size, tls, mtls: config.tls.clientCaFile !== "" }, "authentication configured");
     const sandboxService = bindService(SandboxService, components.sandboxService, adapterOptions);
@@ -129,7 +136,7 @@ export class Daemon {
     }
     this.address = await this.server.listen(config.listen);
     if (config.metricsListen) {
-      this.metrics = await startMetricsServer(config.metricsListen, this.gauges(), () => this.notReady());
+      this.metrics = await startMetricsServer(config.metricsListen, this.deps.components.metrics.registry, () => this.notReady());
       this.log.info({ address: config.metricsListen }, "metrics listening");
     }
     if (config.mcpListen) {
@@ -181,53 +188,6 @@ export class Daemon {
   }
 
   private metrics: import("node:http").Server | undefined;
-
-  private gauges(): Gauge[] {
-    const pool = this.sandboxes.pool;
-    const perProfile = (pick: (s: NonNullable<ReturnType<typeof pool.statsFor>>) => number) => () =>
-      pool.keys().flatMap((key) => {
-        const s = pool.statsFor(key);
-        return s ? [{ labels: { profile: key }, value: pick(s) }] : [];
-      });
-    const apiPool = (pick: (s: PoolStatsView) => number) => () =>
-      this.sandboxes.pools.all().map((p) => ({ labels: { pool: p.id, tenant: p.tenant }, value: pick(p.stats) }));
-    return [
-      { name: "sandboxd_sandboxes", help: "Sandboxes this daemon holds.", samples: () => [{ value: this.sandboxes.size }] },
-      { name: "sandboxd_runs_active", help: "Runs in progress.", samples: () => [{ value: this.runs.active }] },
-      { name: "sandboxd_calls_in_flight", help: "gRPC calls in progress.", samples: () => [{ value: this.tracker.inFlight }] },
-      { name: "sandboxd_pool_ready", help: "Warm sandboxes ready per profile.", samples: perProfile((s) => s.ready) },
-      { name: "sandboxd_pool_creating", help: "Warm sandboxes being created per profile.", samples: perProfile((s) => s.creating) },
-      { name: "sandboxd_pool_hits_total", help: "Creations served from the pool.", samples: perProfile((s) => s.hits) },
-      { name: "sandboxd_pool_misses_total", help: "Creations the pool could not serve.", samples: perProfile((s) => s.misses) },
-      { name: "sandboxd_pool_last_refill_ms", help: "Time the last pool member took to become ready.", samples: perProfile((s) => s.lastRefillMs) },
-      { name: "sandboxd_api_pools", help: "Pools created over the API (PoolService).", samples: () => [{ value: this.sandboxes.pools.all().length }] },
-      { name: "sandboxd_api_pool_ready", help: "Ready members per API pool.", samples: apiPool((s) => s.ready) },
-      { name: "sandboxd_api_pool_in_use", help: "Handed-out sandboxes alive per API pool.", samples: apiPool((s) => s.inUse) },
-      { name: "sandboxd_api_pool_waiting", help: "Callers waiting for a place per API pool.", samples: apiPool((s) => s.waiting) },
-      { name: "sandboxd_api_pool_hits_total", help: "Acquisitions served by a ready member per API pool.", samples: apiPool((s) => s.hits) },
-      { name: "sandboxd_api_pool_misses_total", help: "Acquisitions that started a member per API pool.", samples: apiPool((s) => s.misses) },
-      { name: "sandboxd_api_pool_exhausted_total", help: "Acquisitions refused per API pool.", samples: apiPool((s) => s.exhausted) },
-      { name: "sandboxd_engine_up", help: "1 when the container engine answers.", samples: () => [{ value: this.engineUp ? 1 : 0 }] },
-      {
-        name: "sandboxd_output_buffered_bytes",
-        help: "Output all runs keep in memory (replay and not yet taken by followers).",
-        samples: () => [{ value: this.runs.budget.total }],
-      },
-      {
-        name: "sandboxd_output_budget_bytes",
-        help: "The budget for that output (--max-buffered-bytes).",
-        samples: () => [{ value: this.runs.budget.limitBytes }],
-      },
-      { name: "sandboxd_output_evictions_total", help: "Runs whose replay the budget trimmed.", samples: () => [{ value: this.runs.budget.evictions }] },
-      { name: "sandboxd_output_evicted_bytes_total", help: "Output bytes the budget dropped.", samples: () => [{ value: this.runs.budget.evictedBytes }] },
-      {
-        name: "sandboxd_output_runs_retained",
-        help: "Runs (live and finished) whose output counts against the budget.",
-        samples: () => [{ value: this.runs.budget.runs }],
-      },
-      ...processGauges(),
-    ];
-  }
 
   /** Why the daemon is FAILED. */
   failure: string | undefined;

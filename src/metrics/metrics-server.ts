@@ -1,46 +1,25 @@
 import { readdirSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-
-export interface Gauge {
-  name: string;
-  help: string;
-  /** Each sample: label set and value. */
-  samples: () => { labels?: Record<string, string>; value: number }[];
-}
-
-function render(gauges: readonly Gauge[]): string {
-  const lines: string[] = [];
-  for (const g of gauges) {
-    lines.push(`# HELP ${g.name} ${g.help}`, `# TYPE ${g.name} gauge`);
-    for (const s of g.samples()) {
-      const labels =
-        s.labels && Object.keys(s.labels).length > 0
-          ? `{${Object.entries(s.labels)
-              .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
-              .join(",")}}`
-          : "";
-      lines.push(`${g.name}${labels} ${Number.isFinite(s.value) ? s.value : 0}`);
-    }
-  }
-  return `${lines.join("\n")}\n`;
-}
+import type { Registry } from "./registry.js";
 
 /** Process gauges every daemon reports: memory and open file descriptors. */
-export function processGauges(): Gauge[] {
-  return [
-    { name: "sandboxd_process_resident_memory_bytes", help: "Resident set size of the daemon.", samples: () => [{ value: process.memoryUsage.rss() }] },
-    {
-      name: "sandboxd_process_open_fds",
-      help: "Open file descriptors of the daemon.",
-      samples: () => {
-        try {
-          return [{ value: readdirSync("/proc/self/fd").length }];
-        } catch {
-          return [];
-        }
-      },
+export function registerProcessGauges(registry: Registry): void {
+  registry.gauge({
+    name: "sandboxd_process_resident_memory_bytes",
+    help: "Resident set size of the daemon.",
+    read: () => [{ value: process.memoryUsage.rss() }],
+  });
+  registry.gauge({
+    name: "sandboxd_process_open_fds",
+    help: "Open file descriptors of the daemon.",
+    read: () => {
+      try {
+        return [{ value: readdirSync("/proc/self/fd").length }];
+      } catch {
+        return [];
+      }
     },
-  ];
+  });
 }
 
 /** Why the daemon cannot take work now, or undefined when it can (GET /readyz). */
@@ -52,12 +31,12 @@ export type Readiness = () => string | undefined;
  * answers 200 while the process serves at all, /readyz 200 only while it takes work (the
  * engine reachable, not draining) and 503 with the reason otherwise.
  */
-export function startMetricsServer(listen: string, gauges: readonly Gauge[], readiness: Readiness = () => undefined): Promise<Server> {
+export function startMetricsServer(listen: string, registry: Registry, readiness: Readiness = () => undefined): Promise<Server> {
   const server = createServer((req, res) => {
     const path = (req.url ?? "").split("?")[0];
     if (req.method === "GET" && path === "/metrics") {
       res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
-      res.end(render(gauges));
+      res.end(registry.render());
       return;
     }
     if (req.method === "GET" && path === "/healthz") {

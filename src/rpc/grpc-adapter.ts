@@ -14,6 +14,7 @@ import type { GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import { SandboxdError, ErrorCode, invalidArgument } from "../common/errors.js";
 import { newId } from "../common/ids.js";
 import type { Logger } from "../common/logger.js";
+import type { SandboxdMetrics } from "../metrics/sandboxd-metrics.js";
 import { toStatus } from "./status.js";
 
 /** What every handler gets: who calls, and a signal for deadline, client cancel and shutdown. */
@@ -53,6 +54,8 @@ export interface AdapterOptions {
   authenticate: (metadata: grpc.Metadata, peer: string) => string;
   /** Counts calls in flight, for draining. */
   tracker: CallTracker;
+  /** Records every call's code and duration, and refused tokens. */
+  metrics: SandboxdMetrics;
 }
 
 /** Calls in flight, so shutdown can wait for them with a grace time. */
@@ -146,7 +149,14 @@ function makeContext(call: AnyCall, path: string, options: AdapterOptions): { ct
   options.shutdownSignal.addEventListener("abort", onShutdown, { once: true });
   const requestId = newId("req", 12);
   const peer = call.getPeer();
-  const tenant = options.authenticate(call.metadata, peer);
+  let tenant: string;
+  try {
+    tenant = options.authenticate(call.metadata, peer);
+  } catch (err) {
+    const reason = err instanceof SandboxdError ? err.reason : undefined;
+    options.metrics.authFailures.inc({ reason: reason === "TOKEN_MISSING" ? "missing" : reason === "TOKEN_INVALID" ? "invalid" : "other" });
+    throw err;
+  }
   const ctx: CallContext = {
     signal: controller.signal,
     tenant,
@@ -170,6 +180,11 @@ function wrap(method: DescMethod, path: string, handler: ((...args: unknown[]) =
    * The life of every call, whatever its shape: tracked for draining, a context with its
    * signal, the handler, and any error mapped to a status (logged, never thrown at grpc-js).
    */
+  /** The same place as the per-call log line: one count and one duration per call. */
+  const record = (code: string, started: number) => {
+    options.metrics.grpcCalls.inc({ method: path, code });
+    options.metrics.grpcCallDuration.observe((Date.now() - started) / 1000, { method: path });
+  };
   const serve = async (
     call: AnyCall,
     body: (ctx: CallContext, run: (...args: unknown[]) => unknown) => Promise<void>,
@@ -188,6 +203,7 @@ function wrap(method: DescMethod, path: string, handler: ((...args: unknown[]) =
         await body(ctx, handler);
         // Every call, one line at info: method, tenant and request id (from the context), time.
         ctxLog.info({ code: "OK", ms: Date.now() - started }, "call");
+        record("OK", started);
       } finally {
         done();
       }
@@ -197,6 +213,7 @@ function wrap(method: DescMethod, path: string, handler: ((...args: unknown[]) =
         { code: grpc.status[st.code], ms: Date.now() - started, message: st.details },
         st.code === grpc.status.CANCELLED ? "call cancelled" : "call failed",
       );
+      record(grpc.status[st.code], started);
       onError(st as grpc.StatusObject);
     } finally {
       options.tracker.leave();

@@ -1,4 +1,5 @@
 import type { Config } from "../config/config.js";
+import type { SandboxdMetrics } from "../metrics/sandboxd-metrics.js";
 import {
   SandboxdError,
   alreadyExists,
@@ -70,6 +71,7 @@ export interface ClientPoolsDeps {
   /** Reserves one sandbox of the tenant's quotas (TenantQuotas.reserve); returns its release. */
   reserve: (tenant: string, memoryBytes: number) => () => void;
   releases: PoolReleases;
+  metrics: SandboxdMetrics;
   logger: Logger;
 }
 
@@ -249,6 +251,12 @@ class ClientPool {
    * A sandbox of this pool for `tenant` with `config`: a ready member (hit), a new member
    * when there is room (miss), else per the exhaustion strategy.
    */
+  /** Records one acquisition's result and how long the caller waited for it. */
+  private acquired(started: number, result: "hit" | "miss" | "exhausted" | "temporary"): void {
+    this.deps.metrics.poolAcquisitions.inc({ pool: this.id, result });
+    this.deps.metrics.poolWait.observe((Date.now() - started) / 1000);
+  }
+
   async acquire(tenant: string, config: SandboxConfig, signal: AbortSignal): Promise<Acquired> {
     const started = Date.now();
     const timeoutMs = this.ledger.settings.acquisitionTimeoutMs;
@@ -259,11 +267,16 @@ class ClientPool {
         this.ledger.count("hits");
         const sandbox = this.handOut(tenant, config, ready);
         this.refill();
+        this.acquired(started, "hit");
+        this.deps.metrics.sandboxCreateDuration.observe((Date.now() - started) / 1000, { source: "pool" });
         return { sandbox };
       }
       if (this.ledger.hasRoom()) {
         this.ledger.count("misses");
-        return { sandbox: await this.track(this.startForCaller(tenant, config)) };
+        this.acquired(started, "miss");
+        const sandbox = await this.track(this.startForCaller(tenant, config));
+        this.deps.metrics.sandboxCreateDuration.observe((Date.now() - started) / 1000, { source: "cold" });
+        return { sandbox };
       }
       const strategy = this.ledger.settings.exhaustion;
       // Not exhausted while members are being started (max_size counts them): the caller
@@ -275,10 +288,12 @@ class ClientPool {
       }
       if (strategy === "fail_fast") {
         this.ledger.count("exhausted");
+        this.acquired(started, "exhausted");
         throw poolExhausted(`${this.describe} is exhausted: its max_size of ${this.ledger.settings.maxSize} sandboxes exist and none is ready`);
       }
       if (strategy === "temporary") {
         this.ledger.count("temporary");
+        this.acquired(started, "temporary");
         return { temporary: this.request };
       }
       let remaining = 0;
@@ -286,6 +301,7 @@ class ClientPool {
         remaining = timeoutMs - (Date.now() - started);
         if (remaining <= 0) {
           this.ledger.count("exhausted");
+          this.acquired(started, "exhausted");
           throw poolExhausted(`${this.describe} is exhausted: no place freed within acquisition_timeout_ms ${timeoutMs}`);
         }
       }

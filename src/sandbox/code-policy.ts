@@ -1,5 +1,6 @@
 import { SandboxdError, ErrorCode, invalidArgument, permissionDenied } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
+import type { SandboxdMetrics } from "../metrics/sandboxd-metrics.js";
 import type { Sandbox } from "./sandbox.js";
 import type { PolicySpec, SandboxConfig } from "./sandbox-config.js";
 import {
@@ -83,7 +84,12 @@ export class CodePolicies implements SandboxConfigValidator {
   /** Each sandbox's compiled policy, resolved once (its config never changes). */
   private readonly resolved = new WeakMap<Sandbox, SecurityPolicy | undefined>();
 
-  constructor(deadlineMs: number, logger: Logger, workers?: number) {
+  constructor(
+    deadlineMs: number,
+    logger: Logger,
+    private readonly metrics: SandboxdMetrics,
+    workers?: number,
+  ) {
     this.checker = new PolicyChecker(deadlineMs, logger.child({ component: "policy" }), { workers });
   }
 
@@ -101,6 +107,7 @@ export class CodePolicies implements SandboxConfigValidator {
     if (!policy) return;
     const result = await this.checker.check(language, code, policy, sandbox.tenant);
     if (result.safe) return;
+    this.metrics.policyRefusals.inc({ language });
     const first = result.violations[0];
     throw permissionDenied(
       `code violates the sandbox's security policy: ${first ? `${first.description || first.rule} (line ${first.line})` : "unsafe"}${result.violations.length > 1 ? ` and ${result.violations.length - 1} more` : ""}`,

@@ -8,6 +8,7 @@ import type { Command } from "./languages.js";
 import { OutputBudget } from "./output-budget.js";
 import { Run, type Phase, type RunExit } from "./run.js";
 import type { Sandbox } from "./sandbox.js";
+import type { SandboxdMetrics } from "../metrics/sandboxd-metrics.js";
 
 export interface RunStep {
   phase: Phase;
@@ -58,6 +59,7 @@ export class RunManager {
   constructor(
     private readonly config: Config,
     logger: Logger,
+    private readonly metrics: SandboxdMetrics,
   ) {
     this.log = logger.child({ component: "runs" });
     this.budget = new OutputBudget(config.maxBufferedBytes);
@@ -132,6 +134,11 @@ export class RunManager {
       sandbox.runs.delete(run);
       sandbox.touch();
       const exit = run.exit;
+      const language = sandbox.config.language;
+      // The exit's status, lower-case; an exit by itself with a non-zero code is "failed".
+      const outcome = exit ? (exit.status === "exited" && exit.exitCode !== 0 ? "failed" : exit.status) : "lost";
+      this.metrics.runs.inc({ language, outcome });
+      if (exit) this.metrics.runDuration.observe(exit.durationMs / 1000, { language });
       // Every run's outcome, one line at info (what an operator greps for a user's report).
       this.log.info(
         {

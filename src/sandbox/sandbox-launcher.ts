@@ -8,6 +8,7 @@ import { sandboxContainerSpec } from "./container-spec.js";
 import type { ImageResolver } from "./image-resolver.js";
 import { Label } from "./labels.js";
 import type { LanguageHandler, LanguageRegistry } from "./languages.js";
+import type { SandboxdMetrics } from "../metrics/sandboxd-metrics.js";
 import { writeOwner } from "./pool-owner.js";
 import { setUpSandbox, type Sandbox } from "./sandbox.js";
 import { wrapArgv } from "./command-wrapper.js";
@@ -35,6 +36,7 @@ export interface LauncherDeps {
   pool: WarmPool;
   factory: SandboxFactory;
   registry: SandboxRegistry;
+  metrics: SandboxdMetrics;
   logger: Logger;
 }
 
@@ -72,13 +74,19 @@ export class SandboxLauncher {
   }
 
   async launch(tenant: string, req: SandboxRequest, { config, handler }: ResolvedRequest, signal?: AbortSignal): Promise<Sandbox> {
-    const { pool } = this.deps;
-    if (config.containerId) return this.attach(tenant, config);
+    const { pool, metrics } = this.deps;
+    const started = Date.now();
+    const timed = <T>(source: string, sandbox: T): T => {
+      metrics.sandboxCreateDuration.observe((Date.now() - started) / 1000, { source });
+      return sandbox;
+    };
+    if (config.containerId) return timed("attach", await this.attach(tenant, config));
     if (pool.has(handler.name) && poolCompatible(req, this.deps.config.images[handler.name] || handler.image, this.deps.config.defaults.workdir)) {
       const member = pool.take(handler.name);
-      if (member) return this.handOut(tenant, config, member);
+      metrics.poolAcquisitions.inc({ pool: `config-${handler.name}`, result: member ? "hit" : "miss" });
+      if (member) return timed("pool", this.handOut(tenant, config, member));
     }
-    return this.createContainer(tenant, config, signal);
+    return timed("cold", await this.createContainer(tenant, config, signal));
   }
 
   /** The pool profile of a language's defaults-only request: its members' spec and channel. */

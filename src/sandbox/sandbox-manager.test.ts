@@ -5,6 +5,7 @@ import type { ContainerRuntime } from "../runtime/container-runtime.js";
 import { LanguageRegistry } from "./languages.js";
 import { SandboxManager } from "./sandbox-manager.js";
 import { emptyRequest } from "./sandbox-config.js";
+import { SandboxdMetrics } from "../metrics/sandboxd-metrics.js";
 
 /** Only imageLabels is reached before the missing-image error. */
 const noImages = { name: "docker", imageLabels: async () => undefined } as unknown as ContainerRuntime;
@@ -17,6 +18,7 @@ describe("SandboxManager", () => {
       languages: new LanguageRegistry(),
       validator: { validate: () => {}, enforceLibrariesOf: () => {} },
       cleanups: [],
+      metrics: new SandboxdMetrics(),
       logger: silentLogger(),
     });
     const req = emptyRequest("python");

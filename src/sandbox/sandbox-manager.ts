@@ -21,6 +21,7 @@ import { TenantQuotas } from "./tenant-quotas.js";
 import { WarmPool } from "./warm-pool.js";
 import { ClientPools, PoolReleases, configPoolPrefix, type AcquireOverrides, type PoolRequest, type PoolView } from "./client-pools.js";
 import { defaultHealthCheckIntervalMs, type PoolSettings } from "./pool-ledger.js";
+import type { SandboxdMetrics } from "../metrics/sandboxd-metrics.js";
 
 export type { SandboxCleanup } from "./sandbox-removal.js";
 
@@ -32,6 +33,7 @@ export interface SandboxManagerOptions {
   validator: SandboxConfigValidator;
   /** Called, in order, before a sandbox is removed (its sessions close). */
   cleanups: readonly SandboxCleanup[];
+  metrics: SandboxdMetrics;
   logger: Logger;
 }
 
@@ -76,7 +78,19 @@ export class SandboxManager {
     const images = new ImageResolver(runtime, languages, log, config.network.build as "none" | "default");
     this.images = images;
     const attachPolicy = new AttachPolicy(config.attach);
-    this.launcher = new SandboxLauncher({ config, runtime, languages, images, networks, attachPolicy, pool: this.pool, factory, registry, logger: log });
+    this.launcher = new SandboxLauncher({
+      config,
+      runtime,
+      languages,
+      images,
+      networks,
+      attachPolicy,
+      pool: this.pool,
+      factory,
+      registry,
+      metrics: options.metrics,
+      logger: log,
+    });
     this.pools = new ClientPools({
       config,
       launcher: this.launcher,
@@ -84,6 +98,7 @@ export class SandboxManager {
       enforceLibraries: (c, libraries) => options.validator.enforceLibrariesOf(c, libraries),
       reserve: (tenant, memoryBytes) => this.quotas.reserve(tenant, memoryBytes, this.holdings(tenant)),
       releases,
+      metrics: options.metrics,
       logger: options.logger,
     });
     for (const [language, size] of Object.entries(config.pools)) {

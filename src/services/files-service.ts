@@ -3,6 +3,7 @@ import { invalidArgument } from "../common/errors.js";
 import { download, uploadFile, uploadMode, uploadTar, type TransferTarget } from "../files/file-transfer.js";
 import { checkTransferPath } from "../files/sandbox-paths.js";
 import { TransferKind, type SandboxService, type UploadFilesRequest } from "../gen/sandboxd/v1/sandbox_service_pb.js";
+import type { SandboxdMetrics } from "../metrics/sandboxd-metrics.js";
 import type { ServiceImpl } from "../rpc/grpc-adapter.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
@@ -12,6 +13,7 @@ type Methods = typeof SandboxService extends GenService<infer M extends GenServi
 
 export interface FilesServiceDeps {
   sandboxes: SandboxManager;
+  metrics: SandboxdMetrics;
 }
 
 /** Transfers go through the sandbox's one channel, like its runs. */
@@ -33,7 +35,7 @@ function checkedPath(sandbox: Sandbox, path: string): string {
  * symlinks are resolved.
  */
 export function createFilesService(deps: FilesServiceDeps): Pick<ServiceImpl<Methods>, "uploadFiles" | "downloadFiles"> {
-  const { sandboxes } = deps;
+  const { sandboxes, metrics } = deps;
   return {
     async uploadFiles(reqs, ctx) {
       const it = reqs[Symbol.asyncIterator]();
@@ -55,8 +57,10 @@ export function createFilesService(deps: FilesServiceDeps): Pick<ServiceImpl<Met
           if (n.done) return;
           // A long transfer keeps the sandbox from being reaped as idle.
           sandbox.touch();
-          if (n.value.message.case === "chunk") yield n.value.message.value;
-          else throw invalidArgument("only chunks may follow the UploadFiles header", { reason: "UNEXPECTED_MESSAGE" });
+          if (n.value.message.case === "chunk") {
+            metrics.transferBytes.inc({ direction: "upload" }, n.value.message.value.byteLength);
+            yield n.value.message.value;
+          } else throw invalidArgument("only chunks may follow the UploadFiles header", { reason: "UNEXPECTED_MESSAGE" });
         }
       })();
       const log = ctx.log.child({ sandboxId: sandbox.id });
@@ -87,6 +91,9 @@ export function createFilesService(deps: FilesServiceDeps): Pick<ServiceImpl<Met
             };
             break;
           case "chunk":
+            metrics.transferBytes.inc({ direction: "download" }, part.data.byteLength);
+            yield downloadPartToProto(part);
+            break;
           case "trailer":
             yield downloadPartToProto(part);
             break;

@@ -1,6 +1,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import type { Config } from "../config/config.js";
+import type { SandboxdMetrics } from "../metrics/sandboxd-metrics.js";
 import { isFieldSet } from "@bufbuild/protobuf";
 import { failedPrecondition, invalidArgument, unavailable } from "../common/errors.js";
 import { SandboxSpecSchema, type SandboxSpec } from "../gen/sandboxd/v1/common_pb.js";
@@ -28,6 +29,7 @@ export interface SandboxServiceDeps {
   sandboxes: SandboxManager;
   runs: RunManager;
   pipeline: RunPipeline;
+  metrics: SandboxdMetrics;
 }
 
 /** Build output one BuildImage call holds for a slow client before it drops some. */
@@ -55,6 +57,7 @@ async function* streamRun(
   ctx: CallContext,
   keepaliveMs: number,
   cancelOnAbort: boolean,
+  metrics: SandboxdMetrics,
 ): AsyncGenerator<MessageInitShape<typeof RunEventSchema>> {
   const onAbort = () => {
     if (cancelOnAbort && !run.done) {
@@ -65,6 +68,7 @@ async function* streamRun(
   ctx.signal.addEventListener("abort", onAbort, { once: true });
   try {
     for await (const ev of withKeepalive(run.follow(fromOffset, ctx.signal), keepaliveMs, () => null, ctx.signal)) {
+      if (ev !== null && ev.body.type === "output") metrics.outputBytes.inc({ stream: ev.body.stream }, ev.body.data.byteLength);
       yield ev === null ? keepaliveEvent() : runEventToProto(ev);
     }
   } finally {
@@ -77,12 +81,12 @@ async function* streamRun(
  * encodes the answer; validation, policy and planning belong to the run pipeline.
  */
 export function createSandboxService(deps: SandboxServiceDeps): SandboxCoreMethods {
-  const { config, sandboxes, runs, pipeline } = deps;
+  const { config, sandboxes, runs, pipeline, metrics } = deps;
   const backend = config.backend;
 
   /** Streams a started run; a lost run ends the call UNAVAILABLE after its exit event. */
   const stream = async function* (started: StartedRun, ctx: CallContext) {
-    for await (const event of streamRun(started.run, 0, ctx, config.keepaliveMs, started.cancelOnAbort)) yield { event };
+    for await (const event of streamRun(started.run, 0, ctx, config.keepaliveMs, started.cancelOnAbort, metrics)) yield { event };
     // A run whose process was lost (engine or agent gone) ends the call UNAVAILABLE, after
     // its exit event, so clients both see the event and get a retryable status.
     const exit = started.run.exit;
@@ -156,7 +160,7 @@ export function createSandboxService(deps: SandboxServiceDeps): SandboxCoreMetho
 
     async *attach(req, ctx) {
       const run = await pipeline.findRun(ctx.tenant, req.runId);
-      for await (const ev of streamRun(run, Number(req.offset), ctx, config.keepaliveMs, false)) yield { event: ev };
+      for await (const ev of streamRun(run, Number(req.offset), ctx, config.keepaliveMs, false, metrics)) yield { event: ev };
     },
 
     async signal(req, ctx) {
