@@ -310,7 +310,7 @@ const cpp: LanguageHandler = {
   libraryHint:
     "a library is the absolute path of a .tar, .tar.gz or .tgz in the sandbox holding headers under include/ (header-only libraries); " +
     "it is unpacked into <workdir>/.local, whose include/ is on the compiler's include path. " +
-    "Debian packages need root and network: create the sandbox from a Dockerfile (FROM sandboxd/cpp:latest, USER root, RUN apt-get install -y ..., USER 1000:1000)",
+    "Debian packages need root and network: create the sandbox from a Dockerfile (FROM sandboxd/cpp:latest, USER root, RUN apt-get install -y ..., USER 1000:1000), on a daemon whose builds may use the network (--network.build default)",
 };
 
 const go: LanguageHandler = {

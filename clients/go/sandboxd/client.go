@@ -7,9 +7,12 @@ package sandboxd
 import (
 	"context"
 	"crypto/tls"
+	"errors"
+	"io"
 	"os"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -195,4 +198,36 @@ func (c *Client) Signal(ctx context.Context, runID, signal string) error {
 func (c *Client) WriteInput(ctx context.Context, runID string, data []byte, close bool) error {
 	_, err := c.Sandboxes.WriteInput(ctx, &pb.WriteInputRequest{RunId: runID, Data: data, Close: close})
 	return wrapError(ctx, err)
+}
+
+// BuildImage builds a Dockerfile (its content and build-context files) into an image that
+// sandboxes start from (SandboxSpec.Image), passing each piece of the build's output to
+// onOutput (which may be nil) as it comes. A failing build returns an *Error with code
+// InvalidArgument and reason IMAGE_BUILD_FAILED after its output; cancelling ctx stops the
+// build unless another caller waits for the same one. Builds have no network unless the
+// daemon runs with --network.build default.
+func (c *Client) BuildImage(ctx context.Context, dockerfile *pb.Dockerfile, onOutput func(string)) (*pb.BuildImageResult, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.Sandboxes.BuildImage(ctx, &pb.BuildImageRequest{Dockerfile: dockerfile})
+	if err != nil {
+		return nil, wrapError(ctx, err)
+	}
+	for {
+		res, err := stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, &Error{Code: codes.Internal, Reason: "INTERNAL", Message: "the build ended without a result"}
+			}
+			return nil, wrapError(ctx, err)
+		}
+		switch ev := res.GetEvent().(type) {
+		case *pb.BuildImageResponse_Output:
+			if onOutput != nil {
+				onOutput(ev.Output)
+			}
+		case *pb.BuildImageResponse_Result:
+			return ev.Result, nil
+		}
+	}
 }

@@ -385,6 +385,47 @@ func TestC17Policy(t *testing.T) {
 	}
 }
 
+func TestC19ImageBuild(t *testing.T) {
+	ctx := testContext(t)
+	tag := fmt.Sprintf("%x", time.Now().UnixNano())
+	dockerfile := &pb.Dockerfile{
+		Content:      "FROM sandboxd/base:latest\nCOPY note.txt /note.txt\nRUN echo built-" + tag + "\n",
+		ContextFiles: map[string][]byte{"note.txt": []byte(tag)},
+	}
+	var output strings.Builder
+	built, err := client.BuildImage(ctx, dockerfile, func(s string) { output.WriteString(s) })
+	var e *sandboxd.Error
+	if os.Getenv("SANDBOXD_TEST_BACKEND") == "kubernetes" {
+		if !errors.As(err, &e) || e.Code != codes.FailedPrecondition || e.Reason != "NOT_SUPPORTED_BY_BACKEND" {
+			t.Fatalf("build on Kubernetes: %v", err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(output.String(), "\nbuilt-"+tag+"\n") || !strings.HasPrefix(built.GetImage(), "sandboxd-build/") || built.GetCached() {
+		t.Fatalf("build: %v, output %q", built, output.String())
+	}
+	sb, err := client.CreateSandbox(ctx, &pb.SandboxSpec{Language: "bash", Image: built.GetImage()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = sb.Destroy(context.Background()) })
+	r := mustCollect(t, sb.Exec(ctx, &pb.ExecRequest{Argv: []string{"cat", "/note.txt"}}))
+	eq(t, "context file", r.Stdout, tag)
+	calls := 0
+	again, err := client.BuildImage(ctx, dockerfile, func(string) { calls++ })
+	if err != nil || again.GetImage() != built.GetImage() || !again.GetCached() || calls != 0 {
+		t.Fatalf("the same build again: %v %v, %d outputs", again, err, calls)
+	}
+	output.Reset()
+	_, err = client.BuildImage(ctx, &pb.Dockerfile{Content: "FROM sandboxd/base:latest\nRUN echo no-" + tag + " && exit 4\n"}, func(s string) { output.WriteString(s) })
+	if !errors.As(err, &e) || e.Code != codes.InvalidArgument || e.Reason != "IMAGE_BUILD_FAILED" || !strings.Contains(output.String(), "\nno-"+tag+"\n") {
+		t.Fatalf("failing build: %v, output %q", err, output.String())
+	}
+}
+
 func TestEphemeralRun(t *testing.T) {
 	r := mustCollect(t, client.RunEphemeral(testContext(t), &pb.RunRequest{Language: "python", Code: "print(6 * 7)"}))
 	eq(t, "stdout", r.Stdout, "42\n")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import os
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from sandboxd import (
     Client,
     InteractiveSandboxSession,
     LanguageNotSupportedError,
+    SandboxError,
     SandboxNotFoundError,
     SandboxSession,
     SandboxStateError,
@@ -249,3 +252,30 @@ def test_c17_policy(daemon) -> None:  # noqa: ANN001
         assert info.value.reason == "POLICY_VIOLATION"
         assert info.value.code.name == "PERMISSION_DENIED"
         assert info.value.violations
+
+
+def test_c19_image_build(daemon, tmp_path: Path) -> None:  # noqa: ANN001
+    tag = uuid.uuid4().hex[:12]
+    (tmp_path / "note.txt").write_text(tag)
+    (tmp_path / "Dockerfile").write_text(f"FROM sandboxd/base:latest\nCOPY note.txt /note.txt\nRUN echo built-{tag}\n")
+    output: list[str] = []
+    with Client(daemon.address) as client:
+        if os.environ.get("SANDBOXD_TEST_BACKEND") == "kubernetes":
+            with pytest.raises(SandboxError) as refused:
+                client.build_image(tmp_path, on_output=output.append)
+            assert (refused.value.code.name, refused.value.reason) == ("FAILED_PRECONDITION", "NOT_SUPPORTED_BY_BACKEND")
+            return
+        built = client.build_image(tmp_path, on_output=output.append)
+        assert f"\nbuilt-{tag}\n" in "\n" + "".join(output)
+        assert built.image.startswith("sandboxd-build/")
+        assert not built.cached
+        with SandboxSession(lang="bash", image=built.image, address=daemon.address) as s:
+            assert s.execute_command("cat /note.txt").stdout == tag
+        again: list[str] = []
+        assert client.build_image(tmp_path / "Dockerfile", on_output=again.append).image == built.image
+        assert again == []
+        bad = common_pb2.Dockerfile(content=f"FROM sandboxd/base:latest\nRUN echo no-{tag} && exit 4\n")
+        with pytest.raises(SandboxError) as failed:
+            client.build_image(bad, on_output=output.append)
+        assert (failed.value.code.name, failed.value.reason) == ("INVALID_ARGUMENT", "IMAGE_BUILD_FAILED")
+        assert f"\nno-{tag}\n" in "".join(output)

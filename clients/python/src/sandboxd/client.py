@@ -8,12 +8,13 @@ llm-sandbox API has no words for (attach, signals, raw events).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator, Callable, Mapping
 from typing import Any
 
 import grpc
 
-from ._core import CHUNK_SIZE, Connection, error_from_rpc
+from ._core import CHUNK_SIZE, Connection, dockerfile_to_proto, error_from_rpc
 from .exceptions import ContainerError
 from .v1 import (
     common_pb2,
@@ -100,6 +101,37 @@ class Client:
     def create_sandbox(self, spec: common_pb2.SandboxSpec) -> common_pb2.Sandbox:
         # Creating may build or pull an image: no unary deadline.
         return self._unary(self.sandboxes.CreateSandbox, svc.CreateSandboxRequest(spec=spec), timeout=3600).sandbox
+
+    def build_image(
+        self,
+        dockerfile: str | os.PathLike[str] | common_pb2.Dockerfile,
+        on_output: Callable[[str], None] | None = None,
+    ) -> svc.BuildImageResult:
+        """Builds a Dockerfile into an image sandboxes start from (``SandboxSpec.image``).
+
+        ``dockerfile`` is a path (the file, or a folder holding a ``Dockerfile``; the files beside
+        it are the build context) or a ``Dockerfile`` message. The build's output goes to
+        ``on_output`` piece by piece as it runs. The result names the image, and ``cached`` is true
+        when nothing had to be built. A failing build raises ``ContainerError`` (reason
+        ``IMAGE_BUILD_FAILED``) after its output; closing the call stops the build. Builds have no
+        network unless the daemon runs with ``--network.build default``.
+        """
+        if not isinstance(dockerfile, common_pb2.Dockerfile):
+            spec = common_pb2.SandboxSpec()
+            dockerfile_to_proto(dockerfile, spec)
+            dockerfile = spec.dockerfile
+        responses = self._responses(self.sandboxes.BuildImage, svc.BuildImageRequest(dockerfile=dockerfile))
+        try:
+            for response in responses:
+                if response.WhichOneof("event") == "output":
+                    if on_output is not None:
+                        on_output(response.output)
+                elif response.WhichOneof("event") == "result":
+                    return response.result
+        finally:
+            responses.close()
+        msg = "the build ended without a result"
+        raise ContainerError(msg)
 
     def acquire_sandbox(
         self,
