@@ -42,7 +42,10 @@ export function backendArgs(): string[] {
       ...(kubeconfig ? ["--kubernetes.kubeconfig", kubeconfig] : []),
     ];
   }
-  return ["--backend", backend, "--engine-endpoint", engineSocket];
+  // Podman's build API cannot take RUN steps off the network (the daemon refuses builds there
+  // unless the operator accepts that: docs/security.md); the suite's own Dockerfiles may.
+  // build-image.test.ts tries the refusal with `--network.build none`.
+  return ["--backend", backend, "--engine-endpoint", engineSocket, ...(backend === "podman" ? ["--network.build", "default"] : [])];
 }
 
 export interface Workload {

@@ -156,6 +156,18 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async buildImage(tag: string, options: ImageBuildOptions): Promise<void> {
+    const offline = (options.network ?? "none") === "none";
+    if (offline && this.name === "podman") {
+      // Podman's Docker-compatible build (4.x) runs RUN steps in the host's network namespace
+      // whatever `networkmode` says (measured: the step's /proc/self/ns/net is the host's), and
+      // its Dockerfile parser has no `RUN --network`. A build there could reach everything on
+      // the host, so it runs only when the operator accepts that.
+      throw new SandboxdError(
+        ErrorCode.FailedPrecondition,
+        "Dockerfile builds on Podman cannot be kept off the host's network; the operator must allow networked builds (--network.build default) or use Docker",
+        { reason: "BUILD_NETWORK_UNAVAILABLE" },
+      );
+    }
     const tar = tarPack();
     // The requested Dockerfile goes in under a name no context file has, and the build is
     // told that name: a context that holds a file called `Dockerfile` (the folder the
@@ -171,7 +183,7 @@ export class DockerRuntime implements ContainerRuntime {
     if (options.signal) buildOpts["abortSignal"] = options.signal;
     // RUN steps get no network unless the operator chose otherwise (--build-network): the
     // engine's default bridge is not one of the daemon's firewalled sandbox networks.
-    if ((options.network ?? "none") === "none") buildOpts["networkmode"] = "none";
+    if (offline) buildOpts["networkmode"] = "none";
     const stream = await this.call(`build ${tag}`, () => this.docker.buildImage(tar as unknown as NodeJS.ReadableStream, buildOpts), 30 * 60_000);
     await new Promise<void>((resolve, reject) => {
       this.docker.modem.followProgress(
