@@ -21,6 +21,7 @@ import {
   type UploadFilesRequestSchema,
 } from "./gen/sandboxd/v1/sandbox_service_pb.js";
 import { PoolService, type Pool, type PoolSettingsSchema } from "./gen/sandboxd/v1/pool_service_pb.js";
+import { ExecuteStream, type CellInput, type ExecuteOptions } from "./execute.js";
 import { Execution, type OutputCallbacks } from "./run.js";
 import { Transport, type CallOptions, type Stub } from "./transport.js";
 
@@ -440,6 +441,15 @@ export class Session implements AsyncDisposable {
       events(this.client.interactive.run({ sessionId: this.id, code, timeoutMs: options.cellTimeoutMs ?? 0, stdin: bytes(options.stdin) }, options)),
       options,
     );
+  }
+
+  /**
+   * An interactive `Execute` stream: many cells on one call, their events tagged with cell
+   * ids, per-cell interrupts. `cells`, when given, are sent in order and the stream is
+   * half-closed after the last; otherwise `send` them and call `end()`.
+   */
+  execute(cells?: AsyncIterable<string | CellInput> | Iterable<string | CellInput>, options: ExecuteOptions = {}): ExecuteStream {
+    return new ExecuteStream(this.id, (o) => this.client.interactive.execute(o), cells, options);
   }
 
   async interrupt(options?: CallOptions): Promise<boolean> {

@@ -23,7 +23,9 @@ export type {
 export { Code, SandboxdError, toSandboxdError } from "./errors.js";
 export type { Severity, Violation } from "./errors.js";
 export { Execution, RunCollector } from "./run.js";
+export { ExecuteStream } from "./execute.js";
+export type { CellInput, CellEvent, ExecuteOptions } from "./execute.js";
 export type { RunResult, ExitStatusName, OutputCallbacks } from "./run.js";
-export type { CallOptions } from "./transport.js";
+export type { CallOptions, BidiCall } from "./transport.js";
 export { Transport } from "./transport.js";
 export * as pb from "./proto.js";

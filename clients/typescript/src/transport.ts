@@ -25,9 +25,22 @@ type MethodFn<M> = M extends { methodKind: "unary"; input: infer I extends DescM
     ? ServerStream<I, O>
     : M extends { methodKind: "client_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
       ? ClientStream<I, O>
-      : never;
+      : M extends { methodKind: "bidi_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+        ? BidiStream<I, O>
+        : never;
 
-/** A typed stub: one function per RPC (bidi methods are left out). */
+/**
+ * A bidirectional call: iterate it for the responses (once), `send` requests while it is
+ * open, `end` half-closes the request side, `cancel` ends the call.
+ */
+export interface BidiCall<I, O> extends AsyncIterable<O> {
+  send(request: I): void;
+  end(): void;
+  cancel(): void;
+}
+type BidiStream<I extends DescMessage, O extends DescMessage> = (options?: CallOptions) => BidiCall<MessageInitShape<I>, MessageShape<O>>;
+
+/** A typed stub: one function per RPC. */
 export type Stub<M extends GenServiceMethods> = { [K in keyof M]: MethodFn<M[K]> };
 
 export interface TransportOptions {
@@ -123,6 +136,9 @@ export class Transport {
               })();
             });
           break;
+        case "bidi_streaming":
+          out[method.localName] = (o?: CallOptions) => this.#bidiStream(path, ser, de, o);
+          break;
         default:
           break;
       }
@@ -150,5 +166,82 @@ export class Transport {
       o?.signal?.removeEventListener("abort", onAbort);
       call.cancel(); // a consumer that stops early ends the call (and the run with it)
     }
+  }
+
+  #bidiStream(
+    path: string,
+    ser: (m: MessageInitShape<DescMessage>) => Buffer,
+    de: (b: Buffer) => unknown,
+    o?: CallOptions,
+  ): BidiCall<MessageInitShape<DescMessage>, unknown> {
+    const call = this.channel.makeBidiStreamRequest(path, ser, de, this.#metadata(o), this.#callOptions(o));
+    const onAbort = () => call.cancel();
+    if (o?.signal?.aborted) call.cancel();
+    else o?.signal?.addEventListener("abort", onAbort, { once: true });
+    // Responses are read from the start (so a failure never goes unheard) into a small
+    // buffer; reading pauses while it is full, which holds the daemon back by flow control.
+    const buffered: unknown[] = [];
+    let failure: unknown;
+    let ended = false;
+    let wake: (() => void) | undefined;
+    const notify = () => {
+      wake?.();
+      wake = undefined;
+    };
+    call.on("data", (m: unknown) => {
+      buffered.push(m);
+      if (buffered.length >= 64) call.pause();
+      notify();
+    });
+    // grpc-js ends the readable side before it reports a failure; both end the iteration.
+    call.on("error", (err: unknown) => {
+      failure ??= err;
+      notify();
+    });
+    call.on("end", () => {
+      ended = true;
+      notify();
+    });
+    call.on("status", () => {
+      o?.signal?.removeEventListener("abort", onAbort);
+    });
+    let iterated = false;
+    let halfClosed = false;
+    const fail = (err: unknown) => (o?.signal?.aborted ? abortError(o.signal) : toSandboxdError(err));
+    return {
+      send(request) {
+        if (halfClosed) throw new SandboxdError(Code.FailedPrecondition, "the request side of the call is closed", { reason: "STREAM_CLOSED" });
+        call.write(request);
+      },
+      end() {
+        if (halfClosed) return;
+        halfClosed = true;
+        call.end();
+      },
+      cancel() {
+        call.cancel();
+      },
+      async *[Symbol.asyncIterator]() {
+        if (iterated) throw new Error("a bidirectional call can be iterated once");
+        iterated = true;
+        try {
+          for (;;) {
+            if (buffered.length > 0) {
+              const m = buffered.shift();
+              if (buffered.length < 16) call.resume();
+              yield m;
+            } else if (ended && failure === undefined) {
+              return;
+            } else if (failure !== undefined && (ended || call.destroyed)) {
+              throw fail(failure);
+            } else {
+              await new Promise<void>((resolve) => (wake = resolve));
+            }
+          }
+        } finally {
+          call.cancel(); // a consumer that stops early ends the call
+        }
+      },
+    };
   }
 }
