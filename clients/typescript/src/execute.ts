@@ -90,7 +90,11 @@ export class ExecuteStream implements AsyncIterable<CellEvent>, AsyncDisposable 
     this.#ended = this.#pump();
     if (this.#signal?.aborted) this.#onAbort();
     else this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
-    if (cells) void this.#feed(cells);
+    // A plain list goes out at once (so `cell("cell-2")` works right after); an async source as it yields.
+    if (cells && Symbol.iterator in cells) {
+      for (const c of cells) this.send(c);
+      this.end();
+    } else if (cells) void this.#feed(cells);
   }
 
   /**
@@ -132,10 +136,15 @@ export class ExecuteStream implements AsyncIterable<CellEvent>, AsyncDisposable 
    */
   interrupt(cellId = ""): void {
     if (this.#finished) return;
+    if (this.#halfClosed)
+      throw new SandboxdError(Code.FailedPrecondition, "the Execute stream is half-closed (end): interrupt before ending it", { reason: "STREAM_CLOSED" });
     this.#call.send({ sessionId: this.sessionId, message: { case: "interrupt", value: { cellId } } });
   }
 
-  /** Half-closes: no more cells; the queued ones finish, then the stream ends. */
+  /**
+   * Half-closes: no more cells, and no more interrupts; the queued ones finish, then the
+   * stream ends.
+   */
   end(): void {
     if (this.#halfClosed) return;
     this.#halfClosed = true;
@@ -168,7 +177,8 @@ export class ExecuteStream implements AsyncIterable<CellEvent>, AsyncDisposable 
   close(): Promise<void> {
     this.#closing ??= (async () => {
       if (!this.#finished) {
-        for (const id of [...this.#order].reverse()) if (!this.#cells.get(id)?.done) this.interrupt(id);
+        // After end() nothing more can be sent: the cells left run out (or the grace does).
+        if (!this.#halfClosed) for (const id of [...this.#order].reverse()) if (!this.#cells.get(id)?.done) this.interrupt(id);
         this.end();
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([this.#ended, new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#graceMs)))]);
@@ -210,7 +220,7 @@ export class ExecuteStream implements AsyncIterable<CellEvent>, AsyncDisposable 
     }
   }
 
-  async #feed(cells: AsyncIterable<string | CellInput> | Iterable<string | CellInput>): Promise<void> {
+  async #feed(cells: AsyncIterable<string | CellInput>): Promise<void> {
     try {
       for await (const c of cells) {
         if (this.#halfClosed || this.#finished) return;

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, type TestContext } from "vitest";
-import { Code, SandboxdError, createClient, type Sandbox, type SandboxdClient } from "../../../clients/typescript/src/index.js";
+import { Code, SandboxdError, createClient, type CellEvent, type Sandbox, type SandboxdClient } from "../../../clients/typescript/src/index.js";
 import { Stream } from "../../../clients/typescript/src/gen/sandboxd/v1/common_pb.js";
 import { TransferKind } from "../../../clients/typescript/src/gen/sandboxd/v1/sandbox_service_pb.js";
 import { docker, onKubernetes } from "../../helpers/daemon.js";
@@ -274,6 +274,78 @@ describe("conformance", () => {
       .catch((e: unknown) => e);
     expect(SandboxdError.is(failed, Code.InvalidArgument, "IMAGE_BUILD_FAILED")).toBe(true);
     expect(output.join("")).toMatch(new RegExp(`^no-${tag}$`, "m"));
+  });
+
+  it("C20 interactive Execute stream", async (ctx) => {
+    await requireFeature(ctx, "interactive");
+    await using session = await sandbox.createSession({ kind: "ipython" });
+    await using stream = session.execute();
+    const ids = [
+      stream.send("x = 41"),
+      stream.send("x + 1"),
+      stream.send("import time\nprint('sleeping', flush=True)\ntime.sleep(60)"),
+      stream.send("print('should not run')"),
+      stream.send("print(x)", { cellId: "last" }),
+    ];
+    expect(ids).toEqual(["cell-1", "cell-2", "cell-3", "cell-4", "last"]);
+    const seen: CellEvent[] = [];
+    let interrupted = false;
+    for await (const ev of stream) {
+      seen.push(ev);
+      if (ev.cellId === "cell-3" && ev.event.event.case === "output" && !interrupted) {
+        interrupted = true;
+        stream.interrupt("cell-4"); // queued: dropped without running
+        stream.interrupt("cell-3"); // running: stopped
+        stream.end(); // the stream ends once "last" has run
+      }
+    }
+    // Events come cell after cell, in the order sent, each tagged with its cell's id.
+    const order = seen.map((e) => e.cellId).filter((id, i, all) => id !== all[i - 1]);
+    expect(order).toEqual(ids);
+    for (const id of ids) expect(seen.filter((e) => e.cellId === id).at(-1)?.event.event.case).toBe("exited");
+    const shown = (await stream.cell("cell-2")).events.flatMap((e) => (e.event.case === "result" ? [e.event.value] : []));
+    expect(new TextDecoder().decode(shown[0]?.data["text/plain"])).toBe("42");
+    const slept = await stream.cell("cell-3");
+    expect(slept.stdout).toBe("sleeping\n");
+    expect(slept.status).toBe("CANCELLED");
+    expect(slept.durationMs).toBeLessThan(60_000);
+    const dropped = await stream.cell("cell-4");
+    expect(dropped.status).toBe("CANCELLED");
+    expect(dropped.stdout).toBe("");
+    expect((await stream.cell("last")).stdout).toBe("41\n");
+    await stream.done();
+  });
+
+  it("C20 interactive Execute stream: shell session, cells given up front", async (ctx) => {
+    await requireFeature(ctx, "interactive");
+    await using sh = await sandbox.createSession({ kind: "shell", shell: "bash" });
+    const stream = sh.execute(["cd /tmp", "pwd", { code: "echo oops >&2; (exit 3)", cellId: "fails" }, "echo $BASH_VERSION | cut -c1"]);
+    expect((await stream.cell("cell-2")).stdout).toBe("/tmp\n");
+    const failed = await stream.cell("fails");
+    expect(failed.exitCode).toBe(3);
+    expect(failed.stderr).toBe("oops\n");
+    expect((await stream.cell("cell-3")).stdout).toMatch(/^[0-9]\n$/);
+    await stream.done(); // the iterable ended, so the stream was half-closed
+    expect(stream.cellIds).toEqual(["cell-1", "cell-2", "fails", "cell-3"]);
+  });
+
+  it("C20 interactive Execute stream: a refused cell ends the stream with PERMISSION_DENIED", async (ctx) => {
+    await requireFeature(ctx, "interactive");
+    await requireFeature(ctx, "policy");
+    await using s = await client.createSandbox({
+      language: "python",
+      security: {
+        case: "securityPolicy",
+        value: { severityThreshold: 3, patterns: [{ pattern: String.raw`\bos\.system\s*\(`, description: "System command execution", severity: 4 }] },
+      },
+    });
+    await using session = await s.createSession({ kind: "ipython" });
+    const stream = session.execute(["print('allowed')", "import os\nos.system('ls')"]);
+    expect((await stream.cell("cell-1")).stdout).toBe("allowed\n");
+    const refused = await stream.cell("cell-2").catch((e: unknown) => e);
+    expect(SandboxdError.is(refused, Code.PermissionDenied, "POLICY_VIOLATION")).toBe(true);
+    const ended = await stream.done().catch((e: unknown) => e);
+    expect(SandboxdError.is(ended, Code.PermissionDenied, "POLICY_VIOLATION")).toBe(true);
   });
 
   it("runs in an ephemeral sandbox", async () => {
