@@ -49,6 +49,16 @@ async function requireFeature(ctx: TestContext, name: string): Promise<void> {
   }
 }
 
+/** A python sandbox whose policy refuses `os.system(` (HIGH, threshold MEDIUM). */
+const policySandbox = () =>
+  client.createSandbox({
+    language: "python",
+    security: {
+      case: "securityPolicy",
+      value: { severityThreshold: 3, patterns: [{ pattern: String.raw`\bos\.system\s*\(`, description: "System command execution", severity: 4 }] },
+    },
+  });
+
 describe("conformance", () => {
   it("C01 hello", async () => {
     const r = await sandbox.run("print('hello')").result();
@@ -220,13 +230,7 @@ describe("conformance", () => {
 
   it("C17 policy", async (ctx) => {
     await requireFeature(ctx, "policy");
-    await using s = await client.createSandbox({
-      language: "python",
-      security: {
-        case: "securityPolicy",
-        value: { severityThreshold: 3, patterns: [{ pattern: String.raw`\bos\.system\s*\(`, description: "System command execution", severity: 4 }] },
-      },
-    });
+    await using s = await policySandbox();
     const check = await s.checkCode("import os\n\nos.system('ls')");
     expect(check.safe).toBe(false);
     expect(check.violations[0]?.line).toBe(3);
@@ -332,13 +336,7 @@ describe("conformance", () => {
   it("C20 interactive Execute stream: a refused cell ends the stream with PERMISSION_DENIED", async (ctx) => {
     await requireFeature(ctx, "interactive");
     await requireFeature(ctx, "policy");
-    await using s = await client.createSandbox({
-      language: "python",
-      security: {
-        case: "securityPolicy",
-        value: { severityThreshold: 3, patterns: [{ pattern: String.raw`\bos\.system\s*\(`, description: "System command execution", severity: 4 }] },
-      },
-    });
+    await using s = await policySandbox();
     await using session = await s.createSession({ kind: "ipython" });
     const stream = session.execute(["print('allowed')", "import os\nos.system('ls')"]);
     expect((await stream.cell("cell-1")).stdout).toBe("allowed\n");
