@@ -442,6 +442,99 @@ func TestC20ExecuteStream(t *testing.T) {
 	}
 }
 
+func TestC20ExecuteStreamPolicyRefusal(t *testing.T) {
+	requireFeature(t, "interactive")
+	requireFeature(t, "policy")
+	ctx := testContext(t)
+	policy := &pb.SecurityPolicy{
+		SeverityThreshold: pb.SecuritySeverity_SECURITY_SEVERITY_MEDIUM,
+		Patterns:          []*pb.SecurityPattern{{Pattern: `\bos\.system\s*\(`, Description: "System command execution", Severity: pb.SecuritySeverity_SECURITY_SEVERITY_HIGH}},
+	}
+	sb, err := client.CreateSandbox(ctx, &pb.SandboxSpec{Language: "python", Security: &pb.SandboxSpec_SecurityPolicy{SecurityPolicy: policy}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = sb.Destroy(context.Background()) })
+	s, err := sb.NewSession(ctx, pb.SessionKind_SESSION_KIND_IPYTHON, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	x, err := s.Execute(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	for _, code := range []string{"print('allowed')", "import os\nos.system('ls')"} {
+		if _, err := x.Send(code); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := x.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	allowed, err := x.Result(ctx, "cell-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "allowed", allowed.Stdout, "allowed\n")
+	refused := func(what string, err error) {
+		t.Helper()
+		if sandboxd.CodeOf(err) != codes.PermissionDenied || !sandboxd.IsReason(err, "POLICY_VIOLATION") {
+			t.Fatalf("%s: got %v, want PERMISSION_DENIED POLICY_VIOLATION", what, err)
+		}
+	}
+	_, err = x.Result(ctx, "cell-2")
+	refused("refused cell", err)
+	refused("stream", x.Wait(ctx))
+	for {
+		_, err := x.Recv()
+		if err != nil {
+			refused("Recv at the end", err)
+			break
+		}
+	}
+}
+
+func TestC20ExecuteStreamDeadline(t *testing.T) {
+	requireFeature(t, "interactive")
+	ctx := testContext(t)
+	s, err := shared(t).NewSession(ctx, pb.SessionKind_SESSION_KIND_IPYTHON, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	short, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	x, err := s.Execute(short)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	id, err := x.Send("import time\nprint('sleeping', flush=True)\ntime.sleep(60)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, err := x.Recv()
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Recv after the deadline: got %v, want context.DeadlineExceeded", err)
+		}
+		break
+	}
+	// The end of the context interrupted the cell rather than leaving it running in the session.
+	r, err := x.Result(ctx, id)
+	if err != nil {
+		t.Fatalf("cell result: %v", err)
+	}
+	eq(t, "cell status", r.Status, pb.ExitStatus_EXIT_STATUS_CANCELLED)
+	eq(t, "stopped before its sleep ended", r.Duration < 60*time.Second, true)
+	eq(t, "session free again", mustCollect(t, s.Run(ctx, "print('free')")).Stdout, "free\n")
+}
+
 func TestC16ShellState(t *testing.T) {
 	requireFeature(t, "interactive")
 	ctx := testContext(t)
