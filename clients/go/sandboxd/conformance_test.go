@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -340,6 +341,198 @@ func TestC15IPythonState(t *testing.T) {
 		t.Fatal("a raising cell reported success")
 	}
 	eq(t, "state kept", mustCollect(t, s.Run(ctx, "print(x)")).Stdout, "41\n")
+}
+
+func TestC20ExecuteStream(t *testing.T) {
+	requireFeature(t, "interactive")
+	ctx := testContext(t)
+	s, err := shared(t).NewSession(ctx, pb.SessionKind_SESSION_KIND_IPYTHON, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	x, err := s.Execute(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	var ids []string
+	for _, c := range []struct {
+		code string
+		opts []sandboxd.CellOption
+	}{
+		{code: "x = 41"},
+		{code: "x + 1"},
+		{code: "import time\nprint('sleeping', flush=True)\ntime.sleep(60)"},
+		{code: "print('should not run')"},
+		{code: "print(x)", opts: []sandboxd.CellOption{sandboxd.WithCellID("last")}},
+	} {
+		id, err := x.Send(c.code, c.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	eq(t, "cell ids", strings.Join(ids, ","), "cell-1,cell-2,cell-3,cell-4,last")
+	var seen []sandboxd.CellEvent
+	interrupted := false
+	for {
+		ev, err := x.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen = append(seen, ev)
+		if ev.CellID == "cell-3" && ev.Event.GetOutput() != nil && !interrupted {
+			interrupted = true
+			if err := x.Interrupt("cell-4"); err != nil { // queued: dropped without running
+				t.Fatal(err)
+			}
+			if err := x.Interrupt("cell-3"); err != nil { // running: stopped
+				t.Fatal(err)
+			}
+			if err := x.CloseSend(); err != nil { // the stream ends once "last" has run
+				t.Fatal(err)
+			}
+		}
+	}
+	// Events come cell after cell, in the order sent, each tagged with its cell's id.
+	var order []string
+	last := map[string]*pb.RunEvent{}
+	for _, ev := range seen {
+		if len(order) == 0 || order[len(order)-1] != ev.CellID {
+			order = append(order, ev.CellID)
+		}
+		last[ev.CellID] = ev.Event
+	}
+	eq(t, "order", strings.Join(order, ","), strings.Join(ids, ","))
+	for _, id := range ids {
+		eq(t, id+" ends with exited", last[id].GetExited() != nil, true)
+	}
+	result := func(id string) *sandboxd.Result {
+		t.Helper()
+		r, err := x.Result(ctx, id)
+		if err != nil {
+			t.Fatalf("cell %s: %v", id, err)
+		}
+		return r
+	}
+	var shown []string
+	for _, ev := range result("cell-2").Events {
+		if r := ev.GetResult(); r != nil {
+			shown = append(shown, string(r.GetData()["text/plain"]))
+		}
+	}
+	eq(t, "x + 1", strings.Join(shown, ","), "42")
+	slept := result("cell-3")
+	eq(t, "interrupted stdout", slept.Stdout, "sleeping\n")
+	eq(t, "interrupted status", slept.Status, pb.ExitStatus_EXIT_STATUS_CANCELLED)
+	eq(t, "stopped before its sleep ended", slept.Duration < 60*time.Second, true)
+	dropped := result("cell-4")
+	eq(t, "dropped status", dropped.Status, pb.ExitStatus_EXIT_STATUS_CANCELLED)
+	eq(t, "dropped stdout", dropped.Stdout, "")
+	eq(t, "later cell", result("last").Stdout, "41\n")
+	if err := x.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.Send("print(1)"); !sandboxd.IsReason(err, "STREAM_CLOSED") {
+		t.Fatalf("send after the end: got %v, want STREAM_CLOSED", err)
+	}
+}
+
+func TestC20ExecuteStreamPolicyRefusal(t *testing.T) {
+	requireFeature(t, "interactive")
+	requireFeature(t, "policy")
+	ctx := testContext(t)
+	policy := &pb.SecurityPolicy{
+		SeverityThreshold: pb.SecuritySeverity_SECURITY_SEVERITY_MEDIUM,
+		Patterns:          []*pb.SecurityPattern{{Pattern: `\bos\.system\s*\(`, Description: "System command execution", Severity: pb.SecuritySeverity_SECURITY_SEVERITY_HIGH}},
+	}
+	sb, err := client.CreateSandbox(ctx, &pb.SandboxSpec{Language: "python", Security: &pb.SandboxSpec_SecurityPolicy{SecurityPolicy: policy}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = sb.Destroy(context.Background()) })
+	s, err := sb.NewSession(ctx, pb.SessionKind_SESSION_KIND_IPYTHON, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	x, err := s.Execute(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	for _, code := range []string{"print('allowed')", "import os\nos.system('ls')"} {
+		if _, err := x.Send(code); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := x.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	allowed, err := x.Result(ctx, "cell-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "allowed", allowed.Stdout, "allowed\n")
+	refused := func(what string, err error) {
+		t.Helper()
+		if sandboxd.CodeOf(err) != codes.PermissionDenied || !sandboxd.IsReason(err, "POLICY_VIOLATION") {
+			t.Fatalf("%s: got %v, want PERMISSION_DENIED POLICY_VIOLATION", what, err)
+		}
+	}
+	_, err = x.Result(ctx, "cell-2")
+	refused("refused cell", err)
+	refused("stream", x.Wait(ctx))
+	for {
+		_, err := x.Recv()
+		if err != nil {
+			refused("Recv at the end", err)
+			break
+		}
+	}
+}
+
+func TestC20ExecuteStreamDeadline(t *testing.T) {
+	requireFeature(t, "interactive")
+	ctx := testContext(t)
+	s, err := shared(t).NewSession(ctx, pb.SessionKind_SESSION_KIND_IPYTHON, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	short, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	x, err := s.Execute(short)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	id, err := x.Send("import time\nprint('sleeping', flush=True)\ntime.sleep(60)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, err := x.Recv()
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Recv after the deadline: got %v, want context.DeadlineExceeded", err)
+		}
+		break
+	}
+	// The end of the context interrupted the cell rather than leaving it running in the session.
+	r, err := x.Result(ctx, id)
+	if err != nil {
+		t.Fatalf("cell result: %v", err)
+	}
+	eq(t, "cell status", r.Status, pb.ExitStatus_EXIT_STATUS_CANCELLED)
+	eq(t, "stopped before its sleep ended", r.Duration < 60*time.Second, true)
+	eq(t, "session free again", mustCollect(t, s.Run(ctx, "print('free')")).Stdout, "free\n")
 }
 
 func TestC16ShellState(t *testing.T) {

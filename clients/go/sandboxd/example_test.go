@@ -2,7 +2,9 @@ package sandboxd_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"regexp"
@@ -85,4 +87,57 @@ func TestReadmeShowsTheTestedExample(t *testing.T) {
 	if !strings.Contains(string(block[1]), want) {
 		t.Fatalf("README.md's go block does not contain Example()'s body:\n%s", want)
 	}
+}
+
+// Cells sent on one Execute stream run in order in the session; their events come back
+// tagged with the cell's id. (No Output: it needs a daemon, so go test only compiles it.)
+func ExampleSession_Execute() {
+	ctx := context.Background()
+	client, err := sandboxd.New("")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	sb, err := client.CreateSandbox(ctx, &pb.SandboxSpec{Language: "python"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sb.Destroy(ctx)
+	session, err := sb.NewSession(ctx, pb.SessionKind_SESSION_KIND_IPYTHON, "", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer session.Close(ctx)
+
+	stream, err := session.Execute(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Close interrupts the cells still running, then cancels the call.
+	defer stream.Close()
+	stream.Send("x = 41")                                     // cell-1
+	stream.Send("print(x + 1)")                               // cell-2
+	stream.Send("import time; time.sleep(60)")                // cell-3
+	stream.Send("print('done')", sandboxd.WithCellID("last")) // queued after cell-3
+	for {
+		ev, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break // the daemon ended the stream after the last cell
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+		if out := ev.Event.GetOutput(); out != nil {
+			fmt.Printf("%s: %s", ev.CellID, out.GetData())
+		}
+		if ev.CellID == "cell-2" && ev.Event.GetExited() != nil {
+			stream.Interrupt("cell-3") // dropped while queued, or stopped if running
+			stream.CloseSend()         // no more cells: "last" still runs, then io.EOF
+		}
+	}
+	last, err := stream.Result(ctx, "last")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(last.Stdout)
 }

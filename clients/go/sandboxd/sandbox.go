@@ -98,45 +98,63 @@ func (r *Result) OK() bool {
 // Collect drains events into a Result. A run that ended (any status) is not an error;
 // a failed call is.
 func Collect(evs Events) (*Result, error) {
-	r := &Result{}
-	var out, errOut strings.Builder
-	exited := false
+	var c collector
 	for ev, err := range evs {
 		if err != nil {
-			return r, err
+			return c.partial(), err
 		}
-		r.Events = append(r.Events, ev)
-		switch e := ev.GetEvent().(type) {
-		case *pb.RunEvent_Started:
-			if r.RunID == "" {
-				r.RunID = e.Started.GetRunId()
-			}
-		case *pb.RunEvent_Output:
-			if e.Output.GetPhase() == pb.RunPhase_RUN_PHASE_INSTALL {
-				continue
-			}
-			if e.Output.GetStream() == pb.Stream_STREAM_STDERR {
-				errOut.Write(e.Output.GetData())
-			} else {
-				out.Write(e.Output.GetData())
-			}
-		case *pb.RunEvent_Artifact:
-			r.Artifacts = append(r.Artifacts, e.Artifact)
-		case *pb.RunEvent_Error:
-			r.CellErrors = append(r.CellErrors, e.Error)
-		case *pb.RunEvent_Exited:
-			exited = true
-			x := e.Exited
-			r.Status, r.ExitCode, r.Signal = x.GetStatus(), int(x.GetExitCode()), int(x.GetSignal())
-			r.Duration = time.Duration(x.GetDurationMs()) * time.Millisecond
-			r.Truncated, r.Phase, r.Message = x.GetTruncated(), x.GetPhase(), x.GetMessage()
+		c.feed(ev)
+	}
+	return c.result()
+}
+
+// collector folds a run's events into a Result, one event at a time.
+type collector struct {
+	r           Result
+	out, errOut strings.Builder
+	exited      bool
+}
+
+func (c *collector) feed(ev *pb.RunEvent) {
+	r := &c.r
+	r.Events = append(r.Events, ev)
+	switch e := ev.GetEvent().(type) {
+	case *pb.RunEvent_Started:
+		if r.RunID == "" {
+			r.RunID = e.Started.GetRunId()
 		}
+	case *pb.RunEvent_Output:
+		if e.Output.GetPhase() == pb.RunPhase_RUN_PHASE_INSTALL {
+			return
+		}
+		if e.Output.GetStream() == pb.Stream_STREAM_STDERR {
+			c.errOut.Write(e.Output.GetData())
+		} else {
+			c.out.Write(e.Output.GetData())
+		}
+	case *pb.RunEvent_Artifact:
+		r.Artifacts = append(r.Artifacts, e.Artifact)
+	case *pb.RunEvent_Error:
+		r.CellErrors = append(r.CellErrors, e.Error)
+	case *pb.RunEvent_Exited:
+		c.exited = true
+		x := e.Exited
+		r.Status, r.ExitCode, r.Signal = x.GetStatus(), int(x.GetExitCode()), int(x.GetSignal())
+		r.Duration = time.Duration(x.GetDurationMs()) * time.Millisecond
+		r.Truncated, r.Phase, r.Message = x.GetTruncated(), x.GetPhase(), x.GetMessage()
 	}
-	r.Stdout, r.Stderr = out.String(), errOut.String()
-	if !exited {
-		return r, errors.New("sandboxd: the run's stream ended without an exit event")
+}
+
+// partial is what the events so far left (Stdout and Stderr not filled in, as Collect did).
+func (c *collector) partial() *Result { return &c.r }
+
+func (c *collector) result() (*Result, error) {
+	r := c.r
+	r.Stdout, r.Stderr = c.out.String(), c.errOut.String()
+	if !c.exited {
+		return &r, errors.New("sandboxd: the run's stream ended without an exit event")
 	}
-	return r, nil
+	return &r, nil
 }
 
 // Sandbox is a handle on a sandbox of the daemon.
