@@ -21,7 +21,7 @@ import sandboxd.aio
 pytestmark = pytest.mark.no_daemon
 
 PACKAGE = Path(sandboxd.__file__).resolve().parent
-CLASSES = ["Client", "SandboxSession", "ArtifactSandboxSession", "InteractiveSandboxSession", "ShellSession"]
+CLASSES = ["Client", "SandboxSession", "ArtifactSandboxSession", "InteractiveSandboxSession", "ShellSession", "ExecuteStream"]
 ASYNC_DUNDERS = {"__aenter__": "__enter__", "__aexit__": "__exit__"}
 
 
@@ -57,8 +57,9 @@ def test_same_public_methods_and_signatures(name: str) -> None:
         assert _shape(sync_members[member]) == _shape(async_member), f"{name}.{member}"
 
 
-# Plain methods of the asyncio API: they build an object or return a stream to iterate.
-NOT_AWAITED = {"__init__", "session", "stream", "run", "exec", "install", "attach", "session_run"}
+# Plain methods of the asyncio API: they build an object, return a stream to iterate, or
+# (ExecuteStream's send/interrupt/end) only queue a request.
+NOT_AWAITED = {"__init__", "session", "stream", "run", "exec", "install", "attach", "session_run", "execute", "send", "interrupt", "end"}
 
 
 @pytest.mark.parametrize("name", CLASSES)
@@ -69,7 +70,7 @@ def test_awaited_exactly_where_asyncio_awaits(name: str) -> None:
             continue
         sync_member = inspect.unwrap(_public(sync_cls)[member])  # type: ignore[arg-type]
         assert not inspect.iscoroutinefunction(sync_member) and not inspect.isasyncgenfunction(sync_member), f"sandboxd.{name}.{member}"
-        plain = member in NOT_AWAITED and str(inspect.signature(async_member).return_annotation).startswith(("AsyncIterator", "None", "ShellSession"))  # type: ignore[arg-type]
+        plain = member in NOT_AWAITED and str(inspect.signature(async_member).return_annotation).startswith(("AsyncIterator", "None", "ShellSession", "ExecuteStream", "str"))  # type: ignore[arg-type]
         assert inspect.iscoroutinefunction(async_member) != plain, f"sandboxd.aio.{name}.{member}"
 
 
