@@ -129,6 +129,32 @@ class C:
 '''
 
 
+def test_generator_rewrites_stepwise_iteration() -> None:
+    # ExecuteStream reads its call one response at a time; the sync twin does the same with next().
+    source = """class S:
+    def __aiter__(self) -> AsyncIterator[int]:
+        return aiter(self.call)
+
+    async def read(self) -> int | None:
+        try:
+            return await anext(self.responses)
+        except StopAsyncIteration:
+            return None
+        except asyncio.CancelledError:  # async only: grpc.aio's cancelled call
+            return None
+"""
+    assert _gen_sync().rewrite(source) == """class S:
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.call)
+
+    def read(self) -> int | None:
+        try:
+            return next(self.responses)
+        except StopIteration:
+            return None
+"""
+
+
 def test_sync_modules_are_generated_from_aio() -> None:
     gen_sync = _gen_sync()
     for name, target in gen_sync.MODULES.items():
