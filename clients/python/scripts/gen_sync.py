@@ -9,7 +9,7 @@ tokens, so layout and comments carry over, and it is exactly this:
 
 - ``async def`` / ``async with`` / ``async for`` lose ``async``; ``await`` goes, and so do
   the parentheses of ``(await x)``;
-- the names in ``NAMES`` are renamed (``AsyncIterator`` -> ``Iterator``, ...) and ``grpc.aio.``
+- the names in ``NAMES`` are renamed (``AsyncIterator`` -> ``Iterator``, ``anext`` -> ``next``, ...) and ``grpc.aio.``
   becomes ``grpc.``;
 - relative imports climb one package less (``from ..x`` -> ``from .x``);
 - in string literals (docstrings), the rewrites in ``TEXT``;
@@ -40,6 +40,11 @@ NAMES = {
     "__aenter__": "__enter__",
     "__aexit__": "__exit__",
     "aclose": "close",
+    "__aiter__": "__iter__",
+    "__anext__": "__next__",
+    "aiter": "iter",
+    "anext": "next",
+    "StopAsyncIteration": "StopIteration",
 }
 TEXT = [
     (re.compile(r"\bsandboxd\.aio\b"), "sandboxd"),

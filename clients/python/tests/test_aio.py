@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from sandboxd import LanguageNotSupportedError, SandboxTimeoutError
+from sandboxd import LanguageNotSupportedError, SandboxStateError, SandboxTimeoutError
 from sandboxd.aio import Client, SandboxSession
 from sandboxd.v1 import common_pb2
 
@@ -79,3 +79,57 @@ async def test_c15_c16_sessions() -> None:
         async with ipy.session(shell="/bin/sh") as sh:
             await sh.exec("cd /tmp")
             assert (await sh.exec("pwd")).stdout == "/tmp\n"
+
+
+@pytest.mark.feature("interactive")
+@pytest.mark.feature("policy")
+async def test_c20_execute_stream_aio() -> None:
+    from sandboxd import SecurityIssueSeverity, SecurityPattern, SecurityPolicy, SecurityPolicyViolation
+    from sandboxd.aio import InteractiveSandboxSession
+
+    async with InteractiveSandboxSession(lang="python") as ipy:
+        printed: list[str] = []
+
+        async def on_stdout(text: str) -> None:
+            printed.append(text)
+
+        # Leaving the block while a cell runs interrupts it (the daemon would keep running it).
+        async with ipy.execute() as stream:
+            stream.send("x = 41")
+            stream.send("import time\nprint('sleeping', flush=True)\ntime.sleep(60)", on_stdout=on_stdout)
+            stream.send("print('never')")
+            async for ev in stream:
+                if ev.cell_id == "cell-2" and ev.kind == "output":
+                    break
+        assert "".join(printed) == "sleeping\n"
+        assert stream.finished
+        assert (await stream.result("cell-2")).status == "CANCELLED"
+        assert (await stream.result("cell-3")).status == "CANCELLED"
+        assert (await stream.result("cell-3")).stdout == ""
+        assert (await ipy.run("print(x)")).stdout == "41\n"
+
+        # A shell session, its cells given up front: sent at once, then the stream half-closes.
+        async with ipy.session(shell="/bin/sh") as sh:
+            stream = sh.execute(["cd /tmp", "pwd", "echo oops >&2; (exit 3)"])
+            with pytest.raises(SandboxStateError):
+                stream.send("echo late")
+            assert (await stream.result("cell-2")).stdout == "/tmp\n"
+            failed = await stream.result("cell-3")
+            assert (failed.exit_code, failed.stderr, failed.status) == (3, "oops\n", "EXITED")
+            await stream.wait()
+            assert stream.cell_ids == ["cell-1", "cell-2", "cell-3"]
+
+    # A cell the policy refuses ends the stream with PERMISSION_DENIED; the one before it ran.
+    policy = SecurityPolicy(
+        severity_threshold=SecurityIssueSeverity.MEDIUM,
+        patterns=[SecurityPattern(pattern=r"\bos\.system\s*\(", description="System command execution", severity=SecurityIssueSeverity.HIGH)],
+    )
+    async with InteractiveSandboxSession(lang="python", security_policy=policy) as guarded:
+        stream = guarded.execute(["print('allowed')", "import os\nos.system('ls')"])
+        assert (await stream.result("cell-1")).stdout == "allowed\n"
+        with pytest.raises(SecurityPolicyViolation) as refused:
+            await stream.result("cell-2")
+        assert (refused.value.code.name, refused.value.reason) == ("PERMISSION_DENIED", "POLICY_VIOLATION")
+        with pytest.raises(SecurityPolicyViolation):
+            await stream.wait()
+        await stream.close()

@@ -13,6 +13,7 @@ import pytest
 
 from sandboxd import (
     ArtifactSandboxSession,
+    CellEvent,
     Client,
     InteractiveSandboxSession,
     LanguageNotSupportedError,
@@ -233,6 +234,47 @@ def test_c16_shell_state(session: SandboxSession) -> None:
         assert failed.exit_code == 1
         assert failed.stderr == "oops\n"
         assert failed.stdout == ""
+
+
+@pytest.mark.feature("interactive")
+def test_c20_execute_stream(daemon) -> None:  # noqa: ANN001
+    with InteractiveSandboxSession(lang="python", address=daemon.address) as s, s.execute() as stream:
+        ids = [
+            stream.send("x = 41"),
+            stream.send("x + 1"),
+            stream.send("import time\nprint('sleeping', flush=True)\ntime.sleep(60)"),
+            stream.send("print('should not run')"),
+            stream.send("print(x)", "last"),
+        ]
+        assert ids == ["cell-1", "cell-2", "cell-3", "cell-4", "last"]
+        seen: list[CellEvent] = []
+        interrupted = False
+        for ev in stream:
+            seen.append(ev)
+            if ev.cell_id == "cell-3" and ev.kind == "output" and not interrupted:
+                interrupted = True
+                stream.interrupt("cell-4")  # queued: dropped without running
+                stream.interrupt("cell-3")  # running: stopped
+                stream.end()  # the stream ends once "last" has run
+        assert stream.finished
+        # Events come cell after cell, in the order sent, each tagged with its cell's id.
+        order = [e.cell_id for i, e in enumerate(seen) if i == 0 or e.cell_id != seen[i - 1].cell_id]
+        assert order == ids
+        for cid in ids:
+            assert [e.kind for e in seen if e.cell_id == cid][-1] == "exited"
+        assert "keepalive" not in {e.kind for e in seen}
+        assert stream.result("cell-2").results() == ["42"]
+        slept = stream.result("cell-3")
+        assert slept.stdout == "sleeping\n"
+        assert slept.status == "CANCELLED"
+        assert slept.duration_ms < 60_000
+        dropped = stream.result("cell-4")
+        assert dropped.status == "CANCELLED"
+        assert dropped.stdout == ""
+        assert stream.result("last").stdout == "41\n"
+        stream.wait()
+        with pytest.raises(SandboxStateError):
+            stream.send("print('too late')")
 
 
 @pytest.mark.feature("policy")

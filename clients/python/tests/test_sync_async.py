@@ -21,7 +21,7 @@ import sandboxd.aio
 pytestmark = pytest.mark.no_daemon
 
 PACKAGE = Path(sandboxd.__file__).resolve().parent
-CLASSES = ["Client", "SandboxSession", "ArtifactSandboxSession", "InteractiveSandboxSession", "ShellSession"]
+CLASSES = ["Client", "SandboxSession", "ArtifactSandboxSession", "InteractiveSandboxSession", "ShellSession", "ExecuteStream"]
 ASYNC_DUNDERS = {"__aenter__": "__enter__", "__aexit__": "__exit__"}
 
 
@@ -57,8 +57,9 @@ def test_same_public_methods_and_signatures(name: str) -> None:
         assert _shape(sync_members[member]) == _shape(async_member), f"{name}.{member}"
 
 
-# Plain methods of the asyncio API: they build an object or return a stream to iterate.
-NOT_AWAITED = {"__init__", "session", "stream", "run", "exec", "install", "attach", "session_run"}
+# Plain methods of the asyncio API: they build an object, return a stream to iterate, or
+# (ExecuteStream's send/interrupt/end) only queue a request.
+NOT_AWAITED = {"__init__", "session", "stream", "run", "exec", "install", "attach", "session_run", "execute", "send", "interrupt", "end"}
 
 
 @pytest.mark.parametrize("name", CLASSES)
@@ -69,7 +70,7 @@ def test_awaited_exactly_where_asyncio_awaits(name: str) -> None:
             continue
         sync_member = inspect.unwrap(_public(sync_cls)[member])  # type: ignore[arg-type]
         assert not inspect.iscoroutinefunction(sync_member) and not inspect.isasyncgenfunction(sync_member), f"sandboxd.{name}.{member}"
-        plain = member in NOT_AWAITED and str(inspect.signature(async_member).return_annotation).startswith(("AsyncIterator", "None", "ShellSession"))  # type: ignore[arg-type]
+        plain = member in NOT_AWAITED and str(inspect.signature(async_member).return_annotation).startswith(("AsyncIterator", "None", "ShellSession", "ExecuteStream", "str"))  # type: ignore[arg-type]
         assert inspect.iscoroutinefunction(async_member) != plain, f"sandboxd.aio.{name}.{member}"
 
 
@@ -126,6 +127,32 @@ class C:
         events.close()
         return self.call(1, (2, 3)).value + list(self.items())[0]
 '''
+
+
+def test_generator_rewrites_stepwise_iteration() -> None:
+    # ExecuteStream reads its call one response at a time; the sync twin does the same with next().
+    source = """class S:
+    def __aiter__(self) -> AsyncIterator[int]:
+        return aiter(self.call)
+
+    async def read(self) -> int | None:
+        try:
+            return await anext(self.responses)
+        except StopAsyncIteration:
+            return None
+        except asyncio.CancelledError:  # async only: grpc.aio's cancelled call
+            return None
+"""
+    assert _gen_sync().rewrite(source) == """class S:
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.call)
+
+    def read(self) -> int | None:
+        try:
+            return next(self.responses)
+        except StopIteration:
+            return None
+"""
 
 
 def test_sync_modules_are_generated_from_aio() -> None:

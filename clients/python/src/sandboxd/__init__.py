@@ -41,7 +41,7 @@ from .exceptions import (
     UnsupportedBackendError,
     ValidationError,
 )
-from .interactive import InteractiveSandboxSession, InteractiveSettings, KernelType
+from .interactive import CellEvent, CellResult, ExecuteStream, InteractiveSandboxSession, InteractiveSettings, KernelType
 from .micromamba import MicromambaSession
 from .security import (
     RestrictedModule,
@@ -58,6 +58,8 @@ __version__ = "0.1.0"
 __all__ = [
     "ArtifactSandboxSession",
     "AuthenticationError",
+    "CellEvent",
+    "CellResult",
     "Client",
     "CommandEmptyError",
     "CommandFailedError",
@@ -65,6 +67,7 @@ __all__ = [
     "ContainerError",
     "DaemonUnavailableError",
     "DefaultImage",
+    "ExecuteStream",
     "ExecutionResult",
     "ExtraArgumentsError",
     "FileType",

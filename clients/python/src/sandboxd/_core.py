@@ -433,8 +433,11 @@ class RunCollector:
                 self.decode_error = err
             return ""
 
-    def result(self, timeout: float | None = None, command: str = "") -> ConsoleOutput:
-        """The console output, or the llm-sandbox exception for how the run ended."""
+    def result(self, timeout: float | None = None, command: str = "", *, check: bool = True) -> ConsoleOutput:
+        """The console output, or the llm-sandbox exception for how the run ended.
+
+        ``check=False``: the output whatever the exit status (``status`` says how it ended).
+        """
         ex = self.exited
         stdout, stderr = "".join(self.stdout), "".join(self.stderr)
         if ex is None:
@@ -458,6 +461,8 @@ class RunCollector:
             truncated=ex.truncated,
             run_id=self.run_id,
         )
+        if not check:
+            return result
         if ex.status == common_pb2.EXIT_STATUS_TIMEOUT:
             limit = timeout if timeout is not None else None
             msg = ex.message or "execution timed out"

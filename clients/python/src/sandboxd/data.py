@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 
@@ -95,3 +96,35 @@ class ExecutionResult(ConsoleOutput):
 
     plots: list[PlotOutput] = field(default_factory=list)
     run_plots: list[PlotOutput] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CellEvent:
+    """An event of an ``Execute`` stream (``session.execute()``), tagged with its cell's id."""
+
+    cell_id: str
+    event: Any  # sandboxd.v1.common_pb2.RunEvent
+
+    @property
+    def kind(self) -> str:
+        """The event's kind: ``started``, ``output``, ``display``, ``result``, ``error``, ``artifact``, ``exited``."""
+        return str(self.event.WhichOneof("event"))
+
+
+@dataclass(frozen=True)
+class CellResult(ConsoleOutput):
+    """How a cell of an ``Execute`` stream ended: its console output and ``status``
+    (``EXITED``, ``CANCELLED`` when interrupted or dropped from the queue, ``TIMEOUT``, ...),
+    not an exception. ``events`` are the cell's events in order (keepalives left out).
+    """
+
+    cell_id: str = ""
+    events: list[Any] = field(default_factory=list)
+
+    def results(self) -> list[str]:
+        """The ``text/plain`` of each value the cell showed as its result (IPython's ``Out[n]``)."""
+        return [e.result.data["text/plain"].decode() for e in self.events if e.WhichOneof("event") == "result" and "text/plain" in e.result.data]
+
+    def to_json(self, include_plots: bool = False) -> str:  # noqa: ARG002 - ConsoleOutput's signature
+        fields = {k: getattr(self, k) for k in ConsoleOutput.__dataclass_fields__}
+        return json.dumps({**fields, "cell_id": self.cell_id}, indent=2)

@@ -10,24 +10,32 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import os
+import queue
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Callable, Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import Any
 
+import grpc
+
 from . import _core
-from ._core import RunCollector, TextCallback, session_options
+from ._core import RunCollector, TextCallback, error_from_rpc, session_options
 from .const import PLOT_LANGUAGES, SandboxBackend, SupportedLanguage
-from .data import ConsoleOutput, ExecutionResult, PlotOutput
+from .data import CellEvent, CellResult, ConsoleOutput, ExecutionResult, PlotOutput
 from .exceptions import (
     CommandEmptyError,
     LanguageNotSupportPlotError,
     NotOpenSessionError,
+    RunCancelledError,
+    SandboxError,
     SandboxNotFoundError,
+    SandboxStateError,
     SandboxTimeoutError,
     UnimplementedError,
     UnsupportedBackendError,
@@ -553,6 +561,214 @@ class ArtifactSandboxSession(SandboxSession):
         return self.client.list_artifacts(self._require_open())
 
 
+@dataclasses.dataclass
+class _Cell:
+    collector: RunCollector
+    events: list[common_pb2.RunEvent] = dataclasses.field(default_factory=list)
+    done: bool = False
+
+
+class ExecuteStream:
+    """An ``Execute`` stream on a session: cells go in (``send``), their events come out in
+    the order the cells were sent, each tagged with its cell id.
+
+        with session.execute() as stream:
+            stream.send("x = 41")
+            last = stream.send("x + 1")
+            for ev in stream:          # CellEvent(cell_id, event), keepalives left out
+                ...
+            print((stream.result(last)).results())   # ['42']
+
+    Responses are read while the stream is iterated or a ``result`` is awaited; events read
+    for a ``result`` are kept for the iteration. The daemon keeps running a cell when its
+    client goes away, so ``close()`` (also on leaving the ``with``) first interrupts
+    every cell that has not ended, waits up to ``close_grace`` seconds for the stream to end,
+    then cancels the call. A cell the daemon's policy refuses ends the stream with
+    ``SecurityPolicyViolation`` (``PERMISSION_DENIED``); nothing of it runs.
+    """
+
+    def __init__(self, client: Client, session_id: str, cells: Iterable[str] | None = None, *, close_grace: float = 10.0) -> None:
+        self.session_id = session_id
+        self.close_grace = close_grace
+        # The request stream is fed from a queue: send() and interrupt() need not wait.
+        self._requests: Any = queue.Queue()
+        self._call = client.interactive.Execute(self._request_stream(), metadata=client.connection.metadata())
+        self._cancel_from_timer: Callable[[], object] = self._call.cancel
+        self._responses = iter(self._call)
+        self._cells: dict[str, _Cell] = {}
+        self._order: list[str] = []
+        self._pending: collections.deque[CellEvent] = collections.deque()
+        self._next = 1
+        self._half_closed = False
+        self._finished = False
+        self._closed = False
+        self._failure: SandboxError | None = None
+        if cells is not None:
+            for code in cells:
+                self.send(code)
+            self.end()
+
+    def _request_stream(self) -> Iterator[isvc.ExecuteRequest]:
+        while True:
+            request = self._requests.get()
+            if request is None:
+                return
+            yield request
+
+    @property
+    def cell_ids(self) -> list[str]:
+        """The ids of the cells sent, in order."""
+        return list(self._order)
+
+    @property
+    def finished(self) -> bool:
+        """True once the daemon has ended the stream (or it failed)."""
+        return self._finished
+
+    def send(
+        self,
+        code: str,
+        cell_id: str | None = None,
+        *,
+        timeout: float | None = None,
+        stdin: bytes | str = b"",
+        on_stdout: TextCallback | None = None,
+        on_stderr: TextCallback | None = None,
+    ) -> str:
+        """Queues a cell; returns its id (``cell-1``, ``cell-2``, ... unless given). Cells run
+        one at a time in the order sent. Raises ``SandboxStateError`` once the stream is
+        half-closed (``end``) or over."""
+        if self._half_closed or self._finished:
+            msg = "the Execute stream takes no more cells"
+            raise SandboxStateError(msg, reason="STREAM_CLOSED")
+        cid = cell_id or ""
+        while not cid or (cell_id is None and cid in self._cells):
+            cid = f"cell-{self._next}"
+            self._next += 1
+        if cid in self._cells:
+            msg = f"cell id {cid} was already sent on this stream"
+            raise ValidationError(msg, reason="DUPLICATE_CELL_ID")
+        self._cells[cid] = _Cell(RunCollector(on_stdout, on_stderr))
+        self._order.append(cid)
+        cell = isvc.Cell(cell_id=cid, code=code, timeout_ms=_core._seconds_to_ms(timeout), stdin=stdin.encode() if isinstance(stdin, str) else stdin)
+        self._requests.put_nowait(isvc.ExecuteRequest(session_id=self.session_id, cell=cell))
+        return cid
+
+    def interrupt(self, cell_id: str = "") -> None:
+        """Interrupts a cell: a queued one is dropped (it ends ``CANCELLED`` without running),
+        the running one is stopped. Without an id: whatever cell is running. Its outcome
+        arrives as the cell's ``exited`` event. Not after ``end()``."""
+        if self._finished:
+            return
+        if self._half_closed:
+            msg = "the Execute stream is half-closed (end): interrupt before ending it"
+            raise SandboxStateError(msg, reason="STREAM_CLOSED")
+        self._requests.put_nowait(isvc.ExecuteRequest(session_id=self.session_id, interrupt=isvc.CellInterrupt(cell_id=cell_id)))
+
+    def end(self) -> None:
+        """Half-closes: no more cells or interrupts; the queued cells finish, then the stream ends."""
+        if not self._half_closed:
+            self._half_closed = True
+            self._requests.put_nowait(None)
+
+    def _read(self) -> bool:
+        """Reads one response; False once the stream has ended."""
+        if self._finished:
+            return False
+        try:
+            response = next(self._responses)
+        except StopIteration:
+            self._finish(None)
+            return False
+        except grpc.RpcError as err:
+            self._finish(error_from_rpc(err))
+            return False
+        event = response.event
+        if not response.HasField("event") or event.WhichOneof("event") == "keepalive":
+            return True
+        cell = self._cells.get(response.cell_id)
+        if cell is not None:
+            cell.events.append(event)
+            for callback, text in cell.collector.feed(event):
+                returned = callback(text)
+            if event.WhichOneof("event") == "exited":
+                cell.done = True
+        self._pending.append(CellEvent(response.cell_id, event))
+        return True
+
+    def _finish(self, failure: SandboxError | None) -> None:
+        self._finished = True
+        self._failure = self._failure or failure
+        self.end()  # lets the request stream return
+
+    def result(self, cell_id: str) -> CellResult:
+        """The cell's result once it has ended (reading the stream up to there), whatever its
+        status; raises the stream's error if the stream fails before the cell ends."""
+        cell = self._cells.get(cell_id)
+        if cell is None:
+            msg = f"no cell {cell_id} was sent on this stream"
+            raise ValidationError(msg, reason="CELL_NOT_FOUND")
+        while not cell.done and self._read():
+            pass
+        if not cell.done and self._failure is not None:
+            raise self._failure
+        out = cell.collector.result(check=False)
+        fields = {k: getattr(out, k) for k in out.__dataclass_fields__}
+        if cell.collector.errors and not out.stderr:
+            err = cell.collector.errors[0]
+            fields["stderr"] = "\n".join(err.traceback) or f"{err.name}: {err.value}"
+        return CellResult(**fields, cell_id=cell_id, events=list(cell.events))
+
+    def wait(self) -> None:
+        """Reads to the end of the stream (after ``end()`` and the last cell); raises its error.
+        Events read here are kept for an iteration."""
+        while self._read():
+            pass
+        if self._failure is not None:
+            raise self._failure
+
+    def __iter__(self) -> Iterator[CellEvent]:
+        return self._events()
+
+    def _events(self) -> Iterator[CellEvent]:
+        while True:
+            while self._pending:
+                yield self._pending.popleft()
+            if not self._read() and not self._pending:
+                if self._failure is not None:
+                    raise self._failure
+                return
+
+    def close(self) -> None:
+        """Interrupts every cell that has not ended (queued ones first, so none starts),
+        half-closes, waits up to ``close_grace`` seconds for the daemon to end the stream,
+        then cancels the call. Raises nothing of the stream's; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if not self._finished:
+            if not self._half_closed:
+                for cid in reversed(self._order):
+                    if not self._cells[cid].done:
+                        self.interrupt(cid)
+            self.end()
+            timer = threading.Timer(self.close_grace, self._cancel_from_timer)
+            timer.daemon = True
+            timer.start()
+            try:
+                while self._read():
+                    pass
+            finally:
+                timer.cancel()
+        self._call.cancel()
+
+    def __enter__(self) -> ExecuteStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class ShellSession:
     """A persistent shell (``/bin/sh``, bash, zsh) inside a sandbox.
 
@@ -599,6 +815,14 @@ class ShellSession:
 
     def interrupt(self) -> bool:
         return self.client.interrupt_session(self.session_id)
+
+    def execute(self, cells: Iterable[str] | None = None, *, close_grace: float = 10.0) -> ExecuteStream:
+        """A bidirectional ``Execute`` stream on this shell (see ``ExecuteStream``): send
+        command lines, interrupt them, read their events tagged by cell id. ``cells`` are sent
+        at once and the stream half-closed after them."""
+        if not self.session_id:
+            raise NotOpenSessionError
+        return ExecuteStream(self.client, self.session_id, cells, close_grace=close_grace)
 
     def close(self) -> None:
         if self.session_id:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from typing import Any
 
 from .. import _core
 from .._core import InteractiveSettings, TextCallback
 from ..const import KernelType, SandboxBackend, SupportedLanguage
-from ..data import ExecutionResult
+from ..data import CellEvent, CellResult, ExecutionResult
 from ..exceptions import LanguageNotSupportedError, NotOpenSessionError
 from ..v1 import interactive_service_pb2 as isvc
-from .session import SandboxSession, _collect
+from .session import ExecuteStream, SandboxSession, _collect
 
-__all__ = ["InteractiveSandboxSession", "InteractiveSettings", "KernelType"]
+__all__ = ["CellEvent", "CellResult", "ExecuteStream", "InteractiveSandboxSession", "InteractiveSettings", "KernelType"]
 
 
 class InteractiveSandboxSession(SandboxSession):
@@ -98,6 +99,15 @@ class InteractiveSandboxSession(SandboxSession):
     async def interrupt(self) -> bool:
         """Interrupts the running cell (KeyboardInterrupt in the kernel)."""
         return await self.client.interrupt_session(self.session_id)
+
+    def execute(self, cells: Iterable[str] | None = None, *, close_grace: float = 10.0) -> ExecuteStream:
+        """A bidirectional ``Execute`` stream on this kernel (see ``ExecuteStream``): send
+        cells, interrupt them, read their events tagged by cell id. ``cells`` are sent at once
+        and the stream half-closed after them."""
+        if not self.session_id:
+            raise NotOpenSessionError
+        self._require_open()
+        return ExecuteStream(self.client, self.session_id, cells, close_grace=close_grace)
 
     async def reset(self) -> None:
         """Clears the kernel's namespace (like ``%reset -f``)."""
