@@ -446,15 +446,7 @@ func TestC20ExecuteStreamPolicyRefusal(t *testing.T) {
 	requireFeature(t, "interactive")
 	requireFeature(t, "policy")
 	ctx := testContext(t)
-	policy := &pb.SecurityPolicy{
-		SeverityThreshold: pb.SecuritySeverity_SECURITY_SEVERITY_MEDIUM,
-		Patterns:          []*pb.SecurityPattern{{Pattern: `\bos\.system\s*\(`, Description: "System command execution", Severity: pb.SecuritySeverity_SECURITY_SEVERITY_HIGH}},
-	}
-	sb, err := client.CreateSandbox(ctx, &pb.SandboxSpec{Language: "python", Security: &pb.SandboxSpec_SecurityPolicy{SecurityPolicy: policy}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = sb.Destroy(context.Background()) })
+	sb := policySandbox(ctx, t)
 	s, err := sb.NewSession(ctx, pb.SessionKind_SESSION_KIND_IPYTHON, "", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -553,9 +545,10 @@ func TestC16ShellState(t *testing.T) {
 	eq(t, "stdout", failed.Stdout, "")
 }
 
-func TestC17Policy(t *testing.T) {
-	requireFeature(t, "policy")
-	ctx := testContext(t)
+// policySandbox is a python sandbox whose policy refuses os.system( (HIGH, threshold MEDIUM),
+// destroyed when the test ends.
+func policySandbox(ctx context.Context, t *testing.T) *sandboxd.Sandbox {
+	t.Helper()
 	policy := &pb.SecurityPolicy{
 		SeverityThreshold: pb.SecuritySeverity_SECURITY_SEVERITY_MEDIUM,
 		Patterns:          []*pb.SecurityPattern{{Pattern: `\bos\.system\s*\(`, Description: "System command execution", Severity: pb.SecuritySeverity_SECURITY_SEVERITY_HIGH}},
@@ -565,6 +558,13 @@ func TestC17Policy(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = sb.Destroy(context.Background()) })
+	return sb
+}
+
+func TestC17Policy(t *testing.T) {
+	requireFeature(t, "policy")
+	ctx := testContext(t)
+	sb := policySandbox(ctx, t)
 	check, err := client.Sandboxes.CheckCode(ctx, &pb.CheckCodeRequest{Code: "import os\n\nos.system('ls')", Policy: &pb.CheckCodeRequest_SandboxId{SandboxId: sb.ID}})
 	if err != nil {
 		t.Fatal(err)
