@@ -363,7 +363,7 @@ func TestC20ExecuteStream(t *testing.T) {
 	}{
 		{code: "x = 41"},
 		{code: "x + 1"},
-		{code: "import time\nprint('sleeping', flush=True)\ntime.sleep(60)"},
+		{code: "import sys, time\nsys.stdout.write('sleeping\\n')\nsys.stdout.flush()\ntime.sleep(60)"},
 		{code: "print('should not run')"},
 		{code: "print(x)", opts: []sandboxd.CellOption{sandboxd.WithCellID("last")}},
 	} {
@@ -503,7 +503,7 @@ func TestC20ExecuteStreamDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer x.Close()
-	id, err := x.Send("import time\nprint('sleeping', flush=True)\ntime.sleep(60)")
+	id, err := x.Send("import sys, time\nsys.stdout.write('sleeping\\n')\nsys.stdout.flush()\ntime.sleep(60)")
 	if err != nil {
 		t.Fatal(err)
 	}

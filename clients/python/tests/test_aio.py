@@ -96,7 +96,7 @@ async def test_c20_execute_stream_aio() -> None:
         # Leaving the block while a cell runs interrupts it (the daemon would keep running it).
         async with ipy.execute() as stream:
             stream.send("x = 41")
-            stream.send("import time\nprint('sleeping', flush=True)\ntime.sleep(60)", on_stdout=on_stdout)
+            stream.send("import sys, time\nsys.stdout.write('sleeping\\n')\nsys.stdout.flush()\ntime.sleep(60)", on_stdout=on_stdout)
             stream.send("print('never')")
             async for ev in stream:
                 if ev.cell_id == "cell-2" and ev.kind == "output":

@@ -287,7 +287,7 @@ describe("conformance", () => {
     const ids = [
       stream.send("x = 41"),
       stream.send("x + 1"),
-      stream.send("import time\nprint('sleeping', flush=True)\ntime.sleep(60)"),
+      stream.send("import sys, time\nsys.stdout.write('sleeping\\n')\nsys.stdout.flush()\ntime.sleep(60)"),
       stream.send("print('should not run')"),
       stream.send("print(x)", { cellId: "last" }),
     ];
