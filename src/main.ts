@@ -13,7 +13,6 @@ import { mcpServerFactory } from "./mcp/index.js";
 import { Daemon } from "./daemon.js";
 import type { ContainerRuntime } from "./runtime/container-runtime.js";
 import { DockerRuntime } from "./runtime/docker/docker-runtime.js";
-import { KubernetesRuntime } from "./runtime/kubernetes/kubernetes-runtime.js";
 import { HostFirewall } from "./runtime/host-firewall.js";
 
 function engineOptions(config: Config) {
@@ -76,6 +75,8 @@ async function main(): Promise<void> {
   });
   let runtime: ContainerRuntime;
   if (config.backend === "kubernetes") {
+    // Loaded only for this backend: @kubernetes/client-node alone adds ~70 MiB of RSS.
+    const { KubernetesRuntime } = await import("./runtime/kubernetes/kubernetes-runtime.js");
     runtime = new KubernetesRuntime({
       namespace: config.kubernetes.namespace,
       ...(config.kubernetes.kubeconfig ? { kubeconfig: config.kubernetes.kubeconfig } : {}),
