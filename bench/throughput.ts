@@ -146,6 +146,9 @@ export function run(): Promise<BenchResult> {
     const sandboxes: string[] = [];
     const containerIds: string[] = [];
     try {
+      // Idle: right after start-up and its first ready (the harness waits for it), before any sandbox.
+      const idle = processStats(d.process.pid as number);
+      ctx.metrics["daemon_idle"] = idle;
       for (let i = 0; i < sandboxCount; i += 4) {
         const batch = await Promise.all(Array.from({ length: Math.min(4, sandboxCount - i) }, () => readySandbox(admin)));
         sandboxes.push(...batch.map((b) => b.id));
@@ -164,9 +167,12 @@ export function run(): Promise<BenchResult> {
       ctx.metrics["exec_true"] = exec;
       const runP = await drive(runPrint, clients, sandboxes, containerIds, warmupMs, Math.round(durationMs / 2), pid);
       ctx.metrics["run_print"] = runP;
-      ctx.metrics["daemon_after"] = processStats(pid);
+      const after = processStats(pid);
+      ctx.metrics["daemon_after"] = after;
       ctx.goals.push(
         goal("exec_true_runs_per_second", `Exec \`true\` runs/s, ${clientCount} clients over ${sandboxCount} sandboxes`, ">=", 1000, exec.runs_per_second),
+        goal("daemon_rss_idle_mib", "daemon RSS right after start-up and ready, MiB", "<=", 80, round(idle.rssBytes / 2 ** 20, 1)),
+        goal("daemon_rss_after_load_mib", "daemon RSS after the Exec and Run load, sandboxes still live, MiB", "<=", 150, round(after.rssBytes / 2 ** 20, 1)),
       );
       ctx.reported.push(
         { metric: "exec_true_latency_p50", description: "Exec `true` latency under that load, p50", value: exec.latency_ms.p50, unit: "ms" },
