@@ -90,7 +90,9 @@ function decode<I extends DescMessage>(schema: I, buf: Buffer): MessageShape<I> 
 }
 
 function encode<O extends DescMessage>(schema: O, msg: MessageInitShape<O>): Buffer {
-  return Buffer.from(toBinary(schema, create(schema, msg)));
+  const bytes = toBinary(schema, create(schema, msg));
+  // A view of the encoded bytes, not a copy (a run's output crosses here once per chunk).
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** Reads a client stream as an async iterable without destroying the call on early return. */

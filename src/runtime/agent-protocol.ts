@@ -31,18 +31,25 @@ export function encodeFrame(kind: number, channel: number, payload: Uint8Array =
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
+  /** Bytes the frame at the head needs in all (header included), once its length is known. */
+  private needed = 0;
 
   push(chunk: Buffer): Frame[] {
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     const frames: Frame[] = [];
-    if (this.buffered < 4) return frames;
+    // A frame spread over many chunks is joined once, when all of it arrived (not at every chunk).
+    if (this.buffered < 4 || this.buffered < this.needed) return frames;
     let buf = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.buffered);
     let pos = 0;
+    this.needed = 0;
     while (buf.length - pos >= 4) {
       const length = buf.readUInt32BE(pos);
       if (length < 5 || length > maxFrameBytes) throw new Error(`corrupt agent frame (length ${length})`);
-      if (buf.length - pos < 4 + length) break;
+      if (buf.length - pos < 4 + length) {
+        this.needed = 4 + length;
+        break;
+      }
       frames.push({
         kind: buf.readUInt8(pos + 4),
         channel: buf.readUInt32BE(pos + 5),

@@ -39,6 +39,15 @@ interface Pending {
   stdinWaiters: (() => void)[];
 }
 
+/**
+ * A frame's payload to keep (in a run's replay): the view itself when it is most of the chunk
+ * under it (a bulk frame; nothing writes into received chunks), else a copy, so that a short
+ * line kept for replay does not hold a whole read's chunk alive.
+ */
+function ownBytes(payload: Buffer): Buffer {
+  return payload.byteLength * 2 >= payload.buffer.byteLength ? payload : Buffer.from(payload);
+}
+
 function wake(run: Pending): void {
   for (const w of run.stdinWaiters.splice(0)) w();
 }
@@ -178,11 +187,10 @@ export class AgentRunner implements SandboxChannel {
         return;
       }
       case FrameKind.Stdout:
-        // Copy: the payload is a view into a chunk the decoder may reuse.
-        this.runs.get(f.channel)?.queue.push({ type: "stdout", data: Buffer.from(f.payload) });
+        this.runs.get(f.channel)?.queue.push({ type: "stdout", data: ownBytes(f.payload) });
         return;
       case FrameKind.Stderr:
-        this.runs.get(f.channel)?.queue.push({ type: "stderr", data: Buffer.from(f.payload) });
+        this.runs.get(f.channel)?.queue.push({ type: "stderr", data: ownBytes(f.payload) });
         return;
       case FrameKind.Exit: {
         const run = this.runs.get(f.channel);
