@@ -54,7 +54,8 @@ export function run(): Promise<BenchResult> {
           } else if (e?.case === "exited" && artAt > 0) beforeExit++;
         }
         if (!saved || !artAt) throw new Error(`run ${i}: no timestamp line or no artifact event`);
-        art.push(Math.max(0, (artAt - saved) / 1e6));
+        // Negative: the event arrived before savefig returned (plt.savefig redraws after the hook wrote the plot).
+        art.push((artAt - saved) / 1e6);
         line.push((lineAt - saved) / 1e6);
       }
       // The first run imports matplotlib cold; all runs count (each one's own timestamp).
