@@ -60,6 +60,7 @@ K_RESULT = 21
 K_LOG = 22
 K_FILE_CHUNK = 23  # raw bytes of a file being read on this channel
 K_STDIN_CREDIT = 24  # >I bytes of a run's K_STDIN the agent is done with (written to its pipe, or dropped)
+K_CAPTURED = 25  # {"name", "format", "width", "height", "dpi", "size"}: a plot the run's capture hook wrote
 
 HEADER = struct.Struct(">IBI")
 # Process groups of live runs, one empty file each: a restarted agent kills what a dead
@@ -76,6 +77,14 @@ DRAIN_GRACE = 0.2  # seconds to wait for pipes after the leader exits
 SCAN_EVERY = 0.5  # seconds between rescans of the process table while runs are live
 SCAN_MIN_GAP = 0.02  # a burst of SIGCHLDs rescans at most this often
 PR_SET_CHILD_SUBREAPER = 36
+# Live plots: a run started with a capture_dir has its capture hook's manifest (one line per
+# plot written, see src/artifacts/capture/python/sitecustomize.py) watched while it lives.
+CAPTURE_POLL = 0.05  # seconds between looks at the manifests when inotify is not available
+CAPTURE_MAX_PLOTS = 1000  # plots announced per run at most (the daemon's limit too)
+CAPTURE_MAX_LINE = 4096  # a longer manifest line is not the hook's: skipped
+IN_CLOSE_WRITE = 0x08
+IN_MOVED_TO = 0x80
+INOTIFY_EVENT = struct.Struct("iIII")
 
 SIGNALS = {
     "SIGINT": signal.SIGINT,
@@ -483,6 +492,62 @@ class Run:
             pass
 
 
+class Capture:
+    """One run's plot spool: how far its manifest was read, and what was announced."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.manifest = os.path.join(directory, "manifest.tsv")
+        self.offset = 0
+        self.partial = b""
+        self.sent = 0
+        self.wd = None
+
+
+class Inotify:
+    """The kernel's inotify through ctypes (stdlib only); the constructor raises where there
+    is none (no ctypes, a libc without it, a seccomp profile refusing it)."""
+
+    def __init__(self):
+        if ctypes is None:
+            raise OSError("no ctypes")
+        libc = ctypes.CDLL(None, use_errno=True)
+        self._add = libc.inotify_add_watch
+        self._add.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+        self._rm = libc.inotify_rm_watch
+        self._rm.argtypes = [ctypes.c_int, ctypes.c_int]
+        fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1 failed")
+        self.fd = fd
+
+    def add(self, path, mask):
+        wd = self._add(self.fd, os.fsencode(path), mask)
+        if wd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_add_watch failed")
+        return wd
+
+    def remove(self, wd):
+        self._rm(self.fd, wd)
+
+    def read(self):
+        """The watch descriptors that have events (drains what is queued)."""
+        wds = set()
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except (BlockingIOError, InterruptedError):
+                break
+            if not data:
+                break
+            pos = 0
+            while pos + INOTIFY_EVENT.size <= len(data):
+                wd, _mask, _cookie, length = INOTIFY_EVENT.unpack_from(data, pos)
+                wds.add(wd)
+                pos += INOTIFY_EVENT.size + length
+        return wds
+
+
 class FileRead:
     """A file being sent to the daemon, at most `window` bytes ahead of its credit."""
 
@@ -509,6 +574,8 @@ class Agent:
         self.leaders = {}  # pid -> run, until its exit status is collected
         self.exited = []  # runs whose leader's status was collected, to finish
         self.last_scan = 0.0
+        self.captures = {}  # channel -> Capture of a live run with plot capture
+        self.inotify = False  # Inotify once created; None where it cannot be (then: polling)
         rfd, wfd = os.pipe()
         set_nonblocking(rfd)
         set_nonblocking(wfd)
@@ -710,6 +777,8 @@ class Agent:
             return
         self.runs[channel] = run
         self.leaders[run.pid] = run
+        if spec.get("capture_dir"):
+            self.watch_capture(channel, str(spec["capture_dir"]))
         run_id = spec.get("run_id")
         if valid_run_id(run_id):
             run.run_id = run_id
@@ -818,6 +887,9 @@ class Agent:
         self.forward(run, kind, data)
 
     def forward(self, run, kind, data):
+        if run.channel in self.captures:
+            # What the program wrote after a plot comes after the plot's announcement.
+            self.check_capture(run.channel)
         if run.max_output:
             room = run.max_output - run.output_bytes
             if room <= 0:
@@ -850,6 +922,100 @@ class Agent:
             self.sel.unregister(fd)
         except (KeyError, ValueError):
             pass
+
+    # -- live plots ----------------------------------------------------------------------
+    def watch_capture(self, channel, directory):
+        """Announces the run's plots as its capture hook writes them: inotify wakes the loop
+        when the manifest is written (else it looks every CAPTURE_POLL seconds), and every
+        output chunk of the run is preceded by a look, so a plot is announced before what
+        the program printed after it."""
+        cap = Capture(directory)
+        self.captures[channel] = cap
+        if self.inotify is False:
+            try:
+                self.inotify = Inotify()
+                self.sel.register(self.inotify.fd, selectors.EVENT_READ, "inotify")
+            except Exception:
+                self.inotify = None
+        try:
+            os.makedirs(directory, exist_ok=True)
+            if self.inotify is not None:
+                cap.wd = self.inotify.add(directory, IN_CLOSE_WRITE | IN_MOVED_TO)
+        except Exception:
+            cap.wd = None
+
+    def unwatch_capture(self, channel):
+        cap = self.captures.pop(channel, None)
+        if cap is not None and cap.wd is not None and self.inotify is not None:
+            if not any(c.wd == cap.wd for c in self.captures.values()):
+                try:
+                    self.inotify.remove(cap.wd)
+                except Exception:
+                    pass
+
+    def polling_captures(self):
+        return any(c.wd is None for c in self.captures.values())
+
+    def inotify_ready(self):
+        wds = self.inotify.read() if self.inotify else set()
+        for channel, cap in list(self.captures.items()):
+            if cap.wd in wds:
+                self.check_capture(channel)
+
+    def poll_captures(self):
+        for channel, cap in list(self.captures.items()):
+            if cap.wd is None:
+                self.check_capture(channel)
+
+    def check_capture(self, channel):
+        """Sends K_CAPTURED for each manifest line written since the last look."""
+        cap = self.captures.get(channel)
+        if cap is None:
+            return
+        try:
+            size = os.stat(cap.manifest).st_size
+        except OSError:
+            return
+        if size <= cap.offset or cap.sent >= CAPTURE_MAX_PLOTS:
+            return
+        try:
+            with open(cap.manifest, "rb") as f:
+                f.seek(cap.offset)
+                data = f.read(min(size - cap.offset, 1 << 20))
+        except OSError:
+            return
+        cap.offset += len(data)
+        lines = (cap.partial + data).split(b"\n")
+        cap.partial = lines.pop()
+        if len(cap.partial) > CAPTURE_MAX_LINE:
+            cap.partial = b""
+        for line in lines:
+            if cap.sent >= CAPTURE_MAX_PLOTS:
+                break
+            plot = self.manifest_plot(cap, line)
+            if plot is not None:
+                cap.sent += 1
+                send_json(K_CAPTURED, channel, plot)
+
+    @staticmethod
+    def manifest_plot(cap, line):
+        # name, format, mime, width, height, dpi, source (tab-separated, as the hook writes)
+        if len(line) > CAPTURE_MAX_LINE:
+            return None
+        fields = line.decode("utf-8", "replace").split("\t")
+        if len(fields) < 6:
+            return None
+        name = fields[0]
+        if not name or "/" in name or name.startswith(".") or name == "manifest.tsv":
+            return None
+        try:
+            st = os.stat(os.path.join(cap.directory, name))
+            dims = [int(f or 0) for f in fields[3:6]]
+        except (OSError, ValueError):
+            return None
+        if st.st_mode & 0o170000 != 0o100000:
+            return None
+        return {"name": name, "format": fields[1], "width": dims[0], "height": dims[1], "dpi": dims[2], "size": st.st_size}
 
     # -- the processes of runs ---------------------------------------------------------
     def collect_children(self):
@@ -1051,6 +1217,10 @@ class Agent:
             after = oom_kill_count()
             if after is not None and run.oom_before is not None and after > run.oom_before:
                 status = "oom"
+        if run.channel in self.captures:
+            # Plots written at the end (figures left open, captured at exit) come before the exit.
+            self.check_capture(run.channel)
+            self.unwatch_capture(run.channel)
         elapsed = int((time.monotonic() - run.started) * 1000)
         send_json(K_EXIT, run.channel, {
             "status": status, "code": code, "signal": sig, "duration_ms": elapsed,
@@ -1121,9 +1291,17 @@ class Agent:
             if self.runs:
                 rescan = max(0.0, self.last_scan + SCAN_EVERY - time.monotonic())
                 timeout = rescan if timeout is None else min(timeout, rescan)
-            for key, _ in self.sel.select(timeout):
+            polling = self.captures and self.polling_captures()
+            if polling:
+                timeout = CAPTURE_POLL if timeout is None else min(timeout, CAPTURE_POLL)
+            ready = self.sel.select(timeout)
+            if polling:
+                self.poll_captures()
+            for key, _ in ready:
                 tag = key.data
-                if tag == "stdin":
+                if tag == "inotify":
+                    self.inotify_ready()
+                elif tag == "stdin":
                     if not self.read_stdin():
                         self.shutdown()
                         return

@@ -4,13 +4,13 @@ import { describeError, invalidArgument, notFound } from "../common/errors.js";
 import { newId } from "../common/ids.js";
 import type { Logger } from "../common/logger.js";
 import { download, type DownloadPart } from "../files/file-transfer.js";
-import type { ProcessFile } from "../runtime/process.js";
+import type { CapturedPlot, ProcessFile } from "../runtime/process.js";
 import type { SandboxChannel } from "../runtime/sandbox-channel.js";
 import type { CaptureSession, CaptureStage } from "../sandbox/run-pipeline.js";
 import type { ImageRecorder } from "../interactive/session.js";
 import type { ArtifactInfo, Run } from "../sandbox/run.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
-import { clearScript, collectorScript } from "./collector-script.js";
+import { clearScript, collectorScript, moveScript } from "./collector-script.js";
 import { formatOf, mimeOf, pngSize } from "./formats.js";
 
 /** Everything of the capture machinery lives under here inside a sandbox. */
@@ -56,6 +56,18 @@ interface SandboxArtifacts {
   queue: Promise<unknown>;
   /** Whether the metadata kept in the sandbox was read (only re-adopted sandboxes have any). */
   loaded: boolean;
+  /** Plots announced live whose files are still to be moved from their spool into the store: [from, to]. */
+  moves: [string, string][];
+  /** A move of `moves` is queued. */
+  moving: boolean;
+}
+
+/** One run's plots announced while it ran. */
+interface LiveRun {
+  /** Spool file names announced (the collector leaves them alone). */
+  names: Set<string>;
+  /** A plot could not be announced live: this one and every later one wait for the collector, to keep their order. */
+  deferred: boolean;
 }
 
 interface PersistedIndex {
@@ -90,7 +102,15 @@ export class ArtifactManager implements CaptureStage, ImageRecorder {
   private state(sandbox: Sandbox): SandboxArtifacts {
     let s = this.states.get(sandbox);
     if (!s) {
-      s = { counter: 0, artifacts: new Map(), seenOutputs: new Map(), queue: Promise.resolve(), loaded: sandbox.createdAt.getTime() >= this.startedAt - 1000 };
+      s = {
+        counter: 0,
+        artifacts: new Map(),
+        seenOutputs: new Map(),
+        queue: Promise.resolve(),
+        loaded: sandbox.createdAt.getTime() >= this.startedAt - 1000,
+        moves: [],
+        moving: false,
+      };
       this.states.set(sandbox, s);
     }
     return s;
@@ -167,26 +187,76 @@ export class ArtifactManager implements CaptureStage, ImageRecorder {
    */
   async prepare(sandbox: Sandbox, run: Run, options: { clearArtifacts: boolean; env: Record<string, string> }): Promise<CaptureSession> {
     if (options.clearArtifacts) await this.clear(sandbox);
+    // A re-adopted sandbox's counter is read back before a plot can be numbered live.
+    else if (!this.state(sandbox).loaded) await this.serialize(sandbox, () => Promise.resolve());
     const spool = `${spoolRoot}/${randomBytes(8).toString("hex")}`;
     const hook = sandbox.config.capturePlots ? captureHooks[sandbox.handler.name] : undefined;
     const startedAt = Date.now();
+    const live: LiveRun = { names: new Set(), deferred: false };
     return {
       files: hook ? hook.files : [],
       env: hook ? hook.env(spool, options.env) : {},
-      collect: () => this.collect(sandbox, run, spool, startedAt),
+      ...(hook ? { live: { dir: spool, announce: (plot: CapturedPlot) => this.announce(sandbox, run, spool, live, plot) } } : {}),
+      collect: () => this.collect(sandbox, run, spool, startedAt, live),
     };
   }
 
-  private collect(sandbox: Sandbox, run: Run, spool: string, startedAt: number): Promise<void> {
+  /**
+   * A plot the sandbox's channel saw the hook write while the run goes on: numbered and
+   * announced (an `artifact` event of the run) at once, in the order the hook wrote them;
+   * its file is moved from the spool into the store in the background, through the same
+   * queue as downloads, which therefore find it there. Whatever cannot be announced here
+   * is left to the collector at exit, and so is every later plot of the run (order kept).
+   */
+  private announce(sandbox: Sandbox, run: Run, spool: string, live: LiveRun, plot: CapturedPlot): void {
+    const s = this.state(sandbox);
+    const format = plot.format
+      .toLowerCase()
+      .replace(/[^a-z0-9]/g, "")
+      .slice(0, 16);
+    if (!live.deferred && (!s.loaded || !/^[A-Za-z0-9_~-][A-Za-z0-9_.~-]{0,200}$/.test(plot.name) || format === "")) live.deferred = true;
+    if (live.deferred || live.names.has(plot.name) || live.names.size >= maxPerRun) return;
+    live.names.add(plot.name);
+    const index = ++s.counter;
+    const path = `${storeDir}/${String(index).padStart(6, "0")}.${format}`;
+    const info = this.add(
+      s,
+      sandbox,
+      run,
+      path,
+      `${String(index).padStart(6, "0")}.${format}`,
+      format,
+      index,
+      u32(String(plot.size)),
+      u32(String(plot.width)),
+      u32(String(plot.height)),
+      u32(String(plot.dpi)),
+    );
+    run.append({ type: "artifact", artifact: info });
+    s.moves.push([`${spool}/${plot.name}`, path]);
+    if (s.moving) return;
+    s.moving = true;
+    void this.serialize(sandbox, async () => {
+      s.moving = false;
+      const batch = s.moves.splice(0);
+      if (batch.length === 0) return;
+      const runner = await sandbox.runner();
+      await runScript(runner, [moveScript, storeDir, ...batch.flat()]);
+      await this.persist(runner, s);
+    }).catch((err: unknown) => this.log.warn({ sandboxId: sandbox.id, err: describeError(err) }, "storing live plots failed"));
+  }
+
+  private collect(sandbox: Sandbox, run: Run, spool: string, startedAt: number, live: LiveRun): Promise<void> {
     return this.serialize(sandbox, async () => {
       const s = this.state(sandbox);
       const runner = await sandbox.runner();
       const since = ((startedAt - 1000) / 1000).toFixed(3);
-      const out = await runScript(runner, [collectorScript, spool, storeDir, String(s.counter + 1), sandbox.config.outputDir, since]);
+      const skip = [...live.names].join(" ");
+      const out = await runScript(runner, [collectorScript, spool, storeDir, String(s.counter + 1), sandbox.config.outputDir, since, skip]);
       const announced: ArtifactInfo[] = [];
       for (const line of out.split("\n")) {
         const f = line.split("\t");
-        if (announced.length >= maxPerRun) break;
+        if (announced.length + live.names.size >= maxPerRun) break;
         if (f[0] === "P" && f.length === 8) {
           const index = u32(f[1]);
           const path = f[2] ?? "";

@@ -1,7 +1,8 @@
 /**
  * The sh program that collects one run's artifacts inside the sandbox (run through the
  * sandbox's process runner after the program exits). Args: spool dir, store dir, the next
- * plot index, output dir, run start (epoch seconds). It moves the run's captured plots
+ * plot index, output dir, run start (epoch seconds), the spool's file names already announced
+ * while the run went on (space-separated; left alone). It moves the run's captured plots
  * from the spool into the store, named by their index, in the order the hook captured
  * them (manifest.tsv), then any file the hook did not list (R's devices), by name (the R
  * profile names files in the order it makes them); then lists files in the output dir modified since the run started. Output lines:
@@ -9,7 +10,7 @@
  *   O <path> <size> <mtime> <width> <height>
  * Fields are tab-separated; width/height of PNGs come from their IHDR chunk.
  */
-export const collectorScript = String.raw`spool=$1; store=$2; next=$3; out=$4; since=$5
+export const collectorScript = String.raw`spool=$1; store=$2; next=$3; out=$4; since=$5; skip=" $6 "
 export LC_ALL=C
 tab=$(printf '\t')
 dims() {
@@ -29,12 +30,14 @@ if [ -d "$spool" ]; then
   if [ -f "$spool/manifest.tsv" ]; then
     while IFS="$tab" read -r file fmt mime w h dpi src; do
       case $file in ""|*/*|.*|manifest.tsv) continue ;; esac
+      case $skip in *" $file "*) continue ;; esac
       [ -f "$spool/$file" ] && plot "$file" "$fmt" "$w$tab$h" "$dpi"
     done < "$spool/manifest.tsv"
     rm -f -- "$spool/manifest.tsv"
   fi
   for file in $(ls -1 -- "$spool"); do
     case $file in *.part|manifest.tsv) continue ;; esac
+    case $skip in *" $file "*) continue ;; esac
     [ -f "$spool/$file" ] || continue
     fmt=$(printf %s "${"${file##*.}"}" | tr 'A-Z' 'a-z')
     [ "$fmt" = jpg ] && fmt=jpeg
@@ -48,6 +51,19 @@ if [ -n "$out" ] && [ -d "$out" ]; then
     printf 'O\t%s\t%s\t%s\t%s\n' "$path" "$size" "$mtime" "$wh"
   done
 fi
+exit 0
+`;
+
+/**
+ * Moves plots announced while their run goes on from its spool into the store. Args: store
+ * dir, then pairs of (spool file, store path). A file that is gone is no error.
+ */
+export const moveScript = String.raw`store=$1; shift
+mkdir -p -- "$store" || exit 1
+while [ $# -ge 2 ]; do
+  [ -f "$1" ] && mv -f -- "$1" "$2"
+  shift 2
+done
 exit 0
 `;
 

@@ -219,6 +219,20 @@ export class AgentRunner implements SandboxChannel {
         wake(run);
         return;
       }
+      case FrameKind.Captured: {
+        const run = this.runs.get(f.channel);
+        if (!run) return;
+        try {
+          const p = JSON.parse(f.payload.toString("utf8")) as Record<string, unknown>;
+          const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : 0);
+          if (typeof p["name"] !== "string" || typeof p["format"] !== "string") return;
+          const plot = { name: p["name"], format: p["format"], width: num(p["width"]), height: num(p["height"]), dpi: num(p["dpi"]), size: num(p["size"]) };
+          run.queue.push({ type: "captured", plot });
+        } catch {
+          this.log.debug("unreadable captured frame");
+        }
+        return;
+      }
       case FrameKind.StdinCredit: {
         const run = this.runs.get(f.channel);
         if (!run || f.payload.length < 4) return;
@@ -318,6 +332,7 @@ export class AgentRunner implements SandboxChannel {
     if (spec.env) start["env"] = spec.env;
     if (spec.files) start["files"] = spec.files.map((f) => ({ path: f.path, mode: f.mode, size: f.data.byteLength }));
     if (spec.cwd) start["cwd"] = spec.cwd;
+    if (spec.captureDir) start["capture_dir"] = spec.captureDir;
     // The spec (length-prefixed JSON), then the files' bytes as they are.
     const json = Buffer.from(JSON.stringify(start));
     const prefix = Buffer.allocUnsafe(4);

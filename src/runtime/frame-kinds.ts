@@ -47,6 +47,8 @@ export const AgentFrame = {
   FileChunk: kind("agent", "K_FILE_CHUNK"),
   /** u32 bytes of a run's stdin the agent wrote into the process's pipe (or dropped): stdin flow control. */
   StdinCredit: kind("agent", "K_STDIN_CREDIT"),
+  /** JSON {name, format, width, height, dpi, size}: a plot the run's capture hook wrote (ProcessSpec.captureDir). */
+  Captured: kind("agent", "K_CAPTURED"),
 } as const;
 
 /** Kinds of a session runner's protocol (daemon <-> runner, inside one run's stdio). */

@@ -29,6 +29,24 @@ export interface ProcessSpec {
    * runner then stops reading the process's output, so it blocks on write. 0 or absent: none.
    */
   creditWindowBytes?: number;
+  /**
+   * The run's plot spool (the capture hook's SANDBOXD_CAPTURE_DIR): a channel that can watch
+   * it reports each plot as a `captured` event while the process runs, before any output
+   * the program wrote after it. Channels that cannot simply report none (the daemon then
+   * collects the plots after the exit).
+   */
+  captureDir?: string;
+}
+
+/** A plot the capture hook wrote into the run's spool (a line of its manifest), as the agent saw it. */
+export interface CapturedPlot {
+  /** File name inside the spool directory. */
+  name: string;
+  format: string;
+  width: number;
+  height: number;
+  dpi: number;
+  size: number;
 }
 
 export type ExitKind = "exited" | "killed" | "timeout" | "oom" | "cancelled" | "lost";
@@ -50,7 +68,11 @@ export function lostExit(message: string): ProcessExit {
 }
 
 export type ProcessEvent =
-  { type: "started"; pid: number } | { type: "stdout"; data: Uint8Array } | { type: "stderr"; data: Uint8Array } | { type: "exit"; exit: ProcessExit };
+  | { type: "started"; pid: number }
+  | { type: "stdout"; data: Uint8Array }
+  | { type: "stderr"; data: Uint8Array }
+  | { type: "captured"; plot: CapturedPlot }
+  | { type: "exit"; exit: ProcessExit };
 
 /**
  * Reads a short process to its end: its stdout and stderr as one text, in arrival order, and

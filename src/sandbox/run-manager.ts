@@ -2,7 +2,7 @@ import type { Config } from "../config/config.js";
 import { describeError, notFound, resourceExhausted } from "../common/errors.js";
 import { newId } from "../common/ids.js";
 import type { Logger } from "../common/logger.js";
-import { lostExit, type ProcessExit, type ProcessFile } from "../runtime/process.js";
+import { lostExit, type CapturedPlot, type ProcessExit, type ProcessFile } from "../runtime/process.js";
 import { wrapArgv } from "./command-wrapper.js";
 import type { Command } from "./languages.js";
 import { OutputBudget } from "./output-budget.js";
@@ -22,6 +22,8 @@ export interface RunStep {
   onSuccess?: () => void;
   /** The exit's message when this step exits non-zero, instead of its phase's. */
   failureMessage?: string;
+  /** Live plot capture (the capture stage): the spool the channel watches, and what announces a plot it reports. */
+  capture?: { dir: string; announce: (plot: CapturedPlot) => void };
 }
 
 export interface RunPlan {
@@ -209,6 +211,7 @@ export class RunManager {
           ...(step.keepStdinOpen ? { keepStdinOpen: true } : {}),
           creditWindowBytes,
           runId: run.id,
+          ...(step.capture ? { captureDir: step.capture.dir } : {}),
         };
         const base = run.outputEnd;
         const proc = await runner.start(spec);
@@ -233,6 +236,10 @@ export class RunManager {
               if (ev.type === "stdout") stdoutBytes += ev.data.byteLength;
               else stderrBytes += ev.data.byteLength;
               run.append({ type: "output", stream: ev.type, data: ev.data, offset: 0, streamOffset: 0, phase: step.phase });
+              break;
+            case "captured":
+              // Appended now, between the output before and after the plot.
+              step.capture?.announce(ev.plot);
               break;
             case "exit":
               exit = ev.exit;

@@ -1,6 +1,6 @@
 import { describeError, failedPrecondition, invalidArgument } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
-import type { ProcessFile } from "../runtime/process.js";
+import type { CapturedPlot, ProcessFile } from "../runtime/process.js";
 import type { CheckCodeResult } from "../security/index.js";
 import { resolvePolicy, type CodePolicies } from "./code-policy.js";
 import type { LanguageRegistry } from "./languages.js";
@@ -63,7 +63,12 @@ export interface CaptureSession {
   files: ProcessFile[];
   /** Environment of the program step (hook path, spool directory). */
   env: Record<string, string>;
-  /** After the program exited, before the `exited` event: announces what was captured. */
+  /**
+   * Live announcement: the spool directory the sandbox's channel watches while the program
+   * runs, and what announces each plot it reports (an `artifact` event at once).
+   */
+  live?: { dir: string; announce: (plot: CapturedPlot) => void };
+  /** After the program exited, before the `exited` event: announces what was captured and not yet announced. */
   collect(): Promise<void>;
 }
 
@@ -242,6 +247,7 @@ export class RunPipeline {
         if (session) {
           step.files = [...(step.files ?? []), ...session.files];
           step.command = { ...step.command, env: { ...step.command.env, ...session.env } };
+          if (session.live) step.capture = session.live;
           plan.collect = () => session.collect();
         }
       } else if (options.clearArtifacts) {

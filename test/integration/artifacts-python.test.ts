@@ -383,3 +383,61 @@ describe("the capture hook under concurrent runs", () => {
     }
   });
 });
+
+describe("live plots (announced while the run goes on)", () => {
+  it("a saved plot's artifact event comes before the output printed after it and before the exit; each plot once, in order", async () => {
+    const code = `
+import time
+import matplotlib.pyplot as plt
+print("before")
+for i in range(3):
+    plt.figure()
+    plt.plot([1, 2, 3], [i, i + 1, i * 2])
+    plt.savefig("p%d.png" % i)
+    print("saved %d" % i)
+    time.sleep(0.3)
+print("end")
+`;
+    const r = await run(code, { clearArtifacts: true });
+    expect(r.stdout).toBe("before\nsaved 0\nsaved 1\nsaved 2\nend\n");
+    const order: string[] = [];
+    for (const e of r.events) {
+      if (e.event.case === "artifact") order.push(`artifact ${e.event.value.index}`);
+      else if (e.event.case === "exited") order.push("exited");
+      else if (e.event.case === "output")
+        order.push(
+          ...Buffer.from(e.event.value.data)
+            .toString()
+            .split("\n")
+            .filter((l) => l !== ""),
+        );
+    }
+    expect(order).toContain("saved 0");
+    // Each plot is announced before the line the program printed right after saving it.
+    for (const i of [0, 1, 2]) expect(order.indexOf(`artifact ${i + 1}`)).toBeLessThan(order.indexOf(`saved ${i}`));
+    expect(order.indexOf("artifact 3")).toBeLessThan(order.indexOf("end"));
+    expect(order.filter((o) => o.startsWith("artifact"))).toEqual(["artifact 1", "artifact 2", "artifact 3"]);
+    const listed = (await d.sandbox.listArtifacts({ sandboxId })).artifacts;
+    expect(listed.map((a) => [a.index, a.name])).toEqual([
+      [1, "000001.png"],
+      [2, "000002.png"],
+      [3, "000003.png"],
+    ]);
+    for (const a of listed) {
+      const { data } = await fetchArtifact(a.id);
+      expect(Number(a.size)).toBe(data.length);
+      expect(pngSize(data)).toEqual({ width: a.width, height: a.height });
+    }
+  });
+
+  it("a plot saved before a long sleep is announced before the run exits, and the result lists it once", async () => {
+    const code = "import time\nimport matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()\nprint('marker', flush=True)\ntime.sleep(2)\nprint('after')\n";
+    const r = await run(code, { clearArtifacts: true });
+    const kinds = r.events.map((e) => (e.event.case === "output" ? Buffer.from(e.event.value.data).toString() : e.event.case));
+    const art = kinds.indexOf("artifact");
+    expect(art).toBeGreaterThanOrEqual(0);
+    expect(art).toBeLessThan(kinds.findIndex((k) => k?.includes("marker")));
+    expect(kinds.filter((k) => k === "artifact").length).toBe(1);
+    expect((await d.sandbox.listArtifacts({ sandboxId })).artifacts.map((a) => a.index)).toEqual([1]);
+  });
+});
