@@ -1,4 +1,3 @@
-import { once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import {
   fromBinary,
@@ -16,6 +15,7 @@ import { newId } from "../common/ids.js";
 import type { Logger } from "../common/logger.js";
 import type { SandboxdMetrics } from "../metrics/sandboxd-metrics.js";
 import { toStatus } from "./status.js";
+import { encodeOutputResponse } from "./output-encoding.js";
 
 /** What every handler gets: who calls, and a signal for deadline, client cancel and shutdown. */
 export interface CallContext {
@@ -90,6 +90,8 @@ function decode<I extends DescMessage>(schema: I, buf: Buffer): MessageShape<I> 
 }
 
 function encode<O extends DescMessage>(schema: O, msg: MessageInitShape<O>): Buffer {
+  const fast = encodeOutputResponse(schema, msg);
+  if (fast) return fast;
   const bytes = toBinary(schema, create(schema, msg));
   // A view of the encoded bytes, not a copy (a run's output crosses here once per chunk).
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -285,20 +287,22 @@ async function writeAll(
       if (pending <= maxPendingWriteBytes) wake?.();
     });
     if (!ok || pending > maxPendingWriteBytes) {
-      // Each wait is cancelled once any fires, so no listener outlives this write.
-      const settled = new AbortController();
-      try {
-        const written = new Promise<void>((resolve) => {
-          wake = resolve;
-        });
-        const waits: Promise<unknown>[] = [once(signal, "abort", { signal: settled.signal })];
-        if (!ok) waits.push(once(call, "drain", { signal: settled.signal }));
-        if (pending > maxPendingWriteBytes) waits.push(written);
-        await Promise.race(waits);
-      } finally {
-        wake = undefined;
-        settled.abort();
-      }
+      // Whichever comes first: the call's end, 'drain', or the pending bytes falling under
+      // the bound; every listener is removed then. Plain listeners, not once() with an
+      // AbortSignal: aborting those makes an AbortError (a stack trace) per wait, and a
+      // bulk run waits once per chunk.
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          wake = undefined;
+          signal.removeEventListener("abort", done);
+          call.removeListener("drain", done);
+          resolve();
+        };
+        signal.addEventListener("abort", done);
+        if (!ok) call.on("drain", done);
+        if (pending > maxPendingWriteBytes) wake = done;
+        if (signal.aborted) done();
+      });
     }
   }
 }

@@ -109,7 +109,9 @@ function imageNames(image: string): string[] {
  * imports @kubernetes/client-node. What Kubernetes cannot do here is refused with
  * FAILED_PRECONDITION: building and committing images (use Docker or a registry), and
  * per-sandbox bridge networks (the pod network is the cluster's; see docs/kubernetes.md).
+ * Loaded with import() by main.ts, for the kubernetes backend only.
  */
+// ts-unused-exports:disable-next-line
 export class KubernetesRuntime implements ContainerRuntime {
   readonly name = "kubernetes";
   /** The exec subresource may cut an exiting process's last output and still say Success. */
