@@ -13,7 +13,17 @@ import { repoRoot } from "../test/helpers/daemon.js";
 import { machineInfo } from "./lib/machine.js";
 import { summaryLine, type BenchResult } from "./lib/result.js";
 
-export const benchmarks = ["run-latency", "create-sandbox", "ephemeral-run", "interactive-cell", "throughput", "streaming", "transfers", "kubernetes"] as const;
+export const benchmarks = [
+  "run-latency",
+  "create-sandbox",
+  "ephemeral-run",
+  "interactive-cell",
+  "throughput",
+  "streaming",
+  "transfers",
+  "sandbox-memory",
+  "kubernetes",
+] as const;
 
 const args = process.argv.slice(2);
 const only = args.includes("--only") ? (args[args.indexOf("--only") + 1] ?? "").split(",") : undefined;
