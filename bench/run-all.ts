@@ -22,6 +22,7 @@ export const benchmarks = [
   "streaming",
   "live-artifacts",
   "transfers",
+  "sandbox-memory",
   "kubernetes",
 ] as const;
 
@@ -29,8 +30,8 @@ const args = process.argv.slice(2);
 const only = args.includes("--only") ? (args[args.indexOf("--only") + 1] ?? "").split(",") : undefined;
 const writeBaseline = args.includes("--baseline");
 const perBenchmarkTimeoutMs = Number(process.env["BENCH_TIMEOUT_MS"] ?? 300_000);
-/** Benchmarks that need longer than the default (kubernetes: pools and batches of up to 100 pods); BENCH_TIMEOUT_MS overrides. */
-const longer: Partial<Record<(typeof benchmarks)[number], number>> = { kubernetes: 1_200_000 };
+/** Benchmarks that need longer than the default (kubernetes: pools and batches of up to 100 pods; sandbox-memory: 200 sandboxes); BENCH_TIMEOUT_MS overrides. */
+const longer: Partial<Record<(typeof benchmarks)[number], number>> = { kubernetes: 1_200_000, "sandbox-memory": 1_200_000 };
 const timeoutOf = (name: (typeof benchmarks)[number]) => (process.env["BENCH_TIMEOUT_MS"] ? perBenchmarkTimeoutMs : (longer[name] ?? perBenchmarkTimeoutMs));
 const resultsDir = join(repoRoot, "bench", "results");
 
