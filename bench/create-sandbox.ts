@@ -81,7 +81,9 @@ export function run(): Promise<BenchResult> {
           { metric: "cold_create_p50", description: "CreateSandbox without pool, p50", value: s.p50, unit: "ms" },
           { metric: "engine_create_start_p50", description: "raw engine create+start, same HostConfig, p50", value: r.p50, unit: "ms" },
         );
-        ctx.goals.push(goal("cold_create_p50_ratio", "CreateSandbox without pool: sandboxd p50 / engine create+start p50", "<=", 1.2, ratio(s.p50, r.p50)));
+        ctx.goals.push(
+          goal("cold_create_p50_ratio", "CreateSandbox without pool: sandboxd p50 / engine create+start p50 (same HostConfig)", "<=", 1.0, ratio(s.p50, r.p50)),
+        );
       } finally {
         client.close();
         await d.stop();
@@ -93,7 +95,7 @@ export function run(): Promise<BenchResult> {
     const pooled = await startPooledDaemon("python", poolSize);
     if (!pooled.daemon) {
       ctx.pending.push(`warm pool: ${pooled.unsupported}`);
-      ctx.goals.push(goal("pool_create_p50_ratio", "CreateSandbox from a warm pool: sandboxd p50 / engine create+start p50", "<=", 0.05, null));
+      ctx.goals.push(goal("pool_create_p50_ratio", "CreateSandbox from a warm pool: sandboxd p50 / engine create+start p50", "<=", 0.03, null));
       return;
     }
     const d = pooled.daemon;
@@ -127,10 +129,10 @@ export function run(): Promise<BenchResult> {
       };
       if (hits.length === 0) {
         ctx.pending.push("warm pool: the daemon accepted --pools.python but no CreateSandbox came from the pool (from_pool never true)");
-        ctx.goals.push(goal("pool_create_p50_ratio", "CreateSandbox from a warm pool: sandboxd p50 / engine create+start p50", "<=", 0.05, null));
+        ctx.goals.push(goal("pool_create_p50_ratio", "CreateSandbox from a warm pool: sandboxd p50 / engine create+start p50", "<=", 0.03, null));
       } else {
         ctx.goals.push(
-          goal("pool_create_p50_ratio", "CreateSandbox from a warm pool: sandboxd p50 / engine create+start p50", "<=", 0.05, ratio(h.p50, r.p50)),
+          goal("pool_create_p50_ratio", "CreateSandbox from a warm pool: sandboxd p50 / engine create+start p50", "<=", 0.03, ratio(h.p50, r.p50)),
         );
         ctx.reported.push({ metric: "pool_create_p50", description: "CreateSandbox from a warm pool, p50", value: h.p50, unit: "ms" });
       }

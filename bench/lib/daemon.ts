@@ -1,15 +1,51 @@
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync, readdirSync } from "node:fs";
-import { startDaemon, type DaemonHandle } from "../../test/helpers/daemon.js";
+import { readFileSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { repoRoot, startDaemon, type DaemonHandle } from "../../test/helpers/daemon.js";
 
 export type { DaemonHandle };
+
+/** Newest modification time under a directory, in ms. */
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) newest = Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return newest;
+}
+
+let built: string | undefined;
+
+/**
+ * The daemon a benchmark measures: the built one (dist/main.js, what bin/sandboxd, the
+ * container image and the systemd unit run), rebuilt first when src/ is newer than it.
+ * BENCH_DAEMON=source measures src/main.ts through tsx instead (its loader adds memory).
+ * BENCH_DAEMON_NODE_ARGS adds node flags, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+ */
+export function benchDaemonCommand(): [string, ...string[]] {
+  const nodeArgs = (process.env["BENCH_DAEMON_NODE_ARGS"] ?? "").split(" ").filter(Boolean);
+  if (process.env["BENCH_DAEMON"] === "source") return [process.execPath, ...nodeArgs, "--import", "tsx", join(repoRoot, "src/main.ts")];
+  const main = join(repoRoot, "dist", "main.js");
+  if (built === undefined) {
+    let stale = true;
+    try {
+      stale = statSync(main).mtimeMs < newestMtime(join(repoRoot, "src"));
+    } catch {
+      // not built yet
+    }
+    if (stale) execFileSync("npm", ["run", "-s", "build"], { cwd: repoRoot, stdio: ["ignore", "ignore", "inherit"] });
+    built = main;
+  }
+  return [process.execPath, ...nodeArgs, built];
+}
 
 /**
  * Starts a real daemon for a benchmark at the production log level (the harness default is
  * debug, which costs throughput). Later flags win, so `args` may override anything.
  */
 export async function startBenchDaemon(args: string[] = [], daemonId = newDaemonId("bench")): Promise<DaemonHandle> {
-  return startDaemon({ args: ["--log-level", "info", ...args], daemonId });
+  return startDaemon({ args: ["--log-level", "info", ...args], daemonId, command: benchDaemonCommand() });
 }
 
 /**

@@ -293,6 +293,130 @@ def raise_oom_score():
         pass
 
 
+OOM_SCORE_FILE = "/proc/self/oom_score_adj"
+# The agent's own OOM score, and whether it may raise it around a spawn and lower it back
+# (allowed down to the lowest value it ever had): decided once, on the first spawn.
+_own_oom_score = None
+_toggle_oom = None
+_home_fd = None  # the agent's working directory, restored after a spawn with its own cwd
+
+
+def _write_oom_score(value):
+    fd = os.open(OOM_SCORE_FILE, os.O_WRONLY)
+    try:
+        os.write(fd, value)
+    finally:
+        os.close(fd)
+
+
+def _find_program(name, env):
+    """The path execvpe would run for `name` with the run's own PATH (not the agent's)."""
+    if "/" in name:
+        return name
+    denied = None
+    for d in os.get_exec_path(env):
+        path = os.path.join(d, name)
+        if os.path.isfile(path):
+            if os.access(path, os.X_OK):
+                return path
+            denied = path
+    if denied is not None:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), denied)
+    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+
+
+def _can_toggle_oom():
+    """Whether the agent may raise its own OOM score and lower it back (decided once)."""
+    global _own_oom_score, _toggle_oom
+    if _toggle_oom is None:
+        try:
+            with open(OOM_SCORE_FILE, "rb") as f:
+                _own_oom_score = f.read().strip() or b"0"
+            _write_oom_score(b"1000")
+            _write_oom_score(_own_oom_score)
+            _toggle_oom = True
+        except OSError:
+            _toggle_oom = False
+    return _toggle_oom
+
+
+def spawn(argv, cwd, env, stdin_pipe):
+    """Starts a run's leader in its own session with its own pipes; returns (pid, stdin_fd
+    or None, stdout_fd, stderr_fd), the fds the agent's. posix_spawn (vfork and exec in the
+    C library) where this Python has it: no copy of the agent's memory and no Python code in
+    the child, which subprocess's preexec_fn forces (measured: several times the cost). The
+    child's OOM score is the run's (raise_oom_score) from its first instruction on all the
+    same: the agent raises its own score for the spawn and lowers it back, which the kernel
+    allows (down to the lowest value the agent ever had). Every fd the agent opens is
+    close-on-exec (PEP 446), so the child gets its three pipes and nothing else."""
+    global _home_fd
+    if not hasattr(os, "posix_spawn") or sys.version_info < (3, 8) or not _can_toggle_oom():
+        return _popen(argv, cwd, env, stdin_pipe)
+    env = dict(os.environ) if env is None else env
+    program = _find_program(argv[0], env)
+    if stdin_pipe:
+        stdin_r, stdin_w = os.pipe()
+    else:
+        stdin_r, stdin_w = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), None
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    raised = False
+    try:
+        if cwd is not None:
+            if _home_fd is None:
+                _home_fd = os.open(".", os.O_RDONLY | os.O_CLOEXEC)
+            os.chdir(cwd)  # the agent is single-threaded: nothing else runs until fchdir back
+        _write_oom_score(b"1000")
+        raised = True
+        pid = os.posix_spawn(
+            program,
+            list(argv),
+            env,
+            file_actions=[(os.POSIX_SPAWN_DUP2, stdin_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)],
+            setsid=True,
+            setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
+        )
+    except BaseException:
+        for fd in (out_r, err_r, stdin_w):
+            if fd is not None:
+                close_quietly(fd)
+        raise
+    finally:
+        if raised:
+            try:
+                _write_oom_score(_own_oom_score)
+            except OSError:
+                pass
+        if cwd is not None and _home_fd is not None:
+            os.fchdir(_home_fd)
+        for fd in (stdin_r, out_w, err_w):
+            close_quietly(fd)
+    return pid, stdin_w, out_r, err_r
+
+
+def _popen(argv, cwd, env, stdin_pipe):
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        close_fds=True,
+        bufsize=0,
+        preexec_fn=raise_oom_score,
+    )
+    # The agent closes these fds itself (os.close) and reaps the process itself. Popen's file
+    # objects would close the same numbers again when collected, possibly much later (the
+    # cyclic GC runs at any allocation), when they may be another run's pipes; a Popen with
+    # no return code would be polled (and reaped) by subprocess's own clean-up.
+    fds = (take_fd(proc.stdin) if proc.stdin is not None else None, take_fd(proc.stdout), take_fd(proc.stderr))
+    proc.stdin = proc.stdout = proc.stderr = None
+    proc.returncode = 0
+    return (proc.pid,) + fds
+
+
 def oom_kill_count():
     # cgroup v2 first, then v1; the container sees its own cgroup at these paths.
     for path, key in (
@@ -342,34 +466,15 @@ class Run:
             merged = dict(os.environ)
             merged.update(env)
             env = merged
-        stdin_mode = spec.get("stdin", "none")
-        self.proc = subprocess.Popen(
-            spec["argv"],
-            cwd=spec.get("cwd") or None,
-            env=env,
-            stdin=subprocess.PIPE if stdin_mode == "pipe" else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            close_fds=True,
-            bufsize=0,
-            preexec_fn=raise_oom_score,
-        )
-        self.pid = self.proc.pid
+        self.pid, self.stdin_fd, out_fd, err_fd = spawn(spec["argv"], spec.get("cwd") or None, env, spec.get("stdin", "none") == "pipe")
         mark_pgroup(self.pid)
-        for f, kind in ((self.proc.stdout, K_STDOUT), (self.proc.stderr, K_STDERR)):
-            fd = take_fd(f)
+        for fd, kind in ((out_fd, K_STDOUT), (err_fd, K_STDERR)):
             set_nonblocking(fd)
             self.fds[fd] = kind
             self.pipes.add("pipe:[%d]" % os.fstat(fd).st_ino)
-        if self.proc.stdin is not None:
-            self.stdin_fd = take_fd(self.proc.stdin)
+        if self.stdin_fd is not None:
             set_nonblocking(self.stdin_fd)
             self.pipes.add("pipe:[%d]" % os.fstat(self.stdin_fd).st_ino)
-        # The agent closes these fds itself (os.close). Popen's file objects would close the
-        # same numbers again when collected, possibly much later (the cyclic GC runs at any
-        # allocation), when they may be another run's pipes: that run then loses its output.
-        self.proc.stdin = self.proc.stdout = self.proc.stderr = None
 
     def killpg(self, sig):
         try:
@@ -659,7 +764,6 @@ class Agent:
         if run.stdin_close_pending:
             os.close(fd)
             run.stdin_fd = None
-            run.proc.stdin = None
 
     # -- child output and exits -------------------------------------------------------
     def update_flow(self, run):
@@ -777,7 +881,6 @@ class Agent:
         if run.status is not None:
             return
         run.status = status
-        run.proc.returncode = 0  # we reaped it; keep subprocess from waiting again
         run.leader_exited_at = time.monotonic()
         heapq.heappush(self.timers, (run.leader_exited_at + DRAIN_GRACE, run.channel))
         self.exited.append(run)
@@ -934,7 +1037,6 @@ class Agent:
             self.unwatch(run.stdin_fd)
             close_quietly(run.stdin_fd)
             run.stdin_fd = None
-            run.proc.stdin = None
         st = run.status
         code, sig = 0, 0
         if os.WIFSIGNALED(st):
