@@ -29,6 +29,11 @@ export interface ProcessSpec {
    * runner then stops reading the process's output, so it blocks on write. 0 or absent: none.
    */
   creditWindowBytes?: number;
+  /**
+   * A Python run the agent may fork from its fork server (a started interpreter with these
+   * modules imported) instead of spawning; it spawns whatever is not eligible. Absent: spawned.
+   */
+  forkServer?: { preload: string[] };
 }
 
 export type ExitKind = "exited" | "killed" | "timeout" | "oom" | "cancelled" | "lost";
