@@ -139,8 +139,11 @@ export function run(): Promise<BenchResult> {
     const clientCount = envInt("BENCH_CLIENTS", 32);
     const durationMs = envInt("BENCH_THROUGHPUT_SECONDS", 20) * 1000;
     const warmupMs = envInt("BENCH_THROUGHPUT_WARMUP_SECONDS", 3) * 1000;
-    ctx.config = { sandboxes: sandboxCount, clients: clientCount, durationMs, warmupMs, connections: "one per client" };
-    const d = await startBenchDaemon();
+    // Run print(1) is forked from each sandbox's Python fork server (nothing preloaded) unless
+    // BENCH_FORK_SERVER=0; Exec is not a Python Run and never goes through it.
+    const forkServer = envInt("BENCH_FORK_SERVER", 1) !== 0;
+    ctx.config = { sandboxes: sandboxCount, clients: clientCount, durationMs, warmupMs, connections: "one per client", pythonForkServer: forkServer };
+    const d = await startBenchDaemon(forkServer ? ["--python.fork-server", "true"] : []);
     const admin = sandboxClient(d.address);
     const clients = Array.from({ length: clientCount }, () => sandboxClient(d.address, { ownConnection: true }));
     const sandboxes: string[] = [];
@@ -171,7 +174,12 @@ export function run(): Promise<BenchResult> {
       ctx.reported.push(
         { metric: "exec_true_latency_p50", description: "Exec `true` latency under that load, p50", value: exec.latency_ms.p50, unit: "ms" },
         { metric: "exec_true_latency_p99", description: "Exec `true` latency under that load, p99", value: exec.latency_ms.p99, unit: "ms" },
-        { metric: "run_print_runs_per_second", description: "Run `print(1)` runs/s under the same load", value: runP.runs_per_second, unit: "runs/s" },
+        {
+          metric: "run_print_runs_per_second",
+          description: `Run \`print(1)\` runs/s under the same load (fork server ${forkServer ? "on" : "off"})`,
+          value: runP.runs_per_second,
+          unit: "runs/s",
+        },
       );
       if (exec.failed || Object.keys(exec.errors).length)
         ctx.notes.push(`Exec under load: ${exec.failed} wrong results, errors ${JSON.stringify(exec.errors)}`);
