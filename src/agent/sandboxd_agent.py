@@ -474,6 +474,10 @@ class ForkServer:
         self.site_dirs = []
         self.site_mtimes = []
         self.buf = b""
+        # Only what shapes the start-up (equal for every run it forks) and PATH: the server's
+        # initial environment stays readable in /proc/<pid>/environ of every run it forks, so
+        # it must hold nothing of the run that happened to start it.
+        env = dict(self.key, PATH=env.get("PATH", os.defpath))
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             proc = subprocess.Popen(
@@ -526,7 +530,9 @@ class ForkServer:
                 return False
             if hello is not None:
                 self.site_dirs = list(hello.get("site_dirs") or [])
-                self.site_mtimes = _mtimes(self.site_dirs)
+                # As the server saw them at its start (a later stat here would miss what was
+                # installed while it started).
+                self.site_mtimes = list(hello.get("site_mtimes") or [])
                 self.ready = True
         return self.ready
 
@@ -582,8 +588,9 @@ def forked(argv, cwd, env, stdin_pipe, options):
         return None  # capture variables without the hook: whatever this is, start it fresh
     preload = [m for m in (options.get("preload") or []) if isinstance(m, str) and m]
     fs = _fork_server[0]
-    if fs is not None and (fs.dead or (fs.ready and fs.stale())):
-        fs.stop()
+    if fs is not None and fs.poll_ready() and fs.stale():
+        fs.stop()  # a library was installed since it started: a new one sees it
+    if fs is not None and fs.dead:
         fs = _fork_server[0] = None
     if fs is None:
         try:
@@ -591,7 +598,7 @@ def forked(argv, cwd, env, stdin_pipe, options):
         except OSError:
             pass
         return None
-    if not fs.fits(program, base, preload) or not fs.poll_ready():
+    if not fs.ready or not fs.fits(program, base, preload):
         return None
     if stdin_pipe:
         stdin_r, stdin_w = os.pipe()

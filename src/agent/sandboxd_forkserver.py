@@ -78,15 +78,29 @@ def _site_dirs():
     return dirs
 
 
+def _mtimes(dirs):
+    out = []
+    for d in dirs:
+        try:
+            out.append(os.stat(d).st_mtime_ns)
+        except OSError:
+            out.append(None)
+    return out
+
+
 def _serve():
     """Returns (in the run's process only) the request it is to run; never in the server."""
+    # The site directories as `site` just saw them, before anything else happens: a library
+    # installed from here on changes one of these mtimes, and the agent restarts the server.
+    site_dirs = _site_dirs()
+    site_mtimes = _mtimes(site_dirs)
     sys.path[:] = [p for p in sys.path if p]  # -c put the server's cwd first: not the run's
     for name in _PRELOAD:
         try:
             __import__(name)
         except BaseException:
             pass
-    _send({"hello": True, "pid": os.getpid(), "executable": sys.executable, "site_dirs": _site_dirs()})
+    _send({"hello": True, "pid": os.getpid(), "executable": sys.executable, "site_dirs": site_dirs, "site_mtimes": site_mtimes})
     while True:
         try:
             req, fds = _recv_request()

@@ -46,6 +46,38 @@ describe("Python fork server", () => {
     expect(second.stdout).toBe("forked\nFalse False None /sandbox\n");
   });
 
+  it("keeps the variables of the run that started the server from the runs it forks, even in /proc", async () => {
+    const sb = (await d.sandbox.createSandbox({ spec: { language: "python" } })).sandbox?.id ?? "";
+    try {
+      const check = "import os, sys\nprint('numpy' in sys.modules, open('/proc/self/environ', 'rb').read().count(b's3cret'), 'RUN_SECRET' in os.environ)";
+      const first = await collect(d.sandbox.run({ sandboxId: sb, code: check, env: { RUN_SECRET: "s3cret" } }));
+      expect(first.stdout).toBe("False 1 True\n"); // spawned: it starts the server
+      let out = "";
+      for (let i = 0; i < 200 && !out.startsWith("True"); i++) {
+        out = (await collect(d.sandbox.run({ sandboxId: sb, code: check }))).stdout;
+        if (!out.startsWith("True")) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(out).toBe("True 0 False\n");
+      // A library that appeared while the server was starting is seen too (pip install right
+      // after the first run): the server's own view of its site directories counts.
+      const sb2 = (await d.sandbox.createSandbox({ spec: { language: "python" } })).sandbox?.id ?? "";
+      try {
+        const userSite = (await collect(d.sandbox.run({ sandboxId: sb2, code: "import site\nprint(site.getusersitepackages())" }))).stdout.trim();
+        const mk = await collect(d.sandbox.exec({ sandboxId: sb2, argv: ["sh", "-c", `mkdir -p '${userSite}' && echo 'X = 7' > '${userSite}/earlylib.py'`] }));
+        expect(mk.exit.exitCode).toBe(0);
+        for (let i = 0; i < 30; i++) {
+          const r = await collect(d.sandbox.run({ sandboxId: sb2, code: "import earlylib\nprint(earlylib.X)" }));
+          expect(r.stderr).toBe("");
+          expect(r.stdout).toBe("7\n");
+        }
+      } finally {
+        await d.sandbox.destroySandbox({ sandboxId: sb2 });
+      }
+    } finally {
+      await d.sandbox.destroySandbox({ sandboxId: sb });
+    }
+  });
+
   it("runs the file as __main__ with its argv, stdin, environment and cwd", async () => {
     const code = [
       "import os, sys",
