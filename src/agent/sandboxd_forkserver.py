@@ -8,7 +8,8 @@
 # is re-parented to the agent (a child subreaper) and is the agent's direct child, as a
 # spawned run is. The reply carries the run's pid, sent after the intermediate child exited.
 # The run then becomes a fresh `python3 -u FILE ARGS...`: its own session, stdio, env, cwd,
-# argv, __main__, and the interpreter's own end (SystemExit, atexit, thread joins).
+# argv, __main__, and a fresh interpreter's end (SystemExit codes, thread joins, atexit,
+# open files flushed) without its teardown.
 # Known differences from a fresh interpreter: the hash seed is the server's, and what the
 # preload list imported is already in sys.modules (imported with the server's environment).
 import io
@@ -100,6 +101,10 @@ def _serve():
             __import__(name)
         except BaseException:
             pass
+    import gc
+
+    gc.collect()
+    gc.freeze()  # the server's objects: never walked by a run's collector (nor copied for it)
     _send({"hello": True, "pid": os.getpid(), "executable": sys.executable, "site_dirs": site_dirs, "site_mtimes": site_mtimes})
     while True:
         try:
@@ -237,28 +242,77 @@ def _become_run(req, fds):
     return compile(source, path, "exec", dont_inherit=True), main.__dict__
 
 
+def _flush_files():
+    """Flushes the files the run opened and left open (a fresh interpreter's teardown would,
+    when it collects them): gc.freeze() in the server keeps its own objects out of this."""
+    import gc
+
+    for o in gc.get_objects():
+        if isinstance(o, io.IOBase):
+            try:
+                if not o.closed and o.writable():
+                    o.flush()
+            except Exception:
+                pass
+
+
+def _finish(code, sig=0):
+    """The end of a fresh interpreter, without its teardown (which, with a big preload, walks
+    and so copies every page the run shares with the server): non-daemon threads joined,
+    atexit handlers run, files and stdio flushed; then the exit status, or death by `sig`."""
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        try:
+            threading._shutdown()
+        except BaseException:
+            pass
+    try:
+        import atexit
+
+        atexit._run_exitfuncs()
+    except BaseException:
+        pass
+    _flush_files()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    if sig:
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+    os._exit(code)
+
+
+def _exit_code(e):
+    """SystemExit's status as CPython computes it (None: 0, an int, anything else printed: 1)."""
+    code = e.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    try:
+        sys.stderr.write(str(code) + "\n")
+    except Exception:
+        pass
+    return 1
+
+
 _set_oom_score()
 _job = _serve()
 _code, _globals = _become_run(*_job)
 del _job
 try:
     exec(_code, _globals)
-except SystemExit:
-    raise  # the interpreter's own end: its code, atexit handlers, thread joins, flushed stdio
+except SystemExit as _e:
+    _finish(_exit_code(_e))
 except BaseException as _e:
     _tb = _e.__traceback__.tb_next if _e.__traceback__ is not None else None  # this module's frame is not the run's
     _e.__traceback__ = _tb  # the default hook prints the exception's own traceback
-    sys.excepthook(type(_e), _e, _tb)
-    if isinstance(_e, KeyboardInterrupt):
-        # CPython ends an uncaught KeyboardInterrupt by dying of SIGINT.
-        import atexit
-
-        atexit._run_exitfuncs()
-        for _s in (sys.stdout, sys.stderr):
-            try:
-                _s.flush()
-            except Exception:
-                pass
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)
-    raise SystemExit(1)
+    try:
+        sys.excepthook(type(_e), _e, _tb)
+    except BaseException:
+        pass
+    # CPython ends an uncaught KeyboardInterrupt by dying of SIGINT.
+    _finish(1, signal.SIGINT if isinstance(_e, KeyboardInterrupt) else 0)
+_finish(0)

@@ -105,6 +105,13 @@ describe("Python fork server", () => {
     expect(zero.stdout).toBe("forked\nat exit\n");
     expect(zero.exit.exitCode).toBe(0);
 
+    // What a fresh interpreter's end does: joins threads, runs atexit, flushes files left open.
+    const ending = await run(
+      "import threading, time\nf = open('/tmp/left-open.txt', 'w')\nf.write('kept')\nthreading.Thread(target=lambda: (time.sleep(0.3), print('thread done'))).start()",
+    );
+    expect(ending.stdout).toBe("forked\nthread done\n");
+    expect((await collect(d.sandbox.exec({ sandboxId, argv: ["cat", "/tmp/left-open.txt"] }))).stdout).toBe("kept");
+
     const boom = await run("def f():\n    raise ValueError('boom')\nf()");
     expect(boom.stdout).toBe("forked\n");
     expect(boom.exit.exitCode).toBe(1);
