@@ -44,7 +44,25 @@ export function compose({ config, runtime, logger }: ComposeDeps) {
     limits: config.limits,
     logger,
   });
-  const pipeline = new RunPipeline({ limits: config.limits, sandboxes, runs, languages, policies, capture: artifacts, logger });
+  const pipeline = new RunPipeline({
+    limits: config.limits,
+    sandboxes,
+    runs,
+    languages,
+    policies,
+    capture: artifacts,
+    logger,
+    ...(config.python.forkServer
+      ? {
+          pythonForkServer: {
+            preload: config.python.preload
+              .split(",")
+              .map((m) => m.trim())
+              .filter((m) => m !== ""),
+          },
+        }
+      : {}),
+  });
   // SandboxService is implemented in three files (runs, files, artifacts): one object here.
   const sandboxService: ServiceImpl<SandboxMethods> = {
     ...createSandboxService({ config, sandboxes, runs, pipeline, metrics }),

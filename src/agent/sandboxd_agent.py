@@ -22,12 +22,18 @@ import json
 import os
 import selectors
 import signal
+import socket
 import struct
 import subprocess
 import sys
 import time
 
 from sandboxd_procfs import boot_ticks, kill_all, proc_stat, process_table  # sent along (src/runtime/python-modules.ts)
+
+try:
+    from sandboxd_forkserver_source import SOURCE as FORK_SERVER_SOURCE  # sent along (src/runtime/python-modules.ts)
+except ImportError:  # an agent started without it: runs are always spawned
+    FORK_SERVER_SOURCE = None
 
 try:
     import ctypes
@@ -426,6 +432,203 @@ def _popen(argv, cwd, env, stdin_pipe):
     return (proc.pid,) + fds
 
 
+
+# -- the Python fork server (a run's spec has "fork_server" when the daemon has it on) ----
+FORK_REPLY_TIMEOUT = 10.0  # seconds the server may take to fork a run before it is given up
+# Environment variables that shape a Python start-up (sys.path, user site, hash seed, stdio
+# encoding): a run whose values differ from the server's is spawned.
+def _startup_env(env):
+    return {k: v for k, v in env.items() if k.startswith("PYTHON") or k.startswith("LC_") or k in ("LANG", "HOME")}
+
+
+def _capture_hook(env):
+    """(hook file, env without the capture variables) when the run has the plot capture hook
+    (a sitecustomize first on PYTHONPATH, SANDBOXD_CAPTURE_DIR set), else (None, env)."""
+    if "SANDBOXD_CAPTURE_DIR" not in env:
+        return None, env
+    parts = env.get("PYTHONPATH", "").split(os.pathsep)
+    hook = os.path.join(parts[0], "sitecustomize.py") if parts and parts[0] else ""
+    if not hook or not os.path.isfile(hook):
+        return None, env
+    base = dict(env)
+    del base["SANDBOXD_CAPTURE_DIR"]
+    rest = [p for p in parts[1:] if p]
+    if rest:
+        base["PYTHONPATH"] = os.pathsep.join(rest)
+    else:
+        base.pop("PYTHONPATH", None)
+    return hook, base
+
+
+def _mtimes(dirs):
+    out = []
+    for d in dirs:
+        try:
+            out.append(os.stat(d).st_mtime_ns)
+        except OSError:
+            out.append(None)
+    return out
+
+
+class ForkServer:
+    """One server process (src/agent/sandboxd_forkserver.py), started without waiting for it:
+    runs are spawned until its hello arrived."""
+
+    def __init__(self, program, env, preload):
+        self.program = program
+        self.key = _startup_env(env)
+        self.preload = tuple(preload)
+        self.ready = False
+        self.dead = False
+        self.site_dirs = []
+        self.site_mtimes = []
+        self.buf = b""
+        # Only what shapes the start-up (equal for every run it forks) and PATH: the server's
+        # initial environment stays readable in /proc/<pid>/environ of every run it forks, so
+        # it must hold nothing of the run that happened to start it.
+        env = dict(self.key, PATH=env.get("PATH", os.defpath))
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            proc = subprocess.Popen(
+                [program, "-u", "-c", FORK_SERVER_SOURCE, str(theirs.fileno()), ",".join(self.preload)],
+                env=env,
+                cwd="/",
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                close_fds=True,
+                pass_fds=(theirs.fileno(),),
+            )
+        finally:
+            theirs.close()
+        proc.returncode = 0  # reaped by the agent's waitpid loop, never by subprocess
+        self.pid = proc.pid
+        self.sock = mine
+        mark_pgroup(self.pid)
+
+    def fits(self, program, env, preload):
+        return not self.dead and program == self.program and _startup_env(env) == self.key and tuple(preload) == self.preload
+
+    def _message(self, block):
+        """The next JSON message, or None when none is complete (block=False)."""
+        self.sock.settimeout(FORK_REPLY_TIMEOUT if block else 0.0)
+        while True:
+            if len(self.buf) >= 4:
+                (n,) = struct.unpack_from(">I", self.buf, 0)
+                if len(self.buf) >= 4 + n:
+                    msg = json.loads(self.buf[4 : 4 + n])
+                    self.buf = self.buf[4 + n :]
+                    return msg
+            try:
+                c = self.sock.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                if not block:
+                    return None
+                continue
+            if not c:
+                raise EOFError("the fork server closed its socket")
+            self.buf += c
+
+    def poll_ready(self):
+        if not self.ready and not self.dead:
+            try:
+                hello = self._message(False)
+            except (OSError, ValueError, EOFError):
+                self.stop()
+                return False
+            if hello is not None:
+                self.site_dirs = list(hello.get("site_dirs") or [])
+                # As the server saw them at its start (a later stat here would miss what was
+                # installed while it started).
+                self.site_mtimes = list(hello.get("site_mtimes") or [])
+                self.ready = True
+        return self.ready
+
+    def stale(self):
+        """A library was installed (or removed) since the server started."""
+        return _mtimes(self.site_dirs) != self.site_mtimes
+
+    def fork(self, argv, cwd, env, hook, fds):
+        req = json.dumps({"argv": list(argv), "env": env, "cwd": cwd, "hook": hook}).encode()
+        data = struct.pack(">I", len(req)) + req
+        self.sock.settimeout(FORK_REPLY_TIMEOUT)
+        self.sock.sendmsg([data[:1]], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("3i", *fds))])
+        self.sock.sendall(data[1:])
+        reply = self._message(True)
+        if "pid" not in reply:
+            raise OSError(errno.EIO, reply.get("error") or "the fork server refused the run")
+        return int(reply["pid"])
+
+    def stop(self):
+        if not self.dead:
+            self.dead = True
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            unmark_pgroup(str(self.pid))
+            self.sock.close()
+
+
+_fork_server = [None]
+_subreaper = [False]  # forked runs must be re-parented to the agent: only with a subreaper
+
+
+def fork_server_pid():
+    fs = _fork_server[0]
+    return fs.pid if fs is not None else None
+
+
+def forked(argv, cwd, env, stdin_pipe, options):
+    """Starts the run through the fork server when it is eligible and the server is ready;
+    same result as spawn(). None: spawn it (not eligible, server not ready, or failing)."""
+    if FORK_SERVER_SOURCE is None or not _subreaper[0] or len(argv) < 3 or argv[1] != "-u" or argv[2].startswith("-"):
+        return None
+    if os.path.basename(argv[0]) not in ("python3", "python"):
+        return None
+    env = dict(os.environ) if env is None else env
+    try:
+        program = os.path.realpath(_find_program(argv[0], env))
+    except OSError:
+        return None
+    hook, base = _capture_hook(env)
+    if "SANDBOXD_CAPTURE_DIR" in base:
+        return None  # capture variables without the hook: whatever this is, start it fresh
+    preload = [m for m in (options.get("preload") or []) if isinstance(m, str) and m]
+    fs = _fork_server[0]
+    if fs is not None and fs.poll_ready() and fs.stale():
+        fs.stop()  # a library was installed since it started: a new one sees it
+    if fs is not None and fs.dead:
+        fs = _fork_server[0] = None
+    if fs is None:
+        try:
+            _fork_server[0] = ForkServer(program, base, preload)
+        except OSError:
+            pass
+        return None
+    if not fs.ready or not fs.fits(program, base, preload):
+        return None
+    if stdin_pipe:
+        stdin_r, stdin_w = os.pipe()
+    else:
+        stdin_r, stdin_w = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), None
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    try:
+        pid = fs.fork(argv, cwd, env, hook, (stdin_r, out_w, err_w))
+    except Exception:
+        fs.stop()
+        for fd in (out_r, err_r, stdin_w):
+            if fd is not None:
+                close_quietly(fd)
+        return None
+    finally:
+        for fd in (stdin_r, out_w, err_w):
+            close_quietly(fd)
+    return pid, stdin_w, out_r, err_r
+
+
 def oom_kill_count():
     # cgroup v2 first, then v1; the container sees its own cgroup at these paths.
     for path, key in (
@@ -475,7 +678,10 @@ class Run:
             merged = dict(os.environ)
             merged.update(env)
             env = merged
-        self.pid, self.stdin_fd, out_fd, err_fd = spawn(spec["argv"], spec.get("cwd") or None, env, spec.get("stdin", "none") == "pipe")
+        argv, cwd, pipe = spec["argv"], spec.get("cwd") or None, spec.get("stdin", "none") == "pipe"
+        started = forked(argv, cwd, env, pipe, spec["fork_server"]) if spec.get("fork_server") is not None else None
+        self.pid, self.stdin_fd, out_fd, err_fd = started or spawn(argv, cwd, env, pipe)
+        self.forked = started is not None
         mark_pgroup(self.pid)
         for fd, kind in ((out_fd, K_STDOUT), (err_fd, K_STDERR)):
             set_nonblocking(fd)
@@ -570,6 +776,7 @@ class Agent:
         self.timers = []  # (when, channel)
         self.pid = os.getpid()
         self.subreaper = set_subreaper()
+        _subreaper[0] = bool(self.subreaper)
         self.children_lists = True  # /proc/<pid>/task/<tid>/children, until it is missing
         self.leaders = {}  # pid -> run, until its exit status is collected
         self.exited = []  # runs whose leader's status was collected, to finish
@@ -1039,6 +1246,8 @@ class Agent:
             if run is not None:
                 self.leader_exited(run, status)
             else:
+                if pid == fork_server_pid():
+                    _fork_server[0].stop()  # it died: the next eligible run starts another
                 reaped = True
         return reaped
 
@@ -1112,11 +1321,12 @@ class Agent:
             return found
 
         groups = {}
+        server = fork_server_pid()
         for pid in table:
             if pid == me:
                 continue
             t = find_top(pid)
-            if t is not None:
+            if t is not None and t != server:  # the fork server (and a run it is forking) is no run's
                 groups.setdefault(t, []).append(pid)
         leftovers = []
         for t, members in groups.items():
@@ -1330,6 +1540,8 @@ class Agent:
             self.kill_tree(run)
             del self.runs[run.channel]
             self.forget(run, lost=True)
+        if _fork_server[0] is not None:
+            _fork_server[0].stop()
 
 
 def release_compile_memory():

@@ -139,6 +139,13 @@ export interface Config {
    * unless tenants are listed; see src/sandbox/attach-policy.ts.
    */
   attach: { tenants: string; names: string; labels: string };
+  /** Python runs (issue 17): see docs/architecture.md › Python fork server. */
+  python: {
+    /** Fork Python runs from a started interpreter in the sandbox (the agent's fork server) instead of starting python3 each time. */
+    forkServer: boolean;
+    /** Comma-separated modules the fork server imports before it forks runs (e.g. numpy,pandas). */
+    preload: string;
+  };
   /** Per-tenant limits; 0 means unlimited. */
   quotas: {
     maxSandboxes: number;
@@ -216,6 +223,7 @@ export const defaultConfig: Config = {
   policyCheckTimeoutMs: 2_000,
   policyCheckWorkers: 2,
   attach: { tenants: "", names: "", labels: "" },
+  python: { forkServer: false, preload: "" },
   quotas: { maxSandboxes: 0, maxConcurrentRuns: 0, maxMemoryBytes: 0 },
 };
 
@@ -464,6 +472,10 @@ function validate(c: Config): void {
   if (c.mcpListen !== "" && !/^[^\s]+:\d+$/.test(c.mcpListen)) throw new ConfigError(`mcp-listen must be host:port, got ${JSON.stringify(c.mcpListen)}`);
   if (!["none", "bridge"].includes(c.mcpNetwork)) throw new ConfigError(`mcp-network must be none or bridge, got ${JSON.stringify(c.mcpNetwork)}`);
   if (!(Number.isInteger(c.mcpMaxSessions) && c.mcpMaxSessions > 0)) throw new ConfigError("mcp-max-sessions must be a whole number, 1 or more");
+  for (const m of c.python.preload.split(",").map((s) => s.trim())) {
+    if (m !== "" && !/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/.test(m))
+      throw new ConfigError(`python.preload: ${JSON.stringify(m)} is not a module name`);
+  }
   if (!["none", "default"].includes(c.network.build)) throw new ConfigError(`network.build must be none or default, got ${JSON.stringify(c.network.build)}`);
   if (!["iptables", "off"].includes(c.network.hostFirewall))
     throw new ConfigError(`network.host-firewall must be iptables or off, got ${JSON.stringify(c.network.hostFirewall)}`);

@@ -5,11 +5,16 @@ import type { Logger } from "../common/logger.js";
 import { FrameDecoder, FrameKind, encodeFrame, type Frame } from "./agent-protocol.js";
 import type { ContainerRuntime, ExecSession } from "./container-runtime.js";
 import { lostExit, type ExitKind, type ProcessEvent, type ProcessExit, type ProcessSpec, type RunningProcess } from "./process.js";
-import { moduleLoader, packModules, procfsModule } from "./python-modules.js";
+import { forkServerSourceModule, moduleLoader, packModules, procfsModule } from "./python-modules.js";
 import type { FileContent, ReadFileOptions, SandboxChannel } from "./sandbox-channel.js";
 
 // The agent and the module it imports, sent on the exec's stdin; stdin then carries frames.
-const agentProgram = packModules([procfsModule, { name: "sandboxd_agent", source: readFileSync(new URL("../agent/sandboxd_agent.py", import.meta.url)) }]);
+// The fork server's source goes as a string constant: the agent starts it with `python3 -c`.
+const agentProgram = packModules([
+  procfsModule,
+  forkServerSourceModule,
+  { name: "sandboxd_agent", source: readFileSync(new URL("../agent/sandboxd_agent.py", import.meta.url)) },
+]);
 
 /** A file write's bytes go in frames of at most this size. */
 const fileFrameBytes = 1024 * 1024;
@@ -333,6 +338,7 @@ export class AgentRunner implements SandboxChannel {
     if (spec.files) start["files"] = spec.files.map((f) => ({ path: f.path, mode: f.mode, size: f.data.byteLength }));
     if (spec.cwd) start["cwd"] = spec.cwd;
     if (spec.captureDir) start["capture_dir"] = spec.captureDir;
+    if (spec.forkServer) start["fork_server"] = { preload: spec.forkServer.preload };
     // The spec (length-prefixed JSON), then the files' bytes as they are.
     const json = Buffer.from(JSON.stringify(start));
     const prefix = Buffer.allocUnsafe(4);

@@ -36,6 +36,11 @@ export interface ProcessSpec {
    * collects the plots after the exit).
    */
   captureDir?: string;
+  /**
+   * A Python run the agent may fork from its fork server (a started interpreter with these
+   * modules imported) instead of spawning; it spawns whatever is not eligible. Absent: spawned.
+   */
+  forkServer?: { preload: string[] };
 }
 
 /** A plot the capture hook wrote into the run's spool (a line of its manifest), as the agent saw it. */

@@ -18,6 +18,15 @@ export const procfsModule: PythonModule = {
 };
 
 /**
+ * The Python fork server (src/agent/sandboxd_forkserver.py) as a module of one string,
+ * `SOURCE`, which the agent runs with `python3 -u -c` (JSON's string syntax is Python's).
+ */
+export const forkServerSourceModule: PythonModule = {
+  name: "sandboxd_forkserver_source",
+  source: Buffer.from(`SOURCE = ${JSON.stringify(readFileSync(new URL("../agent/sandboxd_forkserver.py", import.meta.url), "utf8"))}\n`),
+};
+
+/**
  * `python3 -c <moduleLoader>` reads exactly one pack from stdin (see packModules): every
  * module but the last goes into `sys.modules` under its name, so that the last one, the
  * program, imports them. After the pack, stdin is the program's (the agent's frames).

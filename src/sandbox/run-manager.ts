@@ -18,6 +18,8 @@ export interface RunStep {
   /** Only the last step gets the caller's stdin. */
   stdin?: Uint8Array;
   keepStdinOpen?: boolean;
+  /** The agent may fork this step from its Python fork server (see ProcessSpec.forkServer). */
+  forkServer?: { preload: string[] };
   /** Called when this step exited 0 (e.g. remember installed libraries). */
   onSuccess?: () => void;
   /** The exit's message when this step exits non-zero, instead of its phase's. */
@@ -209,6 +211,7 @@ export class RunManager {
           ...(step.files ? { files: step.files } : {}),
           ...(step.stdin ? { stdin: step.stdin } : {}),
           ...(step.keepStdinOpen ? { keepStdinOpen: true } : {}),
+          ...(step.forkServer ? { forkServer: step.forkServer } : {}),
           creditWindowBytes,
           runId: run.id,
           ...(step.capture ? { captureDir: step.capture.dir } : {}),

@@ -91,6 +91,8 @@ export interface RunPipelineDeps {
   policies: CodePolicies;
   capture: CaptureStage;
   logger: Logger;
+  /** Python runs may be forked from a fork server in the sandbox (--python.fork-server), with these modules preloaded. */
+  pythonForkServer?: { preload: string[] };
 }
 
 /**
@@ -277,6 +279,7 @@ export class RunPipeline {
     if (!h.compile) runStep.files = [file];
     if (req.stdin.byteLength > 0) runStep.stdin = req.stdin;
     if (req.keepStdinOpen) runStep.keepStdinOpen = true;
+    if (h.name === "python" && this.deps.pythonForkServer) runStep.forkServer = this.deps.pythonForkServer;
     steps.push(runStep);
     return { steps, timeoutMs: req.timeoutMs || sandbox.config.executionTimeoutMs, env: { ...(h.env ?? {}), ...sandbox.config.env, ...req.env } };
   }
