@@ -31,12 +31,15 @@ export function encodeFrame(kind: number, channel: number, payload: Uint8Array =
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
+  /** Bytes the frame being gathered needs in all (0: not known yet). */
+  private needed = 0;
 
   push(chunk: Buffer): Frame[] {
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     const frames: Frame[] = [];
-    if (this.buffered < 4) return frames;
+    // A frame arriving in many chunks is joined once, when it is whole (not at every chunk).
+    if (this.buffered < 4 || this.buffered < this.needed) return frames;
     let buf = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.buffered);
     let pos = 0;
     while (buf.length - pos >= 4) {
@@ -53,6 +56,7 @@ export class FrameDecoder {
     buf = buf.subarray(pos);
     this.chunks = buf.length > 0 ? [buf] : [];
     this.buffered = buf.length;
+    this.needed = buf.length >= 4 ? 4 + buf.readUInt32BE(0) : 0;
     return frames;
   }
 }
