@@ -10,6 +10,7 @@
  * filesystem, not its tmpfs mounts, and refuses a read-only root).
  */
 import { createHash } from "node:crypto";
+import { readFileSync, readdirSync } from "node:fs";
 import { Readable } from "node:stream";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { TransferKind, type UploadFilesRequestSchema } from "../src/gen/sandboxd/v1/sandbox_service_pb.js";
@@ -58,6 +59,57 @@ function tarHeader(name: string, size: number): Buffer {
   for (const b of h) sum += b;
   h.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, "ascii");
   return h;
+}
+
+/** CPU time (user+system, with reaped children's) of one process, in clock ticks (0 when gone). */
+function cpuTicks(pid: number, systemOnly = false): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (systemOnly) return Number(f[12]) + Number(f[14]);
+    return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The host processes that carry a transfer: those inside the container's cgroup (the agent and
+ * the transfer's cat; only a sandbox has them), its containerd-shim, and dockerd (shared with
+ * whatever else the machine runs: an upper bound).
+ */
+function carriers(containerId: string): Record<string, number[]> {
+  const out: Record<string, number[]> = { container: [], shim: [], dockerd: [] };
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const comm = readFileSync(`/proc/${name}/comm`, "utf8").trim();
+      if (comm === "dockerd") out["dockerd"]?.push(Number(name));
+      else if (comm.startsWith("containerd-shim") && readFileSync(`/proc/${name}/cmdline`, "utf8").includes(containerId)) out["shim"]?.push(Number(name));
+      else if (readFileSync(`/proc/${name}/cgroup`, "utf8").includes(containerId)) out["container"]?.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** CPU ms each group of processes spent while `fn` ran (processes that started meanwhile count from 0). */
+async function withCpu<T>(groups: () => Record<string, number[]>, fn: () => Promise<T>): Promise<{ result: T; cpuMs: Record<string, number> }> {
+  const tick = 1000 / 100;
+  const before = new Map<number, number>();
+  const first = groups();
+  for (const pids of Object.values(first)) for (const pid of pids) before.set(pid, cpuTicks(pid));
+  const daemonSys = first["daemon"]?.[0];
+  const sysBefore = daemonSys === undefined ? 0 : cpuTicks(daemonSys, true);
+  const result = await fn();
+  const cpuMs: Record<string, number> = {};
+  for (const [g, pids] of Object.entries(groups())) {
+    cpuMs[g] = pids.reduce((sum, pid) => sum + (cpuTicks(pid) - (before.get(pid) ?? 0)) * tick, 0);
+  }
+  // The daemon's system time (syscalls, page faults) apart: part of cpuMs.daemon.
+  if (daemonSys !== undefined) cpuMs["daemon_system"] = (cpuTicks(daemonSys, true) - sysBefore) * tick;
+  return { result, cpuMs };
 }
 
 /** Samples the daemon's RSS while `fn` runs; the peak growth over the value at the start. */
@@ -112,47 +164,60 @@ export function run(): Promise<BenchResult> {
       for await (const _ of client.downloadFiles({ sandboxId: sb.id, path: "warm.bin" })) void _;
 
       const rows: Record<string, number>[] = [];
+      const cpuRows: Record<string, Record<string, number>>[] = [];
       for (let r = 0; r < repeats; r++) {
         async function* messages(): AsyncGenerator<MessageInitShape<typeof UploadFilesRequestSchema>> {
           yield { message: { case: "header", value: { sandboxId: sb.id, path: "big.bin", kind: TransferKind.FILE } } };
           for (const c of chunks()) yield { message: { case: "chunk", value: c } };
         }
-        const up = await withRss(pid, () => client.uploadFiles(messages()));
+        const ours = () => ({ daemon: [pid], bench: [process.pid], ...carriers(sb.containerId) });
+        const engine = () => ({ bench: [process.pid], ...carriers(rawId as string) });
+        const upCpu = await withCpu(ours, () => withRss(pid, () => client.uploadFiles(messages())));
+        const up = upCpu.result;
         if (Number(up.result.bytes) !== count * chunkBytes || up.result.sha256 !== sha) throw new Error("upload: wrong bytes or hash");
-        const down = await withRss(pid, async () => {
-          const h = createHash("sha256");
-          let bytes = 0;
-          for await (const m of client.downloadFiles({ sandboxId: sb.id, path: "big.bin" })) {
-            if (m.message.case === "chunk") {
-              h.update(m.message.value);
-              bytes += m.message.value.byteLength;
+        const downCpu = await withCpu(ours, () =>
+          withRss(pid, async () => {
+            const h = createHash("sha256");
+            let bytes = 0;
+            for await (const m of client.downloadFiles({ sandboxId: sb.id, path: "big.bin" })) {
+              if (m.message.case === "chunk") {
+                h.update(m.message.value);
+                bytes += m.message.value.byteLength;
+              }
             }
-          }
-          return { bytes, sha: h.digest("hex") };
-        });
+            return { bytes, sha: h.digest("hex") };
+          }),
+        );
+        const down = downCpu.result;
         if (down.result.bytes !== count * chunkBytes || down.result.sha !== sha) throw new Error("download: wrong bytes or hash");
         // An upload stages beside the old file until it commits: make room for the next round.
         await collect(client.exec({ sandboxId: sb.id, argv: ["rm", "-f", "big.bin"] }));
 
         // The engine: the same bytes as a tar into the container's root, and back out.
-        const t0 = now();
-        await raw.putArchive(
-          Readable.from(
-            (function* () {
-              yield tarHeader("big.bin", count * chunkBytes);
-              yield* chunks();
-              yield Buffer.alloc(1024);
-            })(),
-          ),
-          { path: "/tmp" },
-        );
-        const putMs = now() - t0;
-        const t1 = now();
-        const tarStream = (await raw.getArchive({ path: "/tmp/big.bin" })) as NodeJS.ReadableStream;
-        let tarBytes = 0;
-        for await (const c of tarStream) tarBytes += (c as Buffer).length;
-        const getMs = now() - t1;
-        if (tarBytes < count * chunkBytes) throw new Error(`getArchive returned ${tarBytes} bytes`);
+        const putCpu = await withCpu(engine, async () => {
+          const t0 = now();
+          await raw.putArchive(
+            Readable.from(
+              (function* () {
+                yield tarHeader("big.bin", count * chunkBytes);
+                yield* chunks();
+                yield Buffer.alloc(1024);
+              })(),
+            ),
+            { path: "/tmp" },
+          );
+          return now() - t0;
+        });
+        const putMs = putCpu.result;
+        const getCpu = await withCpu(engine, async () => {
+          const t1 = now();
+          const tarStream = (await raw.getArchive({ path: "/tmp/big.bin" })) as NodeJS.ReadableStream;
+          let tarBytes = 0;
+          for await (const c of tarStream) tarBytes += (c as Buffer).length;
+          if (tarBytes < count * chunkBytes) throw new Error(`getArchive returned ${tarBytes} bytes`);
+          return now() - t1;
+        });
+        const getMs = getCpu.result;
         await raw.exec({ Cmd: ["rm", "-f", "/tmp/big.bin"] }).then((e) => e.start({ Detach: true }));
         const bytesMiB = (count * chunkBytes) / MiB;
         rows.push({
@@ -163,8 +228,11 @@ export function run(): Promise<BenchResult> {
           upload_rss_growth_mib: round(up.rssGrowthBytes / MiB, 1),
           download_rss_growth_mib: round(down.rssGrowthBytes / MiB, 1),
         });
+        // CPU ms per process group: where each path spends, load-independent unlike MiB/s.
+        cpuRows.push({ upload: upCpu.cpuMs, download: downCpu.cpuMs, engine_put: putCpu.cpuMs, engine_get: getCpu.cpuMs });
       }
       ctx.metrics["rounds"] = rows;
+      ctx.metrics["cpu_ms"] = cpuRows;
       const best = (k: string) => Math.max(...rows.map((x) => x[k] as number));
       const worst = (k: string) => Math.max(...rows.map((x) => x[k] as number));
       const upRatio = ratio(best("upload_mib_s"), best("engine_put_mib_s"));
