@@ -355,6 +355,24 @@ def _can_toggle_oom():
     return _toggle_oom
 
 
+def _run_pipes(stdin_pipe):
+    """A run's stdio: the child's ends for its fds 0, 1, 2 (stdin /dev/null without a pipe),
+    and the agent's ends (stdin_fd or None, stdout_fd, stderr_fd)."""
+    if stdin_pipe:
+        stdin_r, stdin_w = os.pipe()
+    else:
+        stdin_r, stdin_w = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), None
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    return (stdin_r, out_w, err_w), (stdin_w, out_r, err_r)
+
+
+def _close_all(fds):
+    for fd in fds:
+        if fd is not None:
+            close_quietly(fd)
+
+
 def spawn(argv, cwd, env, stdin_pipe):
     """Starts a run's leader in its own session with its own pipes; returns (pid, stdin_fd
     or None, stdout_fd, stderr_fd), the fds the agent's. posix_spawn (vfork and exec in the
@@ -369,12 +387,7 @@ def spawn(argv, cwd, env, stdin_pipe):
         return _popen(argv, cwd, env, stdin_pipe)
     env = dict(os.environ) if env is None else env
     program = _find_program(argv[0], env)
-    if stdin_pipe:
-        stdin_r, stdin_w = os.pipe()
-    else:
-        stdin_r, stdin_w = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), None
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
+    child, mine = _run_pipes(stdin_pipe)
     raised = False
     try:
         if cwd is not None:
@@ -387,14 +400,12 @@ def spawn(argv, cwd, env, stdin_pipe):
             program,
             list(argv),
             env,
-            file_actions=[(os.POSIX_SPAWN_DUP2, stdin_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)],
+            file_actions=[(os.POSIX_SPAWN_DUP2, fd, n) for n, fd in enumerate(child)],
             setsid=True,
             setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
         )
     except BaseException:
-        for fd in (out_r, err_r, stdin_w):
-            if fd is not None:
-                close_quietly(fd)
+        _close_all(mine)
         raise
     finally:
         if raised:
@@ -404,9 +415,8 @@ def spawn(argv, cwd, env, stdin_pipe):
                 pass
         if cwd is not None and _home_fd is not None:
             os.fchdir(_home_fd)
-        for fd in (stdin_r, out_w, err_w):
-            close_quietly(fd)
-    return pid, stdin_w, out_r, err_r
+        _close_all(child)
+    return (pid,) + mine
 
 
 def _popen(argv, cwd, env, stdin_pipe):
@@ -609,24 +619,16 @@ def forked(argv, cwd, env, stdin_pipe, options):
         return None
     if not fs.ready or not fs.fits(program, base, preload):
         return None
-    if stdin_pipe:
-        stdin_r, stdin_w = os.pipe()
-    else:
-        stdin_r, stdin_w = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), None
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
+    child, mine = _run_pipes(stdin_pipe)
     try:
-        pid = fs.fork(argv, cwd, env, hook, (stdin_r, out_w, err_w))
+        pid = fs.fork(argv, cwd, env, hook, child)
     except Exception:
         fs.stop()
-        for fd in (out_r, err_r, stdin_w):
-            if fd is not None:
-                close_quietly(fd)
+        _close_all(mine)
         return None
     finally:
-        for fd in (stdin_r, out_w, err_w):
-            close_quietly(fd)
-    return pid, stdin_w, out_r, err_r
+        _close_all(child)
+    return (pid,) + mine
 
 
 def oom_kill_count():
