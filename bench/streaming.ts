@@ -10,6 +10,7 @@
 import { Stream } from "../src/gen/sandboxd/v1/common_pb.js";
 import { sandboxClient } from "./lib/client.js";
 import { envInt, readySandbox } from "./lib/common.js";
+import { carriers, withCpu } from "./lib/cpu.js";
 import { startBenchDaemon } from "./lib/daemon.js";
 import { rawExec } from "./lib/engine.js";
 import { goal, isMain, mainOf, runBenchmark, type BenchResult } from "./lib/result.js";
@@ -72,24 +73,35 @@ export function run(): Promise<BenchResult> {
       const argv = ["head", "-c", String(bulkBytes), "/dev/zero"];
       const sdRates: number[] = [];
       const rawRates: number[] = [];
+      // CPU ms per MiB of each process group that carries the bytes: where the time goes.
+      const cpuRows: Record<string, Record<string, number>>[] = [];
+      const pid = d.process.pid as number;
+      const ours = () => ({ daemon: [pid], bench: [process.pid], ...carriers(sb.containerId) });
+      const engine = () => ({ bench: [process.pid], ...carriers(sb.containerId) });
+      const perMiB = (cpu: Record<string, number>) => Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, round(v / (bulkBytes / MiB), 2)]));
       for (let i = 0; i < bulkRepeats; i++) {
         let got = 0;
         let truncated = false;
         const t0 = now();
-        for await (const { event } of client.exec({ sandboxId: sb.id, argv })) {
-          const e = event?.event;
-          if (e?.case === "output") got += e.value.data.byteLength;
-          if (e?.case === "exited") truncated = e.value.truncated;
-        }
+        const sdCpu = await withCpu(ours, async () => {
+          for await (const { event } of client.exec({ sandboxId: sb.id, argv })) {
+            const e = event?.event;
+            if (e?.case === "output") got += e.value.data.byteLength;
+            if (e?.case === "exited") truncated = e.value.truncated;
+          }
+        });
         const sdMs = now() - t0;
         if (got !== bulkBytes || truncated) throw new Error(`sandboxd delivered ${got} of ${bulkBytes} bytes (truncated=${truncated})`);
         sdRates.push(bulkBytes / MiB / (sdMs / 1000));
         const t1 = now();
-        const raw = await rawExec(sb.containerId, argv);
+        const rawCpu = await withCpu(engine, () => rawExec(sb.containerId, argv));
+        const raw = rawCpu.result;
         const rawMs = now() - t1;
         if (raw.stdoutBytes !== bulkBytes) throw new Error(`engine exec delivered ${raw.stdoutBytes} of ${bulkBytes} bytes`);
         rawRates.push(bulkBytes / MiB / (rawMs / 1000));
+        cpuRows.push({ sandboxd: perMiB(sdCpu.cpuMs), engine_exec: perMiB(rawCpu.cpuMs) });
       }
+      ctx.metrics["bulk_cpu_ms_per_mib"] = cpuRows;
       const sdBulk = summarize(sdRates);
       const rawBulk = summarize(rawRates);
       ctx.metrics["bulk_stdout"] = {

@@ -20,8 +20,7 @@ import type { SandboxManager } from "./sandbox/sandbox-manager.js";
 import type { SessionManager } from "./interactive/session-manager.js";
 import type { CodePolicies } from "./sandbox/code-policy.js";
 import type { DaemonComponents } from "./compose.js";
-import { startMcpHttp, type McpHttpEndpoint } from "./mcp/http.js";
-import { mcpServerFactory } from "./mcp/index.js";
+import type { McpHttpEndpoint } from "./mcp/http.js";
 
 export type DaemonState = "STARTING" | "RUNNING" | "DRAINING" | "STOPPED" | "FAILED";
 
@@ -140,6 +139,8 @@ export class Daemon {
       this.log.info({ address: config.metricsListen }, "metrics listening");
     }
     if (config.mcpListen) {
+      // Loaded only when served: the MCP SDK (and its schema library) is a fifth of an idle daemon's heap.
+      const [{ startMcpHttp }, { mcpServerFactory }] = await Promise.all([import("./mcp/http.js"), import("./mcp/index.js")]);
       this.mcp = await startMcpHttp({
         listen: config.mcpListen,
         maxSessions: config.mcpMaxSessions,

@@ -7,9 +7,7 @@ import { ConfigError, describeConfig, hostAllowPorts, loadConfig, type Config } 
 import { describeError } from "./common/errors.js";
 import { createLogger } from "./common/logger.js";
 import { compose, type DaemonComponents } from "./compose.js";
-import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { llmSandboxEnv } from "./config/llm-sandbox-env.js";
-import { mcpServerFactory } from "./mcp/index.js";
 import { Daemon } from "./daemon.js";
 import type { ContainerRuntime } from "./runtime/container-runtime.js";
 import { DockerRuntime } from "./runtime/docker/docker-runtime.js";
@@ -151,6 +149,8 @@ async function main(): Promise<void> {
   // One machine-readable line on stdout-adjacent stderr so scripts and tests can find the port.
   process.stderr.write(`sandboxd listening on ${address}\n`);
   if (mcpStdio) {
+    // Loaded only for `sandboxd mcp` (see daemon.ts: the SDK is a fifth of an idle daemon's heap).
+    const [{ StdioServerTransport }, { mcpServerFactory }] = await Promise.all([import("@modelcontextprotocol/sdk/server/stdio.js"), import("./mcp/index.js")]);
     const transport = new StdioServerTransport();
     // The client closing stdin (or the transport failing) ends the session and the daemon.
     transport.onclose = () => stop("stdin closed");

@@ -18,10 +18,11 @@ function newestMtime(dir: string): number {
 let built: string | undefined;
 
 /**
- * The daemon a benchmark measures: the built one (dist/main.js, what bin/sandboxd, the
- * container image and the systemd unit run), rebuilt first when src/ is newer than it.
- * BENCH_DAEMON=source measures src/main.ts through tsx instead (its loader adds memory).
- * BENCH_DAEMON_NODE_ARGS adds node flags, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+ * The daemon a benchmark measures: bin/sandboxd (what the container image and the systemd
+ * unit run, with its node flags) over the built dist/main.js, rebuilt first when src/ is
+ * newer than it. BENCH_DAEMON=source measures src/main.ts through tsx instead (its loader
+ * adds memory). BENCH_DAEMON_NODE_ARGS adds node flags, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+ * (bin/sandboxd's SANDBOXD_NODE_ARGS).
  */
 export function benchDaemonCommand(): [string, ...string[]] {
   const nodeArgs = (process.env["BENCH_DAEMON_NODE_ARGS"] ?? "").split(" ").filter(Boolean);
@@ -37,7 +38,7 @@ export function benchDaemonCommand(): [string, ...string[]] {
     if (stale) execFileSync("npm", ["run", "-s", "build"], { cwd: repoRoot, stdio: ["ignore", "ignore", "inherit"] });
     built = main;
   }
-  return [process.execPath, ...nodeArgs, built];
+  return ["env", `SANDBOXD_NODE_ARGS=${nodeArgs.join(" ")}`, join(repoRoot, "bin", "sandboxd")];
 }
 
 /**

@@ -79,6 +79,12 @@ PGROUP_DIR = os.path.join(STATE_DIR, "pgroups")
 RUNS_DIR = os.path.join(STATE_DIR, "runs")
 RUN_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 READ_CHUNK = 65536
+# A run's output pipes hold this much (F_SETPIPE_SZ; the default is 64 KiB) and the agent reads
+# up to this much at once: a program that writes faster than its output is sent fills the pipe,
+# and each read then carries a larger chunk (fewer frames, events and gRPC messages per MiB).
+# The kernel counts pipe pages per user (fs.pipe-user-pages-soft, 64 MiB by default): refused
+# above it, and then the pipe keeps its default size.
+OUTPUT_PIPE_BYTES = 262144
 DRAIN_GRACE = 0.2  # seconds to wait for pipes after the leader exits
 SCAN_EVERY = 0.5  # seconds between rescans of the process table while runs are live
 SCAN_MIN_GAP = 0.02  # a burst of SIGCHLDs rescans at most this often
@@ -364,6 +370,11 @@ def _run_pipes(stdin_pipe):
         stdin_r, stdin_w = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), None
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
+    for fd in (out_r, err_r):
+        try:
+            fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), OUTPUT_PIPE_BYTES)
+        except OSError:
+            pass
     return (stdin_r, out_w, err_w), (stdin_w, out_r, err_r)
 
 
@@ -1081,9 +1092,9 @@ class Agent:
         if run.paused:  # selected in the same round as the read that used up the credit
             return
         kind = run.fds[fd]
-        size = READ_CHUNK
+        size = OUTPUT_PIPE_BYTES
         if run.window > 0 and not self.capped(run):
-            size = max(1, min(READ_CHUNK, run.window - run.unacked))
+            size = max(1, min(OUTPUT_PIPE_BYTES, run.window - run.unacked))
         try:
             data = os.read(fd, size)
         except BlockingIOError:

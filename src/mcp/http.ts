@@ -86,6 +86,8 @@ function jsonRpcError(res: ServerResponse, status: number, code: number, message
  * everything its tools create, and a session answers only to its own tenant. Sessions are
  * bounded in number and closed when idle.
  */
+// Imported dynamically (src/daemon.ts, src/main.ts), which ts-unused-exports does not see.
+// ts-unused-exports:disable-next-line
 export async function startMcpHttp(o: McpHttpOptions): Promise<McpHttpEndpoint> {
   const log = o.logger.child({ component: "mcp-http" });
   const sessions = new Map<string, Entry>();

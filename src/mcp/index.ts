@@ -14,6 +14,8 @@ function version(): string {
 }
 
 /** A factory of per-caller MCP servers over the daemon's components. */
+// Imported dynamically (src/daemon.ts, src/main.ts), which ts-unused-exports does not see.
+// ts-unused-exports:disable-next-line
 export function mcpServerFactory(config: Config, components: DaemonComponents, logger: Logger): (tenant: string) => ReturnType<typeof createMcpServer> {
   const options: McpOptions = { network: config.mcpNetwork as "none" | "bridge", version: version() };
   const domain = { ...components, logger };

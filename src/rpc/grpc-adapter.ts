@@ -15,7 +15,7 @@ import { newId } from "../common/ids.js";
 import type { Logger } from "../common/logger.js";
 import type { SandboxdMetrics } from "../metrics/sandboxd-metrics.js";
 import { toStatus } from "./status.js";
-import { encodeOutputResponse } from "./output-encoding.js";
+import { encodeOutputResponse, measureOutputResponse, serializeResponse } from "./output-encoding.js";
 
 /** What every handler gets: who calls, and a signal for deadline, client cancel and shutdown. */
 export interface CallContext {
@@ -128,7 +128,7 @@ export function bindService<M extends GenServiceMethods>(
       responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
       requestSerialize: identity,
       requestDeserialize: identity,
-      responseSerialize: identity,
+      responseSerialize: serializeResponse,
       responseDeserialize: identity,
       originalName: method.localName,
     };
@@ -267,7 +267,7 @@ function wrap(method: DescMethod, path: string, handler: ((...args: unknown[]) =
  * counts messages, 16 of them, up to 1 MiB of run output each call). A completed write is what
  * lets the producer go on (flow control, see Run), so this bounds a stalled call's buffers.
  */
-const maxPendingWriteBytes = 256 * 1024;
+const maxPendingWriteBytes = 1024 * 1024;
 
 /** Writes every message, waiting for 'drain' so a slow client slows us instead of filling memory. */
 async function writeAll(
@@ -280,10 +280,12 @@ async function writeAll(
   let wake: (() => void) | undefined;
   for await (const msg of out) {
     if (signal.aborted) break;
-    const buf = encode(schema, msg);
-    pending += buf.length;
-    const ok = call.write(buf, () => {
-      pending -= buf.length;
+    // A run's output chunk is measured here and encoded when grpc-js frames it (serializeResponse).
+    const item = measureOutputResponse(schema, msg) ?? encode(schema, msg);
+    const size = Buffer.isBuffer(item) ? item.length : item.size;
+    pending += size;
+    const ok = call.write(item as Buffer, () => {
+      pending -= size;
       if (pending <= maxPendingWriteBytes) wake?.();
     });
     if (!ok || pending > maxPendingWriteBytes) {

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { RunEventSchema, Stream } from "../gen/sandboxd/v1/common_pb.js";
 import * as interactive from "../gen/sandboxd/v1/interactive_service_pb.js";
 import * as sandbox from "../gen/sandboxd/v1/sandbox_service_pb.js";
-import { encodeOutputResponse } from "./output-encoding.js";
+import { encodeOutputResponse, measureOutputResponse, serializeResponse } from "./output-encoding.js";
 
 const schemas = ([...Object.values(sandbox), ...Object.values(interactive)] as unknown[]).filter(
   (x): x is DescMessage => typeof x === "object" && x !== null && (x as DescMessage).kind === "message",
@@ -54,5 +54,33 @@ describe("the output response encoder", () => {
     expect(encodeOutputResponse(exec, {})).toBeUndefined();
     const other = schemas.find((s) => s.typeName === "sandboxd.v1.CreateSandboxRequest")!;
     expect(encodeOutputResponse(other, { event: { seq: 1n, event: { case: "output", value: {} } } })).toBeUndefined();
+  });
+
+  it("serializes at framing time into a reused buffer, with the same bytes", () => {
+    const exec = responses.find((s) => s.typeName === "sandboxd.v1.ExecResponse")!;
+    const msg = (size: number, seq: number) => ({
+      event: {
+        seq: BigInt(seq),
+        event: {
+          case: "output" as const,
+          value: { stream: Stream.STDOUT, data: new Uint8Array(size).fill(seq), offset: BigInt(seq * 7), streamOffset: 3n, phase: 3 },
+        },
+      },
+    });
+    const want = (size: number, seq: number) => Buffer.from(toBinary(exec, create(exec, msg(size, seq) as never)));
+    // What grpc-js does with a serializer's result: copy it before the next serialization.
+    const first = Buffer.from(serializeResponse(measureOutputResponse(exec, msg(1000, 1))!));
+    const second = serializeResponse(measureOutputResponse(exec, msg(300_000, 2))!);
+    expect(first.equals(want(1000, 1))).toBe(true);
+    expect(second.equals(want(300_000, 2))).toBe(true);
+    const third = serializeResponse(measureOutputResponse(exec, msg(10, 3))!);
+    expect(third.buffer).toBe(second.buffer); // the scratch is reused
+    expect(Buffer.from(third).equals(want(10, 3))).toBe(true);
+    // Beyond the scratch's bound a response gets a buffer of its own; a Buffer passes as it is.
+    const big = serializeResponse(measureOutputResponse(exec, msg(5 * 1024 * 1024, 4))!);
+    expect(big.buffer).not.toBe(third.buffer);
+    expect(big.equals(want(5 * 1024 * 1024, 4))).toBe(true);
+    const encoded = Buffer.from([1, 2, 3]);
+    expect(serializeResponse(encoded)).toBe(encoded);
   });
 });

@@ -1,15 +1,28 @@
 import type { DescMessage } from "@bufbuild/protobuf";
 
 /**
- * The wire bytes of a response that carries one run's output chunk (`{ event: RunEvent }`
- * with its `output` case: ExecResponse, RunResponse, AttachResponse and their kin), encoded
- * in one exactly sized buffer with one copy of the data. protobuf-es's writer grows its
- * buffer by doubling and joins its parts at the end, which for a 64 KiB chunk costs several
- * copies and most of the garbage a run's output makes. The bytes are identical to
+ * A response that carries one run's output chunk (`{ event: RunEvent }` with its `output`
+ * case: ExecResponse, RunResponse, AttachResponse and their kin), measured but not yet
+ * encoded: its exact wire size, and the fields to write. The bytes are identical to
  * `toBinary`'s (fields in number order, proto3 defaults omitted): `output-encoding.test.ts`
- * compares them. Undefined for any other message, which the generic encoder then takes.
+ * compares them. protobuf-es's writer grows its buffer by doubling and joins its parts at the
+ * end, which for a large chunk costs several copies and most of the garbage a run's output
+ * makes; here the data is copied once, into a buffer of the exact size.
  */
-export function encodeOutputResponse(schema: DescMessage, msg: unknown): Buffer | undefined {
+export interface OutputResponse {
+  readonly size: number;
+  readonly seq: number;
+  readonly stream: number;
+  readonly data: Uint8Array;
+  readonly offset: number;
+  readonly streamOffset: number;
+  readonly phase: number;
+  readonly outputLen: number;
+  readonly eventLen: number;
+}
+
+/** Undefined for any other message, which the generic encoder then takes. */
+export function measureOutputResponse(schema: DescMessage, msg: unknown): OutputResponse | undefined {
   if (!isOutputResponse(schema)) return undefined;
   const ev = (msg as { event?: { seq?: bigint | number; event?: { case?: string; value?: OutputInit } } }).event;
   if (ev?.event?.case !== "output" || !ev.event.value) return undefined;
@@ -30,7 +43,11 @@ export function encodeOutputResponse(schema: DescMessage, msg: unknown): Buffer 
     (phase ? 1 + varintSize(phase) : 0);
   // RunEvent: 1 seq (varint), 3 output (message).
   const eventLen = (seq ? 1 + varintSize(seq) : 0) + 1 + varintSize(outputLen) + outputLen;
-  const buf = Buffer.allocUnsafe(1 + varintSize(eventLen) + eventLen);
+  return { size: 1 + varintSize(eventLen) + eventLen, seq, stream, data, offset, streamOffset, phase, outputLen, eventLen };
+}
+
+/** Writes the response's wire bytes at the start of `buf` (at least `r.size` long); returns them. */
+function writeOutputResponse(r: OutputResponse, buf: Buffer): Buffer {
   let at = 0;
   const tag = (t: number) => {
     buf[at++] = t;
@@ -43,37 +60,63 @@ export function encodeOutputResponse(schema: DescMessage, msg: unknown): Buffer 
     buf[at++] = n;
   };
   tag(0x0a); // response field 1 (event), length-delimited
-  varint(eventLen);
-  if (seq) {
+  varint(r.eventLen);
+  if (r.seq) {
     tag(0x08);
-    varint(seq);
+    varint(r.seq);
   }
   tag(0x1a); // RunEvent field 3 (output), length-delimited
-  varint(outputLen);
-  if (stream) {
+  varint(r.outputLen);
+  if (r.stream) {
     tag(0x08);
-    varint(stream);
+    varint(r.stream);
   }
-  if (data.byteLength) {
+  if (r.data.byteLength) {
     tag(0x12);
-    varint(data.byteLength);
-    buf.set(data, at);
-    at += data.byteLength;
+    varint(r.data.byteLength);
+    buf.set(r.data, at);
+    at += r.data.byteLength;
   }
-  if (offset) {
+  if (r.offset) {
     tag(0x18);
-    varint(offset);
+    varint(r.offset);
   }
-  if (streamOffset) {
+  if (r.streamOffset) {
     tag(0x20);
-    varint(streamOffset);
+    varint(r.streamOffset);
   }
-  if (phase) {
+  if (r.phase) {
     tag(0x28);
-    varint(phase);
+    varint(r.phase);
   }
-  return at === buf.length ? buf : undefined;
+  if (at !== r.size) throw new Error(`output response encoded to ${at} bytes, measured ${r.size}`);
+  return buf.subarray(0, at);
 }
+
+/** The wire bytes of an output response in a buffer of their own; undefined for any other message. */
+export function encodeOutputResponse(schema: DescMessage, msg: unknown): Buffer | undefined {
+  const r = measureOutputResponse(schema, msg);
+  return r && writeOutputResponse(r, Buffer.allocUnsafe(r.size));
+}
+
+/**
+ * Serializes an output response at the moment grpc-js frames it, into one buffer reused from
+ * call to call: grpc-js copies what its serializer returns into the message it sends, at once
+ * and before it serializes another (server-interceptors' serializeMessage), so the bytes are
+ * never read after that copy. A run's output then makes one buffer per chunk in the daemon's
+ * send path (grpc-js's), not two: each buffer of that size counts as external memory, and V8
+ * runs a full collection every few tens of MiB of it. Larger messages than the scratch's
+ * bound get a buffer of their own.
+ */
+export function serializeResponse(v: Buffer | OutputResponse): Buffer {
+  if (Buffer.isBuffer(v)) return v;
+  if (v.size > maxScratchBytes) return writeOutputResponse(v, Buffer.allocUnsafe(v.size));
+  if (scratch.length < v.size) scratch = Buffer.allocUnsafe(Math.min(maxScratchBytes, Math.max(v.size, scratch.length * 2)));
+  return writeOutputResponse(v, scratch);
+}
+
+const maxScratchBytes = 4 * 1024 * 1024;
+let scratch = Buffer.allocUnsafe(0);
 
 interface OutputInit {
   stream?: number;

@@ -71,12 +71,10 @@ export class PolicyChecker {
     options: PolicyCheckerOptions = {},
   ) {
     const size = Math.max(1, Math.floor(options.workers ?? DEFAULT_POLICY_WORKERS));
-    // Started now so the first checks do not pay for the threads' start-up.
-    this.slots = Array.from({ length: size }, () => {
-      const slot: Slot = { worker: undefined, ready: false, job: undefined, timer: undefined };
-      slot.worker = this.spawn(slot);
-      return slot;
-    });
+    // Started by the first check (dispatch), not now: each thread is a V8 isolate of its own
+    // (about 10 MiB resident), and a daemon whose sandboxes have no policy never needs one.
+    // The first check pays the threads' start-up (tens of milliseconds) once.
+    this.slots = Array.from({ length: size }, () => ({ worker: undefined, ready: false, job: undefined, timer: undefined }));
   }
 
   /** Check `code` for `tenant`; checks of one tenant run in the order asked. */
@@ -94,6 +92,7 @@ export class PolicyChecker {
   /** Resolves once every worker has started (checks asked before then simply wait). */
   whenReady(): Promise<void> {
     if (this.slots.every((slot) => slot.ready)) return Promise.resolve();
+    if (!this.closed) for (const slot of this.slots) slot.worker ??= this.spawn(slot);
     return new Promise((resolve) => this.readyWaiters.push(resolve));
   }
 
