@@ -3,7 +3,8 @@ import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import type { Metadata } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { ErrorDetailSchema, ErrorStatusSchema, SandboxState } from "../../src/gen/sandboxd/v1/common_pb.js";
-import { docker, onKubernetes, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
+import { randomBytes } from "node:crypto";
+import { docker, onKubernetes, startDaemon, testDaemonPrefix, type DaemonHandle } from "../helpers/daemon.js";
 import { collect } from "../helpers/events.js";
 
 // PauseSandbox / ResumeSandbox against real containers: the engine freezes every process,
@@ -174,6 +175,29 @@ describe.skipIf(onKubernetes)("pause and resume", () => {
     // The next call resumes it and runs.
     expect((await shell(id, "cat /sandbox/f")).stdout).toBe("before\n");
     expect(await stateOf(id)).toBe(SandboxState.RUNNING);
+  });
+
+  it("a paused sandbox is adopted paused by the next daemon, and resumes there", async () => {
+    const daemonId = `${testDaemonPrefix}${randomBytes(4).toString("hex")}`;
+    const d1 = await startDaemon({ daemonId });
+    let d2: DaemonHandle | undefined;
+    try {
+      const sandboxId = (await d1.sandbox.createSandbox({ spec: { language: "python" } })).sandbox!.id;
+      await collect(d1.sandbox.exec({ sandboxId, shell: "echo kept > /sandbox/f" }));
+      await d1.sandbox.pauseSandbox({ sandboxId });
+      await d1.stop("SIGKILL");
+      d2 = await startDaemon({ daemonId });
+      expect((await d2.sandbox.getSandbox({ sandboxId })).sandbox?.state).toBe(SandboxState.PAUSED);
+      expect(reasonOf(await rejection(collect(d2.sandbox.exec({ sandboxId, shell: "true" }))))).toBe("SANDBOX_PAUSED");
+      expect((await d2.sandbox.resumeSandbox({ sandboxId })).changed).toBe(true);
+      expect((await collect(d2.sandbox.exec({ sandboxId, shell: "cat /sandbox/f" }))).stdout).toBe("kept\n");
+      // Destroying a paused sandbox removes its container too.
+      await d2.sandbox.pauseSandbox({ sandboxId });
+      expect((await d2.sandbox.destroySandbox({ sandboxId })).destroyed).toBe(true);
+    } finally {
+      await d1.stop();
+      await d2?.stop();
+    }
   });
 
   it("another tenant's or a missing sandbox is NOT_FOUND; sandbox_id is required", async () => {
