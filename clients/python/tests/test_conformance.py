@@ -376,3 +376,21 @@ def test_c21_pause_and_resume(daemon) -> None:  # noqa: ANN001
             _until(lambda: _count(c, sandbox.id) > after + 3)
         finally:
             c.destroy_sandbox(sandbox.id)
+
+
+def test_c21_session_pause_and_resume(daemon) -> None:  # noqa: ANN001
+    with SandboxSession(lang="python", address=daemon.address) as s:
+        if os.environ.get("SANDBOXD_TEST_BACKEND") == "kubernetes":
+            with pytest.raises(SandboxError) as refused:
+                s.pause()
+            assert refused.value.reason == "NOT_SUPPORTED_BY_BACKEND"
+            return
+        s.run("open('/sandbox/kept', 'w').write('yes')")
+        assert s.pause()
+        assert not s.pause()
+        with pytest.raises(SandboxStateError) as info:
+            s.run("print(1)")
+        assert info.value.reason == "SANDBOX_PAUSED"
+        assert s.resume()
+        assert not s.resume()
+        assert s.run("print(open('/sandbox/kept').read())").stdout == "yes\n"
