@@ -172,7 +172,7 @@ export class SessionManager {
     let sandbox: Sandbox;
     let owns = false;
     if ("sandboxId" in req.target) {
-      sandbox = this.sandboxes.get(tenant, req.target.sandboxId);
+      sandbox = await this.sandboxes.ready(tenant, req.target.sandboxId);
     } else {
       const spec = req.target.spec;
       // Sessions run in Python (the runner); a spec without language or image gets Python's.

@@ -406,6 +406,12 @@ export class Session {
     try {
       let kernel: Kernel;
       try {
+        await this.sandbox.ready();
+      } catch (err) {
+        this.finishCell(cell, { status: "lost", exitCode: -1, signal: 0, message: describeError(err) });
+        return;
+      }
+      try {
         kernel = await this.ensureKernel();
       } catch (err) {
         this.finishCell(cell, { status: "lost", exitCode: -1, signal: 0, message: `the ${this.kind} kernel could not start: ${describeError(err)}` });

@@ -502,7 +502,7 @@ export function createMcpServer(domain: McpDomain, tenant: string, options: McpO
       },
     },
     guarded("upload_file", async ({ sandbox_id, path, content, encoding }, extra) => {
-      const sandbox = sandboxes.get(tenant, sandbox_id);
+      const sandbox = await sandboxes.ready(tenant, sandbox_id);
       sandbox.touch();
       const abs = checkTransferPath(sandbox.config.workdir, path);
       const bytes = Buffer.from(content, encoding);
@@ -525,7 +525,7 @@ export function createMcpServer(domain: McpDomain, tenant: string, options: McpO
       annotations: { readOnlyHint: true },
     },
     guarded("download_file", async ({ sandbox_id, path }, extra) => {
-      const sandbox = sandboxes.get(tenant, sandbox_id);
+      const sandbox = await sandboxes.ready(tenant, sandbox_id);
       sandbox.touch();
       const abs = checkTransferPath(sandbox.config.workdir, path);
       const chunks: Uint8Array[] = [];
@@ -552,7 +552,7 @@ export function createMcpServer(domain: McpDomain, tenant: string, options: McpO
       annotations: { readOnlyHint: true },
     },
     guarded("list_artifacts", async ({ sandbox_id }) => {
-      const sandbox = sandboxes.get(tenant, sandbox_id);
+      const sandbox = await sandboxes.ready(tenant, sandbox_id);
       sandbox.touch();
       return text((await artifacts.list(sandbox)).map(artifactJson));
     }),
@@ -567,7 +567,7 @@ export function createMcpServer(domain: McpDomain, tenant: string, options: McpO
       annotations: { readOnlyHint: true },
     },
     guarded("get_artifact", async ({ sandbox_id, artifact_id }, extra) => {
-      const sandbox = sandboxes.get(tenant, sandbox_id);
+      const sandbox = await sandboxes.ready(tenant, sandbox_id);
       sandbox.touch();
       const info = (await artifacts.list(sandbox)).find((a) => a.id === artifact_id);
       const data = await readArtifact(sandbox, artifact_id, extra.signal);

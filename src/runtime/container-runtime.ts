@@ -48,7 +48,10 @@ export interface ContainerInfo {
   name: string;
   image: string;
   labels: Record<string, string>;
+  /** Running, paused included. */
   running: boolean;
+  /** Frozen by pause(); its sandbox is adopted paused. */
+  paused?: boolean;
   createdAt: Date;
 }
 
@@ -108,6 +111,13 @@ export interface ContainerRuntime {
   remove(id: string): Promise<boolean>;
   /** Commits the container's filesystem to `image` with these labels; the image id. */
   commit(id: string, image: string, labels?: Record<string, string>): Promise<string>;
+  /**
+   * Freezes every process of the container (the engine's pause: the cgroup freezer), or
+   * thaws them; a no-op when it is in that state already. FAILED_PRECONDITION (reason
+   * NOT_SUPPORTED_BY_BACKEND) where the engine has no pause (Kubernetes).
+   */
+  pause(id: string): Promise<void>;
+  unpause(id: string): Promise<void>;
 
   // --- The channel opener ---------------------------------------------------------------
 

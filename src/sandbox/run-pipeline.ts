@@ -118,7 +118,7 @@ export class RunPipeline {
     let sandbox: Sandbox;
     let ephemeral = false;
     if (req.sandboxId) {
-      sandbox = sandboxes.get(tenant, req.sandboxId);
+      sandbox = await sandboxes.ready(tenant, req.sandboxId);
       if (req.language && languages.get(req.language).name !== sandbox.handler.name) {
         throw invalidArgument(`sandbox ${sandbox.id} runs ${sandbox.handler.name}, not ${req.language}`, { reason: "LANGUAGE_MISMATCH" });
       }
@@ -147,7 +147,7 @@ export class RunPipeline {
   }
 
   async exec(tenant: string, req: CommandRunRequest): Promise<StartedRun> {
-    const sandbox = this.deps.sandboxes.get(tenant, req.sandboxId);
+    const sandbox = await this.deps.sandboxes.ready(tenant, req.sandboxId);
     const hasArgv = req.argv.length > 0;
     const hasShell = req.shell.trim() !== "";
     if (hasArgv === hasShell) throw invalidArgument("exactly one of argv and shell is required");
@@ -168,7 +168,7 @@ export class RunPipeline {
   }
 
   async install(tenant: string, req: InstallRunRequest): Promise<StartedRun> {
-    const sandbox = this.deps.sandboxes.get(tenant, req.sandboxId);
+    const sandbox = await this.deps.sandboxes.ready(tenant, req.sandboxId);
     if (req.libraries.length === 0) throw invalidArgument("libraries is empty");
     this.deps.languages.validateLibraries(sandbox.handler, req.libraries);
     this.deps.policies.enforceLibraries(sandbox, req.libraries);

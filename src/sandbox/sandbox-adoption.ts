@@ -31,6 +31,8 @@ export class SandboxAdoption {
   async adopt(): Promise<void> {
     const now = Date.now();
     for (const c of await this.runtime.list(this.ownLabels)) {
+      // A pool member's owner record is read through its agent: it must run for that.
+      if (c.labels[Label.pool] !== undefined && c.paused) await this.runtime.unpause(c.id).catch(() => {});
       if (c.labels[Label.pool] !== undefined && c.running && (await this.adoptPoolMember(c, now))) continue;
       const sandbox = c.labels[Label.pool] === undefined ? this.fromLabels(c, now) : undefined;
       if (!sandbox) {
@@ -39,7 +41,9 @@ export class SandboxAdoption {
         continue;
       }
       this.registry.add(sandbox, true);
-      sandbox.warm();
+      // A paused sandbox stays paused; its agent starts when it is resumed.
+      if (c.paused) sandbox.adoptPaused();
+      else sandbox.warm();
       this.log.info({ sandboxId: sandbox.id, tenant: sandbox.tenant }, "re-adopted sandbox");
     }
     await this.networks.removeLeftovers((id) => this.registry.has(id));

@@ -1,5 +1,5 @@
 import type { Config } from "../config/config.js";
-import { invalidArgument } from "../common/errors.js";
+import { failedPrecondition, invalidArgument } from "../common/errors.js";
 import { checkCommandWrapper } from "./command-wrapper.js";
 import type { LanguageHandler, LanguageRegistry } from "./languages.js";
 
@@ -73,6 +73,10 @@ export interface SandboxConfig extends SandboxSettings {
   /** The argv prefix of every user process (src/sandbox/command-wrapper.ts); absent when none. */
   commandWrapper?: string[];
   capturePlots: boolean;
+  /** Pause after this long without calls (ms); absent: never (src/sandbox/sandbox.ts). */
+  autoPauseMs?: number;
+  /** Calls that need the sandbox running resume it when it is paused. */
+  autoResume?: boolean;
 }
 
 /** What a client asked for; zero values mean "default". */
@@ -86,6 +90,8 @@ export interface SandboxRequest extends SandboxSettings {
   podManifest: string;
   commandWrapper: string[];
   disablePlotCapture: boolean;
+  autoPauseMs?: number;
+  autoResume?: boolean;
 }
 
 // Labels live in container labels (pod labels on Kubernetes), which engines bound: a large
@@ -229,6 +235,13 @@ export function resolveSandboxConfig(req: SandboxRequest, config: Config, langua
   if (req.containerId) out.containerId = req.containerId;
   if (req.podManifest) out.podManifest = checkPodManifest(req.podManifest);
   if (req.commandWrapper.length > 0) out.commandWrapper = checkCommandWrapper(req.commandWrapper);
+  if (req.autoPauseMs) {
+    if (config.backend === "kubernetes") {
+      throw failedPrecondition("auto_pause_ms is not available on the Kubernetes backend: it cannot pause a pod", { reason: "NOT_SUPPORTED_BY_BACKEND" });
+    }
+    out.autoPauseMs = limit("auto_pause_ms", req.autoPauseMs, 0, l.maxTimeoutMs);
+  }
+  if (req.autoResume) out.autoResume = true;
   return { config: out, handler };
 }
 

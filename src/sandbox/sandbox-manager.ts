@@ -244,6 +244,37 @@ export class SandboxManager {
     return this.registry.get(tenant, id);
   }
 
+  /**
+   * The caller's sandbox for a call that needs it running: a paused one is resumed first
+   * (auto_resume) or FAILED_PRECONDITION with reason SANDBOX_PAUSED (Sandbox.ready).
+   */
+  async ready(tenant: string, id: string): Promise<Sandbox> {
+    const sandbox = this.registry.get(tenant, id);
+    await sandbox.ready();
+    return sandbox;
+  }
+
+  /** PauseSandbox: freezes its processes; changed is false when it was paused already. */
+  async pause(tenant: string, id: string): Promise<{ sandbox: Sandbox; changed: boolean }> {
+    const sandbox = this.registry.get(tenant, id);
+    this.refuseWithoutPause("pausing");
+    return { sandbox, changed: await sandbox.pause() };
+  }
+
+  /** ResumeSandbox: thaws it; changed is false when it was running already. */
+  async resume(tenant: string, id: string): Promise<{ sandbox: Sandbox; changed: boolean }> {
+    const sandbox = this.registry.get(tenant, id);
+    this.refuseWithoutPause("resuming");
+    return { sandbox, changed: await sandbox.resume() };
+  }
+
+  /** Kubernetes cannot freeze a pod: pause and resume are refused there, running or not. */
+  private refuseWithoutPause(what: string): void {
+    if (this.options.config.backend === "kubernetes") {
+      throw failedPrecondition(`${what} a sandbox is not available on the Kubernetes backend: it cannot freeze a pod`, { reason: "NOT_SUPPORTED_BY_BACKEND" });
+    }
+  }
+
   /** Like get, but a failed sandbox is returned too (for Get and List). */
   peek(tenant: string, id: string): Sandbox {
     return this.registry.peek(tenant, id);

@@ -17,7 +17,8 @@ export interface ReaperSettings {
 
 /**
  * Ends sandboxes whose time is up or whose container is gone: every `intervalMs` it removes
- * those whose TTL or idle timeout passed (`expired`); a container that died, as the engine
+ * those whose TTL or idle timeout passed (`expired`) and pauses those whose auto_pause_ms
+ * passed (a paused sandbox is never idle, its TTL still ends it); a container that died, as the engine
  * or an agent's death reports it, removes its sandbox (`stopped`); an agent that died in a
  * container that still runs is restarted (`Sandbox.recover`).
  */
@@ -51,7 +52,12 @@ export class SandboxReaper implements ContainerCheck {
     const now = Date.now();
     for (const sandbox of this.registry.all()) {
       const why = sandbox.expiryReason(now);
-      if (!why) continue;
+      if (!why) {
+        if (sandbox.autoPauseDue(now)) {
+          await sandbox.pause().catch((err: unknown) => this.log.warn({ err: describeError(err), sandboxId: sandbox.id }, "auto-pause failed; will retry"));
+        }
+        continue;
+      }
       sandbox.end("expired");
       await this.remover
         .remove(sandbox, { reason: "expired", detail: why })

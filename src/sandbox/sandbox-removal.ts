@@ -54,6 +54,11 @@ export class SandboxRemover {
     for (const cleanup of this.cleanups) {
       await cleanup.beforeRemove(sandbox).catch((err: unknown) => this.log.warn({ err: describeError(err), sandboxId: sandbox.id }, "cleanup hook failed"));
     }
+    // A paused sandbox is thawed first: its agent can then end, and Podman does not remove
+    // (nor an attached container's owner get back) a frozen container.
+    if (sandbox.pausedAt) {
+      await sandbox.resume().catch((err: unknown) => this.log.warn({ err: describeError(err), sandboxId: sandbox.id }, "resuming before removal failed"));
+    }
     await sandbox.close();
     let committedImage: string | undefined;
     if (sandbox.config.commitOnClose && reason === "destroyed") {

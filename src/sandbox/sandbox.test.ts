@@ -67,3 +67,87 @@ describe("Sandbox.recover", () => {
     expect(t.state).toBe("running");
   });
 });
+
+describe("Sandbox pause", () => {
+  /** A runtime that records pause calls and checks they never overlap. */
+  function pausable() {
+    const calls: string[] = [];
+    let busy = false;
+    const step = (name: string) => async () => {
+      expect(busy).toBe(false);
+      busy = true;
+      calls.push(name);
+      await new Promise((r) => setTimeout(r, 5));
+      busy = false;
+    };
+    return { calls, runtime: { pause: step("pause"), unpause: step("unpause") } as unknown as ContainerRuntime };
+  }
+
+  it("is idempotent and serialises concurrent pauses and resumes", async () => {
+    const { calls, runtime } = pausable();
+    const s = sandbox(runtime);
+    expect(await Promise.all([s.pause(), s.pause()])).toEqual([true, false]);
+    expect(s.state).toBe("paused");
+    expect(s.pausedAt).toBeInstanceOf(Date);
+    expect(await Promise.all([s.resume(), s.resume()])).toEqual([true, false]);
+    expect(s.state).toBe("running");
+    expect(calls).toEqual(["pause", "unpause"]);
+  });
+
+  it("is never idle while paused, but its TTL still ends it", async () => {
+    const { runtime } = pausable();
+    const s = sandbox(runtime);
+    await s.pause();
+    const afterIdle = s.lastUsedAt + config.idleTimeoutMs + 1;
+    expect(afterIdle).toBeLessThan(s.expiresAt.getTime());
+    expect(s.expiryReason(afterIdle)).toBeUndefined();
+    expect(s.expiryReason(s.expiresAt.getTime())).toMatch(/TTL/);
+  });
+
+  it("refuses calls while paused unless auto_resume, which resumes it", async () => {
+    const { calls, runtime } = pausable();
+    const s = sandbox(runtime);
+    await s.pause();
+    await expect(s.ready()).rejects.toMatchObject({ reason: "SANDBOX_PAUSED" });
+    const auto = new Sandbox({
+      id: "sbx-2",
+      tenant: "t",
+      config: { ...config, autoResume: true },
+      handler,
+      containerId: "c2",
+      image: "img",
+      createdAt: new Date(),
+      attached: false,
+      fromPool: false,
+      runtime,
+      logger: silentLogger(),
+      useAgent: true,
+    });
+    await auto.pause();
+    await auto.ready();
+    expect(auto.state).toBe("running");
+    expect(calls).toEqual(["pause", "pause", "unpause"]);
+  });
+
+  it("is due for auto-pause only with auto_pause_ms, no run and no call for that long", () => {
+    const { runtime } = pausable();
+    const none = sandbox(runtime);
+    expect(none.autoPauseDue(Date.now() + 3_600_000)).toBe(false);
+    const s = new Sandbox({
+      id: "sbx-3",
+      tenant: "t",
+      config: { ...config, autoPauseMs: 1000 },
+      handler,
+      containerId: "c3",
+      image: "img",
+      createdAt: new Date(),
+      attached: false,
+      fromPool: false,
+      runtime,
+      logger: silentLogger(),
+      useAgent: true,
+    });
+    expect(s.autoPauseDue(s.lastUsedAt + 999)).toBe(false);
+    expect(s.autoPauseDue(s.lastUsedAt + 1000)).toBe(true);
+  });
+});

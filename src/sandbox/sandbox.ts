@@ -1,4 +1,4 @@
-import { describeError } from "../common/errors.js";
+import { describeError, failedPrecondition } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { AgentRunner } from "../runtime/agent-runner.js";
 import type { ContainerRuntime } from "../runtime/container-runtime.js";
@@ -20,9 +20,11 @@ import type { SandboxConfig } from "./sandbox-config.js";
  *   timeout; its container stopped outside the daemon). It leaves the registry at once, so
  *   Get and List report only running and failed; the end state keeps whoever still holds
  *   the object (a run) from restarting its agent.
+ * - running ⇄ paused (`pause`, `resume`): its container is frozen by the engine; it keeps
+ *   its processes and files, its TTL keeps running, it is never idle.
  * A destroyed sandbox keeps its state: it is closed, and its id answers from the registry.
  */
-export type SandboxState = "running" | "failed" | "expired" | "stopped";
+export type SandboxState = "running" | "paused" | "failed" | "expired" | "stopped";
 
 /** A sandbox whose agent died more often than this within `deathWindowMs` is failed. */
 const maxAgentDeaths = 5;
@@ -84,6 +86,10 @@ export class Sandbox {
   private readonly onRunnerDeath: ((containerId: string, reason: string) => void) | undefined;
   private closed = false;
   private recovering = false;
+  /** Set while the container is frozen (PauseSandbox, auto-pause). */
+  private frozenAt: Date | undefined;
+  /** Pause and resume, one after the other. */
+  private transition: Promise<unknown> = Promise.resolve();
   private agentDeaths: number[] = [];
 
   constructor(init: SandboxInit) {
@@ -108,7 +114,71 @@ export class Sandbox {
   }
 
   get state(): SandboxState {
-    return this.lifecycle;
+    return this.lifecycle === "running" && this.frozenAt ? "paused" : this.lifecycle;
+  }
+
+  /** When it was paused, while it is. */
+  get pausedAt(): Date | undefined {
+    return this.frozenAt;
+  }
+
+  /**
+   * Freezes the container's processes (the engine's pause). Idempotent: false when it was
+   * paused already. Only a running sandbox can be paused.
+   */
+  pause(): Promise<boolean> {
+    return this.serially(async () => {
+      if (this.frozenAt) return false;
+      if (this.lifecycle !== "running") throw failedPrecondition(`sandbox ${this.id} is ${this.lifecycle}; only a running sandbox can be paused`);
+      await this.runtime.pause(this.containerId);
+      this.frozenAt = new Date();
+      this.log.info("sandbox paused");
+      return true;
+    });
+  }
+
+  /** Thaws it. Idempotent: false when it was not paused. Counts as a call (idle, auto-pause). */
+  resume(): Promise<boolean> {
+    return this.serially(async () => {
+      this.touch();
+      if (!this.frozenAt) return false;
+      await this.runtime.unpause(this.containerId);
+      this.frozenAt = undefined;
+      this.touch();
+      this.log.info("sandbox resumed");
+      return true;
+    });
+  }
+
+  /**
+   * Before a call that needs its processes (runs, files, artifacts, cells): a paused
+   * sandbox is resumed when it has auto_resume, else the call is FAILED_PRECONDITION.
+   */
+  async ready(): Promise<void> {
+    if (!this.frozenAt) return;
+    if (!this.config.autoResume) {
+      throw failedPrecondition(`sandbox ${this.id} is paused; resume it first (ResumeSandbox), or create it with auto_resume`, {
+        reason: "SANDBOX_PAUSED",
+      });
+    }
+    await this.resume();
+  }
+
+  /** Marks a container found paused (adoption after a restart). */
+  adoptPaused(): void {
+    this.frozenAt ??= new Date();
+  }
+
+  private serially<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.transition.then(fn, fn);
+    this.transition = next.catch(() => {});
+    return next;
+  }
+
+  /** Whether auto-pause is due: auto_pause_ms without calls and no run going. */
+  autoPauseDue(now: number): boolean {
+    const after = this.config.autoPauseMs ?? 0;
+    return after > 0 && this.state === "running" && this.runs.size === 0 && now - this.lastUsedAt >= after;
   }
 
   /** Its end, as the reaper decided it: TTL or idle timeout passed, or its container stopped. */
@@ -123,6 +193,8 @@ export class Sandbox {
   /** Why this sandbox should be reaped now, if it should. */
   expiryReason(now: number): string | undefined {
     if (now >= this.expiresAt.getTime()) return `its TTL of ${this.config.ttlMs} ms passed`;
+    // A paused sandbox is kept for its TTL: pausing is how a client keeps it without using it.
+    if (this.frozenAt) return undefined;
     if (this.runs.size === 0 && now - this.lastUsedAt >= this.config.idleTimeoutMs) {
       return `it was idle for ${this.config.idleTimeoutMs} ms`;
     }

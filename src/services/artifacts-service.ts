@@ -20,19 +20,19 @@ export interface ArtifactsServiceDeps {
  */
 export function createArtifactsService(deps: ArtifactsServiceDeps): Pick<ServiceImpl<Methods>, "listArtifacts" | "downloadArtifact" | "clearArtifacts"> {
   const { sandboxes, artifacts } = deps;
-  const sandboxOf = (tenant: string, id: string) => {
+  const sandboxOf = async (tenant: string, id: string) => {
     if (id === "") throw invalidArgument("sandbox_id is required");
-    const sandbox = sandboxes.get(tenant, id);
+    const sandbox = await sandboxes.ready(tenant, id);
     sandbox.touch();
     return sandbox;
   };
   return {
     async listArtifacts(req, ctx) {
-      return { artifacts: (await artifacts.list(sandboxOf(ctx.tenant, req.sandboxId))).map(artifactToProto) };
+      return { artifacts: (await artifacts.list(await sandboxOf(ctx.tenant, req.sandboxId))).map(artifactToProto) };
     },
 
     async *downloadArtifact(req, ctx) {
-      const sandbox = sandboxOf(ctx.tenant, req.sandboxId);
+      const sandbox = await sandboxOf(ctx.tenant, req.sandboxId);
       for await (const part of artifacts.download(sandbox, req.artifactId, ctx.signal)) {
         sandbox.touch();
         switch (part.type) {
@@ -50,7 +50,7 @@ export function createArtifactsService(deps: ArtifactsServiceDeps): Pick<Service
     },
 
     async clearArtifacts(req, ctx) {
-      return { cleared: await artifacts.clear(sandboxOf(ctx.tenant, req.sandboxId)) };
+      return { cleared: await artifacts.clear(await sandboxOf(ctx.tenant, req.sandboxId)) };
     },
   };
 }

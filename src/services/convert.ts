@@ -87,6 +87,8 @@ export function sandboxRequestFromProto(spec: SandboxSpec | undefined, languageO
     commandWrapper: [...(s?.commandWrapper ?? [])],
     disablePlotCapture: s?.artifacts?.disablePlotCapture ?? false,
     outputDir: s?.artifacts?.outputDir ?? "",
+    autoPauseMs: s?.autoPauseMs ?? 0,
+    autoResume: s?.autoResume ?? false,
   };
 }
 
@@ -114,6 +116,8 @@ export function specToProto(c: SandboxConfig): MessageInitShape<typeof import(".
     podManifest: c.podManifest ?? "",
     commandWrapper: c.commandWrapper ?? [],
     artifacts: { disablePlotCapture: !c.capturePlots, outputDir: c.outputDir },
+    autoPauseMs: c.autoPauseMs ?? 0,
+    autoResume: c.autoResume ?? false,
   };
 }
 
@@ -123,6 +127,7 @@ const states = {
   stopped: SandboxState.STOPPED,
   expired: SandboxState.EXPIRED,
   failed: SandboxState.FAILED,
+  paused: SandboxState.PAUSED,
 } as const;
 
 export function sandboxToProto(s: Sandbox, backend: string): MessageInitShape<typeof SandboxSchema> {
@@ -136,6 +141,7 @@ export function sandboxToProto(s: Sandbox, backend: string): MessageInitShape<ty
     expiresAt: timestampFromDate(s.expiresAt),
     fromPool: s.fromPool,
     poolId: s.poolId,
+    ...(s.pausedAt ? { pausedAt: timestampFromDate(s.pausedAt) } : {}),
     backend: backend === "podman" ? Backend.PODMAN : backend === "kubernetes" ? Backend.KUBERNETES : Backend.DOCKER,
   };
 }

@@ -45,7 +45,7 @@ export function createFilesService(deps: FilesServiceDeps): Pick<ServiceImpl<Met
       }
       const header = first.value.message.value;
       if (header.sandboxId === "") throw invalidArgument("header.sandbox_id is required");
-      const sandbox = sandboxes.get(ctx.tenant, header.sandboxId);
+      const sandbox = await sandboxes.ready(ctx.tenant, header.sandboxId);
       sandbox.touch();
       const isTar = header.kind === TransferKind.TAR;
       if (!isTar && header.path.trim() === "") throw invalidArgument("header.path is required for a FILE upload", { reason: "INVALID_PATH" });
@@ -75,7 +75,7 @@ export function createFilesService(deps: FilesServiceDeps): Pick<ServiceImpl<Met
 
     async *downloadFiles(req, ctx) {
       if (req.sandboxId === "") throw invalidArgument("sandbox_id is required");
-      const sandbox = sandboxes.get(ctx.tenant, req.sandboxId);
+      const sandbox = await sandboxes.ready(ctx.tenant, req.sandboxId);
       sandbox.touch();
       const path = checkedPath(sandbox, req.path);
       const kind = req.kind === TransferKind.FILE ? "file" : req.kind === TransferKind.TAR ? "tar" : "auto";

@@ -212,6 +212,18 @@ export function createSandboxService(deps: SandboxServiceDeps): SandboxCoreMetho
       yield { event: { case: "result" as const, value: { image: result.image, cached: result.cached, durationMs: BigInt(Date.now() - started) } } };
     },
 
+    async pauseSandbox(req, ctx) {
+      if (req.sandboxId === "") throw invalidArgument("sandbox_id is required");
+      const { sandbox, changed } = await sandboxes.pause(ctx.tenant, req.sandboxId);
+      return { sandbox: sandboxToProto(sandbox, backend), changed };
+    },
+
+    async resumeSandbox(req, ctx) {
+      if (req.sandboxId === "") throw invalidArgument("sandbox_id is required");
+      const { sandbox, changed } = await sandboxes.resume(ctx.tenant, req.sandboxId);
+      return { sandbox: sandboxToProto(sandbox, backend), changed };
+    },
+
     async checkCode(req, ctx) {
       let source: PolicySource;
       switch (req.policy.case) {

@@ -174,6 +174,28 @@ func (c *Client) DestroySandbox(ctx context.Context, id string) (bool, error) {
 	return res.GetDestroyed(), nil
 }
 
+// PauseSandbox freezes every process of the sandbox (Docker and Podman; on Kubernetes it
+// fails FAILED_PRECONDITION with reason NOT_SUPPORTED_BY_BACKEND). It is idempotent:
+// changed is false when the sandbox was paused already. A paused sandbox is never idle;
+// its TTL keeps running.
+func (c *Client) PauseSandbox(ctx context.Context, id string) (sandbox *pb.Sandbox, changed bool, err error) {
+	res, err := c.Sandboxes.PauseSandbox(ctx, &pb.PauseSandboxRequest{SandboxId: id})
+	if err != nil {
+		return nil, false, wrapError(ctx, err)
+	}
+	return res.GetSandbox(), res.GetChanged(), nil
+}
+
+// ResumeSandbox thaws a paused sandbox. It is idempotent: changed is false when the
+// sandbox was running already.
+func (c *Client) ResumeSandbox(ctx context.Context, id string) (sandbox *pb.Sandbox, changed bool, err error) {
+	res, err := c.Sandboxes.ResumeSandbox(ctx, &pb.ResumeSandboxRequest{SandboxId: id})
+	if err != nil {
+		return nil, false, wrapError(ctx, err)
+	}
+	return res.GetSandbox(), res.GetChanged(), nil
+}
+
 // RunEphemeral runs code in a throwaway sandbox of the request's language.
 func (c *Client) RunEphemeral(ctx context.Context, req *pb.RunRequest) Events {
 	return streamEvents(ctx, func(ctx context.Context) (eventStream, error) {

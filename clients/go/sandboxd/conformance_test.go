@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -622,4 +623,95 @@ func TestC19ImageBuild(t *testing.T) {
 func TestEphemeralRun(t *testing.T) {
 	r := mustCollect(t, client.RunEphemeral(testContext(t), &pb.RunRequest{Language: "python", Code: "print(6 * 7)"}))
 	eq(t, "stdout", r.Stdout, "42\n")
+}
+
+const c21Counter = "i=0; while :; do i=$((i+1)); echo $i > /sandbox/count.tmp; mv /sandbox/count.tmp /sandbox/count; sleep 0.05; done"
+
+func c21Count(ctx context.Context, sb *sandboxd.Sandbox) (int, error) {
+	r, err := sb.Shell(ctx, "cat /sandbox/count 2>/dev/null || echo 0")
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(r.Stdout))
+}
+
+func c21Until(t *testing.T, check func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !check() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestC21PauseResume(t *testing.T) {
+	ctx := testContext(t)
+	sb, err := client.CreateSandbox(ctx, &pb.SandboxSpec{Language: "python"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = sb.Destroy(context.Background()) })
+	if os.Getenv("SANDBOXD_TEST_BACKEND") == "kubernetes" {
+		_, err := sb.Pause(ctx)
+		var e *sandboxd.Error
+		if !errors.As(err, &e) || e.Code != codes.FailedPrecondition || e.Reason != "NOT_SUPPORTED_BY_BACKEND" {
+			t.Fatalf("pause on Kubernetes: %v", err)
+		}
+		return
+	}
+	// A counter in a detached run: it goes on after this call ends.
+	execCtx, cancel := context.WithCancel(ctx)
+	for ev, err := range sb.Exec(execCtx, &pb.ExecRequest{Shell: c21Counter, TimeoutMs: 120_000, DetachOnCancel: true}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.GetStarted() != nil {
+			break
+		}
+	}
+	cancel()
+	count := func() int {
+		n, err := c21Count(ctx, sb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	c21Until(t, func() bool { return count() > 3 })
+	before := count()
+	info, changed, err := client.PauseSandbox(ctx, sb.ID)
+	if err != nil || !changed || info.GetState() != pb.SandboxState_SANDBOX_STATE_PAUSED {
+		t.Fatalf("pause: %v %v %v", info.GetState(), changed, err)
+	}
+	again, err := sb.Pause(ctx)
+	eq(t, "paused again", again, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := client.GetSandbox(ctx, sb.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "state", got.Info.GetState(), pb.SandboxState_SANDBOX_STATE_PAUSED)
+	if _, err := c21Count(ctx, sb); !sandboxd.IsReason(err, "SANDBOX_PAUSED") {
+		t.Fatalf("exec while paused: %v", err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	info, changed, err = client.ResumeSandbox(ctx, sb.ID)
+	if err != nil || !changed || info.GetState() != pb.SandboxState_SANDBOX_STATE_RUNNING {
+		t.Fatalf("resume: %v %v %v", info.GetState(), changed, err)
+	}
+	again, err = sb.Resume(ctx)
+	eq(t, "resumed again", again, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := count()
+	// 1.5 s at 20 steps a second would be 30 steps: frozen, it made only the few around the calls.
+	if after-before >= 20 {
+		t.Fatalf("the counter went on while paused: %d -> %d", before, after)
+	}
+	c21Until(t, func() bool { return count() > after+3 })
 }

@@ -231,6 +231,18 @@ func (s *Sandbox) Destroy(ctx context.Context) (bool, error) {
 	return s.c.DestroySandbox(ctx, s.ID)
 }
 
+// Pause freezes the sandbox's processes (Client.PauseSandbox); true when it was running.
+func (s *Sandbox) Pause(ctx context.Context) (bool, error) {
+	_, changed, err := s.c.PauseSandbox(ctx, s.ID)
+	return changed, err
+}
+
+// Resume thaws the sandbox (Client.ResumeSandbox); true when it was paused.
+func (s *Sandbox) Resume(ctx context.Context) (bool, error) {
+	_, changed, err := s.c.ResumeSandbox(ctx, s.ID)
+	return changed, err
+}
+
 const chunkSize = 256 << 10
 
 // Upload writes data to path in the sandbox (a FILE), or unpacks it there (a TAR).

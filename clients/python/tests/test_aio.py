@@ -133,3 +133,58 @@ async def test_c20_execute_stream_aio() -> None:
         with pytest.raises(SecurityPolicyViolation):
             await stream.wait()
         await stream.close()
+
+
+async def test_c21_pause_and_resume_aio() -> None:
+    import os
+    import time
+
+    from sandboxd.v1 import sandbox_service_pb2 as svc
+
+    from sandboxd import SandboxError
+    from sandboxd._core import RunCollector
+
+    counter = "i=0; while :; do i=$((i+1)); echo $i > /sandbox/count.tmp; mv /sandbox/count.tmp /sandbox/count; sleep 0.05; done"
+    async with Client() as c:
+        sandbox = await c.create_sandbox(common_pb2.SandboxSpec(language="python"))
+        try:
+            if os.environ.get("SANDBOXD_TEST_BACKEND") == "kubernetes":
+                with pytest.raises(SandboxError) as refused:
+                    await c.pause_sandbox(sandbox.id)
+                assert (refused.value.code.name, refused.value.reason) == ("FAILED_PRECONDITION", "NOT_SUPPORTED_BY_BACKEND")
+                return
+
+            async def count() -> int:
+                collector = RunCollector()
+                async for event in c.exec(svc.ExecRequest(sandbox_id=sandbox.id, shell="cat /sandbox/count 2>/dev/null || echo 0")):
+                    collector.feed(event)
+                return int("".join(collector.stdout).strip())
+
+            async def until(target: int) -> None:
+                deadline = time.monotonic() + 60
+                while await count() <= target:
+                    assert time.monotonic() < deadline, "timed out waiting"
+                    await asyncio.sleep(0.2)
+
+            events = c.exec(svc.ExecRequest(sandbox_id=sandbox.id, shell=counter, timeout_ms=120_000, detach_on_cancel=True))
+            async for event in events:
+                if event.WhichOneof("event") == "started":
+                    break
+            await events.aclose()
+            await until(3)
+            before = await count()
+            paused = await c.pause_sandbox(sandbox.id)
+            assert paused.changed and paused.sandbox.state == common_pb2.SANDBOX_STATE_PAUSED
+            assert not (await c.pause_sandbox(sandbox.id)).changed
+            with pytest.raises(SandboxStateError) as info:
+                await count()
+            assert info.value.reason == "SANDBOX_PAUSED"
+            await asyncio.sleep(1.5)
+            resumed = await c.resume_sandbox(sandbox.id)
+            assert resumed.changed and resumed.sandbox.state == common_pb2.SANDBOX_STATE_RUNNING
+            assert not (await c.resume_sandbox(sandbox.id)).changed
+            after = await count()
+            assert after - before < 20
+            await until(after + 3)
+        finally:
+            await c.destroy_sandbox(sandbox.id)

@@ -217,6 +217,22 @@ export class SandboxdClient implements Disposable {
     return (await this.sandboxes.destroySandbox({ sandboxId }, options)).destroyed;
   }
 
+  /**
+   * Freezes every process of the sandbox (Docker and Podman; Kubernetes answers
+   * FAILED_PRECONDITION, reason NOT_SUPPORTED_BY_BACKEND). Idempotent: `changed` is false
+   * when it was paused already. A paused sandbox is never idle; its TTL keeps running.
+   */
+  async pauseSandbox(sandboxId: string, options?: CallOptions): Promise<{ sandbox: SandboxInfo | undefined; changed: boolean }> {
+    const res = await this.sandboxes.pauseSandbox({ sandboxId }, options);
+    return { sandbox: res.sandbox, changed: res.changed };
+  }
+
+  /** Thaws a paused sandbox. Idempotent: `changed` is false when it was running already. */
+  async resumeSandbox(sandboxId: string, options?: CallOptions): Promise<{ sandbox: SandboxInfo | undefined; changed: boolean }> {
+    const res = await this.sandboxes.resumeSandbox({ sandboxId }, options);
+    return { sandbox: res.sandbox, changed: res.changed };
+  }
+
   /** Runs code in a throwaway sandbox of `language`, destroyed afterwards. */
   runEphemeral(language: string, code: string, options: RunOptions & { spec?: SandboxSpec } = {}): Execution {
     const request: MessageInitShape<typeof RunRequestSchema> = { ...runRequest("", code, options), language };
@@ -312,6 +328,16 @@ export class Sandbox implements AsyncDisposable {
 
   install(libraries: string[], options: CallOptions & OutputCallbacks & { runTimeoutMs?: number } = {}): Execution {
     return new Execution(events(this.client.sandboxes.install({ sandboxId: this.id, libraries, timeoutMs: options.runTimeoutMs ?? 0 }, options)), options);
+  }
+
+  /** PauseSandbox: freezes its processes; true when it was running (false: paused already). */
+  async pause(options?: CallOptions): Promise<boolean> {
+    return (await this.client.pauseSandbox(this.id, options)).changed;
+  }
+
+  /** ResumeSandbox: thaws it; true when it was paused (false: running already). */
+  async resume(options?: CallOptions): Promise<boolean> {
+    return (await this.client.resumeSandbox(this.id, options)).changed;
   }
 
   async refresh(options?: CallOptions): Promise<SandboxInfo> {

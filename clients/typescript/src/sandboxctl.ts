@@ -35,6 +35,8 @@ const USAGE = `usage: sandboxctl [--address HOST:PORT] [--token T] [--json] <com
                          (Ctrl-C stops following; the run goes on)
   attach RUN_ID          as logs, and stdin (when not a terminal) goes to the run
   rm ID...               destroy sandboxes
+  pause ID...            freeze sandboxes' processes (Docker, Podman); they keep files and processes
+  resume ID...           thaw paused sandboxes
   shell ID [--shell /bin/bash]   interactive persistent shell session
   repl ID | repl --lang python   interactive IPython session
   cp SRC DEST            copy files; one side is ID:/path (directories as tar)
@@ -504,6 +506,22 @@ async function cmdRm(g: Globals, argv: string[]): Promise<number> {
   return 0;
 }
 
+function cmdPauseResume(pause: boolean) {
+  return async (g: Globals, argv: string[]): Promise<number> => {
+    const verb = pause ? "pause" : "resume";
+    if (argv.length === 0) throw new UsageError(`${verb} needs at least one ID`);
+    const results: { id: string; changed: boolean; state: string }[] = [];
+    for (const id of argv) {
+      const res = pause ? await g.client.pauseSandbox(id) : await g.client.resumeSandbox(id);
+      results.push({ id, changed: res.changed, state: res.sandbox ? summary(res.sandbox).state : "UNSPECIFIED" });
+    }
+    const done = pause ? "paused" : "resumed";
+    const already = pause ? "already paused" : "already running";
+    print(g, results, () => results.map((r) => `${r.id} ${r.changed ? done : already}\n`).join(""));
+    return 0;
+  };
+}
+
 /** A line-at-a-time session in the terminal; Ctrl-C interrupts the running command. */
 async function interactiveLoop(
   g: Globals,
@@ -687,6 +705,8 @@ const commands: Record<string, (g: Globals, argv: string[]) => Promise<number>> 
   attach: cmdAttach(true),
   ls: cmdLs,
   rm: cmdRm,
+  pause: cmdPauseResume(true),
+  resume: cmdPauseResume(false),
   shell: cmdShell,
   repl: cmdRepl,
   cp: cmdCp,

@@ -271,6 +271,7 @@ export class DockerRuntime implements ContainerRuntime {
         image: info.Config.Image,
         labels: info.Config.Labels ?? {},
         running: info.State.Running,
+        paused: info.State.Paused,
         createdAt: new Date(info.Created),
       };
     } catch (err) {
@@ -286,7 +287,8 @@ export class DockerRuntime implements ContainerRuntime {
       name: (c.Names[0] ?? "").replace(/^\//, ""),
       image: c.Image,
       labels: c.Labels ?? {},
-      running: c.State === "running",
+      running: c.State === "running" || c.State === "paused",
+      paused: c.State === "paused",
       createdAt: new Date(c.Created * 1000),
     }));
   }
@@ -309,6 +311,20 @@ export class DockerRuntime implements ContainerRuntime {
     const changes = Object.entries(labels).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`);
     const result = await this.call(`commit ${id}`, () => this.docker.getContainer(id).commit({ repo, tag, pause: true, changes }));
     return (result as { Id?: string }).Id ?? image;
+  }
+
+  async pause(id: string): Promise<void> {
+    const container = this.docker.getContainer(id);
+    const state = await this.call(`inspect ${id}`, () => container.inspect());
+    if (state.State.Paused) return;
+    await this.call(`pause ${id}`, () => container.pause());
+  }
+
+  async unpause(id: string): Promise<void> {
+    const container = this.docker.getContainer(id);
+    const state = await this.call(`inspect ${id}`, () => container.inspect());
+    if (!state.State.Paused) return;
+    await this.call(`unpause ${id}`, () => container.unpause());
   }
 
   /** A container named after the lease, holding it while this process lives (docker-lease.ts). */

@@ -361,6 +361,15 @@ export class KubernetesRuntime implements ContainerRuntime {
     return Promise.reject(unsupported(`committing pod ${id} to an image`));
   }
 
+  /** A pod's containers cannot be frozen through the Kubernetes API. */
+  pause(id: string): Promise<void> {
+    return Promise.reject(unsupported(`pausing pod ${id}`));
+  }
+
+  unpause(id: string): Promise<void> {
+    return Promise.reject(unsupported(`resuming pod ${id}`));
+  }
+
   /**
    * A coordination.k8s.io Lease named after the daemon id's lease: its holder renews it
    * every 1.5 s; one not renewed for 6 s (its daemon was killed) may be taken over. The API

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, type TestContext } from "vitest";
 import { Code, SandboxdError, createClient, type CellEvent, type Sandbox, type SandboxdClient } from "../../../clients/typescript/src/index.js";
-import { Stream } from "../../../clients/typescript/src/gen/sandboxd/v1/common_pb.js";
+import { SandboxState, Stream } from "../../../clients/typescript/src/gen/sandboxd/v1/common_pb.js";
 import { TransferKind } from "../../../clients/typescript/src/gen/sandboxd/v1/sandbox_service_pb.js";
 import { docker, onKubernetes } from "../../helpers/daemon.js";
 import { startDaemon, stopDaemon } from "./daemon.js";
@@ -344,6 +344,47 @@ describe("conformance", () => {
     expect(SandboxdError.is(refused, Code.PermissionDenied, "POLICY_VIOLATION")).toBe(true);
     const ended = await stream.done().catch((e: unknown) => e);
     expect(SandboxdError.is(ended, Code.PermissionDenied, "POLICY_VIOLATION")).toBe(true);
+  });
+
+  it("C21 pause and resume: a process keeps its state and makes no progress while paused", async () => {
+    await using s = await client.createSandbox({ language: "python" });
+    if (onKubernetes) {
+      const err = await s.pause().catch((e: unknown) => e);
+      expect(SandboxdError.is(err, Code.FailedPrecondition, "NOT_SUPPORTED_BY_BACKEND")).toBe(true);
+      return;
+    }
+    const count = async () => Number((await s.exec("cat /sandbox/count 2>/dev/null || echo 0").result()).stdout.trim());
+    const until = async (target: number) => {
+      while ((await count()) <= target) await new Promise((r) => setTimeout(r, 200));
+    };
+    // A counter in a detached run: it goes on after this call ends.
+    const abort = new AbortController();
+    const counter = s.exec("i=0; while :; do i=$((i+1)); echo $i > /sandbox/count.tmp; mv /sandbox/count.tmp /sandbox/count; sleep 0.05; done", {
+      runTimeoutMs: 120_000,
+      detachOnCancel: true,
+      signal: abort.signal,
+    });
+    const ended = counter.result().catch(() => undefined);
+    await until(3);
+    abort.abort();
+    await ended;
+    const before = await count();
+    const paused = await client.pauseSandbox(s.id);
+    expect(paused.changed).toBe(true);
+    expect(paused.sandbox?.state).toBe(SandboxState.PAUSED);
+    expect(await s.pause()).toBe(false);
+    expect((await s.refresh()).state).toBe(SandboxState.PAUSED);
+    const refused = await count().catch((e: unknown) => e);
+    expect(SandboxdError.is(refused, Code.FailedPrecondition, "SANDBOX_PAUSED")).toBe(true);
+    await new Promise((r) => setTimeout(r, 1500));
+    const resumed = await client.resumeSandbox(s.id);
+    expect(resumed.changed).toBe(true);
+    expect(resumed.sandbox?.state).toBe(SandboxState.RUNNING);
+    expect(await s.resume()).toBe(false);
+    const after = await count();
+    // 1.5 s at 20 steps a second would be 30 steps: frozen, it made only the few around the calls.
+    expect(after - before).toBeLessThan(20);
+    await until(after + 3);
   });
 
   it("runs in an ephemeral sandbox", async () => {

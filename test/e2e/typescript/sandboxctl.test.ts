@@ -100,6 +100,31 @@ describe("sandboxctl", () => {
     expect((await sandboxctl(["rm", id])).stdout).toBe(`${id} already gone\n`);
   });
 
+  it("pause and resume (on Kubernetes: refused, NOT_SUPPORTED_BY_BACKEND)", async () => {
+    const created = await sandboxctl(["create", "--lang", "python"]);
+    const id = created.stdout.trim();
+    try {
+      const paused = await sandboxctl(["pause", id]);
+      if (onKubernetes) {
+        expect(paused.code).toBe(1);
+        expect(paused.stderr).toContain("FAILED_PRECONDITION (NOT_SUPPORTED_BY_BACKEND)");
+        return;
+      }
+      expect(paused).toMatchObject({ code: 0, stdout: `${id} paused\n` });
+      expect((await sandboxctl(["pause", id])).stdout).toBe(`${id} already paused\n`);
+      const refused = await sandboxctl(["exec", id, "--", "true"]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain("FAILED_PRECONDITION (SANDBOX_PAUSED)");
+      const got = await sandboxctl(["--json", "get", id]);
+      expect((JSON.parse(got.stdout) as { state: string }).state).toBe("PAUSED");
+      expect((await sandboxctl(["resume", id])).stdout).toBe(`${id} resumed\n`);
+      expect((await sandboxctl(["resume", id])).stdout).toBe(`${id} already running\n`);
+      expect((await sandboxctl(["exec", id, "--sh", "echo back"])).stdout).toBe("back\n");
+    } finally {
+      await sandboxctl(["rm", id]);
+    }
+  });
+
   it("errors: code and reason on stderr, exit 1; usage exit 2", async () => {
     const r = await sandboxctl(["exec", "sbx_nope", "--", "true"]);
     expect(r.code).toBe(1);

@@ -156,6 +156,16 @@ class Client:
     def destroy_sandbox(self, sandbox_id: str) -> svc.DestroySandboxResponse:
         return self._unary(self.sandboxes.DestroySandbox, svc.DestroySandboxRequest(sandbox_id=sandbox_id), timeout=600)
 
+    def pause_sandbox(self, sandbox_id: str) -> svc.PauseSandboxResponse:
+        """Freezes every process of the sandbox (Docker, Podman; Kubernetes raises with reason
+        ``NOT_SUPPORTED_BY_BACKEND``). Idempotent: ``changed`` is False when it was paused
+        already. A paused sandbox is never idle; its TTL keeps running."""
+        return self._unary(self.sandboxes.PauseSandbox, svc.PauseSandboxRequest(sandbox_id=sandbox_id))
+
+    def resume_sandbox(self, sandbox_id: str) -> svc.ResumeSandboxResponse:
+        """Thaws a paused sandbox. Idempotent: ``changed`` is False when it was running already."""
+        return self._unary(self.sandboxes.ResumeSandbox, svc.ResumeSandboxRequest(sandbox_id=sandbox_id))
+
     # -------------------------------------------------------------- pools
 
     def create_pool(

@@ -253,6 +253,15 @@ class SandboxSession:
             raise SandboxTimeoutError(msg, limit, reason="SESSION_TIMEOUT")
         return self.sandbox_id
 
+    def pause(self) -> bool:
+        """Freezes the sandbox's processes (PauseSandbox; Docker and Podman). True when it was
+        running, False when it was paused already. Runs and files wait until :meth:`resume`."""
+        return self.client.pause_sandbox(self._require_open()).changed
+
+    def resume(self) -> bool:
+        """Thaws the sandbox (ResumeSandbox). True when it was paused, False when it was running."""
+        return self.client.resume_sandbox(self._require_open()).changed
+
     def _collector(self, on_stdout: TextCallback | None = None, on_stderr: TextCallback | None = None) -> RunCollector:
         return RunCollector(on_stdout, on_stderr, self.options.encoding_errors)
 

@@ -135,6 +135,9 @@ const (
 	SandboxState_SANDBOX_STATE_STOPPED     SandboxState = 3 // the container is not running (killed from outside, engine lost)
 	SandboxState_SANDBOX_STATE_EXPIRED     SandboxState = 4 // TTL or idle timeout passed; the reaper removes it
 	SandboxState_SANDBOX_STATE_FAILED      SandboxState = 5 // the container runs but cannot serve (its agent could not be restarted); destroy it
+	// Frozen by PauseSandbox or auto-pause: its processes and files are kept, nothing runs.
+	// Its TTL keeps running; it is never idle. ResumeSandbox (or auto_resume) thaws it.
+	SandboxState_SANDBOX_STATE_PAUSED SandboxState = 6
 )
 
 // Enum value maps for SandboxState.
@@ -146,6 +149,7 @@ var (
 		3: "SANDBOX_STATE_STOPPED",
 		4: "SANDBOX_STATE_EXPIRED",
 		5: "SANDBOX_STATE_FAILED",
+		6: "SANDBOX_STATE_PAUSED",
 	}
 	SandboxState_value = map[string]int32{
 		"SANDBOX_STATE_UNSPECIFIED": 0,
@@ -154,6 +158,7 @@ var (
 		"SANDBOX_STATE_STOPPED":     3,
 		"SANDBOX_STATE_EXPIRED":     4,
 		"SANDBOX_STATE_FAILED":      5,
+		"SANDBOX_STATE_PAUSED":      6,
 	}
 )
 
@@ -883,8 +888,16 @@ type SandboxSpec struct {
 	// by its own argv (llm-sandbox's micromamba backend: ["micromamba", "run", "-n", "base"]).
 	// The wrapper is a program of the image; it runs with the sandbox's own rights.
 	CommandWrapper []string `protobuf:"bytes,20,rep,name=command_wrapper,json=commandWrapper,proto3" json:"command_wrapper,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Pause the sandbox (PauseSandbox) after this long without calls and with no run going;
+	// 0: never. It must be shorter than idle_timeout_ms to have an effect, as a paused
+	// sandbox is never idle (its TTL keeps running). Docker and Podman only.
+	AutoPauseMs uint32 `protobuf:"varint,21,opt,name=auto_pause_ms,json=autoPauseMs,proto3" json:"auto_pause_ms,omitempty"`
+	// A call that needs the sandbox running (Run, Exec, Install, files, artifacts,
+	// sessions) resumes a paused sandbox first. Without it such a call answers
+	// FAILED_PRECONDITION with reason SANDBOX_PAUSED.
+	AutoResume    bool `protobuf:"varint,22,opt,name=auto_resume,json=autoResume,proto3" json:"auto_resume,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SandboxSpec) Reset() {
@@ -1068,6 +1081,20 @@ func (x *SandboxSpec) GetCommandWrapper() []string {
 	return nil
 }
 
+func (x *SandboxSpec) GetAutoPauseMs() uint32 {
+	if x != nil {
+		return x.AutoPauseMs
+	}
+	return 0
+}
+
+func (x *SandboxSpec) GetAutoResume() bool {
+	if x != nil {
+		return x.AutoResume
+	}
+	return false
+}
+
 type isSandboxSpec_Security interface {
 	isSandboxSpec_Security()
 }
@@ -1095,7 +1122,8 @@ type Sandbox struct {
 	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	FromPool      bool                   `protobuf:"varint,8,opt,name=from_pool,json=fromPool,proto3" json:"from_pool,omitempty"` // handed out ready from a warm pool
 	Backend       Backend                `protobuf:"varint,9,opt,name=backend,proto3,enum=sandboxd.v1.Backend" json:"backend,omitempty"`
-	PoolId        string                 `protobuf:"bytes,10,opt,name=pool_id,json=poolId,proto3" json:"pool_id,omitempty"` // the pool it was acquired from (CreateSandbox pool_id)
+	PoolId        string                 `protobuf:"bytes,10,opt,name=pool_id,json=poolId,proto3" json:"pool_id,omitempty"`       // the pool it was acquired from (CreateSandbox pool_id)
+	PausedAt      *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=paused_at,json=pausedAt,proto3" json:"paused_at,omitempty"` // set while state is SANDBOX_STATE_PAUSED
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1198,6 +1226,13 @@ func (x *Sandbox) GetPoolId() string {
 		return x.PoolId
 	}
 	return ""
+}
+
+func (x *Sandbox) GetPausedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PausedAt
+	}
+	return nil
 }
 
 type Artifact struct {
@@ -2163,7 +2198,7 @@ const file_sandboxd_v1_common_proto_rawDesc = "" +
 	"\x10ArtifactSettings\x120\n" +
 	"\x14disable_plot_capture\x18\x01 \x01(\bR\x12disablePlotCapture\x12\x1d\n" +
 	"\n" +
-	"output_dir\x18\x02 \x01(\tR\toutputDir\"\xea\a\n" +
+	"output_dir\x18\x02 \x01(\tR\toutputDir\"\xaf\b\n" +
 	"\vSandboxSpec\x12\x1a\n" +
 	"\blanguage\x18\x01 \x01(\tR\blanguage\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\x127\n" +
@@ -2187,7 +2222,10 @@ const file_sandboxd_v1_common_proto_rawDesc = "" +
 	"\fcontainer_id\x18\x11 \x01(\tR\vcontainerId\x12;\n" +
 	"\tartifacts\x18\x12 \x01(\v2\x1d.sandboxd.v1.ArtifactSettingsR\tartifacts\x12!\n" +
 	"\fpod_manifest\x18\x13 \x01(\tR\vpodManifest\x12'\n" +
-	"\x0fcommand_wrapper\x18\x14 \x03(\tR\x0ecommandWrapper\x1a6\n" +
+	"\x0fcommand_wrapper\x18\x14 \x03(\tR\x0ecommandWrapper\x12\"\n" +
+	"\rauto_pause_ms\x18\x15 \x01(\rR\vautoPauseMs\x12\x1f\n" +
+	"\vauto_resume\x18\x16 \x01(\bR\n" +
+	"autoResume\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
@@ -2195,7 +2233,7 @@ const file_sandboxd_v1_common_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\n" +
 	"\n" +
-	"\bsecurity\"\x8d\x03\n" +
+	"\bsecurity\"\xc6\x03\n" +
 	"\aSandbox\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12,\n" +
 	"\x04spec\x18\x02 \x01(\v2\x18.sandboxd.v1.SandboxSpecR\x04spec\x12/\n" +
@@ -2209,7 +2247,8 @@ const file_sandboxd_v1_common_proto_rawDesc = "" +
 	"\tfrom_pool\x18\b \x01(\bR\bfromPool\x12.\n" +
 	"\abackend\x18\t \x01(\x0e2\x14.sandboxd.v1.BackendR\abackend\x12\x17\n" +
 	"\apool_id\x18\n" +
-	" \x01(\tR\x06poolId\"\xbe\x02\n" +
+	" \x01(\tR\x06poolId\x127\n" +
+	"\tpaused_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\bpausedAt\"\xbe\x02\n" +
 	"\bArtifact\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -2304,14 +2343,15 @@ const file_sandboxd_v1_common_proto_rawDesc = "" +
 	"\vNetworkMode\x12\x1c\n" +
 	"\x18NETWORK_MODE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11NETWORK_MODE_NONE\x10\x01\x12\x17\n" +
-	"\x13NETWORK_MODE_BRIDGE\x10\x02*\xb4\x01\n" +
+	"\x13NETWORK_MODE_BRIDGE\x10\x02*\xce\x01\n" +
 	"\fSandboxState\x12\x1d\n" +
 	"\x19SANDBOX_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16SANDBOX_STATE_CREATING\x10\x01\x12\x19\n" +
 	"\x15SANDBOX_STATE_RUNNING\x10\x02\x12\x19\n" +
 	"\x15SANDBOX_STATE_STOPPED\x10\x03\x12\x19\n" +
 	"\x15SANDBOX_STATE_EXPIRED\x10\x04\x12\x18\n" +
-	"\x14SANDBOX_STATE_FAILED\x10\x05*F\n" +
+	"\x14SANDBOX_STATE_FAILED\x10\x05\x12\x18\n" +
+	"\x14SANDBOX_STATE_PAUSED\x10\x06*F\n" +
 	"\x06Stream\x12\x16\n" +
 	"\x12STREAM_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSTREAM_STDOUT\x10\x01\x12\x11\n" +
@@ -2409,31 +2449,32 @@ var file_sandboxd_v1_common_proto_depIdxs = []int32{
 	33, // 17: sandboxd.v1.Sandbox.created_at:type_name -> google.protobuf.Timestamp
 	33, // 18: sandboxd.v1.Sandbox.expires_at:type_name -> google.protobuf.Timestamp
 	0,  // 19: sandboxd.v1.Sandbox.backend:type_name -> sandboxd.v1.Backend
-	33, // 20: sandboxd.v1.Artifact.created_at:type_name -> google.protobuf.Timestamp
-	5,  // 21: sandboxd.v1.RunStarted.phase:type_name -> sandboxd.v1.RunPhase
-	3,  // 22: sandboxd.v1.Output.stream:type_name -> sandboxd.v1.Stream
-	5,  // 23: sandboxd.v1.Output.phase:type_name -> sandboxd.v1.RunPhase
-	4,  // 24: sandboxd.v1.RunExited.status:type_name -> sandboxd.v1.ExitStatus
-	5,  // 25: sandboxd.v1.RunExited.phase:type_name -> sandboxd.v1.RunPhase
-	33, // 26: sandboxd.v1.Keepalive.at:type_name -> google.protobuf.Timestamp
-	30, // 27: sandboxd.v1.DisplayData.data:type_name -> sandboxd.v1.DisplayData.DataEntry
-	31, // 28: sandboxd.v1.ExecuteResult.data:type_name -> sandboxd.v1.ExecuteResult.DataEntry
-	17, // 29: sandboxd.v1.RunEvent.started:type_name -> sandboxd.v1.RunStarted
-	18, // 30: sandboxd.v1.RunEvent.output:type_name -> sandboxd.v1.Output
-	16, // 31: sandboxd.v1.RunEvent.artifact:type_name -> sandboxd.v1.Artifact
-	19, // 32: sandboxd.v1.RunEvent.exited:type_name -> sandboxd.v1.RunExited
-	20, // 33: sandboxd.v1.RunEvent.keepalive:type_name -> sandboxd.v1.Keepalive
-	21, // 34: sandboxd.v1.RunEvent.display:type_name -> sandboxd.v1.DisplayData
-	22, // 35: sandboxd.v1.RunEvent.result:type_name -> sandboxd.v1.ExecuteResult
-	23, // 36: sandboxd.v1.RunEvent.error:type_name -> sandboxd.v1.CellError
-	32, // 37: sandboxd.v1.ErrorDetail.metadata:type_name -> sandboxd.v1.ErrorDetail.MetadataEntry
-	12, // 38: sandboxd.v1.ErrorDetail.violations:type_name -> sandboxd.v1.Violation
-	34, // 39: sandboxd.v1.ErrorStatus.details:type_name -> google.protobuf.Any
-	40, // [40:40] is the sub-list for method output_type
-	40, // [40:40] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	33, // 20: sandboxd.v1.Sandbox.paused_at:type_name -> google.protobuf.Timestamp
+	33, // 21: sandboxd.v1.Artifact.created_at:type_name -> google.protobuf.Timestamp
+	5,  // 22: sandboxd.v1.RunStarted.phase:type_name -> sandboxd.v1.RunPhase
+	3,  // 23: sandboxd.v1.Output.stream:type_name -> sandboxd.v1.Stream
+	5,  // 24: sandboxd.v1.Output.phase:type_name -> sandboxd.v1.RunPhase
+	4,  // 25: sandboxd.v1.RunExited.status:type_name -> sandboxd.v1.ExitStatus
+	5,  // 26: sandboxd.v1.RunExited.phase:type_name -> sandboxd.v1.RunPhase
+	33, // 27: sandboxd.v1.Keepalive.at:type_name -> google.protobuf.Timestamp
+	30, // 28: sandboxd.v1.DisplayData.data:type_name -> sandboxd.v1.DisplayData.DataEntry
+	31, // 29: sandboxd.v1.ExecuteResult.data:type_name -> sandboxd.v1.ExecuteResult.DataEntry
+	17, // 30: sandboxd.v1.RunEvent.started:type_name -> sandboxd.v1.RunStarted
+	18, // 31: sandboxd.v1.RunEvent.output:type_name -> sandboxd.v1.Output
+	16, // 32: sandboxd.v1.RunEvent.artifact:type_name -> sandboxd.v1.Artifact
+	19, // 33: sandboxd.v1.RunEvent.exited:type_name -> sandboxd.v1.RunExited
+	20, // 34: sandboxd.v1.RunEvent.keepalive:type_name -> sandboxd.v1.Keepalive
+	21, // 35: sandboxd.v1.RunEvent.display:type_name -> sandboxd.v1.DisplayData
+	22, // 36: sandboxd.v1.RunEvent.result:type_name -> sandboxd.v1.ExecuteResult
+	23, // 37: sandboxd.v1.RunEvent.error:type_name -> sandboxd.v1.CellError
+	32, // 38: sandboxd.v1.ErrorDetail.metadata:type_name -> sandboxd.v1.ErrorDetail.MetadataEntry
+	12, // 39: sandboxd.v1.ErrorDetail.violations:type_name -> sandboxd.v1.Violation
+	34, // 40: sandboxd.v1.ErrorStatus.details:type_name -> google.protobuf.Any
+	41, // [41:41] is the sub-list for method output_type
+	41, // [41:41] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_sandboxd_v1_common_proto_init() }

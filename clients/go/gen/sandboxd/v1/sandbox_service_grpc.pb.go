@@ -36,6 +36,8 @@ const (
 	SandboxService_ClearArtifacts_FullMethodName   = "/sandboxd.v1.SandboxService/ClearArtifacts"
 	SandboxService_CheckCode_FullMethodName        = "/sandboxd.v1.SandboxService/CheckCode"
 	SandboxService_BuildImage_FullMethodName       = "/sandboxd.v1.SandboxService/BuildImage"
+	SandboxService_PauseSandbox_FullMethodName     = "/sandboxd.v1.SandboxService/PauseSandbox"
+	SandboxService_ResumeSandbox_FullMethodName    = "/sandboxd.v1.SandboxService/ResumeSandbox"
 )
 
 // SandboxServiceClient is the client API for SandboxService service.
@@ -76,6 +78,16 @@ type SandboxServiceClient interface {
 	// output that led to it. Callers of the same Dockerfile share one build; it stops when
 	// the last of them goes away.
 	BuildImage(ctx context.Context, in *BuildImageRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BuildImageResponse], error)
+	// Freezes every process of the sandbox (the engine's pause; Docker and Podman). A paused
+	// sandbox keeps its files and processes, reports SANDBOX_STATE_PAUSED, is never idle
+	// (idle_timeout_ms does not reap it) but its TTL keeps running. Calls that need it
+	// running answer FAILED_PRECONDITION (reason SANDBOX_PAUSED) unless spec.auto_resume.
+	// Idempotent: pausing a paused sandbox succeeds with changed = false. Kubernetes has no
+	// pause: FAILED_PRECONDITION with reason NOT_SUPPORTED_BY_BACKEND.
+	PauseSandbox(ctx context.Context, in *PauseSandboxRequest, opts ...grpc.CallOption) (*PauseSandboxResponse, error)
+	// Thaws a paused sandbox; its processes go on where they were. Idempotent: resuming a
+	// running sandbox succeeds with changed = false.
+	ResumeSandbox(ctx context.Context, in *ResumeSandboxRequest, opts ...grpc.CallOption) (*ResumeSandboxResponse, error)
 }
 
 type sandboxServiceClient struct {
@@ -322,6 +334,26 @@ func (c *sandboxServiceClient) BuildImage(ctx context.Context, in *BuildImageReq
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SandboxService_BuildImageClient = grpc.ServerStreamingClient[BuildImageResponse]
 
+func (c *sandboxServiceClient) PauseSandbox(ctx context.Context, in *PauseSandboxRequest, opts ...grpc.CallOption) (*PauseSandboxResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PauseSandboxResponse)
+	err := c.cc.Invoke(ctx, SandboxService_PauseSandbox_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sandboxServiceClient) ResumeSandbox(ctx context.Context, in *ResumeSandboxRequest, opts ...grpc.CallOption) (*ResumeSandboxResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResumeSandboxResponse)
+	err := c.cc.Invoke(ctx, SandboxService_ResumeSandbox_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SandboxServiceServer is the server API for SandboxService service.
 // All implementations must embed UnimplementedSandboxServiceServer
 // for forward compatibility.
@@ -360,6 +392,16 @@ type SandboxServiceServer interface {
 	// output that led to it. Callers of the same Dockerfile share one build; it stops when
 	// the last of them goes away.
 	BuildImage(*BuildImageRequest, grpc.ServerStreamingServer[BuildImageResponse]) error
+	// Freezes every process of the sandbox (the engine's pause; Docker and Podman). A paused
+	// sandbox keeps its files and processes, reports SANDBOX_STATE_PAUSED, is never idle
+	// (idle_timeout_ms does not reap it) but its TTL keeps running. Calls that need it
+	// running answer FAILED_PRECONDITION (reason SANDBOX_PAUSED) unless spec.auto_resume.
+	// Idempotent: pausing a paused sandbox succeeds with changed = false. Kubernetes has no
+	// pause: FAILED_PRECONDITION with reason NOT_SUPPORTED_BY_BACKEND.
+	PauseSandbox(context.Context, *PauseSandboxRequest) (*PauseSandboxResponse, error)
+	// Thaws a paused sandbox; its processes go on where they were. Idempotent: resuming a
+	// running sandbox succeeds with changed = false.
+	ResumeSandbox(context.Context, *ResumeSandboxRequest) (*ResumeSandboxResponse, error)
 	mustEmbedUnimplementedSandboxServiceServer()
 }
 
@@ -420,6 +462,12 @@ func (UnimplementedSandboxServiceServer) CheckCode(context.Context, *CheckCodeRe
 }
 func (UnimplementedSandboxServiceServer) BuildImage(*BuildImageRequest, grpc.ServerStreamingServer[BuildImageResponse]) error {
 	return status.Error(codes.Unimplemented, "method BuildImage not implemented")
+}
+func (UnimplementedSandboxServiceServer) PauseSandbox(context.Context, *PauseSandboxRequest) (*PauseSandboxResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PauseSandbox not implemented")
+}
+func (UnimplementedSandboxServiceServer) ResumeSandbox(context.Context, *ResumeSandboxRequest) (*ResumeSandboxResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResumeSandbox not implemented")
 }
 func (UnimplementedSandboxServiceServer) mustEmbedUnimplementedSandboxServiceServer() {}
 func (UnimplementedSandboxServiceServer) testEmbeddedByValue()                        {}
@@ -688,6 +736,42 @@ func _SandboxService_BuildImage_Handler(srv interface{}, stream grpc.ServerStrea
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SandboxService_BuildImageServer = grpc.ServerStreamingServer[BuildImageResponse]
 
+func _SandboxService_PauseSandbox_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PauseSandboxRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SandboxServiceServer).PauseSandbox(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SandboxService_PauseSandbox_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SandboxServiceServer).PauseSandbox(ctx, req.(*PauseSandboxRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SandboxService_ResumeSandbox_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResumeSandboxRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SandboxServiceServer).ResumeSandbox(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SandboxService_ResumeSandbox_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SandboxServiceServer).ResumeSandbox(ctx, req.(*ResumeSandboxRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SandboxService_ServiceDesc is the grpc.ServiceDesc for SandboxService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -730,6 +814,14 @@ var SandboxService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CheckCode",
 			Handler:    _SandboxService_CheckCode_Handler,
+		},
+		{
+			MethodName: "PauseSandbox",
+			Handler:    _SandboxService_PauseSandbox_Handler,
+		},
+		{
+			MethodName: "ResumeSandbox",
+			Handler:    _SandboxService_ResumeSandbox_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

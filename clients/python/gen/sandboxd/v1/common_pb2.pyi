@@ -32,6 +32,7 @@ class SandboxState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SANDBOX_STATE_STOPPED: _ClassVar[SandboxState]
     SANDBOX_STATE_EXPIRED: _ClassVar[SandboxState]
     SANDBOX_STATE_FAILED: _ClassVar[SandboxState]
+    SANDBOX_STATE_PAUSED: _ClassVar[SandboxState]
 
 class Stream(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -76,6 +77,7 @@ SANDBOX_STATE_RUNNING: SandboxState
 SANDBOX_STATE_STOPPED: SandboxState
 SANDBOX_STATE_EXPIRED: SandboxState
 SANDBOX_STATE_FAILED: SandboxState
+SANDBOX_STATE_PAUSED: SandboxState
 STREAM_UNSPECIFIED: Stream
 STREAM_STDOUT: Stream
 STREAM_STDERR: Stream
@@ -178,7 +180,7 @@ class ArtifactSettings(_message.Message):
     def __init__(self, disable_plot_capture: _Optional[bool] = ..., output_dir: _Optional[str] = ...) -> None: ...
 
 class SandboxSpec(_message.Message):
-    __slots__ = ("language", "image", "dockerfile", "backend", "resources", "network", "env", "workdir", "user", "execution_timeout_ms", "ttl_ms", "idle_timeout_ms", "security_preset", "security_policy", "labels", "commit_on_close", "container_id", "artifacts", "pod_manifest", "command_wrapper")
+    __slots__ = ("language", "image", "dockerfile", "backend", "resources", "network", "env", "workdir", "user", "execution_timeout_ms", "ttl_ms", "idle_timeout_ms", "security_preset", "security_policy", "labels", "commit_on_close", "container_id", "artifacts", "pod_manifest", "command_wrapper", "auto_pause_ms", "auto_resume")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -213,6 +215,8 @@ class SandboxSpec(_message.Message):
     ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
     POD_MANIFEST_FIELD_NUMBER: _ClassVar[int]
     COMMAND_WRAPPER_FIELD_NUMBER: _ClassVar[int]
+    AUTO_PAUSE_MS_FIELD_NUMBER: _ClassVar[int]
+    AUTO_RESUME_FIELD_NUMBER: _ClassVar[int]
     language: str
     image: str
     dockerfile: Dockerfile
@@ -233,10 +237,12 @@ class SandboxSpec(_message.Message):
     artifacts: ArtifactSettings
     pod_manifest: str
     command_wrapper: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, language: _Optional[str] = ..., image: _Optional[str] = ..., dockerfile: _Optional[_Union[Dockerfile, _Mapping]] = ..., backend: _Optional[_Union[Backend, str]] = ..., resources: _Optional[_Union[Resources, _Mapping]] = ..., network: _Optional[_Union[NetworkMode, str]] = ..., env: _Optional[_Mapping[str, str]] = ..., workdir: _Optional[str] = ..., user: _Optional[str] = ..., execution_timeout_ms: _Optional[int] = ..., ttl_ms: _Optional[int] = ..., idle_timeout_ms: _Optional[int] = ..., security_preset: _Optional[str] = ..., security_policy: _Optional[_Union[SecurityPolicy, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., commit_on_close: _Optional[str] = ..., container_id: _Optional[str] = ..., artifacts: _Optional[_Union[ArtifactSettings, _Mapping]] = ..., pod_manifest: _Optional[str] = ..., command_wrapper: _Optional[_Iterable[str]] = ...) -> None: ...
+    auto_pause_ms: int
+    auto_resume: bool
+    def __init__(self, language: _Optional[str] = ..., image: _Optional[str] = ..., dockerfile: _Optional[_Union[Dockerfile, _Mapping]] = ..., backend: _Optional[_Union[Backend, str]] = ..., resources: _Optional[_Union[Resources, _Mapping]] = ..., network: _Optional[_Union[NetworkMode, str]] = ..., env: _Optional[_Mapping[str, str]] = ..., workdir: _Optional[str] = ..., user: _Optional[str] = ..., execution_timeout_ms: _Optional[int] = ..., ttl_ms: _Optional[int] = ..., idle_timeout_ms: _Optional[int] = ..., security_preset: _Optional[str] = ..., security_policy: _Optional[_Union[SecurityPolicy, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., commit_on_close: _Optional[str] = ..., container_id: _Optional[str] = ..., artifacts: _Optional[_Union[ArtifactSettings, _Mapping]] = ..., pod_manifest: _Optional[str] = ..., command_wrapper: _Optional[_Iterable[str]] = ..., auto_pause_ms: _Optional[int] = ..., auto_resume: _Optional[bool] = ...) -> None: ...
 
 class Sandbox(_message.Message):
-    __slots__ = ("id", "spec", "state", "image", "container_id", "created_at", "expires_at", "from_pool", "backend", "pool_id")
+    __slots__ = ("id", "spec", "state", "image", "container_id", "created_at", "expires_at", "from_pool", "backend", "pool_id", "paused_at")
     ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -247,6 +253,7 @@ class Sandbox(_message.Message):
     FROM_POOL_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     POOL_ID_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_AT_FIELD_NUMBER: _ClassVar[int]
     id: str
     spec: SandboxSpec
     state: SandboxState
@@ -257,7 +264,8 @@ class Sandbox(_message.Message):
     from_pool: bool
     backend: Backend
     pool_id: str
-    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[SandboxSpec, _Mapping]] = ..., state: _Optional[_Union[SandboxState, str]] = ..., image: _Optional[str] = ..., container_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., from_pool: _Optional[bool] = ..., backend: _Optional[_Union[Backend, str]] = ..., pool_id: _Optional[str] = ...) -> None: ...
+    paused_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[SandboxSpec, _Mapping]] = ..., state: _Optional[_Union[SandboxState, str]] = ..., image: _Optional[str] = ..., container_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., from_pool: _Optional[bool] = ..., backend: _Optional[_Union[Backend, str]] = ..., pool_id: _Optional[str] = ..., paused_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Artifact(_message.Message):
     __slots__ = ("id", "sandbox_id", "name", "mime_type", "format", "size", "width", "height", "dpi", "index", "run_id", "created_at")

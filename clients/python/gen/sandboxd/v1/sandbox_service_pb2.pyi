@@ -363,3 +363,31 @@ class BuildImageResult(_message.Message):
     cached: bool
     duration_ms: int
     def __init__(self, image: _Optional[str] = ..., cached: _Optional[bool] = ..., duration_ms: _Optional[int] = ...) -> None: ...
+
+class PauseSandboxRequest(_message.Message):
+    __slots__ = ("sandbox_id",)
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    def __init__(self, sandbox_id: _Optional[str] = ...) -> None: ...
+
+class PauseSandboxResponse(_message.Message):
+    __slots__ = ("sandbox", "changed")
+    SANDBOX_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    sandbox: _common_pb2.Sandbox
+    changed: bool
+    def __init__(self, sandbox: _Optional[_Union[_common_pb2.Sandbox, _Mapping]] = ..., changed: _Optional[bool] = ...) -> None: ...
+
+class ResumeSandboxRequest(_message.Message):
+    __slots__ = ("sandbox_id",)
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    def __init__(self, sandbox_id: _Optional[str] = ...) -> None: ...
+
+class ResumeSandboxResponse(_message.Message):
+    __slots__ = ("sandbox", "changed")
+    SANDBOX_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    sandbox: _common_pb2.Sandbox
+    changed: bool
+    def __init__(self, sandbox: _Optional[_Union[_common_pb2.Sandbox, _Mapping]] = ..., changed: _Optional[bool] = ...) -> None: ...

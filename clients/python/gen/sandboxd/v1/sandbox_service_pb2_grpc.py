@@ -120,6 +120,16 @@ class SandboxServiceStub:
                 request_serializer=sandboxd_dot_v1_dot_sandbox__service__pb2.BuildImageRequest.SerializeToString,
                 response_deserializer=sandboxd_dot_v1_dot_sandbox__service__pb2.BuildImageResponse.FromString,
                 _registered_method=True)
+        self.PauseSandbox = channel.unary_unary(
+                '/sandboxd.v1.SandboxService/PauseSandbox',
+                request_serializer=sandboxd_dot_v1_dot_sandbox__service__pb2.PauseSandboxRequest.SerializeToString,
+                response_deserializer=sandboxd_dot_v1_dot_sandbox__service__pb2.PauseSandboxResponse.FromString,
+                _registered_method=True)
+        self.ResumeSandbox = channel.unary_unary(
+                '/sandboxd.v1.SandboxService/ResumeSandbox',
+                request_serializer=sandboxd_dot_v1_dot_sandbox__service__pb2.ResumeSandboxRequest.SerializeToString,
+                response_deserializer=sandboxd_dot_v1_dot_sandbox__service__pb2.ResumeSandboxResponse.FromString,
+                _registered_method=True)
 
 
 class SandboxServiceServicer:
@@ -243,6 +253,26 @@ class SandboxServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PauseSandbox(self, request, context):
+        """Freezes every process of the sandbox (the engine's pause; Docker and Podman). A paused
+        sandbox keeps its files and processes, reports SANDBOX_STATE_PAUSED, is never idle
+        (idle_timeout_ms does not reap it) but its TTL keeps running. Calls that need it
+        running answer FAILED_PRECONDITION (reason SANDBOX_PAUSED) unless spec.auto_resume.
+        Idempotent: pausing a paused sandbox succeeds with changed = false. Kubernetes has no
+        pause: FAILED_PRECONDITION with reason NOT_SUPPORTED_BY_BACKEND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeSandbox(self, request, context):
+        """Thaws a paused sandbox; its processes go on where they were. Idempotent: resuming a
+        running sandbox succeeds with changed = false.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SandboxServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -330,6 +360,16 @@ def add_SandboxServiceServicer_to_server(servicer, server):
                     servicer.BuildImage,
                     request_deserializer=sandboxd_dot_v1_dot_sandbox__service__pb2.BuildImageRequest.FromString,
                     response_serializer=sandboxd_dot_v1_dot_sandbox__service__pb2.BuildImageResponse.SerializeToString,
+            ),
+            'PauseSandbox': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseSandbox,
+                    request_deserializer=sandboxd_dot_v1_dot_sandbox__service__pb2.PauseSandboxRequest.FromString,
+                    response_serializer=sandboxd_dot_v1_dot_sandbox__service__pb2.PauseSandboxResponse.SerializeToString,
+            ),
+            'ResumeSandbox': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeSandbox,
+                    request_deserializer=sandboxd_dot_v1_dot_sandbox__service__pb2.ResumeSandboxRequest.FromString,
+                    response_serializer=sandboxd_dot_v1_dot_sandbox__service__pb2.ResumeSandboxResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -792,6 +832,60 @@ class SandboxService:
             '/sandboxd.v1.SandboxService/BuildImage',
             sandboxd_dot_v1_dot_sandbox__service__pb2.BuildImageRequest.SerializeToString,
             sandboxd_dot_v1_dot_sandbox__service__pb2.BuildImageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseSandbox(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sandboxd.v1.SandboxService/PauseSandbox',
+            sandboxd_dot_v1_dot_sandbox__service__pb2.PauseSandboxRequest.SerializeToString,
+            sandboxd_dot_v1_dot_sandbox__service__pb2.PauseSandboxResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeSandbox(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sandboxd.v1.SandboxService/ResumeSandbox',
+            sandboxd_dot_v1_dot_sandbox__service__pb2.ResumeSandboxRequest.SerializeToString,
+            sandboxd_dot_v1_dot_sandbox__service__pb2.ResumeSandboxResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -157,6 +157,16 @@ class Client:
     async def destroy_sandbox(self, sandbox_id: str) -> svc.DestroySandboxResponse:
         return await self._unary(self.sandboxes.DestroySandbox, svc.DestroySandboxRequest(sandbox_id=sandbox_id), timeout=600)
 
+    async def pause_sandbox(self, sandbox_id: str) -> svc.PauseSandboxResponse:
+        """Freezes every process of the sandbox (Docker, Podman; Kubernetes raises with reason
+        ``NOT_SUPPORTED_BY_BACKEND``). Idempotent: ``changed`` is False when it was paused
+        already. A paused sandbox is never idle; its TTL keeps running."""
+        return await self._unary(self.sandboxes.PauseSandbox, svc.PauseSandboxRequest(sandbox_id=sandbox_id))
+
+    async def resume_sandbox(self, sandbox_id: str) -> svc.ResumeSandboxResponse:
+        """Thaws a paused sandbox. Idempotent: ``changed`` is False when it was running already."""
+        return await self._unary(self.sandboxes.ResumeSandbox, svc.ResumeSandboxRequest(sandbox_id=sandbox_id))
+
     # -------------------------------------------------------------- pools
 
     async def create_pool(
