@@ -1,6 +1,7 @@
 import type { Config } from "../config/config.js";
 import { invalidArgument } from "../common/errors.js";
 import { checkCommandWrapper } from "./command-wrapper.js";
+import { checkMounts, type MountRequest, type SandboxMount } from "./sandbox-mounts.js";
 import type { LanguageHandler, LanguageRegistry } from "./languages.js";
 
 export interface ResourceLimits {
@@ -73,6 +74,8 @@ export interface SandboxConfig extends SandboxSettings {
   /** The argv prefix of every user process (src/sandbox/command-wrapper.ts); absent when none. */
   commandWrapper?: string[];
   capturePlots: boolean;
+  /** Volumes and host directories mounted into the sandbox (src/sandbox/sandbox-mounts.ts); absent when none. */
+  mounts?: SandboxMount[];
 }
 
 /** What a client asked for; zero values mean "default". */
@@ -86,6 +89,8 @@ export interface SandboxRequest extends SandboxSettings {
   podManifest: string;
   commandWrapper: string[];
   disablePlotCapture: boolean;
+  /** SandboxSpec.mounts; absent or empty: none. */
+  mounts?: MountRequest[];
 }
 
 // Labels live in container labels (pod labels on Kubernetes), which engines bound: a large
@@ -229,6 +234,10 @@ export function resolveSandboxConfig(req: SandboxRequest, config: Config, langua
   if (req.containerId) out.containerId = req.containerId;
   if (req.podManifest) out.podManifest = checkPodManifest(req.podManifest);
   if (req.commandWrapper.length > 0) out.commandWrapper = checkCommandWrapper(req.commandWrapper);
+  if (req.mounts && req.mounts.length > 0) {
+    if (req.containerId) throw invalidArgument("mounts cannot be added to an existing container (container_id)", { reason: "VOLUME_MOUNT_INVALID" });
+    out.mounts = checkMounts(req.mounts, config, workdir);
+  }
   return { config: out, handler };
 }
 

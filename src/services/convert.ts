@@ -87,6 +87,12 @@ export function sandboxRequestFromProto(spec: SandboxSpec | undefined, languageO
     commandWrapper: [...(s?.commandWrapper ?? [])],
     disablePlotCapture: s?.artifacts?.disablePlotCapture ?? false,
     outputDir: s?.artifacts?.outputDir ?? "",
+    mounts: (s?.mounts ?? []).map((m) => ({
+      volume: m.source.case === "volume" ? m.source.value : "",
+      hostPath: m.source.case === "hostPath" ? m.source.value : "",
+      path: m.path,
+      readOnly: m.readOnly,
+    })),
   };
 }
 
@@ -114,6 +120,11 @@ export function specToProto(c: SandboxConfig): MessageInitShape<typeof import(".
     podManifest: c.podManifest ?? "",
     commandWrapper: c.commandWrapper ?? [],
     artifacts: { disablePlotCapture: !c.capturePlots, outputDir: c.outputDir },
+    mounts: (c.mounts ?? []).map((m) => ({
+      source: m.kind === "volume" ? { case: "volume" as const, value: m.volumeId } : { case: "hostPath" as const, value: m.hostPath },
+      path: m.path,
+      readOnly: m.readOnly,
+    })),
   };
 }
 

@@ -15,7 +15,18 @@ import {
 } from "@kubernetes/client-node";
 import { ErrorCode, SandboxdError, describeError, notFound, unavailable } from "../../common/errors.js";
 import type { Logger } from "../../common/logger.js";
-import type { ContainerInfo, ContainerRuntime, ContainerSpec, ExecOptions, ExecSession, ImageBuildOptions, Lease, LeaseSpec } from "../container-runtime.js";
+import type {
+  ContainerInfo,
+  ContainerRuntime,
+  ContainerSpec,
+  ExecOptions,
+  ExecSession,
+  ImageBuildOptions,
+  Lease,
+  LeaseSpec,
+  VolumeInfo,
+  VolumeSpec,
+} from "../container-runtime.js";
 import {
   PodManifestError,
   containerName,
@@ -186,8 +197,25 @@ export class KubernetesRuntime implements ContainerRuntime {
     return Promise.reject(unsupported(`building images (${tag})`));
   }
 
+  createVolume(_spec: VolumeSpec): Promise<void> {
+    return Promise.reject(unsupported("named volumes (PersistentVolumeClaims)"));
+  }
+
+  listVolumes(_labels: Record<string, string>): Promise<VolumeInfo[]> {
+    return Promise.reject(unsupported("named volumes (PersistentVolumeClaims)"));
+  }
+
+  removeVolume(_name: string): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+
+  volumeUsage(name: string, _helperImage: string): Promise<number> {
+    return Promise.reject(unsupported(`volume ${name}`));
+  }
+
   async create(spec: ContainerSpec): Promise<string> {
     if (spec.network !== "none") throw unsupported("a sandbox network");
+    if (spec.mounts && spec.mounts.length > 0) throw unsupported("volumes and host binds (SandboxSpec.mounts)");
     // Only a sandbox committed on close has a writable root (container-spec.ts); a pod cannot be committed.
     if (!spec.readOnlyRoot) throw unsupported("commit on close");
     let pod = podFor(spec, {
