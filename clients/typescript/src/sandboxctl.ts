@@ -694,7 +694,11 @@ export function volumeMount(spec: string): { source: { case: "volume" | "hostPat
   if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1] || (mode !== undefined && mode !== "ro" && mode !== "rw"))
     throw new UsageError(`--volume takes SOURCE:PATH[:ro|rw], got ${JSON.stringify(spec)}`);
   const host = (parts[0] as string).startsWith("/");
-  return { source: { case: host ? "hostPath" : "volume", value: parts[0] as string }, path: parts[1] as string, readOnly: mode === undefined ? host : mode === "ro" };
+  return {
+    source: { case: host ? "hostPath" : "volume", value: parts[0] as string },
+    path: parts[1] as string,
+    readOnly: mode === undefined ? host : mode === "ro",
+  };
 }
 
 function volumeRow(v: Volume) {
@@ -724,14 +728,21 @@ async function cmdVolume(g: Globals, argv: string[]): Promise<number> {
     case "ls": {
       const list = (await g.client.listVolumes()).map(volumeRow);
       print(g, list, () =>
-        table([["ID", "NAME", "SIZE LIMIT", "MOUNTED BY", "CREATED"], ...list.map((v) => [v.id, v.name, String(v.sizeLimitBytes), v.mountedBy.join(",") || "-", v.createdAt])]),
+        table([
+          ["ID", "NAME", "SIZE LIMIT", "MOUNTED BY", "CREATED"],
+          ...list.map((v) => [v.id, v.name, String(v.sizeLimitBytes), v.mountedBy.join(",") || "-", v.createdAt]),
+        ]),
       );
       return 0;
     }
     case "get": {
       if (rest.length !== 1) throw new UsageError("volume get needs one NAME or ID");
       const v = volumeRow(await g.client.getVolume(rest[0] as string));
-      print(g, v, () => `${v.id}  ${v.name}  used ${v.usedBytes} bytes (limit ${v.sizeLimitBytes || "none"}, not enforced)  mounted by ${v.mountedBy.join(",") || "-"}\n`);
+      print(
+        g,
+        v,
+        () => `${v.id}  ${v.name}  used ${v.usedBytes} bytes (limit ${v.sizeLimitBytes || "none"}, not enforced)  mounted by ${v.mountedBy.join(",") || "-"}\n`,
+      );
       return 0;
     }
     case "delete":
