@@ -115,6 +115,8 @@ export interface Config {
     startTimeoutMs: number;
     /** How long a pod may stay unschedulable before CreateSandbox gives up on it. */
     unschedulableTimeoutMs: number;
+    /** StorageClass of the PersistentVolumeClaims behind named volumes (VolumeService); empty: no volumes on Kubernetes. */
+    storageClass: string;
   };
   /** Bridged sandboxes (NETWORK_MODE_BRIDGE): each on its own network, kept off the host. */
   network: {
@@ -230,6 +232,7 @@ export const defaultConfig: Config = {
     runtimeClass: "",
     startTimeoutMs: 120_000,
     unschedulableTimeoutMs: 10_000,
+    storageClass: "",
   },
   network: { hostFirewall: "iptables", hostAllowPorts: "", build: "none" },
   policyCheckTimeoutMs: 2_000,

@@ -45,6 +45,8 @@ export interface VolumeSpec {
   labels: Record<string, string>;
   /** An image with a shell (any sandbox image), for the helper that opens the volume to sandbox users. */
   helperImage: string;
+  /** The size asked for (Kubernetes: the claim's request); 0: none. */
+  sizeBytes: number;
 }
 
 export interface ExecOptions {

@@ -129,8 +129,14 @@ export class VolumeManager {
       [Label.volumeSizeLimit]: String(sizeLimitBytes),
       [Label.createdAt]: String(createdAt),
     };
-    const helperImage = await this.helperImage();
-    await this.deps.runtime.createVolume({ name: `sandboxd-${this.deps.config.daemonId}-${id}`, labels, helperImage });
+    const helperImage = this.deps.config.backend === "kubernetes" ? "" : await this.helperImage();
+    // Kubernetes names are DNS labels: no `_`.
+    await this.deps.runtime.createVolume({
+      name: `sandboxd-${this.deps.config.daemonId}-${id.replace("_", "-")}`,
+      labels,
+      helperImage,
+      sizeBytes: sizeLimitBytes,
+    });
     this.log.info({ tenant, volume: id, name }, "volume created");
     return { id, name, sizeLimitBytes, createdAt: new Date(createdAt), mountedBy: [], usedBytes: 0 };
   }
@@ -139,7 +145,7 @@ export class VolumeManager {
   async get(tenant: string, ref: string): Promise<VolumeView> {
     const v = await this.find(tenant, ref);
     const view = this.view(v, tenant);
-    view.usedBytes = await this.deps.runtime.volumeUsage(v.name, await this.helperImage());
+    view.usedBytes = await this.deps.runtime.volumeUsage(v.name, this.deps.config.backend === "kubernetes" ? "" : await this.helperImage());
     return view;
   }
 

@@ -29,13 +29,15 @@ type Volume struct {
 	// The size the tenant asked for. NOT ENFORCED on Docker and Podman: their local volume
 	// driver has no portable size limit (that takes an XFS project quota or a loop device on
 	// the engine's host), so a sandbox can write past it until the engine's disk is full.
-	// GetVolume reports used_bytes so that a client can see it. 0 = none asked.
+	// GetVolume reports used_bytes so that a client can see it. On Kubernetes it is the
+	// claim's storage request (1 GiB when 0), bounded as the StorageClass bounds it.
+	// 0 = none asked.
 	SizeLimitBytes uint64                 `protobuf:"varint,3,opt,name=size_limit_bytes,json=sizeLimitBytes,proto3" json:"size_limit_bytes,omitempty"`
 	CreatedAt      *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	// The tenant's live sandboxes that mount it.
 	MountedBy []string `protobuf:"bytes,5,rep,name=mounted_by,json=mountedBy,proto3" json:"mounted_by,omitempty"`
 	// GetVolume only: the bytes its files take, measured when asked (du in a short-lived
-	// helper container); 0 in ListVolumes.
+	// helper container); 0 in ListVolumes, and on Kubernetes (not measured).
 	UsedBytes     uint64 `protobuf:"varint,6,opt,name=used_bytes,json=usedBytes,proto3" json:"used_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -33,8 +33,9 @@ const (
 // (SandboxSpec.mounts). A volume belongs to the tenant that created it: another tenant's
 // volume is NOT_FOUND (reason VOLUME_NOT_FOUND), the same answer as a missing one. Volumes
 // outlive the sandboxes that mount them and the daemon's restarts: they are engine volumes
-// carrying the daemon's labels. On Kubernetes every call answers FAILED_PRECONDITION,
-// reason NOT_SUPPORTED_BY_BACKEND (no PersistentVolumeClaims yet; docs/volumes.md).
+// carrying the daemon's labels. On Kubernetes a volume is a PersistentVolumeClaim of the
+// operator's --kubernetes.storage-class; without one every call answers
+// FAILED_PRECONDITION, reason NOT_SUPPORTED_BY_BACKEND (docs/volumes.md).
 type VolumeServiceClient interface {
 	CreateVolume(ctx context.Context, in *CreateVolumeRequest, opts ...grpc.CallOption) (*CreateVolumeResponse, error)
 	GetVolume(ctx context.Context, in *GetVolumeRequest, opts ...grpc.CallOption) (*GetVolumeResponse, error)
@@ -100,8 +101,9 @@ func (c *volumeServiceClient) DeleteVolume(ctx context.Context, in *DeleteVolume
 // (SandboxSpec.mounts). A volume belongs to the tenant that created it: another tenant's
 // volume is NOT_FOUND (reason VOLUME_NOT_FOUND), the same answer as a missing one. Volumes
 // outlive the sandboxes that mount them and the daemon's restarts: they are engine volumes
-// carrying the daemon's labels. On Kubernetes every call answers FAILED_PRECONDITION,
-// reason NOT_SUPPORTED_BY_BACKEND (no PersistentVolumeClaims yet; docs/volumes.md).
+// carrying the daemon's labels. On Kubernetes a volume is a PersistentVolumeClaim of the
+// operator's --kubernetes.storage-class; without one every call answers
+// FAILED_PRECONDITION, reason NOT_SUPPORTED_BY_BACKEND (docs/volumes.md).
 type VolumeServiceServer interface {
 	CreateVolume(context.Context, *CreateVolumeRequest) (*CreateVolumeResponse, error)
 	GetVolume(context.Context, *GetVolumeRequest) (*GetVolumeResponse, error)

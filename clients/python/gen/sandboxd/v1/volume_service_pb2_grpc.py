@@ -30,8 +30,9 @@ class VolumeServiceStub:
     (SandboxSpec.mounts). A volume belongs to the tenant that created it: another tenant's
     volume is NOT_FOUND (reason VOLUME_NOT_FOUND), the same answer as a missing one. Volumes
     outlive the sandboxes that mount them and the daemon's restarts: they are engine volumes
-    carrying the daemon's labels. On Kubernetes every call answers FAILED_PRECONDITION,
-    reason NOT_SUPPORTED_BY_BACKEND (no PersistentVolumeClaims yet; docs/volumes.md).
+    carrying the daemon's labels. On Kubernetes a volume is a PersistentVolumeClaim of the
+    operator's --kubernetes.storage-class; without one every call answers
+    FAILED_PRECONDITION, reason NOT_SUPPORTED_BY_BACKEND (docs/volumes.md).
     """
 
     def __init__(self, channel):
@@ -67,8 +68,9 @@ class VolumeServiceServicer:
     (SandboxSpec.mounts). A volume belongs to the tenant that created it: another tenant's
     volume is NOT_FOUND (reason VOLUME_NOT_FOUND), the same answer as a missing one. Volumes
     outlive the sandboxes that mount them and the daemon's restarts: they are engine volumes
-    carrying the daemon's labels. On Kubernetes every call answers FAILED_PRECONDITION,
-    reason NOT_SUPPORTED_BY_BACKEND (no PersistentVolumeClaims yet; docs/volumes.md).
+    carrying the daemon's labels. On Kubernetes a volume is a PersistentVolumeClaim of the
+    operator's --kubernetes.storage-class; without one every call answers
+    FAILED_PRECONDITION, reason NOT_SUPPORTED_BY_BACKEND (docs/volumes.md).
     """
 
     def CreateVolume(self, request, context):
@@ -133,8 +135,9 @@ class VolumeService:
     (SandboxSpec.mounts). A volume belongs to the tenant that created it: another tenant's
     volume is NOT_FOUND (reason VOLUME_NOT_FOUND), the same answer as a missing one. Volumes
     outlive the sandboxes that mount them and the daemon's restarts: they are engine volumes
-    carrying the daemon's labels. On Kubernetes every call answers FAILED_PRECONDITION,
-    reason NOT_SUPPORTED_BY_BACKEND (no PersistentVolumeClaims yet; docs/volumes.md).
+    carrying the daemon's labels. On Kubernetes a volume is a PersistentVolumeClaim of the
+    operator's --kubernetes.storage-class; without one every call answers
+    FAILED_PRECONDITION, reason NOT_SUPPORTED_BY_BACKEND (docs/volumes.md).
     """
 
     @staticmethod

@@ -34,7 +34,9 @@ export type Volume = Message<"sandboxd.v1.Volume"> & {
    * The size the tenant asked for. NOT ENFORCED on Docker and Podman: their local volume
    * driver has no portable size limit (that takes an XFS project quota or a loop device on
    * the engine's host), so a sandbox can write past it until the engine's disk is full.
-   * GetVolume reports used_bytes so that a client can see it. 0 = none asked.
+   * GetVolume reports used_bytes so that a client can see it. On Kubernetes it is the
+   * claim's storage request (1 GiB when 0), bounded as the StorageClass bounds it.
+   * 0 = none asked.
    *
    * @generated from field: uint64 size_limit_bytes = 3;
    */
@@ -54,7 +56,7 @@ export type Volume = Message<"sandboxd.v1.Volume"> & {
 
   /**
    * GetVolume only: the bytes its files take, measured when asked (du in a short-lived
-   * helper container); 0 in ListVolumes.
+   * helper container); 0 in ListVolumes, and on Kubernetes (not measured).
    *
    * @generated from field: uint64 used_bytes = 6;
    */
@@ -217,8 +219,9 @@ export const DeleteVolumeResponseSchema: GenMessage<DeleteVolumeResponse> = /*@_
  * (SandboxSpec.mounts). A volume belongs to the tenant that created it: another tenant's
  * volume is NOT_FOUND (reason VOLUME_NOT_FOUND), the same answer as a missing one. Volumes
  * outlive the sandboxes that mount them and the daemon's restarts: they are engine volumes
- * carrying the daemon's labels. On Kubernetes every call answers FAILED_PRECONDITION,
- * reason NOT_SUPPORTED_BY_BACKEND (no PersistentVolumeClaims yet; docs/volumes.md).
+ * carrying the daemon's labels. On Kubernetes a volume is a PersistentVolumeClaim of the
+ * operator's --kubernetes.storage-class; without one every call answers
+ * FAILED_PRECONDITION, reason NOT_SUPPORTED_BY_BACKEND (docs/volumes.md).
  *
  * @generated from service sandboxd.v1.VolumeService
  */
