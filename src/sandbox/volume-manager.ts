@@ -45,6 +45,8 @@ export class VolumeManager {
   private readonly log: Logger;
   /** Creations run one at a time per tenant, so two of one name cannot both pass the check. */
   private readonly creating = new Map<string, Promise<unknown>>();
+  /** Volume ids that sandboxes being created will mount (resolveMounts until its release): DeleteVolume refuses them too. */
+  private readonly mounting = new Map<string, number>();
 
   constructor(private readonly deps: VolumeManagerDeps) {
     this.log = deps.logger.child({ component: "volumes" });
@@ -162,7 +164,10 @@ export class VolumeManager {
       if ((err as { reason?: string }).reason === "VOLUME_NOT_FOUND") return false;
       throw err;
     }
-    const users = this.mountedBy(tenant, v.labels[Label.volumeId] ?? "");
+    const id = v.labels[Label.volumeId] ?? "";
+    if (this.mounting.has(id))
+      throw failedPrecondition(`volume ${JSON.stringify(ref)} is being mounted by a sandbox being created`, { reason: "VOLUME_IN_USE" });
+    const users = this.mountedBy(tenant, id);
     if (users.length > 0)
       throw failedPrecondition(`volume ${JSON.stringify(ref)} is mounted by live sandboxes (${users.join(", ")}); destroy them first`, {
         reason: "VOLUME_IN_USE",
@@ -172,19 +177,33 @@ export class VolumeManager {
     return removed;
   }
 
-  /** The request with each named volume resolved to the tenant's engine volume (NOT_FOUND when it has none). */
-  async resolveMounts(tenant: string, req: SandboxRequest): Promise<SandboxRequest> {
+  /**
+   * The request with each named volume resolved to the tenant's engine volume (NOT_FOUND
+   * when it has none). The volumes count as in use (DeleteVolume refuses them) until
+   * `release`, which the caller runs once the sandbox is registered or failed.
+   */
+  async resolveMounts(tenant: string, req: SandboxRequest): Promise<{ request: SandboxRequest; release: () => void }> {
     const mounts = req.mounts ?? [];
-    if (!mounts.some((m) => m.volume !== "")) return req;
+    if (!mounts.some((m) => m.volume !== "")) return { request: req, release: () => undefined };
     const all = await this.engineVolumes(tenant);
-    return {
-      ...req,
-      mounts: mounts.map((m) => {
-        if (m.volume === "") return m;
-        const v = all.find((x) => x.labels[Label.volumeId] === m.volume) ?? all.find((x) => x.labels[Label.volumeName] === m.volume);
-        if (!v) throw volumeMissing(m.volume);
-        return { ...m, resolved: { id: v.labels[Label.volumeId] ?? "", name: v.labels[Label.volumeName] ?? "", engineName: v.name } };
-      }),
+    const resolved = mounts.map((m) => {
+      if (m.volume === "") return m;
+      const v = all.find((x) => x.labels[Label.volumeId] === m.volume) ?? all.find((x) => x.labels[Label.volumeName] === m.volume);
+      if (!v) throw volumeMissing(m.volume);
+      return { ...m, resolved: { id: v.labels[Label.volumeId] ?? "", name: v.labels[Label.volumeName] ?? "", engineName: v.name } };
+    });
+    const ids = resolved.flatMap((m) => (m.resolved ? [m.resolved.id] : []));
+    for (const id of ids) this.mounting.set(id, (this.mounting.get(id) ?? 0) + 1);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      for (const id of ids) {
+        const n = (this.mounting.get(id) ?? 1) - 1;
+        if (n <= 0) this.mounting.delete(id);
+        else this.mounting.set(id, n);
+      }
     };
+    return { request: { ...req, mounts: resolved }, release };
   }
 }

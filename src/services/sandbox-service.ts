@@ -101,9 +101,13 @@ export function createSandboxService(deps: SandboxServiceDeps): SandboxCoreMetho
         const sandbox = await sandboxes.acquire(ctx.tenant, req.poolId, acquireOverrides(req.spec), { signal: ctx.signal });
         return { sandbox: sandboxToProto(sandbox, backend) };
       }
-      const request = await volumes.resolveMounts(ctx.tenant, sandboxRequestFromProto(req.spec));
-      const sandbox = await sandboxes.create(ctx.tenant, request, { signal: ctx.signal });
-      return { sandbox: sandboxToProto(sandbox, backend) };
+      const { request, release } = await volumes.resolveMounts(ctx.tenant, sandboxRequestFromProto(req.spec));
+      try {
+        const sandbox = await sandboxes.create(ctx.tenant, request, { signal: ctx.signal });
+        return { sandbox: sandboxToProto(sandbox, backend) };
+      } finally {
+        release();
+      }
     },
 
     async getSandbox(req, ctx) {
