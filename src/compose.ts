@@ -13,6 +13,8 @@ import { createArtifactsService } from "./services/artifacts-service.js";
 import { createFilesService } from "./services/files-service.js";
 import { createInteractiveService } from "./services/interactive-service.js";
 import { createPoolService } from "./services/pool-service.js";
+import { createVolumeService } from "./services/volume-service.js";
+import { VolumeManager } from "./sandbox/volume-manager.js";
 import { createSandboxService, type SandboxMethods } from "./services/sandbox-service.js";
 import type { ServiceImpl } from "./rpc/grpc-adapter.js";
 
@@ -35,6 +37,7 @@ export function compose({ config, runtime, logger }: ComposeDeps) {
   const artifacts = new ArtifactManager(logger);
   const sessionRegistry = new SessionRegistry();
   const sandboxes = new SandboxManager({ config, runtime, languages, validator: policies, cleanups: [sessionRegistry], metrics, logger });
+  const volumes = new VolumeManager({ config, runtime, languages, sandboxes, logger });
   const runs = new RunManager(config, logger, metrics);
   const sessions = new SessionManager({
     registry: sessionRegistry,
@@ -65,13 +68,28 @@ export function compose({ config, runtime, logger }: ComposeDeps) {
   });
   // SandboxService is implemented in three files (runs, files, artifacts): one object here.
   const sandboxService: ServiceImpl<SandboxMethods> = {
-    ...createSandboxService({ config, sandboxes, runs, pipeline, metrics }),
+    ...createSandboxService({ config, sandboxes, runs, pipeline, metrics, volumes }),
     ...createFilesService({ sandboxes, metrics }),
     ...createArtifactsService({ sandboxes, artifacts }),
   };
   const interactiveService = createInteractiveService({ config, sessions, pipeline });
   const poolService = createPoolService({ sandboxes });
-  return { metrics, languages, policies, artifacts, sandboxes, runs, sessions, pipeline, sandboxService, interactiveService, poolService };
+  const volumeService = createVolumeService({ volumes });
+  return {
+    metrics,
+    languages,
+    policies,
+    artifacts,
+    sandboxes,
+    runs,
+    sessions,
+    pipeline,
+    sandboxService,
+    interactiveService,
+    poolService,
+    volumes,
+    volumeService,
+  };
 }
 
 export type DaemonComponents = ReturnType<typeof compose>;

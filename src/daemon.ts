@@ -12,6 +12,7 @@ import type { Logger } from "./common/logger.js";
 import { InteractiveService } from "./gen/sandboxd/v1/interactive_service_pb.js";
 import { PoolService } from "./gen/sandboxd/v1/pool_service_pb.js";
 import { SandboxService } from "./gen/sandboxd/v1/sandbox_service_pb.js";
+import { VolumeService } from "./gen/sandboxd/v1/volume_service_pb.js";
 import { CallTracker, bindService } from "./rpc/grpc-adapter.js";
 import { RpcServer } from "./rpc/server.js";
 import type { ContainerRuntime } from "./runtime/container-runtime.js";
@@ -47,7 +48,7 @@ export class Daemon {
   private readonly tracker = new CallTracker();
   private readonly log: Logger;
   private readonly policies: CodePolicies;
-  private readonly serviceNames = [SandboxService.typeName, InteractiveService.typeName, PoolService.typeName];
+  private readonly serviceNames = [SandboxService.typeName, InteractiveService.typeName, PoolService.typeName, VolumeService.typeName];
   private engineWatch: NodeJS.Timeout | undefined;
   private readonly tokens: TokenTable;
   /** The MCP endpoint (--mcp-listen), when serving. */
@@ -89,7 +90,7 @@ export class Daemon {
         )
       : grpc.ServerCredentials.createInsecure();
     this.server = new RpcServer({
-      files: [SandboxService.file, InteractiveService.file, PoolService.file],
+      files: [SandboxService.file, InteractiveService.file, PoolService.file, VolumeService.file],
       maxMessageBytes: config.limits.maxMessageBytes,
       credentials,
       logger,
@@ -108,6 +109,8 @@ export class Daemon {
     this.server.addService(InteractiveService.typeName, interactive.definition, interactive.implementation);
     const pools = bindService(PoolService, components.poolService, adapterOptions);
     this.server.addService(PoolService.typeName, pools.definition, pools.implementation);
+    const volumes = bindService(VolumeService, components.volumeService, adapterOptions);
+    this.server.addService(VolumeService.typeName, volumes.definition, volumes.implementation);
   }
 
   async start(): Promise<string> {

@@ -84,6 +84,7 @@ async function main(): Promise<void> {
       callTimeoutMs: config.engineCallTimeoutMs,
       startTimeoutMs: config.kubernetes.startTimeoutMs,
       unschedulableTimeoutMs: config.kubernetes.unschedulableTimeoutMs,
+      ...(config.kubernetes.storageClass ? { storageClassName: config.kubernetes.storageClass } : {}),
       logger: logger.child({ component: "runtime" }),
     });
   } else {

@@ -115,6 +115,8 @@ export interface Config {
     startTimeoutMs: number;
     /** How long a pod may stay unschedulable before CreateSandbox gives up on it. */
     unschedulableTimeoutMs: number;
+    /** StorageClass of the PersistentVolumeClaims behind named volumes (VolumeService); empty: no volumes on Kubernetes. */
+    storageClass: string;
   };
   /** Bridged sandboxes (NETWORK_MODE_BRIDGE): each on its own network, kept off the host. */
   network: {
@@ -145,6 +147,18 @@ export interface Config {
     forkServer: boolean;
     /** Comma-separated modules the fork server imports before it forks runs (e.g. numpy,pandas). */
     preload: string;
+  };
+  /** Volumes (VolumeService) and host binds (SandboxSpec.mounts); docs/volumes.md. */
+  volumes: {
+    /**
+     * Comma-separated host directories sandboxes may bind-mount (`/srv/data` read-only,
+     * `/srv/shared:rw` read-write); empty: no host binds at all.
+     */
+    hostBinds: string;
+    /** Comma-separated directories a mount's path in the sandbox must be, or be under. */
+    mountRoots: string;
+    /** Volumes one tenant may have; 0: unlimited. */
+    maxPerTenant: number;
   };
   /** Per-tenant limits; 0 means unlimited. */
   quotas: {
@@ -218,12 +232,14 @@ export const defaultConfig: Config = {
     runtimeClass: "",
     startTimeoutMs: 120_000,
     unschedulableTimeoutMs: 10_000,
+    storageClass: "",
   },
   network: { hostFirewall: "iptables", hostAllowPorts: "", build: "none" },
   policyCheckTimeoutMs: 2_000,
   policyCheckWorkers: 2,
   attach: { tenants: "", names: "", labels: "" },
   python: { forkServer: false, preload: "" },
+  volumes: { hostBinds: "", mountRoots: "/data,/mnt,/workspace,/sandbox,/home", maxPerTenant: 32 },
   quotas: { maxSandboxes: 0, maxConcurrentRuns: 0, maxMemoryBytes: 0 },
 };
 
@@ -483,6 +499,41 @@ function validate(c: Config): void {
     if (!(Number.isInteger(p) && p > 0 && p < 65536)) throw new ConfigError(`network.host-allow-ports: ${p} is not a TCP port`);
   if (!(Number.isInteger(c.maxPoolsPerTenant) && c.maxPoolsPerTenant >= 0)) throw new ConfigError("max-pools-per-tenant must be a whole number, 0 or more");
   for (const [name, v] of Object.entries(c.quotas)) if (!(v >= 0)) throw new ConfigError(`quotas.${kebab(name)} must not be negative`);
+  for (const b of hostBinds(c)) {
+    if (!b.path.startsWith("/") || b.path.split("/").includes(".."))
+      throw new ConfigError(`volumes.host-binds: ${JSON.stringify(b.path)} must be an absolute path without '..'`);
+  }
+  for (const r of mountRoots(c)) {
+    if (!r.startsWith("/") || r === "/" || r.split("/").includes(".."))
+      throw new ConfigError(`volumes.mount-roots: ${JSON.stringify(r)} must be an absolute directory other than /`);
+  }
+  if (!(Number.isInteger(c.volumes.maxPerTenant) && c.volumes.maxPerTenant >= 0))
+    throw new ConfigError("volumes.max-per-tenant must be a whole number, 0 or more");
+}
+
+/** One entry of volumes.host-binds: a host directory, read-only unless it ends in `:rw`. */
+export interface HostBindEntry {
+  path: string;
+  writable: boolean;
+}
+
+export function hostBinds(c: Config): HostBindEntry[] {
+  return c.volumes.hostBinds
+    .split(",")
+    .map((e) => e.trim())
+    .filter((e) => e !== "")
+    .map((e) => {
+      const m = /^(.*):(rw|ro)$/.exec(e);
+      const path = (m ? (m[1] as string) : e).replace(/(.)\/+$/, "$1");
+      return { path, writable: m?.[2] === "rw" };
+    });
+}
+
+export function mountRoots(c: Config): string[] {
+  return c.volumes.mountRoots
+    .split(",")
+    .map((r) => r.trim().replace(/(.)\/+$/, "$1"))
+    .filter((r) => r !== "");
 }
 
 export function hostAllowPorts(c: Config): number[] {

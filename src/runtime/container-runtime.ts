@@ -21,6 +21,32 @@ export interface ContainerSpec {
   workdirTmpfs: boolean;
   /** Kubernetes: the client's Pod manifest (JSON), merged under the daemon's pod; other backends refuse it. */
   podManifest?: string;
+  /** Engine volumes and host directories mounted into the container (checked by the domain). */
+  mounts?: ContainerMount[];
+}
+
+/** One mount of ContainerSpec.mounts. */
+export interface ContainerMount {
+  /** "volume": an engine volume by name; "bind": a host directory (its real path). */
+  type: "volume" | "bind";
+  source: string;
+  target: string;
+  readOnly: boolean;
+}
+
+/** An engine volume the daemon made (createVolume). */
+export interface VolumeInfo {
+  name: string;
+  labels: Record<string, string>;
+}
+
+export interface VolumeSpec {
+  name: string;
+  labels: Record<string, string>;
+  /** An image with a shell (any sandbox image), for the helper that opens the volume to sandbox users. */
+  helperImage: string;
+  /** The size asked for (Kubernetes: the claim's request); 0: none. */
+  sizeBytes: number;
 }
 
 export interface ExecOptions {
@@ -152,6 +178,21 @@ export interface ContainerRuntime {
   removeNetwork(name: string): Promise<boolean>;
   /** The networks carrying all these labels. */
   listNetworks(labels: Record<string, string>): Promise<{ name: string; labels: Record<string, string> }[]>;
+
+  // --- Volumes (VolumeService) -----------------------------------------------------------
+
+  /**
+   * Creates an engine volume that any sandbox user may write (its root is made mode 0777
+   * by a short-lived helper container); FAILED_PRECONDITION NOT_SUPPORTED_BY_BACKEND where
+   * the backend has none.
+   */
+  createVolume(spec: VolumeSpec): Promise<void>;
+  /** The volumes carrying all these labels. */
+  listVolumes(labels: Record<string, string>): Promise<VolumeInfo[]>;
+  /** Removes a volume and its data; false when it did not exist, FAILED_PRECONDITION while a container uses it. */
+  removeVolume(name: string): Promise<boolean>;
+  /** The bytes the volume's files take (du in a short-lived helper container of `helperImage`). */
+  volumeUsage(name: string, helperImage: string): Promise<number>;
 
   // --- Events ---------------------------------------------------------------------------
 

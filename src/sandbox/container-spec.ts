@@ -51,5 +51,15 @@ export function sandboxContainerSpec(input: SandboxSpecInput): ContainerSpec {
     readOnlyRoot: config.commitOnClose === undefined,
     workdirTmpfs: config.commitOnClose === undefined,
     ...(config.podManifest ? { podManifest: config.podManifest } : {}),
+    ...(config.mounts && config.mounts.length > 0
+      ? {
+          mounts: config.mounts.map((m) => ({
+            type: m.kind === "volume" ? ("volume" as const) : ("bind" as const),
+            source: m.source,
+            target: m.path,
+            readOnly: m.readOnly,
+          })),
+        }
+      : {}),
   };
 }

@@ -14,4 +14,8 @@ export const Label = {
   leaseHolder: "org.sandboxd.lease-holder",
   /** On images made by commit_on_close: their workdir content lives in the image. */
   committed: "org.sandboxd.committed",
+  /** On engine volumes of VolumeService (src/sandbox/volume-manager.ts). */
+  volumeId: "org.sandboxd.volume-id",
+  volumeName: "org.sandboxd.volume-name",
+  volumeSizeLimit: "org.sandboxd.volume-size-limit",
 } as const;

@@ -1,6 +1,7 @@
 import type { Config } from "../config/config.js";
 import { failedPrecondition, invalidArgument } from "../common/errors.js";
 import { checkCommandWrapper } from "./command-wrapper.js";
+import { checkMounts, type MountRequest, type SandboxMount } from "./sandbox-mounts.js";
 import type { LanguageHandler, LanguageRegistry } from "./languages.js";
 
 export interface ResourceLimits {
@@ -77,6 +78,8 @@ export interface SandboxConfig extends SandboxSettings {
   autoPauseMs?: number;
   /** Calls that need the sandbox running resume it when it is paused. */
   autoResume?: boolean;
+  /** Volumes and host directories mounted into the sandbox (src/sandbox/sandbox-mounts.ts); absent when none. */
+  mounts?: SandboxMount[];
 }
 
 /** What a client asked for; zero values mean "default". */
@@ -92,6 +95,8 @@ export interface SandboxRequest extends SandboxSettings {
   disablePlotCapture: boolean;
   autoPauseMs?: number;
   autoResume?: boolean;
+  /** SandboxSpec.mounts; absent or empty: none. */
+  mounts?: MountRequest[];
 }
 
 // Labels live in container labels (pod labels on Kubernetes), which engines bound: a large
@@ -242,6 +247,10 @@ export function resolveSandboxConfig(req: SandboxRequest, config: Config, langua
     out.autoPauseMs = limit("auto_pause_ms", req.autoPauseMs, 0, l.maxTimeoutMs);
   }
   if (req.autoResume) out.autoResume = true;
+  if (req.mounts && req.mounts.length > 0) {
+    if (req.containerId) throw invalidArgument("mounts cannot be added to an existing container (container_id)", { reason: "VOLUME_MOUNT_INVALID" });
+    out.mounts = checkMounts(req.mounts, config, workdir);
+  }
   return { config: out, handler };
 }
 

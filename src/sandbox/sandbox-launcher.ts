@@ -57,7 +57,8 @@ function poolCompatible(req: SandboxRequest, defaultImage: string, defaultWorkdi
     req.commitOnClose === "" &&
     req.containerId === "" &&
     // A member's language setup ran unwrapped (src/sandbox/command-wrapper.ts).
-    req.commandWrapper.length === 0
+    req.commandWrapper.length === 0 &&
+    (req.mounts === undefined || req.mounts.length === 0)
   );
 }
 

@@ -89,6 +89,12 @@ export function sandboxRequestFromProto(spec: SandboxSpec | undefined, languageO
     outputDir: s?.artifacts?.outputDir ?? "",
     autoPauseMs: s?.autoPauseMs ?? 0,
     autoResume: s?.autoResume ?? false,
+    mounts: (s?.mounts ?? []).map((m) => ({
+      volume: m.source.case === "volume" ? m.source.value : "",
+      hostPath: m.source.case === "hostPath" ? m.source.value : "",
+      path: m.path,
+      readOnly: m.readOnly,
+    })),
   };
 }
 
@@ -118,6 +124,11 @@ export function specToProto(c: SandboxConfig): MessageInitShape<typeof import(".
     artifacts: { disablePlotCapture: !c.capturePlots, outputDir: c.outputDir },
     autoPauseMs: c.autoPauseMs ?? 0,
     autoResume: c.autoResume ?? false,
+    mounts: (c.mounts ?? []).map((m) => ({
+      source: m.kind === "volume" ? { case: "volume" as const, value: m.volumeId } : { case: "hostPath" as const, value: m.hostPath },
+      path: m.path,
+      readOnly: m.readOnly,
+    })),
   };
 }
 

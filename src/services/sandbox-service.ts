@@ -16,6 +16,7 @@ import type { PolicySource, RunPipeline, StartedRun } from "../sandbox/run-pipel
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
 import { keepaliveEvent, policyFromProto, runEventToProto, sandboxRequestFromProto, sandboxToProto, severityValue } from "./convert.js";
 import { withKeepalive } from "./streams.js";
+import type { VolumeManager } from "../sandbox/volume-manager.js";
 import { AsyncQueue } from "../common/async-queue.js";
 
 export type SandboxMethods = typeof SandboxService extends GenService<infer M extends GenServiceMethods> ? M : never;
@@ -30,6 +31,7 @@ export interface SandboxServiceDeps {
   runs: RunManager;
   pipeline: RunPipeline;
   metrics: SandboxdMetrics;
+  volumes: VolumeManager;
 }
 
 /** Build output one BuildImage call holds for a slow client before it drops some. */
@@ -81,7 +83,7 @@ async function* streamRun(
  * encodes the answer; validation, policy and planning belong to the run pipeline.
  */
 export function createSandboxService(deps: SandboxServiceDeps): SandboxCoreMethods {
-  const { config, sandboxes, runs, pipeline, metrics } = deps;
+  const { config, sandboxes, runs, pipeline, metrics, volumes } = deps;
   const backend = config.backend;
 
   /** Streams a started run; a lost run ends the call UNAVAILABLE after its exit event. */
@@ -99,8 +101,13 @@ export function createSandboxService(deps: SandboxServiceDeps): SandboxCoreMetho
         const sandbox = await sandboxes.acquire(ctx.tenant, req.poolId, acquireOverrides(req.spec), { signal: ctx.signal });
         return { sandbox: sandboxToProto(sandbox, backend) };
       }
-      const sandbox = await sandboxes.create(ctx.tenant, sandboxRequestFromProto(req.spec), { signal: ctx.signal });
-      return { sandbox: sandboxToProto(sandbox, backend) };
+      const { request, release } = await volumes.resolveMounts(ctx.tenant, sandboxRequestFromProto(req.spec));
+      try {
+        const sandbox = await sandboxes.create(ctx.tenant, request, { signal: ctx.signal });
+        return { sandbox: sandboxToProto(sandbox, backend) };
+      } finally {
+        release();
+      }
     },
 
     async getSandbox(req, ctx) {

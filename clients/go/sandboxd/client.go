@@ -29,6 +29,8 @@ type Client struct {
 	Interactive pb.InteractiveServiceClient
 	// Pools is PoolService: warm pools of the caller's tenant (docs/pools.md).
 	Pools pb.PoolServiceClient
+	// Volumes is VolumeService: named volumes of the caller's tenant (docs/volumes.md).
+	Volumes pb.VolumeServiceClient
 }
 
 type options struct {
@@ -92,7 +94,7 @@ func New(address string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{conn: conn, Sandboxes: pb.NewSandboxServiceClient(conn), Interactive: pb.NewInteractiveServiceClient(conn), Pools: pb.NewPoolServiceClient(conn)}, nil
+	return &Client{conn: conn, Sandboxes: pb.NewSandboxServiceClient(conn), Interactive: pb.NewInteractiveServiceClient(conn), Pools: pb.NewPoolServiceClient(conn), Volumes: pb.NewVolumeServiceClient(conn)}, nil
 }
 
 // Close closes the connection.
@@ -141,6 +143,44 @@ func (c *Client) GetPool(ctx context.Context, poolID string) (*pb.Pool, error) {
 // the sandboxes handed out from it.
 func (c *Client) DeletePool(ctx context.Context, poolID string, destroySandboxes bool) (bool, error) {
 	res, err := c.Pools.DeletePool(ctx, &pb.DeletePoolRequest{PoolId: poolID, DestroySandboxes: destroySandboxes})
+	if err != nil {
+		return false, wrapError(ctx, err)
+	}
+	return res.GetDeleted(), nil
+}
+
+// CreateVolume creates a named volume of the caller's tenant; mount it with
+// SandboxSpec.Mounts. The size limit is recorded, not enforced on Docker and Podman.
+func (c *Client) CreateVolume(ctx context.Context, name string, sizeLimitBytes uint64) (*pb.Volume, error) {
+	res, err := c.Volumes.CreateVolume(ctx, &pb.CreateVolumeRequest{Name: name, SizeLimitBytes: sizeLimitBytes})
+	if err != nil {
+		return nil, wrapError(ctx, err)
+	}
+	return res.GetVolume(), nil
+}
+
+// GetVolume returns a volume by id or name, with the bytes it holds now.
+func (c *Client) GetVolume(ctx context.Context, volume string) (*pb.Volume, error) {
+	res, err := c.Volumes.GetVolume(ctx, &pb.GetVolumeRequest{Volume: volume})
+	if err != nil {
+		return nil, wrapError(ctx, err)
+	}
+	return res.GetVolume(), nil
+}
+
+// ListVolumes returns the caller's volumes.
+func (c *Client) ListVolumes(ctx context.Context) ([]*pb.Volume, error) {
+	res, err := c.Volumes.ListVolumes(ctx, &pb.ListVolumesRequest{})
+	if err != nil {
+		return nil, wrapError(ctx, err)
+	}
+	return res.GetVolumes(), nil
+}
+
+// DeleteVolume removes a volume and its data; false when it was gone. It fails with
+// FAILED_PRECONDITION (reason VOLUME_IN_USE) while a live sandbox mounts it.
+func (c *Client) DeleteVolume(ctx context.Context, volume string) (bool, error) {
+	res, err := c.Volumes.DeleteVolume(ctx, &pb.DeleteVolumeRequest{Volume: volume})
 	if err != nil {
 		return false, wrapError(ctx, err)
 	}

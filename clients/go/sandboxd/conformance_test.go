@@ -715,3 +715,67 @@ func TestC21PauseResume(t *testing.T) {
 	}
 	c21Until(t, func() bool { return count() > after+3 })
 }
+
+func TestC25Volumes(t *testing.T) {
+	ctx := testContext(t)
+	var e *sandboxd.Error
+	_, err := client.CreateSandbox(ctx, &pb.SandboxSpec{Language: "python", Mounts: []*pb.VolumeMount{
+		{Source: &pb.VolumeMount_HostPath{HostPath: "/etc"}, Path: "/data/etc", ReadOnly: true},
+	}})
+	if !errors.As(err, &e) || e.Code != codes.PermissionDenied || e.Reason != "VOLUME_HOST_PATH_NOT_ALLOWED" {
+		t.Fatalf("a host bind the operator did not allow: %v", err)
+	}
+	name := fmt.Sprintf("c25-go-%x", time.Now().UnixNano())
+	if os.Getenv("SANDBOXD_TEST_BACKEND") == "kubernetes" {
+		_, err := client.CreateVolume(ctx, name, 0)
+		if !errors.As(err, &e) || e.Code != codes.FailedPrecondition || e.Reason != "NOT_SUPPORTED_BY_BACKEND" {
+			t.Fatalf("a volume on Kubernetes: %v", err)
+		}
+		return
+	}
+	vol, err := client.CreateVolume(ctx, name, 16<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = client.DeleteVolume(context.Background(), vol.GetId()) })
+	eq(t, "name", vol.GetName(), name)
+	writer, err := client.CreateSandbox(ctx, &pb.SandboxSpec{Language: "python", Mounts: []*pb.VolumeMount{
+		{Source: &pb.VolumeMount_Volume{Volume: name}, Path: "/data/c25"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := mustCollect(t, writer.Exec(ctx, &pb.ExecRequest{Shell: "echo persisted > /data/c25/note.txt"})); r.ExitCode != 0 {
+		t.Fatalf("write: %+v", r)
+	}
+	if _, err := writer.Destroy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := client.CreateSandbox(ctx, &pb.SandboxSpec{Language: "python", Mounts: []*pb.VolumeMount{
+		{Source: &pb.VolumeMount_Volume{Volume: vol.GetId()}, Path: "/mnt/c25", ReadOnly: true},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = reader.Destroy(context.Background()) })
+	eq(t, "read back", mustCollect(t, reader.Exec(ctx, &pb.ExecRequest{Argv: []string{"cat", "/mnt/c25/note.txt"}})).Stdout, "persisted\n")
+	if r := mustCollect(t, reader.Exec(ctx, &pb.ExecRequest{Shell: "echo x > /mnt/c25/other.txt"})); r.ExitCode == 0 {
+		t.Fatal("a read-only mount accepted a write")
+	}
+	list, err := client.ListVolumes(ctx)
+	if err != nil || len(list) == 0 {
+		t.Fatalf("list: %v %v", list, err)
+	}
+	if _, err := client.DeleteVolume(ctx, name); !errors.As(err, &e) || e.Code != codes.FailedPrecondition || e.Reason != "VOLUME_IN_USE" {
+		t.Fatalf("delete while mounted: %v", err)
+	}
+	if _, err := reader.Destroy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if deleted, err := client.DeleteVolume(ctx, name); err != nil || !deleted {
+		t.Fatalf("delete: %v %v", deleted, err)
+	}
+	if _, err := client.GetVolume(ctx, vol.GetId()); !errors.As(err, &e) || e.Code != codes.NotFound || e.Reason != "VOLUME_NOT_FOUND" {
+		t.Fatalf("get after delete: %v", err)
+	}
+}

@@ -394,3 +394,36 @@ def test_c21_session_pause_and_resume(daemon) -> None:  # noqa: ANN001
         assert s.resume()
         assert not s.resume()
         assert s.run("print(open('/sandbox/kept').read())").stdout == "yes\n"
+
+
+def test_c25_volumes(daemon) -> None:  # noqa: ANN001
+    """llm-sandbox's runtime_configs ``volumes`` (docker-py's dict and list forms) onto a
+    named volume; a host bind the operator did not allow is refused by the daemon."""
+    with pytest.raises(SandboxError) as refused, SandboxSession(lang="python", address=daemon.address, runtime_configs={"volumes": {"/etc": {"bind": "/data/etc", "mode": "ro"}}}):
+        pass
+    assert (refused.value.code.name, refused.value.reason) == ("PERMISSION_DENIED", "VOLUME_HOST_PATH_NOT_ALLOWED")
+    name = f"c25-py-{uuid.uuid4().hex[:12]}"
+    with Client(daemon.address) as client:
+        if os.environ.get("SANDBOXD_TEST_BACKEND") == "kubernetes":
+            with pytest.raises(SandboxError) as unsupported:
+                client.create_volume(name)
+            assert (unsupported.value.code.name, unsupported.value.reason) == ("FAILED_PRECONDITION", "NOT_SUPPORTED_BY_BACKEND")
+            return
+        volume = client.create_volume(name, 16 * 1024 * 1024)
+        try:
+            assert volume.name == name
+            with SandboxSession(lang="python", address=daemon.address, runtime_configs={"volumes": {name: {"bind": "/data/c25", "mode": "rw"}}}) as writer:
+                assert writer.execute_command("sh -c 'echo persisted > /data/c25/note.txt'").exit_code == 0
+            with SandboxSession(lang="python", address=daemon.address, runtime_configs={"volumes": [f"{volume.id}:/mnt/c25:ro"]}) as reader:
+                assert reader.execute_command("cat /mnt/c25/note.txt").stdout == "persisted\n"
+                assert reader.execute_command("sh -c 'echo x > /mnt/c25/other.txt'").exit_code != 0
+                assert volume.id in [v.id for v in client.list_volumes()]
+                with pytest.raises(SandboxError) as busy:
+                    client.delete_volume(name)
+                assert (busy.value.code.name, busy.value.reason) == ("FAILED_PRECONDITION", "VOLUME_IN_USE")
+            assert client.delete_volume(name) is True
+            with pytest.raises(SandboxError) as gone:
+                client.get_volume(volume.id)
+            assert (gone.value.code.name, gone.value.reason) == ("NOT_FOUND", "VOLUME_NOT_FOUND")
+        finally:
+            client.delete_volume(volume.id)

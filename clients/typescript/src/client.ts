@@ -21,6 +21,7 @@ import {
   type UploadFilesRequestSchema,
 } from "./gen/sandboxd/v1/sandbox_service_pb.js";
 import { PoolService, type Pool, type PoolSettingsSchema } from "./gen/sandboxd/v1/pool_service_pb.js";
+import { VolumeService, type Volume } from "./gen/sandboxd/v1/volume_service_pb.js";
 import { ExecuteStream, type CellInput, type ExecuteOptions } from "./execute.js";
 import { Execution, type OutputCallbacks } from "./run.js";
 import { Transport, type CallOptions, type Stub } from "./transport.js";
@@ -114,6 +115,8 @@ export class SandboxdClient implements Disposable {
   readonly interactive: Stub<Methods<typeof InteractiveService>>;
   /** PoolService: warm pools of this tenant (and the daemon configuration's, read-only). */
   readonly pools: Stub<Methods<typeof PoolService>>;
+  /** VolumeService: named volumes of this tenant (docs/volumes.md). */
+  readonly volumes: Stub<Methods<typeof VolumeService>>;
   readonly address: string;
 
   constructor(options: ClientOptions = {}) {
@@ -122,6 +125,7 @@ export class SandboxdClient implements Disposable {
     this.sandboxes = this.transport.stub(SandboxService);
     this.interactive = this.transport.stub(InteractiveService);
     this.pools = this.transport.stub(PoolService);
+    this.volumes = this.transport.stub(VolumeService);
   }
 
   close(): void {
@@ -199,6 +203,33 @@ export class SandboxdClient implements Disposable {
   async deletePool(poolId: string, destroySandboxes = false, options?: CallOptions): Promise<{ deleted: boolean; destroyedSandboxes: number }> {
     const res = await this.pools.deletePool({ poolId, destroySandboxes }, options);
     return { deleted: res.deleted, destroyedSandboxes: res.destroyedSandboxes };
+  }
+
+  /**
+   * Creates a named volume of this tenant; mount it with `spec.mounts` ({ source: { case:
+   * "volume", value: name }, path, readOnly }). The size limit is recorded, not enforced on
+   * Docker and Podman (docs/volumes.md).
+   */
+  async createVolume(name: string, sizeLimitBytes = 0, options?: CallOptions): Promise<Volume> {
+    const res = await this.volumes.createVolume({ name, sizeLimitBytes: BigInt(sizeLimitBytes) }, options);
+    if (!res.volume) throw new SandboxdError(Code.Internal, "the daemon returned no volume");
+    return res.volume;
+  }
+
+  /** The volume by id or name, with the bytes it holds now. */
+  async getVolume(volume: string, options?: CallOptions): Promise<Volume> {
+    const res = await this.volumes.getVolume({ volume }, options);
+    if (!res.volume) throw new SandboxdError(Code.NotFound, `volume ${volume} not found`, { reason: "VOLUME_NOT_FOUND" });
+    return res.volume;
+  }
+
+  async listVolumes(options?: CallOptions): Promise<Volume[]> {
+    return (await this.volumes.listVolumes({}, options)).volumes;
+  }
+
+  /** Idempotent: false when it was gone. FAILED_PRECONDITION (VOLUME_IN_USE) while a live sandbox mounts it. */
+  async deleteVolume(volume: string, options?: CallOptions): Promise<boolean> {
+    return (await this.volumes.deleteVolume({ volume }, options)).deleted;
   }
 
   /** A handle on an existing sandbox; disposing it leaves the sandbox running. */

@@ -12,6 +12,7 @@ import { createClient, type BuiltImage, type SandboxdClient } from "./client.js"
 import { SandboxdError } from "./errors.js";
 import { ExitStatus, RunPhase, SandboxState, Stream, type DisplayData, type RunEvent, type Sandbox as SandboxInfo } from "./gen/sandboxd/v1/common_pb.js";
 import { TransferKind } from "./gen/sandboxd/v1/sandbox_service_pb.js";
+import type { Volume } from "./gen/sandboxd/v1/volume_service_pb.js";
 import type { RunOptions } from "./client.js";
 import type { Execution, RunResult } from "./run.js";
 
@@ -41,6 +42,10 @@ const USAGE = `usage: sandboxctl [--address HOST:PORT] [--token T] [--json] <com
   repl ID | repl --lang python   interactive IPython session
   cp SRC DEST            copy files; one side is ID:/path (directories as tar)
   artifacts ID [--out DIR]       list plots and other artifacts; --out downloads them
+  volume create NAME [--size BYTES]   create a named volume (the size is recorded, not enforced)
+  volume list | volume get NAME | volume delete NAME...
+                         this tenant's volumes; mount one with create --volume NAME:PATH[:ro],
+                         an allow-listed host directory with create --volume /HOST/DIR:PATH[:rw]
 
 run, exec and attach pass stdin to the program when it is not a terminal; Ctrl-C ends the
 run (exit 130). --json: one JSON event a line for runs, then a "result" line.
@@ -383,11 +388,13 @@ async function cmdCreate(g: Globals, argv: string[]): Promise<number> {
       image: { type: "string" },
       dockerfile: { type: "string" },
       label: { type: "string", multiple: true },
+      volume: { type: "string", multiple: true },
     },
   });
   if (values.image && values.dockerfile) throw new UsageError("create takes --image or --dockerfile, not both");
+  const mounts = (values.volume ?? []).map(volumeMount);
   const image = values.dockerfile ? (await build(g, values.dockerfile)).image : (values.image ?? "");
-  const sandbox = await g.client.createSandbox({ language: values.lang, image, labels: kv(values.label) });
+  const sandbox = await g.client.createSandbox({ language: values.lang, image, labels: kv(values.label), mounts });
   print(g, summary(sandbox.info), () => `${sandbox.id}\n`);
   return 0;
 }
@@ -695,6 +702,80 @@ async function cmdArtifacts(g: Globals, argv: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * `--volume SOURCE:PATH[:ro|rw]` of create: SOURCE is a volume's name or id, or (starting
+ * with /) a host directory. Volumes default to read-write, host directories to read-only.
+ */
+export function volumeMount(spec: string): { source: { case: "volume" | "hostPath"; value: string }; path: string; readOnly: boolean } {
+  const parts = spec.split(":");
+  const mode = parts.length === 3 ? parts[2] : undefined;
+  if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1] || (mode !== undefined && mode !== "ro" && mode !== "rw"))
+    throw new UsageError(`--volume takes SOURCE:PATH[:ro|rw], got ${JSON.stringify(spec)}`);
+  const host = (parts[0] as string).startsWith("/");
+  return {
+    source: { case: host ? "hostPath" : "volume", value: parts[0] as string },
+    path: parts[1] as string,
+    readOnly: mode === undefined ? host : mode === "ro",
+  };
+}
+
+function volumeRow(v: Volume) {
+  return {
+    id: v.id,
+    name: v.name,
+    sizeLimitBytes: Number(v.sizeLimitBytes),
+    usedBytes: Number(v.usedBytes),
+    mountedBy: v.mountedBy,
+    createdAt: v.createdAt ? new Date(Number(v.createdAt.seconds) * 1000).toISOString() : "",
+  };
+}
+
+async function cmdVolume(g: Globals, argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  switch (sub) {
+    case "create": {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { size: { type: "string" } } });
+      if (positionals.length !== 1) throw new UsageError("volume create needs one NAME");
+      const size = values.size === undefined ? 0 : Number(values.size);
+      if (!Number.isSafeInteger(size) || size < 0) throw new UsageError(`--size takes a number of bytes, got ${JSON.stringify(values.size)}`);
+      const v = volumeRow(await g.client.createVolume(positionals[0] as string, size));
+      print(g, v, () => `${v.id}\n`);
+      return 0;
+    }
+    case "list":
+    case "ls": {
+      const list = (await g.client.listVolumes()).map(volumeRow);
+      print(g, list, () =>
+        table([
+          ["ID", "NAME", "SIZE LIMIT", "MOUNTED BY", "CREATED"],
+          ...list.map((v) => [v.id, v.name, String(v.sizeLimitBytes), v.mountedBy.join(",") || "-", v.createdAt]),
+        ]),
+      );
+      return 0;
+    }
+    case "get": {
+      if (rest.length !== 1) throw new UsageError("volume get needs one NAME or ID");
+      const v = volumeRow(await g.client.getVolume(rest[0] as string));
+      print(
+        g,
+        v,
+        () => `${v.id}  ${v.name}  used ${v.usedBytes} bytes (limit ${v.sizeLimitBytes || "none"}, not enforced)  mounted by ${v.mountedBy.join(",") || "-"}\n`,
+      );
+      return 0;
+    }
+    case "delete":
+    case "rm": {
+      if (rest.length === 0) throw new UsageError("volume delete needs at least one NAME or ID");
+      const results: { volume: string; deleted: boolean }[] = [];
+      for (const volume of rest) results.push({ volume, deleted: await g.client.deleteVolume(volume) });
+      print(g, results, () => results.map((r) => `${r.volume} ${r.deleted ? "deleted" : "already gone"}\n`).join(""));
+      return 0;
+    }
+    default:
+      throw new UsageError("volume takes create, list, get or delete");
+  }
+}
+
 const commands: Record<string, (g: Globals, argv: string[]) => Promise<number>> = {
   run: cmdRun,
   exec: cmdExec,
@@ -711,6 +792,7 @@ const commands: Record<string, (g: Globals, argv: string[]) => Promise<number>> 
   repl: cmdRepl,
   cp: cmdCp,
   artifacts: cmdArtifacts,
+  volume: cmdVolume,
 };
 
 /** The client package's version: package.json is one level above both src/ and dist/. */

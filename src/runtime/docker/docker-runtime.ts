@@ -8,7 +8,18 @@ import type { HostFirewall } from "../host-firewall.js";
 import { startExec } from "./docker-exec.js";
 import { acquireContainerLease } from "./docker-lease.js";
 import { writePodmanSeccompProfile } from "./podman-seccomp.js";
-import type { ContainerInfo, ContainerRuntime, ContainerSpec, ExecOptions, ExecSession, ImageBuildOptions, Lease, LeaseSpec } from "../container-runtime.js";
+import type {
+  ContainerInfo,
+  ContainerRuntime,
+  ContainerSpec,
+  ExecOptions,
+  ExecSession,
+  ImageBuildOptions,
+  Lease,
+  LeaseSpec,
+  VolumeInfo,
+  VolumeSpec,
+} from "../container-runtime.js";
 
 /**
  * What only Podman needs (used when `name` is "podman", ignored for Docker): explicit
@@ -64,6 +75,9 @@ function engineError(err: unknown, what: string, engine: string): SandboxdError 
   }
   return new SandboxdError(ErrorCode.Internal, `${what}: ${detail}`, { cause: err });
 }
+
+/** A volume mount that copies nothing of the image in (dockerode's type wants every optional field). */
+const noCopy = { NoCopy: true } as unknown as NonNullable<Docker.MountSettings["VolumeOptions"]>;
 
 function labelFilters(labels: Record<string, string>): string[] {
   return Object.entries(labels).map(([k, v]) => `${k}=${v}`);
@@ -233,6 +247,14 @@ export class DockerRuntime implements ContainerRuntime {
       ...(this.ociRuntime ? { Runtime: this.ociRuntime } : {}),
     };
     if (this.ulimits) hostConfig.Ulimits = this.ulimits;
+    if (spec.mounts && spec.mounts.length > 0) {
+      hostConfig.Mounts = spec.mounts.map((m) =>
+        m.type === "volume"
+          ? // NoCopy: the image's files at the target are not copied in (nor their owner onto the volume's root).
+            { Type: "volume" as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly, VolumeOptions: noCopy }
+          : { Type: "bind" as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly, BindOptions: { Propagation: "rprivate" as const } },
+      );
+    }
     const container = await this.call(`create container from ${spec.image}`, () =>
       this.docker.createContainer({
         name: spec.name,
@@ -377,6 +399,79 @@ export class DockerRuntime implements ContainerRuntime {
   async listNetworks(labels: Record<string, string>): Promise<{ name: string; labels: Record<string, string> }[]> {
     const nets = await this.call("list networks", () => this.docker.listNetworks({ filters: { label: labelFilters(labels) } }));
     return nets.map((n) => ({ name: n.Name, labels: n.Labels ?? {} }));
+  }
+
+  async createVolume(spec: VolumeSpec): Promise<void> {
+    await this.call(`create volume ${spec.name}`, () => this.docker.createVolume({ Name: spec.name, Labels: spec.labels }));
+    try {
+      // A new volume's root is root's, mode 0755: open it to the sandbox's (unprivileged) users.
+      await this.runHelper(spec.helperImage, spec.name, ["chmod", "0777", "/v"]);
+    } catch (err) {
+      await this.removeVolume(spec.name).catch(() => false);
+      throw err;
+    }
+  }
+
+  async listVolumes(labels: Record<string, string>): Promise<VolumeInfo[]> {
+    const res = await this.call("list volumes", () => this.docker.listVolumes({ filters: { label: labelFilters(labels) } }));
+    return (res.Volumes ?? []).map((v) => ({ name: v.Name, labels: v.Labels ?? {} }));
+  }
+
+  async removeVolume(name: string): Promise<boolean> {
+    try {
+      await this.call(`remove volume ${name}`, () => this.docker.getVolume(name).remove());
+      return true;
+    } catch (err) {
+      const mapped = err as SandboxdError;
+      if (mapped.code === ErrorCode.NotFound) return false;
+      // Podman answers a volume in use with 500 "volume is being used".
+      if (/in use|being used/i.test(mapped.message)) throw new SandboxdError(ErrorCode.FailedPrecondition, mapped.message, { reason: "VOLUME_IN_USE" });
+      throw mapped;
+    }
+  }
+
+  async volumeUsage(name: string, helperImage: string): Promise<number> {
+    const out = await this.runHelper(helperImage, name, ["du", "-sk", "/v"]);
+    const kib = /^(\d+)/.exec(out.trim());
+    if (!kib) throw new SandboxdError(ErrorCode.Internal, `du of volume ${name} said ${JSON.stringify(out.slice(0, 200))}`);
+    return Number(kib[1]) * 1024;
+  }
+
+  /** Runs argv as root in a short-lived container of `image` with the volume at /v (no network, no capabilities); its output. */
+  private async runHelper(image: string, volume: string, argv: string[]): Promise<string> {
+    const hostConfig: Docker.HostConfig = {
+      NetworkMode: "none",
+      CapDrop: ["ALL"],
+      SecurityOpt: ["no-new-privileges"],
+      Mounts: [{ Type: "volume", Source: volume, Target: "/v", VolumeOptions: noCopy }],
+      Memory: 64 * 1024 * 1024,
+      PidsLimit: 16,
+    };
+    if (this.ulimits) hostConfig.Ulimits = this.ulimits;
+    const container = await this.call(`create helper for volume ${volume}`, () =>
+      this.docker.createContainer({
+        name: `sandboxd-volume-helper-${randomBytes(6).toString("hex")}`,
+        Image: image,
+        Cmd: argv,
+        Entrypoint: [],
+        User: "0:0",
+        Tty: true,
+        NetworkDisabled: true,
+        HostConfig: hostConfig,
+      }),
+    );
+    try {
+      await this.call(`start helper for volume ${volume}`, () => container.start());
+      const result = (await this.call(`wait for helper of volume ${volume}`, () => container.wait())) as { StatusCode?: number };
+      const logs = await this.call(`read helper of volume ${volume}`, () => container.logs({ stdout: true, stderr: true, follow: false }));
+      const text = Buffer.isBuffer(logs) ? logs.toString("utf8") : String(logs);
+      if (result.StatusCode !== 0) {
+        throw new SandboxdError(ErrorCode.Internal, `${argv.join(" ")} on volume ${volume} failed (${result.StatusCode}): ${text.slice(0, 500)}`);
+      }
+      return text;
+    } finally {
+      await this.remove(container.id).catch(() => false);
+    }
   }
 
   watchDeaths(labels: Record<string, string>, onDie: (id: string) => void, signal: AbortSignal): void {

@@ -15,9 +15,21 @@ import {
 } from "@kubernetes/client-node";
 import { ErrorCode, SandboxdError, describeError, notFound, unavailable } from "../../common/errors.js";
 import type { Logger } from "../../common/logger.js";
-import type { ContainerInfo, ContainerRuntime, ContainerSpec, ExecOptions, ExecSession, ImageBuildOptions, Lease, LeaseSpec } from "../container-runtime.js";
+import type {
+  ContainerInfo,
+  ContainerRuntime,
+  ContainerSpec,
+  ExecOptions,
+  ExecSession,
+  ImageBuildOptions,
+  Lease,
+  LeaseSpec,
+  VolumeInfo,
+  VolumeSpec,
+} from "../container-runtime.js";
 import {
   PodManifestError,
+  claimFor,
   containerName,
   daemonLabelsOf,
   denyAllPolicyFor,
@@ -46,6 +58,8 @@ export interface KubernetesRuntimeOptions {
   startTimeoutMs?: number;
   /** How long a pod may stay unschedulable before start() gives up on it. */
   unschedulableTimeoutMs?: number;
+  /** StorageClass of named volumes' PersistentVolumeClaims; undefined: no volumes (NOT_SUPPORTED_BY_BACKEND). */
+  storageClassName?: string;
   logger: Logger;
 }
 
@@ -186,8 +200,46 @@ export class KubernetesRuntime implements ContainerRuntime {
     return Promise.reject(unsupported(`building images (${tag})`));
   }
 
+  private storageClass(): string {
+    const sc = this.options.storageClassName;
+    if (!sc) throw unsupported("named volumes without a StorageClass (set --kubernetes.storage-class)");
+    return sc;
+  }
+
+  /** A PersistentVolumeClaim of the configured StorageClass (pod-spec.ts claimFor). */
+  async createVolume(spec: VolumeSpec): Promise<void> {
+    const body = claimFor(spec.name, spec.labels, this.storageClass(), spec.sizeBytes, this.namespace);
+    await this.call(`create claim ${spec.name}`, () => this.core.createNamespacedPersistentVolumeClaim({ namespace: this.namespace, body }));
+  }
+
+  async listVolumes(labels: Record<string, string>): Promise<VolumeInfo[]> {
+    this.storageClass();
+    const claims = await this.call("list claims", () =>
+      this.core.listNamespacedPersistentVolumeClaim({ namespace: this.namespace, labelSelector: labelSelector(labels) }),
+    );
+    return claims.items
+      .map((c) => ({ name: c.metadata?.name ?? "", labels: daemonLabelsOf(c.metadata?.annotations) }))
+      .filter((v) => v.name !== "" && hasLabels(v.labels, labels));
+  }
+
+  async removeVolume(name: string): Promise<boolean> {
+    try {
+      await this.call(`delete claim ${name}`, () => this.core.deleteNamespacedPersistentVolumeClaim({ name, namespace: this.namespace }));
+      return true;
+    } catch (err) {
+      if ((err as SandboxdError).code === ErrorCode.NotFound) return false;
+      throw err;
+    }
+  }
+
+  /** Not measured on Kubernetes (it would take a pod per call): 0. */
+  volumeUsage(_name: string, _helperImage: string): Promise<number> {
+    return Promise.resolve(0);
+  }
+
   async create(spec: ContainerSpec): Promise<string> {
     if (spec.network !== "none") throw unsupported("a sandbox network");
+    if (spec.mounts?.some((m) => m.type === "bind")) throw unsupported("host binds (SandboxSpec.mounts host_path)");
     // Only a sandbox committed on close has a writable root (container-spec.ts); a pod cannot be committed.
     if (!spec.readOnlyRoot) throw unsupported("commit on close");
     let pod = podFor(spec, {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { ContainerSpec } from "../container-runtime.js";
 import { exitCode } from "./kubernetes-runtime.js";
-import { daemonLabelsOf, hasLabels, labelSelector, labelsAnnotation, objectName, podFor, selectorLabels } from "./pod-spec.js";
+import { claimFor, daemonLabelsOf, hasLabels, labelSelector, labelsAnnotation, objectName, podFor, selectorLabels } from "./pod-spec.js";
 
 const spec: ContainerSpec = {
   name: "sandboxd-test-ab12-sbx_0F9",
@@ -142,5 +142,41 @@ describe("a client's pod manifest (llm-sandbox's pod_manifest)", () => {
       [{ kind: "Deployment" }, /kind must be Pod/],
     ];
     for (const [m, why] of refused) expect(() => mergePodManifest(base(), JSON.stringify(m)), JSON.stringify(m)).toThrow(why);
+  });
+});
+
+describe("Kubernetes named volumes", () => {
+  it("a named volume is a PersistentVolumeClaim of the StorageClass, with the daemon's labels kept exactly", () => {
+    const labels = { "org.sandboxd.tenant": "team a/ü", "org.sandboxd.volume-id": "vol_abc" };
+    const claim = claimFor("sandboxd-test-ab12-vol-abc", labels, "fast", 5 * 1024 ** 2, "ns");
+    expect(claim.metadata).toMatchObject({ name: "sandboxd-test-ab12-vol-abc", namespace: "ns" });
+    expect(daemonLabelsOf(claim.metadata?.annotations)).toEqual(labels);
+    expect(claim.spec).toEqual({ accessModes: ["ReadWriteOnce"], storageClassName: "fast", resources: { requests: { storage: String(5 * 1024 ** 2) } } });
+    expect(claimFor("v", labels, "fast", 0, "ns").spec?.resources?.requests?.["storage"]).toBe(String(1024 ** 3));
+  });
+
+  it("mounts its claims into the pod at their paths, read-only where asked, beside /tmp and the workdir", () => {
+    const pod = podFor(
+      {
+        ...spec,
+        mounts: [
+          { type: "volume", source: "claim-a", target: "/data/a", readOnly: false },
+          { type: "volume", source: "claim-b", target: "/mnt/b", readOnly: true },
+        ],
+      },
+      { namespace: "ns", imagePullPolicy: "IfNotPresent" },
+    );
+    expect(pod.spec?.volumes?.filter((v) => v.persistentVolumeClaim)).toEqual([
+      { name: "mount-0", persistentVolumeClaim: { claimName: "claim-a", readOnly: false } },
+      { name: "mount-1", persistentVolumeClaim: { claimName: "claim-b", readOnly: true } },
+    ]);
+    expect(pod.spec?.containers[0]?.volumeMounts).toEqual([
+      { name: "tmp", mountPath: "/tmp" },
+      { name: "workdir", mountPath: "/home/sandbox" },
+      { name: "mount-0", mountPath: "/data/a", readOnly: false },
+      { name: "mount-1", mountPath: "/mnt/b", readOnly: true },
+    ]);
+    // The group of the sandbox user owns what the claim's driver supports (fsGroup).
+    expect(pod.spec?.securityContext?.fsGroup).toBe(1000);
   });
 });

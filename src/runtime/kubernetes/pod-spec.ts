@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { V1NetworkPolicy, V1Pod } from "@kubernetes/client-node";
+import type { V1NetworkPolicy, V1PersistentVolumeClaim, V1Pod, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
 import type { ContainerSpec } from "../container-runtime.js";
 
 /**
@@ -109,6 +109,14 @@ export function podFor(spec: ContainerSpec, options: PodOptions): V1Pod {
     volumes.push({ name: "workdir", emptyDir: { medium: "Memory", sizeLimit: size } });
     mounts.push({ name: "workdir", mountPath: spec.workdir });
   }
+  // Named volumes are PersistentVolumeClaims (createVolume); host binds never reach here.
+  const claims: V1Volume[] = [];
+  const claimMounts: V1VolumeMount[] = [];
+  for (const [i, m] of (spec.mounts ?? []).entries()) {
+    if (m.type !== "volume") continue;
+    claims.push({ name: `mount-${i}`, persistentVolumeClaim: { claimName: m.source, readOnly: m.readOnly } });
+    claimMounts.push({ name: `mount-${i}`, mountPath: m.target, readOnly: m.readOnly });
+  }
   return {
     apiVersion: "v1",
     kind: "Pod",
@@ -132,7 +140,7 @@ export function podFor(spec: ContainerSpec, options: PodOptions): V1Pod {
         ...(user ? { runAsUser: user.uid, runAsGroup: user.gid, fsGroup: user.gid, runAsNonRoot: user.uid !== 0 } : {}),
         seccompProfile: { type: "RuntimeDefault" },
       },
-      volumes,
+      volumes: [...volumes, ...claims],
       containers: [
         {
           name: containerName,
@@ -148,7 +156,7 @@ export function podFor(spec: ContainerSpec, options: PodOptions): V1Pod {
             readOnlyRootFilesystem: spec.readOnlyRoot,
             capabilities: { drop: ["ALL"] },
           },
-          volumeMounts: mounts,
+          volumeMounts: [...mounts, ...claimMounts],
           stdin: false,
           tty: false,
         },
@@ -265,4 +273,28 @@ export function mergePodManifest(pod: V1Pod, manifestJson: string): V1Pod {
     }
   }
   return out;
+}
+
+/**
+ * The PersistentVolumeClaim of a named volume: one claim of the operator's StorageClass,
+ * ReadWriteOnce, requesting the volume's size (1 GiB when none was asked), the daemon's
+ * labels kept as on pods.
+ */
+export function claimFor(
+  name: string,
+  labels: Record<string, string>,
+  storageClassName: string,
+  sizeBytes: number,
+  namespace: string,
+): V1PersistentVolumeClaim {
+  return {
+    apiVersion: "v1",
+    kind: "PersistentVolumeClaim",
+    metadata: { name: objectName(name), namespace, labels: selectorLabels(labels), annotations: { [labelsAnnotation]: JSON.stringify(labels) } },
+    spec: {
+      accessModes: ["ReadWriteOnce"],
+      storageClassName,
+      resources: { requests: { storage: String(sizeBytes > 0 ? sizeBytes : 1024 ** 3) } },
+    },
+  };
 }

@@ -391,4 +391,45 @@ describe("conformance", () => {
     const r = await client.runEphemeral("python", "print(6 * 7)").result();
     expect(r.stdout).toBe("42\n");
   });
+
+  it("C25 volumes: data outlives a sandbox; read-only mounts refuse writes; in use it stays; a host bind not allowed is refused", async () => {
+    const refused = await client
+      .createSandbox({ language: "python", mounts: [{ source: { case: "hostPath", value: "/etc" }, path: "/data/etc", readOnly: true }] })
+      .catch((e: unknown) => e);
+    expect(SandboxdError.is(refused, Code.PermissionDenied, "VOLUME_HOST_PATH_NOT_ALLOWED")).toBe(true);
+    const name = `c25-ts-${process.pid}-${Date.now()}`;
+    if (onKubernetes) {
+      const err = await client.createVolume(name).catch((e: unknown) => e);
+      expect(SandboxdError.is(err, Code.FailedPrecondition, "NOT_SUPPORTED_BY_BACKEND")).toBe(true);
+      return;
+    }
+    const volume = await client.createVolume(name, 16 * 1024 * 1024);
+    onTestFinished(() =>
+      client.deleteVolume(volume.id).then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
+    expect(volume.name).toBe(name);
+    {
+      await using writer = await client.createSandbox({
+        language: "python",
+        mounts: [{ source: { case: "volume", value: name }, path: "/data/c25", readOnly: false }],
+      });
+      expect((await writer.exec("echo persisted > /data/c25/note.txt").result()).exitCode).toBe(0);
+    }
+    await using reader = await client.createSandbox({
+      language: "python",
+      mounts: [{ source: { case: "volume", value: volume.id }, path: "/mnt/c25", readOnly: true }],
+    });
+    expect((await reader.exec(["cat", "/mnt/c25/note.txt"]).result()).stdout).toBe("persisted\n");
+    expect((await reader.exec("echo x > /mnt/c25/other.txt").result()).exitCode).not.toBe(0);
+    expect((await client.listVolumes()).map((v) => v.id)).toContain(volume.id);
+    const busy = await client.deleteVolume(name).catch((e: unknown) => e);
+    expect(SandboxdError.is(busy, Code.FailedPrecondition, "VOLUME_IN_USE")).toBe(true);
+    await reader[Symbol.asyncDispose]();
+    expect(await client.deleteVolume(name)).toBe(true);
+    const gone = await client.getVolume(volume.id).catch((e: unknown) => e);
+    expect(SandboxdError.is(gone, Code.NotFound, "VOLUME_NOT_FOUND")).toBe(true);
+  });
 });

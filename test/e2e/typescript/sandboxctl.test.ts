@@ -398,4 +398,33 @@ describe("sandboxctl", () => {
     expect(failed.stderr).toMatch(new RegExp(`^broken-${tag}$`, "m"));
     expect(failed.stderr).toContain("INVALID_ARGUMENT (IMAGE_BUILD_FAILED)");
   });
+
+  it("volume create, list, get, delete; create --volume mounts it (FAILED_PRECONDITION on Kubernetes)", async () => {
+    const name = `ctl-vol-${Date.now()}`;
+    const created = await sandboxctl(["volume", "create", name, "--size", "1048576"]);
+    if (onKubernetes) {
+      expect(created.code).toBe(1);
+      expect(created.stderr).toContain("FAILED_PRECONDITION (NOT_SUPPORTED_BY_BACKEND)");
+      return;
+    }
+    expect(created.code).toBe(0);
+    const id = created.stdout.trim();
+    expect(id).toMatch(/^vol_/);
+    const list = JSON.parse((await sandboxctl(["--json", "volume", "list"])).stdout) as { id: string; name: string; sizeLimitBytes: number }[];
+    expect(list).toContainEqual(expect.objectContaining({ id, name, sizeLimitBytes: 1048576 }));
+    const sb = await sandboxctl(["create", "--lang", "python", "--volume", `${name}:/data/v`]);
+    expect(sb.code).toBe(0);
+    const sandboxId = sb.stdout.trim();
+    expect((await sandboxctl(["exec", sandboxId, "--sh", "echo kept > /data/v/f && cat /data/v/f"])).stdout).toBe("kept\n");
+    const busy = await sandboxctl(["volume", "delete", name]);
+    expect(busy.code).toBe(1);
+    expect(busy.stderr).toContain("FAILED_PRECONDITION (VOLUME_IN_USE)");
+    await sandboxctl(["rm", sandboxId]);
+    const got = JSON.parse((await sandboxctl(["--json", "volume", "get", name])).stdout) as { usedBytes: number; mountedBy: string[] };
+    expect(got.usedBytes).toBeGreaterThan(0);
+    expect(got.mountedBy).toEqual([]);
+    expect((await sandboxctl(["volume", "delete", name])).stdout).toBe(`${name} deleted\n`);
+    expect((await sandboxctl(["volume", "delete", name])).stdout).toBe(`${name} already gone\n`);
+    expect((await sandboxctl(["create", "--volume", "no-path"])).code).toBe(2);
+  });
 });

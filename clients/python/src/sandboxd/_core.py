@@ -127,6 +127,45 @@ def _seconds_to_ms(value: float | None) -> int:
 _NETWORK_MODES = {"none": common_pb2.NETWORK_MODE_NONE, "bridge": common_pb2.NETWORK_MODE_BRIDGE, "default": common_pb2.NETWORK_MODE_BRIDGE}
 
 
+def volume_mounts(value: Any) -> list[common_pb2.VolumeMount]:
+    """docker-py's ``volumes`` (llm-sandbox's runtime_configs) as SandboxSpec mounts: a dict
+    ``{source: {"bind": path, "mode": "ro"|"rw"}}`` or a list of ``"source:path[:mode]"``.
+    A source starting with ``/`` is a host directory (the daemon allows only those its
+    operator listed in volumes.host-binds, read-only unless listed ``:rw``: PERMISSION_DENIED
+    otherwise); any other source names one of the tenant's volumes (``create_volume``).
+    The mode defaults to ``rw``, as in docker-py."""
+    entries: list[tuple[str, str, str]] = []
+    if isinstance(value, dict):
+        for source, target in value.items():
+            if not isinstance(target, dict) or not isinstance(target.get("bind"), str):
+                msg = f"runtime_configs['volumes'][{source!r}] must be {{'bind': '/path', 'mode': 'ro' | 'rw'}}, got {target!r}"
+                raise RuntimeConfigError("volumes", value, msg)
+            entries.append((str(source), target["bind"], str(target.get("mode", "rw"))))
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            parts = str(item).split(":")
+            if len(parts) not in (2, 3):  # noqa: PLR2004 - source:path[:mode]
+                msg = f"runtime_configs['volumes'] entry {item!r} must be 'source:/path[:ro|rw]'"
+                raise RuntimeConfigError("volumes", value, msg)
+            entries.append((parts[0], parts[1], parts[2] if len(parts) == 3 else "rw"))  # noqa: PLR2004
+    else:
+        msg = f"runtime_configs['volumes'] must be a dict or a list, got {type(value).__name__}"
+        raise RuntimeConfigError("volumes", value, msg)
+    mounts = []
+    for source, path, mode in entries:
+        flags = mode.split(",")
+        if not source or not path or not {"ro", "rw"} & set(flags) and mode != "":
+            msg = f"runtime_configs['volumes']: {source!r} -> {path!r} with mode {mode!r}: the mode must be 'ro' or 'rw'"
+            raise RuntimeConfigError("volumes", value, msg)
+        m = common_pb2.VolumeMount(path=path, read_only="ro" in flags)
+        if source.startswith("/"):
+            m.host_path = source
+        else:
+            m.volume = source
+        mounts.append(m)
+    return mounts
+
+
 def check_runtime_configs(configs: dict[str, Any] | None) -> None:
     """Refuses a ``runtime_configs`` value the daemon will not grant, instead of quietly
     running with something else: another network (``host``, ``container:<id>``, a named
@@ -142,6 +181,8 @@ def check_runtime_configs(configs: dict[str, Any] | None) -> None:
         if key == "cap_add" and value:
             msg = f"runtime_configs['cap_add'] = {value!r}: sandboxd drops every capability and adds none"
             raise RuntimeConfigError(key, value, msg)
+        if key == "volumes" and value:
+            volume_mounts(value)
 
 
 def apply_runtime_configs(spec: common_pb2.SandboxSpec, configs: dict[str, Any] | None) -> None:
@@ -176,6 +217,9 @@ def apply_runtime_configs(spec: common_pb2.SandboxSpec, configs: dict[str, Any] 
             spec.labels.update(value)
         elif key == "working_dir":
             spec.workdir = value
+        elif key == "volumes":
+            if value:
+                spec.mounts.extend(volume_mounts(value))
         elif key in {"privileged", "cap_add", "cap_drop"}:
             continue  # what the daemon does anyway (check_runtime_configs refused the rest)
         else:

@@ -895,7 +895,11 @@ type SandboxSpec struct {
 	// A call that needs the sandbox running (Run, Exec, Install, files, artifacts,
 	// sessions) resumes a paused sandbox first. Without it such a call answers
 	// FAILED_PRECONDITION with reason SANDBOX_PAUSED.
-	AutoResume    bool `protobuf:"varint,22,opt,name=auto_resume,json=autoResume,proto3" json:"auto_resume,omitempty"`
+	AutoResume bool `protobuf:"varint,22,opt,name=auto_resume,json=autoResume,proto3" json:"auto_resume,omitempty"`
+	// Named volumes (VolumeService) and allow-listed host directories mounted into the
+	// sandbox (llm-sandbox's runtime_configs `volumes`). Refused with pool_id, container_id
+	// and in a pool's spec; docs/volumes.md.
+	Mounts        []*VolumeMount `protobuf:"bytes,25,rep,name=mounts,proto3" json:"mounts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1093,6 +1097,13 @@ func (x *SandboxSpec) GetAutoResume() bool {
 		return x.AutoResume
 	}
 	return false
+}
+
+func (x *SandboxSpec) GetMounts() []*VolumeMount {
+	if x != nil {
+		return x.Mounts
+	}
+	return nil
 }
 
 type isSandboxSpec_Security interface {
@@ -2158,6 +2169,115 @@ func (x *ErrorStatus) GetDetails() []*anypb.Any {
 	return nil
 }
 
+// One mount of SandboxSpec.mounts. `path` is where it appears in the sandbox: absolute,
+// normalised (no `.`, `..`, `//` or trailing `/`), under the daemon's volumes.mount-roots,
+// neither the workdir itself nor under /tmp (INVALID_ARGUMENT, reason VOLUME_MOUNT_PATH_INVALID).
+type VolumeMount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Source:
+	//
+	//	*VolumeMount_Volume
+	//	*VolumeMount_HostPath
+	Source        isVolumeMount_Source `protobuf_oneof:"source"`
+	Path          string               `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	ReadOnly      bool                 `protobuf:"varint,4,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VolumeMount) Reset() {
+	*x = VolumeMount{}
+	mi := &file_sandboxd_v1_common_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VolumeMount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VolumeMount) ProtoMessage() {}
+
+func (x *VolumeMount) ProtoReflect() protoreflect.Message {
+	mi := &file_sandboxd_v1_common_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VolumeMount.ProtoReflect.Descriptor instead.
+func (*VolumeMount) Descriptor() ([]byte, []int) {
+	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *VolumeMount) GetSource() isVolumeMount_Source {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *VolumeMount) GetVolume() string {
+	if x != nil {
+		if x, ok := x.Source.(*VolumeMount_Volume); ok {
+			return x.Volume
+		}
+	}
+	return ""
+}
+
+func (x *VolumeMount) GetHostPath() string {
+	if x != nil {
+		if x, ok := x.Source.(*VolumeMount_HostPath); ok {
+			return x.HostPath
+		}
+	}
+	return ""
+}
+
+func (x *VolumeMount) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *VolumeMount) GetReadOnly() bool {
+	if x != nil {
+		return x.ReadOnly
+	}
+	return false
+}
+
+type isVolumeMount_Source interface {
+	isVolumeMount_Source()
+}
+
+type VolumeMount_Volume struct {
+	// A volume of the caller's tenant, by name or id (NOT_FOUND, reason VOLUME_NOT_FOUND,
+	// when the tenant has none of that name: another tenant's volume is missing too).
+	Volume string `protobuf:"bytes,1,opt,name=volume,proto3,oneof"`
+}
+
+type VolumeMount_HostPath struct {
+	// A directory of the daemon's host. Only under the operator's volumes.host-binds
+	// entries, after resolving symlinks (PERMISSION_DENIED, reason
+	// VOLUME_HOST_PATH_NOT_ALLOWED); read-write only where the entry says `:rw`
+	// (PERMISSION_DENIED, reason VOLUME_HOST_PATH_READ_ONLY). A path with `..` or not
+	// absolute is INVALID_ARGUMENT. Not on Kubernetes (FAILED_PRECONDITION,
+	// NOT_SUPPORTED_BY_BACKEND).
+	HostPath string `protobuf:"bytes,2,opt,name=host_path,json=hostPath,proto3,oneof"`
+}
+
+func (*VolumeMount_Volume) isVolumeMount_Source() {}
+
+func (*VolumeMount_HostPath) isVolumeMount_Source() {}
+
 var File_sandboxd_v1_common_proto protoreflect.FileDescriptor
 
 const file_sandboxd_v1_common_proto_rawDesc = "" +
@@ -2198,7 +2318,7 @@ const file_sandboxd_v1_common_proto_rawDesc = "" +
 	"\x10ArtifactSettings\x120\n" +
 	"\x14disable_plot_capture\x18\x01 \x01(\bR\x12disablePlotCapture\x12\x1d\n" +
 	"\n" +
-	"output_dir\x18\x02 \x01(\tR\toutputDir\"\xaf\b\n" +
+	"output_dir\x18\x02 \x01(\tR\toutputDir\"\xe1\b\n" +
 	"\vSandboxSpec\x12\x1a\n" +
 	"\blanguage\x18\x01 \x01(\tR\blanguage\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\x127\n" +
@@ -2225,7 +2345,8 @@ const file_sandboxd_v1_common_proto_rawDesc = "" +
 	"\x0fcommand_wrapper\x18\x14 \x03(\tR\x0ecommandWrapper\x12\"\n" +
 	"\rauto_pause_ms\x18\x15 \x01(\rR\vautoPauseMs\x12\x1f\n" +
 	"\vauto_resume\x18\x16 \x01(\bR\n" +
-	"autoResume\x1a6\n" +
+	"autoResume\x120\n" +
+	"\x06mounts\x18\x19 \x03(\v2\x18.sandboxd.v1.VolumeMountR\x06mounts\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
@@ -2334,7 +2455,13 @@ const file_sandboxd_v1_common_proto_rawDesc = "" +
 	"\vErrorStatus\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12.\n" +
-	"\adetails\x18\x03 \x03(\v2\x14.google.protobuf.AnyR\adetails*b\n" +
+	"\adetails\x18\x03 \x03(\v2\x14.google.protobuf.AnyR\adetails\"\x81\x01\n" +
+	"\vVolumeMount\x12\x18\n" +
+	"\x06volume\x18\x01 \x01(\tH\x00R\x06volume\x12\x1d\n" +
+	"\thost_path\x18\x02 \x01(\tH\x00R\bhostPath\x12\x12\n" +
+	"\x04path\x18\x03 \x01(\tR\x04path\x12\x1b\n" +
+	"\tread_only\x18\x04 \x01(\bR\breadOnlyB\b\n" +
+	"\x06source*b\n" +
 	"\aBackend\x12\x17\n" +
 	"\x13BACKEND_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eBACKEND_DOCKER\x10\x01\x12\x12\n" +
@@ -2390,7 +2517,7 @@ func file_sandboxd_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_sandboxd_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_sandboxd_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_sandboxd_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_sandboxd_v1_common_proto_goTypes = []any{
 	(Backend)(0),                  // 0: sandboxd.v1.Backend
 	(NetworkMode)(0),              // 1: sandboxd.v1.NetworkMode
@@ -2419,17 +2546,18 @@ var file_sandboxd_v1_common_proto_goTypes = []any{
 	(*RunEvent)(nil),              // 24: sandboxd.v1.RunEvent
 	(*ErrorDetail)(nil),           // 25: sandboxd.v1.ErrorDetail
 	(*ErrorStatus)(nil),           // 26: sandboxd.v1.ErrorStatus
-	nil,                           // 27: sandboxd.v1.Dockerfile.ContextFilesEntry
-	nil,                           // 28: sandboxd.v1.SandboxSpec.EnvEntry
-	nil,                           // 29: sandboxd.v1.SandboxSpec.LabelsEntry
-	nil,                           // 30: sandboxd.v1.DisplayData.DataEntry
-	nil,                           // 31: sandboxd.v1.ExecuteResult.DataEntry
-	nil,                           // 32: sandboxd.v1.ErrorDetail.MetadataEntry
-	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
-	(*anypb.Any)(nil),             // 34: google.protobuf.Any
+	(*VolumeMount)(nil),           // 27: sandboxd.v1.VolumeMount
+	nil,                           // 28: sandboxd.v1.Dockerfile.ContextFilesEntry
+	nil,                           // 29: sandboxd.v1.SandboxSpec.EnvEntry
+	nil,                           // 30: sandboxd.v1.SandboxSpec.LabelsEntry
+	nil,                           // 31: sandboxd.v1.DisplayData.DataEntry
+	nil,                           // 32: sandboxd.v1.ExecuteResult.DataEntry
+	nil,                           // 33: sandboxd.v1.ErrorDetail.MetadataEntry
+	(*timestamppb.Timestamp)(nil), // 34: google.protobuf.Timestamp
+	(*anypb.Any)(nil),             // 35: google.protobuf.Any
 }
 var file_sandboxd_v1_common_proto_depIdxs = []int32{
-	27, // 0: sandboxd.v1.Dockerfile.context_files:type_name -> sandboxd.v1.Dockerfile.ContextFilesEntry
+	28, // 0: sandboxd.v1.Dockerfile.context_files:type_name -> sandboxd.v1.Dockerfile.ContextFilesEntry
 	6,  // 1: sandboxd.v1.SecurityPattern.severity:type_name -> sandboxd.v1.SecuritySeverity
 	6,  // 2: sandboxd.v1.RestrictedModule.severity:type_name -> sandboxd.v1.SecuritySeverity
 	6,  // 3: sandboxd.v1.SecurityPolicy.severity_threshold:type_name -> sandboxd.v1.SecuritySeverity
@@ -2440,41 +2568,42 @@ var file_sandboxd_v1_common_proto_depIdxs = []int32{
 	0,  // 8: sandboxd.v1.SandboxSpec.backend:type_name -> sandboxd.v1.Backend
 	7,  // 9: sandboxd.v1.SandboxSpec.resources:type_name -> sandboxd.v1.Resources
 	1,  // 10: sandboxd.v1.SandboxSpec.network:type_name -> sandboxd.v1.NetworkMode
-	28, // 11: sandboxd.v1.SandboxSpec.env:type_name -> sandboxd.v1.SandboxSpec.EnvEntry
+	29, // 11: sandboxd.v1.SandboxSpec.env:type_name -> sandboxd.v1.SandboxSpec.EnvEntry
 	11, // 12: sandboxd.v1.SandboxSpec.security_policy:type_name -> sandboxd.v1.SecurityPolicy
-	29, // 13: sandboxd.v1.SandboxSpec.labels:type_name -> sandboxd.v1.SandboxSpec.LabelsEntry
+	30, // 13: sandboxd.v1.SandboxSpec.labels:type_name -> sandboxd.v1.SandboxSpec.LabelsEntry
 	13, // 14: sandboxd.v1.SandboxSpec.artifacts:type_name -> sandboxd.v1.ArtifactSettings
-	14, // 15: sandboxd.v1.Sandbox.spec:type_name -> sandboxd.v1.SandboxSpec
-	2,  // 16: sandboxd.v1.Sandbox.state:type_name -> sandboxd.v1.SandboxState
-	33, // 17: sandboxd.v1.Sandbox.created_at:type_name -> google.protobuf.Timestamp
-	33, // 18: sandboxd.v1.Sandbox.expires_at:type_name -> google.protobuf.Timestamp
-	0,  // 19: sandboxd.v1.Sandbox.backend:type_name -> sandboxd.v1.Backend
-	33, // 20: sandboxd.v1.Sandbox.paused_at:type_name -> google.protobuf.Timestamp
-	33, // 21: sandboxd.v1.Artifact.created_at:type_name -> google.protobuf.Timestamp
-	5,  // 22: sandboxd.v1.RunStarted.phase:type_name -> sandboxd.v1.RunPhase
-	3,  // 23: sandboxd.v1.Output.stream:type_name -> sandboxd.v1.Stream
-	5,  // 24: sandboxd.v1.Output.phase:type_name -> sandboxd.v1.RunPhase
-	4,  // 25: sandboxd.v1.RunExited.status:type_name -> sandboxd.v1.ExitStatus
-	5,  // 26: sandboxd.v1.RunExited.phase:type_name -> sandboxd.v1.RunPhase
-	33, // 27: sandboxd.v1.Keepalive.at:type_name -> google.protobuf.Timestamp
-	30, // 28: sandboxd.v1.DisplayData.data:type_name -> sandboxd.v1.DisplayData.DataEntry
-	31, // 29: sandboxd.v1.ExecuteResult.data:type_name -> sandboxd.v1.ExecuteResult.DataEntry
-	17, // 30: sandboxd.v1.RunEvent.started:type_name -> sandboxd.v1.RunStarted
-	18, // 31: sandboxd.v1.RunEvent.output:type_name -> sandboxd.v1.Output
-	16, // 32: sandboxd.v1.RunEvent.artifact:type_name -> sandboxd.v1.Artifact
-	19, // 33: sandboxd.v1.RunEvent.exited:type_name -> sandboxd.v1.RunExited
-	20, // 34: sandboxd.v1.RunEvent.keepalive:type_name -> sandboxd.v1.Keepalive
-	21, // 35: sandboxd.v1.RunEvent.display:type_name -> sandboxd.v1.DisplayData
-	22, // 36: sandboxd.v1.RunEvent.result:type_name -> sandboxd.v1.ExecuteResult
-	23, // 37: sandboxd.v1.RunEvent.error:type_name -> sandboxd.v1.CellError
-	32, // 38: sandboxd.v1.ErrorDetail.metadata:type_name -> sandboxd.v1.ErrorDetail.MetadataEntry
-	12, // 39: sandboxd.v1.ErrorDetail.violations:type_name -> sandboxd.v1.Violation
-	34, // 40: sandboxd.v1.ErrorStatus.details:type_name -> google.protobuf.Any
-	41, // [41:41] is the sub-list for method output_type
-	41, // [41:41] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	27, // 15: sandboxd.v1.SandboxSpec.mounts:type_name -> sandboxd.v1.VolumeMount
+	14, // 16: sandboxd.v1.Sandbox.spec:type_name -> sandboxd.v1.SandboxSpec
+	2,  // 17: sandboxd.v1.Sandbox.state:type_name -> sandboxd.v1.SandboxState
+	34, // 18: sandboxd.v1.Sandbox.created_at:type_name -> google.protobuf.Timestamp
+	34, // 19: sandboxd.v1.Sandbox.expires_at:type_name -> google.protobuf.Timestamp
+	0,  // 20: sandboxd.v1.Sandbox.backend:type_name -> sandboxd.v1.Backend
+	34, // 21: sandboxd.v1.Sandbox.paused_at:type_name -> google.protobuf.Timestamp
+	34, // 22: sandboxd.v1.Artifact.created_at:type_name -> google.protobuf.Timestamp
+	5,  // 23: sandboxd.v1.RunStarted.phase:type_name -> sandboxd.v1.RunPhase
+	3,  // 24: sandboxd.v1.Output.stream:type_name -> sandboxd.v1.Stream
+	5,  // 25: sandboxd.v1.Output.phase:type_name -> sandboxd.v1.RunPhase
+	4,  // 26: sandboxd.v1.RunExited.status:type_name -> sandboxd.v1.ExitStatus
+	5,  // 27: sandboxd.v1.RunExited.phase:type_name -> sandboxd.v1.RunPhase
+	34, // 28: sandboxd.v1.Keepalive.at:type_name -> google.protobuf.Timestamp
+	31, // 29: sandboxd.v1.DisplayData.data:type_name -> sandboxd.v1.DisplayData.DataEntry
+	32, // 30: sandboxd.v1.ExecuteResult.data:type_name -> sandboxd.v1.ExecuteResult.DataEntry
+	17, // 31: sandboxd.v1.RunEvent.started:type_name -> sandboxd.v1.RunStarted
+	18, // 32: sandboxd.v1.RunEvent.output:type_name -> sandboxd.v1.Output
+	16, // 33: sandboxd.v1.RunEvent.artifact:type_name -> sandboxd.v1.Artifact
+	19, // 34: sandboxd.v1.RunEvent.exited:type_name -> sandboxd.v1.RunExited
+	20, // 35: sandboxd.v1.RunEvent.keepalive:type_name -> sandboxd.v1.Keepalive
+	21, // 36: sandboxd.v1.RunEvent.display:type_name -> sandboxd.v1.DisplayData
+	22, // 37: sandboxd.v1.RunEvent.result:type_name -> sandboxd.v1.ExecuteResult
+	23, // 38: sandboxd.v1.RunEvent.error:type_name -> sandboxd.v1.CellError
+	33, // 39: sandboxd.v1.ErrorDetail.metadata:type_name -> sandboxd.v1.ErrorDetail.MetadataEntry
+	12, // 40: sandboxd.v1.ErrorDetail.violations:type_name -> sandboxd.v1.Violation
+	35, // 41: sandboxd.v1.ErrorStatus.details:type_name -> google.protobuf.Any
+	42, // [42:42] is the sub-list for method output_type
+	42, // [42:42] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_sandboxd_v1_common_proto_init() }
@@ -2496,13 +2625,17 @@ func file_sandboxd_v1_common_proto_init() {
 		(*RunEvent_Result)(nil),
 		(*RunEvent_Error)(nil),
 	}
+	file_sandboxd_v1_common_proto_msgTypes[20].OneofWrappers = []any{
+		(*VolumeMount_Volume)(nil),
+		(*VolumeMount_HostPath)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sandboxd_v1_common_proto_rawDesc), len(file_sandboxd_v1_common_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

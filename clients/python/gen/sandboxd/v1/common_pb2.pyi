@@ -180,7 +180,7 @@ class ArtifactSettings(_message.Message):
     def __init__(self, disable_plot_capture: _Optional[bool] = ..., output_dir: _Optional[str] = ...) -> None: ...
 
 class SandboxSpec(_message.Message):
-    __slots__ = ("language", "image", "dockerfile", "backend", "resources", "network", "env", "workdir", "user", "execution_timeout_ms", "ttl_ms", "idle_timeout_ms", "security_preset", "security_policy", "labels", "commit_on_close", "container_id", "artifacts", "pod_manifest", "command_wrapper", "auto_pause_ms", "auto_resume")
+    __slots__ = ("language", "image", "dockerfile", "backend", "resources", "network", "env", "workdir", "user", "execution_timeout_ms", "ttl_ms", "idle_timeout_ms", "security_preset", "security_policy", "labels", "commit_on_close", "container_id", "artifacts", "pod_manifest", "command_wrapper", "auto_pause_ms", "auto_resume", "mounts")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -217,6 +217,7 @@ class SandboxSpec(_message.Message):
     COMMAND_WRAPPER_FIELD_NUMBER: _ClassVar[int]
     AUTO_PAUSE_MS_FIELD_NUMBER: _ClassVar[int]
     AUTO_RESUME_FIELD_NUMBER: _ClassVar[int]
+    MOUNTS_FIELD_NUMBER: _ClassVar[int]
     language: str
     image: str
     dockerfile: Dockerfile
@@ -239,7 +240,8 @@ class SandboxSpec(_message.Message):
     command_wrapper: _containers.RepeatedScalarFieldContainer[str]
     auto_pause_ms: int
     auto_resume: bool
-    def __init__(self, language: _Optional[str] = ..., image: _Optional[str] = ..., dockerfile: _Optional[_Union[Dockerfile, _Mapping]] = ..., backend: _Optional[_Union[Backend, str]] = ..., resources: _Optional[_Union[Resources, _Mapping]] = ..., network: _Optional[_Union[NetworkMode, str]] = ..., env: _Optional[_Mapping[str, str]] = ..., workdir: _Optional[str] = ..., user: _Optional[str] = ..., execution_timeout_ms: _Optional[int] = ..., ttl_ms: _Optional[int] = ..., idle_timeout_ms: _Optional[int] = ..., security_preset: _Optional[str] = ..., security_policy: _Optional[_Union[SecurityPolicy, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., commit_on_close: _Optional[str] = ..., container_id: _Optional[str] = ..., artifacts: _Optional[_Union[ArtifactSettings, _Mapping]] = ..., pod_manifest: _Optional[str] = ..., command_wrapper: _Optional[_Iterable[str]] = ..., auto_pause_ms: _Optional[int] = ..., auto_resume: _Optional[bool] = ...) -> None: ...
+    mounts: _containers.RepeatedCompositeFieldContainer[VolumeMount]
+    def __init__(self, language: _Optional[str] = ..., image: _Optional[str] = ..., dockerfile: _Optional[_Union[Dockerfile, _Mapping]] = ..., backend: _Optional[_Union[Backend, str]] = ..., resources: _Optional[_Union[Resources, _Mapping]] = ..., network: _Optional[_Union[NetworkMode, str]] = ..., env: _Optional[_Mapping[str, str]] = ..., workdir: _Optional[str] = ..., user: _Optional[str] = ..., execution_timeout_ms: _Optional[int] = ..., ttl_ms: _Optional[int] = ..., idle_timeout_ms: _Optional[int] = ..., security_preset: _Optional[str] = ..., security_policy: _Optional[_Union[SecurityPolicy, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., commit_on_close: _Optional[str] = ..., container_id: _Optional[str] = ..., artifacts: _Optional[_Union[ArtifactSettings, _Mapping]] = ..., pod_manifest: _Optional[str] = ..., command_wrapper: _Optional[_Iterable[str]] = ..., auto_pause_ms: _Optional[int] = ..., auto_resume: _Optional[bool] = ..., mounts: _Optional[_Iterable[_Union[VolumeMount, _Mapping]]] = ...) -> None: ...
 
 class Sandbox(_message.Message):
     __slots__ = ("id", "spec", "state", "image", "container_id", "created_at", "expires_at", "from_pool", "backend", "pool_id", "paused_at")
@@ -441,3 +443,15 @@ class ErrorStatus(_message.Message):
     message: str
     details: _containers.RepeatedCompositeFieldContainer[_any_pb2.Any]
     def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., details: _Optional[_Iterable[_Union[_any_pb2.Any, _Mapping]]] = ...) -> None: ...
+
+class VolumeMount(_message.Message):
+    __slots__ = ("volume", "host_path", "path", "read_only")
+    VOLUME_FIELD_NUMBER: _ClassVar[int]
+    HOST_PATH_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    READ_ONLY_FIELD_NUMBER: _ClassVar[int]
+    volume: str
+    host_path: str
+    path: str
+    read_only: bool
+    def __init__(self, volume: _Optional[str] = ..., host_path: _Optional[str] = ..., path: _Optional[str] = ..., read_only: _Optional[bool] = ...) -> None: ...

@@ -24,6 +24,8 @@ from ..v1 import (
     pool_service_pb2_grpc,
     sandbox_service_pb2 as svc,
     sandbox_service_pb2_grpc,
+    volume_service_pb2 as vsvc,
+    volume_service_pb2_grpc,
 )
 
 
@@ -58,6 +60,7 @@ class Client:
         self.sandboxes = sandbox_service_pb2_grpc.SandboxServiceStub(channel)
         self.interactive = interactive_service_pb2_grpc.InteractiveServiceStub(channel)
         self.pools = pool_service_pb2_grpc.PoolServiceStub(channel)
+        self.volumes = volume_service_pb2_grpc.VolumeServiceStub(channel)
 
     # -------------------------------------------------------------- plumbing
 
@@ -191,6 +194,24 @@ class Client:
 
     async def delete_pool(self, pool_id: str, destroy_sandboxes: bool = False) -> psvc.DeletePoolResponse:
         return await self._unary(self.pools.DeletePool, psvc.DeletePoolRequest(pool_id=pool_id, destroy_sandboxes=destroy_sandboxes), timeout=600)
+
+    # -------------------------------------------------------------- volumes
+
+    async def create_volume(self, name: str, size_limit_bytes: int = 0) -> vsvc.Volume:
+        """A named volume of this tenant (docs/volumes.md); mount it with ``runtime_configs={"volumes": {name: {"bind": path, "mode": "rw"}}}``.
+        The size limit is recorded, not enforced on Docker and Podman."""
+        return (await self._unary(self.volumes.CreateVolume, vsvc.CreateVolumeRequest(name=name, size_limit_bytes=size_limit_bytes), timeout=120)).volume
+
+    async def get_volume(self, volume: str) -> vsvc.Volume:
+        """The volume by id or name, with the bytes it holds now (``used_bytes``)."""
+        return (await self._unary(self.volumes.GetVolume, vsvc.GetVolumeRequest(volume=volume), timeout=120)).volume
+
+    async def list_volumes(self) -> list[vsvc.Volume]:
+        return list((await self._unary(self.volumes.ListVolumes, vsvc.ListVolumesRequest())).volumes)
+
+    async def delete_volume(self, volume: str) -> bool:
+        """False when it was gone; refused (FAILED_PRECONDITION, reason ``VOLUME_IN_USE``) while a live sandbox mounts it."""
+        return (await self._unary(self.volumes.DeleteVolume, vsvc.DeleteVolumeRequest(volume=volume))).deleted
 
     # -------------------------------------------------------------- runs
 
