@@ -125,6 +125,38 @@ export class HostFirewall {
     return [inputChain, "-i", `${this.bridgeNamePrefix}+`, "-p", "tcp", "--dport", String(port), "-j", "ACCEPT"];
   }
 
+  /**
+   * NETWORK_MODE_ALLOW_LIST: from bridge `bridge` only `gateway:port` (the sandbox's egress
+   * proxy) is reachable; everything else from it, the operator's allowed host ports
+   * included, is dropped, in INPUT and FORWARD alike.
+   */
+  async allowOnly(bridge: string, gateway: string, port: number): Promise<void> {
+    if (this.options.mode === "off") return;
+    await this.ensure();
+    const task = this.serial.then(async () => {
+      for (const [cmd, spec] of this.onlyRules(bridge, gateway, port)) await this.rule(cmd, spec, "insert");
+    });
+    this.serial = task.catch(() => undefined);
+    await task;
+  }
+
+  /** Removes the rules allowOnly made (the bridge is gone or going). */
+  async removeOnly(bridge: string, gateway: string, port: number): Promise<void> {
+    if (this.options.mode === "off") return;
+    for (const [cmd, spec] of this.onlyRules(bridge, gateway, port)) await this.iptables(cmd, ["-D", ...spec]).catch(() => undefined);
+  }
+
+  /** In insertion order: each goes first, so the ACCEPT ends above the DROPs. */
+  private onlyRules(bridge: string, gateway: string, port: number): [string, string[]][] {
+    return [
+      ["iptables", [inputChain, "-i", bridge, "-j", "DROP"]],
+      ["ip6tables", [inputChain, "-i", bridge, "-j", "DROP"]],
+      ["iptables", [forwardChain, "-i", bridge, "-j", "DROP"]],
+      ["ip6tables", [forwardChain, "-i", bridge, "-j", "DROP"]],
+      ["iptables", [inputChain, "-i", bridge, "-d", gateway, "-p", "tcp", "--dport", String(port), "-j", "ACCEPT"]],
+    ];
+  }
+
   /** Removes this daemon's own exceptions; the shared drop rules stay for other daemons. */
   async close(): Promise<void> {
     if (this.options.mode === "off" || !this.ready) return;

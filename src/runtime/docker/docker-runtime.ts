@@ -8,7 +8,17 @@ import type { HostFirewall } from "../host-firewall.js";
 import { startExec } from "./docker-exec.js";
 import { acquireContainerLease } from "./docker-lease.js";
 import { writePodmanSeccompProfile } from "./podman-seccomp.js";
-import type { ContainerInfo, ContainerRuntime, ContainerSpec, ExecOptions, ExecSession, ImageBuildOptions, Lease, LeaseSpec } from "../container-runtime.js";
+import type {
+  ContainerInfo,
+  ContainerRuntime,
+  ContainerSpec,
+  ExecOptions,
+  EgressNetwork,
+  ExecSession,
+  ImageBuildOptions,
+  Lease,
+  LeaseSpec,
+} from "../container-runtime.js";
 
 /**
  * What only Podman needs (used when `name` is "podman", ignored for Docker): explicit
@@ -348,7 +358,51 @@ export class DockerRuntime implements ContainerRuntime {
     return name;
   }
 
+  /** Firewall rules of egress networks, removed with them. */
+  private readonly egressRules = new Map<string, { bridge: string; gateway: string; port: number }>();
+
+  async createEgressNetwork(labels: Record<string, string>): Promise<EgressNetwork> {
+    await this.firewall.ensure();
+    const bridge = `${this.firewall.bridgeNamePrefix}${randomBytes(4).toString("hex")}`;
+    const name = `sandboxd-${bridge}`;
+    await this.call(`create network ${name}`, () =>
+      this.docker.createNetwork({
+        Name: name,
+        Driver: "bridge",
+        CheckDuplicate: true,
+        // No route out: the sandbox reaches its gateway (the host), where only the proxy is let through.
+        Internal: true,
+        Labels: labels,
+        EnableIPv6: false,
+        Options: { "com.docker.network.bridge.name": bridge, "com.docker.network.bridge.enable_icc": "false" },
+      }),
+    );
+    try {
+      const info = (await this.call(`inspect network ${name}`, () => this.docker.getNetwork(name).inspect())) as {
+        IPAM?: { Config?: { Gateway?: string; Subnet?: string }[] };
+        network_interface?: string;
+      };
+      const cfg = info.IPAM?.Config?.find((c) => /^\d+\.\d+\.\d+\.\d+$/.test(c.Gateway ?? ""));
+      if (!cfg?.Gateway) throw new SandboxdError(ErrorCode.Internal, `network ${name} has no IPv4 gateway`);
+      return { name, bridge: info.network_interface || bridge, gateway: cfg.Gateway };
+    } catch (err) {
+      await this.removeNetwork(name).catch(() => false);
+      throw err;
+    }
+  }
+
+  async openEgressPort(network: EgressNetwork, port: number): Promise<void> {
+    this.egressRules.set(network.name, { bridge: network.bridge, gateway: network.gateway, port });
+    await this.firewall.allowOnly(network.bridge, network.gateway, port);
+    await this.firewall.reassert();
+  }
+
   async removeNetwork(name: string): Promise<boolean> {
+    const rules = this.egressRules.get(name);
+    if (rules) {
+      this.egressRules.delete(name);
+      await this.firewall.removeOnly(rules.bridge, rules.gateway, rules.port);
+    }
     try {
       await this.call(`remove network ${name}`, () => this.docker.getNetwork(name).remove());
       return true;

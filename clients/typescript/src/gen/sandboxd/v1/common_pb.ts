@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sandboxd/v1/common.proto.
  */
 export const file_sandboxd_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("ChhzYW5kYm94ZC92MS9jb21tb24ucHJvdG8SC3NhbmRib3hkLnYxIlEKCVJlc291cmNlcxIUCgxtZW1vcnlfYnl0ZXMYASABKAQSDAoEY3B1cxgCIAEoARIMCgRwaWRzGAMgASgNEhIKCmRpc2tfYnl0ZXMYBCABKAQilAEKCkRvY2tlcmZpbGUSDwoHY29udGVudBgBIAEoCRJACg1jb250ZXh0X2ZpbGVzGAIgAygLMikuc2FuZGJveGQudjEuRG9ja2VyZmlsZS5Db250ZXh0RmlsZXNFbnRyeRozChFDb250ZXh0RmlsZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBImgKD1NlY3VyaXR5UGF0dGVybhIPCgdwYXR0ZXJuGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEi8KCHNldmVyaXR5GAMgASgOMh0uc2FuZGJveGQudjEuU2VjdXJpdHlTZXZlcml0eSJmChBSZXN0cmljdGVkTW9kdWxlEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSLwoIc2V2ZXJpdHkYAyABKA4yHS5zYW5kYm94ZC52MS5TZWN1cml0eVNldmVyaXR5IrYBCg5TZWN1cml0eVBvbGljeRI5ChJzZXZlcml0eV90aHJlc2hvbGQYASABKA4yHS5zYW5kYm94ZC52MS5TZWN1cml0eVNldmVyaXR5Ei4KCHBhdHRlcm5zGAIgAygLMhwuc2FuZGJveGQudjEuU2VjdXJpdHlQYXR0ZXJuEjkKEnJlc3RyaWN0ZWRfbW9kdWxlcxgDIAMoCzIdLnNhbmRib3hkLnYxLlJlc3RyaWN0ZWRNb2R1bGUijgEKCVZpb2xhdGlvbhIMCgRydWxlGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEi8KCHNldmVyaXR5GAMgASgOMh0uc2FuZGJveGQudjEuU2VjdXJpdHlTZXZlcml0eRIMCgRsaW5lGAQgASgNEg4KBmNvbHVtbhgFIAEoDRIPCgdzbmlwcGV0GAYgASgJIkQKEEFydGlmYWN0U2V0dGluZ3MSHAoUZGlzYWJsZV9wbG90X2NhcHR1cmUYASABKAgSEgoKb3V0cHV0X2RpchgCIAEoCSLuBQoLU2FuZGJveFNwZWMSEAoIbGFuZ3VhZ2UYASABKAkSDQoFaW1hZ2UYAiABKAkSKwoKZG9ja2VyZmlsZRgDIAEoCzIXLnNhbmRib3hkLnYxLkRvY2tlcmZpbGUSJQoHYmFja2VuZBgEIAEoDjIULnNhbmRib3hkLnYxLkJhY2tlbmQSKQoJcmVzb3VyY2VzGAUgASgLMhYuc2FuZGJveGQudjEuUmVzb3VyY2VzEikKB25ldHdvcmsYBiABKA4yGC5zYW5kYm94ZC52MS5OZXR3b3JrTW9kZRIuCgNlbnYYByADKAsyIS5zYW5kYm94ZC52MS5TYW5kYm94U3BlYy5FbnZFbnRyeRIPCgd3b3JrZGlyGAggASgJEgwKBHVzZXIYCSABKAkSHAoUZXhlY3V0aW9uX3RpbWVvdXRfbXMYCiABKA0SDgoGdHRsX21zGAsgASgNEhcKD2lkbGVfdGltZW91dF9tcxgMIAEoDRIZCg9zZWN1cml0eV9wcmVzZXQYDSABKAlIABI2Cg9zZWN1cml0eV9wb2xpY3kYDiABKAsyGy5zYW5kYm94ZC52MS5TZWN1cml0eVBvbGljeUgAEjQKBmxhYmVscxgPIAMoCzIkLnNhbmRib3hkLnYxLlNhbmRib3hTcGVjLkxhYmVsc0VudHJ5EhcKD2NvbW1pdF9vbl9jbG9zZRgQIAEoCRIUCgxjb250YWluZXJfaWQYESABKAkSMAoJYXJ0aWZhY3RzGBIgASgLMh0uc2FuZGJveGQudjEuQXJ0aWZhY3RTZXR0aW5ncxIUCgxwb2RfbWFuaWZlc3QYEyABKAkSFwoPY29tbWFuZF93cmFwcGVyGBQgAygJGioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIKCghzZWN1cml0eSK3AgoHU2FuZGJveBIKCgJpZBgBIAEoCRImCgRzcGVjGAIgASgLMhguc2FuZGJveGQudjEuU2FuZGJveFNwZWMSKAoFc3RhdGUYAyABKA4yGS5zYW5kYm94ZC52MS5TYW5kYm94U3RhdGUSDQoFaW1hZ2UYBCABKAkSFAoMY29udGFpbmVyX2lkGAUgASgJEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWZyb21fcG9vbBgIIAEoCBIlCgdiYWNrZW5kGAkgASgOMhQuc2FuZGJveGQudjEuQmFja2VuZBIPCgdwb29sX2lkGAogASgJIuQBCghBcnRpZmFjdBIKCgJpZBgBIAEoCRISCgpzYW5kYm94X2lkGAIgASgJEgwKBG5hbWUYAyABKAkSEQoJbWltZV90eXBlGAQgASgJEg4KBmZvcm1hdBgFIAEoCRIMCgRzaXplGAYgASgEEg0KBXdpZHRoGAcgASgNEg4KBmhlaWdodBgIIAEoDRILCgNkcGkYCSABKA0SDQoFaW5kZXgYCiABKA0SDgoGcnVuX2lkGAsgASgJEi4KCmNyZWF0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImMKClJ1blN0YXJ0ZWQSDgoGcnVuX2lkGAEgASgJEgsKA3BpZBgCIAEoDRIkCgVwaGFzZRgDIAEoDjIVLnNhbmRib3hkLnYxLlJ1blBoYXNlEhIKCnNhbmRib3hfaWQYBCABKAkiiAEKBk91dHB1dBIjCgZzdHJlYW0YASABKA4yEy5zYW5kYm94ZC52MS5TdHJlYW0SDAoEZGF0YRgCIAEoDBIOCgZvZmZzZXQYAyABKAQSFQoNc3RyZWFtX29mZnNldBgEIAEoBBIkCgVwaGFzZRgFIAEoDjIVLnNhbmRib3hkLnYxLlJ1blBoYXNlIvwBCglSdW5FeGl0ZWQSJwoGc3RhdHVzGAEgASgOMhcuc2FuZGJveGQudjEuRXhpdFN0YXR1cxIRCglleGl0X2NvZGUYAiABKAUSDgoGc2lnbmFsGAMgASgFEhMKC2R1cmF0aW9uX21zGAQgASgNEhQKDHN0ZG91dF9ieXRlcxgFIAEoBBIUCgxzdGRlcnJfYnl0ZXMYBiABKAQSEQoJdHJ1bmNhdGVkGAcgASgIEiQKBXBoYXNlGAggASgOMhUuc2FuZGJveGQudjEuUnVuUGhhc2USDwoHbWVzc2FnZRgJIAEoCRIYChBrZXJuZWxfcmVzdGFydGVkGAogASgIIjMKCUtlZXBhbGl2ZRImCgJhdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAimAEKC0Rpc3BsYXlEYXRhEjAKBGRhdGEYASADKAsyIi5zYW5kYm94ZC52MS5EaXNwbGF5RGF0YS5EYXRhRW50cnkSFQoNbWV0YWRhdGFfanNvbhgCIAEoCRITCgthcnRpZmFjdF9pZBgDIAEoCRorCglEYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4ASKJAQoNRXhlY3V0ZVJlc3VsdBIXCg9leGVjdXRpb25fY291bnQYASABKA0SMgoEZGF0YRgCIAMoCzIkLnNhbmRib3hkLnYxLkV4ZWN1dGVSZXN1bHQuRGF0YUVudHJ5GisKCURhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBIjsKCUNlbGxFcnJvchIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJEhEKCXRyYWNlYmFjaxgDIAMoCSL5AgoIUnVuRXZlbnQSCwoDc2VxGAEgASgEEioKB3N0YXJ0ZWQYAiABKAsyFy5zYW5kYm94ZC52MS5SdW5TdGFydGVkSAASJQoGb3V0cHV0GAMgASgLMhMuc2FuZGJveGQudjEuT3V0cHV0SAASKQoIYXJ0aWZhY3QYBCABKAsyFS5zYW5kYm94ZC52MS5BcnRpZmFjdEgAEigKBmV4aXRlZBgFIAEoCzIWLnNhbmRib3hkLnYxLlJ1bkV4aXRlZEgAEisKCWtlZXBhbGl2ZRgGIAEoCzIWLnNhbmRib3hkLnYxLktlZXBhbGl2ZUgAEisKB2Rpc3BsYXkYByABKAsyGC5zYW5kYm94ZC52MS5EaXNwbGF5RGF0YUgAEiwKBnJlc3VsdBgIIAEoCzIaLnNhbmRib3hkLnYxLkV4ZWN1dGVSZXN1bHRIABInCgVlcnJvchgJIAEoCzIWLnNhbmRib3hkLnYxLkNlbGxFcnJvckgAQgcKBWV2ZW50IrQBCgtFcnJvckRldGFpbBIOCgZyZWFzb24YASABKAkSOAoIbWV0YWRhdGEYAiADKAsyJi5zYW5kYm94ZC52MS5FcnJvckRldGFpbC5NZXRhZGF0YUVudHJ5EioKCnZpb2xhdGlvbnMYAyADKAsyFi5zYW5kYm94ZC52MS5WaW9sYXRpb24aLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlMKC0Vycm9yU3RhdHVzEgwKBGNvZGUYASABKAUSDwoHbWVzc2FnZRgCIAEoCRIlCgdkZXRhaWxzGAMgAygLMhQuZ29vZ2xlLnByb3RvYnVmLkFueSpiCgdCYWNrZW5kEhcKE0JBQ0tFTkRfVU5TUEVDSUZJRUQQABISCg5CQUNLRU5EX0RPQ0tFUhABEhIKDkJBQ0tFTkRfUE9ETUFOEAISFgoSQkFDS0VORF9LVUJFUk5FVEVTEAMqWwoLTmV0d29ya01vZGUSHAoYTkVUV09SS19NT0RFX1VOU1BFQ0lGSUVEEAASFQoRTkVUV09SS19NT0RFX05PTkUQARIXChNORVRXT1JLX01PREVfQlJJREdFEAIqtAEKDFNhbmRib3hTdGF0ZRIdChlTQU5EQk9YX1NUQVRFX1VOU1BFQ0lGSUVEEAASGgoWU0FOREJPWF9TVEFURV9DUkVBVElORxABEhkKFVNBTkRCT1hfU1RBVEVfUlVOTklORxACEhkKFVNBTkRCT1hfU1RBVEVfU1RPUFBFRBADEhkKFVNBTkRCT1hfU1RBVEVfRVhQSVJFRBAEEhgKFFNBTkRCT1hfU1RBVEVfRkFJTEVEEAUqRgoGU3RyZWFtEhYKElNUUkVBTV9VTlNQRUNJRklFRBAAEhEKDVNUUkVBTV9TVERPVVQQARIRCg1TVFJFQU1fU1RERVJSEAIquAEKCkV4aXRTdGF0dXMSGwoXRVhJVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJFWElUX1NUQVRVU19FWElURUQQARIXChNFWElUX1NUQVRVU19USU1FT1VUEAISFgoSRVhJVF9TVEFUVVNfS0lMTEVEEAMSEwoPRVhJVF9TVEFUVVNfT09NEAQSGQoVRVhJVF9TVEFUVVNfQ0FOQ0VMTEVEEAUSFAoQRVhJVF9TVEFUVVNfTE9TVBAGKmYKCFJ1blBoYXNlEhkKFVJVTl9QSEFTRV9VTlNQRUNJRklFRBAAEhUKEVJVTl9QSEFTRV9JTlNUQUxMEAESFQoRUlVOX1BIQVNFX0NPTVBJTEUQAhIRCg1SVU5fUEhBU0VfUlVOEAMqpgEKEFNlY3VyaXR5U2V2ZXJpdHkSIQodU0VDVVJJVFlfU0VWRVJJVFlfVU5TUEVDSUZJRUQQABIaChZTRUNVUklUWV9TRVZFUklUWV9TQUZFEAESGQoVU0VDVVJJVFlfU0VWRVJJVFlfTE9XEAISHAoYU0VDVVJJVFlfU0VWRVJJVFlfTUVESVVNEAMSGgoWU0VDVVJJVFlfU0VWRVJJVFlfSElHSBAEYgZwcm90bzM", [file_google_protobuf_any, file_google_protobuf_timestamp]);
+  fileDesc("ChhzYW5kYm94ZC92MS9jb21tb24ucHJvdG8SC3NhbmRib3hkLnYxIlEKCVJlc291cmNlcxIUCgxtZW1vcnlfYnl0ZXMYASABKAQSDAoEY3B1cxgCIAEoARIMCgRwaWRzGAMgASgNEhIKCmRpc2tfYnl0ZXMYBCABKAQilAEKCkRvY2tlcmZpbGUSDwoHY29udGVudBgBIAEoCRJACg1jb250ZXh0X2ZpbGVzGAIgAygLMikuc2FuZGJveGQudjEuRG9ja2VyZmlsZS5Db250ZXh0RmlsZXNFbnRyeRozChFDb250ZXh0RmlsZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBImgKD1NlY3VyaXR5UGF0dGVybhIPCgdwYXR0ZXJuGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEi8KCHNldmVyaXR5GAMgASgOMh0uc2FuZGJveGQudjEuU2VjdXJpdHlTZXZlcml0eSJmChBSZXN0cmljdGVkTW9kdWxlEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSLwoIc2V2ZXJpdHkYAyABKA4yHS5zYW5kYm94ZC52MS5TZWN1cml0eVNldmVyaXR5IrYBCg5TZWN1cml0eVBvbGljeRI5ChJzZXZlcml0eV90aHJlc2hvbGQYASABKA4yHS5zYW5kYm94ZC52MS5TZWN1cml0eVNldmVyaXR5Ei4KCHBhdHRlcm5zGAIgAygLMhwuc2FuZGJveGQudjEuU2VjdXJpdHlQYXR0ZXJuEjkKEnJlc3RyaWN0ZWRfbW9kdWxlcxgDIAMoCzIdLnNhbmRib3hkLnYxLlJlc3RyaWN0ZWRNb2R1bGUijgEKCVZpb2xhdGlvbhIMCgRydWxlGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEi8KCHNldmVyaXR5GAMgASgOMh0uc2FuZGJveGQudjEuU2VjdXJpdHlTZXZlcml0eRIMCgRsaW5lGAQgASgNEg4KBmNvbHVtbhgFIAEoDRIPCgdzbmlwcGV0GAYgASgJIkQKEEFydGlmYWN0U2V0dGluZ3MSHAoUZGlzYWJsZV9wbG90X2NhcHR1cmUYASABKAgSEgoKb3V0cHV0X2RpchgCIAEoCSKZBgoLU2FuZGJveFNwZWMSEAoIbGFuZ3VhZ2UYASABKAkSDQoFaW1hZ2UYAiABKAkSKwoKZG9ja2VyZmlsZRgDIAEoCzIXLnNhbmRib3hkLnYxLkRvY2tlcmZpbGUSJQoHYmFja2VuZBgEIAEoDjIULnNhbmRib3hkLnYxLkJhY2tlbmQSKQoJcmVzb3VyY2VzGAUgASgLMhYuc2FuZGJveGQudjEuUmVzb3VyY2VzEikKB25ldHdvcmsYBiABKA4yGC5zYW5kYm94ZC52MS5OZXR3b3JrTW9kZRIuCgNlbnYYByADKAsyIS5zYW5kYm94ZC52MS5TYW5kYm94U3BlYy5FbnZFbnRyeRIPCgd3b3JrZGlyGAggASgJEgwKBHVzZXIYCSABKAkSHAoUZXhlY3V0aW9uX3RpbWVvdXRfbXMYCiABKA0SDgoGdHRsX21zGAsgASgNEhcKD2lkbGVfdGltZW91dF9tcxgMIAEoDRIZCg9zZWN1cml0eV9wcmVzZXQYDSABKAlIABI2Cg9zZWN1cml0eV9wb2xpY3kYDiABKAsyGy5zYW5kYm94ZC52MS5TZWN1cml0eVBvbGljeUgAEjQKBmxhYmVscxgPIAMoCzIkLnNhbmRib3hkLnYxLlNhbmRib3hTcGVjLkxhYmVsc0VudHJ5EhcKD2NvbW1pdF9vbl9jbG9zZRgQIAEoCRIUCgxjb250YWluZXJfaWQYESABKAkSMAoJYXJ0aWZhY3RzGBIgASgLMh0uc2FuZGJveGQudjEuQXJ0aWZhY3RTZXR0aW5ncxIUCgxwb2RfbWFuaWZlc3QYEyABKAkSFwoPY29tbWFuZF93cmFwcGVyGBQgAygJEikKBmVncmVzcxgdIAEoCzIZLnNhbmRib3hkLnYxLkVncmVzc1BvbGljeRoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCCgoIc2VjdXJpdHkiOwoMRWdyZXNzUG9saWN5Eg0KBWhvc3RzGAEgAygJEg0KBWNpZHJzGAIgAygJEg0KBXBvcnRzGAMgAygNIrcCCgdTYW5kYm94EgoKAmlkGAEgASgJEiYKBHNwZWMYAiABKAsyGC5zYW5kYm94ZC52MS5TYW5kYm94U3BlYxIoCgVzdGF0ZRgDIAEoDjIZLnNhbmRib3hkLnYxLlNhbmRib3hTdGF0ZRINCgVpbWFnZRgEIAEoCRIUCgxjb250YWluZXJfaWQYBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJZnJvbV9wb29sGAggASgIEiUKB2JhY2tlbmQYCSABKA4yFC5zYW5kYm94ZC52MS5CYWNrZW5kEg8KB3Bvb2xfaWQYCiABKAki5AEKCEFydGlmYWN0EgoKAmlkGAEgASgJEhIKCnNhbmRib3hfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIRCgltaW1lX3R5cGUYBCABKAkSDgoGZm9ybWF0GAUgASgJEgwKBHNpemUYBiABKAQSDQoFd2lkdGgYByABKA0SDgoGaGVpZ2h0GAggASgNEgsKA2RwaRgJIAEoDRINCgVpbmRleBgKIAEoDRIOCgZydW5faWQYCyABKAkSLgoKY3JlYXRlZF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiYwoKUnVuU3RhcnRlZBIOCgZydW5faWQYASABKAkSCwoDcGlkGAIgASgNEiQKBXBoYXNlGAMgASgOMhUuc2FuZGJveGQudjEuUnVuUGhhc2USEgoKc2FuZGJveF9pZBgEIAEoCSKIAQoGT3V0cHV0EiMKBnN0cmVhbRgBIAEoDjITLnNhbmRib3hkLnYxLlN0cmVhbRIMCgRkYXRhGAIgASgMEg4KBm9mZnNldBgDIAEoBBIVCg1zdHJlYW1fb2Zmc2V0GAQgASgEEiQKBXBoYXNlGAUgASgOMhUuc2FuZGJveGQudjEuUnVuUGhhc2Ui/AEKCVJ1bkV4aXRlZBInCgZzdGF0dXMYASABKA4yFy5zYW5kYm94ZC52MS5FeGl0U3RhdHVzEhEKCWV4aXRfY29kZRgCIAEoBRIOCgZzaWduYWwYAyABKAUSEwoLZHVyYXRpb25fbXMYBCABKA0SFAoMc3Rkb3V0X2J5dGVzGAUgASgEEhQKDHN0ZGVycl9ieXRlcxgGIAEoBBIRCgl0cnVuY2F0ZWQYByABKAgSJAoFcGhhc2UYCCABKA4yFS5zYW5kYm94ZC52MS5SdW5QaGFzZRIPCgdtZXNzYWdlGAkgASgJEhgKEGtlcm5lbF9yZXN0YXJ0ZWQYCiABKAgiMwoJS2VlcGFsaXZlEiYKAmF0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKYAQoLRGlzcGxheURhdGESMAoEZGF0YRgBIAMoCzIiLnNhbmRib3hkLnYxLkRpc3BsYXlEYXRhLkRhdGFFbnRyeRIVCg1tZXRhZGF0YV9qc29uGAIgASgJEhMKC2FydGlmYWN0X2lkGAMgASgJGisKCURhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBIokBCg1FeGVjdXRlUmVzdWx0EhcKD2V4ZWN1dGlvbl9jb3VudBgBIAEoDRIyCgRkYXRhGAIgAygLMiQuc2FuZGJveGQudjEuRXhlY3V0ZVJlc3VsdC5EYXRhRW50cnkaKwoJRGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDDoCOAEiOwoJQ2VsbEVycm9yEgwKBG5hbWUYASABKAkSDQoFdmFsdWUYAiABKAkSEQoJdHJhY2ViYWNrGAMgAygJIvkCCghSdW5FdmVudBILCgNzZXEYASABKAQSKgoHc3RhcnRlZBgCIAEoCzIXLnNhbmRib3hkLnYxLlJ1blN0YXJ0ZWRIABIlCgZvdXRwdXQYAyABKAsyEy5zYW5kYm94ZC52MS5PdXRwdXRIABIpCghhcnRpZmFjdBgEIAEoCzIVLnNhbmRib3hkLnYxLkFydGlmYWN0SAASKAoGZXhpdGVkGAUgASgLMhYuc2FuZGJveGQudjEuUnVuRXhpdGVkSAASKwoJa2VlcGFsaXZlGAYgASgLMhYuc2FuZGJveGQudjEuS2VlcGFsaXZlSAASKwoHZGlzcGxheRgHIAEoCzIYLnNhbmRib3hkLnYxLkRpc3BsYXlEYXRhSAASLAoGcmVzdWx0GAggASgLMhouc2FuZGJveGQudjEuRXhlY3V0ZVJlc3VsdEgAEicKBWVycm9yGAkgASgLMhYuc2FuZGJveGQudjEuQ2VsbEVycm9ySABCBwoFZXZlbnQitAEKC0Vycm9yRGV0YWlsEg4KBnJlYXNvbhgBIAEoCRI4CghtZXRhZGF0YRgCIAMoCzImLnNhbmRib3hkLnYxLkVycm9yRGV0YWlsLk1ldGFkYXRhRW50cnkSKgoKdmlvbGF0aW9ucxgDIAMoCzIWLnNhbmRib3hkLnYxLlZpb2xhdGlvbhovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUwoLRXJyb3JTdGF0dXMSDAoEY29kZRgBIAEoBRIPCgdtZXNzYWdlGAIgASgJEiUKB2RldGFpbHMYAyADKAsyFC5nb29nbGUucHJvdG9idWYuQW55KmIKB0JhY2tlbmQSFwoTQkFDS0VORF9VTlNQRUNJRklFRBAAEhIKDkJBQ0tFTkRfRE9DS0VSEAESEgoOQkFDS0VORF9QT0RNQU4QAhIWChJCQUNLRU5EX0tVQkVSTkVURVMQAyp4CgtOZXR3b3JrTW9kZRIcChhORVRXT1JLX01PREVfVU5TUEVDSUZJRUQQABIVChFORVRXT1JLX01PREVfTk9ORRABEhcKE05FVFdPUktfTU9ERV9CUklER0UQAhIbChdORVRXT1JLX01PREVfQUxMT1dfTElTVBADKrQBCgxTYW5kYm94U3RhdGUSHQoZU0FOREJPWF9TVEFURV9VTlNQRUNJRklFRBAAEhoKFlNBTkRCT1hfU1RBVEVfQ1JFQVRJTkcQARIZChVTQU5EQk9YX1NUQVRFX1JVTk5JTkcQAhIZChVTQU5EQk9YX1NUQVRFX1NUT1BQRUQQAxIZChVTQU5EQk9YX1NUQVRFX0VYUElSRUQQBBIYChRTQU5EQk9YX1NUQVRFX0ZBSUxFRBAFKkYKBlN0cmVhbRIWChJTVFJFQU1fVU5TUEVDSUZJRUQQABIRCg1TVFJFQU1fU1RET1VUEAESEQoNU1RSRUFNX1NUREVSUhACKrgBCgpFeGl0U3RhdHVzEhsKF0VYSVRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSRVhJVF9TVEFUVVNfRVhJVEVEEAESFwoTRVhJVF9TVEFUVVNfVElNRU9VVBACEhYKEkVYSVRfU1RBVFVTX0tJTExFRBADEhMKD0VYSVRfU1RBVFVTX09PTRAEEhkKFUVYSVRfU1RBVFVTX0NBTkNFTExFRBAFEhQKEEVYSVRfU1RBVFVTX0xPU1QQBipmCghSdW5QaGFzZRIZChVSVU5fUEhBU0VfVU5TUEVDSUZJRUQQABIVChFSVU5fUEhBU0VfSU5TVEFMTBABEhUKEVJVTl9QSEFTRV9DT01QSUxFEAISEQoNUlVOX1BIQVNFX1JVThADKqYBChBTZWN1cml0eVNldmVyaXR5EiEKHVNFQ1VSSVRZX1NFVkVSSVRZX1VOU1BFQ0lGSUVEEAASGgoWU0VDVVJJVFlfU0VWRVJJVFlfU0FGRRABEhkKFVNFQ1VSSVRZX1NFVkVSSVRZX0xPVxACEhwKGFNFQ1VSSVRZX1NFVkVSSVRZX01FRElVTRADEhoKFlNFQ1VSSVRZX1NFVkVSSVRZX0hJR0gQBGIGcHJvdG8z", [file_google_protobuf_any, file_google_protobuf_timestamp]);
 
 /**
  * Limits applied to the sandbox container. Zero means the daemon's default.
@@ -375,6 +375,13 @@ export type SandboxSpec = Message<"sandboxd.v1.SandboxSpec"> & {
    * @generated from field: repeated string command_wrapper = 20;
    */
   commandWrapper: string[];
+
+  /**
+   * NETWORK_MODE_ALLOW_LIST: what the sandbox may reach through the daemon's egress proxy.
+   *
+   * @generated from field: sandboxd.v1.EgressPolicy egress = 29;
+   */
+  egress?: EgressPolicy | undefined;
 };
 
 /**
@@ -383,6 +390,45 @@ export type SandboxSpec = Message<"sandboxd.v1.SandboxSpec"> & {
  */
 export const SandboxSpecSchema: GenMessage<SandboxSpec> = /*@__PURE__*/
   messageDesc(file_sandboxd_v1_common, 7);
+
+/**
+ * The allow-list of a NETWORK_MODE_ALLOW_LIST sandbox. The sandbox has no route but to an
+ * HTTP proxy the daemon runs (HTTP_PROXY/HTTPS_PROXY are set in it); the proxy allows a
+ * request when its port is listed and its host matches `hosts` or its address is in `cidrs`.
+ * A name resolving to a private, loopback or link-local address is refused unless that
+ * address is in `cidrs`; the proxy connects to the address it checked.
+ *
+ * @generated from message sandboxd.v1.EgressPolicy
+ */
+export type EgressPolicy = Message<"sandboxd.v1.EgressPolicy"> & {
+  /**
+   * Host names, exact ("pypi.org") or "*.example.com" (any name below example.com).
+   *
+   * @generated from field: repeated string hosts = 1;
+   */
+  hosts: string[];
+
+  /**
+   * Addresses allowed by number, and exceptions to the private-range deny-list ("10.1.0.0/16").
+   *
+   * @generated from field: repeated string cidrs = 2;
+   */
+  cidrs: string[];
+
+  /**
+   * Destination ports; empty means 80 and 443.
+   *
+   * @generated from field: repeated uint32 ports = 3;
+   */
+  ports: number[];
+};
+
+/**
+ * Describes the message sandboxd.v1.EgressPolicy.
+ * Use `create(EgressPolicySchema)` to create a new message.
+ */
+export const EgressPolicySchema: GenMessage<EgressPolicy> = /*@__PURE__*/
+  messageDesc(file_sandboxd_v1_common, 8);
 
 /**
  * @generated from message sandboxd.v1.Sandbox
@@ -450,7 +496,7 @@ export type Sandbox = Message<"sandboxd.v1.Sandbox"> & {
  * Use `create(SandboxSchema)` to create a new message.
  */
 export const SandboxSchema: GenMessage<Sandbox> = /*@__PURE__*/
-  messageDesc(file_sandboxd_v1_common, 8);
+  messageDesc(file_sandboxd_v1_common, 9);
 
 /**
  * @generated from message sandboxd.v1.Artifact
@@ -526,7 +572,7 @@ export type Artifact = Message<"sandboxd.v1.Artifact"> & {
  * Use `create(ArtifactSchema)` to create a new message.
  */
 export const ArtifactSchema: GenMessage<Artifact> = /*@__PURE__*/
-  messageDesc(file_sandboxd_v1_common, 9);
+  messageDesc(file_sandboxd_v1_common, 10);
 
 /**
  * @generated from message sandboxd.v1.RunStarted
@@ -560,7 +606,7 @@ export type RunStarted = Message<"sandboxd.v1.RunStarted"> & {
  * Use `create(RunStartedSchema)` to create a new message.
  */
 export const RunStartedSchema: GenMessage<RunStarted> = /*@__PURE__*/
-  messageDesc(file_sandboxd_v1_common, 10);
+  messageDesc(file_sandboxd_v1_common, 11);
 
 /**
  * @generated from message sandboxd.v1.Output
@@ -601,7 +647,7 @@ export type Output = Message<"sandboxd.v1.Output"> & {
  * Use `create(OutputSchema)` to create a new message.
  */
 export const OutputSchema: GenMessage<Output> = /*@__PURE__*/
-  messageDesc(file_sandboxd_v1_common, 11);
+  messageDesc(file_sandboxd_v1_common, 12);
 
 /**
  * @generated from message sandboxd.v1.RunExited
@@ -673,7 +719,7 @@ export type RunExited = Message<"sandboxd.v1.RunExited"> & {
  * Use `create(RunExitedSchema)` to create a new message.
  */
 export const RunExitedSchema: GenMessage<RunExited> = /*@__PURE__*/
-  messageDesc(file_sandboxd_v1_common, 12);
+  messageDesc(file_sandboxd_v1_common, 13);
 
 /**
  * @generated from message sandboxd.v1.Keepalive
@@ -690,7 +736,7 @@ export type Keepalive = Message<"sandboxd.v1.Keepalive"> & {
  * Use `create(KeepaliveSchema)` to create a new message.
  */
 export const KeepaliveSchema: GenMessage<Keepalive> = /*@__PURE__*/
-  messageDesc(file_sandboxd_v1_common, 13);
+  messageDesc(file_sandboxd_v1_common, 14);
 
 /**
  * Rich output of an interactive cell: a MIME bundle.
@@ -721,7 +767,7 @@ export type DisplayData = Message<"sandboxd.v1.DisplayData"> & {
  * Use `create(DisplayDataSchema)` to create a new message.
  */
 export const DisplayDataSchema: GenMessage<DisplayData> = /*@__PURE__*/
-  messageDesc(file_sandboxd_v1_common, 14);
+  messageDesc(file_sandboxd_v1_common, 15);
 
 /**
  * @generated from message sandboxd.v1.ExecuteResult
@@ -743,7 +789,7 @@ export type ExecuteResult = Message<"sandboxd.v1.ExecuteResult"> & {
  * Use `create(ExecuteResultSchema)` to create a new message.
  */
 export const ExecuteResultSchema: GenMessage<ExecuteResult> = /*@__PURE__*/
-  messageDesc(file_sandboxd_v1_common, 15);
+  messageDesc(file_sandboxd_v1_common, 16);
 
 /**
  * @generated from message sandboxd.v1.CellError
@@ -770,7 +816,7 @@ export type CellError = Message<"sandboxd.v1.CellError"> & {
  * Use `create(CellErrorSchema)` to create a new message.
  */
 export const CellErrorSchema: GenMessage<CellError> = /*@__PURE__*/
-  messageDesc(file_sandboxd_v1_common, 16);
+  messageDesc(file_sandboxd_v1_common, 17);
 
 /**
  * One event of a run, cell or install. seq increases by one per event of the run.
@@ -842,7 +888,7 @@ export type RunEvent = Message<"sandboxd.v1.RunEvent"> & {
  * Use `create(RunEventSchema)` to create a new message.
  */
 export const RunEventSchema: GenMessage<RunEvent> = /*@__PURE__*/
-  messageDesc(file_sandboxd_v1_common, 17);
+  messageDesc(file_sandboxd_v1_common, 18);
 
 /**
  * Machine-readable detail of an error, packed in ErrorStatus.details.
@@ -874,7 +920,7 @@ export type ErrorDetail = Message<"sandboxd.v1.ErrorDetail"> & {
  * Use `create(ErrorDetailSchema)` to create a new message.
  */
 export const ErrorDetailSchema: GenMessage<ErrorDetail> = /*@__PURE__*/
-  messageDesc(file_sandboxd_v1_common, 18);
+  messageDesc(file_sandboxd_v1_common, 19);
 
 /**
  * Wire-compatible with google.rpc.Status; sent in the grpc-status-details-bin trailer so
@@ -904,7 +950,7 @@ export type ErrorStatus = Message<"sandboxd.v1.ErrorStatus"> & {
  * Use `create(ErrorStatusSchema)` to create a new message.
  */
 export const ErrorStatusSchema: GenMessage<ErrorStatus> = /*@__PURE__*/
-  messageDesc(file_sandboxd_v1_common, 19);
+  messageDesc(file_sandboxd_v1_common, 20);
 
 /**
  * Which container engine hosts a sandbox.
@@ -965,6 +1011,13 @@ export enum NetworkMode {
    * @generated from enum value: NETWORK_MODE_BRIDGE = 2;
    */
   BRIDGE = 2,
+
+  /**
+   * Egress only through the daemon's proxy, to what SandboxSpec.egress lists (docs/security.md).
+   *
+   * @generated from enum value: NETWORK_MODE_ALLOW_LIST = 3;
+   */
+  ALLOW_LIST = 3,
 }
 
 /**
