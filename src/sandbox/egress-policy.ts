@@ -14,7 +14,7 @@ export interface EgressPolicySpec {
 }
 
 /** Ports when the policy lists none. */
-export const defaultEgressPorts = [80, 443];
+const defaultEgressPorts = [80, 443];
 
 const maxEntries = 256;
 const hostName = /^(\*\.)?([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/;
