@@ -140,10 +140,24 @@ export class HostFirewall {
     await task;
   }
 
-  /** Removes the rules allowOnly made (the bridge is gone or going). */
-  async removeOnly(bridge: string, gateway: string, port: number): Promise<void> {
-    if (this.options.mode === "off") return;
-    for (const [cmd, spec] of this.onlyRules(bridge, gateway, port)) await this.iptables(cmd, ["-D", ...spec]).catch(() => undefined);
+  /**
+   * Removes every rule allowOnly made for `bridge` (the bridge is gone or going), also those
+   * a previous daemon left behind: found by listing the chains.
+   */
+  async removeBridge(bridge: string): Promise<void> {
+    if (this.options.mode === "off" || !/^[a-z0-9]+$/.test(bridge)) return;
+    const task = this.serial.then(async () => {
+      for (const cmd of ["iptables", "ip6tables"]) {
+        for (const chain of [inputChain, forwardChain]) {
+          const rules = (await this.iptablesOut(cmd, ["-S", chain]).catch(() => ""))
+            .split("\n")
+            .filter((l) => l.startsWith(`-A ${chain} `) && l.includes(` -i ${bridge} `));
+          for (const rule of rules) await this.iptables(cmd, ["-D", ...rule.slice(3).split(" ")]).catch(() => undefined);
+        }
+      }
+    });
+    this.serial = task.catch(() => undefined);
+    await task;
   }
 
   /** In insertion order: each goes first, so the ACCEPT ends above the DROPs. */

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { networkInterfaces } from "node:os";
@@ -7,7 +8,7 @@ import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import type { Metadata } from "@grpc/grpc-js";
 import { ErrorDetailSchema, ErrorStatusSchema, NetworkMode, RunPhase } from "../../src/gen/sandboxd/v1/common_pb.js";
 import { startDaemon, type DaemonHandle } from "../helpers/daemon.js";
-import { onKubernetes } from "../helpers/engine.js";
+import { docker, onKubernetes } from "../helpers/engine.js";
 import { collect } from "../helpers/events.js";
 import { makeWheelCode } from "../helpers/packages.js";
 import { freePort } from "../helpers/ports.js";
@@ -224,6 +225,26 @@ describe.skipIf(onKubernetes)("egress allow-lists (NETWORK_MODE_ALLOW_LIST)", ()
     expect(await bad({ network: NetworkMode.ALLOW_LIST, egress: { hosts: ["example.com"], ports: [70000] } })).toMatch(/70000/);
     expect(await bad({ network: NetworkMode.ALLOW_LIST })).toMatch(/egress\.hosts or egress\.cidrs/);
     expect(await bad({ network: NetworkMode.BRIDGE, egress: { hosts: ["example.com"] } })).toMatch(/NETWORK_MODE_ALLOW_LIST/);
+  });
+});
+
+describe.skipIf(onKubernetes)("egress allow-lists across a daemon restart", () => {
+  it("an allow-listed sandbox whose proxy ended with the daemon is removed, with its network and firewall rules", async () => {
+    const id = await allowListed({ hosts: ["localhost"], cidrs: ["127.0.0.1/32"], ports: [indexPort] });
+    const nets = await docker.listNetworks({ filters: { label: [`org.sandboxd.sandbox-id=${id}`] } });
+    expect(nets).toHaveLength(1);
+    const bridge = nets[0]!.Name.replace(/^sandboxd-/, "");
+    const rules = () =>
+      execFileSync("iptables", ["-S"], { encoding: "utf8" })
+        .split("\n")
+        .filter((l) => l.includes(` -i ${bridge} `));
+    expect(rules().length).toBeGreaterThan(0);
+    await d.stop();
+    d = await startDaemon({ daemonId: d.daemonId, args: ["--metrics-listen", `127.0.0.1:${metricsPort}`] });
+    const err = await refusal(d.sandbox.getSandbox({ sandboxId: id }));
+    expect(err.code).toBe(5);
+    expect(await docker.listNetworks({ filters: { label: [`org.sandboxd.sandbox-id=${id}`] } })).toHaveLength(0);
+    expect(rules()).toEqual([]);
   });
 });
 

@@ -358,9 +358,6 @@ export class DockerRuntime implements ContainerRuntime {
     return name;
   }
 
-  /** Firewall rules of egress networks, removed with them. */
-  private readonly egressRules = new Map<string, { bridge: string; gateway: string; port: number }>();
-
   async createEgressNetwork(labels: Record<string, string>): Promise<EgressNetwork> {
     await this.firewall.ensure();
     const bridge = `${this.firewall.bridgeNamePrefix}${randomBytes(4).toString("hex")}`;
@@ -380,11 +377,10 @@ export class DockerRuntime implements ContainerRuntime {
     try {
       const info = (await this.call(`inspect network ${name}`, () => this.docker.getNetwork(name).inspect())) as {
         IPAM?: { Config?: { Gateway?: string; Subnet?: string }[] };
-        network_interface?: string;
       };
       const cfg = info.IPAM?.Config?.find((c) => /^\d+\.\d+\.\d+\.\d+$/.test(c.Gateway ?? ""));
       if (!cfg?.Gateway) throw new SandboxdError(ErrorCode.Internal, `network ${name} has no IPv4 gateway`);
-      return { name, bridge: info.network_interface || bridge, gateway: cfg.Gateway };
+      return { name, bridge, gateway: cfg.Gateway };
     } catch (err) {
       await this.removeNetwork(name).catch(() => false);
       throw err;
@@ -392,17 +388,13 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async openEgressPort(network: EgressNetwork, port: number): Promise<void> {
-    this.egressRules.set(network.name, { bridge: network.bridge, gateway: network.gateway, port });
     await this.firewall.allowOnly(network.bridge, network.gateway, port);
     await this.firewall.reassert();
   }
 
   async removeNetwork(name: string): Promise<boolean> {
-    const rules = this.egressRules.get(name);
-    if (rules) {
-      this.egressRules.delete(name);
-      await this.firewall.removeOnly(rules.bridge, rules.gateway, rules.port);
-    }
+    // An allow-listed network's own firewall rules go with it (sandboxd-<bridge>, createEgressNetwork).
+    if (name.startsWith(`sandboxd-${this.firewall.bridgeNamePrefix}`)) await this.firewall.removeBridge(name.slice("sandboxd-".length));
     try {
       await this.call(`remove network ${name}`, () => this.docker.getNetwork(name).remove());
       return true;
