@@ -5,6 +5,8 @@ export interface EgressNetwork {
   name: string;
   bridge: string;
   gateway: string;
+  /** The network's IPv4 subnet (CIDR): the only peers the proxy serves. */
+  subnet: string;
 }
 
 /** What the daemon asks of an engine to create one sandbox container. */

@@ -1,6 +1,6 @@
 import { lookup } from "node:dns/promises";
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { connect, isIP, type Socket } from "node:net";
+import { BlockList, connect, isIP, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { describeError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
@@ -35,13 +35,24 @@ export class EgressProxy {
   constructor(
     private readonly sandboxId: string,
     private readonly matcher: EgressMatcher,
+    subnet: string,
     logger: Logger,
     private readonly onDenied: EgressDeniedHook,
   ) {
     this.log = logger.child({ component: "egress-proxy", sandboxId });
     this.server = createServer((req, res) => void this.forward(req, res));
     this.server.on("connect", (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.tunnel(req, socket, head));
+    // Only the sandbox's own network is served (the firewall lets nothing else of the host's networks in, and this holds if it did).
+    const [net = "", bits = "32"] = subnet.split("/");
+    const peers = new BlockList();
+    peers.addSubnet(net, Number(bits), "ipv4");
     this.server.on("connection", (s: Socket) => {
+      const peer = (s.remoteAddress ?? "").replace(/^::ffff:/, "");
+      if (isIP(peer) !== 4 || !peers.check(peer, "ipv4")) {
+        this.log.warn({ peer }, "egress proxy: a connection from outside the sandbox's network, closed");
+        s.destroy();
+        return;
+      }
       this.sockets.add(s);
       s.on("close", () => this.sockets.delete(s));
     });

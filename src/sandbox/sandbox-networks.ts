@@ -47,7 +47,7 @@ export class SandboxNetworks {
    */
   async createEgress(sandboxId: string, policy: EgressPolicySpec): Promise<{ network: string; env: Record<string, string>; started: () => Promise<void> }> {
     const net = await this.runtime.createEgressNetwork({ ...this.ownLabels, [Label.sandboxId]: sandboxId });
-    const proxy = new EgressProxy(sandboxId, new EgressMatcher(policy), this.log, this.onEgressDenied);
+    const proxy = new EgressProxy(sandboxId, new EgressMatcher(policy), net.subnet, this.log, this.onEgressDenied);
     this.proxies.set(sandboxId, proxy);
     try {
       let port = 0;

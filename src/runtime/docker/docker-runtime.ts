@@ -379,8 +379,8 @@ export class DockerRuntime implements ContainerRuntime {
         IPAM?: { Config?: { Gateway?: string; Subnet?: string }[] };
       };
       const cfg = info.IPAM?.Config?.find((c) => /^\d+\.\d+\.\d+\.\d+$/.test(c.Gateway ?? ""));
-      if (!cfg?.Gateway) throw new SandboxdError(ErrorCode.Internal, `network ${name} has no IPv4 gateway`);
-      return { name, bridge, gateway: cfg.Gateway };
+      if (!cfg?.Gateway || !cfg.Subnet) throw new SandboxdError(ErrorCode.Internal, `network ${name} has no IPv4 gateway`);
+      return { name, bridge, gateway: cfg.Gateway, subnet: cfg.Subnet };
     } catch (err) {
       await this.removeNetwork(name).catch(() => false);
       throw err;
