@@ -25,6 +25,8 @@ export class SandboxdMetrics {
   readonly poolAcquisitions: Counter;
   readonly grpcCalls: Counter;
   readonly grpcCallDuration: Histogram;
+  /** Requests the egress proxy of NETWORK_MODE_ALLOW_LIST sandboxes refused, by reason. */
+  readonly egressDenied: Counter;
 
   constructor(registry = new Registry()) {
     this.registry = registry;
@@ -70,6 +72,11 @@ export class SandboxdMetrics {
       name: "sandboxd_pool_acquisitions_total",
       help: "Pool acquisitions by pool and result (hit: a ready member, miss: one started, exhausted, temporary).",
       labels: ["pool", "result"],
+    });
+    this.egressDenied = registry.counter({
+      name: "sandboxd_egress_denied_total",
+      help: "Requests of NETWORK_MODE_ALLOW_LIST sandboxes the egress proxy refused, by reason (host, address, port, resolve, request).",
+      labels: ["reason"],
     });
     this.grpcCalls = registry.counter({
       name: "sandboxd_grpc_calls_total",

@@ -1,5 +1,14 @@
 import type { Readable, Writable } from "node:stream";
 
+/** A NETWORK_MODE_ALLOW_LIST sandbox's network (createEgressNetwork). */
+export interface EgressNetwork {
+  name: string;
+  bridge: string;
+  gateway: string;
+  /** The network's IPv4 subnet (CIDR): the only peers the proxy serves. */
+  subnet: string;
+}
+
 /** What the daemon asks of an engine to create one sandbox container. */
 export interface ContainerSpec {
   name: string;
@@ -174,6 +183,14 @@ export interface ContainerRuntime {
    * sandboxes or link-local services. Returns its name, for ContainerSpec.network.
    */
   createSandboxNetwork(labels: Record<string, string>): Promise<string>;
+  /**
+   * NETWORK_MODE_ALLOW_LIST: a network for one sandbox with no route out (the engine's
+   * internal network); its name, bridge and gateway (a host address the egress proxy
+   * listens on). Nothing on it is reachable until openEgressPort.
+   */
+  createEgressNetwork(labels: Record<string, string>): Promise<EgressNetwork>;
+  /** Lets the egress network reach its gateway's `port` (the proxy) and nothing else of the host. */
+  openEgressPort(network: EgressNetwork, port: number): Promise<void>;
   /** Removes a network; false when it did not exist. */
   removeNetwork(name: string): Promise<boolean>;
   /** The networks carrying all these labels. */

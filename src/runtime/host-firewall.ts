@@ -125,6 +125,52 @@ export class HostFirewall {
     return [inputChain, "-i", `${this.bridgeNamePrefix}+`, "-p", "tcp", "--dport", String(port), "-j", "ACCEPT"];
   }
 
+  /**
+   * NETWORK_MODE_ALLOW_LIST: from bridge `bridge` only `gateway:port` (the sandbox's egress
+   * proxy) is reachable; everything else from it, the operator's allowed host ports
+   * included, is dropped, in INPUT and FORWARD alike.
+   */
+  async allowOnly(bridge: string, gateway: string, port: number): Promise<void> {
+    if (this.options.mode === "off") return;
+    await this.ensure();
+    const task = this.serial.then(async () => {
+      for (const [cmd, spec] of this.onlyRules(bridge, gateway, port)) await this.rule(cmd, spec, "insert");
+    });
+    this.serial = task.catch(() => undefined);
+    await task;
+  }
+
+  /**
+   * Removes every rule allowOnly made for `bridge` (the bridge is gone or going), also those
+   * a previous daemon left behind: found by listing the chains.
+   */
+  async removeBridge(bridge: string): Promise<void> {
+    if (this.options.mode === "off" || !/^[a-z0-9]+$/.test(bridge)) return;
+    const task = this.serial.then(async () => {
+      for (const cmd of ["iptables", "ip6tables"]) {
+        for (const chain of [inputChain, forwardChain]) {
+          const rules = (await this.iptablesOut(cmd, ["-S", chain]).catch(() => ""))
+            .split("\n")
+            .filter((l) => l.startsWith(`-A ${chain} `) && l.includes(` -i ${bridge} `));
+          for (const rule of rules) await this.iptables(cmd, ["-D", ...rule.slice(3).split(" ")]).catch(() => undefined);
+        }
+      }
+    });
+    this.serial = task.catch(() => undefined);
+    await task;
+  }
+
+  /** In insertion order: each goes first, so the ACCEPT ends above the DROPs. */
+  private onlyRules(bridge: string, gateway: string, port: number): [string, string[]][] {
+    return [
+      ["iptables", [inputChain, "-i", bridge, "-j", "DROP"]],
+      ["ip6tables", [inputChain, "-i", bridge, "-j", "DROP"]],
+      ["iptables", [forwardChain, "-i", bridge, "-j", "DROP"]],
+      ["ip6tables", [forwardChain, "-i", bridge, "-j", "DROP"]],
+      ["iptables", [inputChain, "-i", bridge, "-d", gateway, "-p", "tcp", "--dport", String(port), "-j", "ACCEPT"]],
+    ];
+  }
+
   /** Removes this daemon's own exceptions; the shared drop rules stay for other daemons. */
   async close(): Promise<void> {
     if (this.options.mode === "off" || !this.ready) return;

@@ -76,6 +76,8 @@ export class SandboxAdoption {
       config = undefined;
     }
     if (!id || !tenant || !config || !c.running || !(expires > now)) return undefined;
+    // An allow-listed sandbox's egress proxy ended with the daemon that ran it: removed (with its network and firewall rules) rather than kept without one.
+    if (config.network === "allow_list") return undefined;
     const createdAt = new Date(Number(c.labels[Label.createdAt]) || c.createdAt.getTime());
     return this.factory.sandbox({ id, tenant, config, containerId: c.id, image: c.image, createdAt, attached: false, fromPool: false });
   }

@@ -3,6 +3,7 @@ import { failedPrecondition, invalidArgument } from "../common/errors.js";
 import { checkCommandWrapper } from "./command-wrapper.js";
 import { checkMounts, type MountRequest, type SandboxMount } from "./sandbox-mounts.js";
 import type { LanguageHandler, LanguageRegistry } from "./languages.js";
+import { checkEgressPolicy, type EgressPolicySpec } from "./egress-policy.js";
 
 export interface ResourceLimits {
   memoryBytes: number;
@@ -64,7 +65,9 @@ interface SandboxSettings {
 /** A sandbox's effective configuration, defaults filled in. Stored in a container label. */
 export interface SandboxConfig extends SandboxSettings {
   dockerfile?: { content: string; contextFiles: Record<string, string> };
-  network: "none" | "bridge";
+  network: "none" | "bridge" | "allow_list";
+  /** NETWORK_MODE_ALLOW_LIST: what the egress proxy lets through (src/sandbox/egress-policy.ts). */
+  egress?: EgressPolicySpec;
   securityPreset?: string;
   securityPolicy?: PolicySpec;
   commitOnClose?: string;
@@ -85,7 +88,8 @@ export interface SandboxConfig extends SandboxSettings {
 /** What a client asked for; zero values mean "default". */
 export interface SandboxRequest extends SandboxSettings {
   dockerfile?: { content: string; contextFiles: Record<string, Uint8Array> } | undefined;
-  network: "unspecified" | "none" | "bridge";
+  network: "unspecified" | "none" | "bridge" | "allow_list";
+  egress?: EgressPolicySpec | undefined;
   securityPreset?: string | undefined;
   securityPolicy?: PolicySpec | undefined;
   commitOnClose: string;
@@ -217,7 +221,13 @@ export function resolveSandboxConfig(req: SandboxRequest, config: Config, langua
     language: handler.name,
     image,
     resources,
-    network: req.network === "bridge" ? "bridge" : "none",
+    network: req.network === "bridge" || req.network === "allow_list" ? req.network : "none",
+    ...(req.network !== "allow_list" && req.egress && req.egress.hosts.length + req.egress.cidrs.length + req.egress.ports.length > 0
+      ? (() => {
+          throw invalidArgument("egress lists hosts, CIDRs or ports, which only a NETWORK_MODE_ALLOW_LIST sandbox uses", { reason: "EGRESS_POLICY_INVALID" });
+        })()
+      : {}),
+    ...(req.network === "allow_list" ? { egress: checkEgressPolicy(req.egress ?? { hosts: [], cidrs: [], ports: [] }) } : {}),
     env: { ...req.env },
     workdir,
     user: req.user || config.sandboxUser,

@@ -50,7 +50,7 @@ function poolCompatible(req: SandboxRequest, defaultImage: string, defaultWorkdi
     r.cpus === 0 &&
     r.pids === 0 &&
     r.diskBytes === 0 &&
-    req.network !== "bridge" &&
+    (req.network === "unspecified" || req.network === "none") &&
     Object.keys(req.env).length === 0 &&
     (req.workdir === "" || req.workdir === defaultWorkdir) &&
     req.user === "" &&
@@ -138,18 +138,29 @@ export class SandboxLauncher {
     }
     // A bridged sandbox gets a network of its own: it reaches out, never the host or a peer.
     if (config.network === "bridge") spec.network = await networks.create(id);
+    // An allow-listed one gets a network with no route out but to the egress proxy the daemon runs for it.
+    const egress = config.network === "allow_list" && config.egress ? await networks.createEgress(id, config.egress) : undefined;
+    if (egress) {
+      spec.network = egress.network;
+      spec.env = { ...spec.env, ...egress.env };
+    }
+    const undo = async () => {
+      if (egress) await networks.removeFor(id);
+      else if (spec.network !== "none") await networks.removeNamed(spec.network);
+    };
     let containerId: string;
     try {
       containerId = await runtime.create(spec);
     } catch (err) {
-      if (spec.network !== "none") await networks.removeNamed(spec.network);
+      await undo();
       throw err;
     }
     try {
       await runtime.start(containerId);
+      await egress?.started();
     } catch (err) {
       await runtime.remove(containerId).catch(() => false);
-      if (spec.network !== "none") await networks.removeNamed(spec.network);
+      await undo();
       throw err;
     }
     return { containerId, image };
@@ -185,7 +196,7 @@ export class SandboxLauncher {
 
   private async removeContainer(sandboxId: string, containerId: string, config: SandboxConfig): Promise<void> {
     await this.deps.runtime.remove(containerId).catch(() => false);
-    if (config.network === "bridge") await this.deps.networks.removeFor(sandboxId);
+    if (config.network !== "none") await this.deps.networks.removeFor(sandboxId);
   }
 
   /** Gives a member of API pool `poolId` to a caller (see handOut); `libraries` are installed in it. */

@@ -65,7 +65,7 @@ export class SandboxManager {
     const registry = this.registry;
     const log = options.logger.child({ component: "sandboxes" });
     const ownLabels = daemonLabels(config.daemonId);
-    const networks = new SandboxNetworks(runtime, ownLabels, log);
+    const networks = new SandboxNetworks(runtime, ownLabels, log, ({ reason }) => options.metrics.egressDenied.inc({ reason }));
     this.log = log;
     this.quotas = new TenantQuotas(config.quotas);
     this.lease = new DaemonLease(runtime, () => leaseSpec(runtime, config, languages), config.daemonId, options.logger);

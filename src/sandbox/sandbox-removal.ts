@@ -67,7 +67,7 @@ export class SandboxRemover {
     }
     if (!sandbox.attached) {
       await this.runtime.remove(sandbox.containerId);
-      if (sandbox.config.network === "bridge") await this.networks.removeFor(sandbox.id);
+      if (sandbox.config.network !== "none") await this.networks.removeFor(sandbox.id);
     }
     this.log.info({ sandboxId: sandbox.id, reason, detail }, "sandbox removed");
     return committedImage ? { destroyed: true, committedImage } : { destroyed: true };

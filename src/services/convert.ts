@@ -71,7 +71,15 @@ export function sandboxRequestFromProto(spec: SandboxSpec | undefined, languageO
       pids: s?.resources?.pids ?? 0,
       diskBytes: Number(s?.resources?.diskBytes ?? 0n),
     },
-    network: s?.network === NetworkMode.BRIDGE ? "bridge" : s?.network === NetworkMode.NONE ? "none" : "unspecified",
+    network:
+      s?.network === NetworkMode.BRIDGE
+        ? "bridge"
+        : s?.network === NetworkMode.ALLOW_LIST
+          ? "allow_list"
+          : s?.network === NetworkMode.NONE
+            ? "none"
+            : "unspecified",
+    egress: s?.egress ? { hosts: [...s.egress.hosts], cidrs: [...s.egress.cidrs], ports: [...s.egress.ports] } : undefined,
     env: { ...(s?.env ?? {}) },
     workdir: s?.workdir ?? "",
     user: s?.user ?? "",
@@ -108,7 +116,8 @@ export function specToProto(c: SandboxConfig): MessageInitShape<typeof import(".
     language: c.language,
     image: c.image,
     resources: { memoryBytes: BigInt(c.resources.memoryBytes), cpus: c.resources.cpus, pids: c.resources.pids, diskBytes: BigInt(c.resources.diskBytes) },
-    network: c.network === "bridge" ? NetworkMode.BRIDGE : NetworkMode.NONE,
+    network: c.network === "bridge" ? NetworkMode.BRIDGE : c.network === "allow_list" ? NetworkMode.ALLOW_LIST : NetworkMode.NONE,
+    ...(c.egress ? { egress: { hosts: c.egress.hosts, cidrs: c.egress.cidrs, ports: c.egress.ports } } : {}),
     env: c.env,
     workdir: c.workdir,
     user: c.user,

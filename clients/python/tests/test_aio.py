@@ -188,3 +188,58 @@ async def test_c21_pause_and_resume_aio() -> None:
             await until(after + 3)
         finally:
             await c.destroy_sandbox(sandbox.id)
+
+
+async def test_c27_egress_allow_list_aio() -> None:
+    import http.server
+    import os
+    import socket
+    import threading
+
+    from sandboxd import SandboxError
+
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))  # no packet is sent: the kernel picks the outgoing address
+        host_ip = probe.getsockname()[0]
+    finally:
+        probe.close()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = f"server {self.server.server_address[1]}\n".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    servers = [http.server.ThreadingHTTPServer(("0.0.0.0", 0), Handler) for _ in range(2)]  # noqa: S104 - test servers on this machine
+    for s in servers:
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+    listed, unlisted = (s.server_address[1] for s in servers)
+    try:
+        egress = {"cidrs": [f"{host_ip}/32"], "ports": [listed]}
+        if os.environ.get("SANDBOXD_TEST_BACKEND") == "kubernetes":
+            with pytest.raises(SandboxError) as refused:
+                async with SandboxSession(lang="python", egress=egress):
+                    pass
+            assert (refused.value.code.name, refused.value.reason) == ("FAILED_PRECONDITION", "NOT_SUPPORTED_BY_BACKEND")
+            return
+        async with SandboxSession(lang="python", egress=egress) as sb:
+            code = (
+                "import urllib.request, urllib.error\n"
+                f"for port in ({listed}, {unlisted}):\n"
+                "    try:\n"
+                f"        print(urllib.request.urlopen('http://{host_ip}:%d/' % port, timeout=10).read().decode().strip())\n"
+                "    except urllib.error.HTTPError as e:\n"
+                "        print('refused', e.code)\n"
+            )
+            result = await sb.run(code)
+            assert result.stderr == ""
+            assert result.stdout == f"server {listed}\nrefused 403\n"
+    finally:
+        for s in servers:
+            s.shutdown()

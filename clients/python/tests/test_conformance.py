@@ -427,3 +427,60 @@ def test_c25_volumes(daemon) -> None:  # noqa: ANN001
             assert (gone.value.code.name, gone.value.reason) == ("NOT_FOUND", "VOLUME_NOT_FOUND")
         finally:
             client.delete_volume(volume.id)
+
+
+def test_c27_egress_allow_list(daemon) -> None:  # noqa: ANN001
+    import http.server
+    import socket
+    import threading
+
+    # Two servers of this machine: the listed one (its address as a CIDR, its port) and one whose port is not listed.
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))  # no packet is sent: the kernel picks the outgoing address
+        host_ip = probe.getsockname()[0]
+    finally:
+        probe.close()
+    assert not host_ip.startswith("127.")
+
+    def serve(name: str) -> http.server.ThreadingHTTPServer:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = f"{name} server\n".encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), Handler)  # noqa: S104 - a test server the sandbox must not reach directly
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+    listed, unlisted = serve("listed"), serve("unlisted")
+    try:
+        egress = {"cidrs": [f"{host_ip}/32"], "ports": [listed.server_address[1]]}
+        if os.environ.get("SANDBOXD_TEST_BACKEND") == "kubernetes":
+            with pytest.raises(SandboxError) as refused, SandboxSession(lang="python", address=daemon.address, egress=egress):
+                pass
+            assert (refused.value.code.name, refused.value.reason) == ("FAILED_PRECONDITION", "NOT_SUPPORTED_BY_BACKEND")
+            return
+        with SandboxSession(lang="python", address=daemon.address, egress=egress) as s:
+            code = "\n".join(
+                [
+                    "import urllib.request, urllib.error",
+                    f"for port in ({listed.server_address[1]}, {unlisted.server_address[1]}):",
+                    "    try:",
+                    f"        print(urllib.request.urlopen('http://{host_ip}:%d/' % port, timeout=10).read().decode().strip())",
+                    "    except urllib.error.HTTPError as e:",
+                    "        print('refused', e.code)",
+                ]
+            )
+            result = s.run(code)
+            assert result.stderr == ""
+            assert result.stdout == "listed server\nrefused 403\n"
+    finally:
+        listed.shutdown()
+        unlisted.shutdown()

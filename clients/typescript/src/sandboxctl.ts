@@ -10,7 +10,16 @@ import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { createClient, type BuiltImage, type SandboxdClient } from "./client.js";
 import { SandboxdError } from "./errors.js";
-import { ExitStatus, RunPhase, SandboxState, Stream, type DisplayData, type RunEvent, type Sandbox as SandboxInfo } from "./gen/sandboxd/v1/common_pb.js";
+import {
+  ExitStatus,
+  NetworkMode,
+  RunPhase,
+  SandboxState,
+  Stream,
+  type DisplayData,
+  type RunEvent,
+  type Sandbox as SandboxInfo,
+} from "./gen/sandboxd/v1/common_pb.js";
 import { TransferKind } from "./gen/sandboxd/v1/sandbox_service_pb.js";
 import type { Volume } from "./gen/sandboxd/v1/volume_service_pb.js";
 import type { RunOptions } from "./client.js";
@@ -26,6 +35,10 @@ const USAGE = `usage: sandboxctl [--address HOST:PORT] [--token T] [--json] <com
   exec ID --sh 'LINE'    run a command in a sandbox
   create [--lang L] [--image I | --dockerfile PATH] [--label K=V]...
                          create a sandbox, print its id; --dockerfile builds PATH first, as build
+  --allow-host H, --allow-cidr C, --allow-port P (each repeatable; create, and run without --sandbox)
+                         egress allow-list (NETWORK_MODE_ALLOW_LIST): the sandbox reaches only
+                         these hosts (*.domain wildcards), CIDRs and ports (default 80, 443)
+                         through the daemon's egress proxy
   build PATH             build a Dockerfile (PATH: the file, or a folder holding a Dockerfile;
                          the files beside it are the context), its output live on stderr; prints
                          the image (for create --image); builds have no network unless the
@@ -295,6 +308,27 @@ function interruptible(): { signal: AbortSignal; dispose(): void } {
 /** Forward stdin only when it is not a terminal (a pipe or a file). */
 const stdinIsData = () => !process.stdin.isTTY;
 
+const egressOptions = {
+  "allow-host": { type: "string", multiple: true },
+  "allow-cidr": { type: "string", multiple: true },
+  "allow-port": { type: "string", multiple: true },
+} as const;
+
+/** The network part of a spec from --allow-host/--allow-cidr/--allow-port; empty when none is given. */
+function egressSpec(values: { "allow-host"?: string[]; "allow-cidr"?: string[]; "allow-port"?: string[] }): {
+  network?: NetworkMode;
+  egress?: { hosts: string[]; cidrs: string[]; ports: number[] };
+} {
+  const hosts = values["allow-host"] ?? [];
+  const cidrs = values["allow-cidr"] ?? [];
+  const ports = (values["allow-port"] ?? []).map((p) => {
+    if (!/^\d{1,5}$/.test(p)) throw new UsageError(`--allow-port ${p}: not a port number`);
+    return Number(p);
+  });
+  if (hosts.length + cidrs.length + ports.length === 0) return {};
+  return { network: NetworkMode.ALLOW_LIST, egress: { hosts, cidrs, ports } };
+}
+
 async function cmdRun(g: Globals, argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -305,9 +339,12 @@ async function cmdRun(g: Globals, argv: string[]): Promise<number> {
       timeout: { type: "string" },
       lib: { type: "string", multiple: true },
       env: { type: "string", multiple: true },
+      ...egressOptions,
     },
   });
   const [file, ...args] = positionals;
+  const egress = egressSpec(values);
+  if (values.sandbox && Object.keys(egress).length > 0) throw new UsageError("--allow-* sets up a new sandbox's network; not with --sandbox");
   if (!file) throw new UsageError("run needs a FILE");
   const code = readFileSync(file === "-" ? 0 : file, "utf8");
   const language = values.lang ?? extensions[extname(file)] ?? "";
@@ -326,7 +363,8 @@ async function cmdRun(g: Globals, argv: string[]): Promise<number> {
       return await follow(g, (o) => sandbox.run(code, { ...base, ...o }), f);
     }
     if (!language) throw new UsageError(`cannot tell the language of ${file}; pass --lang`);
-    return await follow(g, (o) => g.client.runEphemeral(language, code, { ...base, ...o }), f);
+    const spec = Object.keys(egress).length > 0 ? { spec: { language, ...egress } } : {};
+    return await follow(g, (o) => g.client.runEphemeral(language, code, { ...base, ...spec, ...o }), f);
   } finally {
     stop.dispose();
   }
@@ -389,12 +427,13 @@ async function cmdCreate(g: Globals, argv: string[]): Promise<number> {
       dockerfile: { type: "string" },
       label: { type: "string", multiple: true },
       volume: { type: "string", multiple: true },
+      ...egressOptions,
     },
   });
   if (values.image && values.dockerfile) throw new UsageError("create takes --image or --dockerfile, not both");
   const mounts = (values.volume ?? []).map(volumeMount);
   const image = values.dockerfile ? (await build(g, values.dockerfile)).image : (values.image ?? "");
-  const sandbox = await g.client.createSandbox({ language: values.lang, image, labels: kv(values.label), mounts });
+  const sandbox = await g.client.createSandbox({ language: values.lang, image, labels: kv(values.label), mounts, ...egressSpec(values) });
   print(g, summary(sandbox.info), () => `${sandbox.id}\n`);
   return 0;
 }

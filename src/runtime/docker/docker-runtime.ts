@@ -13,6 +13,7 @@ import type {
   ContainerRuntime,
   ContainerSpec,
   ExecOptions,
+  EgressNetwork,
   ExecSession,
   ImageBuildOptions,
   Lease,
@@ -386,7 +387,43 @@ export class DockerRuntime implements ContainerRuntime {
     return name;
   }
 
+  async createEgressNetwork(labels: Record<string, string>): Promise<EgressNetwork> {
+    await this.firewall.ensure();
+    const bridge = `${this.firewall.bridgeNamePrefix}${randomBytes(4).toString("hex")}`;
+    const name = `sandboxd-${bridge}`;
+    await this.call(`create network ${name}`, () =>
+      this.docker.createNetwork({
+        Name: name,
+        Driver: "bridge",
+        CheckDuplicate: true,
+        // No route out: the sandbox reaches its gateway (the host), where only the proxy is let through.
+        Internal: true,
+        Labels: labels,
+        EnableIPv6: false,
+        Options: { "com.docker.network.bridge.name": bridge, "com.docker.network.bridge.enable_icc": "false" },
+      }),
+    );
+    try {
+      const info = (await this.call(`inspect network ${name}`, () => this.docker.getNetwork(name).inspect())) as {
+        IPAM?: { Config?: { Gateway?: string; Subnet?: string }[] };
+      };
+      const cfg = info.IPAM?.Config?.find((c) => /^\d+\.\d+\.\d+\.\d+$/.test(c.Gateway ?? ""));
+      if (!cfg?.Gateway || !cfg.Subnet) throw new SandboxdError(ErrorCode.Internal, `network ${name} has no IPv4 gateway`);
+      return { name, bridge, gateway: cfg.Gateway, subnet: cfg.Subnet };
+    } catch (err) {
+      await this.removeNetwork(name).catch(() => false);
+      throw err;
+    }
+  }
+
+  async openEgressPort(network: EgressNetwork, port: number): Promise<void> {
+    await this.firewall.allowOnly(network.bridge, network.gateway, port);
+    await this.firewall.reassert();
+  }
+
   async removeNetwork(name: string): Promise<boolean> {
+    // An allow-listed network's own firewall rules go with it (sandboxd-<bridge>, createEgressNetwork).
+    if (name.startsWith(`sandboxd-${this.firewall.bridgeNamePrefix}`)) await this.firewall.removeBridge(name.slice("sandboxd-".length));
     try {
       await this.call(`remove network ${name}`, () => this.docker.getNetwork(name).remove());
       return true;

@@ -527,6 +527,14 @@ export class KubernetesRuntime implements ContainerRuntime {
     return Promise.reject(unsupported("a per-sandbox bridge network (NETWORK_MODE_BRIDGE)"));
   }
 
+  createEgressNetwork(): Promise<never> {
+    return Promise.reject(unsupported("an egress allow-list (NETWORK_MODE_ALLOW_LIST)"));
+  }
+
+  openEgressPort(): Promise<void> {
+    return Promise.reject(unsupported("an egress allow-list (NETWORK_MODE_ALLOW_LIST)"));
+  }
+
   removeNetwork(): Promise<boolean> {
     return Promise.resolve(false);
   }

@@ -1,7 +1,10 @@
 import { createHash } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { networkInterfaces } from "node:os";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, type TestContext } from "vitest";
 import { Code, SandboxdError, createClient, type CellEvent, type Sandbox, type SandboxdClient } from "../../../clients/typescript/src/index.js";
-import { SandboxState, Stream } from "../../../clients/typescript/src/gen/sandboxd/v1/common_pb.js";
+import { NetworkMode, SandboxState, Stream } from "../../../clients/typescript/src/gen/sandboxd/v1/common_pb.js";
 import { TransferKind } from "../../../clients/typescript/src/gen/sandboxd/v1/sandbox_service_pb.js";
 import { docker, onKubernetes } from "../../helpers/daemon.js";
 import { startDaemon, stopDaemon } from "./daemon.js";
@@ -385,6 +388,41 @@ describe("conformance", () => {
     // 1.5 s at 20 steps a second would be 30 steps: frozen, it made only the few around the calls.
     expect(after - before).toBeLessThan(20);
     await until(after + 3);
+  });
+
+  it("C27 egress allow-list", async () => {
+    // Two servers of this machine: the listed one (its address as a CIDR, its port) and one on a port not listed.
+    const hostIp = Object.values(networkInterfaces())
+      .flat()
+      .find((a) => a && a.family === "IPv4" && !a.internal)?.address;
+    expect(hostIp).toBeDefined();
+    const servers = await Promise.all(
+      ["listed", "unlisted"].map(async (name) => {
+        const server = createServer((_req, res) => res.end(`${name} server\n`));
+        await new Promise<void>((resolve) => server.listen(0, "0.0.0.0", resolve));
+        onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+        return (server.address() as AddressInfo).port;
+      }),
+    );
+    const [listed, unlisted] = servers as [number, number];
+    const spec = { language: "python", network: NetworkMode.ALLOW_LIST, egress: { cidrs: [`${hostIp}/32`], ports: [listed] } };
+    if (onKubernetes) {
+      const err = await client.createSandbox(spec).catch((e: unknown) => e);
+      expect(SandboxdError.is(err, Code.FailedPrecondition, "NOT_SUPPORTED_BY_BACKEND")).toBe(true);
+      return;
+    }
+    await using s = await client.createSandbox(spec);
+    const code = [
+      "import urllib.request, urllib.error",
+      `for port in (${listed}, ${unlisted}):`,
+      "    try:",
+      `        print(urllib.request.urlopen('http://${hostIp}:%d/' % port, timeout=10).read().decode().strip())`,
+      "    except urllib.error.HTTPError as e:",
+      "        print('refused', e.code)",
+    ].join("\n");
+    const r = await s.run(code).result();
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("listed server\nrefused 403\n");
   });
 
   it("runs in an ephemeral sandbox", async () => {

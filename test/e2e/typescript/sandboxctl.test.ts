@@ -1,8 +1,11 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
+import { NetworkMode } from "../../../clients/typescript/src/gen/sandboxd/v1/common_pb.js";
 import { createClient, type Sandbox, type SandboxdClient } from "../../../clients/typescript/src/index.js";
 import { docker, onKubernetes, repoRoot } from "../../helpers/daemon.js";
 import { sourceNameRewriter } from "../../../clients/typescript/src/sandboxctl.js";
@@ -426,5 +429,50 @@ describe("sandboxctl", () => {
     expect((await sandboxctl(["volume", "delete", name])).stdout).toBe(`${name} deleted\n`);
     expect((await sandboxctl(["volume", "delete", name])).stdout).toBe(`${name} already gone\n`);
     expect((await sandboxctl(["create", "--volume", "no-path"])).code).toBe(2);
+  });
+
+  it("--allow-host/--allow-cidr/--allow-port: run and create an allow-listed sandbox (FAILED_PRECONDITION on Kubernetes)", async () => {
+    const hostIp = Object.values(networkInterfaces())
+      .flat()
+      .find((a) => a && a.family === "IPv4" && !a.internal)?.address;
+    expect(hostIp).toBeDefined();
+    const ports: number[] = [];
+    for (const name of ["listed", "unlisted"]) {
+      const server = createServer((_req, res) => res.end(`${name} server\n`));
+      await new Promise<void>((resolve) => server.listen(0, "0.0.0.0", resolve));
+      onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+      ports.push((server.address() as AddressInfo).port);
+    }
+    const file = join(dir, "egress.py");
+    writeFileSync(
+      file,
+      [
+        "import sys, urllib.request, urllib.error",
+        "for port in sys.argv[2:]:",
+        "    try:",
+        "        print(urllib.request.urlopen('http://%s:%s/' % (sys.argv[1], port), timeout=10).read().decode().strip())",
+        "    except urllib.error.HTTPError as e:",
+        "        print('refused', e.code)",
+      ].join("\n"),
+    );
+    const flags = ["--allow-cidr", `${hostIp}/32`, "--allow-port", String(ports[0])];
+    const r = await sandboxctl(["run", file, ...flags, "--", hostIp!, String(ports[0]), String(ports[1])]);
+    if (onKubernetes) {
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("FAILED_PRECONDITION (NOT_SUPPORTED_BY_BACKEND)");
+      return;
+    }
+    expect(r.stdout).toBe("listed server\nrefused 403\n");
+    expect(r.code).toBe(0);
+    const created = await sandboxctl(["create", "--lang", "python", "--allow-host", "*.example.com", "--allow-port", "443"]);
+    expect(created.code, created.stderr).toBe(0);
+    const id = created.stdout.trim();
+    onTestFinished(async () => void (await sandboxctl(["rm", id])));
+    const info = await client.sandboxes.getSandbox({ sandboxId: id });
+    expect(info.sandbox?.spec?.network).toBe(NetworkMode.ALLOW_LIST);
+    expect(info.sandbox?.spec?.egress).toMatchObject({ hosts: ["*.example.com"], cidrs: [], ports: [443] });
+    const bad = await sandboxctl(["create", "--allow-cidr", "10.0.0.0/40"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("INVALID_ARGUMENT (EGRESS_POLICY_INVALID)");
   });
 });

@@ -246,6 +246,21 @@ def dockerfile_to_proto(path: str | os.PathLike[str], spec: common_pb2.SandboxSp
         spec.dockerfile.context_files[f.relative_to(p.parent).as_posix()] = data
 
 
+def egress_to_proto(egress: dict[str, Any] | common_pb2.EgressPolicy) -> common_pb2.EgressPolicy:
+    """An egress allow-list as given (a dict of hosts, cidrs and ports, or the message)."""
+    if isinstance(egress, common_pb2.EgressPolicy):
+        return egress
+    unknown = set(egress) - {"hosts", "cidrs", "ports"}
+    if unknown:
+        msg = f"egress takes hosts, cidrs and ports, not {', '.join(sorted(unknown))}"
+        raise ValueError(msg)
+    return common_pb2.EgressPolicy(
+        hosts=[str(h) for h in egress.get("hosts", [])],
+        cidrs=[str(c) for c in egress.get("cidrs", [])],
+        ports=[int(p) for p in egress.get("ports", [])],
+    )
+
+
 @dataclass
 class SessionOptions:
     """llm-sandbox's constructor arguments, kept as given, turned into a SandboxSpec once."""
@@ -278,6 +293,10 @@ class SessionOptions:
     command_wrapper: list[str] | None = None
     # How output bytes become text (bytes.decode's errors): llm-sandbox's default is strict.
     encoding_errors: str = "strict"
+    # sandboxd's own: an egress allow-list (NETWORK_MODE_ALLOW_LIST, docs/security.md):
+    # {"hosts": ["pypi.org", "*.example.com"], "cidrs": ["10.1.0.0/16"], "ports": [443]}
+    # or a common_pb2.EgressPolicy; the sandbox reaches only these, through the daemon's proxy.
+    egress: dict[str, Any] | common_pb2.EgressPolicy | None = None
 
     def get_execution_timeout(self) -> float | None:
         """llm-sandbox's SessionConfig method: the per-run deadline in seconds."""
@@ -305,6 +324,9 @@ class SessionOptions:
         if self.workdir:
             spec.workdir = self.workdir
         apply_runtime_configs(spec, self.runtime_configs)
+        if self.egress is not None:
+            spec.network = common_pb2.NETWORK_MODE_ALLOW_LIST
+            spec.egress.CopyFrom(egress_to_proto(self.egress))
         apply_policy(spec, self.security_policy)
         timeout = self.execution_timeout if self.execution_timeout is not None else self.default_timeout
         spec.execution_timeout_ms = _seconds_to_ms(timeout)

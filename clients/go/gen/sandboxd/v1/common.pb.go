@@ -83,6 +83,8 @@ const (
 	NetworkMode_NETWORK_MODE_UNSPECIFIED NetworkMode = 0 // same as NONE
 	NetworkMode_NETWORK_MODE_NONE        NetworkMode = 1
 	NetworkMode_NETWORK_MODE_BRIDGE      NetworkMode = 2 // opt-in egress through the engine's bridge network
+	// Egress only through the daemon's proxy, to what SandboxSpec.egress lists (docs/security.md).
+	NetworkMode_NETWORK_MODE_ALLOW_LIST NetworkMode = 3
 )
 
 // Enum value maps for NetworkMode.
@@ -91,11 +93,13 @@ var (
 		0: "NETWORK_MODE_UNSPECIFIED",
 		1: "NETWORK_MODE_NONE",
 		2: "NETWORK_MODE_BRIDGE",
+		3: "NETWORK_MODE_ALLOW_LIST",
 	}
 	NetworkMode_value = map[string]int32{
 		"NETWORK_MODE_UNSPECIFIED": 0,
 		"NETWORK_MODE_NONE":        1,
 		"NETWORK_MODE_BRIDGE":      2,
+		"NETWORK_MODE_ALLOW_LIST":  3,
 	}
 )
 
@@ -899,7 +903,9 @@ type SandboxSpec struct {
 	// Named volumes (VolumeService) and allow-listed host directories mounted into the
 	// sandbox (llm-sandbox's runtime_configs `volumes`). Refused with pool_id, container_id
 	// and in a pool's spec; docs/volumes.md.
-	Mounts        []*VolumeMount `protobuf:"bytes,25,rep,name=mounts,proto3" json:"mounts,omitempty"`
+	Mounts []*VolumeMount `protobuf:"bytes,25,rep,name=mounts,proto3" json:"mounts,omitempty"`
+	// NETWORK_MODE_ALLOW_LIST: what the sandbox may reach through the daemon's egress proxy.
+	Egress        *EgressPolicy `protobuf:"bytes,29,opt,name=egress,proto3" json:"egress,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1106,6 +1112,13 @@ func (x *SandboxSpec) GetMounts() []*VolumeMount {
 	return nil
 }
 
+func (x *SandboxSpec) GetEgress() *EgressPolicy {
+	if x != nil {
+		return x.Egress
+	}
+	return nil
+}
+
 type isSandboxSpec_Security interface {
 	isSandboxSpec_Security()
 }
@@ -1121,6 +1134,74 @@ type SandboxSpec_SecurityPolicy struct {
 func (*SandboxSpec_SecurityPreset) isSandboxSpec_Security() {}
 
 func (*SandboxSpec_SecurityPolicy) isSandboxSpec_Security() {}
+
+// The allow-list of a NETWORK_MODE_ALLOW_LIST sandbox. The sandbox has no route but to an
+// HTTP proxy the daemon runs (HTTP_PROXY/HTTPS_PROXY are set in it); the proxy allows a
+// request when its port is listed and its host matches `hosts` or its address is in `cidrs`.
+// A name resolving to a private, loopback or link-local address is refused unless that
+// address is in `cidrs`; the proxy connects to the address it checked.
+type EgressPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Host names, exact ("pypi.org") or "*.example.com" (any name below example.com).
+	Hosts []string `protobuf:"bytes,1,rep,name=hosts,proto3" json:"hosts,omitempty"`
+	// Addresses allowed by number, and exceptions to the private-range deny-list ("10.1.0.0/16").
+	Cidrs []string `protobuf:"bytes,2,rep,name=cidrs,proto3" json:"cidrs,omitempty"`
+	// Destination ports; empty means 80 and 443.
+	Ports         []uint32 `protobuf:"varint,3,rep,packed,name=ports,proto3" json:"ports,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EgressPolicy) Reset() {
+	*x = EgressPolicy{}
+	mi := &file_sandboxd_v1_common_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EgressPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EgressPolicy) ProtoMessage() {}
+
+func (x *EgressPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_sandboxd_v1_common_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EgressPolicy.ProtoReflect.Descriptor instead.
+func (*EgressPolicy) Descriptor() ([]byte, []int) {
+	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *EgressPolicy) GetHosts() []string {
+	if x != nil {
+		return x.Hosts
+	}
+	return nil
+}
+
+func (x *EgressPolicy) GetCidrs() []string {
+	if x != nil {
+		return x.Cidrs
+	}
+	return nil
+}
+
+func (x *EgressPolicy) GetPorts() []uint32 {
+	if x != nil {
+		return x.Ports
+	}
+	return nil
+}
 
 type Sandbox struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1141,7 +1222,7 @@ type Sandbox struct {
 
 func (x *Sandbox) Reset() {
 	*x = Sandbox{}
-	mi := &file_sandboxd_v1_common_proto_msgTypes[8]
+	mi := &file_sandboxd_v1_common_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1153,7 +1234,7 @@ func (x *Sandbox) String() string {
 func (*Sandbox) ProtoMessage() {}
 
 func (x *Sandbox) ProtoReflect() protoreflect.Message {
-	mi := &file_sandboxd_v1_common_proto_msgTypes[8]
+	mi := &file_sandboxd_v1_common_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1166,7 +1247,7 @@ func (x *Sandbox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sandbox.ProtoReflect.Descriptor instead.
 func (*Sandbox) Descriptor() ([]byte, []int) {
-	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{8}
+	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Sandbox) GetId() string {
@@ -1266,7 +1347,7 @@ type Artifact struct {
 
 func (x *Artifact) Reset() {
 	*x = Artifact{}
-	mi := &file_sandboxd_v1_common_proto_msgTypes[9]
+	mi := &file_sandboxd_v1_common_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1278,7 +1359,7 @@ func (x *Artifact) String() string {
 func (*Artifact) ProtoMessage() {}
 
 func (x *Artifact) ProtoReflect() protoreflect.Message {
-	mi := &file_sandboxd_v1_common_proto_msgTypes[9]
+	mi := &file_sandboxd_v1_common_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1291,7 +1372,7 @@ func (x *Artifact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Artifact.ProtoReflect.Descriptor instead.
 func (*Artifact) Descriptor() ([]byte, []int) {
-	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{9}
+	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Artifact) GetId() string {
@@ -1390,7 +1471,7 @@ type RunStarted struct {
 
 func (x *RunStarted) Reset() {
 	*x = RunStarted{}
-	mi := &file_sandboxd_v1_common_proto_msgTypes[10]
+	mi := &file_sandboxd_v1_common_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1402,7 +1483,7 @@ func (x *RunStarted) String() string {
 func (*RunStarted) ProtoMessage() {}
 
 func (x *RunStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_sandboxd_v1_common_proto_msgTypes[10]
+	mi := &file_sandboxd_v1_common_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1415,7 +1496,7 @@ func (x *RunStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunStarted.ProtoReflect.Descriptor instead.
 func (*RunStarted) Descriptor() ([]byte, []int) {
-	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{10}
+	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RunStarted) GetRunId() string {
@@ -1461,7 +1542,7 @@ type Output struct {
 
 func (x *Output) Reset() {
 	*x = Output{}
-	mi := &file_sandboxd_v1_common_proto_msgTypes[11]
+	mi := &file_sandboxd_v1_common_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1473,7 +1554,7 @@ func (x *Output) String() string {
 func (*Output) ProtoMessage() {}
 
 func (x *Output) ProtoReflect() protoreflect.Message {
-	mi := &file_sandboxd_v1_common_proto_msgTypes[11]
+	mi := &file_sandboxd_v1_common_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1486,7 +1567,7 @@ func (x *Output) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Output.ProtoReflect.Descriptor instead.
 func (*Output) Descriptor() ([]byte, []int) {
-	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{11}
+	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Output) GetStream() Stream {
@@ -1542,7 +1623,7 @@ type RunExited struct {
 
 func (x *RunExited) Reset() {
 	*x = RunExited{}
-	mi := &file_sandboxd_v1_common_proto_msgTypes[12]
+	mi := &file_sandboxd_v1_common_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1554,7 +1635,7 @@ func (x *RunExited) String() string {
 func (*RunExited) ProtoMessage() {}
 
 func (x *RunExited) ProtoReflect() protoreflect.Message {
-	mi := &file_sandboxd_v1_common_proto_msgTypes[12]
+	mi := &file_sandboxd_v1_common_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1567,7 +1648,7 @@ func (x *RunExited) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunExited.ProtoReflect.Descriptor instead.
 func (*RunExited) Descriptor() ([]byte, []int) {
-	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{12}
+	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RunExited) GetStatus() ExitStatus {
@@ -1649,7 +1730,7 @@ type Keepalive struct {
 
 func (x *Keepalive) Reset() {
 	*x = Keepalive{}
-	mi := &file_sandboxd_v1_common_proto_msgTypes[13]
+	mi := &file_sandboxd_v1_common_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1661,7 +1742,7 @@ func (x *Keepalive) String() string {
 func (*Keepalive) ProtoMessage() {}
 
 func (x *Keepalive) ProtoReflect() protoreflect.Message {
-	mi := &file_sandboxd_v1_common_proto_msgTypes[13]
+	mi := &file_sandboxd_v1_common_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1674,7 +1755,7 @@ func (x *Keepalive) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Keepalive.ProtoReflect.Descriptor instead.
 func (*Keepalive) Descriptor() ([]byte, []int) {
-	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{13}
+	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Keepalive) GetAt() *timestamppb.Timestamp {
@@ -1696,7 +1777,7 @@ type DisplayData struct {
 
 func (x *DisplayData) Reset() {
 	*x = DisplayData{}
-	mi := &file_sandboxd_v1_common_proto_msgTypes[14]
+	mi := &file_sandboxd_v1_common_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1708,7 +1789,7 @@ func (x *DisplayData) String() string {
 func (*DisplayData) ProtoMessage() {}
 
 func (x *DisplayData) ProtoReflect() protoreflect.Message {
-	mi := &file_sandboxd_v1_common_proto_msgTypes[14]
+	mi := &file_sandboxd_v1_common_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1721,7 +1802,7 @@ func (x *DisplayData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisplayData.ProtoReflect.Descriptor instead.
 func (*DisplayData) Descriptor() ([]byte, []int) {
-	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{14}
+	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DisplayData) GetData() map[string][]byte {
@@ -1755,7 +1836,7 @@ type ExecuteResult struct {
 
 func (x *ExecuteResult) Reset() {
 	*x = ExecuteResult{}
-	mi := &file_sandboxd_v1_common_proto_msgTypes[15]
+	mi := &file_sandboxd_v1_common_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1767,7 +1848,7 @@ func (x *ExecuteResult) String() string {
 func (*ExecuteResult) ProtoMessage() {}
 
 func (x *ExecuteResult) ProtoReflect() protoreflect.Message {
-	mi := &file_sandboxd_v1_common_proto_msgTypes[15]
+	mi := &file_sandboxd_v1_common_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1780,7 +1861,7 @@ func (x *ExecuteResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteResult.ProtoReflect.Descriptor instead.
 func (*ExecuteResult) Descriptor() ([]byte, []int) {
-	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{15}
+	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ExecuteResult) GetExecutionCount() uint32 {
@@ -1808,7 +1889,7 @@ type CellError struct {
 
 func (x *CellError) Reset() {
 	*x = CellError{}
-	mi := &file_sandboxd_v1_common_proto_msgTypes[16]
+	mi := &file_sandboxd_v1_common_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1820,7 +1901,7 @@ func (x *CellError) String() string {
 func (*CellError) ProtoMessage() {}
 
 func (x *CellError) ProtoReflect() protoreflect.Message {
-	mi := &file_sandboxd_v1_common_proto_msgTypes[16]
+	mi := &file_sandboxd_v1_common_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1833,7 +1914,7 @@ func (x *CellError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CellError.ProtoReflect.Descriptor instead.
 func (*CellError) Descriptor() ([]byte, []int) {
-	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{16}
+	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CellError) GetName() string {
@@ -1878,7 +1959,7 @@ type RunEvent struct {
 
 func (x *RunEvent) Reset() {
 	*x = RunEvent{}
-	mi := &file_sandboxd_v1_common_proto_msgTypes[17]
+	mi := &file_sandboxd_v1_common_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1890,7 +1971,7 @@ func (x *RunEvent) String() string {
 func (*RunEvent) ProtoMessage() {}
 
 func (x *RunEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_sandboxd_v1_common_proto_msgTypes[17]
+	mi := &file_sandboxd_v1_common_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1903,7 +1984,7 @@ func (x *RunEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunEvent.ProtoReflect.Descriptor instead.
 func (*RunEvent) Descriptor() ([]byte, []int) {
-	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{17}
+	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RunEvent) GetSeq() uint64 {
@@ -2058,7 +2139,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_sandboxd_v1_common_proto_msgTypes[18]
+	mi := &file_sandboxd_v1_common_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2070,7 +2151,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_sandboxd_v1_common_proto_msgTypes[18]
+	mi := &file_sandboxd_v1_common_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2083,7 +2164,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{18}
+	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ErrorDetail) GetReason() string {
@@ -2120,7 +2201,7 @@ type ErrorStatus struct {
 
 func (x *ErrorStatus) Reset() {
 	*x = ErrorStatus{}
-	mi := &file_sandboxd_v1_common_proto_msgTypes[19]
+	mi := &file_sandboxd_v1_common_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2132,7 +2213,7 @@ func (x *ErrorStatus) String() string {
 func (*ErrorStatus) ProtoMessage() {}
 
 func (x *ErrorStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_sandboxd_v1_common_proto_msgTypes[19]
+	mi := &file_sandboxd_v1_common_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2145,7 +2226,7 @@ func (x *ErrorStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorStatus.ProtoReflect.Descriptor instead.
 func (*ErrorStatus) Descriptor() ([]byte, []int) {
-	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{19}
+	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ErrorStatus) GetCode() int32 {
@@ -2187,7 +2268,7 @@ type VolumeMount struct {
 
 func (x *VolumeMount) Reset() {
 	*x = VolumeMount{}
-	mi := &file_sandboxd_v1_common_proto_msgTypes[20]
+	mi := &file_sandboxd_v1_common_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2199,7 +2280,7 @@ func (x *VolumeMount) String() string {
 func (*VolumeMount) ProtoMessage() {}
 
 func (x *VolumeMount) ProtoReflect() protoreflect.Message {
-	mi := &file_sandboxd_v1_common_proto_msgTypes[20]
+	mi := &file_sandboxd_v1_common_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2212,7 +2293,7 @@ func (x *VolumeMount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VolumeMount.ProtoReflect.Descriptor instead.
 func (*VolumeMount) Descriptor() ([]byte, []int) {
-	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{20}
+	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *VolumeMount) GetSource() isVolumeMount_Source {
@@ -2318,7 +2399,7 @@ const file_sandboxd_v1_common_proto_rawDesc = "" +
 	"\x10ArtifactSettings\x120\n" +
 	"\x14disable_plot_capture\x18\x01 \x01(\bR\x12disablePlotCapture\x12\x1d\n" +
 	"\n" +
-	"output_dir\x18\x02 \x01(\tR\toutputDir\"\xe1\b\n" +
+	"output_dir\x18\x02 \x01(\tR\toutputDir\"\x94\t\n" +
 	"\vSandboxSpec\x12\x1a\n" +
 	"\blanguage\x18\x01 \x01(\tR\blanguage\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\x127\n" +
@@ -2346,7 +2427,8 @@ const file_sandboxd_v1_common_proto_rawDesc = "" +
 	"\rauto_pause_ms\x18\x15 \x01(\rR\vautoPauseMs\x12\x1f\n" +
 	"\vauto_resume\x18\x16 \x01(\bR\n" +
 	"autoResume\x120\n" +
-	"\x06mounts\x18\x19 \x03(\v2\x18.sandboxd.v1.VolumeMountR\x06mounts\x1a6\n" +
+	"\x06mounts\x18\x19 \x03(\v2\x18.sandboxd.v1.VolumeMountR\x06mounts\x121\n" +
+	"\x06egress\x18\x1d \x01(\v2\x19.sandboxd.v1.EgressPolicyR\x06egress\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
@@ -2354,7 +2436,11 @@ const file_sandboxd_v1_common_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\n" +
 	"\n" +
-	"\bsecurity\"\xc6\x03\n" +
+	"\bsecurity\"P\n" +
+	"\fEgressPolicy\x12\x14\n" +
+	"\x05hosts\x18\x01 \x03(\tR\x05hosts\x12\x14\n" +
+	"\x05cidrs\x18\x02 \x03(\tR\x05cidrs\x12\x14\n" +
+	"\x05ports\x18\x03 \x03(\rR\x05ports\"\xc6\x03\n" +
 	"\aSandbox\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12,\n" +
 	"\x04spec\x18\x02 \x01(\v2\x18.sandboxd.v1.SandboxSpecR\x04spec\x12/\n" +
@@ -2466,11 +2552,12 @@ const file_sandboxd_v1_common_proto_rawDesc = "" +
 	"\x13BACKEND_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eBACKEND_DOCKER\x10\x01\x12\x12\n" +
 	"\x0eBACKEND_PODMAN\x10\x02\x12\x16\n" +
-	"\x12BACKEND_KUBERNETES\x10\x03*[\n" +
+	"\x12BACKEND_KUBERNETES\x10\x03*x\n" +
 	"\vNetworkMode\x12\x1c\n" +
 	"\x18NETWORK_MODE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11NETWORK_MODE_NONE\x10\x01\x12\x17\n" +
-	"\x13NETWORK_MODE_BRIDGE\x10\x02*\xce\x01\n" +
+	"\x13NETWORK_MODE_BRIDGE\x10\x02\x12\x1b\n" +
+	"\x17NETWORK_MODE_ALLOW_LIST\x10\x03*\xce\x01\n" +
 	"\fSandboxState\x12\x1d\n" +
 	"\x19SANDBOX_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16SANDBOX_STATE_CREATING\x10\x01\x12\x19\n" +
@@ -2517,7 +2604,7 @@ func file_sandboxd_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_sandboxd_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_sandboxd_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_sandboxd_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_sandboxd_v1_common_proto_goTypes = []any{
 	(Backend)(0),                  // 0: sandboxd.v1.Backend
 	(NetworkMode)(0),              // 1: sandboxd.v1.NetworkMode
@@ -2534,30 +2621,31 @@ var file_sandboxd_v1_common_proto_goTypes = []any{
 	(*Violation)(nil),             // 12: sandboxd.v1.Violation
 	(*ArtifactSettings)(nil),      // 13: sandboxd.v1.ArtifactSettings
 	(*SandboxSpec)(nil),           // 14: sandboxd.v1.SandboxSpec
-	(*Sandbox)(nil),               // 15: sandboxd.v1.Sandbox
-	(*Artifact)(nil),              // 16: sandboxd.v1.Artifact
-	(*RunStarted)(nil),            // 17: sandboxd.v1.RunStarted
-	(*Output)(nil),                // 18: sandboxd.v1.Output
-	(*RunExited)(nil),             // 19: sandboxd.v1.RunExited
-	(*Keepalive)(nil),             // 20: sandboxd.v1.Keepalive
-	(*DisplayData)(nil),           // 21: sandboxd.v1.DisplayData
-	(*ExecuteResult)(nil),         // 22: sandboxd.v1.ExecuteResult
-	(*CellError)(nil),             // 23: sandboxd.v1.CellError
-	(*RunEvent)(nil),              // 24: sandboxd.v1.RunEvent
-	(*ErrorDetail)(nil),           // 25: sandboxd.v1.ErrorDetail
-	(*ErrorStatus)(nil),           // 26: sandboxd.v1.ErrorStatus
-	(*VolumeMount)(nil),           // 27: sandboxd.v1.VolumeMount
-	nil,                           // 28: sandboxd.v1.Dockerfile.ContextFilesEntry
-	nil,                           // 29: sandboxd.v1.SandboxSpec.EnvEntry
-	nil,                           // 30: sandboxd.v1.SandboxSpec.LabelsEntry
-	nil,                           // 31: sandboxd.v1.DisplayData.DataEntry
-	nil,                           // 32: sandboxd.v1.ExecuteResult.DataEntry
-	nil,                           // 33: sandboxd.v1.ErrorDetail.MetadataEntry
-	(*timestamppb.Timestamp)(nil), // 34: google.protobuf.Timestamp
-	(*anypb.Any)(nil),             // 35: google.protobuf.Any
+	(*EgressPolicy)(nil),          // 15: sandboxd.v1.EgressPolicy
+	(*Sandbox)(nil),               // 16: sandboxd.v1.Sandbox
+	(*Artifact)(nil),              // 17: sandboxd.v1.Artifact
+	(*RunStarted)(nil),            // 18: sandboxd.v1.RunStarted
+	(*Output)(nil),                // 19: sandboxd.v1.Output
+	(*RunExited)(nil),             // 20: sandboxd.v1.RunExited
+	(*Keepalive)(nil),             // 21: sandboxd.v1.Keepalive
+	(*DisplayData)(nil),           // 22: sandboxd.v1.DisplayData
+	(*ExecuteResult)(nil),         // 23: sandboxd.v1.ExecuteResult
+	(*CellError)(nil),             // 24: sandboxd.v1.CellError
+	(*RunEvent)(nil),              // 25: sandboxd.v1.RunEvent
+	(*ErrorDetail)(nil),           // 26: sandboxd.v1.ErrorDetail
+	(*ErrorStatus)(nil),           // 27: sandboxd.v1.ErrorStatus
+	(*VolumeMount)(nil),           // 28: sandboxd.v1.VolumeMount
+	nil,                           // 29: sandboxd.v1.Dockerfile.ContextFilesEntry
+	nil,                           // 30: sandboxd.v1.SandboxSpec.EnvEntry
+	nil,                           // 31: sandboxd.v1.SandboxSpec.LabelsEntry
+	nil,                           // 32: sandboxd.v1.DisplayData.DataEntry
+	nil,                           // 33: sandboxd.v1.ExecuteResult.DataEntry
+	nil,                           // 34: sandboxd.v1.ErrorDetail.MetadataEntry
+	(*timestamppb.Timestamp)(nil), // 35: google.protobuf.Timestamp
+	(*anypb.Any)(nil),             // 36: google.protobuf.Any
 }
 var file_sandboxd_v1_common_proto_depIdxs = []int32{
-	28, // 0: sandboxd.v1.Dockerfile.context_files:type_name -> sandboxd.v1.Dockerfile.ContextFilesEntry
+	29, // 0: sandboxd.v1.Dockerfile.context_files:type_name -> sandboxd.v1.Dockerfile.ContextFilesEntry
 	6,  // 1: sandboxd.v1.SecurityPattern.severity:type_name -> sandboxd.v1.SecuritySeverity
 	6,  // 2: sandboxd.v1.RestrictedModule.severity:type_name -> sandboxd.v1.SecuritySeverity
 	6,  // 3: sandboxd.v1.SecurityPolicy.severity_threshold:type_name -> sandboxd.v1.SecuritySeverity
@@ -2568,42 +2656,43 @@ var file_sandboxd_v1_common_proto_depIdxs = []int32{
 	0,  // 8: sandboxd.v1.SandboxSpec.backend:type_name -> sandboxd.v1.Backend
 	7,  // 9: sandboxd.v1.SandboxSpec.resources:type_name -> sandboxd.v1.Resources
 	1,  // 10: sandboxd.v1.SandboxSpec.network:type_name -> sandboxd.v1.NetworkMode
-	29, // 11: sandboxd.v1.SandboxSpec.env:type_name -> sandboxd.v1.SandboxSpec.EnvEntry
+	30, // 11: sandboxd.v1.SandboxSpec.env:type_name -> sandboxd.v1.SandboxSpec.EnvEntry
 	11, // 12: sandboxd.v1.SandboxSpec.security_policy:type_name -> sandboxd.v1.SecurityPolicy
-	30, // 13: sandboxd.v1.SandboxSpec.labels:type_name -> sandboxd.v1.SandboxSpec.LabelsEntry
+	31, // 13: sandboxd.v1.SandboxSpec.labels:type_name -> sandboxd.v1.SandboxSpec.LabelsEntry
 	13, // 14: sandboxd.v1.SandboxSpec.artifacts:type_name -> sandboxd.v1.ArtifactSettings
-	27, // 15: sandboxd.v1.SandboxSpec.mounts:type_name -> sandboxd.v1.VolumeMount
-	14, // 16: sandboxd.v1.Sandbox.spec:type_name -> sandboxd.v1.SandboxSpec
-	2,  // 17: sandboxd.v1.Sandbox.state:type_name -> sandboxd.v1.SandboxState
-	34, // 18: sandboxd.v1.Sandbox.created_at:type_name -> google.protobuf.Timestamp
-	34, // 19: sandboxd.v1.Sandbox.expires_at:type_name -> google.protobuf.Timestamp
-	0,  // 20: sandboxd.v1.Sandbox.backend:type_name -> sandboxd.v1.Backend
-	34, // 21: sandboxd.v1.Sandbox.paused_at:type_name -> google.protobuf.Timestamp
-	34, // 22: sandboxd.v1.Artifact.created_at:type_name -> google.protobuf.Timestamp
-	5,  // 23: sandboxd.v1.RunStarted.phase:type_name -> sandboxd.v1.RunPhase
-	3,  // 24: sandboxd.v1.Output.stream:type_name -> sandboxd.v1.Stream
-	5,  // 25: sandboxd.v1.Output.phase:type_name -> sandboxd.v1.RunPhase
-	4,  // 26: sandboxd.v1.RunExited.status:type_name -> sandboxd.v1.ExitStatus
-	5,  // 27: sandboxd.v1.RunExited.phase:type_name -> sandboxd.v1.RunPhase
-	34, // 28: sandboxd.v1.Keepalive.at:type_name -> google.protobuf.Timestamp
-	31, // 29: sandboxd.v1.DisplayData.data:type_name -> sandboxd.v1.DisplayData.DataEntry
-	32, // 30: sandboxd.v1.ExecuteResult.data:type_name -> sandboxd.v1.ExecuteResult.DataEntry
-	17, // 31: sandboxd.v1.RunEvent.started:type_name -> sandboxd.v1.RunStarted
-	18, // 32: sandboxd.v1.RunEvent.output:type_name -> sandboxd.v1.Output
-	16, // 33: sandboxd.v1.RunEvent.artifact:type_name -> sandboxd.v1.Artifact
-	19, // 34: sandboxd.v1.RunEvent.exited:type_name -> sandboxd.v1.RunExited
-	20, // 35: sandboxd.v1.RunEvent.keepalive:type_name -> sandboxd.v1.Keepalive
-	21, // 36: sandboxd.v1.RunEvent.display:type_name -> sandboxd.v1.DisplayData
-	22, // 37: sandboxd.v1.RunEvent.result:type_name -> sandboxd.v1.ExecuteResult
-	23, // 38: sandboxd.v1.RunEvent.error:type_name -> sandboxd.v1.CellError
-	33, // 39: sandboxd.v1.ErrorDetail.metadata:type_name -> sandboxd.v1.ErrorDetail.MetadataEntry
-	12, // 40: sandboxd.v1.ErrorDetail.violations:type_name -> sandboxd.v1.Violation
-	35, // 41: sandboxd.v1.ErrorStatus.details:type_name -> google.protobuf.Any
-	42, // [42:42] is the sub-list for method output_type
-	42, // [42:42] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	28, // 15: sandboxd.v1.SandboxSpec.mounts:type_name -> sandboxd.v1.VolumeMount
+	15, // 16: sandboxd.v1.SandboxSpec.egress:type_name -> sandboxd.v1.EgressPolicy
+	14, // 17: sandboxd.v1.Sandbox.spec:type_name -> sandboxd.v1.SandboxSpec
+	2,  // 18: sandboxd.v1.Sandbox.state:type_name -> sandboxd.v1.SandboxState
+	35, // 19: sandboxd.v1.Sandbox.created_at:type_name -> google.protobuf.Timestamp
+	35, // 20: sandboxd.v1.Sandbox.expires_at:type_name -> google.protobuf.Timestamp
+	0,  // 21: sandboxd.v1.Sandbox.backend:type_name -> sandboxd.v1.Backend
+	35, // 22: sandboxd.v1.Sandbox.paused_at:type_name -> google.protobuf.Timestamp
+	35, // 23: sandboxd.v1.Artifact.created_at:type_name -> google.protobuf.Timestamp
+	5,  // 24: sandboxd.v1.RunStarted.phase:type_name -> sandboxd.v1.RunPhase
+	3,  // 25: sandboxd.v1.Output.stream:type_name -> sandboxd.v1.Stream
+	5,  // 26: sandboxd.v1.Output.phase:type_name -> sandboxd.v1.RunPhase
+	4,  // 27: sandboxd.v1.RunExited.status:type_name -> sandboxd.v1.ExitStatus
+	5,  // 28: sandboxd.v1.RunExited.phase:type_name -> sandboxd.v1.RunPhase
+	35, // 29: sandboxd.v1.Keepalive.at:type_name -> google.protobuf.Timestamp
+	32, // 30: sandboxd.v1.DisplayData.data:type_name -> sandboxd.v1.DisplayData.DataEntry
+	33, // 31: sandboxd.v1.ExecuteResult.data:type_name -> sandboxd.v1.ExecuteResult.DataEntry
+	18, // 32: sandboxd.v1.RunEvent.started:type_name -> sandboxd.v1.RunStarted
+	19, // 33: sandboxd.v1.RunEvent.output:type_name -> sandboxd.v1.Output
+	17, // 34: sandboxd.v1.RunEvent.artifact:type_name -> sandboxd.v1.Artifact
+	20, // 35: sandboxd.v1.RunEvent.exited:type_name -> sandboxd.v1.RunExited
+	21, // 36: sandboxd.v1.RunEvent.keepalive:type_name -> sandboxd.v1.Keepalive
+	22, // 37: sandboxd.v1.RunEvent.display:type_name -> sandboxd.v1.DisplayData
+	23, // 38: sandboxd.v1.RunEvent.result:type_name -> sandboxd.v1.ExecuteResult
+	24, // 39: sandboxd.v1.RunEvent.error:type_name -> sandboxd.v1.CellError
+	34, // 40: sandboxd.v1.ErrorDetail.metadata:type_name -> sandboxd.v1.ErrorDetail.MetadataEntry
+	12, // 41: sandboxd.v1.ErrorDetail.violations:type_name -> sandboxd.v1.Violation
+	36, // 42: sandboxd.v1.ErrorStatus.details:type_name -> google.protobuf.Any
+	43, // [43:43] is the sub-list for method output_type
+	43, // [43:43] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_sandboxd_v1_common_proto_init() }
@@ -2615,7 +2704,7 @@ func file_sandboxd_v1_common_proto_init() {
 		(*SandboxSpec_SecurityPreset)(nil),
 		(*SandboxSpec_SecurityPolicy)(nil),
 	}
-	file_sandboxd_v1_common_proto_msgTypes[17].OneofWrappers = []any{
+	file_sandboxd_v1_common_proto_msgTypes[18].OneofWrappers = []any{
 		(*RunEvent_Started)(nil),
 		(*RunEvent_Output)(nil),
 		(*RunEvent_Artifact)(nil),
@@ -2625,7 +2714,7 @@ func file_sandboxd_v1_common_proto_init() {
 		(*RunEvent_Result)(nil),
 		(*RunEvent_Error)(nil),
 	}
-	file_sandboxd_v1_common_proto_msgTypes[20].OneofWrappers = []any{
+	file_sandboxd_v1_common_proto_msgTypes[21].OneofWrappers = []any{
 		(*VolumeMount_Volume)(nil),
 		(*VolumeMount_HostPath)(nil),
 	}
@@ -2635,7 +2724,7 @@ func file_sandboxd_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sandboxd_v1_common_proto_rawDesc), len(file_sandboxd_v1_common_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -23,6 +23,7 @@ class NetworkMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     NETWORK_MODE_UNSPECIFIED: _ClassVar[NetworkMode]
     NETWORK_MODE_NONE: _ClassVar[NetworkMode]
     NETWORK_MODE_BRIDGE: _ClassVar[NetworkMode]
+    NETWORK_MODE_ALLOW_LIST: _ClassVar[NetworkMode]
 
 class SandboxState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -71,6 +72,7 @@ BACKEND_KUBERNETES: Backend
 NETWORK_MODE_UNSPECIFIED: NetworkMode
 NETWORK_MODE_NONE: NetworkMode
 NETWORK_MODE_BRIDGE: NetworkMode
+NETWORK_MODE_ALLOW_LIST: NetworkMode
 SANDBOX_STATE_UNSPECIFIED: SandboxState
 SANDBOX_STATE_CREATING: SandboxState
 SANDBOX_STATE_RUNNING: SandboxState
@@ -180,7 +182,7 @@ class ArtifactSettings(_message.Message):
     def __init__(self, disable_plot_capture: _Optional[bool] = ..., output_dir: _Optional[str] = ...) -> None: ...
 
 class SandboxSpec(_message.Message):
-    __slots__ = ("language", "image", "dockerfile", "backend", "resources", "network", "env", "workdir", "user", "execution_timeout_ms", "ttl_ms", "idle_timeout_ms", "security_preset", "security_policy", "labels", "commit_on_close", "container_id", "artifacts", "pod_manifest", "command_wrapper", "auto_pause_ms", "auto_resume", "mounts")
+    __slots__ = ("language", "image", "dockerfile", "backend", "resources", "network", "env", "workdir", "user", "execution_timeout_ms", "ttl_ms", "idle_timeout_ms", "security_preset", "security_policy", "labels", "commit_on_close", "container_id", "artifacts", "pod_manifest", "command_wrapper", "auto_pause_ms", "auto_resume", "mounts", "egress")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -218,6 +220,7 @@ class SandboxSpec(_message.Message):
     AUTO_PAUSE_MS_FIELD_NUMBER: _ClassVar[int]
     AUTO_RESUME_FIELD_NUMBER: _ClassVar[int]
     MOUNTS_FIELD_NUMBER: _ClassVar[int]
+    EGRESS_FIELD_NUMBER: _ClassVar[int]
     language: str
     image: str
     dockerfile: Dockerfile
@@ -241,7 +244,18 @@ class SandboxSpec(_message.Message):
     auto_pause_ms: int
     auto_resume: bool
     mounts: _containers.RepeatedCompositeFieldContainer[VolumeMount]
-    def __init__(self, language: _Optional[str] = ..., image: _Optional[str] = ..., dockerfile: _Optional[_Union[Dockerfile, _Mapping]] = ..., backend: _Optional[_Union[Backend, str]] = ..., resources: _Optional[_Union[Resources, _Mapping]] = ..., network: _Optional[_Union[NetworkMode, str]] = ..., env: _Optional[_Mapping[str, str]] = ..., workdir: _Optional[str] = ..., user: _Optional[str] = ..., execution_timeout_ms: _Optional[int] = ..., ttl_ms: _Optional[int] = ..., idle_timeout_ms: _Optional[int] = ..., security_preset: _Optional[str] = ..., security_policy: _Optional[_Union[SecurityPolicy, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., commit_on_close: _Optional[str] = ..., container_id: _Optional[str] = ..., artifacts: _Optional[_Union[ArtifactSettings, _Mapping]] = ..., pod_manifest: _Optional[str] = ..., command_wrapper: _Optional[_Iterable[str]] = ..., auto_pause_ms: _Optional[int] = ..., auto_resume: _Optional[bool] = ..., mounts: _Optional[_Iterable[_Union[VolumeMount, _Mapping]]] = ...) -> None: ...
+    egress: EgressPolicy
+    def __init__(self, language: _Optional[str] = ..., image: _Optional[str] = ..., dockerfile: _Optional[_Union[Dockerfile, _Mapping]] = ..., backend: _Optional[_Union[Backend, str]] = ..., resources: _Optional[_Union[Resources, _Mapping]] = ..., network: _Optional[_Union[NetworkMode, str]] = ..., env: _Optional[_Mapping[str, str]] = ..., workdir: _Optional[str] = ..., user: _Optional[str] = ..., execution_timeout_ms: _Optional[int] = ..., ttl_ms: _Optional[int] = ..., idle_timeout_ms: _Optional[int] = ..., security_preset: _Optional[str] = ..., security_policy: _Optional[_Union[SecurityPolicy, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., commit_on_close: _Optional[str] = ..., container_id: _Optional[str] = ..., artifacts: _Optional[_Union[ArtifactSettings, _Mapping]] = ..., pod_manifest: _Optional[str] = ..., command_wrapper: _Optional[_Iterable[str]] = ..., auto_pause_ms: _Optional[int] = ..., auto_resume: _Optional[bool] = ..., mounts: _Optional[_Iterable[_Union[VolumeMount, _Mapping]]] = ..., egress: _Optional[_Union[EgressPolicy, _Mapping]] = ...) -> None: ...
+
+class EgressPolicy(_message.Message):
+    __slots__ = ("hosts", "cidrs", "ports")
+    HOSTS_FIELD_NUMBER: _ClassVar[int]
+    CIDRS_FIELD_NUMBER: _ClassVar[int]
+    PORTS_FIELD_NUMBER: _ClassVar[int]
+    hosts: _containers.RepeatedScalarFieldContainer[str]
+    cidrs: _containers.RepeatedScalarFieldContainer[str]
+    ports: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, hosts: _Optional[_Iterable[str]] = ..., cidrs: _Optional[_Iterable[str]] = ..., ports: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Sandbox(_message.Message):
     __slots__ = ("id", "spec", "state", "image", "container_id", "created_at", "expires_at", "from_pool", "backend", "pool_id", "paused_at")

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sandboxd/v1/common.proto.
  */
 export const file_sandboxd_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("ChhzYW5kYm94ZC92MS9jb21tb24ucHJvdG8SC3NhbmRib3hkLnYxIlEKCVJlc291cmNlcxIUCgxtZW1vcnlfYnl0ZXMYASABKAQSDAoEY3B1cxgCIAEoARIMCgRwaWRzGAMgASgNEhIKCmRpc2tfYnl0ZXMYBCABKAQilAEKCkRvY2tlcmZpbGUSDwoHY29udGVudBgBIAEoCRJACg1jb250ZXh0X2ZpbGVzGAIgAygLMikuc2FuZGJveGQudjEuRG9ja2VyZmlsZS5Db250ZXh0RmlsZXNFbnRyeRozChFDb250ZXh0RmlsZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBImgKD1NlY3VyaXR5UGF0dGVybhIPCgdwYXR0ZXJuGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEi8KCHNldmVyaXR5GAMgASgOMh0uc2FuZGJveGQudjEuU2VjdXJpdHlTZXZlcml0eSJmChBSZXN0cmljdGVkTW9kdWxlEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSLwoIc2V2ZXJpdHkYAyABKA4yHS5zYW5kYm94ZC52MS5TZWN1cml0eVNldmVyaXR5IrYBCg5TZWN1cml0eVBvbGljeRI5ChJzZXZlcml0eV90aHJlc2hvbGQYASABKA4yHS5zYW5kYm94ZC52MS5TZWN1cml0eVNldmVyaXR5Ei4KCHBhdHRlcm5zGAIgAygLMhwuc2FuZGJveGQudjEuU2VjdXJpdHlQYXR0ZXJuEjkKEnJlc3RyaWN0ZWRfbW9kdWxlcxgDIAMoCzIdLnNhbmRib3hkLnYxLlJlc3RyaWN0ZWRNb2R1bGUijgEKCVZpb2xhdGlvbhIMCgRydWxlGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEi8KCHNldmVyaXR5GAMgASgOMh0uc2FuZGJveGQudjEuU2VjdXJpdHlTZXZlcml0eRIMCgRsaW5lGAQgASgNEg4KBmNvbHVtbhgFIAEoDRIPCgdzbmlwcGV0GAYgASgJIkQKEEFydGlmYWN0U2V0dGluZ3MSHAoUZGlzYWJsZV9wbG90X2NhcHR1cmUYASABKAgSEgoKb3V0cHV0X2RpchgCIAEoCSLEBgoLU2FuZGJveFNwZWMSEAoIbGFuZ3VhZ2UYASABKAkSDQoFaW1hZ2UYAiABKAkSKwoKZG9ja2VyZmlsZRgDIAEoCzIXLnNhbmRib3hkLnYxLkRvY2tlcmZpbGUSJQoHYmFja2VuZBgEIAEoDjIULnNhbmRib3hkLnYxLkJhY2tlbmQSKQoJcmVzb3VyY2VzGAUgASgLMhYuc2FuZGJveGQudjEuUmVzb3VyY2VzEikKB25ldHdvcmsYBiABKA4yGC5zYW5kYm94ZC52MS5OZXR3b3JrTW9kZRIuCgNlbnYYByADKAsyIS5zYW5kYm94ZC52MS5TYW5kYm94U3BlYy5FbnZFbnRyeRIPCgd3b3JrZGlyGAggASgJEgwKBHVzZXIYCSABKAkSHAoUZXhlY3V0aW9uX3RpbWVvdXRfbXMYCiABKA0SDgoGdHRsX21zGAsgASgNEhcKD2lkbGVfdGltZW91dF9tcxgMIAEoDRIZCg9zZWN1cml0eV9wcmVzZXQYDSABKAlIABI2Cg9zZWN1cml0eV9wb2xpY3kYDiABKAsyGy5zYW5kYm94ZC52MS5TZWN1cml0eVBvbGljeUgAEjQKBmxhYmVscxgPIAMoCzIkLnNhbmRib3hkLnYxLlNhbmRib3hTcGVjLkxhYmVsc0VudHJ5EhcKD2NvbW1pdF9vbl9jbG9zZRgQIAEoCRIUCgxjb250YWluZXJfaWQYESABKAkSMAoJYXJ0aWZhY3RzGBIgASgLMh0uc2FuZGJveGQudjEuQXJ0aWZhY3RTZXR0aW5ncxIUCgxwb2RfbWFuaWZlc3QYEyABKAkSFwoPY29tbWFuZF93cmFwcGVyGBQgAygJEhUKDWF1dG9fcGF1c2VfbXMYFSABKA0SEwoLYXV0b19yZXN1bWUYFiABKAgSKAoGbW91bnRzGBkgAygLMhguc2FuZGJveGQudjEuVm9sdW1lTW91bnQaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgoKCHNlY3VyaXR5IuYCCgdTYW5kYm94EgoKAmlkGAEgASgJEiYKBHNwZWMYAiABKAsyGC5zYW5kYm94ZC52MS5TYW5kYm94U3BlYxIoCgVzdGF0ZRgDIAEoDjIZLnNhbmRib3hkLnYxLlNhbmRib3hTdGF0ZRINCgVpbWFnZRgEIAEoCRIUCgxjb250YWluZXJfaWQYBSABKAkSLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJZnJvbV9wb29sGAggASgIEiUKB2JhY2tlbmQYCSABKA4yFC5zYW5kYm94ZC52MS5CYWNrZW5kEg8KB3Bvb2xfaWQYCiABKAkSLQoJcGF1c2VkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLkAQoIQXJ0aWZhY3QSCgoCaWQYASABKAkSEgoKc2FuZGJveF9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEhEKCW1pbWVfdHlwZRgEIAEoCRIOCgZmb3JtYXQYBSABKAkSDAoEc2l6ZRgGIAEoBBINCgV3aWR0aBgHIAEoDRIOCgZoZWlnaHQYCCABKA0SCwoDZHBpGAkgASgNEg0KBWluZGV4GAogASgNEg4KBnJ1bl9pZBgLIAEoCRIuCgpjcmVhdGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJjCgpSdW5TdGFydGVkEg4KBnJ1bl9pZBgBIAEoCRILCgNwaWQYAiABKA0SJAoFcGhhc2UYAyABKA4yFS5zYW5kYm94ZC52MS5SdW5QaGFzZRISCgpzYW5kYm94X2lkGAQgASgJIogBCgZPdXRwdXQSIwoGc3RyZWFtGAEgASgOMhMuc2FuZGJveGQudjEuU3RyZWFtEgwKBGRhdGEYAiABKAwSDgoGb2Zmc2V0GAMgASgEEhUKDXN0cmVhbV9vZmZzZXQYBCABKAQSJAoFcGhhc2UYBSABKA4yFS5zYW5kYm94ZC52MS5SdW5QaGFzZSL8AQoJUnVuRXhpdGVkEicKBnN0YXR1cxgBIAEoDjIXLnNhbmRib3hkLnYxLkV4aXRTdGF0dXMSEQoJZXhpdF9jb2RlGAIgASgFEg4KBnNpZ25hbBgDIAEoBRITCgtkdXJhdGlvbl9tcxgEIAEoDRIUCgxzdGRvdXRfYnl0ZXMYBSABKAQSFAoMc3RkZXJyX2J5dGVzGAYgASgEEhEKCXRydW5jYXRlZBgHIAEoCBIkCgVwaGFzZRgIIAEoDjIVLnNhbmRib3hkLnYxLlJ1blBoYXNlEg8KB21lc3NhZ2UYCSABKAkSGAoQa2VybmVsX3Jlc3RhcnRlZBgKIAEoCCIzCglLZWVwYWxpdmUSJgoCYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpgBCgtEaXNwbGF5RGF0YRIwCgRkYXRhGAEgAygLMiIuc2FuZGJveGQudjEuRGlzcGxheURhdGEuRGF0YUVudHJ5EhUKDW1ldGFkYXRhX2pzb24YAiABKAkSEwoLYXJ0aWZhY3RfaWQYAyABKAkaKwoJRGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDDoCOAEiiQEKDUV4ZWN1dGVSZXN1bHQSFwoPZXhlY3V0aW9uX2NvdW50GAEgASgNEjIKBGRhdGEYAiADKAsyJC5zYW5kYm94ZC52MS5FeGVjdXRlUmVzdWx0LkRhdGFFbnRyeRorCglEYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4ASI7CglDZWxsRXJyb3ISDAoEbmFtZRgBIAEoCRINCgV2YWx1ZRgCIAEoCRIRCgl0cmFjZWJhY2sYAyADKAki+QIKCFJ1bkV2ZW50EgsKA3NlcRgBIAEoBBIqCgdzdGFydGVkGAIgASgLMhcuc2FuZGJveGQudjEuUnVuU3RhcnRlZEgAEiUKBm91dHB1dBgDIAEoCzITLnNhbmRib3hkLnYxLk91dHB1dEgAEikKCGFydGlmYWN0GAQgASgLMhUuc2FuZGJveGQudjEuQXJ0aWZhY3RIABIoCgZleGl0ZWQYBSABKAsyFi5zYW5kYm94ZC52MS5SdW5FeGl0ZWRIABIrCglrZWVwYWxpdmUYBiABKAsyFi5zYW5kYm94ZC52MS5LZWVwYWxpdmVIABIrCgdkaXNwbGF5GAcgASgLMhguc2FuZGJveGQudjEuRGlzcGxheURhdGFIABIsCgZyZXN1bHQYCCABKAsyGi5zYW5kYm94ZC52MS5FeGVjdXRlUmVzdWx0SAASJwoFZXJyb3IYCSABKAsyFi5zYW5kYm94ZC52MS5DZWxsRXJyb3JIAEIHCgVldmVudCK0AQoLRXJyb3JEZXRhaWwSDgoGcmVhc29uGAEgASgJEjgKCG1ldGFkYXRhGAIgAygLMiYuc2FuZGJveGQudjEuRXJyb3JEZXRhaWwuTWV0YWRhdGFFbnRyeRIqCgp2aW9sYXRpb25zGAMgAygLMhYuc2FuZGJveGQudjEuVmlvbGF0aW9uGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJTCgtFcnJvclN0YXR1cxIMCgRjb2RlGAEgASgFEg8KB21lc3NhZ2UYAiABKAkSJQoHZGV0YWlscxgDIAMoCzIULmdvb2dsZS5wcm90b2J1Zi5BbnkiXwoLVm9sdW1lTW91bnQSEAoGdm9sdW1lGAEgASgJSAASEwoJaG9zdF9wYXRoGAIgASgJSAASDAoEcGF0aBgDIAEoCRIRCglyZWFkX29ubHkYBCABKAhCCAoGc291cmNlKmIKB0JhY2tlbmQSFwoTQkFDS0VORF9VTlNQRUNJRklFRBAAEhIKDkJBQ0tFTkRfRE9DS0VSEAESEgoOQkFDS0VORF9QT0RNQU4QAhIWChJCQUNLRU5EX0tVQkVSTkVURVMQAypbCgtOZXR3b3JrTW9kZRIcChhORVRXT1JLX01PREVfVU5TUEVDSUZJRUQQABIVChFORVRXT1JLX01PREVfTk9ORRABEhcKE05FVFdPUktfTU9ERV9CUklER0UQAirOAQoMU2FuZGJveFN0YXRlEh0KGVNBTkRCT1hfU1RBVEVfVU5TUEVDSUZJRUQQABIaChZTQU5EQk9YX1NUQVRFX0NSRUFUSU5HEAESGQoVU0FOREJPWF9TVEFURV9SVU5OSU5HEAISGQoVU0FOREJPWF9TVEFURV9TVE9QUEVEEAMSGQoVU0FOREJPWF9TVEFURV9FWFBJUkVEEAQSGAoUU0FOREJPWF9TVEFURV9GQUlMRUQQBRIYChRTQU5EQk9YX1NUQVRFX1BBVVNFRBAGKkYKBlN0cmVhbRIWChJTVFJFQU1fVU5TUEVDSUZJRUQQABIRCg1TVFJFQU1fU1RET1VUEAESEQoNU1RSRUFNX1NUREVSUhACKrgBCgpFeGl0U3RhdHVzEhsKF0VYSVRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSRVhJVF9TVEFUVVNfRVhJVEVEEAESFwoTRVhJVF9TVEFUVVNfVElNRU9VVBACEhYKEkVYSVRfU1RBVFVTX0tJTExFRBADEhMKD0VYSVRfU1RBVFVTX09PTRAEEhkKFUVYSVRfU1RBVFVTX0NBTkNFTExFRBAFEhQKEEVYSVRfU1RBVFVTX0xPU1QQBipmCghSdW5QaGFzZRIZChVSVU5fUEhBU0VfVU5TUEVDSUZJRUQQABIVChFSVU5fUEhBU0VfSU5TVEFMTBABEhUKEVJVTl9QSEFTRV9DT01QSUxFEAISEQoNUlVOX1BIQVNFX1JVThADKqYBChBTZWN1cml0eVNldmVyaXR5EiEKHVNFQ1VSSVRZX1NFVkVSSVRZX1VOU1BFQ0lGSUVEEAASGgoWU0VDVVJJVFlfU0VWRVJJVFlfU0FGRRABEhkKFVNFQ1VSSVRZX1NFVkVSSVRZX0xPVxACEhwKGFNFQ1VSSVRZX1NFVkVSSVRZX01FRElVTRADEhoKFlNFQ1VSSVRZX1NFVkVSSVRZX0hJR0gQBGIGcHJvdG8z", [file_google_protobuf_any, file_google_protobuf_timestamp]);
+  fileDesc("ChhzYW5kYm94ZC92MS9jb21tb24ucHJvdG8SC3NhbmRib3hkLnYxIlEKCVJlc291cmNlcxIUCgxtZW1vcnlfYnl0ZXMYASABKAQSDAoEY3B1cxgCIAEoARIMCgRwaWRzGAMgASgNEhIKCmRpc2tfYnl0ZXMYBCABKAQilAEKCkRvY2tlcmZpbGUSDwoHY29udGVudBgBIAEoCRJACg1jb250ZXh0X2ZpbGVzGAIgAygLMikuc2FuZGJveGQudjEuRG9ja2VyZmlsZS5Db250ZXh0RmlsZXNFbnRyeRozChFDb250ZXh0RmlsZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBImgKD1NlY3VyaXR5UGF0dGVybhIPCgdwYXR0ZXJuGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEi8KCHNldmVyaXR5GAMgASgOMh0uc2FuZGJveGQudjEuU2VjdXJpdHlTZXZlcml0eSJmChBSZXN0cmljdGVkTW9kdWxlEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSLwoIc2V2ZXJpdHkYAyABKA4yHS5zYW5kYm94ZC52MS5TZWN1cml0eVNldmVyaXR5IrYBCg5TZWN1cml0eVBvbGljeRI5ChJzZXZlcml0eV90aHJlc2hvbGQYASABKA4yHS5zYW5kYm94ZC52MS5TZWN1cml0eVNldmVyaXR5Ei4KCHBhdHRlcm5zGAIgAygLMhwuc2FuZGJveGQudjEuU2VjdXJpdHlQYXR0ZXJuEjkKEnJlc3RyaWN0ZWRfbW9kdWxlcxgDIAMoCzIdLnNhbmRib3hkLnYxLlJlc3RyaWN0ZWRNb2R1bGUijgEKCVZpb2xhdGlvbhIMCgRydWxlGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEi8KCHNldmVyaXR5GAMgASgOMh0uc2FuZGJveGQudjEuU2VjdXJpdHlTZXZlcml0eRIMCgRsaW5lGAQgASgNEg4KBmNvbHVtbhgFIAEoDRIPCgdzbmlwcGV0GAYgASgJIkQKEEFydGlmYWN0U2V0dGluZ3MSHAoUZGlzYWJsZV9wbG90X2NhcHR1cmUYASABKAgSEgoKb3V0cHV0X2RpchgCIAEoCSLvBgoLU2FuZGJveFNwZWMSEAoIbGFuZ3VhZ2UYASABKAkSDQoFaW1hZ2UYAiABKAkSKwoKZG9ja2VyZmlsZRgDIAEoCzIXLnNhbmRib3hkLnYxLkRvY2tlcmZpbGUSJQoHYmFja2VuZBgEIAEoDjIULnNhbmRib3hkLnYxLkJhY2tlbmQSKQoJcmVzb3VyY2VzGAUgASgLMhYuc2FuZGJveGQudjEuUmVzb3VyY2VzEikKB25ldHdvcmsYBiABKA4yGC5zYW5kYm94ZC52MS5OZXR3b3JrTW9kZRIuCgNlbnYYByADKAsyIS5zYW5kYm94ZC52MS5TYW5kYm94U3BlYy5FbnZFbnRyeRIPCgd3b3JrZGlyGAggASgJEgwKBHVzZXIYCSABKAkSHAoUZXhlY3V0aW9uX3RpbWVvdXRfbXMYCiABKA0SDgoGdHRsX21zGAsgASgNEhcKD2lkbGVfdGltZW91dF9tcxgMIAEoDRIZCg9zZWN1cml0eV9wcmVzZXQYDSABKAlIABI2Cg9zZWN1cml0eV9wb2xpY3kYDiABKAsyGy5zYW5kYm94ZC52MS5TZWN1cml0eVBvbGljeUgAEjQKBmxhYmVscxgPIAMoCzIkLnNhbmRib3hkLnYxLlNhbmRib3hTcGVjLkxhYmVsc0VudHJ5EhcKD2NvbW1pdF9vbl9jbG9zZRgQIAEoCRIUCgxjb250YWluZXJfaWQYESABKAkSMAoJYXJ0aWZhY3RzGBIgASgLMh0uc2FuZGJveGQudjEuQXJ0aWZhY3RTZXR0aW5ncxIUCgxwb2RfbWFuaWZlc3QYEyABKAkSFwoPY29tbWFuZF93cmFwcGVyGBQgAygJEhUKDWF1dG9fcGF1c2VfbXMYFSABKA0SEwoLYXV0b19yZXN1bWUYFiABKAgSKAoGbW91bnRzGBkgAygLMhguc2FuZGJveGQudjEuVm9sdW1lTW91bnQSKQoGZWdyZXNzGB0gASgLMhkuc2FuZGJveGQudjEuRWdyZXNzUG9saWN5GioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIKCghzZWN1cml0eSI7CgxFZ3Jlc3NQb2xpY3kSDQoFaG9zdHMYASADKAkSDQoFY2lkcnMYAiADKAkSDQoFcG9ydHMYAyADKA0i5gIKB1NhbmRib3gSCgoCaWQYASABKAkSJgoEc3BlYxgCIAEoCzIYLnNhbmRib3hkLnYxLlNhbmRib3hTcGVjEigKBXN0YXRlGAMgASgOMhkuc2FuZGJveGQudjEuU2FuZGJveFN0YXRlEg0KBWltYWdlGAQgASgJEhQKDGNvbnRhaW5lcl9pZBgFIAEoCRIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglmcm9tX3Bvb2wYCCABKAgSJQoHYmFja2VuZBgJIAEoDjIULnNhbmRib3hkLnYxLkJhY2tlbmQSDwoHcG9vbF9pZBgKIAEoCRItCglwYXVzZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIuQBCghBcnRpZmFjdBIKCgJpZBgBIAEoCRISCgpzYW5kYm94X2lkGAIgASgJEgwKBG5hbWUYAyABKAkSEQoJbWltZV90eXBlGAQgASgJEg4KBmZvcm1hdBgFIAEoCRIMCgRzaXplGAYgASgEEg0KBXdpZHRoGAcgASgNEg4KBmhlaWdodBgIIAEoDRILCgNkcGkYCSABKA0SDQoFaW5kZXgYCiABKA0SDgoGcnVuX2lkGAsgASgJEi4KCmNyZWF0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImMKClJ1blN0YXJ0ZWQSDgoGcnVuX2lkGAEgASgJEgsKA3BpZBgCIAEoDRIkCgVwaGFzZRgDIAEoDjIVLnNhbmRib3hkLnYxLlJ1blBoYXNlEhIKCnNhbmRib3hfaWQYBCABKAkiiAEKBk91dHB1dBIjCgZzdHJlYW0YASABKA4yEy5zYW5kYm94ZC52MS5TdHJlYW0SDAoEZGF0YRgCIAEoDBIOCgZvZmZzZXQYAyABKAQSFQoNc3RyZWFtX29mZnNldBgEIAEoBBIkCgVwaGFzZRgFIAEoDjIVLnNhbmRib3hkLnYxLlJ1blBoYXNlIvwBCglSdW5FeGl0ZWQSJwoGc3RhdHVzGAEgASgOMhcuc2FuZGJveGQudjEuRXhpdFN0YXR1cxIRCglleGl0X2NvZGUYAiABKAUSDgoGc2lnbmFsGAMgASgFEhMKC2R1cmF0aW9uX21zGAQgASgNEhQKDHN0ZG91dF9ieXRlcxgFIAEoBBIUCgxzdGRlcnJfYnl0ZXMYBiABKAQSEQoJdHJ1bmNhdGVkGAcgASgIEiQKBXBoYXNlGAggASgOMhUuc2FuZGJveGQudjEuUnVuUGhhc2USDwoHbWVzc2FnZRgJIAEoCRIYChBrZXJuZWxfcmVzdGFydGVkGAogASgIIjMKCUtlZXBhbGl2ZRImCgJhdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAimAEKC0Rpc3BsYXlEYXRhEjAKBGRhdGEYASADKAsyIi5zYW5kYm94ZC52MS5EaXNwbGF5RGF0YS5EYXRhRW50cnkSFQoNbWV0YWRhdGFfanNvbhgCIAEoCRITCgthcnRpZmFjdF9pZBgDIAEoCRorCglEYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4ASKJAQoNRXhlY3V0ZVJlc3VsdBIXCg9leGVjdXRpb25fY291bnQYASABKA0SMgoEZGF0YRgCIAMoCzIkLnNhbmRib3hkLnYxLkV4ZWN1dGVSZXN1bHQuRGF0YUVudHJ5GisKCURhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBIjsKCUNlbGxFcnJvchIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJEhEKCXRyYWNlYmFjaxgDIAMoCSL5AgoIUnVuRXZlbnQSCwoDc2VxGAEgASgEEioKB3N0YXJ0ZWQYAiABKAsyFy5zYW5kYm94ZC52MS5SdW5TdGFydGVkSAASJQoGb3V0cHV0GAMgASgLMhMuc2FuZGJveGQudjEuT3V0cHV0SAASKQoIYXJ0aWZhY3QYBCABKAsyFS5zYW5kYm94ZC52MS5BcnRpZmFjdEgAEigKBmV4aXRlZBgFIAEoCzIWLnNhbmRib3hkLnYxLlJ1bkV4aXRlZEgAEisKCWtlZXBhbGl2ZRgGIAEoCzIWLnNhbmRib3hkLnYxLktlZXBhbGl2ZUgAEisKB2Rpc3BsYXkYByABKAsyGC5zYW5kYm94ZC52MS5EaXNwbGF5RGF0YUgAEiwKBnJlc3VsdBgIIAEoCzIaLnNhbmRib3hkLnYxLkV4ZWN1dGVSZXN1bHRIABInCgVlcnJvchgJIAEoCzIWLnNhbmRib3hkLnYxLkNlbGxFcnJvckgAQgcKBWV2ZW50IrQBCgtFcnJvckRldGFpbBIOCgZyZWFzb24YASABKAkSOAoIbWV0YWRhdGEYAiADKAsyJi5zYW5kYm94ZC52MS5FcnJvckRldGFpbC5NZXRhZGF0YUVudHJ5EioKCnZpb2xhdGlvbnMYAyADKAsyFi5zYW5kYm94ZC52MS5WaW9sYXRpb24aLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlMKC0Vycm9yU3RhdHVzEgwKBGNvZGUYASABKAUSDwoHbWVzc2FnZRgCIAEoCRIlCgdkZXRhaWxzGAMgAygLMhQuZ29vZ2xlLnByb3RvYnVmLkFueSJfCgtWb2x1bWVNb3VudBIQCgZ2b2x1bWUYASABKAlIABITCglob3N0X3BhdGgYAiABKAlIABIMCgRwYXRoGAMgASgJEhEKCXJlYWRfb25seRgEIAEoCEIICgZzb3VyY2UqYgoHQmFja2VuZBIXChNCQUNLRU5EX1VOU1BFQ0lGSUVEEAASEgoOQkFDS0VORF9ET0NLRVIQARISCg5CQUNLRU5EX1BPRE1BThACEhYKEkJBQ0tFTkRfS1VCRVJORVRFUxADKngKC05ldHdvcmtNb2RlEhwKGE5FVFdPUktfTU9ERV9VTlNQRUNJRklFRBAAEhUKEU5FVFdPUktfTU9ERV9OT05FEAESFwoTTkVUV09SS19NT0RFX0JSSURHRRACEhsKF05FVFdPUktfTU9ERV9BTExPV19MSVNUEAMqzgEKDFNhbmRib3hTdGF0ZRIdChlTQU5EQk9YX1NUQVRFX1VOU1BFQ0lGSUVEEAASGgoWU0FOREJPWF9TVEFURV9DUkVBVElORxABEhkKFVNBTkRCT1hfU1RBVEVfUlVOTklORxACEhkKFVNBTkRCT1hfU1RBVEVfU1RPUFBFRBADEhkKFVNBTkRCT1hfU1RBVEVfRVhQSVJFRBAEEhgKFFNBTkRCT1hfU1RBVEVfRkFJTEVEEAUSGAoUU0FOREJPWF9TVEFURV9QQVVTRUQQBipGCgZTdHJlYW0SFgoSU1RSRUFNX1VOU1BFQ0lGSUVEEAASEQoNU1RSRUFNX1NURE9VVBABEhEKDVNUUkVBTV9TVERFUlIQAiq4AQoKRXhpdFN0YXR1cxIbChdFWElUX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKEkVYSVRfU1RBVFVTX0VYSVRFRBABEhcKE0VYSVRfU1RBVFVTX1RJTUVPVVQQAhIWChJFWElUX1NUQVRVU19LSUxMRUQQAxITCg9FWElUX1NUQVRVU19PT00QBBIZChVFWElUX1NUQVRVU19DQU5DRUxMRUQQBRIUChBFWElUX1NUQVRVU19MT1NUEAYqZgoIUnVuUGhhc2USGQoVUlVOX1BIQVNFX1VOU1BFQ0lGSUVEEAASFQoRUlVOX1BIQVNFX0lOU1RBTEwQARIVChFSVU5fUEhBU0VfQ09NUElMRRACEhEKDVJVTl9QSEFTRV9SVU4QAyqmAQoQU2VjdXJpdHlTZXZlcml0eRIhCh1TRUNVUklUWV9TRVZFUklUWV9VTlNQRUNJRklFRBAAEhoKFlNFQ1VSSVRZX1NFVkVSSVRZX1NBRkUQARIZChVTRUNVUklUWV9TRVZFUklUWV9MT1cQAhIcChhTRUNVUklUWV9TRVZFUklUWV9NRURJVU0QAxIaChZTRUNVUklUWV9TRVZFUklUWV9ISUdIEARiBnByb3RvMw", [file_google_protobuf_any, file_google_protobuf_timestamp]);
 
 /**
  * Limits applied to the sandbox container. Zero means the daemon's default.
@@ -402,6 +402,13 @@ export type SandboxSpec = Message<"sandboxd.v1.SandboxSpec"> & {
    * @generated from field: repeated sandboxd.v1.VolumeMount mounts = 25;
    */
   mounts: VolumeMount[];
+
+  /**
+   * NETWORK_MODE_ALLOW_LIST: what the sandbox may reach through the daemon's egress proxy.
+   *
+   * @generated from field: sandboxd.v1.EgressPolicy egress = 29;
+   */
+  egress?: EgressPolicy | undefined;
 };
 
 /**
@@ -410,6 +417,45 @@ export type SandboxSpec = Message<"sandboxd.v1.SandboxSpec"> & {
  */
 export const SandboxSpecSchema: GenMessage<SandboxSpec> = /*@__PURE__*/
   messageDesc(file_sandboxd_v1_common, 7);
+
+/**
+ * The allow-list of a NETWORK_MODE_ALLOW_LIST sandbox. The sandbox has no route but to an
+ * HTTP proxy the daemon runs (HTTP_PROXY/HTTPS_PROXY are set in it); the proxy allows a
+ * request when its port is listed and its host matches `hosts` or its address is in `cidrs`.
+ * A name resolving to a private, loopback or link-local address is refused unless that
+ * address is in `cidrs`; the proxy connects to the address it checked.
+ *
+ * @generated from message sandboxd.v1.EgressPolicy
+ */
+export type EgressPolicy = Message<"sandboxd.v1.EgressPolicy"> & {
+  /**
+   * Host names, exact ("pypi.org") or "*.example.com" (any name below example.com).
+   *
+   * @generated from field: repeated string hosts = 1;
+   */
+  hosts: string[];
+
+  /**
+   * Addresses allowed by number, and exceptions to the private-range deny-list ("10.1.0.0/16").
+   *
+   * @generated from field: repeated string cidrs = 2;
+   */
+  cidrs: string[];
+
+  /**
+   * Destination ports; empty means 80 and 443.
+   *
+   * @generated from field: repeated uint32 ports = 3;
+   */
+  ports: number[];
+};
+
+/**
+ * Describes the message sandboxd.v1.EgressPolicy.
+ * Use `create(EgressPolicySchema)` to create a new message.
+ */
+export const EgressPolicySchema: GenMessage<EgressPolicy> = /*@__PURE__*/
+  messageDesc(file_sandboxd_v1_common, 8);
 
 /**
  * @generated from message sandboxd.v1.Sandbox
@@ -484,7 +530,7 @@ export type Sandbox = Message<"sandboxd.v1.Sandbox"> & {
  * Use `create(SandboxSchema)` to create a new message.
  */
 export const SandboxSchema: GenMessage<Sandbox> = /*@__PURE__*/
-  messageDesc(file_sandboxd_v1_common, 8);
+  messageDesc(file_sandboxd_v1_common, 9);
 
 /**
  * @generated from message sandboxd.v1.Artifact
@@ -560,7 +606,7 @@ export type Artifact = Message<"sandboxd.v1.Artifact"> & {
  * Use `create(ArtifactSchema)` to create a new message.
  */
 export const ArtifactSchema: GenMessage<Artifact> = /*@__PURE__*/
-  messageDesc(file_sandboxd_v1_common, 9);
+  messageDesc(file_sandboxd_v1_common, 10);
 
 /**
  * @generated from message sandboxd.v1.RunStarted
@@ -594,7 +640,7 @@ export type RunStarted = Message<"sandboxd.v1.RunStarted"> & {
  * Use `create(RunStartedSchema)` to create a new message.
  */
 export const RunStartedSchema: GenMessage<RunStarted> = /*@__PURE__*/
-  messageDesc(file_sandboxd_v1_common, 10);
+  messageDesc(file_sandboxd_v1_common, 11);
 
 /**
  * @generated from message sandboxd.v1.Output
@@ -635,7 +681,7 @@ export type Output = Message<"sandboxd.v1.Output"> & {
  * Use `create(OutputSchema)` to create a new message.
  */
 export const OutputSchema: GenMessage<Output> = /*@__PURE__*/
-  messageDesc(file_sandboxd_v1_common, 11);
+  messageDesc(file_sandboxd_v1_common, 12);
 
 /**
  * @generated from message sandboxd.v1.RunExited
@@ -707,7 +753,7 @@ export type RunExited = Message<"sandboxd.v1.RunExited"> & {
  * Use `create(RunExitedSchema)` to create a new message.
  */
 export const RunExitedSchema: GenMessage<RunExited> = /*@__PURE__*/
-  messageDesc(file_sandboxd_v1_common, 12);
+  messageDesc(file_sandboxd_v1_common, 13);
 
 /**
  * @generated from message sandboxd.v1.Keepalive
@@ -724,7 +770,7 @@ export type Keepalive = Message<"sandboxd.v1.Keepalive"> & {
  * Use `create(KeepaliveSchema)` to create a new message.
  */
 export const KeepaliveSchema: GenMessage<Keepalive> = /*@__PURE__*/
-  messageDesc(file_sandboxd_v1_common, 13);
+  messageDesc(file_sandboxd_v1_common, 14);
 
 /**
  * Rich output of an interactive cell: a MIME bundle.
@@ -755,7 +801,7 @@ export type DisplayData = Message<"sandboxd.v1.DisplayData"> & {
  * Use `create(DisplayDataSchema)` to create a new message.
  */
 export const DisplayDataSchema: GenMessage<DisplayData> = /*@__PURE__*/
-  messageDesc(file_sandboxd_v1_common, 14);
+  messageDesc(file_sandboxd_v1_common, 15);
 
 /**
  * @generated from message sandboxd.v1.ExecuteResult
@@ -777,7 +823,7 @@ export type ExecuteResult = Message<"sandboxd.v1.ExecuteResult"> & {
  * Use `create(ExecuteResultSchema)` to create a new message.
  */
 export const ExecuteResultSchema: GenMessage<ExecuteResult> = /*@__PURE__*/
-  messageDesc(file_sandboxd_v1_common, 15);
+  messageDesc(file_sandboxd_v1_common, 16);
 
 /**
  * @generated from message sandboxd.v1.CellError
@@ -804,7 +850,7 @@ export type CellError = Message<"sandboxd.v1.CellError"> & {
  * Use `create(CellErrorSchema)` to create a new message.
  */
 export const CellErrorSchema: GenMessage<CellError> = /*@__PURE__*/
-  messageDesc(file_sandboxd_v1_common, 16);
+  messageDesc(file_sandboxd_v1_common, 17);
 
 /**
  * One event of a run, cell or install. seq increases by one per event of the run.
@@ -876,7 +922,7 @@ export type RunEvent = Message<"sandboxd.v1.RunEvent"> & {
  * Use `create(RunEventSchema)` to create a new message.
  */
 export const RunEventSchema: GenMessage<RunEvent> = /*@__PURE__*/
-  messageDesc(file_sandboxd_v1_common, 17);
+  messageDesc(file_sandboxd_v1_common, 18);
 
 /**
  * Machine-readable detail of an error, packed in ErrorStatus.details.
@@ -908,7 +954,7 @@ export type ErrorDetail = Message<"sandboxd.v1.ErrorDetail"> & {
  * Use `create(ErrorDetailSchema)` to create a new message.
  */
 export const ErrorDetailSchema: GenMessage<ErrorDetail> = /*@__PURE__*/
-  messageDesc(file_sandboxd_v1_common, 18);
+  messageDesc(file_sandboxd_v1_common, 19);
 
 /**
  * Wire-compatible with google.rpc.Status; sent in the grpc-status-details-bin trailer so
@@ -938,7 +984,7 @@ export type ErrorStatus = Message<"sandboxd.v1.ErrorStatus"> & {
  * Use `create(ErrorStatusSchema)` to create a new message.
  */
 export const ErrorStatusSchema: GenMessage<ErrorStatus> = /*@__PURE__*/
-  messageDesc(file_sandboxd_v1_common, 19);
+  messageDesc(file_sandboxd_v1_common, 20);
 
 /**
  * One mount of SandboxSpec.mounts. `path` is where it appears in the sandbox: absolute,
@@ -991,7 +1037,7 @@ export type VolumeMount = Message<"sandboxd.v1.VolumeMount"> & {
  * Use `create(VolumeMountSchema)` to create a new message.
  */
 export const VolumeMountSchema: GenMessage<VolumeMount> = /*@__PURE__*/
-  messageDesc(file_sandboxd_v1_common, 20);
+  messageDesc(file_sandboxd_v1_common, 21);
 
 /**
  * Which container engine hosts a sandbox.
@@ -1052,6 +1098,13 @@ export enum NetworkMode {
    * @generated from enum value: NETWORK_MODE_BRIDGE = 2;
    */
   BRIDGE = 2,
+
+  /**
+   * Egress only through the daemon's proxy, to what SandboxSpec.egress lists (docs/security.md).
+   *
+   * @generated from enum value: NETWORK_MODE_ALLOW_LIST = 3;
+   */
+  ALLOW_LIST = 3,
 }
 
 /**
