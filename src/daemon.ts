@@ -11,6 +11,7 @@ import { describeError } from "./common/errors.js";
 import type { Logger } from "./common/logger.js";
 import { InteractiveService } from "./gen/sandboxd/v1/interactive_service_pb.js";
 import { PoolService } from "./gen/sandboxd/v1/pool_service_pb.js";
+import { TerminalService } from "./gen/sandboxd/v1/terminal_service_pb.js";
 import { SandboxService } from "./gen/sandboxd/v1/sandbox_service_pb.js";
 import { CallTracker, bindService } from "./rpc/grpc-adapter.js";
 import { RpcServer } from "./rpc/server.js";
@@ -48,7 +49,7 @@ export class Daemon {
   private readonly tracker = new CallTracker();
   private readonly log: Logger;
   private readonly policies: CodePolicies;
-  private readonly serviceNames = [SandboxService.typeName, InteractiveService.typeName, PoolService.typeName];
+  private readonly serviceNames = [SandboxService.typeName, InteractiveService.typeName, PoolService.typeName, TerminalService.typeName];
   private engineWatch: NodeJS.Timeout | undefined;
   private readonly tokens: TokenTable;
   /** The MCP endpoint (--mcp-listen), when serving. */
@@ -90,7 +91,7 @@ export class Daemon {
         )
       : grpc.ServerCredentials.createInsecure();
     this.server = new RpcServer({
-      files: [SandboxService.file, InteractiveService.file, PoolService.file],
+      files: [SandboxService.file, InteractiveService.file, PoolService.file, TerminalService.file],
       maxMessageBytes: config.limits.maxMessageBytes,
       credentials,
       logger,
@@ -109,6 +110,8 @@ export class Daemon {
     this.server.addService(InteractiveService.typeName, interactive.definition, interactive.implementation);
     const pools = bindService(PoolService, components.poolService, adapterOptions);
     this.server.addService(PoolService.typeName, pools.definition, pools.implementation);
+    const terminal = bindService(TerminalService, components.terminalService, adapterOptions);
+    this.server.addService(TerminalService.typeName, terminal.definition, terminal.implementation);
   }
 
   async start(): Promise<string> {
