@@ -21,6 +21,8 @@ import {
   type UploadFilesRequestSchema,
 } from "./gen/sandboxd/v1/sandbox_service_pb.js";
 import { PoolService, type Pool, type PoolSettingsSchema } from "./gen/sandboxd/v1/pool_service_pb.js";
+import { TerminalService } from "./gen/sandboxd/v1/terminal_service_pb.js";
+import { Terminal, openRequest, type AttachTerminalOptions, type TerminalOptions } from "./terminal.js";
 import { ExecuteStream, type CellInput, type ExecuteOptions } from "./execute.js";
 import { Execution, type OutputCallbacks } from "./run.js";
 import { Transport, type CallOptions, type Stub } from "./transport.js";
@@ -114,6 +116,8 @@ export class SandboxdClient implements Disposable {
   readonly interactive: Stub<Methods<typeof InteractiveService>>;
   /** PoolService: warm pools of this tenant (and the daemon configuration's, read-only). */
   readonly pools: Stub<Methods<typeof PoolService>>;
+  /** TerminalService: pseudo-terminals in sandboxes (openTerminal, attachTerminal). */
+  readonly terminals: Stub<Methods<typeof TerminalService>>;
   readonly address: string;
 
   constructor(options: ClientOptions = {}) {
@@ -122,6 +126,25 @@ export class SandboxdClient implements Disposable {
     this.sandboxes = this.transport.stub(SandboxService);
     this.interactive = this.transport.stub(InteractiveService);
     this.pools = this.transport.stub(PoolService);
+    this.terminals = this.transport.stub(TerminalService);
+  }
+
+  /** Opens a terminal in a sandbox; resolves once it runs (rejects with the daemon's refusal). */
+  async openTerminal(sandboxId: string, options: TerminalOptions = {}): Promise<Terminal> {
+    const call = this.terminals.terminal(options);
+    const term = new Terminal(call, options.onOutput);
+    call.send(openRequest(sandboxId, options));
+    await term.ready();
+    return term;
+  }
+
+  /** Attaches to a running terminal by id: the output it kept is replayed first. */
+  async attachTerminal(terminalId: string, options: AttachTerminalOptions = {}): Promise<Terminal> {
+    const call = this.terminals.terminal(options);
+    const term = new Terminal(call, options.onOutput);
+    call.send({ message: { case: "attach", value: { terminalId, offset: BigInt(options.offset ?? 0) } } });
+    await term.ready();
+    return term;
   }
 
   close(): void {
@@ -293,6 +316,11 @@ export class Sandbox implements AsyncDisposable {
   /** Runs code in the sandbox's language. Iterate for events or await `.result()`. */
   run(code: string, options: RunOptions = {}): Execution {
     return this.client._run(runRequest(this.id, code, options), options);
+  }
+
+  /** Opens a terminal (a pseudo-terminal with a shell, or options.argv) in this sandbox. */
+  terminal(options: TerminalOptions = {}): Promise<Terminal> {
+    return this.client.openTerminal(this.id, options);
   }
 
   /** Runs a command: a string through `/bin/sh -c`, an array as argv. */
