@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, it } from "vitest";
 import { createClient, type Sandbox, type SandboxdClient } from "../../../clients/typescript/src/index.js";
 import { repoRoot } from "../../helpers/daemon.js";
 import { startDaemon, stopDaemon } from "./daemon.js";
