@@ -24,6 +24,7 @@ from ..v1 import (
     pool_service_pb2_grpc,
     sandbox_service_pb2 as svc,
     sandbox_service_pb2_grpc,
+    terminal_service_pb2_grpc,
 )
 
 
@@ -58,6 +59,7 @@ class Client:
         self.sandboxes = sandbox_service_pb2_grpc.SandboxServiceStub(channel)
         self.interactive = interactive_service_pb2_grpc.InteractiveServiceStub(channel)
         self.pools = pool_service_pb2_grpc.PoolServiceStub(channel)
+        self.terminals = terminal_service_pb2_grpc.TerminalServiceStub(channel)
 
     # -------------------------------------------------------------- plumbing
 
