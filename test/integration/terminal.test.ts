@@ -236,6 +236,21 @@ describe("Terminal", () => {
   });
 });
 
+describe("Terminal and its sandbox", () => {
+  it("ends when its sandbox is destroyed, and is then not found", async () => {
+    const own = (await d.sandbox.createSandbox({ spec: { language: "python" } })).sandbox?.id ?? "";
+    const t = new Term(alpha, { message: { case: "open", value: { sandboxId: own, argv: ["sleep", "1000"] } } });
+    await t.until(/^/, "opened");
+    for (let i = 0; i < 100 && t.id === ""; i++) await new Promise((r) => setTimeout(r, 50));
+    await d.sandbox.destroySandbox({ sandboxId: own });
+    await t.ended();
+    expect(t.exit).toBeDefined();
+    expect(t.exit?.status).not.toBe(ExitStatus.EXITED);
+    const late = new Term(alpha, { message: { case: "attach", value: { terminalId: t.id } } });
+    expect((await refusal(late)).code).toBe(grpcStatus.NOT_FOUND);
+  });
+});
+
 describe("Terminal refusals", () => {
   it("an unknown terminal id is NOT_FOUND", async () => {
     const r = await refusal(new Term(alpha, { message: { case: "attach", value: { terminalId: "term_nosuchterminal" } } }));
