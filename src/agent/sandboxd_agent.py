@@ -26,7 +26,6 @@ import socket
 import struct
 import subprocess
 import sys
-import termios
 import time
 
 from sandboxd_procfs import boot_ticks, kill_all, proc_stat, process_table  # sent along (src/runtime/python-modules.ts)
@@ -35,6 +34,11 @@ try:
     from sandboxd_forkserver_source import SOURCE as FORK_SERVER_SOURCE  # sent along (src/runtime/python-modules.ts)
 except ImportError:  # an agent started without it: runs are always spawned
     FORK_SERVER_SOURCE = None
+
+try:
+    import termios
+except ImportError:  # a Python built without it: no terminals (K_START with "pty" fails its run)
+    termios = None
 
 try:
     import ctypes
@@ -467,6 +471,8 @@ def spawn_pty(argv, cwd, env, pty):
     slave as stdin, stdout, stderr and controlling terminal. Returns (pid, input fd, output
     fd, None): both of the agent's fds are the master (two descriptors of it, closed apart).
     Forked, not posix_spawned: taking a controlling terminal needs code in the child."""
+    if termios is None:
+        raise OSError(errno.ENOTTY, "this Python has no termios: no terminals")
     env = dict(os.environ) if env is None else env
     program = _find_program(argv[0], env)
     master, slave = os.openpty()
