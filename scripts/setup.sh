@@ -37,6 +37,8 @@ if ! command -v dockerd >/dev/null 2>&1; then
 fi
 command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
 command -v curl >/dev/null 2>&1 || apt_install curl
+# tmux: the terminal tests drive `sandboxctl shell` in a tmux pane (send-keys, capture-pane).
+command -v tmux >/dev/null 2>&1 || apt_install tmux
 if ! docker info >/dev/null 2>&1; then
   log "starting dockerd"
   mkdir -p /var/log

@@ -9,6 +9,7 @@ import { LanguageRegistry } from "./sandbox/languages.js";
 import { RunManager } from "./sandbox/run-manager.js";
 import { RunPipeline } from "./sandbox/run-pipeline.js";
 import { SandboxManager } from "./sandbox/sandbox-manager.js";
+import { TerminalRegistry } from "./sandbox/terminals.js";
 import { createArtifactsService } from "./services/artifacts-service.js";
 import { createFilesService } from "./services/files-service.js";
 import { createInteractiveService } from "./services/interactive-service.js";
@@ -16,6 +17,7 @@ import { createPoolService } from "./services/pool-service.js";
 import { createVolumeService } from "./services/volume-service.js";
 import { VolumeManager } from "./sandbox/volume-manager.js";
 import { createSandboxService, type SandboxMethods } from "./services/sandbox-service.js";
+import { createTerminalService } from "./services/terminal-service.js";
 import type { ServiceImpl } from "./rpc/grpc-adapter.js";
 
 export interface ComposeDeps {
@@ -36,7 +38,8 @@ export function compose({ config, runtime, logger }: ComposeDeps) {
   const policies = new CodePolicies(config.policyCheckTimeoutMs, logger, metrics, config.policyCheckWorkers);
   const artifacts = new ArtifactManager(logger);
   const sessionRegistry = new SessionRegistry();
-  const sandboxes = new SandboxManager({ config, runtime, languages, validator: policies, cleanups: [sessionRegistry], metrics, logger });
+  const terminals = new TerminalRegistry(logger.child({ component: "terminals" }));
+  const sandboxes = new SandboxManager({ config, runtime, languages, validator: policies, cleanups: [sessionRegistry, terminals], metrics, logger });
   const volumes = new VolumeManager({ config, runtime, languages, sandboxes, logger });
   const runs = new RunManager(config, logger, metrics);
   const sessions = new SessionManager({
@@ -75,6 +78,7 @@ export function compose({ config, runtime, logger }: ComposeDeps) {
   const interactiveService = createInteractiveService({ config, sessions, pipeline });
   const poolService = createPoolService({ sandboxes });
   const volumeService = createVolumeService({ volumes });
+  const terminalService = createTerminalService({ sandboxes, terminals });
   return {
     metrics,
     languages,
@@ -89,6 +93,8 @@ export function compose({ config, runtime, logger }: ComposeDeps) {
     poolService,
     volumes,
     volumeService,
+    terminals,
+    terminalService,
   };
 }
 

@@ -11,6 +11,7 @@ import { describeError } from "./common/errors.js";
 import type { Logger } from "./common/logger.js";
 import { InteractiveService } from "./gen/sandboxd/v1/interactive_service_pb.js";
 import { PoolService } from "./gen/sandboxd/v1/pool_service_pb.js";
+import { TerminalService } from "./gen/sandboxd/v1/terminal_service_pb.js";
 import { SandboxService } from "./gen/sandboxd/v1/sandbox_service_pb.js";
 import { VolumeService } from "./gen/sandboxd/v1/volume_service_pb.js";
 import { CallTracker, bindService } from "./rpc/grpc-adapter.js";
@@ -48,7 +49,13 @@ export class Daemon {
   private readonly tracker = new CallTracker();
   private readonly log: Logger;
   private readonly policies: CodePolicies;
-  private readonly serviceNames = [SandboxService.typeName, InteractiveService.typeName, PoolService.typeName, VolumeService.typeName];
+  private readonly serviceNames = [
+    SandboxService.typeName,
+    InteractiveService.typeName,
+    PoolService.typeName,
+    VolumeService.typeName,
+    TerminalService.typeName,
+  ];
   private engineWatch: NodeJS.Timeout | undefined;
   private readonly tokens: TokenTable;
   /** The MCP endpoint (--mcp-listen), when serving. */
@@ -90,7 +97,7 @@ export class Daemon {
         )
       : grpc.ServerCredentials.createInsecure();
     this.server = new RpcServer({
-      files: [SandboxService.file, InteractiveService.file, PoolService.file, VolumeService.file],
+      files: [SandboxService.file, InteractiveService.file, PoolService.file, VolumeService.file, TerminalService.file],
       maxMessageBytes: config.limits.maxMessageBytes,
       credentials,
       logger,
@@ -111,6 +118,8 @@ export class Daemon {
     this.server.addService(PoolService.typeName, pools.definition, pools.implementation);
     const volumes = bindService(VolumeService, components.volumeService, adapterOptions);
     this.server.addService(VolumeService.typeName, volumes.definition, volumes.implementation);
+    const terminal = bindService(TerminalService, components.terminalService, adapterOptions);
+    this.server.addService(TerminalService.typeName, terminal.definition, terminal.implementation);
   }
 
   async start(): Promise<string> {

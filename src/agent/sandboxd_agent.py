@@ -36,6 +36,11 @@ except ImportError:  # an agent started without it: runs are always spawned
     FORK_SERVER_SOURCE = None
 
 try:
+    import termios
+except ImportError:  # a Python built without it: no terminals (K_START with "pty" fails its run)
+    termios = None
+
+try:
     import ctypes
 except ImportError:  # a Python built without ctypes: no subreaper, process groups only
     ctypes = None
@@ -56,6 +61,7 @@ K_FILE_OPEN = 8  # {"path", "mode"}: a file write starts; K_FILE_DATA frames fol
 K_FILE_DATA = 9  # raw bytes of the file being written on this channel
 K_FILE_CLOSE = 10  # the write is complete: K_RESULT answers
 K_FILE_READ = 11  # {"path", "max_bytes", "credit_window"}: K_FILE_CHUNK frames, then K_RESULT
+K_RESIZE = 13  # >HH rows, cols of a terminal run (one started with "pty"): TIOCSWINSZ, SIGWINCH follows
 # agent -> daemon
 K_HELLO = 16
 K_STARTED = 17
@@ -454,6 +460,57 @@ def _popen(argv, cwd, env, stdin_pipe):
 
 
 
+# -- terminals: a run started with "pty" {rows, cols} gets a pseudo-terminal ------------
+PTY_MAX_SIDE = 1000
+
+
+def set_winsize(fd, rows, cols):
+    rows = max(1, min(PTY_MAX_SIDE, int(rows or 24)))
+    cols = max(1, min(PTY_MAX_SIDE, int(cols or 80)))
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def _take_terminal():
+    """In the child, after setsid and the dup2s: the terminal on fd 0 becomes the session's
+    controlling terminal (the program is its session leader, its foreground job)."""
+    raise_oom_score()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def spawn_pty(argv, cwd, env, pty):
+    """Starts a run's leader on a new pseudo-terminal: its own session with the terminal's
+    slave as stdin, stdout, stderr and controlling terminal. Returns (pid, input fd, output
+    fd, None): both of the agent's fds are the master (two descriptors of it, closed apart).
+    Forked, not posix_spawned: taking a controlling terminal needs code in the child."""
+    if termios is None:
+        raise OSError(errno.ENOTTY, "this Python has no termios: no terminals")
+    env = dict(os.environ) if env is None else env
+    program = _find_program(argv[0], env)
+    master, slave = os.openpty()
+    try:
+        set_winsize(master, pty.get("rows"), pty.get("cols"))
+        proc = subprocess.Popen(
+            list(argv),
+            executable=program,
+            cwd=cwd,
+            env=env,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            close_fds=True,
+            bufsize=0,
+            preexec_fn=_take_terminal,
+        )
+    except BaseException:
+        close_quietly(master)
+        raise
+    finally:
+        close_quietly(slave)
+    proc.returncode = 0  # reaped by the agent's waitpid loop, never by subprocess
+    return proc.pid, os.dup(master), master, None
+
+
 # -- the Python fork server (a run's spec has "fork_server" when the daemon has it on) ----
 FORK_REPLY_TIMEOUT = 10.0  # seconds the server may take to fork a run before it is given up
 # Environment variables that shape a Python start-up (sys.path, user site, hash seed, stdio
@@ -692,17 +749,49 @@ class Run:
             merged.update(env)
             env = merged
         argv, cwd, pipe = spec["argv"], spec.get("cwd") or None, spec.get("stdin", "none") == "pipe"
-        started = forked(argv, cwd, env, pipe, spec["fork_server"]) if spec.get("fork_server") is not None else None
+        self.pty = spec.get("pty") if isinstance(spec.get("pty"), dict) else None
+        started = None
+        if self.pty is not None:
+            started = spawn_pty(argv, cwd, env, self.pty)
+        elif spec.get("fork_server") is not None:
+            started = forked(argv, cwd, env, pipe, spec["fork_server"])
         self.pid, self.stdin_fd, out_fd, err_fd = started or spawn(argv, cwd, env, pipe)
-        self.forked = started is not None
+        self.forked = started is not None and self.pty is None
         mark_pgroup(self.pid)
         for fd, kind in ((out_fd, K_STDOUT), (err_fd, K_STDERR)):
+            if fd is None:
+                continue
             set_nonblocking(fd)
             self.fds[fd] = kind
-            self.pipes.add("pipe:[%d]" % os.fstat(fd).st_ino)
+            if self.pty is None:
+                self.pipes.add("pipe:[%d]" % os.fstat(fd).st_ino)
         if self.stdin_fd is not None:
             set_nonblocking(self.stdin_fd)
-            self.pipes.add("pipe:[%d]" % os.fstat(self.stdin_fd).st_ino)
+            if self.pty is None:
+                self.pipes.add("pipe:[%d]" % os.fstat(self.stdin_fd).st_ino)
+        self.pty_fd = out_fd if self.pty is not None else None
+
+    def resize(self, rows, cols):
+        """A terminal run's new window size; the kernel sends SIGWINCH to its foreground job."""
+        if self.pty_fd is not None and self.status is None and self.pty_fd in self.fds:
+            set_winsize(self.pty_fd, rows, cols)
+
+    def signal_foreground(self, sig):
+        """A terminal run's signals go to its terminal's foreground job (what Ctrl-C reaches);
+        other runs' to their process group."""
+        pgrp = None
+        if self.pty_fd is not None and self.pty_fd in self.fds:
+            try:
+                pgrp = os.tcgetpgrp(self.pty_fd)
+            except OSError:
+                pgrp = None
+        if pgrp is None or pgrp <= 0:
+            self.killpg(sig)
+            return
+        try:
+            os.killpg(pgrp, sig)
+        except OSError:
+            self.killpg(sig)
 
     def killpg(self, sig):
         try:
@@ -838,7 +927,12 @@ class Agent:
             run = self.runs.get(channel)
             sig = SIGNALS.get(payload.decode())
             if run is not None and sig is not None and run.status is None:
-                run.killpg(sig)
+                run.signal_foreground(sig)
+        elif kind == K_RESIZE:
+            run = self.runs.get(channel)
+            if run is not None and len(payload) >= 4:
+                rows, cols = struct.unpack_from(">HH", payload, 0)
+                run.resize(rows, cols)
         elif kind == K_KILL:
             run = self.runs.get(channel)
             if run is not None:

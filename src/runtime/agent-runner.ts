@@ -339,6 +339,7 @@ export class AgentRunner implements SandboxChannel {
     if (spec.cwd) start["cwd"] = spec.cwd;
     if (spec.captureDir) start["capture_dir"] = spec.captureDir;
     if (spec.forkServer) start["fork_server"] = { preload: spec.forkServer.preload };
+    if (spec.pty) start["pty"] = { rows: spec.pty.rows, cols: spec.pty.cols };
     // The spec (length-prefixed JSON), then the files' bytes as they are.
     const json = Buffer.from(JSON.stringify(start));
     const prefix = Buffer.allocUnsafe(4);
@@ -354,6 +355,12 @@ export class AgentRunner implements SandboxChannel {
       closeStdin: () => this.send(FrameKind.StdinClose, channel),
       signal: (name) => this.send(FrameKind.Signal, channel, Buffer.from(name)),
       kill: (reason) => this.send(FrameKind.Kill, channel, Buffer.from(reason)),
+      resize: (rows, cols) => {
+        const payload = Buffer.allocUnsafe(4);
+        payload.writeUInt16BE(rows, 0);
+        payload.writeUInt16BE(cols, 2);
+        this.send(FrameKind.Resize, channel, payload);
+      },
       ack: (bytes) => {
         if (window <= 0 || bytes <= 0) return;
         // Credit goes back in steps of a quarter window: fewer frames, and the agent still has

@@ -36,6 +36,8 @@ export const AgentFrame = {
   FileClose: kind("agent", "K_FILE_CLOSE"),
   /** Reads a file: JSON {path, max_bytes, credit_window}; FileChunk frames, then Result. */
   FileRead: kind("agent", "K_FILE_READ"),
+  /** >HH rows, cols: a terminal run's new window size (TIOCSWINSZ; its foreground job gets SIGWINCH). */
+  Resize: kind("agent", "K_RESIZE"),
   Hello: kind("agent", "K_HELLO"),
   Started: kind("agent", "K_STARTED"),
   Stdout: kind("agent", "K_STDOUT"),

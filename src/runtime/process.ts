@@ -41,6 +41,11 @@ export interface ProcessSpec {
    * modules imported) instead of spawning; it spawns whatever is not eligible. Absent: spawned.
    */
   forkServer?: { preload: string[] };
+  /**
+   * A pseudo-terminal of this size for the process (its stdin, stdout and stderr, and its
+   * controlling terminal): its output is all `stdout`. Only the agent channel has them.
+   */
+  pty?: { rows: number; cols: number };
 }
 
 /** A plot the capture hook wrote into the run's spool (a line of its manifest), as the agent saw it. */
@@ -110,6 +115,8 @@ export interface RunningProcess extends AsyncIterable<ProcessEvent> {
   kill(reason: "cancelled" | "timeout"): void;
   /** Returns credit: `bytes` more of the output events were consumed (see creditWindowBytes). */
   ack(bytes: number): void;
+  /** A terminal process's new window size (ProcessSpec.pty); absent where there are none. */
+  resize?(rows: number, cols: number): void;
 }
 
 export const signalNames: Record<string, number> = {

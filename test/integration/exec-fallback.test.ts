@@ -1,8 +1,11 @@
 import { createHash, randomBytes } from "node:crypto";
+import * as grpc from "@grpc/grpc-js";
 import { pack as tarPack } from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitStatus } from "../../src/gen/sandboxd/v1/common_pb.js";
 import { TransferKind } from "../../src/gen/sandboxd/v1/sandbox_service_pb.js";
+import { TerminalService } from "../../src/gen/sandboxd/v1/terminal_service_pb.js";
+import { createClient } from "../helpers/client.js";
 import { rawExec } from "../helpers/raw-call.js";
 import { docker, startDaemon, type DaemonHandle } from "../helpers/daemon.js";
 import { onKubernetes } from "../helpers/engine.js";
@@ -150,5 +153,27 @@ describe("without python3 in the image", () => {
       for await (const _ of d.sandbox.downloadFiles({ sandboxId, path: "no/such" })) void _;
     };
     await expect(missing()).rejects.toMatchObject({ code: 5 });
+  });
+});
+
+describe("terminals without python3 in the image", () => {
+  it("are refused with FAILED_PRECONDITION, reason TERMINAL_NEEDS_AGENT (they need the agent's pty)", async () => {
+    const terminals = createClient(TerminalService, d.address);
+    try {
+      const call = terminals.terminal();
+      call.send({ message: { case: "open", value: { sandboxId } } });
+      const err = await (async () => {
+        try {
+          for await (const _ of call.responses) void _;
+        } catch (e) {
+          return e as grpc.ServiceError;
+        }
+        return undefined;
+      })();
+      expect(err?.code).toBe(grpc.status.FAILED_PRECONDITION);
+      expect(err?.details).toMatch(/terminals need/);
+    } finally {
+      terminals.close();
+    }
   });
 });

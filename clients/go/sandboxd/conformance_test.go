@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -778,4 +779,56 @@ func TestC25Volumes(t *testing.T) {
 	if _, err := client.GetVolume(ctx, vol.GetId()); !errors.As(err, &e) || e.Code != codes.NotFound || e.Reason != "VOLUME_NOT_FOUND" {
 		t.Fatalf("get after delete: %v", err)
 	}
+}
+
+// readUntil reads the terminal into screen until it matches re.
+func readUntil(t *testing.T, term *sandboxd.Terminal, screen *[]byte, re *regexp.Regexp) {
+	t.Helper()
+	buf := make([]byte, 32*1024)
+	for !re.Match(*screen) {
+		n, err := term.Read(buf)
+		*screen = append(*screen, buf[:n]...)
+		if err != nil {
+			t.Fatalf("the terminal ended before %s: %v: %q", re, err, *screen)
+		}
+	}
+}
+
+func TestC26Terminal(t *testing.T) {
+	ctx := testContext(t)
+	sb := shared(t)
+	term, err := sb.Terminal(ctx, sandboxd.TerminalOptions{Argv: []string{"/bin/sh"}, Rows: 30, Cols: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var screen []byte
+	if _, err := term.WriteString("tty; stty size\n"); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, term, &screen, regexp.MustCompile(`/dev/pts/\d+`))
+	readUntil(t, term, &screen, regexp.MustCompile(`(?m)^30 100\r?$`))
+	if err := term.Resize(40, 120); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := term.WriteString("stty size; echo mark-$((6*7))\n"); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, term, &screen, regexp.MustCompile(`(?m)^40 120\r?$`))
+	readUntil(t, term, &screen, regexp.MustCompile(`mark-42`))
+	term.Detach()
+	again, err := client.AttachTerminal(ctx, term.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var replay []byte
+	readUntil(t, again, &replay, regexp.MustCompile(`mark-42`))
+	if _, err := again.WriteString("exit 3\n"); err != nil {
+		t.Fatal(err)
+	}
+	exit, err := again.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "status", exit.Status, pb.ExitStatus_EXIT_STATUS_EXITED)
+	eq(t, "exit code", exit.ExitCode, 3)
 }

@@ -243,3 +243,28 @@ async def test_c27_egress_allow_list_aio() -> None:
     finally:
         for s in servers:
             s.shutdown()
+
+
+async def test_c26_terminal_aio() -> None:
+    from sandboxd.aio import Terminal
+
+    async with SandboxSession(lang="python") as session:
+        term = await Terminal.open(session.client, session.sandbox_id, ["/bin/sh"], rows=30, cols=100)
+        screen = b""
+        term.write("tty; stty size\n")
+        while b"30 100" not in screen:
+            chunk = await term.read()
+            assert chunk, screen
+            screen += chunk
+        assert b"/dev/pts/" in screen
+        term.write("echo mark-$((6*7))\n")
+        while b"mark-42" not in screen:
+            screen += await term.read()
+        term.detach()
+        async with await Terminal.attach(session.client, term.id) as again:
+            replay = b""
+            while b"mark-42" not in replay:
+                replay += await again.read()
+            again.write("exit 3\n")
+            exit_ = await again.wait()
+        assert exit_.exit_code == 3

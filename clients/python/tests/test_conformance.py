@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from sandboxd import (
     SecurityPattern,
     SecurityPolicy,
     SecurityPolicyViolation,
+    Terminal,
     ValidationError,
 )
 from sandboxd._core import RunCollector
@@ -484,3 +486,32 @@ def test_c27_egress_allow_list(daemon) -> None:  # noqa: ANN001
     finally:
         listed.shutdown()
         unlisted.shutdown()
+
+
+def _screen_until(term: Terminal, screen: list[bytes], pattern: str) -> None:
+    """Reads the terminal until its output so far matches ``pattern``."""
+    while not re.search(pattern, b"".join(screen).decode(errors="replace"), re.MULTILINE):
+        chunk = term.read()
+        assert chunk, f"the terminal ended before {pattern!r}: {b''.join(screen)[-300:]!r}"
+        screen.append(chunk)
+
+
+def test_c26_terminal(session: SandboxSession) -> None:
+    screen: list[bytes] = []
+    term = Terminal.open(session.client, session.sandbox_id, ["/bin/sh"], rows=30, cols=100)
+    assert term.id
+    term.write("tty; stty size\n")
+    _screen_until(term, screen, r"/dev/pts/\d+")
+    _screen_until(term, screen, r"^30 100\r?$")
+    term.resize(40, 120)
+    term.write("stty size; echo mark-$((6*7))\n")
+    _screen_until(term, screen, r"^40 120\r?$")
+    _screen_until(term, screen, r"mark-42")
+    term.detach()
+    with Terminal.attach(session.client, term.id) as again:
+        replay: list[bytes] = []
+        _screen_until(again, replay, r"mark-42")
+        again.write("exit 3\n")
+        exit_ = again.wait()
+    assert exit_.status == "EXITED"
+    assert exit_.exit_code == 3

@@ -22,6 +22,8 @@ import {
 } from "./gen/sandboxd/v1/sandbox_service_pb.js";
 import { PoolService, type Pool, type PoolSettingsSchema } from "./gen/sandboxd/v1/pool_service_pb.js";
 import { VolumeService, type Volume } from "./gen/sandboxd/v1/volume_service_pb.js";
+import { TerminalService } from "./gen/sandboxd/v1/terminal_service_pb.js";
+import { Terminal, openRequest, type AttachTerminalOptions, type TerminalOptions } from "./terminal.js";
 import { ExecuteStream, type CellInput, type ExecuteOptions } from "./execute.js";
 import { Execution, type OutputCallbacks } from "./run.js";
 import { Transport, type CallOptions, type Stub } from "./transport.js";
@@ -117,6 +119,8 @@ export class SandboxdClient implements Disposable {
   readonly pools: Stub<Methods<typeof PoolService>>;
   /** VolumeService: named volumes of this tenant (docs/volumes.md). */
   readonly volumes: Stub<Methods<typeof VolumeService>>;
+  /** TerminalService: pseudo-terminals in sandboxes (openTerminal, attachTerminal). */
+  readonly terminals: Stub<Methods<typeof TerminalService>>;
   readonly address: string;
 
   constructor(options: ClientOptions = {}) {
@@ -126,6 +130,25 @@ export class SandboxdClient implements Disposable {
     this.interactive = this.transport.stub(InteractiveService);
     this.pools = this.transport.stub(PoolService);
     this.volumes = this.transport.stub(VolumeService);
+    this.terminals = this.transport.stub(TerminalService);
+  }
+
+  /** Opens a terminal in a sandbox; resolves once it runs (rejects with the daemon's refusal). */
+  async openTerminal(sandboxId: string, options: TerminalOptions = {}): Promise<Terminal> {
+    const call = this.terminals.terminal(options);
+    const term = new Terminal(call, options.onOutput);
+    call.send(openRequest(sandboxId, options));
+    await term.ready();
+    return term;
+  }
+
+  /** Attaches to a running terminal by id: the output it kept is replayed first. */
+  async attachTerminal(terminalId: string, options: AttachTerminalOptions = {}): Promise<Terminal> {
+    const call = this.terminals.terminal(options);
+    const term = new Terminal(call, options.onOutput);
+    call.send({ message: { case: "attach", value: { terminalId, offset: BigInt(options.offset ?? 0) } } });
+    await term.ready();
+    return term;
   }
 
   close(): void {
@@ -340,6 +363,11 @@ export class Sandbox implements AsyncDisposable {
   /** Runs code in the sandbox's language. Iterate for events or await `.result()`. */
   run(code: string, options: RunOptions = {}): Execution {
     return this.client._run(runRequest(this.id, code, options), options);
+  }
+
+  /** Opens a terminal (a pseudo-terminal with a shell, or options.argv) in this sandbox. */
+  terminal(options: TerminalOptions = {}): Promise<Terminal> {
+    return this.client.openTerminal(this.id, options);
   }
 
   /** Runs a command: a string through `/bin/sh -c`, an array as argv. */

@@ -24,6 +24,8 @@ export { Code, SandboxdError, toSandboxdError } from "./errors.js";
 export type { Severity, Violation } from "./errors.js";
 export { Execution, RunCollector } from "./run.js";
 export { ExecuteStream } from "./execute.js";
+export { Terminal } from "./terminal.js";
+export type { TerminalOptions, AttachTerminalOptions, TerminalExit } from "./terminal.js";
 export type { CellInput, CellEvent, ExecuteOptions } from "./execute.js";
 export type { RunResult, ExitStatusName, OutputCallbacks } from "./run.js";
 export type { CallOptions, BidiCall } from "./transport.js";

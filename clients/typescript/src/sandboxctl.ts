@@ -51,7 +51,10 @@ const USAGE = `usage: sandboxctl [--address HOST:PORT] [--token T] [--json] <com
   rm ID...               destroy sandboxes
   pause ID...            freeze sandboxes' processes (Docker, Podman); they keep files and processes
   resume ID...           thaw paused sandboxes
-  shell ID [--shell /bin/bash]   interactive persistent shell session
+  shell ID [--shell /bin/bash]   a terminal in the sandbox (a real pseudo-terminal: raw mode,
+                         resizes follow, exit code passed through); with piped input or
+                         --session: a persistent shell session, a command line at a time
+  exec -it ID -- CMD [ARGS...]   CMD on a terminal in the sandbox (vim, top, python3 REPL)
   repl ID | repl --lang python   interactive IPython session
   cp SRC DEST            copy files; one side is ID:/path (directories as tar)
   artifacts ID [--out DIR]       list plots and other artifacts; --out downloads them
@@ -370,14 +373,73 @@ async function cmdRun(g: Globals, argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * A terminal in the sandbox on this one: keys go there as typed (raw mode: Ctrl-C, arrows,
+ * line editing are the remote program's), its screen comes here, window resizes follow,
+ * and its exit code is ours. The local terminal is restored however it ends.
+ */
+async function runTerminal(g: Globals, sandboxId: string, options: { argv: string[]; env: Record<string, string>; cwd?: string }): Promise<number> {
+  const input = process.stdin;
+  const output = process.stdout;
+  const size = () => ({ rows: output.rows || 24, cols: output.columns || 80 });
+  const term = await g.client.openTerminal(sandboxId, {
+    argv: options.argv,
+    env: options.env,
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+    ...size(),
+    onOutput: (data) => output.write(data),
+  });
+  const raw = input.isTTY === true;
+  const onData = (d: Buffer) => term.write(d);
+  // Piped input: its end is an end of input on the terminal (Ctrl-D).
+  const onEnd = () => term.write("\x04");
+  const onResize = () => {
+    const s = size();
+    term.resize(s.rows, s.cols);
+  };
+  try {
+    if (raw) input.setRawMode(true);
+    input.on("data", onData);
+    input.on("end", onEnd);
+    input.resume();
+    // Node reports the local terminal's SIGWINCH as 'resize' on a TTY stdout.
+    output.on("resize", onResize);
+    const exit = await term.wait();
+    if (exit.status === "EXITED") return exit.exitCode;
+    if (exit.signal > 0) return 128 + exit.signal;
+    process.stderr.write(`sandboxctl: the terminal ended: ${exit.status}${exit.message ? `: ${exit.message}` : ""}\n`);
+    return 1;
+  } finally {
+    output.off("resize", onResize);
+    input.off("data", onData);
+    input.off("end", onEnd);
+    if (raw) input.setRawMode(false);
+    input.pause();
+  }
+}
+
 async function cmdExec(g: Globals, argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { workdir: { type: "string" }, env: { type: "string", multiple: true }, timeout: { type: "string" }, sh: { type: "string" } },
+    options: {
+      workdir: { type: "string" },
+      env: { type: "string", multiple: true },
+      timeout: { type: "string" },
+      sh: { type: "string" },
+      interactive: { type: "boolean", short: "i" },
+      tty: { type: "boolean", short: "t" },
+    },
   });
   const [id, ...command] = positionals;
   if (!id || (command.length === 0 && !values.sh)) throw new UsageError("exec needs ID and a command (after --) or --sh");
+  if (values.tty) {
+    return runTerminal(g, id, {
+      argv: values.sh ? ["/bin/sh", "-c", values.sh] : command,
+      env: kv(values.env),
+      ...(values.workdir ? { cwd: values.workdir } : {}),
+    });
+  }
   const sandbox = await g.client.getSandbox(id);
   const stop = interruptible();
   try {
@@ -634,10 +696,14 @@ async function cmdShell(g: Globals, argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { shell: { type: "string", default: "/bin/sh" }, env: { type: "string", multiple: true } },
+    options: { shell: { type: "string" }, env: { type: "string", multiple: true }, session: { type: "boolean" } },
   });
   const [id] = positionals;
   if (!id) throw new UsageError("shell needs a sandbox ID");
+  // At a terminal: a real one in the sandbox. Piped input (or --session): a shell session,
+  // one command line at a time.
+  if (process.stdin.isTTY && !values.session) return runTerminal(g, id, { argv: values.shell ? [values.shell] : [], env: kv(values.env) });
+  values.shell ??= "/bin/sh";
   const sandbox = await g.client.getSandbox(id);
   const session = await sandbox.createSession({ kind: "shell", shell: values.shell, env: kv(values.env) });
   return interactiveLoop(g, session, "$ ", null);

@@ -425,6 +425,32 @@ describe("conformance", () => {
     expect(r.stdout).toBe("listed server\nrefused 403\n");
   });
 
+  it("C26 terminal: a real pty, its size and resize, exit code, reattach replays", async () => {
+    let screen = "";
+    const until = async (re: RegExp) => {
+      for (let i = 0; i < 200 && !re.test(screen); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(screen).toMatch(re);
+    };
+    const term = await sandbox.terminal({ argv: ["/bin/sh"], rows: 30, cols: 100, onOutput: (d) => (screen += Buffer.from(d).toString()) });
+    expect(term.id).not.toBe("");
+    term.write("tty; stty size\n");
+    await until(/\/dev\/pts\/\d+/);
+    await until(/^30 100\r?$/m);
+    term.resize(40, 120);
+    term.write("stty size; echo mark-$((6*7))\n");
+    await until(/^40 120\r?$/m);
+    await until(/mark-42/);
+    term.detach();
+    await term.wait().catch(() => undefined);
+    let replay = "";
+    const again = await client.attachTerminal(term.id, { onOutput: (d) => (replay += Buffer.from(d).toString()) });
+    again.write("exit 3\n");
+    const exit = await again.wait();
+    expect(replay).toContain("mark-42");
+    expect(exit.status).toBe("EXITED");
+    expect(exit.exitCode).toBe(3);
+  });
+
   it("runs in an ephemeral sandbox", async () => {
     const r = await client.runEphemeral("python", "print(6 * 7)").result();
     expect(r.stdout).toBe("42\n");

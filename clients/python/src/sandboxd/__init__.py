@@ -51,7 +51,7 @@ from .security import (
     Violation,
     get_security_policy,
 )
-from .session import ArtifactSandboxSession, SandboxSession, ShellSession, create_session
+from .session import ArtifactSandboxSession, SandboxSession, ShellSession, Terminal, TerminalExit, create_session
 
 __version__ = "0.1.0"
 
@@ -106,6 +106,8 @@ __all__ = [
     "SecurityViolationError",
     "SessionConfig",
     "ShellSession",
+    "Terminal",
+    "TerminalExit",
     "StreamCallback",
     "SupportedLanguage",
     "UnimplementedError",

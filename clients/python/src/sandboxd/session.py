@@ -42,7 +42,7 @@ from .exceptions import (
     ValidationError,
 )
 from .security import SecurityPolicy, Violation
-from .v1 import common_pb2, interactive_service_pb2 as isvc, sandbox_service_pb2 as svc
+from .v1 import common_pb2, interactive_service_pb2 as isvc, sandbox_service_pb2 as svc, terminal_service_pb2 as tsvc
 from .client import Client
 
 log = logging.getLogger("sandboxd")
@@ -848,3 +848,191 @@ class ShellSession:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclasses.dataclass
+class TerminalExit:
+    """How a terminal's program ended: ``status`` is EXITED, KILLED, CANCELLED, LOST, ..."""
+
+    status: str
+    exit_code: int
+    signal: int
+    message: str
+
+
+class Terminal:
+    """A terminal in a sandbox: a pseudo-terminal the daemon's agent made, with a shell (or
+    any program) on it. Keys go in (``write``), what it draws comes out (iterate it, or
+    ``read``), ``resize`` and ``signal`` as on a local terminal, ``wait`` for the exit.
+
+        with Terminal.open(client, sandbox_id, rows=30, cols=100) as term:
+            term.write("tty\n")
+            for chunk in term:      # bytes, until the program exits
+                ...
+
+    The terminal outlives this stream: ``detach()`` leaves it running for its grace period
+    and ``Terminal.attach(client, term.id)`` gets it back with its recent output replayed.
+    Leaving the ``with`` ends it (its processes are killed).
+    """
+
+    INPUT_CHUNK = 64 * 1024  # the daemon's limit per message: longer writes are split
+
+    def __init__(self, client: Client, first: tsvc.TerminalRequest) -> None:
+        self.id = ""
+        self.sandbox_id = ""
+        self.pid = 0
+        self.offset = 0  # just past the output received: attach with it to skip what you have
+        self.exit: TerminalExit | None = None
+        self._requests: Any = queue.Queue()
+        self._requests.put_nowait(first)
+        self._call = client.terminals.Terminal(self._request_stream(), metadata=client.connection.metadata())
+        self._responses = iter(self._call)
+        self._pending: collections.deque[bytes] = collections.deque()
+        self._finished = False
+        self._requests_ended = False
+        self._failure: SandboxError | None = None
+
+    @classmethod
+    def open(
+        cls,
+        client: Client,
+        sandbox_id: str,
+        argv: Iterable[str] | None = None,
+        *,
+        rows: int = 24,
+        cols: int = 80,
+        env: Mapping[str, str] | None = None,
+        cwd: str = "",
+        grace: float | None = None,
+    ) -> Terminal:
+        """Opens a terminal (``argv``, or the image's shell) and returns once it runs; raises
+        the daemon's refusal (``SandboxNotFoundError``, ``ValidationError``, ...)."""
+        req = tsvc.TerminalOpen(
+            sandbox_id=sandbox_id,
+            argv=list(argv or []),
+            size=tsvc.TerminalSize(rows=rows, cols=cols),
+            env=dict(env or {}),
+            cwd=cwd,
+            grace_ms=_core._seconds_to_ms(grace),
+        )
+        term = cls(client, tsvc.TerminalRequest(open=req))
+        term._wait_opened()
+        return term
+
+    @classmethod
+    def attach(cls, client: Client, terminal_id: str, offset: int = 0) -> Terminal:
+        """Attaches to a running terminal; the output it kept (from ``offset``) comes first."""
+        term = cls(client, tsvc.TerminalRequest(attach=tsvc.TerminalAttach(terminal_id=terminal_id, offset=offset)))
+        term._wait_opened()
+        return term
+
+    def _request_stream(self) -> Iterator[tsvc.TerminalRequest]:
+        while True:
+            request = self._requests.get()
+            if request is None:
+                return
+            yield request
+
+    def _wait_opened(self) -> None:
+        while not self.id and self._read():
+            pass
+        if not self.id:
+            raise self._failure or SandboxStateError("the terminal stream ended before it opened", reason="TERMINAL_STREAM_ENDED")
+
+    def _send(self, request: tsvc.TerminalRequest) -> None:
+        if not self._finished and not self._requests_ended:
+            self._requests.put_nowait(request)
+
+    def write(self, data: bytes | str) -> None:
+        """Keystrokes (or any bytes) for the terminal's input."""
+        raw = data.encode() if isinstance(data, str) else bytes(data)
+        for at in range(0, len(raw), self.INPUT_CHUNK):
+            self._send(tsvc.TerminalRequest(input=raw[at : at + self.INPUT_CHUNK]))
+
+    def resize(self, rows: int, cols: int) -> None:
+        """The window's new size; the program gets SIGWINCH."""
+        self._send(tsvc.TerminalRequest(resize=tsvc.TerminalSize(rows=rows, cols=cols)))
+
+    def signal(self, name: str) -> None:
+        """A signal (SIGINT, SIGTERM, ...) for the terminal's foreground job."""
+        self._send(tsvc.TerminalRequest(signal=name))
+
+    def close(self) -> None:
+        """Ends the terminal: its processes are killed; ``wait`` then gives the exit."""
+        self._send(tsvc.TerminalRequest(close=tsvc.TerminalClose()))
+
+    def detach(self) -> None:
+        """Leaves the terminal running on the daemon (for its grace period); ends this stream."""
+        self._call.cancel()
+        self._finish(RunCancelledError("the terminal stream was detached", reason="STREAM_CLOSED"))
+
+    def _finish(self, failure: SandboxError | None) -> None:
+        self._finished = True
+        self._failure = self._failure or failure
+        if not self._requests_ended:
+            self._requests_ended = True
+            self._requests.put_nowait(None)
+
+    def _read(self) -> bool:
+        """Reads one response; False once the stream has ended."""
+        if self._finished:
+            return False
+        try:
+            response = next(self._responses)
+        except StopIteration:
+            self._finish(None)
+            return False
+        except grpc.RpcError as err:
+            self._finish(error_from_rpc(err))
+            return False
+        kind = response.WhichOneof("event")
+        if kind == "opened":
+            self.id = response.opened.terminal_id
+            self.sandbox_id = response.opened.sandbox_id
+            self.pid = response.opened.pid
+            self.offset = response.opened.offset
+        elif kind == "output":
+            self.offset = response.output.offset + len(response.output.data)
+            self._pending.append(response.output.data)
+        elif kind == "exit":
+            e = response.exit
+            self.exit = TerminalExit(common_pb2.ExitStatus.Name(e.status).removeprefix("EXIT_STATUS_"), e.exit_code, e.signal, e.message)
+        return True
+
+    def read(self) -> bytes:
+        """The next output chunk; ``b""`` once the terminal's program ended (or the stream did)."""
+        while not self._pending:
+            if not self._read():
+                return b""
+        return self._pending.popleft()
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks()
+
+    def _chunks(self) -> Iterator[bytes]:
+        while True:
+            chunk = self.read()
+            if not chunk:
+                return
+            yield chunk
+
+    def wait(self) -> TerminalExit:
+        """Reads to the end (output read here stays for ``read``) and returns the exit;
+        raises the stream's error if it ended without one."""
+        while self._read():
+            pass
+        if self.exit is not None:
+            return self.exit
+        raise self._failure or SandboxStateError("the terminal stream ended without an exit", reason="TERMINAL_STREAM_ENDED")
+
+    def __enter__(self) -> Terminal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._finished:
+            self.close()
+            try:
+                self.wait()
+            except SandboxError:
+                pass
+        self._call.cancel()

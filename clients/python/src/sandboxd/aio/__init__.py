@@ -15,6 +15,6 @@ may be plain functions or coroutine functions.
 from .client import Client
 from .interactive import ExecuteStream, InteractiveSandboxSession
 from .micromamba import MicromambaSession
-from .session import ArtifactSandboxSession, SandboxSession, ShellSession, create_session
+from .session import ArtifactSandboxSession, SandboxSession, ShellSession, Terminal, TerminalExit, create_session
 
-__all__ = ["ArtifactSandboxSession", "Client", "ExecuteStream", "InteractiveSandboxSession", "MicromambaSession", "SandboxSession", "ShellSession", "create_session"]
+__all__ = ["ArtifactSandboxSession", "Client", "ExecuteStream", "InteractiveSandboxSession", "MicromambaSession", "SandboxSession", "ShellSession", "Terminal", "TerminalExit", "create_session"]

@@ -26,6 +26,7 @@ from ..v1 import (
     sandbox_service_pb2_grpc,
     volume_service_pb2 as vsvc,
     volume_service_pb2_grpc,
+    terminal_service_pb2_grpc,
 )
 
 
@@ -61,6 +62,7 @@ class Client:
         self.interactive = interactive_service_pb2_grpc.InteractiveServiceStub(channel)
         self.pools = pool_service_pb2_grpc.PoolServiceStub(channel)
         self.volumes = volume_service_pb2_grpc.VolumeServiceStub(channel)
+        self.terminals = terminal_service_pb2_grpc.TerminalServiceStub(channel)
 
     # -------------------------------------------------------------- plumbing
 

@@ -44,7 +44,7 @@ from ..exceptions import (
     ValidationError,
 )
 from ..security import SecurityPolicy, Violation
-from ..v1 import common_pb2, interactive_service_pb2 as isvc, sandbox_service_pb2 as svc
+from ..v1 import common_pb2, interactive_service_pb2 as isvc, sandbox_service_pb2 as svc, terminal_service_pb2 as tsvc
 from .client import Client
 
 log = logging.getLogger("sandboxd")
@@ -861,3 +861,197 @@ class ShellSession:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+@dataclasses.dataclass
+class TerminalExit:
+    """How a terminal's program ended: ``status`` is EXITED, KILLED, CANCELLED, LOST, ..."""
+
+    status: str
+    exit_code: int
+    signal: int
+    message: str
+
+
+class Terminal:
+    """A terminal in a sandbox: a pseudo-terminal the daemon's agent made, with a shell (or
+    any program) on it. Keys go in (``write``), what it draws comes out (iterate it, or
+    ``read``), ``resize`` and ``signal`` as on a local terminal, ``wait`` for the exit.
+
+        async with await Terminal.open(client, sandbox_id, rows=30, cols=100) as term:
+            term.write("tty\n")
+            async for chunk in term:      # bytes, until the program exits
+                ...
+
+    The terminal outlives this stream: ``detach()`` leaves it running for its grace period
+    and ``Terminal.attach(client, term.id)`` gets it back with its recent output replayed.
+    Leaving the ``async with`` ends it (its processes are killed).
+    """
+
+    INPUT_CHUNK = 64 * 1024  # the daemon's limit per message: longer writes are split
+
+    def __init__(self, client: Client, first: tsvc.TerminalRequest) -> None:
+        self.id = ""
+        self.sandbox_id = ""
+        self.pid = 0
+        self.offset = 0  # just past the output received: attach with it to skip what you have
+        self.exit: TerminalExit | None = None
+        self._requests: Any = queue.Queue()
+        self._requests = asyncio.Queue()  # async only
+        self._requests.put_nowait(first)
+        self._call = client.terminals.Terminal(self._request_stream(), metadata=client.connection.metadata())
+        self._responses = aiter(self._call)
+        self._pending: collections.deque[bytes] = collections.deque()
+        self._finished = False
+        self._requests_ended = False
+        self._failure: SandboxError | None = None
+
+    @classmethod
+    async def open(
+        cls,
+        client: Client,
+        sandbox_id: str,
+        argv: Iterable[str] | None = None,
+        *,
+        rows: int = 24,
+        cols: int = 80,
+        env: Mapping[str, str] | None = None,
+        cwd: str = "",
+        grace: float | None = None,
+    ) -> Terminal:
+        """Opens a terminal (``argv``, or the image's shell) and returns once it runs; raises
+        the daemon's refusal (``SandboxNotFoundError``, ``ValidationError``, ...)."""
+        req = tsvc.TerminalOpen(
+            sandbox_id=sandbox_id,
+            argv=list(argv or []),
+            size=tsvc.TerminalSize(rows=rows, cols=cols),
+            env=dict(env or {}),
+            cwd=cwd,
+            grace_ms=_core._seconds_to_ms(grace),
+        )
+        term = cls(client, tsvc.TerminalRequest(open=req))
+        await term._wait_opened()
+        return term
+
+    @classmethod
+    async def attach(cls, client: Client, terminal_id: str, offset: int = 0) -> Terminal:
+        """Attaches to a running terminal; the output it kept (from ``offset``) comes first."""
+        term = cls(client, tsvc.TerminalRequest(attach=tsvc.TerminalAttach(terminal_id=terminal_id, offset=offset)))
+        await term._wait_opened()
+        return term
+
+    async def _request_stream(self) -> AsyncIterator[tsvc.TerminalRequest]:
+        while True:
+            request = await self._requests.get()
+            if request is None:
+                return
+            yield request
+
+    async def _wait_opened(self) -> None:
+        while not self.id and await self._read():
+            pass
+        if not self.id:
+            raise self._failure or SandboxStateError("the terminal stream ended before it opened", reason="TERMINAL_STREAM_ENDED")
+
+    def _send(self, request: tsvc.TerminalRequest) -> None:
+        if not self._finished and not self._requests_ended:
+            self._requests.put_nowait(request)
+
+    def write(self, data: bytes | str) -> None:
+        """Keystrokes (or any bytes) for the terminal's input."""
+        raw = data.encode() if isinstance(data, str) else bytes(data)
+        for at in range(0, len(raw), self.INPUT_CHUNK):
+            self._send(tsvc.TerminalRequest(input=raw[at : at + self.INPUT_CHUNK]))
+
+    def resize(self, rows: int, cols: int) -> None:
+        """The window's new size; the program gets SIGWINCH."""
+        self._send(tsvc.TerminalRequest(resize=tsvc.TerminalSize(rows=rows, cols=cols)))
+
+    def signal(self, name: str) -> None:
+        """A signal (SIGINT, SIGTERM, ...) for the terminal's foreground job."""
+        self._send(tsvc.TerminalRequest(signal=name))
+
+    def close(self) -> None:
+        """Ends the terminal: its processes are killed; ``wait`` then gives the exit."""
+        self._send(tsvc.TerminalRequest(close=tsvc.TerminalClose()))
+
+    def detach(self) -> None:
+        """Leaves the terminal running on the daemon (for its grace period); ends this stream."""
+        self._call.cancel()
+        self._finish(RunCancelledError("the terminal stream was detached", reason="STREAM_CLOSED"))
+
+    def _finish(self, failure: SandboxError | None) -> None:
+        self._finished = True
+        self._failure = self._failure or failure
+        if not self._requests_ended:
+            self._requests_ended = True
+            self._requests.put_nowait(None)
+
+    async def _read(self) -> bool:
+        """Reads one response; False once the stream has ended."""
+        if self._finished:
+            return False
+        try:
+            response = await anext(self._responses)
+        except StopAsyncIteration:
+            self._finish(None)
+            return False
+        except grpc.RpcError as err:
+            self._finish(error_from_rpc(err))
+            return False
+        except asyncio.CancelledError:  # async only: grpc.aio raises this for a call cancelled here (detach)
+            if not self._call.cancelled():  # async only
+                raise  # async only
+            self._finish(RunCancelledError("the terminal stream was detached", reason="STREAM_CLOSED"))  # async only
+            return False  # async only
+        kind = response.WhichOneof("event")
+        if kind == "opened":
+            self.id = response.opened.terminal_id
+            self.sandbox_id = response.opened.sandbox_id
+            self.pid = response.opened.pid
+            self.offset = response.opened.offset
+        elif kind == "output":
+            self.offset = response.output.offset + len(response.output.data)
+            self._pending.append(response.output.data)
+        elif kind == "exit":
+            e = response.exit
+            self.exit = TerminalExit(common_pb2.ExitStatus.Name(e.status).removeprefix("EXIT_STATUS_"), e.exit_code, e.signal, e.message)
+        return True
+
+    async def read(self) -> bytes:
+        """The next output chunk; ``b""`` once the terminal's program ended (or the stream did)."""
+        while not self._pending:
+            if not await self._read():
+                return b""
+        return self._pending.popleft()
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        while True:
+            chunk = await self.read()
+            if not chunk:
+                return
+            yield chunk
+
+    async def wait(self) -> TerminalExit:
+        """Reads to the end (output read here stays for ``read``) and returns the exit;
+        raises the stream's error if it ended without one."""
+        while await self._read():
+            pass
+        if self.exit is not None:
+            return self.exit
+        raise self._failure or SandboxStateError("the terminal stream ended without an exit", reason="TERMINAL_STREAM_ENDED")
+
+    async def __aenter__(self) -> Terminal:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if not self._finished:
+            self.close()
+            try:
+                await self.wait()
+            except SandboxError:
+                pass
+        self._call.cancel()
