@@ -56,6 +56,7 @@ K_FILE_OPEN = 8  # {"path", "mode"}: a file write starts; K_FILE_DATA frames fol
 K_FILE_DATA = 9  # raw bytes of the file being written on this channel
 K_FILE_CLOSE = 10  # the write is complete: K_RESULT answers
 K_FILE_READ = 11  # {"path", "max_bytes", "credit_window"}: K_FILE_CHUNK frames, then K_RESULT
+K_USAGE = 12  # {"paths"}: the sandbox's usage (its cgroup, seen from inside): one K_USAGE_SAMPLE answers
 # agent -> daemon
 K_HELLO = 16
 K_STARTED = 17
@@ -67,6 +68,8 @@ K_LOG = 22
 K_FILE_CHUNK = 23  # raw bytes of a file being read on this channel
 K_STDIN_CREDIT = 24  # >I bytes of a run's K_STDIN the agent is done with (written to its pipe, or dropped)
 K_CAPTURED = 25  # {"name", "format", "width", "height", "dpi", "size"}: a plot the run's capture hook wrote
+K_USAGE_SAMPLE = 26  # {"memory_bytes", "memory_peak_bytes", "cpu_usec", "processes", "paths", ...}
+K_FILE_EVENT = 27  # reserved for file watching (WatchFiles)
 
 HEADER = struct.Struct(">IBI")
 # Process groups of live runs, one empty file each: a restarted agent kills what a dead
@@ -648,6 +651,163 @@ def oom_kill_count():
     return None
 
 
+# -- usage: the sandbox's cgroup read from inside, the same on every engine -----------------
+CGROUP_ROOT = "/sys/fs/cgroup"
+DU_MAX_ENTRIES = 100000  # a writable path that is not a mount of its own is walked at most this far
+
+
+def read_number(path):
+    try:
+        with open(path) as f:
+            text = f.read().strip()
+    except (OSError, ValueError):
+        return None
+    if text == "max":
+        return 0
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def read_keyed(path, key):
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 2 and parts[0] == key:
+                    return int(parts[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def cgroup_v2_dir():
+    """The directory of this process's cgroup (v2), or None where there is none."""
+    if os.path.exists(os.path.join(CGROUP_ROOT, "memory.current")):
+        return CGROUP_ROOT  # a cgroup namespace: the root is the container's own cgroup
+    try:
+        with open("/proc/self/cgroup") as f:
+            for line in f:
+                if line.startswith("0::"):
+                    d = os.path.join(CGROUP_ROOT, line[3:].strip().lstrip("/"))
+                    if os.path.exists(os.path.join(d, "memory.current")):
+                        return d
+    except OSError:
+        pass
+    return None
+
+
+def proc_cpu_usec():
+    """CPU time of the processes in this PID namespace, live ones and the ones they reaped
+    (utime + stime + cutime + cstime of each): where the cgroup's CPU accounting is not
+    visible. Processes reaped by a parent that was itself reaped count in that one's."""
+    tick = os.sysconf("SC_CLK_TCK") or 100
+    total = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name, "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        fields = data[data.rfind(b")") + 2 :].split()
+        try:
+            total += sum(int(x) for x in fields[11:15])
+        except (ValueError, IndexError):
+            continue
+    return total * 1000000 // tick
+
+
+def proc_count():
+    n = 0
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                n += len(os.listdir("/proc/%s/task" % name))
+            except OSError:
+                pass
+    return n
+
+
+def cgroup_usage():
+    """Memory, CPU and process count of the sandbox's cgroup: v2 files, else v1's; None for
+    what neither shows."""
+    out = {"memory_bytes": None, "memory_peak_bytes": None, "memory_limit_bytes": None, "cpu_usec": None, "processes": None, "processes_limit": None, "source": "none"}
+    d = cgroup_v2_dir()
+    if d is not None:
+        out["source"] = "cgroup2"
+        out["memory_bytes"] = read_number(os.path.join(d, "memory.current"))
+        out["memory_peak_bytes"] = read_number(os.path.join(d, "memory.peak"))
+        out["memory_limit_bytes"] = read_number(os.path.join(d, "memory.max"))
+        out["cpu_usec"] = read_keyed(os.path.join(d, "cpu.stat"), "usage_usec")
+        out["processes"] = read_number(os.path.join(d, "pids.current"))
+        out["processes_limit"] = read_number(os.path.join(d, "pids.max"))
+    elif os.path.exists(os.path.join(CGROUP_ROOT, "memory", "memory.usage_in_bytes")):
+        out["source"] = "cgroup1"
+        mem = os.path.join(CGROUP_ROOT, "memory")
+        out["memory_bytes"] = read_number(os.path.join(mem, "memory.usage_in_bytes"))
+        out["memory_peak_bytes"] = read_number(os.path.join(mem, "memory.max_usage_in_bytes"))
+        limit = read_number(os.path.join(mem, "memory.limit_in_bytes"))
+        out["memory_limit_bytes"] = 0 if limit is not None and limit >= 1 << 62 else limit
+        for sub in ("cpuacct", "cpu,cpuacct", "cpu"):
+            ns = read_number(os.path.join(CGROUP_ROOT, sub, "cpuacct.usage"))
+            if ns is not None:
+                out["cpu_usec"] = ns // 1000
+                break
+        out["processes"] = read_number(os.path.join(CGROUP_ROOT, "pids", "pids.current"))
+        out["processes_limit"] = read_number(os.path.join(CGROUP_ROOT, "pids", "pids.max"))
+    if out["cpu_usec"] is None:
+        out["cpu_usec"] = proc_cpu_usec()
+        out["cpu_source"] = "proc"
+    if out["processes"] is None:
+        out["processes"] = proc_count()
+    return out
+
+
+def path_usage(path):
+    """Bytes used under a writable path: its file system's own count when it is a mount of
+    its own (a tmpfs, an emptyDir), else the blocks of its files (a bounded walk)."""
+    try:
+        st = os.stat(path)
+        parent = os.stat(os.path.dirname(path.rstrip("/")) or "/")
+    except OSError as e:
+        return {"path": path, "error": str(e)}
+    if st.st_dev != parent.st_dev or path == "/":
+        vfs = os.statvfs(path)
+        total = vfs.f_blocks * vfs.f_frsize
+        return {"path": path, "used_bytes": (vfs.f_blocks - vfs.f_bfree) * vfs.f_frsize, "total_bytes": total, "mount": True}
+    used, seen, entries, complete = 0, set(), 0, True
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            entries += 1
+            if entries > DU_MAX_ENTRIES:
+                complete = False
+                break
+            try:
+                s = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            if s.st_dev != st.st_dev:
+                continue
+            if s.st_nlink > 1:
+                if (s.st_dev, s.st_ino) in seen:
+                    continue
+                seen.add((s.st_dev, s.st_ino))
+            used += s.st_blocks * 512
+        if not complete:
+            break
+        dirs[:] = [x for x in dirs if not os.path.islink(os.path.join(root, x))]
+    return {"path": path, "used_bytes": used, "total_bytes": 0, "mount": False, "complete": complete}
+
+
+def usage_sample(paths):
+    out = cgroup_usage()
+    out["paths"] = [path_usage(str(p)) for p in paths[:16]]
+    return out
+
+
 class Run:
     def __init__(self, channel, spec):
         self.channel = channel
@@ -657,6 +817,10 @@ class Run:
         self.truncated = False
         self.outcome = None  # "timeout" | "cancelled" set by the agent
         self.status = None  # waitpid status once the leader exited
+        # Reaped with wait4: the leader's rusage (its own and its waited-for descendants'),
+        # plus that of the run's orphans the agent reaped. maxrss in KiB, CPU in seconds.
+        self.maxrss_kib = 0
+        self.cpu_seconds = 0.0
         self.leader_exited_at = None
         self.stdin_fd = None
         self.stdin_pending = bytearray()
@@ -837,6 +1001,12 @@ class Agent:
                 self.release_flow(run)
         elif kind == K_REQUEST:
             self.request(channel, json.loads(payload))
+        elif kind == K_USAGE:
+            try:
+                sample = usage_sample(json.loads(payload).get("paths") or [])
+            except Exception as e:  # report, never die on one request
+                sample = {"error": str(e) or type(e).__name__}
+            send_json(K_USAGE_SAMPLE, channel, sample)
         elif kind == K_CREDIT:
             (n,) = struct.unpack(">I", payload)
             run = self.runs.get(channel)
@@ -1234,7 +1404,7 @@ class Agent:
         reaped = False
         while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
             except InterruptedError:
                 continue
             except ChildProcessError:
@@ -1246,12 +1416,21 @@ class Agent:
                 break
             run = self.leaders.get(pid)
             if run is not None:
+                self.account(run, usage)
                 self.leader_exited(run, status)
             else:
+                for r in self.runs.values():
+                    if any(p == pid for p, _ in r.procs):
+                        self.account(r, usage)
                 if pid == fork_server_pid():
                     _fork_server[0].stop()  # it died: the next eligible run starts another
                 reaped = True
         return reaped
+
+    @staticmethod
+    def account(run, usage):
+        run.maxrss_kib = max(run.maxrss_kib, usage.ru_maxrss)
+        run.cpu_seconds += usage.ru_utime + usage.ru_stime
 
     def leader_exited(self, run, status):
         self.leaders.pop(run.pid, None)
@@ -1438,6 +1617,7 @@ class Agent:
             "status": status, "code": code, "signal": sig, "duration_ms": elapsed,
             "stdout_bytes": run.counts[K_STDOUT], "stderr_bytes": run.counts[K_STDERR],
             "truncated": run.truncated,
+            "peak_memory_bytes": run.maxrss_kib * 1024, "cpu_time_ms": int(run.cpu_seconds * 1000),
         })
         del self.runs[run.channel]
         self.forget(run)

@@ -6,7 +6,7 @@ import { FrameDecoder, FrameKind, encodeFrame, type Frame } from "./agent-protoc
 import type { ContainerRuntime, ExecSession } from "./container-runtime.js";
 import { lostExit, type ExitKind, type ProcessEvent, type ProcessExit, type ProcessSpec, type RunningProcess } from "./process.js";
 import { forkServerSourceModule, moduleLoader, packModules, procfsModule } from "./python-modules.js";
-import type { FileContent, ReadFileOptions, SandboxChannel } from "./sandbox-channel.js";
+import type { FileContent, ReadFileOptions, SandboxChannel, UsageSample } from "./sandbox-channel.js";
 
 // The agent and the module it imports, sent on the exec's stdin; stdin then carries frames.
 // The fork server's source goes as a string constant: the agent starts it with `python3 -c`.
@@ -209,6 +209,8 @@ export class AgentRunner implements SandboxChannel {
           stdout_bytes: number;
           stderr_bytes: number;
           truncated: boolean;
+          peak_memory_bytes?: number;
+          cpu_time_ms?: number;
         };
         const exit: ProcessExit = {
           kind: e.status,
@@ -218,6 +220,8 @@ export class AgentRunner implements SandboxChannel {
           stdoutBytes: e.stdout_bytes,
           stderrBytes: e.stderr_bytes,
           truncated: e.truncated,
+          ...(typeof e.peak_memory_bytes === "number" ? { peakMemoryBytes: e.peak_memory_bytes } : {}),
+          ...(typeof e.cpu_time_ms === "number" ? { cpuTimeMs: e.cpu_time_ms } : {}),
         };
         run.queue.push({ type: "exit", exit });
         run.queue.end();
@@ -260,6 +264,17 @@ export class AgentRunner implements SandboxChannel {
         const res = JSON.parse(f.payload.toString("utf8")) as { ok: boolean; error?: string; missing?: boolean };
         if (res.ok || res.missing) req.resolve(res);
         else req.reject(unavailable(`agent request failed: ${res.error ?? "unknown"}`));
+        return;
+      }
+      case FrameKind.UsageSample: {
+        const req = this.requests.get(f.channel);
+        if (!req) return;
+        this.requests.delete(f.channel);
+        try {
+          req.resolve(usageFromAgent(JSON.parse(f.payload.toString("utf8")) as Record<string, unknown>));
+        } catch (err) {
+          req.reject(unavailable(`the agent's usage sample is unreadable: ${describeError(err)}`));
+        }
         return;
       }
       case FrameKind.Log:
@@ -432,6 +447,16 @@ export class AgentRunner implements SandboxChannel {
     });
   }
 
+  /** Usage: the agent reads the sandbox's cgroup and statvfs (or walks) the paths. */
+  usage(paths: readonly string[]): Promise<UsageSample> {
+    if (!this.alive) return Promise.reject(unavailable("sandbox agent is not running"));
+    const channel = this.allocChannel();
+    return new Promise<unknown>((resolve, reject) => {
+      this.requests.set(channel, { resolve, reject });
+      this.send(FrameKind.Usage, channel, Buffer.from(JSON.stringify({ paths })));
+    }) as Promise<UsageSample>;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -443,4 +468,22 @@ export class AgentRunner implements SandboxChannel {
     this.exec.destroy();
     this.die("closed");
   }
+}
+
+/** The agent's K_USAGE_SAMPLE (snake_case JSON, null for what it could not read) as a UsageSample. */
+function usageFromAgent(raw: Record<string, unknown>): UsageSample {
+  if (typeof raw["error"] === "string") throw new Error(raw["error"]);
+  const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) && v > 0 ? Math.floor(v) : 0);
+  const paths = Array.isArray(raw["paths"]) ? (raw["paths"] as Record<string, unknown>[]) : [];
+  return {
+    memoryBytes: num(raw["memory_bytes"]),
+    memoryPeakBytes: num(raw["memory_peak_bytes"]),
+    memoryLimitBytes: num(raw["memory_limit_bytes"]),
+    cpuTimeMs: Math.floor(num(raw["cpu_usec"]) / 1000),
+    processes: num(raw["processes"]),
+    processesLimit: num(raw["processes_limit"]),
+    paths: paths
+      .filter((p) => p !== null && typeof p === "object" && typeof p["path"] === "string" && p["error"] === undefined)
+      .map((p) => ({ path: p["path"] as string, usedBytes: num(p["used_bytes"]), totalBytes: num(p["total_bytes"]) })),
+  };
 }

@@ -36,6 +36,8 @@ export const AgentFrame = {
   FileClose: kind("agent", "K_FILE_CLOSE"),
   /** Reads a file: JSON {path, max_bytes, credit_window}; FileChunk frames, then Result. */
   FileRead: kind("agent", "K_FILE_READ"),
+  /** JSON {paths}: the sandbox's usage now; the agent answers UsageSample. */
+  Usage: kind("agent", "K_USAGE"),
   Hello: kind("agent", "K_HELLO"),
   Started: kind("agent", "K_STARTED"),
   Stdout: kind("agent", "K_STDOUT"),
@@ -49,6 +51,10 @@ export const AgentFrame = {
   StdinCredit: kind("agent", "K_STDIN_CREDIT"),
   /** JSON {name, format, width, height, dpi, size}: a plot the run's capture hook wrote (ProcessSpec.captureDir). */
   Captured: kind("agent", "K_CAPTURED"),
+  /** JSON: the sandbox's cgroup (memory, CPU, processes) and its writable paths' used bytes. */
+  UsageSample: kind("agent", "K_USAGE_SAMPLE"),
+  /** Reserved for file watching. */
+  FileEvent: kind("agent", "K_FILE_EVENT"),
 } as const;
 
 /** Kinds of a session runner's protocol (daemon <-> runner, inside one run's stdio). */

@@ -16,6 +16,27 @@ export interface ReadFileOptions {
  * (src/runtime/exec-runner.ts: one exec per run, sh for files) for images without python3.
  * A backend only has to provide a way to open one of them.
  */
+/** Bytes used under one writable path (see SandboxUsage in the proto). */
+export interface PathUsage {
+  path: string;
+  usedBytes: number;
+  /** The mount's size when the path is a mount of its own; 0 otherwise. */
+  totalBytes: number;
+}
+
+/** The sandbox's resource use as its agent read it from inside (its cgroup). */
+export interface UsageSample {
+  memoryBytes: number;
+  /** 0 where the kernel keeps no peak. */
+  memoryPeakBytes: number;
+  /** 0: no limit. */
+  memoryLimitBytes: number;
+  cpuTimeMs: number;
+  processes: number;
+  processesLimit: number;
+  paths: PathUsage[];
+}
+
 export interface SandboxChannel {
   readonly kind: "agent" | "exec";
   /** False once the channel died; the sandbox then opens a new one. */
@@ -30,5 +51,7 @@ export interface SandboxChannel {
   writeFile(path: string, data: FileContent, mode: number): Promise<void>;
   /** The file's bytes, or undefined when it does not exist. */
   readFile(path: string, options?: ReadFileOptions): Promise<Uint8Array | undefined>;
+  /** The sandbox's usage now, with the used bytes of these paths; absent where the channel cannot measure it. */
+  usage?(paths: readonly string[]): Promise<UsageSample>;
   close(): Promise<void>;
 }

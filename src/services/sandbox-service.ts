@@ -14,7 +14,8 @@ import type { Run } from "../sandbox/run.js";
 import type { RunManager } from "../sandbox/run-manager.js";
 import type { PolicySource, RunPipeline, StartedRun } from "../sandbox/run-pipeline.js";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
-import { keepaliveEvent, policyFromProto, runEventToProto, sandboxRequestFromProto, sandboxToProto, severityValue } from "./convert.js";
+import { keepaliveEvent, policyFromProto, runEventToProto, sandboxRequestFromProto, sandboxToProto, severityValue, usageToProto } from "./convert.js";
+import type { Sandbox } from "../sandbox/sandbox.js";
 import { withKeepalive } from "./streams.js";
 import { AsyncQueue } from "../common/async-queue.js";
 
@@ -34,6 +35,10 @@ export interface SandboxServiceDeps {
 
 /** Build output one BuildImage call holds for a slow client before it drops some. */
 const maxPendingBuildOutput = 4 * 1024 * 1024;
+
+/** WatchSandbox's interval: 0 means this, less than the minimum is INVALID_ARGUMENT. */
+const defaultWatchIntervalMs = 1000;
+const minWatchIntervalMs = 100;
 
 /** Fields of CreateSandbox's spec that apply to a sandbox acquired from a pool. */
 const acquireFields = new Set(["labels", "ttlMs", "idleTimeoutMs"]);
@@ -93,6 +98,8 @@ export function createSandboxService(deps: SandboxServiceDeps): SandboxCoreMetho
     if (exit?.status === "lost") throw unavailable(`the run was lost: ${exit.message}`, { reason: "RUN_LOST" });
   };
 
+  const withUsage = async (s: Sandbox) => sandboxToProto(s, backend, await s.usage());
+
   return {
     async createSandbox(req, ctx) {
       if (req.poolId !== "") {
@@ -104,11 +111,41 @@ export function createSandboxService(deps: SandboxServiceDeps): SandboxCoreMetho
     },
 
     async getSandbox(req, ctx) {
-      return { sandbox: sandboxToProto(sandboxes.peek(ctx.tenant, req.sandboxId), backend) };
+      return { sandbox: await withUsage(sandboxes.peek(ctx.tenant, req.sandboxId)) };
     },
 
     async listSandboxes(req, ctx) {
-      return { sandboxes: sandboxes.list(ctx.tenant, req.labels).map((s) => sandboxToProto(s, backend)) };
+      return { sandboxes: await Promise.all(sandboxes.list(ctx.tenant, req.labels).map(withUsage)) };
+    },
+
+    async *watchSandbox(req, ctx) {
+      if (req.sandboxId === "") throw invalidArgument("sandbox_id is required");
+      const intervalMs = req.intervalMs === 0 ? defaultWatchIntervalMs : req.intervalMs;
+      if (intervalMs < minWatchIntervalMs) throw invalidArgument(`interval_ms must be at least ${minWatchIntervalMs} (or 0 for ${defaultWatchIntervalMs})`);
+      const sandbox = sandboxes.peek(ctx.tenant, req.sandboxId);
+      // Samples until the sandbox goes away (destroyed, reaped) or the caller does.
+      const present = () => {
+        if (sandbox.gone) return false;
+        try {
+          return sandboxes.peek(ctx.tenant, req.sandboxId) === sandbox;
+        } catch {
+          return false;
+        }
+      };
+      while (!ctx.signal.aborted && present()) {
+        const usage = await sandbox.usage();
+        if (!present()) return;
+        yield { usage: usageToProto(usage) };
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            ctx.signal.removeEventListener("abort", done);
+            resolve();
+          };
+          const timer = setTimeout(done, intervalMs);
+          ctx.signal.addEventListener("abort", done, { once: true });
+        });
+      }
     },
 
     async destroySandbox(req, ctx) {

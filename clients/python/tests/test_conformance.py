@@ -321,3 +321,31 @@ def test_c19_image_build(daemon, tmp_path: Path) -> None:  # noqa: ANN001
             client.build_image(bad, on_output=output.append)
         assert (failed.value.code.name, failed.value.reason) == ("INVALID_ARGUMENT", "IMAGE_BUILD_FAILED")
         assert f"\nno-{tag}\n" in "".join(output)
+
+
+def test_c23_usage(daemon) -> None:  # noqa: ANN001
+    mib = 1024 * 1024
+    with SandboxSession(lang="python", address=daemon.address) as s, Client(daemon.address) as client:
+        result = s.run("b = bytearray(50 * 1024 * 1024)\nprint(len(b))")
+        assert result.stdout == f"{50 * mib}\n"
+        assert result.peak_memory_bytes >= 50 * mib
+        assert result.cpu_time_ms > 0
+        assert s.execute_command("head -c 3000000 /dev/zero > /tmp/c23").exit_code == 0
+        usage = client.get_usage(s.sandbox_id)
+        assert usage.available
+        assert usage.memory_peak_bytes >= 50 * mib
+        assert usage.memory_bytes > 0
+        assert usage.cpu_time_ms > 0
+        assert usage.processes >= 1
+        tmp = next(p for p in usage.paths if p.path == "/tmp")
+        assert tmp.used_bytes >= 3_000_000
+        with pytest.raises(ValidationError):
+            next(iter(client.watch_sandbox(s.sandbox_id, interval_ms=50)))
+        samples = 0
+        for sample in client.watch_sandbox(s.sandbox_id, interval_ms=100):
+            assert sample.available
+            samples += 1
+            if samples == 2:
+                client.destroy_sandbox(s.sandbox_id)
+            assert samples < 50, "the stream did not end after the sandbox was destroyed"
+        assert samples >= 2

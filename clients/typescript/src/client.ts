@@ -3,7 +3,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import type { ChannelCredentials } from "@grpc/grpc-js";
 import { SandboxdError, Code, violationFromProto, type Violation } from "./errors.js";
-import type { Artifact, DockerfileSchema, RunEvent, Sandbox as SandboxInfo, SandboxSpecSchema } from "./gen/sandboxd/v1/common_pb.js";
+import type { Artifact, DockerfileSchema, RunEvent, Sandbox as SandboxInfo, SandboxSpecSchema, SandboxUsage } from "./gen/sandboxd/v1/common_pb.js";
 import {
   InteractiveService,
   SessionKind,
@@ -212,6 +212,19 @@ export class SandboxdClient implements Disposable {
     return (await this.sandboxes.listSandboxes({ labels }, options)).sandboxes;
   }
 
+  /** The sandbox's usage now (memory, CPU, processes, writable paths' used bytes); `available` false where it cannot be measured. */
+  async getUsage(sandboxId: string, options?: CallOptions): Promise<SandboxUsage | undefined> {
+    return (await this.sandboxes.getSandbox({ sandboxId }, options)).sandbox?.usage;
+  }
+
+  /**
+   * The sandbox's usage every `intervalMs` (at least 100), the first at once; the iteration
+   * ends when the sandbox goes away (destroyed or reaped), or when `options.signal` aborts.
+   */
+  async *watchSandbox(sandboxId: string, intervalMs = 1000, options?: CallOptions): AsyncGenerator<SandboxUsage> {
+    for await (const m of this.sandboxes.watchSandbox({ sandboxId, intervalMs }, options)) if (m.usage) yield m.usage;
+  }
+
   /** Idempotent: false when the sandbox was already gone. */
   async destroySandbox(sandboxId: string, options?: CallOptions): Promise<boolean> {
     return (await this.sandboxes.destroySandbox({ sandboxId }, options)).destroyed;
@@ -312,6 +325,16 @@ export class Sandbox implements AsyncDisposable {
 
   install(libraries: string[], options: CallOptions & OutputCallbacks & { runTimeoutMs?: number } = {}): Execution {
     return new Execution(events(this.client.sandboxes.install({ sandboxId: this.id, libraries, timeoutMs: options.runTimeoutMs ?? 0 }, options)), options);
+  }
+
+  /** Its usage now (see SandboxdClient.getUsage). */
+  async usage(options?: CallOptions): Promise<SandboxUsage | undefined> {
+    return this.client.getUsage(this.id, options);
+  }
+
+  /** Its usage every `intervalMs` until it goes away (see SandboxdClient.watchSandbox). */
+  watch(intervalMs = 1000, options?: CallOptions): AsyncGenerator<SandboxUsage> {
+    return this.client.watchSandbox(this.id, intervalMs, options);
   }
 
   async refresh(options?: CallOptions): Promise<SandboxInfo> {

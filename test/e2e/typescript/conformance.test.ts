@@ -346,6 +346,35 @@ describe("conformance", () => {
     expect(SandboxdError.is(ended, Code.PermissionDenied, "POLICY_VIOLATION")).toBe(true);
   });
 
+  it("C23 usage: a run's peak memory and CPU time, the sandbox's usage, WatchSandbox", async () => {
+    const MiB = 1024 * 1024;
+    const s = await client.createSandbox({ language: "python" });
+    const r = await s.run("b = bytearray(50 * 1024 * 1024)\nprint(len(b))").result();
+    expect(r.stdout).toBe(`${50 * MiB}\n`);
+    expect(r.peakMemoryBytes).toBeGreaterThanOrEqual(50 * MiB);
+    expect(r.cpuTimeMs).toBeGreaterThan(0);
+    expect((await s.exec(["sh", "-c", "head -c 3000000 /dev/zero > /tmp/c23"]).result()).exitCode).toBe(0);
+    const u = await s.usage();
+    expect(u?.available).toBe(true);
+    expect(Number(u?.memoryPeakBytes)).toBeGreaterThanOrEqual(50 * MiB);
+    expect(Number(u?.memoryBytes)).toBeGreaterThan(0);
+    expect(Number(u?.cpuTimeMs)).toBeGreaterThan(0);
+    expect(u?.processes).toBeGreaterThanOrEqual(1);
+    expect(Number(u?.paths.find((p) => p.path === "/tmp")?.usedBytes)).toBeGreaterThanOrEqual(3_000_000);
+    const tooFast = await s
+      .watch(50)
+      .next()
+      .catch((e: unknown) => e);
+    expect(SandboxdError.is(tooFast, Code.InvalidArgument)).toBe(true);
+    let samples = 0;
+    for await (const sample of s.watch(100)) {
+      expect(sample.available).toBe(true);
+      if (++samples === 2) await s.destroy();
+      if (samples > 50) throw new Error("the stream did not end after the sandbox was destroyed");
+    }
+    expect(samples).toBeGreaterThanOrEqual(2);
+  });
+
   it("runs in an ephemeral sandbox", async () => {
     const r = await client.runEphemeral("python", "print(6 * 7)").result();
     expect(r.stdout).toBe("42\n");

@@ -153,6 +153,21 @@ class Client:
     def list_sandboxes(self, labels: Mapping[str, str] | None = None) -> list[common_pb2.Sandbox]:
         return list(self._unary(self.sandboxes.ListSandboxes, svc.ListSandboxesRequest(labels=dict(labels or {}))).sandboxes)
 
+    def get_usage(self, sandbox_id: str) -> common_pb2.SandboxUsage:
+        """The sandbox's usage now: memory (current, peak, limit), CPU time, processes and the
+        used bytes of its writable paths (``available`` is false where it cannot be measured)."""
+        return self.get_sandbox(sandbox_id).usage
+
+    def watch_sandbox(self, sandbox_id: str, interval_ms: int = 1000) -> Iterator[common_pb2.SandboxUsage]:
+        """The sandbox's usage every ``interval_ms`` (at least 100), the first at once; the
+        iteration ends when the sandbox goes away (destroyed or reaped)."""
+        responses = self._responses(self.sandboxes.WatchSandbox, svc.WatchSandboxRequest(sandbox_id=sandbox_id, interval_ms=interval_ms))
+        try:
+            for response in responses:
+                yield response.usage
+        finally:
+            responses.close()
+
     def destroy_sandbox(self, sandbox_id: str) -> svc.DestroySandboxResponse:
         return self._unary(self.sandboxes.DestroySandbox, svc.DestroySandboxRequest(sandbox_id=sandbox_id), timeout=600)
 

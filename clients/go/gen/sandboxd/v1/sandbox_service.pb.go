@@ -2322,6 +2322,102 @@ func (x *BuildImageResult) GetDurationMs() uint64 {
 	return 0
 }
 
+type WatchSandboxRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SandboxId     string                 `protobuf:"bytes,1,opt,name=sandbox_id,json=sandboxId,proto3" json:"sandbox_id,omitempty"`
+	IntervalMs    uint32                 `protobuf:"varint,2,opt,name=interval_ms,json=intervalMs,proto3" json:"interval_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchSandboxRequest) Reset() {
+	*x = WatchSandboxRequest{}
+	mi := &file_sandboxd_v1_sandbox_service_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchSandboxRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchSandboxRequest) ProtoMessage() {}
+
+func (x *WatchSandboxRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sandboxd_v1_sandbox_service_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchSandboxRequest.ProtoReflect.Descriptor instead.
+func (*WatchSandboxRequest) Descriptor() ([]byte, []int) {
+	return file_sandboxd_v1_sandbox_service_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *WatchSandboxRequest) GetSandboxId() string {
+	if x != nil {
+		return x.SandboxId
+	}
+	return ""
+}
+
+func (x *WatchSandboxRequest) GetIntervalMs() uint32 {
+	if x != nil {
+		return x.IntervalMs
+	}
+	return 0
+}
+
+type WatchSandboxResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Usage         *SandboxUsage          `protobuf:"bytes,1,opt,name=usage,proto3" json:"usage,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchSandboxResponse) Reset() {
+	*x = WatchSandboxResponse{}
+	mi := &file_sandboxd_v1_sandbox_service_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchSandboxResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchSandboxResponse) ProtoMessage() {}
+
+func (x *WatchSandboxResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sandboxd_v1_sandbox_service_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchSandboxResponse.ProtoReflect.Descriptor instead.
+func (*WatchSandboxResponse) Descriptor() ([]byte, []int) {
+	return file_sandboxd_v1_sandbox_service_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *WatchSandboxResponse) GetUsage() *SandboxUsage {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
 var File_sandboxd_v1_sandbox_service_proto protoreflect.FileDescriptor
 
 const file_sandboxd_v1_sandbox_service_proto_rawDesc = "" +
@@ -2487,12 +2583,18 @@ const file_sandboxd_v1_sandbox_service_proto_rawDesc = "" +
 	"\x05image\x18\x01 \x01(\tR\x05image\x12\x16\n" +
 	"\x06cached\x18\x02 \x01(\bR\x06cached\x12\x1f\n" +
 	"\vduration_ms\x18\x03 \x01(\x04R\n" +
-	"durationMs*\\\n" +
+	"durationMs\"U\n" +
+	"\x13WatchSandboxRequest\x12\x1d\n" +
+	"\n" +
+	"sandbox_id\x18\x01 \x01(\tR\tsandboxId\x12\x1f\n" +
+	"\vinterval_ms\x18\x02 \x01(\rR\n" +
+	"intervalMs\"G\n" +
+	"\x14WatchSandboxResponse\x12/\n" +
+	"\x05usage\x18\x01 \x01(\v2\x19.sandboxd.v1.SandboxUsageR\x05usage*\\\n" +
 	"\fTransferKind\x12\x1d\n" +
 	"\x19TRANSFER_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12TRANSFER_KIND_FILE\x10\x01\x12\x15\n" +
-	"\x11TRANSFER_KIND_TAR\x10\x022\xe5\n" +
-	"\n" +
+	"\x11TRANSFER_KIND_TAR\x10\x022\xbc\v\n" +
 	"\x0eSandboxService\x12V\n" +
 	"\rCreateSandbox\x12!.sandboxd.v1.CreateSandboxRequest\x1a\".sandboxd.v1.CreateSandboxResponse\x12M\n" +
 	"\n" +
@@ -2513,7 +2615,8 @@ const file_sandboxd_v1_sandbox_service_proto_rawDesc = "" +
 	"\x0eClearArtifacts\x12\".sandboxd.v1.ClearArtifactsRequest\x1a#.sandboxd.v1.ClearArtifactsResponse\x12J\n" +
 	"\tCheckCode\x12\x1d.sandboxd.v1.CheckCodeRequest\x1a\x1e.sandboxd.v1.CheckCodeResponse\x12O\n" +
 	"\n" +
-	"BuildImage\x12\x1e.sandboxd.v1.BuildImageRequest\x1a\x1f.sandboxd.v1.BuildImageResponse0\x01b\x06proto3"
+	"BuildImage\x12\x1e.sandboxd.v1.BuildImageRequest\x1a\x1f.sandboxd.v1.BuildImageResponse0\x01\x12U\n" +
+	"\fWatchSandbox\x12 .sandboxd.v1.WatchSandboxRequest\x1a!.sandboxd.v1.WatchSandboxResponse0\x01b\x06proto3"
 
 var (
 	file_sandboxd_v1_sandbox_service_proto_rawDescOnce sync.Once
@@ -2528,7 +2631,7 @@ func file_sandboxd_v1_sandbox_service_proto_rawDescGZIP() []byte {
 }
 
 var file_sandboxd_v1_sandbox_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sandboxd_v1_sandbox_service_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_sandboxd_v1_sandbox_service_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_sandboxd_v1_sandbox_service_proto_goTypes = []any{
 	(TransferKind)(0),                // 0: sandboxd.v1.TransferKind
 	(*CreateSandboxRequest)(nil),     // 1: sandboxd.v1.CreateSandboxRequest
@@ -2569,82 +2672,88 @@ var file_sandboxd_v1_sandbox_service_proto_goTypes = []any{
 	(*BuildImageRequest)(nil),        // 36: sandboxd.v1.BuildImageRequest
 	(*BuildImageResponse)(nil),       // 37: sandboxd.v1.BuildImageResponse
 	(*BuildImageResult)(nil),         // 38: sandboxd.v1.BuildImageResult
-	nil,                              // 39: sandboxd.v1.ListSandboxesRequest.LabelsEntry
-	nil,                              // 40: sandboxd.v1.RunRequest.EnvEntry
-	nil,                              // 41: sandboxd.v1.ExecRequest.EnvEntry
-	(*SandboxSpec)(nil),              // 42: sandboxd.v1.SandboxSpec
-	(*Sandbox)(nil),                  // 43: sandboxd.v1.Sandbox
-	(*RunEvent)(nil),                 // 44: sandboxd.v1.RunEvent
-	(*Artifact)(nil),                 // 45: sandboxd.v1.Artifact
-	(*SecurityPolicy)(nil),           // 46: sandboxd.v1.SecurityPolicy
-	(*Violation)(nil),                // 47: sandboxd.v1.Violation
-	(*Dockerfile)(nil),               // 48: sandboxd.v1.Dockerfile
+	(*WatchSandboxRequest)(nil),      // 39: sandboxd.v1.WatchSandboxRequest
+	(*WatchSandboxResponse)(nil),     // 40: sandboxd.v1.WatchSandboxResponse
+	nil,                              // 41: sandboxd.v1.ListSandboxesRequest.LabelsEntry
+	nil,                              // 42: sandboxd.v1.RunRequest.EnvEntry
+	nil,                              // 43: sandboxd.v1.ExecRequest.EnvEntry
+	(*SandboxSpec)(nil),              // 44: sandboxd.v1.SandboxSpec
+	(*Sandbox)(nil),                  // 45: sandboxd.v1.Sandbox
+	(*RunEvent)(nil),                 // 46: sandboxd.v1.RunEvent
+	(*Artifact)(nil),                 // 47: sandboxd.v1.Artifact
+	(*SecurityPolicy)(nil),           // 48: sandboxd.v1.SecurityPolicy
+	(*Violation)(nil),                // 49: sandboxd.v1.Violation
+	(*Dockerfile)(nil),               // 50: sandboxd.v1.Dockerfile
+	(*SandboxUsage)(nil),             // 51: sandboxd.v1.SandboxUsage
 }
 var file_sandboxd_v1_sandbox_service_proto_depIdxs = []int32{
-	42, // 0: sandboxd.v1.CreateSandboxRequest.spec:type_name -> sandboxd.v1.SandboxSpec
-	43, // 1: sandboxd.v1.CreateSandboxResponse.sandbox:type_name -> sandboxd.v1.Sandbox
-	43, // 2: sandboxd.v1.GetSandboxResponse.sandbox:type_name -> sandboxd.v1.Sandbox
-	39, // 3: sandboxd.v1.ListSandboxesRequest.labels:type_name -> sandboxd.v1.ListSandboxesRequest.LabelsEntry
-	43, // 4: sandboxd.v1.ListSandboxesResponse.sandboxes:type_name -> sandboxd.v1.Sandbox
-	40, // 5: sandboxd.v1.RunRequest.env:type_name -> sandboxd.v1.RunRequest.EnvEntry
-	42, // 6: sandboxd.v1.RunRequest.ephemeral:type_name -> sandboxd.v1.SandboxSpec
-	44, // 7: sandboxd.v1.RunResponse.event:type_name -> sandboxd.v1.RunEvent
-	41, // 8: sandboxd.v1.ExecRequest.env:type_name -> sandboxd.v1.ExecRequest.EnvEntry
-	44, // 9: sandboxd.v1.ExecResponse.event:type_name -> sandboxd.v1.RunEvent
-	44, // 10: sandboxd.v1.InstallResponse.event:type_name -> sandboxd.v1.RunEvent
-	44, // 11: sandboxd.v1.AttachResponse.event:type_name -> sandboxd.v1.RunEvent
+	44, // 0: sandboxd.v1.CreateSandboxRequest.spec:type_name -> sandboxd.v1.SandboxSpec
+	45, // 1: sandboxd.v1.CreateSandboxResponse.sandbox:type_name -> sandboxd.v1.Sandbox
+	45, // 2: sandboxd.v1.GetSandboxResponse.sandbox:type_name -> sandboxd.v1.Sandbox
+	41, // 3: sandboxd.v1.ListSandboxesRequest.labels:type_name -> sandboxd.v1.ListSandboxesRequest.LabelsEntry
+	45, // 4: sandboxd.v1.ListSandboxesResponse.sandboxes:type_name -> sandboxd.v1.Sandbox
+	42, // 5: sandboxd.v1.RunRequest.env:type_name -> sandboxd.v1.RunRequest.EnvEntry
+	44, // 6: sandboxd.v1.RunRequest.ephemeral:type_name -> sandboxd.v1.SandboxSpec
+	46, // 7: sandboxd.v1.RunResponse.event:type_name -> sandboxd.v1.RunEvent
+	43, // 8: sandboxd.v1.ExecRequest.env:type_name -> sandboxd.v1.ExecRequest.EnvEntry
+	46, // 9: sandboxd.v1.ExecResponse.event:type_name -> sandboxd.v1.RunEvent
+	46, // 10: sandboxd.v1.InstallResponse.event:type_name -> sandboxd.v1.RunEvent
+	46, // 11: sandboxd.v1.AttachResponse.event:type_name -> sandboxd.v1.RunEvent
 	0,  // 12: sandboxd.v1.UploadHeader.kind:type_name -> sandboxd.v1.TransferKind
 	21, // 13: sandboxd.v1.UploadFilesRequest.header:type_name -> sandboxd.v1.UploadHeader
 	0,  // 14: sandboxd.v1.DownloadFilesRequest.kind:type_name -> sandboxd.v1.TransferKind
 	0,  // 15: sandboxd.v1.DownloadHeader.kind:type_name -> sandboxd.v1.TransferKind
 	25, // 16: sandboxd.v1.DownloadFilesResponse.header:type_name -> sandboxd.v1.DownloadHeader
 	26, // 17: sandboxd.v1.DownloadFilesResponse.trailer:type_name -> sandboxd.v1.DownloadTrailer
-	45, // 18: sandboxd.v1.ListArtifactsResponse.artifacts:type_name -> sandboxd.v1.Artifact
-	45, // 19: sandboxd.v1.DownloadArtifactResponse.artifact:type_name -> sandboxd.v1.Artifact
+	47, // 18: sandboxd.v1.ListArtifactsResponse.artifacts:type_name -> sandboxd.v1.Artifact
+	47, // 19: sandboxd.v1.DownloadArtifactResponse.artifact:type_name -> sandboxd.v1.Artifact
 	26, // 20: sandboxd.v1.DownloadArtifactResponse.trailer:type_name -> sandboxd.v1.DownloadTrailer
-	46, // 21: sandboxd.v1.CheckCodeRequest.inline:type_name -> sandboxd.v1.SecurityPolicy
-	47, // 22: sandboxd.v1.CheckCodeResponse.violations:type_name -> sandboxd.v1.Violation
-	48, // 23: sandboxd.v1.BuildImageRequest.dockerfile:type_name -> sandboxd.v1.Dockerfile
+	48, // 21: sandboxd.v1.CheckCodeRequest.inline:type_name -> sandboxd.v1.SecurityPolicy
+	49, // 22: sandboxd.v1.CheckCodeResponse.violations:type_name -> sandboxd.v1.Violation
+	50, // 23: sandboxd.v1.BuildImageRequest.dockerfile:type_name -> sandboxd.v1.Dockerfile
 	38, // 24: sandboxd.v1.BuildImageResponse.result:type_name -> sandboxd.v1.BuildImageResult
-	1,  // 25: sandboxd.v1.SandboxService.CreateSandbox:input_type -> sandboxd.v1.CreateSandboxRequest
-	3,  // 26: sandboxd.v1.SandboxService.GetSandbox:input_type -> sandboxd.v1.GetSandboxRequest
-	5,  // 27: sandboxd.v1.SandboxService.ListSandboxes:input_type -> sandboxd.v1.ListSandboxesRequest
-	7,  // 28: sandboxd.v1.SandboxService.DestroySandbox:input_type -> sandboxd.v1.DestroySandboxRequest
-	9,  // 29: sandboxd.v1.SandboxService.Run:input_type -> sandboxd.v1.RunRequest
-	11, // 30: sandboxd.v1.SandboxService.Exec:input_type -> sandboxd.v1.ExecRequest
-	13, // 31: sandboxd.v1.SandboxService.Install:input_type -> sandboxd.v1.InstallRequest
-	15, // 32: sandboxd.v1.SandboxService.Attach:input_type -> sandboxd.v1.AttachRequest
-	17, // 33: sandboxd.v1.SandboxService.Signal:input_type -> sandboxd.v1.SignalRequest
-	19, // 34: sandboxd.v1.SandboxService.WriteInput:input_type -> sandboxd.v1.WriteInputRequest
-	22, // 35: sandboxd.v1.SandboxService.UploadFiles:input_type -> sandboxd.v1.UploadFilesRequest
-	24, // 36: sandboxd.v1.SandboxService.DownloadFiles:input_type -> sandboxd.v1.DownloadFilesRequest
-	28, // 37: sandboxd.v1.SandboxService.ListArtifacts:input_type -> sandboxd.v1.ListArtifactsRequest
-	30, // 38: sandboxd.v1.SandboxService.DownloadArtifact:input_type -> sandboxd.v1.DownloadArtifactRequest
-	32, // 39: sandboxd.v1.SandboxService.ClearArtifacts:input_type -> sandboxd.v1.ClearArtifactsRequest
-	34, // 40: sandboxd.v1.SandboxService.CheckCode:input_type -> sandboxd.v1.CheckCodeRequest
-	36, // 41: sandboxd.v1.SandboxService.BuildImage:input_type -> sandboxd.v1.BuildImageRequest
-	2,  // 42: sandboxd.v1.SandboxService.CreateSandbox:output_type -> sandboxd.v1.CreateSandboxResponse
-	4,  // 43: sandboxd.v1.SandboxService.GetSandbox:output_type -> sandboxd.v1.GetSandboxResponse
-	6,  // 44: sandboxd.v1.SandboxService.ListSandboxes:output_type -> sandboxd.v1.ListSandboxesResponse
-	8,  // 45: sandboxd.v1.SandboxService.DestroySandbox:output_type -> sandboxd.v1.DestroySandboxResponse
-	10, // 46: sandboxd.v1.SandboxService.Run:output_type -> sandboxd.v1.RunResponse
-	12, // 47: sandboxd.v1.SandboxService.Exec:output_type -> sandboxd.v1.ExecResponse
-	14, // 48: sandboxd.v1.SandboxService.Install:output_type -> sandboxd.v1.InstallResponse
-	16, // 49: sandboxd.v1.SandboxService.Attach:output_type -> sandboxd.v1.AttachResponse
-	18, // 50: sandboxd.v1.SandboxService.Signal:output_type -> sandboxd.v1.SignalResponse
-	20, // 51: sandboxd.v1.SandboxService.WriteInput:output_type -> sandboxd.v1.WriteInputResponse
-	23, // 52: sandboxd.v1.SandboxService.UploadFiles:output_type -> sandboxd.v1.UploadFilesResponse
-	27, // 53: sandboxd.v1.SandboxService.DownloadFiles:output_type -> sandboxd.v1.DownloadFilesResponse
-	29, // 54: sandboxd.v1.SandboxService.ListArtifacts:output_type -> sandboxd.v1.ListArtifactsResponse
-	31, // 55: sandboxd.v1.SandboxService.DownloadArtifact:output_type -> sandboxd.v1.DownloadArtifactResponse
-	33, // 56: sandboxd.v1.SandboxService.ClearArtifacts:output_type -> sandboxd.v1.ClearArtifactsResponse
-	35, // 57: sandboxd.v1.SandboxService.CheckCode:output_type -> sandboxd.v1.CheckCodeResponse
-	37, // 58: sandboxd.v1.SandboxService.BuildImage:output_type -> sandboxd.v1.BuildImageResponse
-	42, // [42:59] is the sub-list for method output_type
-	25, // [25:42] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	51, // 25: sandboxd.v1.WatchSandboxResponse.usage:type_name -> sandboxd.v1.SandboxUsage
+	1,  // 26: sandboxd.v1.SandboxService.CreateSandbox:input_type -> sandboxd.v1.CreateSandboxRequest
+	3,  // 27: sandboxd.v1.SandboxService.GetSandbox:input_type -> sandboxd.v1.GetSandboxRequest
+	5,  // 28: sandboxd.v1.SandboxService.ListSandboxes:input_type -> sandboxd.v1.ListSandboxesRequest
+	7,  // 29: sandboxd.v1.SandboxService.DestroySandbox:input_type -> sandboxd.v1.DestroySandboxRequest
+	9,  // 30: sandboxd.v1.SandboxService.Run:input_type -> sandboxd.v1.RunRequest
+	11, // 31: sandboxd.v1.SandboxService.Exec:input_type -> sandboxd.v1.ExecRequest
+	13, // 32: sandboxd.v1.SandboxService.Install:input_type -> sandboxd.v1.InstallRequest
+	15, // 33: sandboxd.v1.SandboxService.Attach:input_type -> sandboxd.v1.AttachRequest
+	17, // 34: sandboxd.v1.SandboxService.Signal:input_type -> sandboxd.v1.SignalRequest
+	19, // 35: sandboxd.v1.SandboxService.WriteInput:input_type -> sandboxd.v1.WriteInputRequest
+	22, // 36: sandboxd.v1.SandboxService.UploadFiles:input_type -> sandboxd.v1.UploadFilesRequest
+	24, // 37: sandboxd.v1.SandboxService.DownloadFiles:input_type -> sandboxd.v1.DownloadFilesRequest
+	28, // 38: sandboxd.v1.SandboxService.ListArtifacts:input_type -> sandboxd.v1.ListArtifactsRequest
+	30, // 39: sandboxd.v1.SandboxService.DownloadArtifact:input_type -> sandboxd.v1.DownloadArtifactRequest
+	32, // 40: sandboxd.v1.SandboxService.ClearArtifacts:input_type -> sandboxd.v1.ClearArtifactsRequest
+	34, // 41: sandboxd.v1.SandboxService.CheckCode:input_type -> sandboxd.v1.CheckCodeRequest
+	36, // 42: sandboxd.v1.SandboxService.BuildImage:input_type -> sandboxd.v1.BuildImageRequest
+	39, // 43: sandboxd.v1.SandboxService.WatchSandbox:input_type -> sandboxd.v1.WatchSandboxRequest
+	2,  // 44: sandboxd.v1.SandboxService.CreateSandbox:output_type -> sandboxd.v1.CreateSandboxResponse
+	4,  // 45: sandboxd.v1.SandboxService.GetSandbox:output_type -> sandboxd.v1.GetSandboxResponse
+	6,  // 46: sandboxd.v1.SandboxService.ListSandboxes:output_type -> sandboxd.v1.ListSandboxesResponse
+	8,  // 47: sandboxd.v1.SandboxService.DestroySandbox:output_type -> sandboxd.v1.DestroySandboxResponse
+	10, // 48: sandboxd.v1.SandboxService.Run:output_type -> sandboxd.v1.RunResponse
+	12, // 49: sandboxd.v1.SandboxService.Exec:output_type -> sandboxd.v1.ExecResponse
+	14, // 50: sandboxd.v1.SandboxService.Install:output_type -> sandboxd.v1.InstallResponse
+	16, // 51: sandboxd.v1.SandboxService.Attach:output_type -> sandboxd.v1.AttachResponse
+	18, // 52: sandboxd.v1.SandboxService.Signal:output_type -> sandboxd.v1.SignalResponse
+	20, // 53: sandboxd.v1.SandboxService.WriteInput:output_type -> sandboxd.v1.WriteInputResponse
+	23, // 54: sandboxd.v1.SandboxService.UploadFiles:output_type -> sandboxd.v1.UploadFilesResponse
+	27, // 55: sandboxd.v1.SandboxService.DownloadFiles:output_type -> sandboxd.v1.DownloadFilesResponse
+	29, // 56: sandboxd.v1.SandboxService.ListArtifacts:output_type -> sandboxd.v1.ListArtifactsResponse
+	31, // 57: sandboxd.v1.SandboxService.DownloadArtifact:output_type -> sandboxd.v1.DownloadArtifactResponse
+	33, // 58: sandboxd.v1.SandboxService.ClearArtifacts:output_type -> sandboxd.v1.ClearArtifactsResponse
+	35, // 59: sandboxd.v1.SandboxService.CheckCode:output_type -> sandboxd.v1.CheckCodeResponse
+	37, // 60: sandboxd.v1.SandboxService.BuildImage:output_type -> sandboxd.v1.BuildImageResponse
+	40, // 61: sandboxd.v1.SandboxService.WatchSandbox:output_type -> sandboxd.v1.WatchSandboxResponse
+	44, // [44:62] is the sub-list for method output_type
+	26, // [26:44] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_sandboxd_v1_sandbox_service_proto_init() }
@@ -2682,7 +2791,7 @@ func file_sandboxd_v1_sandbox_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sandboxd_v1_sandbox_service_proto_rawDesc), len(file_sandboxd_v1_sandbox_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   41,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

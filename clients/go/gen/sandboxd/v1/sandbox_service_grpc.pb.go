@@ -36,6 +36,7 @@ const (
 	SandboxService_ClearArtifacts_FullMethodName   = "/sandboxd.v1.SandboxService/ClearArtifacts"
 	SandboxService_CheckCode_FullMethodName        = "/sandboxd.v1.SandboxService/CheckCode"
 	SandboxService_BuildImage_FullMethodName       = "/sandboxd.v1.SandboxService/BuildImage"
+	SandboxService_WatchSandbox_FullMethodName     = "/sandboxd.v1.SandboxService/WatchSandbox"
 )
 
 // SandboxServiceClient is the client API for SandboxService service.
@@ -76,6 +77,10 @@ type SandboxServiceClient interface {
 	// output that led to it. Callers of the same Dockerfile share one build; it stops when
 	// the last of them goes away.
 	BuildImage(ctx context.Context, in *BuildImageRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BuildImageResponse], error)
+	// Streams the sandbox's usage (Sandbox.usage) every interval_ms, the first sample at
+	// once; ends (OK) when the sandbox goes away. interval_ms 0 means 1000; less than 100 is
+	// INVALID_ARGUMENT.
+	WatchSandbox(ctx context.Context, in *WatchSandboxRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchSandboxResponse], error)
 }
 
 type sandboxServiceClient struct {
@@ -322,6 +327,25 @@ func (c *sandboxServiceClient) BuildImage(ctx context.Context, in *BuildImageReq
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SandboxService_BuildImageClient = grpc.ServerStreamingClient[BuildImageResponse]
 
+func (c *sandboxServiceClient) WatchSandbox(ctx context.Context, in *WatchSandboxRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchSandboxResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SandboxService_ServiceDesc.Streams[8], SandboxService_WatchSandbox_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchSandboxRequest, WatchSandboxResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SandboxService_WatchSandboxClient = grpc.ServerStreamingClient[WatchSandboxResponse]
+
 // SandboxServiceServer is the server API for SandboxService service.
 // All implementations must embed UnimplementedSandboxServiceServer
 // for forward compatibility.
@@ -360,6 +384,10 @@ type SandboxServiceServer interface {
 	// output that led to it. Callers of the same Dockerfile share one build; it stops when
 	// the last of them goes away.
 	BuildImage(*BuildImageRequest, grpc.ServerStreamingServer[BuildImageResponse]) error
+	// Streams the sandbox's usage (Sandbox.usage) every interval_ms, the first sample at
+	// once; ends (OK) when the sandbox goes away. interval_ms 0 means 1000; less than 100 is
+	// INVALID_ARGUMENT.
+	WatchSandbox(*WatchSandboxRequest, grpc.ServerStreamingServer[WatchSandboxResponse]) error
 	mustEmbedUnimplementedSandboxServiceServer()
 }
 
@@ -420,6 +448,9 @@ func (UnimplementedSandboxServiceServer) CheckCode(context.Context, *CheckCodeRe
 }
 func (UnimplementedSandboxServiceServer) BuildImage(*BuildImageRequest, grpc.ServerStreamingServer[BuildImageResponse]) error {
 	return status.Error(codes.Unimplemented, "method BuildImage not implemented")
+}
+func (UnimplementedSandboxServiceServer) WatchSandbox(*WatchSandboxRequest, grpc.ServerStreamingServer[WatchSandboxResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchSandbox not implemented")
 }
 func (UnimplementedSandboxServiceServer) mustEmbedUnimplementedSandboxServiceServer() {}
 func (UnimplementedSandboxServiceServer) testEmbeddedByValue()                        {}
@@ -688,6 +719,17 @@ func _SandboxService_BuildImage_Handler(srv interface{}, stream grpc.ServerStrea
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SandboxService_BuildImageServer = grpc.ServerStreamingServer[BuildImageResponse]
 
+func _SandboxService_WatchSandbox_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchSandboxRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SandboxServiceServer).WatchSandbox(m, &grpc.GenericServerStream[WatchSandboxRequest, WatchSandboxResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SandboxService_WatchSandboxServer = grpc.ServerStreamingServer[WatchSandboxResponse]
+
 // SandboxService_ServiceDesc is the grpc.ServiceDesc for SandboxService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -771,6 +813,11 @@ var SandboxService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "BuildImage",
 			Handler:       _SandboxService_BuildImage_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "WatchSandbox",
+			Handler:       _SandboxService_WatchSandbox_Handler,
 			ServerStreams: true,
 		},
 	},

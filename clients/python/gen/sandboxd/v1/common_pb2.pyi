@@ -236,7 +236,7 @@ class SandboxSpec(_message.Message):
     def __init__(self, language: _Optional[str] = ..., image: _Optional[str] = ..., dockerfile: _Optional[_Union[Dockerfile, _Mapping]] = ..., backend: _Optional[_Union[Backend, str]] = ..., resources: _Optional[_Union[Resources, _Mapping]] = ..., network: _Optional[_Union[NetworkMode, str]] = ..., env: _Optional[_Mapping[str, str]] = ..., workdir: _Optional[str] = ..., user: _Optional[str] = ..., execution_timeout_ms: _Optional[int] = ..., ttl_ms: _Optional[int] = ..., idle_timeout_ms: _Optional[int] = ..., security_preset: _Optional[str] = ..., security_policy: _Optional[_Union[SecurityPolicy, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., commit_on_close: _Optional[str] = ..., container_id: _Optional[str] = ..., artifacts: _Optional[_Union[ArtifactSettings, _Mapping]] = ..., pod_manifest: _Optional[str] = ..., command_wrapper: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Sandbox(_message.Message):
-    __slots__ = ("id", "spec", "state", "image", "container_id", "created_at", "expires_at", "from_pool", "backend", "pool_id")
+    __slots__ = ("id", "spec", "state", "image", "container_id", "created_at", "expires_at", "from_pool", "backend", "pool_id", "usage")
     ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -247,6 +247,7 @@ class Sandbox(_message.Message):
     FROM_POOL_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     POOL_ID_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
     id: str
     spec: SandboxSpec
     state: SandboxState
@@ -257,7 +258,8 @@ class Sandbox(_message.Message):
     from_pool: bool
     backend: Backend
     pool_id: str
-    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[SandboxSpec, _Mapping]] = ..., state: _Optional[_Union[SandboxState, str]] = ..., image: _Optional[str] = ..., container_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., from_pool: _Optional[bool] = ..., backend: _Optional[_Union[Backend, str]] = ..., pool_id: _Optional[str] = ...) -> None: ...
+    usage: SandboxUsage
+    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[SandboxSpec, _Mapping]] = ..., state: _Optional[_Union[SandboxState, str]] = ..., image: _Optional[str] = ..., container_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., from_pool: _Optional[bool] = ..., backend: _Optional[_Union[Backend, str]] = ..., pool_id: _Optional[str] = ..., usage: _Optional[_Union[SandboxUsage, _Mapping]] = ...) -> None: ...
 
 class Artifact(_message.Message):
     __slots__ = ("id", "sandbox_id", "name", "mime_type", "format", "size", "width", "height", "dpi", "index", "run_id", "created_at")
@@ -314,7 +316,7 @@ class Output(_message.Message):
     def __init__(self, stream: _Optional[_Union[Stream, str]] = ..., data: _Optional[bytes] = ..., offset: _Optional[int] = ..., stream_offset: _Optional[int] = ..., phase: _Optional[_Union[RunPhase, str]] = ...) -> None: ...
 
 class RunExited(_message.Message):
-    __slots__ = ("status", "exit_code", "signal", "duration_ms", "stdout_bytes", "stderr_bytes", "truncated", "phase", "message", "kernel_restarted")
+    __slots__ = ("status", "exit_code", "signal", "duration_ms", "stdout_bytes", "stderr_bytes", "truncated", "phase", "message", "kernel_restarted", "peak_memory_bytes", "cpu_time_ms", "usage_measured")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_FIELD_NUMBER: _ClassVar[int]
@@ -325,6 +327,9 @@ class RunExited(_message.Message):
     PHASE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     KERNEL_RESTARTED_FIELD_NUMBER: _ClassVar[int]
+    PEAK_MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CPU_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    USAGE_MEASURED_FIELD_NUMBER: _ClassVar[int]
     status: ExitStatus
     exit_code: int
     signal: int
@@ -335,7 +340,10 @@ class RunExited(_message.Message):
     phase: RunPhase
     message: str
     kernel_restarted: bool
-    def __init__(self, status: _Optional[_Union[ExitStatus, str]] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., duration_ms: _Optional[int] = ..., stdout_bytes: _Optional[int] = ..., stderr_bytes: _Optional[int] = ..., truncated: _Optional[bool] = ..., phase: _Optional[_Union[RunPhase, str]] = ..., message: _Optional[str] = ..., kernel_restarted: _Optional[bool] = ...) -> None: ...
+    peak_memory_bytes: int
+    cpu_time_ms: int
+    usage_measured: bool
+    def __init__(self, status: _Optional[_Union[ExitStatus, str]] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., duration_ms: _Optional[int] = ..., stdout_bytes: _Optional[int] = ..., stderr_bytes: _Optional[int] = ..., truncated: _Optional[bool] = ..., phase: _Optional[_Union[RunPhase, str]] = ..., message: _Optional[str] = ..., kernel_restarted: _Optional[bool] = ..., peak_memory_bytes: _Optional[int] = ..., cpu_time_ms: _Optional[int] = ..., usage_measured: _Optional[bool] = ...) -> None: ...
 
 class Keepalive(_message.Message):
     __slots__ = ("at",)
@@ -433,3 +441,37 @@ class ErrorStatus(_message.Message):
     message: str
     details: _containers.RepeatedCompositeFieldContainer[_any_pb2.Any]
     def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., details: _Optional[_Iterable[_Union[_any_pb2.Any, _Mapping]]] = ...) -> None: ...
+
+class SandboxUsage(_message.Message):
+    __slots__ = ("available", "unavailable_reason", "sampled_at", "memory_bytes", "memory_peak_bytes", "memory_limit_bytes", "cpu_time_ms", "processes", "processes_limit", "paths")
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    UNAVAILABLE_REASON_FIELD_NUMBER: _ClassVar[int]
+    SAMPLED_AT_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_PEAK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_LIMIT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CPU_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    PROCESSES_FIELD_NUMBER: _ClassVar[int]
+    PROCESSES_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PATHS_FIELD_NUMBER: _ClassVar[int]
+    available: bool
+    unavailable_reason: str
+    sampled_at: _timestamp_pb2.Timestamp
+    memory_bytes: int
+    memory_peak_bytes: int
+    memory_limit_bytes: int
+    cpu_time_ms: int
+    processes: int
+    processes_limit: int
+    paths: _containers.RepeatedCompositeFieldContainer[PathUsage]
+    def __init__(self, available: _Optional[bool] = ..., unavailable_reason: _Optional[str] = ..., sampled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., memory_bytes: _Optional[int] = ..., memory_peak_bytes: _Optional[int] = ..., memory_limit_bytes: _Optional[int] = ..., cpu_time_ms: _Optional[int] = ..., processes: _Optional[int] = ..., processes_limit: _Optional[int] = ..., paths: _Optional[_Iterable[_Union[PathUsage, _Mapping]]] = ...) -> None: ...
+
+class PathUsage(_message.Message):
+    __slots__ = ("path", "used_bytes", "total_bytes")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    USED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    used_bytes: int
+    total_bytes: int
+    def __init__(self, path: _Optional[str] = ..., used_bytes: _Optional[int] = ..., total_bytes: _Optional[int] = ...) -> None: ...

@@ -363,3 +363,17 @@ class BuildImageResult(_message.Message):
     cached: bool
     duration_ms: int
     def __init__(self, image: _Optional[str] = ..., cached: _Optional[bool] = ..., duration_ms: _Optional[int] = ...) -> None: ...
+
+class WatchSandboxRequest(_message.Message):
+    __slots__ = ("sandbox_id", "interval_ms")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    interval_ms: int
+    def __init__(self, sandbox_id: _Optional[str] = ..., interval_ms: _Optional[int] = ...) -> None: ...
+
+class WatchSandboxResponse(_message.Message):
+    __slots__ = ("usage",)
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    usage: _common_pb2.SandboxUsage
+    def __init__(self, usage: _Optional[_Union[_common_pb2.SandboxUsage, _Mapping]] = ...) -> None: ...

@@ -120,6 +120,11 @@ class SandboxServiceStub:
                 request_serializer=sandboxd_dot_v1_dot_sandbox__service__pb2.BuildImageRequest.SerializeToString,
                 response_deserializer=sandboxd_dot_v1_dot_sandbox__service__pb2.BuildImageResponse.FromString,
                 _registered_method=True)
+        self.WatchSandbox = channel.unary_stream(
+                '/sandboxd.v1.SandboxService/WatchSandbox',
+                request_serializer=sandboxd_dot_v1_dot_sandbox__service__pb2.WatchSandboxRequest.SerializeToString,
+                response_deserializer=sandboxd_dot_v1_dot_sandbox__service__pb2.WatchSandboxResponse.FromString,
+                _registered_method=True)
 
 
 class SandboxServiceServicer:
@@ -243,6 +248,15 @@ class SandboxServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchSandbox(self, request, context):
+        """Streams the sandbox's usage (Sandbox.usage) every interval_ms, the first sample at
+        once; ends (OK) when the sandbox goes away. interval_ms 0 means 1000; less than 100 is
+        INVALID_ARGUMENT.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SandboxServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -330,6 +344,11 @@ def add_SandboxServiceServicer_to_server(servicer, server):
                     servicer.BuildImage,
                     request_deserializer=sandboxd_dot_v1_dot_sandbox__service__pb2.BuildImageRequest.FromString,
                     response_serializer=sandboxd_dot_v1_dot_sandbox__service__pb2.BuildImageResponse.SerializeToString,
+            ),
+            'WatchSandbox': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchSandbox,
+                    request_deserializer=sandboxd_dot_v1_dot_sandbox__service__pb2.WatchSandboxRequest.FromString,
+                    response_serializer=sandboxd_dot_v1_dot_sandbox__service__pb2.WatchSandboxResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -792,6 +811,33 @@ class SandboxService:
             '/sandboxd.v1.SandboxService/BuildImage',
             sandboxd_dot_v1_dot_sandbox__service__pb2.BuildImageRequest.SerializeToString,
             sandboxd_dot_v1_dot_sandbox__service__pb2.BuildImageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchSandbox(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/sandboxd.v1.SandboxService/WatchSandbox',
+            sandboxd_dot_v1_dot_sandbox__service__pb2.WatchSandboxRequest.SerializeToString,
+            sandboxd_dot_v1_dot_sandbox__service__pb2.WatchSandboxResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -154,6 +154,21 @@ class Client:
     async def list_sandboxes(self, labels: Mapping[str, str] | None = None) -> list[common_pb2.Sandbox]:
         return list((await self._unary(self.sandboxes.ListSandboxes, svc.ListSandboxesRequest(labels=dict(labels or {})))).sandboxes)
 
+    async def get_usage(self, sandbox_id: str) -> common_pb2.SandboxUsage:
+        """The sandbox's usage now: memory (current, peak, limit), CPU time, processes and the
+        used bytes of its writable paths (``available`` is false where it cannot be measured)."""
+        return (await self.get_sandbox(sandbox_id)).usage
+
+    async def watch_sandbox(self, sandbox_id: str, interval_ms: int = 1000) -> AsyncIterator[common_pb2.SandboxUsage]:
+        """The sandbox's usage every ``interval_ms`` (at least 100), the first at once; the
+        iteration ends when the sandbox goes away (destroyed or reaped)."""
+        responses = self._responses(self.sandboxes.WatchSandbox, svc.WatchSandboxRequest(sandbox_id=sandbox_id, interval_ms=interval_ms))
+        try:
+            async for response in responses:
+                yield response.usage
+        finally:
+            await responses.aclose()
+
     async def destroy_sandbox(self, sandbox_id: str) -> svc.DestroySandboxResponse:
         return await self._unary(self.sandboxes.DestroySandbox, svc.DestroySandboxRequest(sandbox_id=sandbox_id), timeout=600)
 

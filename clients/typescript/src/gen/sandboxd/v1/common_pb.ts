@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sandboxd/v1/common.proto.
  */
 export const file_sandboxd_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("ChhzYW5kYm94ZC92MS9jb21tb24ucHJvdG8SC3NhbmRib3hkLnYxIlEKCVJlc291cmNlcxIUCgxtZW1vcnlfYnl0ZXMYASABKAQSDAoEY3B1cxgCIAEoARIMCgRwaWRzGAMgASgNEhIKCmRpc2tfYnl0ZXMYBCABKAQilAEKCkRvY2tlcmZpbGUSDwoHY29udGVudBgBIAEoCRJACg1jb250ZXh0X2ZpbGVzGAIgAygLMikuc2FuZGJveGQudjEuRG9ja2VyZmlsZS5Db250ZXh0RmlsZXNFbnRyeRozChFDb250ZXh0RmlsZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBImgKD1NlY3VyaXR5UGF0dGVybhIPCgdwYXR0ZXJuGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEi8KCHNldmVyaXR5GAMgASgOMh0uc2FuZGJveGQudjEuU2VjdXJpdHlTZXZlcml0eSJmChBSZXN0cmljdGVkTW9kdWxlEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSLwoIc2V2ZXJpdHkYAyABKA4yHS5zYW5kYm94ZC52MS5TZWN1cml0eVNldmVyaXR5IrYBCg5TZWN1cml0eVBvbGljeRI5ChJzZXZlcml0eV90aHJlc2hvbGQYASABKA4yHS5zYW5kYm94ZC52MS5TZWN1cml0eVNldmVyaXR5Ei4KCHBhdHRlcm5zGAIgAygLMhwuc2FuZGJveGQudjEuU2VjdXJpdHlQYXR0ZXJuEjkKEnJlc3RyaWN0ZWRfbW9kdWxlcxgDIAMoCzIdLnNhbmRib3hkLnYxLlJlc3RyaWN0ZWRNb2R1bGUijgEKCVZpb2xhdGlvbhIMCgRydWxlGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEi8KCHNldmVyaXR5GAMgASgOMh0uc2FuZGJveGQudjEuU2VjdXJpdHlTZXZlcml0eRIMCgRsaW5lGAQgASgNEg4KBmNvbHVtbhgFIAEoDRIPCgdzbmlwcGV0GAYgASgJIkQKEEFydGlmYWN0U2V0dGluZ3MSHAoUZGlzYWJsZV9wbG90X2NhcHR1cmUYASABKAgSEgoKb3V0cHV0X2RpchgCIAEoCSLuBQoLU2FuZGJveFNwZWMSEAoIbGFuZ3VhZ2UYASABKAkSDQoFaW1hZ2UYAiABKAkSKwoKZG9ja2VyZmlsZRgDIAEoCzIXLnNhbmRib3hkLnYxLkRvY2tlcmZpbGUSJQoHYmFja2VuZBgEIAEoDjIULnNhbmRib3hkLnYxLkJhY2tlbmQSKQoJcmVzb3VyY2VzGAUgASgLMhYuc2FuZGJveGQudjEuUmVzb3VyY2VzEikKB25ldHdvcmsYBiABKA4yGC5zYW5kYm94ZC52MS5OZXR3b3JrTW9kZRIuCgNlbnYYByADKAsyIS5zYW5kYm94ZC52MS5TYW5kYm94U3BlYy5FbnZFbnRyeRIPCgd3b3JrZGlyGAggASgJEgwKBHVzZXIYCSABKAkSHAoUZXhlY3V0aW9uX3RpbWVvdXRfbXMYCiABKA0SDgoGdHRsX21zGAsgASgNEhcKD2lkbGVfdGltZW91dF9tcxgMIAEoDRIZCg9zZWN1cml0eV9wcmVzZXQYDSABKAlIABI2Cg9zZWN1cml0eV9wb2xpY3kYDiABKAsyGy5zYW5kYm94ZC52MS5TZWN1cml0eVBvbGljeUgAEjQKBmxhYmVscxgPIAMoCzIkLnNhbmRib3hkLnYxLlNhbmRib3hTcGVjLkxhYmVsc0VudHJ5EhcKD2NvbW1pdF9vbl9jbG9zZRgQIAEoCRIUCgxjb250YWluZXJfaWQYESABKAkSMAoJYXJ0aWZhY3RzGBIgASgLMh0uc2FuZGJveGQudjEuQXJ0aWZhY3RTZXR0aW5ncxIUCgxwb2RfbWFuaWZlc3QYEyABKAkSFwoPY29tbWFuZF93cmFwcGVyGBQgAygJGioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIKCghzZWN1cml0eSK3AgoHU2FuZGJveBIKCgJpZBgBIAEoCRImCgRzcGVjGAIgASgLMhguc2FuZGJveGQudjEuU2FuZGJveFNwZWMSKAoFc3RhdGUYAyABKA4yGS5zYW5kYm94ZC52MS5TYW5kYm94U3RhdGUSDQoFaW1hZ2UYBCABKAkSFAoMY29udGFpbmVyX2lkGAUgASgJEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWZyb21fcG9vbBgIIAEoCBIlCgdiYWNrZW5kGAkgASgOMhQuc2FuZGJveGQudjEuQmFja2VuZBIPCgdwb29sX2lkGAogASgJIuQBCghBcnRpZmFjdBIKCgJpZBgBIAEoCRISCgpzYW5kYm94X2lkGAIgASgJEgwKBG5hbWUYAyABKAkSEQoJbWltZV90eXBlGAQgASgJEg4KBmZvcm1hdBgFIAEoCRIMCgRzaXplGAYgASgEEg0KBXdpZHRoGAcgASgNEg4KBmhlaWdodBgIIAEoDRILCgNkcGkYCSABKA0SDQoFaW5kZXgYCiABKA0SDgoGcnVuX2lkGAsgASgJEi4KCmNyZWF0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImMKClJ1blN0YXJ0ZWQSDgoGcnVuX2lkGAEgASgJEgsKA3BpZBgCIAEoDRIkCgVwaGFzZRgDIAEoDjIVLnNhbmRib3hkLnYxLlJ1blBoYXNlEhIKCnNhbmRib3hfaWQYBCABKAkiiAEKBk91dHB1dBIjCgZzdHJlYW0YASABKA4yEy5zYW5kYm94ZC52MS5TdHJlYW0SDAoEZGF0YRgCIAEoDBIOCgZvZmZzZXQYAyABKAQSFQoNc3RyZWFtX29mZnNldBgEIAEoBBIkCgVwaGFzZRgFIAEoDjIVLnNhbmRib3hkLnYxLlJ1blBoYXNlIvwBCglSdW5FeGl0ZWQSJwoGc3RhdHVzGAEgASgOMhcuc2FuZGJveGQudjEuRXhpdFN0YXR1cxIRCglleGl0X2NvZGUYAiABKAUSDgoGc2lnbmFsGAMgASgFEhMKC2R1cmF0aW9uX21zGAQgASgNEhQKDHN0ZG91dF9ieXRlcxgFIAEoBBIUCgxzdGRlcnJfYnl0ZXMYBiABKAQSEQoJdHJ1bmNhdGVkGAcgASgIEiQKBXBoYXNlGAggASgOMhUuc2FuZGJveGQudjEuUnVuUGhhc2USDwoHbWVzc2FnZRgJIAEoCRIYChBrZXJuZWxfcmVzdGFydGVkGAogASgIIjMKCUtlZXBhbGl2ZRImCgJhdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAimAEKC0Rpc3BsYXlEYXRhEjAKBGRhdGEYASADKAsyIi5zYW5kYm94ZC52MS5EaXNwbGF5RGF0YS5EYXRhRW50cnkSFQoNbWV0YWRhdGFfanNvbhgCIAEoCRITCgthcnRpZmFjdF9pZBgDIAEoCRorCglEYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4ASKJAQoNRXhlY3V0ZVJlc3VsdBIXCg9leGVjdXRpb25fY291bnQYASABKA0SMgoEZGF0YRgCIAMoCzIkLnNhbmRib3hkLnYxLkV4ZWN1dGVSZXN1bHQuRGF0YUVudHJ5GisKCURhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBIjsKCUNlbGxFcnJvchIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJEhEKCXRyYWNlYmFjaxgDIAMoCSL5AgoIUnVuRXZlbnQSCwoDc2VxGAEgASgEEioKB3N0YXJ0ZWQYAiABKAsyFy5zYW5kYm94ZC52MS5SdW5TdGFydGVkSAASJQoGb3V0cHV0GAMgASgLMhMuc2FuZGJveGQudjEuT3V0cHV0SAASKQoIYXJ0aWZhY3QYBCABKAsyFS5zYW5kYm94ZC52MS5BcnRpZmFjdEgAEigKBmV4aXRlZBgFIAEoCzIWLnNhbmRib3hkLnYxLlJ1bkV4aXRlZEgAEisKCWtlZXBhbGl2ZRgGIAEoCzIWLnNhbmRib3hkLnYxLktlZXBhbGl2ZUgAEisKB2Rpc3BsYXkYByABKAsyGC5zYW5kYm94ZC52MS5EaXNwbGF5RGF0YUgAEiwKBnJlc3VsdBgIIAEoCzIaLnNhbmRib3hkLnYxLkV4ZWN1dGVSZXN1bHRIABInCgVlcnJvchgJIAEoCzIWLnNhbmRib3hkLnYxLkNlbGxFcnJvckgAQgcKBWV2ZW50IrQBCgtFcnJvckRldGFpbBIOCgZyZWFzb24YASABKAkSOAoIbWV0YWRhdGEYAiADKAsyJi5zYW5kYm94ZC52MS5FcnJvckRldGFpbC5NZXRhZGF0YUVudHJ5EioKCnZpb2xhdGlvbnMYAyADKAsyFi5zYW5kYm94ZC52MS5WaW9sYXRpb24aLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlMKC0Vycm9yU3RhdHVzEgwKBGNvZGUYASABKAUSDwoHbWVzc2FnZRgCIAEoCRIlCgdkZXRhaWxzGAMgAygLMhQuZ29vZ2xlLnByb3RvYnVmLkFueSpiCgdCYWNrZW5kEhcKE0JBQ0tFTkRfVU5TUEVDSUZJRUQQABISCg5CQUNLRU5EX0RPQ0tFUhABEhIKDkJBQ0tFTkRfUE9ETUFOEAISFgoSQkFDS0VORF9LVUJFUk5FVEVTEAMqWwoLTmV0d29ya01vZGUSHAoYTkVUV09SS19NT0RFX1VOU1BFQ0lGSUVEEAASFQoRTkVUV09SS19NT0RFX05PTkUQARIXChNORVRXT1JLX01PREVfQlJJREdFEAIqtAEKDFNhbmRib3hTdGF0ZRIdChlTQU5EQk9YX1NUQVRFX1VOU1BFQ0lGSUVEEAASGgoWU0FOREJPWF9TVEFURV9DUkVBVElORxABEhkKFVNBTkRCT1hfU1RBVEVfUlVOTklORxACEhkKFVNBTkRCT1hfU1RBVEVfU1RPUFBFRBADEhkKFVNBTkRCT1hfU1RBVEVfRVhQSVJFRBAEEhgKFFNBTkRCT1hfU1RBVEVfRkFJTEVEEAUqRgoGU3RyZWFtEhYKElNUUkVBTV9VTlNQRUNJRklFRBAAEhEKDVNUUkVBTV9TVERPVVQQARIRCg1TVFJFQU1fU1RERVJSEAIquAEKCkV4aXRTdGF0dXMSGwoXRVhJVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJFWElUX1NUQVRVU19FWElURUQQARIXChNFWElUX1NUQVRVU19USU1FT1VUEAISFgoSRVhJVF9TVEFUVVNfS0lMTEVEEAMSEwoPRVhJVF9TVEFUVVNfT09NEAQSGQoVRVhJVF9TVEFUVVNfQ0FOQ0VMTEVEEAUSFAoQRVhJVF9TVEFUVVNfTE9TVBAGKmYKCFJ1blBoYXNlEhkKFVJVTl9QSEFTRV9VTlNQRUNJRklFRBAAEhUKEVJVTl9QSEFTRV9JTlNUQUxMEAESFQoRUlVOX1BIQVNFX0NPTVBJTEUQAhIRCg1SVU5fUEhBU0VfUlVOEAMqpgEKEFNlY3VyaXR5U2V2ZXJpdHkSIQodU0VDVVJJVFlfU0VWRVJJVFlfVU5TUEVDSUZJRUQQABIaChZTRUNVUklUWV9TRVZFUklUWV9TQUZFEAESGQoVU0VDVVJJVFlfU0VWRVJJVFlfTE9XEAISHAoYU0VDVVJJVFlfU0VWRVJJVFlfTUVESVVNEAMSGgoWU0VDVVJJVFlfU0VWRVJJVFlfSElHSBAEYgZwcm90bzM", [file_google_protobuf_any, file_google_protobuf_timestamp]);
+  fileDesc("ChhzYW5kYm94ZC92MS9jb21tb24ucHJvdG8SC3NhbmRib3hkLnYxIlEKCVJlc291cmNlcxIUCgxtZW1vcnlfYnl0ZXMYASABKAQSDAoEY3B1cxgCIAEoARIMCgRwaWRzGAMgASgNEhIKCmRpc2tfYnl0ZXMYBCABKAQilAEKCkRvY2tlcmZpbGUSDwoHY29udGVudBgBIAEoCRJACg1jb250ZXh0X2ZpbGVzGAIgAygLMikuc2FuZGJveGQudjEuRG9ja2VyZmlsZS5Db250ZXh0RmlsZXNFbnRyeRozChFDb250ZXh0RmlsZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBImgKD1NlY3VyaXR5UGF0dGVybhIPCgdwYXR0ZXJuGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEi8KCHNldmVyaXR5GAMgASgOMh0uc2FuZGJveGQudjEuU2VjdXJpdHlTZXZlcml0eSJmChBSZXN0cmljdGVkTW9kdWxlEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSLwoIc2V2ZXJpdHkYAyABKA4yHS5zYW5kYm94ZC52MS5TZWN1cml0eVNldmVyaXR5IrYBCg5TZWN1cml0eVBvbGljeRI5ChJzZXZlcml0eV90aHJlc2hvbGQYASABKA4yHS5zYW5kYm94ZC52MS5TZWN1cml0eVNldmVyaXR5Ei4KCHBhdHRlcm5zGAIgAygLMhwuc2FuZGJveGQudjEuU2VjdXJpdHlQYXR0ZXJuEjkKEnJlc3RyaWN0ZWRfbW9kdWxlcxgDIAMoCzIdLnNhbmRib3hkLnYxLlJlc3RyaWN0ZWRNb2R1bGUijgEKCVZpb2xhdGlvbhIMCgRydWxlGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEi8KCHNldmVyaXR5GAMgASgOMh0uc2FuZGJveGQudjEuU2VjdXJpdHlTZXZlcml0eRIMCgRsaW5lGAQgASgNEg4KBmNvbHVtbhgFIAEoDRIPCgdzbmlwcGV0GAYgASgJIkQKEEFydGlmYWN0U2V0dGluZ3MSHAoUZGlzYWJsZV9wbG90X2NhcHR1cmUYASABKAgSEgoKb3V0cHV0X2RpchgCIAEoCSLuBQoLU2FuZGJveFNwZWMSEAoIbGFuZ3VhZ2UYASABKAkSDQoFaW1hZ2UYAiABKAkSKwoKZG9ja2VyZmlsZRgDIAEoCzIXLnNhbmRib3hkLnYxLkRvY2tlcmZpbGUSJQoHYmFja2VuZBgEIAEoDjIULnNhbmRib3hkLnYxLkJhY2tlbmQSKQoJcmVzb3VyY2VzGAUgASgLMhYuc2FuZGJveGQudjEuUmVzb3VyY2VzEikKB25ldHdvcmsYBiABKA4yGC5zYW5kYm94ZC52MS5OZXR3b3JrTW9kZRIuCgNlbnYYByADKAsyIS5zYW5kYm94ZC52MS5TYW5kYm94U3BlYy5FbnZFbnRyeRIPCgd3b3JrZGlyGAggASgJEgwKBHVzZXIYCSABKAkSHAoUZXhlY3V0aW9uX3RpbWVvdXRfbXMYCiABKA0SDgoGdHRsX21zGAsgASgNEhcKD2lkbGVfdGltZW91dF9tcxgMIAEoDRIZCg9zZWN1cml0eV9wcmVzZXQYDSABKAlIABI2Cg9zZWN1cml0eV9wb2xpY3kYDiABKAsyGy5zYW5kYm94ZC52MS5TZWN1cml0eVBvbGljeUgAEjQKBmxhYmVscxgPIAMoCzIkLnNhbmRib3hkLnYxLlNhbmRib3hTcGVjLkxhYmVsc0VudHJ5EhcKD2NvbW1pdF9vbl9jbG9zZRgQIAEoCRIUCgxjb250YWluZXJfaWQYESABKAkSMAoJYXJ0aWZhY3RzGBIgASgLMh0uc2FuZGJveGQudjEuQXJ0aWZhY3RTZXR0aW5ncxIUCgxwb2RfbWFuaWZlc3QYEyABKAkSFwoPY29tbWFuZF93cmFwcGVyGBQgAygJGioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIKCghzZWN1cml0eSLhAgoHU2FuZGJveBIKCgJpZBgBIAEoCRImCgRzcGVjGAIgASgLMhguc2FuZGJveGQudjEuU2FuZGJveFNwZWMSKAoFc3RhdGUYAyABKA4yGS5zYW5kYm94ZC52MS5TYW5kYm94U3RhdGUSDQoFaW1hZ2UYBCABKAkSFAoMY29udGFpbmVyX2lkGAUgASgJEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCWZyb21fcG9vbBgIIAEoCBIlCgdiYWNrZW5kGAkgASgOMhQuc2FuZGJveGQudjEuQmFja2VuZBIPCgdwb29sX2lkGAogASgJEigKBXVzYWdlGA8gASgLMhkuc2FuZGJveGQudjEuU2FuZGJveFVzYWdlIuQBCghBcnRpZmFjdBIKCgJpZBgBIAEoCRISCgpzYW5kYm94X2lkGAIgASgJEgwKBG5hbWUYAyABKAkSEQoJbWltZV90eXBlGAQgASgJEg4KBmZvcm1hdBgFIAEoCRIMCgRzaXplGAYgASgEEg0KBXdpZHRoGAcgASgNEg4KBmhlaWdodBgIIAEoDRILCgNkcGkYCSABKA0SDQoFaW5kZXgYCiABKA0SDgoGcnVuX2lkGAsgASgJEi4KCmNyZWF0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImMKClJ1blN0YXJ0ZWQSDgoGcnVuX2lkGAEgASgJEgsKA3BpZBgCIAEoDRIkCgVwaGFzZRgDIAEoDjIVLnNhbmRib3hkLnYxLlJ1blBoYXNlEhIKCnNhbmRib3hfaWQYBCABKAkiiAEKBk91dHB1dBIjCgZzdHJlYW0YASABKA4yEy5zYW5kYm94ZC52MS5TdHJlYW0SDAoEZGF0YRgCIAEoDBIOCgZvZmZzZXQYAyABKAQSFQoNc3RyZWFtX29mZnNldBgEIAEoBBIkCgVwaGFzZRgFIAEoDjIVLnNhbmRib3hkLnYxLlJ1blBoYXNlIsQCCglSdW5FeGl0ZWQSJwoGc3RhdHVzGAEgASgOMhcuc2FuZGJveGQudjEuRXhpdFN0YXR1cxIRCglleGl0X2NvZGUYAiABKAUSDgoGc2lnbmFsGAMgASgFEhMKC2R1cmF0aW9uX21zGAQgASgNEhQKDHN0ZG91dF9ieXRlcxgFIAEoBBIUCgxzdGRlcnJfYnl0ZXMYBiABKAQSEQoJdHJ1bmNhdGVkGAcgASgIEiQKBXBoYXNlGAggASgOMhUuc2FuZGJveGQudjEuUnVuUGhhc2USDwoHbWVzc2FnZRgJIAEoCRIYChBrZXJuZWxfcmVzdGFydGVkGAogASgIEhkKEXBlYWtfbWVtb3J5X2J5dGVzGAsgASgEEhMKC2NwdV90aW1lX21zGAwgASgEEhYKDnVzYWdlX21lYXN1cmVkGA0gASgIIjMKCUtlZXBhbGl2ZRImCgJhdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAimAEKC0Rpc3BsYXlEYXRhEjAKBGRhdGEYASADKAsyIi5zYW5kYm94ZC52MS5EaXNwbGF5RGF0YS5EYXRhRW50cnkSFQoNbWV0YWRhdGFfanNvbhgCIAEoCRITCgthcnRpZmFjdF9pZBgDIAEoCRorCglEYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4ASKJAQoNRXhlY3V0ZVJlc3VsdBIXCg9leGVjdXRpb25fY291bnQYASABKA0SMgoEZGF0YRgCIAMoCzIkLnNhbmRib3hkLnYxLkV4ZWN1dGVSZXN1bHQuRGF0YUVudHJ5GisKCURhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBIjsKCUNlbGxFcnJvchIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJEhEKCXRyYWNlYmFjaxgDIAMoCSL5AgoIUnVuRXZlbnQSCwoDc2VxGAEgASgEEioKB3N0YXJ0ZWQYAiABKAsyFy5zYW5kYm94ZC52MS5SdW5TdGFydGVkSAASJQoGb3V0cHV0GAMgASgLMhMuc2FuZGJveGQudjEuT3V0cHV0SAASKQoIYXJ0aWZhY3QYBCABKAsyFS5zYW5kYm94ZC52MS5BcnRpZmFjdEgAEigKBmV4aXRlZBgFIAEoCzIWLnNhbmRib3hkLnYxLlJ1bkV4aXRlZEgAEisKCWtlZXBhbGl2ZRgGIAEoCzIWLnNhbmRib3hkLnYxLktlZXBhbGl2ZUgAEisKB2Rpc3BsYXkYByABKAsyGC5zYW5kYm94ZC52MS5EaXNwbGF5RGF0YUgAEiwKBnJlc3VsdBgIIAEoCzIaLnNhbmRib3hkLnYxLkV4ZWN1dGVSZXN1bHRIABInCgVlcnJvchgJIAEoCzIWLnNhbmRib3hkLnYxLkNlbGxFcnJvckgAQgcKBWV2ZW50IrQBCgtFcnJvckRldGFpbBIOCgZyZWFzb24YASABKAkSOAoIbWV0YWRhdGEYAiADKAsyJi5zYW5kYm94ZC52MS5FcnJvckRldGFpbC5NZXRhZGF0YUVudHJ5EioKCnZpb2xhdGlvbnMYAyADKAsyFi5zYW5kYm94ZC52MS5WaW9sYXRpb24aLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlMKC0Vycm9yU3RhdHVzEgwKBGNvZGUYASABKAUSDwoHbWVzc2FnZRgCIAEoCRIlCgdkZXRhaWxzGAMgAygLMhQuZ29vZ2xlLnByb3RvYnVmLkFueSKiAgoMU2FuZGJveFVzYWdlEhEKCWF2YWlsYWJsZRgBIAEoCBIaChJ1bmF2YWlsYWJsZV9yZWFzb24YAiABKAkSLgoKc2FtcGxlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbWVtb3J5X2J5dGVzGAQgASgEEhkKEW1lbW9yeV9wZWFrX2J5dGVzGAUgASgEEhoKEm1lbW9yeV9saW1pdF9ieXRlcxgGIAEoBBITCgtjcHVfdGltZV9tcxgHIAEoBBIRCglwcm9jZXNzZXMYCCABKA0SFwoPcHJvY2Vzc2VzX2xpbWl0GAkgASgNEiUKBXBhdGhzGAogAygLMhYuc2FuZGJveGQudjEuUGF0aFVzYWdlIkIKCVBhdGhVc2FnZRIMCgRwYXRoGAEgASgJEhIKCnVzZWRfYnl0ZXMYAiABKAQSEwoLdG90YWxfYnl0ZXMYAyABKAQqYgoHQmFja2VuZBIXChNCQUNLRU5EX1VOU1BFQ0lGSUVEEAASEgoOQkFDS0VORF9ET0NLRVIQARISCg5CQUNLRU5EX1BPRE1BThACEhYKEkJBQ0tFTkRfS1VCRVJORVRFUxADKlsKC05ldHdvcmtNb2RlEhwKGE5FVFdPUktfTU9ERV9VTlNQRUNJRklFRBAAEhUKEU5FVFdPUktfTU9ERV9OT05FEAESFwoTTkVUV09SS19NT0RFX0JSSURHRRACKrQBCgxTYW5kYm94U3RhdGUSHQoZU0FOREJPWF9TVEFURV9VTlNQRUNJRklFRBAAEhoKFlNBTkRCT1hfU1RBVEVfQ1JFQVRJTkcQARIZChVTQU5EQk9YX1NUQVRFX1JVTk5JTkcQAhIZChVTQU5EQk9YX1NUQVRFX1NUT1BQRUQQAxIZChVTQU5EQk9YX1NUQVRFX0VYUElSRUQQBBIYChRTQU5EQk9YX1NUQVRFX0ZBSUxFRBAFKkYKBlN0cmVhbRIWChJTVFJFQU1fVU5TUEVDSUZJRUQQABIRCg1TVFJFQU1fU1RET1VUEAESEQoNU1RSRUFNX1NUREVSUhACKrgBCgpFeGl0U3RhdHVzEhsKF0VYSVRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSRVhJVF9TVEFUVVNfRVhJVEVEEAESFwoTRVhJVF9TVEFUVVNfVElNRU9VVBACEhYKEkVYSVRfU1RBVFVTX0tJTExFRBADEhMKD0VYSVRfU1RBVFVTX09PTRAEEhkKFUVYSVRfU1RBVFVTX0NBTkNFTExFRBAFEhQKEEVYSVRfU1RBVFVTX0xPU1QQBipmCghSdW5QaGFzZRIZChVSVU5fUEhBU0VfVU5TUEVDSUZJRUQQABIVChFSVU5fUEhBU0VfSU5TVEFMTBABEhUKEVJVTl9QSEFTRV9DT01QSUxFEAISEQoNUlVOX1BIQVNFX1JVThADKqYBChBTZWN1cml0eVNldmVyaXR5EiEKHVNFQ1VSSVRZX1NFVkVSSVRZX1VOU1BFQ0lGSUVEEAASGgoWU0VDVVJJVFlfU0VWRVJJVFlfU0FGRRABEhkKFVNFQ1VSSVRZX1NFVkVSSVRZX0xPVxACEhwKGFNFQ1VSSVRZX1NFVkVSSVRZX01FRElVTRADEhoKFlNFQ1VSSVRZX1NFVkVSSVRZX0hJR0gQBGIGcHJvdG8z", [file_google_protobuf_any, file_google_protobuf_timestamp]);
 
 /**
  * Limits applied to the sandbox container. Zero means the daemon's default.
@@ -443,6 +443,14 @@ export type Sandbox = Message<"sandboxd.v1.Sandbox"> & {
    * @generated from field: string pool_id = 10;
    */
   poolId: string;
+
+  /**
+   * What the sandbox uses now, read by its agent from inside (GetSandbox, ListSandboxes;
+   * WatchSandbox streams it). Absent when it was not measured (a sandbox not running).
+   *
+   * @generated from field: sandboxd.v1.SandboxUsage usage = 15;
+   */
+  usage?: SandboxUsage | undefined;
 };
 
 /**
@@ -666,6 +674,29 @@ export type RunExited = Message<"sandboxd.v1.RunExited"> & {
    * @generated from field: bool kernel_restarted = 10;
    */
   kernelRestarted: boolean;
+
+  /**
+   * The run's own resource use, as the sandbox's agent reaped its processes (wait4's
+   * rusage): the largest resident set (ru_maxrss) of the run's leader process and of the
+   * descendants it waited for or the agent adopted, and their user + system CPU time,
+   * summed over the run's steps (install, compile, run). Memory of a process that never
+   * exited by itself (one killed with the run still counts, as reaped), not a cgroup peak.
+   * Zero with usage_measured false where nothing measures it (the engine-exec fallback of
+   * images without python3, interactive cells).
+   *
+   * @generated from field: uint64 peak_memory_bytes = 11;
+   */
+  peakMemoryBytes: bigint;
+
+  /**
+   * @generated from field: uint64 cpu_time_ms = 12;
+   */
+  cpuTimeMs: bigint;
+
+  /**
+   * @generated from field: bool usage_measured = 13;
+   */
+  usageMeasured: boolean;
 };
 
 /**
@@ -905,6 +936,125 @@ export type ErrorStatus = Message<"sandboxd.v1.ErrorStatus"> & {
  */
 export const ErrorStatusSchema: GenMessage<ErrorStatus> = /*@__PURE__*/
   messageDesc(file_sandboxd_v1_common, 19);
+
+/**
+ * A sandbox's resource use at one moment, read by its agent from inside: the sandbox's
+ * cgroup (v2's memory.current, memory.peak, cpu.stat, pids.current, or v1's counterparts),
+ * so the numbers are the same on Docker, Podman and Kubernetes. They include the agent
+ * itself (a few MiB).
+ *
+ * @generated from message sandboxd.v1.SandboxUsage
+ */
+export type SandboxUsage = Message<"sandboxd.v1.SandboxUsage"> & {
+  /**
+   * False where the sandbox cannot be measured (an image without python3 runs on the
+   * engine-exec fallback, which has no agent); unavailable_reason says why.
+   *
+   * @generated from field: bool available = 1;
+   */
+  available: boolean;
+
+  /**
+   * @generated from field: string unavailable_reason = 2;
+   */
+  unavailableReason: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp sampled_at = 3;
+   */
+  sampledAt?: Timestamp | undefined;
+
+  /**
+   * memory charged to the sandbox now (page cache and tmpfs files included)
+   *
+   * @generated from field: uint64 memory_bytes = 4;
+   */
+  memoryBytes: bigint;
+
+  /**
+   * The most memory charged since the sandbox started; 0 where the kernel does not keep
+   * it (cgroup v2 before Linux 5.19).
+   *
+   * @generated from field: uint64 memory_peak_bytes = 5;
+   */
+  memoryPeakBytes: bigint;
+
+  /**
+   * 0: no limit
+   *
+   * @generated from field: uint64 memory_limit_bytes = 6;
+   */
+  memoryLimitBytes: bigint;
+
+  /**
+   * CPU time of every process of the sandbox, user + system, since it started. Where the
+   * cgroup's CPU accounting is not visible inside (cgroup v1 without cpuacct), the sum
+   * over the processes of its PID namespace, live and reaped.
+   *
+   * @generated from field: uint64 cpu_time_ms = 7;
+   */
+  cpuTimeMs: bigint;
+
+  /**
+   * tasks (processes and threads) now
+   *
+   * @generated from field: uint32 processes = 8;
+   */
+  processes: number;
+
+  /**
+   * 0: no limit
+   *
+   * @generated from field: uint32 processes_limit = 9;
+   */
+  processesLimit: number;
+
+  /**
+   * each writable path: the workdir and /tmp
+   *
+   * @generated from field: repeated sandboxd.v1.PathUsage paths = 10;
+   */
+  paths: PathUsage[];
+};
+
+/**
+ * Describes the message sandboxd.v1.SandboxUsage.
+ * Use `create(SandboxUsageSchema)` to create a new message.
+ */
+export const SandboxUsageSchema: GenMessage<SandboxUsage> = /*@__PURE__*/
+  messageDesc(file_sandboxd_v1_common, 20);
+
+/**
+ * Bytes used under one writable path of a sandbox.
+ *
+ * @generated from message sandboxd.v1.PathUsage
+ */
+export type PathUsage = Message<"sandboxd.v1.PathUsage"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * @generated from field: uint64 used_bytes = 2;
+   */
+  usedBytes: bigint;
+
+  /**
+   * Its size when it is a mount of its own (a tmpfs, an emptyDir); 0 when it is part of a
+   * larger writable file system, whose files under the path were counted instead.
+   *
+   * @generated from field: uint64 total_bytes = 3;
+   */
+  totalBytes: bigint;
+};
+
+/**
+ * Describes the message sandboxd.v1.PathUsage.
+ * Use `create(PathUsageSchema)` to create a new message.
+ */
+export const PathUsageSchema: GenMessage<PathUsage> = /*@__PURE__*/
+  messageDesc(file_sandboxd_v1_common, 21);
 
 /**
  * Which container engine hosts a sandbox.
