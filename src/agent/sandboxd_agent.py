@@ -69,7 +69,7 @@ K_FILE_CHUNK = 23  # raw bytes of a file being read on this channel
 K_STDIN_CREDIT = 24  # >I bytes of a run's K_STDIN the agent is done with (written to its pipe, or dropped)
 K_CAPTURED = 25  # {"name", "format", "width", "height", "dpi", "size"}: a plot the run's capture hook wrote
 K_USAGE_SAMPLE = 26  # {"memory_bytes", "memory_peak_bytes", "cpu_usec", "processes", "paths", ...}
-K_FILE_EVENT = 27  # reserved for file watching (WatchFiles)
+K_FILE_EVENT = 27  # {"type", "path", "old_path", "dir"}: a change under a watched path (K_REQUEST op "watch")
 
 HEADER = struct.Struct(">IBI")
 # Process groups of live runs, one empty file each: a restarted agent kills what a dead
@@ -93,6 +93,19 @@ CAPTURE_MAX_PLOTS = 1000  # plots announced per run at most (the daemon's limit 
 CAPTURE_MAX_LINE = 4096  # a longer manifest line is not the hook's: skipped
 IN_CLOSE_WRITE = 0x08
 IN_MOVED_TO = 0x80
+# File watching (WatchFiles): K_REQUEST {"op": "watch", "path", "recursive"} on a channel
+# answers K_RESULT, then K_FILE_EVENT frames on it until K_KILL on that channel.
+IN_MOVED_FROM = 0x40
+IN_CREATE = 0x100
+IN_DELETE = 0x200
+IN_DELETE_SELF = 0x400
+IN_MOVE_SELF = 0x800
+IN_Q_OVERFLOW = 0x4000
+IN_IGNORED = 0x8000
+IN_ISDIR = 0x40000000
+WATCH_MASK = IN_CREATE | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF
+WATCH_MAX_DIRS = 1000  # directories one watch follows at most; more: an "overflow" event
+WATCH_MAX = 16  # watches of one agent at most (each is an inotify instance)
 INOTIFY_EVENT = struct.Struct("iIII")
 
 SIGNALS = {
@@ -902,6 +915,27 @@ class Inotify:
     def remove(self, wd):
         self._rm(self.fd, wd)
 
+    def events(self):
+        """The queued events (drained) as (wd, mask, cookie, name)."""
+        out = []
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except (BlockingIOError, InterruptedError):
+                break
+            if not data:
+                break
+            pos = 0
+            while pos + INOTIFY_EVENT.size <= len(data):
+                wd, mask, cookie, length = INOTIFY_EVENT.unpack_from(data, pos)
+                raw = data[pos + INOTIFY_EVENT.size : pos + INOTIFY_EVENT.size + length]
+                out.append((wd, mask, cookie, os.fsdecode(raw.rstrip(b"\0"))))
+                pos += INOTIFY_EVENT.size + length
+        return out
+
+    def close(self):
+        close_quietly(self.fd)
+
     def read(self):
         """The watch descriptors that have events (drains what is queued)."""
         wds = set()
@@ -918,6 +952,99 @@ class Inotify:
                 wds.add(wd)
                 pos += INOTIFY_EVENT.size + length
         return wds
+
+
+class FileWatch:
+    """One WatchFiles call: an inotify instance of its own, on a path (and, recursive, on
+    every directory below it, at most WATCH_MAX_DIRS), its events sent on its channel."""
+
+    def __init__(self, channel, path, recursive):
+        self.channel = channel
+        self.root = os.path.normpath(path)
+        self.recursive = recursive
+        if not os.path.isdir(self.root) and not os.path.exists(self.root):
+            raise FileNotFoundError(errno.ENOENT, "no such file or directory", self.root)
+        self.inotify = Inotify()
+        self.dirs = {}  # wd -> path
+        self.overflowed = False
+        try:
+            self.add(self.root)
+            if recursive and os.path.isdir(self.root):
+                self.add_tree(self.root)
+        except BaseException:
+            self.inotify.close()
+            raise
+
+    def add(self, path):
+        if len(self.dirs) >= WATCH_MAX_DIRS:
+            if not self.overflowed:
+                self.overflowed = True
+                self.send("overflow", path, message="more than %d directories: %s and what is below it are not watched" % (WATCH_MAX_DIRS, path))
+            return
+        try:
+            wd = self.inotify.add(path, WATCH_MASK)
+        except OSError:
+            return  # gone meanwhile, or not readable
+        self.dirs[wd] = path
+
+    def add_tree(self, top):
+        for root, dirs, _files in os.walk(top):
+            for name in list(dirs):
+                full = os.path.join(root, name)
+                if os.path.islink(full):
+                    dirs.remove(name)
+                    continue
+                self.add(full)
+
+    def send(self, kind, path, old_path=None, is_dir=False, message=None):
+        ev = {"type": kind, "path": path, "dir": is_dir}
+        if old_path is not None:
+            ev["old_path"] = old_path
+        if message is not None:
+            ev["message"] = message
+        send_json(K_FILE_EVENT, self.channel, ev)
+
+    def ready(self):
+        moved = {}  # cookie -> (path, is_dir): a rename's first half
+        for wd, mask, cookie, name in self.inotify.events():
+            if mask & IN_Q_OVERFLOW:
+                self.send("overflow", self.root, message="the kernel's event queue overflowed: events were lost")
+                continue
+            base = self.dirs.get(wd)
+            if base is None:
+                continue
+            if mask & IN_IGNORED:
+                self.dirs.pop(wd, None)
+                continue
+            path = os.path.join(base, name) if name else base
+            is_dir = bool(mask & IN_ISDIR)
+            if mask & IN_CREATE:
+                self.send("create", path, is_dir=is_dir)
+                if is_dir and self.recursive:
+                    self.add(path)
+                    self.add_tree(path)
+            elif mask & IN_CLOSE_WRITE:
+                self.send("write", path)
+            elif mask & IN_DELETE:
+                self.send("remove", path, is_dir=is_dir)
+            elif mask & IN_MOVED_FROM:
+                moved[cookie] = (path, is_dir)
+            elif mask & IN_MOVED_TO:
+                before = moved.pop(cookie, None)
+                if before is not None:
+                    self.send("rename", path, old_path=before[0], is_dir=is_dir)
+                else:
+                    self.send("create", path, is_dir=is_dir)  # moved in from outside
+                if is_dir and self.recursive:
+                    self.add(path)
+                    self.add_tree(path)
+            elif mask & (IN_DELETE_SELF | IN_MOVE_SELF) and base == self.root:
+                self.send("remove", self.root, is_dir=True)
+        for path, is_dir in moved.values():
+            self.send("remove", path, is_dir=is_dir)  # moved out of what is watched
+
+    def close(self):
+        self.inotify.close()
 
 
 class FileRead:
@@ -949,6 +1076,7 @@ class Agent:
         self.last_scan = 0.0
         self.captures = {}  # channel -> Capture of a live run with plot capture
         self.inotify = False  # Inotify once created; None where it cannot be (then: polling)
+        self.watches = {}  # channel -> FileWatch
         rfd, wfd = os.pipe()
         set_nonblocking(rfd)
         set_nonblocking(wfd)
@@ -992,6 +1120,10 @@ class Agent:
             sig = SIGNALS.get(payload.decode())
             if run is not None and sig is not None and run.status is None:
                 run.killpg(sig)
+        elif kind == K_KILL and channel in self.watches:
+            watch = self.watches.pop(channel)
+            self.unwatch(watch.inotify.fd)
+            watch.close()
         elif kind == K_KILL:
             run = self.runs.get(channel)
             if run is not None:
@@ -1104,6 +1236,18 @@ class Agent:
             op = req.get("op")
             if op == "ping":
                 send_json(K_RESULT, channel, {"ok": True, "runs": len(self.runs)})
+            elif op == "watch":
+                if len(self.watches) >= WATCH_MAX:
+                    send_json(K_RESULT, channel, {"ok": False, "exhausted": True, "error": "more than %d file watches" % WATCH_MAX})
+                    return
+                try:
+                    watch = FileWatch(channel, str(req["path"]), bool(req.get("recursive")))
+                except FileNotFoundError as e:
+                    send_json(K_RESULT, channel, {"ok": False, "missing": True, "error": str(e)})
+                    return
+                self.watches[channel] = watch
+                self.sel.register(watch.inotify.fd, selectors.EVENT_READ, ("watch", channel))
+                send_json(K_RESULT, channel, {"ok": True})
             else:
                 send_json(K_RESULT, channel, {"ok": False, "error": "unknown op %r" % (op,)})
         except Exception as e:  # report, never die on one request
@@ -1693,6 +1837,10 @@ class Agent:
                 tag = key.data
                 if tag == "inotify":
                     self.inotify_ready()
+                elif isinstance(tag, tuple) and tag[0] == "watch":
+                    watch = self.watches.get(tag[1])
+                    if watch is not None:
+                        watch.ready()
                 elif tag == "stdin":
                     if not self.read_stdin():
                         self.shutdown()

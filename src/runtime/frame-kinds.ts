@@ -53,7 +53,7 @@ export const AgentFrame = {
   Captured: kind("agent", "K_CAPTURED"),
   /** JSON: the sandbox's cgroup (memory, CPU, processes) and its writable paths' used bytes. */
   UsageSample: kind("agent", "K_USAGE_SAMPLE"),
-  /** Reserved for file watching. */
+  /** JSON {type, path, old_path, dir, message}: a change under a path watched with Request {op: "watch"}. */
   FileEvent: kind("agent", "K_FILE_EVENT"),
 } as const;
 

@@ -37,6 +37,23 @@ export interface UsageSample {
   paths: PathUsage[];
 }
 
+/** A change under a watched path, as the agent's inotify saw it (see FileEvent in the proto). */
+export interface FileChange {
+  type: "create" | "write" | "remove" | "rename" | "overflow";
+  /** Absolute path inside the sandbox (for rename: the new one). */
+  path: string;
+  /** rename: the path before. */
+  oldPath?: string;
+  isDir: boolean;
+  message?: string;
+}
+
+/** A file watch in progress: its changes until stop() (or the channel's end). */
+export interface FileWatchHandle {
+  changes: AsyncIterable<FileChange>;
+  stop(): void;
+}
+
 export interface SandboxChannel {
   readonly kind: "agent" | "exec";
   /** False once the channel died; the sandbox then opens a new one. */
@@ -53,5 +70,7 @@ export interface SandboxChannel {
   readFile(path: string, options?: ReadFileOptions): Promise<Uint8Array | undefined>;
   /** The sandbox's usage now, with the used bytes of these paths; absent where the channel cannot measure it. */
   usage?(paths: readonly string[]): Promise<UsageSample>;
+  /** Watches a path (absolute) for changes; undefined when it does not exist. Absent where the channel cannot watch. */
+  watchFiles?(path: string, recursive: boolean): Promise<FileWatchHandle | undefined>;
   close(): Promise<void>;
 }

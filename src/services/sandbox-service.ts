@@ -3,7 +3,10 @@ import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2
 import type { Config } from "../config/config.js";
 import type { SandboxdMetrics } from "../metrics/sandboxd-metrics.js";
 import { isFieldSet } from "@bufbuild/protobuf";
-import { failedPrecondition, invalidArgument, unavailable } from "../common/errors.js";
+import { failedPrecondition, invalidArgument, notFound, unavailable } from "../common/errors.js";
+import { posix } from "node:path";
+import { FileEventType } from "../gen/sandboxd/v1/sandbox_service_pb.js";
+import type { FileChange } from "../runtime/sandbox-channel.js";
 import { SandboxSpecSchema, type SandboxSpec } from "../gen/sandboxd/v1/common_pb.js";
 import type { AcquireOverrides } from "../sandbox/client-pools.js";
 import type { RunEventSchema } from "../gen/sandboxd/v1/common_pb.js";
@@ -39,6 +42,16 @@ const maxPendingBuildOutput = 4 * 1024 * 1024;
 /** WatchSandbox's interval: 0 means this, less than the minimum is INVALID_ARGUMENT. */
 const defaultWatchIntervalMs = 1000;
 const minWatchIntervalMs = 100;
+
+/** File events one WatchFiles call holds for a slow client; past it they are dropped (an OVERFLOW says so). */
+const maxPendingFileEvents = 10_000;
+const fileEventTypes: Record<FileChange["type"], FileEventType> = {
+  create: FileEventType.CREATE,
+  write: FileEventType.WRITE,
+  remove: FileEventType.REMOVE,
+  rename: FileEventType.RENAME,
+  overflow: FileEventType.OVERFLOW,
+};
 
 /** Fields of CreateSandbox's spec that apply to a sandbox acquired from a pool. */
 const acquireFields = new Set(["labels", "ttlMs", "idleTimeoutMs"]);
@@ -116,6 +129,58 @@ export function createSandboxService(deps: SandboxServiceDeps): SandboxCoreMetho
 
     async listSandboxes(req, ctx) {
       return { sandboxes: await Promise.all(sandboxes.list(ctx.tenant, req.labels).map(withUsage)) };
+    },
+
+    async *watchFiles(req, ctx) {
+      if (req.sandboxId === "") throw invalidArgument("sandbox_id is required");
+      if (req.path.includes("\0")) throw invalidArgument("path must not contain NUL");
+      const sandbox = sandboxes.get(ctx.tenant, req.sandboxId);
+      const path = posix.resolve(sandbox.config.workdir, req.path);
+      const channel = await sandbox.runner();
+      if (!channel.watchFiles) {
+        throw failedPrecondition("the image has no python3: no agent runs in this sandbox to watch its files", { reason: "FILE_WATCH_NOT_SUPPORTED" });
+      }
+      const watch = await channel.watchFiles(path, req.recursive);
+      if (!watch) throw notFound(`${path} does not exist in the sandbox`, { reason: "FILE_WATCH_PATH_NOT_FOUND" });
+      // Changes are taken off the agent's frames as they come, and held here for a slow
+      // client up to a bound; past it they are dropped and one OVERFLOW says how many.
+      const pending = new AsyncQueue<FileChange>();
+      let held = 0;
+      let dropped = 0;
+      const pump = (async () => {
+        for await (const change of watch.changes) {
+          if (held >= maxPendingFileEvents) {
+            dropped++;
+            continue;
+          }
+          if (dropped > 0) {
+            pending.push({ type: "overflow", path, isDir: true, message: `${dropped} events were dropped: the client read too slowly` });
+            held++;
+            dropped = 0;
+          }
+          held++;
+          pending.push(change);
+        }
+        pending.end();
+      })();
+      const onAbort = () => watch.stop();
+      ctx.signal.addEventListener("abort", onAbort, { once: true });
+      try {
+        yield { message: { case: "ready", value: true } };
+        for await (const c of pending) {
+          held--;
+          yield {
+            message: {
+              case: "event",
+              value: { type: fileEventTypes[c.type], path: c.path, oldPath: c.oldPath ?? "", isDir: c.isDir, message: c.message ?? "" },
+            },
+          };
+        }
+      } finally {
+        ctx.signal.removeEventListener("abort", onAbort);
+        watch.stop();
+        await pump;
+      }
     },
 
     async *watchSandbox(req, ctx) {

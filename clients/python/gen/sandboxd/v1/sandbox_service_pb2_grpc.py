@@ -125,6 +125,11 @@ class SandboxServiceStub:
                 request_serializer=sandboxd_dot_v1_dot_sandbox__service__pb2.WatchSandboxRequest.SerializeToString,
                 response_deserializer=sandboxd_dot_v1_dot_sandbox__service__pb2.WatchSandboxResponse.FromString,
                 _registered_method=True)
+        self.WatchFiles = channel.unary_stream(
+                '/sandboxd.v1.SandboxService/WatchFiles',
+                request_serializer=sandboxd_dot_v1_dot_sandbox__service__pb2.WatchFilesRequest.SerializeToString,
+                response_deserializer=sandboxd_dot_v1_dot_sandbox__service__pb2.WatchFilesResponse.FromString,
+                _registered_method=True)
 
 
 class SandboxServiceServicer:
@@ -257,6 +262,19 @@ class SandboxServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchFiles(self, request, context):
+        """Streams changes under a path of the sandbox as they happen (the agent's inotify):
+        created, written (closed after writing), removed and renamed files and directories.
+        The first message (ready) says the watch is in place: changes from then on are
+        reported. Ends when the caller cancels or the sandbox goes away. A missing path is
+        NOT_FOUND (reason FILE_WATCH_PATH_NOT_FOUND); an image without python3 (no agent) is
+        FAILED_PRECONDITION (reason FILE_WATCH_NOT_SUPPORTED); more than 16 watches in one
+        sandbox is RESOURCE_EXHAUSTED (reason FILE_WATCHES_EXHAUSTED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SandboxServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -349,6 +367,11 @@ def add_SandboxServiceServicer_to_server(servicer, server):
                     servicer.WatchSandbox,
                     request_deserializer=sandboxd_dot_v1_dot_sandbox__service__pb2.WatchSandboxRequest.FromString,
                     response_serializer=sandboxd_dot_v1_dot_sandbox__service__pb2.WatchSandboxResponse.SerializeToString,
+            ),
+            'WatchFiles': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchFiles,
+                    request_deserializer=sandboxd_dot_v1_dot_sandbox__service__pb2.WatchFilesRequest.FromString,
+                    response_serializer=sandboxd_dot_v1_dot_sandbox__service__pb2.WatchFilesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -838,6 +861,33 @@ class SandboxService:
             '/sandboxd.v1.SandboxService/WatchSandbox',
             sandboxd_dot_v1_dot_sandbox__service__pb2.WatchSandboxRequest.SerializeToString,
             sandboxd_dot_v1_dot_sandbox__service__pb2.WatchSandboxResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchFiles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/sandboxd.v1.SandboxService/WatchFiles',
+            sandboxd_dot_v1_dot_sandbox__service__pb2.WatchFilesRequest.SerializeToString,
+            sandboxd_dot_v1_dot_sandbox__service__pb2.WatchFilesResponse.FromString,
             options,
             channel_credentials,
             insecure,
