@@ -679,6 +679,49 @@ func TestC23Usage(t *testing.T) {
 	}
 }
 
+func TestC24WatchFiles(t *testing.T) {
+	ctx, cancel := context.WithTimeout(testContext(t), 30*time.Second)
+	defer cancel()
+	sb, err := client.CreateSandbox(ctx, &pb.SandboxSpec{Language: "python"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = sb.Destroy(context.Background()) })
+	workdir := sb.Info.GetSpec().GetWorkdir()
+	changes, err := sb.WatchFiles(ctx, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCollect(t, sb.Exec(ctx, &pb.ExecRequest{Argv: []string{"sh", "-c", "echo hi > c24.txt && mv c24.txt c24-renamed.txt && rm c24-renamed.txt"}}))
+	var seen []string
+	for e, err := range changes {
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimPrefix(e.GetType().String(), "FILE_EVENT_TYPE_")
+		if e.GetOldPath() != "" {
+			seen = append(seen, name+" "+e.GetOldPath()+" -> "+e.GetPath())
+		} else {
+			seen = append(seen, name+" "+e.GetPath())
+		}
+		if e.GetType() == pb.FileEventType_FILE_EVENT_TYPE_REMOVE {
+			break
+		}
+	}
+	want := []string{
+		"CREATE " + workdir + "/c24.txt",
+		"WRITE " + workdir + "/c24.txt",
+		"RENAME " + workdir + "/c24.txt -> " + workdir + "/c24-renamed.txt",
+		"REMOVE " + workdir + "/c24-renamed.txt",
+	}
+	eq(t, "events", strings.Join(seen, "\n"), strings.Join(want, "\n"))
+	_, err = sb.WatchFiles(ctx, "/no/such/dir", false)
+	var e *sandboxd.Error
+	if !errors.As(err, &e) || e.Code != codes.NotFound || e.Reason != "FILE_WATCH_PATH_NOT_FOUND" {
+		t.Fatalf("a missing path: %v", err)
+	}
+}
+
 func TestEphemeralRun(t *testing.T) {
 	r := mustCollect(t, client.RunEphemeral(testContext(t), &pb.RunRequest{Language: "python", Code: "print(6 * 7)"}))
 	eq(t, "stdout", r.Stdout, "42\n")

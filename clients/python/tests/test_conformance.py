@@ -349,3 +349,33 @@ def test_c23_usage(daemon) -> None:  # noqa: ANN001
                 client.destroy_sandbox(s.sandbox_id)
             assert samples < 50, "the stream did not end after the sandbox was destroyed"
         assert samples >= 2
+
+
+def test_c24_watch_files(daemon) -> None:  # noqa: ANN001
+    from sandboxd.v1 import sandbox_service_pb2 as svc
+
+    with SandboxSession(lang="python", address=daemon.address) as s, Client(daemon.address) as client:
+        workdir = s.sandbox.spec.workdir
+
+        def change() -> None:
+            assert s.execute_command("sh -c 'echo hi > c24.txt && mv c24.txt c24-renamed.txt && rm c24-renamed.txt'").exit_code == 0
+
+        seen: list[str] = []
+        events = client.watch_files(s.sandbox_id, "", on_ready=change)
+        try:
+            for e in events:
+                name = svc.FileEventType.Name(e.type).removeprefix("FILE_EVENT_TYPE_")
+                seen.append(f"{name} {e.old_path + ' -> ' if e.old_path else ''}{e.path}")
+                if e.type == svc.FILE_EVENT_TYPE_REMOVE:
+                    break
+        finally:
+            events.close()
+        assert seen == [
+            f"CREATE {workdir}/c24.txt",
+            f"WRITE {workdir}/c24.txt",
+            f"RENAME {workdir}/c24.txt -> {workdir}/c24-renamed.txt",
+            f"REMOVE {workdir}/c24-renamed.txt",
+        ]
+        with pytest.raises(SandboxError) as missing:
+            next(iter(client.watch_files(s.sandbox_id, "/no/such/dir")))
+        assert (missing.value.code.name, missing.value.reason) == ("NOT_FOUND", "FILE_WATCH_PATH_NOT_FOUND")

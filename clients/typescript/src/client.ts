@@ -14,6 +14,7 @@ import {
 import {
   SandboxService,
   TransferKind,
+  type FileEvent,
   type CheckCodeRequestSchema,
   type DownloadHeader,
   type ExecRequestSchema,
@@ -90,6 +91,13 @@ export interface ExecOptions extends CallOptions, OutputCallbacks {
   keepStdinOpen?: boolean;
   runTimeoutMs?: number;
   detachOnCancel?: boolean;
+}
+
+export interface WatchFilesOptions extends CallOptions {
+  /** Also every directory below the path. */
+  recursive?: boolean;
+  /** Called (and awaited) once the watch is in place. */
+  onReady?: () => unknown;
 }
 
 export interface TransferOptions extends CallOptions {
@@ -225,6 +233,20 @@ export class SandboxdClient implements Disposable {
     for await (const m of this.sandboxes.watchSandbox({ sandboxId, intervalMs }, options)) if (m.usage) yield m.usage;
   }
 
+  /**
+   * Changes under `path` (absolute, or relative to the workdir) as they happen: create,
+   * write, remove, rename (and overflow when events were lost), with absolute paths. The
+   * watch is in place when `onReady` is called (awaited: changes made in it are seen); the
+   * iteration ends when the sandbox goes away, or when `options.signal` aborts (or the loop breaks).
+   */
+  async *watchFiles(sandboxId: string, path: string, options: WatchFilesOptions = {}): AsyncGenerator<FileEvent> {
+    const { recursive, onReady, ...call } = options;
+    for await (const m of this.sandboxes.watchFiles({ sandboxId, path, recursive: recursive ?? false }, call)) {
+      if (m.message.case === "event") yield m.message.value;
+      else if (m.message.case === "ready") await onReady?.();
+    }
+  }
+
   /** Idempotent: false when the sandbox was already gone. */
   async destroySandbox(sandboxId: string, options?: CallOptions): Promise<boolean> {
     return (await this.sandboxes.destroySandbox({ sandboxId }, options)).destroyed;
@@ -325,6 +347,11 @@ export class Sandbox implements AsyncDisposable {
 
   install(libraries: string[], options: CallOptions & OutputCallbacks & { runTimeoutMs?: number } = {}): Execution {
     return new Execution(events(this.client.sandboxes.install({ sandboxId: this.id, libraries, timeoutMs: options.runTimeoutMs ?? 0 }, options)), options);
+  }
+
+  /** Changes under a path of it as they happen (see SandboxdClient.watchFiles). */
+  watchFiles(path: string, options: WatchFilesOptions = {}): AsyncGenerator<FileEvent> {
+    return this.client.watchFiles(this.id, path, options);
   }
 
   /** Its usage now (see SandboxdClient.getUsage). */

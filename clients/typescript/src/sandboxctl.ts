@@ -20,7 +20,7 @@ import {
   type Sandbox as SandboxInfo,
   type SandboxUsage,
 } from "./gen/sandboxd/v1/common_pb.js";
-import { TransferKind } from "./gen/sandboxd/v1/sandbox_service_pb.js";
+import { FileEventType, TransferKind } from "./gen/sandboxd/v1/sandbox_service_pb.js";
 import type { RunOptions } from "./client.js";
 import type { Execution, RunResult } from "./run.js";
 
@@ -51,6 +51,8 @@ const USAGE = `usage: sandboxctl [--address HOST:PORT] [--token T] [--json] <com
   stats ID [--watch] [--interval MS]
                          memory (now, peak, limit), CPU time, processes and the used bytes of
                          the writable paths; --watch: a line every interval until the sandbox goes
+  watch-files ID [PATH] [-r]     changes under PATH (default: the workdir; -r: and below) as they
+                         happen, a line each (TYPE PATH, or RENAME OLD -> NEW), until Ctrl-C
 
 run, exec and attach pass stdin to the program when it is not a terminal; Ctrl-C ends the
 run (exit 130). --json: one JSON event a line for runs, then a "result" line.
@@ -753,6 +755,28 @@ async function cmdStats(g: Globals, argv: string[]): Promise<number> {
   return 0;
 }
 
+/** `watch-files ID [PATH] [-r]`: WatchFiles, a line (or a JSON object) per change, until Ctrl-C or the sandbox goes. */
+async function cmdWatchFiles(g: Globals, argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { recursive: { type: "boolean", short: "r" } } });
+  const [id, path = ""] = positionals;
+  if (!id || positionals.length > 2) throw new UsageError("watch-files needs a sandbox ID and at most one PATH");
+  const stop = interruptible();
+  try {
+    for await (const e of g.client.watchFiles(id, path, { recursive: values.recursive ?? false, signal: stop.signal })) {
+      const type = FileEventType[e.type] ?? "UNSPECIFIED";
+      print(g, { type, path: e.path, ...(e.oldPath ? { oldPath: e.oldPath } : {}), isDir: e.isDir, ...(e.message ? { message: e.message } : {}) }, () =>
+        type === "RENAME" ? `RENAME ${e.oldPath} -> ${e.path}\n` : type === "OVERFLOW" ? `OVERFLOW ${e.message}\n` : `${type} ${e.path}${e.isDir ? "/" : ""}\n`,
+      );
+    }
+  } catch (err) {
+    if (stop.signal.aborted) return 130;
+    throw err;
+  } finally {
+    stop.dispose();
+  }
+  return 0;
+}
+
 const commands: Record<string, (g: Globals, argv: string[]) => Promise<number>> = {
   run: cmdRun,
   exec: cmdExec,
@@ -768,6 +792,7 @@ const commands: Record<string, (g: Globals, argv: string[]) => Promise<number>> 
   cp: cmdCp,
   artifacts: cmdArtifacts,
   stats: cmdStats,
+  "watch-files": cmdWatchFiles,
 };
 
 /** The client package's version: package.json is one level above both src/ and dist/. */

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, type TestContext } from "vitest";
 import { Code, SandboxdError, createClient, type CellEvent, type Sandbox, type SandboxdClient } from "../../../clients/typescript/src/index.js";
 import { Stream } from "../../../clients/typescript/src/gen/sandboxd/v1/common_pb.js";
-import { TransferKind } from "../../../clients/typescript/src/gen/sandboxd/v1/sandbox_service_pb.js";
+import { FileEventType, TransferKind } from "../../../clients/typescript/src/gen/sandboxd/v1/sandbox_service_pb.js";
 import { docker, onKubernetes } from "../../helpers/daemon.js";
 import { startDaemon, stopDaemon } from "./daemon.js";
 
@@ -373,6 +373,37 @@ describe("conformance", () => {
       if (samples > 50) throw new Error("the stream did not end after the sandbox was destroyed");
     }
     expect(samples).toBeGreaterThanOrEqual(2);
+  });
+
+  it("C24 WatchFiles: writing, renaming and deleting a file produce those events in order", async () => {
+    const workdir = (await sandbox.refresh()).spec?.workdir ?? "";
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), 20_000);
+    const seen: string[] = [];
+    try {
+      const changes = sandbox.watchFiles("", {
+        signal: abort.signal,
+        onReady: async () =>
+          expect((await sandbox.exec(["sh", "-c", "echo hi > c24.txt && mv c24.txt c24-renamed.txt && rm c24-renamed.txt"]).result()).exitCode).toBe(0),
+      });
+      for await (const e of changes) {
+        seen.push(`${FileEventType[e.type]} ${e.oldPath ? `${e.oldPath} -> ` : ""}${e.path}`);
+        if (e.type === FileEventType.REMOVE) break;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    expect(seen).toEqual([
+      `CREATE ${workdir}/c24.txt`,
+      `WRITE ${workdir}/c24.txt`,
+      `RENAME ${workdir}/c24.txt -> ${workdir}/c24-renamed.txt`,
+      `REMOVE ${workdir}/c24-renamed.txt`,
+    ]);
+    const missing = await sandbox
+      .watchFiles("/no/such/dir")
+      .next()
+      .catch((e: unknown) => e);
+    expect(SandboxdError.is(missing, Code.NotFound, "FILE_WATCH_PATH_NOT_FOUND")).toBe(true);
   });
 
   it("runs in an ephemeral sandbox", async () => {

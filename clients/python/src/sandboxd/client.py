@@ -158,6 +158,29 @@ class Client:
         used bytes of its writable paths (``available`` is false where it cannot be measured)."""
         return self.get_sandbox(sandbox_id).usage
 
+    def watch_files(
+        self,
+        sandbox_id: str,
+        path: str = "",
+        *,
+        recursive: bool = False,
+        on_ready: Callable[[], Any] | None = None,
+    ) -> Iterator[svc.FileEvent]:
+        """Changes under ``path`` (absolute, or relative to the workdir; empty: the workdir) as
+        they happen: ``FileEvent`` with ``type`` create, write, remove, rename (``old_path`` to
+        ``path``) or overflow, paths absolute. ``on_ready`` is called once the watch is in
+        place (changes from then on are seen). Iteration ends when the sandbox goes away; stop
+        it by closing the iterator (or breaking out)."""
+        responses = self._responses(self.sandboxes.WatchFiles, svc.WatchFilesRequest(sandbox_id=sandbox_id, path=path, recursive=recursive))
+        try:
+            for response in responses:
+                if response.WhichOneof("message") == "event":
+                    yield response.event
+                elif on_ready is not None:
+                    on_ready()
+        finally:
+            responses.close()
+
     def watch_sandbox(self, sandbox_id: str, interval_ms: int = 1000) -> Iterator[common_pb2.SandboxUsage]:
         """The sandbox's usage every ``interval_ms`` (at least 100), the first at once; the
         iteration ends when the sandbox goes away (destroyed or reaped)."""
