@@ -61,6 +61,17 @@ describe("without python3 in the image", () => {
     expect(Number(r.exit.peakMemoryBytes)).toBe(0);
   });
 
+  it("WatchFiles is FAILED_PRECONDITION (FILE_WATCH_NOT_SUPPORTED): no agent watches", async () => {
+    let err: { code?: number; details?: string } | undefined;
+    try {
+      for await (const _ of d.sandbox.watchFiles({ sandboxId, path: "/tmp" })) break;
+    } catch (e) {
+      err = e as typeof err;
+    }
+    expect(err?.code).toBe(9); // FAILED_PRECONDITION
+    expect(err?.details).toMatch(/no python3/);
+  });
+
   it("kills the process tree at the deadline", async () => {
     const r = await collect(d.sandbox.exec({ sandboxId, shell: "sleep 300 & sleep 301; echo never", timeoutMs: 1000 }));
     expect(r.exit.status).toBe(ExitStatus.TIMEOUT);
