@@ -762,7 +762,8 @@ async function cmdWatchFiles(g: Globals, argv: string[]): Promise<number> {
   if (!id || positionals.length > 2) throw new UsageError("watch-files needs a sandbox ID and at most one PATH");
   const stop = interruptible();
   try {
-    for await (const e of g.client.watchFiles(id, path, { recursive: values.recursive ?? false, signal: stop.signal })) {
+    const onReady = () => process.stderr.write(`sandboxctl: watching ${path || "the workdir"}${values.recursive ? " and below" : ""} (Ctrl-C stops)\n`);
+    for await (const e of g.client.watchFiles(id, path, { recursive: values.recursive ?? false, signal: stop.signal, onReady })) {
       const type = FileEventType[e.type] ?? "UNSPECIFIED";
       print(g, { type, path: e.path, ...(e.oldPath ? { oldPath: e.oldPath } : {}), isDir: e.isDir, ...(e.message ? { message: e.message } : {}) }, () =>
         type === "RENAME" ? `RENAME ${e.oldPath} -> ${e.path}\n` : type === "OVERFLOW" ? `OVERFLOW ${e.message}\n` : `${type} ${e.path}${e.isDir ? "/" : ""}\n`,
