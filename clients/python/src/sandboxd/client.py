@@ -168,23 +168,29 @@ class Client:
     ) -> Iterator[svc.FileEvent]:
         """Changes under ``path`` (absolute, or relative to the workdir; empty: the workdir) as
         they happen: ``FileEvent`` with ``type`` create, write, remove, rename (``old_path`` to
-        ``path``) or overflow, paths absolute. ``on_ready`` is called once the watch is in
-        place (changes from then on are seen). Iteration ends when the sandbox goes away; stop
+        ``path``) or overflow, paths absolute. ``on_ready`` is called (and awaited) once the
+        watch is in place (changes from then on are seen). Iteration ends when the sandbox goes away; stop
         it by closing the iterator (or breaking out)."""
-        responses = self._responses(self.sandboxes.WatchFiles, svc.WatchFilesRequest(sandbox_id=sandbox_id, path=path, recursive=recursive))
+        return self._file_events(svc.WatchFilesRequest(sandbox_id=sandbox_id, path=path, recursive=recursive), on_ready)
+
+    def _file_events(self, request: svc.WatchFilesRequest, on_ready: Callable[[], Any] | None) -> Iterator[svc.FileEvent]:
+        responses = self._responses(self.sandboxes.WatchFiles, request)
         try:
             for response in responses:
                 if response.WhichOneof("message") == "event":
                     yield response.event
                 elif on_ready is not None:
-                    on_ready()
+                    ready = on_ready()
         finally:
             responses.close()
 
     def watch_sandbox(self, sandbox_id: str, interval_ms: int = 1000) -> Iterator[common_pb2.SandboxUsage]:
         """The sandbox's usage every ``interval_ms`` (at least 100), the first at once; the
         iteration ends when the sandbox goes away (destroyed or reaped)."""
-        responses = self._responses(self.sandboxes.WatchSandbox, svc.WatchSandboxRequest(sandbox_id=sandbox_id, interval_ms=interval_ms))
+        return self._usage_samples(svc.WatchSandboxRequest(sandbox_id=sandbox_id, interval_ms=interval_ms))
+
+    def _usage_samples(self, request: svc.WatchSandboxRequest) -> Iterator[common_pb2.SandboxUsage]:
+        responses = self._responses(self.sandboxes.WatchSandbox, request)
         try:
             for response in responses:
                 yield response.usage
