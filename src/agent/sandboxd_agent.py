@@ -62,6 +62,7 @@ K_FILE_DATA = 9  # raw bytes of the file being written on this channel
 K_FILE_CLOSE = 10  # the write is complete: K_RESULT answers
 K_FILE_READ = 11  # {"path", "max_bytes", "credit_window"}: K_FILE_CHUNK frames, then K_RESULT
 K_RESIZE = 13  # >HH rows, cols of a terminal run (one started with "pty"): TIOCSWINSZ, SIGWINCH follows
+K_USAGE = 12  # {"paths"}: the sandbox's usage (its cgroup, seen from inside): one K_USAGE_SAMPLE answers
 # agent -> daemon
 K_HELLO = 16
 K_STARTED = 17
@@ -73,6 +74,8 @@ K_LOG = 22
 K_FILE_CHUNK = 23  # raw bytes of a file being read on this channel
 K_STDIN_CREDIT = 24  # >I bytes of a run's K_STDIN the agent is done with (written to its pipe, or dropped)
 K_CAPTURED = 25  # {"name", "format", "width", "height", "dpi", "size"}: a plot the run's capture hook wrote
+K_USAGE_SAMPLE = 26  # {"memory_bytes", "memory_peak_bytes", "cpu_usec", "processes", "paths", ...}
+K_FILE_EVENT = 27  # {"type", "path", "old_path", "dir"}: a change under a watched path (K_REQUEST op "watch")
 
 HEADER = struct.Struct(">IBI")
 # Process groups of live runs, one empty file each: a restarted agent kills what a dead
@@ -102,6 +105,19 @@ CAPTURE_MAX_PLOTS = 1000  # plots announced per run at most (the daemon's limit 
 CAPTURE_MAX_LINE = 4096  # a longer manifest line is not the hook's: skipped
 IN_CLOSE_WRITE = 0x08
 IN_MOVED_TO = 0x80
+# File watching (WatchFiles): K_REQUEST {"op": "watch", "path", "recursive"} on a channel
+# answers K_RESULT, then K_FILE_EVENT frames on it until K_KILL on that channel.
+IN_MOVED_FROM = 0x40
+IN_CREATE = 0x100
+IN_DELETE = 0x200
+IN_DELETE_SELF = 0x400
+IN_MOVE_SELF = 0x800
+IN_Q_OVERFLOW = 0x4000
+IN_IGNORED = 0x8000
+IN_ISDIR = 0x40000000
+WATCH_MASK = IN_CREATE | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF
+WATCH_MAX_DIRS = 1000  # directories one watch follows at most; more: an "overflow" event
+WATCH_MAX = 16  # watches of one agent at most (each is an inotify instance)
 INOTIFY_EVENT = struct.Struct("iIII")
 
 SIGNALS = {
@@ -716,6 +732,163 @@ def oom_kill_count():
     return None
 
 
+# -- usage: the sandbox's cgroup read from inside, the same on every engine -----------------
+CGROUP_ROOT = "/sys/fs/cgroup"
+DU_MAX_ENTRIES = 100000  # a writable path that is not a mount of its own is walked at most this far
+
+
+def read_number(path):
+    try:
+        with open(path) as f:
+            text = f.read().strip()
+    except (OSError, ValueError):
+        return None
+    if text == "max":
+        return 0
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def read_keyed(path, key):
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 2 and parts[0] == key:
+                    return int(parts[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def cgroup_v2_dir():
+    """The directory of this process's cgroup (v2), or None where there is none."""
+    if os.path.exists(os.path.join(CGROUP_ROOT, "memory.current")):
+        return CGROUP_ROOT  # a cgroup namespace: the root is the container's own cgroup
+    try:
+        with open("/proc/self/cgroup") as f:
+            for line in f:
+                if line.startswith("0::"):
+                    d = os.path.join(CGROUP_ROOT, line[3:].strip().lstrip("/"))
+                    if os.path.exists(os.path.join(d, "memory.current")):
+                        return d
+    except OSError:
+        pass
+    return None
+
+
+def proc_cpu_usec():
+    """CPU time of the processes in this PID namespace, live ones and the ones they reaped
+    (utime + stime + cutime + cstime of each): where the cgroup's CPU accounting is not
+    visible. Processes reaped by a parent that was itself reaped count in that one's."""
+    tick = os.sysconf("SC_CLK_TCK") or 100
+    total = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name, "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        fields = data[data.rfind(b")") + 2 :].split()
+        try:
+            total += sum(int(x) for x in fields[11:15])
+        except (ValueError, IndexError):
+            continue
+    return total * 1000000 // tick
+
+
+def proc_count():
+    n = 0
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                n += len(os.listdir("/proc/%s/task" % name))
+            except OSError:
+                pass
+    return n
+
+
+def cgroup_usage():
+    """Memory, CPU and process count of the sandbox's cgroup: v2 files, else v1's; None for
+    what neither shows."""
+    out = {"memory_bytes": None, "memory_peak_bytes": None, "memory_limit_bytes": None, "cpu_usec": None, "processes": None, "processes_limit": None, "source": "none"}
+    d = cgroup_v2_dir()
+    if d is not None:
+        out["source"] = "cgroup2"
+        out["memory_bytes"] = read_number(os.path.join(d, "memory.current"))
+        out["memory_peak_bytes"] = read_number(os.path.join(d, "memory.peak"))
+        out["memory_limit_bytes"] = read_number(os.path.join(d, "memory.max"))
+        out["cpu_usec"] = read_keyed(os.path.join(d, "cpu.stat"), "usage_usec")
+        out["processes"] = read_number(os.path.join(d, "pids.current"))
+        out["processes_limit"] = read_number(os.path.join(d, "pids.max"))
+    elif os.path.exists(os.path.join(CGROUP_ROOT, "memory", "memory.usage_in_bytes")):
+        out["source"] = "cgroup1"
+        mem = os.path.join(CGROUP_ROOT, "memory")
+        out["memory_bytes"] = read_number(os.path.join(mem, "memory.usage_in_bytes"))
+        out["memory_peak_bytes"] = read_number(os.path.join(mem, "memory.max_usage_in_bytes"))
+        limit = read_number(os.path.join(mem, "memory.limit_in_bytes"))
+        out["memory_limit_bytes"] = 0 if limit is not None and limit >= 1 << 62 else limit
+        for sub in ("cpuacct", "cpu,cpuacct", "cpu"):
+            ns = read_number(os.path.join(CGROUP_ROOT, sub, "cpuacct.usage"))
+            if ns is not None:
+                out["cpu_usec"] = ns // 1000
+                break
+        out["processes"] = read_number(os.path.join(CGROUP_ROOT, "pids", "pids.current"))
+        out["processes_limit"] = read_number(os.path.join(CGROUP_ROOT, "pids", "pids.max"))
+    if out["cpu_usec"] is None:
+        out["cpu_usec"] = proc_cpu_usec()
+        out["cpu_source"] = "proc"
+    if out["processes"] is None:
+        out["processes"] = proc_count()
+    return out
+
+
+def path_usage(path):
+    """Bytes used under a writable path: its file system's own count when it is a mount of
+    its own (a tmpfs, an emptyDir), else the blocks of its files (a bounded walk)."""
+    try:
+        st = os.stat(path)
+        parent = os.stat(os.path.dirname(path.rstrip("/")) or "/")
+    except OSError as e:
+        return {"path": path, "error": str(e)}
+    if st.st_dev != parent.st_dev or path == "/":
+        vfs = os.statvfs(path)
+        total = vfs.f_blocks * vfs.f_frsize
+        return {"path": path, "used_bytes": (vfs.f_blocks - vfs.f_bfree) * vfs.f_frsize, "total_bytes": total, "mount": True}
+    used, seen, entries, complete = 0, set(), 0, True
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            entries += 1
+            if entries > DU_MAX_ENTRIES:
+                complete = False
+                break
+            try:
+                s = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            if s.st_dev != st.st_dev:
+                continue
+            if s.st_nlink > 1:
+                if (s.st_dev, s.st_ino) in seen:
+                    continue
+                seen.add((s.st_dev, s.st_ino))
+            used += s.st_blocks * 512
+        if not complete:
+            break
+        dirs[:] = [x for x in dirs if not os.path.islink(os.path.join(root, x))]
+    return {"path": path, "used_bytes": used, "total_bytes": 0, "mount": False, "complete": complete}
+
+
+def usage_sample(paths):
+    out = cgroup_usage()
+    out["paths"] = [path_usage(str(p)) for p in paths[:16]]
+    return out
+
+
 class Run:
     def __init__(self, channel, spec):
         self.channel = channel
@@ -725,6 +898,10 @@ class Run:
         self.truncated = False
         self.outcome = None  # "timeout" | "cancelled" set by the agent
         self.status = None  # waitpid status once the leader exited
+        # Reaped with wait4: the leader's rusage (its own and its waited-for descendants'),
+        # plus that of the run's orphans the agent reaped. maxrss in KiB, CPU in seconds.
+        self.maxrss_kib = 0
+        self.cpu_seconds = 0.0
         self.leader_exited_at = None
         self.stdin_fd = None
         self.stdin_pending = bytearray()
@@ -838,6 +1015,27 @@ class Inotify:
     def remove(self, wd):
         self._rm(self.fd, wd)
 
+    def events(self):
+        """The queued events (drained) as (wd, mask, cookie, name)."""
+        out = []
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except (BlockingIOError, InterruptedError):
+                break
+            if not data:
+                break
+            pos = 0
+            while pos + INOTIFY_EVENT.size <= len(data):
+                wd, mask, cookie, length = INOTIFY_EVENT.unpack_from(data, pos)
+                raw = data[pos + INOTIFY_EVENT.size : pos + INOTIFY_EVENT.size + length]
+                out.append((wd, mask, cookie, os.fsdecode(raw.rstrip(b"\0"))))
+                pos += INOTIFY_EVENT.size + length
+        return out
+
+    def close(self):
+        close_quietly(self.fd)
+
     def read(self):
         """The watch descriptors that have events (drains what is queued)."""
         wds = set()
@@ -854,6 +1052,99 @@ class Inotify:
                 wds.add(wd)
                 pos += INOTIFY_EVENT.size + length
         return wds
+
+
+class FileWatch:
+    """One WatchFiles call: an inotify instance of its own, on a path (and, recursive, on
+    every directory below it, at most WATCH_MAX_DIRS), its events sent on its channel."""
+
+    def __init__(self, channel, path, recursive):
+        self.channel = channel
+        self.root = os.path.normpath(path)
+        self.recursive = recursive
+        if not os.path.isdir(self.root) and not os.path.exists(self.root):
+            raise FileNotFoundError(errno.ENOENT, "no such file or directory", self.root)
+        self.inotify = Inotify()
+        self.dirs = {}  # wd -> path
+        self.overflowed = False
+        try:
+            self.add(self.root)
+            if recursive and os.path.isdir(self.root):
+                self.add_tree(self.root)
+        except BaseException:
+            self.inotify.close()
+            raise
+
+    def add(self, path):
+        if len(self.dirs) >= WATCH_MAX_DIRS:
+            if not self.overflowed:
+                self.overflowed = True
+                self.send("overflow", path, message="more than %d directories: %s and what is below it are not watched" % (WATCH_MAX_DIRS, path))
+            return
+        try:
+            wd = self.inotify.add(path, WATCH_MASK)
+        except OSError:
+            return  # gone meanwhile, or not readable
+        self.dirs[wd] = path
+
+    def add_tree(self, top):
+        for root, dirs, _files in os.walk(top):
+            for name in list(dirs):
+                full = os.path.join(root, name)
+                if os.path.islink(full):
+                    dirs.remove(name)
+                    continue
+                self.add(full)
+
+    def send(self, kind, path, old_path=None, is_dir=False, message=None):
+        ev = {"type": kind, "path": path, "dir": is_dir}
+        if old_path is not None:
+            ev["old_path"] = old_path
+        if message is not None:
+            ev["message"] = message
+        send_json(K_FILE_EVENT, self.channel, ev)
+
+    def ready(self):
+        moved = {}  # cookie -> (path, is_dir): a rename's first half
+        for wd, mask, cookie, name in self.inotify.events():
+            if mask & IN_Q_OVERFLOW:
+                self.send("overflow", self.root, message="the kernel's event queue overflowed: events were lost")
+                continue
+            base = self.dirs.get(wd)
+            if base is None:
+                continue
+            if mask & IN_IGNORED:
+                self.dirs.pop(wd, None)
+                continue
+            path = os.path.join(base, name) if name else base
+            is_dir = bool(mask & IN_ISDIR)
+            if mask & IN_CREATE:
+                self.send("create", path, is_dir=is_dir)
+                if is_dir and self.recursive:
+                    self.add(path)
+                    self.add_tree(path)
+            elif mask & IN_CLOSE_WRITE:
+                self.send("write", path)
+            elif mask & IN_DELETE:
+                self.send("remove", path, is_dir=is_dir)
+            elif mask & IN_MOVED_FROM:
+                moved[cookie] = (path, is_dir)
+            elif mask & IN_MOVED_TO:
+                before = moved.pop(cookie, None)
+                if before is not None:
+                    self.send("rename", path, old_path=before[0], is_dir=is_dir)
+                else:
+                    self.send("create", path, is_dir=is_dir)  # moved in from outside
+                if is_dir and self.recursive:
+                    self.add(path)
+                    self.add_tree(path)
+            elif mask & (IN_DELETE_SELF | IN_MOVE_SELF) and base == self.root:
+                self.send("remove", self.root, is_dir=True)
+        for path, is_dir in moved.values():
+            self.send("remove", path, is_dir=is_dir)  # moved out of what is watched
+
+    def close(self):
+        self.inotify.close()
 
 
 class FileRead:
@@ -885,6 +1176,7 @@ class Agent:
         self.last_scan = 0.0
         self.captures = {}  # channel -> Capture of a live run with plot capture
         self.inotify = False  # Inotify once created; None where it cannot be (then: polling)
+        self.watches = {}  # channel -> FileWatch
         rfd, wfd = os.pipe()
         set_nonblocking(rfd)
         set_nonblocking(wfd)
@@ -933,6 +1225,10 @@ class Agent:
             if run is not None and len(payload) >= 4:
                 rows, cols = struct.unpack_from(">HH", payload, 0)
                 run.resize(rows, cols)
+        elif kind == K_KILL and channel in self.watches:
+            watch = self.watches.pop(channel)
+            self.unwatch(watch.inotify.fd)
+            watch.close()
         elif kind == K_KILL:
             run = self.runs.get(channel)
             if run is not None:
@@ -942,6 +1238,12 @@ class Agent:
                 self.release_flow(run)
         elif kind == K_REQUEST:
             self.request(channel, json.loads(payload))
+        elif kind == K_USAGE:
+            try:
+                sample = usage_sample(json.loads(payload).get("paths") or [])
+            except Exception as e:  # report, never die on one request
+                sample = {"error": str(e) or type(e).__name__}
+            send_json(K_USAGE_SAMPLE, channel, sample)
         elif kind == K_CREDIT:
             (n,) = struct.unpack(">I", payload)
             run = self.runs.get(channel)
@@ -1039,6 +1341,18 @@ class Agent:
             op = req.get("op")
             if op == "ping":
                 send_json(K_RESULT, channel, {"ok": True, "runs": len(self.runs)})
+            elif op == "watch":
+                if len(self.watches) >= WATCH_MAX:
+                    send_json(K_RESULT, channel, {"ok": False, "exhausted": True, "error": "more than %d file watches" % WATCH_MAX})
+                    return
+                try:
+                    watch = FileWatch(channel, str(req["path"]), bool(req.get("recursive")))
+                except FileNotFoundError as e:
+                    send_json(K_RESULT, channel, {"ok": False, "missing": True, "error": str(e)})
+                    return
+                self.watches[channel] = watch
+                self.sel.register(watch.inotify.fd, selectors.EVENT_READ, ("watch", channel))
+                send_json(K_RESULT, channel, {"ok": True})
             else:
                 send_json(K_RESULT, channel, {"ok": False, "error": "unknown op %r" % (op,)})
         except Exception as e:  # report, never die on one request
@@ -1339,7 +1653,7 @@ class Agent:
         reaped = False
         while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
             except InterruptedError:
                 continue
             except ChildProcessError:
@@ -1351,12 +1665,21 @@ class Agent:
                 break
             run = self.leaders.get(pid)
             if run is not None:
+                self.account(run, usage)
                 self.leader_exited(run, status)
             else:
+                for r in self.runs.values():
+                    if any(p == pid for p, _ in r.procs):
+                        self.account(r, usage)
                 if pid == fork_server_pid():
                     _fork_server[0].stop()  # it died: the next eligible run starts another
                 reaped = True
         return reaped
+
+    @staticmethod
+    def account(run, usage):
+        run.maxrss_kib = max(run.maxrss_kib, usage.ru_maxrss)
+        run.cpu_seconds += usage.ru_utime + usage.ru_stime
 
     def leader_exited(self, run, status):
         self.leaders.pop(run.pid, None)
@@ -1543,6 +1866,7 @@ class Agent:
             "status": status, "code": code, "signal": sig, "duration_ms": elapsed,
             "stdout_bytes": run.counts[K_STDOUT], "stderr_bytes": run.counts[K_STDERR],
             "truncated": run.truncated,
+            "peak_memory_bytes": run.maxrss_kib * 1024, "cpu_time_ms": int(run.cpu_seconds * 1000),
         })
         del self.runs[run.channel]
         self.forget(run)
@@ -1618,6 +1942,10 @@ class Agent:
                 tag = key.data
                 if tag == "inotify":
                     self.inotify_ready()
+                elif isinstance(tag, tuple) and tag[0] == "watch":
+                    watch = self.watches.get(tag[1])
+                    if watch is not None:
+                        watch.ready()
                 elif tag == "stdin":
                     if not self.read_stdin():
                         self.shutdown()

@@ -1,12 +1,12 @@
 import { readFileSync } from "node:fs";
 import { AsyncQueue } from "../common/async-queue.js";
-import { ErrorCode, SandboxdError, describeError, unavailable } from "../common/errors.js";
+import { ErrorCode, SandboxdError, describeError, resourceExhausted, unavailable } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { FrameDecoder, FrameKind, encodeFrame, type Frame } from "./agent-protocol.js";
 import type { ContainerRuntime, ExecSession } from "./container-runtime.js";
 import { lostExit, type ExitKind, type ProcessEvent, type ProcessExit, type ProcessSpec, type RunningProcess } from "./process.js";
 import { forkServerSourceModule, moduleLoader, packModules, procfsModule } from "./python-modules.js";
-import type { FileContent, ReadFileOptions, SandboxChannel } from "./sandbox-channel.js";
+import type { FileChange, FileContent, FileWatchHandle, ReadFileOptions, SandboxChannel, UsageSample } from "./sandbox-channel.js";
 
 // The agent and the module it imports, sent on the exec's stdin; stdin then carries frames.
 // The fork server's source goes as a string constant: the agent starts it with `python3 -c`.
@@ -69,6 +69,8 @@ export class AgentRunner implements SandboxChannel {
   private readonly requests = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   /** File reads in progress: the chunks the agent sent on that channel. */
   private readonly reads = new Map<number, { chunks: Buffer[]; bytes: number; onChunk: (n: number) => void }>();
+  /** File watches: their changes as the agent reports them (FileEvent frames). */
+  private readonly watches = new Map<number, AsyncQueue<FileChange>>();
   private nextChannel = 1;
   private closed = false;
   private dead: string | undefined;
@@ -167,6 +169,8 @@ export class AgentRunner implements SandboxChannel {
     for (const [, req] of this.requests) req.reject(err);
     this.requests.clear();
     this.reads.clear();
+    for (const [, w] of this.watches) w.end();
+    this.watches.clear();
     for (const d of this.drainWaiters.splice(0)) d();
     if (!this.closed) {
       this.log.warn({ reason }, "sandbox agent died");
@@ -209,6 +213,8 @@ export class AgentRunner implements SandboxChannel {
           stdout_bytes: number;
           stderr_bytes: number;
           truncated: boolean;
+          peak_memory_bytes?: number;
+          cpu_time_ms?: number;
         };
         const exit: ProcessExit = {
           kind: e.status,
@@ -218,6 +224,8 @@ export class AgentRunner implements SandboxChannel {
           stdoutBytes: e.stdout_bytes,
           stderrBytes: e.stderr_bytes,
           truncated: e.truncated,
+          ...(typeof e.peak_memory_bytes === "number" ? { peakMemoryBytes: e.peak_memory_bytes } : {}),
+          ...(typeof e.cpu_time_ms === "number" ? { cpuTimeMs: e.cpu_time_ms } : {}),
         };
         run.queue.push({ type: "exit", exit });
         run.queue.end();
@@ -260,6 +268,37 @@ export class AgentRunner implements SandboxChannel {
         const res = JSON.parse(f.payload.toString("utf8")) as { ok: boolean; error?: string; missing?: boolean };
         if (res.ok || res.missing) req.resolve(res);
         else req.reject(unavailable(`agent request failed: ${res.error ?? "unknown"}`));
+        return;
+      }
+      case FrameKind.UsageSample: {
+        const req = this.requests.get(f.channel);
+        if (!req) return;
+        this.requests.delete(f.channel);
+        try {
+          req.resolve(usageFromAgent(JSON.parse(f.payload.toString("utf8")) as Record<string, unknown>));
+        } catch (err) {
+          req.reject(unavailable(`the agent's usage sample is unreadable: ${describeError(err)}`));
+        }
+        return;
+      }
+      case FrameKind.FileEvent: {
+        const watch = this.watches.get(f.channel);
+        if (!watch) return;
+        try {
+          const e = JSON.parse(f.payload.toString("utf8")) as { type?: unknown; path?: unknown; old_path?: unknown; dir?: unknown; message?: unknown };
+          const types = ["create", "write", "remove", "rename", "overflow"] as const;
+          const type = types.find((t) => t === e.type);
+          if (!type || typeof e.path !== "string") return;
+          watch.push({
+            type,
+            path: e.path,
+            isDir: e.dir === true,
+            ...(typeof e.old_path === "string" ? { oldPath: e.old_path } : {}),
+            ...(typeof e.message === "string" ? { message: e.message } : {}),
+          });
+        } catch {
+          this.log.debug("unreadable file event frame");
+        }
         return;
       }
       case FrameKind.Log:
@@ -439,6 +478,48 @@ export class AgentRunner implements SandboxChannel {
     });
   }
 
+  /** Usage: the agent reads the sandbox's cgroup and statvfs (or walks) the paths. */
+  usage(paths: readonly string[]): Promise<UsageSample> {
+    if (!this.alive) return Promise.reject(unavailable("sandbox agent is not running"));
+    const channel = this.allocChannel();
+    return new Promise<unknown>((resolve, reject) => {
+      this.requests.set(channel, { resolve, reject });
+      this.send(FrameKind.Usage, channel, Buffer.from(JSON.stringify({ paths })));
+    }) as Promise<UsageSample>;
+  }
+
+  /** A file watch: the agent's inotify on `path` (and below it when recursive) until stop(). */
+  async watchFiles(path: string, recursive: boolean): Promise<FileWatchHandle | undefined> {
+    if (!this.alive) throw unavailable("sandbox agent is not running");
+    const channel = this.allocChannel();
+    const queue = new AsyncQueue<FileChange>();
+    this.watches.set(channel, queue);
+    let res: { ok: boolean; missing?: boolean };
+    try {
+      res = (await new Promise<unknown>((resolve, reject) => {
+        this.requests.set(channel, { resolve, reject });
+        this.send(FrameKind.Request, channel, Buffer.from(JSON.stringify({ op: "watch", path, recursive })));
+      })) as { ok: boolean; missing?: boolean };
+    } catch (err) {
+      this.watches.delete(channel);
+      if (err instanceof Error && /more than \d+ file watches/.test(err.message))
+        throw resourceExhausted(`too many file watches in this sandbox (${err.message.replace(/^.*: /, "")})`, { reason: "FILE_WATCHES_EXHAUSTED" });
+      throw err;
+    }
+    if (res.missing) {
+      this.watches.delete(channel);
+      return undefined;
+    }
+    return {
+      changes: queue,
+      stop: () => {
+        if (!this.watches.delete(channel)) return;
+        this.send(FrameKind.Kill, channel);
+        queue.end();
+      },
+    };
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -450,4 +531,22 @@ export class AgentRunner implements SandboxChannel {
     this.exec.destroy();
     this.die("closed");
   }
+}
+
+/** The agent's K_USAGE_SAMPLE (snake_case JSON, null for what it could not read) as a UsageSample. */
+function usageFromAgent(raw: Record<string, unknown>): UsageSample {
+  if (typeof raw["error"] === "string") throw new Error(raw["error"]);
+  const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) && v > 0 ? Math.floor(v) : 0);
+  const paths = Array.isArray(raw["paths"]) ? (raw["paths"] as Record<string, unknown>[]) : [];
+  return {
+    memoryBytes: num(raw["memory_bytes"]),
+    memoryPeakBytes: num(raw["memory_peak_bytes"]),
+    memoryLimitBytes: num(raw["memory_limit_bytes"]),
+    cpuTimeMs: Math.floor(num(raw["cpu_usec"]) / 1000),
+    processes: num(raw["processes"]),
+    processesLimit: num(raw["processes_limit"]),
+    paths: paths
+      .filter((p) => p !== null && typeof p === "object" && typeof p["path"] === "string" && p["error"] === undefined)
+      .map((p) => ({ path: p["path"] as string, usedBytes: num(p["used_bytes"]), totalBytes: num(p["total_bytes"]) })),
+  };
 }

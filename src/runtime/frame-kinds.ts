@@ -38,6 +38,8 @@ export const AgentFrame = {
   FileRead: kind("agent", "K_FILE_READ"),
   /** >HH rows, cols: a terminal run's new window size (TIOCSWINSZ; its foreground job gets SIGWINCH). */
   Resize: kind("agent", "K_RESIZE"),
+  /** JSON {paths}: the sandbox's usage now; the agent answers UsageSample. */
+  Usage: kind("agent", "K_USAGE"),
   Hello: kind("agent", "K_HELLO"),
   Started: kind("agent", "K_STARTED"),
   Stdout: kind("agent", "K_STDOUT"),
@@ -51,6 +53,10 @@ export const AgentFrame = {
   StdinCredit: kind("agent", "K_STDIN_CREDIT"),
   /** JSON {name, format, width, height, dpi, size}: a plot the run's capture hook wrote (ProcessSpec.captureDir). */
   Captured: kind("agent", "K_CAPTURED"),
+  /** JSON: the sandbox's cgroup (memory, CPU, processes) and its writable paths' used bytes. */
+  UsageSample: kind("agent", "K_USAGE_SAMPLE"),
+  /** JSON {type, path, old_path, dir, message}: a change under a path watched with Request {op: "watch"}. */
+  FileEvent: kind("agent", "K_FILE_EVENT"),
 } as const;
 
 /** Kinds of a session runner's protocol (daemon <-> runner, inside one run's stdio). */

@@ -70,6 +70,9 @@ export interface ProcessExit {
   stderrBytes: number;
   truncated: boolean;
   message?: string;
+  /** The process tree's largest resident set and CPU time as its channel reaped it; absent where not measured. */
+  peakMemoryBytes?: number;
+  cpuTimeMs?: number;
 }
 
 /** The exit of a process whose channel died before it reported one (the exit is unknown). */

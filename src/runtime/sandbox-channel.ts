@@ -16,6 +16,44 @@ export interface ReadFileOptions {
  * (src/runtime/exec-runner.ts: one exec per run, sh for files) for images without python3.
  * A backend only has to provide a way to open one of them.
  */
+/** Bytes used under one writable path (see SandboxUsage in the proto). */
+export interface PathUsage {
+  path: string;
+  usedBytes: number;
+  /** The mount's size when the path is a mount of its own; 0 otherwise. */
+  totalBytes: number;
+}
+
+/** The sandbox's resource use as its agent read it from inside (its cgroup). */
+export interface UsageSample {
+  memoryBytes: number;
+  /** 0 where the kernel keeps no peak. */
+  memoryPeakBytes: number;
+  /** 0: no limit. */
+  memoryLimitBytes: number;
+  cpuTimeMs: number;
+  processes: number;
+  processesLimit: number;
+  paths: PathUsage[];
+}
+
+/** A change under a watched path, as the agent's inotify saw it (see FileEvent in the proto). */
+export interface FileChange {
+  type: "create" | "write" | "remove" | "rename" | "overflow";
+  /** Absolute path inside the sandbox (for rename: the new one). */
+  path: string;
+  /** rename: the path before. */
+  oldPath?: string;
+  isDir: boolean;
+  message?: string;
+}
+
+/** A file watch in progress: its changes until stop() (or the channel's end). */
+export interface FileWatchHandle {
+  changes: AsyncIterable<FileChange>;
+  stop(): void;
+}
+
 export interface SandboxChannel {
   readonly kind: "agent" | "exec";
   /** False once the channel died; the sandbox then opens a new one. */
@@ -30,5 +68,9 @@ export interface SandboxChannel {
   writeFile(path: string, data: FileContent, mode: number): Promise<void>;
   /** The file's bytes, or undefined when it does not exist. */
   readFile(path: string, options?: ReadFileOptions): Promise<Uint8Array | undefined>;
+  /** The sandbox's usage now, with the used bytes of these paths; absent where the channel cannot measure it. */
+  usage?(paths: readonly string[]): Promise<UsageSample>;
+  /** Watches a path (absolute) for changes; undefined when it does not exist. Absent where the channel cannot watch. */
+  watchFiles?(path: string, recursive: boolean): Promise<FileWatchHandle | undefined>;
   close(): Promise<void>;
 }

@@ -174,13 +174,15 @@ export class RunManager {
     let stdoutBytes = 0;
     let stderrBytes = 0;
     let truncated = false;
+    // The steps' own usage as the channel reaped them: the largest peak, the CPU summed.
+    let measured: { peakMemoryBytes: number; cpuTimeMs: number } | undefined;
     const finish = async (exit: Omit<RunExit, "durationMs" | "stdoutBytes" | "stderrBytes" | "truncated" | "kernelRestarted">) => {
       if (plan.collect) {
         await plan.collect().catch((err: unknown) => log.warn({ err: describeError(err) }, "collecting run results failed"));
       }
       run.append({
         type: "exited",
-        exit: { ...exit, durationMs: Date.now() - started, stdoutBytes, stderrBytes, truncated, kernelRestarted: false },
+        exit: { ...exit, durationMs: Date.now() - started, stdoutBytes, stderrBytes, truncated, kernelRestarted: false, ...measured },
       });
     };
     try {
@@ -256,6 +258,12 @@ export class RunManager {
         // reports the kill: it still ended because it was cancelled.
         if (exit.kind === "lost" && run.cancelled) exit = { ...exit, kind: run.cancelled, message: "the run was cancelled" };
         truncated ||= exit.truncated;
+        if (exit.peakMemoryBytes !== undefined || exit.cpuTimeMs !== undefined) {
+          measured = {
+            peakMemoryBytes: Math.max(measured?.peakMemoryBytes ?? 0, exit.peakMemoryBytes ?? 0),
+            cpuTimeMs: (measured?.cpuTimeMs ?? 0) + (exit.cpuTimeMs ?? 0),
+          };
+        }
         const failed = exit.kind !== "exited" || exit.exitCode !== 0;
         if (!failed) step.onSuccess?.();
         if (failed || step === plan.steps[plan.steps.length - 1]) {

@@ -4,7 +4,7 @@ import { AgentRunner } from "../runtime/agent-runner.js";
 import type { ContainerRuntime } from "../runtime/container-runtime.js";
 import { ExecRunner } from "../runtime/exec-runner.js";
 import { drainProcess } from "../runtime/process.js";
-import type { SandboxChannel } from "../runtime/sandbox-channel.js";
+import type { SandboxChannel, UsageSample } from "../runtime/sandbox-channel.js";
 import { wrapArgv } from "./command-wrapper.js";
 import type { LanguageHandler } from "./languages.js";
 import type { Run } from "./run.js";
@@ -25,6 +25,12 @@ import type { SandboxConfig } from "./sandbox-config.js";
  * A destroyed sandbox keeps its state: it is closed, and its id answers from the registry.
  */
 export type SandboxState = "running" | "paused" | "failed" | "expired" | "stopped";
+
+/** A sandbox's usage now (see SandboxUsage in the proto), or why it could not be measured. */
+export type SandboxUsageReading = { sampledAt: Date } & ({ available: true; sample: UsageSample } | { available: false; reason: string });
+
+/** How long a usage reading may take before it is reported unavailable. */
+const usageTimeoutMs = 5000;
 
 /** A sandbox whose agent died more often than this within `deathWindowMs` is failed. */
 const maxAgentDeaths = 5;
@@ -184,6 +190,43 @@ export class Sandbox {
   /** Its end, as the reaper decided it: TTL or idle timeout passed, or its container stopped. */
   end(reason: "expired" | "stopped"): void {
     this.lifecycle = reason;
+  }
+
+  /** True once it was closed (destroyed or reaped). */
+  get gone(): boolean {
+    return this.closed;
+  }
+
+  /** The writable paths whose used bytes a usage reading reports: the workdir and /tmp. */
+  writablePaths(): string[] {
+    return [...new Set([this.config.workdir, "/tmp"])];
+  }
+
+  /**
+   * Its usage as its agent reads it from inside (the sandbox's cgroup, the writable paths);
+   * never throws: what cannot be measured is `available: false` with the reason.
+   */
+  async usage(): Promise<SandboxUsageReading> {
+    const sampledAt = new Date();
+    if (this.closed || this.state !== "running") return { sampledAt, available: false, reason: `the sandbox is ${this.closed ? "gone" : this.state}` };
+    try {
+      const channel = await this.runner();
+      if (!channel.usage) {
+        return { sampledAt, available: false, reason: "the image has no python3: its runs use one engine exec each, and no agent measures its usage" };
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${usageTimeoutMs} ms`)), usageTimeoutMs);
+      });
+      try {
+        const sample = await Promise.race([channel.usage(this.writablePaths()), timeout]);
+        return { sampledAt: new Date(), available: true, sample };
+      } finally {
+        clearTimeout(timer);
+      }
+    } catch (err) {
+      return { sampledAt, available: false, reason: `its agent could not measure it: ${describeError(err)}` };
+    }
   }
 
   get expiresAt(): Date {

@@ -9,13 +9,14 @@ import {
   Stream,
   type RunEventSchema,
   type SandboxSchema,
+  type SandboxUsageSchema,
   type SandboxSpec,
   type ArtifactSchema,
   type SecurityPolicy,
   Backend,
 } from "../gen/sandboxd/v1/common_pb.js";
 import type { ArtifactInfo, Phase, RunEvent } from "../sandbox/run.js";
-import type { Sandbox } from "../sandbox/sandbox.js";
+import type { Sandbox, SandboxUsageReading } from "../sandbox/sandbox.js";
 import type { PolicySpec, SandboxConfig, SandboxRequest } from "../sandbox/sandbox-config.js";
 import type { DownloadTrailerSchema } from "../gen/sandboxd/v1/sandbox_service_pb.js";
 import type { ExitKind } from "../runtime/process.js";
@@ -150,7 +151,7 @@ const states = {
   paused: SandboxState.PAUSED,
 } as const;
 
-export function sandboxToProto(s: Sandbox, backend: string): MessageInitShape<typeof SandboxSchema> {
+export function sandboxToProto(s: Sandbox, backend: string, usage?: SandboxUsageReading): MessageInitShape<typeof SandboxSchema> {
   return {
     id: s.id,
     spec: specToProto(s.config),
@@ -163,6 +164,7 @@ export function sandboxToProto(s: Sandbox, backend: string): MessageInitShape<ty
     poolId: s.poolId,
     ...(s.pausedAt ? { pausedAt: timestampFromDate(s.pausedAt) } : {}),
     backend: backend === "podman" ? Backend.PODMAN : backend === "kubernetes" ? Backend.KUBERNETES : Backend.DOCKER,
+    ...(usage ? { usage: usageToProto(usage) } : {}),
   };
 }
 
@@ -227,6 +229,9 @@ export function runEventToProto(ev: RunEvent): MessageInitShape<typeof RunEventS
             phase: phases[b.exit.phase],
             message: b.exit.message,
             kernelRestarted: b.exit.kernelRestarted,
+            peakMemoryBytes: BigInt(b.exit.peakMemoryBytes ?? 0),
+            cpuTimeMs: BigInt(b.exit.cpuTimeMs ?? 0),
+            usageMeasured: b.exit.peakMemoryBytes !== undefined,
           },
         },
       };
@@ -244,4 +249,20 @@ export function downloadPartToProto(part: { type: "chunk"; data: Uint8Array } | 
   return part.type === "chunk"
     ? { message: { case: "chunk", value: part.data } }
     : { message: { case: "trailer", value: { bytes: BigInt(part.bytes), sha256: part.sha256 } } };
+}
+
+export function usageToProto(u: SandboxUsageReading): MessageInitShape<typeof SandboxUsageSchema> {
+  if (!u.available) return { available: false, unavailableReason: u.reason, sampledAt: timestampFromDate(u.sampledAt) };
+  const s = u.sample;
+  return {
+    available: true,
+    sampledAt: timestampFromDate(u.sampledAt),
+    memoryBytes: BigInt(s.memoryBytes),
+    memoryPeakBytes: BigInt(s.memoryPeakBytes),
+    memoryLimitBytes: BigInt(s.memoryLimitBytes),
+    cpuTimeMs: BigInt(s.cpuTimeMs),
+    processes: s.processes,
+    processesLimit: s.processesLimit,
+    paths: s.paths.map((p) => ({ path: p.path, usedBytes: BigInt(p.usedBytes), totalBytes: BigInt(p.totalBytes) })),
+  };
 }

@@ -3,7 +3,10 @@ import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2
 import type { Config } from "../config/config.js";
 import type { SandboxdMetrics } from "../metrics/sandboxd-metrics.js";
 import { isFieldSet } from "@bufbuild/protobuf";
-import { failedPrecondition, invalidArgument, unavailable } from "../common/errors.js";
+import { failedPrecondition, invalidArgument, notFound, unavailable } from "../common/errors.js";
+import { posix } from "node:path";
+import { FileEventType } from "../gen/sandboxd/v1/sandbox_service_pb.js";
+import type { FileChange } from "../runtime/sandbox-channel.js";
 import { SandboxSpecSchema, type SandboxSpec } from "../gen/sandboxd/v1/common_pb.js";
 import type { AcquireOverrides } from "../sandbox/client-pools.js";
 import type { RunEventSchema } from "../gen/sandboxd/v1/common_pb.js";
@@ -14,7 +17,8 @@ import type { Run } from "../sandbox/run.js";
 import type { RunManager } from "../sandbox/run-manager.js";
 import type { PolicySource, RunPipeline, StartedRun } from "../sandbox/run-pipeline.js";
 import type { SandboxManager } from "../sandbox/sandbox-manager.js";
-import { keepaliveEvent, policyFromProto, runEventToProto, sandboxRequestFromProto, sandboxToProto, severityValue } from "./convert.js";
+import { keepaliveEvent, policyFromProto, runEventToProto, sandboxRequestFromProto, sandboxToProto, severityValue, usageToProto } from "./convert.js";
+import type { Sandbox } from "../sandbox/sandbox.js";
 import { withKeepalive } from "./streams.js";
 import type { VolumeManager } from "../sandbox/volume-manager.js";
 import { AsyncQueue } from "../common/async-queue.js";
@@ -36,6 +40,20 @@ export interface SandboxServiceDeps {
 
 /** Build output one BuildImage call holds for a slow client before it drops some. */
 const maxPendingBuildOutput = 4 * 1024 * 1024;
+
+/** WatchSandbox's interval: 0 means this, less than the minimum is INVALID_ARGUMENT. */
+const defaultWatchIntervalMs = 1000;
+const minWatchIntervalMs = 100;
+
+/** File events one WatchFiles call holds for a slow client; past it they are dropped (an OVERFLOW says so). */
+const maxPendingFileEvents = 10_000;
+const fileEventTypes: Record<FileChange["type"], FileEventType> = {
+  create: FileEventType.CREATE,
+  write: FileEventType.WRITE,
+  remove: FileEventType.REMOVE,
+  rename: FileEventType.RENAME,
+  overflow: FileEventType.OVERFLOW,
+};
 
 /** Fields of CreateSandbox's spec that apply to a sandbox acquired from a pool. */
 const acquireFields = new Set(["labels", "ttlMs", "idleTimeoutMs"]);
@@ -95,6 +113,8 @@ export function createSandboxService(deps: SandboxServiceDeps): SandboxCoreMetho
     if (exit?.status === "lost") throw unavailable(`the run was lost: ${exit.message}`, { reason: "RUN_LOST" });
   };
 
+  const withUsage = async (s: Sandbox) => sandboxToProto(s, backend, await s.usage());
+
   return {
     async createSandbox(req, ctx) {
       if (req.poolId !== "") {
@@ -111,11 +131,93 @@ export function createSandboxService(deps: SandboxServiceDeps): SandboxCoreMetho
     },
 
     async getSandbox(req, ctx) {
-      return { sandbox: sandboxToProto(sandboxes.peek(ctx.tenant, req.sandboxId), backend) };
+      return { sandbox: await withUsage(sandboxes.peek(ctx.tenant, req.sandboxId)) };
     },
 
     async listSandboxes(req, ctx) {
-      return { sandboxes: sandboxes.list(ctx.tenant, req.labels).map((s) => sandboxToProto(s, backend)) };
+      return { sandboxes: await Promise.all(sandboxes.list(ctx.tenant, req.labels).map(withUsage)) };
+    },
+
+    async *watchFiles(req, ctx) {
+      if (req.sandboxId === "") throw invalidArgument("sandbox_id is required");
+      if (req.path.includes("\0")) throw invalidArgument("path must not contain NUL");
+      const sandbox = sandboxes.get(ctx.tenant, req.sandboxId);
+      const path = posix.resolve(sandbox.config.workdir, req.path);
+      const channel = await sandbox.runner();
+      if (!channel.watchFiles) {
+        throw failedPrecondition("the image has no python3: no agent runs in this sandbox to watch its files", { reason: "FILE_WATCH_NOT_SUPPORTED" });
+      }
+      const watch = await channel.watchFiles(path, req.recursive);
+      if (!watch) throw notFound(`${path} does not exist in the sandbox`, { reason: "FILE_WATCH_PATH_NOT_FOUND" });
+      // Changes are taken off the agent's frames as they come, and held here for a slow
+      // client up to a bound; past it they are dropped and one OVERFLOW says how many.
+      const pending = new AsyncQueue<FileChange>();
+      let held = 0;
+      let dropped = 0;
+      const pump = (async () => {
+        for await (const change of watch.changes) {
+          if (held >= maxPendingFileEvents) {
+            dropped++;
+            continue;
+          }
+          if (dropped > 0) {
+            pending.push({ type: "overflow", path, isDir: true, message: `${dropped} events were dropped: the client read too slowly` });
+            held++;
+            dropped = 0;
+          }
+          held++;
+          pending.push(change);
+        }
+        pending.end();
+      })();
+      const onAbort = () => watch.stop();
+      ctx.signal.addEventListener("abort", onAbort, { once: true });
+      try {
+        yield { message: { case: "ready", value: true } };
+        for await (const c of pending) {
+          held--;
+          yield {
+            message: {
+              case: "event",
+              value: { type: fileEventTypes[c.type], path: c.path, oldPath: c.oldPath ?? "", isDir: c.isDir, message: c.message ?? "" },
+            },
+          };
+        }
+      } finally {
+        ctx.signal.removeEventListener("abort", onAbort);
+        watch.stop();
+        await pump;
+      }
+    },
+
+    async *watchSandbox(req, ctx) {
+      if (req.sandboxId === "") throw invalidArgument("sandbox_id is required");
+      const intervalMs = req.intervalMs === 0 ? defaultWatchIntervalMs : req.intervalMs;
+      if (intervalMs < minWatchIntervalMs) throw invalidArgument(`interval_ms must be at least ${minWatchIntervalMs} (or 0 for ${defaultWatchIntervalMs})`);
+      const sandbox = sandboxes.peek(ctx.tenant, req.sandboxId);
+      // Samples until the sandbox goes away (destroyed, reaped) or the caller does.
+      const present = () => {
+        if (sandbox.gone) return false;
+        try {
+          return sandboxes.peek(ctx.tenant, req.sandboxId) === sandbox;
+        } catch {
+          return false;
+        }
+      };
+      while (!ctx.signal.aborted && present()) {
+        const usage = await sandbox.usage();
+        if (!present()) return;
+        yield { usage: usageToProto(usage) };
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            ctx.signal.removeEventListener("abort", done);
+            resolve();
+          };
+          const timer = setTimeout(done, intervalMs);
+          ctx.signal.addEventListener("abort", done, { once: true });
+        });
+      }
     },
 
     async destroySandbox(req, ctx) {

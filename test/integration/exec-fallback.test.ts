@@ -55,6 +55,26 @@ describe("without python3 in the image", () => {
     expect(d.logs()).toMatch(/agent unavailable in this image; using one engine exec per run/);
   });
 
+  it("says usage is unavailable (no agent measures it) and runs' exits carry none", async () => {
+    const { sandbox } = await d.sandbox.getSandbox({ sandboxId });
+    expect(sandbox?.usage?.available).toBe(false);
+    expect(sandbox?.usage?.unavailableReason).toMatch(/no python3/);
+    const r = await collect(d.sandbox.exec({ sandboxId, argv: ["true"] }));
+    expect(r.exit.usageMeasured).toBe(false);
+    expect(Number(r.exit.peakMemoryBytes)).toBe(0);
+  });
+
+  it("WatchFiles is FAILED_PRECONDITION (FILE_WATCH_NOT_SUPPORTED): no agent watches", async () => {
+    let err: { code?: number; details?: string } | undefined;
+    try {
+      for await (const _ of d.sandbox.watchFiles({ sandboxId, path: "/tmp" })) break;
+    } catch (e) {
+      err = e as typeof err;
+    }
+    expect(err?.code).toBe(9); // FAILED_PRECONDITION
+    expect(err?.details).toMatch(/no python3/);
+  });
+
   it("kills the process tree at the deadline", async () => {
     const r = await collect(d.sandbox.exec({ sandboxId, shell: "sleep 300 & sleep 301; echo never", timeoutMs: 1000 }));
     expect(r.exit.status).toBe(ExitStatus.TIMEOUT);

@@ -621,6 +621,109 @@ func TestC19ImageBuild(t *testing.T) {
 	}
 }
 
+func TestC23Usage(t *testing.T) {
+	ctx := testContext(t)
+	const mib = 1 << 20
+	sb, err := client.CreateSandbox(ctx, &pb.SandboxSpec{Language: "python"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = sb.Destroy(context.Background()) })
+	r := mustCollect(t, sb.Run(ctx, "b = bytearray(50 * 1024 * 1024)\nprint(len(b))"))
+	eq(t, "stdout", r.Stdout, fmt.Sprintf("%d\n", 50*mib))
+	if r.PeakMemoryBytes < 50*mib || r.CPUTime <= 0 {
+		t.Fatalf("the run's usage: peak %d bytes, CPU %v", r.PeakMemoryBytes, r.CPUTime)
+	}
+	mustCollect(t, sb.Exec(ctx, &pb.ExecRequest{Argv: []string{"sh", "-c", "head -c 3000000 /dev/zero > /tmp/c23"}}))
+	u, err := sb.Usage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !u.GetAvailable() || u.GetMemoryPeakBytes() < 50*mib || u.GetMemoryBytes() == 0 || u.GetCpuTimeMs() == 0 || u.GetProcesses() < 1 {
+		t.Fatalf("usage: %v", u)
+	}
+	var tmp uint64
+	for _, p := range u.GetPaths() {
+		if p.GetPath() == "/tmp" {
+			tmp = p.GetUsedBytes()
+		}
+	}
+	if tmp < 3_000_000 {
+		t.Fatalf("/tmp used bytes: %d (%v)", tmp, u.GetPaths())
+	}
+	var e *sandboxd.Error
+	for _, err := range sb.Watch(ctx, 50*time.Millisecond) {
+		if !errors.As(err, &e) || e.Code != codes.InvalidArgument {
+			t.Fatalf("a 50 ms interval: %v", err)
+		}
+		break
+	}
+	samples := 0
+	for sample, err := range sb.Watch(ctx, 100*time.Millisecond) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sample.GetAvailable() {
+			t.Fatalf("sample: %v", sample)
+		}
+		samples++
+		if samples == 2 {
+			if _, err := sb.Destroy(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if samples > 50 {
+			t.Fatal("the stream did not end after the sandbox was destroyed")
+		}
+	}
+	if samples < 2 {
+		t.Fatalf("%d samples", samples)
+	}
+}
+
+func TestC24WatchFiles(t *testing.T) {
+	ctx, cancel := context.WithTimeout(testContext(t), 30*time.Second)
+	defer cancel()
+	sb, err := client.CreateSandbox(ctx, &pb.SandboxSpec{Language: "python"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = sb.Destroy(context.Background()) })
+	workdir := sb.Info.GetSpec().GetWorkdir()
+	changes, err := sb.WatchFiles(ctx, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCollect(t, sb.Exec(ctx, &pb.ExecRequest{Argv: []string{"sh", "-c", "echo hi > c24.txt && mv c24.txt c24-renamed.txt && rm c24-renamed.txt"}}))
+	var seen []string
+	for e, err := range changes {
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimPrefix(e.GetType().String(), "FILE_EVENT_TYPE_")
+		if e.GetOldPath() != "" {
+			seen = append(seen, name+" "+e.GetOldPath()+" -> "+e.GetPath())
+		} else {
+			seen = append(seen, name+" "+e.GetPath())
+		}
+		if e.GetType() == pb.FileEventType_FILE_EVENT_TYPE_REMOVE {
+			break
+		}
+	}
+	want := []string{
+		"CREATE " + workdir + "/c24.txt",
+		"WRITE " + workdir + "/c24.txt",
+		"RENAME " + workdir + "/c24.txt -> " + workdir + "/c24-renamed.txt",
+		"REMOVE " + workdir + "/c24-renamed.txt",
+	}
+	eq(t, "events", strings.Join(seen, "\n"), strings.Join(want, "\n"))
+	_, err = sb.WatchFiles(ctx, "/no/such/dir", false)
+	var e *sandboxd.Error
+	if !errors.As(err, &e) || e.Code != codes.NotFound || e.Reason != "FILE_WATCH_PATH_NOT_FOUND" {
+		t.Fatalf("a missing path: %v", err)
+	}
+}
+
 func TestEphemeralRun(t *testing.T) {
 	r := mustCollect(t, client.RunEphemeral(testContext(t), &pb.RunRequest{Language: "python", Code: "print(6 * 7)"}))
 	eq(t, "stdout", r.Stdout, "42\n")

@@ -75,19 +75,23 @@ func streamEvents(ctx context.Context, open func(context.Context) (eventStream, 
 
 // Result is what a finished run left.
 type Result struct {
-	RunID      string
-	Stdout     string
-	Stderr     string
-	Status     pb.ExitStatus
-	ExitCode   int
-	Signal     int
-	Duration   time.Duration
-	Truncated  bool
-	Phase      pb.RunPhase
-	Message    string
-	Artifacts  []*pb.Artifact
-	CellErrors []*pb.CellError
-	Events     []*pb.RunEvent
+	RunID     string
+	Stdout    string
+	Stderr    string
+	Status    pb.ExitStatus
+	ExitCode  int
+	Signal    int
+	Duration  time.Duration
+	Truncated bool
+	Phase     pb.RunPhase
+	Message   string
+	// The run's own peak memory (largest resident set of its processes, as reaped) and CPU
+	// time (user + system); zero where they were not measured (RunExited.usage_measured).
+	PeakMemoryBytes uint64
+	CPUTime         time.Duration
+	Artifacts       []*pb.Artifact
+	CellErrors      []*pb.CellError
+	Events          []*pb.RunEvent
 }
 
 // OK reports whether the process exited by itself with code 0 (and raised nothing).
@@ -142,6 +146,7 @@ func (c *collector) feed(ev *pb.RunEvent) {
 		r.Status, r.ExitCode, r.Signal = x.GetStatus(), int(x.GetExitCode()), int(x.GetSignal())
 		r.Duration = time.Duration(x.GetDurationMs()) * time.Millisecond
 		r.Truncated, r.Phase, r.Message = x.GetTruncated(), x.GetPhase(), x.GetMessage()
+		r.PeakMemoryBytes, r.CPUTime = x.GetPeakMemoryBytes(), time.Duration(x.GetCpuTimeMs())*time.Millisecond
 	}
 }
 

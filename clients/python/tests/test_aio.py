@@ -268,3 +268,39 @@ async def test_c26_terminal_aio() -> None:
             again.write("exit 3\n")
             exit_ = await again.wait()
         assert exit_.exit_code == 3
+
+
+async def test_c23_usage_aio() -> None:
+    async with SandboxSession(lang="python") as s, Client() as client:
+        r = await s.run("b = bytearray(50 * 1024 * 1024)")
+        assert r.peak_memory_bytes >= 50 * 1024 * 1024
+        assert r.cpu_time_ms > 0
+        usage = await client.get_usage(s.sandbox_id)
+        assert usage.available
+        assert usage.memory_peak_bytes >= 50 * 1024 * 1024
+        samples = 0
+        async for sample in client.watch_sandbox(s.sandbox_id, interval_ms=100):
+            assert sample.available
+            samples += 1
+            if samples == 2:
+                await client.destroy_sandbox(s.sandbox_id)
+            assert samples < 50
+        assert samples >= 2
+
+
+async def test_c24_watch_files_aio() -> None:
+    async with SandboxSession(lang="python") as s, Client() as client:
+
+        async def change() -> None:
+            assert (await s.execute_command("sh -c 'echo hi > c24.txt && mv c24.txt c24b.txt && rm c24b.txt'")).exit_code == 0
+
+        kinds: list[int] = []
+        events = client.watch_files(s.sandbox_id, "", on_ready=change)
+        try:
+            async for e in events:
+                kinds.append(e.type)
+                if e.type == 3:
+                    break
+        finally:
+            await events.aclose()
+        assert kinds == [1, 2, 4, 3]  # CREATE, WRITE, RENAME, REMOVE

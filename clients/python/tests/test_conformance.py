@@ -515,3 +515,61 @@ def test_c26_terminal(session: SandboxSession) -> None:
         exit_ = again.wait()
     assert exit_.status == "EXITED"
     assert exit_.exit_code == 3
+
+
+def test_c23_usage(daemon) -> None:  # noqa: ANN001
+    mib = 1024 * 1024
+    with SandboxSession(lang="python", address=daemon.address) as s, Client(daemon.address) as client:
+        result = s.run("b = bytearray(50 * 1024 * 1024)\nprint(len(b))")
+        assert result.stdout == f"{50 * mib}\n"
+        assert result.peak_memory_bytes >= 50 * mib
+        assert result.cpu_time_ms > 0
+        assert s.execute_command("head -c 3000000 /dev/zero > /tmp/c23").exit_code == 0
+        usage = client.get_usage(s.sandbox_id)
+        assert usage.available
+        assert usage.memory_peak_bytes >= 50 * mib
+        assert usage.memory_bytes > 0
+        assert usage.cpu_time_ms > 0
+        assert usage.processes >= 1
+        tmp = next(p for p in usage.paths if p.path == "/tmp")
+        assert tmp.used_bytes >= 3_000_000
+        with pytest.raises(ValidationError):
+            next(iter(client.watch_sandbox(s.sandbox_id, interval_ms=50)))
+        samples = 0
+        for sample in client.watch_sandbox(s.sandbox_id, interval_ms=100):
+            assert sample.available
+            samples += 1
+            if samples == 2:
+                client.destroy_sandbox(s.sandbox_id)
+            assert samples < 50, "the stream did not end after the sandbox was destroyed"
+        assert samples >= 2
+
+
+def test_c24_watch_files(daemon) -> None:  # noqa: ANN001
+    from sandboxd.v1 import sandbox_service_pb2 as svc
+
+    with SandboxSession(lang="python", address=daemon.address) as s, Client(daemon.address) as client:
+        workdir = s.sandbox.spec.workdir
+
+        def change() -> None:
+            assert s.execute_command("sh -c 'echo hi > c24.txt && mv c24.txt c24-renamed.txt && rm c24-renamed.txt'").exit_code == 0
+
+        seen: list[str] = []
+        events = client.watch_files(s.sandbox_id, "", on_ready=change)
+        try:
+            for e in events:
+                name = svc.FileEventType.Name(e.type).removeprefix("FILE_EVENT_TYPE_")
+                seen.append(f"{name} {e.old_path + ' -> ' if e.old_path else ''}{e.path}")
+                if e.type == svc.FILE_EVENT_TYPE_REMOVE:
+                    break
+        finally:
+            events.close()
+        assert seen == [
+            f"CREATE {workdir}/c24.txt",
+            f"WRITE {workdir}/c24.txt",
+            f"RENAME {workdir}/c24.txt -> {workdir}/c24-renamed.txt",
+            f"REMOVE {workdir}/c24-renamed.txt",
+        ]
+        with pytest.raises(SandboxError) as missing:
+            next(iter(client.watch_files(s.sandbox_id, "/no/such/dir")))
+        assert (missing.value.code.name, missing.value.reason) == ("NOT_FOUND", "FILE_WATCH_PATH_NOT_FOUND")

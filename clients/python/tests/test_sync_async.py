@@ -59,7 +59,7 @@ def test_same_public_methods_and_signatures(name: str) -> None:
 
 # Plain methods of the asyncio API: they build an object, return a stream to iterate, or
 # (ExecuteStream's send/interrupt/end) only queue a request.
-NOT_AWAITED = {"__init__", "session", "stream", "run", "exec", "install", "attach", "session_run", "execute", "send", "interrupt", "end"}
+NOT_AWAITED = {"__init__", "session", "stream", "run", "exec", "install", "attach", "session_run", "execute", "send", "interrupt", "end", "watch_sandbox", "watch_files"}
 
 
 @pytest.mark.parametrize("name", CLASSES)

@@ -3,7 +3,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import type { ChannelCredentials } from "@grpc/grpc-js";
 import { SandboxdError, Code, violationFromProto, type Violation } from "./errors.js";
-import type { Artifact, DockerfileSchema, RunEvent, Sandbox as SandboxInfo, SandboxSpecSchema } from "./gen/sandboxd/v1/common_pb.js";
+import type { Artifact, DockerfileSchema, RunEvent, Sandbox as SandboxInfo, SandboxSpecSchema, SandboxUsage } from "./gen/sandboxd/v1/common_pb.js";
 import {
   InteractiveService,
   SessionKind,
@@ -14,6 +14,7 @@ import {
 import {
   SandboxService,
   TransferKind,
+  type FileEvent,
   type CheckCodeRequestSchema,
   type DownloadHeader,
   type ExecRequestSchema,
@@ -93,6 +94,13 @@ export interface ExecOptions extends CallOptions, OutputCallbacks {
   keepStdinOpen?: boolean;
   runTimeoutMs?: number;
   detachOnCancel?: boolean;
+}
+
+export interface WatchFilesOptions extends CallOptions {
+  /** Also every directory below the path. */
+  recursive?: boolean;
+  /** Called (and awaited) once the watch is in place. */
+  onReady?: () => unknown;
 }
 
 export interface TransferOptions extends CallOptions {
@@ -266,6 +274,33 @@ export class SandboxdClient implements Disposable {
     return (await this.sandboxes.listSandboxes({ labels }, options)).sandboxes;
   }
 
+  /** The sandbox's usage now (memory, CPU, processes, writable paths' used bytes); `available` false where it cannot be measured. */
+  async getUsage(sandboxId: string, options?: CallOptions): Promise<SandboxUsage | undefined> {
+    return (await this.sandboxes.getSandbox({ sandboxId }, options)).sandbox?.usage;
+  }
+
+  /**
+   * The sandbox's usage every `intervalMs` (at least 100), the first at once; the iteration
+   * ends when the sandbox goes away (destroyed or reaped), or when `options.signal` aborts.
+   */
+  async *watchSandbox(sandboxId: string, intervalMs = 1000, options?: CallOptions): AsyncGenerator<SandboxUsage> {
+    for await (const m of this.sandboxes.watchSandbox({ sandboxId, intervalMs }, options)) if (m.usage) yield m.usage;
+  }
+
+  /**
+   * Changes under `path` (absolute, or relative to the workdir) as they happen: create,
+   * write, remove, rename (and overflow when events were lost), with absolute paths. The
+   * watch is in place when `onReady` is called (awaited: changes made in it are seen); the
+   * iteration ends when the sandbox goes away, or when `options.signal` aborts (or the loop breaks).
+   */
+  async *watchFiles(sandboxId: string, path: string, options: WatchFilesOptions = {}): AsyncGenerator<FileEvent> {
+    const { recursive, onReady, ...call } = options;
+    for await (const m of this.sandboxes.watchFiles({ sandboxId, path, recursive: recursive ?? false }, call)) {
+      if (m.message.case === "event") yield m.message.value;
+      else if (m.message.case === "ready") await onReady?.();
+    }
+  }
+
   /** Idempotent: false when the sandbox was already gone. */
   async destroySandbox(sandboxId: string, options?: CallOptions): Promise<boolean> {
     return (await this.sandboxes.destroySandbox({ sandboxId }, options)).destroyed;
@@ -397,6 +432,21 @@ export class Sandbox implements AsyncDisposable {
   /** ResumeSandbox: thaws it; true when it was paused (false: running already). */
   async resume(options?: CallOptions): Promise<boolean> {
     return (await this.client.resumeSandbox(this.id, options)).changed;
+  }
+
+  /** Changes under a path of it as they happen (see SandboxdClient.watchFiles). */
+  watchFiles(path: string, options: WatchFilesOptions = {}): AsyncGenerator<FileEvent> {
+    return this.client.watchFiles(this.id, path, options);
+  }
+
+  /** Its usage now (see SandboxdClient.getUsage). */
+  async usage(options?: CallOptions): Promise<SandboxUsage | undefined> {
+    return this.client.getUsage(this.id, options);
+  }
+
+  /** Its usage every `intervalMs` until it goes away (see SandboxdClient.watchSandbox). */
+  watch(intervalMs = 1000, options?: CallOptions): AsyncGenerator<SandboxUsage> {
+    return this.client.watchSandbox(this.id, intervalMs, options);
   }
 
   async refresh(options?: CallOptions): Promise<SandboxInfo> {

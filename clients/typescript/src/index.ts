@@ -11,6 +11,7 @@ export type {
   RunOptions,
   ExecOptions,
   TransferOptions,
+  WatchFilesOptions,
   SandboxSpec,
   SessionSettings,
   PoolOptions,

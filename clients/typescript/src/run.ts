@@ -20,6 +20,9 @@ export interface RunResult {
   /** Which step the run ended in: install, compile or run. */
   phase: "INSTALL" | "COMPILE" | "RUN" | "UNSPECIFIED";
   message: string;
+  /** The run's own peak memory (largest resident set of its processes, as reaped) and CPU time; 0 where not measured. */
+  peakMemoryBytes: number;
+  cpuTimeMs: number;
   artifacts: Artifact[];
   displays: DisplayData[];
   errors: CellError[];
@@ -103,6 +106,8 @@ export class RunCollector {
       truncated: ex?.truncated ?? false,
       phase: (ex ? RunPhase[ex.phase] : "UNSPECIFIED") as RunResult["phase"],
       message: ex?.message ?? "the stream ended without an exit event",
+      peakMemoryBytes: Number(ex?.peakMemoryBytes ?? 0n),
+      cpuTimeMs: Number(ex?.cpuTimeMs ?? 0n),
       artifacts: this.artifacts,
       displays: this.displays,
       errors: this.errors,

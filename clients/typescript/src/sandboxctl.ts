@@ -19,8 +19,9 @@ import {
   type DisplayData,
   type RunEvent,
   type Sandbox as SandboxInfo,
+  type SandboxUsage,
 } from "./gen/sandboxd/v1/common_pb.js";
-import { TransferKind } from "./gen/sandboxd/v1/sandbox_service_pb.js";
+import { FileEventType, TransferKind } from "./gen/sandboxd/v1/sandbox_service_pb.js";
 import type { Volume } from "./gen/sandboxd/v1/volume_service_pb.js";
 import type { RunOptions } from "./client.js";
 import type { Execution, RunResult } from "./run.js";
@@ -62,6 +63,11 @@ const USAGE = `usage: sandboxctl [--address HOST:PORT] [--token T] [--json] <com
   volume list | volume get NAME | volume delete NAME...
                          this tenant's volumes; mount one with create --volume NAME:PATH[:ro],
                          an allow-listed host directory with create --volume /HOST/DIR:PATH[:rw]
+  stats ID [--watch] [--interval MS]
+                         memory (now, peak, limit), CPU time, processes and the used bytes of
+                         the writable paths; --watch: a line every interval until the sandbox goes
+  watch-files ID [PATH] [-r]     changes under PATH (default: the workdir; -r: and below) as they
+                         happen, a line each (TYPE PATH, or RENAME OLD -> NEW), until Ctrl-C
 
 run, exec and attach pass stdin to the program when it is not a terminal; Ctrl-C ends the
 run (exit 130). --json: one JSON event a line for runs, then a "result" line.
@@ -180,6 +186,7 @@ function eventJson(ev: RunEvent): Record<string, unknown> {
         phase: RunPhase[e.value.phase] ?? "UNSPECIFIED",
         truncated: e.value.truncated,
         message: e.value.message,
+        ...(e.value.usageMeasured ? { peakMemoryBytes: Number(e.value.peakMemoryBytes), cpuTimeMs: Number(e.value.cpuTimeMs) } : {}),
       };
     case "started":
       return {
@@ -881,6 +888,92 @@ async function cmdVolume(g: Globals, argv: string[]): Promise<number> {
   }
 }
 
+function bytes(n: bigint | number): string {
+  const v = Number(n);
+  if (v >= 1024 ** 3) return `${(v / 1024 ** 3).toFixed(1)} GiB`;
+  if (v >= 1024 ** 2) return `${(v / 1024 ** 2).toFixed(1)} MiB`;
+  if (v >= 1024) return `${(v / 1024).toFixed(1)} KiB`;
+  return `${v} B`;
+}
+
+function usageJson(u: SandboxUsage | undefined) {
+  if (!u?.available) return { available: false, reason: u?.unavailableReason ?? "not measured" };
+  return {
+    available: true,
+    memoryBytes: Number(u.memoryBytes),
+    memoryPeakBytes: Number(u.memoryPeakBytes),
+    memoryLimitBytes: Number(u.memoryLimitBytes),
+    cpuTimeMs: Number(u.cpuTimeMs),
+    processes: u.processes,
+    processesLimit: u.processesLimit,
+    paths: u.paths.map((p) => ({ path: p.path, usedBytes: Number(p.usedBytes), totalBytes: Number(p.totalBytes) })),
+  };
+}
+
+function usageLine(u: SandboxUsage | undefined): string {
+  if (!u?.available) return `usage not available: ${u?.unavailableReason ?? "not measured"}\n`;
+  const limit = u.memoryLimitBytes > 0n ? ` / ${bytes(u.memoryLimitBytes)}` : "";
+  const paths = u.paths.map((p) => `${p.path} ${bytes(p.usedBytes)}${p.totalBytes > 0n ? ` / ${bytes(p.totalBytes)}` : ""}`).join(", ");
+  return `mem ${bytes(u.memoryBytes)}${limit} (peak ${bytes(u.memoryPeakBytes)})  cpu ${(Number(u.cpuTimeMs) / 1000).toFixed(2)} s  procs ${u.processes}  ${paths}\n`;
+}
+
+/** `stats ID`: the sandbox's usage; --watch streams it (WatchSandbox) until the sandbox goes away. */
+async function cmdStats(g: Globals, argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { watch: { type: "boolean" }, interval: { type: "string" } } });
+  const [id] = positionals;
+  if (!id || positionals.length > 1) throw new UsageError("stats needs one sandbox ID");
+  if (!values.watch) {
+    const u = await g.client.getUsage(id);
+    print(g, usageJson(u), () => {
+      if (!u?.available) return usageLine(u);
+      const rows = [
+        ["memory", `${bytes(u.memoryBytes)}${u.memoryLimitBytes > 0n ? ` of ${bytes(u.memoryLimitBytes)}` : ""}`],
+        ["memory peak", bytes(u.memoryPeakBytes)],
+        ["cpu time", `${(Number(u.cpuTimeMs) / 1000).toFixed(3)} s`],
+        ["processes", `${u.processes}${u.processesLimit > 0 ? ` of ${u.processesLimit}` : ""}`],
+        ...u.paths.map((p) => [p.path, `${bytes(p.usedBytes)} used${p.totalBytes > 0n ? ` of ${bytes(p.totalBytes)}` : ""}`]),
+      ];
+      return table(rows);
+    });
+    return 0;
+  }
+  const interval = values.interval === undefined ? 1000 : Number(values.interval);
+  if (!Number.isInteger(interval) || interval < 0) throw new UsageError("--interval takes milliseconds");
+  const stop = interruptible();
+  try {
+    for await (const u of g.client.watchSandbox(id, interval, { signal: stop.signal })) print(g, usageJson(u), () => usageLine(u));
+  } catch (err) {
+    if (stop.signal.aborted) return 130;
+    throw err;
+  } finally {
+    stop.dispose();
+  }
+  return 0;
+}
+
+/** `watch-files ID [PATH] [-r]`: WatchFiles, a line (or a JSON object) per change, until Ctrl-C or the sandbox goes. */
+async function cmdWatchFiles(g: Globals, argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { recursive: { type: "boolean", short: "r" } } });
+  const [id, path = ""] = positionals;
+  if (!id || positionals.length > 2) throw new UsageError("watch-files needs a sandbox ID and at most one PATH");
+  const stop = interruptible();
+  try {
+    const onReady = () => process.stderr.write(`sandboxctl: watching ${path || "the workdir"}${values.recursive ? " and below" : ""} (Ctrl-C stops)\n`);
+    for await (const e of g.client.watchFiles(id, path, { recursive: values.recursive ?? false, signal: stop.signal, onReady })) {
+      const type = FileEventType[e.type] ?? "UNSPECIFIED";
+      print(g, { type, path: e.path, ...(e.oldPath ? { oldPath: e.oldPath } : {}), isDir: e.isDir, ...(e.message ? { message: e.message } : {}) }, () =>
+        type === "RENAME" ? `RENAME ${e.oldPath} -> ${e.path}\n` : type === "OVERFLOW" ? `OVERFLOW ${e.message}\n` : `${type} ${e.path}${e.isDir ? "/" : ""}\n`,
+      );
+    }
+  } catch (err) {
+    if (stop.signal.aborted) return 130;
+    throw err;
+  } finally {
+    stop.dispose();
+  }
+  return 0;
+}
+
 const commands: Record<string, (g: Globals, argv: string[]) => Promise<number>> = {
   run: cmdRun,
   exec: cmdExec,
@@ -898,6 +991,8 @@ const commands: Record<string, (g: Globals, argv: string[]) => Promise<number>> 
   cp: cmdCp,
   artifacts: cmdArtifacts,
   volume: cmdVolume,
+  stats: cmdStats,
+  "watch-files": cmdWatchFiles,
 };
 
 /** The client package's version: package.json is one level above both src/ and dist/. */

@@ -5,7 +5,7 @@ import { networkInterfaces } from "node:os";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, type TestContext } from "vitest";
 import { Code, SandboxdError, createClient, type CellEvent, type Sandbox, type SandboxdClient } from "../../../clients/typescript/src/index.js";
 import { NetworkMode, SandboxState, Stream } from "../../../clients/typescript/src/gen/sandboxd/v1/common_pb.js";
-import { TransferKind } from "../../../clients/typescript/src/gen/sandboxd/v1/sandbox_service_pb.js";
+import { FileEventType, TransferKind } from "../../../clients/typescript/src/gen/sandboxd/v1/sandbox_service_pb.js";
 import { docker, onKubernetes } from "../../helpers/daemon.js";
 import { startDaemon, stopDaemon } from "./daemon.js";
 
@@ -449,6 +449,66 @@ describe("conformance", () => {
     expect(replay).toContain("mark-42");
     expect(exit.status).toBe("EXITED");
     expect(exit.exitCode).toBe(3);
+  });
+
+  it("C23 usage: a run's peak memory and CPU time, the sandbox's usage, WatchSandbox", async () => {
+    const MiB = 1024 * 1024;
+    const s = await client.createSandbox({ language: "python" });
+    const r = await s.run("b = bytearray(50 * 1024 * 1024)\nprint(len(b))").result();
+    expect(r.stdout).toBe(`${50 * MiB}\n`);
+    expect(r.peakMemoryBytes).toBeGreaterThanOrEqual(50 * MiB);
+    expect(r.cpuTimeMs).toBeGreaterThan(0);
+    expect((await s.exec(["sh", "-c", "head -c 3000000 /dev/zero > /tmp/c23"]).result()).exitCode).toBe(0);
+    const u = await s.usage();
+    expect(u?.available).toBe(true);
+    expect(Number(u?.memoryPeakBytes)).toBeGreaterThanOrEqual(50 * MiB);
+    expect(Number(u?.memoryBytes)).toBeGreaterThan(0);
+    expect(Number(u?.cpuTimeMs)).toBeGreaterThan(0);
+    expect(u?.processes).toBeGreaterThanOrEqual(1);
+    expect(Number(u?.paths.find((p) => p.path === "/tmp")?.usedBytes)).toBeGreaterThanOrEqual(3_000_000);
+    const tooFast = await s
+      .watch(50)
+      .next()
+      .catch((e: unknown) => e);
+    expect(SandboxdError.is(tooFast, Code.InvalidArgument)).toBe(true);
+    let samples = 0;
+    for await (const sample of s.watch(100)) {
+      expect(sample.available).toBe(true);
+      if (++samples === 2) await s.destroy();
+      if (samples > 50) throw new Error("the stream did not end after the sandbox was destroyed");
+    }
+    expect(samples).toBeGreaterThanOrEqual(2);
+  });
+
+  it("C24 WatchFiles: writing, renaming and deleting a file produce those events in order", async () => {
+    const workdir = (await sandbox.refresh()).spec?.workdir ?? "";
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), 20_000);
+    const seen: string[] = [];
+    try {
+      const changes = sandbox.watchFiles("", {
+        signal: abort.signal,
+        onReady: async () =>
+          expect((await sandbox.exec(["sh", "-c", "echo hi > c24.txt && mv c24.txt c24-renamed.txt && rm c24-renamed.txt"]).result()).exitCode).toBe(0),
+      });
+      for await (const e of changes) {
+        seen.push(`${FileEventType[e.type]} ${e.oldPath ? `${e.oldPath} -> ` : ""}${e.path}`);
+        if (e.type === FileEventType.REMOVE) break;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    expect(seen).toEqual([
+      `CREATE ${workdir}/c24.txt`,
+      `WRITE ${workdir}/c24.txt`,
+      `RENAME ${workdir}/c24.txt -> ${workdir}/c24-renamed.txt`,
+      `REMOVE ${workdir}/c24-renamed.txt`,
+    ]);
+    const missing = await sandbox
+      .watchFiles("/no/such/dir")
+      .next()
+      .catch((e: unknown) => e);
+    expect(SandboxdError.is(missing, Code.NotFound, "FILE_WATCH_PATH_NOT_FOUND")).toBe(true);
   });
 
   it("runs in an ephemeral sandbox", async () => {

@@ -35,7 +35,10 @@ interface Ran {
 }
 
 /** Runs sandboxctl as a user would; `onStdout` sees output as it arrives. */
-function sandboxctl(args: string[], options: { input?: string; onStdout?: (text: string, child: ChildProcess) => void } = {}): Promise<Ran> {
+function sandboxctl(
+  args: string[],
+  options: { input?: string; onStdout?: (text: string, child: ChildProcess) => void; onStderr?: (text: string, child: ChildProcess) => void } = {},
+): Promise<Ran> {
   const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "clients/typescript/src/sandboxctl.ts"), ...args], {
     cwd: repoRoot,
     env: { ...process.env, SANDBOXD_ADDRESS: d.address },
@@ -47,7 +50,10 @@ function sandboxctl(args: string[], options: { input?: string; onStdout?: (text:
     stdout += b.toString();
     options.onStdout?.(b.toString(), child);
   });
-  child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
+  child.stderr.on("data", (b: Buffer) => {
+    stderr += b.toString();
+    options.onStderr?.(b.toString(), child);
+  });
   child.stdin.end(options.input ?? "");
   return new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
 }
@@ -295,6 +301,45 @@ describe("sandboxctl", () => {
     expect((await sandboxctl(["get", sandbox.id])).stdout).toMatch(new RegExp(`^id +${sandbox.id}\nlanguage +python\nstate +RUNNING\n`));
     const missing = await sandboxctl(["get", "sbx_nope"]);
     expect([missing.code, missing.stderr]).toEqual([1, expect.stringContaining("NOT_FOUND (SANDBOX_NOT_FOUND)")]);
+  });
+
+  it("stats ID: memory, CPU, processes and the writable paths; --watch ends when the sandbox goes", async () => {
+    const r = await sandboxctl(["--json", "stats", sandbox.id]);
+    expect(r.code).toBe(0);
+    const u = JSON.parse(r.stdout) as { available: boolean; memoryBytes: number; processes: number; paths: { path: string }[] };
+    expect(u.available).toBe(true);
+    expect(u.memoryBytes).toBeGreaterThan(0);
+    expect(u.paths.map((p) => p.path)).toContain("/tmp");
+    expect((await sandboxctl(["stats", sandbox.id])).stdout).toMatch(/^memory +\S+/m);
+    await using other = await client.createSandbox({ language: "python" });
+    let destroyed = false;
+    const watched = await sandboxctl(["stats", other.id, "--watch", "--interval", "100"], {
+      onStdout: (text) => {
+        if (!destroyed && text.includes("mem ")) {
+          destroyed = true;
+          void other.destroy();
+        }
+      },
+    });
+    expect(watched.code).toBe(0);
+    expect(watched.stdout).toMatch(/^mem .* procs \d+ /m);
+  });
+
+  it("watch-files ID PATH prints each change as it happens", async () => {
+    const lines: string[] = [];
+    const r = await sandboxctl(["watch-files", sandbox.id, "/tmp"], {
+      // Once it says it watches, the changes are made.
+      onStderr: (text) => {
+        if (text.includes("watching /tmp"))
+          void sandbox.exec(["sh", "-c", "echo x > /tmp/ctl-watch && mv /tmp/ctl-watch /tmp/ctl-watched && rm /tmp/ctl-watched"]).result();
+      },
+      onStdout: (text, child) => {
+        lines.push(...text.split("\n").filter(Boolean));
+        if (lines.some((l) => l.startsWith("REMOVE"))) child.kill("SIGINT");
+      },
+    });
+    expect(r.code).toBe(130);
+    expect(lines).toEqual(["CREATE /tmp/ctl-watch", "WRITE /tmp/ctl-watch", "RENAME /tmp/ctl-watch -> /tmp/ctl-watched", "REMOVE /tmp/ctl-watched"]);
   });
 
   it("logs RUN_ID replays a run from its start, then follows it live to its exit code", async () => {

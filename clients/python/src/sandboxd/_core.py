@@ -526,6 +526,8 @@ class RunCollector:
             duration_ms=ex.duration_ms,
             truncated=ex.truncated,
             run_id=self.run_id,
+            peak_memory_bytes=ex.peak_memory_bytes,
+            cpu_time_ms=ex.cpu_time_ms,
         )
         if not check:
             return result

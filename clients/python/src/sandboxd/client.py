@@ -158,6 +158,50 @@ class Client:
     def list_sandboxes(self, labels: Mapping[str, str] | None = None) -> list[common_pb2.Sandbox]:
         return list(self._unary(self.sandboxes.ListSandboxes, svc.ListSandboxesRequest(labels=dict(labels or {}))).sandboxes)
 
+    def get_usage(self, sandbox_id: str) -> common_pb2.SandboxUsage:
+        """The sandbox's usage now: memory (current, peak, limit), CPU time, processes and the
+        used bytes of its writable paths (``available`` is false where it cannot be measured)."""
+        return self.get_sandbox(sandbox_id).usage
+
+    def watch_files(
+        self,
+        sandbox_id: str,
+        path: str = "",
+        *,
+        recursive: bool = False,
+        on_ready: Callable[[], Any] | None = None,
+    ) -> Iterator[svc.FileEvent]:
+        """Changes under ``path`` (absolute, or relative to the workdir; empty: the workdir) as
+        they happen: ``FileEvent`` with ``type`` create, write, remove, rename (``old_path`` to
+        ``path``) or overflow, paths absolute. ``on_ready`` is called (and awaited) once the
+        watch is in place (changes from then on are seen). Iteration ends when the sandbox goes away; stop
+        it by closing the iterator (or breaking out)."""
+        return self._file_events(svc.WatchFilesRequest(sandbox_id=sandbox_id, path=path, recursive=recursive), on_ready)
+
+    def _file_events(self, request: svc.WatchFilesRequest, on_ready: Callable[[], Any] | None) -> Iterator[svc.FileEvent]:
+        responses = self._responses(self.sandboxes.WatchFiles, request)
+        try:
+            for response in responses:
+                if response.WhichOneof("message") == "event":
+                    yield response.event
+                elif on_ready is not None:
+                    ready = on_ready()
+        finally:
+            responses.close()
+
+    def watch_sandbox(self, sandbox_id: str, interval_ms: int = 1000) -> Iterator[common_pb2.SandboxUsage]:
+        """The sandbox's usage every ``interval_ms`` (at least 100), the first at once; the
+        iteration ends when the sandbox goes away (destroyed or reaped)."""
+        return self._usage_samples(svc.WatchSandboxRequest(sandbox_id=sandbox_id, interval_ms=interval_ms))
+
+    def _usage_samples(self, request: svc.WatchSandboxRequest) -> Iterator[common_pb2.SandboxUsage]:
+        responses = self._responses(self.sandboxes.WatchSandbox, request)
+        try:
+            for response in responses:
+                yield response.usage
+        finally:
+            responses.close()
+
     def destroy_sandbox(self, sandbox_id: str) -> svc.DestroySandboxResponse:
         return self._unary(self.sandboxes.DestroySandbox, svc.DestroySandboxRequest(sandbox_id=sandbox_id), timeout=600)
 

@@ -64,6 +64,10 @@ class ConsoleOutput:
     duration_ms: int = 0
     truncated: bool = False
     run_id: str = ""
+    # sandboxd: the run's own peak memory (largest resident set of its processes, as reaped)
+    # and CPU time; 0 where they were not measured.
+    peak_memory_bytes: int = 0
+    cpu_time_ms: int = 0
 
     def text(self) -> str:
         """Deprecated in llm-sandbox: use ``stdout``."""

@@ -4,7 +4,7 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Artifact, Dockerfile, RunEvent, Sandbox, SandboxSpec, SecurityPolicy, Violation } from "./common_pb.js";
+import type { Artifact, Dockerfile, RunEvent, Sandbox, SandboxSpec, SandboxUsage, SecurityPolicy, Violation } from "./common_pb.js";
 import { file_sandboxd_v1_common } from "./common_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sandboxd/v1/sandbox_service.proto.
  */
 export const file_sandboxd_v1_sandbox_service: GenFile = /*@__PURE__*/
-  fileDesc("CiFzYW5kYm94ZC92MS9zYW5kYm94X3NlcnZpY2UucHJvdG8SC3NhbmRib3hkLnYxIk8KFENyZWF0ZVNhbmRib3hSZXF1ZXN0EiYKBHNwZWMYASABKAsyGC5zYW5kYm94ZC52MS5TYW5kYm94U3BlYxIPCgdwb29sX2lkGAIgASgJIj4KFUNyZWF0ZVNhbmRib3hSZXNwb25zZRIlCgdzYW5kYm94GAEgASgLMhQuc2FuZGJveGQudjEuU2FuZGJveCInChFHZXRTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJIjsKEkdldFNhbmRib3hSZXNwb25zZRIlCgdzYW5kYm94GAEgASgLMhQuc2FuZGJveGQudjEuU2FuZGJveCKEAQoUTGlzdFNhbmRib3hlc1JlcXVlc3QSPQoGbGFiZWxzGAEgAygLMi0uc2FuZGJveGQudjEuTGlzdFNhbmRib3hlc1JlcXVlc3QuTGFiZWxzRW50cnkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJAChVMaXN0U2FuZGJveGVzUmVzcG9uc2USJwoJc2FuZGJveGVzGAEgAygLMhQuc2FuZGJveGQudjEuU2FuZGJveCIrChVEZXN0cm95U2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSJEChZEZXN0cm95U2FuZGJveFJlc3BvbnNlEhEKCWRlc3Ryb3llZBgBIAEoCBIXCg9jb21taXR0ZWRfaW1hZ2UYAiABKAki2AIKClJ1blJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRIQCghsYW5ndWFnZRgCIAEoCRIMCgRjb2RlGAMgASgJEhEKCWxpYnJhcmllcxgEIAMoCRINCgVzdGRpbhgFIAEoDBIXCg9rZWVwX3N0ZGluX29wZW4YBiABKAgSEgoKdGltZW91dF9tcxgHIAEoDRItCgNlbnYYCCADKAsyIC5zYW5kYm94ZC52MS5SdW5SZXF1ZXN0LkVudkVudHJ5EgwKBGFyZ3MYCSADKAkSFwoPY2xlYXJfYXJ0aWZhY3RzGAogASgIEhgKEGRldGFjaF9vbl9jYW5jZWwYCyABKAgSKwoJZXBoZW1lcmFsGAwgASgLMhguc2FuZGJveGQudjEuU2FuZGJveFNwZWMaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIzCgtSdW5SZXNwb25zZRIkCgVldmVudBgBIAEoCzIVLnNhbmRib3hkLnYxLlJ1bkV2ZW50IoECCgtFeGVjUmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEgwKBGFyZ3YYAiADKAkSDQoFc2hlbGwYAyABKAkSDwoHd29ya2RpchgEIAEoCRIuCgNlbnYYBSADKAsyIS5zYW5kYm94ZC52MS5FeGVjUmVxdWVzdC5FbnZFbnRyeRINCgVzdGRpbhgGIAEoDBIXCg9rZWVwX3N0ZGluX29wZW4YByABKAgSEgoKdGltZW91dF9tcxgIIAEoDRIYChBkZXRhY2hfb25fY2FuY2VsGAkgASgIGioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiNAoMRXhlY1Jlc3BvbnNlEiQKBWV2ZW50GAEgASgLMhUuc2FuZGJveGQudjEuUnVuRXZlbnQiSwoOSW5zdGFsbFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRIRCglsaWJyYXJpZXMYAiADKAkSEgoKdGltZW91dF9tcxgDIAEoDSI3Cg9JbnN0YWxsUmVzcG9uc2USJAoFZXZlbnQYASABKAsyFS5zYW5kYm94ZC52MS5SdW5FdmVudCIvCg1BdHRhY2hSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIOCgZvZmZzZXQYAiABKAQiNgoOQXR0YWNoUmVzcG9uc2USJAoFZXZlbnQYASABKAsyFS5zYW5kYm94ZC52MS5SdW5FdmVudCIvCg1TaWduYWxSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIOCgZzaWduYWwYAiABKAkiEAoOU2lnbmFsUmVzcG9uc2UiQAoRV3JpdGVJbnB1dFJlcXVlc3QSDgoGcnVuX2lkGAEgASgJEgwKBGRhdGEYAiABKAwSDQoFY2xvc2UYAyABKAgiFAoSV3JpdGVJbnB1dFJlc3BvbnNlImcKDFVwbG9hZEhlYWRlchISCgpzYW5kYm94X2lkGAEgASgJEgwKBHBhdGgYAiABKAkSJwoEa2luZBgDIAEoDjIZLnNhbmRib3hkLnYxLlRyYW5zZmVyS2luZBIMCgRtb2RlGAQgASgNIl0KElVwbG9hZEZpbGVzUmVxdWVzdBIrCgZoZWFkZXIYASABKAsyGS5zYW5kYm94ZC52MS5VcGxvYWRIZWFkZXJIABIPCgVjaHVuaxgCIAEoDEgAQgkKB21lc3NhZ2UiQwoTVXBsb2FkRmlsZXNSZXNwb25zZRINCgVieXRlcxgBIAEoBBINCgVmaWxlcxgCIAEoDRIOCgZzaGEyNTYYAyABKAkiYQoURG93bmxvYWRGaWxlc1JlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRIMCgRwYXRoGAIgASgJEicKBGtpbmQYAyABKA4yGS5zYW5kYm94ZC52MS5UcmFuc2ZlcktpbmQiVQoORG93bmxvYWRIZWFkZXISJwoEa2luZBgBIAEoDjIZLnNhbmRib3hkLnYxLlRyYW5zZmVyS2luZBIMCgRtb2RlGAIgASgNEgwKBHNpemUYAyABKAQiMAoPRG93bmxvYWRUcmFpbGVyEg0KBWJ5dGVzGAEgASgEEg4KBnNoYTI1NhgCIAEoCSKTAQoVRG93bmxvYWRGaWxlc1Jlc3BvbnNlEi0KBmhlYWRlchgBIAEoCzIbLnNhbmRib3hkLnYxLkRvd25sb2FkSGVhZGVySAASDwoFY2h1bmsYAiABKAxIABIvCgd0cmFpbGVyGAMgASgLMhwuc2FuZGJveGQudjEuRG93bmxvYWRUcmFpbGVySABCCQoHbWVzc2FnZSIqChRMaXN0QXJ0aWZhY3RzUmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJIkEKFUxpc3RBcnRpZmFjdHNSZXNwb25zZRIoCglhcnRpZmFjdHMYASADKAsyFS5zYW5kYm94ZC52MS5BcnRpZmFjdCJCChdEb3dubG9hZEFydGlmYWN0UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEhMKC2FydGlmYWN0X2lkGAIgASgJIpIBChhEb3dubG9hZEFydGlmYWN0UmVzcG9uc2USKQoIYXJ0aWZhY3QYASABKAsyFS5zYW5kYm94ZC52MS5BcnRpZmFjdEgAEg8KBWNodW5rGAIgASgMSAASLwoHdHJhaWxlchgDIAEoCzIcLnNhbmRib3hkLnYxLkRvd25sb2FkVHJhaWxlckgAQgkKB21lc3NhZ2UiKwoVQ2xlYXJBcnRpZmFjdHNSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkiKQoWQ2xlYXJBcnRpZmFjdHNSZXNwb25zZRIPCgdjbGVhcmVkGAEgASgNIpMBChBDaGVja0NvZGVSZXF1ZXN0EhAKCGxhbmd1YWdlGAEgASgJEgwKBGNvZGUYAiABKAkSEAoGcHJlc2V0GAMgASgJSAASLQoGaW5saW5lGAQgASgLMhsuc2FuZGJveGQudjEuU2VjdXJpdHlQb2xpY3lIABIUCgpzYW5kYm94X2lkGAUgASgJSABCCAoGcG9saWN5Ik0KEUNoZWNrQ29kZVJlc3BvbnNlEgwKBHNhZmUYASABKAgSKgoKdmlvbGF0aW9ucxgCIAMoCzIWLnNhbmRib3hkLnYxLlZpb2xhdGlvbiJAChFCdWlsZEltYWdlUmVxdWVzdBIrCgpkb2NrZXJmaWxlGAEgASgLMhcuc2FuZGJveGQudjEuRG9ja2VyZmlsZSJgChJCdWlsZEltYWdlUmVzcG9uc2USEAoGb3V0cHV0GAEgASgJSAASLwoGcmVzdWx0GAIgASgLMh0uc2FuZGJveGQudjEuQnVpbGRJbWFnZVJlc3VsdEgAQgcKBWV2ZW50IkYKEEJ1aWxkSW1hZ2VSZXN1bHQSDQoFaW1hZ2UYASABKAkSDgoGY2FjaGVkGAIgASgIEhMKC2R1cmF0aW9uX21zGAMgASgEIikKE1BhdXNlU2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSJOChRQYXVzZVNhbmRib3hSZXNwb25zZRIlCgdzYW5kYm94GAEgASgLMhQuc2FuZGJveGQudjEuU2FuZGJveBIPCgdjaGFuZ2VkGAIgASgIIioKFFJlc3VtZVNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkiTwoVUmVzdW1lU2FuZGJveFJlc3BvbnNlEiUKB3NhbmRib3gYASABKAsyFC5zYW5kYm94ZC52MS5TYW5kYm94Eg8KB2NoYW5nZWQYAiABKAgqXAoMVHJhbnNmZXJLaW5kEh0KGVRSQU5TRkVSX0tJTkRfVU5TUEVDSUZJRUQQABIWChJUUkFOU0ZFUl9LSU5EX0ZJTEUQARIVChFUUkFOU0ZFUl9LSU5EX1RBUhACMpIMCg5TYW5kYm94U2VydmljZRJWCg1DcmVhdGVTYW5kYm94EiEuc2FuZGJveGQudjEuQ3JlYXRlU2FuZGJveFJlcXVlc3QaIi5zYW5kYm94ZC52MS5DcmVhdGVTYW5kYm94UmVzcG9uc2USTQoKR2V0U2FuZGJveBIeLnNhbmRib3hkLnYxLkdldFNhbmRib3hSZXF1ZXN0Gh8uc2FuZGJveGQudjEuR2V0U2FuZGJveFJlc3BvbnNlElYKDUxpc3RTYW5kYm94ZXMSIS5zYW5kYm94ZC52MS5MaXN0U2FuZGJveGVzUmVxdWVzdBoiLnNhbmRib3hkLnYxLkxpc3RTYW5kYm94ZXNSZXNwb25zZRJZCg5EZXN0cm95U2FuZGJveBIiLnNhbmRib3hkLnYxLkRlc3Ryb3lTYW5kYm94UmVxdWVzdBojLnNhbmRib3hkLnYxLkRlc3Ryb3lTYW5kYm94UmVzcG9uc2USOgoDUnVuEhcuc2FuZGJveGQudjEuUnVuUmVxdWVzdBoYLnNhbmRib3hkLnYxLlJ1blJlc3BvbnNlMAESPQoERXhlYxIYLnNhbmRib3hkLnYxLkV4ZWNSZXF1ZXN0Ghkuc2FuZGJveGQudjEuRXhlY1Jlc3BvbnNlMAESRgoHSW5zdGFsbBIbLnNhbmRib3hkLnYxLkluc3RhbGxSZXF1ZXN0Ghwuc2FuZGJveGQudjEuSW5zdGFsbFJlc3BvbnNlMAESQwoGQXR0YWNoEhouc2FuZGJveGQudjEuQXR0YWNoUmVxdWVzdBobLnNhbmRib3hkLnYxLkF0dGFjaFJlc3BvbnNlMAESQQoGU2lnbmFsEhouc2FuZGJveGQudjEuU2lnbmFsUmVxdWVzdBobLnNhbmRib3hkLnYxLlNpZ25hbFJlc3BvbnNlEk0KCldyaXRlSW5wdXQSHi5zYW5kYm94ZC52MS5Xcml0ZUlucHV0UmVxdWVzdBofLnNhbmRib3hkLnYxLldyaXRlSW5wdXRSZXNwb25zZRJSCgtVcGxvYWRGaWxlcxIfLnNhbmRib3hkLnYxLlVwbG9hZEZpbGVzUmVxdWVzdBogLnNhbmRib3hkLnYxLlVwbG9hZEZpbGVzUmVzcG9uc2UoARJYCg1Eb3dubG9hZEZpbGVzEiEuc2FuZGJveGQudjEuRG93bmxvYWRGaWxlc1JlcXVlc3QaIi5zYW5kYm94ZC52MS5Eb3dubG9hZEZpbGVzUmVzcG9uc2UwARJWCg1MaXN0QXJ0aWZhY3RzEiEuc2FuZGJveGQudjEuTGlzdEFydGlmYWN0c1JlcXVlc3QaIi5zYW5kYm94ZC52MS5MaXN0QXJ0aWZhY3RzUmVzcG9uc2USYQoQRG93bmxvYWRBcnRpZmFjdBIkLnNhbmRib3hkLnYxLkRvd25sb2FkQXJ0aWZhY3RSZXF1ZXN0GiUuc2FuZGJveGQudjEuRG93bmxvYWRBcnRpZmFjdFJlc3BvbnNlMAESWQoOQ2xlYXJBcnRpZmFjdHMSIi5zYW5kYm94ZC52MS5DbGVhckFydGlmYWN0c1JlcXVlc3QaIy5zYW5kYm94ZC52MS5DbGVhckFydGlmYWN0c1Jlc3BvbnNlEkoKCUNoZWNrQ29kZRIdLnNhbmRib3hkLnYxLkNoZWNrQ29kZVJlcXVlc3QaHi5zYW5kYm94ZC52MS5DaGVja0NvZGVSZXNwb25zZRJPCgpCdWlsZEltYWdlEh4uc2FuZGJveGQudjEuQnVpbGRJbWFnZVJlcXVlc3QaHy5zYW5kYm94ZC52MS5CdWlsZEltYWdlUmVzcG9uc2UwARJTCgxQYXVzZVNhbmRib3gSIC5zYW5kYm94ZC52MS5QYXVzZVNhbmRib3hSZXF1ZXN0GiEuc2FuZGJveGQudjEuUGF1c2VTYW5kYm94UmVzcG9uc2USVgoNUmVzdW1lU2FuZGJveBIhLnNhbmRib3hkLnYxLlJlc3VtZVNhbmRib3hSZXF1ZXN0GiIuc2FuZGJveGQudjEuUmVzdW1lU2FuZGJveFJlc3BvbnNlYgZwcm90bzM", [file_sandboxd_v1_common]);
+  fileDesc("CiFzYW5kYm94ZC92MS9zYW5kYm94X3NlcnZpY2UucHJvdG8SC3NhbmRib3hkLnYxIk8KFENyZWF0ZVNhbmRib3hSZXF1ZXN0EiYKBHNwZWMYASABKAsyGC5zYW5kYm94ZC52MS5TYW5kYm94U3BlYxIPCgdwb29sX2lkGAIgASgJIj4KFUNyZWF0ZVNhbmRib3hSZXNwb25zZRIlCgdzYW5kYm94GAEgASgLMhQuc2FuZGJveGQudjEuU2FuZGJveCInChFHZXRTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJIjsKEkdldFNhbmRib3hSZXNwb25zZRIlCgdzYW5kYm94GAEgASgLMhQuc2FuZGJveGQudjEuU2FuZGJveCKEAQoUTGlzdFNhbmRib3hlc1JlcXVlc3QSPQoGbGFiZWxzGAEgAygLMi0uc2FuZGJveGQudjEuTGlzdFNhbmRib3hlc1JlcXVlc3QuTGFiZWxzRW50cnkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJAChVMaXN0U2FuZGJveGVzUmVzcG9uc2USJwoJc2FuZGJveGVzGAEgAygLMhQuc2FuZGJveGQudjEuU2FuZGJveCIrChVEZXN0cm95U2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSJEChZEZXN0cm95U2FuZGJveFJlc3BvbnNlEhEKCWRlc3Ryb3llZBgBIAEoCBIXCg9jb21taXR0ZWRfaW1hZ2UYAiABKAki2AIKClJ1blJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRIQCghsYW5ndWFnZRgCIAEoCRIMCgRjb2RlGAMgASgJEhEKCWxpYnJhcmllcxgEIAMoCRINCgVzdGRpbhgFIAEoDBIXCg9rZWVwX3N0ZGluX29wZW4YBiABKAgSEgoKdGltZW91dF9tcxgHIAEoDRItCgNlbnYYCCADKAsyIC5zYW5kYm94ZC52MS5SdW5SZXF1ZXN0LkVudkVudHJ5EgwKBGFyZ3MYCSADKAkSFwoPY2xlYXJfYXJ0aWZhY3RzGAogASgIEhgKEGRldGFjaF9vbl9jYW5jZWwYCyABKAgSKwoJZXBoZW1lcmFsGAwgASgLMhguc2FuZGJveGQudjEuU2FuZGJveFNwZWMaKgoIRW52RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIzCgtSdW5SZXNwb25zZRIkCgVldmVudBgBIAEoCzIVLnNhbmRib3hkLnYxLlJ1bkV2ZW50IoECCgtFeGVjUmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEgwKBGFyZ3YYAiADKAkSDQoFc2hlbGwYAyABKAkSDwoHd29ya2RpchgEIAEoCRIuCgNlbnYYBSADKAsyIS5zYW5kYm94ZC52MS5FeGVjUmVxdWVzdC5FbnZFbnRyeRINCgVzdGRpbhgGIAEoDBIXCg9rZWVwX3N0ZGluX29wZW4YByABKAgSEgoKdGltZW91dF9tcxgIIAEoDRIYChBkZXRhY2hfb25fY2FuY2VsGAkgASgIGioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiNAoMRXhlY1Jlc3BvbnNlEiQKBWV2ZW50GAEgASgLMhUuc2FuZGJveGQudjEuUnVuRXZlbnQiSwoOSW5zdGFsbFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRIRCglsaWJyYXJpZXMYAiADKAkSEgoKdGltZW91dF9tcxgDIAEoDSI3Cg9JbnN0YWxsUmVzcG9uc2USJAoFZXZlbnQYASABKAsyFS5zYW5kYm94ZC52MS5SdW5FdmVudCIvCg1BdHRhY2hSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIOCgZvZmZzZXQYAiABKAQiNgoOQXR0YWNoUmVzcG9uc2USJAoFZXZlbnQYASABKAsyFS5zYW5kYm94ZC52MS5SdW5FdmVudCIvCg1TaWduYWxSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIOCgZzaWduYWwYAiABKAkiEAoOU2lnbmFsUmVzcG9uc2UiQAoRV3JpdGVJbnB1dFJlcXVlc3QSDgoGcnVuX2lkGAEgASgJEgwKBGRhdGEYAiABKAwSDQoFY2xvc2UYAyABKAgiFAoSV3JpdGVJbnB1dFJlc3BvbnNlImcKDFVwbG9hZEhlYWRlchISCgpzYW5kYm94X2lkGAEgASgJEgwKBHBhdGgYAiABKAkSJwoEa2luZBgDIAEoDjIZLnNhbmRib3hkLnYxLlRyYW5zZmVyS2luZBIMCgRtb2RlGAQgASgNIl0KElVwbG9hZEZpbGVzUmVxdWVzdBIrCgZoZWFkZXIYASABKAsyGS5zYW5kYm94ZC52MS5VcGxvYWRIZWFkZXJIABIPCgVjaHVuaxgCIAEoDEgAQgkKB21lc3NhZ2UiQwoTVXBsb2FkRmlsZXNSZXNwb25zZRINCgVieXRlcxgBIAEoBBINCgVmaWxlcxgCIAEoDRIOCgZzaGEyNTYYAyABKAkiYQoURG93bmxvYWRGaWxlc1JlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCRIMCgRwYXRoGAIgASgJEicKBGtpbmQYAyABKA4yGS5zYW5kYm94ZC52MS5UcmFuc2ZlcktpbmQiVQoORG93bmxvYWRIZWFkZXISJwoEa2luZBgBIAEoDjIZLnNhbmRib3hkLnYxLlRyYW5zZmVyS2luZBIMCgRtb2RlGAIgASgNEgwKBHNpemUYAyABKAQiMAoPRG93bmxvYWRUcmFpbGVyEg0KBWJ5dGVzGAEgASgEEg4KBnNoYTI1NhgCIAEoCSKTAQoVRG93bmxvYWRGaWxlc1Jlc3BvbnNlEi0KBmhlYWRlchgBIAEoCzIbLnNhbmRib3hkLnYxLkRvd25sb2FkSGVhZGVySAASDwoFY2h1bmsYAiABKAxIABIvCgd0cmFpbGVyGAMgASgLMhwuc2FuZGJveGQudjEuRG93bmxvYWRUcmFpbGVySABCCQoHbWVzc2FnZSIqChRMaXN0QXJ0aWZhY3RzUmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJIkEKFUxpc3RBcnRpZmFjdHNSZXNwb25zZRIoCglhcnRpZmFjdHMYASADKAsyFS5zYW5kYm94ZC52MS5BcnRpZmFjdCJCChdEb3dubG9hZEFydGlmYWN0UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEhMKC2FydGlmYWN0X2lkGAIgASgJIpIBChhEb3dubG9hZEFydGlmYWN0UmVzcG9uc2USKQoIYXJ0aWZhY3QYASABKAsyFS5zYW5kYm94ZC52MS5BcnRpZmFjdEgAEg8KBWNodW5rGAIgASgMSAASLwoHdHJhaWxlchgDIAEoCzIcLnNhbmRib3hkLnYxLkRvd25sb2FkVHJhaWxlckgAQgkKB21lc3NhZ2UiKwoVQ2xlYXJBcnRpZmFjdHNSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkiKQoWQ2xlYXJBcnRpZmFjdHNSZXNwb25zZRIPCgdjbGVhcmVkGAEgASgNIpMBChBDaGVja0NvZGVSZXF1ZXN0EhAKCGxhbmd1YWdlGAEgASgJEgwKBGNvZGUYAiABKAkSEAoGcHJlc2V0GAMgASgJSAASLQoGaW5saW5lGAQgASgLMhsuc2FuZGJveGQudjEuU2VjdXJpdHlQb2xpY3lIABIUCgpzYW5kYm94X2lkGAUgASgJSABCCAoGcG9saWN5Ik0KEUNoZWNrQ29kZVJlc3BvbnNlEgwKBHNhZmUYASABKAgSKgoKdmlvbGF0aW9ucxgCIAMoCzIWLnNhbmRib3hkLnYxLlZpb2xhdGlvbiJAChFCdWlsZEltYWdlUmVxdWVzdBIrCgpkb2NrZXJmaWxlGAEgASgLMhcuc2FuZGJveGQudjEuRG9ja2VyZmlsZSJgChJCdWlsZEltYWdlUmVzcG9uc2USEAoGb3V0cHV0GAEgASgJSAASLwoGcmVzdWx0GAIgASgLMh0uc2FuZGJveGQudjEuQnVpbGRJbWFnZVJlc3VsdEgAQgcKBWV2ZW50IkYKEEJ1aWxkSW1hZ2VSZXN1bHQSDQoFaW1hZ2UYASABKAkSDgoGY2FjaGVkGAIgASgIEhMKC2R1cmF0aW9uX21zGAMgASgEIikKE1BhdXNlU2FuZGJveFJlcXVlc3QSEgoKc2FuZGJveF9pZBgBIAEoCSJOChRQYXVzZVNhbmRib3hSZXNwb25zZRIlCgdzYW5kYm94GAEgASgLMhQuc2FuZGJveGQudjEuU2FuZGJveBIPCgdjaGFuZ2VkGAIgASgIIioKFFJlc3VtZVNhbmRib3hSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkiTwoVUmVzdW1lU2FuZGJveFJlc3BvbnNlEiUKB3NhbmRib3gYASABKAsyFC5zYW5kYm94ZC52MS5TYW5kYm94Eg8KB2NoYW5nZWQYAiABKAgiPgoTV2F0Y2hTYW5kYm94UmVxdWVzdBISCgpzYW5kYm94X2lkGAEgASgJEhMKC2ludGVydmFsX21zGAIgASgNIkAKFFdhdGNoU2FuZGJveFJlc3BvbnNlEigKBXVzYWdlGAEgASgLMhkuc2FuZGJveGQudjEuU2FuZGJveFVzYWdlIkgKEVdhdGNoRmlsZXNSZXF1ZXN0EhIKCnNhbmRib3hfaWQYASABKAkSDAoEcGF0aBgCIAEoCRIRCglyZWN1cnNpdmUYAyABKAgiWQoSV2F0Y2hGaWxlc1Jlc3BvbnNlEicKBWV2ZW50GAEgASgLMhYuc2FuZGJveGQudjEuRmlsZUV2ZW50SAASDwoFcmVhZHkYAiABKAhIAEIJCgdtZXNzYWdlInYKCUZpbGVFdmVudBIoCgR0eXBlGAEgASgOMhouc2FuZGJveGQudjEuRmlsZUV2ZW50VHlwZRIMCgRwYXRoGAIgASgJEhAKCG9sZF9wYXRoGAMgASgJEg4KBmlzX2RpchgEIAEoCBIPCgdtZXNzYWdlGAUgASgJKlwKDFRyYW5zZmVyS2luZBIdChlUUkFOU0ZFUl9LSU5EX1VOU1BFQ0lGSUVEEAASFgoSVFJBTlNGRVJfS0lORF9GSUxFEAESFQoRVFJBTlNGRVJfS0lORF9UQVIQAiq9AQoNRmlsZUV2ZW50VHlwZRIfChtGSUxFX0VWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABIaChZGSUxFX0VWRU5UX1RZUEVfQ1JFQVRFEAESGQoVRklMRV9FVkVOVF9UWVBFX1dSSVRFEAISGgoWRklMRV9FVkVOVF9UWVBFX1JFTU9WRRADEhoKFkZJTEVfRVZFTlRfVFlQRV9SRU5BTUUQBBIcChhGSUxFX0VWRU5UX1RZUEVfT1ZFUkZMT1cQBTK6DQoOU2FuZGJveFNlcnZpY2USVgoNQ3JlYXRlU2FuZGJveBIhLnNhbmRib3hkLnYxLkNyZWF0ZVNhbmRib3hSZXF1ZXN0GiIuc2FuZGJveGQudjEuQ3JlYXRlU2FuZGJveFJlc3BvbnNlEk0KCkdldFNhbmRib3gSHi5zYW5kYm94ZC52MS5HZXRTYW5kYm94UmVxdWVzdBofLnNhbmRib3hkLnYxLkdldFNhbmRib3hSZXNwb25zZRJWCg1MaXN0U2FuZGJveGVzEiEuc2FuZGJveGQudjEuTGlzdFNhbmRib3hlc1JlcXVlc3QaIi5zYW5kYm94ZC52MS5MaXN0U2FuZGJveGVzUmVzcG9uc2USWQoORGVzdHJveVNhbmRib3gSIi5zYW5kYm94ZC52MS5EZXN0cm95U2FuZGJveFJlcXVlc3QaIy5zYW5kYm94ZC52MS5EZXN0cm95U2FuZGJveFJlc3BvbnNlEjoKA1J1bhIXLnNhbmRib3hkLnYxLlJ1blJlcXVlc3QaGC5zYW5kYm94ZC52MS5SdW5SZXNwb25zZTABEj0KBEV4ZWMSGC5zYW5kYm94ZC52MS5FeGVjUmVxdWVzdBoZLnNhbmRib3hkLnYxLkV4ZWNSZXNwb25zZTABEkYKB0luc3RhbGwSGy5zYW5kYm94ZC52MS5JbnN0YWxsUmVxdWVzdBocLnNhbmRib3hkLnYxLkluc3RhbGxSZXNwb25zZTABEkMKBkF0dGFjaBIaLnNhbmRib3hkLnYxLkF0dGFjaFJlcXVlc3QaGy5zYW5kYm94ZC52MS5BdHRhY2hSZXNwb25zZTABEkEKBlNpZ25hbBIaLnNhbmRib3hkLnYxLlNpZ25hbFJlcXVlc3QaGy5zYW5kYm94ZC52MS5TaWduYWxSZXNwb25zZRJNCgpXcml0ZUlucHV0Eh4uc2FuZGJveGQudjEuV3JpdGVJbnB1dFJlcXVlc3QaHy5zYW5kYm94ZC52MS5Xcml0ZUlucHV0UmVzcG9uc2USUgoLVXBsb2FkRmlsZXMSHy5zYW5kYm94ZC52MS5VcGxvYWRGaWxlc1JlcXVlc3QaIC5zYW5kYm94ZC52MS5VcGxvYWRGaWxlc1Jlc3BvbnNlKAESWAoNRG93bmxvYWRGaWxlcxIhLnNhbmRib3hkLnYxLkRvd25sb2FkRmlsZXNSZXF1ZXN0GiIuc2FuZGJveGQudjEuRG93bmxvYWRGaWxlc1Jlc3BvbnNlMAESVgoNTGlzdEFydGlmYWN0cxIhLnNhbmRib3hkLnYxLkxpc3RBcnRpZmFjdHNSZXF1ZXN0GiIuc2FuZGJveGQudjEuTGlzdEFydGlmYWN0c1Jlc3BvbnNlEmEKEERvd25sb2FkQXJ0aWZhY3QSJC5zYW5kYm94ZC52MS5Eb3dubG9hZEFydGlmYWN0UmVxdWVzdBolLnNhbmRib3hkLnYxLkRvd25sb2FkQXJ0aWZhY3RSZXNwb25zZTABElkKDkNsZWFyQXJ0aWZhY3RzEiIuc2FuZGJveGQudjEuQ2xlYXJBcnRpZmFjdHNSZXF1ZXN0GiMuc2FuZGJveGQudjEuQ2xlYXJBcnRpZmFjdHNSZXNwb25zZRJKCglDaGVja0NvZGUSHS5zYW5kYm94ZC52MS5DaGVja0NvZGVSZXF1ZXN0Gh4uc2FuZGJveGQudjEuQ2hlY2tDb2RlUmVzcG9uc2USTwoKQnVpbGRJbWFnZRIeLnNhbmRib3hkLnYxLkJ1aWxkSW1hZ2VSZXF1ZXN0Gh8uc2FuZGJveGQudjEuQnVpbGRJbWFnZVJlc3BvbnNlMAESUwoMUGF1c2VTYW5kYm94EiAuc2FuZGJveGQudjEuUGF1c2VTYW5kYm94UmVxdWVzdBohLnNhbmRib3hkLnYxLlBhdXNlU2FuZGJveFJlc3BvbnNlElYKDVJlc3VtZVNhbmRib3gSIS5zYW5kYm94ZC52MS5SZXN1bWVTYW5kYm94UmVxdWVzdBoiLnNhbmRib3hkLnYxLlJlc3VtZVNhbmRib3hSZXNwb25zZRJVCgxXYXRjaFNhbmRib3gSIC5zYW5kYm94ZC52MS5XYXRjaFNhbmRib3hSZXF1ZXN0GiEuc2FuZGJveGQudjEuV2F0Y2hTYW5kYm94UmVzcG9uc2UwARJPCgpXYXRjaEZpbGVzEh4uc2FuZGJveGQudjEuV2F0Y2hGaWxlc1JlcXVlc3QaHy5zYW5kYm94ZC52MS5XYXRjaEZpbGVzUmVzcG9uc2UwAWIGcHJvdG8z", [file_sandboxd_v1_common]);
 
 /**
  * @generated from message sandboxd.v1.CreateSandboxRequest
@@ -1090,6 +1090,151 @@ export const ResumeSandboxResponseSchema: GenMessage<ResumeSandboxResponse> = /*
   messageDesc(file_sandboxd_v1_sandbox_service, 41);
 
 /**
+ * @generated from message sandboxd.v1.WatchSandboxRequest
+ */
+export type WatchSandboxRequest = Message<"sandboxd.v1.WatchSandboxRequest"> & {
+  /**
+   * @generated from field: string sandbox_id = 1;
+   */
+  sandboxId: string;
+
+  /**
+   * @generated from field: uint32 interval_ms = 2;
+   */
+  intervalMs: number;
+};
+
+/**
+ * Describes the message sandboxd.v1.WatchSandboxRequest.
+ * Use `create(WatchSandboxRequestSchema)` to create a new message.
+ */
+export const WatchSandboxRequestSchema: GenMessage<WatchSandboxRequest> = /*@__PURE__*/
+  messageDesc(file_sandboxd_v1_sandbox_service, 42);
+
+/**
+ * @generated from message sandboxd.v1.WatchSandboxResponse
+ */
+export type WatchSandboxResponse = Message<"sandboxd.v1.WatchSandboxResponse"> & {
+  /**
+   * @generated from field: sandboxd.v1.SandboxUsage usage = 1;
+   */
+  usage?: SandboxUsage | undefined;
+};
+
+/**
+ * Describes the message sandboxd.v1.WatchSandboxResponse.
+ * Use `create(WatchSandboxResponseSchema)` to create a new message.
+ */
+export const WatchSandboxResponseSchema: GenMessage<WatchSandboxResponse> = /*@__PURE__*/
+  messageDesc(file_sandboxd_v1_sandbox_service, 43);
+
+/**
+ * @generated from message sandboxd.v1.WatchFilesRequest
+ */
+export type WatchFilesRequest = Message<"sandboxd.v1.WatchFilesRequest"> & {
+  /**
+   * @generated from field: string sandbox_id = 1;
+   */
+  sandboxId: string;
+
+  /**
+   * Absolute, or relative to the sandbox's workdir; empty: the workdir.
+   *
+   * @generated from field: string path = 2;
+   */
+  path: string;
+
+  /**
+   * Also every directory below it (at most 1000; past that an OVERFLOW event says which
+   * directory is not watched), and the ones created later.
+   *
+   * @generated from field: bool recursive = 3;
+   */
+  recursive: boolean;
+};
+
+/**
+ * Describes the message sandboxd.v1.WatchFilesRequest.
+ * Use `create(WatchFilesRequestSchema)` to create a new message.
+ */
+export const WatchFilesRequestSchema: GenMessage<WatchFilesRequest> = /*@__PURE__*/
+  messageDesc(file_sandboxd_v1_sandbox_service, 44);
+
+/**
+ * @generated from message sandboxd.v1.WatchFilesResponse
+ */
+export type WatchFilesResponse = Message<"sandboxd.v1.WatchFilesResponse"> & {
+  /**
+   * @generated from oneof sandboxd.v1.WatchFilesResponse.message
+   */
+  message: {
+    /**
+     * @generated from field: sandboxd.v1.FileEvent event = 1;
+     */
+    value: FileEvent;
+    case: "event";
+  } | {
+    /**
+     * Sent once, first: the watch is in place (events before it were not seen).
+     *
+     * @generated from field: bool ready = 2;
+     */
+    value: boolean;
+    case: "ready";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message sandboxd.v1.WatchFilesResponse.
+ * Use `create(WatchFilesResponseSchema)` to create a new message.
+ */
+export const WatchFilesResponseSchema: GenMessage<WatchFilesResponse> = /*@__PURE__*/
+  messageDesc(file_sandboxd_v1_sandbox_service, 45);
+
+/**
+ * @generated from message sandboxd.v1.FileEvent
+ */
+export type FileEvent = Message<"sandboxd.v1.FileEvent"> & {
+  /**
+   * @generated from field: sandboxd.v1.FileEventType type = 1;
+   */
+  type: FileEventType;
+
+  /**
+   * absolute, inside the sandbox; for RENAME the new path
+   *
+   * @generated from field: string path = 2;
+   */
+  path: string;
+
+  /**
+   * RENAME: the path before
+   *
+   * @generated from field: string old_path = 3;
+   */
+  oldPath: string;
+
+  /**
+   * @generated from field: bool is_dir = 4;
+   */
+  isDir: boolean;
+
+  /**
+   * OVERFLOW: what was lost
+   *
+   * @generated from field: string message = 5;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message sandboxd.v1.FileEvent.
+ * Use `create(FileEventSchema)` to create a new message.
+ */
+export const FileEventSchema: GenMessage<FileEvent> = /*@__PURE__*/
+  messageDesc(file_sandboxd_v1_sandbox_service, 46);
+
+/**
  * @generated from enum sandboxd.v1.TransferKind
  */
 export enum TransferKind {
@@ -1116,6 +1261,58 @@ export enum TransferKind {
  */
 export const TransferKindSchema: GenEnum<TransferKind> = /*@__PURE__*/
   enumDesc(file_sandboxd_v1_sandbox_service, 0);
+
+/**
+ * @generated from enum sandboxd.v1.FileEventType
+ */
+export enum FileEventType {
+  /**
+   * @generated from enum value: FILE_EVENT_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * created, or moved in from outside what is watched
+   *
+   * @generated from enum value: FILE_EVENT_TYPE_CREATE = 1;
+   */
+  CREATE = 1,
+
+  /**
+   * a file opened for writing was closed
+   *
+   * @generated from enum value: FILE_EVENT_TYPE_WRITE = 2;
+   */
+  WRITE = 2,
+
+  /**
+   * deleted, or moved out of what is watched
+   *
+   * @generated from enum value: FILE_EVENT_TYPE_REMOVE = 3;
+   */
+  REMOVE = 3,
+
+  /**
+   * moved within what is watched: old_path to path
+   *
+   * @generated from enum value: FILE_EVENT_TYPE_RENAME = 4;
+   */
+  RENAME = 4,
+
+  /**
+   * Events were lost (the kernel's queue, the daemon's buffer for a slow client) or a
+   * directory was not watched (the cap): message says which. Rescan what matters.
+   *
+   * @generated from enum value: FILE_EVENT_TYPE_OVERFLOW = 5;
+   */
+  OVERFLOW = 5,
+}
+
+/**
+ * Describes the enum sandboxd.v1.FileEventType.
+ */
+export const FileEventTypeSchema: GenEnum<FileEventType> = /*@__PURE__*/
+  enumDesc(file_sandboxd_v1_sandbox_service, 1);
 
 /**
  * Sandboxes: isolated containers that run code and commands and stream the output back.
@@ -1308,6 +1505,34 @@ export const SandboxService: GenService<{
     methodKind: "unary";
     input: typeof ResumeSandboxRequestSchema;
     output: typeof ResumeSandboxResponseSchema;
+  },
+  /**
+   * Streams the sandbox's usage (Sandbox.usage) every interval_ms, the first sample at
+   * once; ends (OK) when the sandbox goes away. interval_ms 0 means 1000; less than 100 is
+   * INVALID_ARGUMENT.
+   *
+   * @generated from rpc sandboxd.v1.SandboxService.WatchSandbox
+   */
+  watchSandbox: {
+    methodKind: "server_streaming";
+    input: typeof WatchSandboxRequestSchema;
+    output: typeof WatchSandboxResponseSchema;
+  },
+  /**
+   * Streams changes under a path of the sandbox as they happen (the agent's inotify):
+   * created, written (closed after writing), removed and renamed files and directories.
+   * The first message (ready) says the watch is in place: changes from then on are
+   * reported. Ends when the caller cancels or the sandbox goes away. A missing path is
+   * NOT_FOUND (reason FILE_WATCH_PATH_NOT_FOUND); an image without python3 (no agent) is
+   * FAILED_PRECONDITION (reason FILE_WATCH_NOT_SUPPORTED); more than 16 watches in one
+   * sandbox is RESOURCE_EXHAUSTED (reason FILE_WATCHES_EXHAUSTED).
+   *
+   * @generated from rpc sandboxd.v1.SandboxService.WatchFiles
+   */
+  watchFiles: {
+    methodKind: "server_streaming";
+    input: typeof WatchFilesRequestSchema;
+    output: typeof WatchFilesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_sandboxd_v1_sandbox_service, 0);

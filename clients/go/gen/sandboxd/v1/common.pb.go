@@ -1204,18 +1204,21 @@ func (x *EgressPolicy) GetPorts() []uint32 {
 }
 
 type Sandbox struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Spec          *SandboxSpec           `protobuf:"bytes,2,opt,name=spec,proto3" json:"spec,omitempty"` // effective spec with defaults filled in
-	State         SandboxState           `protobuf:"varint,3,opt,name=state,proto3,enum=sandboxd.v1.SandboxState" json:"state,omitempty"`
-	Image         string                 `protobuf:"bytes,4,opt,name=image,proto3" json:"image,omitempty"`
-	ContainerId   string                 `protobuf:"bytes,5,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
-	FromPool      bool                   `protobuf:"varint,8,opt,name=from_pool,json=fromPool,proto3" json:"from_pool,omitempty"` // handed out ready from a warm pool
-	Backend       Backend                `protobuf:"varint,9,opt,name=backend,proto3,enum=sandboxd.v1.Backend" json:"backend,omitempty"`
-	PoolId        string                 `protobuf:"bytes,10,opt,name=pool_id,json=poolId,proto3" json:"pool_id,omitempty"`       // the pool it was acquired from (CreateSandbox pool_id)
-	PausedAt      *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=paused_at,json=pausedAt,proto3" json:"paused_at,omitempty"` // set while state is SANDBOX_STATE_PAUSED
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Spec        *SandboxSpec           `protobuf:"bytes,2,opt,name=spec,proto3" json:"spec,omitempty"` // effective spec with defaults filled in
+	State       SandboxState           `protobuf:"varint,3,opt,name=state,proto3,enum=sandboxd.v1.SandboxState" json:"state,omitempty"`
+	Image       string                 `protobuf:"bytes,4,opt,name=image,proto3" json:"image,omitempty"`
+	ContainerId string                 `protobuf:"bytes,5,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	CreatedAt   *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	ExpiresAt   *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	FromPool    bool                   `protobuf:"varint,8,opt,name=from_pool,json=fromPool,proto3" json:"from_pool,omitempty"` // handed out ready from a warm pool
+	Backend     Backend                `protobuf:"varint,9,opt,name=backend,proto3,enum=sandboxd.v1.Backend" json:"backend,omitempty"`
+	PoolId      string                 `protobuf:"bytes,10,opt,name=pool_id,json=poolId,proto3" json:"pool_id,omitempty"`       // the pool it was acquired from (CreateSandbox pool_id)
+	PausedAt    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=paused_at,json=pausedAt,proto3" json:"paused_at,omitempty"` // set while state is SANDBOX_STATE_PAUSED
+	// What the sandbox uses now, read by its agent from inside (GetSandbox, ListSandboxes;
+	// WatchSandbox streams it). Absent when it was not measured (a sandbox not running).
+	Usage         *SandboxUsage `protobuf:"bytes,15,opt,name=usage,proto3" json:"usage,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1323,6 +1326,13 @@ func (x *Sandbox) GetPoolId() string {
 func (x *Sandbox) GetPausedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.PausedAt
+	}
+	return nil
+}
+
+func (x *Sandbox) GetUsage() *SandboxUsage {
+	if x != nil {
+		return x.Usage
 	}
 	return nil
 }
@@ -1617,6 +1627,16 @@ type RunExited struct {
 	Phase           RunPhase               `protobuf:"varint,8,opt,name=phase,proto3,enum=sandboxd.v1.RunPhase" json:"phase,omitempty"`                   // the phase the run ended in
 	Message         string                 `protobuf:"bytes,9,opt,name=message,proto3" json:"message,omitempty"`                                          // a short human explanation for non-EXITED ends
 	KernelRestarted bool                   `protobuf:"varint,10,opt,name=kernel_restarted,json=kernelRestarted,proto3" json:"kernel_restarted,omitempty"` // interactive: the kernel was restarted to end the cell
+	// The run's own resource use, as the sandbox's agent reaped its processes (wait4's
+	// rusage): the largest resident set (ru_maxrss) of the run's leader process and of the
+	// descendants it waited for or the agent adopted, and their user + system CPU time,
+	// summed over the run's steps (install, compile, run). Memory of a process that never
+	// exited by itself (one killed with the run still counts, as reaped), not a cgroup peak.
+	// Zero with usage_measured false where nothing measures it (the engine-exec fallback of
+	// images without python3, interactive cells).
+	PeakMemoryBytes uint64 `protobuf:"varint,11,opt,name=peak_memory_bytes,json=peakMemoryBytes,proto3" json:"peak_memory_bytes,omitempty"`
+	CpuTimeMs       uint64 `protobuf:"varint,12,opt,name=cpu_time_ms,json=cpuTimeMs,proto3" json:"cpu_time_ms,omitempty"`
+	UsageMeasured   bool   `protobuf:"varint,13,opt,name=usage_measured,json=usageMeasured,proto3" json:"usage_measured,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -1717,6 +1737,27 @@ func (x *RunExited) GetMessage() string {
 func (x *RunExited) GetKernelRestarted() bool {
 	if x != nil {
 		return x.KernelRestarted
+	}
+	return false
+}
+
+func (x *RunExited) GetPeakMemoryBytes() uint64 {
+	if x != nil {
+		return x.PeakMemoryBytes
+	}
+	return 0
+}
+
+func (x *RunExited) GetCpuTimeMs() uint64 {
+	if x != nil {
+		return x.CpuTimeMs
+	}
+	return 0
+}
+
+func (x *RunExited) GetUsageMeasured() bool {
+	if x != nil {
+		return x.UsageMeasured
 	}
 	return false
 }
@@ -2359,6 +2400,196 @@ func (*VolumeMount_Volume) isVolumeMount_Source() {}
 
 func (*VolumeMount_HostPath) isVolumeMount_Source() {}
 
+// A sandbox's resource use at one moment, read by its agent from inside: the sandbox's
+// cgroup (v2's memory.current, memory.peak, cpu.stat, pids.current, or v1's counterparts),
+// so the numbers are the same on Docker, Podman and Kubernetes. They include the agent
+// itself (a few MiB).
+type SandboxUsage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// False where the sandbox cannot be measured (an image without python3 runs on the
+	// engine-exec fallback, which has no agent); unavailable_reason says why.
+	Available         bool                   `protobuf:"varint,1,opt,name=available,proto3" json:"available,omitempty"`
+	UnavailableReason string                 `protobuf:"bytes,2,opt,name=unavailable_reason,json=unavailableReason,proto3" json:"unavailable_reason,omitempty"`
+	SampledAt         *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=sampled_at,json=sampledAt,proto3" json:"sampled_at,omitempty"`
+	MemoryBytes       uint64                 `protobuf:"varint,4,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"` // memory charged to the sandbox now (page cache and tmpfs files included)
+	// The most memory charged since the sandbox started; 0 where the kernel does not keep
+	// it (cgroup v2 before Linux 5.19).
+	MemoryPeakBytes  uint64 `protobuf:"varint,5,opt,name=memory_peak_bytes,json=memoryPeakBytes,proto3" json:"memory_peak_bytes,omitempty"`
+	MemoryLimitBytes uint64 `protobuf:"varint,6,opt,name=memory_limit_bytes,json=memoryLimitBytes,proto3" json:"memory_limit_bytes,omitempty"` // 0: no limit
+	// CPU time of every process of the sandbox, user + system, since it started. Where the
+	// cgroup's CPU accounting is not visible inside (cgroup v1 without cpuacct), the sum
+	// over the processes of its PID namespace, live and reaped.
+	CpuTimeMs      uint64       `protobuf:"varint,7,opt,name=cpu_time_ms,json=cpuTimeMs,proto3" json:"cpu_time_ms,omitempty"`
+	Processes      uint32       `protobuf:"varint,8,opt,name=processes,proto3" json:"processes,omitempty"`                                 // tasks (processes and threads) now
+	ProcessesLimit uint32       `protobuf:"varint,9,opt,name=processes_limit,json=processesLimit,proto3" json:"processes_limit,omitempty"` // 0: no limit
+	Paths          []*PathUsage `protobuf:"bytes,10,rep,name=paths,proto3" json:"paths,omitempty"`                                         // each writable path: the workdir and /tmp
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SandboxUsage) Reset() {
+	*x = SandboxUsage{}
+	mi := &file_sandboxd_v1_common_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SandboxUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SandboxUsage) ProtoMessage() {}
+
+func (x *SandboxUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_sandboxd_v1_common_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SandboxUsage.ProtoReflect.Descriptor instead.
+func (*SandboxUsage) Descriptor() ([]byte, []int) {
+	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SandboxUsage) GetAvailable() bool {
+	if x != nil {
+		return x.Available
+	}
+	return false
+}
+
+func (x *SandboxUsage) GetUnavailableReason() string {
+	if x != nil {
+		return x.UnavailableReason
+	}
+	return ""
+}
+
+func (x *SandboxUsage) GetSampledAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SampledAt
+	}
+	return nil
+}
+
+func (x *SandboxUsage) GetMemoryBytes() uint64 {
+	if x != nil {
+		return x.MemoryBytes
+	}
+	return 0
+}
+
+func (x *SandboxUsage) GetMemoryPeakBytes() uint64 {
+	if x != nil {
+		return x.MemoryPeakBytes
+	}
+	return 0
+}
+
+func (x *SandboxUsage) GetMemoryLimitBytes() uint64 {
+	if x != nil {
+		return x.MemoryLimitBytes
+	}
+	return 0
+}
+
+func (x *SandboxUsage) GetCpuTimeMs() uint64 {
+	if x != nil {
+		return x.CpuTimeMs
+	}
+	return 0
+}
+
+func (x *SandboxUsage) GetProcesses() uint32 {
+	if x != nil {
+		return x.Processes
+	}
+	return 0
+}
+
+func (x *SandboxUsage) GetProcessesLimit() uint32 {
+	if x != nil {
+		return x.ProcessesLimit
+	}
+	return 0
+}
+
+func (x *SandboxUsage) GetPaths() []*PathUsage {
+	if x != nil {
+		return x.Paths
+	}
+	return nil
+}
+
+// Bytes used under one writable path of a sandbox.
+type PathUsage struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Path      string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	UsedBytes uint64                 `protobuf:"varint,2,opt,name=used_bytes,json=usedBytes,proto3" json:"used_bytes,omitempty"`
+	// Its size when it is a mount of its own (a tmpfs, an emptyDir); 0 when it is part of a
+	// larger writable file system, whose files under the path were counted instead.
+	TotalBytes    uint64 `protobuf:"varint,3,opt,name=total_bytes,json=totalBytes,proto3" json:"total_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PathUsage) Reset() {
+	*x = PathUsage{}
+	mi := &file_sandboxd_v1_common_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PathUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PathUsage) ProtoMessage() {}
+
+func (x *PathUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_sandboxd_v1_common_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PathUsage.ProtoReflect.Descriptor instead.
+func (*PathUsage) Descriptor() ([]byte, []int) {
+	return file_sandboxd_v1_common_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *PathUsage) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *PathUsage) GetUsedBytes() uint64 {
+	if x != nil {
+		return x.UsedBytes
+	}
+	return 0
+}
+
+func (x *PathUsage) GetTotalBytes() uint64 {
+	if x != nil {
+		return x.TotalBytes
+	}
+	return 0
+}
+
 var File_sandboxd_v1_common_proto protoreflect.FileDescriptor
 
 const file_sandboxd_v1_common_proto_rawDesc = "" +
@@ -2440,7 +2671,7 @@ const file_sandboxd_v1_common_proto_rawDesc = "" +
 	"\fEgressPolicy\x12\x14\n" +
 	"\x05hosts\x18\x01 \x03(\tR\x05hosts\x12\x14\n" +
 	"\x05cidrs\x18\x02 \x03(\tR\x05cidrs\x12\x14\n" +
-	"\x05ports\x18\x03 \x03(\rR\x05ports\"\xc6\x03\n" +
+	"\x05ports\x18\x03 \x03(\rR\x05ports\"\xf7\x03\n" +
 	"\aSandbox\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12,\n" +
 	"\x04spec\x18\x02 \x01(\v2\x18.sandboxd.v1.SandboxSpecR\x04spec\x12/\n" +
@@ -2455,7 +2686,8 @@ const file_sandboxd_v1_common_proto_rawDesc = "" +
 	"\abackend\x18\t \x01(\x0e2\x14.sandboxd.v1.BackendR\abackend\x12\x17\n" +
 	"\apool_id\x18\n" +
 	" \x01(\tR\x06poolId\x127\n" +
-	"\tpaused_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\bpausedAt\"\xbe\x02\n" +
+	"\tpaused_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\bpausedAt\x12/\n" +
+	"\x05usage\x18\x0f \x01(\v2\x19.sandboxd.v1.SandboxUsageR\x05usage\"\xbe\x02\n" +
 	"\bArtifact\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -2484,7 +2716,7 @@ const file_sandboxd_v1_common_proto_rawDesc = "" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12\x16\n" +
 	"\x06offset\x18\x03 \x01(\x04R\x06offset\x12#\n" +
 	"\rstream_offset\x18\x04 \x01(\x04R\fstreamOffset\x12+\n" +
-	"\x05phase\x18\x05 \x01(\x0e2\x15.sandboxd.v1.RunPhaseR\x05phase\"\xe8\x02\n" +
+	"\x05phase\x18\x05 \x01(\x0e2\x15.sandboxd.v1.RunPhaseR\x05phase\"\xdb\x03\n" +
 	"\tRunExited\x12/\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x17.sandboxd.v1.ExitStatusR\x06status\x12\x1b\n" +
 	"\texit_code\x18\x02 \x01(\x05R\bexitCode\x12\x16\n" +
@@ -2497,7 +2729,10 @@ const file_sandboxd_v1_common_proto_rawDesc = "" +
 	"\x05phase\x18\b \x01(\x0e2\x15.sandboxd.v1.RunPhaseR\x05phase\x12\x18\n" +
 	"\amessage\x18\t \x01(\tR\amessage\x12)\n" +
 	"\x10kernel_restarted\x18\n" +
-	" \x01(\bR\x0fkernelRestarted\"7\n" +
+	" \x01(\bR\x0fkernelRestarted\x12*\n" +
+	"\x11peak_memory_bytes\x18\v \x01(\x04R\x0fpeakMemoryBytes\x12\x1e\n" +
+	"\vcpu_time_ms\x18\f \x01(\x04R\tcpuTimeMs\x12%\n" +
+	"\x0eusage_measured\x18\r \x01(\bR\rusageMeasured\"7\n" +
 	"\tKeepalive\x12*\n" +
 	"\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xc4\x01\n" +
 	"\vDisplayData\x126\n" +
@@ -2547,7 +2782,26 @@ const file_sandboxd_v1_common_proto_rawDesc = "" +
 	"\thost_path\x18\x02 \x01(\tH\x00R\bhostPath\x12\x12\n" +
 	"\x04path\x18\x03 \x01(\tR\x04path\x12\x1b\n" +
 	"\tread_only\x18\x04 \x01(\bR\breadOnlyB\b\n" +
-	"\x06source*b\n" +
+	"\x06source\"\xa8\x03\n" +
+	"\fSandboxUsage\x12\x1c\n" +
+	"\tavailable\x18\x01 \x01(\bR\tavailable\x12-\n" +
+	"\x12unavailable_reason\x18\x02 \x01(\tR\x11unavailableReason\x129\n" +
+	"\n" +
+	"sampled_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tsampledAt\x12!\n" +
+	"\fmemory_bytes\x18\x04 \x01(\x04R\vmemoryBytes\x12*\n" +
+	"\x11memory_peak_bytes\x18\x05 \x01(\x04R\x0fmemoryPeakBytes\x12,\n" +
+	"\x12memory_limit_bytes\x18\x06 \x01(\x04R\x10memoryLimitBytes\x12\x1e\n" +
+	"\vcpu_time_ms\x18\a \x01(\x04R\tcpuTimeMs\x12\x1c\n" +
+	"\tprocesses\x18\b \x01(\rR\tprocesses\x12'\n" +
+	"\x0fprocesses_limit\x18\t \x01(\rR\x0eprocessesLimit\x12,\n" +
+	"\x05paths\x18\n" +
+	" \x03(\v2\x16.sandboxd.v1.PathUsageR\x05paths\"_\n" +
+	"\tPathUsage\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1d\n" +
+	"\n" +
+	"used_bytes\x18\x02 \x01(\x04R\tusedBytes\x12\x1f\n" +
+	"\vtotal_bytes\x18\x03 \x01(\x04R\n" +
+	"totalBytes*b\n" +
 	"\aBackend\x12\x17\n" +
 	"\x13BACKEND_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eBACKEND_DOCKER\x10\x01\x12\x12\n" +
@@ -2604,7 +2858,7 @@ func file_sandboxd_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_sandboxd_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_sandboxd_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_sandboxd_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_sandboxd_v1_common_proto_goTypes = []any{
 	(Backend)(0),                  // 0: sandboxd.v1.Backend
 	(NetworkMode)(0),              // 1: sandboxd.v1.NetworkMode
@@ -2635,17 +2889,19 @@ var file_sandboxd_v1_common_proto_goTypes = []any{
 	(*ErrorDetail)(nil),           // 26: sandboxd.v1.ErrorDetail
 	(*ErrorStatus)(nil),           // 27: sandboxd.v1.ErrorStatus
 	(*VolumeMount)(nil),           // 28: sandboxd.v1.VolumeMount
-	nil,                           // 29: sandboxd.v1.Dockerfile.ContextFilesEntry
-	nil,                           // 30: sandboxd.v1.SandboxSpec.EnvEntry
-	nil,                           // 31: sandboxd.v1.SandboxSpec.LabelsEntry
-	nil,                           // 32: sandboxd.v1.DisplayData.DataEntry
-	nil,                           // 33: sandboxd.v1.ExecuteResult.DataEntry
-	nil,                           // 34: sandboxd.v1.ErrorDetail.MetadataEntry
-	(*timestamppb.Timestamp)(nil), // 35: google.protobuf.Timestamp
-	(*anypb.Any)(nil),             // 36: google.protobuf.Any
+	(*SandboxUsage)(nil),          // 29: sandboxd.v1.SandboxUsage
+	(*PathUsage)(nil),             // 30: sandboxd.v1.PathUsage
+	nil,                           // 31: sandboxd.v1.Dockerfile.ContextFilesEntry
+	nil,                           // 32: sandboxd.v1.SandboxSpec.EnvEntry
+	nil,                           // 33: sandboxd.v1.SandboxSpec.LabelsEntry
+	nil,                           // 34: sandboxd.v1.DisplayData.DataEntry
+	nil,                           // 35: sandboxd.v1.ExecuteResult.DataEntry
+	nil,                           // 36: sandboxd.v1.ErrorDetail.MetadataEntry
+	(*timestamppb.Timestamp)(nil), // 37: google.protobuf.Timestamp
+	(*anypb.Any)(nil),             // 38: google.protobuf.Any
 }
 var file_sandboxd_v1_common_proto_depIdxs = []int32{
-	29, // 0: sandboxd.v1.Dockerfile.context_files:type_name -> sandboxd.v1.Dockerfile.ContextFilesEntry
+	31, // 0: sandboxd.v1.Dockerfile.context_files:type_name -> sandboxd.v1.Dockerfile.ContextFilesEntry
 	6,  // 1: sandboxd.v1.SecurityPattern.severity:type_name -> sandboxd.v1.SecuritySeverity
 	6,  // 2: sandboxd.v1.RestrictedModule.severity:type_name -> sandboxd.v1.SecuritySeverity
 	6,  // 3: sandboxd.v1.SecurityPolicy.severity_threshold:type_name -> sandboxd.v1.SecuritySeverity
@@ -2656,43 +2912,46 @@ var file_sandboxd_v1_common_proto_depIdxs = []int32{
 	0,  // 8: sandboxd.v1.SandboxSpec.backend:type_name -> sandboxd.v1.Backend
 	7,  // 9: sandboxd.v1.SandboxSpec.resources:type_name -> sandboxd.v1.Resources
 	1,  // 10: sandboxd.v1.SandboxSpec.network:type_name -> sandboxd.v1.NetworkMode
-	30, // 11: sandboxd.v1.SandboxSpec.env:type_name -> sandboxd.v1.SandboxSpec.EnvEntry
+	32, // 11: sandboxd.v1.SandboxSpec.env:type_name -> sandboxd.v1.SandboxSpec.EnvEntry
 	11, // 12: sandboxd.v1.SandboxSpec.security_policy:type_name -> sandboxd.v1.SecurityPolicy
-	31, // 13: sandboxd.v1.SandboxSpec.labels:type_name -> sandboxd.v1.SandboxSpec.LabelsEntry
+	33, // 13: sandboxd.v1.SandboxSpec.labels:type_name -> sandboxd.v1.SandboxSpec.LabelsEntry
 	13, // 14: sandboxd.v1.SandboxSpec.artifacts:type_name -> sandboxd.v1.ArtifactSettings
 	28, // 15: sandboxd.v1.SandboxSpec.mounts:type_name -> sandboxd.v1.VolumeMount
 	15, // 16: sandboxd.v1.SandboxSpec.egress:type_name -> sandboxd.v1.EgressPolicy
 	14, // 17: sandboxd.v1.Sandbox.spec:type_name -> sandboxd.v1.SandboxSpec
 	2,  // 18: sandboxd.v1.Sandbox.state:type_name -> sandboxd.v1.SandboxState
-	35, // 19: sandboxd.v1.Sandbox.created_at:type_name -> google.protobuf.Timestamp
-	35, // 20: sandboxd.v1.Sandbox.expires_at:type_name -> google.protobuf.Timestamp
+	37, // 19: sandboxd.v1.Sandbox.created_at:type_name -> google.protobuf.Timestamp
+	37, // 20: sandboxd.v1.Sandbox.expires_at:type_name -> google.protobuf.Timestamp
 	0,  // 21: sandboxd.v1.Sandbox.backend:type_name -> sandboxd.v1.Backend
-	35, // 22: sandboxd.v1.Sandbox.paused_at:type_name -> google.protobuf.Timestamp
-	35, // 23: sandboxd.v1.Artifact.created_at:type_name -> google.protobuf.Timestamp
-	5,  // 24: sandboxd.v1.RunStarted.phase:type_name -> sandboxd.v1.RunPhase
-	3,  // 25: sandboxd.v1.Output.stream:type_name -> sandboxd.v1.Stream
-	5,  // 26: sandboxd.v1.Output.phase:type_name -> sandboxd.v1.RunPhase
-	4,  // 27: sandboxd.v1.RunExited.status:type_name -> sandboxd.v1.ExitStatus
-	5,  // 28: sandboxd.v1.RunExited.phase:type_name -> sandboxd.v1.RunPhase
-	35, // 29: sandboxd.v1.Keepalive.at:type_name -> google.protobuf.Timestamp
-	32, // 30: sandboxd.v1.DisplayData.data:type_name -> sandboxd.v1.DisplayData.DataEntry
-	33, // 31: sandboxd.v1.ExecuteResult.data:type_name -> sandboxd.v1.ExecuteResult.DataEntry
-	18, // 32: sandboxd.v1.RunEvent.started:type_name -> sandboxd.v1.RunStarted
-	19, // 33: sandboxd.v1.RunEvent.output:type_name -> sandboxd.v1.Output
-	17, // 34: sandboxd.v1.RunEvent.artifact:type_name -> sandboxd.v1.Artifact
-	20, // 35: sandboxd.v1.RunEvent.exited:type_name -> sandboxd.v1.RunExited
-	21, // 36: sandboxd.v1.RunEvent.keepalive:type_name -> sandboxd.v1.Keepalive
-	22, // 37: sandboxd.v1.RunEvent.display:type_name -> sandboxd.v1.DisplayData
-	23, // 38: sandboxd.v1.RunEvent.result:type_name -> sandboxd.v1.ExecuteResult
-	24, // 39: sandboxd.v1.RunEvent.error:type_name -> sandboxd.v1.CellError
-	34, // 40: sandboxd.v1.ErrorDetail.metadata:type_name -> sandboxd.v1.ErrorDetail.MetadataEntry
-	12, // 41: sandboxd.v1.ErrorDetail.violations:type_name -> sandboxd.v1.Violation
-	36, // 42: sandboxd.v1.ErrorStatus.details:type_name -> google.protobuf.Any
-	43, // [43:43] is the sub-list for method output_type
-	43, // [43:43] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	37, // 22: sandboxd.v1.Sandbox.paused_at:type_name -> google.protobuf.Timestamp
+	29, // 23: sandboxd.v1.Sandbox.usage:type_name -> sandboxd.v1.SandboxUsage
+	37, // 24: sandboxd.v1.Artifact.created_at:type_name -> google.protobuf.Timestamp
+	5,  // 25: sandboxd.v1.RunStarted.phase:type_name -> sandboxd.v1.RunPhase
+	3,  // 26: sandboxd.v1.Output.stream:type_name -> sandboxd.v1.Stream
+	5,  // 27: sandboxd.v1.Output.phase:type_name -> sandboxd.v1.RunPhase
+	4,  // 28: sandboxd.v1.RunExited.status:type_name -> sandboxd.v1.ExitStatus
+	5,  // 29: sandboxd.v1.RunExited.phase:type_name -> sandboxd.v1.RunPhase
+	37, // 30: sandboxd.v1.Keepalive.at:type_name -> google.protobuf.Timestamp
+	34, // 31: sandboxd.v1.DisplayData.data:type_name -> sandboxd.v1.DisplayData.DataEntry
+	35, // 32: sandboxd.v1.ExecuteResult.data:type_name -> sandboxd.v1.ExecuteResult.DataEntry
+	18, // 33: sandboxd.v1.RunEvent.started:type_name -> sandboxd.v1.RunStarted
+	19, // 34: sandboxd.v1.RunEvent.output:type_name -> sandboxd.v1.Output
+	17, // 35: sandboxd.v1.RunEvent.artifact:type_name -> sandboxd.v1.Artifact
+	20, // 36: sandboxd.v1.RunEvent.exited:type_name -> sandboxd.v1.RunExited
+	21, // 37: sandboxd.v1.RunEvent.keepalive:type_name -> sandboxd.v1.Keepalive
+	22, // 38: sandboxd.v1.RunEvent.display:type_name -> sandboxd.v1.DisplayData
+	23, // 39: sandboxd.v1.RunEvent.result:type_name -> sandboxd.v1.ExecuteResult
+	24, // 40: sandboxd.v1.RunEvent.error:type_name -> sandboxd.v1.CellError
+	36, // 41: sandboxd.v1.ErrorDetail.metadata:type_name -> sandboxd.v1.ErrorDetail.MetadataEntry
+	12, // 42: sandboxd.v1.ErrorDetail.violations:type_name -> sandboxd.v1.Violation
+	38, // 43: sandboxd.v1.ErrorStatus.details:type_name -> google.protobuf.Any
+	37, // 44: sandboxd.v1.SandboxUsage.sampled_at:type_name -> google.protobuf.Timestamp
+	30, // 45: sandboxd.v1.SandboxUsage.paths:type_name -> sandboxd.v1.PathUsage
+	46, // [46:46] is the sub-list for method output_type
+	46, // [46:46] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_sandboxd_v1_common_proto_init() }
@@ -2724,7 +2983,7 @@ func file_sandboxd_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sandboxd_v1_common_proto_rawDesc), len(file_sandboxd_v1_common_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   28,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -70,6 +70,66 @@ func (TransferKind) EnumDescriptor() ([]byte, []int) {
 	return file_sandboxd_v1_sandbox_service_proto_rawDescGZIP(), []int{0}
 }
 
+type FileEventType int32
+
+const (
+	FileEventType_FILE_EVENT_TYPE_UNSPECIFIED FileEventType = 0
+	FileEventType_FILE_EVENT_TYPE_CREATE      FileEventType = 1 // created, or moved in from outside what is watched
+	FileEventType_FILE_EVENT_TYPE_WRITE       FileEventType = 2 // a file opened for writing was closed
+	FileEventType_FILE_EVENT_TYPE_REMOVE      FileEventType = 3 // deleted, or moved out of what is watched
+	FileEventType_FILE_EVENT_TYPE_RENAME      FileEventType = 4 // moved within what is watched: old_path to path
+	// Events were lost (the kernel's queue, the daemon's buffer for a slow client) or a
+	// directory was not watched (the cap): message says which. Rescan what matters.
+	FileEventType_FILE_EVENT_TYPE_OVERFLOW FileEventType = 5
+)
+
+// Enum value maps for FileEventType.
+var (
+	FileEventType_name = map[int32]string{
+		0: "FILE_EVENT_TYPE_UNSPECIFIED",
+		1: "FILE_EVENT_TYPE_CREATE",
+		2: "FILE_EVENT_TYPE_WRITE",
+		3: "FILE_EVENT_TYPE_REMOVE",
+		4: "FILE_EVENT_TYPE_RENAME",
+		5: "FILE_EVENT_TYPE_OVERFLOW",
+	}
+	FileEventType_value = map[string]int32{
+		"FILE_EVENT_TYPE_UNSPECIFIED": 0,
+		"FILE_EVENT_TYPE_CREATE":      1,
+		"FILE_EVENT_TYPE_WRITE":       2,
+		"FILE_EVENT_TYPE_REMOVE":      3,
+		"FILE_EVENT_TYPE_RENAME":      4,
+		"FILE_EVENT_TYPE_OVERFLOW":    5,
+	}
+)
+
+func (x FileEventType) Enum() *FileEventType {
+	p := new(FileEventType)
+	*p = x
+	return p
+}
+
+func (x FileEventType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FileEventType) Descriptor() protoreflect.EnumDescriptor {
+	return file_sandboxd_v1_sandbox_service_proto_enumTypes[1].Descriptor()
+}
+
+func (FileEventType) Type() protoreflect.EnumType {
+	return &file_sandboxd_v1_sandbox_service_proto_enumTypes[1]
+}
+
+func (x FileEventType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FileEventType.Descriptor instead.
+func (FileEventType) EnumDescriptor() ([]byte, []int) {
+	return file_sandboxd_v1_sandbox_service_proto_rawDescGZIP(), []int{1}
+}
+
 type CreateSandboxRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Spec  *SandboxSpec           `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
@@ -2514,6 +2574,324 @@ func (x *ResumeSandboxResponse) GetChanged() bool {
 	return false
 }
 
+type WatchSandboxRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SandboxId     string                 `protobuf:"bytes,1,opt,name=sandbox_id,json=sandboxId,proto3" json:"sandbox_id,omitempty"`
+	IntervalMs    uint32                 `protobuf:"varint,2,opt,name=interval_ms,json=intervalMs,proto3" json:"interval_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchSandboxRequest) Reset() {
+	*x = WatchSandboxRequest{}
+	mi := &file_sandboxd_v1_sandbox_service_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchSandboxRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchSandboxRequest) ProtoMessage() {}
+
+func (x *WatchSandboxRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sandboxd_v1_sandbox_service_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchSandboxRequest.ProtoReflect.Descriptor instead.
+func (*WatchSandboxRequest) Descriptor() ([]byte, []int) {
+	return file_sandboxd_v1_sandbox_service_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *WatchSandboxRequest) GetSandboxId() string {
+	if x != nil {
+		return x.SandboxId
+	}
+	return ""
+}
+
+func (x *WatchSandboxRequest) GetIntervalMs() uint32 {
+	if x != nil {
+		return x.IntervalMs
+	}
+	return 0
+}
+
+type WatchSandboxResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Usage         *SandboxUsage          `protobuf:"bytes,1,opt,name=usage,proto3" json:"usage,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchSandboxResponse) Reset() {
+	*x = WatchSandboxResponse{}
+	mi := &file_sandboxd_v1_sandbox_service_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchSandboxResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchSandboxResponse) ProtoMessage() {}
+
+func (x *WatchSandboxResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sandboxd_v1_sandbox_service_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchSandboxResponse.ProtoReflect.Descriptor instead.
+func (*WatchSandboxResponse) Descriptor() ([]byte, []int) {
+	return file_sandboxd_v1_sandbox_service_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *WatchSandboxResponse) GetUsage() *SandboxUsage {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
+type WatchFilesRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SandboxId string                 `protobuf:"bytes,1,opt,name=sandbox_id,json=sandboxId,proto3" json:"sandbox_id,omitempty"`
+	// Absolute, or relative to the sandbox's workdir; empty: the workdir.
+	Path string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	// Also every directory below it (at most 1000; past that an OVERFLOW event says which
+	// directory is not watched), and the ones created later.
+	Recursive     bool `protobuf:"varint,3,opt,name=recursive,proto3" json:"recursive,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchFilesRequest) Reset() {
+	*x = WatchFilesRequest{}
+	mi := &file_sandboxd_v1_sandbox_service_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchFilesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchFilesRequest) ProtoMessage() {}
+
+func (x *WatchFilesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sandboxd_v1_sandbox_service_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchFilesRequest.ProtoReflect.Descriptor instead.
+func (*WatchFilesRequest) Descriptor() ([]byte, []int) {
+	return file_sandboxd_v1_sandbox_service_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *WatchFilesRequest) GetSandboxId() string {
+	if x != nil {
+		return x.SandboxId
+	}
+	return ""
+}
+
+func (x *WatchFilesRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *WatchFilesRequest) GetRecursive() bool {
+	if x != nil {
+		return x.Recursive
+	}
+	return false
+}
+
+type WatchFilesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Message:
+	//
+	//	*WatchFilesResponse_Event
+	//	*WatchFilesResponse_Ready
+	Message       isWatchFilesResponse_Message `protobuf_oneof:"message"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchFilesResponse) Reset() {
+	*x = WatchFilesResponse{}
+	mi := &file_sandboxd_v1_sandbox_service_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchFilesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchFilesResponse) ProtoMessage() {}
+
+func (x *WatchFilesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sandboxd_v1_sandbox_service_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchFilesResponse.ProtoReflect.Descriptor instead.
+func (*WatchFilesResponse) Descriptor() ([]byte, []int) {
+	return file_sandboxd_v1_sandbox_service_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *WatchFilesResponse) GetMessage() isWatchFilesResponse_Message {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *WatchFilesResponse) GetEvent() *FileEvent {
+	if x != nil {
+		if x, ok := x.Message.(*WatchFilesResponse_Event); ok {
+			return x.Event
+		}
+	}
+	return nil
+}
+
+func (x *WatchFilesResponse) GetReady() bool {
+	if x != nil {
+		if x, ok := x.Message.(*WatchFilesResponse_Ready); ok {
+			return x.Ready
+		}
+	}
+	return false
+}
+
+type isWatchFilesResponse_Message interface {
+	isWatchFilesResponse_Message()
+}
+
+type WatchFilesResponse_Event struct {
+	Event *FileEvent `protobuf:"bytes,1,opt,name=event,proto3,oneof"`
+}
+
+type WatchFilesResponse_Ready struct {
+	// Sent once, first: the watch is in place (events before it were not seen).
+	Ready bool `protobuf:"varint,2,opt,name=ready,proto3,oneof"`
+}
+
+func (*WatchFilesResponse_Event) isWatchFilesResponse_Message() {}
+
+func (*WatchFilesResponse_Ready) isWatchFilesResponse_Message() {}
+
+type FileEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Type          FileEventType          `protobuf:"varint,1,opt,name=type,proto3,enum=sandboxd.v1.FileEventType" json:"type,omitempty"`
+	Path          string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`                      // absolute, inside the sandbox; for RENAME the new path
+	OldPath       string                 `protobuf:"bytes,3,opt,name=old_path,json=oldPath,proto3" json:"old_path,omitempty"` // RENAME: the path before
+	IsDir         bool                   `protobuf:"varint,4,opt,name=is_dir,json=isDir,proto3" json:"is_dir,omitempty"`
+	Message       string                 `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"` // OVERFLOW: what was lost
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FileEvent) Reset() {
+	*x = FileEvent{}
+	mi := &file_sandboxd_v1_sandbox_service_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FileEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FileEvent) ProtoMessage() {}
+
+func (x *FileEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_sandboxd_v1_sandbox_service_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FileEvent.ProtoReflect.Descriptor instead.
+func (*FileEvent) Descriptor() ([]byte, []int) {
+	return file_sandboxd_v1_sandbox_service_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *FileEvent) GetType() FileEventType {
+	if x != nil {
+		return x.Type
+	}
+	return FileEventType_FILE_EVENT_TYPE_UNSPECIFIED
+}
+
+func (x *FileEvent) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *FileEvent) GetOldPath() string {
+	if x != nil {
+		return x.OldPath
+	}
+	return ""
+}
+
+func (x *FileEvent) GetIsDir() bool {
+	if x != nil {
+		return x.IsDir
+	}
+	return false
+}
+
+func (x *FileEvent) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 var File_sandboxd_v1_sandbox_service_proto protoreflect.FileDescriptor
 
 const file_sandboxd_v1_sandbox_service_proto_rawDesc = "" +
@@ -2691,11 +3069,40 @@ const file_sandboxd_v1_sandbox_service_proto_rawDesc = "" +
 	"sandbox_id\x18\x01 \x01(\tR\tsandboxId\"a\n" +
 	"\x15ResumeSandboxResponse\x12.\n" +
 	"\asandbox\x18\x01 \x01(\v2\x14.sandboxd.v1.SandboxR\asandbox\x12\x18\n" +
-	"\achanged\x18\x02 \x01(\bR\achanged*\\\n" +
+	"\achanged\x18\x02 \x01(\bR\achanged\"U\n" +
+	"\x13WatchSandboxRequest\x12\x1d\n" +
+	"\n" +
+	"sandbox_id\x18\x01 \x01(\tR\tsandboxId\x12\x1f\n" +
+	"\vinterval_ms\x18\x02 \x01(\rR\n" +
+	"intervalMs\"G\n" +
+	"\x14WatchSandboxResponse\x12/\n" +
+	"\x05usage\x18\x01 \x01(\v2\x19.sandboxd.v1.SandboxUsageR\x05usage\"d\n" +
+	"\x11WatchFilesRequest\x12\x1d\n" +
+	"\n" +
+	"sandbox_id\x18\x01 \x01(\tR\tsandboxId\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1c\n" +
+	"\trecursive\x18\x03 \x01(\bR\trecursive\"g\n" +
+	"\x12WatchFilesResponse\x12.\n" +
+	"\x05event\x18\x01 \x01(\v2\x16.sandboxd.v1.FileEventH\x00R\x05event\x12\x16\n" +
+	"\x05ready\x18\x02 \x01(\bH\x00R\x05readyB\t\n" +
+	"\amessage\"\x9b\x01\n" +
+	"\tFileEvent\x12.\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x1a.sandboxd.v1.FileEventTypeR\x04type\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12\x19\n" +
+	"\bold_path\x18\x03 \x01(\tR\aoldPath\x12\x15\n" +
+	"\x06is_dir\x18\x04 \x01(\bR\x05isDir\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage*\\\n" +
 	"\fTransferKind\x12\x1d\n" +
 	"\x19TRANSFER_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12TRANSFER_KIND_FILE\x10\x01\x12\x15\n" +
-	"\x11TRANSFER_KIND_TAR\x10\x022\x92\f\n" +
+	"\x11TRANSFER_KIND_TAR\x10\x02*\xbd\x01\n" +
+	"\rFileEventType\x12\x1f\n" +
+	"\x1bFILE_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16FILE_EVENT_TYPE_CREATE\x10\x01\x12\x19\n" +
+	"\x15FILE_EVENT_TYPE_WRITE\x10\x02\x12\x1a\n" +
+	"\x16FILE_EVENT_TYPE_REMOVE\x10\x03\x12\x1a\n" +
+	"\x16FILE_EVENT_TYPE_RENAME\x10\x04\x12\x1c\n" +
+	"\x18FILE_EVENT_TYPE_OVERFLOW\x10\x052\xba\r\n" +
 	"\x0eSandboxService\x12V\n" +
 	"\rCreateSandbox\x12!.sandboxd.v1.CreateSandboxRequest\x1a\".sandboxd.v1.CreateSandboxResponse\x12M\n" +
 	"\n" +
@@ -2718,7 +3125,10 @@ const file_sandboxd_v1_sandbox_service_proto_rawDesc = "" +
 	"\n" +
 	"BuildImage\x12\x1e.sandboxd.v1.BuildImageRequest\x1a\x1f.sandboxd.v1.BuildImageResponse0\x01\x12S\n" +
 	"\fPauseSandbox\x12 .sandboxd.v1.PauseSandboxRequest\x1a!.sandboxd.v1.PauseSandboxResponse\x12V\n" +
-	"\rResumeSandbox\x12!.sandboxd.v1.ResumeSandboxRequest\x1a\".sandboxd.v1.ResumeSandboxResponseb\x06proto3"
+	"\rResumeSandbox\x12!.sandboxd.v1.ResumeSandboxRequest\x1a\".sandboxd.v1.ResumeSandboxResponse\x12U\n" +
+	"\fWatchSandbox\x12 .sandboxd.v1.WatchSandboxRequest\x1a!.sandboxd.v1.WatchSandboxResponse0\x01\x12O\n" +
+	"\n" +
+	"WatchFiles\x12\x1e.sandboxd.v1.WatchFilesRequest\x1a\x1f.sandboxd.v1.WatchFilesResponse0\x01b\x06proto3"
 
 var (
 	file_sandboxd_v1_sandbox_service_proto_rawDescOnce sync.Once
@@ -2732,134 +3142,148 @@ func file_sandboxd_v1_sandbox_service_proto_rawDescGZIP() []byte {
 	return file_sandboxd_v1_sandbox_service_proto_rawDescData
 }
 
-var file_sandboxd_v1_sandbox_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sandboxd_v1_sandbox_service_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_sandboxd_v1_sandbox_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_sandboxd_v1_sandbox_service_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_sandboxd_v1_sandbox_service_proto_goTypes = []any{
 	(TransferKind)(0),                // 0: sandboxd.v1.TransferKind
-	(*CreateSandboxRequest)(nil),     // 1: sandboxd.v1.CreateSandboxRequest
-	(*CreateSandboxResponse)(nil),    // 2: sandboxd.v1.CreateSandboxResponse
-	(*GetSandboxRequest)(nil),        // 3: sandboxd.v1.GetSandboxRequest
-	(*GetSandboxResponse)(nil),       // 4: sandboxd.v1.GetSandboxResponse
-	(*ListSandboxesRequest)(nil),     // 5: sandboxd.v1.ListSandboxesRequest
-	(*ListSandboxesResponse)(nil),    // 6: sandboxd.v1.ListSandboxesResponse
-	(*DestroySandboxRequest)(nil),    // 7: sandboxd.v1.DestroySandboxRequest
-	(*DestroySandboxResponse)(nil),   // 8: sandboxd.v1.DestroySandboxResponse
-	(*RunRequest)(nil),               // 9: sandboxd.v1.RunRequest
-	(*RunResponse)(nil),              // 10: sandboxd.v1.RunResponse
-	(*ExecRequest)(nil),              // 11: sandboxd.v1.ExecRequest
-	(*ExecResponse)(nil),             // 12: sandboxd.v1.ExecResponse
-	(*InstallRequest)(nil),           // 13: sandboxd.v1.InstallRequest
-	(*InstallResponse)(nil),          // 14: sandboxd.v1.InstallResponse
-	(*AttachRequest)(nil),            // 15: sandboxd.v1.AttachRequest
-	(*AttachResponse)(nil),           // 16: sandboxd.v1.AttachResponse
-	(*SignalRequest)(nil),            // 17: sandboxd.v1.SignalRequest
-	(*SignalResponse)(nil),           // 18: sandboxd.v1.SignalResponse
-	(*WriteInputRequest)(nil),        // 19: sandboxd.v1.WriteInputRequest
-	(*WriteInputResponse)(nil),       // 20: sandboxd.v1.WriteInputResponse
-	(*UploadHeader)(nil),             // 21: sandboxd.v1.UploadHeader
-	(*UploadFilesRequest)(nil),       // 22: sandboxd.v1.UploadFilesRequest
-	(*UploadFilesResponse)(nil),      // 23: sandboxd.v1.UploadFilesResponse
-	(*DownloadFilesRequest)(nil),     // 24: sandboxd.v1.DownloadFilesRequest
-	(*DownloadHeader)(nil),           // 25: sandboxd.v1.DownloadHeader
-	(*DownloadTrailer)(nil),          // 26: sandboxd.v1.DownloadTrailer
-	(*DownloadFilesResponse)(nil),    // 27: sandboxd.v1.DownloadFilesResponse
-	(*ListArtifactsRequest)(nil),     // 28: sandboxd.v1.ListArtifactsRequest
-	(*ListArtifactsResponse)(nil),    // 29: sandboxd.v1.ListArtifactsResponse
-	(*DownloadArtifactRequest)(nil),  // 30: sandboxd.v1.DownloadArtifactRequest
-	(*DownloadArtifactResponse)(nil), // 31: sandboxd.v1.DownloadArtifactResponse
-	(*ClearArtifactsRequest)(nil),    // 32: sandboxd.v1.ClearArtifactsRequest
-	(*ClearArtifactsResponse)(nil),   // 33: sandboxd.v1.ClearArtifactsResponse
-	(*CheckCodeRequest)(nil),         // 34: sandboxd.v1.CheckCodeRequest
-	(*CheckCodeResponse)(nil),        // 35: sandboxd.v1.CheckCodeResponse
-	(*BuildImageRequest)(nil),        // 36: sandboxd.v1.BuildImageRequest
-	(*BuildImageResponse)(nil),       // 37: sandboxd.v1.BuildImageResponse
-	(*BuildImageResult)(nil),         // 38: sandboxd.v1.BuildImageResult
-	(*PauseSandboxRequest)(nil),      // 39: sandboxd.v1.PauseSandboxRequest
-	(*PauseSandboxResponse)(nil),     // 40: sandboxd.v1.PauseSandboxResponse
-	(*ResumeSandboxRequest)(nil),     // 41: sandboxd.v1.ResumeSandboxRequest
-	(*ResumeSandboxResponse)(nil),    // 42: sandboxd.v1.ResumeSandboxResponse
-	nil,                              // 43: sandboxd.v1.ListSandboxesRequest.LabelsEntry
-	nil,                              // 44: sandboxd.v1.RunRequest.EnvEntry
-	nil,                              // 45: sandboxd.v1.ExecRequest.EnvEntry
-	(*SandboxSpec)(nil),              // 46: sandboxd.v1.SandboxSpec
-	(*Sandbox)(nil),                  // 47: sandboxd.v1.Sandbox
-	(*RunEvent)(nil),                 // 48: sandboxd.v1.RunEvent
-	(*Artifact)(nil),                 // 49: sandboxd.v1.Artifact
-	(*SecurityPolicy)(nil),           // 50: sandboxd.v1.SecurityPolicy
-	(*Violation)(nil),                // 51: sandboxd.v1.Violation
-	(*Dockerfile)(nil),               // 52: sandboxd.v1.Dockerfile
+	(FileEventType)(0),               // 1: sandboxd.v1.FileEventType
+	(*CreateSandboxRequest)(nil),     // 2: sandboxd.v1.CreateSandboxRequest
+	(*CreateSandboxResponse)(nil),    // 3: sandboxd.v1.CreateSandboxResponse
+	(*GetSandboxRequest)(nil),        // 4: sandboxd.v1.GetSandboxRequest
+	(*GetSandboxResponse)(nil),       // 5: sandboxd.v1.GetSandboxResponse
+	(*ListSandboxesRequest)(nil),     // 6: sandboxd.v1.ListSandboxesRequest
+	(*ListSandboxesResponse)(nil),    // 7: sandboxd.v1.ListSandboxesResponse
+	(*DestroySandboxRequest)(nil),    // 8: sandboxd.v1.DestroySandboxRequest
+	(*DestroySandboxResponse)(nil),   // 9: sandboxd.v1.DestroySandboxResponse
+	(*RunRequest)(nil),               // 10: sandboxd.v1.RunRequest
+	(*RunResponse)(nil),              // 11: sandboxd.v1.RunResponse
+	(*ExecRequest)(nil),              // 12: sandboxd.v1.ExecRequest
+	(*ExecResponse)(nil),             // 13: sandboxd.v1.ExecResponse
+	(*InstallRequest)(nil),           // 14: sandboxd.v1.InstallRequest
+	(*InstallResponse)(nil),          // 15: sandboxd.v1.InstallResponse
+	(*AttachRequest)(nil),            // 16: sandboxd.v1.AttachRequest
+	(*AttachResponse)(nil),           // 17: sandboxd.v1.AttachResponse
+	(*SignalRequest)(nil),            // 18: sandboxd.v1.SignalRequest
+	(*SignalResponse)(nil),           // 19: sandboxd.v1.SignalResponse
+	(*WriteInputRequest)(nil),        // 20: sandboxd.v1.WriteInputRequest
+	(*WriteInputResponse)(nil),       // 21: sandboxd.v1.WriteInputResponse
+	(*UploadHeader)(nil),             // 22: sandboxd.v1.UploadHeader
+	(*UploadFilesRequest)(nil),       // 23: sandboxd.v1.UploadFilesRequest
+	(*UploadFilesResponse)(nil),      // 24: sandboxd.v1.UploadFilesResponse
+	(*DownloadFilesRequest)(nil),     // 25: sandboxd.v1.DownloadFilesRequest
+	(*DownloadHeader)(nil),           // 26: sandboxd.v1.DownloadHeader
+	(*DownloadTrailer)(nil),          // 27: sandboxd.v1.DownloadTrailer
+	(*DownloadFilesResponse)(nil),    // 28: sandboxd.v1.DownloadFilesResponse
+	(*ListArtifactsRequest)(nil),     // 29: sandboxd.v1.ListArtifactsRequest
+	(*ListArtifactsResponse)(nil),    // 30: sandboxd.v1.ListArtifactsResponse
+	(*DownloadArtifactRequest)(nil),  // 31: sandboxd.v1.DownloadArtifactRequest
+	(*DownloadArtifactResponse)(nil), // 32: sandboxd.v1.DownloadArtifactResponse
+	(*ClearArtifactsRequest)(nil),    // 33: sandboxd.v1.ClearArtifactsRequest
+	(*ClearArtifactsResponse)(nil),   // 34: sandboxd.v1.ClearArtifactsResponse
+	(*CheckCodeRequest)(nil),         // 35: sandboxd.v1.CheckCodeRequest
+	(*CheckCodeResponse)(nil),        // 36: sandboxd.v1.CheckCodeResponse
+	(*BuildImageRequest)(nil),        // 37: sandboxd.v1.BuildImageRequest
+	(*BuildImageResponse)(nil),       // 38: sandboxd.v1.BuildImageResponse
+	(*BuildImageResult)(nil),         // 39: sandboxd.v1.BuildImageResult
+	(*PauseSandboxRequest)(nil),      // 40: sandboxd.v1.PauseSandboxRequest
+	(*PauseSandboxResponse)(nil),     // 41: sandboxd.v1.PauseSandboxResponse
+	(*ResumeSandboxRequest)(nil),     // 42: sandboxd.v1.ResumeSandboxRequest
+	(*ResumeSandboxResponse)(nil),    // 43: sandboxd.v1.ResumeSandboxResponse
+	(*WatchSandboxRequest)(nil),      // 44: sandboxd.v1.WatchSandboxRequest
+	(*WatchSandboxResponse)(nil),     // 45: sandboxd.v1.WatchSandboxResponse
+	(*WatchFilesRequest)(nil),        // 46: sandboxd.v1.WatchFilesRequest
+	(*WatchFilesResponse)(nil),       // 47: sandboxd.v1.WatchFilesResponse
+	(*FileEvent)(nil),                // 48: sandboxd.v1.FileEvent
+	nil,                              // 49: sandboxd.v1.ListSandboxesRequest.LabelsEntry
+	nil,                              // 50: sandboxd.v1.RunRequest.EnvEntry
+	nil,                              // 51: sandboxd.v1.ExecRequest.EnvEntry
+	(*SandboxSpec)(nil),              // 52: sandboxd.v1.SandboxSpec
+	(*Sandbox)(nil),                  // 53: sandboxd.v1.Sandbox
+	(*RunEvent)(nil),                 // 54: sandboxd.v1.RunEvent
+	(*Artifact)(nil),                 // 55: sandboxd.v1.Artifact
+	(*SecurityPolicy)(nil),           // 56: sandboxd.v1.SecurityPolicy
+	(*Violation)(nil),                // 57: sandboxd.v1.Violation
+	(*Dockerfile)(nil),               // 58: sandboxd.v1.Dockerfile
+	(*SandboxUsage)(nil),             // 59: sandboxd.v1.SandboxUsage
 }
 var file_sandboxd_v1_sandbox_service_proto_depIdxs = []int32{
-	46, // 0: sandboxd.v1.CreateSandboxRequest.spec:type_name -> sandboxd.v1.SandboxSpec
-	47, // 1: sandboxd.v1.CreateSandboxResponse.sandbox:type_name -> sandboxd.v1.Sandbox
-	47, // 2: sandboxd.v1.GetSandboxResponse.sandbox:type_name -> sandboxd.v1.Sandbox
-	43, // 3: sandboxd.v1.ListSandboxesRequest.labels:type_name -> sandboxd.v1.ListSandboxesRequest.LabelsEntry
-	47, // 4: sandboxd.v1.ListSandboxesResponse.sandboxes:type_name -> sandboxd.v1.Sandbox
-	44, // 5: sandboxd.v1.RunRequest.env:type_name -> sandboxd.v1.RunRequest.EnvEntry
-	46, // 6: sandboxd.v1.RunRequest.ephemeral:type_name -> sandboxd.v1.SandboxSpec
-	48, // 7: sandboxd.v1.RunResponse.event:type_name -> sandboxd.v1.RunEvent
-	45, // 8: sandboxd.v1.ExecRequest.env:type_name -> sandboxd.v1.ExecRequest.EnvEntry
-	48, // 9: sandboxd.v1.ExecResponse.event:type_name -> sandboxd.v1.RunEvent
-	48, // 10: sandboxd.v1.InstallResponse.event:type_name -> sandboxd.v1.RunEvent
-	48, // 11: sandboxd.v1.AttachResponse.event:type_name -> sandboxd.v1.RunEvent
+	52, // 0: sandboxd.v1.CreateSandboxRequest.spec:type_name -> sandboxd.v1.SandboxSpec
+	53, // 1: sandboxd.v1.CreateSandboxResponse.sandbox:type_name -> sandboxd.v1.Sandbox
+	53, // 2: sandboxd.v1.GetSandboxResponse.sandbox:type_name -> sandboxd.v1.Sandbox
+	49, // 3: sandboxd.v1.ListSandboxesRequest.labels:type_name -> sandboxd.v1.ListSandboxesRequest.LabelsEntry
+	53, // 4: sandboxd.v1.ListSandboxesResponse.sandboxes:type_name -> sandboxd.v1.Sandbox
+	50, // 5: sandboxd.v1.RunRequest.env:type_name -> sandboxd.v1.RunRequest.EnvEntry
+	52, // 6: sandboxd.v1.RunRequest.ephemeral:type_name -> sandboxd.v1.SandboxSpec
+	54, // 7: sandboxd.v1.RunResponse.event:type_name -> sandboxd.v1.RunEvent
+	51, // 8: sandboxd.v1.ExecRequest.env:type_name -> sandboxd.v1.ExecRequest.EnvEntry
+	54, // 9: sandboxd.v1.ExecResponse.event:type_name -> sandboxd.v1.RunEvent
+	54, // 10: sandboxd.v1.InstallResponse.event:type_name -> sandboxd.v1.RunEvent
+	54, // 11: sandboxd.v1.AttachResponse.event:type_name -> sandboxd.v1.RunEvent
 	0,  // 12: sandboxd.v1.UploadHeader.kind:type_name -> sandboxd.v1.TransferKind
-	21, // 13: sandboxd.v1.UploadFilesRequest.header:type_name -> sandboxd.v1.UploadHeader
+	22, // 13: sandboxd.v1.UploadFilesRequest.header:type_name -> sandboxd.v1.UploadHeader
 	0,  // 14: sandboxd.v1.DownloadFilesRequest.kind:type_name -> sandboxd.v1.TransferKind
 	0,  // 15: sandboxd.v1.DownloadHeader.kind:type_name -> sandboxd.v1.TransferKind
-	25, // 16: sandboxd.v1.DownloadFilesResponse.header:type_name -> sandboxd.v1.DownloadHeader
-	26, // 17: sandboxd.v1.DownloadFilesResponse.trailer:type_name -> sandboxd.v1.DownloadTrailer
-	49, // 18: sandboxd.v1.ListArtifactsResponse.artifacts:type_name -> sandboxd.v1.Artifact
-	49, // 19: sandboxd.v1.DownloadArtifactResponse.artifact:type_name -> sandboxd.v1.Artifact
-	26, // 20: sandboxd.v1.DownloadArtifactResponse.trailer:type_name -> sandboxd.v1.DownloadTrailer
-	50, // 21: sandboxd.v1.CheckCodeRequest.inline:type_name -> sandboxd.v1.SecurityPolicy
-	51, // 22: sandboxd.v1.CheckCodeResponse.violations:type_name -> sandboxd.v1.Violation
-	52, // 23: sandboxd.v1.BuildImageRequest.dockerfile:type_name -> sandboxd.v1.Dockerfile
-	38, // 24: sandboxd.v1.BuildImageResponse.result:type_name -> sandboxd.v1.BuildImageResult
-	47, // 25: sandboxd.v1.PauseSandboxResponse.sandbox:type_name -> sandboxd.v1.Sandbox
-	47, // 26: sandboxd.v1.ResumeSandboxResponse.sandbox:type_name -> sandboxd.v1.Sandbox
-	1,  // 27: sandboxd.v1.SandboxService.CreateSandbox:input_type -> sandboxd.v1.CreateSandboxRequest
-	3,  // 28: sandboxd.v1.SandboxService.GetSandbox:input_type -> sandboxd.v1.GetSandboxRequest
-	5,  // 29: sandboxd.v1.SandboxService.ListSandboxes:input_type -> sandboxd.v1.ListSandboxesRequest
-	7,  // 30: sandboxd.v1.SandboxService.DestroySandbox:input_type -> sandboxd.v1.DestroySandboxRequest
-	9,  // 31: sandboxd.v1.SandboxService.Run:input_type -> sandboxd.v1.RunRequest
-	11, // 32: sandboxd.v1.SandboxService.Exec:input_type -> sandboxd.v1.ExecRequest
-	13, // 33: sandboxd.v1.SandboxService.Install:input_type -> sandboxd.v1.InstallRequest
-	15, // 34: sandboxd.v1.SandboxService.Attach:input_type -> sandboxd.v1.AttachRequest
-	17, // 35: sandboxd.v1.SandboxService.Signal:input_type -> sandboxd.v1.SignalRequest
-	19, // 36: sandboxd.v1.SandboxService.WriteInput:input_type -> sandboxd.v1.WriteInputRequest
-	22, // 37: sandboxd.v1.SandboxService.UploadFiles:input_type -> sandboxd.v1.UploadFilesRequest
-	24, // 38: sandboxd.v1.SandboxService.DownloadFiles:input_type -> sandboxd.v1.DownloadFilesRequest
-	28, // 39: sandboxd.v1.SandboxService.ListArtifacts:input_type -> sandboxd.v1.ListArtifactsRequest
-	30, // 40: sandboxd.v1.SandboxService.DownloadArtifact:input_type -> sandboxd.v1.DownloadArtifactRequest
-	32, // 41: sandboxd.v1.SandboxService.ClearArtifacts:input_type -> sandboxd.v1.ClearArtifactsRequest
-	34, // 42: sandboxd.v1.SandboxService.CheckCode:input_type -> sandboxd.v1.CheckCodeRequest
-	36, // 43: sandboxd.v1.SandboxService.BuildImage:input_type -> sandboxd.v1.BuildImageRequest
-	39, // 44: sandboxd.v1.SandboxService.PauseSandbox:input_type -> sandboxd.v1.PauseSandboxRequest
-	41, // 45: sandboxd.v1.SandboxService.ResumeSandbox:input_type -> sandboxd.v1.ResumeSandboxRequest
-	2,  // 46: sandboxd.v1.SandboxService.CreateSandbox:output_type -> sandboxd.v1.CreateSandboxResponse
-	4,  // 47: sandboxd.v1.SandboxService.GetSandbox:output_type -> sandboxd.v1.GetSandboxResponse
-	6,  // 48: sandboxd.v1.SandboxService.ListSandboxes:output_type -> sandboxd.v1.ListSandboxesResponse
-	8,  // 49: sandboxd.v1.SandboxService.DestroySandbox:output_type -> sandboxd.v1.DestroySandboxResponse
-	10, // 50: sandboxd.v1.SandboxService.Run:output_type -> sandboxd.v1.RunResponse
-	12, // 51: sandboxd.v1.SandboxService.Exec:output_type -> sandboxd.v1.ExecResponse
-	14, // 52: sandboxd.v1.SandboxService.Install:output_type -> sandboxd.v1.InstallResponse
-	16, // 53: sandboxd.v1.SandboxService.Attach:output_type -> sandboxd.v1.AttachResponse
-	18, // 54: sandboxd.v1.SandboxService.Signal:output_type -> sandboxd.v1.SignalResponse
-	20, // 55: sandboxd.v1.SandboxService.WriteInput:output_type -> sandboxd.v1.WriteInputResponse
-	23, // 56: sandboxd.v1.SandboxService.UploadFiles:output_type -> sandboxd.v1.UploadFilesResponse
-	27, // 57: sandboxd.v1.SandboxService.DownloadFiles:output_type -> sandboxd.v1.DownloadFilesResponse
-	29, // 58: sandboxd.v1.SandboxService.ListArtifacts:output_type -> sandboxd.v1.ListArtifactsResponse
-	31, // 59: sandboxd.v1.SandboxService.DownloadArtifact:output_type -> sandboxd.v1.DownloadArtifactResponse
-	33, // 60: sandboxd.v1.SandboxService.ClearArtifacts:output_type -> sandboxd.v1.ClearArtifactsResponse
-	35, // 61: sandboxd.v1.SandboxService.CheckCode:output_type -> sandboxd.v1.CheckCodeResponse
-	37, // 62: sandboxd.v1.SandboxService.BuildImage:output_type -> sandboxd.v1.BuildImageResponse
-	40, // 63: sandboxd.v1.SandboxService.PauseSandbox:output_type -> sandboxd.v1.PauseSandboxResponse
-	42, // 64: sandboxd.v1.SandboxService.ResumeSandbox:output_type -> sandboxd.v1.ResumeSandboxResponse
-	46, // [46:65] is the sub-list for method output_type
-	27, // [27:46] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	26, // 16: sandboxd.v1.DownloadFilesResponse.header:type_name -> sandboxd.v1.DownloadHeader
+	27, // 17: sandboxd.v1.DownloadFilesResponse.trailer:type_name -> sandboxd.v1.DownloadTrailer
+	55, // 18: sandboxd.v1.ListArtifactsResponse.artifacts:type_name -> sandboxd.v1.Artifact
+	55, // 19: sandboxd.v1.DownloadArtifactResponse.artifact:type_name -> sandboxd.v1.Artifact
+	27, // 20: sandboxd.v1.DownloadArtifactResponse.trailer:type_name -> sandboxd.v1.DownloadTrailer
+	56, // 21: sandboxd.v1.CheckCodeRequest.inline:type_name -> sandboxd.v1.SecurityPolicy
+	57, // 22: sandboxd.v1.CheckCodeResponse.violations:type_name -> sandboxd.v1.Violation
+	58, // 23: sandboxd.v1.BuildImageRequest.dockerfile:type_name -> sandboxd.v1.Dockerfile
+	39, // 24: sandboxd.v1.BuildImageResponse.result:type_name -> sandboxd.v1.BuildImageResult
+	53, // 25: sandboxd.v1.PauseSandboxResponse.sandbox:type_name -> sandboxd.v1.Sandbox
+	53, // 26: sandboxd.v1.ResumeSandboxResponse.sandbox:type_name -> sandboxd.v1.Sandbox
+	59, // 27: sandboxd.v1.WatchSandboxResponse.usage:type_name -> sandboxd.v1.SandboxUsage
+	48, // 28: sandboxd.v1.WatchFilesResponse.event:type_name -> sandboxd.v1.FileEvent
+	1,  // 29: sandboxd.v1.FileEvent.type:type_name -> sandboxd.v1.FileEventType
+	2,  // 30: sandboxd.v1.SandboxService.CreateSandbox:input_type -> sandboxd.v1.CreateSandboxRequest
+	4,  // 31: sandboxd.v1.SandboxService.GetSandbox:input_type -> sandboxd.v1.GetSandboxRequest
+	6,  // 32: sandboxd.v1.SandboxService.ListSandboxes:input_type -> sandboxd.v1.ListSandboxesRequest
+	8,  // 33: sandboxd.v1.SandboxService.DestroySandbox:input_type -> sandboxd.v1.DestroySandboxRequest
+	10, // 34: sandboxd.v1.SandboxService.Run:input_type -> sandboxd.v1.RunRequest
+	12, // 35: sandboxd.v1.SandboxService.Exec:input_type -> sandboxd.v1.ExecRequest
+	14, // 36: sandboxd.v1.SandboxService.Install:input_type -> sandboxd.v1.InstallRequest
+	16, // 37: sandboxd.v1.SandboxService.Attach:input_type -> sandboxd.v1.AttachRequest
+	18, // 38: sandboxd.v1.SandboxService.Signal:input_type -> sandboxd.v1.SignalRequest
+	20, // 39: sandboxd.v1.SandboxService.WriteInput:input_type -> sandboxd.v1.WriteInputRequest
+	23, // 40: sandboxd.v1.SandboxService.UploadFiles:input_type -> sandboxd.v1.UploadFilesRequest
+	25, // 41: sandboxd.v1.SandboxService.DownloadFiles:input_type -> sandboxd.v1.DownloadFilesRequest
+	29, // 42: sandboxd.v1.SandboxService.ListArtifacts:input_type -> sandboxd.v1.ListArtifactsRequest
+	31, // 43: sandboxd.v1.SandboxService.DownloadArtifact:input_type -> sandboxd.v1.DownloadArtifactRequest
+	33, // 44: sandboxd.v1.SandboxService.ClearArtifacts:input_type -> sandboxd.v1.ClearArtifactsRequest
+	35, // 45: sandboxd.v1.SandboxService.CheckCode:input_type -> sandboxd.v1.CheckCodeRequest
+	37, // 46: sandboxd.v1.SandboxService.BuildImage:input_type -> sandboxd.v1.BuildImageRequest
+	40, // 47: sandboxd.v1.SandboxService.PauseSandbox:input_type -> sandboxd.v1.PauseSandboxRequest
+	42, // 48: sandboxd.v1.SandboxService.ResumeSandbox:input_type -> sandboxd.v1.ResumeSandboxRequest
+	44, // 49: sandboxd.v1.SandboxService.WatchSandbox:input_type -> sandboxd.v1.WatchSandboxRequest
+	46, // 50: sandboxd.v1.SandboxService.WatchFiles:input_type -> sandboxd.v1.WatchFilesRequest
+	3,  // 51: sandboxd.v1.SandboxService.CreateSandbox:output_type -> sandboxd.v1.CreateSandboxResponse
+	5,  // 52: sandboxd.v1.SandboxService.GetSandbox:output_type -> sandboxd.v1.GetSandboxResponse
+	7,  // 53: sandboxd.v1.SandboxService.ListSandboxes:output_type -> sandboxd.v1.ListSandboxesResponse
+	9,  // 54: sandboxd.v1.SandboxService.DestroySandbox:output_type -> sandboxd.v1.DestroySandboxResponse
+	11, // 55: sandboxd.v1.SandboxService.Run:output_type -> sandboxd.v1.RunResponse
+	13, // 56: sandboxd.v1.SandboxService.Exec:output_type -> sandboxd.v1.ExecResponse
+	15, // 57: sandboxd.v1.SandboxService.Install:output_type -> sandboxd.v1.InstallResponse
+	17, // 58: sandboxd.v1.SandboxService.Attach:output_type -> sandboxd.v1.AttachResponse
+	19, // 59: sandboxd.v1.SandboxService.Signal:output_type -> sandboxd.v1.SignalResponse
+	21, // 60: sandboxd.v1.SandboxService.WriteInput:output_type -> sandboxd.v1.WriteInputResponse
+	24, // 61: sandboxd.v1.SandboxService.UploadFiles:output_type -> sandboxd.v1.UploadFilesResponse
+	28, // 62: sandboxd.v1.SandboxService.DownloadFiles:output_type -> sandboxd.v1.DownloadFilesResponse
+	30, // 63: sandboxd.v1.SandboxService.ListArtifacts:output_type -> sandboxd.v1.ListArtifactsResponse
+	32, // 64: sandboxd.v1.SandboxService.DownloadArtifact:output_type -> sandboxd.v1.DownloadArtifactResponse
+	34, // 65: sandboxd.v1.SandboxService.ClearArtifacts:output_type -> sandboxd.v1.ClearArtifactsResponse
+	36, // 66: sandboxd.v1.SandboxService.CheckCode:output_type -> sandboxd.v1.CheckCodeResponse
+	38, // 67: sandboxd.v1.SandboxService.BuildImage:output_type -> sandboxd.v1.BuildImageResponse
+	41, // 68: sandboxd.v1.SandboxService.PauseSandbox:output_type -> sandboxd.v1.PauseSandboxResponse
+	43, // 69: sandboxd.v1.SandboxService.ResumeSandbox:output_type -> sandboxd.v1.ResumeSandboxResponse
+	45, // 70: sandboxd.v1.SandboxService.WatchSandbox:output_type -> sandboxd.v1.WatchSandboxResponse
+	47, // 71: sandboxd.v1.SandboxService.WatchFiles:output_type -> sandboxd.v1.WatchFilesResponse
+	51, // [51:72] is the sub-list for method output_type
+	30, // [30:51] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_sandboxd_v1_sandbox_service_proto_init() }
@@ -2891,13 +3315,17 @@ func file_sandboxd_v1_sandbox_service_proto_init() {
 		(*BuildImageResponse_Output)(nil),
 		(*BuildImageResponse_Result)(nil),
 	}
+	file_sandboxd_v1_sandbox_service_proto_msgTypes[45].OneofWrappers = []any{
+		(*WatchFilesResponse_Event)(nil),
+		(*WatchFilesResponse_Ready)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sandboxd_v1_sandbox_service_proto_rawDesc), len(file_sandboxd_v1_sandbox_service_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   45,
+			NumEnums:      2,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -38,6 +38,8 @@ const (
 	SandboxService_BuildImage_FullMethodName       = "/sandboxd.v1.SandboxService/BuildImage"
 	SandboxService_PauseSandbox_FullMethodName     = "/sandboxd.v1.SandboxService/PauseSandbox"
 	SandboxService_ResumeSandbox_FullMethodName    = "/sandboxd.v1.SandboxService/ResumeSandbox"
+	SandboxService_WatchSandbox_FullMethodName     = "/sandboxd.v1.SandboxService/WatchSandbox"
+	SandboxService_WatchFiles_FullMethodName       = "/sandboxd.v1.SandboxService/WatchFiles"
 )
 
 // SandboxServiceClient is the client API for SandboxService service.
@@ -88,6 +90,18 @@ type SandboxServiceClient interface {
 	// Thaws a paused sandbox; its processes go on where they were. Idempotent: resuming a
 	// running sandbox succeeds with changed = false.
 	ResumeSandbox(ctx context.Context, in *ResumeSandboxRequest, opts ...grpc.CallOption) (*ResumeSandboxResponse, error)
+	// Streams the sandbox's usage (Sandbox.usage) every interval_ms, the first sample at
+	// once; ends (OK) when the sandbox goes away. interval_ms 0 means 1000; less than 100 is
+	// INVALID_ARGUMENT.
+	WatchSandbox(ctx context.Context, in *WatchSandboxRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchSandboxResponse], error)
+	// Streams changes under a path of the sandbox as they happen (the agent's inotify):
+	// created, written (closed after writing), removed and renamed files and directories.
+	// The first message (ready) says the watch is in place: changes from then on are
+	// reported. Ends when the caller cancels or the sandbox goes away. A missing path is
+	// NOT_FOUND (reason FILE_WATCH_PATH_NOT_FOUND); an image without python3 (no agent) is
+	// FAILED_PRECONDITION (reason FILE_WATCH_NOT_SUPPORTED); more than 16 watches in one
+	// sandbox is RESOURCE_EXHAUSTED (reason FILE_WATCHES_EXHAUSTED).
+	WatchFiles(ctx context.Context, in *WatchFilesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchFilesResponse], error)
 }
 
 type sandboxServiceClient struct {
@@ -354,6 +368,44 @@ func (c *sandboxServiceClient) ResumeSandbox(ctx context.Context, in *ResumeSand
 	return out, nil
 }
 
+func (c *sandboxServiceClient) WatchSandbox(ctx context.Context, in *WatchSandboxRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchSandboxResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SandboxService_ServiceDesc.Streams[8], SandboxService_WatchSandbox_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchSandboxRequest, WatchSandboxResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SandboxService_WatchSandboxClient = grpc.ServerStreamingClient[WatchSandboxResponse]
+
+func (c *sandboxServiceClient) WatchFiles(ctx context.Context, in *WatchFilesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchFilesResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SandboxService_ServiceDesc.Streams[9], SandboxService_WatchFiles_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchFilesRequest, WatchFilesResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SandboxService_WatchFilesClient = grpc.ServerStreamingClient[WatchFilesResponse]
+
 // SandboxServiceServer is the server API for SandboxService service.
 // All implementations must embed UnimplementedSandboxServiceServer
 // for forward compatibility.
@@ -402,6 +454,18 @@ type SandboxServiceServer interface {
 	// Thaws a paused sandbox; its processes go on where they were. Idempotent: resuming a
 	// running sandbox succeeds with changed = false.
 	ResumeSandbox(context.Context, *ResumeSandboxRequest) (*ResumeSandboxResponse, error)
+	// Streams the sandbox's usage (Sandbox.usage) every interval_ms, the first sample at
+	// once; ends (OK) when the sandbox goes away. interval_ms 0 means 1000; less than 100 is
+	// INVALID_ARGUMENT.
+	WatchSandbox(*WatchSandboxRequest, grpc.ServerStreamingServer[WatchSandboxResponse]) error
+	// Streams changes under a path of the sandbox as they happen (the agent's inotify):
+	// created, written (closed after writing), removed and renamed files and directories.
+	// The first message (ready) says the watch is in place: changes from then on are
+	// reported. Ends when the caller cancels or the sandbox goes away. A missing path is
+	// NOT_FOUND (reason FILE_WATCH_PATH_NOT_FOUND); an image without python3 (no agent) is
+	// FAILED_PRECONDITION (reason FILE_WATCH_NOT_SUPPORTED); more than 16 watches in one
+	// sandbox is RESOURCE_EXHAUSTED (reason FILE_WATCHES_EXHAUSTED).
+	WatchFiles(*WatchFilesRequest, grpc.ServerStreamingServer[WatchFilesResponse]) error
 	mustEmbedUnimplementedSandboxServiceServer()
 }
 
@@ -468,6 +532,12 @@ func (UnimplementedSandboxServiceServer) PauseSandbox(context.Context, *PauseSan
 }
 func (UnimplementedSandboxServiceServer) ResumeSandbox(context.Context, *ResumeSandboxRequest) (*ResumeSandboxResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ResumeSandbox not implemented")
+}
+func (UnimplementedSandboxServiceServer) WatchSandbox(*WatchSandboxRequest, grpc.ServerStreamingServer[WatchSandboxResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchSandbox not implemented")
+}
+func (UnimplementedSandboxServiceServer) WatchFiles(*WatchFilesRequest, grpc.ServerStreamingServer[WatchFilesResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchFiles not implemented")
 }
 func (UnimplementedSandboxServiceServer) mustEmbedUnimplementedSandboxServiceServer() {}
 func (UnimplementedSandboxServiceServer) testEmbeddedByValue()                        {}
@@ -772,6 +842,28 @@ func _SandboxService_ResumeSandbox_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SandboxService_WatchSandbox_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchSandboxRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SandboxServiceServer).WatchSandbox(m, &grpc.GenericServerStream[WatchSandboxRequest, WatchSandboxResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SandboxService_WatchSandboxServer = grpc.ServerStreamingServer[WatchSandboxResponse]
+
+func _SandboxService_WatchFiles_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchFilesRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SandboxServiceServer).WatchFiles(m, &grpc.GenericServerStream[WatchFilesRequest, WatchFilesResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SandboxService_WatchFilesServer = grpc.ServerStreamingServer[WatchFilesResponse]
+
 // SandboxService_ServiceDesc is the grpc.ServiceDesc for SandboxService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -863,6 +955,16 @@ var SandboxService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "BuildImage",
 			Handler:       _SandboxService_BuildImage_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "WatchSandbox",
+			Handler:       _SandboxService_WatchSandbox_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "WatchFiles",
+			Handler:       _SandboxService_WatchFiles_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -258,7 +258,7 @@ class EgressPolicy(_message.Message):
     def __init__(self, hosts: _Optional[_Iterable[str]] = ..., cidrs: _Optional[_Iterable[str]] = ..., ports: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Sandbox(_message.Message):
-    __slots__ = ("id", "spec", "state", "image", "container_id", "created_at", "expires_at", "from_pool", "backend", "pool_id", "paused_at")
+    __slots__ = ("id", "spec", "state", "image", "container_id", "created_at", "expires_at", "from_pool", "backend", "pool_id", "paused_at", "usage")
     ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -270,6 +270,7 @@ class Sandbox(_message.Message):
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     POOL_ID_FIELD_NUMBER: _ClassVar[int]
     PAUSED_AT_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
     id: str
     spec: SandboxSpec
     state: SandboxState
@@ -281,7 +282,8 @@ class Sandbox(_message.Message):
     backend: Backend
     pool_id: str
     paused_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[SandboxSpec, _Mapping]] = ..., state: _Optional[_Union[SandboxState, str]] = ..., image: _Optional[str] = ..., container_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., from_pool: _Optional[bool] = ..., backend: _Optional[_Union[Backend, str]] = ..., pool_id: _Optional[str] = ..., paused_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    usage: SandboxUsage
+    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[SandboxSpec, _Mapping]] = ..., state: _Optional[_Union[SandboxState, str]] = ..., image: _Optional[str] = ..., container_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., from_pool: _Optional[bool] = ..., backend: _Optional[_Union[Backend, str]] = ..., pool_id: _Optional[str] = ..., paused_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., usage: _Optional[_Union[SandboxUsage, _Mapping]] = ...) -> None: ...
 
 class Artifact(_message.Message):
     __slots__ = ("id", "sandbox_id", "name", "mime_type", "format", "size", "width", "height", "dpi", "index", "run_id", "created_at")
@@ -338,7 +340,7 @@ class Output(_message.Message):
     def __init__(self, stream: _Optional[_Union[Stream, str]] = ..., data: _Optional[bytes] = ..., offset: _Optional[int] = ..., stream_offset: _Optional[int] = ..., phase: _Optional[_Union[RunPhase, str]] = ...) -> None: ...
 
 class RunExited(_message.Message):
-    __slots__ = ("status", "exit_code", "signal", "duration_ms", "stdout_bytes", "stderr_bytes", "truncated", "phase", "message", "kernel_restarted")
+    __slots__ = ("status", "exit_code", "signal", "duration_ms", "stdout_bytes", "stderr_bytes", "truncated", "phase", "message", "kernel_restarted", "peak_memory_bytes", "cpu_time_ms", "usage_measured")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_FIELD_NUMBER: _ClassVar[int]
@@ -349,6 +351,9 @@ class RunExited(_message.Message):
     PHASE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     KERNEL_RESTARTED_FIELD_NUMBER: _ClassVar[int]
+    PEAK_MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CPU_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    USAGE_MEASURED_FIELD_NUMBER: _ClassVar[int]
     status: ExitStatus
     exit_code: int
     signal: int
@@ -359,7 +364,10 @@ class RunExited(_message.Message):
     phase: RunPhase
     message: str
     kernel_restarted: bool
-    def __init__(self, status: _Optional[_Union[ExitStatus, str]] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., duration_ms: _Optional[int] = ..., stdout_bytes: _Optional[int] = ..., stderr_bytes: _Optional[int] = ..., truncated: _Optional[bool] = ..., phase: _Optional[_Union[RunPhase, str]] = ..., message: _Optional[str] = ..., kernel_restarted: _Optional[bool] = ...) -> None: ...
+    peak_memory_bytes: int
+    cpu_time_ms: int
+    usage_measured: bool
+    def __init__(self, status: _Optional[_Union[ExitStatus, str]] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., duration_ms: _Optional[int] = ..., stdout_bytes: _Optional[int] = ..., stderr_bytes: _Optional[int] = ..., truncated: _Optional[bool] = ..., phase: _Optional[_Union[RunPhase, str]] = ..., message: _Optional[str] = ..., kernel_restarted: _Optional[bool] = ..., peak_memory_bytes: _Optional[int] = ..., cpu_time_ms: _Optional[int] = ..., usage_measured: _Optional[bool] = ...) -> None: ...
 
 class Keepalive(_message.Message):
     __slots__ = ("at",)
@@ -469,3 +477,37 @@ class VolumeMount(_message.Message):
     path: str
     read_only: bool
     def __init__(self, volume: _Optional[str] = ..., host_path: _Optional[str] = ..., path: _Optional[str] = ..., read_only: _Optional[bool] = ...) -> None: ...
+
+class SandboxUsage(_message.Message):
+    __slots__ = ("available", "unavailable_reason", "sampled_at", "memory_bytes", "memory_peak_bytes", "memory_limit_bytes", "cpu_time_ms", "processes", "processes_limit", "paths")
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    UNAVAILABLE_REASON_FIELD_NUMBER: _ClassVar[int]
+    SAMPLED_AT_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_PEAK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_LIMIT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CPU_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    PROCESSES_FIELD_NUMBER: _ClassVar[int]
+    PROCESSES_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PATHS_FIELD_NUMBER: _ClassVar[int]
+    available: bool
+    unavailable_reason: str
+    sampled_at: _timestamp_pb2.Timestamp
+    memory_bytes: int
+    memory_peak_bytes: int
+    memory_limit_bytes: int
+    cpu_time_ms: int
+    processes: int
+    processes_limit: int
+    paths: _containers.RepeatedCompositeFieldContainer[PathUsage]
+    def __init__(self, available: _Optional[bool] = ..., unavailable_reason: _Optional[str] = ..., sampled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., memory_bytes: _Optional[int] = ..., memory_peak_bytes: _Optional[int] = ..., memory_limit_bytes: _Optional[int] = ..., cpu_time_ms: _Optional[int] = ..., processes: _Optional[int] = ..., processes_limit: _Optional[int] = ..., paths: _Optional[_Iterable[_Union[PathUsage, _Mapping]]] = ...) -> None: ...
+
+class PathUsage(_message.Message):
+    __slots__ = ("path", "used_bytes", "total_bytes")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    USED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    used_bytes: int
+    total_bytes: int
+    def __init__(self, path: _Optional[str] = ..., used_bytes: _Optional[int] = ..., total_bytes: _Optional[int] = ...) -> None: ...

@@ -13,9 +13,24 @@ class TransferKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TRANSFER_KIND_UNSPECIFIED: _ClassVar[TransferKind]
     TRANSFER_KIND_FILE: _ClassVar[TransferKind]
     TRANSFER_KIND_TAR: _ClassVar[TransferKind]
+
+class FileEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FILE_EVENT_TYPE_UNSPECIFIED: _ClassVar[FileEventType]
+    FILE_EVENT_TYPE_CREATE: _ClassVar[FileEventType]
+    FILE_EVENT_TYPE_WRITE: _ClassVar[FileEventType]
+    FILE_EVENT_TYPE_REMOVE: _ClassVar[FileEventType]
+    FILE_EVENT_TYPE_RENAME: _ClassVar[FileEventType]
+    FILE_EVENT_TYPE_OVERFLOW: _ClassVar[FileEventType]
 TRANSFER_KIND_UNSPECIFIED: TransferKind
 TRANSFER_KIND_FILE: TransferKind
 TRANSFER_KIND_TAR: TransferKind
+FILE_EVENT_TYPE_UNSPECIFIED: FileEventType
+FILE_EVENT_TYPE_CREATE: FileEventType
+FILE_EVENT_TYPE_WRITE: FileEventType
+FILE_EVENT_TYPE_REMOVE: FileEventType
+FILE_EVENT_TYPE_RENAME: FileEventType
+FILE_EVENT_TYPE_OVERFLOW: FileEventType
 
 class CreateSandboxRequest(_message.Message):
     __slots__ = ("spec", "pool_id")
@@ -391,3 +406,49 @@ class ResumeSandboxResponse(_message.Message):
     sandbox: _common_pb2.Sandbox
     changed: bool
     def __init__(self, sandbox: _Optional[_Union[_common_pb2.Sandbox, _Mapping]] = ..., changed: _Optional[bool] = ...) -> None: ...
+
+class WatchSandboxRequest(_message.Message):
+    __slots__ = ("sandbox_id", "interval_ms")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    interval_ms: int
+    def __init__(self, sandbox_id: _Optional[str] = ..., interval_ms: _Optional[int] = ...) -> None: ...
+
+class WatchSandboxResponse(_message.Message):
+    __slots__ = ("usage",)
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    usage: _common_pb2.SandboxUsage
+    def __init__(self, usage: _Optional[_Union[_common_pb2.SandboxUsage, _Mapping]] = ...) -> None: ...
+
+class WatchFilesRequest(_message.Message):
+    __slots__ = ("sandbox_id", "path", "recursive")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    RECURSIVE_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    path: str
+    recursive: bool
+    def __init__(self, sandbox_id: _Optional[str] = ..., path: _Optional[str] = ..., recursive: _Optional[bool] = ...) -> None: ...
+
+class WatchFilesResponse(_message.Message):
+    __slots__ = ("event", "ready")
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    READY_FIELD_NUMBER: _ClassVar[int]
+    event: FileEvent
+    ready: bool
+    def __init__(self, event: _Optional[_Union[FileEvent, _Mapping]] = ..., ready: _Optional[bool] = ...) -> None: ...
+
+class FileEvent(_message.Message):
+    __slots__ = ("type", "path", "old_path", "is_dir", "message")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    OLD_PATH_FIELD_NUMBER: _ClassVar[int]
+    IS_DIR_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    type: FileEventType
+    path: str
+    old_path: str
+    is_dir: bool
+    message: str
+    def __init__(self, type: _Optional[_Union[FileEventType, str]] = ..., path: _Optional[str] = ..., old_path: _Optional[str] = ..., is_dir: _Optional[bool] = ..., message: _Optional[str] = ...) -> None: ...

@@ -130,6 +130,16 @@ class SandboxServiceStub:
                 request_serializer=sandboxd_dot_v1_dot_sandbox__service__pb2.ResumeSandboxRequest.SerializeToString,
                 response_deserializer=sandboxd_dot_v1_dot_sandbox__service__pb2.ResumeSandboxResponse.FromString,
                 _registered_method=True)
+        self.WatchSandbox = channel.unary_stream(
+                '/sandboxd.v1.SandboxService/WatchSandbox',
+                request_serializer=sandboxd_dot_v1_dot_sandbox__service__pb2.WatchSandboxRequest.SerializeToString,
+                response_deserializer=sandboxd_dot_v1_dot_sandbox__service__pb2.WatchSandboxResponse.FromString,
+                _registered_method=True)
+        self.WatchFiles = channel.unary_stream(
+                '/sandboxd.v1.SandboxService/WatchFiles',
+                request_serializer=sandboxd_dot_v1_dot_sandbox__service__pb2.WatchFilesRequest.SerializeToString,
+                response_deserializer=sandboxd_dot_v1_dot_sandbox__service__pb2.WatchFilesResponse.FromString,
+                _registered_method=True)
 
 
 class SandboxServiceServicer:
@@ -273,6 +283,28 @@ class SandboxServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchSandbox(self, request, context):
+        """Streams the sandbox's usage (Sandbox.usage) every interval_ms, the first sample at
+        once; ends (OK) when the sandbox goes away. interval_ms 0 means 1000; less than 100 is
+        INVALID_ARGUMENT.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchFiles(self, request, context):
+        """Streams changes under a path of the sandbox as they happen (the agent's inotify):
+        created, written (closed after writing), removed and renamed files and directories.
+        The first message (ready) says the watch is in place: changes from then on are
+        reported. Ends when the caller cancels or the sandbox goes away. A missing path is
+        NOT_FOUND (reason FILE_WATCH_PATH_NOT_FOUND); an image without python3 (no agent) is
+        FAILED_PRECONDITION (reason FILE_WATCH_NOT_SUPPORTED); more than 16 watches in one
+        sandbox is RESOURCE_EXHAUSTED (reason FILE_WATCHES_EXHAUSTED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SandboxServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -370,6 +402,16 @@ def add_SandboxServiceServicer_to_server(servicer, server):
                     servicer.ResumeSandbox,
                     request_deserializer=sandboxd_dot_v1_dot_sandbox__service__pb2.ResumeSandboxRequest.FromString,
                     response_serializer=sandboxd_dot_v1_dot_sandbox__service__pb2.ResumeSandboxResponse.SerializeToString,
+            ),
+            'WatchSandbox': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchSandbox,
+                    request_deserializer=sandboxd_dot_v1_dot_sandbox__service__pb2.WatchSandboxRequest.FromString,
+                    response_serializer=sandboxd_dot_v1_dot_sandbox__service__pb2.WatchSandboxResponse.SerializeToString,
+            ),
+            'WatchFiles': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchFiles,
+                    request_deserializer=sandboxd_dot_v1_dot_sandbox__service__pb2.WatchFilesRequest.FromString,
+                    response_serializer=sandboxd_dot_v1_dot_sandbox__service__pb2.WatchFilesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -886,6 +928,60 @@ class SandboxService:
             '/sandboxd.v1.SandboxService/ResumeSandbox',
             sandboxd_dot_v1_dot_sandbox__service__pb2.ResumeSandboxRequest.SerializeToString,
             sandboxd_dot_v1_dot_sandbox__service__pb2.ResumeSandboxResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchSandbox(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/sandboxd.v1.SandboxService/WatchSandbox',
+            sandboxd_dot_v1_dot_sandbox__service__pb2.WatchSandboxRequest.SerializeToString,
+            sandboxd_dot_v1_dot_sandbox__service__pb2.WatchSandboxResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchFiles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/sandboxd.v1.SandboxService/WatchFiles',
+            sandboxd_dot_v1_dot_sandbox__service__pb2.WatchFilesRequest.SerializeToString,
+            sandboxd_dot_v1_dot_sandbox__service__pb2.WatchFilesResponse.FromString,
             options,
             channel_credentials,
             insecure,
