@@ -388,6 +388,13 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async createEgressNetwork(labels: Record<string, string>): Promise<EgressNetwork> {
+    if (this.name === "podman") {
+      // Podman 4's netavark gives an internal network no gateway address on its bridge (even
+      // one asked for): a sandbox on it has no way to the proxy, so refuse rather than fail later.
+      throw new SandboxdError(ErrorCode.FailedPrecondition, "an egress allow-list (NETWORK_MODE_ALLOW_LIST) is not available on the Podman backend yet", {
+        reason: "NOT_SUPPORTED_BY_BACKEND",
+      });
+    }
     await this.firewall.ensure();
     const bridge = `${this.firewall.bridgeNamePrefix}${randomBytes(4).toString("hex")}`;
     const name = `sandboxd-${bridge}`;
