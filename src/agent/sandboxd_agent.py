@@ -1038,20 +1038,7 @@ class Inotify:
 
     def read(self):
         """The watch descriptors that have events (drains what is queued)."""
-        wds = set()
-        while True:
-            try:
-                data = os.read(self.fd, 65536)
-            except (BlockingIOError, InterruptedError):
-                break
-            if not data:
-                break
-            pos = 0
-            while pos + INOTIFY_EVENT.size <= len(data):
-                wd, _mask, _cookie, length = INOTIFY_EVENT.unpack_from(data, pos)
-                wds.add(wd)
-                pos += INOTIFY_EVENT.size + length
-        return wds
+        return {wd for wd, _mask, _cookie, _name in self.events()}
 
 
 class FileWatch:
