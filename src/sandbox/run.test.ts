@@ -74,6 +74,22 @@ describe("Run event log", () => {
   });
 });
 
+describe("Run replay window", () => {
+  it("keeps every offset of the last window attachable, whatever the chunks' sizes", async () => {
+    const run = new Run("run_w", "s", "t", 10);
+    for (const chunk of ["aaaa", "bbbb", "cccc", "dddd", "eeee"]) out(run, "stdout", chunk);
+    run.append({ type: "exited", exit });
+    // 20 bytes in chunks of 4, a window of 10: the chunk at 8..12 straddles its start and stays.
+    expect(run.firstAvailableOffset).toBe(8);
+    expect(run.retainedBytes).toBe(12);
+    const tail = (await drain(run.follow(10, new AbortController().signal))).flatMap((e) =>
+      e.body.type === "output" ? [Buffer.from(e.body.data).toString()] : [],
+    );
+    expect(tail.join("")).toBe("ccddddeeee");
+    await expect(drain(run.follow(7, new AbortController().signal))).rejects.toMatchObject({ reason: "OFFSET_UNAVAILABLE" });
+  });
+});
+
 describe("Run flow control and the output budget", () => {
   it("counts output as consumed once every follower took it, and at once when nobody follows", async () => {
     const run = new Run("run_x", "sbx_x", "t", 1 << 20);
@@ -150,7 +166,8 @@ describe("Run released from the budget", () => {
     expect(budget.total).toBe(0);
     await first;
     await it.return?.(undefined); // the follower leaves: the run trims to its window
-    expect(run.retainedBytes).toBe(0);
+    // The 8-byte chunk holds the window's last 4 bytes, so it stays (every offset of the window is attachable).
+    expect(run.retainedBytes).toBe(8);
     expect(budget.total).toBe(0);
   });
 });

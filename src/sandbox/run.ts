@@ -154,7 +154,12 @@ export class Run {
     return ev;
   }
 
-  /** Drops the oldest output beyond the replay window, never past a follower's cursor. */
+  /**
+   * Drops the oldest output beyond the replay window, never past a follower's cursor. The
+   * chunk that straddles the window's start is kept (the window may hold up to one chunk
+   * more than `limit`): every offset within the last `limit` bytes stays attachable,
+   * whatever the chunks' sizes.
+   */
   private trim(limit = this.replayBytes): void {
     if (this.retainedOutputBytes <= limit) return;
     let minCursor = Infinity;
@@ -162,6 +167,7 @@ export class Run {
     while (this.retainedOutputBytes > limit && this.events.length > 1) {
       const first = this.events[0] as RunEvent;
       if (first.seq >= minCursor) break;
+      if (first.body.type === "output" && this.retainedOutputBytes - first.body.data.byteLength < limit) break;
       this.events.shift();
       if (first.body.type === "output") {
         this.retain(-first.body.data.byteLength);
