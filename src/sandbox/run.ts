@@ -156,9 +156,8 @@ export class Run {
 
   /**
    * Drops the oldest output beyond the replay window, never past a follower's cursor. The
-   * chunk that straddles the window's start is kept (the window may hold up to one chunk
-   * more than `limit`): every offset within the last `limit` bytes stays attachable,
-   * whatever the chunks' sizes.
+   * chunk that straddles the window's start loses only its part before it, so exactly the
+   * last `limit` bytes stay attachable, whatever the chunks' sizes.
    */
   private trim(limit = this.replayBytes): void {
     if (this.retainedOutputBytes <= limit) return;
@@ -167,7 +166,14 @@ export class Run {
     while (this.retainedOutputBytes > limit && this.events.length > 1) {
       const first = this.events[0] as RunEvent;
       if (first.seq >= minCursor) break;
-      if (first.body.type === "output" && this.retainedOutputBytes - first.body.data.byteLength < limit) break;
+      if (first.body.type === "output" && this.retainedOutputBytes - first.body.data.byteLength < limit) {
+        const body = first.body;
+        const cut = this.retainedOutputBytes - limit;
+        this.events[0] = { seq: first.seq, body: { ...body, data: body.data.subarray(cut), offset: body.offset + cut, streamOffset: body.streamOffset + cut } };
+        this.retain(-cut);
+        this.firstRetainedOffset = body.offset + cut;
+        break;
+      }
       this.events.shift();
       if (first.body.type === "output") {
         this.retain(-first.body.data.byteLength);
