@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -50,6 +51,9 @@ func (e *Error) RequestID() string { return e.Metadata["request_id"] }
 
 // wrapError turns a gRPC error into *Error, reading the ErrorDetail in its status details;
 // ctx is the call's context, whose error the result wraps when it had ended.
+// deadlineSlack: a DEADLINE_EXCEEDED this close to the context's deadline is the context's.
+const deadlineSlack = 50 * time.Millisecond
+
 func wrapError(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
@@ -65,6 +69,10 @@ func wrapError(ctx context.Context, err error) error {
 	e := &Error{Code: st.Code(), Message: st.Message(), Metadata: map[string]string{}, cause: err}
 	if ctxErr := ctx.Err(); ctxErr != nil && (st.Code() == codes.DeadlineExceeded || st.Code() == codes.Canceled) {
 		e.ctxErr = ctxErr
+	} else if dl, ok := ctx.Deadline(); ok && st.Code() == codes.DeadlineExceeded && time.Until(dl) < deadlineSlack {
+		// The daemon enforces the deadline the call carried (grpc-timeout, in whole units) and
+		// may end the call a moment before this side's timer has marked the context done.
+		e.ctxErr = context.DeadlineExceeded
 	}
 	for _, d := range st.Details() {
 		if detail, ok := d.(*pb.ErrorDetail); ok {
