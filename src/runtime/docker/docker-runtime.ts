@@ -360,7 +360,11 @@ export class DockerRuntime implements ContainerRuntime {
     });
   }
 
-  async createSandboxNetwork(labels: Record<string, string>): Promise<string> {
+  /**
+   * A bridge network of one sandbox (firewall chains made first), named after its bridge;
+   * `internal`: no route out (an allow-listed sandbox reaches only its gateway, the host).
+   */
+  private async createBridgeNetwork(labels: Record<string, string>, internal: boolean): Promise<{ name: string; bridge: string }> {
     await this.firewall.ensure();
     const bridge = `${this.firewall.bridgeNamePrefix}${randomBytes(4).toString("hex")}`;
     const name = `sandboxd-${bridge}`;
@@ -369,6 +373,7 @@ export class DockerRuntime implements ContainerRuntime {
         Name: name,
         Driver: "bridge",
         CheckDuplicate: true,
+        ...(internal ? { Internal: true } : {}),
         Labels: labels,
         EnableIPv6: false,
         Options: {
@@ -378,6 +383,11 @@ export class DockerRuntime implements ContainerRuntime {
         },
       }),
     );
+    return { name, bridge };
+  }
+
+  async createSandboxNetwork(labels: Record<string, string>): Promise<string> {
+    const { name } = await this.createBridgeNetwork(labels, false);
     try {
       await this.firewall.reassert();
     } catch (err) {
@@ -395,21 +405,8 @@ export class DockerRuntime implements ContainerRuntime {
         reason: "NOT_SUPPORTED_BY_BACKEND",
       });
     }
-    await this.firewall.ensure();
-    const bridge = `${this.firewall.bridgeNamePrefix}${randomBytes(4).toString("hex")}`;
-    const name = `sandboxd-${bridge}`;
-    await this.call(`create network ${name}`, () =>
-      this.docker.createNetwork({
-        Name: name,
-        Driver: "bridge",
-        CheckDuplicate: true,
-        // No route out: the sandbox reaches its gateway (the host), where only the proxy is let through.
-        Internal: true,
-        Labels: labels,
-        EnableIPv6: false,
-        Options: { "com.docker.network.bridge.name": bridge, "com.docker.network.bridge.enable_icc": "false" },
-      }),
-    );
+    // No route out: the sandbox reaches its gateway (the host), where only the proxy is let through.
+    const { name, bridge } = await this.createBridgeNetwork(labels, true);
     try {
       const info = (await this.call(`inspect network ${name}`, () => this.docker.getNetwork(name).inspect())) as {
         IPAM?: { Config?: { Gateway?: string; Subnet?: string }[] };
