@@ -15,7 +15,7 @@ import { newId } from "../common/ids.js";
 import type { Logger } from "../common/logger.js";
 import type { SandboxdMetrics } from "../metrics/sandboxd-metrics.js";
 import { toStatus } from "./status.js";
-import { encodeOutputResponse, measureOutputResponse, serializeResponse } from "./output-encoding.js";
+import { measureOutputResponse, serializeResponse } from "./output-encoding.js";
 
 /** What every handler gets: who calls, and a signal for deadline, client cancel and shutdown. */
 export interface CallContext {
@@ -89,9 +89,8 @@ function decode<I extends DescMessage>(schema: I, buf: Buffer): MessageShape<I> 
   }
 }
 
+/** The generic encoder (a run's output chunks are measured and encoded apart: writeAll). */
 function encode<O extends DescMessage>(schema: O, msg: MessageInitShape<O>): Buffer {
-  const fast = encodeOutputResponse(schema, msg);
-  if (fast) return fast;
   const bytes = toBinary(schema, create(schema, msg));
   // A view of the encoded bytes, not a copy (a run's output crosses here once per chunk).
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
